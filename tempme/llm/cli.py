@@ -1,0 +1,3 @@
+"""Commands of the `tempme` CLI (registered by app/cli.py)."""
+
+COMMANDS: dict = {}
