@@ -1,3 +1,147 @@
-"""Commands of the `tempme` CLI (registered by app/cli.py)."""
+"""`tempme serve`: the search page for one library, safe by default.
 
-COMMANDS: dict = {}
+- Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when exposed without auth).
+- ``--auth user:password`` or ``--auth-file FILE`` (one ``user:password`` a line) protects the
+  page, the API and every file URL (Gradio's login check covers all of them).
+- Gradio serves a file only if it is under one of ``allowed_paths``, or in its own upload /
+  cache folder. We allow exactly the library's video files and its thumbnail folder (the list
+  grows as videos are added from the page), and point Gradio's upload / cache folder at a fresh
+  private temporary directory instead of the shared ``/tmp/gradio``. Nothing else on disk is
+  served: not the SQLite file or FAISS index beside the videos, not ``/etc/passwd``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tempme.cli_options import DEFAULT_LIBRARY, LibraryOpt
+
+logger = logging.getLogger(__name__)
+
+
+def parse_auth(auth: str | None, auth_file: Path | None) -> list[tuple[str, str]] | None:
+    """Credentials from ``--auth user:password`` and/or ``--auth-file`` (``user:password`` per
+    line; blank lines and ``#`` comments ignored). None when neither is given.
+
+    Raises:
+        typer.BadParameter: a missing file, or an entry without ``:``, an empty user or password.
+    """
+    entries: list[tuple[str, str]] = []
+
+    def parse(text: str, where: str) -> None:
+        user, sep, password = text.partition(":")
+        if not sep or not user.strip() or not password:
+            raise typer.BadParameter(f"{where}: expected user:password with both parts non-empty.")
+        entries.append((user.strip(), password))
+
+    if auth is not None:
+        parse(auth, "--auth")
+    if auth_file is not None:
+        try:
+            lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise typer.BadParameter(f"--auth-file {auth_file}: {e.strerror}.") from None
+        for n, line in enumerate(lines, 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                parse(line, f"{auth_file} line {n}")
+        if not entries:
+            raise typer.BadParameter(f"--auth-file {auth_file}: no user:password line.")
+    return entries or None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def private_gradio_dir() -> Path:
+    """A fresh directory for Gradio's uploads and served copies (removed at exit).
+
+    Gradio serves anything in its upload folder; the default, ``/tmp/gradio``, is shared with
+    every other Gradio app on the machine. Must run before ``gradio`` builds the page.
+    """
+    path = Path(tempfile.mkdtemp(prefix="tempme-serve-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _extend(allowed: list[str], paths) -> list[str]:
+    for p in paths:
+        s = str(Path(p).resolve())
+        if s not in allowed:
+            allowed.append(s)
+    return allowed
+
+
+def build_app(library: Path, *, allow_folder_add: bool = False):
+    """The page for `library` and the list Gradio consults for files it may serve.
+
+    Returns ``(demo, allowed_paths)``; `allowed_paths` is the very list object to pass to
+    ``launch(allowed_paths=...)``: new videos are appended to it as they are indexed.
+    """
+    from app.handlers import AppContext
+    from app.ui import build_demo
+
+    ctx = AppContext(library, allow_folder_add=allow_folder_add)
+    demo = build_demo(ctx)
+    allowed = _extend([], ctx.media_paths())
+    # launch() replaces demo.allowed_paths with our list (or a fresh one when it is empty);
+    # Gradio's file route reads that attribute on every request, so later additions count.
+    ctx.on_new_files = lambda paths: _extend(demo.allowed_paths, paths)
+    return demo, allowed
+
+
+def serve_command(
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the page to the network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 7860,
+    auth: Annotated[Optional[str], typer.Option("--auth", help="user:password required for the page and the API.")] = None,
+    auth_file: Annotated[Optional[Path], typer.Option("--auth-file", help="File of user:password lines.")] = None,
+    allow_folder_add: Annotated[
+        bool, typer.Option("--allow-folder-add", help="Let page users index a folder on this server by path.")
+    ] = False,
+) -> None:
+    """Open the search page for a library (Gradio): type a sentence, play the moments found."""
+    credentials = parse_auth(auth, auth_file)
+    if not is_loopback(host) and credentials is None:
+        logger.warning("serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
+    os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
+    private_gradio_dir()
+    from app.ui import CSS
+
+    demo, allowed = build_app(library, allow_folder_add=allow_folder_add)
+    demo.queue(default_concurrency_limit=1)
+    logger.info("serving library %s on http://%s:%d (%d files allowed)", Path(library).resolve(), host, port, len(allowed))
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=credentials,
+        allowed_paths=allowed,
+        show_error=False,
+        ssr_mode=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        pwa=False,
+        max_file_size="4gb",
+        footer_links=["api"],
+        css=CSS,
+    )
+
+
+COMMANDS = {"serve": serve_command}

@@ -1,0 +1,476 @@
+"""What the search page does, as plain functions: validate input, search, page, add videos.
+
+The Gradio page (`app/ui.py`) is a thin shell over these functions; they take and return plain
+Python values (no Gradio types) so they are unit-tested without a server or a browser. Every
+problem a person can cause (an empty or huge query, control characters, a file that is not a
+video, a missing or empty library, a folder the server does not allow) raises `InputError` whose
+message is shown on the page as is; nothing else is expected to escape.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 1000
+"""Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
+of English; a thousand leaves room for any sentence and rejects pasted documents."""
+MAX_K = 100
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+
+
+class InputError(ValueError):
+    """A problem with what the person asked for; the message is shown on the page verbatim."""
+
+
+def clean_query(text: str | None) -> str:
+    """Validate a text query and collapse its whitespace.
+
+    Raises:
+        InputError: empty (or only whitespace), longer than `MAX_QUERY_CHARS` characters, or
+            containing a control character other than tab / newline (the message gives its
+            code point and position).
+    """
+    text = text or ""
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(
+            f"The query has {len(text):,} characters; the limit is {MAX_QUERY_CHARS:,}. "
+            "Describe the moment in a sentence or two."
+        )
+    for pos, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r":
+            raise InputError(
+                f"The query contains the control character U+{ord(ch):04X} at position {pos + 1}; "
+                "remove it and search again."
+            )
+    query = " ".join(text.split())
+    if not query:
+        raise InputError("Type what you are looking for: the query is empty.")
+    return query
+
+
+def clean_k(k: float | int | None) -> int:
+    """Number of results per page, 1..`MAX_K`. Raises InputError otherwise."""
+    if k is None or (isinstance(k, float) and not math.isfinite(k)) or int(k) != k:
+        raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.")
+    if not 1 <= int(k) <= MAX_K:
+        raise InputError(f"K must be from 1 to {MAX_K}, got {int(k)}.")
+    return int(k)
+
+
+def _duration(value: float | int | str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"The {name} duration must be a number of seconds, got {value!r}.") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(f"The {name} duration must be a finite number of seconds >= 0, got {value!r}.")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the filter controls ask for; `to_search_filters` builds the library's type."""
+
+    folder: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    extensions: tuple[str, ...] = ()
+
+    def to_search_filters(self):
+        from index.library import SearchFilters
+
+        return SearchFilters(
+            folder=self.folder,
+            min_duration_s=self.min_duration_s,
+            max_duration_s=self.max_duration_s,
+            extensions=self.extensions or None,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self == Filters()
+
+
+def make_filters(
+    folder: str | None = None,
+    min_duration_s: float | str | None = None,
+    max_duration_s: float | str | None = None,
+    extensions: Sequence[str] | None = None,
+) -> Filters:
+    """Validate the filter controls.
+
+    A minimum or maximum of 0 (or empty) means "no bound" for the maximum only when it is empty;
+    extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
+
+    Raises:
+        InputError: a negative or non-numeric duration, minimum above maximum, a folder with a
+            control character.
+    """
+    lo = _duration(min_duration_s, "minimum")
+    hi = _duration(max_duration_s, "maximum")
+    if lo == 0:
+        lo = None
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(f"The minimum duration ({lo:g} s) is above the maximum ({hi:g} s).")
+    folder = (folder or "").strip() or None
+    if folder is not None and any(unicodedata.category(c) == "Cc" for c in folder):
+        raise InputError("The folder filter contains a control character.")
+    exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
+    return Filters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
+
+
+def format_time(seconds: float) -> str:
+    """``75.25`` -> ``"1:15.2"``; hours when needed (``"1:02:03.0"``)."""
+    seconds = max(0.0, float(seconds))
+    minutes, sec = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{sec:04.1f}"
+    return f"{minutes}:{sec:04.1f}"
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One search hit as the page shows it (times in seconds)."""
+
+    segment_id: int
+    video_id: int
+    path: str
+    start_s: float
+    end_s: float
+    score: float
+    rank: int
+    duration_s: float
+    thumbnail: str | None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def span(self) -> str:
+        return f"{format_time(self.start_s)}–{format_time(self.end_s)}"
+
+    @property
+    def caption(self) -> str:
+        return f"{self.score:.3f} · {self.name} · {self.span}"
+
+    def to_dict(self) -> dict:
+        return {
+            "segment_id": self.segment_id,
+            "video_id": self.video_id,
+            "path": self.path,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "score": self.score,
+            "rank": self.rank,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass
+class SearchState:
+    """What the page is showing: the search that made it (text or a segment's vector) and its
+    results so far, so that "load more" can fetch the next page."""
+
+    query: str | None = None
+    similar_to: int | None = None
+    k: int = 12
+    filters: Filters = field(default_factory=Filters)
+    moments: list[Moment] = field(default_factory=list)
+    exhausted: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.query is not None or self.similar_to is not None
+
+
+class _ReadWriteLock:
+    """Many searches at once, or one indexing run (FAISS and SQLite change under it)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    def read(self):
+        return _Held(self, write=False)
+
+    def write(self):
+        return _Held(self, write=True)
+
+    def _acquire(self, write: bool) -> None:
+        with self._cond:
+            if write:
+                self._cond.wait_for(lambda: not self._writer and self._readers == 0)
+                self._writer = True
+            else:
+                self._cond.wait_for(lambda: not self._writer)
+                self._readers += 1
+
+    def _release(self, write: bool) -> None:
+        with self._cond:
+            if write:
+                self._writer = False
+            else:
+                self._readers -= 1
+            self._cond.notify_all()
+
+
+class _Held:
+    def __init__(self, lock: _ReadWriteLock, write: bool) -> None:
+        self.lock, self.write = lock, write
+
+    def __enter__(self):
+        self.lock._acquire(self.write)
+
+    def __exit__(self, *exc):
+        self.lock._release(self.write)
+
+
+def check_upload(path: str | Path) -> Path:
+    """Accept an uploaded file only if it has a video extension and PyAV can read a duration.
+
+    Raises:
+        InputError: not a file, an extension that is not a video's, or not decodable (the
+            decoder's reason is in the message).
+    """
+    from tempme.video import VideoDecodeError, probe
+
+    p = Path(path)
+    name = p.name
+    if not p.is_file():
+        raise InputError(f"{name}: the upload did not arrive (no such file).")
+    if p.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise InputError(
+            f"{name}: not a video file (extension {p.suffix or 'none'!r}; "
+            f"accepted: {', '.join(VIDEO_EXTENSIONS)})."
+        )
+    if p.stat().st_size == 0:
+        raise InputError(f"{name}: the file is empty (0 bytes).")
+    try:
+        meta = probe(p)
+    except VideoDecodeError as e:
+        raise InputError(f"{name}: not a readable video ({e.reason}).") from None
+    if not meta.duration_s > 0:
+        raise InputError(f"{name}: the video has no duration.")
+    return p
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class AppContext:
+    """The served library and everything the handlers share: one `Library` opened lazily,
+    a read-write lock (many searches, or one indexing run), where uploads are kept, and a
+    hook told about every new library file so the server may serve it.
+
+    Args:
+        library_dir: the library directory (`tempme --library DIR serve`).
+        allow_folder_add: accept a server folder path in `add_folder` (off by default: it lets a
+            page user make the server read any folder it can).
+        on_new_files: called with the paths of videos just added (the server allows them).
+    """
+
+    def __init__(
+        self,
+        library_dir: str | Path,
+        *,
+        allow_folder_add: bool = False,
+        on_new_files: Callable[[list[Path]], None] | None = None,
+    ) -> None:
+        self.library_dir = Path(library_dir).expanduser().resolve()
+        self.allow_folder_add = allow_folder_add
+        self.on_new_files = on_new_files
+        self.lock = _ReadWriteLock()
+        self._open_lock = threading.Lock()
+        self._library = None
+        self.last_add: str | None = None
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.library_dir / "uploads"
+
+    def library(self):
+        """The opened library. Raises InputError when there is none at `library_dir`."""
+        from index.library import Library, LibraryError
+
+        with self._open_lock:
+            if self._library is None:
+                try:
+                    self._library = Library.open(self.library_dir, create=False)
+                except (LibraryError, FileNotFoundError) as e:
+                    raise InputError(
+                        f"No library at {self.library_dir} ({e}). Create one with "
+                        f"`tempme index VIDEO_DIR --library {self.library_dir}`."
+                    ) from None
+            return self._library
+
+    # -- search -----------------------------------------------------------------------------
+
+    def _moments(self, lib, hits) -> list[Moment]:
+        out = []
+        for hit in hits:
+            try:
+                thumb = str(lib.thumbnail(hit.segment_id))
+            except Exception as e:  # a missing thumbnail must not lose the hit
+                logger.warning("no thumbnail for segment %d: %s", hit.segment_id, e)
+                thumb = None
+            out.append(
+                Moment(
+                    segment_id=int(hit.segment_id),
+                    video_id=int(hit.video_id),
+                    path=str(hit.path),
+                    start_s=float(hit.start_s),
+                    end_s=float(hit.end_s),
+                    score=float(hit.score),
+                    rank=int(hit.rank),
+                    duration_s=float(hit.duration_s),
+                    thumbnail=thumb,
+                )
+            )
+        return out
+
+    def _check_not_empty(self, lib) -> None:
+        if lib.stats().segments == 0:
+            raise InputError(
+                f"The library at {self.library_dir} is empty: add videos below or with "
+                f"`tempme index VIDEO_DIR --library {self.library_dir}`."
+            )
+
+    def search(self, query: str, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
+        """Text search: the `k` best moments after the first `offset` (ranks offset+1...)."""
+        from index.library import LibraryError
+
+        query, k = clean_query(query), clean_k(k)
+        lib = self.library()
+        with self.lock.read():
+            self._check_not_empty(lib)
+            try:
+                hits = lib.search(query, k, offset=offset, filters=filters.to_search_filters())
+            except LibraryError as e:
+                raise InputError(str(e)) from None
+            return self._moments(lib, hits)
+
+    def similar(self, segment_id: int, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
+        """"More like this": search with the stored vector of `segment_id`, itself excluded."""
+        from index.library import LibraryError
+
+        k = clean_k(k)
+        lib = self.library()
+        with self.lock.read():
+            try:
+                vec = lib.segment_vector(int(segment_id))
+                hits = lib.search_vector(
+                    vec, k, offset=offset, exclude_segment=int(segment_id),
+                    filters=filters.to_search_filters(),
+                )
+            except (LibraryError, KeyError) as e:
+                raise InputError(f"Segment {segment_id} is not in the library ({e}).") from None
+            return self._moments(lib, hits)
+
+    def next_page(self, state: SearchState) -> list[Moment]:
+        """The results after those already in `state` (same search, same K and filters)."""
+        if not state.active:
+            raise InputError("Search first; then “load more” fetches the next results.")
+        offset = len(state.moments)
+        if state.similar_to is not None:
+            return self.similar(state.similar_to, state.k, state.filters, offset)
+        return self.search(state.query, state.k, state.filters, offset)
+
+    def playable(self, moment: Moment) -> Path:
+        """The file to play for `moment`; refuses anything that is not a library video."""
+        lib = self.library()
+        path = Path(moment.path)
+        if not lib.is_library_file(path):
+            raise InputError(f"{path.name} is not in the library.")
+        if not path.is_file():
+            raise InputError(f"{path} is no longer on disk; re-run `tempme index` to drop it.")
+        return path
+
+    # -- adding videos ----------------------------------------------------------------------
+
+    def _index(self, paths: list[Path], progress: ProgressFn | None) -> str:
+        lib = self.library()
+        with self.lock.write():
+            report = lib.add(paths, progress=progress)
+        added = [Path(p) for p in paths if lib.is_library_file(p)]
+        if self.on_new_files is not None and added:
+            self.on_new_files(added)
+        self.last_add = summarize_report(report)
+        return self.last_add
+
+    def add_files(self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None) -> str:
+        """Index uploaded files: each is checked (`check_upload`), copied into
+        ``LIBRARY/uploads/`` under a fresh name (uploads are temporary) and indexed.
+
+        Returns a one-paragraph summary. Raises InputError when nothing was uploaded, or no file
+        is a readable video (the reasons of every rejected file are in the message); files that
+        pass are indexed even when others are rejected, and the rejections are reported.
+        """
+        files = [Path(f) for f in (files or []) if f]
+        if not files:
+            raise InputError("Choose one or more video files to upload first.")
+        self.library()  # a missing library is reported before anything is copied
+        accepted, rejected = [], []
+        for f in files:
+            try:
+                accepted.append(check_upload(f))
+            except InputError as e:
+                rejected.append(str(e))
+        if not accepted:
+            raise InputError("Nothing was added. " + " ".join(rejected))
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        stored = []
+        for f in accepted:
+            dest = self.uploads_dir / f"{uuid.uuid4().hex[:8]}-{_safe_name(f.name)}"
+            shutil.copyfile(f, dest)
+            stored.append(dest)
+        summary = self._index(stored, progress)
+        if rejected:
+            summary += " Not added: " + " ".join(rejected)
+        return summary
+
+    def add_folder(self, folder: str | None, progress: ProgressFn | None = None) -> str:
+        """Index a folder on the server (recursively), when the server was started with
+        ``--allow-folder-add``. Raises InputError otherwise, or for a path that is not a folder."""
+        if not self.allow_folder_add:
+            raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
+        text = (folder or "").strip()
+        if not text or any(unicodedata.category(c) == "Cc" for c in text):
+            raise InputError("Give the absolute path of a folder on the server.")
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            raise InputError(f"{text!r} is not an absolute path.")
+        if not path.is_dir():
+            raise InputError(f"{path} is not a folder on the server.")
+        self.library()
+        return self._index([path.resolve()], progress)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(self) -> str:
+        """One line: library size, encoder, index type, last indexing run and its failures."""
+        try:
+            lib = self.library()
+        except InputError as e:
+            return str(e)
+        with self.lock.read():
+            return format_stats(lib.stats(), self.last_add)
+
+
+def _safe_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return keep.strip("._") or "video"

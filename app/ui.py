@@ -1,0 +1,237 @@
+"""The Gradio page: a thin shell over `app.handlers` (every decision is made there).
+
+Layout: status line; query box (Enter searches), K and filters (folder, duration range, file
+type); a gallery of thumbnails, one per moment, captioned "score · file · start–end", with
+"load more"; a player that opens the selected moment at its `start_s` (gr.Video's
+`playback_position`) with the span shown under it and as a caption over the span, and
+"more like this"; an "add videos" panel (upload, or a server folder when allowed).
+
+API (gradio_client): ``/search`` (query, k, folder, min_duration_s, max_duration_s,
+extensions) -> list of hit dicts; ``/similar`` (segment_id, k) -> list of hit dicts;
+``/add`` (files) -> summary text; ``/add_folder`` (path) when the server allows it;
+``/status`` -> the status line.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from app.handlers import (
+    MAX_K,
+    AppContext,
+    Filters,
+    InputError,
+    Moment,
+    SearchState,
+    format_time,
+    make_filters,
+)
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_CHOICES = [".mp4", ".mkv", ".webm", ".mov", ".avi"]
+CSS = """
+#status {font-size: 0.9em; opacity: 0.85}
+#message p {margin: 0.2em 0}
+#results .caption-label {white-space: normal}
+"""
+
+
+def _message(text: str, ok: bool = True) -> str:
+    return text if ok else f"⚠️ {text}"
+
+
+def _gallery(moments: list[Moment]) -> list[tuple[str, str]]:
+    return [(m.thumbnail, m.caption) for m in moments if m.thumbnail]
+
+
+def _found(state: SearchState, new: int) -> str:
+    what = f"“{state.query}”" if state.query is not None else f"moments like segment {state.similar_to}"
+    if not state.moments:
+        return f"No moments match {what}" + ("" if state.filters.empty else " with these filters") + "."
+    more = "" if new == state.k else " (no more results)"
+    return f"{len(state.moments)} moments for {what}{more}. Select one to play it."
+
+
+def build_demo(ctx: AppContext) -> gr.Blocks:
+    """The page and its API for the library in `ctx`."""
+
+    def status() -> str:
+        return ctx.status()
+
+    def run_search(query, k, folder, min_d, max_d, exts, state):
+        try:
+            filters = make_filters(folder, min_d, max_d, exts)
+            moments = ctx.search(query, k, filters)
+        except InputError as e:
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip()
+        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments)
+        return _gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k)
+
+    def load_more(state: SearchState):
+        try:
+            new = ctx.next_page(state)
+        except InputError as e:
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip()
+        state.moments = state.moments + new
+        return _gallery(state.moments), state, _found(state, len(new)), gr.update(visible=len(new) == state.k)
+
+    def select(state: SearchState, evt: gr.SelectData):
+        if not state.moments or evt.index is None or evt.index >= len(state.moments):
+            return gr.skip(), _message("Select a result first.", ok=False), None
+        m = state.moments[evt.index]
+        try:
+            path = ctx.playable(m)
+        except InputError as e:
+            return gr.skip(), _message(str(e), ok=False), None
+        span = (
+            f"**{m.name}** · moment {m.span} of {format_time(m.duration_s)} · score {m.score:.3f} · "
+            f"rank {m.rank}  \n`{m.path}`"
+        )
+        video = gr.Video(
+            value=str(path),
+            playback_position=m.start_s,
+            subtitles=[{"text": f"matched moment {m.span}", "timestamp": [m.start_s, m.end_s]}],
+            label=f"{m.name} @ {format_time(m.start_s)}",
+        )
+        return video, span, m.segment_id
+
+    def more_like_this(segment_id, k, folder, min_d, max_d, exts, state):
+        if segment_id is None:
+            return gr.skip(), state, _message("Select a result first, then “more like this”.", ok=False), gr.skip()
+        try:
+            filters = make_filters(folder, min_d, max_d, exts)
+            moments = ctx.similar(segment_id, k, filters)
+        except InputError as e:
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip()
+        state = SearchState(similar_to=int(segment_id), k=int(k), filters=filters, moments=moments)
+        return _gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k)
+
+    def _progress_cb(progress: gr.Progress):
+        def cb(done: int, total: int, name: str) -> None:
+            progress((done, total), desc=f"indexing {name}", unit="videos")
+
+        return cb
+
+    def add_files(files, progress=gr.Progress()):
+        try:
+            text = ctx.add_files(files, _progress_cb(progress))
+        except InputError as e:
+            return _message(str(e), ok=False), ctx.status()
+        return _message(text), ctx.status()
+
+    def add_folder(folder, progress=gr.Progress()):
+        try:
+            text = ctx.add_folder(folder, _progress_cb(progress))
+        except InputError as e:
+            return _message(str(e), ok=False), ctx.status()
+        return _message(text), ctx.status()
+
+    # -- API-only endpoints (typed for gradio_client) -------------------------------------------
+
+    def api_search(
+        query: str,
+        k: int = 10,
+        folder: str = "",
+        min_duration_s: float = 0.0,
+        max_duration_s: float = 0.0,
+        extensions: list[str] | None = None,
+    ) -> list[dict]:
+        """Text search. Returns the hits, best first: dicts with segment_id, video_id, path,
+        start_s, end_s (seconds), score, rank, duration_s. A max_duration_s of 0 means no
+        maximum. Raises gr.Error with the reason for bad input or a missing/empty library."""
+        try:
+            filters = make_filters(folder, min_duration_s, max_duration_s or None, extensions)
+            return [m.to_dict() for m in ctx.search(query, k, filters)]
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    def api_similar(segment_id: int, k: int = 10) -> list[dict]:
+        """"More like this": the hits nearest to the stored vector of segment_id (itself left out)."""
+        try:
+            return [m.to_dict() for m in ctx.similar(segment_id, k)]
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    def api_add(files) -> str:
+        try:
+            return ctx.add_files(files)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    def api_add_folder(folder: str) -> str:
+        """Index a folder on the server (only when started with --allow-folder-add)."""
+        try:
+            return ctx.add_folder(folder)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    with gr.Blocks(title="tempme · video moment search", fill_width=True) as demo:
+        gr.Markdown("## tempme · find moments in your videos")
+        status_md = gr.Markdown(elem_id="status")
+        state = gr.State(SearchState())
+        selected = gr.State(None)
+        with gr.Row(equal_height=True):
+            query = gr.Textbox(
+                placeholder="Describe a moment, e.g. “a woman flipping a pancake”, and press Enter",
+                show_label=False, scale=6, max_lines=1, elem_id="query", autofocus=True,
+            )
+            k = gr.Number(value=12, minimum=1, maximum=MAX_K, precision=0, label="K", scale=1, min_width=80)
+            search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
+        with gr.Accordion("Filters", open=False):
+            with gr.Row():
+                folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
+                min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
+                max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
+                exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
+        message = gr.Markdown(elem_id="message")
+        with gr.Row():
+            with gr.Column(scale=3):
+                gallery = gr.Gallery(
+                    label="Moments", columns=4, height="auto", allow_preview=False,
+                    object_fit="cover", elem_id="results", buttons=[],
+                )
+                more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
+            with gr.Column(scale=2):
+                player = gr.Video(
+                    label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"],
+                )
+                span = gr.Markdown(elem_id="span")
+                similar_btn = gr.Button("More like this", elem_id="more-like-this")
+        with gr.Accordion("Add videos", open=False, elem_id="add-panel"):
+            uploads = gr.File(
+                label="Video files", file_count="multiple", file_types=["video"], elem_id="upload",
+            )
+            add_btn = gr.Button("Add to library", elem_id="add")
+            if ctx.allow_folder_add:
+                with gr.Row():
+                    folder_path = gr.Textbox(label="Folder on the server", placeholder="/srv/videos", scale=4)
+                    folder_btn = gr.Button("Index folder", scale=1)
+            add_msg = gr.Markdown(elem_id="add-message")
+
+        inputs = [query, k, folder, min_d, max_d, exts, state]
+        outputs = [gallery, state, message, more_btn]
+        private = {"api_visibility": "private"}
+        query.submit(run_search, inputs, outputs, **private)
+        search_btn.click(run_search, inputs, outputs, **private)
+        more_btn.click(load_more, [state], outputs, **private)
+        gallery.select(select, [state], [player, span, selected], **private)
+        similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **private)
+        add_btn.click(add_files, [uploads], [add_msg, status_md], concurrency_id="index", **private)
+        if ctx.allow_folder_add:
+            folder_btn.click(add_folder, [folder_path], [add_msg, status_md], concurrency_id="index", **private)
+        demo.load(status, None, status_md, **private)
+
+        gr.api(api_search, api_name="search", concurrency_id="search", concurrency_limit=4)
+        gr.api(api_similar, api_name="similar", concurrency_id="search", concurrency_limit=4)
+        gr.api(status, api_name="status")
+        # Files travel through a (hidden) File component so gradio_client can upload them.
+        api_files = gr.File(file_count="multiple", visible=False)
+        api_result = gr.Textbox(visible=False)
+        api_btn = gr.Button(visible=False)
+        api_btn.click(api_add, [api_files], [api_result], api_name="add", concurrency_id="index")
+        if ctx.allow_folder_add:
+            gr.api(api_add_folder, api_name="add_folder", concurrency_id="index")
+    return demo
