@@ -1,0 +1,195 @@
+"""Patch one open_clip ``CLIP`` instance into a TempMe video encoder.
+
+Only the instance is changed: its vision blocks get ``__class__`` swapped to
+:class:`TempMeBlock` and its vision tower to :class:`TempMeVisionTransformer` (which adds
+``forward_video``; ``forward`` for images is untouched). Pretrained state dicts load unchanged
+before patching; the only new parameters are the zero-initialised clip-temporal embeddings of the
+ClipMe layers (``tempme_temporal``, TempMe Sec. 3.3). Written for open_clip 3.x.
+
+TempMe (Shen et al., "TempMe: Video Temporal Token Merging for Efficient Text-Video Retrieval",
+ICLR 2025): ImgMe (Sec. 3.2) merges tokens inside each frame after attention in the early
+layers; ClipMe (Sec. 3.3) concatenates neighbouring clips, adds clip-temporal embeddings, merges
+across clips before attention and within the clip after attention.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
+from torch import nn
+
+from tempme.config import TempMeConfig
+from tempme.merge import bipartite_soft_matching, merge_wavg
+from tempme.plan import LayerPlan, TokenPlan, plan_schedule
+
+
+def fused_qkv(attn: nn.Module) -> tuple[torch.Tensor, Optional[torch.Tensor], nn.Module]:
+    """The effective fused QKV weight (3C, C), its bias and the underlying ``MultiheadAttention``.
+
+    ``attn`` is either a plain ``nn.MultiheadAttention`` or peft's LoRA ``ParamWrapper`` around
+    one (LoRA on ``in_proj_weight``); then the active adapters' ``B @ A`` updates are added.
+    """
+    if isinstance(attn, nn.MultiheadAttention):
+        return attn.in_proj_weight, attn.in_proj_bias, attn
+    base = attn.get_base_layer()
+    weight = base.in_proj_weight
+    if not (attn.merged or attn.disable_adapters):
+        for name in attn.active_adapters:
+            if name in attn.lora_A:
+                weight = weight + attn.get_delta_weight(name)
+    return weight, base.in_proj_bias, base
+
+
+class TempMeBlock(ResidualAttentionBlock):
+    """A vision block that executes one :class:`LayerPlan` (set by :func:`apply_tempme`)."""
+
+    tempme_layer: LayerPlan
+    tempme_prop_attn: bool
+
+    def _attention(
+        self, x: torch.Tensor, size: Optional[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Self-attention with proportional attention; returns (output, key metric).
+
+        Args:
+            x: (S, N, C) normalised tokens of S sequences.
+            size: (S, N, 1) token sizes, or None when every size is 1.
+
+        Returns:
+            (S, N, C) attention output (after the output projection) and the (S, N, C/H)
+            keys averaged over heads, ToMe's merge metric.
+        """
+        weight, bias, mha = fused_qkv(self.attn)
+        S, N, C = x.shape
+        H = mha.num_heads
+        qkv = F.linear(x, weight, bias)  # (S, N, 3C)
+        q, k, v = qkv.view(S, N, 3, H, C // H).permute(2, 0, 3, 1, 4)  # 3 x (S, H, N, C/H)
+        mask = None
+        if size is not None and self.tempme_prop_attn:
+            mask = size.log().to(q.dtype).view(S, 1, 1, N)  # log(size) of each key, Sec. 3.2
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (S, H, N, C/H)
+        out = out.transpose(1, 2).reshape(S, N, C)  # (S, H, N, C/H) -> (S, N, C)
+        out = F.linear(out, mha.out_proj.weight, mha.out_proj.bias)
+        return out, k.mean(dim=1)
+
+    def forward_tempme(
+        self, x: torch.Tensor, size: Optional[torch.Tensor]
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Run this layer's plan.
+
+        Args:
+            x: (B*S_in, N, C) tokens, sequences of one video contiguous and in frame order.
+            size: (B*S_in, N, 1) sizes, or None while no merge has happened.
+
+        Returns:
+            (B*S_out, N', C) tokens and their (B*S_out, N', 1) sizes (or None).
+        """
+        lp = self.tempme_layer
+        if lp.group > 1:
+            x, size = self._concat_clips(x, size, lp)
+        attn_out, keys = self._attention(self.ln_1(x), size)
+        x = x + self.ls_1(attn_out)
+        if lp.intra_r > 0:
+            if size is None:
+                size = x.new_ones(x.shape[0], x.shape[1], 1)
+            merge = bipartite_soft_matching(keys, lp.intra_r, protected=lp.protected)
+            x, size = merge_wavg(merge, x, size)
+        x = x + self.ls_2(self.mlp(self.ln_2(x)))
+        return x, size
+
+    def _concat_clips(
+        self, x: torch.Tensor, size: Optional[torch.Tensor], lp: LayerPlan
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ClipMe's first half: concatenate, add clip-temporal embeddings, cross-clip merge."""
+        g, p_in = lp.group, lp.protected // lp.group
+        SB, N, C = x.shape
+        if size is None:
+            size = x.new_ones(SB, N, 1)
+        metric = x.detach()  # the block's input hidden states, before the temporal embedding
+        if lp.temporal_vectors:
+            B = SB // lp.seqs_in
+            temb = self.tempme_temporal.to(x.dtype)  # (S_in, C)
+            # (B*S_in, N, C) -> (B, S_in, N, C) + (1, S_in, 1, C) -> (B*S_in, N, C)
+            x = (x.view(B, lp.seqs_in, N, C) + temb.view(1, lp.seqs_in, 1, C)).view(SB, N, C)
+        x, metric, size = (_group_sequences(t, g, p_in) for t in (x, metric, size))
+        merge = bipartite_soft_matching(metric, lp.cross_r, protected=lp.protected)
+        return merge_wavg(merge, x, size)
+
+
+def _group_sequences(t: torch.Tensor, g: int, p: int) -> torch.Tensor:
+    """(S*g, N, E) -> (S, g*N, E): the g class-token blocks first, then the g patch blocks."""
+    SG, N, E = t.shape
+    t = t.view(SG // g, g, N, E)  # (S*g, N, E) -> (S, g, N, E)
+    head = t[:, :, :p].reshape(SG // g, g * p, E)  # (S, g*p, E)
+    rest = t[:, :, p:].reshape(SG // g, g * (N - p), E)  # (S, g*(N-p), E)
+    return torch.cat([head, rest], dim=1)  # (S, g*N, E)
+
+
+class TempMeVisionTransformer(VisionTransformer):
+    """open_clip's ``VisionTransformer`` plus :meth:`forward_video` (set by :func:`apply_tempme`)."""
+
+    tempme_plan: TokenPlan
+
+    def forward_video(self, frames: torch.Tensor, trace: Optional[list] = None) -> torch.Tensor:
+        """Encode videos into per-frame class embeddings.
+
+        Args:
+            frames: (B, T, 3, H, W) preprocessed frames, T = ``plan.num_frames``.
+            trace: if a list, one ``(layer, sequences, tokens, size_sum_per_video)`` tuple per
+                layer is appended (for tests and logging of the executed plan).
+
+        Returns:
+            (B, T, D) projected class-token embeddings (not normalised), one per frame.
+
+        Raises:
+            ValueError: if T differs from the plan's frame count.
+        """
+        B, T = frames.shape[:2]
+        if T != self.tempme_plan.num_frames:
+            raise ValueError(f"expected {self.tempme_plan.num_frames} frames per video, got {T}")
+        x = self._embeds(frames.flatten(0, 1))  # (B*T, 3, H, W) -> (B*T, N0, C)
+        size = None
+        for i, block in enumerate(self.transformer.resblocks):
+            x, size = block.forward_tempme(x, size)
+            if trace is not None:
+                total = float(size.sum()) / B if size is not None else x.shape[0] * x.shape[1] / B
+                trace.append((i, x.shape[0] // B, x.shape[1], total))
+        cls = x[:, : self.tempme_plan.layers[-1].protected]  # (B*S, T/S, C): class tokens lead
+        cls = cls.reshape(B, T, -1)  # (B*S, T/S, C) -> (B, T, C)
+        if self.attn_pool is not None:
+            raise ValueError("attentional pooling towers are not supported by TempMe")
+        cls = self.ln_post(cls)
+        return cls @ self.proj if self.proj is not None else cls
+
+
+def apply_tempme(model: nn.Module, config: TempMeConfig) -> TokenPlan:
+    """Patch ``model`` (an open_clip ``CLIP``) in place and return the executed token plan.
+
+    Raises:
+        TypeError: if the vision tower is not open_clip's ``VisionTransformer``.
+        ValueError: if the plan is infeasible for the tower's geometry (see ``plan_schedule``).
+    """
+    visual = model.visual
+    if not isinstance(visual, VisionTransformer):
+        raise TypeError(f"TempMe needs an open_clip VisionTransformer, got {type(visual).__name__}")
+    gh, gw = visual.grid_size
+    blocks = visual.transformer.resblocks
+    plan = plan_schedule(config, gh * gw + 1, len(blocks))
+    width = visual.transformer.width
+    for block, lp in zip(blocks, plan.layers):
+        if type(block) is not ResidualAttentionBlock and not isinstance(block, TempMeBlock):
+            raise TypeError(f"unsupported block type {type(block).__name__}")
+        block.__class__ = TempMeBlock
+        block.tempme_layer = lp
+        block.tempme_prop_attn = config.prop_attn
+        if lp.temporal_vectors:
+            ref = block.mlp.c_fc.weight
+            block.tempme_temporal = nn.Parameter(
+                torch.zeros(lp.temporal_vectors, width, device=ref.device, dtype=ref.dtype)
+            )
+    visual.__class__ = TempMeVisionTransformer
+    visual.tempme_plan = plan
+    return plan
