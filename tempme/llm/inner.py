@@ -1,0 +1,115 @@
+"""Inner reducers: which visual tokens survive from decoder layer K on (see :mod:`tempme.llm.hooks`).
+
+An inner reducer sees, at the input of layer K during prefill, the hidden states ``(B, L, C)``,
+the visual span ``(start, length)`` and, when it asks for them, the attention that the last
+prompt token paid to every visual token in layer K - 1 (mean over heads, ``(B, V)``). It returns
+the visual tokens to keep (indices into the span, ``(B, V')``, the same V' for every row) and
+optionally new hidden states for them. Text tokens are never touched.
+
+* :class:`FastV` (Chen et al., "An Image is Worth 1/2 Tokens After Layer 2", ECCV 2024, Sec. 4):
+  keep the visual tokens with the largest attention from the last token; drop the rest.
+* :class:`HoliTomInnerMerge` (HoliTom Sec. 3.4): keep the same way, then average every dropped
+  token into its most similar kept token (cosine of the hidden states) instead of discarding it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class InnerSelection:
+    """keep: (B, V') sorted indices into the visual span; hidden: (B, V', C) replacement states or None."""
+
+    keep: Tensor
+    hidden: Tensor | None = None
+
+
+class InnerReducer:
+    """Base class. ``layer`` None means the method's default for the model's depth.
+
+    Args:
+        keep: fraction of the visual tokens kept from layer K on, in (0, 1].
+        layer: K, the first decoder layer that sees the reduced sequence (>= 1 when attention is used).
+    """
+
+    name = "inner"
+    needs_attention = True
+    default_layer_fraction = 2 / 28
+
+    def __init__(self, keep: float = 0.5, layer: int | None = None):
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"{self.name}: keep must be in (0, 1], got {keep}")
+        if layer is not None and layer < 0:
+            raise ValueError(f"{self.name}: layer must be >= 0, got {layer}")
+        self.keep = keep
+        self.layer = layer
+
+    def resolve_layer(self, num_layers: int) -> int:
+        """K for a model with ``num_layers`` decoder layers.
+
+        Raises:
+            ValueError: K outside [1, num_layers - 1] (attention-based) or [0, num_layers - 1].
+        """
+        k = self.layer if self.layer is not None else max(1, round(self.default_layer_fraction * num_layers))
+        low = 1 if self.needs_attention else 0
+        if not low <= k < num_layers:
+            raise ValueError(f"{self.name}: layer {k} is outside [{low}, {num_layers - 1}] for a {num_layers}-layer model")
+        return k
+
+    def kept_count(self, v: int) -> int:
+        return max(1, min(v, math.floor(self.keep * v + 0.5)))
+
+    def select(self, hidden: Tensor, span: tuple[int, int], attention: Tensor | None) -> InnerSelection:
+        """Choose the visual tokens kept from layer K on.
+
+        Args:
+            hidden: (B, L, C) input of layer K.
+            span: (start, length) of the visual tokens in the sequence.
+            attention: (B, V) attention of the last token over the visual span in layer K - 1.
+        """
+        raise NotImplementedError
+
+
+def _top_attention(attention: Tensor, k: int) -> Tensor:
+    """(B, V) -> (B, k) indices of the k largest, sorted by position."""
+    return torch.topk(attention.float(), k, dim=1).indices.sort(dim=1).values
+
+
+class FastV(InnerReducer):
+    """FastV: at layer K (default 2), drop the visual tokens the last token attends to least.
+
+    The paper's default keeps 50 % of the image tokens after layer 2 (R = 50 %).
+    """
+
+    name = "fastv"
+
+    def select(self, hidden, span, attention):
+        return InnerSelection(_top_attention(attention, self.kept_count(span[1])))
+
+
+class HoliTomInnerMerge(InnerReducer):
+    """HoliTom's inner-LLM merge: keep by attention (default 50 % at layer 18 of 28), and average each
+    other visual token into its most similar kept token (cosine of the layer-K input states).
+    """
+
+    name = "holitom-inner"
+    default_layer_fraction = 18 / 28
+
+    def select(self, hidden, span, attention):
+        start, v = span
+        keep = _top_attention(attention, self.kept_count(v))  # (B, V')
+        vis = hidden[:, start : start + v].float()  # (B, V, C)
+        b, kv = keep.shape
+        is_kept = torch.zeros(b, v, dtype=torch.bool, device=hidden.device).scatter_(1, keep, True)
+        kept = torch.gather(vis, 1, keep[..., None].expand(b, kv, vis.shape[-1]))  # (B, V', C)
+        sim = torch.nn.functional.normalize(vis, dim=-1) @ torch.nn.functional.normalize(kept, dim=-1).transpose(1, 2)
+        target = sim.argmax(-1)  # (B, V): most similar kept token of every visual token
+        target = torch.where(is_kept, torch.cumsum(is_kept.long(), 1) - 1, target)  # kept tokens map to themselves
+        sums = torch.zeros_like(kept).scatter_add_(1, target[..., None].expand_as(vis), vis)
+        counts = torch.zeros(b, kv, device=hidden.device).scatter_add_(1, target, torch.ones(b, v, device=hidden.device))
+        return InnerSelection(keep, (sums / counts[..., None]).to(hidden.dtype))
