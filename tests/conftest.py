@@ -1,0 +1,36 @@
+"""Shared fixtures: paths to the real clips and annotation files, tiny encoders."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+VIDEOS = SHARED / "videos"
+MSRVTT = SHARED / "msrvtt"
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    if not VIDEOS.is_dir():
+        pytest.skip(f"real clips not found at {VIDEOS}")
+    return VIDEOS
+
+
+@pytest.fixture(scope="session")
+def msrvtt_dir() -> Path:
+    if not MSRVTT.is_dir():
+        pytest.skip(f"MSR-VTT annotations not found at {MSRVTT}")
+    return MSRVTT
+
+
+@pytest.fixture(autouse=True)
+def _quiet_random_weight_warnings(caplog):
+    caplog.set_level(logging.ERROR, logger="root")
+    yield

@@ -1,0 +1,70 @@
+"""The token schedule against the TempMe paper's numbers (DESIGN.md, 'TempMe ... ViT-B/32')."""
+
+import pytest
+
+from tempme.config import TempMeConfig
+from tempme.plan import keep_to_r, plan_schedule
+
+
+def test_vit_b32_schedule_matches_the_paper():
+    plan = plan_schedule(TempMeConfig.preset("ViT-B-32"), tokens_per_frame=50, depth=12)
+    kinds = [lp.kind for lp in plan.layers]
+    assert kinds == ["imgme"] * 8 + ["clipme"] * 3 + ["last"]
+    assert plan.layers[7].tokens_out == 34
+    clip = [(lp.tokens_in * lp.group, lp.tokens_attn, lp.tokens_out) for lp in plan.layers[8:11]]
+    assert clip == [(68, 48, 44), (88, 62, 56), (168, 118, 107)]
+    assert plan.layers[11].tokens_out == 97
+    assert (plan.tokens_in, plan.tokens_out) == (600, 97)
+    assert [lp.seqs_out for lp in plan.layers[8:]] == [6, 3, 1, 1]
+    assert [lp.protected for lp in plan.layers[8:]] == [2, 4, 12, 12]
+    # clip-temporal embeddings: 12 + 6 + 3 vectors
+    assert [lp.temporal_vectors for lp in plan.layers] == [0] * 8 + [12, 6, 3, 0]
+
+
+def test_vit_b16_schedule_reaches_127_tokens():
+    plan = plan_schedule(TempMeConfig.preset("ViT-B-16"), tokens_per_frame=197, depth=12)
+    assert (plan.tokens_in, plan.tokens_out) == (2364, 127)
+
+
+def test_analytic_macs_match_design_figures():
+    # DESIGN.md: 4.41 GMACs per 224px image for ViT-B/32, 0.12 G of it the patch embedding.
+    full = plan_schedule(TempMeConfig.preset("ViT-B-32", merging=False), 50, 12)
+    patch = 12 * 49 * 3 * 32 * 32 * 768
+    assert (full.macs(768) + patch) / 1e9 == pytest.approx(52.9, rel=2e-3)
+    tempme = plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 12)
+    assert (tempme.macs(768) + patch) / 1e9 == pytest.approx(34.8, rel=0.02)
+    full16 = plan_schedule(TempMeConfig.preset("ViT-B-16", merging=False), 197, 12)
+    patch16 = 12 * 196 * 3 * 16 * 16 * 768
+    assert (full16.macs(768) + patch16) / 1e9 == pytest.approx(211.3, rel=5e-3)
+    tempme16 = plan_schedule(TempMeConfig.preset("ViT-B-16"), 197, 12)
+    assert (tempme16.macs(768) + patch16) / 1e9 == pytest.approx(121.4, rel=0.02)
+
+
+def test_merging_off_is_per_frame():
+    plan = plan_schedule(TempMeConfig.preset("ViT-B-32", merging=False), 50, 12)
+    assert all(lp.kind == "full" and lp.group == 1 and lp.intra_r == 0 for lp in plan.layers)
+    assert plan.tokens_out == 600
+
+
+def test_keep_to_r_floors():
+    assert [keep_to_r(n, 0.7) for n in (68, 88, 168)] == [20, 26, 50]
+    assert [keep_to_r(n, 0.9) for n in (48, 62, 118, 107)] == [4, 6, 11, 10]
+
+
+def test_infeasible_plans_raise_clear_errors():
+    with pytest.raises(ValueError, match="exceeds set A"):
+        plan_schedule(TempMeConfig.preset("ViT-B-32", imgme_r=30), 50, 12)
+    with pytest.raises(ValueError, match="too shallow"):
+        plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 3)
+    with pytest.raises(ValueError, match="product of clip_groups"):
+        TempMeConfig(num_frames=8)
+    with pytest.raises(ValueError, match="cross_keep"):
+        TempMeConfig(cross_keep=0.0)
+
+
+def test_config_json_round_trip(tmp_path):
+    cfg = TempMeConfig.preset("ViT-B-16", lora_rank=4)
+    cfg.save(tmp_path / "c.json")
+    assert TempMeConfig.load(tmp_path / "c.json") == cfg
+    with pytest.raises(ValueError, match="unknown"):
+        TempMeConfig.from_dict({"bogus": 1})
