@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set everything up (venv, PyTorch, tempme, Debian chromium for the browser test) and run the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/install_browser.sh
+exec .venv/bin/python -m pytest -q "$@"
