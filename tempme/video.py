@@ -1,0 +1,248 @@
+"""Video decoding with PyAV, by timestamp.
+
+Shared by ``index`` (ingest) and ``train`` (MSR-VTT clips). Frames are picked by presentation
+time, never by the frame count in the header (variable frame rate, damaged or header-less files
+make that count wrong): the frame for time ``t`` is the last decoded frame whose timestamp is
+``<= t`` -- the frame a player shows at ``t``.
+
+Times are seconds from the start of the video stream (its ``start_time`` is subtracted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Seek instead of decoding forward when the next wanted time is this far ahead (seconds).
+SEEK_GAP_S = 4.0
+
+
+class VideoDecodeError(Exception):
+    """A file that cannot be decoded as a video; carries the path and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoMeta:
+    """Stream facts. ``duration_s`` in seconds; ``fps`` is the average frame rate (frames/s)."""
+
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.is_file():
+        raise VideoDecodeError(p, "no such file")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(p, "empty file (0 bytes)")
+    try:
+        container = av.open(str(p), mode="r")
+    except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
+        raise VideoDecodeError(p, f"cannot open container: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(p, "no video stream")
+    return container
+
+
+def _stream_start(stream: av.video.stream.VideoStream) -> float:
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def _decode_last_time(container: av.container.InputContainer, path: Path) -> float:
+    """Timestamp (s, relative to stream start) just past the last frame, found by decoding."""
+    stream = container.streams.video[0]
+    start = _stream_start(stream)
+    last, step = None, 0.0
+    try:
+        for frame in container.decode(stream):
+            if frame.time is None:
+                continue
+            if last is not None:
+                step = max(frame.time - start - last, 0.0)
+            last = frame.time - start
+    except av.FFmpegError as exc:
+        if last is None:
+            raise VideoDecodeError(path, f"decoding failed: {exc}") from exc
+        log.warning("%s: decoding stopped early (%s); duration from decoded frames", path, exc)
+    if last is None:
+        raise VideoDecodeError(path, "no decodable video frame")
+    return last + step
+
+
+def probe(path: str | os.PathLike) -> VideoMeta:
+    """Read the stream's duration, frame rate, size and codec.
+
+    The duration comes from the video stream, else the container; when the header has neither
+    (e.g. some WebM files) the file is decoded to find its last frame.
+
+    Raises:
+        VideoDecodeError: missing, empty, not a video, or no decodable frame.
+    """
+    p = Path(path)
+    container = _open(p)
+    try:
+        stream = container.streams.video[0]
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base - max(_stream_start(stream), 0.0)
+        if duration is None or duration <= 0:
+            duration = _decode_last_time(container, p)
+        rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        width = stream.codec_context.width or stream.width
+        height = stream.codec_context.height or stream.height
+        if not width or not height:
+            raise VideoDecodeError(p, f"video stream has no frame size ({width}x{height})")
+        return VideoMeta(
+            duration_s=float(duration), fps=fps, width=int(width), height=int(height),
+            codec=stream.codec_context.name,
+        )
+    finally:
+        container.close()
+
+
+def uniform_times(start_s: float, end_s: float, n: int) -> np.ndarray:
+    """Centres of ``n`` equal bins over ``[start_s, end_s)``: shape (n,), seconds.
+
+    Raises:
+        ValueError: ``n < 1`` or ``end_s < start_s``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if end_s < start_s:
+        raise ValueError(f"end_s ({end_s}) < start_s ({start_s})")
+    step = (end_s - start_s) / n
+    return start_s + step * (np.arange(n, dtype=np.float64) + 0.5)
+
+
+def _out_size(width: int, height: int, max_side: int | None, short_side: int | None) -> tuple[int, int]:
+    scale = 1.0
+    if short_side is not None:
+        scale = short_side / min(width, height)
+    elif max_side is not None and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+    if scale == 1.0:
+        return width, height
+    # even sizes keep swscale's chroma handling exact
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def sample_frames(
+    path: str | os.PathLike,
+    times_s: np.ndarray | list[float],
+    max_side: int | None = None,
+    *,
+    short_side: int | None = None,
+) -> np.ndarray:
+    """Decode the frame shown at each timestamp.
+
+    Args:
+        path: a video file.
+        times_s: (T,) seconds from the stream start, any order; times past the end give the
+            last frame, times before the first frame give the first frame.
+        max_side: if set, shrink so that the longer side is at most this many pixels.
+        short_side: if set (takes precedence), scale so that the shorter side is this many pixels
+            (what CLIP preprocessing resizes to anyway, done here once by swscale).
+
+    Returns:
+        (T, H, W, 3) uint8 RGB, in the order of ``times_s``.
+
+    Raises:
+        VideoDecodeError: the file cannot be opened or yields no frame.
+    """
+    p = Path(path)
+    times = np.asarray(times_s, dtype=np.float64).reshape(-1)
+    if times.size == 0:
+        raise ValueError("times_s is empty")
+    order = np.argsort(times, kind="stable")
+    n = times.size
+    out: list[np.ndarray | None] = [None] * n
+    container = _open(p)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start = _stream_start(stream)
+        size: tuple[int, int] | None = None
+
+        def convert(frame: av.VideoFrame) -> np.ndarray:
+            nonlocal size
+            if size is None:
+                size = _out_size(frame.width, frame.height, max_side, short_side)
+            return frame.to_ndarray(width=size[0], height=size[1], format="rgb24")
+
+        def seek(at: float):
+            if at > 0 and stream.time_base:
+                offset = int((at + start) / stream.time_base)
+                container.seek(offset, stream=stream, backward=True, any_frame=False)
+            else:
+                container.seek(0)
+            return container.decode(stream)
+
+        frames = seek(float(times[order[0]]))
+        prev_t: float | None = None
+        prev_frame = None
+        prev_arr: np.ndarray | None = None
+        from_start = float(times[order[0]]) <= 0
+        sought = float(times[order[0]])  # never seek twice towards the same time
+        done = 0
+        while done < n:
+            want = float(times[order[done]])
+            if prev_t is not None and want - prev_t > SEEK_GAP_S and want > sought:
+                sought = want
+                frames, prev_t, prev_frame, prev_arr = seek(want), None, None, None
+            try:
+                frame = next(frames)
+            except StopIteration:
+                frame = None
+            except av.FFmpegError as exc:
+                if prev_frame is None and from_start:
+                    raise VideoDecodeError(p, f"decoding failed near {want:.2f}s: {exc}") from exc
+                log.warning("%s: decode error near %.2fs (%s)", p, want, exc)
+                frame = None
+            if frame is None:
+                if prev_frame is None:
+                    if from_start:
+                        raise VideoDecodeError(p, "no decodable video frame")
+                    # a seek landed past the last frame (or failed): decode from the start
+                    frames, from_start = seek(0.0), True
+                    continue
+                arr = prev_arr if prev_arr is not None else convert(prev_frame)
+                while done < n:  # past the end: the last frame stays on screen
+                    out[order[done]] = arr
+                    done += 1
+                break
+            t = frame.time - start if frame.time is not None else (prev_t or 0.0)
+            if t > want:
+                # this frame comes after the wanted time: the previous one was on screen
+                # (before the first frame, the first frame stands in)
+                if prev_frame is None:
+                    arr = convert(frame)
+                else:
+                    prev_arr = arr = prev_arr if prev_arr is not None else convert(prev_frame)
+                while done < n and float(times[order[done]]) < t:
+                    out[order[done]] = arr
+                    done += 1
+            prev_t, prev_frame, prev_arr = t, frame, None
+        return np.stack(out)
+    finally:
+        container.close()
