@@ -151,6 +151,7 @@ class VideoQAPipeline:
                 sal = torch.nn.functional.interpolate(att, size=self.grid, mode="bilinear").view(b, t, n)
         return tokens, feats[:, -1:], sal
 
+    @torch.no_grad()
     def prepare(self, input_ids: Tensor, pixel_values_videos: Tensor,
                 side: SideInputs | list[SideInputs] | None = None) -> Prepared:
         """Encode the videos, reduce them and build ``inputs_embeds``.
@@ -192,6 +193,7 @@ class VideoQAPipeline:
     def _attach(self) -> AttachedInner | None:
         return attach_inner(self.model, self.inner) if self.inner is not None else None
 
+    @torch.no_grad()
     def prefill_logits(self, prepared: Prepared) -> Tensor:
         """Logits (B, L'', V) of one forward pass over the prepared prompt (L'' after the inner reducer)."""
         handle = self._attach()

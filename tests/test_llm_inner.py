@@ -1,0 +1,162 @@
+"""Inner reducers on a tiny random LLaVA-OneVision: equivalence with masking, generate with a pruned cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tempme.llm.hooks import attach_inner
+from tempme.llm.inner import FastV, HoliTomInnerMerge
+
+START, V, L = 5, 30, 42
+
+
+@pytest.fixture(scope="module")
+def model():
+    from tempme.llm.tiny import tiny_llava_onevision
+
+    return tiny_llava_onevision(layers=4)
+
+
+def _reference(model, embeds: torch.Tensor, dropped: torch.Tensor, layer: int) -> torch.Tensor:
+    """The unmodified decoder layers, run with the dropped tokens masked out as keys from ``layer`` on.
+
+    Args:
+        embeds: (B, L, C); dropped: (B, L) bool. Returns logits (B, L, vocab).
+    """
+    lm = model.model.language_model
+    b, n, _ = embeds.shape
+    pos = torch.arange(n)[None]
+    pe = lm.rotary_emb(embeds, pos)
+    neg = torch.finfo(embeds.dtype).min
+    causal = torch.full((n, n), neg).triu(1)[None, None].expand(b, 1, n, n)
+    masked = causal.masked_fill(dropped[:, None, None, :], neg)
+    x = embeds
+    for i, block in enumerate(lm.layers):
+        x = block(x, attention_mask=causal if i < layer else masked, position_embeddings=pe, position_ids=pos)
+    return model.lm_head(lm.norm(x))
+
+
+def _dropped(keep: torch.Tensor, total: int) -> torch.Tensor:
+    b = keep.shape[0]
+    dropped = torch.zeros(b, total, dtype=torch.bool)
+    dropped[:, START : START + V] = True
+    dropped[torch.arange(b)[:, None], START + keep] = False
+    return dropped
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("layer", [1, 2, 3])
+def test_fastv_equals_the_model_with_those_tokens_masked(model, attn, layer):
+    model.config.text_config._attn_implementation = attn
+    try:
+        embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(layer))
+        handle = attach_inner(model, FastV(keep=0.4, layer=layer))
+        handle.visual_span = (START, V)
+        with torch.no_grad():
+            out = model(inputs_embeds=embeds).logits
+            handle.detach()
+            keep = handle.last_keep
+            assert keep.shape == (2, 12)
+            dropped = _dropped(keep, L)
+            ref = _reference(model, embeds, dropped, layer)
+        assert handle.tokens_per_layer == [L] * layer + [L - 18] * (4 - layer)
+        for b in range(2):
+            torch.testing.assert_close(out[b], ref[b][~dropped[b]], atol=1e-6, rtol=0)
+    finally:
+        model.config.text_config._attn_implementation = "eager"
+
+
+def test_fastv_keeps_the_most_attended_tokens(model):
+    """The scores FastV ranks are the last token's attention in layer K - 1, as eager attention returns it."""
+    embeds = torch.randn(1, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        out = model(inputs_embeds=embeds, output_attentions=True)
+        attn = out.attentions[1][0, :, -1, START : START + V].mean(0)  # layer K - 1 = 1
+        handle = attach_inner(model, FastV(keep=0.5, layer=2))
+        handle.visual_span = (START, V)
+        model(inputs_embeds=embeds)
+        handle.detach()
+    expected = torch.topk(attn, 15).indices.sort().values
+    assert torch.equal(handle.last_keep[0], expected)
+
+
+def test_no_reduction_is_exact_and_detach_restores(model):
+    embeds = torch.randn(1, L, model.config.text_config.hidden_size)
+    with torch.no_grad():
+        ref = model(inputs_embeds=embeds).logits
+        handle = attach_inner(model, FastV(keep=1.0, layer=2))
+        handle.visual_span = (START, V)
+        same = model(inputs_embeds=embeds).logits
+        handle.detach()
+        after = model(inputs_embeds=embeds).logits
+    assert torch.equal(ref, after)
+    torch.testing.assert_close(same, ref, atol=1e-6, rtol=0)
+
+
+def test_generate_with_pruned_cache_matches_masked_recomputation(model):
+    """Each generated step's logits equal the unmodified layers run on the whole prefix (no cache)
+    with the tokens FastV dropped at prefill masked out from layer K on."""
+    torch.manual_seed(0)
+    embeds = torch.randn(2, L, model.config.text_config.hidden_size)
+    steps = 4
+    with torch.no_grad():
+        handle = attach_inner(model, FastV(keep=0.5, layer=2))
+        handle.visual_span = (START, V)
+        out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(2, L, dtype=torch.long), max_new_tokens=steps,
+                             do_sample=False, return_dict_in_generate=True, output_logits=True, pad_token_id=0)
+        handle.detach()
+        assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+        dropped = _dropped(handle.last_keep, L)
+        seq = embeds
+        for step in range(steps):
+            pad = torch.zeros(2, seq.shape[1] - L, dtype=torch.bool)
+            logits = _reference(model, seq, torch.cat([dropped, pad], 1), 2)[:, -1]
+            torch.testing.assert_close(logits, out.logits[step], atol=1e-5, rtol=0)
+            seq = torch.cat([seq, model.get_input_embeddings()(out.sequences[:, step])[:, None]], dim=1)
+
+
+def test_generate_with_holitom_inner_merge(model):
+    """The first generated token's logits equal one prefill pass; decoding continues on the merged cache."""
+    embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=2))
+        handle.visual_span = (START, V)
+        prefill = model(inputs_embeds=embeds).logits[:, -1]
+        out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(2, L, dtype=torch.long), max_new_tokens=5,
+                             do_sample=False, return_dict_in_generate=True, output_logits=True, pad_token_id=0)
+        handle.detach()
+    torch.testing.assert_close(out.logits[0], prefill, atol=1e-6, rtol=0)
+    assert out.sequences.shape == (2, 5)
+    assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+
+
+def test_holitom_inner_merges_dropped_tokens_into_kept_ones():
+    e = torch.eye(8)
+    hidden = torch.randn(1, 10, 8)
+    vis = torch.stack([3 * e[0], e[0], e[1], 2 * e[2], 0.5 * e[1], e[2]])  # span positions 0..5
+    hidden[0, 2:8] = vis
+    attention = torch.tensor([[0.0, 0.9, 0.8, 0.1, 0.0, 0.7]])  # keeps span positions 1, 2, 5
+    sel = HoliTomInnerMerge(keep=0.5).select(hidden, (2, 6), attention)
+    assert sel.keep.tolist() == [[1, 2, 5]]
+    expected = torch.stack([(vis[1] + vis[0]) / 2, (vis[2] + vis[4]) / 2, (vis[5] + vis[3]) / 2])
+    torch.testing.assert_close(sel.hidden[0], expected)
+
+
+def test_bad_settings_raise_clear_errors(model):
+    with pytest.raises(ValueError, match="layer 9 is outside"):
+        attach_inner(model, FastV(layer=9))
+    with pytest.raises(ValueError, match="keep must be in"):
+        FastV(keep=0.0)
+    handle = attach_inner(model, FastV(layer=2))
+    handle.visual_span = (START, V)
+    try:
+        mask = torch.ones(1, L, dtype=torch.long)
+        mask[0, 0] = 0
+        with pytest.raises(ValueError, match="unpadded"):
+            model(inputs_embeds=torch.randn(1, L, model.config.text_config.hidden_size), attention_mask=mask)
+        handle.visual_span = (START, L)
+        with pytest.raises(ValueError, match="does not fit"):
+            model(inputs_embeds=torch.randn(1, L, model.config.text_config.hidden_size))
+    finally:
+        handle.detach()

@@ -1,0 +1,183 @@
+"""Outer reducers: exact budgets, provenance covering every source token once, reference behaviour."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from tempme.llm.bvllm import BVLLMAdapted
+from tempme.llm.holitom import HoliTom, dpc_knn, redundancy_table, segment_frames
+from tempme.llm.outer import Budget, Identity, SideInputs, group_mean, source_coords
+from tempme.llm.pooling import ToMeMerge, UniformPooling, cell_labels
+from tempme.llm.vqtoken import VQToken
+
+T, H, W, C = 6, 4, 5, 16
+
+
+def _video(seed: int = 0, t: int = T) -> torch.Tensor:
+    """(T, N, C) with a static background half, a moving half and noise."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(1, H * W, C, generator=g)
+    x = base + 0.05 * torch.randn(t, H * W, C, generator=g)
+    x[:, : H * W // 2] += torch.randn(t, H * W // 2, C, generator=g)  # dynamic positions
+    return x
+
+
+ALL = [UniformPooling(), ToMeMerge(), HoliTom(), VQToken(iters=5), BVLLMAdapted()]
+
+
+def _side(t: int = T) -> SideInputs:
+    return SideInputs(frame_scores=torch.linspace(0, 1, t))
+
+
+@pytest.mark.parametrize("reducer", ALL, ids=lambda r: r.name)
+@pytest.mark.parametrize("retain", [0.25, 0.15, 0.1, 0.5])
+def test_budget_met_exactly_and_provenance_complete(reducer, retain):
+    x = _video()
+    red = reducer(x, (H, W), Budget(retain=retain), _side())
+    expected = Budget(retain=retain).resolve(T * H * W)
+    assert red.num_tokens == expected
+    assert red.tokens.shape == (expected, C)
+    # every source token appears exactly once: in one slot or dropped
+    assert red.slot.shape == (T * H * W,)
+    counts = torch.bincount(red.slot[red.slot >= 0], minlength=expected)
+    assert torch.equal(counts.float(), red.sizes)
+    assert int(red.sizes.sum()) + int((red.slot < 0).sum()) == T * H * W
+    # coordinates are the mean (t, y, x) of the sources, and slots are in temporal order
+    coords, _ = group_mean(source_coords((T, H, W)), red.slot, expected)
+    assert torch.allclose(coords, red.coords)
+    key = red.coords[:, 0] * H * W + red.coords[:, 1] * W + red.coords[:, 2]
+    assert bool((key[1:] >= key[:-1]).all())
+
+
+@pytest.mark.parametrize("reducer", [UniformPooling(), ToMeMerge(), HoliTom(), VQToken(iters=5)], ids=lambda r: r.name)
+def test_merging_reducers_average_their_sources(reducer):
+    x = _video(1)
+    red = reducer(x, (H, W), Budget(max_tokens=17))
+    means, _ = group_mean(x.reshape(-1, C), red.slot, red.num_tokens)
+    assert torch.allclose(red.tokens, means, atol=1e-5)
+    assert bool((red.slot >= 0).all())
+
+
+def test_identity_and_full_budget_keep_everything():
+    x = _video()
+    red = Identity()(x, (H, W))
+    assert torch.equal(red.tokens, x.reshape(-1, C))
+    for reducer in (UniformPooling(), ToMeMerge(), HoliTom()):
+        full = reducer(x, (H, W), Budget(retain=1.0))
+        # one token per source, in raster order: the reduction is the identity
+        assert torch.equal(full.slot, torch.arange(T * H * W))
+        assert torch.allclose(full.tokens, x.reshape(-1, C))
+
+
+def test_budget_validation_and_bad_inputs():
+    with pytest.raises(ValueError, match="exactly one"):
+        Budget()
+    with pytest.raises(ValueError, match="retain"):
+        Budget(retain=1.5)
+    with pytest.raises(ValueError, match="N=20 tokens per frame but grid 3x3"):
+        UniformPooling()(_video(), (3, 3), Budget(retain=0.5))
+    with pytest.raises(ValueError, match="saliency shape"):
+        HoliTom()(_video(), (H, W), Budget(retain=0.5), SideInputs(saliency=torch.zeros(2, 2)))
+    with pytest.raises(ValueError, match="frame_scores"):
+        BVLLMAdapted()(_video(), (H, W), Budget(retain=0.5))
+    assert Budget(retain=0.1).resolve(6272) == 627 and Budget(retain=0.25).resolve(6272) == 1568
+
+
+def test_uniform_pooling_matches_average_pool_when_the_grid_divides():
+    x = torch.randn(2, 16, C)  # 4x4 grid, 4 cells per frame = 2x2 average pooling
+    red = UniformPooling()(x, (4, 4), Budget(max_tokens=8))
+    ref = torch.nn.functional.avg_pool2d(x.view(2, 4, 4, C).permute(0, 3, 1, 2), 2)  # (2, C, 2, 2)
+    assert torch.allclose(red.tokens, ref.permute(0, 2, 3, 1).reshape(8, C), atol=1e-6)
+    for h, w in [(14, 14), (3, 5)]:
+        for m in range(1, h * w + 1):
+            assert sorted(set(cell_labels(h, w, m))) == list(range(m))
+
+
+def test_tome_merges_duplicates_first():
+    x = torch.randn(1, 20, C)
+    x[0, 1] = x[0, 0]  # exact duplicates: A token 0 matches B token 1 with similarity 1
+    x[0, 5] = x[0, 4]
+    red = ToMeMerge()(x, (4, 5), Budget(max_tokens=18))
+    assert red.slot[0] == red.slot[1] and red.slot[4] == red.slot[5]
+
+
+def _brute_force(sim: torch.Tensor, tau: float) -> float:
+    t = sim.shape[0] + 1
+    table = redundancy_table(sim, tau)
+    best = 0.0
+    for cuts in itertools.product([0, 1], repeat=t - 1):  # 1 = a boundary after frame i
+        bounds = [0] + [i + 1 for i, c in enumerate(cuts) if c] + [t]
+        best = max(best, sum(float(table[a, b - 1]) for a, b in zip(bounds[:-1], bounds[1:])))
+    return best
+
+
+def test_redundancy_table_matches_definition():
+    g = torch.Generator().manual_seed(3)
+    sim = torch.rand(5, 7, generator=g)
+    table = redundancy_table(sim, 0.4)
+    for i in range(6):
+        for j in range(i, 6):
+            static = (sim[i:j].min(0).values > 0.4).sum() if j > i else 0
+            assert table[i, j] == float(static) * (j - i)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_holitom_segmentation_dp_equals_brute_force(seed):
+    g = torch.Generator().manual_seed(seed)
+    t = 3 + seed % 6  # 3..8 frames
+    sim = torch.rand(t - 1, 6, generator=g) * 0.6 + 0.4
+    tau = 0.55 + 0.1 * (seed % 3)
+    segments, value = segment_frames(sim, tau)
+    assert value == pytest.approx(_brute_force(sim, tau))
+    # the returned partition is contiguous, covers every frame and attains the value
+    assert segments[0][0] == 0 and segments[-1][1] == t - 1
+    assert all(b + 1 == c for (_, b), (c, _) in zip(segments[:-1], segments[1:]))
+    table = redundancy_table(sim, tau)
+    assert sum(float(table[a, b]) for a, b in segments) == pytest.approx(value)
+
+
+def test_holitom_averages_static_positions_over_a_segment():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 6, C, generator=g)
+    x[:, :3] = torch.randn(1, 3, C, generator=g)  # positions 0-2 identical in all frames
+    red = HoliTom(tau=0.9)(x, (2, 3), Budget(max_tokens=15))  # 3 static + 4 * 3 dynamic = 15
+    assert red.extra["segments"] == [(0, 3)]
+    slots = red.slot.view(4, 6)
+    for p in range(3):
+        assert len(set(slots[:, p].tolist())) == 1  # one token over time
+    assert len(set(slots[:, 3:].reshape(-1).tolist())) == 12
+
+
+def test_holitom_keeps_salient_dynamic_tokens():
+    x = torch.randn(2, 6, C)  # no static positions (random frames)
+    sal = torch.zeros(2, 6)
+    sal[0, 4] = sal[1, 1] = 5.0
+    red = HoliTom()(x, (2, 3), Budget(max_tokens=2), SideInputs(saliency=sal))
+    kept_alone = torch.bincount(red.slot, minlength=2)
+    assert red.num_tokens == 2 and int(kept_alone.sum()) == 12
+    assert red.slot[4] != red.slot[6 + 1]  # the two salient tokens head different slots
+
+
+def test_dpc_knn_separates_clusters():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    x = torch.cat([c + 0.1 * torch.randn(20, 2, generator=g) for c in centres])
+    labels = dpc_knn(x, 3)
+    groups = [set(labels[i * 20 : (i + 1) * 20].tolist()) for i in range(3)]
+    assert all(len(s) == 1 for s in groups) and len(set.union(*groups)) == 3
+
+
+def test_bvllm_selects_the_best_scored_frames_and_deduplicates():
+    x = torch.randn(8, H * W, C)
+    x[3] = x[2]  # frames 2 and 3 identical
+    scores = torch.tensor([0.0, 0.1, 0.9, 0.8, 0.7, 0.2, 0.3, 0.0])
+    red = BVLLMAdapted()(x, (H, W), Budget(max_tokens=40), SideInputs(frame_scores=scores))
+    per_frame = red.slot.view(8, -1)
+    used = [f for f in range(8) if bool((per_frame[f] >= 0).any())]
+    assert set(used) <= {2, 3, 4, 6, 5}
+    assert {2, 3, 4} <= set(used)
+    assert [2, 3] in red.extra["frame_groups"]
+    assert torch.equal(per_frame[2], per_frame[3])  # the duplicate frame is averaged into the same slots

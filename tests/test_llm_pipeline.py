@@ -1,0 +1,113 @@
+"""The QA pipeline on a tiny random LLaVA-OneVision: exactness without reduction, reports, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tempme.llm.flops import formula_flops
+from tempme.llm.inner import FastV
+from tempme.llm.outer import Budget, SideInputs
+from tempme.llm.pipeline import VideoQAPipeline
+from tempme.llm.registry import build_inner, build_outer
+
+FRAMES, N = 6, 16  # 32x32 frames, 4x4 pooled grid
+
+
+@pytest.fixture(scope="module")
+def model():
+    from tempme.llm.tiny import tiny_llava_onevision
+
+    return tiny_llava_onevision()
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    from tempme.llm.tiny import tiny_prompt
+
+    ids = tiny_prompt(FRAMES, N, batch=2)
+    pixels = torch.randn(2, FRAMES, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return ids, pixels
+
+
+def test_no_reduction_logits_equal_the_unmodified_model(model, inputs):
+    ids, pixels = inputs
+    with torch.no_grad():
+        ref = model(input_ids=ids, pixel_values_videos=pixels).logits
+        pipe = VideoQAPipeline(model)
+        out = pipe.prefill_logits(pipe.prepare(ids, pixels))
+    assert torch.equal(out, ref)
+
+
+def test_outer_reduction_feeds_the_reduced_tokens(model, inputs):
+    ids, pixels = inputs
+    pipe = VideoQAPipeline(model, build_outer("uniform"), Budget(retain=0.25))
+    with torch.no_grad():
+        prep = pipe.prepare(ids, pixels)
+        feats = model.model.get_video_features(pixels, return_dict=True).pooler_output
+    start = 5
+    m = FRAMES * N // 4
+    assert prep.visual_span == (start, m)
+    assert prep.inputs_embeds.shape[1] == ids.shape[1] - FRAMES * N + m
+    for b in range(2):
+        torch.testing.assert_close(prep.inputs_embeds[b, start : start + m], prep.reductions[b].tokens)
+        # the newline token follows the visual tokens, the text tokens are unchanged
+        torch.testing.assert_close(prep.inputs_embeds[b, start + m], feats[b, -1])
+        torch.testing.assert_close(prep.inputs_embeds[b, -6:], model.get_input_embeddings()(ids[b, -6:]))
+
+
+def test_vision_attention_saliency(model, inputs):
+    ids, pixels = inputs
+    pipe = VideoQAPipeline(model)
+    with torch.no_grad():
+        tokens, newline, sal = pipe._features(pixels)
+    assert tokens.shape[:3] == (2, FRAMES, N) and newline.shape[1] == 1
+    assert sal is not None and sal.shape == (2, FRAMES, N)
+    assert bool((sal > 0).all())
+
+
+@pytest.mark.parametrize("name", ["uniform", "tome", "holitom", "vqtoken", "bvllm-clip"])
+def test_answer_and_report(model, inputs, name):
+    ids, pixels = inputs
+    inner = build_inner("holitom-inner" if name == "holitom" else "fastv", keep=0.5, layer=2)
+    sides = [SideInputs(frame_scores=torch.arange(FRAMES, dtype=torch.float)) for _ in range(2)]
+    pipe = VideoQAPipeline(model, build_outer(name), Budget(retain=0.25), inner)
+    result = pipe.answer(ids, pixels, sides, max_new_tokens=3)
+    r = result.report
+    assert result.sequences.shape == (2, 3)
+    assert (r.visual_tokens_in, r.visual_tokens_out, r.visual_tokens_final) == (96, 24, 12)
+    assert r.retained_pct == 25.0
+    text = ids.shape[1] - FRAMES * N  # 11 text tokens + newline
+    assert r.tokens_per_layer == [text + 24] * 2 + [text + 12] * 2
+    cfg = model.config.text_config
+    assert r.formula_tflops == pytest.approx(formula_flops(r.tokens_per_layer, cfg.hidden_size, cfg.intermediate_size) / 1e12)
+    assert r.exact_tflops > 0 and r.ttft_seconds > 0 and r.reducer_seconds > 0
+
+
+def test_inner_reduction_in_the_pipeline_equals_direct_attachment(model, inputs):
+    ids, pixels = inputs
+    pipe = VideoQAPipeline(model, inner=FastV(keep=0.5, layer=1))
+    with torch.no_grad():
+        prep = pipe.prepare(ids, pixels)
+        logits = pipe.prefill_logits(prep)
+    assert logits.shape[1] == ids.shape[1] - FRAMES * N // 2
+
+
+def test_pipeline_errors(model, inputs):
+    ids, pixels = inputs
+    pipe = VideoQAPipeline(model)
+    with pytest.raises(ValueError, match="the prompt has 97 video placeholders, the video gives 3x16\\+1 = 49"):
+        pipe.prepare(ids, pixels[:, :3])
+    with pytest.raises(ValueError, match="no video placeholder"):
+        pipe.prepare(torch.ones_like(ids), pixels)
+    with pytest.raises(ValueError, match="2 prompts for 1 videos"):
+        pipe.prepare(ids, pixels[:1])
+    pix = pixels.clone()
+    pix[1] = 0.0  # a flat video: the elbow picks a smaller codebook
+    adaptive = VideoQAPipeline(model, build_outer("vqtoken"), Budget(retain=0.5, adaptive=True))
+    with torch.no_grad():
+        tokens = adaptive._features(pix)[0]
+    sizes = [adaptive.outer(tokens[b], adaptive.grid, adaptive.budget).num_tokens for b in range(2)]
+    assert sizes[0] != sizes[1]
+    with pytest.raises(ValueError, match="different lengths"):
+        adaptive.prepare(ids, pix)
