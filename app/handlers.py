@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
+import tempfile
 import threading
 import unicodedata
 import uuid
@@ -171,7 +173,7 @@ class Moment:
         return {
             "segment_id": self.segment_id,
             "video_id": self.video_id,
-            "path": self.path,
+            "video": self.path,  # not "path": gradio_client would take the dict for a file to download
             "start_s": self.start_s,
             "end_s": self.end_s,
             "score": self.score,
@@ -298,6 +300,8 @@ class AppContext:
         self._open_lock = threading.Lock()
         self._library = None
         self.last_add: str | None = None
+        # Browser-playable copies of AVI/MKV videos go to Gradio's private folder (served).
+        self.remux_dir = Path(os.environ.get("GRADIO_TEMP_DIR", tempfile.gettempdir())) / "tempme-remux"
 
     @property
     def uploads_dir(self) -> Path:
@@ -398,7 +402,9 @@ class AppContext:
             raise InputError(f"{path.name} is not in the library.")
         if not path.is_file():
             raise InputError(f"{path} is no longer on disk; re-run `tempme index` to drop it.")
-        return path
+        from app.media import playable_file
+
+        return playable_file(path, self.remux_dir)
 
     # -- adding videos ----------------------------------------------------------------------
 
@@ -459,6 +465,20 @@ class AppContext:
         self.library()
         return self._index([path.resolve()], progress)
 
+    def media_paths(self) -> list[Path]:
+        """Every file the page may serve: the library's videos and its thumbnail folder
+        (empty when there is no library yet)."""
+        try:
+            lib = self.library()
+        except InputError:
+            return []
+        with self.lock.read():
+            paths = [Path(p) for p in lib.video_paths()]
+        return paths + [self.thumbnail_dir(lib)]
+
+    def thumbnail_dir(self, lib) -> Path:
+        return Path(getattr(lib, "thumbnail_dir", self.library_dir / "thumbs"))
+
     # -- status -----------------------------------------------------------------------------
 
     def status(self) -> str:
@@ -474,3 +494,14 @@ class AppContext:
 def _safe_name(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return keep.strip("._") or "video"
+
+
+def summarize_report(report) -> str:
+    """One sentence from an indexing run's `IndexReport`."""
+    return str(report)
+
+
+def format_stats(stats, last_add: str | None) -> str:
+    """The status line from `LibraryStats` and the page's last indexing summary."""
+    line = f"{stats.videos} videos · {stats.segments} moments · {stats.failed} failed"
+    return line + (f" · last run: {last_add}" if last_add else "")

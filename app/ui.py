@@ -58,7 +58,7 @@ def _found(state: SearchState, new: int) -> str:
 def build_demo(ctx: AppContext) -> gr.Blocks:
     """The page and its API for the library in `ctx`."""
 
-    def status() -> str:
+    def on_status() -> str:
         return ctx.status()
 
     def run_search(query, k, folder, min_d, max_d, exts, state):
@@ -115,14 +115,14 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
         return cb
 
-    def add_files(files, progress=gr.Progress()):
+    def on_add_files(files, progress=gr.Progress()):
         try:
             text = ctx.add_files(files, _progress_cb(progress))
         except InputError as e:
             return _message(str(e), ok=False), ctx.status()
         return _message(text), ctx.status()
 
-    def add_folder(folder, progress=gr.Progress()):
+    def on_add_folder(folder, progress=gr.Progress()):
         try:
             text = ctx.add_folder(folder, _progress_cb(progress))
         except InputError as e:
@@ -154,6 +154,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             return [m.to_dict() for m in ctx.similar(segment_id, k)]
         except InputError as e:
             raise gr.Error(str(e)) from None
+
+    def api_status() -> str:
+        """The status line: library size, encoder, index type, last indexing run."""
+        return ctx.status()
 
     def api_add(files) -> str:
         try:
@@ -219,14 +223,14 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         more_btn.click(load_more, [state], outputs, **private)
         gallery.select(select, [state], [player, span, selected], **private)
         similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **private)
-        add_btn.click(add_files, [uploads], [add_msg, status_md], concurrency_id="index", **private)
+        add_btn.click(on_add_files, [uploads], [add_msg, status_md], concurrency_id="index", **private)
         if ctx.allow_folder_add:
-            folder_btn.click(add_folder, [folder_path], [add_msg, status_md], concurrency_id="index", **private)
-        demo.load(status, None, status_md, **private)
+            folder_btn.click(on_add_folder, [folder_path], [add_msg, status_md], concurrency_id="index", **private)
+        demo.load(on_status, None, status_md, **private)
 
         gr.api(api_search, api_name="search", concurrency_id="search", concurrency_limit=4)
         gr.api(api_similar, api_name="similar", concurrency_id="search", concurrency_limit=4)
-        gr.api(status, api_name="status")
+        gr.api(api_status, api_name="status")
         # Files travel through a (hidden) File component so gradio_client can upload them.
         api_files = gr.File(file_count="multiple", visible=False)
         api_result = gr.Textbox(visible=False)

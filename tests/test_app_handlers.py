@@ -86,7 +86,7 @@ def test_moment_caption_and_dict():
     m = Moment(7, 3, "/v/clip.mp4", 10.0, 20.5, 0.31234, 1, 55.0, "/t/7.jpg")
     assert m.caption == "0.312 · clip.mp4 · 0:10.0–0:20.5"
     d = m.to_dict()
-    assert d["path"] == "/v/clip.mp4" and d["start_s"] == 10.0 and d["end_s"] == 20.5 and "thumbnail" not in d
+    assert d["video"] == "/v/clip.mp4" and d["start_s"] == 10.0 and d["end_s"] == 20.5 and "thumbnail" not in d
 
 
 def test_upload_real_video_accepted():

@@ -1,0 +1,83 @@
+"""Run `tempme serve` in a child process and wait until it listens (tests, benchmarks, demos)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A running `tempme serve`: ``url``, ``port``, ``log_path`` and ``log()`` for its output."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.proc, self.port, self.log_path = proc, port, log_path
+        self.url = f"http://127.0.0.1:{port}/"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(
+    library: str | Path, *, port: int | None = None, args: Sequence[str] = (), timeout_s: float = 180.0
+) -> ServerProcess:
+    """Start ``tempme serve --library LIBRARY --port PORT ARGS`` and wait until the port accepts.
+
+    Raises:
+        RuntimeError: the process exited, or did not listen within `timeout_s` seconds (its log
+            is in the message).
+    """
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "app.cli", "serve", "--library", str(library), "--port", str(port), *args]
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
+    env.pop("GRADIO_SERVER_NAME", None)
+    fd, log_name = tempfile.mkstemp(prefix="tempme-serve-", suffix=".log")
+    log_path = Path(log_name)
+    with os.fdopen(fd, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = ServerProcess(proc, port, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tempme serve exited with {proc.returncode}:\n{server.log()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(f"tempme serve did not listen on {port} within {timeout_s:.0f} s:\n{server.log()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_server(library: str | Path, **kwargs) -> Iterator[ServerProcess]:
+    """`start_server` as a context manager that always stops the process."""
+    server = start_server(library, **kwargs)
+    try:
+        yield server
+    finally:
+        server.stop()

