@@ -23,10 +23,25 @@ from tempme.llm.outer import Budget, OuterReducer, Reduction, SideInputs, reduct
 log = logging.getLogger(__name__)
 
 
+def kmeans_pp(x: Tensor, k: int, seed: int = 0) -> Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii, 2007): each next centre drawn with probability
+    proportional to the squared distance to the nearest centre so far (seeded). Returns (k, C)."""
+    gen = torch.Generator().manual_seed(seed)
+    s = x.shape[0]
+    idx = [int(torch.randint(s, (1,), generator=gen))]
+    nearest = ((x - x[idx[0]]) ** 2).sum(1)
+    for _ in range(1, k):
+        w = nearest.clamp_min(0).cpu()
+        j = int(torch.multinomial(w, 1, generator=gen)) if float(w.sum()) > 0 else int(torch.randint(s, (1,), generator=gen))
+        idx.append(j)
+        nearest = torch.minimum(nearest, ((x - x[j]) ** 2).sum(1))
+    return x[torch.tensor(idx, device=x.device)].clone()
+
+
 def kmeans(x: Tensor, k: int, iters: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, float]:
     """Lloyd's k-means of ``x`` (S, C) into exactly ``k`` non-empty clusters.
 
-    Initialised with ``k`` distinct random rows (seeded); an emptied cluster is re-seeded with
+    Initialised by k-means++ (seeded); an emptied cluster is re-seeded with
     the point farthest from its centroid. Returns (centroids (k, C), labels (S,), inertia).
 
     Raises:
@@ -36,8 +51,7 @@ def kmeans(x: Tensor, k: int, iters: int = 10, seed: int = 0) -> tuple[Tensor, T
     if not 1 <= k <= s:
         raise ValueError(f"k-means needs 1 <= k <= {s} points, got k={k}")
     xf = x.float()
-    gen = torch.Generator().manual_seed(seed)
-    cent = xf[torch.randperm(s, generator=gen)[:k].to(x.device)].clone()
+    cent = kmeans_pp(xf, k, seed)
     sq = (xf * xf).sum(1)
     for it in range(iters + 1):
         d = sq[:, None] - 2 * xf @ cent.T + (cent * cent).sum(1)[None, :]  # (S, k) squared distances
