@@ -90,13 +90,16 @@ class ClipRandAugment:
         self.transform = rand_augment_transform(config, {"img_mean": tuple(int(c) for c in fill)})
         self.rng = random.Random(seed)
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """(T, H, W, 3) uint8 -> (T, H, W, 3) uint8, the same augmentation on every frame."""
+    def __call__(self, frames: np.ndarray, seed: int | None = None) -> np.ndarray:
+        """(T, H, W, 3) uint8 -> (T, H, W, 3) uint8, the same augmentation on every frame.
+
+        ``seed`` fixes the draw (default: the next draw of this augmenter's own RNG).
+        """
         from PIL import Image
 
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
-        seed = self.rng.getrandbits(63)
+        seed = self.rng.getrandbits(63) if seed is None else int(seed)
         out = []
         for frame in frames:
             with _seeded_global_rngs(seed):
