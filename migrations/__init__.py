@@ -1,0 +1,10 @@
+"""Alembic environment and revisions for the library database (``index.models``).
+
+Shipped inside the package; :func:`index.db.upgrade` runs ``alembic upgrade head`` on a
+library's database programmatically, so users never call alembic themselves. Developers add
+a revision with ``alembic -c migrations/alembic.ini revision --autogenerate -m "..."``.
+"""
+
+from pathlib import Path
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent

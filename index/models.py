@@ -1,0 +1,115 @@
+"""SQLite schema of a video library (SQLAlchemy 2 typed ORM models).
+
+SQLite is the source of truth: every segment's embedding is stored here as float32 bytes and
+the FAISS index (``index.vectors``) is keyed by ``Segment.id``. The schema itself is created only
+by the Alembic revisions in ``migrations/``; these classes must match the latest revision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import numpy as np
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, DateTime
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class EncoderRecord(Base):
+    """The one encoder that produced every vector of the library."""
+
+    __tablename__ = "encoder"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arch: Mapped[str] = mapped_column(String(64))
+    pretrained: Mapped[str] = mapped_column(Text)
+    adapter_hash: Mapped[Optional[str]] = mapped_column(String(128))
+    embed_dim: Mapped[int] = mapped_column(Integer)
+    info_json: Mapped[str] = mapped_column(Text)  # EncoderInfo.to_dict() as JSON
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Video(Base):
+    """One file under an indexed folder. ``status``: ``indexed`` or ``failed`` (with ``error``)."""
+
+    __tablename__ = "videos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)  # absolute, resolved
+    size: Mapped[int] = mapped_column(Integer)  # bytes
+    mtime_ns: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[Optional[str]] = mapped_column(String(64))  # blake2b-256 hex of the bytes
+    duration_s: Mapped[Optional[float]] = mapped_column(Float)
+    fps: Mapped[Optional[float]] = mapped_column(Float)
+    width: Mapped[Optional[int]] = mapped_column(Integer)
+    height: Mapped[Optional[int]] = mapped_column(Integer)
+    codec: Mapped[Optional[str]] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    embedding: Mapped[Optional[bytes]] = mapped_column(LargeBinary)  # whole-video (D,) float32
+    indexed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    segments: Mapped[list["Segment"]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="Segment.start_s",
+    )
+
+
+class Segment(Base):
+    """A moment of a video, ``[start_s, end_s)`` seconds, with its (D,) float32 embedding.
+
+    ``kind``: ``shot`` (between two scene cuts), ``window`` (a fixed-length piece of a long shot or
+    of a video without cuts).
+    """
+
+    __tablename__ = "segments"
+    __table_args__ = (Index("ix_segments_video_id", "video_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+    video: Mapped[Video] = relationship(back_populates="segments")
+
+    def vector(self) -> np.ndarray:
+        return np.frombuffer(self.embedding, dtype=np.float32)
+
+
+class IndexState(Base):
+    """Single row: which FAISS file matches this database (written after the file is in place)."""
+
+    __tablename__ = "index_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    faiss_version: Mapped[int] = mapped_column(Integer, default=0)
+    faiss_file: Mapped[Optional[str]] = mapped_column(Text)
+    index_type: Mapped[str] = mapped_column(String(32), default="flat")
+    ntotal: Mapped[int] = mapped_column(Integer, default=0)
+    id_checksum: Mapped[int] = mapped_column(Integer, default=0)  # sum of ids mod 2**61
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class IndexRun(Base):
+    """One ``tempme index`` run, for ``stats``."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    videos_indexed: Mapped[int] = mapped_column(Integer, default=0)
+    segments_added: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[Optional[float]] = mapped_column(Float)
