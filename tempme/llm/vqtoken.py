@@ -28,13 +28,14 @@ def kmeans_pp(x: Tensor, k: int, seed: int = 0) -> Tensor:
     proportional to the squared distance to the nearest centre so far (seeded). Returns (k, C)."""
     gen = torch.Generator().manual_seed(seed)
     s = x.shape[0]
+    sq = (x * x).sum(1)
     idx = [int(torch.randint(s, (1,), generator=gen))]
-    nearest = ((x - x[idx[0]]) ** 2).sum(1)
+    nearest = (sq + sq[idx[0]] - 2 * x @ x[idx[0]]).clamp_min(0)
     for _ in range(1, k):
-        w = nearest.clamp_min(0).cpu()
+        w = nearest.cpu()
         j = int(torch.multinomial(w, 1, generator=gen)) if float(w.sum()) > 0 else int(torch.randint(s, (1,), generator=gen))
         idx.append(j)
-        nearest = torch.minimum(nearest, ((x - x[j]) ** 2).sum(1))
+        nearest = torch.minimum(nearest, (sq + sq[j] - 2 * x @ x[j]).clamp_min(0))
     return x[torch.tensor(idx, device=x.device)].clone()
 
 
@@ -60,13 +61,16 @@ def kmeans(x: Tensor, k: int, iters: int = 10, seed: int = 0) -> tuple[Tensor, T
         empty = (counts == 0).nonzero().squeeze(1)
         if empty.numel():  # give each empty cluster a worst-fitted point from a cluster that can spare one
             todo = empty.tolist()
+            cnt, lab = counts.tolist(), labels.tolist()
             for p in torch.argsort(dist, descending=True).tolist():
                 if not todo:
                     break
-                if counts[labels[p]] > 1:
-                    counts[labels[p]] -= 1
-                    labels[p] = todo.pop()
-                    counts[labels[p]] += 1
+                if cnt[lab[p]] > 1:
+                    cnt[lab[p]] -= 1
+                    lab[p] = todo.pop()
+                    cnt[lab[p]] += 1
+            labels = torch.tensor(lab, device=x.device)
+            counts = torch.tensor(cnt, device=x.device)
         cent = torch.zeros_like(cent).index_add_(0, labels, xf) / counts[:, None].float()
         if it == iters:
             break
