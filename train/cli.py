@@ -38,19 +38,23 @@ def _fail(message: str) -> None:
 def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optional[str], merging: bool, zero_shot: bool):
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
-    from tempme.lora import read_adapter_config
+    from tempme.lora import AdapterError, read_adapter_config
+    from tempme.weights import WeightsUnavailableError
 
-    if zero_shot:
-        if adapter is not None:
-            _fail("--zero-shot evaluates the plain CLIP model; it cannot be combined with --adapter")
-        config = TempMeConfig.preset(model, merging=False, lora_rank=0, temporal_embed=False)
-    elif adapter is not None:
-        config = read_adapter_config(adapter)
-    else:
-        config = TempMeConfig.preset(model)
-    if not merging:
-        config = config.replace(merging=False)
-    return load_encoder(model=model, pretrained=pretrained, adapter=adapter, device=device, config=config)
+    if zero_shot and adapter is not None:
+        _fail("--zero-shot evaluates the plain CLIP model; it cannot be combined with --adapter")
+    try:
+        if zero_shot:  # per-frame CLIP, mean pooling, no LoRA, no temporal embeddings
+            config = TempMeConfig.preset(model, merging=False, lora_rank=0, temporal_embed=False)
+        elif adapter is not None:
+            config = read_adapter_config(adapter)
+        else:
+            config = TempMeConfig.preset(model)
+        if not merging:
+            config = config.replace(merging=False)
+        return load_encoder(model=model, pretrained=pretrained, adapter=adapter, device=device, config=config)
+    except (WeightsUnavailableError, AdapterError, ValueError) as e:
+        _fail(str(e))
 
 
 def train_command(
