@@ -1,3 +1,157 @@
-"""Commands of the `tempme` CLI (registered by app/cli.py)."""
+"""Library commands of the `tempme` CLI: index, search, rebuild, remove, stats (see app/cli.py).
 
-COMMANDS: dict = {}
+Heavy imports (torch, faiss, PyAV) happen inside the commands so `tempme --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from tempme.cli_options import DEFAULT_LIBRARY, AdapterOpt, LibraryOpt, ModelOpt, PretrainedOpt
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def index(
+    paths: Annotated[List[Path], typer.Argument(help="Video files or folders (walked recursively).")],
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    model: ModelOpt = "ViT-B-32",
+    pretrained: PretrainedOpt = "openai",
+    adapter: AdapterOpt = None,
+    window: Annotated[float, typer.Option(help="Longest segment (s) before fixed windows.")] = 30.0,
+    min_shot: Annotated[float, typer.Option(help="Shots shorter than this (s) merge with a neighbour.")] = 1.0,
+    workers: Annotated[int, typer.Option(help="Decoding threads.")] = 2,
+    batch_size: Annotated[int, typer.Option(help="Segments per encoder batch.")] = 8,
+    wait: Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")] = False,
+) -> None:
+    """Index videos: shots and windows encoded by TempMe into SQLite + FAISS (incremental)."""
+    from tqdm import tqdm
+
+    from index.library import Library, LibraryError
+    from index.segment import SegmentParams
+    from tempme.weights import WeightsUnavailableError
+
+    try:
+        params = SegmentParams(window_s=window, min_shot_s=min_shot)
+        lib = Library.open(library, create=True)
+    except (ValueError, LibraryError) as exc:
+        _fail(str(exc))
+    bar = tqdm(total=0, unit="video", desc="indexing", dynamic_ncols=True)
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        bar.set_postfix_str(Path(path).name[-40:])
+
+    try:
+        report = lib.add(paths, model=model, pretrained=pretrained, adapter=adapter, progress=progress,
+                         wait=wait, workers=workers, batch_size=batch_size, segment_params=params)
+    except (LibraryError, WeightsUnavailableError, FileNotFoundError) as exc:
+        bar.close()
+        _fail(str(exc))
+    bar.close()
+    for path, reason in report.errors:
+        typer.echo(f"failed: {path}: {reason}", err=True)
+    typer.echo(report.summary())
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in words.")],
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    k: Annotated[int, typer.Option("--k", "-k", help="Number of results.")] = 10,
+    per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
+    folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
+) -> None:
+    """Search the library by text; prints rank, score, path and the moment's start-end."""
+    from index.library import Library, LibraryError, SearchFilters
+    from tempme.weights import WeightsUnavailableError
+
+    try:
+        lib = Library.open(library)
+        hits = lib.search(query, k, per_video=per_video,
+                          filters=SearchFilters(folder=str(folder)) if folder else None)
+    except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps([h.to_dict() for h in hits]))
+        return
+    if not hits:
+        typer.echo("no results")
+        return
+    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  path")
+    for h in hits:
+        span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
+        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {h.path}")
+
+
+def rebuild(
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
+) -> None:
+    """Rebuild the FAISS index from the vectors stored in SQLite (no decoding)."""
+    from index.library import Library, LibraryError
+
+    try:
+        lib = Library.open(library)
+        n = lib.rebuild(wait=wait)
+    except LibraryError as exc:
+        _fail(str(exc))
+    typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
+
+
+def remove(
+    path: Annotated[Path, typer.Argument(help="A video (or a folder) to drop from the library.")],
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
+) -> None:
+    """Remove a video (or every video under a folder) from the library."""
+    from index.library import Library, LibraryError
+
+    try:
+        n = Library.open(library).remove(path, wait=wait)
+    except LibraryError as exc:
+        _fail(str(exc))
+    typer.echo(f"removed {n} video(s)")
+
+
+def stats(
+    library: LibraryOpt = DEFAULT_LIBRARY,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Library size, index type, encoder, last run, failures."""
+    from index.library import Library, LibraryError
+    from tempme.encoder import EncoderInfo
+
+    try:
+        st = Library.open(library).stats()
+    except LibraryError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(st.to_dict(), default=str))
+        return
+    enc = EncoderInfo.from_dict(st.encoder).describe() if st.encoder else "none yet"
+    typer.echo(f"library:  {st.path}")
+    typer.echo(f"videos:   {st.videos} indexed, {st.failed} failed")
+    typer.echo(f"segments: {st.segments}; index: {st.index_type}, {st.vectors} vectors (file v{st.index_version})")
+    typer.echo(f"encoder:  {enc}")
+    if st.last_run:
+        r = st.last_run
+        typer.echo(f"last run: {r['started_at']}, {r['videos_indexed']} videos, {r['segments_added']} segments, "
+                   f"{r['failures']} failures, {r['removed']} removed, {r['seconds'] or 0:.1f} s"
+                   + ("" if r["finished"] else " (interrupted)"))
+    for path, error in st.failures:
+        typer.echo(f"failed:   {path}: {error}")
+
+
+COMMANDS = {"index": index, "search": search, "rebuild": rebuild, "remove": remove, "stats": stats}

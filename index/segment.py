@@ -10,7 +10,7 @@ rule lives in :class:`SegmentPlanner`, a pure state machine also used offline by
 - a shot that grows past ``window_s`` without a cut is closed every ``window_s`` seconds
   (fixed windows; also what a video without cuts becomes);
 - a piece shorter than ``min_shot_s`` merges with its neighbour (the previous one, or the next
-  one when it comes first).
+  one when it comes first), as long as the result stays within ``window_s + min_shot_s``.
 
 Every second of the video lies in exactly one segment: segments are contiguous from 0 to the
 duration.
@@ -78,7 +78,8 @@ class SegmentPlanner:
         if self.held is None:
             self.held = piece
             return []
-        if piece.length < self.min_shot_s or self.held.length < self.min_shot_s:
+        short = piece.length < self.min_shot_s or self.held.length < self.min_shot_s
+        if short and self.held.length + piece.length <= self.window_s + self.min_shot_s:
             kind = "shot" if piece.kind == self.held.kind == "shot" else "window"
             self.held = SegmentSpan(self.held.start_s, piece.end_s, kind)
             return []
