@@ -181,3 +181,13 @@ def test_bvllm_selects_the_best_scored_frames_and_deduplicates():
     assert {2, 3, 4} <= set(used)
     assert [2, 3] in red.extra["frame_groups"]
     assert torch.equal(per_frame[2], per_frame[3])  # the duplicate frame is averaged into the same slots
+
+
+def test_tome_matches_on_keys_when_given():
+    x = torch.randn(1, 20, C)
+    keys = torch.randn(1, 20, 4)
+    keys[0, 3] = keys[0, 2]  # identical keys, different tokens
+    red = ToMeMerge()(x, (4, 5), Budget(max_tokens=19), SideInputs(keys=keys))
+    assert red.slot[2] == red.slot[3]
+    with pytest.raises(ValueError, match="keys shape"):
+        ToMeMerge()(x, (4, 5), Budget(max_tokens=19), SideInputs(keys=torch.randn(2, 20, 4)))

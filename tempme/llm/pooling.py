@@ -98,18 +98,20 @@ class UniformPooling(OuterReducer):
         return reduction_from_slots(tokens.reshape(t * n, c), slot.view(-1).to(tokens.device), (t, h, w))
 
 
-def bipartite_round(x: Tensor, size: Tensor, r: int) -> tuple[Tensor, Tensor, Tensor]:
+def bipartite_round(x: Tensor, size: Tensor, r: int, metric: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One round of bipartite soft matching on ``x`` (n, C) with sizes (n,), merging ``r`` tokens.
 
     Tokens alternate between sets A (even positions) and B (odd); each A token proposes its most
-    similar B token (cosine); the ``r`` best-scoring A tokens are averaged (size-weighted) into
-    their B partners. Order is kept. Returns (x (n - r, C), size (n - r,), new_index (n,)).
+    similar B token (cosine of ``metric`` (n, Ck), default ``x``); the ``r`` best-scoring A tokens
+    are averaged (size-weighted) into their B partners, and so is the metric. Order is kept.
+    Returns (x (n - r, C), size (n - r,), new_index (n,), metric (n - r, Ck)).
     """
+    metric = x if metric is None else metric
     n = x.shape[0]
     a_idx = torch.arange(0, n, 2, device=x.device)
     b_idx = torch.arange(1, n, 2, device=x.device)
     r = min(r, a_idx.numel())
-    xn = torch.nn.functional.normalize(x.float(), dim=-1)
+    xn = torch.nn.functional.normalize(metric.float(), dim=-1)
     best, partner = (xn[a_idx] @ xn[b_idx].T).max(dim=1)  # (nA,)
     merged = torch.zeros(n, dtype=torch.bool, device=x.device)
     merged[a_idx[torch.argsort(best, descending=True)[:r]]] = True
@@ -121,11 +123,16 @@ def bipartite_round(x: Tensor, size: Tensor, r: int) -> tuple[Tensor, Tensor, Te
     w = size.float()[:, None]
     sums = torch.zeros(k, x.shape[1], device=x.device).index_add_(0, new_index, x.float() * w)
     sizes = torch.zeros(k, device=x.device).index_add_(0, new_index, size.float())
-    return (sums / sizes[:, None]).to(x.dtype), sizes, new_index
+    msum = torch.zeros(k, metric.shape[1], device=x.device).index_add_(0, new_index, metric.float() * w)
+    return (sums / sizes[:, None]).to(x.dtype), sizes, new_index, msum / sizes[:, None]
 
 
 class ToMeMerge(OuterReducer):
-    """ToMe bipartite soft matching over the whole video (space and time together) down to the budget."""
+    """ToMe bipartite soft matching over the whole video (space and time together) down to the budget.
+
+    The matching metric is ``side.keys`` (vision-encoder attention keys, as in ToMe) when given,
+    else the tokens themselves.
+    """
 
     name = "tome"
 
@@ -135,8 +142,11 @@ class ToMeMerge(OuterReducer):
         x = tokens.reshape(t * n, c)  # (T, N, C) -> (S, C)
         size = torch.ones(t * n, device=x.device)
         slot = torch.arange(t * n, device=x.device)
+        if side.keys is not None and side.keys.shape[:2] != (t, n):
+            raise ValueError(f"tome: keys shape {tuple(side.keys.shape)} does not start with (T, N) = ({t}, {n})")
+        metric = side.keys.reshape(t * n, -1) if side.keys is not None else None  # (T, N, Ck) -> (S, Ck)
         cur = x
         while cur.shape[0] > m:
-            cur, size, new_index = bipartite_round(cur, size, cur.shape[0] - m)
+            cur, size, new_index, metric = bipartite_round(cur, size, cur.shape[0] - m, metric)
             slot = new_index[slot]
         return reduction_from_slots(x, slot, (t, *grid))
