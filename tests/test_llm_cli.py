@@ -26,6 +26,32 @@ def _tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
 
 
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }} {% for c in m['content'] %}{% if c['type'] == 'video' %}<video> "
+    "{% elif c['type'] == 'text' %}{{ c['text'] }} {% endif %}{% endfor %}{% endfor %}"
+    "{% if add_generation_prompt %}assistant {% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def processor_dir(tmp_path_factory):
+    """The tiny model with a full LlavaOnevisionProcessor (chat template + video processor), as hub models ship."""
+    from transformers import LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor
+
+    from tempme.llm.tiny import tiny_llava_onevision
+
+    path = tmp_path_factory.mktemp("tiny-llava-ov-processor")
+    tiny_llava_onevision().save_pretrained(path)
+    tok = _tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<image>", "<video>"]})
+    size = {"height": 32, "width": 32}
+    LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=size), video_processor=LlavaOnevisionVideoProcessor(size=size),
+        tokenizer=tok, num_image_tokens=64, vision_feature_select_strategy="full", chat_template=CHAT_TEMPLATE,
+    ).save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     from tempme.llm.tiny import tiny_llava_onevision
@@ -63,6 +89,23 @@ def test_qa_command_answers_with_reduced_tokens(model_dir, args, outer, inner):
     assert report["visual_tokens_out"] == {0.1: 13, 0.25: 32}[retain]
     assert isinstance(payload["answer"], str)
     assert report["tokens_per_layer"][0] > report["tokens_per_layer"][-1]
+
+
+@pytest.mark.skipif(not CLIP.exists(), reason="shared clips not present")
+def test_qa_command_with_a_full_processor(processor_dir):
+    """The processor path: its chat template places the video, its video processor makes the pixels."""
+    from app.cli import cli
+    from tempme.llm.qa import build_inputs, load_model, read_frames
+
+    model, processor, tokenizer = load_model(str(processor_dir), "cpu")
+    assert processor is not None
+    ids, pixels = build_inputs(model, processor, tokenizer, read_frames(CLIP, 4), "what are the people doing")
+    assert int((ids == model.config.video_token_id).sum()) == 4 * 16 + 1 and pixels.shape == (1, 4, 3, 32, 32)
+    result = CliRunner().invoke(cli, ["qa", str(CLIP), "what are the people doing", "--model", str(processor_dir),
+                                      "--frames", "4", "--max-new-tokens", "2", "--json", "--reducer", "tome", "--retain", "0.5"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{"):])["report"]
+    assert (report["visual_tokens_in"], report["visual_tokens_out"], report["inner"]) == (64, 32, "none")
 
 
 def test_qa_command_rejects_bad_options(model_dir):
