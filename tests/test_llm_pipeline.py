@@ -111,3 +111,16 @@ def test_pipeline_errors(model, inputs):
     assert sizes[0] != sizes[1]
     with pytest.raises(ValueError, match="different lengths"):
         adaptive.prepare(ids, pix)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_pipeline_on_cuda_bf16(inputs):
+    from tempme.llm.tiny import tiny_llava_onevision
+
+    ids, pixels = inputs
+    gpu = tiny_llava_onevision().to("cuda", torch.bfloat16)
+    for name in ["uniform", "tome", "holitom", "vqtoken", "bvllm-clip"]:
+        sides = [SideInputs(frame_scores=torch.arange(FRAMES, dtype=torch.float)) for _ in range(2)]
+        pipe = VideoQAPipeline(gpu, build_outer(name), Budget(retain=0.25), build_inner("holitom-inner", layer=2))
+        result = pipe.answer(ids.cuda(), pixels.cuda().to(torch.bfloat16), sides, max_new_tokens=2)
+        assert result.sequences.shape == (2, 2) and result.report.visual_tokens_out == 24

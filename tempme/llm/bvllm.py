@@ -68,9 +68,10 @@ class BVLLMAdapted(OuterReducer):
         m = budget.resolve(t * n)
         f = max(1, min(t, m, round(t * math.sqrt(m / (t * n)))))
         f = max(f, math.ceil(m / n))
-        order = torch.argsort(side.frame_scores.float(), descending=True).tolist()
+        order = torch.argsort(side.frame_scores.detach().float().cpu(), descending=True).tolist()
         chosen = sorted(order[:f])
-        xn = torch.nn.functional.normalize(tokens.float(), dim=-1)
+        x = tokens.detach().float().cpu()  # decisions on the CPU; the output keeps the input's device
+        xn = torch.nn.functional.normalize(x, dim=-1)
         # temporal de-duplication of consecutive selected frames
         groups: list[list[int]] = [[chosen[0]]]
         for fr in chosen[1:]:
@@ -93,7 +94,7 @@ class BVLLMAdapted(OuterReducer):
             lab = torch.full((n,), -1, dtype=torch.long)
             lab[centres] = torch.arange(k) + base
             if self.spatial_merge:
-                mean = torch.nn.functional.normalize(tokens[g].float().mean(0), dim=-1)  # (N, C)
+                mean = torch.nn.functional.normalize(x[g].mean(0), dim=-1)  # (N, C)
                 rest = (lab < 0).nonzero().squeeze(1)
                 lab[rest] = (mean[rest] @ mean[centres].T).argmax(1) + base
             slot[g] = lab[None, :]

@@ -18,7 +18,6 @@ matrices), once per distinct sequence length; FLOPs there are 2 x multiply-adds.
 
 from __future__ import annotations
 
-import copy
 import math
 from functools import lru_cache
 
@@ -108,9 +107,3 @@ def exact_flops(config, tokens_per_layer: list[int]) -> int:
     if len(tokens_per_layer) != config.num_hidden_layers:
         raise ValueError(f"{len(tokens_per_layer)} layer counts for a {config.num_hidden_layers}-layer model")
     return sum(exact_layer_flops(config, n) for n in tokens_per_layer)
-
-
-def config_dims(config) -> tuple[int, int]:
-    """(d, m) of a Qwen2-style config."""
-    cfg = copy.copy(config)
-    return int(cfg.hidden_size), int(cfg.intermediate_size)

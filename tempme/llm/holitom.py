@@ -128,10 +128,10 @@ class HoliTom(OuterReducer):
     def reduce(self, tokens: Tensor, grid, budget: Budget, side: SideInputs) -> Reduction:
         t, n, c = tokens.shape
         m = budget.resolve(t * n)
-        x = tokens.float()
+        x = tokens.detach().float().cpu()  # the decisions are small and sequential: made on the CPU
         sim = consecutive_similarity(x) if t > 1 else torch.zeros(0, n)
         segments, total_red = segment_frames(sim, self.tau)
-        saliency = side.saliency.float() if side.saliency is not None else feature_saliency(x)
+        saliency = side.saliency.detach().float().cpu() if side.saliency is not None else feature_saliency(x)
 
         # static positions per segment, with their weakest similarity (the split-back order)
         static: list[Tensor] = []
