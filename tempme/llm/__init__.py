@@ -10,17 +10,22 @@ One interface for methods that otherwise live in separate research repos:
 * :class:`~tempme.llm.pipeline.VideoQAPipeline` runs a model with both and reports tokens,
   FLOPs (formula and exact, :mod:`tempme.llm.flops`), reducer seconds and TTFT.
 
-See docs/llm_reducers.md. Imports torch only; transformers is imported by the hooks/pipeline.
+See docs/llm_reducers.md. Names are imported lazily (PEP 562), so `import tempme.llm.cli` stays
+light; torch loads on first use, transformers only in the hooks/pipeline.
 """
 
-from tempme.llm.bvllm import BVLLMAdapted
-from tempme.llm.holitom import HoliTom
-from tempme.llm.inner import FastV, HoliTomInnerMerge, InnerReducer
-from tempme.llm.outer import Budget, Identity, OuterReducer, Reduction, SideInputs
-from tempme.llm.pooling import ToMeMerge, UniformPooling
-from tempme.llm.vqtoken import QuantisationAttention, VQToken, tok_dense
+import importlib
 
-__all__ = [
-    "BVLLMAdapted", "Budget", "FastV", "HoliTom", "HoliTomInnerMerge", "Identity", "InnerReducer", "OuterReducer",
-    "QuantisationAttention", "Reduction", "SideInputs", "ToMeMerge", "UniformPooling", "VQToken", "tok_dense",
-]
+_EXPORTS = {
+    "BVLLMAdapted": "bvllm", "HoliTom": "holitom", "FastV": "inner", "HoliTomInnerMerge": "inner",
+    "InnerReducer": "inner", "Budget": "outer", "Identity": "outer", "OuterReducer": "outer",
+    "Reduction": "outer", "SideInputs": "outer", "ToMeMerge": "pooling", "UniformPooling": "pooling",
+    "QuantisationAttention": "vqtoken", "VQToken": "vqtoken", "tok_dense": "vqtoken",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"tempme.llm.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tempme.llm' has no attribute {name!r}")
