@@ -97,7 +97,7 @@ class Filters:
             folder=self.folder,
             min_duration_s=self.min_duration_s,
             max_duration_s=self.max_duration_s,
-            extensions=self.extensions or None,
+            extensions=self.extensions,
         )
 
     @property
@@ -199,49 +199,6 @@ class SearchState:
         return self.query is not None or self.similar_to is not None
 
 
-class _ReadWriteLock:
-    """Many searches at once, or one indexing run (FAISS and SQLite change under it)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    def read(self):
-        return _Held(self, write=False)
-
-    def write(self):
-        return _Held(self, write=True)
-
-    def _acquire(self, write: bool) -> None:
-        with self._cond:
-            if write:
-                self._cond.wait_for(lambda: not self._writer and self._readers == 0)
-                self._writer = True
-            else:
-                self._cond.wait_for(lambda: not self._writer)
-                self._readers += 1
-
-    def _release(self, write: bool) -> None:
-        with self._cond:
-            if write:
-                self._writer = False
-            else:
-                self._readers -= 1
-            self._cond.notify_all()
-
-
-class _Held:
-    def __init__(self, lock: _ReadWriteLock, write: bool) -> None:
-        self.lock, self.write = lock, write
-
-    def __enter__(self):
-        self.lock._acquire(self.write)
-
-    def __exit__(self, *exc):
-        self.lock._release(self.write)
-
-
 def check_upload(path: str | Path) -> Path:
     """Accept an uploaded file only if it has a video extension and PyAV can read a duration.
 
@@ -275,9 +232,12 @@ ProgressFn = Callable[[int, int, str], None]
 
 
 class AppContext:
-    """The served library and everything the handlers share: one `Library` opened lazily,
-    a read-write lock (many searches, or one indexing run), where uploads are kept, and a
-    hook told about every new library file so the server may serve it.
+    """The served library and what the handlers share.
+
+    Two `Library` objects on the same directory: a reader for searches (many at once; its
+    FAISS index is reloaded when an indexing run saves a new one) and a writer for adding
+    videos (one run at a time). Searches go on while videos are indexed, and see them as
+    soon as the writer saves its index (every few videos and at the end).
 
     Args:
         library_dir: the library directory (`tempme --library DIR serve`).
@@ -296,9 +256,11 @@ class AppContext:
         self.library_dir = Path(library_dir).expanduser().resolve()
         self.allow_folder_add = allow_folder_add
         self.on_new_files = on_new_files
-        self.lock = _ReadWriteLock()
         self._open_lock = threading.Lock()
-        self._library = None
+        self._refresh_lock = threading.Lock()
+        self._add_lock = threading.Lock()
+        self._reader = None
+        self._writer = None
         self.last_add: str | None = None
         # Browser-playable copies of AVI/MKV videos go to Gradio's private folder (served).
         self.remux_dir = Path(os.environ.get("GRADIO_TEMP_DIR", tempfile.gettempdir())) / "tempme-remux"
@@ -307,20 +269,33 @@ class AppContext:
     def uploads_dir(self) -> Path:
         return self.library_dir / "uploads"
 
-    def library(self):
-        """The opened library. Raises InputError when there is none at `library_dir`."""
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.library_dir / "thumbs"
+
+    def _open(self):
         from index.library import Library, LibraryError
 
+        try:
+            return Library.open(self.library_dir, create=False)
+        except LibraryError as e:
+            raise InputError(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
+
+    def library(self):
+        """The reader library, its index brought up to date. Raises InputError when there is
+        no library at `library_dir`."""
         with self._open_lock:
-            if self._library is None:
-                try:
-                    self._library = Library.open(self.library_dir, create=False)
-                except (LibraryError, FileNotFoundError) as e:
-                    raise InputError(
-                        f"No library at {self.library_dir} ({e}). Create one with "
-                        f"`tempme index VIDEO_DIR --library {self.library_dir}`."
-                    ) from None
-            return self._library
+            if self._reader is None:
+                self._reader = self._open()
+        with self._refresh_lock:  # one reload at a time; searches then find it current
+            self._reader.refresh()
+        return self._reader
+
+    def _empty_message(self) -> str:
+        return (
+            f"The library at {self.library_dir} is empty: add videos below, or run "
+            f"`tempme --library {self.library_dir} index VIDEO_DIR`."
+        )
 
     # -- search -----------------------------------------------------------------------------
 
@@ -329,7 +304,7 @@ class AppContext:
         for hit in hits:
             try:
                 thumb = str(lib.thumbnail(hit.segment_id))
-            except Exception as e:  # a missing thumbnail must not lose the hit
+            except Exception as e:  # a broken or vanished file must not lose the hit
                 logger.warning("no thumbnail for segment %d: %s", hit.segment_id, e)
                 thumb = None
             out.append(
@@ -347,43 +322,42 @@ class AppContext:
             )
         return out
 
-    def _check_not_empty(self, lib) -> None:
-        if lib.stats().segments == 0:
-            raise InputError(
-                f"The library at {self.library_dir} is empty: add videos below or with "
-                f"`tempme index VIDEO_DIR --library {self.library_dir}`."
-            )
-
-    def search(self, query: str, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
-        """Text search: the `k` best moments after the first `offset` (ranks offset+1...)."""
+    def _run(self, lib, fn):
         from index.library import LibraryError
 
+        try:
+            return fn()
+        except LibraryError as e:
+            if lib.encoder_info() is None:
+                raise InputError(self._empty_message()) from None
+            raise InputError(str(e)) from None
+
+    def search(self, query: str, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
+        """Text search: the `k` best moments after the first `offset` (ranks offset+1...).
+
+        Raises InputError for a bad query or K, a missing or empty library."""
         query, k = clean_query(query), clean_k(k)
         lib = self.library()
-        with self.lock.read():
-            self._check_not_empty(lib)
-            try:
-                hits = lib.search(query, k, offset=offset, filters=filters.to_search_filters())
-            except LibraryError as e:
-                raise InputError(str(e)) from None
-            return self._moments(lib, hits)
+        if lib.encoder_info() is None:
+            raise InputError(self._empty_message())
+        hits = self._run(lib, lambda: lib.search(query, k, offset=offset, filters=filters.to_search_filters()))
+        return self._moments(lib, hits)
 
     def similar(self, segment_id: int, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
         """"More like this": search with the stored vector of `segment_id`, itself excluded."""
-        from index.library import LibraryError
-
         k = clean_k(k)
         lib = self.library()
-        with self.lock.read():
-            try:
-                vec = lib.segment_vector(int(segment_id))
-                hits = lib.search_vector(
-                    vec, k, offset=offset, exclude_segment=int(segment_id),
-                    filters=filters.to_search_filters(),
-                )
-            except (LibraryError, KeyError) as e:
-                raise InputError(f"Segment {segment_id} is not in the library ({e}).") from None
-            return self._moments(lib, hits)
+        try:
+            vec = lib.segment_vector(int(segment_id))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
+        hits = self._run(
+            lib,
+            lambda: lib.search_vector(
+                vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters.to_search_filters()
+            ),
+        )
+        return self._moments(lib, hits)
 
     def next_page(self, state: SearchState) -> list[Moment]:
         """The results after those already in `state` (same search, same K and filters)."""
@@ -395,36 +369,72 @@ class AppContext:
         return self.search(state.query, state.k, state.filters, offset)
 
     def playable(self, moment: Moment) -> Path:
-        """The file to play for `moment`; refuses anything that is not a library video."""
+        """The file to play for `moment` (a browser-playable copy for AVI/MKV); refuses
+        anything that is not an indexed library video."""
+        from app.media import playable_file
+
         lib = self.library()
         path = Path(moment.path)
         if not lib.is_library_file(path):
-            raise InputError(f"{path.name} is not in the library.")
-        if not path.is_file():
-            raise InputError(f"{path} is no longer on disk; re-run `tempme index` to drop it.")
-        from app.media import playable_file
-
+            raise InputError(f"{path.name} is not (or no longer) in the library.")
         return playable_file(path, self.remux_dir)
+
+    def video_paths(self) -> list[Path]:
+        """Every indexed video of the library."""
+        from sqlalchemy import select
+
+        from index.models import Video
+
+        lib = self.library()
+        with lib.Session() as s:
+            return [Path(p) for p in s.scalars(select(Video.path).where(Video.status == "indexed")).all()]
+
+    def media_paths(self) -> list[Path]:
+        """Every file the page may serve: the library's videos and its thumbnail folder
+        (nothing when there is no library yet)."""
+        try:
+            return [*self.video_paths(), self.thumbnail_dir]
+        except InputError:
+            return []
 
     # -- adding videos ----------------------------------------------------------------------
 
     def _index(self, paths: list[Path], progress: ProgressFn | None) -> str:
-        lib = self.library()
-        with self.lock.write():
-            report = lib.add(paths, progress=progress)
-        added = [Path(p) for p in paths if lib.is_library_file(p)]
+        from index.library import LibraryBusyError, LibraryError
+
+        reader = self.library()
+        info = reader.encoder_info()
+        if info is None:
+            raise InputError(
+                f"The library at {self.library_dir} has no encoder yet: index a first folder with "
+                f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
+            )
+        with self._add_lock:
+            if self._writer is None:
+                self._writer = self._open()
+            try:
+                report = self._writer.add(
+                    paths, model=info["arch"], pretrained=info["pretrained"],
+                    encoder=reader.encoder(), progress=progress, wait=5.0,
+                )
+            except LibraryBusyError:
+                raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
+            except (LibraryError, FileNotFoundError) as e:
+                raise InputError(str(e)) from None
+        added = [p for p in self.video_paths() if _under(p, paths)]
         if self.on_new_files is not None and added:
             self.on_new_files(added)
         self.last_add = summarize_report(report)
+        logger.info("page add: %s", self.last_add)
         return self.last_add
 
     def add_files(self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None) -> str:
         """Index uploaded files: each is checked (`check_upload`), copied into
-        ``LIBRARY/uploads/`` under a fresh name (uploads are temporary) and indexed.
+        ``LIBRARY/uploads/`` under a fresh name (Gradio's uploads are temporary) and indexed.
 
-        Returns a one-paragraph summary. Raises InputError when nothing was uploaded, or no file
-        is a readable video (the reasons of every rejected file are in the message); files that
-        pass are indexed even when others are rejected, and the rejections are reported.
+        Returns the run's summary. Raises InputError when nothing was uploaded or no file is a
+        readable video (with every file's reason); files that pass are indexed even when
+        others are rejected, and the rejections are appended to the summary.
         """
         files = [Path(f) for f in (files or []) if f]
         if not files:
@@ -443,7 +453,7 @@ class AppContext:
         for f in accepted:
             dest = self.uploads_dir / f"{uuid.uuid4().hex[:8]}-{_safe_name(f.name)}"
             shutil.copyfile(f, dest)
-            stored.append(dest)
+            stored.append(dest.resolve())
         summary = self._index(stored, progress)
         if rejected:
             summary += " Not added: " + " ".join(rejected)
@@ -462,22 +472,7 @@ class AppContext:
             raise InputError(f"{text!r} is not an absolute path.")
         if not path.is_dir():
             raise InputError(f"{path} is not a folder on the server.")
-        self.library()
         return self._index([path.resolve()], progress)
-
-    def media_paths(self) -> list[Path]:
-        """Every file the page may serve: the library's videos and its thumbnail folder
-        (empty when there is no library yet)."""
-        try:
-            lib = self.library()
-        except InputError:
-            return []
-        with self.lock.read():
-            paths = [Path(p) for p in lib.video_paths()]
-        return paths + [self.thumbnail_dir(lib)]
-
-    def thumbnail_dir(self, lib) -> Path:
-        return Path(getattr(lib, "thumbnail_dir", self.library_dir / "thumbs"))
 
     # -- status -----------------------------------------------------------------------------
 
@@ -487,8 +482,11 @@ class AppContext:
             lib = self.library()
         except InputError as e:
             return str(e)
-        with self.lock.read():
-            return format_stats(lib.stats(), self.last_add)
+        return format_stats(lib.stats(), self.last_add)
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
 
 
 def _safe_name(name: str) -> str:
@@ -497,11 +495,35 @@ def _safe_name(name: str) -> str:
 
 
 def summarize_report(report) -> str:
-    """One sentence from an indexing run's `IndexReport`."""
-    return str(report)
+    """One paragraph from an indexing run's `IndexReport`, its failures named."""
+    text = report.summary() + "."
+    if report.errors:
+        text += " Failed: " + "; ".join(f"{Path(p).name}: {why}" for p, why in report.errors[:5])
+        if len(report.errors) > 5:
+            text += f"; and {len(report.errors) - 5} more"
+    return text
 
 
-def format_stats(stats, last_add: str | None) -> str:
-    """The status line from `LibraryStats` and the page's last indexing summary."""
-    line = f"{stats.videos} videos · {stats.segments} moments · {stats.failed} failed"
-    return line + (f" · last run: {last_add}" if last_add else "")
+def format_stats(stats, last_add: str | None = None) -> str:
+    """The status line from `LibraryStats` (+ the page's own last indexing summary)."""
+    parts = [f"**{stats.videos}** videos · **{stats.segments}** moments"]
+    enc = stats.encoder
+    if enc:
+        adapter = f", adapter {enc['adapter_hash'][:8]}" if enc.get("adapter_hash") else ", no adapter"
+        weights = Path(str(enc["pretrained"])).name
+        parts.append(f"encoder {enc['arch']} ({weights} weights{adapter})")
+    else:
+        parts.append("no encoder yet")
+    parts.append(f"index {stats.index_type} ({stats.vectors} vectors)")
+    run = stats.last_run
+    if run:
+        when = str(run["started_at"]).replace("T", " ")[:16]
+        parts.append(
+            f"last run {when} UTC: {run['videos_indexed']} indexed, {run['failures']} failed"
+            + ("" if run.get("finished", True) else " (unfinished)")
+        )
+    if stats.failed:
+        names = ", ".join(Path(p).name for p, _ in stats.failures[:3])
+        parts.append(f"{stats.failed} failed files ({names}{', …' if stats.failed > 3 else ''})")
+    line = " · ".join(parts)
+    return line if not last_add else f"{line}  \nLast upload: {last_add}"

@@ -81,3 +81,26 @@ def running_server(library: str | Path, **kwargs) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+def build_library(
+    library: str | Path,
+    videos: Sequence[str | Path],
+    *,
+    model: str = "tempme-tiny",
+    pretrained: str = "none",
+    window_s: float | None = None,
+):
+    """Create (or update) a library at `library` from `videos` and return its `IndexReport`.
+
+    `window_s` shortens the longest segment (index.segment.SegmentParams) so that short clips
+    still give several moments.
+    """
+    from index.library import Library
+    from index.segment import SegmentParams
+
+    params = None
+    if window_s is not None:
+        params = SegmentParams(window_s=window_s, min_shot_s=min(1.0, window_s / 2))
+    with Library.open(Path(library), create=True) as lib:
+        return lib.add([Path(v) for v in videos], model=model, pretrained=pretrained, segment_params=params)

@@ -98,6 +98,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         )
         return video, span, m.segment_id
 
+    def seek(state: SearchState, segment_id):
+        m = next((m for m in state.moments if m.segment_id == segment_id), None)
+        return gr.skip() if m is None else gr.Video(playback_position=m.start_s)
+
     def more_like_this(segment_id, k, folder, min_d, max_d, exts, state):
         if segment_id is None:
             return gr.skip(), state, _message("Select a result first, then “more like this”.", ok=False), gr.skip()
@@ -182,7 +186,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 placeholder="Describe a moment, e.g. “a woman flipping a pancake”, and press Enter",
                 show_label=False, scale=6, max_lines=1, elem_id="query", autofocus=True,
             )
-            k = gr.Number(value=12, minimum=1, maximum=MAX_K, precision=0, label="K", scale=1, min_width=80)
+            k = gr.Number(value=12, minimum=1, maximum=MAX_K, precision=0, label="K", scale=1, min_width=80, elem_id="k")
             search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
         with gr.Accordion("Filters", open=False):
             with gr.Row():
@@ -221,7 +225,11 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         query.submit(run_search, inputs, outputs, **private)
         search_btn.click(run_search, inputs, outputs, **private)
         more_btn.click(load_more, [state], outputs, **private)
-        gallery.select(select, [state], [player, span, selected], **private)
+        # Two steps: Gradio's player resets its position when a new file loads, so the start
+        # (playback_position) is set once the file is in place.
+        gallery.select(select, [state], [player, span, selected], **private).then(
+            seek, [state, selected], [player], **private
+        )
         similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **private)
         add_btn.click(on_add_files, [uploads], [add_msg, status_md], concurrency_id="index", **private)
         if ctx.allow_folder_add:

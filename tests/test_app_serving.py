@@ -77,8 +77,7 @@ def test_only_library_files_served(served, session):
         r = session.get(_file_url(srv, path))
         assert r.status_code == 403, (path, r.status_code)
     # Traversal through an allowed folder is normalised away.
-    thumbs = next(p.parent for p in library.rglob("*.jpg"))
-    r = session.get(f"{srv.url}gradio_api/file={thumbs}/../../secret.txt")
+    r = session.get(f"{srv.url}gradio_api/file={library / 'thumbs'}/../../secret.txt")
     assert r.status_code in (403, 404)
 
 
