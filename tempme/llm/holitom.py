@@ -146,13 +146,15 @@ class HoliTom(OuterReducer):
                 strength.append(torch.zeros(n))
         count = sum(int(s.sum()) + (b - a + 1) * int((~s).sum()) for s, (a, b) in zip(static, segments))
         if count < m:  # split the weakest static positions back into per-frame tokens
-            cands = [(float(strength[g][p]), g, int(p)) for g, s in enumerate(static) for p in s.nonzero().squeeze(1)]
-            for _, g, p in sorted(cands):
-                if count >= m:
-                    break
+            seg_of = torch.cat([torch.full((int(s.sum()),), g) for g, s in enumerate(static)])
+            pos_of = torch.cat([s.nonzero().squeeze(1) for s in static])
+            weak = torch.cat([strength[g][s] for g, s in enumerate(static)])
+            gain = torch.tensor([b - a for a, b in segments])[seg_of]  # tokens added by splitting
+            order = torch.argsort(weak, stable=True)
+            need = int(torch.searchsorted(torch.cumsum(gain[order], 0), m - count)) + 1
+            for g, p in zip(seg_of[order[:need]].tolist(), pos_of[order[:need]].tolist()):
                 static[g][p] = False
-                a, b = segments[g]
-                count += b - a
+            count += int(gain[order[:need]].sum())
         log.debug("holitom: %d segments, redundancy %.0f, %d tokens after temporal merge, budget %d",
                   len(segments), total_red, count, m)
 

@@ -1,7 +1,7 @@
 """VQToken (Zhang et al., "Extreme Video Compression with Token Quantization", 2025), from the paper.
 
 Adaptive vector quantisation of the un-pooled video tokens: k-means over all S = T * N tokens
-gives K centroids, which become the reduced sequence; the *token hash* maps every (t, y, x)
+(seeded with the means of a uniform space-time partition, then Lloyd iterations) gives K centroids, which become the reduced sequence; the *token hash* maps every (t, y, x)
 to its code, so no spatio-temporal position is lost (it is ``Reduction.token_hash()``). K is fixed
 (the budget) or chosen by an elbow rule on the k-means inertia curve (``Budget(adaptive=True)``).
 The learnable quantisation-attention module (:class:`QuantisationAttention`) refines each
@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from tempme.llm.outer import Budget, OuterReducer, Reduction, SideInputs, reduction_from_slots, source_coords
+from tempme.llm.pooling import UniformPooling
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,10 @@ def kmeans_pp(x: Tensor, k: int, seed: int = 0) -> Tensor:
     return x[torch.tensor(idx, device=x.device)].clone()
 
 
-def kmeans(x: Tensor, k: int, iters: int = 10, seed: int = 0) -> tuple[Tensor, Tensor, float]:
+def kmeans(x: Tensor, k: int, iters: int = 10, seed: int = 0, init: Tensor | None = None) -> tuple[Tensor, Tensor, float]:
     """Lloyd's k-means of ``x`` (S, C) into exactly ``k`` non-empty clusters.
 
-    Initialised by k-means++ (seeded); an emptied cluster is re-seeded with
+    Initialised by ``init`` (k, C) when given, else k-means++ (seeded); an emptied cluster is re-seeded with
     the point farthest from its centroid. Returns (centroids (k, C), labels (S,), inertia).
 
     Raises:
@@ -52,7 +53,7 @@ def kmeans(x: Tensor, k: int, iters: int = 10, seed: int = 0) -> tuple[Tensor, T
     if not 1 <= k <= s:
         raise ValueError(f"k-means needs 1 <= k <= {s} points, got k={k}")
     xf = x.float()
-    cent = kmeans_pp(xf, k, seed)
+    cent = kmeans_pp(xf, k, seed) if init is None else init.float().clone()
     sq = (xf * xf).sum(1)
     for it in range(iters + 1):
         d = sq[:, None] - 2 * xf @ cent.T + (cent * cent).sum(1)[None, :]  # (S, k) squared distances
@@ -161,7 +162,9 @@ class VQToken(OuterReducer):
         if budget.adaptive:
             k = elbow_k(x, k, min(k, self.min_tokens), seed=self.seed)
             log.debug("vqtoken: elbow chose K=%d", k)
-        _, labels, inertia = kmeans(x, k, self.iters, self.seed)
+        # seed with the means of a uniform space-time partition: spread out, deterministic, O(S)
+        init = UniformPooling()(tokens, grid, Budget(max_tokens=k)).tokens
+        _, labels, inertia = kmeans(x, k, self.iters, self.seed, init=init)
         red = reduction_from_slots(x, labels, (t, *grid), extra={"codebook_size": k, "inertia": inertia})
         if self.refine is not None:
             red.tokens = self.refine(red.tokens, x, red.slot, source_coords(red.grid, x.device), red.coords, red.grid)
