@@ -28,10 +28,11 @@ cli = typer.Typer(
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    # Our packages at INFO (DEBUG with -v); third-party libraries (open_clip, alembic, faiss's
+    # loader) only when they warn.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("tempme", "index", "app", "train"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 for _module_name in COMMAND_MODULES:
