@@ -21,6 +21,7 @@ _CONFIG_DIR = Path(__file__).with_name("model_configs")
 open_clip.add_model_config(_CONFIG_DIR)
 
 SUPPORTED_ARCHS = ("ViT-B-32", "ViT-B-16", "tempme-tiny")
+RANDOM_INIT_SEED = 0
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -79,7 +80,11 @@ def create_clip(arch: str, pretrained: str = "openai", device: str | torch.devic
             "search results will be meaningless. Use --pretrained openai or a local checkpoint. !!!",
             arch,
         )
-        model = open_clip.create_model(arch, pretrained=None, **kwargs)
+        # Seeded, so that every process builds the same random model: a library indexed with
+        # random weights stays searchable (query and video towers agree) across runs.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_INIT_SEED)
+            model = open_clip.create_model(arch, pretrained=None, **kwargs)
     elif Path(pretrained).expanduser().is_file():
         try:
             model = open_clip.create_model(arch, pretrained=str(Path(pretrained).expanduser()), **kwargs)

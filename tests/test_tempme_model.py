@@ -158,3 +158,11 @@ def test_weights_errors_say_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(weights, "_is_cached", lambda *a, **k: False)
     with pytest.raises(WeightsUnavailableError, match="--pretrained /path/to/ViT-B-32"):
         create_clip("ViT-B-32", "openai")
+
+
+def test_random_weights_are_the_same_in_every_process():
+    a = create_clip("tempme-tiny", "none")
+    torch.manual_seed(1234)  # the caller's RNG state must not matter
+    b = create_clip("tempme-tiny", "none")
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
