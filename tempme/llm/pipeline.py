@@ -225,6 +225,15 @@ class VideoQAPipeline:
             ttft_seconds=ttft,
         )
 
+    def _pad_id(self) -> int:
+        gen = getattr(self.model, "generation_config", None)
+        for cand in (getattr(gen, "pad_token_id", None), getattr(gen, "eos_token_id", None), self.text_config.eos_token_id):
+            if isinstance(cand, (list, tuple)):
+                cand = cand[0] if cand else None
+            if cand is not None:
+                return int(cand)
+        return 0
+
     def answer(self, input_ids: Tensor, pixel_values_videos: Tensor, side=None, max_new_tokens: int = 32) -> QAResult:
         """Greedy answer for each prompt/video pair, with the report."""
         with torch.inference_mode():
@@ -241,7 +250,7 @@ class VideoQAPipeline:
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
                     logits_processor=LogitsProcessorList([first]),
-                    pad_token_id=self.text_config.eos_token_id or 0,
+                    pad_token_id=self._pad_id(),
                 )
                 per_layer = handle.tokens_per_layer if handle is not None else [length] * self.text_config.num_hidden_layers
             finally:
