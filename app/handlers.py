@@ -113,8 +113,7 @@ def make_filters(
 ) -> Filters:
     """Validate the filter controls.
 
-    A minimum or maximum of 0 (or empty) means "no bound" for the maximum only when it is empty;
-    extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
+    A minimum or maximum of 0 (or empty) means "no bound"; extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
 
     Raises:
         InputError: a negative or non-numeric duration, minimum above maximum, a folder with a
@@ -122,8 +121,8 @@ def make_filters(
     """
     lo = _duration(min_duration_s, "minimum")
     hi = _duration(max_duration_s, "maximum")
-    if lo == 0:
-        lo = None
+    lo = lo or None  # 0 (what an emptied number box sends) means no bound
+    hi = hi or None
     if lo is not None and hi is not None and lo > hi:
         raise InputError(f"The minimum duration ({lo:g} s) is above the maximum ({hi:g} s).")
     folder = (folder or "").strip() or None
@@ -510,7 +509,7 @@ def format_stats(stats, last_add: str | None = None) -> str:
     enc = stats.encoder
     if enc:
         adapter = f", adapter {enc['adapter_hash'][:8]}" if enc.get("adapter_hash") else ", no adapter"
-        weights = Path(str(enc["pretrained"])).name
+        weights = "random" if str(enc["pretrained"]) == "none" else Path(str(enc["pretrained"])).name
         parts.append(f"encoder {enc['arch']} ({weights} weights{adapter})")
     else:
         parts.append("no encoder yet")

@@ -147,7 +147,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         start_s, end_s (seconds), score, rank, duration_s. A max_duration_s of 0 means no
         maximum. Raises gr.Error with the reason for bad input or a missing/empty library."""
         try:
-            filters = make_filters(folder, min_duration_s, max_duration_s or None, extensions)
+            filters = make_filters(folder, min_duration_s, max_duration_s, extensions)
             return [m.to_dict() for m in ctx.search(query, k, filters)]
         except InputError as e:
             raise gr.Error(str(e)) from None

@@ -64,7 +64,8 @@ def test_filters_normalised():
     f = make_filters(" /videos/a ", "2", 30, ["MP4", ".mkv", "mp4", ""])
     assert f == Filters(folder="/videos/a", min_duration_s=2.0, max_duration_s=30.0, extensions=(".mkv", ".mp4"))
     assert make_filters("", None, None, None).empty
-    assert make_filters(None, 0, "", []).empty  # a minimum of 0 is no bound
+    assert make_filters(None, 0, "", []).empty  # 0 or empty: no bound
+    assert make_filters(None, 0, 0, None).empty
 
 
 @pytest.mark.parametrize(

