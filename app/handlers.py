@@ -233,9 +233,9 @@ ProgressFn = Callable[[int, int, str], None]
 class AppContext:
     """The served library and what the handlers share.
 
-    Two `Library` objects on the same directory: a reader for searches (many at once; its
-    FAISS index is reloaded when an indexing run saves a new one) and a writer for adding
-    videos (one run at a time). Searches go on while videos are indexed, and see them as
+    Two `Library` objects on the same directory: a reader for searches (its FAISS index is
+    reloaded when an indexing run saves a new one; searches take turns on it, thumbnails are
+    made in parallel) and a writer for adding videos (one run at a time). Searches go on while videos are indexed, and see them as
     soon as the writer saves its index (every few videos and at the end).
 
     Args:
@@ -256,7 +256,7 @@ class AppContext:
         self.allow_folder_add = allow_folder_add
         self.on_new_files = on_new_files
         self._open_lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
+        self._read_lock = threading.Lock()  # FAISS reloads must not overlap a search
         self._add_lock = threading.Lock()
         self._reader = None
         self._writer = None
@@ -286,7 +286,7 @@ class AppContext:
         with self._open_lock:
             if self._reader is None:
                 self._reader = self._open()
-        with self._refresh_lock:  # one reload at a time; searches then find it current
+        with self._read_lock:
             self._reader.refresh()
         return self._reader
 
@@ -325,7 +325,8 @@ class AppContext:
         from index.library import LibraryError
 
         try:
-            return fn()
+            with self._read_lock:  # text encoding + FAISS; thumbnails are made outside it
+                return fn()
         except LibraryError as e:
             if lib.encoder_info() is None:
                 raise InputError(self._empty_message()) from None

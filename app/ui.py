@@ -222,15 +222,16 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         inputs = [query, k, folder, min_d, max_d, exts, state]
         outputs = [gallery, state, message, more_btn]
         private = {"api_visibility": "private"}
-        query.submit(run_search, inputs, outputs, **private)
-        search_btn.click(run_search, inputs, outputs, **private)
-        more_btn.click(load_more, [state], outputs, **private)
+        searching = {"concurrency_id": "search", "concurrency_limit": 4, **private}
+        query.submit(run_search, inputs, outputs, **searching)
+        search_btn.click(run_search, inputs, outputs, **searching)
+        more_btn.click(load_more, [state], outputs, **searching)
         # Two steps: Gradio's player resets its position when a new file loads, so the start
         # (playback_position) is set once the file is in place.
-        gallery.select(select, [state], [player, span, selected], **private).then(
+        gallery.select(select, [state], [player, span, selected], concurrency_limit=4, **private).then(
             seek, [state, selected], [player], **private
         )
-        similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **private)
+        similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **searching)
         add_btn.click(on_add_files, [uploads], [add_msg, status_md], concurrency_id="index", **private)
         if ctx.allow_folder_add:
             folder_btn.click(on_add_folder, [folder_path], [add_msg, status_md], concurrency_id="index", **private)
