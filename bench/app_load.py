@@ -9,7 +9,7 @@ Without ``--url`` it serves a library (``--library``; built from ../shared/data/
 a free port. Each client cycles through the example queries of catalog.tsv. Printed: requests,
 errors (target 0), p50 / p99 / max latency (ms), requests per second; the same latencies are
 measured for one client alone in the same run, as the baseline the concurrent figures are
-compared against.
+compared against. Every query is run once first, unmeasured (thumbnails are made on first use).
 """
 
 from __future__ import annotations
@@ -44,7 +44,16 @@ def build_library(library: Path, model: str, pretrained: str) -> None:
     clips = sorted(p for p in VIDEOS.iterdir() if p.is_file() and p.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi"))
     lib = Library.open(library, create=True)
     report = lib.add(clips, model=model, pretrained=pretrained)
-    print(f"built {library}: {report}", file=sys.stderr)
+    print(f"built {library}: {report.summary()}", file=sys.stderr)
+
+
+def warm_up(url: str, auth: tuple[str, str] | None) -> None:
+    """Every query once (not measured): thumbnails are made on first use, the encoder loads."""
+    from gradio_client import Client
+
+    client = Client(url, auth=auth, verbose=False, download_files=False)
+    for q in queries():
+        client.predict(q, 50, api_name="/search")
 
 
 def run_clients(url: str, n: int, seconds: float, k: int, auth: tuple[str, str] | None) -> dict:
@@ -120,6 +129,7 @@ def main() -> None:
         server = start_server(args.library, args=["--auth", args.auth] if args.auth else [])
         url = server.url
     try:
+        warm_up(url, auth)
         rows = []
         if args.baseline_duration > 0:
             rows.append(run_clients(url, 1, args.baseline_duration, args.k, auth))
