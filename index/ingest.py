@@ -82,7 +82,8 @@ class DecodedVideo:
 
 @dataclass
 class PipelineTimes:
-    decode_s: float = 0.0  # summed over worker threads (s)
+    decode_s: float = 0.0  # summed over worker threads, without waiting for the encoder (s)
+    wait_s: float = 0.0  # worker time blocked on the full queue (s)
     encode_s: float = 0.0  # wall time inside the encoder (s)
     segments: int = 0
     batches: int = 0
@@ -96,38 +97,47 @@ class _Pending:
     done: tuple | None = None
 
 
-def _put(out: queue.Queue, item: tuple, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.2)
-            return True
-        except queue.Full:
-            continue
-    return False
+def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[float]) -> bool:
+    """Put unless stopped; adds the time spent waiting for the encoder to ``waited[0]``."""
+    t0 = time.perf_counter()
+    try:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+    finally:
+        waited[0] += time.perf_counter() - t0
 
 
 def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, num_frames: int,
-                short_side: int, params: SegmentParams, stop: threading.Event, times: PipelineTimes) -> None:
+                short_side: int, params: SegmentParams, stop: threading.Event, times: PipelineTimes,
+                lock: threading.Lock) -> None:
     t0 = time.perf_counter()
+    waited = [0.0]
     try:
         digest = content_hash(path)
         meta = probe(path)
         scan = VideoScan(cuts_s=[])
         n = 0
         for seg in scan_video(path, meta, num_frames, short_side, params, scan):
-            if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop):
+            if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
                 return
             n += 1
         whole = preprocess(scan.whole_frames) if n > 1 else None
-        _put(out, ("done", key, meta, digest, whole, scan.decoded_frames), stop)
+        _put(out, ("done", key, meta, digest, whole, scan.decoded_frames), stop, waited)
     except (VideoDecodeError, OSError, ValueError, RuntimeError) as exc:
         reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
-        _put(out, ("failed", key, reason), stop)
+        _put(out, ("failed", key, reason), stop, waited)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s: unexpected error", path)
-        _put(out, ("failed", key, f"{type(exc).__name__}: {exc}"), stop)
+        _put(out, ("failed", key, f"{type(exc).__name__}: {exc}"), stop, waited)
     finally:
-        times.decode_s += time.perf_counter() - t0
+        with lock:
+            times.decode_s += time.perf_counter() - t0 - waited[0]
+            times.wait_s += waited[0]
 
 
 def run_pipeline(
@@ -155,6 +165,7 @@ def run_pipeline(
     batch: list[tuple[int, SegmentSpan, torch.Tensor]] = []
     finished = 0
     T, S = encoder.num_frames, encoder.image_size
+    times_lock = threading.Lock()
 
     def encode(items: list[torch.Tensor]) -> np.ndarray:
         t0 = time.perf_counter()
@@ -197,7 +208,8 @@ def run_pipeline(
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="tempme-decode")
     try:
         for key, path in enumerate(paths):
-            pool.submit(_decode_job, path, key, out, encoder.preprocess_frames, T, S, params, stop, times)
+            pool.submit(_decode_job, path, key, out, encoder.preprocess_frames, T, S, params, stop, times,
+                        times_lock)
         while finished < len(paths):
             try:
                 item = out.get(timeout=0.05 if batch else 1.0)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 from scenedetect import ContentDetector
 from scenedetect.common import FrameTimecode
@@ -180,6 +181,12 @@ def scan_video(
             drop = max(bisect_right(kept_t, span.end_s) - 1, 0)
             del kept_t[:drop], kept[:drop]
 
+    # one swscale context per output size (a shared one would be rebuilt for every frame)
+    small_fmt, big_fmt = VideoReformatter(), VideoReformatter()
+
+    def to_big(frame: av.VideoFrame) -> np.ndarray:
+        return big_fmt.reformat(frame, big_size[0], big_size[1], "rgb24").to_ndarray()
+
     container = _open(p)
     try:
         stream = container.streams.video[0]
@@ -201,7 +208,7 @@ def scan_video(
                 scan.decoded_frames += 1
                 big = None
                 if not kept_t or t - kept_t[-1] >= 1.0 / params.grid_fps - 1e-6:
-                    big = frame.to_ndarray(width=big_size[0], height=big_size[1], format="rgb24")
+                    big = to_big(frame)
                     kept_t.append(t)
                     kept.append(big)
                 # whole-video frames: the one on screen at whole_t[i] is the last with time <= it
@@ -209,11 +216,11 @@ def scan_video(
                     if prev is None:
                         prev = (frame, big)
                     if prev[1] is None:
-                        prev = (prev[0], prev[0].to_ndarray(width=big_size[0], height=big_size[1], format="rgb24"))
+                        prev = (prev[0], to_big(prev[0]))
                     whole[next_whole] = prev[1]
                     next_whole += 1
                 prev = (frame, big)
-                small = frame.to_ndarray(width=small_size[0], height=small_size[1], format="bgr24")
+                small = small_fmt.reformat(frame, small_size[0], small_size[1], "bgr24").to_ndarray()
                 spans = planner.advance(t)
                 for tc in detector.process_frame(FrameTimecode(float(t), fps=fps), small):
                     cut = float(tc.seconds)
@@ -235,7 +242,7 @@ def scan_video(
     yield from emit(planner.finish(max(meta.duration_s, last_t)))
     while next_whole < num_frames:
         if prev[1] is None:
-            prev = (prev[0], prev[0].to_ndarray(width=big_size[0], height=big_size[1], format="rgb24"))
+            prev = (prev[0], to_big(prev[0]))
         whole[next_whole] = prev[1]
         next_whole += 1
     scan.whole_frames = np.stack(whole)

