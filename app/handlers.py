@@ -377,6 +377,8 @@ class AppContext:
         path = Path(moment.path)
         if not lib.is_library_file(path):
             raise InputError(f"{path.name} is not (or no longer) in the library.")
+        if self.on_new_files is not None:  # e.g. indexed by `tempme index` while serving
+            self.on_new_files([path])
         return playable_file(path, self.remux_dir)
 
     def video_paths(self) -> list[Path]:
@@ -391,11 +393,12 @@ class AppContext:
 
     def media_paths(self) -> list[Path]:
         """Every file the page may serve: the library's videos and its thumbnail folder
-        (nothing when there is no library yet)."""
+        (videos indexed later are added as they are played or added from the page)."""
         try:
-            return [*self.video_paths(), self.thumbnail_dir]
+            videos = self.video_paths()
         except InputError:
-            return []
+            videos = []
+        return [*videos, self.thumbnail_dir]
 
     # -- adding videos ----------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ def test_missing_and_empty_library(tmp_path):
     with pytest.raises(InputError, match="No library at"):
         missing.search("a dog", 5)
     assert "No library at" in missing.status()
-    assert missing.media_paths() == []
+    assert missing.media_paths() == [missing.thumbnail_dir]
     from index.library import Library
 
     Library.open(tmp_path / "empty", create=True).close()
@@ -100,7 +100,7 @@ def test_missing_and_empty_library(tmp_path):
 
 def test_playable_only_library_files(ctx, tmp_path):
     m = ctx.search("a bicycle", 1)[0]
-    assert ctx.playable(m) == Path(m.path)
+    assert ctx.playable(m) == Path(m.path) and ctx.added == [Path(m.path)]  # allowed for serving
     other = tmp_path / "other.mp4"
     shutil.copyfile(VIDEOS / "moviepy__doc_medias_example3.mp4", other)
     from dataclasses import replace
