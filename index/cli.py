@@ -71,14 +71,16 @@ def search(
     k: Annotated[int, typer.Option("--k", "-k", help="Number of results.")] = 10,
     per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
     folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
+    nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """Search the library by text; prints rank, score, path and the moment's start-end."""
     from index.library import Library, LibraryError, SearchFilters
+    from index.vectors import IndexParams
     from tempme.weights import WeightsUnavailableError
 
     try:
-        lib = Library.open(library)
+        lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))
         hits = lib.search(query, k, per_video=per_video,
                           filters=SearchFilters(folder=str(folder)) if folder else None)
     except (LibraryError, WeightsUnavailableError, ValueError) as exc:

@@ -27,7 +27,7 @@ def db_url(library_dir: Path) -> str:
 
 
 def make_engine(library_dir: Path) -> Engine:
-    engine = create_engine(db_url(library_dir), connect_args={"timeout": 60})
+    engine = create_engine(db_url(library_dir), connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import logging
 import os
-import time
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -133,6 +133,7 @@ class Library:
         self.Session = db.session_factory(self.engine)
         self.lock = FileLock(str(self.path / "index.lock"))
         self._encoder = encoder
+        self._mutex = threading.RLock()  # app handlers search from several threads
         self._vectors: VectorIndex | None = None
         self._loaded_version = -1
         self._load_vectors()
@@ -230,6 +231,7 @@ class Library:
                 log.info("an indexer is running; the repaired index stays in memory")
 
     def _rebuild_vectors(self) -> None:
+        """A new index of the type that fits the library's size, from the stored vectors."""
         ids, vecs = self._stored()
         self._vectors = VectorIndex.build(vecs, ids, vecs.shape[1], self.index_params)
 
@@ -253,13 +255,13 @@ class Library:
 
     def refresh(self) -> None:
         """Reload the index if an indexer has written a newer one since (cheap when not)."""
-        with self.Session() as s:
+        with self._mutex, self.Session() as s:
             state = s.get(IndexState, 1)
             version = state.faiss_version if state else 0
             count = s.scalar(select(func.count(Segment.id)))
-        if version != self._loaded_version or (self._vectors is not None and count != self._vectors.ntotal) \
-                or (self._vectors is None and count):
-            self._load_vectors()
+            if version != self._loaded_version or (self._vectors is not None and count != self._vectors.ntotal) \
+                    or (self._vectors is None and count):
+                self._load_vectors()
 
     # ---- encoder ---------------------------------------------------------------------------
     def encoder_info(self) -> dict | None:
@@ -372,10 +374,19 @@ class Library:
     def search_segments(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw FAISS search: (Q, D) -> scores (Q, K), segment ids (Q, K) (-1 where none)."""
         self.refresh()
-        if self._vectors is None:
-            q = np.atleast_2d(vecs)
-            return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-        return self._vectors.search(np.atleast_2d(vecs), k)
+        with self._mutex:
+            if self._vectors is None:
+                q = np.atleast_2d(vecs)
+                return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
+            return self._vectors.search(np.atleast_2d(vecs), k)
+
+    def video_vector(self, video_id: int) -> np.ndarray:
+        """The stored whole-video (D,) embedding (12 frames over the whole video). KeyError if none."""
+        with self.Session() as s:
+            v = s.get(Video, int(video_id))
+            if v is None or v.embedding is None:
+                raise KeyError(f"no indexed video {video_id} in {self.path}")
+            return np.frombuffer(v.embedding, dtype=np.float32).copy()
 
     def segment_vector(self, segment_id: int) -> np.ndarray:
         """The stored (D,) embedding of a segment. Raises KeyError if there is none."""

@@ -142,6 +142,11 @@ def add_videos(lib, paths: list[Path], *, model: str, pretrained: str, adapter: 
         times = run_pipeline(todo, encoder, on_video, on_failure, params=segment_params or SegmentParams(),
                              workers=workers, batch_size=batch_size)
         report.decode_s, report.encode_s = times.decode_s, times.encode_s
+    if lib._vectors is not None and lib.index_params.kind_for(lib._vectors.ntotal) != lib._vectors.kind:
+        log.info("library reached %d vectors: rebuilding as %s", lib._vectors.ntotal,
+                 lib.index_params.kind_for(lib._vectors.ntotal))
+        lib._rebuild_vectors()
+        unsaved += 1
     flush()
     report.seconds = time.perf_counter() - t0
     save_run(finished=True)

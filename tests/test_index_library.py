@@ -211,6 +211,22 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
     assert len(list(lib.path.glob("vectors-*.faiss"))) <= 2
 
 
+def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed) -> None:
+    from index.vectors import IndexParams
+
+    lib, *_ = indexed
+    ids, vecs = lib._stored()
+    big = Library.open(lib.path, index_params=IndexParams(ivf_threshold=100, nlist=8, nprobe=8))
+    assert big.rebuild() == len(ids) and big.stats().index_type == "ivf"
+    q = vecs[::7] + 0.01
+    scores, got = big.search_segments(q, 5)  # nprobe = nlist: IVF scans everything, equals exact
+    ref = q @ vecs.T
+    np.testing.assert_array_equal(got, ids[np.argsort(-ref, axis=1, kind="stable")[:, :5]])
+    reopened = Library.open(lib.path)  # the type is read from the file
+    assert reopened.stats().index_type == "ivf" and reopened.stats().vectors == len(ids)
+    assert Library.open(lib.path).rebuild() == len(ids) and Library.open(lib.path).stats().index_type == "flat"
+
+
 def test_migrations_match_models(tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
