@@ -221,7 +221,8 @@ def check_upload(path: str | Path) -> Path:
     try:
         meta = probe(p)
     except VideoDecodeError as e:
-        raise InputError(f"{name}: not a readable video ({e.reason}).") from None
+        reason = str(e.reason).replace(str(p), name)  # no server paths on the page
+        raise InputError(f"{name}: not a readable video ({reason}).") from None
     if not meta.duration_s > 0:
         raise InputError(f"{name}: the video has no duration.")
     return p

@@ -93,6 +93,12 @@ def test_api_search_and_add(served, tmp_path):
     assert hits == sorted(hits, key=lambda h: -h["score"])
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", 5, api_name="/search")
+    thumbs = sorted((library / "thumbs").glob("*.jpg"))  # made for those hits: served
+    assert thumbs
+    with httpx.Client(timeout=30) as s:
+        s.post(f"{srv.url}login", data={"username": USER, "password": PASSWORD})
+        r = s.get(_file_url(srv, thumbs[0]))
+        assert r.status_code == 200 and r.content[:3] == b"\xff\xd8\xff"  # a JPEG
 
     not_video = tmp_path / "notes.mp4"
     not_video.write_text("plain text")

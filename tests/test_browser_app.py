@@ -155,15 +155,23 @@ def test_more_like_this_and_load_more(page):
     assert more[:K] == first and len(more) > K
 
 
-def test_upload_then_find_it(page, server):
+def test_upload_then_find_it(page, server, tmp_path):
     srv, library = server
     page.locator("#add-panel").get_by_text("Add videos").click()
+    fake = tmp_path / "holiday.mp4"
+    fake.write_text("not a video")
+    page.locator("#upload input[type=file]").set_input_files(str(fake))
+    page.wait_for_function("() => document.querySelector('#upload').innerText.includes('holiday')")
+    page.locator("#add").click()
+    page.wait_for_function("() => document.querySelector('#add-message').innerText.includes('not a readable video')")
+    assert str(tmp_path) not in page.inner_text("#add-message") and "tempme-serve-" not in page.inner_text("#add-message")
+    page.locator("#upload button[aria-label='Clear']").first.click()
     page.locator("#upload input[type=file]").set_input_files(str(VIDEOS / UPLOAD_CLIP))
     page.wait_for_function(
         f"() => document.querySelector('#upload') && document.querySelector('#upload').innerText.includes('{UPLOAD_CLIP[:12]}')"
     )
     page.locator("#add").click()
-    page.wait_for_function("() => /added|indexed/i.test(document.querySelector('#add-message').innerText)")
+    page.wait_for_function("() => document.querySelector('#add-message').innerText.includes('videos indexed')")
     assert "⚠" not in page.inner_text("#add-message")
     # Find it: the folder filter narrows the search to the uploads folder of the library.
     page.locator("text=Filters").first.click()
