@@ -49,9 +49,14 @@ def add_videos(lib, paths: list[Path], *, model: str, pretrained: str, adapter: 
     for f in files:
         key = str(f)
         on_disk.add(key)
-        st = f.stat()
         v = known.get(key)
-        if v is not None and v.size == st.st_size and v.mtime_ns == st.st_mtime_ns:
+        try:
+            st = f.stat()
+        except OSError:  # e.g. a dangling link: the pipeline records the failure
+            st = None
+        unchanged = st is not None and v is not None and (v.size, v.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        still_unreadable = st is None and v is not None and v.status == "failed" and v.size == -1
+        if unchanged or still_unreadable:
             report.skipped += 1
             continue
         if v is not None:

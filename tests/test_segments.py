@@ -78,7 +78,8 @@ def test_params_are_validated() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not FILM.is_file(), reason="long film not present")
 def test_long_film_segments_follow_pyscenedetect_cuts() -> None:
-    """Our single-pass segmentation against PySceneDetect's own cut list for the whole film."""
+    """Our single-pass segmentation against PySceneDetect's own cut list (first 5 minutes);
+    segments tile the whole film."""
     from scenedetect import ContentDetector, SceneManager, open_video
 
     params = SegmentParams(window_s=30.0, min_shot_s=1.0)
@@ -94,12 +95,15 @@ def test_long_film_segments_follow_pyscenedetect_cuts() -> None:
     manager.auto_downscale = False
     manager.downscale = max(1, meta.width // params.detect_width)  # the resolution we detect at
     manager.add_detector(ContentDetector(threshold=params.threshold))
-    manager.detect_scenes(video)
+    horizon = 300.0  # the reference decodes every frame: the first 5 minutes keep the test short
+    manager.detect_scenes(video, end_time=horizon)
     reference = [start.seconds for start, _ in manager.get_scene_list()[1:]]
-    assert 80 <= len(reference) <= 200, len(reference)  # "about 120 cuts"
+    assert 40 <= len(reference) <= 100, len(reference)  # "about 120 cuts" in 10 minutes
+    assert 80 <= len(scan.cuts_s) <= 200, len(scan.cuts_s)
 
-    ours = np.array(sorted(scan.cuts_s))
+    ours = np.array(sorted(c for c in scan.cuts_s if c < horizon - 1.0))
     ref = np.array(reference)
+    ref = ref[ref < horizon - 1.0]
     tol = 0.25  # s: we decode reference frames only (fast mode)
     found = np.array([np.abs(ours - r).min() <= tol for r in ref])
     assert found.mean() >= 0.9, f"{found.mean():.2f} of PySceneDetect's cuts found"
@@ -108,9 +112,10 @@ def test_long_film_segments_follow_pyscenedetect_cuts() -> None:
 
     # every segment boundary is a detected cut or a window edge; every reference cut that does not
     # sit inside a merged short shot is a segment boundary
+    all_cuts = np.array(sorted(scan.cuts_s))
     bounds = np.array([s.start_s for s in spans[1:]])
     for s_prev, b in zip(spans, bounds):
-        assert np.abs(ours - b).min() < 1e-6 or s_prev.kind == "window"
+        assert np.abs(all_cuts - b).min() < 1e-6 or s_prev.kind == "window"
     merged_away = 0
     for r in ref:
         if np.abs(bounds - r).min() > tol:
