@@ -30,7 +30,11 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{port}/"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """Everything the server printed so far ("" once stopped: the log is deleted)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -40,6 +44,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log_path.unlink(missing_ok=True)
 
 
 def start_server(

@@ -17,6 +17,8 @@ import ipaddress
 import logging
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
@@ -77,6 +79,8 @@ def private_gradio_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="tempme-serve-"))
     os.environ["GRADIO_TEMP_DIR"] = str(path)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
+    # SIGTERM (systemd, docker stop, tests) must also run the clean-up: exit normally.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     return path
 
 
@@ -122,7 +126,8 @@ def serve_command(
         logger.warning("serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
-    private_gradio_dir()
+    private = private_gradio_dir()
+    logger.info("uploads and served copies go to %s (removed at exit)", private)
     from app.ui import CSS
 
     demo, allowed = build_app(library, allow_folder_add=allow_folder_add)

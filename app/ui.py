@@ -236,6 +236,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         if ctx.allow_folder_add:
             folder_btn.click(on_add_folder, [folder_path], [add_msg, status_md], concurrency_id="index", **private)
         demo.load(on_status, None, status_md, **private)
+        gr.Timer(30).tick(on_status, None, status_md, **private)  # indexing by other processes
 
         gr.api(api_search, api_name="search", concurrency_id="search", concurrency_limit=4)
         gr.api(api_similar, api_name="similar", concurrency_id="search", concurrency_limit=4)

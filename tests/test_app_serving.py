@@ -115,3 +115,20 @@ def test_api_search_and_add(served, tmp_path):
         s.post(f"{srv.url}login", data={"username": USER, "password": PASSWORD})
         assert s.get(_file_url(srv, uploaded)).status_code == 200
         assert s.get(_file_url(srv, VIDEOS / "opencv-doc__cup.mp4")).status_code == 403
+
+
+def test_missing_library_messages_and_cleanup(tmp_path):
+    """A server on a library that does not exist yet answers with the reason, and leaves no
+    private files behind when stopped (SIGTERM)."""
+    import re
+
+    from gradio_client import Client
+
+    with running_server(tmp_path / "nowhere") as srv:
+        client = Client(srv.url, verbose=False, download_files=False)
+        assert client.predict(api_name="/status").startswith("No library at")
+        with pytest.raises(Exception, match="No library at"):
+            client.predict("a dog", 5, api_name="/search")
+        private = Path(re.search(r"served copies go to (\S+)", srv.log()).group(1))
+        assert private.is_dir()
+    assert srv.proc.returncode == 0 and not private.exists()
