@@ -41,6 +41,7 @@ class Video(Base):
     """One file under an indexed folder. ``status``: ``indexed`` or ``failed`` (with ``error``)."""
 
     __tablename__ = "videos"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(Text, unique=True)  # absolute, resolved
@@ -71,7 +72,8 @@ class Segment(Base):
     """
 
     __tablename__ = "segments"
-    __table_args__ = (Index("ix_segments_video_id", "video_id"),)
+    # AUTOINCREMENT: ids are never reused, so a FAISS id always means the same vector
+    __table_args__ = (Index("ix_segments_video_id", "video_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))

@@ -200,6 +200,8 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
     assert str(folder / names[0]) not in now
     assert now[str(folder / names[2])] == old[str(folder / names[2])]
     assert not set(now[str(folder / names[1])]) & set(old[str(folder / names[1])])
+    # ids are never reused (AUTOINCREMENT): a FAISS id always names the same vector
+    assert min(now[str(folder / names[1])]) > max(i for ids in old.values() for i in ids)
     all_ids = sorted(i for ids in now.values() for i in ids)
     assert sorted(lib._vectors.ids()) == all_ids
     # remove and rebuild keep SQLite and FAISS equal

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("embedding", sa.LargeBinary(), nullable=True),
         sa.Column("indexed_at", sa.DateTime(), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "segments",
@@ -51,6 +52,7 @@ def upgrade() -> None:
         sa.Column("end_s", sa.Float(), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("embedding", sa.LargeBinary(), nullable=False),
+        sqlite_autoincrement=True,  # ids are never reused: a FAISS id always means one vector
     )
     op.create_index("ix_segments_video_id", "segments", ["video_id"])
     op.create_table(
