@@ -243,7 +243,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         gr.api(api_status, api_name="status")
         # Files travel through a (hidden) File component so gradio_client can upload them.
         api_files = gr.File(file_count="multiple", visible=False)
-        api_result = gr.Textbox(visible=False)
+        api_result = gr.Textbox(visible=False, label="summary")
         api_btn = gr.Button(visible=False)
         api_btn.click(api_add, [api_files], [api_result], api_name="add", concurrency_id="index")
         if ctx.allow_folder_add:

@@ -1,4 +1,4 @@
-"""Input validation of the search page's handlers (plain functions, no server)."""
+"""Input validation for the search page (app.validate) and result formatting (plain functions)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from app.handlers import (
+from app.handlers import Moment, format_time
+from app.validate import (
     MAX_K,
     MAX_QUERY_CHARS,
     Filters,
     InputError,
-    Moment,
     check_upload,
     clean_k,
     clean_query,
-    format_time,
     make_filters,
 )
 

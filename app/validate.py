@@ -1,0 +1,151 @@
+"""Everything a person types or uploads, checked before it reaches the library.
+
+Each problem raises `InputError`, whose message the page shows as is (with the numbers: the
+query's length and the limit, the code point and position of a control character, the file
+name and the decoder's reason).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_QUERY_CHARS = 1000
+"""Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
+of English; a thousand leaves room for any sentence and rejects pasted documents."""
+MAX_K = 100
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+
+
+class InputError(ValueError):
+    """A problem with what the person asked for; the message is shown on the page verbatim."""
+
+
+def clean_query(text: str | None) -> str:
+    """Validate a text query and collapse its whitespace.
+
+    Raises:
+        InputError: empty (or only whitespace), longer than `MAX_QUERY_CHARS` characters, or
+            containing a control character other than tab / newline (the message gives its
+            code point and position).
+    """
+    text = text or ""
+    if len(text) > MAX_QUERY_CHARS:
+        raise InputError(
+            f"The query has {len(text):,} characters; the limit is {MAX_QUERY_CHARS:,}. "
+            "Describe the moment in a sentence or two."
+        )
+    for pos, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r":
+            raise InputError(
+                f"The query contains the control character U+{ord(ch):04X} at position {pos + 1}; "
+                "remove it and search again."
+            )
+    query = " ".join(text.split())
+    if not query:
+        raise InputError("Type what you are looking for: the query is empty.")
+    return query
+
+
+def clean_k(k: float | int | None) -> int:
+    """Number of results per page, 1..`MAX_K`. Raises InputError otherwise."""
+    if k is None or (isinstance(k, float) and not math.isfinite(k)) or int(k) != k:
+        raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.")
+    if not 1 <= int(k) <= MAX_K:
+        raise InputError(f"K must be from 1 to {MAX_K}, got {int(k)}.")
+    return int(k)
+
+
+def _duration(value: float | int | str | None, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"The {name} duration must be a number of seconds, got {value!r}.") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(f"The {name} duration must be a finite number of seconds >= 0, got {value!r}.")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the filter controls ask for; `to_search_filters` builds the library's type."""
+
+    folder: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    extensions: tuple[str, ...] = ()
+
+    def to_search_filters(self):
+        from index.library import SearchFilters
+
+        return SearchFilters(
+            folder=self.folder,
+            min_duration_s=self.min_duration_s,
+            max_duration_s=self.max_duration_s,
+            extensions=self.extensions,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self == Filters()
+
+
+def make_filters(
+    folder: str | None = None,
+    min_duration_s: float | str | None = None,
+    max_duration_s: float | str | None = None,
+    extensions: Sequence[str] | None = None,
+) -> Filters:
+    """Validate the filter controls.
+
+    A minimum or maximum of 0 (or empty) means "no bound"; extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
+
+    Raises:
+        InputError: a negative or non-numeric duration, minimum above maximum, a folder with a
+            control character.
+    """
+    lo = _duration(min_duration_s, "minimum")
+    hi = _duration(max_duration_s, "maximum")
+    lo = lo or None  # 0 (what an emptied number box sends) means no bound
+    hi = hi or None
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(f"The minimum duration ({lo:g} s) is above the maximum ({hi:g} s).")
+    folder = (folder or "").strip() or None
+    if folder is not None and any(unicodedata.category(c) == "Cc" for c in folder):
+        raise InputError("The folder filter contains a control character.")
+    exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
+    return Filters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
+
+
+def check_upload(path: str | Path) -> Path:
+    """Accept an uploaded file only if it has a video extension and PyAV can read a duration.
+
+    Raises:
+        InputError: not a file, an extension that is not a video's, or not decodable (the
+            decoder's reason is in the message).
+    """
+    from tempme.video import VideoDecodeError, probe
+
+    p = Path(path)
+    name = p.name
+    if not p.is_file():
+        raise InputError(f"{name}: the upload did not arrive (no such file).")
+    if p.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise InputError(
+            f"{name}: not a video file (extension {p.suffix or 'none'!r}; "
+            f"accepted: {', '.join(VIDEO_EXTENSIONS)})."
+        )
+    if p.stat().st_size == 0:
+        raise InputError(f"{name}: the file is empty (0 bytes).")
+    try:
+        meta = probe(p)
+    except VideoDecodeError as e:
+        reason = str(e.reason).replace(str(p), name)  # no server paths on the page
+        raise InputError(f"{name}: not a readable video ({reason}).") from None
+    if not meta.duration_s > 0:
+        raise InputError(f"{name}: the video has no duration.")
+    return p
