@@ -33,6 +33,10 @@ from app.validate import (  # noqa: F401  (re-exported for the page and the test
 
 logger = logging.getLogger(__name__)
 
+QUERY_CACHE = 256
+"""Text embeddings kept per server (cleared when the library's encoder could change: never,
+a library has one encoder for life)."""
+
 
 def format_time(seconds: float) -> str:
     """``75.25`` -> ``"1:15.2"``; hours when needed (``"1:02:03.0"``)."""
@@ -132,6 +136,7 @@ class AppContext:
         self._read_lock = threading.Lock()  # FAISS reloads must not overlap a search
         self._add_lock = threading.Lock()
         self._reader = None
+        self._query_cache: dict[str, object] = {}
         self._writer = None
         self.last_add: str | None = None
         # Browser-playable copies of AVI/MKV videos go to Gradio's private folder (served).
@@ -213,8 +218,25 @@ class AppContext:
         lib = self.library()
         if lib.encoder_info() is None:
             raise InputError(self._empty_message())
-        hits = self._run(lib, lambda: lib.search(query, k, offset=offset, filters=filters.to_search_filters()))
-        return self._moments(lib, hits)
+
+        def run():
+            vec = self._query_vector(lib, query)
+            return lib.search_vector(vec, k, offset=offset, filters=filters.to_search_filters())
+
+        return self._moments(lib, self._run(lib, run))
+
+    def _query_vector(self, lib, query: str):
+        """(D,) text embedding, remembered for the last `QUERY_CACHE` queries ("load more" and
+        a repeated search do not encode again). Called with `_read_lock` held."""
+        from index.query import encode_query
+
+        vec = self._query_cache.pop(query, None)
+        if vec is None:
+            vec = encode_query(lib, query)
+        self._query_cache[query] = vec  # most recent last
+        while len(self._query_cache) > QUERY_CACHE:
+            self._query_cache.pop(next(iter(self._query_cache)))
+        return vec
 
     def similar(self, segment_id: int, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
         """"More like this": search with the stored vector of `segment_id`, itself excluded."""

@@ -6,7 +6,8 @@
 
 Without ``--url`` it serves a library (``--library``; built from ../shared/data/videos with
 ``--model``/``--pretrained`` when it does not exist yet) with `tempme serve` in a subprocess on
-a free port. Each client cycles through the example queries of catalog.tsv. Printed: requests,
+a free port. Each client cycles through the example queries of catalog.tsv, each made unique (a suffix) so
+that every request encodes its text. Printed: requests,
 errors (target 0), p50 / p99 / max latency (ms), requests per second; the same latencies are
 measured for one client alone in the same run, as the baseline the concurrent figures are
 compared against. Every query is run once first, unmeasured (thumbnails are made on first use).
@@ -73,7 +74,8 @@ def run_clients(url: str, n: int, seconds: float, k: int, auth: tuple[str, str] 
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
             try:
-                hits = clients[i].predict(qs[j % len(qs)], k, api_name="/search")
+                # A new text every time: the server's query-embedding cache never answers.
+                hits = clients[i].predict(f"{qs[j % len(qs)]} ({i}.{j})", k, api_name="/search")
                 if not isinstance(hits, list) or not hits:
                     raise ValueError(f"bad answer: {str(hits)[:80]}")
                 latencies[i].append(time.perf_counter() - t0)
