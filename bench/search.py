@@ -2,7 +2,7 @@
 
 For each size N (default 1e5 and 1e6 stored unit vectors of width D = 512, ViT-B/32's): p50
 and p99 milliseconds per single query (batch 1, as the app searches) for exact inner-product
-search and for IVF at the library's ``nprobe``, and IVF recall@10 against exact search.
+search and for IVF at each ``--nprobe``, and IVF recall@10 against exact search.
 Vectors are clustered (Gaussian blobs around random centres) so that recall is meaningful;
 queries come from the same distribution and are not stored. Text encoding time per query is
 measured separately with the text tower of ``--text-model`` (random weights).
