@@ -137,6 +137,8 @@ class AppContext:
         self._add_lock = threading.Lock()
         self._reader = None
         self._query_cache: dict[str, object] = {}
+        self._cache_lock = threading.Lock()
+        self._batcher = None
         self._writer = None
         self.last_add: str | None = None
         # Browser-playable copies of AVI/MKV videos go to Gradio's private folder (served).
@@ -199,11 +201,13 @@ class AppContext:
             )
         return out
 
-    def _run(self, lib, fn):
+    def _run(self, lib, fn, *, locked: bool = True):
         from index.library import LibraryError
 
         try:
-            with self._read_lock:  # text encoding + FAISS; thumbnails are made outside it
+            if not locked:
+                return fn()
+            with self._read_lock:  # FAISS (and its reloads); encoding and thumbnails run outside
                 return fn()
         except LibraryError as e:
             if lib.encoder_info() is None:
@@ -218,25 +222,38 @@ class AppContext:
         lib = self.library()
         if lib.encoder_info() is None:
             raise InputError(self._empty_message())
-
-        def run():
-            vec = self._query_vector(lib, query)
-            return lib.search_vector(vec, k, offset=offset, filters=filters.to_search_filters())
-
-        return self._moments(lib, self._run(lib, run))
+        vec = self._run(lib, lambda: self._query_vector(lib, query), locked=False)
+        hits = self._run(lib, lambda: lib.search_vector(vec, k, offset=offset, filters=filters.to_search_filters()))
+        return self._moments(lib, hits)
 
     def _query_vector(self, lib, query: str):
-        """(D,) text embedding, remembered for the last `QUERY_CACHE` queries ("load more" and
-        a repeated search do not encode again). Called with `_read_lock` held."""
-        from index.query import encode_query
-
-        vec = self._query_cache.pop(query, None)
+        """(D,) text embedding: from the last `QUERY_CACHE` queries ("load more" and a repeated
+        search do not encode again), else from the text tower, batched with concurrent searches."""
+        with self._cache_lock:
+            vec = self._query_cache.pop(query, None)
         if vec is None:
-            vec = encode_query(lib, query)
-        self._query_cache[query] = vec  # most recent last
-        while len(self._query_cache) > QUERY_CACHE:
-            self._query_cache.pop(next(iter(self._query_cache)))
+            vec = self._text_batcher(lib).encode(query)
+        with self._cache_lock:
+            self._query_cache[query] = vec  # most recent last
+            while len(self._query_cache) > QUERY_CACHE:
+                self._query_cache.pop(next(iter(self._query_cache)))
         return vec
+
+    def _text_batcher(self, lib):
+        from app.textbatch import TextBatcher
+
+        with self._open_lock:
+            if self._batcher is None:
+                import torch
+
+                encoder = lib.encoder()  # loaded once, here, so that errors reach this caller
+
+                def encode_many(texts):
+                    with torch.inference_mode():
+                        return encoder.encode_text(list(texts)).float().cpu().numpy()
+
+                self._batcher = TextBatcher(encode_many)
+            return self._batcher
 
     def similar(self, segment_id: int, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
         """"More like this": search with the stored vector of `segment_id`, itself excluded."""
