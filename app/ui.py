@@ -15,6 +15,7 @@ extensions) -> list of hit dicts; ``/similar`` (segment_id, k) -> list of hit di
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import gradio as gr
 
@@ -115,7 +116,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
     def _progress_cb(progress: gr.Progress):
         def cb(done: int, total: int, name: str) -> None:
-            progress((done, total), desc=f"indexing {name}", unit="videos")
+            progress((done, total), desc=f"indexing {Path(str(name)).name}", unit="videos")
 
         return cb
 
