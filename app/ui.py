@@ -199,7 +199,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=3):
                 gallery = gr.Gallery(
-                    label="Moments", columns=4, height="auto", allow_preview=False,
+                    label="Moments", columns=4, height=None, allow_preview=False,
                     object_fit="cover", elem_id="results", buttons=[],
                 )
                 more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
