@@ -68,7 +68,8 @@ def _check_consistent(library: Path) -> int:
     """Open (which repairs), then check SQLite == FAISS file exactly; returns indexed videos."""
     lib = Library.open(library)
     db_ids, file_ids = _on_disk_state(library)
-    assert db_ids == file_ids == set(lib._vectors.ids().tolist())
+    in_memory = set(lib._vectors.ids().tolist()) if lib._vectors is not None else set()
+    assert db_ids == file_ids == in_memory
     with lib.Session() as s:
         videos = s.scalars(select(Video)).all()
         for v in videos:  # a video is all there or not at all
@@ -98,9 +99,11 @@ def test_sigkill_at_random_points_loses_nothing(folder: Path, tmp_path: Path) ->
     run_s = time.monotonic() - start
     committed_before = 0
     killed = 0
-    for _ in range(4):
+    for _ in range(6):  # kill at 3 random points (a run may finish first: try again)
+        if killed == 3:
+            break
         proc = _indexer(library, folder)
-        time.sleep(float(rng.uniform(0.3, 1.0)) * run_s)
+        time.sleep(float(rng.uniform(0.15, 0.75)) * run_s)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
@@ -109,7 +112,7 @@ def test_sigkill_at_random_points_loses_nothing(folder: Path, tmp_path: Path) ->
             done = _check_consistent(library)
             assert done >= committed_before  # nothing committed was lost
             committed_before = done
-    assert killed >= 2
+    assert killed >= 2, f"only {killed} runs were still going when killed"
     proc = _indexer(library, folder)
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
