@@ -139,6 +139,13 @@ def test_add_folder_needs_permission(ctx, tmp_path):
     for bad, match in [("", "absolute path"), ("relative/dir", "not an absolute path"), (str(tmp_path / "none"), "not a folder")]:
         with pytest.raises(InputError, match=match):
             ctx.add_folder(bad)
+    folder = tmp_path / "server videos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copyfile(VIDEOS / "moviepy__doc_medias_example3.mp4", folder / "sub" / "snow.mp4")
+    summary = ctx.add_folder(f"  {folder}  ")
+    assert summary.startswith("1 videos indexed")
+    assert ctx.added == [(folder / "sub" / "snow.mp4").resolve()]
+    assert {Path(m.path).name for m in ctx.search("snow", 10, Filters(folder=str(folder)))} == {"snow.mp4"}
 
 
 def test_status_line(ctx):
