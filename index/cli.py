@@ -60,9 +60,9 @@ def index(
         bar.close()
         _fail(str(exc))
     bar.close()
-    for path, reason in report.errors:
-        typer.echo(f"failed: {path}: {reason}", err=True)
     typer.echo(report.summary())
+    if report.failed:
+        typer.echo(f"{report.failed} file(s) could not be decoded (logged above; `tempme stats` lists them)")
 
 
 def search(

@@ -56,7 +56,8 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     try:
         container = av.open(str(p), mode="r")
     except (av.FFmpegError, UnicodeDecodeError, OSError) as exc:
-        raise VideoDecodeError(p, f"cannot open container: {exc}") from exc
+        reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's message, without the path again
+        raise VideoDecodeError(p, f"cannot open container: {reason}") from exc
     if not container.streams.video:
         container.close()
         raise VideoDecodeError(p, "no video stream")
