@@ -61,18 +61,18 @@ def measure(enc, data: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, help="existing synthetic dataset (default: write one in a temp dir)")
-    ap.add_argument("--num-train", type=int, default=600)
+    ap.add_argument("--num-train", type=int, default=300)
     ap.add_argument("--num-test-twins", type=int, default=30)
     ap.add_argument("--num-test-single", type=int, default=20)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="tiny smoke run (150 videos, 2 epochs)")
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run (60 videos, 1 epoch; checks that it runs)")
     args = ap.parse_args()
     if args.quick:
-        args.num_train, args.num_test_twins, args.num_test_single, args.epochs = 150, 5, 10, 2
+        args.num_train, args.num_test_twins, args.num_test_single, args.epochs = 60, 5, 5, 1
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
 

@@ -100,10 +100,10 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A low-saturation texture: smooth grey blobs plus fine grain. (H, W, 3) uint8."""
     from PIL import Image
 
-    coarse = rng.uniform(60, 190, size=(6, 6)).astype(np.float32)
+    coarse = rng.uniform(80, 170, size=(6, 6)).astype(np.float32)
     smooth = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC), dtype=np.float32)
     tint = rng.uniform(-12, 12, size=3).astype(np.float32)
-    grain = rng.normal(0, 8, size=(size, size, 1)).astype(np.float32)
+    grain = rng.normal(0, 6, size=(size, size, 1)).astype(np.float32)
     return np.clip(smooth[..., None] + tint + grain, 0, 255).astype(np.uint8)
 
 
@@ -135,7 +135,7 @@ def render(a: Event, b: Event, duration_s: float, cfg: SynthConfig, rng: np.rand
     background = _background(rng, cfg.size)
     n = int(round(duration_s * cfg.fps))
     half = duration_s / 2
-    style = [(bool(rng.integers(2)), int(rng.integers(cfg.size // 9, cfg.size // 7 + 1)), float(rng.uniform(-0.04, 0.04)))
+    style = [(bool(rng.integers(2)), int(rng.integers(cfg.size // 6, cfg.size // 5 + 1)), float(rng.uniform(-0.03, 0.03)))
              for _ in range(2)]
     frames = []
     for i in range(n):
