@@ -161,3 +161,14 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(synth, tmp_path, monke
         torch.testing.assert_close(b[n], a[n], msg=n)
     steps = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 5, 7, 10]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast path)")
+def test_bf16_autocast_training_on_gpu(synth, tmp_path):
+    torch.manual_seed(0)
+    enc = load_encoder("tempme-tiny", "none", device="cuda", config=TempMeConfig.preset("tempme-tiny"))
+    cfg = TrainConfig(**{**TINY, "test": True}, max_steps=3, micro_batch_size=4, lr=1e-2)
+    results = train(enc, synth, tmp_path / "gpu", cfg, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "gpu" / "metrics.jsonl").read_text().splitlines()]
+    assert math.isfinite(log[-1]["train_loss"]) and 0 < log[-1]["train_loss"] < 10
+    assert results["final"]["test"]["t2v"]["num_queries"] == 5
