@@ -63,3 +63,14 @@ def test_refuses_to_overwrite_and_bad_config(synth_dir):
         write_synth(synth_dir, SynthConfig(num_train=1))
     with pytest.raises(ValueError, match="size"):
         SynthConfig(size=33)
+
+
+def test_half_of_the_training_videos_are_order_twins(synth_dir):
+    ds = load_msrvtt(synth_dir, "9k", n_val=0)
+    first = {}
+    for p in ds.train:
+        first.setdefault(p.video_id, p.caption)  # the canonical "x then y" caption
+    captions = list(first.values())
+    assert len(captions) == 12
+    swapped = {" then ".join(c.split(" then ")[::-1]) for c in captions}
+    assert len(swapped & set(captions)) == 6  # 3 twin pairs out of 12 videos

@@ -3,12 +3,13 @@
 Each video shows two events one after the other on a textured grey background: in the first half
 one coloured shape moves along one side of the frame, in the second half another shape moves along
 another side. Captions say what moves, where, and in what order, e.g.
-``"a red circle moves along the top, then a blue square moves along the left"``.
+``"a red circle moves along the top then a blue square moves along the left"``.
 
-The test split holds videos never used for training. Most of its videos come in *temporal-order
-twins*: the same two events in the opposite order, whose test captions differ only in order. A
-per-frame mean-pooled encoder sees the same frames in both twins, so only a model that knows frame
-order (TempMe's ClipMe with clip-temporal embeddings) can tell them apart.
+The test split holds videos never used for training. Most of its videos (and, by default, half of
+the training videos) come in *temporal-order twins*: the same two events in the opposite order,
+whose captions differ only in order. A per-frame mean-pooled encoder sees the same frames in both
+twins, so only a model that knows frame order (TempMe's ClipMe with clip-temporal embeddings) can
+tell them apart.
 
 Written files (``OUT_DIR``): ``MSRVTT_data.json``, ``MSRVTT_train.9k.csv``,
 ``MSRVTT_JSFUSION_test.csv``, ``videos/videoN.mp4`` (H.264 via PyAV) and
@@ -58,6 +59,7 @@ class SynthConfig:
     """Size of the synthetic dataset. Durations in seconds; ``size`` in pixels (square frames)."""
 
     num_train: int = 1000
+    train_twin_fraction: float = 0.5
     num_test_twins: int = 40
     num_test_single: int = 20
     size: int = 64
@@ -72,6 +74,8 @@ class SynthConfig:
                 f"need num_train >= 1 and non-negative test counts, got {self.num_train}, "
                 f"{self.num_test_twins}, {self.num_test_single}"
             )
+        if not 0.0 <= self.train_twin_fraction <= 1.0:
+            raise ValueError(f"train_twin_fraction must be in [0, 1], got {self.train_twin_fraction}")
         if self.num_test_twins * 2 + self.num_test_single < 2:
             raise ValueError("the test split needs at least 2 videos")
         if self.size < 32 or self.size % 2:
@@ -178,7 +182,13 @@ def write_synth(out_dir: Path, cfg: SynthConfig = SynthConfig(), progress: bool 
     (out_dir / "videos").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
 
-    plan: list[tuple[str, Event, Event]] = [("train", *_random_event_pair(rng)) for _ in range(cfg.num_train)]
+    # Training videos: a share in temporal-order twins, so that batches hold order-only negatives
+    # (without them, content alone separates every batch and nothing rewards knowing the order).
+    plan: list[tuple[str, Event, Event]] = []
+    for _ in range(int(cfg.num_train * cfg.train_twin_fraction) // 2):
+        a, b = _random_event_pair(rng)
+        plan += [("train", a, b), ("train", b, a)]
+    plan += [("train", *_random_event_pair(rng)) for _ in range(cfg.num_train - len(plan))]
     twins: list[tuple[int, int]] = []
     for _ in range(cfg.num_test_twins):
         a, b = _random_event_pair(rng)
