@@ -81,9 +81,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="decoding threads")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--window", type=float, default=30.0, help="segment window (s)")
+    ap.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (0: default)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     paths = args.videos
     if paths is None:
         paths = [p for p in sorted(VIDEOS.iterdir()) if p.suffix.lower() in VIDEO_EXTENSIONS]
@@ -94,7 +97,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(r))
         return
-    print(f"ingest, {r['model']} (random weights), {r['workers']} decoding threads, batch {r['batch_size']}")
+    print(f"ingest, {r['model']} (random weights), {r['workers']} decoding threads, batch {r['batch_size']}, "
+          f"{torch.get_num_threads()} torch threads")
     rows = [("videos indexed", f"{r['videos']} (+{r['failed']} failed)"), ("segments", r["segments"]),
             ("total wall time", f"{r['total_s']:.1f} s"), ("videos/s", f"{r['videos_per_s']:.2f}"),
             ("segments/s", f"{r['segments_per_s']:.2f}"), ("s per segment", f"{r['s_per_segment']:.3f}"),
