@@ -3,11 +3,11 @@
 For each size N (default 1e5 and 1e6 stored unit vectors of width D = 512, ViT-B/32's): p50
 and p99 milliseconds per single query (batch 1, as the app searches) for exact inner-product
 search and for IVF at each ``--nprobe``, and IVF recall@10 against exact search.
-Vectors are clustered (Gaussian blobs around random centres) so that recall is meaningful;
+Vectors are clustered (Gaussian blobs, ~50 per random centre) so that recall is meaningful;
 queries come from the same distribution and are not stored. Text encoding time per query is
 measured separately with the text tower of ``--text-model`` (random weights).
 
-    python bench/search.py [--sizes 100000 1000000] [--queries 200] [--nprobe 16 32 64] [--json]
+    python bench/search.py [--sizes 100000 1000000] [--queries 200] [--nprobe 16 32 64] [--nlist L] [--json]
     python bench/search.py --sizes 20000 --queries 50 --text-model tempme-tiny   # quick check
 
 Target on a 2-core CPU at 1e6 vectors: IVF p50 < 10 ms per query with recall@10 >= 0.95.
@@ -65,13 +65,14 @@ def text_encode_ms(model: str, repeats: int) -> float:
     return float(np.median(times))
 
 
-def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], clusters: int, spread: float,
-        seed: int) -> list[dict]:
+def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], per_cluster: int, spread: float,
+        seed: int, nlist: int | None = None) -> list[dict]:
     rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(seed + 1).standard_normal((clusters, dim), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     rows = []
     for n in sizes:
+        # the same difficulty at every size: about ``per_cluster`` vectors around each centre
+        centres = np.random.default_rng(seed + 1).standard_normal((max(n // per_cluster, 1), dim), dtype=np.float32)
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         vecs = clustered(n, dim, centres, rng, spread)
         queries = clustered(n_queries, dim, centres, rng, spread)
         ids = np.arange(n, dtype=np.int64)
@@ -79,7 +80,7 @@ def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], 
         exact = VectorIndex.build(vecs, ids, dim, IndexParams(ivf_threshold=n + 1))
         exact_build = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ivf = VectorIndex.build(vecs, ids, dim, IndexParams(ivf_threshold=1, nprobe=nprobes[0]))
+        ivf = VectorIndex.build(vecs, ids, dim, IndexParams(ivf_threshold=1, nprobe=nprobes[0], nlist=nlist))
         ivf_build = time.perf_counter() - t0
         del vecs
         t_exact, i_exact = latencies_ms(exact, queries, k)
@@ -88,12 +89,12 @@ def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], 
                 "speedup_p50": 1.0}
         rows.append(base)
         for nprobe in nprobes:
-            ivf.params = IndexParams(ivf_threshold=1, nprobe=nprobe)
+            ivf.params = IndexParams(ivf_threshold=1, nprobe=nprobe, nlist=nlist)
             ivf._set_nprobe()
             t_ivf, i_ivf = latencies_ms(ivf, queries, k)
             recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(i_ivf, i_exact)]))
             p50 = float(np.percentile(t_ivf, 50))
-            rows.append({"n": n, "index": f"ivf{IndexParams().nlist_for(n)},nprobe={nprobe}", "p50_ms": p50,
+            rows.append({"n": n, "index": f"ivf{IndexParams(nlist=nlist).nlist_for(n)},nprobe={nprobe}", "p50_ms": p50,
                          "p99_ms": float(np.percentile(t_ivf, 99)), "recall_at_10": recall,
                          "build_s": ivf_build, "speedup_p50": base["p50_ms"] / p50})
         del exact, ivf
@@ -107,7 +108,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--nprobe", type=int, nargs="+", default=[16, IndexParams().nprobe, 64])
-    ap.add_argument("--clusters", type=int, default=2000)
+    ap.add_argument("--nlist", type=int, default=None, help="IVF lists (default: the library's, 4 sqrt(N))")
+    ap.add_argument("--per-cluster", type=int, default=50, help="stored vectors per cluster centre")
     ap.add_argument("--spread", type=float, default=1.0, help="noise norm around a centre")
     ap.add_argument("--text-model", default="ViT-B-32", help="text tower timed for query encoding ('' to skip)")
     ap.add_argument("--threads", type=int, default=0, help="FAISS OpenMP threads (0: FAISS default)")
@@ -118,7 +120,8 @@ def main() -> None:
     if args.threads:
         import faiss
         faiss.omp_set_num_threads(args.threads)
-    rows = run(args.sizes, args.dim, args.queries, args.k, args.nprobe, args.clusters, args.spread, args.seed)
+    rows = run(args.sizes, args.dim, args.queries, args.k, args.nprobe, args.per_cluster, args.spread, args.seed,
+               args.nlist)
     text_ms = text_encode_ms(args.text_model, 20) if args.text_model else None
     if args.json:
         print(json.dumps({"rows": rows, "text_encode_ms_p50": text_ms, "text_model": args.text_model,

@@ -4,7 +4,7 @@ An ``IndexIDMap2`` (ids = SQLite segment ids) wraps an inner index chosen by siz
 
 - ``flat``: exact inner product (``IndexFlatIP``) below ``ivf_threshold`` vectors;
 - ``ivf``: ``IndexIVFFlat`` with a coarse quantizer trained on the stored vectors
-  (nlist ~ sqrt(N)), ``nprobe`` lists probed per query, below ``sq_threshold``;
+  (nlist ~ 4 sqrt(N)), ``nprobe`` lists probed per query, below ``sq_threshold``;
 - ``ivf-sq8``: the same with 8-bit scalar-quantized codes (``IndexIVFScalarQuantizer``).
 
 The CPU index is the master copy (written to disk atomically). On a machine with a GPU the inner
@@ -31,7 +31,7 @@ class IndexParams:
     ivf_threshold: int = 200_000  # vectors; at or above this, IVF
     sq_threshold: int = 5_000_000  # vectors; at or above this, IVF with SQ8 codes
     nprobe: int = 32  # inverted lists probed per query
-    nlist: int | None = None  # default: sqrt(N) rounded to a power of two (>= 16)
+    nlist: int | None = None  # default: 4 * sqrt(N) rounded to a power of two (>= 16)
     use_gpu: bool = True  # search on GPU 0 when faiss sees one
 
     def kind_for(self, n: int) -> str:
@@ -44,7 +44,7 @@ class IndexParams:
     def nlist_for(self, n: int) -> int:
         if self.nlist:
             return self.nlist
-        return int(2 ** round(math.log2(max(math.sqrt(n), 16))))
+        return int(2 ** round(math.log2(max(4 * math.sqrt(n), 16))))
 
 
 def _as_f32(x: np.ndarray, dim: int) -> np.ndarray:
