@@ -7,7 +7,7 @@ Vectors are clustered (Gaussian blobs, ~50 per random centre) so that recall is 
 queries come from the same distribution and are not stored. Text encoding time per query is
 measured separately with the text tower of ``--text-model`` (random weights).
 
-    python bench/search.py [--sizes 100000 1000000] [--queries 200] [--nprobe 16 32 64] [--nlist L] [--json]
+    python bench/search.py [--sizes 100000 1000000] [--queries 200] [--nprobe 32 64 128] [--nlist L] [--json]
     python bench/search.py --sizes 20000 --queries 50 --text-model tempme-tiny   # quick check
 
 Target on a 2-core CPU at 1e6 vectors: IVF p50 < 10 ms per query with recall@10 >= 0.95.
@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--nprobe", type=int, nargs="+", default=[16, IndexParams().nprobe, 64])
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[32, 64, IndexParams().nprobe])
     ap.add_argument("--nlist", type=int, default=None, help="IVF lists (default: the library's, 4 sqrt(N))")
     ap.add_argument("--per-cluster", type=int, default=50, help="stored vectors per cluster centre")
     ap.add_argument("--spread", type=float, default=1.0, help="noise norm around a centre")

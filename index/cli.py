@@ -71,7 +71,7 @@ def search(
     k: Annotated[int, typer.Option("--k", "-k", help="Number of results.")] = 10,
     per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
     folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
-    nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 32,
+    nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 128,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """Search the library by text; prints rank, score, path and the moment's start-end."""
