@@ -11,9 +11,17 @@ def H(sid, vid, a, b, score):
 
 def test_adjacent_and_overlapping_hits_merge_into_one_moment() -> None:
     hits = [H(1, 7, 0.0, 5.0, 0.3), H(2, 7, 5.0, 9.0, 0.5), H(3, 7, 20.0, 30.0, 0.4), H(4, 7, 8.0, 12.0, 0.1)]
-    moments = merge_video_hits(hits)
+    moments = merge_video_hits(hits, score_tol=1.0)
     assert [(m.start_s, m.end_s, m.score, m.segment_id, m.segments) for m in moments] == [
         (0.0, 12.0, 0.5, 2, (1, 2, 4)), (20.0, 30.0, 0.4, 3, (3,))]
+
+
+def test_weak_neighbours_do_not_join_a_strong_moment() -> None:
+    # A strong hit between two weak touching ones stays a short moment; the near-equal pair merges.
+    hits = [H(1, 7, 0.0, 5.0, 0.10), H(2, 7, 5.0, 9.0, 0.31), H(3, 7, 9.0, 12.0, 0.30), H(4, 7, 12.0, 20.0, 0.05)]
+    moments = merge_video_hits(hits, score_tol=0.02)
+    assert [(m.start_s, m.end_s, m.segments) for m in moments] == [
+        (5.0, 12.0, (2, 3)), (0.0, 5.0, (1,)), (12.0, 20.0, (4,))]
 
 
 def test_videos_ranked_by_best_moment_and_per_video() -> None:
@@ -27,4 +35,4 @@ def test_videos_ranked_by_best_moment_and_per_video() -> None:
 
 def test_gap_tolerance() -> None:
     hits = [H(1, 1, 0.0, 5.0, 0.2), H(2, 1, 5.04, 9.0, 0.3), H(3, 1, 9.5, 10.0, 0.1)]
-    assert [(m.start_s, m.end_s) for m in merge_video_hits(hits, gap_s=0.05)] == [(0.0, 9.0), (9.5, 10.0)]
+    assert [(m.start_s, m.end_s) for m in merge_video_hits(hits, gap_s=0.05, score_tol=1.0)] == [(0.0, 9.0), (9.5, 10.0)]
