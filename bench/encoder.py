@@ -27,38 +27,50 @@ from tempme.flops import video_encoder_macs
 PAPER_GMACS = {("ViT-B-32", True): 34.8, ("ViT-B-32", False): 52.9, ("ViT-B-16", True): 121.4, ("ViT-B-16", False): 211.3}
 
 
-def time_per_video(encoder, batch: int, repeats: int) -> float:
-    """Median milliseconds per video of ``encode_video`` at ``batch`` (after one warm-up)."""
-    frames = torch.randn(batch, encoder.num_frames, 3, encoder.image_size, encoder.image_size, device=encoder.device)
-    times = []
-    with encoder.inference():
-        encoder.encode_video(frames)
+def time_per_video(encoders: dict, batch: int, repeats: int) -> dict[str, float]:
+    """Median milliseconds per video of ``encode_video`` at ``batch`` for each encoder.
+
+    The encoders are timed in alternation (one warm-up each, then ``repeats`` rounds of one call
+    per encoder), so drift in the machine's speed hits all of them alike.
+    """
+    some = next(iter(encoders.values()))
+    frames = torch.randn(batch, some.num_frames, 3, some.image_size, some.image_size, device=some.device)
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    with torch.inference_mode():
+        for enc in encoders.values():
+            enc.encode_video(frames)
         for _ in range(repeats):
-            if encoder.device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            encoder.encode_video(frames)
-            if encoder.device.type == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times) / batch
+            for name, enc in encoders.items():
+                if enc.device.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                with enc.inference():
+                    enc.encode_video(frames)
+                if enc.device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(t) / batch for name, t in times.items()}
 
 
 def measure(arch: str, batches: list[int], repeats: int, device: str | None) -> dict:
-    rows = {}
+    rows, encoders = {}, {}
     for merging in (False, True):
+        name = "tempme" if merging else "baseline"
         config = TempMeConfig.preset(arch, merging=merging, temporal_embed=merging)
         enc = load_encoder(arch, "none", device=device, config=config)
         trainable = sum(p.numel() for p in enc.trainable_parameters())
         enc.fold_lora()
-        rows["tempme" if merging else "baseline"] = {
+        encoders[name] = enc
+        rows[name] = {
             "gmacs": video_encoder_macs(enc) / 1e9,
             "paper_gmacs": PAPER_GMACS[(arch, merging)],
             "tokens_out": enc.plan.tokens_out,
             "trainable_params": trainable,
-            "ms_per_video": {str(b): time_per_video(enc, b, repeats) for b in batches},
+            "ms_per_video": {},
         }
-        del enc
+    for b in batches:
+        for name, ms in time_per_video(encoders, b, repeats).items():
+            rows[name]["ms_per_video"][str(b)] = ms
     base, ours = rows["baseline"], rows["tempme"]
     rows["speedup"] = {b: base["ms_per_video"][b] / ours["ms_per_video"][b] for b in base["ms_per_video"]}
     rows["gmacs_ratio"] = base["gmacs"] / ours["gmacs"]
@@ -69,7 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--archs", nargs="+", default=["ViT-B-32", "ViT-B-16"])
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
