@@ -15,8 +15,33 @@ from pathlib import Path
 from typing import Any
 
 
+class JsonConfig:
+    """JSON round trip for frozen config dataclasses (tuples become lists in JSON and are turned
+    back into tuples by each class's ``__post_init__``)."""
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path):
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
 @dataclass(frozen=True)
-class TempMeConfig:
+class TempMeConfig(JsonConfig):
     """How a CLIP vision tower becomes a TempMe video encoder.
 
     Attributes:
@@ -79,30 +104,6 @@ class TempMeConfig:
         base["arch"] = arch
         base.update(overrides)
         return cls(**base)
-
-    def replace(self, **changes: Any) -> "TempMeConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["clip_groups"] = list(self.clip_groups)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TempMeConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TempMeConfig fields: {sorted(unknown)}")
-        return cls(**d)
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, path: Path) -> "TempMeConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ViT-B-32": dict(imgme_r=2, cross_keep=0.7, intra_keep=0.9),
