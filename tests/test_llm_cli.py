@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 CLIP = VIDEOS / "mmaction2__demo.mp4"
 
 

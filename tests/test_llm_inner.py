@@ -94,9 +94,30 @@ def test_no_reduction_is_exact_and_detach_restores(model):
     torch.testing.assert_close(same, ref, atol=1e-6, rtol=0)
 
 
-def test_generate_with_pruned_cache_matches_masked_recomputation(model):
+@pytest.fixture(params=["eager", "sdpa"])
+def attn_model(model, request):
+    """The tiny model under each attention implementation the inner hooks support."""
+    model.config.text_config._attn_implementation = request.param
+    yield model
+    model.config.text_config._attn_implementation = "eager"
+
+
+def test_the_layer_cache_is_found_under_every_supported_name():
+    """transformers 4.46-4.55 pass ``past_key_value``, 4.56-4.57 ``past_key_values``, 5.x ``cache``."""
+    from transformers.cache_utils import DynamicCache
+
+    from tempme.llm.hooks import layer_cache
+
+    cache = DynamicCache()
+    for name in ("past_key_value", "past_key_values", "cache"):
+        assert layer_cache({name: cache, "use_cache": True}) is cache
+    assert layer_cache({"use_cache": False}) is None
+
+
+def test_generate_with_pruned_cache_matches_masked_recomputation(attn_model):
     """Each generated step's logits equal the unmodified layers run on the whole prefix (no cache)
-    with the tokens FastV dropped at prefill masked out from layer K on."""
+    with the tokens FastV dropped at prefill masked out from layer K on (eager and SDPA)."""
+    model = attn_model
     torch.manual_seed(0)
     embeds = torch.randn(2, L, model.config.text_config.hidden_size)
     steps = 4
@@ -116,8 +137,9 @@ def test_generate_with_pruned_cache_matches_masked_recomputation(model):
             seq = torch.cat([seq, model.get_input_embeddings()(out.sequences[:, step])[:, None]], dim=1)
 
 
-def test_generate_with_holitom_inner_merge(model):
+def test_generate_with_holitom_inner_merge(attn_model):
     """The first generated token's logits equal one prefill pass; decoding continues on the merged cache."""
+    model = attn_model
     embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=2))

@@ -18,7 +18,7 @@ from train.msrvtt import (
     read_train_ids,
 )
 
-MSRVTT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "msrvtt"
+MSRVTT_DIR = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "msrvtt").resolve()
 pytestmark = pytest.mark.skipif(not (MSRVTT_DIR / "MSRVTT_data.json").is_file(), reason="no MSR-VTT annotations")
 
 

@@ -10,7 +10,7 @@ import pytest
 from index.segment import SegmentParams, SegmentPlanner, VideoScan, plan_segments, scan_video
 from tempme.video import probe
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 FILM = VIDEOS / "long" / "moviepy-sdist__bbb.mp4"
 
 

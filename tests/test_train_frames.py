@@ -11,7 +11,7 @@ import pytest
 from tempme.video import VideoDecodeError, probe, sample_frames
 from train.frames import ClipRandAugment, frame_times, load_clip
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 
 
 def test_long_video_takes_12_of_the_1fps_frames_uniformly():

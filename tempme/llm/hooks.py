@@ -34,6 +34,23 @@ from tempme.llm.inner import InnerReducer
 log = logging.getLogger(__name__)
 
 
+# The decoder layer's keyword for the KV cache, by transformers version: ``past_key_value`` up to
+# 4.55, ``past_key_values`` in 4.56 - 4.57, ``cache`` from 5.0 (``Qwen2DecoderLayer.forward``).
+CACHE_KWARGS = ("cache", "past_key_values", "past_key_value")
+
+
+def layer_cache(kwargs: dict):
+    """The KV cache a decoder layer was called with, under whichever name this transformers uses.
+
+    Returns ``None`` when the layer got no cache (``use_cache=False``).
+    """
+    for name in CACHE_KWARGS:
+        cache = kwargs.get(name)
+        if cache is not None:
+            return cache
+    return None
+
+
 def language_model(model: nn.Module) -> nn.Module:
     """The decoder stack (``Qwen2Model``-like, with ``.layers`` and ``.rotary_emb``) inside ``model``."""
     for path in ("model.language_model", "language_model", "model"):
@@ -132,7 +149,7 @@ class AttachedInner:
     def _make_layer_hook(self, index: int):
         def hook(module, args, kwargs):
             hidden = args[0] if args else kwargs["hidden_states"]
-            cache = kwargs.get("past_key_values")
+            cache = layer_cache(kwargs)
             if index == self.layer and self.visual_span is not None and self._is_prefill(hidden, cache, index):
                 hidden = self._prune(hidden, kwargs, cache)
             elif self._state.active:
