@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-COMMAND_MODULES = ("index.cli", "app.serve", "train.cli", "tempme.llm.cli")
+COMMAND_MODULES = ("tempme.index.cli", "tempme.app.serve", "tempme.train.cli", "tempme.llm.cli")
 
 cli = typer.Typer(
     name="tempme",

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.validate import (  # noqa: F401  (re-exported for the page and the tests)
+from tempme.app.validate import (  # noqa: F401  (re-exported for the page and the tests)
     MAX_K,
     MAX_QUERY_CHARS,
     VIDEO_EXTENSIONS,
@@ -153,7 +153,7 @@ class AppContext:
         return self.library_dir / "thumbs"
 
     def _open(self):
-        from index.library import Library, LibraryError
+        from tempme.index.library import Library, LibraryError
 
         try:
             return Library.open(self.library_dir, create=False)
@@ -202,7 +202,7 @@ class AppContext:
         return out
 
     def _run(self, lib, fn, *, locked: bool = True):
-        from index.library import LibraryError
+        from tempme.index.library import LibraryError
 
         try:
             if not locked:
@@ -240,7 +240,7 @@ class AppContext:
         return vec
 
     def _text_batcher(self, lib):
-        from app.textbatch import TextBatcher
+        from tempme.app.textbatch import TextBatcher
 
         with self._open_lock:
             if self._batcher is None:
@@ -283,7 +283,7 @@ class AppContext:
     def playable(self, moment: Moment) -> Path:
         """The file to play for `moment` (a browser-playable copy for AVI/MKV); refuses
         anything that is not an indexed library video."""
-        from app.media import playable_file
+        from tempme.app.media import playable_file
 
         lib = self.library()
         path = Path(moment.path)
@@ -297,7 +297,7 @@ class AppContext:
         """Every indexed video of the library."""
         from sqlalchemy import select
 
-        from index.models import Video
+        from tempme.index.models import Video
 
         lib = self.library()
         with lib.Session() as s:
@@ -315,7 +315,7 @@ class AppContext:
     # -- adding videos ----------------------------------------------------------------------
 
     def _index(self, paths: list[Path], progress: ProgressFn | None) -> str:
-        from index.library import LibraryBusyError, LibraryError
+        from tempme.index.library import LibraryBusyError, LibraryError
 
         reader = self.library()
         info = reader.encoder_info()

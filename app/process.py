@@ -57,7 +57,7 @@ def start_server(
             is in the message).
     """
     port = port or free_port()
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--library", str(library), "--port", str(port), *args]
+    cmd = [sys.executable, "-m", "tempme.app.cli", "serve", "--library", str(library), "--port", str(port), *args]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
     env.pop("GRADIO_SERVER_NAME", None)
     fd, log_name = tempfile.mkstemp(prefix="tempme-serve-", suffix=".log")
@@ -101,8 +101,8 @@ def build_library(
     `window_s` shortens the longest segment (index.segment.SegmentParams) so that short clips
     still give several moments.
     """
-    from index.library import Library
-    from index.segment import SegmentParams
+    from tempme.index.library import Library
+    from tempme.index.segment import SegmentParams
 
     params = None
     if window_s is not None:

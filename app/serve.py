@@ -98,8 +98,8 @@ def build_app(library: Path, *, allow_folder_add: bool = False):
     Returns ``(demo, allowed_paths)``; `allowed_paths` is the very list object to pass to
     ``launch(allowed_paths=...)``: new videos are appended to it as they are indexed.
     """
-    from app.handlers import AppContext
-    from app.ui import build_demo
+    from tempme.app.handlers import AppContext
+    from tempme.app.ui import build_demo
 
     ctx = AppContext(library, allow_folder_add=allow_folder_add)
     demo = build_demo(ctx)
@@ -130,7 +130,7 @@ def serve_command(
     logger.info("uploads and served copies go to %s (removed at exit)", private)
     import faiss
 
-    from app.ui import CSS
+    from tempme.app.ui import CSS
 
     # Every search is one query vector: waking OpenMP threads costs more than it saves there
     # (measured: 44 -> 23 ms per search on 2 shared cores).

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.handlers import (
+from tempme.app.handlers import (
     MAX_K,
     AppContext,
     Filters,

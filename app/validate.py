@@ -80,7 +80,7 @@ class Filters:
     extensions: tuple[str, ...] = ()
 
     def to_search_filters(self):
-        from index.library import SearchFilters
+        from tempme.index.library import SearchFilters
 
         return SearchFilters(
             folder=self.folder,

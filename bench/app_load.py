@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.process import start_server  # noqa: E402
+from tempme.app.process import start_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"
@@ -40,7 +40,7 @@ def queries() -> list[str]:
 
 
 def build_library(library: Path, model: str, pretrained: str) -> None:
-    from index.library import Library
+    from tempme.index.library import Library
 
     clips = sorted(p for p in VIDEOS.iterdir() if p.is_file() and p.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi"))
     lib = Library.open(library, create=True)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from index.encoders import load
-from index.ingest import VIDEO_EXTENSIONS
-from index.library import Library
-from index.segment import SegmentParams
+from tempme.index.encoders import load
+from tempme.index.ingest import VIDEO_EXTENSIONS
+from tempme.index.library import Library
+from tempme.index.segment import SegmentParams
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 
@@ -58,7 +58,7 @@ def run(paths: list[Path], model: str, workers: int, batch_size: int, window_s: 
         total = time.perf_counter() - t0
         with lib.Session() as s:
             from sqlalchemy import func, select
-            from index.models import Segment, Video
+            from tempme.index.models import Segment, Video
             n_multi = s.scalar(select(func.count()).select_from(
                 select(Segment.video_id).group_by(Segment.video_id).having(func.count() > 1).subquery()))
         lib.close()

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from index.vectors import IndexParams, VectorIndex
+from tempme.index.vectors import IndexParams, VectorIndex
 
 
 def clustered(n: int, dim: int, centres: np.ndarray, rng: np.random.Generator, spread: float) -> np.ndarray:
@@ -49,8 +49,8 @@ def latencies_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.nd
 
 
 def text_encode_ms(model: str, repeats: int) -> float:
-    from index.encoders import load
-    from index.query import encode_query
+    from tempme.index.encoders import load
+    from tempme.index.query import encode_query
     enc = load(model, "none")
     times = []
     class _Lib:  # the library's own query path (index.query.encode_query), without a library

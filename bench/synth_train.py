@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tempme.config import TempMeConfig  # noqa: E402
 from tempme.encoder import load_encoder  # noqa: E402
-from train.config import TrainConfig  # noqa: E402
-from train.data import resolve_videos  # noqa: E402
-from train.evaluate import evaluate, make_eval_dataset  # noqa: E402
-from train.loop import train  # noqa: E402
-from train.metrics import metrics_from_ranks, ranks  # noqa: E402
-from train.msrvtt import default_video_dir, read_test  # noqa: E402
-from train.synth import SynthConfig, read_twins, write_synth  # noqa: E402
+from tempme.train.config import TrainConfig  # noqa: E402
+from tempme.train.data import resolve_videos  # noqa: E402
+from tempme.train.evaluate import evaluate, make_eval_dataset  # noqa: E402
+from tempme.train.loop import train  # noqa: E402
+from tempme.train.metrics import metrics_from_ranks, ranks  # noqa: E402
+from tempme.train.msrvtt import default_video_dir, read_test  # noqa: E402
+from tempme.train.synth import SynthConfig, read_twins, write_synth  # noqa: E402
 
 
 def order_metrics(sim: torch.Tensor, keys: list[str], twins: dict[str, str]) -> dict[str, float]:

@@ -37,8 +37,8 @@ def index(
     """Index videos: shots and windows encoded by TempMe into SQLite + FAISS (incremental)."""
     from tqdm import tqdm
 
-    from index.library import Library, LibraryError
-    from index.segment import SegmentParams
+    from tempme.index.library import Library, LibraryError
+    from tempme.index.segment import SegmentParams
     from tempme.weights import WeightsUnavailableError
 
     try:
@@ -75,8 +75,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """Search the library by text; prints rank, score, path and the moment's start-end."""
-    from index.library import Library, LibraryError, SearchFilters
-    from index.vectors import IndexParams
+    from tempme.index.library import Library, LibraryError, SearchFilters
+    from tempme.index.vectors import IndexParams
     from tempme.weights import WeightsUnavailableError
 
     try:
@@ -102,7 +102,7 @@ def rebuild(
     wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
 ) -> None:
     """Rebuild the FAISS index from the vectors stored in SQLite (no decoding)."""
-    from index.library import Library, LibraryError
+    from tempme.index.library import Library, LibraryError
 
     try:
         lib = Library.open(library)
@@ -118,7 +118,7 @@ def remove(
     wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
 ) -> None:
     """Remove a video (or every video under a folder) from the library."""
-    from index.library import Library, LibraryError
+    from tempme.index.library import Library, LibraryError
 
     try:
         n = Library.open(library).remove(path, wait=wait)
@@ -132,7 +132,7 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Library size, index type, encoder, last run, failures."""
-    from index.library import Library, LibraryError
+    from tempme.index.library import Library, LibraryError
     from tempme.encoder import EncoderInfo
 
     try:

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import sessionmaker, Session
 
-from migrations import MIGRATIONS_DIR
+from tempme.index.migrations import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
 

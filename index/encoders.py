@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from sqlalchemy import select
 
-from index.models import EncoderRecord
+from tempme.index.models import EncoderRecord
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def load_recorded(lib):
     Raises:
         LibraryError: the library is empty (no encoder recorded yet) or its adapter is missing.
     """
-    from index.library import LibraryError
+    from tempme.index.library import LibraryError
     info = recorded_info(lib)
     if info is None:
         raise LibraryError(f"the library {lib.path} is empty: index some videos first")
@@ -80,7 +80,7 @@ def check_request(lib, model: str, pretrained: str, adapter: Path | None, encode
     Raises:
         LibraryError: architecture, weights or adapter differ from the recorded encoder.
     """
-    from index.library import LibraryError
+    from tempme.index.library import LibraryError
     from tempme.encoder import EncoderInfo
     info = recorded_info(lib)
     if info is None:
@@ -111,7 +111,7 @@ def ensure_encoder(lib, model: str, pretrained: str, adapter: Path | None, encod
     Raises:
         LibraryError: it differs from the encoder that built the library.
     """
-    from index.library import LibraryError
+    from tempme.index.library import LibraryError
     from tempme.encoder import EncoderInfo
     info = recorded_info(lib)
     if encoder is None:

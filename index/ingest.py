@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from index.segment import SegmentParams, SegmentSpan, VideoScan, scan_video
+from tempme.index.segment import SegmentParams, SegmentSpan, VideoScan, scan_video
 from tempme.video import VideoDecodeError, VideoMeta, probe
 
 log = logging.getLogger(__name__)

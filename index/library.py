@@ -24,12 +24,12 @@ import numpy as np
 from filelock import FileLock, Timeout
 from sqlalchemy import delete, func, select
 
-from index import db
-from index.models import IndexRun, IndexState, Segment, Video, utcnow
-from index.types import (  # noqa: F401  (re-exported: the public API lives here)
+from tempme.index import db
+from tempme.index.models import IndexRun, IndexState, Segment, Video, utcnow
+from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
     Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters,
 )
-from index.vectors import IndexParams, VectorIndex, checksum
+from tempme.index.vectors import IndexParams, VectorIndex, checksum
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +177,12 @@ class Library:
 
     # ---- encoder ---------------------------------------------------------------------------
     def encoder_info(self) -> dict | None:
-        from index.encoders import recorded_info
+        from tempme.index.encoders import recorded_info
         return recorded_info(self)
 
     def encoder(self):
         """The library's encoder (loaded once from the record)."""
-        from index.encoders import load_recorded
+        from tempme.index.encoders import load_recorded
         if self._encoder is None:
             self._encoder = load_recorded(self)
         return self._encoder
@@ -214,7 +214,7 @@ class Library:
             LibraryError: ``model``/``pretrained``/``adapter`` differ from the library's encoder.
             FileNotFoundError: a path does not exist.
         """
-        from index.writer import add_videos
+        from tempme.index.writer import add_videos
         self._acquire(wait)
         try:
             return add_videos(self, paths, model=model, pretrained=pretrained, adapter=adapter,
@@ -277,7 +277,7 @@ class Library:
             ValueError: empty query. tempme.weights.WeightsUnavailableError: the recorded weights
             cannot be loaded.
         """
-        from index.query import encode_query
+        from tempme.index.query import encode_query
         self.refresh()
         if self._vectors is None or self._vectors.ntotal == 0:
             return []  # nothing indexed yet: no encoder to load
@@ -287,7 +287,7 @@ class Library:
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:
         """Moments nearest to the (D,) unit vector ``vec``: results ``offset`` to ``offset + k``."""
-        from index.query import search_moments
+        from tempme.index.query import search_moments
         return search_moments(self, vec, k, offset=offset, per_video=per_video, filters=filters,
                               exclude_segment=exclude_segment)
 

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from sqlalchemy import select
 
-from index.models import Segment, Video
-from index.moments import SegmentHit, group_moments
+from tempme.index.models import Segment, Video
+from tempme.index.moments import SegmentHit, group_moments
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def search_moments(lib, vec: np.ndarray, k: int, *, offset: int = 0, per_video: 
     Fetches more segments than needed from FAISS (4x, growing until enough moments survive the
     filters and grouping, or the index is exhausted).
     """
-    from index.library import Hit
+    from tempme.index.library import Hit
     if k <= 0:
         return []
     vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from index.encoders import check_request, ensure_encoder
-from index.ingest import DecodedVideo, run_pipeline, walk
-from index.models import IndexRun, Segment, Video, utcnow
-from index.segment import SegmentParams
-from index.vectors import VectorIndex
+from tempme.index.encoders import check_request, ensure_encoder
+from tempme.index.ingest import DecodedVideo, run_pipeline, walk
+from tempme.index.models import IndexRun, Segment, Video, utcnow
+from tempme.index.segment import SegmentParams
+from tempme.index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def _under(path: str, roots: list[Path]) -> bool:
 def add_videos(lib, paths: list[Path], *, model: str, pretrained: str, adapter: Path | None, encoder,
                progress, workers: int, batch_size: int, segment_params: SegmentParams | None,
                flush_every: int):
-    from index.library import IndexReport
+    from tempme.index.library import IndexReport
     t0 = time.perf_counter()
     report = IndexReport()
     check_request(lib, model, pretrained, adapter, encoder)

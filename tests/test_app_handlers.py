@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.handlers import Moment, format_time
-from app.validate import (
+from tempme.app.handlers import Moment, format_time
+from tempme.app.validate import (
     MAX_K,
     MAX_QUERY_CHARS,
     Filters,

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from app.media import needs_remux, playable_file
+from tempme.app.media import needs_remux, playable_file
 from tempme.video import probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link

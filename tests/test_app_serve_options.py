@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import typer
 
-from app.serve import is_loopback, parse_auth
+from tempme.app.serve import is_loopback, parse_auth
 
 
 def test_no_auth():

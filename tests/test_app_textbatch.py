@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from app.textbatch import TextBatcher
+from tempme.app.textbatch import TextBatcher
 
 
 def _slow_embed(texts):

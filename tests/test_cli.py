@@ -5,7 +5,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from app.cli import COMMAND_MODULES, _hoist_global_options, cli
+from tempme.app.cli import COMMAND_MODULES, _hoist_global_options, cli
 
 
 def test_library_before_the_command_moves_after_it():

@@ -21,8 +21,8 @@ import pytest
 from filelock import FileLock, Timeout
 from sqlalchemy import select
 
-from index.library import Library
-from index.models import Video
+from tempme.index.library import Library
+from tempme.index.models import Video
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
@@ -35,7 +35,7 @@ SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from index.library import Library
+from tempme.index.library import Library
 lib = Library.open(Path(sys.argv[1]), create=True)
 r = lib.add([Path(sys.argv[2])], model="tempme-tiny", pretrained="none", flush_every=2, workers=1,
             wait=sys.argv[3] == "wait")

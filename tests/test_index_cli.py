@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from index.library import Library
+from tempme.index.library import Library
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
 
 
 def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
-    from app.cli import _hoist_global_options, cli
+    from tempme.app.cli import _hoist_global_options, cli
 
     folder = tmp_path / "clips"
     folder.mkdir()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from index.vectors import IndexParams, VectorIndex, checksum
+from tempme.index.vectors import IndexParams, VectorIndex, checksum
 
 
 def unit(x: np.ndarray) -> np.ndarray:

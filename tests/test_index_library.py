@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from index.ingest import walk
-from index.library import Hit, Library, LibraryError, SearchFilters
-from index.models import Segment, Video
-from index.segment import SegmentParams
+from tempme.index.ingest import walk
+from tempme.index.library import Hit, Library, LibraryError, SearchFilters
+from tempme.index.models import Segment, Video
+from tempme.index.segment import SegmentParams
 from tempme.video import VideoDecodeError, probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
@@ -219,7 +219,7 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
 
 
 def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed) -> None:
-    from index.vectors import IndexParams
+    from tempme.index.vectors import IndexParams
 
     lib, *_ = indexed
     ids, vecs = lib._stored()
@@ -238,8 +238,8 @@ def test_migrations_match_models(tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from index import db
-    from index.models import Base
+    from tempme.index import db
+    from tempme.index.models import Base
 
     lib = Library.open(tmp_path / "lib", create=True)
     assert db.current_revision(lib.engine) == db.head_revision()

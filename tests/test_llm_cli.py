@@ -73,7 +73,7 @@ def model_dir(tmp_path_factory):
     ids=["holitom", "bvllm"],
 )
 def test_qa_command_answers_with_reduced_tokens(model_dir, args, outer, inner):
-    from app.cli import cli
+    from tempme.app.cli import cli
 
     result = CliRunner().invoke(
         cli,
@@ -94,7 +94,7 @@ def test_qa_command_answers_with_reduced_tokens(model_dir, args, outer, inner):
 @pytest.mark.skipif(not CLIP.exists(), reason="shared clips not present")
 def test_qa_command_with_a_full_processor(processor_dir):
     """The processor path: its chat template places the video, its video processor makes the pixels."""
-    from app.cli import cli
+    from tempme.app.cli import cli
     from tempme.llm.qa import build_inputs, load_model, read_frames
 
     model, processor, tokenizer = load_model(str(processor_dir), "cpu")
@@ -109,7 +109,7 @@ def test_qa_command_with_a_full_processor(processor_dir):
 
 
 def test_qa_command_rejects_bad_options(model_dir):
-    from app.cli import cli
+    from tempme.app.cli import cli
 
     runner = CliRunner()
     bad = runner.invoke(cli, ["qa", str(CLIP), "q", "--model", str(model_dir), "--reducer", "nope"])

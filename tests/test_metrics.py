@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from train.metrics import format_table, metrics_from_ranks, ranks, retrieval_metrics
+from tempme.train.metrics import format_table, metrics_from_ranks, ranks, retrieval_metrics
 
 
 def matrix_with_ranks(true_ranks: list[int], k: int, seed: int = 0) -> torch.Tensor:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from train.msrvtt import (
+from tempme.train.msrvtt import (
     MSRVTTFormatError,
     carve_validation,
     find_video,

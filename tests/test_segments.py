@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.segment import SegmentParams, SegmentPlanner, VideoScan, plan_segments, scan_video
+from tempme.index.segment import SegmentParams, SegmentPlanner, VideoScan, plan_segments, scan_video
 from tempme.video import probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link

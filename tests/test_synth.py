@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from train.frames import load_clip
-from train.msrvtt import find_video, load_msrvtt
-from train.synth import COLOURS, SynthConfig, read_twins, write_synth
+from tempme.train.frames import load_clip
+from tempme.train.msrvtt import find_video, load_msrvtt
+from tempme.train.synth import COLOURS, SynthConfig, read_twins, write_synth
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
+from tempme.app.cli import cli
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):

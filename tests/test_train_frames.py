@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tempme.video import VideoDecodeError, probe, sample_frames
-from train.frames import ClipRandAugment, frame_times, load_clip
+from tempme.train.frames import ClipRandAugment, frame_times, load_clip
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 

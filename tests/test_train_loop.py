@@ -13,11 +13,11 @@ import torch
 
 from tempme.config import TempMeConfig
 from tempme.encoder import load_encoder
-from train import loop
-from train.config import TrainConfig
-from train.loop import _lr_lambda, clip_loss, contrastive_step, train
-from train.msrvtt import MissingVideosError
-from train.synth import SynthConfig, write_synth
+from tempme.train import loop
+from tempme.train.config import TrainConfig
+from tempme.train.loop import _lr_lambda, clip_loss, contrastive_step, train
+from tempme.train.msrvtt import MissingVideosError
+from tempme.train.synth import SynthConfig, write_synth
 
 TINY = dict(batch_size=8, val_videos=2, epochs=1, randaug="", num_workers=0, weight_decay=0.0, test=False)
 

@@ -14,9 +14,9 @@ import torch
 
 from tempme.config import TempMeConfig
 from tempme.encoder import load_encoder
-from train.config import TrainConfig
-from train.loop import train
-from train.synth import SynthConfig, write_synth
+from tempme.train.config import TrainConfig
+from tempme.train.loop import train
+from tempme.train.synth import SynthConfig, write_synth
 
 
 @pytest.fixture

@@ -89,9 +89,9 @@ def train_command(
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue OUT/last if present.")] = True,
 ) -> None:
     """Fine-tune TempMe adapters on MSR-VTT (the paper's recipe by default); resumable."""
-    from train.config import TrainConfig
-    from train.loop import train
-    from train.metrics import RetrievalMetrics, format_table
+    from tempme.train.config import TrainConfig
+    from tempme.train.loop import train
+    from tempme.train.metrics import RetrievalMetrics, format_table
 
     overrides = {
         k: v for k, v in dict(
@@ -137,10 +137,10 @@ def eval_command(
     skip_missing: SkipMissingOpt = False,
 ) -> None:
     """Text-to-video and video-to-text R@1/5/10, MdR, MnR, R-Sum on the MSR-VTT 1k-A test split."""
-    from train.data import resolve_videos
-    from train.evaluate import evaluate, make_eval_dataset
-    from train.metrics import format_table
-    from train.msrvtt import default_video_dir, read_test
+    from tempme.train.data import resolve_videos
+    from tempme.train.evaluate import evaluate, make_eval_dataset
+    from tempme.train.metrics import format_table
+    from tempme.train.msrvtt import default_video_dir, read_test
 
     try:
         test = read_test(data)
@@ -170,7 +170,7 @@ def synth_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Write a synthetic dataset in the MSR-VTT layout (shapes that move, where, in what order)."""
-    from train.synth import SynthConfig, write_synth
+    from tempme.train.synth import SynthConfig, write_synth
 
     try:
         cfg = SynthConfig(num_train=num_train, num_test_twins=num_test_twins, num_test_single=num_test_single, seed=seed)

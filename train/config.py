@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tempme.config import JsonConfig
-from train.frames import DEFAULT_RANDAUG
+from tempme.train.frames import DEFAULT_RANDAUG
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from tempme.video import VideoDecodeError, probe
-from train.frames import ClipRandAugment, load_clip
-from train.msrvtt import MissingVideosError, Pair, find_video
+from tempme.train.frames import ClipRandAugment, load_clip
+from tempme.train.msrvtt import MissingVideosError, Pair, find_video
 
 logger = logging.getLogger(__name__)
 

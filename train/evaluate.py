@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tempme.encoder import VideoEncoder
-from train.data import ClipDataset, collate
-from train.metrics import RetrievalMetrics, retrieval_metrics
-from train.msrvtt import Pair
+from tempme.train.data import ClipDataset, collate
+from tempme.train.metrics import RetrievalMetrics, retrieval_metrics
+from tempme.train.msrvtt import Pair
 
 logger = logging.getLogger(__name__)
 

@@ -31,11 +31,11 @@ from tqdm import tqdm
 
 from tempme.encoder import VideoEncoder
 from tempme.lora import load_adapter
-from train.config import TrainConfig
-from train.data import ClipDataset, collate, resolve_videos
-from train.evaluate import evaluate, make_eval_dataset, one_caption_per_video
-from train.frames import ClipRandAugment
-from train.msrvtt import default_video_dir, load_msrvtt
+from tempme.train.config import TrainConfig
+from tempme.train.data import ClipDataset, collate, resolve_videos
+from tempme.train.evaluate import evaluate, make_eval_dataset, one_caption_per_video
+from tempme.train.frames import ClipRandAugment
+from tempme.train.msrvtt import default_video_dir, load_msrvtt
 
 logger = logging.getLogger(__name__)
 
