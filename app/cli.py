@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -24,15 +25,27 @@ cli = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from tempme import __version__
+
+        typer.echo(f"tempme {__version__}")
+        raise typer.Exit()
+
+
 @cli.callback()
 def _root(
+    library: Optional[Path] = typer.Option(
+        None, "--library", envvar="TEMPME_LIBRARY",
+        help="Library directory for the library commands (each also takes --library after its name).",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     # Our packages at INFO (DEBUG with -v); third-party libraries (open_clip, alembic, faiss's
-    # loader) only when they warn.
+    # loader) only when they warn. `library` is read by the commands (tempme.index.cli.library_dir).
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("tempme", "index", "app", "train"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("tempme").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 for _module_name in COMMAND_MODULES:
@@ -40,37 +53,7 @@ for _module_name in COMMAND_MODULES:
         cli.command(_name)(_func)
 
 
-def _hoist_global_options(argv: list[str]) -> list[str]:
-    """Move ``--library DIR`` given before the command name to after it.
-
-    `tempme --library L search q` and `tempme search q --library L` then mean the same; each
-    library command declares the option itself (with the ``TEMPME_LIBRARY`` fallback).
-    """
-    out: list[str] = []
-    moved: list[str] = []
-    i = 0
-    seen_command = False
-    while i < len(argv):
-        arg = argv[i]
-        if not seen_command and arg == "--library" and i + 1 < len(argv):
-            moved += [arg, argv[i + 1]]
-            i += 2
-            continue
-        if not seen_command and arg.startswith("--library="):
-            moved.append(arg)
-            i += 1
-            continue
-        out.append(arg)
-        if not arg.startswith("-"):
-            seen_command = True
-            out += moved
-            moved = []
-        i += 1
-    return out + moved
-
-
 def main() -> None:
-    sys.argv[1:] = _hoist_global_options(sys.argv[1:])
     cli()
 
 

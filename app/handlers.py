@@ -4,87 +4,37 @@ The Gradio page (`app/ui.py`) is a thin shell over `AppContext`; it takes and re
 Python values (no Gradio types), so it is unit-tested without a server or a browser. Every
 problem a person can cause (see `app.validate`; also a missing or empty library, a folder the
 server does not allow) raises `InputError`, whose message is shown on the page as is.
+
+Results are the library's own `Hit`s (with their thumbnail filled in) and filters its own
+`SearchFilters`; text -> vector (micro-batched, cached) is the library's `QueryEncoder`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tempme.app.validate import (  # noqa: F401  (re-exported for the page and the tests)
     MAX_K,
     MAX_QUERY_CHARS,
-    VIDEO_EXTENSIONS,
-    Filters,
     InputError,
     check_upload,
     clean_k,
     clean_query,
     make_filters,
 )
+from tempme.index.files import is_under
+from tempme.index.library import Library
+from tempme.index.types import Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, format_time  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-QUERY_CACHE = 256
-"""Text embeddings kept per server (cleared when the library's encoder could change: never,
-a library has one encoder for life)."""
-
-
-def format_time(seconds: float) -> str:
-    """``75.25`` -> ``"1:15.2"``; hours when needed (``"1:02:03.0"``)."""
-    seconds = max(0.0, float(seconds))
-    minutes, sec = divmod(seconds, 60.0)
-    hours, minutes = divmod(int(minutes), 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{sec:04.1f}"
-    return f"{minutes}:{sec:04.1f}"
-
-
-@dataclass(frozen=True)
-class Moment:
-    """One search hit as the page shows it (times in seconds)."""
-
-    segment_id: int
-    video_id: int
-    path: str
-    start_s: float
-    end_s: float
-    score: float
-    rank: int
-    duration_s: float
-    thumbnail: str | None
-
-    @property
-    def name(self) -> str:
-        return Path(self.path).name
-
-    @property
-    def span(self) -> str:
-        return f"{format_time(self.start_s)}–{format_time(self.end_s)}"
-
-    @property
-    def caption(self) -> str:
-        return f"{self.score:.3f} · {self.name} · {self.span}"
-
-    def to_dict(self) -> dict:
-        return {
-            "segment_id": self.segment_id,
-            "video_id": self.video_id,
-            "video": self.path,  # not "path": gradio_client would take the dict for a file to download
-            "start_s": self.start_s,
-            "end_s": self.end_s,
-            "score": self.score,
-            "rank": self.rank,
-            "duration_s": self.duration_s,
-        }
 
 
 @dataclass
@@ -95,8 +45,8 @@ class SearchState:
     query: str | None = None
     similar_to: int | None = None
     k: int = 12
-    filters: Filters = field(default_factory=Filters)
-    moments: list[Moment] = field(default_factory=list)
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    moments: list[Hit] = field(default_factory=list)
     exhausted: bool = False
 
     @property
@@ -110,16 +60,17 @@ ProgressFn = Callable[[int, int, str], None]
 class AppContext:
     """The served library and what the handlers share.
 
-    Two `Library` objects on the same directory: a reader for searches (its FAISS index is
-    reloaded when an indexing run saves a new one; searches take turns on it, thumbnails are
-    made in parallel) and a writer for adding videos (one run at a time). Searches go on while videos are indexed, and see them as
-    soon as the writer saves its index (every few videos and at the end).
+    One `Library`, opened on first use (a page may be started before the library exists).
+    Searches run concurrently on it; adding videos takes the library's write lock for the run
+    (``Library.add``), and searches keep going meanwhile and see each video as it is committed.
 
     Args:
         library_dir: the library directory (`tempme --library DIR serve`).
         allow_folder_add: accept a server folder path in `add_folder` (off by default: it lets a
             page user make the server read any folder it can).
         on_new_files: called with the paths of videos just added (the server allows them).
+        remux_dir: where browser-playable copies of AVI/MKV videos go (served by the page; `tempme
+            serve` passes Gradio's private folder). Default: a ``tempme-remux`` temporary folder.
     """
 
     def __init__(
@@ -128,21 +79,15 @@ class AppContext:
         *,
         allow_folder_add: bool = False,
         on_new_files: Callable[[list[Path]], None] | None = None,
+        remux_dir: str | Path | None = None,
     ) -> None:
         self.library_dir = Path(library_dir).expanduser().resolve()
         self.allow_folder_add = allow_folder_add
         self.on_new_files = on_new_files
+        self.remux_dir = Path(remux_dir) if remux_dir is not None else Path(tempfile.gettempdir()) / "tempme-remux"
         self._open_lock = threading.Lock()
-        self._read_lock = threading.Lock()  # FAISS reloads must not overlap a search
-        self._add_lock = threading.Lock()
-        self._reader = None
-        self._query_cache: dict[str, object] = {}
-        self._cache_lock = threading.Lock()
-        self._batcher = None
-        self._writer = None
+        self._library: Library | None = None
         self.last_add: str | None = None
-        # Browser-playable copies of AVI/MKV videos go to Gradio's private folder (served).
-        self.remux_dir = Path(os.environ.get("GRADIO_TEMP_DIR", tempfile.gettempdir())) / "tempme-remux"
 
     @property
     def uploads_dir(self) -> Path:
@@ -152,23 +97,15 @@ class AppContext:
     def thumbnail_dir(self) -> Path:
         return self.library_dir / "thumbs"
 
-    def _open(self):
-        from tempme.index.library import Library, LibraryError
-
-        try:
-            return Library.open(self.library_dir, create=False)
-        except LibraryError as e:
-            raise InputError(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
-
-    def library(self):
-        """The reader library, its index brought up to date. Raises InputError when there is
-        no library at `library_dir`."""
+    def library(self) -> Library:
+        """The library (opened once). Raises InputError when there is none at `library_dir`."""
         with self._open_lock:
-            if self._reader is None:
-                self._reader = self._open()
-        with self._read_lock:
-            self._reader.refresh()
-        return self._reader
+            if self._library is None:
+                try:
+                    self._library = Library.open(self.library_dir, create=False)
+                except LibraryError as e:
+                    raise InputError(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
+            return self._library
 
     def _empty_message(self) -> str:
         return (
@@ -178,7 +115,7 @@ class AppContext:
 
     # -- search -----------------------------------------------------------------------------
 
-    def _moments(self, lib, hits) -> list[Moment]:
+    def _with_thumbnails(self, lib: Library, hits: list[Hit]) -> list[Hit]:
         out = []
         for hit in hits:
             try:
@@ -186,92 +123,39 @@ class AppContext:
             except Exception as e:  # a broken or vanished file must not lose the hit
                 logger.warning("no thumbnail for segment %d: %s", hit.segment_id, e)
                 thumb = None
-            out.append(
-                Moment(
-                    segment_id=int(hit.segment_id),
-                    video_id=int(hit.video_id),
-                    path=str(hit.path),
-                    start_s=float(hit.start_s),
-                    end_s=float(hit.end_s),
-                    score=float(hit.score),
-                    rank=int(hit.rank),
-                    duration_s=float(hit.duration_s),
-                    thumbnail=thumb,
-                )
-            )
+            out.append(replace(hit, thumbnail=thumb))
         return out
 
-    def _run(self, lib, fn, *, locked: bool = True):
-        from tempme.index.library import LibraryError
+    def _searchable(self) -> Library:
+        lib = self.library()
+        if lib.encoder_info() is None:
+            raise InputError(self._empty_message())
+        return lib
 
-        try:
-            if not locked:
-                return fn()
-            with self._read_lock:  # FAISS (and its reloads); encoding and thumbnails run outside
-                return fn()
-        except LibraryError as e:
-            if lib.encoder_info() is None:
-                raise InputError(self._empty_message()) from None
-            raise InputError(str(e)) from None
-
-    def search(self, query: str, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
+    def search(self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...).
 
         Raises InputError for a bad query or K, a missing or empty library."""
         query, k = clean_query(query), clean_k(k)
-        lib = self.library()
-        if lib.encoder_info() is None:
-            raise InputError(self._empty_message())
-        vec = self._run(lib, lambda: self._query_vector(lib, query), locked=False)
-        hits = self._run(lib, lambda: lib.search_vector(vec, k, offset=offset, filters=filters.to_search_filters()))
-        return self._moments(lib, hits)
+        lib = self._searchable()
+        try:
+            hits = lib.search(query, k, offset=offset, filters=filters)
+        except LibraryError as e:
+            raise InputError(str(e)) from None
+        return self._with_thumbnails(lib, hits)
 
-    def _query_vector(self, lib, query: str):
-        """(D,) text embedding: from the last `QUERY_CACHE` queries ("load more" and a repeated
-        search do not encode again), else from the text tower, batched with concurrent searches."""
-        with self._cache_lock:
-            vec = self._query_cache.pop(query, None)
-        if vec is None:
-            vec = self._text_batcher(lib).encode(query)
-        with self._cache_lock:
-            self._query_cache[query] = vec  # most recent last
-            while len(self._query_cache) > QUERY_CACHE:
-                self._query_cache.pop(next(iter(self._query_cache)))
-        return vec
-
-    def _text_batcher(self, lib):
-        from tempme.app.textbatch import TextBatcher
-
-        with self._open_lock:
-            if self._batcher is None:
-                import torch
-
-                encoder = lib.encoder()  # loaded once, here, so that errors reach this caller
-
-                def encode_many(texts):
-                    with torch.inference_mode():
-                        return encoder.encode_text(list(texts)).float().cpu().numpy()
-
-                self._batcher = TextBatcher(encode_many)
-            return self._batcher
-
-    def similar(self, segment_id: int, k: int, filters: Filters = Filters(), offset: int = 0) -> list[Moment]:
+    def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
         """"More like this": search with the stored vector of `segment_id`, itself excluded."""
         k = clean_k(k)
-        lib = self.library()
+        lib = self._searchable()
         try:
             vec = lib.segment_vector(int(segment_id))
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
-        hits = self._run(
-            lib,
-            lambda: lib.search_vector(
-                vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters.to_search_filters()
-            ),
-        )
-        return self._moments(lib, hits)
+        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
+        return self._with_thumbnails(lib, hits)
 
-    def next_page(self, state: SearchState) -> list[Moment]:
+    def next_page(self, state: SearchState) -> list[Hit]:
         """The results after those already in `state` (same search, same K and filters)."""
         if not state.active:
             raise InputError("Search first; then “load more” fetches the next results.")
@@ -280,13 +164,13 @@ class AppContext:
             return self.similar(state.similar_to, state.k, state.filters, offset)
         return self.search(state.query, state.k, state.filters, offset)
 
-    def playable(self, moment: Moment) -> Path:
-        """The file to play for `moment` (a browser-playable copy for AVI/MKV); refuses
-        anything that is not an indexed library video."""
+    def playable(self, hit: Hit) -> Path:
+        """The file to play for `hit` (a browser-playable copy for AVI/MKV); refuses anything
+        that is not an indexed library video."""
         from tempme.app.media import playable_file
 
         lib = self.library()
-        path = Path(moment.path)
+        path = Path(hit.path)
         if not lib.is_library_file(path):
             raise InputError(f"{path.name} is not (or no longer) in the library.")
         if self.on_new_files is not None:  # e.g. indexed by `tempme index` while serving
@@ -295,13 +179,7 @@ class AppContext:
 
     def video_paths(self) -> list[Path]:
         """Every indexed video of the library."""
-        from sqlalchemy import select
-
-        from tempme.index.models import Video
-
-        lib = self.library()
-        with lib.Session() as s:
-            return [Path(p) for p in s.scalars(select(Video.path).where(Video.status == "indexed")).all()]
+        return self.library().video_paths()
 
     def media_paths(self) -> list[Path]:
         """Every file the page may serve: the library's videos and its thumbnail folder
@@ -315,28 +193,19 @@ class AppContext:
     # -- adding videos ----------------------------------------------------------------------
 
     def _index(self, paths: list[Path], progress: ProgressFn | None) -> str:
-        from tempme.index.library import LibraryBusyError, LibraryError
-
-        reader = self.library()
-        info = reader.encoder_info()
-        if info is None:
+        lib = self.library()
+        if lib.encoder_info() is None:
             raise InputError(
                 f"The library at {self.library_dir} has no encoder yet: index a first folder with "
                 f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
             )
-        with self._add_lock:
-            if self._writer is None:
-                self._writer = self._open()
-            try:
-                report = self._writer.add(
-                    paths, model=info["arch"], pretrained=info["pretrained"],
-                    encoder=reader.encoder(), progress=progress, wait=5.0,
-                )
-            except LibraryBusyError:
-                raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
-            except (LibraryError, FileNotFoundError) as e:
-                raise InputError(str(e)) from None
-        added = [p for p in self.video_paths() if _under(p, paths)]
+        try:  # the library's own encoder; the write lock is held for this run only
+            report = lib.add(paths, progress=progress, wait=5.0)
+        except LibraryBusyError:
+            raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
+        except (LibraryError, FileNotFoundError) as e:
+            raise InputError(str(e)) from None
+        added = [p for p in lib.video_paths() if is_under(p, paths)]
         if self.on_new_files is not None and added:
             self.on_new_files(added)
         self.last_add = summarize_report(report)
@@ -400,16 +269,12 @@ class AppContext:
         return format_stats(lib.stats(), self.last_add)
 
 
-def _under(path: Path, roots: list[Path]) -> bool:
-    return any(path == r or r in path.parents for r in roots)
-
-
 def _safe_name(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return keep.strip("._") or "video"
 
 
-def summarize_report(report) -> str:
+def summarize_report(report: IndexReport) -> str:
     """One paragraph from an indexing run's `IndexReport`, its failures named."""
     text = report.summary() + "."
     if report.errors:
@@ -419,7 +284,7 @@ def summarize_report(report) -> str:
     return text
 
 
-def format_stats(stats, last_add: str | None = None) -> str:
+def format_stats(stats: LibraryStats, last_add: str | None = None) -> str:
     """The status line from `LibraryStats` (+ the page's own last indexing summary)."""
     parts = [f"**{stats.videos}** videos · **{stats.segments}** moments"]
     enc = stats.encoder

@@ -25,7 +25,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tempme.cli_options import DEFAULT_LIBRARY, LibraryOpt
+from tempme.index.cli import LibraryOpt, library_dir
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +71,16 @@ def is_loopback(host: str) -> bool:
 
 
 def private_gradio_dir() -> Path:
-    """A fresh directory for Gradio's uploads and served copies (removed at exit).
+    """A fresh directory for Gradio's uploads and served copies (removed at normal exit).
 
     Gradio serves anything in its upload folder; the default, ``/tmp/gradio``, is shared with
-    every other Gradio app on the machine. Must run before ``gradio`` builds the page.
+    every other Gradio app on the machine. Gradio reads its folder from ``GRADIO_TEMP_DIR``
+    (its own setting, set here for Gradio only: our modules get the path as an argument), so
+    this must run before ``gradio`` builds the page.
     """
     path = Path(tempfile.mkdtemp(prefix="tempme-serve-"))
     os.environ["GRADIO_TEMP_DIR"] = str(path)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
-    # SIGTERM (systemd, docker stop, tests) must also run the clean-up: exit normally.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     return path
 
 
@@ -92,8 +92,10 @@ def _extend(allowed: list[str], paths) -> list[str]:
     return allowed
 
 
-def build_app(library: Path, *, allow_folder_add: bool = False):
+def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path | None = None):
     """The page for `library` and the list Gradio consults for files it may serve.
+
+    `media_dir`: a folder the page serves from (Gradio's private one), for remuxed copies.
 
     Returns ``(demo, allowed_paths)``; `allowed_paths` is the very list object to pass to
     ``launch(allowed_paths=...)``: new videos are appended to it as they are indexed.
@@ -101,7 +103,8 @@ def build_app(library: Path, *, allow_folder_add: bool = False):
     from tempme.app.handlers import AppContext
     from tempme.app.ui import build_demo
 
-    ctx = AppContext(library, allow_folder_add=allow_folder_add)
+    remux = Path(media_dir) / "tempme-remux" if media_dir is not None else None
+    ctx = AppContext(library, allow_folder_add=allow_folder_add, remux_dir=remux)
     demo = build_demo(ctx)
     allowed = _extend([], ctx.media_paths())
     # launch() replaces demo.allowed_paths with our list (or a fresh one when it is empty);
@@ -111,7 +114,8 @@ def build_app(library: Path, *, allow_folder_add: bool = False):
 
 
 def serve_command(
-    library: LibraryOpt = DEFAULT_LIBRARY,
+    ctx: typer.Context,
+    library: LibraryOpt = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the page to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 7860,
     auth: Annotated[Optional[str], typer.Option("--auth", help="user:password required for the page and the API.")] = None,
@@ -119,24 +123,33 @@ def serve_command(
     allow_folder_add: Annotated[
         bool, typer.Option("--allow-folder-add", help="Let page users index a folder on this server by path.")
     ] = False,
+    torch_threads: Annotated[
+        int, typer.Option("--torch-threads", help="torch threads (text queries; videos added from the page).")
+    ] = 1,
 ) -> None:
     """Open the search page for a library (Gradio): type a sentence, play the moments found."""
+    library = library_dir(ctx, library)
     credentials = parse_auth(auth, auth_file)
     if not is_loopback(host) and credentials is None:
         logger.warning("serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
     private = private_gradio_dir()
+    # SIGTERM (systemd, docker stop, tests) exits normally, so that the folder is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     logger.info("uploads and served copies go to %s (removed at exit)", private)
     import faiss
+    import torch
 
     from tempme.app.ui import CSS
 
-    # Every search is one query vector: waking OpenMP threads costs more than it saves there
-    # (measured: 44 -> 23 ms per search on 2 shared cores).
+    # Set once for the process. Every search is one query vector: waking OpenMP threads costs
+    # more than it saves (measured: 44 -> 23 ms per search on 2 shared cores; the text tower
+    # 57 ms on one thread against 1.2 s on two busy cores).
     faiss.omp_set_num_threads(1)
+    torch.set_num_threads(max(1, torch_threads))
 
-    demo, allowed = build_app(library, allow_folder_add=allow_folder_add)
+    demo, allowed = build_app(library, allow_folder_add=allow_folder_add, media_dir=private)
     demo.queue(default_concurrency_limit=1)
     logger.info("serving library %s on http://%s:%d (%d files allowed)", Path(library).resolve(), host, port, len(allowed))
     demo.launch(

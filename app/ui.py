@@ -22,9 +22,8 @@ import gradio as gr
 from tempme.app.handlers import (
     MAX_K,
     AppContext,
-    Filters,
+    Hit,
     InputError,
-    Moment,
     SearchState,
     format_time,
     make_filters,
@@ -32,7 +31,7 @@ from tempme.app.handlers import (
 
 logger = logging.getLogger(__name__)
 
-EXTENSION_CHOICES = [".mp4", ".mkv", ".webm", ".mov", ".avi"]
+EXTENSION_CHOICES = [".mp4", ".mkv", ".webm", ".mov", ".avi"]  # the common ones of index.files.VIDEO_EXTENSIONS
 CSS = """
 #status {font-size: 0.9em; opacity: 0.85}
 #message p {margin: 0.2em 0}
@@ -44,7 +43,7 @@ def _message(text: str, ok: bool = True) -> str:
     return text if ok else f"⚠️ {text}"
 
 
-def _gallery(moments: list[Moment]) -> list[tuple[str, str]]:
+def _gallery(moments: list[Hit]) -> list[tuple[str, str]]:
     return [(m.thumbnail, m.caption) for m in moments if m.thumbnail]
 
 

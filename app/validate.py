@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
+
+from tempme.index.files import VIDEO_EXTENSIONS, is_video_name
+from tempme.index.types import SearchFilters
 
 MAX_QUERY_CHARS = 1000
 """Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
 of English; a thousand leaves room for any sentence and rejects pasted documents."""
 MAX_K = 100
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 
 
 class InputError(ValueError):
@@ -70,37 +72,13 @@ def _duration(value: float | int | str | None, name: str) -> float | None:
     return seconds
 
 
-@dataclass(frozen=True)
-class Filters:
-    """What the filter controls ask for; `to_search_filters` builds the library's type."""
-
-    folder: str | None = None
-    min_duration_s: float | None = None
-    max_duration_s: float | None = None
-    extensions: tuple[str, ...] = ()
-
-    def to_search_filters(self):
-        from tempme.index.library import SearchFilters
-
-        return SearchFilters(
-            folder=self.folder,
-            min_duration_s=self.min_duration_s,
-            max_duration_s=self.max_duration_s,
-            extensions=self.extensions,
-        )
-
-    @property
-    def empty(self) -> bool:
-        return self == Filters()
-
-
 def make_filters(
     folder: str | None = None,
     min_duration_s: float | str | None = None,
     max_duration_s: float | str | None = None,
     extensions: Sequence[str] | None = None,
-) -> Filters:
-    """Validate the filter controls.
+) -> SearchFilters:
+    """Validate the filter controls into the library's `SearchFilters`.
 
     A minimum or maximum of 0 (or empty) means "no bound"; extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
 
@@ -118,7 +96,7 @@ def make_filters(
     if folder is not None and any(unicodedata.category(c) == "Cc" for c in folder):
         raise InputError("The folder filter contains a control character.")
     exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
-    return Filters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
+    return SearchFilters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
 
 
 def check_upload(path: str | Path) -> Path:
@@ -134,7 +112,7 @@ def check_upload(path: str | Path) -> Path:
     name = p.name
     if not p.is_file():
         raise InputError(f"{name}: the upload did not arrive (no such file).")
-    if p.suffix.lower() not in VIDEO_EXTENSIONS:
+    if not is_video_name(p):
         raise InputError(
             f"{name}: not a video file (extension {p.suffix or 'none'!r}; "
             f"accepted: {', '.join(VIDEO_EXTENSIONS)})."

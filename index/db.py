@@ -1,7 +1,9 @@
-"""The library database: engine, Alembic upgrade, sessions.
+"""The library database: engine for a SQLAlchemy URL, Alembic upgrade, sessions.
 
-SQLite in WAL mode (readers -- searches -- keep working while an indexer writes), foreign keys
-on, a busy timeout so short write conflicts wait instead of failing.
+SQLite (the default: ``library.db`` in the library folder) runs in WAL mode (readers --
+searches -- keep working while an indexer writes), with foreign keys on and a busy timeout so
+short write conflicts wait instead of failing. Any other SQLAlchemy URL (PostgreSQL) is used as
+given.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.orm import sessionmaker, Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tempme.index.migrations import MIGRATIONS_DIR
 
@@ -22,12 +24,15 @@ log = logging.getLogger(__name__)
 DB_NAME = "library.db"
 
 
-def db_url(library_dir: Path) -> str:
+def sqlite_url(library_dir: Path) -> str:
+    """The default database of a library folder: ``sqlite:///<dir>/library.db``."""
     return f"sqlite:///{(Path(library_dir) / DB_NAME).resolve()}"
 
 
-def make_engine(library_dir: Path) -> Engine:
-    engine = create_engine(db_url(library_dir), connect_args={"timeout": 60, "check_same_thread": False})
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
@@ -43,7 +48,7 @@ def make_engine(library_dir: Path) -> Engine:
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.set_main_option("sqlalchemy.url", url)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
@@ -59,16 +64,16 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Engine) -> None:
-    """``alembic upgrade head`` on this engine's database (no-op when already at head)."""
-    head = head_revision()
-    if current_revision(engine) == head:
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """``alembic upgrade <revision>`` on this engine's database (no-op when already there)."""
+    target = head_revision() if revision == "head" else revision
+    if current_revision(engine) == target:
         return
-    cfg = alembic_config(str(engine.url))
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    log.info("library database migrated to revision %s", head)
+        command.upgrade(cfg, revision)
+    log.info("library database migrated to revision %s", target)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

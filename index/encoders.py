@@ -1,9 +1,13 @@
-"""The encoder a library was built with: recorded in SQLite, checked on every add, reloaded for search.
+"""The encoder a library was built with: recorded in the catalog, checked on every add, reloaded for search.
 
 A library holds vectors of exactly one encoder (architecture, pretrained tag or file, adapter
 hash, TempMe settings). Its adapter, if any, is copied into ``<library>/adapter`` so that
 searching needs nothing outside the library. Random weights (``pretrained="none"``) are drawn
 from a fixed seed, so a later process rebuilds the same random encoder.
+
+Two checks, each once: :func:`check_request` compares what was asked for (names and adapter
+hash, no model loaded) with the record before any work; :func:`bind` verifies a loaded
+encoder's full identity against the record (or records it on first use).
 """
 
 from __future__ import annotations
@@ -11,29 +15,36 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from sqlalchemy import select
 
-from tempme.index.models import EncoderRecord
+from tempme.index.catalog import Catalog
+from tempme.index.types import LibraryError
 
 log = logging.getLogger(__name__)
 
 RANDOM_SEED = 0  # weights for pretrained="none"
 
 
-def recorded_info(lib) -> dict | None:
-    """The library's EncoderInfo as a dict, or None before the first video was indexed."""
-    with lib.Session() as s:
-        rec = s.scalars(select(EncoderRecord).limit(1)).first()
-        return json.loads(rec.info_json) if rec else None
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What it takes to build the encoder anywhere (another process, a Ray actor):
+    ``load(spec.model, spec.pretrained, spec.adapter, spec.config)``."""
+
+    model: str
+    pretrained: str
+    adapter: Path | None = None
+    config: dict | None = None  # TempMeConfig.to_dict(); None: the model's preset
 
 
-def _identity(info: dict) -> tuple:
-    cfg = dict(info.get("config") or {})
-    return (info["arch"], str(info["pretrained"]), info.get("adapter_hash"), info["embed_dim"],
-            info.get("num_frames"), info.get("merging"), json.dumps(cfg, sort_keys=True))
+@dataclass(frozen=True)
+class EncoderHandle:
+    """A loaded encoder together with the spec it can be rebuilt from; what executors receive."""
+
+    spec: EncoderSpec
+    model: object  # tempme.encoder.VideoEncoder
 
 
 def load(model: str, pretrained: str, adapter: Path | None = None, config: dict | None = None,
@@ -53,96 +64,72 @@ def load(model: str, pretrained: str, adapter: Path | None = None, config: dict 
     return enc
 
 
-def load_recorded(lib):
-    """Load the encoder recorded in ``lib``.
+def _identity(info: dict) -> tuple:
+    cfg = dict(info.get("config") or {})
+    return (info["arch"], str(info["pretrained"]), info.get("adapter_hash"), info["embed_dim"],
+            info.get("num_frames"), info.get("merging"), json.dumps(cfg, sort_keys=True))
+
+
+def _describe(info: dict) -> str:
+    from tempme.encoder import EncoderInfo
+    return EncoderInfo.from_dict(info).describe()
+
+
+def recorded_spec(catalog: Catalog, library_dir: Path) -> EncoderSpec:
+    """The spec of the library's recorded encoder.
 
     Raises:
         LibraryError: the library is empty (no encoder recorded yet) or its adapter is missing.
     """
-    from tempme.index.library import LibraryError
-    info = recorded_info(lib)
+    info = catalog.encoder_info()
     if info is None:
-        raise LibraryError(f"the library {lib.path} is empty: index some videos first")
+        raise LibraryError(f"the library {library_dir} is empty: index some videos first")
     adapter = None
     if info.get("adapter_hash"):
-        adapter = lib.path / "adapter"
+        adapter = Path(library_dir) / "adapter"
         if not adapter.is_dir():
-            raise LibraryError(f"{lib.path}: adapter {info['adapter_hash']} is missing from {adapter}")
-    enc = load(info["arch"], info["pretrained"], adapter, info.get("config"))
-    if _identity(enc.info.to_dict()) != _identity(info):
-        raise LibraryError(f"{lib.path}: reloaded encoder {enc.info.describe()} differs from the recorded one")
-    return enc
+            raise LibraryError(f"{library_dir}: adapter {info['adapter_hash']} is missing from {adapter}")
+    return EncoderSpec(info["arch"], str(info["pretrained"]), adapter, info.get("config"))
 
 
-def check_request(lib, model: str, pretrained: str, adapter: Path | None, encoder=None) -> None:
-    """Refuse, before any work, an encoder other than the library's.
+def check_request(catalog: Catalog, library_dir: Path, spec: EncoderSpec) -> None:
+    """Refuse, before any work, an encoder other than the library's (names and adapter hash).
 
     Raises:
         LibraryError: architecture, weights or adapter differ from the recorded encoder.
     """
-    from tempme.index.library import LibraryError
-    from tempme.encoder import EncoderInfo
-    info = recorded_info(lib)
+    info = catalog.encoder_info()
     if info is None:
         return
-    if encoder is not None:
-        if _identity(encoder.info.to_dict()) == _identity(info):
-            return
-        want = encoder.info.describe()
-    else:
-        digest = None
-        if adapter is not None:
-            from tempme.lora import adapter_hash
-            try:
-                digest = adapter_hash(Path(adapter))
-            except OSError as exc:
-                raise LibraryError(f"cannot read adapter {adapter}: {exc}") from exc
-        if (model, str(pretrained), digest) == (info["arch"], str(info["pretrained"]), info.get("adapter_hash")):
-            return
-        want = f"{model} ({pretrained}, {digest or 'no adapter'})"
-    raise LibraryError(
-        f"{lib.path} was built with {EncoderInfo.from_dict(info).describe()}; cannot add videos "
-        f"encoded with {want}. Use another --library, or the same --model/--pretrained/--adapter.")
+    digest = None
+    if spec.adapter is not None:
+        from tempme.lora import adapter_hash
+        try:
+            digest = adapter_hash(Path(spec.adapter))
+        except OSError as exc:
+            raise LibraryError(f"cannot read adapter {spec.adapter}: {exc}") from exc
+    if (spec.model, str(spec.pretrained), digest) != (info["arch"], str(info["pretrained"]), info.get("adapter_hash")):
+        raise LibraryError(
+            f"{library_dir} was built with {_describe(info)}; cannot add videos encoded with "
+            f"{spec.model} ({spec.pretrained}, {digest or 'no adapter'}). "
+            "Use another --library, or the same --model/--pretrained/--adapter.")
 
 
-def ensure_encoder(lib, model: str, pretrained: str, adapter: Path | None, encoder=None):
-    """The encoder to index with: ``encoder`` or a freshly loaded one; recorded on first use.
+def bind(catalog: Catalog, library_dir: Path, encoder, spec: EncoderSpec) -> EncoderHandle:
+    """Check a loaded ``encoder`` against the record, or record it (and copy its adapter) when
+    the library has none yet.
 
     Raises:
-        LibraryError: it differs from the encoder that built the library.
+        LibraryError: its identity differs from the encoder that built the library.
     """
-    from tempme.index.library import LibraryError
-    from tempme.encoder import EncoderInfo
-    info = recorded_info(lib)
-    if encoder is None:
-        if info is not None and lib._encoder is not None and model == info["arch"] \
-                and str(pretrained) == str(info["pretrained"]) and adapter is None \
-                and not info.get("adapter_hash"):
-            encoder = lib._encoder
-        else:
-            if info is not None:
-                want = (model, str(pretrained))
-                have = (info["arch"], str(info["pretrained"]))
-                if want != have:
-                    raise LibraryError(
-                        f"{lib.path} was built with {EncoderInfo.from_dict(info).describe()}; "
-                        f"cannot add videos encoded with {model} ({pretrained}). "
-                        f"Use another --library, or the same --model/--pretrained/--adapter.")
-            encoder = load(model, pretrained, adapter)
-    new = encoder.info.to_dict()
-    if info is not None:
-        if _identity(new) != _identity(info):
-            raise LibraryError(
-                f"{lib.path} was built with {EncoderInfo.from_dict(info).describe()}; cannot add videos "
-                f"encoded with {encoder.info.describe()}. Use another --library, or the same encoder.")
-    else:
-        if adapter is not None:
-            shutil.copytree(adapter, lib.path / "adapter", dirs_exist_ok=True)
-        with lib.Session() as s:
-            s.add(EncoderRecord(arch=new["arch"], pretrained=str(new["pretrained"]),
-                                adapter_hash=new.get("adapter_hash"), embed_dim=new["embed_dim"],
-                                info_json=json.dumps(new)))
-            s.commit()
-        log.info("library %s: encoder %s", lib.path, encoder.info.describe())
-    lib._encoder = encoder
-    return encoder
+    info, new = catalog.encoder_info(), encoder.info.to_dict()
+    if info is None:
+        if spec.adapter is not None and Path(spec.adapter).resolve() != (Path(library_dir) / "adapter").resolve():
+            shutil.copytree(spec.adapter, Path(library_dir) / "adapter", dirs_exist_ok=True)
+        catalog.record_encoder(new)
+        log.info("library %s: encoder %s", library_dir, encoder.info.describe())
+    elif _identity(new) != _identity(info):
+        raise LibraryError(
+            f"{library_dir} was built with {_describe(info)}; cannot add videos encoded with "
+            f"{encoder.info.describe()}. Use another --library, or the same encoder.")
+    return EncoderHandle(spec, encoder)

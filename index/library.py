@@ -1,15 +1,23 @@
-"""A video library on disk: ``library.db`` (SQLite, the truth) + ``vectors-N.faiss`` (FAISS).
+"""A video library: a thin facade over its catalog, vector store, ingest steps and query encoder.
 
 >>> lib = Library.open(Path("tempme-library"), create=True)
 >>> lib.add([Path("~/Videos")], model="ViT-B-32", pretrained="openai")
 >>> lib.search("a dog catching a frisbee", k=10)
 
-Consistency (crash safety): a video's rows are committed in one transaction; its vectors then go
-into the in-memory FAISS index, which is written to a new versioned file atomically every few
-videos and at the end, after which ``index_state`` records that file and a checksum of its ids.
-On opening, the FAISS ids are compared with the segment ids in SQLite; any difference (a run
-killed between a commit and the next index write) is repaired from the stored vectors and, when
-no indexer holds the lock, written back. One indexer at a time: ``index.lock`` (filelock).
+The parts, each its own module with explicit types between them:
+
+- :mod:`index.catalog` -- every SQL read and write (SQLite ``library.db`` by default, any
+  SQLAlchemy URL), the source of truth;
+- :mod:`index.store` -- the vectors (FAISS files, versioned, repaired from the catalog);
+- ingest: :mod:`index.planner` (what changed) -> an executor (:mod:`index.executor`; the local
+  threaded one unless another is passed) -> :mod:`index.committer` (one transaction per video,
+  then vectors);
+- :mod:`index.query` (text -> vector, batched and cached) and :mod:`index.search` (vector ->
+  hits).
+
+One indexer at a time: ``index.lock`` (filelock), taken only by ``add``, ``remove`` and
+``rebuild``. Searches never take it; they see an indexer's videos when it saves its index
+(every few videos and at the end), or at once when the indexer is this same object.
 """
 
 from __future__ import annotations
@@ -17,45 +25,63 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
-from sqlalchemy import delete, func, select
 
-from tempme.index import db
-from tempme.index.models import IndexRun, IndexState, Segment, Video, utcnow
+from tempme.index import db, encoders
+from tempme.index.catalog import Catalog
+from tempme.index.committer import Committer, ProgressFn
+from tempme.index.encoders import EncoderSpec
+from tempme.index.executor import Executor, LocalExecutor
+from tempme.index.files import walk
+from tempme.index.planner import plan_ingest
+from tempme.index.query import QueryEncoder
+from tempme.index.search import search_moments
+from tempme.index.segment import SegmentParams
+from tempme.index.store import FaissStore
+from tempme.index.thumbnails import thumbnail
 from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
     Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters,
 )
-from tempme.index.vectors import IndexParams, VectorIndex, checksum
+from tempme.index.vectors import IndexParams
 
 log = logging.getLogger(__name__)
 
 
 class Library:
-    """See the module docstring. Use :meth:`open`."""
+    """See the module docstring. Use :meth:`open`.
 
-    def __init__(self, path: Path, *, index_params: IndexParams = IndexParams(), encoder=None):
+    Attributes:
+        path: the library folder (FAISS files, lock, thumbnails, adapter; ``library.db`` by default).
+        catalog: :class:`index.catalog.Catalog`.
+        store: :class:`index.store.FaissStore` (a :class:`index.store.VectorStore`).
+        query: :class:`index.query.QueryEncoder` (loads the encoder on the first text query).
+    """
+
+    def __init__(self, path: Path, *, database_url: str | None = None,
+                 index_params: IndexParams = IndexParams(), encoder=None) -> None:
         self.path = Path(path).resolve()
         self.index_params = index_params
-        self.engine = db.make_engine(self.path)
-        db.upgrade(self.engine)
-        self.Session = db.session_factory(self.engine)
+        self.catalog = Catalog(database_url or db.sqlite_url(self.path))
+        self.store = FaissStore(self.path, self.catalog, index_params)
         self.lock = FileLock(str(self.path / "index.lock"))
+        self.query = QueryEncoder(self.encoder)
         self._encoder = encoder
-        self._mutex = threading.RLock()  # app handlers search from several threads
-        self._vectors: VectorIndex | None = None
-        self._loaded_version = -1
-        self._load_vectors()
+        self._encoder_lock = threading.Lock()
+        self._write_mutex = threading.Lock()  # one writer per object (the file lock: per process)
+        self._writing = False
+        self._load()
 
-    # ---- opening, consistency -------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, create: bool = False, *, index_params: IndexParams = IndexParams(),
-             encoder=None) -> "Library":
+    def open(cls, path: Path, create: bool = False, *, database_url: str | None = None,
+             index_params: IndexParams = IndexParams(), encoder=None) -> "Library":
         """Open (or with ``create``, make) the library at ``path``; migrates its database.
 
+        ``database_url``: a SQLAlchemy URL for the catalog (default: SQLite ``path/library.db``).
         ``encoder``: an already loaded :class:`tempme.encoder.VideoEncoder` to use instead of
         loading the recorded one (it must match the record).
 
@@ -63,15 +89,16 @@ class Library:
             LibraryError: ``path`` has no library and ``create`` is False.
         """
         path = Path(path).expanduser()
-        if not (path / db.DB_NAME).is_file():
+        exists = path.is_dir() if database_url else (path / db.DB_NAME).is_file()
+        if not exists:
             if not create:
                 raise LibraryError(f"no library at {path} (no {db.DB_NAME}); index videos first: "
                                    f"tempme --library {path} index VIDEO_DIR")
             path.mkdir(parents=True, exist_ok=True)
-        return cls(path, index_params=index_params, encoder=encoder)
+        return cls(path, database_url=database_url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.catalog.close()
 
     def __enter__(self) -> "Library":
         return self
@@ -79,128 +106,84 @@ class Library:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _state(self, session) -> IndexState:
-        state = session.get(IndexState, 1)
-        if state is None:
-            state = IndexState(id=1, faiss_version=0, faiss_file=None, index_type="flat", ntotal=0,
-                               id_checksum=0, updated_at=utcnow())
-            session.add(state)
-        return state
-
-    def _stored(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) segment ids and (N, D) vectors from SQLite (all, or those in ``ids``)."""
-        with self.Session() as s:
-            q = select(Segment.id, Segment.embedding).order_by(Segment.id)
-            if ids is not None:
-                q = q.where(Segment.id.in_([int(i) for i in ids]))
-            rows = s.execute(q).all()
-        dim = self.embed_dim()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, dim or 1), np.float32)
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return np.array([r[0] for r in rows], dtype=np.int64), vecs
-
-    def _db_ids(self) -> np.ndarray:
-        with self.Session() as s:
-            return np.array(s.scalars(select(Segment.id)).all(), dtype=np.int64)
-
-    def embed_dim(self) -> int | None:
-        info = self.encoder_info()
-        return info["embed_dim"] if info else None
-
-    def _load_vectors(self) -> None:
-        """Load the FAISS file the database points at; repair it if the ids disagree."""
-        with self.Session() as s:
-            state = s.get(IndexState, 1)
-            version, name = (state.faiss_version, state.faiss_file) if state else (0, None)
-        dim = self.embed_dim()
-        vectors = None
-        if name and (self.path / name).is_file():
-            vectors = VectorIndex.load(self.path / name, self.index_params)
-        elif name:
-            log.warning("%s: index file %s is missing; rebuilding from stored vectors", self.path, name)
-        if vectors is None and dim is not None:
-            vectors = VectorIndex.empty(dim, self.index_params)
-        self._vectors, self._loaded_version = vectors, version
-        if vectors is None:
+    # ---- consistency -----------------------------------------------------------------------
+    def _load(self) -> None:
+        """Load the recorded vectors; write a repaired index back when no indexer holds the lock."""
+        if not self.store.load():
             return
-        db_ids, index_ids = self._db_ids(), vectors.ids()
-        missing = np.setdiff1d(db_ids, index_ids)
-        extra = np.setdiff1d(index_ids, db_ids)
-        if len(missing) or len(extra) or len(index_ids) != len(np.unique(index_ids)):
-            log.warning("%s: index file v%d disagrees with the database (%d vectors missing, %d extra): "
-                        "repairing from stored vectors", self.path, version, len(missing), len(extra))
-            if len(index_ids) != len(np.unique(index_ids)):
-                self._rebuild_vectors()
-            else:
-                vectors.remove(extra)
-                ids, vecs = self._stored(missing)
-                vectors.add(vecs, ids)
-            try:
-                with self.lock.acquire(timeout=0):
-                    self._save_vectors()
-            except Timeout:
-                log.info("an indexer is running; the repaired index stays in memory")
-
-    def _rebuild_vectors(self) -> None:
-        """A new index of the type that fits the library's size, from the stored vectors."""
-        ids, vecs = self._stored()
-        self._vectors = VectorIndex.build(vecs, ids, vecs.shape[1], self.index_params)
-
-    def _save_vectors(self) -> None:
-        """Write the index to a new version file, then record it in the database (lock held)."""
-        assert self.lock.is_locked
-        with self.Session() as s:
-            state = self._state(s)
-            version = max(state.faiss_version, self._loaded_version) + 1
-            name = f"vectors-{version}.faiss"
-            self._vectors.save(self.path / name)
-            old = state.faiss_file
-            state.faiss_version, state.faiss_file = version, name
-            state.index_type, state.ntotal = self._vectors.kind, self._vectors.ntotal
-            state.id_checksum, state.updated_at = checksum(self._vectors.ids()), utcnow()
-            s.commit()
-        self._loaded_version = version
-        for f in self.path.glob("vectors-*.faiss"):  # keep the previous file for open readers
-            if f.name not in (name, old):
-                f.unlink(missing_ok=True)
+        if self._writing:
+            return  # this object is the indexer: its next save writes the repair
+        try:
+            with self.lock.acquire(timeout=0):
+                self.store.save()
+        except Timeout:
+            log.info("an indexer is running; the repaired index stays in memory")
 
     def refresh(self) -> None:
-        """Reload the index if an indexer has written a newer one since (cheap when not)."""
-        with self._mutex, self.Session() as s:
-            state = s.get(IndexState, 1)
-            version = state.faiss_version if state else 0
-            count = s.scalar(select(func.count(Segment.id)))
-            if version != self._loaded_version or (self._vectors is not None and count != self._vectors.ntotal) \
-                    or (self._vectors is None and count):
-                self._load_vectors()
+        """Reload the vectors if another process saved a newer index (cheap when not)."""
+        if not self._writing and self.store.is_stale():
+            self._load()
 
     # ---- encoder ---------------------------------------------------------------------------
     def encoder_info(self) -> dict | None:
-        from tempme.index.encoders import recorded_info
-        return recorded_info(self)
+        """The recorded ``EncoderInfo.to_dict()``; None before the first video."""
+        return self.catalog.encoder_info()
+
+    def embed_dim(self) -> int | None:
+        return self.catalog.embed_dim()
 
     def encoder(self):
-        """The library's encoder (loaded once from the record)."""
-        from tempme.index.encoders import load_recorded
-        if self._encoder is None:
-            self._encoder = load_recorded(self)
-        return self._encoder
+        """The library's encoder (loaded once from the record, checked against it).
+
+        Raises:
+            LibraryError: an empty library, a missing adapter, a reloaded encoder that differs.
+        """
+        with self._encoder_lock:
+            if self._encoder is None:
+                spec = encoders.recorded_spec(self.catalog, self.path)
+                enc = encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                self._encoder = encoders.bind(self.catalog, self.path, enc, spec).model
+            return self._encoder
 
     # ---- writing ---------------------------------------------------------------------------
-    def _acquire(self, wait: bool | float) -> None:
+    @contextmanager
+    def _writer(self, wait: bool | float) -> Iterator[None]:
         timeout = -1 if wait is True else (0 if wait is False else float(wait))
+        busy = LibraryBusyError(f"another tempme process is indexing {self.path} (lock {self.lock.lock_file}); "
+                                "wait for it to finish or pass --wait")
+        if not self._write_mutex.acquire(timeout=timeout):
+            raise busy
         try:
-            self.lock.acquire(timeout=timeout)
-        except Timeout:
-            raise LibraryBusyError(
-                f"another tempme process is indexing {self.path} (lock {self.lock.lock_file}); "
-                "wait for it to finish or pass --wait") from None
+            try:
+                self.lock.acquire(timeout=timeout)
+            except Timeout:
+                raise busy from None
+            try:
+                if self.store.is_stale():
+                    self._load()  # start from what other processes saved
+                self._writing = True
+                yield
+            finally:
+                self._writing = False
+                self.lock.release()
+        finally:
+            self._write_mutex.release()
 
-    def add(self, paths: list[Path], *, model: str = "ViT-B-32", pretrained: str = "openai",
-            adapter: Path | None = None, encoder=None,
-            progress: Callable[[int, int, str], None] | None = None, wait: bool | float = False,
-            workers: int = 2, batch_size: int = 8, segment_params=None,
+    def _spec(self, model: str | None, pretrained: str | None, adapter: Path | None, encoder) -> EncoderSpec:
+        if model is not None:
+            return EncoderSpec(model, str(pretrained or "openai"), Path(adapter) if adapter else None)
+        if encoder is not None:
+            info = encoder.info.to_dict()
+            return EncoderSpec(info["arch"], str(info["pretrained"]), Path(adapter) if adapter else None,
+                               info.get("config"))
+        if self.catalog.encoder_info() is None:
+            raise LibraryError(f"the library {self.path} has no encoder yet: give --model and --pretrained")
+        return encoders.recorded_spec(self.catalog, self.path)
+
+    def add(self, paths: list[Path], *, model: str | None = None, pretrained: str | None = None,
+            adapter: Path | None = None, encoder=None, executor: Executor | None = None,
+            progress: ProgressFn | None = None, wait: bool | float = False, workers: int = 2,
+            batch_size: int = 8, segment_params: SegmentParams | None = None,
             flush_every: int = 16) -> IndexReport:
         """Index the videos under ``paths`` (folders are walked recursively).
 
@@ -209,20 +192,37 @@ class Library:
         be decoded are recorded as failed with their error and counted; they never stop the run.
         ``progress(done, total, path)`` is called after every video.
 
+        ``model``/``pretrained``/``adapter``: the encoder (default: the library's recorded one).
+        ``encoder``: an already loaded encoder to use. ``executor``: the engine that decodes and
+        encodes (default: ``LocalExecutor(segment_params, workers, batch_size)``).
+
         Raises:
-            LibraryBusyError: another indexer holds the lock (and ``wait`` is False).
-            LibraryError: ``model``/``pretrained``/``adapter`` differ from the library's encoder.
+            LibraryBusyError: another indexer holds the lock (and ``wait`` is False or ran out).
+            LibraryError: the encoder differs from the library's, or none is given for a new library.
             FileNotFoundError: a path does not exist.
         """
-        from tempme.index.writer import add_videos
-        self._acquire(wait)
-        try:
-            return add_videos(self, paths, model=model, pretrained=pretrained, adapter=adapter,
-                              encoder=encoder, progress=progress, workers=workers,
-                              batch_size=batch_size, segment_params=segment_params,
-                              flush_every=flush_every)
-        finally:
-            self.lock.release()
+        spec = self._spec(model, pretrained, adapter, encoder)
+        with self._writer(wait):
+            if encoder is None:
+                encoders.check_request(self.catalog, self.path, spec)
+            roots = [Path(p).expanduser().resolve() for p in paths]
+            plan = plan_ingest(walk(roots), roots, self.catalog.known_files())
+            handle = None
+            if plan.encode:
+                if encoder is None:
+                    encoder = self._encoder if self._encoder is not None and self.catalog.encoder_info() \
+                        else encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                handle = encoders.bind(self.catalog, self.path, encoder, spec)
+                with self._encoder_lock:
+                    self._encoder = self._encoder or encoder
+                self.store.ensure(encoder.embed_dim)
+            committer = Committer(self.catalog, self.store, flush_every=flush_every, progress=progress)
+            committer.begin(plan)
+            if handle is not None:
+                engine = executor or LocalExecutor(segment_params or SegmentParams(), workers, batch_size)
+                for outcome in engine.run(plan.encode, handle):
+                    committer.commit(outcome)
+            return committer.finish()
 
     def remove(self, path: Path, *, wait: bool | float = False) -> int:
         """Remove a video (or every video under a folder); returns how many were removed.
@@ -231,97 +231,62 @@ class Library:
             LibraryError: nothing in the library matches ``path``.
         """
         p = Path(path).expanduser().resolve()
-        self._acquire(wait)
-        try:
-            with self.Session() as s:
-                videos = s.scalars(select(Video).where(
-                    (Video.path == str(p)) | Video.path.startswith(str(p) + os.sep))).all()
-                if not videos:
-                    raise LibraryError(f"{p} is not in the library {self.path}")
-                self.refresh()
-                seg_ids = self._delete_videos(s, [v.id for v in videos])
-                s.commit()
-            if self._vectors is not None:
-                self._vectors.remove(seg_ids)
-                self._save_vectors()
-            return len(videos)
-        finally:
-            self.lock.release()
-
-    def _delete_videos(self, session, video_ids: list[int]) -> np.ndarray:
-        seg_ids = np.array(session.scalars(select(Segment.id).where(Segment.video_id.in_(video_ids))).all(),
-                           dtype=np.int64)
-        session.execute(delete(Segment).where(Segment.video_id.in_(video_ids)))
-        session.execute(delete(Video).where(Video.id.in_(video_ids)))
-        return seg_ids
+        with self._writer(wait):
+            video_ids = self.catalog.videos_under(p)
+            if not video_ids:
+                raise LibraryError(f"{p} is not in the library {self.path}")
+            self.store.remove(self.catalog.delete_videos(video_ids))
+            self.store.save()
+            return len(video_ids)
 
     def rebuild(self, *, wait: bool | float = False) -> int:
-        """Rebuild FAISS from the vectors stored in SQLite (no decoding); the index type follows
-        the current size. Returns the number of vectors."""
-        self._acquire(wait)
-        try:
-            if self.embed_dim() is None:
+        """Rebuild the vector index from the vectors stored in the catalog (no decoding); the
+        index type follows the current size. Returns the number of vectors."""
+        with self._writer(wait):
+            if self.catalog.embed_dim() is None:
                 return 0
-            self._rebuild_vectors()
-            self._save_vectors()
-            return self._vectors.ntotal
-        finally:
-            self.lock.release()
+            n = self.store.rebuild()
+            self.store.save()
+            return n
 
     # ---- reading ---------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
                filters: SearchFilters | None = None) -> list[Hit]:
-        """Moments matching ``query``, encoded by the library's text tower (see :meth:`search_vector`).
+        """Moments matching ``query``, encoded by the library's text tower (:attr:`query`).
 
         Raises:
             ValueError: empty query. tempme.weights.WeightsUnavailableError: the recorded weights
             cannot be loaded.
         """
-        from tempme.index.query import encode_query
         self.refresh()
-        if self._vectors is None or self._vectors.ntotal == 0:
+        if self.store.ntotal == 0:
             return []  # nothing indexed yet: no encoder to load
-        return self.search_vector(encode_query(self, query), k, offset=offset, per_video=per_video,
-                                  filters=filters)
+        return search_moments(self.catalog, self.store, self.query.encode(query), k, offset=offset,
+                              per_video=per_video, filters=filters)
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:
         """Moments nearest to the (D,) unit vector ``vec``: results ``offset`` to ``offset + k``."""
-        from tempme.index.query import search_moments
-        return search_moments(self, vec, k, offset=offset, per_video=per_video, filters=filters,
-                              exclude_segment=exclude_segment)
+        self.refresh()
+        return search_moments(self.catalog, self.store, vec, k, offset=offset, per_video=per_video,
+                              filters=filters, exclude_segment=exclude_segment)
 
     def search_segments(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Raw FAISS search: (Q, D) -> scores (Q, K), segment ids (Q, K) (-1 where none)."""
+        """Raw vector search: (Q, D) -> scores (Q, K), segment ids (Q, K) (-1 where none)."""
         self.refresh()
-        with self._mutex:
-            if self._vectors is None:
-                q = np.atleast_2d(vecs)
-                return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-            return self._vectors.search(np.atleast_2d(vecs), k)
-
-    def video_vector(self, video_id: int) -> np.ndarray:
-        """The stored whole-video (D,) embedding (12 frames over the whole video). KeyError if none."""
-        with self.Session() as s:
-            v = s.get(Video, int(video_id))
-            if v is None or v.embedding is None:
-                raise KeyError(f"no indexed video {video_id} in {self.path}")
-            return np.frombuffer(v.embedding, dtype=np.float32).copy()
+        return self.store.search(vecs, k)
 
     def segment_vector(self, segment_id: int) -> np.ndarray:
         """The stored (D,) embedding of a segment. Raises KeyError if there is none."""
-        with self.Session() as s:
-            seg = s.get(Segment, int(segment_id))
-            if seg is None:
-                raise KeyError(f"no segment {segment_id} in {self.path}")
-            return seg.vector().copy()
+        return self.catalog.segment_vector(segment_id)
 
     def video_path(self, video_id: int) -> Path:
-        with self.Session() as s:
-            v = s.get(Video, int(video_id))
-            if v is None:
-                raise KeyError(f"no video {video_id} in {self.path}")
-            return Path(v.path)
+        """Raises KeyError for an unknown id."""
+        return self.catalog.video_path(video_id)
+
+    def video_paths(self) -> list[Path]:
+        """Every indexed video, sorted."""
+        return self.catalog.indexed_paths()
 
     def is_library_file(self, path: str | os.PathLike) -> bool:
         """True when ``path`` resolves to an indexed video (for serving files safely)."""
@@ -329,48 +294,24 @@ class Library:
             p = str(Path(path).expanduser().resolve(strict=True))
         except (OSError, RuntimeError):
             return False
-        with self.Session() as s:
-            return s.scalar(select(func.count(Video.id)).where(
-                Video.path == p, Video.status == "indexed")) > 0
+        return self.catalog.is_indexed_file(p)
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.path / "thumbs"
 
     def thumbnail(self, segment_id: int, max_side: int = 320) -> Path:
-        """JPEG of the frame at the segment's start, cached in ``thumbs/``.
+        """JPEG of the frame at the segment's start, cached in :attr:`thumbnail_dir`.
 
         Raises:
             KeyError: unknown segment; tempme.video.VideoDecodeError: the file is gone or broken.
         """
-        from PIL import Image
-        from tempme.video import sample_frames
-        out = self.path / "thumbs" / f"{int(segment_id)}.jpg"
-        if out.is_file():
-            return out
-        with self.Session() as s:
-            seg = s.get(Segment, int(segment_id))
-            if seg is None:
-                raise KeyError(f"no segment {segment_id} in {self.path}")
-            path, t = seg.video.path, min(seg.start_s + 0.05, (seg.start_s + seg.end_s) / 2)
-        frame = sample_frames(path, [t], max_side=max_side)[0]
-        out.parent.mkdir(exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        Image.fromarray(frame).save(tmp, format="JPEG", quality=85)
-        os.replace(tmp, out)
-        return out
+        return thumbnail(self.catalog, self.thumbnail_dir, segment_id, max_side)
 
     def stats(self) -> LibraryStats:
         self.refresh()
-        with self.Session() as s:
-            videos = s.scalar(select(func.count(Video.id)).where(Video.status == "indexed"))
-            segments = s.scalar(select(func.count(Segment.id)))
-            failures = s.execute(select(Video.path, Video.error).where(Video.status == "failed")
-                                 .order_by(Video.path)).all()
-            run = s.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(1)).first()
-        last = None
-        if run is not None:
-            last = {"started_at": run.started_at.isoformat(), "seconds": run.seconds,
-                    "finished": run.finished_at is not None, "videos_indexed": run.videos_indexed,
-                    "segments_added": run.segments_added, "failures": run.failures, "removed": run.removed}
-        vec = self._vectors
+        videos, segments, failures, last = self.catalog.counts()
         return LibraryStats(path=self.path, videos=videos, segments=segments, failed=len(failures),
-                            failures=[(p, e) for p, e in failures],
-                            index_type=vec.kind if vec else "none", vectors=vec.ntotal if vec else 0,
-                            index_version=self._loaded_version, encoder=self.encoder_info(), last_run=last)
+                            failures=failures, index_type=self.store.kind, vectors=self.store.ntotal,
+                            index_version=self.store.version, encoder=self.catalog.encoder_info(),
+                            last_run=last)

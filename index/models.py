@@ -1,7 +1,8 @@
-"""SQLite schema of a video library (SQLAlchemy 2 typed ORM models).
+"""Schema of a video library's catalog (SQLAlchemy 2 typed ORM models; SQLite by default).
 
-SQLite is the source of truth: every segment's embedding is stored here as float32 bytes and
-the FAISS index (``index.vectors``) is keyed by ``Segment.id``. The schema itself is created only
+The catalog is the source of truth: every segment's embedding is stored here as float32 bytes
+and the vector store (``index.store``) is keyed by ``Segment.id``. Only ``index.catalog`` reads
+and writes these tables. The schema itself is created only
 by the Alembic revisions in ``migrations/``; these classes must match the latest revision.
 """
 
@@ -55,7 +56,6 @@ class Video(Base):
     codec: Mapped[Optional[str]] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[Optional[str]] = mapped_column(Text)
-    embedding: Mapped[Optional[bytes]] = mapped_column(LargeBinary)  # whole-video (D,) float32
     indexed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     segments: Mapped[list["Segment"]] = relationship(

@@ -1,94 +1,81 @@
-"""Searching a library: text -> vector -> FAISS -> SQL re-fetch in rank order -> moments."""
+"""Text -> query vector: one implementation for the CLI and the page (micro-batched, cached).
+
+:class:`QueryEncoder` encodes a query with the library's text tower. Concurrent queries share
+one forward pass (:class:`index.textbatch.TextBatcher`); the last ``cache_size`` queries are
+kept in an LRU cache (``cachetools``), so "load more" and a repeated search do not encode
+again. A library has one encoder for life, so cached vectors never go stale.
+
+Threads: the text tower runs on the torch threads the entry point set (``tempme search`` and
+``tempme serve`` use one: a 32-token sequence gains nothing from a team of threads).
+"""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import threading
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from sqlalchemy import select
+from cachetools import LRUCache
 
-from tempme.index.models import Segment, Video
-from tempme.index.moments import SegmentHit, group_moments
+from tempme.index.textbatch import TextBatcher
 
 log = logging.getLogger(__name__)
 
+QUERY_CACHE = 256  # text embeddings kept per library
 
-def encode_query(lib, query: str) -> np.ndarray:
-    """(D,) unit vector of ``query`` from the library's text tower.
 
-    Raises:
-        ValueError: empty query.
+class QueryEncoder:
+    """``encode(text) -> (D,)`` float32 unit vector.
+
+    Args:
+        load_encoder: returns the library's ``tempme.encoder.VideoEncoder``; called once, by the
+            first query, in the caller's thread (so that its errors reach that caller).
+        cache_size: queries kept.
+        max_batch: most queries per text-tower forward.
     """
-    if not query or not query.strip():
-        raise ValueError("empty query")
-    enc = lib.encoder()
-    threads = torch.get_num_threads()
-    if enc.device.type == "cpu":
-        # one short sequence: intra-op threads only add synchronisation (measured 57 ms on one
-        # thread against 1.2 s on two busy cores for the ViT-B/32 text tower)
-        torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            return enc.encode_text([query.strip()])[0].float().cpu().numpy()
-    finally:
-        torch.set_num_threads(threads)
 
+    def __init__(self, load_encoder: Callable[[], object], cache_size: int = QUERY_CACHE,
+                 max_batch: int = 32) -> None:
+        self._load_encoder = load_encoder
+        self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=cache_size)
+        self._cache_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._batcher: TextBatcher | None = None
+        self.max_batch = max_batch
 
-def _fetch(lib, ids: list[int], filters) -> dict[int, tuple]:
-    """segment id -> (video_id, start_s, end_s, path, duration_s) for ids passing ``filters``."""
-    if not ids:
-        return {}
-    q = (select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
-         .join(Video, Segment.video_id == Video.id).where(Segment.id.in_(ids)))
-    if filters is not None:
-        if filters.folder:
-            root = str(Path(filters.folder).expanduser().resolve())
-            q = q.where((Video.path == root) | Video.path.startswith(root.rstrip("/") + "/"))
-        if filters.min_duration_s is not None:
-            q = q.where(Video.duration_s >= filters.min_duration_s)
-        if filters.max_duration_s is not None:
-            q = q.where(Video.duration_s <= filters.max_duration_s)
-    rows = {}
-    with lib.Session() as s:
-        for sid, vid, a, b, path, dur in s.execute(q):
-            rows[sid] = (vid, a, b, path, dur)
-    if filters is not None and filters.extensions:
-        exts = {("." + e.lower().lstrip(".")) for e in filters.extensions}
-        rows = {k: r for k, r in rows.items() if Path(r[3]).suffix.lower() in exts}
-    return rows
+    def _start(self) -> TextBatcher:
+        with self._start_lock:
+            if self._batcher is None:
+                encoder = self._load_encoder()
 
+                def encode_many(texts: Sequence[str]) -> np.ndarray:  # (Q,) -> (Q, D)
+                    with torch.inference_mode():
+                        return encoder.encode_text(list(texts)).float().cpu().numpy()
 
-def search_moments(lib, vec: np.ndarray, k: int, *, offset: int = 0, per_video: bool = False,
-                   filters=None, exclude_segment: int | None = None):
-    """Moments nearest to ``vec`` (D,), ranked; results ``offset .. offset + k``.
+                self._batcher = TextBatcher(encode_many, max_batch=self.max_batch)
+            return self._batcher
 
-    Fetches more segments than needed from FAISS (4x, growing until enough moments survive the
-    filters and grouping, or the index is exhausted).
-    """
-    from tempme.index.library import Hit
-    if k <= 0:
-        return []
-    vec = np.asarray(vec, dtype=np.float32).reshape(1, -1)
-    lib.refresh()
-    total = lib._vectors.ntotal if lib._vectors is not None else 0
-    if total == 0:
-        return []
-    want = offset + k
-    fetch = min(max(4 * want, 32), total)
-    while True:
-        scores, ids = lib.search_segments(vec, fetch)
-        found = [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0 and i != exclude_segment]
-        rows = _fetch(lib, [i for i, _ in found], filters)
-        hits = [SegmentHit(i, rows[i][0], rows[i][1], rows[i][2], sc) for i, sc in found if i in rows]
-        moments = group_moments(hits, per_video=per_video)
-        if len(moments) >= want + 1 or fetch >= total:
-            break
-        fetch = min(fetch * 4, total)
-    out = []
-    for rank, m in enumerate(moments[offset:want], start=offset + 1):
-        vid, _, _, path, dur = rows[m.segment_id]
-        out.append(Hit(segment_id=m.segment_id, video_id=m.video_id, path=Path(path), start_s=m.start_s,
-                       end_s=m.end_s, score=m.score, rank=rank, duration_s=float(dur or 0.0)))
-    return out
+    def encode(self, text: str) -> np.ndarray:
+        """(D,) embedding of ``text`` (whitespace-stripped).
+
+        Raises:
+            ValueError: empty query. Whatever loading the encoder raises (LibraryError,
+            tempme.weights.WeightsUnavailableError).
+        """
+        if not text or not text.strip():
+            raise ValueError("empty query")
+        text = text.strip()
+        with self._cache_lock:
+            vec = self._cache.get(text)
+        if vec is None:
+            vec = self._start().encode(text)
+            with self._cache_lock:
+                self._cache[text] = vec
+        return vec
+
+    @property
+    def batches(self) -> list[int]:
+        """Sizes of the last text-tower batches (for logs and tests)."""
+        return list(self._batcher.batches) if self._batcher is not None else []

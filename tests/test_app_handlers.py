@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tempme.app.handlers import Moment, format_time
+from tempme.app.handlers import Hit, format_time
 from tempme.app.validate import (
     MAX_K,
     MAX_QUERY_CHARS,
-    Filters,
     InputError,
     check_upload,
     clean_k,
     clean_query,
     make_filters,
 )
+from tempme.index.types import SearchFilters
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 
@@ -61,7 +61,7 @@ def test_good_k():
 
 def test_filters_normalised():
     f = make_filters(" /videos/a ", "2", 30, ["MP4", ".mkv", "mp4", ""])
-    assert f == Filters(folder="/videos/a", min_duration_s=2.0, max_duration_s=30.0, extensions=(".mkv", ".mp4"))
+    assert f == SearchFilters(folder="/videos/a", min_duration_s=2.0, max_duration_s=30.0, extensions=(".mkv", ".mp4"))
     assert make_filters("", None, None, None).empty
     assert make_filters(None, 0, "", []).empty  # 0 or empty: no bound
     assert make_filters(None, 0, 0, None).empty
@@ -82,8 +82,8 @@ def test_format_time():
     assert format_time(3723.0) == "1:02:03.0"
 
 
-def test_moment_caption_and_dict():
-    m = Moment(7, 3, "/v/clip.mp4", 10.0, 20.5, 0.31234, 1, 55.0, "/t/7.jpg")
+def test_hit_caption_and_dict():
+    m = Hit(7, 3, Path("/v/clip.mp4"), 10.0, 20.5, 0.31234, 1, 55.0, "/t/7.jpg")
     assert m.caption == "0.312 · clip.mp4 · 0:10.0–0:20.5"
     d = m.to_dict()
     assert d["video"] == "/v/clip.mp4" and d["start_s"] == 10.0 and d["end_s"] == 20.5 and "thumbnail" not in d

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tempme.app.process import build_library, running_server
+from serving import build_library, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link

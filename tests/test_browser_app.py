@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tempme.app.process import running_server
+from serving import running_server
 
 CHROMIUM = Path(os.environ.get("TEMPME_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -47,7 +47,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tempme.app.process import build_library
+    from serving import build_library
 
     library = tmp_path_factory.mktemp("browser") / "library"
     build_library(library, [VIDEOS / c for c in LIBRARY_CLIPS], model="tempme-tiny", pretrained="none", window_s=WINDOW_S)

@@ -68,9 +68,9 @@ def _check_consistent(library: Path) -> int:
     """Open (which repairs), then check SQLite == FAISS file exactly; returns indexed videos."""
     lib = Library.open(library)
     db_ids, file_ids = _on_disk_state(library)
-    in_memory = set(lib._vectors.ids().tolist()) if lib._vectors is not None else set()
+    in_memory = set(lib.store.ids().tolist())
     assert db_ids == file_ids == in_memory
-    with lib.Session() as s:
+    with lib.catalog.session() as s:
         videos = s.scalars(select(Video)).all()
         for v in videos:  # a video is all there or not at all
             spans = sorted((x.start_s, x.end_s) for x in v.segments)
@@ -121,7 +121,7 @@ def test_sigkill_at_random_points_loses_nothing(folder: Path, tmp_path: Path) ->
     assert _check_consistent(library) == len(CLIPS)
     # same segments and vectors as the uninterrupted run
     a, b = Library.open(library), Library.open(tmp_path / "timing")
-    with a.Session() as s1, b.Session() as s2:
+    with a.catalog.session() as s1, b.catalog.session() as s2:
         sa = sorted((Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s1.scalars(select(Video))
                     for x in v.segments)
         sb = sorted((Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s2.scalars(select(Video))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/vide
 
 
 def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
-    from tempme.app.cli import _hoist_global_options, cli
+    from tempme.app.cli import cli
 
     folder = tmp_path / "clips"
     folder.mkdir()
@@ -25,7 +25,7 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
     (folder / "broken.mp4").write_bytes(b"\x00" * 100)
     lib_dir = tmp_path / "lib"
     runner = CliRunner()
-    res = runner.invoke(cli, _hoist_global_options(
+    res = runner.invoke(cli, (
         ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none"]))
     assert res.exit_code == 0, res.output
     assert "2 videos indexed" in res.output and "1 failed" in res.output
@@ -33,7 +33,7 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
     res = runner.invoke(cli, ["search", "a man talking in a car", "--library", str(lib_dir), "--json", "--k", "3"])
     assert res.exit_code == 0, res.output
     hits = json.loads(res.stdout.strip().splitlines()[-1])
-    assert 1 <= len(hits) <= 3 and {"path", "start_s", "end_s", "score"} <= set(hits[0])
+    assert 1 <= len(hits) <= 3 and {"video", "start_s", "end_s", "score"} <= set(hits[0])
     # the CLI process rebuilt the same (seeded) random encoder: same results as in-process
     lib = Library.open(lib_dir)
     ref = lib.search("a man talking in a car", k=3)

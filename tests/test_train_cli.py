@@ -43,7 +43,7 @@ def test_synth_writes_msrvtt_layout(data):
     }
     assert len(list((data / "videos").glob("video*.mp4"))) == 15
     again = CliRunner().invoke(cli, ["synth", str(data)])
-    assert again.exit_code == 2 and "already holds a dataset" in again.output
+    assert again.exit_code == 1 and "already holds a dataset" in again.output
 
 
 def test_train_then_eval_with_the_adapter(data, tmp_path, TINY):
@@ -71,7 +71,7 @@ def test_config_file_and_bad_override(data, tmp_path, TINY):
     cfg.write_text(json.dumps({"batch_size": 8, "epochs": 3}))
     result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "r"), *TINY,
                                       "--config", str(cfg), "--micro-batch-size", "16"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "micro_batch_size must be in [1, batch_size=8], got 16" in result.output
 
 
@@ -83,7 +83,7 @@ def test_zero_shot_and_missing_videos(data, tmp_path, TINY):
     zs = json.loads(out.read_text())
     assert zs["zero_shot"] is True and zs["encoder"]["merging"] is False and zs["encoder"]["adapter_hash"] is None
     result = CliRunner().invoke(cli, ["eval", "--data", str(data), *TINY, "--zero-shot", "--adapter", str(data)])
-    assert result.exit_code == 2 and "cannot be combined" in result.output
+    assert result.exit_code == 1 and "cannot be combined" in result.output
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -92,7 +92,7 @@ def test_zero_shot_and_missing_videos(data, tmp_path, TINY):
             (videos / p.name).write_bytes(p.read_bytes())
     args = ["eval", "--data", str(data), "--videos", str(videos), *TINY, "--output", str(out), "--num-workers", "0"]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 2 and "1 of 5 videos are missing or unreadable (first: video12" in result.output
+    assert result.exit_code == 1 and "1 of 5 videos are missing or unreadable (first: video12" in result.output
     result = CliRunner().invoke(cli, args + ["--skip-missing"])
     assert result.exit_code == 0, result.output
     assert "4 queries (1 skipped: not the full 1k-A)" in result.output

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt, DeviceOpt, ModelOpt, PretrainedOpt
 
 logger = logging.getLogger(__name__)
@@ -30,11 +31,6 @@ SkipMissingOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
-
-
 def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optional[str], merging: bool, zero_shot: bool):
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
@@ -42,7 +38,7 @@ def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optio
     from tempme.weights import WeightsUnavailableError
 
     if zero_shot and adapter is not None:
-        _fail("--zero-shot evaluates the plain CLIP model; it cannot be combined with --adapter")
+        fail("--zero-shot evaluates the plain CLIP model; it cannot be combined with --adapter")
     try:
         if zero_shot:  # per-frame CLIP, mean pooling, no LoRA, no temporal embeddings
             config = TempMeConfig.preset(model, merging=False, lora_rank=0, temporal_embed=False)
@@ -54,7 +50,7 @@ def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optio
             config = config.replace(merging=False)
         return load_encoder(model=model, pretrained=pretrained, adapter=adapter, device=device, config=config)
     except (WeightsUnavailableError, AdapterError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
 
 
 def train_command(
@@ -106,12 +102,12 @@ def train_command(
         base = json.loads(config.read_text()) if config else {}
         cfg = TrainConfig.from_dict({**base, **overrides})
     except (ValueError, OSError) as e:
-        _fail(str(e))
+        fail(str(e))
     enc = _encoder(model, pretrained, adapter, device, merging, zero_shot=False)
     try:
         results = train(enc, data, out, cfg, video_dir=videos, resume=resume)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     for name in ("final", "selected"):
         if "test" in results.get(name, {}):
             table = {k: RetrievalMetrics(**{f: v[f] for f in ("r1", "r5", "r10", "mdr", "mnr", "num_queries")})
@@ -146,7 +142,7 @@ def eval_command(
         test = read_test(data)
         paths, problems = resolve_videos(videos or default_video_dir(data), [p.video_id for p in test], skip_missing, True)
     except (FileNotFoundError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     pairs = [p for p in test if p.video_id in paths]
     enc = _encoder(model, pretrained, adapter, device, merging, zero_shot)
     metrics, _ = evaluate(enc, make_eval_dataset(enc, pairs, paths), batch_size, num_workers, progress=True)
@@ -176,7 +172,7 @@ def synth_command(
         cfg = SynthConfig(num_train=num_train, num_test_twins=num_test_twins, num_test_single=num_test_single, seed=seed)
         write_synth(out_dir, cfg, progress=True)
     except (ValueError, FileExistsError) as e:
-        _fail(str(e))
+        fail(str(e))
     typer.echo(f"wrote {out_dir}: train with `tempme train --data {out_dir} --model tempme-tiny --pretrained none ...`")
 
 

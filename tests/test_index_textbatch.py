@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from tempme.app.textbatch import TextBatcher
+from tempme.index.textbatch import TextBatcher
 
 
 def _slow_embed(texts):

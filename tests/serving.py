@@ -1,4 +1,5 @@
-"""Run `tempme serve` in a child process and wait until it listens (tests, benchmarks, demos)."""
+"""Test helper (not shipped): run `tempme serve` in a child process and wait until it listens;
+build a library from clips. Used by the app tests and bench/app_load.py."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def start_server(
             is in the message).
     """
     port = port or free_port()
-    cmd = [sys.executable, "-m", "tempme.app.cli", "serve", "--library", str(library), "--port", str(port), *args]
+    cmd = [sys.executable, "-m", "tempme", "--library", str(library), "serve", "--port", str(port), *args]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
     env.pop("GRADIO_SERVER_NAME", None)
     fd, log_name = tempfile.mkstemp(prefix="tempme-serve-", suffix=".log")
@@ -98,7 +99,7 @@ def build_library(
 ):
     """Create (or update) a library at `library` from `videos` and return its `IndexReport`.
 
-    `window_s` shortens the longest segment (index.segment.SegmentParams) so that short clips
+    `window_s` shortens the longest segment (tempme.index.segment.SegmentParams) so that short clips
     still give several moments.
     """
     from tempme.index.library import Library

@@ -1,0 +1,285 @@
+"""The catalog: every SQL read and write of a library (videos, segments, encoder, runs, index state).
+
+A :class:`Catalog` takes a SQLAlchemy database URL (SQLite by default, ``library.db`` in the
+library folder; any URL SQLAlchemy accepts), migrates it to the latest Alembic revision and
+hands out plain values (numpy arrays, dataclasses), never ORM objects, so no other module
+depends on the schema. It is the source of truth: segment vectors are stored here and the
+vector store (:mod:`index.store`) can always be rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from tempme.index import db
+from tempme.index.models import EncoderRecord, IndexRun, IndexState, Segment, Video, utcnow
+from tempme.index.types import IndexReport, SearchFilters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the catalog remembers of a file, to tell unchanged files from changed ones."""
+
+    video_id: int
+    size: int  # bytes; -1 for a file that could not even be stat'ed
+    mtime_ns: int
+    status: str  # "indexed" or "failed"
+
+
+@dataclass(frozen=True)
+class IndexFileState:
+    """Which vector-store file matches the catalog (written after the file is in place)."""
+
+    version: int
+    file: str | None
+    kind: str
+    ntotal: int
+    id_checksum: int
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A segment with its video, as a search needs it."""
+
+    segment_id: int
+    video_id: int
+    start_s: float
+    end_s: float
+    path: Path
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class NewVideo:
+    """A decoded and encoded video to store: S segments ``[start_s, end_s)`` with (S, D) vectors."""
+
+    path: Path
+    content_hash: str
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+    spans: list[tuple[float, float, str]]  # (start_s, end_s, kind) per segment
+    embeddings: np.ndarray  # (S, D) float32
+
+
+def _prefix(column, folder: str):
+    """SQL: ``column`` is ``folder`` or a path inside it."""
+    root = folder.rstrip(os.sep) or os.sep
+    return or_(column == root, column.startswith(root.rstrip(os.sep) + os.sep, autoescape=True))
+
+
+class Catalog:
+    """SQL side of a library; see the module docstring.
+
+    Args:
+        url: a SQLAlchemy URL (``db.sqlite_url(library_dir)`` for the default SQLite file).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = db.make_engine(url)
+        db.upgrade(self.engine)
+        self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self.session() as s, s.begin():
+            yield s
+
+    # ---- encoder ---------------------------------------------------------------------------
+    def encoder_info(self) -> dict | None:
+        """The recorded ``EncoderInfo.to_dict()``, or None before the first video was indexed."""
+        with self.session() as s:
+            rec = s.scalars(select(EncoderRecord).limit(1)).first()
+            return json.loads(rec.info_json) if rec else None
+
+    def record_encoder(self, info: dict) -> None:
+        with self._tx() as s:
+            s.add(EncoderRecord(arch=info["arch"], pretrained=str(info["pretrained"]),
+                                adapter_hash=info.get("adapter_hash"), embed_dim=info["embed_dim"],
+                                info_json=json.dumps(info)))
+
+    def embed_dim(self) -> int | None:
+        info = self.encoder_info()
+        return int(info["embed_dim"]) if info else None
+
+    # ---- videos ----------------------------------------------------------------------------
+    def known_files(self) -> dict[str, KnownFile]:
+        """path -> :class:`KnownFile` for every video row (indexed or failed)."""
+        with self.session() as s:
+            rows = s.execute(select(Video.path, Video.id, Video.size, Video.mtime_ns, Video.status)).all()
+        return {p: KnownFile(i, size, mtime, status) for p, i, size, mtime, status in rows}
+
+    def videos_under(self, path: Path) -> list[int]:
+        """Ids of the videos at ``path`` or inside it (absolute, resolved)."""
+        with self.session() as s:
+            return list(s.scalars(select(Video.id).where(_prefix(Video.path, str(path)))).all())
+
+    def delete_videos(self, video_ids: list[int]) -> np.ndarray:
+        """Delete videos and their segments in one transaction; returns the (N,) segment ids gone."""
+        if not video_ids:
+            return np.zeros(0, np.int64)
+        with self._tx() as s:
+            seg_ids = s.scalars(select(Segment.id).where(Segment.video_id.in_(video_ids))).all()
+            s.execute(delete(Segment).where(Segment.video_id.in_(video_ids)))
+            s.execute(delete(Video).where(Video.id.in_(video_ids)))
+        return np.array(seg_ids, dtype=np.int64)
+
+    def add_video(self, video: NewVideo) -> np.ndarray:
+        """The video row and its segment rows in one transaction; returns their (S,) segment ids."""
+        st = video.path.stat()
+        with self._tx() as s:
+            row = Video(path=str(video.path), size=st.st_size, mtime_ns=st.st_mtime_ns,
+                        content_hash=video.content_hash, duration_s=video.duration_s, fps=video.fps,
+                        width=video.width, height=video.height, codec=video.codec, status="indexed",
+                        error=None)
+            row.segments = [Segment(start_s=a, end_s=b, kind=kind, embedding=np.asarray(e, np.float32).tobytes())
+                            for (a, b, kind), e in zip(video.spans, video.embeddings)]
+            s.add(row)
+            s.flush()
+            return np.array([seg.id for seg in row.segments], dtype=np.int64)
+
+    def add_failure(self, path: Path, reason: str) -> None:
+        """Record a file that could not be decoded (size -1 when it cannot even be stat'ed)."""
+        try:
+            st = path.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
+        except OSError:
+            size, mtime = -1, -1
+        with self._tx() as s:
+            s.add(Video(path=str(path), size=size, mtime_ns=mtime, status="failed", error=reason))
+
+    def indexed_paths(self) -> list[Path]:
+        with self.session() as s:
+            return [Path(p) for p in s.scalars(select(Video.path).where(Video.status == "indexed")
+                                               .order_by(Video.path)).all()]
+
+    def is_indexed_file(self, resolved_path: str) -> bool:
+        with self.session() as s:
+            return s.scalar(select(func.count(Video.id)).where(
+                Video.path == resolved_path, Video.status == "indexed")) > 0
+
+    def video_path(self, video_id: int) -> Path:
+        """Raises KeyError for an unknown id."""
+        with self.session() as s:
+            path = s.scalar(select(Video.path).where(Video.id == int(video_id)))
+        if path is None:
+            raise KeyError(f"no video {video_id}")
+        return Path(path)
+
+    # ---- segments --------------------------------------------------------------------------
+    def segment_count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count(Segment.id))))
+
+    def segment_ids(self) -> np.ndarray:
+        """(N,) int64, ascending."""
+        with self.session() as s:
+            return np.array(s.scalars(select(Segment.id).order_by(Segment.id)).all(), dtype=np.int64)
+
+    def stored_vectors(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) segment ids (ascending) and their (N, D) float32 vectors: all, or those in ``ids``."""
+        q = select(Segment.id, Segment.embedding).order_by(Segment.id)
+        if ids is not None:
+            q = q.where(Segment.id.in_([int(i) for i in ids]))
+        with self.session() as s:
+            rows = s.execute(q).all()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, self.embed_dim() or 1), np.float32)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return np.array([r[0] for r in rows], dtype=np.int64), vecs
+
+    def segment_vector(self, segment_id: int) -> np.ndarray:
+        """(D,) float32. Raises KeyError for an unknown id."""
+        with self.session() as s:
+            blob = s.scalar(select(Segment.embedding).where(Segment.id == int(segment_id)))
+        if blob is None:
+            raise KeyError(f"no segment {segment_id}")
+        return np.frombuffer(blob, dtype=np.float32).copy()
+
+    def segment_rows(self, ids: list[int], filters: SearchFilters | None = None) -> dict[int, SegmentRow]:
+        """segment id -> :class:`SegmentRow` for those of ``ids`` whose video passes ``filters``."""
+        if not ids:
+            return {}
+        q = (select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
+             .join(Video, Segment.video_id == Video.id).where(Segment.id.in_([int(i) for i in ids])))
+        if filters is not None:
+            if filters.folder:
+                q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
+            if filters.min_duration_s is not None:
+                q = q.where(Video.duration_s >= filters.min_duration_s)
+            if filters.max_duration_s is not None:
+                q = q.where(Video.duration_s <= filters.max_duration_s)
+        with self.session() as s:
+            rows = {sid: SegmentRow(sid, vid, a, b, Path(path), float(dur or 0.0))
+                    for sid, vid, a, b, path, dur in s.execute(q)}
+        if filters is not None and filters.extensions:
+            keep = filters.suffixes()
+            rows = {k: r for k, r in rows.items() if r.path.suffix.lower() in keep}
+        return rows
+
+    # ---- runs ------------------------------------------------------------------------------
+    def start_run(self) -> int:
+        with self._tx() as s:
+            run = IndexRun(started_at=utcnow(), videos_indexed=0, segments_added=0, failures=0, removed=0)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def update_run(self, run_id: int, report: IndexReport, seconds: float, finished: bool = False) -> None:
+        with self._tx() as s:
+            run = s.get(IndexRun, run_id)
+            run.videos_indexed, run.segments_added = report.indexed, report.segments
+            run.failures, run.removed, run.seconds = report.failed, report.removed, seconds
+            if finished:
+                run.finished_at = utcnow()
+
+    # ---- index state -----------------------------------------------------------------------
+    def index_state(self) -> IndexFileState | None:
+        with self.session() as s:
+            st = s.get(IndexState, 1)
+            if st is None:
+                return None
+            return IndexFileState(st.faiss_version, st.faiss_file, st.index_type, st.ntotal, st.id_checksum)
+
+    def record_index(self, state: IndexFileState) -> None:
+        with self._tx() as s:
+            st = s.get(IndexState, 1)
+            if st is None:
+                st = IndexState(id=1)
+                s.add(st)
+            st.faiss_version, st.faiss_file, st.index_type = state.version, state.file, state.kind
+            st.ntotal, st.id_checksum, st.updated_at = state.ntotal, state.id_checksum, utcnow()
+
+    # ---- stats -----------------------------------------------------------------------------
+    def counts(self) -> tuple[int, int, list[tuple[str, str]], dict | None]:
+        """(indexed videos, segments, failures as (path, error), the last run as a dict or None)."""
+        with self.session() as s:
+            videos = s.scalar(select(func.count(Video.id)).where(Video.status == "indexed"))
+            segments = s.scalar(select(func.count(Segment.id)))
+            failures = s.execute(select(Video.path, Video.error).where(Video.status == "failed")
+                                 .order_by(Video.path)).all()
+            run = s.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(1)).first()
+            last = None
+            if run is not None:
+                last = {"started_at": run.started_at.isoformat(), "seconds": run.seconds,
+                        "finished": run.finished_at is not None, "videos_indexed": run.videos_indexed,
+                        "segments_added": run.segments_added, "failures": run.failures, "removed": run.removed}
+        return int(videos), int(segments), [(p, e) for p, e in failures], last

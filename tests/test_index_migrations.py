@@ -1,0 +1,70 @@
+"""Alembic revisions on real SQLite files: a library made at the previous head (0001, with the
+whole-video embedding column) upgrades in place, keeping every row and id, and searches the same."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import inspect
+
+from tempme.index import db
+from tempme.index.library import Library
+
+
+def _make_0001_library(folder: Path, vectors: np.ndarray) -> None:
+    """A library database at revision 0001 with 2 videos (one with a whole-video embedding),
+    their segments and an encoder record, written with plain SQL as 0.1.0 wrote them."""
+    folder.mkdir()
+    engine = db.make_engine(db.sqlite_url(folder))
+    db.upgrade(engine, "0001")
+    engine.dispose()
+    con = sqlite3.connect(folder / db.DB_NAME)
+    info = {"arch": "tempme-tiny", "pretrained": "none", "adapter_hash": None, "embed_dim": vectors.shape[1]}
+    con.execute("INSERT INTO encoder VALUES (1, 'tempme-tiny', 'none', NULL, ?, ?, '2026-11-30 10:00:00')",
+                (vectors.shape[1], json.dumps(info)))
+    for vid, (path, whole) in enumerate([("/v/a.mp4", vectors[0].tobytes()), ("/v/b.mp4", None)], start=1):
+        con.execute("INSERT INTO videos (id, path, size, mtime_ns, duration_s, status, embedding, indexed_at) "
+                    "VALUES (?, ?, 10, 1, 9.0, 'indexed', ?, '2026-11-30 10:00:00')", (vid, path, whole))
+    for sid, vec in enumerate(vectors, start=1):
+        con.execute("INSERT INTO segments (id, video_id, start_s, end_s, kind, embedding) VALUES (?, ?, ?, ?, 'shot', ?)",
+                    (sid, 1 if sid <= 3 else 2, float(sid), float(sid + 1), vec.tobytes()))
+    con.execute("INSERT INTO runs VALUES (1, '2026-11-30 10:00:00', '2026-11-30 10:01:00', 2, 5, 0, 0, 60.0)")
+    con.commit()
+    con.close()
+
+
+def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    folder = tmp_path / "old"
+    _make_0001_library(folder, vectors)
+
+    lib = Library.open(folder)  # upgrades to head, then repairs the (missing) FAISS file from the rows
+    assert db.current_revision(lib.catalog.engine) == db.head_revision() == "0002"
+    columns = {c["name"] for c in inspect(lib.catalog.engine).get_columns("videos")}
+    assert "embedding" not in columns and {"path", "duration_s", "status"} <= columns
+    ids, stored = lib.catalog.stored_vectors()
+    assert ids.tolist() == [1, 2, 3, 4, 5]  # no row lost (dropping the column must not cascade)
+    np.testing.assert_array_equal(stored, vectors)
+    assert lib.video_paths() == [Path("/v/a.mp4"), Path("/v/b.mp4")]
+    assert sorted(lib.store.ids().tolist()) == [1, 2, 3, 4, 5] and lib.stats().segments == 5
+    # the tables keep AUTOINCREMENT (ids never reused)
+    con = sqlite3.connect(folder / db.DB_NAME)
+    sql = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+    con.close()
+    assert "AUTOINCREMENT" in sql["videos"] and "AUTOINCREMENT" in sql["segments"]
+    # search equals brute force over the original vectors
+    q = vectors[2] + 0.1 * vectors[4]
+    q /= np.linalg.norm(q)
+    scores, got = lib.search_segments(q[None], 5)
+    order = np.argsort(-(vectors @ q), kind="stable")
+    assert got[0].tolist() == (order + 1).tolist()
+    lib.close()
+    # opening again is a no-op at head
+    again = Library.open(folder)
+    assert db.current_revision(again.catalog.engine) == "0002" and again.stats().segments == 5
+    again.close()
