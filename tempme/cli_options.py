@@ -31,12 +31,3 @@ DeviceOpt = Annotated[
     Optional[str],
     typer.Option("--device", help="torch device; default: cuda when available, else cpu."),
 ]
-LibraryOpt = Annotated[
-    Path,
-    typer.Option(
-        "--library",
-        envvar="TEMPME_LIBRARY",
-        help="Library directory (SQLite + FAISS). Also accepted before the command name.",
-    ),
-]
-DEFAULT_LIBRARY = Path("tempme-library")

@@ -172,3 +172,31 @@ def test_status_line(ctx):
         "index ivf (40 vectors) · last run 2026-01-02 03:04 UTC: 2 indexed, 1 failed (unfinished) · "
         "4 failed files (a.mp4, b.mp4, c.mp4, …)"
     )
+
+
+def test_searches_run_while_the_page_adds_videos(ctx, tmp_path):
+    """One Library for both: searches keep answering during an add and find the new video after."""
+    import threading
+
+    clip = tmp_path / "fire.mp4"
+    shutil.copyfile(VIDEOS / "moviepy__fire2.mp4", clip)
+    before = ctx.search("fire", 50, SearchFilters(folder=str(ctx.uploads_dir)))
+    done, errors, answers = threading.Event(), [], []
+
+    def add():
+        try:
+            ctx.add_files([clip])
+        except Exception as e:  # reported below
+            errors.append(e)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=add)
+    worker.start()
+    while not done.is_set():
+        answers.append(ctx.search("a hand holding a black cup", 3))
+    worker.join()
+    assert not errors and answers and all(len(a) == 3 for a in answers)
+    after = ctx.search("fire", 50, SearchFilters(folder=str(ctx.uploads_dir)))
+    new = {Path(m.path).name for m in after} - {Path(m.path).name for m in before}
+    assert len(new) == 1 and new.pop().endswith("-fire.mp4")

@@ -39,3 +39,18 @@ def test_bad_auth_file(tmp_path):
 @pytest.mark.parametrize("host, loop", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("192.168.1.4", False), ("example.org", False)])
 def test_loopback(host, loop):
     assert is_loopback(host) is loop
+
+
+def test_private_gradio_dir_installs_no_signal_handler(monkeypatch):
+    import os
+    import shutil
+    import signal
+
+    from tempme.app.serve import private_gradio_dir
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", "unused")  # restored after the test
+    before = signal.getsignal(signal.SIGTERM)
+    path = private_gradio_dir()
+    assert path.is_dir() and os.environ["GRADIO_TEMP_DIR"] == str(path)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is serve_command's, visibly
+    shutil.rmtree(path)

@@ -5,6 +5,7 @@ installed wheel: grimp reads packages from disk, and only the wheel has the inst
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -19,9 +20,13 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # built from a clean copy: setuptools reuses ./build, where files deleted since linger
+    src = tmp_path_factory.mktemp("src") / "tempme"
+    junk = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+    shutil.copytree(ROOT, src, ignore=junk, symlinks=True)
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, text=True, cwd=out)
+                    str(src)], check=True, capture_output=True, text=True, cwd=out)
     (whl,) = out.glob("tempme-*.whl")
     return whl
 
