@@ -9,6 +9,7 @@ import logging
 import open_clip
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tempme.config import TempMeConfig
 from tempme.encoder import load_encoder
@@ -53,7 +54,7 @@ def test_executed_token_counts_follow_the_plan(arch, tokens_in, tokens_out):
         assert size_sum == pytest.approx(tokens_in)
 
 
-def test_trainable_parameters_are_exactly_lora_and_temporal():
+def test_trainable_parameters_are_exactly_lora_and_temporal(tmp_path):
     enc = load_encoder("ViT-B-32", "none", device="cpu")
     named = {n: p for n, p in enc.model.named_parameters() if p.requires_grad}
     assert sum(p.numel() for p in named.values()) == 507_648  # 294,912 + 196,608 + 16,128
@@ -62,6 +63,9 @@ def test_trainable_parameters_are_exactly_lora_and_temporal():
     assert temporal == [(12, 768), (6, 768), (3, 768)]
     lora_b = [p for n, p in named.items() if ".lora_B." in n]
     assert len(lora_b) == 24 and all(float(p.detach().abs().sum()) == 0 for p in lora_b)
+    enc.save_adapter(tmp_path / "adapter")  # the adapter folder holds exactly these, nothing frozen
+    saved = [load_file(str(tmp_path / "adapter" / f)) for f in ("adapter_model.safetensors", "tempme_temporal.safetensors")]
+    assert sum(t.numel() for part in saved for t in part.values()) == 507_648
 
 
 def test_encoder_macs_counted_match_analytic_and_paper():
@@ -87,8 +91,9 @@ def test_adapter_round_trip_is_bit_exact(tiny_checkpoint, tmp_path):
     enc = load_encoder("tempme-tiny", str(tiny_checkpoint), device="cpu")
     _randomise_adapters(enc)
     digest = enc.save_adapter(tmp_path / "adapter")
-    assert sorted(p.name for p in (tmp_path / "adapter").iterdir()) == [
-        "adapter.safetensors", "adapter_meta.json", "tempme_config.json"]
+    assert sorted(p.name for p in (tmp_path / "adapter").iterdir()) == [  # peft's layout + TempMe's parts
+        "adapter_config.json", "adapter_meta.json", "adapter_model.safetensors",
+        "tempme_config.json", "tempme_temporal.safetensors"]
     again = load_encoder("tempme-tiny", str(tiny_checkpoint), adapter=tmp_path / "adapter", device="cpu")
     assert again.info.adapter_hash == digest
     frames = torch.randn(2, 12, 3, 64, 64)
