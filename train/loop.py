@@ -3,7 +3,8 @@
 Output directory::
 
     OUT/metrics.jsonl   one JSON line per evaluation (step, epoch, loss, lr, val metrics, speed)
-    OUT/last/           the latest checkpoint, plus train_state.pt to resume from
+    OUT/last/           the latest checkpoint, plus train_state.safetensors + train_state.json to
+                        resume from (no pickle; see tempme.train.state)
     OUT/best/           the checkpoint selected on validation t2v R-Sum (never on test)
     OUT/results.json    final and selected checkpoints: validation and 1k-A test metrics
 
@@ -18,16 +19,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import shutil
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from open_clip.loss import ClipLoss
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
 
 from tempme.encoder import VideoEncoder
 from tempme.lora import load_adapter
@@ -36,18 +37,26 @@ from tempme.train.data import ClipDataset, collate, resolve_videos
 from tempme.train.evaluate import evaluate, make_eval_dataset, one_caption_per_video
 from tempme.train.frames import ClipRandAugment
 from tempme.train.msrvtt import default_video_dir, load_msrvtt
+from tempme.train.state import TrainState, TrainStateError, has_train_state, load_train_state, save_train_state
 
 logger = logging.getLogger(__name__)
 
-TRAIN_STATE = "train_state.pt"
 TRAINABLE_FILE = "trainable.safetensors"
 
+clip_loss = ClipLoss()
+"""Symmetric InfoNCE (CLIP, Radford et al. 2021, Fig. 3): ``clip_loss(video, text, logit_scale)`` on
+(B, D) unit vectors, pair i positive; the mean of the video->text and text->video cross-entropies
+(open_clip's loss, one process)."""
 
-def clip_loss(video: torch.Tensor, text: torch.Tensor, logit_scale: float) -> torch.Tensor:
-    """Symmetric InfoNCE (CLIP, Radford et al. 2021, Fig. 3) on (B, D) unit vectors; pair i is positive."""
-    logits = logit_scale * text @ video.T  # (B, B) text x video
-    target = torch.arange(len(logits), device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+def lr_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup over ``W = max(1, int(warmup_fraction * total_steps))`` steps, then cosine decay to 0.
+
+    transformers' ``get_cosine_schedule_with_warmup``: optimizer step ``s`` (0-based) runs at
+    ``lr * s / W`` for ``s < W`` and at ``lr * (1 + cos(pi * (s - W) / (total_steps - W))) / 2`` after.
+    """
+    warmup = max(1, int(warmup_fraction * total_steps))
+    return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=total_steps)
 
 
 def contrastive_step(enc: VideoEncoder, clips: torch.Tensor, captions: list[str], micro: int, autocast) -> float:
@@ -79,7 +88,7 @@ def contrastive_step(enc: VideoEncoder, clips: torch.Tensor, captions: list[str]
     return float(loss.detach())
 
 
-def _save_checkpoint(directory: Path, enc: VideoEncoder, cfg: TrainConfig, metrics: dict, state: dict | None) -> None:
+def _save_checkpoint(directory: Path, enc: VideoEncoder, cfg: TrainConfig, metrics: dict, state: TrainState | None) -> None:
     """Write a checkpoint next to ``directory`` and swap it in, so a crash never leaves half a one."""
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -90,7 +99,7 @@ def _save_checkpoint(directory: Path, enc: VideoEncoder, cfg: TrainConfig, metri
         named = {n: p.detach().contiguous().cpu() for n, p in enc.model.named_parameters() if p.requires_grad}
         save_file(named, str(tmp / TRAINABLE_FILE))
     if state is not None:
-        torch.save(state, tmp / TRAIN_STATE)
+        save_train_state(tmp, state)
     old = directory.with_name(directory.name + ".old")
     if directory.exists():
         directory.rename(old)
@@ -105,18 +114,6 @@ def _load_weights(directory: Path, enc: VideoEncoder, cfg: TrainConfig) -> None:
         assert not unexpected, f"unexpected tensors in {directory / TRAINABLE_FILE}: {unexpected[:3]}"
     else:
         load_adapter(enc.model, directory)
-
-
-def _lr_lambda(total_steps: int, warmup_steps: int):
-    """Linear warmup from 0 to 1 over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
-
-    def f(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return f
 
 
 def _val_score(val: dict) -> float:
@@ -136,8 +133,10 @@ def train(
     """Fine-tune ``enc`` on the MSR-VTT-layout dataset in ``data_dir``; returns the results dict.
 
     Raises MissingVideosError before training when videos are missing or unreadable (unless
-    ``cfg.skip_missing``), MSRVTTFormatError for bad annotation files, and FileExistsError when
-    ``out_dir`` holds a run and ``resume`` is False.
+    ``cfg.skip_missing``), MSRVTTFormatError for bad annotation files, FileExistsError when
+    ``out_dir`` holds a run and ``resume`` is False, and TrainStateError when the run's resume
+    state is unreadable, would need unpickling code (an old ``train_state.pt`` holding objects), or
+    belongs to other trained weights.
     """
     out_dir, data_dir = Path(out_dir), Path(data_dir)
     video_dir = Path(video_dir) if video_dir else default_video_dir(data_dir)
@@ -179,9 +178,7 @@ def train(
     )
     steps_per_epoch = len(train_pairs) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(total_steps, max(1, int(cfg.warmup_fraction * total_steps)))
-    )
+    scheduler = lr_schedule(optimizer, total_steps, cfg.warmup_fraction)
     eval_steps = {
         e * steps_per_epoch + max(1, round(k * steps_per_epoch / cfg.evals_per_epoch))
         for e in range(cfg.epochs) for k in range(1, cfg.evals_per_epoch + 1)
@@ -197,17 +194,22 @@ def train(
     # --- resume ---------------------------------------------------------------------------------
     step, best = 0, None
     last_dir, best_dir = out_dir / "last", out_dir / "best"
-    if (last_dir / TRAIN_STATE).is_file():
+    if has_train_state(last_dir):
         if not resume:
-            raise FileExistsError(f"{out_dir} already holds a run (last/{TRAIN_STATE}); resume it or pick another --out")
-        state = torch.load(last_dir / TRAIN_STATE, map_location="cpu", weights_only=False)
-        named = dict(enc.model.named_parameters())
+            raise FileExistsError(f"{out_dir} already holds a run ({last_dir} has a training state); resume it or pick another --out")
+        state = load_train_state(last_dir)  # never unpickles
+        named = {n: p for n, p in enc.model.named_parameters() if p.requires_grad}
+        if state.trainable.keys() != named.keys() or any(named[n].shape != t.shape for n, t in state.trainable.items()):
+            raise TrainStateError(
+                f"the training state in {last_dir} was written for other trained weights ({len(state.trainable)} "
+                f"tensors, this run trains {len(named)}): resume with the run's own config or pick another --out"
+            )
         with torch.no_grad():
-            for name, value in state["trainable"].items():
+            for name, value in state.trainable.items():
                 named[name].copy_(value)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, best = state["step"], state["best"]
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        step, best = state.step, state.best
         logger.info("resumed from %s at step %d of %d", last_dir, step, total_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(out_dir / "train_config.json")
@@ -256,11 +258,10 @@ def train(
                         _save_checkpoint(best_dir, enc, cfg, record, None)
                 with (out_dir / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps(record) + "\n")
-                state = {
-                    "step": step, "best": best, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "trainable": {n: p.detach().cpu() for n, p in enc.model.named_parameters() if p.requires_grad},
-                }
+                state = TrainState(
+                    step=step, best=best, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    trainable={n: p.detach().cpu() for n, p in enc.model.named_parameters() if p.requires_grad},
+                )
                 _save_checkpoint(last_dir, enc, cfg, record, state)
                 logger.info("step %d: %s", step, json.dumps({k: v for k, v in record.items() if k != "val"}))
                 losses, clips_seen, t_start = [], 0, time.perf_counter()
