@@ -96,3 +96,22 @@ def test_zero_shot_and_missing_videos(data, tmp_path, TINY):
     result = CliRunner().invoke(cli, args + ["--skip-missing"])
     assert result.exit_code == 0, result.output
     assert "4 queries (1 skipped: not the full 1k-A)" in result.output
+
+
+def test_train_refuses_a_planted_pickle_in_the_output_folder(data, tmp_path, TINY):
+    import os
+
+    import torch
+
+    class RunsCode:
+        def __reduce__(self):
+            return os.mkdir, (str(tmp_path / "planted-code-ran"),)
+
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    torch.save({"step": 1, "trainable": RunsCode()}, tmp_path / "run" / "last" / "train_state.pt")
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY,
+                                      "--max-steps", "1", "--batch-size", "8", "--val-videos", "2",
+                                      "--num-workers", "0", "--randaug", ""])
+    assert result.exit_code == 2, result.output
+    assert "error: refusing to resume from" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "planted-code-ran").exists()

@@ -138,10 +138,10 @@ def _load_legacy(path: Path) -> TrainState:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrainStateError(
-            f"refusing to resume from {path}: it holds objects other than tensors and plain containers, "
-            f"so reading it would run pickled code ({first}). Delete it to restart the run from step 0, "
+            f"refusing to resume from {path}: it is not a file of tensors and plain containers only "
+            f"(torch's weights-only reader stopped at: {_unpickler_reason(e)}), and it is never unpickled "
+            f"because that could run code planted in the folder. Delete it to restart the run from step 0, "
             f"or train into a new --out."
         ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as e:
@@ -150,6 +150,14 @@ def _load_legacy(path: Path) -> TrainState:
     if not isinstance(raw, dict) or not keys <= set(raw):
         raise TrainStateError(f"{path} is not a tempme training state (keys {sorted(keys)} expected)")
     return _checked(TrainState(**{k: raw[k] for k in keys}), path)
+
+
+def _unpickler_reason(e: pickle.UnpicklingError) -> str:
+    """The specific part of torch's weights-only error (without its advice to load unsafely)."""
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation", "WeightsUnpickler error")
+    lines = [line.strip() for line in str(e).splitlines()]
+    reason = " ".join(line for line in lines if line and not line.startswith(boilerplate))
+    return reason or type(e).__name__
 
 
 def _checked(state: TrainState, source: Path) -> TrainState:
