@@ -126,6 +126,8 @@ def save_adapter(model: nn.Module, config: TempMeConfig, directory: Path, meta: 
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in (LEGACY_ADAPTER_FILE, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, TEMPORAL_FILE):
+        (directory / stale).unlink(missing_ok=True)  # an earlier adapter here must not shadow this one
     tensors = adapter_state_dict(model)
     peft_configs = getattr(model, "peft_config", {})
     if PEFT_ADAPTER_NAME in peft_configs:
@@ -152,10 +154,23 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise AdapterError(f"{path} is not a readable safetensors file: {e}") from None
 
 
+def _is_format1(directory: Path) -> bool:
+    """True for a folder of the single-file layout; AdapterError if it also holds peft-layout weights."""
+    if not (directory / LEGACY_ADAPTER_FILE).is_file():
+        return False
+    newer = [f for f in (PEFT_WEIGHTS_FILE, TEMPORAL_FILE) if (directory / f).is_file()]
+    if newer:
+        raise AdapterError(
+            f"{directory} holds two adapters: {LEGACY_ADAPTER_FILE} (format 1) and {', '.join(newer)} (format 2); "
+            f"remove the one that is not meant"
+        )
+    return True
+
+
 def _read_folder(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """``(lora, by_name)``: peft-layout LoRA tensors under peft's saved names, and every other
     tensor (the temporal embeddings, or all of a format-1 folder) under the model's parameter names."""
-    if (directory / LEGACY_ADAPTER_FILE).is_file():
+    if _is_format1(directory):
         return {}, _read_safetensors(directory / LEGACY_ADAPTER_FILE)
     if not (directory / CONFIG_FILE).is_file():
         raise AdapterError(f"{directory} is not an adapter directory: {CONFIG_FILE} is missing")
@@ -181,7 +196,7 @@ def adapter_hash(directory: Path) -> str:
         AdapterError: not an adapter folder, or a weights file is unreadable.
     """
     directory = Path(directory)
-    if (directory / LEGACY_ADAPTER_FILE).is_file():  # its bytes are the canonical serialisation
+    if _is_format1(directory):  # its bytes are the canonical serialisation
         return hashlib.sha256((directory / LEGACY_ADAPTER_FILE).read_bytes()).hexdigest()[:16]
     return _digest(read_adapter_tensors(directory))
 

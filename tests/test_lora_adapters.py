@@ -114,6 +114,14 @@ def test_format1_folder_still_loads_bit_exactly_with_the_same_hash(checkpoint, t
         assert torch.equal(a, b)
     # the same weights re-saved in peft's layout keep the hash
     assert loaded.save_adapter(tmp_path / "new") == file_hash == adapter_hash(tmp_path / "new")
+    # saving over an old folder replaces its weights file (a stale one would shadow the new adapter)
+    other = trained_encoder(checkpoint, seed=4)
+    digest = other.save_adapter(old)
+    assert not (old / "adapter.safetensors").exists() and adapter_hash(old) == digest != file_hash
+    write_format1_adapter(enc, tmp_path / "both")
+    (tmp_path / "both" / "tempme_temporal.safetensors").write_bytes((old / "tempme_temporal.safetensors").read_bytes())
+    with pytest.raises(AdapterError, match="holds two adapters: adapter.safetensors .*tempme_temporal.safetensors"):
+        adapter_hash(tmp_path / "both")
 
 
 def test_adapters_without_lora_or_without_temporal_embeddings(checkpoint, tmp_path):
