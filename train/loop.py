@@ -110,7 +110,7 @@ def _save_checkpoint(directory: Path, enc: VideoEncoder, cfg: TrainConfig, metri
 def _load_weights(directory: Path, enc: VideoEncoder, cfg: TrainConfig) -> None:
     """Load a checkpoint's trained weights into ``enc`` (adapter, or every weight for "all")."""
     if cfg.trainable == "all":
-        missing, unexpected = enc.model.load_state_dict(load_file(str(directory / TRAINABLE_FILE)), strict=False)
+        _, unexpected = enc.model.load_state_dict(load_file(str(directory / TRAINABLE_FILE)), strict=False)
         assert not unexpected, f"unexpected tensors in {directory / TRAINABLE_FILE}: {unexpected[:3]}"
     else:
         load_adapter(enc.model, directory)
