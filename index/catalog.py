@@ -76,6 +76,15 @@ class NewVideo:
     embeddings: np.ndarray  # (S, D) float32
 
 
+IN_CHUNK = 10_000  # ids per ``IN (...)``: SQLite allows 32,766 bound variables per statement
+
+
+def _chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
+    ids = [int(i) for i in ids]
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 def _prefix(column, folder: str):
     """SQL: ``column`` is ``folder`` or a path inside it."""
     root = folder.rstrip(os.sep) or os.sep
@@ -134,12 +143,12 @@ class Catalog:
 
     def delete_videos(self, video_ids: list[int]) -> np.ndarray:
         """Delete videos and their segments in one transaction; returns the (N,) segment ids gone."""
-        if not video_ids:
-            return np.zeros(0, np.int64)
+        seg_ids: list[int] = []
         with self._tx() as s:
-            seg_ids = s.scalars(select(Segment.id).where(Segment.video_id.in_(video_ids))).all()
-            s.execute(delete(Segment).where(Segment.video_id.in_(video_ids)))
-            s.execute(delete(Video).where(Video.id.in_(video_ids)))
+            for chunk in _chunks(video_ids):
+                seg_ids += s.scalars(select(Segment.id).where(Segment.video_id.in_(chunk))).all()
+                s.execute(delete(Segment).where(Segment.video_id.in_(chunk)))
+                s.execute(delete(Video).where(Video.id.in_(chunk)))
         return np.array(seg_ids, dtype=np.int64)
 
     def add_video(self, video: NewVideo) -> np.ndarray:
@@ -197,10 +206,12 @@ class Catalog:
     def stored_vectors(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(N,) segment ids (ascending) and their (N, D) float32 vectors: all, or those in ``ids``."""
         q = select(Segment.id, Segment.embedding).order_by(Segment.id)
-        if ids is not None:
-            q = q.where(Segment.id.in_([int(i) for i in ids]))
         with self.session() as s:
-            rows = s.execute(q).all()
+            if ids is None:
+                rows = s.execute(q).all()
+            else:
+                rows = sorted((r for chunk in _chunks(ids) for r in s.execute(q.where(Segment.id.in_(chunk)))),
+                              key=lambda r: r[0])
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, self.embed_dim() or 1), np.float32)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
@@ -216,10 +227,10 @@ class Catalog:
 
     def segment_rows(self, ids: list[int], filters: SearchFilters | None = None) -> dict[int, SegmentRow]:
         """segment id -> :class:`SegmentRow` for those of ``ids`` whose video passes ``filters``."""
-        if not ids:
+        if not len(ids):
             return {}
         q = (select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
-             .join(Video, Segment.video_id == Video.id).where(Segment.id.in_([int(i) for i in ids])))
+             .join(Video, Segment.video_id == Video.id))
         if filters is not None:
             if filters.folder:
                 q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
@@ -229,7 +240,7 @@ class Catalog:
                 q = q.where(Video.duration_s <= filters.max_duration_s)
         with self.session() as s:
             rows = {sid: SegmentRow(sid, vid, a, b, Path(path), float(dur or 0.0))
-                    for sid, vid, a, b, path, dur in s.execute(q)}
+                    for chunk in _chunks(ids) for sid, vid, a, b, path, dur in s.execute(q.where(Segment.id.in_(chunk)))}
         if filters is not None and filters.extensions:
             keep = filters.suffixes()
             rows = {k: r for k, r in rows.items() if r.path.suffix.lower() in keep}

@@ -155,8 +155,8 @@ class FaissStore:
                 return False
             log.warning("%s: index file v%d disagrees with the catalog (%d vectors missing, %d extra): "
                         "repairing from stored vectors", self.directory, version, len(missing), len(extra))
-            if duplicates:
-                self.rebuild()
+            if duplicates or self.params.kind_for(len(db_ids)) != index.kind:
+                self.rebuild()  # also when the repaired size calls for another index type
             else:
                 index.remove(extra)
                 ids, vecs = self.catalog.stored_vectors(missing)
