@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 
 class JsonConfig:
@@ -60,6 +60,9 @@ class TempMeConfig(JsonConfig):
         temporal_embed: zero-initialised clip-temporal embeddings in the ClipMe layers.
         text_context: text tokens (TempMe uses 32; CLIP's causal mask makes this exact for
             captions that fit).
+        quick_gelu: the towers' activation, QuickGELU (True) or GELU (False); None lets the
+            weights decide (:func:`tempme.weights.resolve_weights`). Encoders record the value
+            they were built with, so adapters and libraries reload with the same activation.
     """
 
     arch: str = "ViT-B-32"
@@ -74,6 +77,7 @@ class TempMeConfig(JsonConfig):
     lora_text: bool = True
     temporal_embed: bool = True
     text_context: int = 32
+    quick_gelu: Optional[bool] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clip_groups", tuple(int(g) for g in self.clip_groups))
@@ -99,15 +103,40 @@ class TempMeConfig(JsonConfig):
 
     @classmethod
     def preset(cls, arch: str, **overrides: Any) -> "TempMeConfig":
-        """The paper's setting for ``arch`` (unknown architectures get the ViT-B/32 numbers)."""
-        base: dict[str, Any] = dict(PRESETS.get(arch, PRESETS["ViT-B-32"]))
+        """The paper's setting for ``arch``'s family (see :func:`preset_family`).
+
+        Raises:
+            ValueError: ``arch`` has no TempMe preset (pass the merge settings explicitly).
+        """
+        base: dict[str, Any] = dict(PRESETS[preset_family(arch)])
         base["arch"] = arch
         base.update(overrides)
         return cls(**base)
 
+
 PRESETS: dict[str, dict[str, Any]] = {
     "ViT-B-32": dict(imgme_r=2, cross_keep=0.7, intra_keep=0.9),
     "ViT-B-16": dict(imgme_r=10, cross_keep=0.6, intra_keep=0.8),
-    # A 6-layer, 64x64, 4x4-patch test architecture: 2 ImgMe layers, 3 ClipMe layers, 1 final.
+    # A 6-layer, 64x64, 16x16-patch test architecture: 2 ImgMe layers, 3 ClipMe layers, 1 final.
     "tempme-tiny": dict(imgme_r=1, cross_keep=0.7, intra_keep=0.9),
 }
+
+
+def preset_family(arch: str) -> str:
+    """The preset an open_clip architecture name uses: its family, ``ViT-B-32*`` or ``ViT-B-16*``.
+
+    ``ViT-B-32-quickgelu`` and other variants of one geometry share its preset (the merge
+    schedule depends on the patch grid and depth only). Raises ValueError for architectures
+    without a TempMe preset (e.g. ``ViT-L-14``, ``ViT-B-32-256``).
+    """
+    for family in PRESETS:
+        if arch == family or arch.startswith(family + "-") and arch[len(family) + 1:] in _VARIANTS:
+            return family
+    raise ValueError(
+        f"no TempMe preset for architecture {arch!r}: presets exist for {', '.join(PRESETS)} "
+        f"and their {', '.join('-' + v for v in _VARIANTS)} variants"
+    )
+
+
+# name suffixes of open_clip architectures with the family's geometry (224 px, same depth)
+_VARIANTS = ("quickgelu",)

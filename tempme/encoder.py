@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
-from torchvision.transforms import InterpolationMode
 
 from tempme.config import TempMeConfig
 from tempme.lora import adapter_hash, fold_lora, inject_lora, load_adapter, read_adapter_config, save_adapter
 from tempme.patch import apply_tempme
 from tempme.plan import TokenPlan
+from tempme.video import resize_short_side
 from tempme.weights import create_clip, shrink_text_context
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,9 @@ class VideoEncoder(nn.Module):
             frames: (T, H, W, 3) uint8 RGB.
 
         Returns:
-            (T, 3, S, S) float32: shorter side resized to S (bicubic, antialiased), centre crop,
-            CLIP mean/std normalisation.
+            (T, 3, S, S) float32: open_clip's image transform for the model: shorter side
+            resized to S (bicubic, antialiased: :func:`tempme.video.resize_short_side`), centre
+            crop, the model's mean/std normalisation.
 
         Raises:
             ValueError: wrong shape or dtype.
@@ -110,8 +111,7 @@ class VideoEncoder(nn.Module):
         if x.ndim != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
             raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {tuple(x.shape)} {x.dtype}")
         S = self.image_size
-        x = x.permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
-        x = TF.resize(x, [S], interpolation=InterpolationMode.BICUBIC, antialias=True)
+        x = resize_short_side(x, S)  # (T, H, W, 3) -> (T, 3, H', W'), bicubic as open_clip
         x = TF.center_crop(x, [S, S])
         x = x.float().div_(255.0)
         return TF.normalize(x, list(self.image_mean), list(self.image_std))
@@ -179,19 +179,26 @@ def load_encoder(
     adapter: Optional[Path] = None,
     device: Optional[str | torch.device] = None,
     config: Optional[TempMeConfig] = None,
+    quick_gelu: Optional[bool] = None,
 ) -> VideoEncoder:
     """Build a TempMe encoder.
 
     Args:
         model: open_clip architecture (``ViT-B-32``, ``ViT-B-16``, ``tempme-tiny``).
-        pretrained: ``openai``, a local checkpoint file, or ``none`` (random, with a warning).
+        pretrained: an open_clip tag (``openai``, ...), ``hf-hub:org/repo``, a local checkpoint
+            file (OpenAI's TorchScript ``.pt`` or an open_clip state dict), or ``none`` (random,
+            with a warning); see :mod:`tempme.weights`.
         adapter: directory written by :meth:`VideoEncoder.save_adapter`; its TempMe config is
             used unless ``config`` is given.
         device: default ``cuda`` when available, else ``cpu``.
         config: TempMe settings; default the preset for ``model``.
+        quick_gelu: the activation where the weights cannot tell (a plain state dict, random
+            weights); default ``config.quick_gelu``. The resolved activation is recorded in
+            ``encoder.config.quick_gelu``.
 
     Raises:
-        ValueError: unknown architecture or inconsistent config.
+        ValueError: unknown architecture, no TempMe preset, inconsistent config, or a
+            ``quick_gelu`` that contradicts the weights.
         tempme.weights.WeightsUnavailableError: weights cannot be obtained.
         tempme.lora.AdapterError: the adapter does not fit.
     """
@@ -200,7 +207,10 @@ def load_encoder(
         config = read_adapter_config(adapter) if adapter else TempMeConfig.preset(model)
     if config.arch != model:
         config = config.replace(arch=model)
-    clip = create_clip(model, pretrained, device="cpu")
+    if quick_gelu is None:
+        quick_gelu = config.quick_gelu
+    clip = create_clip(model, pretrained, device="cpu", quick_gelu=quick_gelu)
+    config = config.replace(quick_gelu=clip.tempme_weights.quick_gelu)
     shrink_text_context(clip, config.text_context)
     plan = apply_tempme(clip, config)  # after the weights: state dicts load unchanged
     clip = inject_lora(clip, config.lora_rank, text=config.lora_text)  # after the weights

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from tempme.config import TempMeConfig
+from tempme.merge import set_a_size
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def plan_schedule(config: TempMeConfig, tokens_per_frame: int, depth: int) -> To
         prot_out = protected * group
         n_cat = n * group
         for what, r, count in (("cross", cross_r, n_cat), ("intra", intra_r, n_cat - cross_r)):
-            set_a = (count - prot_out + 1) // 2
+            set_a = set_a_size(count, prot_out)
             if r > set_a:
                 raise ValueError(
                     f"layer {i}: {what} merge of r={r} exceeds set A ({set_a} of {count} tokens, "

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
+import torch
+from av.video.reformatter import VideoReformatter
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +145,40 @@ def uniform_times(start_s: float, end_s: float, n: int) -> np.ndarray:
     return start_s + step * (np.arange(n, dtype=np.float64) + 0.5)
 
 
-def _out_size(width: int, height: int, max_side: int | None, short_side: int | None) -> tuple[int, int]:
-    scale = 1.0
-    if short_side is not None:
-        scale = short_side / min(width, height)
-    elif max_side is not None and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-    if scale == 1.0:
+def _out_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    if max_side is None or max(width, height) <= max_side:
         return width, height
+    scale = max_side / max(width, height)
     # even sizes keep swscale's chroma handling exact
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) with the shorter side ``short_side``, as torchvision's ``Resize(S)``
+    computes it (the longer side is ``int(S * long / short)``)."""
+    if width <= height:
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
+
+
+def resize_short_side(frames: np.ndarray | torch.Tensor, short_side: int) -> torch.Tensor:
+    """CLIP's resize: the shorter side to ``short_side`` pixels, bicubic with antialiasing.
+
+    The resize of open_clip's image transform (torchvision ``Resize(S, BICUBIC)`` on PIL
+    images), done by torchvision on tensors; on uint8 RGB frames the two agree to well under one
+    grey level (tests/test_video.py measures it on real clips).
+
+    Args:
+        frames: (T, H, W, 3) uint8 RGB.
+
+    Returns:
+        (T, 3, H', W') uint8, ``min(H', W') == short_side``; the input itself when already that size.
+    """
+    x = torch.as_tensor(frames).permute(0, 3, 1, 2)  # (T, H, W, 3) -> (T, 3, H, W)
+    w, h = short_side_size(x.shape[-1], x.shape[-2], short_side)
+    if (h, w) == tuple(x.shape[-2:]):
+        return x
+    return TF.resize(x, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
 def sample_frames(
@@ -167,9 +194,11 @@ def sample_frames(
         path: a video file.
         times_s: (T,) seconds from the stream start, any order; times past the end give the
             last frame, times before the first frame give the first frame.
-        max_side: if set, shrink so that the longer side is at most this many pixels.
-        short_side: if set (takes precedence), scale so that the shorter side is this many pixels
-            (what CLIP preprocessing resizes to anyway, done here once by swscale).
+        max_side: if set, shrink so that the longer side is at most this many pixels (swscale,
+            for previews).
+        short_side: if set (takes precedence), resize so that the shorter side is this many
+            pixels with CLIP's resize (:func:`resize_short_side`, bicubic, antialiased), each
+            frame as it is decoded at full resolution.
 
     Returns:
         (T, H, W, 3) uint8 RGB, in the order of ``times_s``.
@@ -194,8 +223,11 @@ def sample_frames(
 
         def convert(frame: av.VideoFrame) -> np.ndarray:
             nonlocal size
+            if short_side is not None:
+                rgb = frame.to_ndarray(format="rgb24")[None]  # (1, H, W, 3) at full resolution
+                return resize_short_side(rgb, short_side)[0].permute(1, 2, 0).numpy()  # (H', W', 3)
             if size is None:
-                size = _out_size(frame.width, frame.height, max_side, short_side)
+                size = _out_size(frame.width, frame.height, max_side)
             return fmt.reformat(frame, size[0], size[1], "rgb24").to_ndarray()
 
         def seek(at: float):

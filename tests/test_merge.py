@@ -1,4 +1,10 @@
-"""Bipartite soft matching and size-weighted merging against a loop-based reference."""
+"""Bipartite soft matching and size-weighted merging against a loop-based reference.
+
+The split rule is ToMe's and the TempMe reference's (``LunarShen/TempMe``, module_tome_merge.py):
+alternate over the whole sequence with the class tokens counted, so token ``i`` (``i >=
+protected``) is in set A when ``i`` is even. The loop reference below decides A/B by that
+position parity, one token at a time; it shares nothing with ``tempme.merge``.
+"""
 
 import pytest
 import torch
@@ -10,8 +16,8 @@ def reference_merge(metric, x, size, r, protected):
     """Per-sequence loops, straight from the definition (ToMe Sec. 3)."""
     out_x, out_s = [], []
     for m, xs, ss in zip(metric, x, size):
-        tokens = list(range(protected, m.shape[0]))
-        a, b = tokens[::2], tokens[1::2]
+        a = [i for i in range(protected, m.shape[0]) if i % 2 == 0]
+        b = [i for i in range(protected, m.shape[0]) if i % 2 == 1]
         mn = m / m.norm(dim=-1, keepdim=True)
         edges = []
         for i in a:
@@ -31,7 +37,9 @@ def reference_merge(metric, x, size, r, protected):
     return torch.stack(out_x), torch.stack(out_s)
 
 
-@pytest.mark.parametrize("n,r,protected", [(17, 3, 1), (50, 2, 1), (68, 20, 2), (30, 14, 2), (9, 1, 3)])
+@pytest.mark.parametrize(
+    "n,r,protected", [(17, 3, 1), (50, 2, 1), (50, 24, 1), (68, 20, 2), (30, 14, 2), (9, 1, 3), (168, 50, 12), (12, 4, 4)]
+)
 def test_matches_reference(n, r, protected):
     g = torch.Generator().manual_seed(n * 100 + r)
     metric = torch.randn(3, n, 8, generator=g)
@@ -43,6 +51,24 @@ def test_matches_reference(n, r, protected):
     assert got_x.shape == (3, n - r, 5)
     torch.testing.assert_close(got_x, ref_x, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got_s, ref_s)
+
+
+def test_hand_computed_split_with_one_and_two_class_tokens():
+    # one class token: tokens 2, 4 (patches 1, 3) are set A, tokens 1, 3 (patches 0, 2) set B
+    cls, p0, p1, p2, p3 = (torch.tensor(v) for v in ([0.0, 0, 1], [1.0, 0, 0], [0.0, 1, 0], [0.0, 0.7, 0.7], [1.0, 0.1, 0]))
+    x = torch.stack([cls, p0, p1, p2, p3])[None]  # (1, 5, 3)
+    out, size = merge_wavg(bipartite_soft_matching(x, 1, protected=1), x, torch.ones(1, 5, 1))
+    # p3's best edge (to p0, cos 0.995) beats p1's (to p2, cos 0.707): p3 merges into p0
+    expected = torch.stack([cls, p1, (p0 + p3) / 2, p2])[None]
+    torch.testing.assert_close(out, expected)
+    assert size.flatten().tolist() == [1, 1, 2, 1]
+    # two class tokens: the patches at even token positions (patches 0, 2) are set A
+    c2 = torch.tensor([0.0, 0.0, -1.0])
+    x2 = torch.stack([cls, c2, p0, p1, p2, p3])[None]  # (1, 6, 3): tokens 2, 4 = p0, p2 are A
+    out2, size2 = merge_wavg(bipartite_soft_matching(x2, 1, protected=2), x2, torch.ones(1, 6, 1))
+    # p0's best edge (to p3, 0.995) beats p2's (to p1, 0.707): p0 merges into p3
+    torch.testing.assert_close(out2, torch.stack([cls, c2, p2, p1, (p3 + p0) / 2])[None])
+    assert size2.flatten().tolist() == [1, 1, 1, 1, 2]
 
 
 def test_sizes_sum_and_protected_tokens_stay_first():
@@ -64,8 +90,13 @@ def test_identical_tokens_merge_to_themselves():
 
 
 def test_rejects_r_larger_than_set_a():
+    # 10 patches after 1 class token: A = tokens 2, 4, ..., 10 (5); after 2: tokens 2, ..., 10 (5)
     with pytest.raises(ValueError, match="set A has 5"):
         bipartite_soft_matching(torch.randn(1, 11, 4), 6, protected=1)
+    # 9 patches after 2 class tokens: A = tokens 2, 4, 6, 8, 10 (5); after 1 class token: 4
+    with pytest.raises(ValueError, match="set A has 4"):
+        bipartite_soft_matching(torch.randn(1, 10, 4), 5, protected=1)
+    bipartite_soft_matching(torch.randn(1, 11, 4), 5, protected=2)
 
 
 def test_r_zero_is_identity():

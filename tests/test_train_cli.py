@@ -19,7 +19,7 @@ def tiny_weights(tmp_path_factory):
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tempme-tiny.pt"
-    torch.save(open_clip.create_model("tempme-tiny", force_quick_gelu=True).state_dict(), path)
+    torch.save(open_clip.create_model("tempme-tiny").state_dict(), path)
     return path
 
 
@@ -115,3 +115,36 @@ def test_train_refuses_a_planted_pickle_in_the_output_folder(data, tmp_path, TIN
     assert result.exit_code == 1, result.output
     assert "error: refusing to resume from" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "planted-code-ran").exists()
+
+
+def test_zero_shot_equals_stock_open_clip_mean_pooling(data, tmp_path, TINY, tiny_weights):
+    """`eval --zero-shot` = stock open_clip: encode_image per frame, normalise, mean, normalise."""
+    import open_clip
+    import torch
+    import torch.nn.functional as F
+
+    from tempme.encoder import load_encoder
+    from tempme.train.evaluate import embed, make_eval_dataset, zero_shot_config
+    from tempme.train.metrics import retrieval_metrics
+    from tempme.train.msrvtt import default_video_dir, find_video, read_test
+
+    out = tmp_path / "zs.json"
+    result = CliRunner().invoke(cli, ["eval", "--data", str(data), *TINY, "--zero-shot", "--output", str(out),
+                                      "--num-workers", "0"])
+    assert result.exit_code == 0, result.output
+    pairs = read_test(data)
+    paths = {p.video_id: find_video(default_video_dir(data), p.video_id) for p in pairs}
+    enc = load_encoder("tempme-tiny", str(tiny_weights), device="cpu", config=zero_shot_config("tempme-tiny"))
+    dataset = make_eval_dataset(enc, pairs, paths)
+    videos, texts = embed(enc, dataset)
+
+    stock = open_clip.create_model("tempme-tiny", pretrained=str(tiny_weights)).eval()
+    with torch.no_grad():
+        ref_v = torch.stack([F.normalize(F.normalize(stock.encode_image(dataset[i][0]), dim=-1).mean(0), dim=-1)
+                             for i in range(len(dataset))])
+        ref_t = F.normalize(stock.encode_text(open_clip.tokenize([p.caption for p in pairs])), dim=-1)
+    torch.testing.assert_close(videos, ref_v, atol=1e-5, rtol=0)
+    torch.testing.assert_close(texts, ref_t, atol=1e-5, rtol=0)
+    zs = json.loads(out.read_text())
+    for direction, metrics in retrieval_metrics(ref_t @ ref_v.T).items():
+        assert zs[direction] == pytest.approx(metrics.to_dict())

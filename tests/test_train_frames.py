@@ -32,6 +32,18 @@ def test_short_video_repeats_frames_in_order():
     assert frame_times(0.3, 12).tolist() == [0.15] * 12
 
 
+def test_frame_picking_equals_the_reference_loader_hand_computed():
+    # TempMe's _get_rawvideo_dec: 10 s at 30 fps = 300 frames; every 30th gives only 10 (< 12),
+    # so the 12 frames are floor(linspace(0, 299, 12))
+    pos = np.array([0, 27, 54, 81, 108, 135, 163, 190, 217, 244, 271, 299])
+    np.testing.assert_allclose(frame_times(10.0, 12, video_fps=30.0), (pos + 0.5) / 30)
+    # 20 s at 25 fps: every 25th frame gives 20; keep floor(linspace(0, 19, 12)) of them
+    keep = np.array([0, 1, 3, 5, 6, 8, 10, 12, 13, 15, 17, 19])
+    np.testing.assert_allclose(frame_times(20.0, 12, video_fps=25.0), (keep * 25 + 0.5) / 25)
+    # exactly 12 one-per-second frames: all of them
+    np.testing.assert_allclose(frame_times(12.0, 12, video_fps=24.0), (np.arange(12) * 24 + 0.5) / 24)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="duration_s=0"):
         frame_times(0.0)
@@ -42,7 +54,8 @@ def test_bad_arguments():
 def test_load_clip_matches_per_timestamp_decoding():
     path = VIDEOS / "opencv-doc__cup.mp4"
     clip = load_clip(path, 12)
-    times = frame_times(probe(path).duration_s, 12)
+    meta = probe(path)
+    times = frame_times(meta.duration_s, 12, video_fps=meta.fps)
     ref = sample_frames(path, times)
     assert clip.shape == ref.shape and clip.shape[0] == 12 and clip.dtype == np.uint8
     assert np.array_equal(clip, ref)

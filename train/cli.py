@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from tempme.cli_errors import fail
-from tempme.cli_options import AdapterOpt, DeviceOpt, ModelOpt, PretrainedOpt
+from tempme.cli_options import AdapterOpt, DeviceOpt, ModelOpt, PretrainedOpt, QuickGeluOpt
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ SkipMissingOpt = Annotated[
 ]
 
 
-def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optional[str], merging: bool, zero_shot: bool):
+def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optional[str], merging: bool, zero_shot: bool,
+             quick_gelu: Optional[bool] = None):
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
     from tempme.lora import AdapterError, read_adapter_config
@@ -41,14 +42,17 @@ def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optio
         fail("--zero-shot evaluates the plain CLIP model; it cannot be combined with --adapter")
     try:
         if zero_shot:  # per-frame CLIP, mean pooling, no LoRA, no temporal embeddings
-            config = TempMeConfig.preset(model, merging=False, lora_rank=0, temporal_embed=False)
+            from tempme.train.evaluate import zero_shot_config
+
+            config = zero_shot_config(model)
         elif adapter is not None:
             config = read_adapter_config(adapter)
         else:
             config = TempMeConfig.preset(model)
         if not merging:
             config = config.replace(merging=False)
-        return load_encoder(model=model, pretrained=pretrained, adapter=adapter, device=device, config=config)
+        return load_encoder(model=model, pretrained=pretrained, adapter=adapter, device=device, config=config,
+                            quick_gelu=quick_gelu)
     except (WeightsUnavailableError, AdapterError, ValueError) as e:
         fail(str(e))
 
@@ -62,6 +66,7 @@ def train_command(
     ] = None,
     model: ModelOpt = "ViT-B-32",
     pretrained: PretrainedOpt = "openai",
+    quick_gelu: QuickGeluOpt = None,
     adapter: AdapterOpt = None,
     device: DeviceOpt = None,
     merging: Annotated[bool, typer.Option("--merging/--no-merging", help="TempMe merging, or the mean-pooling baseline.")] = True,
@@ -103,7 +108,7 @@ def train_command(
         cfg = TrainConfig.from_dict({**base, **overrides})
     except (ValueError, OSError) as e:
         fail(str(e))
-    enc = _encoder(model, pretrained, adapter, device, merging, zero_shot=False)
+    enc = _encoder(model, pretrained, adapter, device, merging, zero_shot=False, quick_gelu=quick_gelu)
     try:
         results = train(enc, data, out, cfg, video_dir=videos, resume=resume)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
@@ -121,6 +126,7 @@ def eval_command(
     videos: VideosOpt = None,
     model: ModelOpt = "ViT-B-32",
     pretrained: PretrainedOpt = "openai",
+    quick_gelu: QuickGeluOpt = None,
     adapter: AdapterOpt = None,
     device: DeviceOpt = None,
     zero_shot: Annotated[
@@ -144,7 +150,7 @@ def eval_command(
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     pairs = [p for p in test if p.video_id in paths]
-    enc = _encoder(model, pretrained, adapter, device, merging, zero_shot)
+    enc = _encoder(model, pretrained, adapter, device, merging, zero_shot, quick_gelu)
     metrics, _ = evaluate(enc, make_eval_dataset(enc, pairs, paths), batch_size, num_workers, progress=True)
     title = f"MSR-VTT 1k-A test, {enc.info.describe()}, {len(pairs)} queries"
     if problems:

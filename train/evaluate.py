@@ -15,12 +15,20 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from tempme.config import TempMeConfig
 from tempme.encoder import VideoEncoder
 from tempme.train.data import ClipDataset, collate
 from tempme.train.metrics import RetrievalMetrics, retrieval_metrics
 from tempme.train.msrvtt import Pair
 
 logger = logging.getLogger(__name__)
+
+
+def zero_shot_config(arch: str) -> TempMeConfig:
+    """Plain CLIP for ``arch``: per-frame ``encode_image``, no merging, no LoRA, no temporal
+    embeddings; the video embedding is the mean of the L2-normalised frame embeddings,
+    L2-normalised (the mean-pooling zero-shot baseline of CLIP4Clip / TempMe)."""
+    return TempMeConfig.preset(arch, merging=False, lora_rank=0, temporal_embed=False)
 
 
 def one_caption_per_video(pairs: Sequence[Pair]) -> list[Pair]:

@@ -1,8 +1,8 @@
 """Frames for training and evaluation: 1 fps then T uniformly, and clip-consistent RandAugment.
 
-Sampling follows the MSR-VTT protocol of CLIP4Clip / TempMe: take one frame per second, then pick
-``num_frames`` (12) of them uniformly; a video shorter than ``num_frames`` seconds repeats frames
-in order. Only the chosen frames are decoded (``tempme.video.sample_frames`` by timestamp).
+Sampling follows the MSR-VTT protocol of CLIP4Clip / TempMe's loader: take one frame per second, then
+pick ``num_frames`` (12) of them uniformly (indices floored); a video shorter than ``num_frames``
+seconds takes ``num_frames`` frames spread over all of its frames. Only the chosen frames are decoded (``tempme.video.sample_frames`` by timestamp).
 
 Augmentation is timm's RandAugment (``rand_augment_transform``), made clip-consistent: every frame
 of a clip gets the same ops with the same magnitudes, signs and probabilities, so the clip stays a
@@ -24,12 +24,18 @@ DEFAULT_RANDAUG = "rand-m7-n4-mstd0.5-inc1"
 """timm RandAugment config string: magnitude 7, 4 ops, magnitude std 0.5, increasing-severity ops."""
 
 
-def frame_times(duration_s: float, num_frames: int = 12, fps: float = 1.0) -> np.ndarray:
-    """Timestamps (seconds) of the ``num_frames`` frames to decode: 1 fps, then uniformly.
+def frame_times(duration_s: float, num_frames: int = 12, fps: float = 1.0, video_fps: float | None = None) -> np.ndarray:
+    """Timestamps (seconds) of the ``num_frames`` frames to decode: ``fps`` per second, then uniformly.
 
-    The video is cut into ``max(1, round(duration_s * fps))`` one-second bins whose centres are the
-    1 fps samples; ``num_frames`` of them are picked at ``round(linspace(0, n - 1, num_frames))``,
-    which is uniform when ``n >= num_frames`` and repeats frames in order when shorter.
+    With the video's frame rate ``video_fps`` this picks the frames the TempMe / CLIP4Clip loader
+    picks (``_get_rawvideo_dec`` of LunarShen/TempMe, decord frame indices): of the
+    ``n = round(duration_s * video_fps)`` frames take every ``round(video_fps / fps)``-th from
+    frame 0; if more than ``num_frames`` remain, keep those at ``floor(linspace(0, len - 1,
+    num_frames))``; if fewer, take frames ``floor(linspace(0, n - 1, num_frames))`` instead.
+    Frame ``i`` is asked for at ``(i + 0.5) / video_fps``, the middle of its display time.
+
+    Without ``video_fps`` (unknown rate) the samples are the centres of one-second bins, picked at
+    ``floor(linspace(0, n - 1, num_frames))`` the same way.
 
     Returns (T,) float64, non-decreasing. Raises ValueError for a non-positive duration or
     ``num_frames < 1``.
@@ -38,9 +44,20 @@ def frame_times(duration_s: float, num_frames: int = 12, fps: float = 1.0) -> np
         raise ValueError(f"duration_s={duration_s} must be > 0")
     if num_frames < 1:
         raise ValueError(f"num_frames={num_frames} must be >= 1")
+    if video_fps and video_fps > 0:
+        n = max(1, int(round(duration_s * video_fps)))
+        stride = max(1, int(round(video_fps / fps)))
+        every = np.arange(0, n, stride)  # frame indices, one per 1/fps seconds
+        if len(every) > num_frames:
+            pos = every[np.linspace(0, len(every) - 1, num_frames).astype(np.int64)]  # floor
+        elif len(every) == num_frames:
+            pos = every
+        else:
+            pos = np.linspace(0, n - 1, num_frames).astype(np.int64)
+        return (pos + 0.5) / video_fps
     n = max(1, int(round(duration_s * fps)))
     one_fps = uniform_times(0.0, duration_s, n)  # (n,) centres of one-second bins
-    idx = np.round(np.linspace(0, n - 1, num_frames)).astype(np.int64)
+    idx = np.linspace(0, n - 1, num_frames).astype(np.int64)  # floor, as the reference
     return one_fps[idx]
 
 
@@ -51,7 +68,8 @@ def load_clip(path: Path, num_frames: int = 12, short_side: int | None = None) -
     image size anyway). Repeated timestamps are decoded once. Raises
     tempme.video.VideoDecodeError for unreadable files.
     """
-    times = frame_times(probe(path).duration_s, num_frames)
+    meta = probe(path)
+    times = frame_times(meta.duration_s, num_frames, video_fps=meta.fps)
     unique, inverse = np.unique(times, return_inverse=True)
     frames = sample_frames(path, unique, short_side=short_side)  # (U, H, W, 3)
     return frames[inverse]  # (T, H, W, 3)
