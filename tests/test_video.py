@@ -83,19 +83,20 @@ REAL_CLIPS = sorted(
 ) if VIDEOS.is_dir() else []
 
 
-@pytest.fixture(scope="module", params=["tempme-tiny", "ViT-B-32"])
+@pytest.fixture(scope="module", params=["ViT-B-32"])
 def encoder_and_open_clip_transform(request):
     """A (random-weight) encoder and open_clip's own image transform for the same model."""
     import logging
 
     import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
 
     from tempme.encoder import load_encoder
 
     logging.getLogger("tempme").setLevel(logging.ERROR)
     enc = load_encoder(request.param, "none", device="cpu")
-    cfg = open_clip.PreprocessCfg(**open_clip.get_model_preprocess_cfg(enc.model))
-    return enc, open_clip.image_transform_v2(cfg, is_train=False)
+    cfg = PreprocessCfg(**open_clip.get_model_preprocess_cfg(enc.model))
+    return enc, image_transform_v2(cfg, is_train=False)
 
 
 def test_frames_fed_to_the_encoder_match_open_clip_preprocess(encoder_and_open_clip_transform) -> None:
@@ -109,12 +110,13 @@ def test_frames_fed_to_the_encoder_match_open_clip_preprocess(encoder_and_open_c
     worst = {}
     for name in REAL_CLIPS:
         path = VIDEOS / name
-        times = uniform_times(0.0, probe(path).duration_s, 3)
-        ours = enc.preprocess_frames(sample_frames(path, times, short_side=enc.image_size))  # (3, 3, S, S)
-        full = sample_frames(path, times)  # (3, H, W, 3) at the stored resolution
+        times = uniform_times(0.0, probe(path).duration_s, 2)
+        ours = enc.preprocess_frames(sample_frames(path, times, short_side=enc.image_size))  # (2, 3, S, S)
+        full = sample_frames(path, times)  # (2, H, W, 3) at the stored resolution
         ref = torch.stack([transform(Image.fromarray(f)) for f in full])
         assert ours.shape == ref.shape
         worst[name] = float(((ours - ref) * std).abs().mean()) * 255  # grey levels of [0, 255]
+    print(f"worst mean |ours - open_clip| over {len(worst)} clips: {max(worst.values()):.3f} / 255")
     assert max(worst.values()) <= 1.5, worst
 
 
