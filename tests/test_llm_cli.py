@@ -38,7 +38,7 @@ def processor_dir(tmp_path_factory):
     """The tiny model with a full LlavaOnevisionProcessor (chat template + video processor), as hub models ship."""
     from transformers import LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor
 
-    from tempme.llm.tiny import tiny_llava_onevision
+    from tiny_llava import tiny_llava_onevision
 
     path = tmp_path_factory.mktemp("tiny-llava-ov-processor")
     tiny_llava_onevision().save_pretrained(path)
@@ -54,7 +54,7 @@ def processor_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from tempme.llm.tiny import tiny_llava_onevision
+    from tiny_llava import tiny_llava_onevision
 
     path = tmp_path_factory.mktemp("tiny-llava-ov")
     tiny_llava_onevision().save_pretrained(path)

@@ -13,7 +13,7 @@ START, V, L = 5, 30, 42
 
 @pytest.fixture(scope="module")
 def model():
-    from tempme.llm.tiny import tiny_llava_onevision
+    from tiny_llava import tiny_llava_onevision
 
     return tiny_llava_onevision(layers=4)
 

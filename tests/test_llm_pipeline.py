@@ -16,14 +16,14 @@ FRAMES, N = 6, 16  # 32x32 frames, 4x4 pooled grid
 
 @pytest.fixture(scope="module")
 def model():
-    from tempme.llm.tiny import tiny_llava_onevision
+    from tiny_llava import tiny_llava_onevision
 
     return tiny_llava_onevision()
 
 
 @pytest.fixture(scope="module")
 def inputs():
-    from tempme.llm.tiny import tiny_prompt
+    from tiny_llava import tiny_prompt
 
     ids = tiny_prompt(FRAMES, N, batch=2)
     pixels = torch.randn(2, FRAMES, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -115,7 +115,7 @@ def test_pipeline_errors(model, inputs):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_pipeline_on_cuda_bf16(inputs):
-    from tempme.llm.tiny import tiny_llava_onevision
+    from tiny_llava import tiny_llava_onevision
 
     ids, pixels = inputs
     gpu = tiny_llava_onevision().to("cuda", torch.bfloat16)

@@ -1,35 +1,55 @@
 """HoliTom's outer-LLM stage (Shao et al., "HoliTom: Holistic Token Merging for Fast Video Large
-Language Models", 2025, Sec. 3.2-3.3), written from the paper's description.
+Language Models", 2025, Sec. 3.2-3.3), written from the paper and checked against the behaviour of
+its released code (``holitom/llava_arch.py``: segmentation, budgets, clustering, token order).
 
-1. Global redundancy-aware temporal segmentation. A position p is *static* across a segment of
-   frames [i, j] when the cosine similarity of its tokens in every pair of consecutive frames of the
-   segment exceeds ``tau``. Averaging a static position over the segment removes (j - i) tokens, so
-   the segment's redundancy is R(i, j) = |static(i, j)| * (j - i). The partition of the T frames
-   into contiguous segments that maximises the total redundancy is found exactly by dynamic
-   programming over segment ends, O(T^2 N).
-2. Temporal merge: in each segment, static positions are averaged over time (one token of size
-   j - i + 1 each); the other (dynamic) tokens stay per frame.
-3. Spatial merge to the budget, which is held over the whole video: the budget is shared among
-   segments in proportion to their token counts and, inside a segment, between static and dynamic
-   tokens likewise. Static tokens are clustered with density-peak clustering (DPC-KNN) and each
-   cluster averaged; dynamic tokens are kept by saliency (vision-encoder attention when given) and
-   every other dynamic token is averaged into its most similar kept one.
+1. Global redundancy-aware temporal segmentation. Position p is *static* over a segment of frames
+   [i, j] when the cosine similarity of its tokens in every pair of consecutive frames of the
+   segment exceeds ``tau``. Averaging a static position over the segment removes (j - i) tokens:
+   the segment's redundancy is R(i, j) = |static(i, j)| * (j - i). Dynamic programming over segment
+   ends finds the partition with the largest total redundancy; as in the reference, a longer
+   segment replaces a shorter one only when it is strictly better (ties go to singletons).
+2. The retention ratio is rescaled to what is left after the temporal merge:
+   r' = min(1, r / ((S - R_total) / S)), S = T * N.
+3. Per segment (all counts are the reference's):
+   * static positions, averaged over the segment's frames, are clustered by density-peak clustering
+     with k-NN density (DPC-kNN, distances scaled by 1/sqrt(C), k = min(K, clusters)) into
+     ``round(n_static * r')`` clusters; each cluster becomes ``beta * centre + (1 - beta) *
+     mean(other members)`` (the centre alone when it has no other member);
+   * every frame keeps its own ``ceil(n_dyn * r')`` dynamic tokens: ``round(. * (1 - D))`` by
+     vision-encoder attention (dominant) and the rest (contextual) as DPC-kNN clusters of the
+     frame's other dynamic tokens; with the reference's default D = 0 the other dynamic tokens are
+     dropped.
+4. Order: per segment, the static clusters (by centre position), then the dynamic tokens frame by
+   frame, dominant tokens in raster order followed by contextual ones. LLaVA-OV's single newline
+   token follows the whole video (the pipeline appends it), as with ``mm_newline_position =
+   "one_token"``.
 
-If the temporal merge alone falls below the budget, the static positions with the weakest
-similarity are split back into per-frame tokens until the budget can be met exactly.
+The token count is the reference's (sums of per-frame ceilings and per-segment roundings), close to
+but not exactly ``budget.resolve(S)``: :attr:`HoliTom.exact_budget` is False.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import torch
 from torch import Tensor
 
 from tempme.llm.outer import Budget, OuterReducer, Reduction, SideInputs, feature_saliency, reduction_from_slots
-from tempme.llm.pooling import _largest_remainder
 
 log = logging.getLogger(__name__)
+
+TAU_BY_RETAIN = ((0.10, 0.65), (1.0, 0.80))
+"""The reference's LLaVA-OV-7B scripts: tau 0.65 at 10 % retained, 0.80 at 15-25 % (and above)."""
+
+
+def default_tau(retain: float) -> float:
+    """tau for a retained fraction, as the reference's LLaVA-OV-7B evaluation scripts set it."""
+    for upto, tau in TAU_BY_RETAIN:
+        if retain <= upto + 1e-9:
+            return tau
+    return TAU_BY_RETAIN[-1][1]
 
 
 def consecutive_similarity(tokens: Tensor) -> Tensor:
@@ -55,159 +75,157 @@ def redundancy_table(sim: Tensor, tau: float) -> Tensor:
     return table
 
 
-def segment_frames(sim: Tensor, tau: float) -> tuple[list[tuple[int, int]], float]:
-    """Optimal partition of frames into contiguous segments maximising total redundancy.
+def segment_frames(sim: Tensor, tau: float, max_window: int = 1024) -> tuple[list[tuple[int, int]], float]:
+    """Partition of the frames into contiguous segments with the largest total redundancy.
 
-    Dynamic programming: best[j] = max_{i <= j} best[i - 1] + R(i, j), ties broken toward
-    longer segments.
+    best[i] = max(best[i - 1], max_{2 <= w <= min(i + 1, max_window)} best[i - w] + R(i - w + 1, i)),
+    windows tried from the shortest and replacing the current best only when strictly larger
+    (so ties keep singletons, as the reference's ``select_static_windows``).
 
     Args:
         sim: (T - 1, N) consecutive-frame similarities.
         tau: similarity threshold for a static position.
+        max_window: longest segment considered.
     Returns:
         (segments as inclusive (start, end) frame pairs in order, total redundancy).
     """
     t = sim.shape[0] + 1
     table = redundancy_table(sim, tau).tolist()
-    best = [0.0] * (t + 1)  # best[j]: frames 0..j-1 segmented
-    start = [0] * (t + 1)
-    for j in range(1, t + 1):
-        cands = [(best[i] + table[i][j - 1], -i) for i in range(j)]
-        value, neg_i = max(cands)
-        best[j], start[j] = value, -neg_i
+    best = [0.0] * t
+    start = [0] * t
+    for i in range(t):
+        value, first = (best[i - 1] if i > 0 else 0.0), i
+        for w in range(2, min(i + 1, max_window) + 1):
+            j = i - w
+            cand = (best[j] if j >= 0 else 0.0) + table[j + 1][i]
+            if cand > value:
+                value, first = cand, j + 1
+        best[i], start[i] = value, first
     segments = []
-    j = t
-    while j > 0:
-        segments.append((start[j], j - 1))
-        j = start[j]
-    return segments[::-1], best[t]
+    i = t - 1
+    while i >= 0:
+        segments.append((start[i], i))
+        i = start[i] - 1
+    return segments[::-1], best[t - 1]
 
 
-def dpc_knn(x: Tensor, k: int, knn: int = 5) -> Tensor:
-    """Density-peak clustering with k-nearest-neighbour density (DPC-KNN) of ``x`` (n, C) into ``k`` clusters.
+def dpc_knn(x: Tensor, clusters: int, k: int = 7) -> tuple[Tensor, Tensor]:
+    """Density-peak clustering with k-NN density (DPC-kNN) of ``x`` (n, C) into ``clusters`` clusters.
 
-    Density rho_i = exp(-mean squared distance to the knn nearest neighbours); delta_i = distance
-    to the nearest point of higher density (the densest point: its largest distance); the k points
-    with the largest rho * delta are centres and every point joins its nearest centre.
-    Returns (n,) cluster labels in [0, k).
+    Distances are Euclidean scaled by 1/sqrt(C). Density rho_i = exp(-mean of the squared distances
+    to the ``min(k, n)`` nearest points, the point itself included); delta_i = distance to the
+    nearest denser point (the largest distance of the whole matrix for the densest point); the
+    ``clusters`` points with the largest rho * delta are the centres. Density ties are broken by
+    index (the lower index counts as denser) where the reference adds 1e-6 noise.
+
+    Returns:
+        (centre indices (clusters,) in increasing order, labels (n,) in [0, clusters): each centre
+        its own cluster, every other point the cluster of its nearest centre).
     """
-    n = x.shape[0]
-    if k >= n:
-        return torch.arange(n, device=x.device)
-    d = torch.cdist(x.float(), x.float())  # (n, n)
-    kk = min(knn, n - 1)
-    near = d.topk(kk + 1, dim=1, largest=False).values[:, 1:]
+    n, c = x.shape
+    clusters = min(clusters, n)
+    d = torch.cdist(x.float(), x.float()) / math.sqrt(c)  # (n, n)
+    near = d.topk(min(k, n), dim=1, largest=False).values  # (n, k), includes the point itself
     rho = torch.exp(-(near**2).mean(1))
-    rho = rho + torch.arange(n, device=x.device) * 1e-12 * rho.abs().max().clamp_min(1e-30)  # strict order on ties
-    higher = rho[None, :] > rho[:, None]
-    delta = torch.where(higher, d, torch.full_like(d, float("inf"))).min(1).values
-    top = rho.argmax()
-    delta[top] = d[top].max()
-    centres = torch.topk(rho * delta, k).indices
+    idx = torch.arange(n)
+    denser = (rho[None, :] > rho[:, None]) | ((rho[None, :] == rho[:, None]) & (idx[None, :] < idx[:, None]))
+    delta = torch.where(denser, d, d.max()).min(1).values
+    centres = torch.topk(rho * delta, clusters).indices.sort().values
     labels = d[:, centres].argmin(1)
-    labels[centres] = torch.arange(k, device=x.device)
-    return labels
+    labels[centres] = torch.arange(clusters)
+    return centres, labels
+
+
+def beta_merge(x: Tensor, centres: Tensor, labels: Tensor, beta: float) -> Tensor:
+    """(clusters, C) cluster tokens: ``beta * centre + (1 - beta) * mean(other members)``, or the centre alone."""
+    m = centres.numel()
+    is_centre = torch.zeros(x.shape[0], dtype=torch.bool)
+    is_centre[centres] = True
+    others = ~is_centre
+    sums = torch.zeros(m, x.shape[1]).index_add_(0, labels[others], x[others].float())
+    counts = torch.bincount(labels[others], minlength=m).float()
+    centre = x[centres].float()
+    merged = beta * centre + (1 - beta) * sums / counts.clamp_min(1)[:, None]
+    return torch.where(counts[:, None] > 0, merged, centre)
 
 
 class HoliTom(OuterReducer):
-    """HoliTom outer-LLM merging (temporal segmentation + static clustering + dynamic selection).
+    """HoliTom outer-LLM merging (temporal segmentation, static clustering, per-frame dynamic selection).
 
     Args:
-        tau: cosine threshold for a static position (our default 0.8; the paper tunes it per model).
-        knn: neighbours for the DPC-KNN density.
+        tau: cosine threshold for a static position; None = the reference's per-budget value
+            (:func:`default_tau`: 0.65 at <= 10 % retained, else 0.80).
+        beta: weight of a cluster's centre in its merged token (reference 0.6).
+        d: fraction of each frame's dynamic budget given to contextual (clustered) tokens instead
+            of attention-selected ones (reference D = 0).
+        k: neighbours of the DPC-kNN density (reference K = 7, used as min(K, clusters)).
+        max_window: longest temporal segment (reference 1024, i.e. unlimited).
+
+    Raises:
+        ValueError: a knob out of range.
     """
 
     name = "holitom"
+    exact_budget = False
 
-    def __init__(self, tau: float = 0.8, knn: int = 5):
-        if not -1.0 <= tau <= 1.0:
+    def __init__(self, tau: float | None = None, beta: float = 0.6, d: float = 0.0, k: int = 7, max_window: int = 1024):
+        if tau is not None and not -1.0 <= tau <= 1.0:
             raise ValueError(f"tau is a cosine threshold in [-1, 1], got {tau}")
-        self.tau = tau
-        self.knn = knn
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"beta is a weight in [0, 1], got {beta}")
+        if not 0.0 <= d <= 1.0:
+            raise ValueError(f"D is a fraction in [0, 1], got {d}")
+        if k < 1 or max_window < 1:
+            raise ValueError(f"k and max_window must be >= 1, got k={k}, max_window={max_window}")
+        self.tau, self.beta, self.d, self.k, self.max_window = tau, beta, d, k, max_window
 
     def reduce(self, tokens: Tensor, grid, budget: Budget, side: SideInputs) -> Reduction:
         t, n, c = tokens.shape
-        m = budget.resolve(t * n)
+        total = t * n
+        retain = budget.ratio(total)
+        tau = self.tau if self.tau is not None else default_tau(retain)
         x = tokens.detach().float().cpu()  # the decisions are small and sequential: made on the CPU
         sim = consecutive_similarity(x) if t > 1 else torch.zeros(0, n)
-        segments, total_red = segment_frames(sim, self.tau)
+        segments, reduced = segment_frames(sim, tau, self.max_window)
+        ratio = min(retain / ((total - reduced) / total), 1.0)
         saliency = side.saliency.detach().float().cpu() if side.saliency is not None else feature_saliency(x)
+        log.debug("holitom: tau %.2f, %d segments, redundancy %.0f, r' %.4f", tau, len(segments), reduced, ratio)
 
-        # static positions per segment, with their weakest similarity (the split-back order)
-        static: list[Tensor] = []
-        strength: list[Tensor] = []
-        for a, b in segments:
-            if b > a:
-                weakest = sim[a:b].min(0).values  # (N,)
-                static.append(weakest > self.tau)
-                strength.append(weakest)
-            else:
-                static.append(torch.zeros(n, dtype=torch.bool))
-                strength.append(torch.zeros(n))
-        count = sum(int(s.sum()) + (b - a + 1) * int((~s).sum()) for s, (a, b) in zip(static, segments))
-        if count < m:  # split the weakest static positions back into per-frame tokens
-            seg_of = torch.cat([torch.full((int(s.sum()),), g) for g, s in enumerate(static)])
-            pos_of = torch.cat([s.nonzero().squeeze(1) for s in static])
-            weak = torch.cat([strength[g][s] for g, s in enumerate(static)])
-            gain = torch.tensor([b - a for a, b in segments])[seg_of]  # tokens added by splitting
-            order = torch.argsort(weak, stable=True)
-            need = int(torch.searchsorted(torch.cumsum(gain[order], 0), m - count)) + 1
-            for g, p in zip(seg_of[order[:need]].tolist(), pos_of[order[:need]].tolist()):
-                static[g][p] = False
-            count += int(gain[order[:need]].sum())
-        log.debug("holitom: %d segments, redundancy %.0f, %d tokens after temporal merge, budget %d",
-                  len(segments), total_red, count, m)
-
-        seg_counts = [int(s.sum()) + (b - a + 1) * int((~s).sum()) for s, (a, b) in zip(static, segments)]
-        seg_budget = _largest_remainder(m, [float(v) for v in seg_counts], seg_counts)
         slot = torch.full((t, n), -1, dtype=torch.long)
-        next_label = 0
-        for (a, b), s_mask, bud in zip(segments, static, seg_budget):
-            length = b - a + 1
-            n_static = int(s_mask.sum())
-            n_dyn = length * (n - n_static)
-            b_s = min(n_static, round(bud * n_static / max(1, n_static + n_dyn)))
-            b_d = bud - b_s
-            if b_d > n_dyn:
-                b_s, b_d = b_s + b_d - n_dyn, n_dyn
-            labels, next_label = self._segment_slots(x[a : b + 1], saliency[a : b + 1], s_mask, b_s, b_d, next_label)
-            slot[a : b + 1] = labels
-        red = reduction_from_slots(tokens.reshape(t * n, c), slot.view(-1).to(tokens.device), (t, *grid))
-        red.extra["segments"] = segments
+        out: list[Tensor] = []
+        for a, b in segments:
+            static = (sim[a:b] > tau).all(0) if b > a else torch.zeros(n, dtype=torch.bool)  # (N,)
+            static_pos = static.nonzero().squeeze(1)
+            if static_pos.numel():
+                clusters = round(static_pos.numel() * ratio)
+                if clusters > 0:
+                    feats = x[a : b + 1, static_pos].mean(0)  # (n_static, C): averaged over the segment
+                    centres, labels = dpc_knn(feats, clusters, min(self.k, clusters))
+                    slot[a : b + 1, static_pos] = (labels + len(out))[None, :]
+                    out.extend(beta_merge(feats, centres, labels, self.beta))
+            dyn_pos = (~static).nonzero().squeeze(1)
+            if dyn_pos.numel() == 0:
+                continue
+            keep = math.ceil(dyn_pos.numel() * ratio)
+            dominant = round(keep * (1 - self.d))
+            contextual = keep - dominant
+            for f in range(a, b + 1):
+                feats = x[f, dyn_pos]  # (n_dyn, C)
+                chosen = torch.zeros(dyn_pos.numel(), dtype=torch.bool)
+                if dominant > 0:
+                    chosen[torch.topk(saliency[f, dyn_pos], dominant).indices] = True
+                    top = chosen.nonzero().squeeze(1)  # raster order
+                    slot[f, dyn_pos[top]] = torch.arange(top.numel()) + len(out)
+                    out.extend(feats[top])
+                rest = (~chosen).nonzero().squeeze(1)
+                if contextual > 0 and rest.numel():
+                    centres, labels = dpc_knn(feats[rest], contextual, min(self.k, contextual))
+                    slot[f, dyn_pos[rest]] = labels + len(out)
+                    out.extend(beta_merge(feats[rest], centres, labels, self.beta))
+        if not out:
+            raise ValueError(f"holitom: retaining {retain:.4f} of {total} tokens keeps none (r' = {ratio:.4f}); raise the budget")
+        merged = torch.stack(out).to(tokens.dtype).to(tokens.device)
+        red = reduction_from_slots(tokens.reshape(total, c), slot.view(-1).to(tokens.device), (t, *grid), tokens=merged,
+                                   keep_order=True)
+        red.extra.update(segments=segments, tau=tau, ratio=ratio)
         return red
-
-    def _segment_slots(
-        self, x: Tensor, sal: Tensor, s_mask: Tensor, b_s: int, b_d: int, base: int
-    ) -> tuple[Tensor, int]:
-        """Labels (L, N) for one segment's tokens x (L, N, C); returns them and the next free label."""
-        length, n, _ = x.shape
-        labels = torch.full((length, n), -1, dtype=torch.long)
-        static_pos = s_mask.nonzero().squeeze(1)
-        dyn = (~s_mask)[None, :].expand(length, n).nonzero()  # (n_dyn, 2): (frame, position)
-        kept_feats, kept_labels = [], []
-        if static_pos.numel() and b_s > 0:
-            feats = x[:, static_pos].mean(0)  # (n_static, C): averaged over time
-            cl = dpc_knn(feats, b_s, self.knn)
-            labels[:, static_pos] = (cl + base)[None, :]
-            centre_feats = torch.zeros(b_s, x.shape[-1]).index_add_(0, cl, feats)
-            centre_feats /= torch.bincount(cl, minlength=b_s).clamp_min(1)[:, None].float()
-            kept_feats.append(centre_feats)
-            kept_labels.append(torch.arange(b_s) + base)
-            base += b_s
-        if dyn.numel() and b_d > 0:
-            scores = sal[dyn[:, 0], dyn[:, 1]]
-            keep = torch.topk(scores, b_d).indices
-            kept = dyn[keep]
-            labels[kept[:, 0], kept[:, 1]] = torch.arange(b_d) + base
-            kept_feats.insert(0, x[kept[:, 0], kept[:, 1]])
-            kept_labels.insert(0, torch.arange(b_d) + base)
-            base += b_d
-        if kept_feats:
-            # every unlabeled token of the segment is averaged into its most similar kept token
-            rest = (labels < 0).nonzero()
-            if rest.numel():
-                pool = torch.nn.functional.normalize(torch.cat(kept_feats), dim=-1)
-                pool_labels = torch.cat(kept_labels)
-                q = torch.nn.functional.normalize(x[rest[:, 0], rest[:, 1]], dim=-1)
-                labels[rest[:, 0], rest[:, 1]] = pool_labels[(q @ pool.T).argmax(1)]
-        return labels, base

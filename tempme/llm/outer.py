@@ -44,6 +44,10 @@ class Budget:
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
 
+    def ratio(self, total: int) -> float:
+        """The retained fraction for ``total`` source tokens (``max_tokens / total`` when a count is given)."""
+        return self.retain if self.retain is not None else min(1.0, self.max_tokens / total)
+
     def resolve(self, total: int) -> int:
         """Token count for ``total`` source tokens: round-half-up of ``retain * total``, clamped to [1, total]."""
         if self.retain is not None:
@@ -76,7 +80,8 @@ class SideInputs:
 class Reduction:
     """Reduced tokens and their provenance.
 
-    tokens: (M, C) in the order they enter the LLM (by mean t, then y, then x).
+    tokens: (M, C) in the order they enter the LLM (by mean t, then y, then x, unless the method
+        defines its own order, as HoliTom does).
     slot: (S,) long, the output slot of each source token in (t, y, x) raster order, -1 = dropped.
     sizes: (M,) float, number of source tokens in each slot (every slot has >= 1).
     coords: (M, 3) float, mean (t, y, x) of each slot's source tokens.
@@ -139,7 +144,8 @@ def group_mean(x: Tensor, slot: Tensor, m: int) -> tuple[Tensor, Tensor]:
 
 
 def reduction_from_slots(
-    x: Tensor, slot: Tensor, grid: tuple[int, int, int], tokens: Tensor | None = None, extra: dict | None = None
+    x: Tensor, slot: Tensor, grid: tuple[int, int, int], tokens: Tensor | None = None, extra: dict | None = None,
+    keep_order: bool = False,
 ) -> Reduction:
     """Build a :class:`Reduction` from a source-to-slot assignment.
 
@@ -149,6 +155,7 @@ def reduction_from_slots(
             renumbered in temporal order (mean t, then y, then x).
         grid: (T, H, W).
         tokens: optional (m, C) output tokens for the labels (default: the mean of each group).
+        keep_order: the labels already are the LLM order (0 .. m-1, every one used): no renumbering.
     """
     t, h, w = grid
     if slot.numel() != t * h * w or x.shape[0] != slot.numel():
@@ -161,6 +168,11 @@ def reduction_from_slots(
     coords, _ = group_mean(source_coords(grid, x.device), slot, m)
     out = means.to(x.dtype) if tokens is None else tokens
     used = counts > 0
+    if keep_order:
+        assert bool(used.all()), "keep_order needs every label 0 .. m-1 used"
+        red = Reduction(out, slot, counts, coords, (t, h, w), dict(extra or {}))
+        red.validate()
+        return red
     key = coords[:, 0] * (h * w) + coords[:, 1] * w + coords[:, 2]
     key = torch.where(used, key, torch.full_like(key, float("inf")))
     order = torch.argsort(key, stable=True)[: int(used.sum())]  # old label of each new slot
@@ -176,6 +188,8 @@ class OuterReducer:
     """Base class: subclasses implement :meth:`reduce`; ``__call__`` validates the inputs."""
 
     name = "outer"
+    exact_budget = True
+    """Emits exactly ``budget.resolve(S)`` tokens (False: the method's own rounding, e.g. HoliTom's)."""
 
     def __call__(
         self, tokens: Tensor, grid: tuple[int, int], budget: Budget, side: SideInputs | None = None
@@ -203,7 +217,7 @@ class OuterReducer:
         if side.frame_scores is not None and tuple(side.frame_scores.shape) != (t,):
             raise ValueError(f"{self.name}: frame_scores shape {tuple(side.frame_scores.shape)} != (T,) = ({t},)")
         red = self.reduce(tokens, (h, w), budget, side)
-        if not budget.adaptive:
+        if self.exact_budget and not budget.adaptive:
             assert red.num_tokens == budget.resolve(t * n), (self.name, red.num_tokens, budget.resolve(t * n))
         return red
 

@@ -1,4 +1,5 @@
-"""A tiny random-config LLaVA-OneVision (SigLIP vision tower + Qwen2 LM) for tests and benchmarks.
+"""Test helper (not shipped in the wheel): a tiny random-config LLaVA-OneVision (SigLIP vision tower +
+Qwen2 LM) for tests and bench/ (which puts tests/ on sys.path).
 
 No weights are downloaded: the model is built from configs and randomly initialised (seeded).
 With the defaults, a 32x32 frame gives 8x8 patches, pooled 2x2 by LLaVA-OV to a 4x4 grid of 16
