@@ -153,16 +153,30 @@ def test_generate_with_holitom_inner_merge(attn_model):
     assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
 
 
-def test_holitom_inner_merges_dropped_tokens_into_kept_ones():
+def test_holitom_inner_merge_is_the_references_sequential_average():
+    """Kept: span positions 1, 2, 5 (top attention). Dropped 0 and 3 go to 1, 4 to 2. Sequentially,
+    h1 <- (e0 + 3 e0) / 2 = 2 e0, then h1 <- (2 e0 + (e0 + 0.1 e1)) / 2; h2 <- (e1 + 0.5 e1) / 2."""
     e = torch.eye(8)
     hidden = torch.randn(1, 10, 8)
-    vis = torch.stack([3 * e[0], e[0], e[1], 2 * e[2], 0.5 * e[1], e[2]])  # span positions 0..5
+    vis = torch.stack([3 * e[0], e[0], e[1], e[0] + 0.1 * e[1], 0.5 * e[1], e[2]])  # span positions 0..5
     hidden[0, 2:8] = vis
-    attention = torch.tensor([[0.0, 0.9, 0.8, 0.1, 0.0, 0.7]])  # keeps span positions 1, 2, 5
+    attention = torch.tensor([[0.0, 0.9, 0.8, 0.1, 0.0, 0.7]])
     sel = HoliTomInnerMerge(keep=0.5).select(hidden, (2, 6), attention)
     assert sel.keep.tolist() == [[1, 2, 5]]
-    expected = torch.stack([(vis[1] + vis[0]) / 2, (vis[2] + vis[4]) / 2, (vis[5] + vis[3]) / 2])
+    expected = torch.stack([1.5 * e[0] + 0.05 * e[1], 0.75 * e[1], e[2]])
     torch.testing.assert_close(sel.hidden[0], expected)
+    # a batch of two rows, each with its own choice, gives each row's answer
+    hidden2 = torch.cat([hidden, hidden.flip(1)])
+    sel2 = HoliTomInnerMerge(keep=0.5).select(hidden2, (2, 6), torch.cat([attention, attention.flip(1)]))
+    torch.testing.assert_close(sel2.hidden[0], expected)
+    assert sel2.keep[1].tolist() == [0, 3, 4]
+
+
+def test_holitom_inner_counts_and_span():
+    """round(keep * V) as Python rounds (half to even), over a span that includes the newline token."""
+    merge = HoliTomInnerMerge(keep=0.5)
+    assert [merge.kept_count(v) for v in (5, 7, 628)] == [2, 4, 314]
+    assert merge.span_includes_newline and not FastV().span_includes_newline
 
 
 def test_bad_settings_raise_clear_errors(model):

@@ -167,6 +167,7 @@ class HoliTom(OuterReducer):
 
     name = "holitom"
     exact_budget = False
+    uses_saliency = True
 
     def __init__(self, tau: float | None = None, beta: float = 0.6, d: float = 0.0, k: int = 7, max_window: int = 1024):
         if tau is not None and not -1.0 <= tau <= 1.0:

@@ -9,7 +9,8 @@ optionally new hidden states for them. Text tokens are never touched.
 * :class:`FastV` (Chen et al., "An Image is Worth 1/2 Tokens After Layer 2", ECCV 2024, Sec. 4):
   keep the visual tokens with the largest attention from the last token; drop the rest.
 * :class:`HoliTomInnerMerge` (HoliTom Sec. 3.4): keep the same way, then average every dropped
-  token into its most similar kept token (cosine of the hidden states) instead of discarding it.
+  token, one after the other, into its most similar kept token (cosine of the hidden states)
+  instead of discarding it; its span includes the video's newline token, as the reference's.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class InnerReducer:
     name = "inner"
     needs_attention = True
     default_layer_fraction = 2 / 28
+    span_includes_newline = False
+    """Whether the reduced span includes the newline token that follows the video (HoliTom's does)."""
 
     def __init__(self, keep: float = 0.5, layer: int | None = None):
         if not 0.0 < keep <= 1.0:
@@ -93,23 +96,46 @@ class FastV(InnerReducer):
 
 
 class HoliTomInnerMerge(InnerReducer):
-    """HoliTom's inner-LLM merge: keep by attention (default 50 % at layer 18 of 28), and average each
-    other visual token into its most similar kept token (cosine of the layer-K input states).
+    """HoliTom's inner-LLM merge, as the reference's ``Qwen2Model_holitom.forward`` does it: at layer K
+    (default 18 of 28) keep the ``round(keep * V)`` visual tokens (Python rounding) that the last
+    prompt token attends to most in layer K - 1; every other visual token d, in sequence order, is
+    averaged into its most similar kept token k (cosine of the layer-K input states, computed once):
+    ``h_k <- (h_k + h_d) / 2``. The span includes LLaVA-OV's trailing newline token.
+
+    The sequential averages are computed in closed form: a kept token that receives d_1 .. d_m (in
+    order) becomes ``h_k / 2^m + sum_j h_{d_j} / 2^(m - j + 1)``.
     """
 
     name = "holitom-inner"
     default_layer_fraction = 18 / 28
+    span_includes_newline = True
+
+    def kept_count(self, v: int) -> int:
+        return max(1, min(v, round(self.keep * v)))
 
     def select(self, hidden, span, attention):
         start, v = span
         keep = _top_attention(attention, self.kept_count(v))  # (B, V')
         vis = hidden[:, start : start + v].float()  # (B, V, C)
         b, kv = keep.shape
-        is_kept = torch.zeros(b, v, dtype=torch.bool, device=hidden.device).scatter_(1, keep, True)
-        kept = torch.gather(vis, 1, keep[..., None].expand(b, kv, vis.shape[-1]))  # (B, V', C)
-        sim = torch.nn.functional.normalize(vis, dim=-1) @ torch.nn.functional.normalize(kept, dim=-1).transpose(1, 2)
-        target = sim.argmax(-1)  # (B, V): most similar kept token of every visual token
-        target = torch.where(is_kept, torch.cumsum(is_kept.long(), 1) - 1, target)  # kept tokens map to themselves
-        sums = torch.zeros_like(kept).scatter_add_(1, target[..., None].expand_as(vis), vis)
-        counts = torch.zeros(b, kv, device=hidden.device).scatter_add_(1, target, torch.ones(b, v, device=hidden.device))
-        return InnerSelection(keep, (sums / counts[..., None]).to(hidden.dtype))
+        c = vis.shape[-1]
+        dev = hidden.device
+        is_kept = torch.zeros(b, v, dtype=torch.bool, device=dev).scatter_(1, keep, True)
+        dropped = (~is_kept).nonzero()[:, 1].view(b, v - kv)  # (B, Vd) span indices in order
+        kept = torch.gather(vis, 1, keep[..., None].expand(b, kv, c))  # (B, V', C)
+        if v == kv:
+            return InnerSelection(keep, kept.to(hidden.dtype))
+        drop = torch.gather(vis, 1, dropped[..., None].expand(b, v - kv, c))  # (B, Vd, C)
+        sim = torch.nn.functional.normalize(drop, dim=-1) @ torch.nn.functional.normalize(kept, dim=-1).transpose(1, 2)
+        target = sim.argmax(-1)  # (B, Vd): kept token (index into keep) each dropped token merges into
+        count = torch.zeros(b, kv, device=dev).scatter_add_(1, target, torch.ones_like(target, dtype=torch.float))
+        # rank of each dropped token among those with the same target, in sequence order
+        order = torch.sort(target, dim=1, stable=True)
+        group_start = torch.searchsorted(order.values, order.values, right=False)
+        rank_sorted = torch.arange(v - kv, device=dev)[None].expand(b, -1) - group_start
+        rank = torch.empty_like(rank_sorted).scatter_(1, order.indices, rank_sorted)
+        m = torch.gather(count, 1, target)  # (B, Vd) tokens merged into the same target
+        w_drop = torch.exp2(-(m - rank.float()))  # 1 / 2^(m - j + 1) with j = rank + 1
+        out = kept * torch.exp2(-count)[..., None]
+        out = out.scatter_add(1, target[..., None].expand(b, v - kv, c), drop * w_drop[..., None])
+        return InnerSelection(keep, out.to(hidden.dtype))

@@ -188,6 +188,8 @@ class OuterReducer:
     """Base class: subclasses implement :meth:`reduce`; ``__call__`` validates the inputs."""
 
     name = "outer"
+    uses_saliency = False
+    """Reads ``SideInputs.saliency`` (the pipeline computes vision attention only for these)."""
     exact_budget = True
     """Emits exactly ``budget.resolve(S)`` tokens (False: the method's own rounding, e.g. HoliTom's)."""
 

@@ -25,6 +25,7 @@ from tempme.llm.flops import exact_flops, formula_flops
 from tempme.llm.hooks import AttachedInner, attach_inner
 from tempme.llm.inner import InnerReducer
 from tempme.llm.outer import Budget, Identity, OuterReducer, Reduction, SideInputs
+from tempme.llm.vision import SaliencyCapture, video_features
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,8 @@ class VideoQAPipeline:
         budget: outer budget (default: keep all).
         inner: inner reducer (default: none).
         tokenizer: optional, to decode answers.
-        saliency: pass the vision tower's last-layer attention (mean received, pooled to the token
-            grid) to the outer reducer; needs eager attention in the vision tower.
+        saliency: pass the vision feature layer's attention (mean received, pooled to the token
+            grid) to outer reducers that use it (``uses_saliency``: HoliTom); any attention kind.
     """
 
     def __init__(self, model, outer: OuterReducer | None = None, budget: Budget | None = None,
@@ -124,7 +125,7 @@ class VideoQAPipeline:
         self.inner = inner
         self.tokenizer = tokenizer
         vcfg = model.config.vision_config
-        self.saliency = saliency and getattr(vcfg, "_attn_implementation", "eager") == "eager"
+        self.saliency = saliency
         side = vcfg.image_size // vcfg.patch_size
         self.grid = (math.ceil(side / 2), math.ceil(side / 2))  # after LLaVA-OV's 2x2 bilinear pooling
 
@@ -133,18 +134,24 @@ class VideoQAPipeline:
         return self.model.config.text_config
 
     def _features(self, pixel_values_videos: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        """(B, T, 3, S, S) -> tokens (B, T, N, C), newline (B, 1, C), saliency (B, T, N) or None."""
+        """(B, T, 3, S, S) -> tokens (B, T, N, C), newline (B, 1, C), saliency (B, T, N) or None.
+
+        Saliency (only when the outer reducer uses it) is the feature layer's attention received
+        per patch (:class:`~tempme.llm.vision.SaliencyCapture`), pooled to the token grid with
+        LLaVA-OV's bilinear pooling, as the HoliTom reference pools it.
+        """
         b, t = pixel_values_videos.shape[:2]
-        out = self.model.model.get_video_features(pixel_values_videos, output_attentions=self.saliency, return_dict=True)
-        feats = out.pooler_output  # (B, T*N + 1, C): frames, then one newline token
+        capture = SaliencyCapture(self.model) if self.saliency and self.outer.uses_saliency else None
+        if capture is not None:
+            with capture:
+                feats = video_features(self.model, pixel_values_videos)
+        else:
+            feats = video_features(self.model, pixel_values_videos)
         n = self.grid[0] * self.grid[1]
-        if feats.shape[1] != t * n + 1:
-            raise ValueError(f"expected {t}x{n}+1 video features, got {feats.shape[1]}")
         tokens = feats[:, :-1].reshape(b, t, n, -1)  # (B, T*N, C) -> (B, T, N, C)
         sal = None
-        attns = getattr(out, "attentions", None)
-        if self.saliency and attns:
-            att = attns[-1].float().mean(1).mean(1)  # (B*T, P): attention received, mean over heads and queries
+        if capture is not None and capture.received is not None:
+            att = capture.received  # (B*T, P)
             side = int(math.isqrt(att.shape[1]))
             if side * side == att.shape[1]:
                 att = att.view(b * t, 1, side, side)
@@ -193,13 +200,19 @@ class VideoQAPipeline:
     def _attach(self) -> AttachedInner | None:
         return attach_inner(self.model, self.inner) if self.inner is not None else None
 
+    def inner_span(self, prepared: Prepared) -> tuple[int, int]:
+        """The span the inner reducer works on: the reduced visual tokens, plus the newline token
+        after them when the method includes it (HoliTom's inner merge)."""
+        start, m = prepared.visual_span
+        return (start, m + 1) if self.inner is not None and self.inner.span_includes_newline else (start, m)
+
     @torch.no_grad()
     def prefill_logits(self, prepared: Prepared) -> Tensor:
         """Logits (B, L'', V) of one forward pass over the prepared prompt (L'' after the inner reducer)."""
         handle = self._attach()
         try:
             if handle is not None:
-                handle.visual_span = prepared.visual_span
+                handle.visual_span = self.inner_span(prepared)
             return self.model(inputs_embeds=prepared.inputs_embeds).logits
         finally:
             if handle is not None:
@@ -242,7 +255,7 @@ class VideoQAPipeline:
             first = _FirstCall()
             try:
                 if handle is not None:
-                    handle.visual_span = prepared.visual_span
+                    handle.visual_span = self.inner_span(prepared)
                 b, length = prepared.inputs_embeds.shape[:2]
                 out = self.model.generate(
                     inputs_embeds=prepared.inputs_embeds,

@@ -22,20 +22,14 @@ log = logging.getLogger(__name__)
 def load_model(name: str, device: str | None = None):
     """(model, processor or None, tokenizer) for ``name`` (a directory or a hub id).
 
-    The vision tower uses eager attention (its attention is HoliTom's saliency), the language
-    model SDPA when this transformers version accepts per-tower settings, else eager throughout.
+    Both towers use SDPA attention: HoliTom's saliency is recomputed from the vision layer's own
+    projections (:class:`tempme.llm.vision.SaliencyCapture`), so it needs no eager attention maps.
     """
     from transformers import AutoProcessor, AutoTokenizer, LlavaOnevisionForConditionalGeneration
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-            name, dtype=dtype, attn_implementation={"text_config": "sdpa", "vision_config": "eager", "": "eager"}
-        )
-    except (ValueError, TypeError, KeyError) as exc:
-        log.debug("per-tower attention not accepted (%s); using eager", exc)
-        model = LlavaOnevisionForConditionalGeneration.from_pretrained(name, dtype=dtype, attn_implementation="eager")
+    model = LlavaOnevisionForConditionalGeneration.from_pretrained(name, dtype=dtype, attn_implementation="sdpa")
     model = model.to(device).eval()
     processor = None
     try:
