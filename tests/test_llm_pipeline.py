@@ -44,7 +44,6 @@ def test_outer_reduction_feeds_the_reduced_tokens(model, inputs):
     pipe = VideoQAPipeline(model, build_outer("uniform"), Budget(retain=0.25))
     with torch.no_grad():
         prep = pipe.prepare(ids, pixels)
-        feats = model.model.get_video_features(pixels, return_dict=True).pooler_output
     start = 5
     m = FRAMES * N // 4
     assert prep.visual_span == (start, m)
@@ -52,7 +51,7 @@ def test_outer_reduction_feeds_the_reduced_tokens(model, inputs):
     for b in range(2):
         torch.testing.assert_close(prep.inputs_embeds[b, start : start + m], prep.reductions[b].tokens)
         # the newline token follows the visual tokens, the text tokens are unchanged
-        torch.testing.assert_close(prep.inputs_embeds[b, start + m], feats[b, -1])
+        torch.testing.assert_close(prep.inputs_embeds[b, start + m], model.model.image_newline)
         torch.testing.assert_close(prep.inputs_embeds[b, -6:], model.get_input_embeddings()(ids[b, -6:]))
 
 
@@ -75,6 +74,23 @@ def test_vision_attention_saliency_equals_the_last_layers_attention(model, input
     assert tokens.shape[:3] == (2, FRAMES, N) and newline.shape[1] == 1
     torch.testing.assert_close(sal, ref, atol=1e-6, rtol=1e-5)
     assert none is None  # reducers that do not use saliency do not pay for it
+
+
+def test_unpooled_features_are_the_models_tokens_before_its_pooling(model, inputs):
+    """VQToken's input: pooling our un-pooled tokens with the model's own apply_pooling gives the
+    tokens its get_video_features returns."""
+    from tempme.llm.vision import unpooled_video_features
+
+    ids, pixels = inputs
+    with torch.no_grad():
+        raw, grid = unpooled_video_features(model, pixels)
+        pooled = model.model.apply_pooling(raw.flatten(0, 1)).reshape(2, FRAMES, N, -1)
+        tokens, _, _ = VideoQAPipeline(model)._features(pixels)
+    assert raw.shape[:3] == (2, FRAMES, 64) and grid == (8, 8)
+    torch.testing.assert_close(pooled, tokens)
+    # the budget stays relative to the pooled count: 25 % of 6 x 16 = 24 codes from 6 x 64 tokens
+    prep = VideoQAPipeline(model, build_outer("vqtoken"), Budget(retain=0.25)).prepare(ids, pixels)
+    assert prep.visual_span[1] == 24 and prep.reductions[0].grid == (FRAMES, 8, 8)
 
 
 @pytest.mark.parametrize("name", ["uniform", "tome", "holitom", "vqtoken", "bvllm-clip"])
@@ -117,14 +133,14 @@ def test_pipeline_errors(model, inputs):
     with pytest.raises(ValueError, match="2 prompts for 1 videos"):
         pipe.prepare(ids, pixels[:1])
     pix = pixels.clone()
-    pix[1] = 0.0  # a flat video: the elbow picks a smaller codebook
-    adaptive = VideoQAPipeline(model, build_outer("vqtoken"), Budget(retain=0.5, adaptive=True))
+    pix[1] = pix[1, :1]  # a still video: HoliTom's temporal merge leaves it fewer tokens than a moving one
+    holitom = VideoQAPipeline(model, build_outer("holitom"), Budget(retain=0.5))
     with torch.no_grad():
-        tokens = adaptive._features(pix)[0]
-    sizes = [adaptive.outer(tokens[b], adaptive.grid, adaptive.budget).num_tokens for b in range(2)]
-    assert sizes[0] != sizes[1]
+        tokens, _, sal = holitom._features(pix)
+    sizes = [holitom.outer(tokens[b], holitom.grid, holitom.budget, SideInputs(saliency=sal[b])).num_tokens for b in range(2)]
+    assert sizes[0] > sizes[1]
     with pytest.raises(ValueError, match="different lengths"):
-        adaptive.prepare(ids, pix)
+        holitom.prepare(ids, pix)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -1,88 +1,105 @@
-"""VQToken: k-means against a reference, the elbow rule, the token hash, quantisation attention, TokDense."""
+"""VQToken as the reference code: cosine k-means fixed point, its elbow rule, un-pooled tokens,
+the token hash, VQ-Attention in the authors' weight layout, TokDense."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from tempme.llm.outer import Budget, source_coords
-from tempme.llm.vqtoken import QuantisationAttention, VQToken, elbow_k, kmeans, tok_dense
+from tempme.llm.outer import Budget
+from tempme.llm.vqtoken import VQAttention, VQToken, cosine_kmeans, kmeans_pp, reference_elbow, tok_dense
 
 
-def _blobs(k: int, per: int, c: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _directions(k: int, per: int, c: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points along k random directions with random norms (cosine clusters, not Euclidean ones)."""
     g = torch.Generator().manual_seed(seed)
-    centres = 10 * torch.randn(k, c, generator=g)
+    dirs = torch.nn.functional.normalize(torch.randn(k, c, generator=g), dim=-1)
     labels = torch.arange(k).repeat_interleave(per)
-    return centres[labels] + 0.1 * torch.randn(k * per, c, generator=g), labels
+    norms = 0.5 + 5 * torch.rand(k * per, 1, generator=g)
+    return norms * (dirs[labels] + 0.05 * torch.randn(k * per, c, generator=g)), labels
 
 
-def test_kmeans_recovers_separated_blobs_and_is_a_fixed_point():
-    x, truth = _blobs(5, 30)
-    cent, labels, inertia = kmeans(x, 5, iters=20, seed=1)
-    # the partition equals the ground truth up to relabelling
-    pairs = set(zip(truth.tolist(), labels.tolist()))
-    assert len(pairs) == 5
-    # Lloyd fixed point: every point is nearest its own centroid, centroids are the member means
-    assert torch.equal(torch.cdist(x, cent).argmin(1), labels)
+def test_cosine_kmeans_groups_directions_whatever_the_norm():
+    x, truth = _directions(5, 30)
+    labels, cent = cosine_kmeans(torch.nn.functional.normalize(x, dim=-1), 5, seed=1)
+    assert len(set(zip(truth.tolist(), labels.tolist()))) == 5  # the partition is the truth up to relabelling
+    # the reference's fixed point: every point takes the centroid of largest cosine, and each
+    # centroid is the (not re-normalised) mean of its normalised members
+    xn = torch.nn.functional.normalize(x, dim=-1)
+    assert torch.equal((xn @ torch.nn.functional.normalize(cent, dim=-1).T).argmax(1), labels)
     for j in range(5):
-        torch.testing.assert_close(cent[j], x[labels == j].mean(0))
-    assert inertia == pytest.approx(float(((x - cent[labels]) ** 2).sum()), rel=1e-5)
+        torch.testing.assert_close(cent[j], xn[labels == j].mean(0))
+    with pytest.raises(ValueError, match="1 <= k <= 150"):
+        cosine_kmeans(x, 151)
 
 
-def test_kmeans_always_returns_k_nonempty_clusters():
-    x = torch.zeros(20, 4)
-    x[:2] = 1.0  # 18 identical points: most random centroids start on top of each other
-    _, labels, _ = kmeans(x, 6, iters=3)
-    assert torch.bincount(labels, minlength=6).min() >= 1
-    with pytest.raises(ValueError, match="1 <= k <= 20"):
-        kmeans(x, 21)
+def test_kmeans_pp_seeds_one_point_per_far_cluster():
+    x = torch.cat([torch.zeros(50, 2), torch.full((1, 2), 100.0)])  # one far point: squared distance dominates
+    seeds = kmeans_pp(x, 2, torch.Generator().manual_seed(0))
+    assert sorted(seeds[:, 0].tolist()) == [0.0, 100.0]
 
 
-def test_elbow_finds_the_number_of_blobs():
-    x, _ = _blobs(6, 25)
-    assert elbow_k(x, k_max=48, k_min=2, points=12, iters=10) in (5, 6, 7)
+def test_reference_elbow_by_hand():
+    """K = max(12, argmax(second difference) + 4): an index offset, as the reference computes it."""
+    d = [100.0, 50.0, 10.0] + [9.0 - 0.01 * i for i in range(18)]  # knee at the second difference index 1
+    assert reference_elbow(d) == 12
+    # first differences: -1 (x15), -15 (d[15] -> d[16]), -0.5 (x4); the second difference peaks at
+    # index 15 (-0.5 - (-15) = 14.5), so K = 15 + 4 = 19 (the curve's knee is at K = 12 + 16 = 28)
+    d = [100.0 - i for i in range(16)] + [70.0, 69.5, 69.0, 68.5, 68.0]
+    assert reference_elbow(d) == 19
+    assert all(12 <= reference_elbow(torch.rand(21).tolist()) <= 22 for _ in range(20))
 
 
-def test_vqtoken_token_hash_and_centroids():
-    t, h, w, c = 4, 3, 3, 8
-    x, truth = _blobs(4, 9, c)
+def test_vqtoken_codes_are_normalised_means_and_the_hash_covers_every_token():
+    t, h, w, c = 4, 3, 3, 16
+    x, _ = _directions(4, 9, c)
     tokens = x[torch.randperm(36, generator=torch.Generator().manual_seed(0))].view(t, h * w, c)
-    red = VQToken(iters=20)(tokens, (h, w), Budget(max_tokens=4))
-    hashed = red.token_hash()
-    assert hashed.shape == (t, h, w)
-    # each code's token is the mean of the source tokens hashed to it
-    flat = tokens.reshape(-1, c)
+    red = VQToken()(tokens, (h, w), Budget(max_tokens=4))
+    assert red.token_hash().shape == (t, h, w) and red.num_tokens == 4
+    flat = torch.nn.functional.normalize(tokens.reshape(-1, c), dim=-1)
     for j in range(4):
         torch.testing.assert_close(red.tokens[j], flat[red.slot == j].mean(0))
-    assert red.extra["codebook_size"] == 4
-    adaptive = VQToken(min_tokens=2)(tokens, (h, w), Budget(max_tokens=24, adaptive=True))
-    assert 2 <= adaptive.num_tokens <= 24
+    assert int(red.sizes.sum()) == 36
+    adaptive = VQToken()(torch.randn(4, 64, c), (8, 8), Budget(max_tokens=256, adaptive=True))
+    assert 12 <= adaptive.num_tokens <= 22 and len(adaptive.extra["distortions"]) == 21
 
 
-def test_quantisation_attention_starts_as_identity_and_trains():
-    t, h, w, c = 2, 3, 3, 8
-    tokens = torch.randn(t, h * w, c)
-    qa = QuantisationAttention(c, heads=2)
-    plain = VQToken()(tokens, (h, w), Budget(max_tokens=5))
-    refined = VQToken(refine=qa)(tokens, (h, w), Budget(max_tokens=5))
-    torch.testing.assert_close(refined.tokens, plain.tokens)
-    # one step on a reconstruction loss changes the module and its output
-    flat = tokens.reshape(-1, c)
-    coords = source_coords((t, h, w))
-    opt = torch.optim.SGD(qa.parameters(), lr=0.5)
-    out = qa(plain.tokens, flat, plain.slot, coords, plain.coords, (t, h, w))
-    loss = ((out[plain.slot] - flat) ** 2).mean() + out.pow(2).mean()
-    loss.backward()
-    opt.step()
-    after = qa(plain.tokens, flat, plain.slot, coords, plain.coords, (t, h, w))
-    assert not torch.allclose(after, plain.tokens)
-    # a centroid only reads its own members: perturbing a token changes only its code's output
-    j = int(plain.slot[0])
-    bumped = flat.clone()
-    bumped[0] += 5.0
-    moved = qa(plain.tokens, bumped, plain.slot, coords, plain.coords, (t, h, w))
-    changed = (moved - after).abs().sum(1) > 1e-6
-    assert changed.nonzero().squeeze(1).tolist() == [j]
+AUTHORS_KEYS = [  # model.cross_attention.* in VQ-Token-llava-ov-0.5b: VQAttn(query_dim=729, context_dim=896, num_heads=8)
+    "to_q_proj.weight", "to_q_proj.bias",
+    "transformer_decoder.layers.0.self_attn.in_proj_weight", "transformer_decoder.layers.0.self_attn.in_proj_bias",
+    "transformer_decoder.layers.0.self_attn.out_proj.weight", "transformer_decoder.layers.0.self_attn.out_proj.bias",
+    "transformer_decoder.layers.0.multihead_attn.in_proj_weight", "transformer_decoder.layers.0.multihead_attn.in_proj_bias",
+    "transformer_decoder.layers.0.multihead_attn.out_proj.weight", "transformer_decoder.layers.0.multihead_attn.out_proj.bias",
+    "transformer_decoder.layers.0.linear1.weight", "transformer_decoder.layers.0.linear1.bias",
+    "transformer_decoder.layers.0.linear2.weight", "transformer_decoder.layers.0.linear2.bias",
+    "transformer_decoder.layers.0.norm1.weight", "transformer_decoder.layers.0.norm1.bias",
+    "transformer_decoder.layers.0.norm2.weight", "transformer_decoder.layers.0.norm2.bias",
+    "transformer_decoder.layers.0.norm3.weight", "transformer_decoder.layers.0.norm3.bias",
+]
+
+
+def test_vq_attention_loads_the_authors_layout(tmp_path):
+    from safetensors.torch import save_file
+
+    assert sorted(VQAttention().state_dict()) == sorted(AUTHORS_KEYS)
+    g = torch.Generator().manual_seed(0)
+    shapes = {k: v.shape for k, v in VQAttention(tokens_per_frame=9, dim=16).state_dict().items()}
+    state = {f"model.cross_attention.{k}": torch.randn(s, generator=g) for k, s in shapes.items()}
+    state["model.embed_tokens.weight"] = torch.randn(4, 16)  # the rest of the checkpoint is ignored
+    save_file(state, str(tmp_path / "model.safetensors"))
+    module = VQAttention.from_checkpoint(tmp_path)
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, state[f"model.cross_attention.{k}"])
+    # token_dynamics: one output token per frame, standing for that frame's tokens
+    tokens = torch.randn(6, 9, 16, generator=g)
+    red = VQToken(attention=module)(tokens, (3, 3), Budget(max_tokens=4))
+    assert red.num_tokens == 6 and red.sizes.tolist() == [9.0] * 6
+    assert red.extra["token_hash"].shape == (6, 3, 3)
+    with pytest.raises(ValueError, match="T >= K"):
+        VQToken(attention=module)(tokens, (3, 3), Budget(max_tokens=8))
+    with pytest.raises(KeyError, match="no VQ-Attention weights"):
+        save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+        VQAttention.from_checkpoint(tmp_path / "other.safetensors")
 
 
 def test_tok_dense():

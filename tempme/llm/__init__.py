@@ -20,7 +20,7 @@ _EXPORTS = {
     "BVLLMAdapted": "bvllm", "HoliTom": "holitom", "FastV": "inner", "HoliTomInnerMerge": "inner",
     "InnerReducer": "inner", "Budget": "outer", "Identity": "outer", "OuterReducer": "outer",
     "Reduction": "outer", "SideInputs": "outer", "ToMeMerge": "pooling", "UniformPooling": "pooling",
-    "QuantisationAttention": "vqtoken", "VQToken": "vqtoken", "tok_dense": "vqtoken",
+    "VQAttention": "vqtoken", "VQToken": "vqtoken", "tok_dense": "vqtoken",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -189,6 +189,8 @@ class OuterReducer:
 
     name = "outer"
     uses_saliency = False
+    uses_unpooled = False
+    """Works on the projector's tokens before LLaVA-OV's 2x2 pooling (VQToken)."""
     """Reads ``SideInputs.saliency`` (the pipeline computes vision attention only for these)."""
     exact_budget = True
     """Emits exactly ``budget.resolve(S)`` tokens (False: the method's own rounding, e.g. HoliTom's)."""

@@ -25,7 +25,7 @@ from tempme.llm.flops import exact_flops, formula_flops
 from tempme.llm.hooks import AttachedInner, attach_inner
 from tempme.llm.inner import InnerReducer
 from tempme.llm.outer import Budget, Identity, OuterReducer, Reduction, SideInputs
-from tempme.llm.vision import SaliencyCapture, video_features
+from tempme.llm.vision import SaliencyCapture, unpooled_video_features, video_features
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,11 @@ class VideoQAPipeline:
         if length != t * n + 1:
             raise ValueError(f"the prompt has {length} video placeholders, the video gives {t}x{n}+1 = {t * n + 1}")
         tokens, newline, sal = self._features(pixel_values_videos)
+        grid, budget = self.grid, self.budget
+        if self.outer.uses_unpooled:  # VQToken clusters the tokens before LLaVA-OV's 2x2 pooling
+            tokens, grid = unpooled_video_features(self.model, pixel_values_videos)
+            # the budget stays relative to the T * N tokens LLaVA-OV would feed
+            budget = Budget(max_tokens=self.budget.resolve(t * n), adaptive=self.budget.adaptive)
         sides = side if isinstance(side, list) else [side or SideInputs() for _ in range(b)]
         reds = []
         t0 = time.perf_counter()
@@ -187,7 +192,7 @@ class VideoQAPipeline:
             s = sides[i]
             if s.saliency is None and sal is not None:
                 s = SideInputs(**{**s.__dict__, "saliency": sal[i]})
-            reds.append(self.outer(tokens[i], self.grid, self.budget, s))
+            reds.append(self.outer(tokens[i], grid, budget, s))
         reducer_s = time.perf_counter() - t0
         sizes = {r.num_tokens for r in reds}
         if len(sizes) != 1:

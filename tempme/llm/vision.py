@@ -74,6 +74,25 @@ def video_features(model, pixel_values_videos: Tensor) -> Tensor:
     return feats
 
 
+def unpooled_video_features(model, pixel_values_videos: Tensor) -> tuple[Tensor, tuple[int, int]]:
+    """(B, T, 3, S, S) -> ((B, T, P, C) projected tokens *before* LLaVA-OV's 2x2 pooling, (h, w) patch grid).
+
+    The same steps as ``get_video_features`` (feature layer, selection strategy, projector) without
+    ``apply_pooling``; VQToken clusters these (729 per frame for SigLIP-so400m at 384 px).
+    """
+    inner = model.model
+    cfg = model.config
+    b, t = pixel_values_videos.shape[:2]
+    out = inner.vision_tower(pixel_values_videos.flatten(0, 1), output_hidden_states=True, return_dict=True)
+    f = cfg.vision_feature_layer
+    sel = out.hidden_states[f] if isinstance(f, int) else torch.cat([out.hidden_states[i] for i in f], dim=-1)
+    if cfg.vision_feature_select_strategy == "default":
+        sel = sel[:, 1:]
+    proj = inner.multi_modal_projector(sel)  # (B*T, P, C)
+    side = cfg.vision_config.image_size // cfg.vision_config.patch_size
+    return proj.view(b, t, proj.shape[1], proj.shape[2]), (side, side)  # (B*T, P, C) -> (B, T, P, C)
+
+
 class SaliencyCapture:
     """Context manager: while active, the feature layer's attention received per patch is recorded.
 
