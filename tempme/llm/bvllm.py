@@ -1,16 +1,24 @@
 """B-VLLM, training-free adaptation (ours) of Lu et al., "B-VLLM: A Vision Large Language Model with
-Balanced Spatio-Temporal Tokens", 2024/2025.
+Balanced Spatio-Temporal Tokens", 2024/2025. Registered only as ``bvllm-clip``: it is not the paper's
+method, which trains its selectors.
 
-The paper's pipeline: a text-conditioned adaptive frame-selection module picks the frames
-relevant to the instruction, a temporal frame-token merging step removes near-duplicate selected
-frames, then spatial tokens are sampled to a budget, optionally followed by spatial token merging.
-The paper trains Q-Former modules for the selection; this adaptation is training-free and is
-named ``bvllm-clip``: frames are scored by the cosine similarity between the question's CLIP text
-embedding and each frame's CLIP image embedding (tempme's own CLIP towers, see
-:mod:`tempme.llm.clip_scores`), passed in as ``SideInputs.frame_scores``.
+Ours: frames are scored by the cosine similarity between the question's CLIP text embedding and each
+frame's CLIP image embedding (tempme's own CLIP towers, :mod:`tempme.llm.clip_scores`, passed in as
+``SideInputs.frame_scores``); the top F frames are kept, with F = round(T * sqrt(M / (T * N))) so the
+reduction is split evenly (in log scale) between time and space; consecutive selected frames with
+mean token cosine above 0.95 are averaged into one; each kept frame's share of the budget is sampled
+at the centres of a uniform partition of its grid, and (optionally) every other token of the frame
+is averaged into its most similar sampled token. The output has exactly M tokens.
 
-The balance between time and space: keeping F of T frames and m of N tokens per frame with
-F * m = M, we split the reduction evenly in log scale, F = round(T * sqrt(M / (T * N))).
+Differences from the paper (every one changes which tokens the LLM sees):
+
+* frame selection: the paper's is a learned, text-conditioned Q-Former whose 16 queries pick frames
+  by Gumbel-softmax; ours ranks frames by CLIP text-frame cosine, without training;
+* de-duplication: the paper compares each selected frame with *all* earlier selections at a cosine
+  threshold of 0.75; ours compares consecutive selected frames at 0.95 and averages duplicates;
+* spatial tokens: the paper samples them with a second, text-conditioned Q-Former; ours samples a
+  uniform grid (then optional similarity merging);
+* budget: the paper caps the visual sequence at 512 tokens; ours meets any ``Budget`` exactly.
 """
 
 from __future__ import annotations

@@ -22,13 +22,18 @@ DEFAULT_INNER = {"holitom": "holitom-inner"}
 """The paper's full method pairs the outer stage with its inner merge."""
 
 
-def build_outer(name: str) -> OuterReducer:
-    """Raises ValueError for an unknown name (listing the known ones)."""
-    if name == "bvllm":
-        name = "bvllm-clip"
+def build_outer(name: str, **options) -> OuterReducer:
+    """The outer reducer ``name`` with its keyword options (e.g. ``tau``, ``beta``, ``d`` for holitom).
+
+    Raises:
+        ValueError: an unknown name (listing the known ones) or an option the reducer does not take.
+    """
     if name not in OUTER:
         raise ValueError(f"unknown outer reducer {name!r}; choose from {', '.join(OUTER)}")
-    return OUTER[name]()
+    try:
+        return OUTER[name](**options)
+    except TypeError as exc:
+        raise ValueError(f"{name}: {exc}") from exc
 
 
 def build_inner(name: str | None, keep: float = 0.5, layer: int | None = None) -> InnerReducer | None:
