@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -40,8 +41,11 @@ from tempme.llm.outer import Budget, SideInputs
 from tempme.llm.pipeline import VideoQAPipeline
 from tempme.llm.quality import readout_cosine, reconstruction_cosine
 from tempme.llm.registry import build_inner, build_outer
+from tempme.llm.vision import SaliencyCapture
 
-VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the tiny random LLaVA-OV is a test helper, not shipped
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
 METHODS = [  # (row name, outer, inner)
     ("uniform", "uniform", None),
     ("tome", "tome", None),
@@ -85,6 +89,22 @@ def timed(fn, repeats: int):
     return out, 1000 * min(times)
 
 
+def saliency_memory(tiny, pixels) -> dict:
+    """Attention-map bytes held for HoliTom's saliency: before (output_attentions=True keeps every
+    vision layer's maps) and after (SaliencyCapture: one layer, a few frames at a time); measured on
+    the tiny model, and counted for LLaVA-OV-7B (SigLIP-so400m: 26 layers, 16 heads, 729 patches,
+    32 frames, bf16 maps before, float32 blocks of at most 256 MiB after)."""
+    with torch.inference_mode():
+        out = tiny.model.vision_tower(pixels.flatten(0, 1), output_attentions=True)
+        before = sum(a.numel() * a.element_size() for a in out.attentions)
+        with SaliencyCapture(tiny) as cap:
+            tiny.model.vision_tower(pixels.flatten(0, 1))
+    per_frame = 16 * 729 * 729 * 4
+    step = max(1, (256 * 2**20) // per_frame)
+    return {"tiny_before_bytes": before, "tiny_after_bytes": cap.peak_bytes,
+            "llava_ov_7b_before_bytes": 26 * 32 * 16 * 729 * 729 * 2, "llava_ov_7b_after_bytes": min(32, step) * per_frame}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--video", type=Path, default=VIDEOS / "mmaction2__demo.mp4")
@@ -105,7 +125,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from tempme.llm.qa import preprocess, read_frames
-    from tempme.llm.tiny import tiny_llava_onevision, tiny_prompt
+    from tiny_llava import tiny_llava_onevision, tiny_prompt
 
     frames = read_frames(args.video, args.frames)
     query = "a video"
@@ -160,9 +180,13 @@ def main() -> None:
                 inner_tiny = inner
                 red, ms = timed(lambda: outer(feats, grid, budget, side), args.repeats)
                 m_out = red.num_tokens
-                m7 = budget.resolve(SEVEN_B_VISUAL)
-                seven = schedule(m7, layers, inner.resolve_layer(layers), inner.keep) if inner else schedule(m7, layers)
-            final = m_out if inner is None else (m_out - (m_out - math.floor(inner.keep * m_out + 0.5)))
+                # HoliTom's count is its own rounding: scale the count it gave here to 32 x 196
+                m7 = round(m_out * SEVEN_B_VISUAL / (t * n)) if not outer.exact_budget else budget.resolve(SEVEN_B_VISUAL)
+                seven = schedule(m7, layers)
+                if inner is not None:  # the inner reducer's own count over its span (+ newline for holitom-inner)
+                    k7, nl = inner.resolve_layer(layers), int(inner.span_includes_newline)
+                    seven[k7:] = [inner.kept_count(m7 + nl) - nl] * (layers - k7)
+            final = m_out if inner is None else inner.kept_count(m_out + inner.span_includes_newline) - inner.span_includes_newline
             formula = formula_flops(seven, d, m)
             rows.append({
                 "method": row_name, "retain": retain, "llm_tokens": f"{m_out}" + (f"->{final}" if inner else ""),
@@ -175,9 +199,10 @@ def main() -> None:
             })
     for r in rows:
         r["ttft_ratio"] = base_ttft / r["ttft_ms"]
+    memory = saliency_memory(tiny, pixels)
     if args.json:
         print(json.dumps({"video": args.video.name, "features": args.features, "frames": t, "tokens_per_frame": n,
-                          "rows": rows}, indent=2))
+                          "rows": rows, "saliency_memory": memory}, indent=2))
         return
     print(f"{args.video.name}: {t} frames x {n} tokens ({args.features} features); TFLOPs for LLaVA-OV-7B at 32x196")
     head = (f"{'method':<16}{'retain':>7}{'LLM tok':>12}{'kept%':>7}{'formula TF':>11}{'exact TF':>10}"
@@ -185,10 +210,15 @@ def main() -> None:
     print(head)
     print("-" * len(head))
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    mb = lambda b: f"{b / 2**20:.2f} MiB"  # noqa: E731
     for r in rows:
         print(f"{r['method']:<16}{r['retain']:>7.2f}{r['llm_tokens']:>12}{r['kept_pct']:>7.1f}{r['formula_tflops']:>11.2f}"
               f"{r['exact_tflops']:>10.2f}{r['flops_ratio']:>7.3f}{r['reducer_ms']:>9.1f}{r['ttft_ms']:>9.1f}"
               f"{r['ttft_ratio']:>6.2f}{fmt(r['recon_cos']):>7}{fmt(r['readout_cos']):>7}")
+
+    print(f"saliency attention maps held: tiny {mb(memory['tiny_before_bytes'])} -> {mb(memory['tiny_after_bytes'])}; "
+          f"LLaVA-OV-7B at 32 frames {memory['llava_ov_7b_before_bytes'] / 1e9:.1f} GB -> "
+          f"{memory['llava_ov_7b_after_bytes'] / 1e9:.2f} GB")
 
 
 if __name__ == "__main__":

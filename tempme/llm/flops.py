@@ -82,11 +82,12 @@ def _layer_flops_cached(key: tuple, n: int) -> int:
     cfg = qwen2_config(**dict(key))
     with torch.device("meta"):
         layer = Qwen2DecoderLayer(cfg, 0)
-        rope = Qwen2RotaryEmbedding(cfg)
         hidden = torch.empty(1, n, cfg.hidden_size)
-        pos = torch.arange(n)[None]
+    pos = torch.arange(n)[None]
     with torch.no_grad():
-        cos_sin = rope(hidden, pos)
+        # RoPE tables on the CPU (small; transformers 5.0's rotary forward rejects meta tensors), then meta
+        cos_sin = tuple(t.to("meta") for t in Qwen2RotaryEmbedding(cfg)(torch.zeros(1, 1, 1), pos))
+        pos = pos.to("meta")
         with FlopCounterMode(display=False) as counter:
             layer(hidden, attention_mask=None, position_embeddings=cos_sin, position_ids=pos)
     return int(counter.get_total_flops())
