@@ -6,12 +6,12 @@
 # an editable install of tempme is seen), then pip installs requirements/compat-transformers.txt
 # into the overlay only; the overlay's own packages come first on sys.path. The project venv is
 # never modified. Usage: scripts/test_compat.sh [extra pytest args]
-# Environment: VENV (default .venv), COMPAT_VENV (default .venv-compat).
+# Environment: VENV (default .venv), COMPAT_VENV (default .venv-compat), COMPAT_PINS (default the file above).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 COMPAT="${COMPAT_VENV:-$ROOT/.venv-compat}"
-PINS="$ROOT/requirements/compat-transformers.txt"
+PINS="${COMPAT_PINS:-$ROOT/requirements/compat-transformers.txt}"
 [ -x "$VENV/bin/python" ] || { echo "no project venv at $VENV (run scripts/setup.sh first)" >&2; exit 1; }
 
 if [ ! -x "$COMPAT/bin/python" ]; then

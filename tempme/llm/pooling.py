@@ -2,9 +2,10 @@
 
 * :class:`UniformPooling` averages each frame over a regular partition of its grid into
   rectangular cells (LLaVA-OneVision's own 2x2 bilinear pooling is the fixed-ratio special case).
-* :class:`ToMeMerge` applies bipartite soft matching (Bolya et al., "Token Merging: Your ViT but
+* :class:`ToMeMerge` applies the project's one bipartite soft matching
+  (:func:`tempme.merge.bipartite_soft_matching`, Bolya et al., "Token Merging: Your ViT but
   Faster", ICLR 2023, Sec. 3) to all S = T * N tokens of a video at once, round after round, with
-  size-weighted averages, until exactly the budget is left.
+  size-weighted averages (:func:`tempme.merge.merge_wavg`), until exactly the budget is left.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor
 
 from tempme.llm.outer import Budget, OuterReducer, Reduction, SideInputs, reduction_from_slots
+from tempme.merge import bipartite_soft_matching, merge_wavg
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -98,33 +100,19 @@ class UniformPooling(OuterReducer):
         return reduction_from_slots(tokens.reshape(t * n, c), slot.view(-1).to(tokens.device), (t, h, w))
 
 
-def bipartite_round(x: Tensor, size: Tensor, r: int, metric: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One round of bipartite soft matching on ``x`` (n, C) with sizes (n,), merging ``r`` tokens.
+def merge_destinations(merge, n: int, device=None, chunk: int = 1024) -> Tensor:
+    """(n,) output index of every input token of a merge from :func:`tempme.merge.bipartite_soft_matching`.
 
-    Tokens alternate between sets A (even positions) and B (odd); each A token proposes its most
-    similar B token (cosine of ``metric`` (n, Ck), default ``x``); the ``r`` best-scoring A tokens
-    are averaged (size-weighted) into their B partners, and so is the metric. Order is kept.
-    Returns (x (n - r, C), size (n - r,), new_index (n,), metric (n - r, Ck)).
+    A merge is linear and sums each input token into exactly one output token, so applying it to
+    the identity (in column chunks) shows where every token went, whatever the A/B split and the
+    output order.
     """
-    metric = x if metric is None else metric
-    n = x.shape[0]
-    a_idx = torch.arange(0, n, 2, device=x.device)
-    b_idx = torch.arange(1, n, 2, device=x.device)
-    r = min(r, a_idx.numel())
-    xn = torch.nn.functional.normalize(metric.float(), dim=-1)
-    best, partner = (xn[a_idx] @ xn[b_idx].T).max(dim=1)  # (nA,)
-    merged = torch.zeros(n, dtype=torch.bool, device=x.device)
-    merged[a_idx[torch.argsort(best, descending=True)[:r]]] = True
-    survivors = (~merged).nonzero().squeeze(1)
-    new_index = torch.full((n,), -1, dtype=torch.long, device=x.device)
-    new_index[survivors] = torch.arange(survivors.numel(), device=x.device)
-    new_index[a_idx] = torch.where(merged[a_idx], new_index[b_idx[partner]], new_index[a_idx])
-    k = survivors.numel()
-    w = size.float()[:, None]
-    sums = torch.zeros(k, x.shape[1], device=x.device).index_add_(0, new_index, x.float() * w)
-    sizes = torch.zeros(k, device=x.device).index_add_(0, new_index, size.float())
-    msum = torch.zeros(k, metric.shape[1], device=x.device).index_add_(0, new_index, metric.float() * w)
-    return (sums / sizes[:, None]).to(x.dtype), sizes, new_index, msum / sizes[:, None]
+    dest = torch.empty(n, dtype=torch.long, device=device)
+    for c0 in range(0, n, chunk):
+        eye = torch.zeros(1, n, min(chunk, n - c0), device=device)
+        eye[0, torch.arange(c0, c0 + eye.shape[2], device=device), torch.arange(eye.shape[2], device=device)] = 1.0
+        dest[c0 : c0 + eye.shape[2]] = merge(eye)[0].argmax(0)  # (n - r, chunk) -> (chunk,)
+    return dest
 
 
 class ToMeMerge(OuterReducer):
@@ -145,8 +133,14 @@ class ToMeMerge(OuterReducer):
         if side.keys is not None and side.keys.shape[:2] != (t, n):
             raise ValueError(f"tome: keys shape {tuple(side.keys.shape)} does not start with (T, N) = ({t}, {n})")
         metric = side.keys.reshape(t * n, -1) if side.keys is not None else None  # (T, N, Ck) -> (S, Ck)
-        cur = x
-        while cur.shape[0] > m:
-            cur, size, new_index, metric = bipartite_round(cur, size, cur.shape[0] - m, metric)
-            slot = new_index[slot]
+        cur = x.float()[None]  # (S, C) -> (1, S, C): one sequence of all the video's tokens
+        size = size[None, :, None]  # (1, S, 1)
+        keys = metric.float()[None] if metric is not None else None  # (1, S, Ck)
+        while cur.shape[1] > m:
+            n = cur.shape[1]
+            merge = bipartite_soft_matching(keys if keys is not None else cur, min(n - m, n // 2), protected=0)
+            slot = merge_destinations(merge, n, x.device)[slot]
+            if keys is not None:
+                keys, _ = merge_wavg(merge, keys, size)
+            cur, size = merge_wavg(merge, cur, size)
         return reduction_from_slots(x, slot, (t, *grid))

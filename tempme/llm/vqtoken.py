@@ -48,13 +48,14 @@ def kmeans_pp(x: Tensor, k: int, gen: torch.Generator) -> Tensor:
     """k-means++ seeding as the reference: first centre uniform, then each next one drawn with
     probability proportional to (squared distance to the nearest centre + 1e-6). Returns (k, C)."""
     s = x.shape[0]
+    sq = (x * x).sum(1)
     idx = [int(torch.randint(s, (1,), generator=gen))]
-    nearest = ((x - x[idx[0]]) ** 2).sum(1)
+    nearest = (sq + sq[idx[0]] - 2 * x @ x[idx[0]]).clamp_min(0)  # squared distances to the nearest centre
     for _ in range(1, k):
-        w = (nearest.clamp_min(0) + 1e-6).double().cpu()
+        w = (nearest + 1e-6).double().cpu()
         j = int(torch.multinomial(w / w.sum(), 1, generator=gen))
         idx.append(j)
-        nearest = torch.minimum(nearest, ((x - x[j]) ** 2).sum(1))
+        nearest = torch.minimum(nearest, (sq + sq[j] - 2 * x @ x[j]).clamp_min(0))
     return x[torch.tensor(idx, device=x.device)].clone()
 
 
