@@ -29,7 +29,11 @@ def load_model(name: str, device: str | None = None):
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    model = LlavaOnevisionForConditionalGeneration.from_pretrained(name, dtype=dtype, attn_implementation="sdpa")
+    from packaging.version import Version
+    from transformers import __version__ as tf_version
+
+    key = "dtype" if Version(tf_version) >= Version("4.56") else "torch_dtype"  # renamed in 4.56
+    model = LlavaOnevisionForConditionalGeneration.from_pretrained(name, attn_implementation="sdpa", **{key: dtype})
     model = model.to(device).eval()
     processor = None
     try:
