@@ -34,6 +34,7 @@ def _reference(model, embeds: torch.Tensor, dropped: torch.Tensor, layer: int) -
     x = embeds
     for i, block in enumerate(lm.layers):
         x = block(x, attention_mask=causal if i < layer else masked, position_embeddings=pe, position_ids=pos)
+        x = x[0] if isinstance(x, tuple) else x  # transformers < 4.54 returns (hidden,)
     return model.lm_head(lm.norm(x))
 
 
