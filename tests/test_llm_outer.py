@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tempme.llm.bvllm import BVLLMAdapted
-from tempme.llm.holitom import HoliTom, dpc_knn, redundancy_table, segment_frames
+from tempme.llm.holitom import HoliTom, redundancy_table, segment_frames
 from tempme.llm.outer import Budget, Identity, SideInputs, group_mean, source_coords
 from tempme.llm.pooling import ToMeMerge, UniformPooling, cell_labels
 from tempme.llm.vqtoken import VQToken

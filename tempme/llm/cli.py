@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tempme.cli_errors import fail
 from tempme.cli_options import DeviceOpt
 
 ModelOpt = Annotated[str, typer.Option("--model", help="LLaVA-OneVision weights: a local directory or a Hugging Face name.")]
@@ -71,6 +72,15 @@ def _frame_scorer(outer, clip_model: str, clip_pretrained: str, device):
     return lambda rgb, question: clip_frame_scores(scorer, rgb, question)
 
 
+def _load(model: str, device):
+    from tempme.llm.qa import load_model
+
+    try:
+        return load_model(model, device)
+    except OSError as exc:  # no such directory / hub id, or weights not downloadable offline
+        fail(f"cannot load LLaVA-OneVision weights {model!r}: {exc}")
+
+
 def qa_command(
     video: Annotated[Path, typer.Argument(help="Video file.", exists=True, dir_okay=False)],
     question: Annotated[str, typer.Argument(help="The question.")],
@@ -95,11 +105,11 @@ def qa_command(
     """Answer QUESTION about VIDEO with a LLaVA-OneVision model and token reduction."""
     from tempme.llm.outer import SideInputs
     from tempme.llm.pipeline import VideoQAPipeline
-    from tempme.llm.qa import build_inputs, load_model, read_frames
+    from tempme.llm.qa import build_inputs, read_frames
 
     outer, budget, inner_red = _reducers(reducer, retain, tau, beta, holitom_d, adaptive, vq_attention, inner,
                                          inner_keep, inner_layer)
-    llm, processor, tokenizer = load_model(model, device)
+    llm, processor, tokenizer = _load(model, device)
     rgb = read_frames(video, frames)
     input_ids, pixels = build_inputs(llm, processor, tokenizer, rgb, question)
     side = SideInputs(question=question)
@@ -150,16 +160,16 @@ def qa_eval_command(
 
     from tempme.llm.outer import SideInputs
     from tempme.llm.pipeline import VideoQAPipeline
-    from tempme.llm.qa import build_inputs, load_model, read_frames
+    from tempme.llm.qa import build_inputs, read_frames
     from tempme.llm.qa_eval import evaluate, format_table, load_bench
 
     try:
         items = load_bench(bench)[:limit]
     except ValueError as exc:
-        raise typer.BadParameter(f"--bench: {exc}") from exc
+        fail(f"{bench}: {exc}")
     settings = [(name, _reducers(name, retain, tau, beta, holitom_d, adaptive, vq_attention, inner, inner_keep, inner_layer))
                 for name in reducers]
-    llm, processor, tokenizer = load_model(model, device)
+    llm, processor, tokenizer = _load(model, device)
     scores = []
     for name, (outer, budget, inner_red) in tqdm(settings, desc="reducers", disable=as_json):
         score = _frame_scorer(outer, clip_model, clip_pretrained, device)
@@ -172,7 +182,7 @@ def qa_eval_command(
             scores.append(evaluate(items, videos, pipe, lambda rgb, prompt: build_inputs(llm, processor, tokenizer, rgb, prompt),
                                    read_frames, frames, label, max_new_tokens, side))
         except FileNotFoundError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+            fail(str(exc))
     if as_json:
         typer.echo(json.dumps([s.to_dict(with_records=True) for s in scores], indent=2))
         return
