@@ -77,7 +77,7 @@ def _load(model: str, device):
 
     try:
         return load_model(model, device)
-    except OSError as exc:  # no such directory / hub id, or weights not downloadable offline
+    except (OSError, ValueError) as exc:  # no such directory or hub id (HFValidationError), weights offline
         fail(f"cannot load LLaVA-OneVision weights {model!r}: {exc}")
 
 
