@@ -61,9 +61,15 @@ def test_long_film_cuts_agree_with_full_frame_pyscenedetect() -> None:
     reference = [float(start.seconds) for start, _ in detect(str(FILM), ContentDetector(), end_time=horizon)[1:]]
     assert 40 <= len(reference) <= 100, len(reference)  # "about 120 cuts" in 10 minutes
     scan = VideoScan(cuts_s=[])
+    spans = []
     for seg in scan_video(FILM, probe(FILM), 4, 16, SegmentParams(), scan):
+        spans.append(seg.span)
         if seg.span.end_s > horizon + 2.0:
             break
+    assert spans[0].start_s == 0.0 and all(a.end_s == b.start_s for a, b in zip(spans, spans[1:]))
+    bounds = np.array([s.start_s for s in spans[1:]])  # each a detected cut or a window edge
+    for prev, b in zip(spans, bounds):
+        assert prev.kind == "window" or np.abs(np.array(scan.cuts_s) - b).min() < 1e-6
     ours = [c for c in scan.cuts_s if c < horizon - 1.0]
     reference = [c for c in reference if c < horizon - 1.0]
     agreement = cut_agreement(ours, reference, tolerance_s=0.1)
