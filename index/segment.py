@@ -1,7 +1,7 @@
 """Cut a video into moments: shots from PySceneDetect, fixed windows as a fallback.
 
-One decoding pass per video (:func:`scan_video`) feeds PySceneDetect's ``ContentDetector`` with
-small frames, keeps a bounded buffer of frames at the encoder's resolution, and yields each
+One decoding pass per video (:func:`scan_video`) scores small frames for cuts as PySceneDetect's
+``ContentDetector`` does, keeps a bounded buffer of frames at the encoder's resolution, and yields each
 segment with the frames sampled inside it as soon as the segment is final. The segmentation
 rule lives in :class:`SegmentPlanner`, a pure state machine also used offline by
 :func:`plan_segments`:
@@ -14,26 +14,59 @@ rule lives in :class:`SegmentPlanner`, a pure state machine also used offline by
 
 Every second of the video lies in exactly one segment: segments are contiguous from 0 to the
 duration.
+
+Work per frame (what ingest waits for when the encoder runs on a GPU; see docs/ingest.md):
+
+- FFmpeg decodes every frame (the default), or in the fast mode (``skip_nonref``) reference
+  frames only (``skip_frame=NONREF``, about half the decoding of H.264 with B-frames) while that
+  keeps decoded frames within 3 frame durations of each other; a file whose frames come further
+  apart is scanned again decoding every frame (or, past its first segment, switches over). In the
+  fast mode cuts are found on the decoded frames only (F1 0.96 against PySceneDetect's full-frame
+  detection on the long test film, 0.1 s tolerance, against 0.99 decoding every frame), and a
+  sample next to a cut can be two frames from the one on screen (one elsewhere).
+- Cut detection: the decoded picture is shrunk by swscale straight from its YUV planes to
+  PySceneDetect's detection size (``detect_width``, as its auto-downscale) and scored as
+  PySceneDetect's ``ContentDetector`` scores it (:class:`ContentScorer`, the same cuts in a
+  quarter of the time).
+- Sampling: a frame is converted to the encoder's resolution only when it may be sampled:
+  frames are kept no more than 3 frame durations apart (a frame is converted when the next
+  one would leave a wider gap), so that the kept frame nearest to any time is within one frame
+  of the frame on screen at that time; each segment takes, for each of its
+  :func:`tempme.video.uniform_times`, that nearest kept frame.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 import os
-from bisect import bisect_right
-from dataclasses import dataclass, replace
+from bisect import bisect_left, bisect_right
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
 import av
 from av.video.reformatter import VideoReformatter
 import numpy as np
-from scenedetect import ContentDetector
+import cv2
 from scenedetect.common import FrameTimecode
+from scenedetect.detector import FlashFilter
 
 from tempme.video import VideoDecodeError, VideoMeta, _open, _stream_start, uniform_times
 
 log = logging.getLogger(__name__)
+
+# Kept frames are at most this many frame durations apart: the nearest one to any frame is then
+# at most one frame away (frames k and k+3 cover k+1 and k+2).
+MAX_KEPT_GAP = 3
+# Decoded frames are put back in time order through a buffer this long (some damaged files come
+# out of the decoder out of order; a player shows them by timestamp).
+REORDER_FRAMES = 4
+# A frame whose timestamp is within this of a time t counts as on screen at t (timestamps are
+# rationals; t and a frame time that are equal can differ by float rounding).
+TIME_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -49,20 +82,38 @@ class SegmentSpan:
         return self.end_s - self.start_s
 
 
+INTERPOLATIONS = frozenset({"FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "POINT", "LANCZOS"})
+
+
 @dataclass(frozen=True)
 class SegmentParams:
+    """How :func:`scan_video` cuts and samples (times in seconds).
+
+    Raises:
+        ValueError: ``min_shot_s`` not in ``(0, window_s)``, ``detect_width < 16``, an unknown
+            swscale interpolation, or ``decode_threads < 0``.
+    """
+
     window_s: float = 30.0  # longest segment before falling back to fixed windows (s)
     min_shot_s: float = 1.0  # shorter pieces merge with a neighbour (s)
     threshold: float = 27.0  # ContentDetector threshold (PySceneDetect's default)
-    detect_width: int = 256  # frames are shrunk to this width for cut detection (PySceneDetect's auto)
-    grid_fps: float = 6.0  # frames kept per second for sampling segments
-    fast: bool = True  # decode reference frames only (skip_frame=NONREF): ~2x faster decoding
+    min_scene_frames: int = 15  # ContentDetector min_scene_len (PySceneDetect's default, frames)
+    detect_width: int = 256  # detection frames are this wide (PySceneDetect's auto-downscale width)
+    skip_nonref: bool = False  # fast mode: decode reference frames only (see the module docstring)
+    skip_loop_filter: bool = False  # skip FFmpeg's deblocking filter (faster, blockier frames)
+    interpolation: str = "AREA"  # swscale filter that shrinks sampled frames to the encoder's size
+    decode_threads: int = 0  # FFmpeg threads for the stream (0: FFmpeg's choice, one per core)
+    held_mb: float = 128.0  # decoded frames held unconverted until sampled (MB); older ones are converted
 
     def __post_init__(self) -> None:
         if not 0 < self.min_shot_s < self.window_s:
             raise ValueError(f"need 0 < min_shot_s ({self.min_shot_s}) < window_s ({self.window_s})")
-        if self.grid_fps <= 0 or self.detect_width < 16:
-            raise ValueError(f"grid_fps ({self.grid_fps}) must be > 0 and detect_width ({self.detect_width}) >= 16")
+        if self.detect_width < 16:
+            raise ValueError(f"detect_width ({self.detect_width}) must be >= 16")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation {self.interpolation!r} is not one of {sorted(INTERPOLATIONS)}")
+        if self.decode_threads < 0 or self.held_mb < 0:
+            raise ValueError(f"decode_threads ({self.decode_threads}) and held_mb ({self.held_mb}) must be >= 0")
 
 
 class SegmentPlanner:
@@ -126,10 +177,20 @@ def plan_segments(duration_s: float, cuts_s: list[float], window_s: float = 30.0
     return out + planner.finish(duration_s)
 
 
+
 @dataclass
 class ScannedSegment:
+    """A final segment and its frames.
+
+    ``frames``: (T, H, W, 3) uint8 RGB, shorter side = the encoder's image size; frame ``i`` is
+    the decoded frame nearest to ``times_s[i]`` (within one frame of the one on screen then);
+    ``frame_times_s`` (T,) are those frames' own timestamps (s).
+    """
+
     span: SegmentSpan
-    frames: np.ndarray  # (T, H, W, 3) uint8, shorter side = the encoder's image size
+    frames: np.ndarray
+    times_s: np.ndarray
+    frame_times_s: np.ndarray
 
 
 @dataclass
@@ -138,111 +199,309 @@ class VideoScan:
 
     cuts_s: list[float]
     whole_frames: np.ndarray | None = None  # (T, H, W, 3) uint8 uniform over the whole video
-    decoded_frames: int = 0
+    decoded_frames: int = 0  # frames FFmpeg returned (all passes)
+    converted_frames: int = 0  # frames shrunk to the encoder's size
+    every_frame: bool = False  # True when the final pass decoded every frame (no NONREF skipping)
+    rescans: int = 0  # passes restarted because reference frames alone came too far apart
+    notes: list[str] = field(default_factory=list)
+
+
+class ContentScorer:
+    """PySceneDetect's ``ContentDetector`` with its default weights, in fewer C calls.
+
+    The score of a frame is the mean over hue, saturation and value (OpenCV HSV of the BGR
+    frame) of the mean absolute difference to the previous frame (0 for the first frame), as
+    ``ContentDetector`` computes it with one NumPy pass per channel; here one ``cv2.absdiff``
+    and one ``cv2.mean``. Cuts go through PySceneDetect's own ``FlashFilter`` (merge mode,
+    ``min_scene_frames``) exactly as in ``ContentDetector.process_frame``, so the cut lists are
+    the same (tests/test_cuts.py compares them).
+    """
+
+    def __init__(self, threshold: float = 27.0, min_scene_frames: int = 15):
+        self.threshold = threshold
+        self.flash = FlashFilter(mode=FlashFilter.Mode.MERGE, length=min_scene_frames)
+        self.last: np.ndarray | None = None
+
+    def process_frame(self, timecode: FrameTimecode, bgr: np.ndarray) -> list[FrameTimecode]:
+        """``bgr``: (H, W, 3) uint8. Returns the cuts found so far (PySceneDetect's timecodes)."""
+        hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+        score = 0.0 if self.last is None else sum(cv2.mean(cv2.absdiff(hsv, self.last))[:3]) / 3.0
+        self.last = hsv
+        return self.flash.filter(timecode=timecode, above_threshold=score >= self.threshold)
+
+
+class _RescanAllFrames(Exception):
+    """Reference frames alone leave gaps wider than MAX_KEPT_GAP frames (raised before any yield)."""
+
+
+def detection_size(width: int, height: int, detect_width: int) -> tuple[int, int]:
+    """PySceneDetect's auto-downscale: factor ``width / detect_width`` (none below it), rounded."""
+    if width < detect_width:
+        return width, height
+    factor = width / detect_width
+    return max(1, round(width / factor)), max(1, round(height / factor))
+
+
+def encoder_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """Frame size with the shorter side ``short_side`` (even sides), or unchanged for ``None``."""
+    if short_side is None:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+class _Pass:
+    """One decoding pass over a file (see :func:`scan_video`)."""
+
+    def __init__(self, path: Path, meta: VideoMeta, num_frames: int, short_side: int | None,
+                 params: SegmentParams, scan: VideoScan, nonref: bool):
+        self.path, self.params, self.scan, self.nonref = path, params, scan, nonref
+        self.num_frames, self.short_side = num_frames, short_side
+        self.duration_s = meta.duration_s
+        self.fps = meta.fps if meta.fps > 0 else 25.0
+        self.dt = 1.0 / self.fps  # nominal frame duration (s)
+        self.planner = SegmentPlanner(params.window_s, params.min_shot_s)
+        self.detector = ContentScorer(params.threshold, params.min_scene_frames)
+        # one swscale context per output size (a shared one would be rebuilt for every frame)
+        self.small_fmt, self.big_fmt = VideoReformatter(), VideoReformatter()
+        self.small_size: tuple[int, int] | None = None
+        self.big_size: tuple[int, int] | None = None
+        self.kept_t: list[float] = []  # times of kept frames (ascending)
+        # kept frames: converted (H, W, 3) uint8, or decoded frames not converted yet
+        self.kept: list[np.ndarray | av.VideoFrame] = []
+        self.first_raw = 0  # kept[:first_raw] are all converted
+        self.raw_limit = 0  # how many decoded frames fit in params.held_mb
+        self.held: av.VideoFrame | None = None  # the last decoded frame, not yet converted
+        self.held_t = -math.inf
+        self.held_arr: np.ndarray | None = None
+        self.whole_t = uniform_times(0.0, meta.duration_s, num_frames)
+        self.whole: list[np.ndarray] = []
+        self.yielded = False
+        # the last decoded frames (ContentDetector may report a cut up to min_scene_frames late)
+        self.times: list[float] = []  # times of decoded frames from the first kept one on
+        self.recent: deque[tuple[float, av.VideoFrame]] = deque(maxlen=params.min_scene_frames + 2)
+
+    def convert(self, frame: av.VideoFrame) -> np.ndarray:
+        self.scan.converted_frames += 1
+        w, h = self.big_size
+        return self.big_fmt.reformat(frame, w, h, "rgb24", interpolation=self.params.interpolation).to_ndarray()
+
+    def held_array(self) -> np.ndarray:
+        if self.held_arr is None:
+            self.held_arr = self.convert(self.held)
+        return self.held_arr
+
+    def keep_held(self) -> None:
+        if self.held is not None and (not self.kept_t or self.held_t > self.kept_t[-1]):
+            self.kept_t.append(self.held_t)
+            self.kept.append(self.held if self.held_arr is None else self.held_arr)
+            while len(self.kept) - self.first_raw > self.raw_limit:  # over the memory budget
+                self.kept_array(self.first_raw)
+
+    def kept_array(self, i: int) -> np.ndarray:
+        x = self.kept[i]
+        if isinstance(x, av.VideoFrame):
+            x = self.kept[i] = self.convert(x)
+        while self.first_raw < len(self.kept) and not isinstance(self.kept[self.first_raw], av.VideoFrame):
+            self.first_raw += 1
+        return x
+
+    def sample(self, span: SegmentSpan) -> ScannedSegment:
+        times = uniform_times(span.start_s, span.end_s, self.num_frames)
+        lo = bisect_left(self.kept_t, span.start_s - 0.5 * self.dt)  # frames of this segment only
+        hi = max(bisect_left(self.kept_t, span.end_s), lo + 1)
+        kt = self.kept_t[lo:hi]
+        idx = []
+        for t in times:
+            j = bisect_right(kt, t + TIME_EPS) - 1
+            if j < 0:
+                idx.append(0)
+            elif j + 1 >= len(kt):
+                idx.append(j)
+            elif not self.nonref:  # every frame decoded: count frames between them
+                on_screen = bisect_right(self.times, t + TIME_EPS) - 1
+                before = on_screen - bisect_left(self.times, kt[j])
+                after = bisect_left(self.times, kt[j + 1]) - on_screen
+                idx.append(j if before <= after else j + 1)
+            else:  # the frame on screen at t is about floor((t - kt[j]) / dt) frames after kt[j]
+                on_screen = math.floor((t - kt[j] + TIME_EPS) / self.dt)
+                after = round((kt[j + 1] - kt[j]) / self.dt)
+                idx.append(j if on_screen <= after - on_screen else j + 1)
+        idx = [min(i, len(kt) - 1) + lo for i in idx]
+        return ScannedSegment(span, np.stack([self.kept_array(i) for i in idx]), times,
+                              np.array([self.kept_t[i] for i in idx]))
+
+    def keep_near(self, boundary_s: float) -> None:
+        """Keep the recent frames next to a segment boundary: the nearest ones to the last samples
+        of one segment and the first of the next (a cut can be reported a few frames late)."""
+        for t, frame in self.recent:
+            if abs(t - boundary_s) <= (MAX_KEPT_GAP + 0.5) * self.dt:
+                i = bisect_left(self.kept_t, t)
+                if i == len(self.kept_t) or self.kept_t[i] != t:
+                    self.kept_t.insert(i, t)
+                    self.kept.insert(i, frame)
+                    self.first_raw = min(self.first_raw, i)
+
+    def emit(self, spans: list[SegmentSpan]) -> Iterator[ScannedSegment]:
+        for span in spans:
+            self.keep_near(span.end_s)
+            yield self.sample(span)
+            self.yielded = True
+            drop = bisect_left(self.kept_t, span.end_s - (MAX_KEPT_GAP + 0.5) * self.dt)
+            del self.kept_t[:drop], self.kept[:drop]
+            del self.times[:bisect_left(self.times, self.kept_t[0] if self.kept_t else span.end_s)]
+            self.first_raw = max(self.first_raw - drop, 0)
+
+    def frame(self, frame: av.VideoFrame, t: float) -> Iterator[ScannedSegment]:
+        """Feed one decoded frame at ``t`` seconds."""
+        if self.big_size is None:
+            self.big_size = encoder_size(frame.width, frame.height, self.short_side)
+            self.small_size = detection_size(frame.width, frame.height, self.params.detect_width)
+            frame_bytes = sum(p.buffer_size for p in frame.planes)
+            self.raw_limit = int(self.params.held_mb * 2**20 // max(frame_bytes, 1))
+        gap = t - self.held_t
+        if self.nonref and self.held is not None and gap > (MAX_KEPT_GAP + 0.5) * self.dt:
+            if not self.yielded:
+                raise _RescanAllFrames(f"reference frames {gap:.3f}s apart at {t:.2f}s")
+            self.nonref = False
+            self.container_stream.codec_context.skip_frame = "DEFAULT"
+            self.scan.notes.append(f"every frame decoded from {t:.2f}s (reference frames {gap:.3f}s apart)")
+        # whole-video frames: the one on screen at whole_t[i] is the last decoded before it
+        while len(self.whole) < self.num_frames and self.whole_t[len(self.whole)] < t:
+            self.whole.append(self.held_array() if self.held is not None else self.convert(frame))
+        w, h = self.small_size
+        small = self.small_fmt.reformat(frame, w, h, "bgr24", interpolation="FAST_BILINEAR").to_ndarray()
+        self.recent.append((t, frame))
+        self.times.append(t)
+        window_start = self.planner.open_start
+        spans = self.planner.advance(t)
+        if self.planner.open_start != window_start:
+            self.keep_near(self.planner.open_start)
+        for tc in self.detector.process_frame(FrameTimecode(t, fps=self.fps), small):
+            cut = float(tc.seconds)
+            self.scan.cuts_s.append(cut)
+            self.keep_near(cut)
+            spans += self.planner.cut(cut)
+        # segments that end by now are sampled while the held frame is still the previous one
+        yield from self.emit(spans)
+        # keep the held frame if this one would leave a gap wider than MAX_KEPT_GAP frames
+        if self.kept_t and t - self.kept_t[-1] > (MAX_KEPT_GAP + 0.01) * self.dt:
+            self.keep_held()
+        self.held, self.held_t, self.held_arr = frame, t, None
+        if not self.kept_t:
+            self.keep_held()
+
+    def feed(self, frame: av.VideoFrame, t: float) -> Iterator[ScannedSegment]:
+        if t <= self.held_t:  # later than the reorder buffer, or a repeated timestamp
+            if self.nonref and not self.yielded:
+                raise _RescanAllFrames(f"frame times go back at {t:.2f}s")
+            return
+        self.scan.decoded_frames += 1
+        yield from self.frame(frame, t)
+
+    def run(self) -> Iterator[ScannedSegment]:
+        container = _open(self.path)
+        try:
+            stream = self.container_stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if self.params.decode_threads:
+                stream.codec_context.thread_count = self.params.decode_threads
+            if self.nonref:
+                stream.codec_context.skip_frame = "NONREF"
+            if self.params.skip_loop_filter:
+                stream.codec_context.options = {"skip_loop_filter": "all"}
+            start = _stream_start(stream)
+            pending: list[tuple[float, int, av.VideoFrame]] = []  # reorder buffer (a heap by time)
+            error: av.FFmpegError | None = None
+            try:
+                for n, frame in enumerate(container.decode(stream)):
+                    if frame.time is not None:
+                        heapq.heappush(pending, (frame.time - start, n, frame))
+                    if len(pending) > REORDER_FRAMES:
+                        t, _, f = heapq.heappop(pending)
+                        yield from self.feed(f, t)
+            except av.FFmpegError as exc:
+                error = exc
+            while pending:
+                t, _, f = heapq.heappop(pending)
+                yield from self.feed(f, t)
+            if error is not None:
+                if self.held is None:
+                    raise VideoDecodeError(self.path, f"decoding failed: {error}") from error
+                log.warning("%s: decoding stopped at %.2fs (%s); indexing what was decoded",
+                            self.path, self.held_t, error)
+        finally:
+            container.close()
+        if self.held is None:
+            raise VideoDecodeError(self.path, "no decodable video frame")
+        last_t = self.held_t
+        self.keep_held()
+        yield from self.emit(self.planner.finish(max(self.duration_s, last_t)))
+        while len(self.whole) < self.num_frames:
+            self.whole.append(self.held_array())
+        self.scan.whole_frames = np.stack(self.whole)
+        self.scan.every_frame = not self.nonref
 
 
 def scan_video(
-    path: str | os.PathLike, meta: VideoMeta, num_frames: int, short_side: int,
+    path: str | os.PathLike, meta: VideoMeta, num_frames: int, short_side: int | None,
     params: SegmentParams = SegmentParams(), result: VideoScan | None = None,
 ) -> Iterator[ScannedSegment]:
-    """Decode ``path`` once; yield each segment with ``num_frames`` frames uniformly inside it.
+    """Decode ``path`` once; yield each segment with ``num_frames`` frames as soon as it is final.
 
-    Frame sampling: for each time of :func:`tempme.video.uniform_times` over the segment, the last
-    kept frame at or before it (kept frames are spaced ``1 / grid_fps`` s apart; the first frame
-    stands in for earlier times). ``result`` (if given) receives the cut list and the frames for
-    the whole-video embedding.
+    Frame sampling: for each time of :func:`tempme.video.uniform_times` over the segment, the
+    kept frame nearest to the frame on screen at that time (one frame away at most; see the
+    module docstring). ``short_side`` scales frames so that their shorter side has that many
+    pixels (``None``: native size). ``result`` (if given) receives the cut list, the frames for
+    the whole-video embedding and frame counts.
 
     Raises:
         VideoDecodeError: the file cannot be decoded or has no frame.
     """
     p = Path(path)
     scan = result if result is not None else VideoScan(cuts_s=[])
-    planner = SegmentPlanner(params.window_s, params.min_shot_s)
-    detector = ContentDetector(threshold=params.threshold)
-    fps = meta.fps if meta.fps > 0 else 25.0
-    whole_t = uniform_times(0.0, meta.duration_s, num_frames)
-    whole: list[np.ndarray | None] = [None] * num_frames
-    kept_t: list[float] = []  # times of buffered frames (ascending)
-    kept: list[np.ndarray] = []
-    small_size = None
-    big_size = None
-    last_t = 0.0
-    prev = None  # (last decoded frame, its big array if converted)
-    next_whole = 0
-
-    def sample(span: SegmentSpan) -> ScannedSegment:
-        idx = [max(bisect_right(kept_t, t) - 1, 0) for t in uniform_times(span.start_s, span.end_s, num_frames)]
-        return ScannedSegment(span, np.stack([kept[i] for i in idx]))
-
-    def emit(spans: list[SegmentSpan]) -> Iterator[ScannedSegment]:
-        for span in spans:
-            yield sample(span)
-            # drop frames no later segment can use (keep the one on screen at span.end_s)
-            drop = max(bisect_right(kept_t, span.end_s) - 1, 0)
-            del kept_t[:drop], kept[:drop]
-
-    # one swscale context per output size (a shared one would be rebuilt for every frame)
-    small_fmt, big_fmt = VideoReformatter(), VideoReformatter()
-
-    def to_big(frame: av.VideoFrame) -> np.ndarray:
-        return big_fmt.reformat(frame, big_size[0], big_size[1], "rgb24").to_ndarray()
-
-    container = _open(p)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if params.fast:
-            stream.codec_context.skip_frame = "NONREF"
-        start = _stream_start(stream)
+    nonref = params.skip_nonref
+    while True:
         try:
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                t = frame.time - start
-                if big_size is None:
-                    w, h = frame.width, frame.height
-                    scale = short_side / min(w, h)
-                    big_size = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
-                    sw = min(params.detect_width, w)
-                    small_size = (max(2, sw // 2 * 2), max(2, round(h * sw / w / 2) * 2))
-                scan.decoded_frames += 1
-                big = None
-                if not kept_t or t - kept_t[-1] >= 1.0 / params.grid_fps - 1e-6:
-                    big = to_big(frame)
-                    kept_t.append(t)
-                    kept.append(big)
-                # whole-video frames: the one on screen at whole_t[i] is the last with time <= it
-                while next_whole < num_frames and whole_t[next_whole] < t:
-                    if prev is None:
-                        prev = (frame, big)
-                    if prev[1] is None:
-                        prev = (prev[0], to_big(prev[0]))
-                    whole[next_whole] = prev[1]
-                    next_whole += 1
-                prev = (frame, big)
-                small = small_fmt.reformat(frame, small_size[0], small_size[1], "bgr24").to_ndarray()
-                spans = planner.advance(t)
-                for tc in detector.process_frame(FrameTimecode(float(t), fps=fps), small):
-                    cut = float(tc.seconds)
-                    scan.cuts_s.append(cut)
-                    spans += planner.cut(cut)
-                last_t = t
-                yield from emit(spans)
-        except av.FFmpegError as exc:
-            if not kept:
-                raise VideoDecodeError(p, f"decoding failed: {exc}") from exc
-            log.warning("%s: decoding stopped at %.2fs (%s); indexing what was decoded", p, last_t, exc)
-    finally:
-        container.close()
-    if not kept:
-        raise VideoDecodeError(p, "no decodable video frame")
-    for tc in detector.post_process(FrameTimecode(float(last_t), fps=fps)):
-        scan.cuts_s.append(float(tc.seconds))
-        yield from emit(planner.cut(float(tc.seconds)))
-    yield from emit(planner.finish(max(meta.duration_s, last_t)))
-    while next_whole < num_frames:
-        if prev[1] is None:
-            prev = (prev[0], to_big(prev[0]))
-        whole[next_whole] = prev[1]
-        next_whole += 1
-    scan.whole_frames = np.stack(whole)
+            yield from _Pass(p, meta, num_frames, short_side, params, scan, nonref).run()
+            return
+        except _RescanAllFrames as why:  # nothing was yielded: start again, decoding every frame
+            log.debug("%s: %s; decoding every frame", p, why)
+            scan.cuts_s.clear()
+            scan.rescans += 1
+            scan.notes.append(f"decoded every frame: {why}")
+            nonref = False
+
+
+@dataclass(frozen=True)
+class CutAgreement:
+    """Cuts matched one to one within a tolerance: ``matched`` pairs of ``found`` and ``reference``."""
+
+    found: int
+    reference: int
+    matched: int
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.found if self.found else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.reference if self.reference else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def cut_agreement(found_s: list[float], reference_s: list[float], tolerance_s: float = 0.1) -> CutAgreement:
+    """Match cut times (s) one to one, closest pairs first, within ``tolerance_s`` seconds."""
+    pairs = sorted((abs(a - b), i, j) for i, a in enumerate(found_s) for j, b in enumerate(reference_s)
+                   if abs(a - b) <= tolerance_s)
+    used_i, used_j = set(), set()
+    for _, i, j in pairs:
+        if i not in used_i and j not in used_j:
+            used_i.add(i)
+            used_j.add(j)
+    return CutAgreement(found=len(found_s), reference=len(reference_s), matched=len(used_i))
