@@ -66,6 +66,8 @@ class NewVideo:
     """A decoded and encoded video to store: S segments ``[start_s, end_s)`` with (S, D) vectors."""
 
     path: Path
+    size: int  # bytes, stat'ed before the file was read (what was decoded, not what is there now)
+    mtime_ns: int
     content_hash: str
     duration_s: float
     fps: float
@@ -85,9 +87,39 @@ def _chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start:start + size]
 
 
+# File names are bytes on POSIX; Python shows the bytes that are not UTF-8 as lone surrogates
+# U+DC80..U+DCFF (surrogateescape), which neither SQLite nor PostgreSQL can store. The catalog
+# stores them as the code points U+10FF80..U+10FFFF (plane 16, private use): one character per
+# byte, so the mapping is lossless and keeps path prefixes (folder filters) working. A real name
+# that contains one of those 128 code points is refused (recorded as failed) to keep it one-to-one.
+_TO_DB = {0xDC80 + b: 0x10FF80 + b for b in range(128)}
+_FROM_DB = {v: k for k, v in _TO_DB.items()}
+
+
+class UnstorablePathError(ValueError):
+    """A file name with a code point the catalog reserves for undecodable bytes."""
+
+
+def to_db(path: str | os.PathLike) -> str:
+    """The catalog's spelling of a path (see the comment above)."""
+    text = os.fspath(path)
+    if text.isascii():
+        return text
+    if any(0x10FF80 <= ord(c) for c in text):
+        raise UnstorablePathError(f"{text.encode('utf-8', 'surrogateescape')!r}: the name contains a code point "
+                                  "in U+10FF80..U+10FFFF, which the catalog reserves; rename the file")
+    return text.translate(_TO_DB)
+
+
+def from_db(text: str) -> str:
+    """Inverse of :func:`to_db`: the path as Python opens it (surrogateescape)."""
+    return text if text.isascii() else text.translate(_FROM_DB)
+
+
 def _prefix(column, folder: str):
-    """SQL: ``column`` is ``folder`` or a path inside it."""
-    root = folder.rstrip(os.sep) or os.sep
+    """SQL: ``column`` is ``folder`` or a path inside it (a literal prefix: ``_`` and ``%`` in
+    ``folder`` match only themselves)."""
+    root = to_db(folder.rstrip(os.sep) or os.sep)
     return or_(column == root, column.startswith(root.rstrip(os.sep) + os.sep, autoescape=True))
 
 
@@ -134,7 +166,7 @@ class Catalog:
         """path -> :class:`KnownFile` for every video row (indexed or failed)."""
         with self.session() as s:
             rows = s.execute(select(Video.path, Video.id, Video.size, Video.mtime_ns, Video.status)).all()
-        return {p: KnownFile(i, size, mtime, status) for p, i, size, mtime, status in rows}
+        return {from_db(p): KnownFile(i, size, mtime, status) for p, i, size, mtime, status in rows}
 
     def videos_under(self, path: Path) -> list[int]:
         """Ids of the videos at ``path`` or inside it (absolute, resolved)."""
@@ -152,10 +184,13 @@ class Catalog:
         return np.array(seg_ids, dtype=np.int64)
 
     def add_video(self, video: NewVideo) -> np.ndarray:
-        """The video row and its segment rows in one transaction; returns their (S,) segment ids."""
-        st = video.path.stat()
+        """The video row and its segment rows in one transaction; returns their (S,) segment ids.
+
+        Size and mtime are the ones stat'ed before decoding (``video.size``, ``video.mtime_ns``):
+        a file replaced after that differs from its row and is indexed again by the next run.
+        """
         with self._tx() as s:
-            row = Video(path=str(video.path), size=st.st_size, mtime_ns=st.st_mtime_ns,
+            row = Video(path=to_db(video.path), size=video.size, mtime_ns=video.mtime_ns,
                         content_hash=video.content_hash, duration_s=video.duration_s, fps=video.fps,
                         width=video.width, height=video.height, codec=video.codec, status="indexed",
                         error=None)
@@ -165,25 +200,32 @@ class Catalog:
             s.flush()
             return np.array([seg.id for seg in row.segments], dtype=np.int64)
 
-    def add_failure(self, path: Path, reason: str) -> None:
-        """Record a file that could not be decoded (size -1 when it cannot even be stat'ed)."""
-        try:
-            st = path.stat()
-            size, mtime = st.st_size, st.st_mtime_ns
-        except OSError:
-            size, mtime = -1, -1
+    def add_failure(self, path: Path, reason: str, retry: bool = False) -> None:
+        """Record a file that could not be indexed.
+
+        ``retry``: the failure may pass by itself (unreadable, changed while read): stored with
+        size -1 so the next run tries again; otherwise with the file's size and mtime, so that an
+        unchanged broken file is skipped and a changed one retried.
+        """
+        size = mtime = -1
+        if not retry:
+            try:
+                st = path.stat()
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:
+                pass
         with self._tx() as s:
-            s.add(Video(path=str(path), size=size, mtime_ns=mtime, status="failed", error=reason))
+            s.add(Video(path=to_db(path), size=size, mtime_ns=mtime, status="failed", error=reason))
 
     def indexed_paths(self) -> list[Path]:
         with self.session() as s:
-            return [Path(p) for p in s.scalars(select(Video.path).where(Video.status == "indexed")
+            return [Path(from_db(p)) for p in s.scalars(select(Video.path).where(Video.status == "indexed")
                                                .order_by(Video.path)).all()]
 
     def is_indexed_file(self, resolved_path: str) -> bool:
         with self.session() as s:
             return s.scalar(select(func.count(Video.id)).where(
-                Video.path == resolved_path, Video.status == "indexed")) > 0
+                Video.path == to_db(resolved_path), Video.status == "indexed")) > 0
 
     def video_path(self, video_id: int) -> Path:
         """Raises KeyError for an unknown id."""
@@ -191,7 +233,7 @@ class Catalog:
             path = s.scalar(select(Video.path).where(Video.id == int(video_id)))
         if path is None:
             raise KeyError(f"no video {video_id}")
-        return Path(path)
+        return Path(from_db(path))
 
     # ---- segments --------------------------------------------------------------------------
     def segment_count(self) -> int:
@@ -239,7 +281,7 @@ class Catalog:
             if filters.max_duration_s is not None:
                 q = q.where(Video.duration_s <= filters.max_duration_s)
         with self.session() as s:
-            rows = {sid: SegmentRow(sid, vid, a, b, Path(path), float(dur or 0.0))
+            rows = {sid: SegmentRow(sid, vid, a, b, Path(from_db(path)), float(dur or 0.0))
                     for chunk in _chunks(ids) for sid, vid, a, b, path, dur in s.execute(q.where(Segment.id.in_(chunk)))}
         if filters is not None and filters.extensions:
             keep = filters.suffixes()
@@ -293,4 +335,4 @@ class Catalog:
                 last = {"started_at": run.started_at.isoformat(), "seconds": run.seconds,
                         "finished": run.finished_at is not None, "videos_indexed": run.videos_indexed,
                         "segments_added": run.segments_added, "failures": run.failures, "removed": run.removed}
-        return int(videos), int(segments), [(p, e) for p, e in failures], last
+        return int(videos), int(segments), [(from_db(p), e) for p, e in failures], last

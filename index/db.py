@@ -8,13 +8,15 @@ given.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, exc as sa_exc, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from tempme.index.migrations import MIGRATIONS_DIR
@@ -78,3 +80,32 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_FULL = ("disk is full", "no space left", "quota exceeded")
+_READ_ONLY = ("readonly database", "read-only file system", "attempt to write a readonly")
+_BROKEN = ("malformed", "file is not a database", "disk i/o error", "database corrupt")
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What kind of storage failure ``exc`` is: ``"full"``, ``"read-only"``, ``"damaged"``,
+    ``"io"`` (another OS error on a file), or None for anything else (a bug, bad input)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "full"
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return "read-only"
+        return "io"
+    if isinstance(exc, sa_exc.DBAPIError):
+        exc = exc.orig if exc.orig is not None else exc
+    text = str(exc).lower()
+    if isinstance(exc, (sqlite3.Error, RuntimeError, sa_exc.SQLAlchemyError)):  # RuntimeError: FAISS I/O
+        if any(m in text for m in _FULL):
+            return "full"
+        if any(m in text for m in _READ_ONLY):
+            return "read-only"
+        if any(m in text for m in _BROKEN):
+            return "damaged"
+        if isinstance(exc, RuntimeError) and ("could not open" in text or "write" in text and "error" in text):
+            return "io"
+    return None

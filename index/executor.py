@@ -19,6 +19,7 @@ batch. Stopping the iteration early stops the workers.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -39,8 +40,26 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class FileStamp:
+    """What ``os.stat`` said of a file before it was read: size (bytes), mtime and inode."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> "FileStamp":
+        st = os.stat(path)
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@dataclass(frozen=True)
 class VideoResult:
-    """A video whose segments are all encoded: S spans and their (S, D) float32 embeddings."""
+    """A video whose segments are all encoded: S spans and their (S, D) float32 embeddings.
+
+    ``stamp`` was taken before the file was hashed and decoded, and the file had the same stamp
+    after decoding: hash, segments and stamp describe the same bytes.
+    """
 
     path: Path
     meta: VideoMeta
@@ -50,15 +69,28 @@ class VideoResult:
     decoded_frames: int
     decode_s: float = 0.0  # this video's decoding time (s), without waiting for the encoder
     encode_s: float = 0.0  # its share of the encoder's time (s)
+    stamp: FileStamp | None = None  # None: stat the file at commit (executors that do not stamp)
 
 
 @dataclass(frozen=True)
 class VideoFailure:
-    """A file that could not be decoded; ``reason`` is shown to people as is."""
+    """A file that could not be indexed; ``reason`` (``"<ExceptionType>: message"`` or the
+    decoder's reason) is shown to people as is. ``retry``: the failure may pass by itself
+    (unreadable, changed while read), so the next run tries the file again."""
 
     path: Path
     reason: str
     decode_s: float = 0.0
+    retry: bool = False
+
+
+class FileChangedError(OSError):
+    """The file's size, mtime or inode changed while it was being read."""
+
+
+DEFAULT_FILE_TIMEOUT_S = 1800.0
+"""Longest time one file may take to decode (s, without waiting for the encoder): a 2-hour
+film decodes in well under that on two cores; a hostile file does not hold the lock for hours."""
 
 
 Outcome = VideoResult | VideoFailure
@@ -76,7 +108,7 @@ class _Pending:
     embeddings: list[np.ndarray] = field(default_factory=list)
     queued: int = 0  # segments waiting in the batch
     encode_s: float = 0.0
-    done: tuple | None = None  # ("done", key, meta, digest, decoded_frames, decode_s)
+    done: tuple | None = None  # ("done", key, meta, digest, decoded_frames, decode_s, stamp)
 
 
 def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[float]) -> bool:
@@ -95,7 +127,11 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
 
 
 def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, num_frames: int,
-                short_side: int, params: SegmentParams, stop: threading.Event) -> None:
+                short_side: int, params: SegmentParams, stop: threading.Event,
+                timeout_s: float = DEFAULT_FILE_TIMEOUT_S, attempts: int = 3) -> None:
+    """Hash, probe and scan one file, putting its segments on ``out``; then ``done``, or
+    ``failed`` with the reason. A file that changes while it is read (stat before != stat after)
+    is read again (``restart``: the consumer drops what it has of it), at most ``attempts`` times."""
     t0 = time.perf_counter()
     waited = [0.0]
 
@@ -103,19 +139,33 @@ def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, nu
         return time.perf_counter() - t0 - waited[0]
 
     try:
-        digest = content_hash(path)
-        meta = probe(path)
-        scan = VideoScan(cuts_s=[])
-        for seg in scan_video(path, meta, num_frames, short_side, params, scan):
-            if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
+        for attempt in range(attempts):
+            before = FileStamp.of(path)
+            digest = content_hash(path)
+            meta = probe(path)
+            scan = VideoScan(cuts_s=[])
+            for seg in scan_video(path, meta, num_frames, short_side, params, scan):
+                if spent() > timeout_s:
+                    raise TimeoutError(f"decoding took more than {timeout_s:g} s (at {seg.span.end_s:.1f} s "
+                                       f"of the video); the file is skipped")
+                if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
+                    return
+            if FileStamp.of(path) == before:
+                _put(out, ("done", key, meta, digest, scan.decoded_frames, spent(), before), stop, waited)
                 return
-        _put(out, ("done", key, meta, digest, scan.decoded_frames, spent()), stop, waited)
-    except (VideoDecodeError, OSError, ValueError, RuntimeError) as exc:
+            log.warning("%s changed while it was being indexed; reading it again", path)
+            if not _put(out, ("restart", key), stop, waited):
+                return
+        raise FileChangedError(f"the file kept changing while it was read ({attempts} attempts); "
+                               "the next run indexes it again")
+    except (VideoDecodeError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
         reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
-        _put(out, ("failed", key, reason, spent()), stop, waited)
+        retry = isinstance(exc, (PermissionError, FileChangedError)) or (
+            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError)))
+        _put(out, ("failed", key, reason, spent(), retry), stop, waited)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s: unexpected error", path)
-        _put(out, ("failed", key, f"{type(exc).__name__}: {exc}", spent()), stop, waited)
+        _put(out, ("failed", key, f"{type(exc).__name__}: {exc}", spent(), False), stop, waited)
 
 
 @dataclass(frozen=True)
@@ -126,6 +176,8 @@ class LocalExecutor:
     workers: int = 2  # decoding threads
     batch_size: int = 8  # segments per encoder call
     max_queued: int = 32  # preprocessed segments waiting for the encoder
+    file_timeout_s: float = DEFAULT_FILE_TIMEOUT_S  # per file, decoding only (s)
+    cancel: threading.Event | None = None  # set (e.g. on SIGTERM): stop within a batch, yield nothing more
 
     def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
         paths = list(paths)
@@ -164,18 +216,24 @@ class LocalExecutor:
             p = pending.get(key)
             if p is None or p.done is None or p.queued:
                 return
-            _, _, meta, digest, n_frames, decode_s = p.done
+            _, _, meta, digest, n_frames, decode_s, stamp = p.done
             del pending[key]
             finished += 1
+            if not p.embeddings:  # e.g. an image saved as .mp4: frames without timestamps
+                yield VideoFailure(paths[key], "no segment: no decoded frame has a timestamp", decode_s)
+                return
             yield VideoResult(paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames,
-                              decode_s, p.encode_s)
+                              decode_s, p.encode_s, stamp)
 
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
         try:
             for key, path in enumerate(paths):
                 pool.submit(_decode_job, path, key, out, enc.preprocess_frames, enc.num_frames,
-                            enc.image_size, self.params, stop)
+                            enc.image_size, self.params, stop, self.file_timeout_s)
             while finished < len(paths):
+                if self.cancel is not None and self.cancel.is_set():
+                    log.warning("indexing interrupted: %d of %d files done", finished, len(paths))
+                    return
                 try:
                     item = out.get(timeout=0.05 if batch else 1.0)
                 except queue.Empty:
@@ -190,11 +248,14 @@ class LocalExecutor:
                 elif kind == "done":
                     pending[key].done = item
                     yield from finish(key)
+                elif kind == "restart":  # the file changed while read: forget its segments
+                    pending[key] = _Pending()
+                    batch = [b for b in batch if b[0] != key]
                 else:
                     pending.pop(key, None)
                     batch = [b for b in batch if b[0] != key]
                     finished += 1
-                    yield VideoFailure(paths[key], item[2], item[3])
+                    yield VideoFailure(paths[key], item[2], item[3], item[4])
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from pathlib import Path
 from typing import Iterable
 
@@ -34,27 +35,55 @@ def is_under(path: str | os.PathLike, roots: Iterable[str | os.PathLike]) -> boo
     return any(p == Path(r) or Path(r) in p.parents for r in roots)
 
 
-def walk(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def _resolve(path: Path) -> Path:
+    """``path`` resolved; a path inside a symlink loop stays as spelled (absolute), so that
+    opening it later fails with ELOOP and is recorded as that file's failure."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError: "Symlink loop" (Python < 3.13)
+        return Path(os.path.abspath(path))
+
+
+def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Video files under ``paths`` (folders recursively, by extension, hidden entries skipped;
     files as given), resolved, sorted, without duplicates.
 
+    A folder that cannot be listed (permissions, I/O error) is appended to ``errors`` as
+    ``(folder, reason)``; without ``errors`` it raises. Links that loop are returned unresolved.
+
     Raises:
         FileNotFoundError: a path does not exist.
+        PermissionError / OSError: a folder cannot be listed and ``errors`` is None.
     """
     out: set[Path] = set()
     for p in paths:
         p = Path(p).expanduser()
-        if not p.exists():
+        if not os.path.lexists(p):
             raise FileNotFoundError(f"no such file or folder: {p}")
-        if p.is_file():
-            out.add(p.resolve())
+        if not p.is_dir():
+            out.add(_resolve(p))
             continue
-        for root, dirs, files in os.walk(p):
+
+        def onerror(exc: OSError) -> None:
+            if errors is None:
+                raise exc
+            errors.append((Path(exc.filename or p), f"{type(exc).__name__}: {exc.strerror or exc}"))
+
+        for root, dirs, files in os.walk(p, onerror=onerror):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
                 if is_video_name(name) and not name.startswith("."):
-                    out.add((Path(root) / name).resolve())
+                    out.add(_resolve(Path(root) / name))
     return sorted(out)
+
+
+def printable(path: str | os.PathLike) -> str:
+    """A path as people may see it on a terminal or a page: bytes that are not UTF-8 become
+    backslash-x escapes, and so do control characters (an ESC of a terminal escape sequence, a
+    newline), so a file name can neither garble the terminal nor forge output lines."""
+    text = os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+    return "".join(ch if unicodedata.category(ch) != "Cc" else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -98,7 +98,7 @@ class IndexState(Base):
     faiss_file: Mapped[Optional[str]] = mapped_column(Text)
     index_type: Mapped[str] = mapped_column(String(32), default="flat")
     ntotal: Mapped[int] = mapped_column(Integer, default=0)
-    id_checksum: Mapped[int] = mapped_column(Integer, default=0)  # sum of ids mod 2**61
+    id_checksum: Mapped[int] = mapped_column(Integer, default=0)  # vectors.file_checksum of the file's bytes (ids and vectors; older libraries: of the ids only, rebuilt once)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -13,7 +13,9 @@ rule lives in :class:`SegmentPlanner`, a pure state machine also used offline by
   one when it comes first), as long as the result stays within ``window_s + min_shot_s``.
 
 Every second of the video lies in exactly one segment: segments are contiguous from 0 to the
-duration.
+duration. Fixed windows are cut only where frames were decoded: a gap in the timestamps longer
+than ``window_s`` (two frames 10^7 s apart, or a container claiming hours past its last frame)
+becomes one segment, so a video has at most about two segments per decoded frame.
 
 Work per frame (what ingest waits for when the encoder runs on a GPU; see docs/ingest.md):
 
@@ -146,8 +148,18 @@ class SegmentPlanner:
         self.open_start = t
         return self._push(piece)
 
-    def advance(self, t: float) -> list[SegmentSpan]:
-        """Decoding reached ``t`` seconds without a cut: close full windows."""
+    def advance(self, t: float, seen: float | None = None) -> list[SegmentSpan]:
+        """Decoding reached ``t`` seconds without a cut: close full windows.
+
+        ``seen``: the time of the previous decoded frame; when ``t`` is more than ``window_s``
+        after it, no frame lies in between and the whole open piece up to ``t`` is one segment
+        (a gap in the timestamps is not hours of content).
+        """
+        if seen is not None and t - seen > self.window_s:
+            out = self.advance(seen)
+            piece = SegmentSpan(self.open_start, t, "window")
+            self.open_start = t
+            return out + self._push(piece)
         out: list[SegmentSpan] = []
         while t - self.open_start >= self.window_s:
             end = self.open_start + self.window_s
@@ -155,8 +167,9 @@ class SegmentPlanner:
             self.open_start = end
         return out
 
-    def finish(self, duration_s: float) -> list[SegmentSpan]:
-        out = self.advance(duration_s)
+    def finish(self, duration_s: float, seen: float | None = None) -> list[SegmentSpan]:
+        """The video ends at ``duration_s``; ``seen``: the time of the last decoded frame."""
+        out = self.advance(duration_s, seen)
         out += self._push(SegmentSpan(self.open_start, max(duration_s, self.open_start), "shot"))
         if self.held is not None:
             out.append(self.held)
@@ -374,7 +387,7 @@ class _Pass:
         self.recent.append((t, frame))
         self.times.append(t)
         window_start = self.planner.open_start
-        spans = self.planner.advance(t)
+        spans = self.planner.advance(t, self.held_t if self.held is not None else 0.0)
         if self.planner.open_start != window_start:
             self.keep_near(self.planner.open_start)
         for tc in self.detector.process_frame(FrameTimecode(t, fps=self.fps), small):
@@ -436,7 +449,7 @@ class _Pass:
             raise VideoDecodeError(self.path, "no decodable video frame")
         last_t = self.held_t
         self.keep_held()
-        yield from self.emit(self.planner.finish(max(self.duration_s, last_t)))
+        yield from self.emit(self.planner.finish(max(self.duration_s, last_t), last_t))
         while len(self.whole) < self.num_frames:
             self.whole.append(self.held_array())
         self.scan.whole_frames = np.stack(self.whole)

@@ -2,9 +2,11 @@
 
 :class:`FaissStore` keeps one in-memory FAISS index (:class:`index.vectors.VectorIndex`) for a
 library folder. ``save`` writes it to a new versioned file (``vectors-<N>.faiss``, atomically)
-and then records that file, its size and a checksum of its ids in the catalog; ``load`` reads
+and then records that file, its size and a checksum of its bytes in the catalog; ``load`` reads
 the file the catalog points at and repairs it from the catalog's stored vectors when the ids
-disagree (a run killed between a commit and the next save). The previous file is kept for
+disagree (a run killed between a commit and the next save). A file that does not match its
+recorded checksum (of every byte: ids and vectors), or that FAISS cannot read (truncated,
+garbage), is never trusted: the index is rebuilt from the catalog instead. The previous file is kept for
 readers that have not reloaded yet. All methods are thread-safe (one lock: searches, changes
 and reloads take turns).
 
@@ -22,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from tempme.index.catalog import Catalog, IndexFileState
-from tempme.index.vectors import IndexParams, VectorIndex, checksum
+from tempme.index.vectors import IndexParams, VectorIndex, file_checksum
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +127,14 @@ class FaissStore:
             old = state.file if state else None
             version = max(state.version if state else 0, self._version) + 1
             name = f"vectors-{version}.faiss"
-            self._index.save(self.directory / name)
-            self.catalog.record_index(IndexFileState(version, name, self._index.kind, self._index.ntotal,
-                                                     checksum(self._index.ids())))
+            digest = self._index.save(self.directory / name)
+            self.catalog.record_index(IndexFileState(version, name, self._index.kind, self._index.ntotal, digest))
             self._version = version
         for f in self.directory.glob("vectors-*.faiss"):  # keep the previous file for open readers
             if f.name not in (name, old):
                 f.unlink(missing_ok=True)
+        for f in self.directory.glob(".vectors-*.faiss.tmp-*"):  # left by a killed writer (we hold the lock)
+            f.unlink(missing_ok=True)
 
     def load(self) -> bool:
         with self._lock:
@@ -139,7 +142,7 @@ class FaissStore:
             version, name = (state.version, state.file) if state else (0, None)
             index = None
             if name and (self.directory / name).is_file():
-                index = VectorIndex.load(self.directory / name, self.params)
+                index = self._read(self.directory / name, state.id_checksum)
             elif name:
                 log.warning("%s: index file %s is missing; rebuilding from stored vectors", self.directory, name)
             dim = self.catalog.embed_dim()
@@ -162,6 +165,20 @@ class FaissStore:
                 ids, vecs = self.catalog.stored_vectors(missing)
                 index.add(vecs, ids)
             return True
+
+    def _read(self, path: Path, recorded: int) -> VectorIndex | None:
+        """The index in ``path``, or None (logged) when it is damaged: its bytes do not match the
+        recorded checksum, or FAISS cannot read it."""
+        try:
+            actual = file_checksum(path)
+            if actual != recorded:
+                log.warning("%s does not match its recorded checksum (damaged, or written by an older "
+                            "version): rebuilding the index from the catalog's vectors", path)
+                return None
+            return VectorIndex.load(path, self.params)
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.warning("%s cannot be read (%s): rebuilding the index from the catalog's vectors", path, exc)
+            return None
 
     def is_stale(self) -> bool:
         state = self.catalog.index_state()

@@ -18,6 +18,11 @@ class LibraryBusyError(LibraryError):
     """Another process holds the library's indexing lock."""
 
 
+class StorageError(LibraryError):
+    """The library's storage failed: a full disk, a read-only folder, an I/O error, a damaged
+    database. The message says what failed and what was kept."""
+
+
 def format_time(seconds: float) -> str:
     """``75.25`` -> ``"1:15.2"``; hours when needed (``"1:02:03.0"``)."""
     seconds = max(0.0, float(seconds))
@@ -99,6 +104,8 @@ class IndexReport:
     decode_s: float = 0.0  # summed over decode workers
     encode_s: float = 0.0  # in the encoder
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason): not listed, videos kept
+    interrupted: bool = False  # stopped early (SIGTERM, Library.interrupt); what was committed is kept
 
     @property
     def videos_per_s(self) -> float:
@@ -109,9 +116,14 @@ class IndexReport:
         return self.seconds / self.segments if self.segments else 0.0
 
     def summary(self) -> str:
-        return (f"{self.indexed} videos indexed ({self.segments} segments), {self.skipped} unchanged, "
+        text = (f"{self.indexed} videos indexed ({self.segments} segments), {self.skipped} unchanged, "
                 f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
                 f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)")
+        if self.unreadable:
+            text += f"; {len(self.unreadable)} folder(s) could not be read (their videos are kept)"
+        if self.interrupted:
+            text += "; interrupted (what was indexed is kept; run again to finish)"
+        return text
 
 
 @dataclass

@@ -17,6 +17,7 @@ mapped to ids through the id map, so both paths give the same interface.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -165,19 +166,27 @@ class VectorIndex:
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return scores, ids.astype(np.int64)
 
-    def save(self, path: Path) -> None:
-        """Write atomically: a temporary file in the same folder, fsync, then rename."""
+    def save(self, path: Path) -> int:
+        """Write atomically: a temporary file in the same folder, fsync, then rename. Returns the
+        file's :func:`file_checksum`. On failure (a full disk) the temporary file is removed and
+        ``path`` is untouched."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        faiss.write_index(self.index, str(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        try:
+            faiss.write_index(self.index, str(tmp))
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            digest = file_checksum(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, path)
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        return digest
 
     @classmethod
     def load(cls, path: Path, params: IndexParams = IndexParams()) -> "VectorIndex":
@@ -194,6 +203,16 @@ class VectorIndex:
         else:
             kind = "flat"
         return cls(index, kind, params)
+
+
+def file_checksum(path: Path, chunk: int = 1 << 22) -> int:
+    """63-bit fingerprint of a file's bytes (blake2b): every id and every vector component of a
+    saved index is in it, so a truncated, overwritten or zeroed file does not match."""
+    h = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return int.from_bytes(h.digest(), "little") >> 1
 
 
 def checksum(ids: np.ndarray) -> int:
