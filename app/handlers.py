@@ -26,6 +26,7 @@ from tempme.app.validate import (  # noqa: F401  (re-exported for the page and t
     MAX_QUERY_CHARS,
     InputError,
     check_upload,
+    check_upload_batch,
     clean_k,
     clean_query,
     make_filters,
@@ -220,9 +221,16 @@ class AppContext:
         readable video (with every file's reason); files that pass are indexed even when
         others are rejected, and the rejections are appended to the summary.
         """
+        if isinstance(files, (str, Path)):
+            files = [files]
+        if files is not None and not isinstance(files, (list, tuple)):
+            raise InputError(f"Expected a list of uploaded files, got {type(files).__name__}.")
+        if any(f and not isinstance(f, (str, Path)) for f in files or []):
+            raise InputError("Expected a list of uploaded files (paths).")
         files = [Path(f) for f in (files or []) if f]
         if not files:
             raise InputError("Choose one or more video files to upload first.")
+        check_upload_batch(files)
         self.library()  # a missing library is reported before anything is copied
         accepted, rejected = [], []
         for f in files:
@@ -248,6 +256,8 @@ class AppContext:
         ``--allow-folder-add``. Raises InputError otherwise, or for a path that is not a folder."""
         if not self.allow_folder_add:
             raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
+        if folder is not None and not isinstance(folder, str):
+            raise InputError(f"The folder must be a path (text), got {type(folder).__name__}.")
         text = (folder or "").strip()
         if not text or any(unicodedata.category(c) == "Cc" for c in text):
             raise InputError("Give the absolute path of a folder on the server.")
@@ -259,6 +269,11 @@ class AppContext:
         return self._index([path.resolve()], progress)
 
     # -- status -----------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Stop a running page add (see `Library.interrupt`); for the server's SIGTERM handler."""
+        if self._library is not None:
+            self._library.interrupt()
 
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures."""

@@ -2,12 +2,16 @@
 
 - Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when exposed without auth).
 - ``--auth user:password`` or ``--auth-file FILE`` (one ``user:password`` a line) protects the
-  page, the API and every file URL (Gradio's login check covers all of them).
+  page, the API and every file URL (Gradio's login check covers all of them); failed logins
+  are throttled (:mod:`app.auth`).
 - Gradio serves a file only if it is under one of ``allowed_paths``, or in its own upload /
   cache folder. We allow exactly the library's video files and its thumbnail folder (the list
-  grows as videos are added from the page), and point Gradio's upload / cache folder at a fresh
-  private temporary directory instead of the shared ``/tmp/gradio``. Nothing else on disk is
-  served: not the SQLite file or FAISS index beside the videos, not ``/etc/passwd``.
+  grows as videos are added from the page; thumbnails have unguessable names and exist only for
+  videos still in the catalog), and point Gradio's upload folder and its examples cache (which
+  it would otherwise take from ``$GRADIO_EXAMPLES_CACHE`` or ``./.gradio/cached_examples``) at a
+  fresh private temporary directory. Nothing else on disk is served: not the SQLite file or
+  FAISS index beside the videos, not ``/etc/passwd``, whatever the environment says.
+- SIGTERM stops a page add within a batch (committed videos kept, the lock released) and exits.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tempme.app.auth import LoginThrottle
 from tempme.index.cli import LibraryOpt, library_dir
 
 logger = logging.getLogger(__name__)
@@ -71,7 +76,8 @@ def is_loopback(host: str) -> bool:
 
 
 def private_gradio_dir() -> Path:
-    """A fresh directory for Gradio's uploads and served copies (removed at normal exit).
+    """A fresh directory for Gradio's uploads, examples cache and served copies (removed at
+    normal exit).
 
     Gradio serves anything in its upload folder; the default, ``/tmp/gradio``, is shared with
     every other Gradio app on the machine. Gradio reads its folder from ``GRADIO_TEMP_DIR``
@@ -80,6 +86,10 @@ def private_gradio_dir() -> Path:
     """
     path = Path(tempfile.mkdtemp(prefix="tempme-serve-"))
     os.environ["GRADIO_TEMP_DIR"] = str(path)
+    # Gradio serves its examples cache as well, read from this variable on every request: pin it
+    # inside the private folder (the page has no cached examples; a value such as "/" would
+    # serve the whole disk).
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(path / "cached_examples")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
@@ -97,8 +107,9 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
 
     `media_dir`: a folder the page serves from (Gradio's private one), for remuxed copies.
 
-    Returns ``(demo, allowed_paths)``; `allowed_paths` is the very list object to pass to
-    ``launch(allowed_paths=...)``: new videos are appended to it as they are indexed.
+    Returns ``(demo, allowed_paths, ctx)``; `allowed_paths` is the very list object to pass to
+    ``launch(allowed_paths=...)``: new videos are appended to it as they are indexed; `ctx` is
+    the page's `AppContext` (for ``ctx.interrupt()`` on shutdown).
     """
     from tempme.app.handlers import AppContext
     from tempme.app.ui import build_demo
@@ -110,7 +121,7 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
     # launch() replaces demo.allowed_paths with our list (or a fresh one when it is empty);
     # Gradio's file route reads that attribute on every request, so later additions count.
     ctx.on_new_files = lambda paths: _extend(demo.allowed_paths, paths)
-    return demo, allowed
+    return demo, allowed, ctx
 
 
 def serve_command(
@@ -135,8 +146,16 @@ def serve_command(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
     private = private_gradio_dir()
-    # SIGTERM (systemd, docker stop, tests) exits normally, so that the folder is removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    page = None
+
+    def on_sigterm(signum, frame) -> None:
+        # SIGTERM (systemd, docker stop, tests): stop a page add first (its decoding threads
+        # would hold the exit), then exit normally so that the private folder is removed.
+        if page is not None:
+            page.interrupt()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     logger.info("uploads and served copies go to %s (removed at exit)", private)
     import faiss
     import torch
@@ -149,13 +168,13 @@ def serve_command(
     faiss.omp_set_num_threads(1)
     torch.set_num_threads(max(1, torch_threads))
 
-    demo, allowed = build_app(library, allow_folder_add=allow_folder_add, media_dir=private)
+    demo, allowed, page = build_app(library, allow_folder_add=allow_folder_add, media_dir=private)
     demo.queue(default_concurrency_limit=1)
     logger.info("serving library %s on http://%s:%d (%d files allowed)", Path(library).resolve(), host, port, len(allowed))
     demo.launch(
         server_name=host,
         server_port=port,
-        auth=credentials,
+        auth=LoginThrottle(credentials) if credentials else None,
         allowed_paths=allowed,
         show_error=False,
         ssr_mode=False,

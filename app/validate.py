@@ -19,6 +19,11 @@ MAX_QUERY_CHARS = 1000
 """Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
 of English; a thousand leaves room for any sentence and rejects pasted documents."""
 MAX_K = 100
+MAX_UPLOAD_FILES = 32
+"""Most files one upload request may add."""
+MAX_UPLOAD_BYTES = 8 * 1024**3
+"""Most bytes one upload request may add (8 GiB; each file is also bounded by ``tempme serve``'s
+``max_file_size``)."""
 
 
 class InputError(ValueError):
@@ -33,6 +38,8 @@ def clean_query(text: str | None) -> str:
             containing a control character other than tab / newline (the message gives its
             code point and position).
     """
+    if text is not None and not isinstance(text, str):
+        raise InputError(f"The query must be text, got {type(text).__name__}.")
     text = text or ""
     if len(text) > MAX_QUERY_CHARS:
         raise InputError(
@@ -52,8 +59,16 @@ def clean_query(text: str | None) -> str:
 
 
 def clean_k(k: float | int | None) -> int:
-    """Number of results per page, 1..`MAX_K`. Raises InputError otherwise."""
-    if k is None or (isinstance(k, float) and not math.isfinite(k)) or int(k) != k:
+    """Number of results per page, 1..`MAX_K` (an int, a whole float, or such a number as text).
+    Raises InputError otherwise, with the same message for a wrong type as for a wrong value."""
+    if isinstance(k, str):
+        try:
+            k = float(k.strip())
+        except ValueError:
+            raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.") from None
+    if isinstance(k, bool) or not isinstance(k, (int, float)):
+        raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.")
+    if (isinstance(k, float) and not math.isfinite(k)) or int(k) != k:
         raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.")
     if not 1 <= int(k) <= MAX_K:
         raise InputError(f"K must be from 1 to {MAX_K}, got {int(k)}.")
@@ -86,6 +101,15 @@ def make_filters(
         InputError: a negative or non-numeric duration, minimum above maximum, a folder with a
             control character.
     """
+    if folder is not None and not isinstance(folder, str):
+        raise InputError(f"The folder filter must be text, got {type(folder).__name__}.")
+    if isinstance(extensions, str):
+        extensions = [extensions]
+    if extensions is not None and (not isinstance(extensions, (list, tuple))
+                                   or not all(isinstance(e, str) for e in extensions)):
+        raise InputError("The file types must be a list of extensions such as [\".mp4\", \".mkv\"].")
+    if isinstance(min_duration_s, bool) or isinstance(max_duration_s, bool):
+        raise InputError("A duration must be a number of seconds, got a boolean.")
     lo = _duration(min_duration_s, "minimum")
     hi = _duration(max_duration_s, "maximum")
     lo = lo or None  # 0 (what an emptied number box sends) means no bound
@@ -97,6 +121,27 @@ def make_filters(
         raise InputError("The folder filter contains a control character.")
     exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
     return SearchFilters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
+
+
+def check_upload_batch(paths: Sequence[Path]) -> None:
+    """Bound one upload request: at most `MAX_UPLOAD_FILES` files and `MAX_UPLOAD_BYTES` bytes.
+
+    Raises:
+        InputError: too many files, or too many bytes (both counted and named in the message).
+    """
+    if len(paths) > MAX_UPLOAD_FILES:
+        raise InputError(f"{len(paths)} files in one upload; the limit is {MAX_UPLOAD_FILES}. "
+                         "Upload them in smaller groups.")
+    total = 0
+    for p in paths:
+        try:
+            total += Path(p).stat().st_size
+        except OSError:
+            pass  # reported per file by check_upload
+    if total > MAX_UPLOAD_BYTES:
+        raise InputError(f"The upload is {total / 1024**3:.1f} GiB; the limit per upload is "
+                         f"{MAX_UPLOAD_BYTES / 1024**3:.0f} GiB. Upload fewer files at a time, or index "
+                         "the folder on the server with `tempme index`.")
 
 
 def check_upload(path: str | Path) -> Path:

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import Engine, delete, exc as sa_exc, func, or_, select
 from sqlalchemy.orm import Session
 
 from tempme.index import db
 from tempme.index.models import EncoderRecord, IndexRun, IndexState, Segment, Video, utcnow
-from tempme.index.types import IndexReport, SearchFilters
+from tempme.index.types import IndexReport, SearchFilters, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,29 @@ class Catalog:
 
     Args:
         url: a SQLAlchemy URL (``db.sqlite_url(library_dir)`` for the default SQLite file).
+        read_only: open without writing anything (a read-only folder); no migration.
+
+    Raises:
+        StorageError: the database is empty (0 bytes), not SQLite, damaged, or needs a migration
+            it cannot get; the file is never replaced.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
         self.url = url
-        self.engine: Engine = db.make_engine(url)
-        db.upgrade(self.engine)
+        self.read_only = read_only
+        path = db.sqlite_file(url)
+        if path is not None:
+            db.check_sqlite_file(path)
+        self.engine: Engine = db.make_engine(url, read_only)
+        try:
+            db.upgrade(self.engine, read_only=read_only)
+            with Session(self.engine) as s:  # a damaged file fails here, not in the first search
+                s.execute(select(func.count(Video.id))).scalar()
+                s.execute(select(func.count(Segment.id))).scalar()
+        except sa_exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise StorageError(f"{path or url} cannot be read as a library database ({exc.orig}). It was left "
+                               "as it is: restore it from a backup, or move it away to start a new library.") from None
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
 
     def close(self) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -14,6 +17,7 @@ import typer
 
 from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt, ModelOpt, PretrainedOpt
+from tempme.index.files import printable
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,18 @@ def library_dir(ctx: typer.Context, library: Path | None) -> Path:
     if library is not None:
         return library
     return ctx.find_root().params.get("library") or DEFAULT_LIBRARY
+
+
+@contextmanager
+def _stop_on_sigterm(lib):
+    """While indexing, SIGTERM (systemd, docker stop, kill) interrupts the run cleanly: the
+    current batch finishes, committed videos are saved, the lock is released, exit status 143."""
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: lib.interrupt())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def index(
@@ -67,15 +83,20 @@ def index(
         bar.set_postfix_str(Path(path).name[-40:])
 
     try:
-        report = lib.add(paths, model=model, pretrained=pretrained, adapter=adapter, progress=progress,
-                         wait=wait, workers=workers, batch_size=batch_size, segment_params=params)
+        with _stop_on_sigterm(lib):
+            report = lib.add(paths, model=model, pretrained=pretrained, adapter=adapter, progress=progress,
+                             wait=wait, workers=workers, batch_size=batch_size, segment_params=params)
     except (LibraryError, WeightsUnavailableError, FileNotFoundError) as exc:
         bar.close()
-        fail(str(exc))
+        fail(printable(str(exc)))
     bar.close()
     typer.echo(report.summary())
+    for folder, why in report.unreadable:
+        typer.echo(f"cannot read folder {folder} ({why}): its videos were kept as they were", err=True)
     if report.failed:
-        typer.echo(f"{report.failed} file(s) could not be decoded (logged above; `tempme stats` lists them)")
+        typer.echo(f"{report.failed} file(s) could not be indexed (logged above; `tempme stats` lists them)")
+    if report.interrupted:
+        raise typer.Exit(128 + signal.SIGTERM)
 
 
 def search(
@@ -106,9 +127,9 @@ def search(
         hits = lib.search(query, k, per_video=per_video,
                           filters=SearchFilters(folder=str(folder)) if folder else None)
     except (LibraryError, WeightsUnavailableError, ValueError) as exc:
-        fail(str(exc))
+        fail(printable(str(exc)))
     if as_json:
-        typer.echo(json.dumps([h.to_dict() for h in hits]))
+        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
         return
     if not hits:
         typer.echo("no results")
@@ -116,7 +137,7 @@ def search(
     typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  path")
     for h in hits:
         span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
-        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {h.path}")
+        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
 
 
 def rebuild(
@@ -132,7 +153,7 @@ def rebuild(
         lib = Library.open(library)
         n = lib.rebuild(wait=wait)
     except LibraryError as exc:
-        fail(str(exc))
+        fail(printable(str(exc)))
     typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
 
 
@@ -141,16 +162,27 @@ def remove(
     path: Annotated[Path, typer.Argument(help="A video (or a folder) to drop from the library.")],
     library: LibraryOpt = None,
     wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before removing more than one video.")] = False,
 ) -> None:
-    """Remove a video (or every video under a folder) from the library."""
+    """Remove a video (or every video under a folder) from the library; asks before removing
+    more than one (or give --yes)."""
     library = library_dir(ctx, library)
     from tempme.index.library import Library, LibraryError
 
+    def confirm(paths: list[Path]) -> bool:
+        if yes:
+            return True
+        shown = "\n".join(f"  {printable(p)}" for p in paths[:10]) + (f"\n  ... and {len(paths) - 10} more" if len(paths) > 10 else "")
+        if not sys.stdin.isatty():
+            fail(f"{printable(path)} matches {len(paths)} videos:\n{shown}\nnothing removed; pass --yes to remove them all")
+        typer.echo(f"{printable(path)} matches {len(paths)} videos:\n{shown}")
+        return typer.confirm(f"remove these {len(paths)} videos?", default=False)
+
     try:
-        n = Library.open(library).remove(path, wait=wait)
+        n = Library.open(library).remove(path, wait=wait, confirm=confirm)
     except LibraryError as exc:
-        fail(str(exc))
-    typer.echo(f"removed {n} video(s)")
+        fail(printable(str(exc)))
+    typer.echo(f"removed {n} video(s)" if n else "nothing removed")
 
 
 def stats(
@@ -166,9 +198,11 @@ def stats(
     try:
         st = Library.open(library).stats()
     except LibraryError as exc:
-        fail(str(exc))
+        fail(printable(str(exc)))
     if as_json:
-        typer.echo(json.dumps(st.to_dict(), default=str))
+        d = st.to_dict()
+        d["failures"] = [{"path": printable(f["path"]), "error": f["error"]} for f in d["failures"]]
+        typer.echo(json.dumps(d, default=str))
         return
     enc = EncoderInfo.from_dict(st.encoder).describe() if st.encoder else "none yet"
     typer.echo(f"library:  {st.path}")
@@ -181,7 +215,7 @@ def stats(
                    f"{r['failures']} failures, {r['removed']} removed, {r['seconds'] or 0:.1f} s"
                    + ("" if r["finished"] else " (interrupted)"))
     for path, error in st.failures:
-        typer.echo(f"failed:   {path}: {error}")
+        typer.echo(f"failed:   {printable(path)}: {printable(error)}")
 
 
 COMMANDS = {"index": index, "search": search, "rebuild": rebuild, "remove": remove, "stats": stats}

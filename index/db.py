@@ -31,9 +31,46 @@ def sqlite_url(library_dir: Path) -> str:
     return f"sqlite:///{(Path(library_dir) / DB_NAME).resolve()}"
 
 
-def make_engine(url: str) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for another database or an in-memory one)."""
+    if not url.startswith("sqlite:///") or url == "sqlite://":
+        return None
+    return Path(url[len("sqlite:///"):].split("?", 1)[0])
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a library database that exists but cannot be one: empty (0 bytes: SQLite would
+    silently make a new empty library in it) or without SQLite's header.
+
+    Raises:
+        StorageError: with the size and what to do; the file is left as it is.
+    """
+    from tempme.index.types import StorageError
+
+    if not path.exists():
+        return
+    size = path.stat().st_size
+    if size == 0:
+        raise StorageError(f"{path} is empty (0 bytes): it is not a library database (a failed copy or a "
+                           "full disk?). It was left as it is: restore it from a backup, or move it away "
+                           "to start a new library.")
+    with open(path, "rb") as fh:
+        header = fh.read(16)
+    if header != b"SQLite format 3\x00":
+        raise StorageError(f"{path} ({size:,} bytes) is not an SQLite database. It was left as it is: "
+                           "restore it from a backup, or move it away to start a new library.")
+
+
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine for ``url``. ``read_only`` (SQLite): open the file immutable, for a folder or
+    file system nothing can be written to (SQLite's WAL needs a writable folder even to read)."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
+    if read_only and (f := sqlite_file(url)) is not None:
+        engine = create_engine(f"sqlite:///file:{f}?immutable=1&uri=true",
+                               connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", lambda conn, _r: conn.execute("PRAGMA foreign_keys=ON"))
+        return engine
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -66,11 +103,21 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """``alembic upgrade <revision>`` on this engine's database (no-op when already there)."""
+def upgrade(engine: Engine, revision: str = "head", read_only: bool = False) -> None:
+    """``alembic upgrade <revision>`` on this engine's database (no-op when already there).
+
+    Raises:
+        StorageError: ``read_only`` and the database is not at ``revision``.
+    """
     target = head_revision() if revision == "head" else revision
-    if current_revision(engine) == target:
+    current = current_revision(engine)
+    if current == target:
         return
+    if read_only:
+        from tempme.index.types import StorageError
+
+        raise StorageError(f"the library database is at revision {current} and needs {target}, but it is "
+                           "read-only: open it once where it can be written to migrate it")
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

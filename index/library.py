@@ -18,6 +18,10 @@ The parts, each its own module with explicit types between them:
 One indexer at a time: ``index.lock`` (filelock), taken only by ``add``, ``remove`` and
 ``rebuild``. Searches never take it; they see an indexer's videos when it saves its index
 (every few videos and at the end), or at once when the indexer is this same object.
+
+A library on a read-only folder (or file system) opens read-only: searches and stats work, and
+``add``/``remove``/``rebuild`` raise :class:`StorageError`. ``interrupt`` (e.g. from a SIGTERM
+handler) stops a running ``add`` within a batch, keeping what was committed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -37,15 +41,15 @@ from tempme.index.catalog import Catalog
 from tempme.index.committer import Committer, ProgressFn
 from tempme.index.encoders import EncoderSpec
 from tempme.index.executor import Executor, LocalExecutor
-from tempme.index.files import walk
+from tempme.index.files import printable, walk
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
 from tempme.index.segment import SegmentParams
 from tempme.index.store import FaissStore
-from tempme.index.thumbnails import thumbnail
+from tempme.index.thumbnails import drop_thumbnails, load_key, purge_legacy, thumbnail
 from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
-    Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters,
+    Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, StorageError,
 )
 from tempme.index.vectors import IndexParams
 
@@ -66,7 +70,12 @@ class Library:
                  index_params: IndexParams = IndexParams(), encoder=None) -> None:
         self.path = Path(path).resolve()
         self.index_params = index_params
-        self.catalog = Catalog(database_url or db.sqlite_url(self.path))
+        db_file = self.path / db.DB_NAME
+        self.read_only = not os.access(self.path, os.W_OK) or (
+            database_url is None and db_file.exists() and not os.access(db_file, os.W_OK))
+        if self.read_only:
+            log.warning("%s is read-only: searching only (indexing, remove and rebuild are refused)", self.path)
+        self.catalog = Catalog(database_url or db.sqlite_url(self.path), read_only=self.read_only)
         self.store = FaissStore(self.path, self.catalog, index_params)
         self.lock = FileLock(str(self.path / "index.lock"))
         self.query = QueryEncoder(self.encoder)
@@ -74,6 +83,10 @@ class Library:
         self._encoder_lock = threading.Lock()
         self._write_mutex = threading.Lock()  # one writer per object (the file lock: per process)
         self._writing = False
+        self._cancel = threading.Event()
+        self._thumb_key = load_key(self.path, writable=not self.read_only)
+        if not self.read_only:
+            purge_legacy(self.thumbnail_dir)
         self._load()
 
     @classmethod
@@ -87,6 +100,8 @@ class Library:
 
         Raises:
             LibraryError: ``path`` has no library and ``create`` is False.
+            StorageError: ``library.db`` is empty (0 bytes) or not a readable SQLite database
+                (it is left as it is, never replaced).
         """
         path = Path(path).expanduser()
         exists = path.is_dir() if database_url else (path / db.DB_NAME).is_file()
@@ -113,11 +128,21 @@ class Library:
             return
         if self._writing:
             return  # this object is the indexer: its next save writes the repair
+        if self.read_only:
+            log.info("read-only library: the repaired index stays in memory")
+            return
         try:
             with self.lock.acquire(timeout=0):
                 self.store.save()
         except Timeout:
             log.info("an indexer is running; the repaired index stays in memory")
+        except (OSError, RuntimeError) as exc:  # e.g. a full disk: searching still works
+            log.warning("cannot save the repaired index (%s); it stays in memory", exc)
+
+    def interrupt(self) -> None:
+        """Stop a running (or later) ``add`` after the current batch; committed videos are kept
+        and the lock is released when ``add`` returns. Safe from a signal handler."""
+        self._cancel.set()
 
     def refresh(self) -> None:
         """Reload the vectors if another process saved a newer index (cheap when not)."""
@@ -148,6 +173,8 @@ class Library:
     # ---- writing ---------------------------------------------------------------------------
     @contextmanager
     def _writer(self, wait: bool | float) -> Iterator[None]:
+        if self.read_only:
+            raise StorageError(f"the library {self.path} is read-only: it can be searched, not changed")
         timeout = -1 if wait is True else (0 if wait is False else float(wait))
         busy = LibraryBusyError(f"another tempme process is indexing {self.path} (lock {self.lock.lock_file}); "
                                 "wait for it to finish or pass --wait")
@@ -188,9 +215,11 @@ class Library:
         """Index the videos under ``paths`` (folders are walked recursively).
 
         Unchanged files (same size and mtime) are skipped; changed ones are dropped and
-        re-encoded; files that disappeared from the walked folders are removed. Files that cannot
-        be decoded are recorded as failed with their error and counted; they never stop the run.
-        ``progress(done, total, path)`` is called after every video.
+        re-encoded; files that disappeared from the walked folders are removed (not those in a
+        folder that could not be listed: ``IndexReport.unreadable``). Any file that cannot be
+        indexed is recorded as failed with its error and counted; it never stops the run. A file
+        that changes while it is read is read again. ``progress(done, total, path)`` is called
+        after every video. After :meth:`interrupt` the run stops early (``report.interrupted``).
 
         ``model``/``pretrained``/``adapter``: the encoder (default: the library's recorded one).
         ``encoder``: an already loaded encoder to use. ``executor``: the engine that decodes and
@@ -199,6 +228,8 @@ class Library:
         Raises:
             LibraryBusyError: another indexer holds the lock (and ``wait`` is False or ran out).
             LibraryError: the encoder differs from the library's, or none is given for a new library.
+            StorageError: the disk is full, the library is read-only or its database is damaged
+                (the message says what was kept).
             FileNotFoundError: a path does not exist.
         """
         spec = self._spec(model, pretrained, adapter, encoder)
@@ -206,7 +237,9 @@ class Library:
             if encoder is None:
                 encoders.check_request(self.catalog, self.path, spec)
             roots = [Path(p).expanduser().resolve() for p in paths]
-            plan = plan_ingest(walk(roots), roots, self.catalog.known_files())
+            unreadable: list[tuple[Path, str]] = []
+            files = walk(roots, errors=unreadable)
+            plan = plan_ingest(files, roots, self.catalog.known_files(), unreadable)
             handle = None
             if plan.encode:
                 if encoder is None:
@@ -217,26 +250,46 @@ class Library:
                     self._encoder = self._encoder or encoder
                 self.store.ensure(encoder.embed_dim)
             committer = Committer(self.catalog, self.store, flush_every=flush_every, progress=progress)
-            committer.begin(plan)
+            self._drop_thumbnails(committer.begin(plan))
             if handle is not None:
-                engine = executor or LocalExecutor(segment_params or SegmentParams(), workers, batch_size)
+                engine = executor or LocalExecutor(segment_params or SegmentParams(), workers, batch_size,
+                                                   cancel=self._cancel)
                 for outcome in engine.run(plan.encode, handle):
                     committer.commit(outcome)
-            return committer.finish()
+                    if self._cancel.is_set():
+                        break
+            return committer.finish(interrupted=self._cancel.is_set())
 
-    def remove(self, path: Path, *, wait: bool | float = False) -> int:
-        """Remove a video (or every video under a folder); returns how many were removed.
+    def _drop_thumbnails(self, segment_ids: np.ndarray) -> None:
+        try:
+            drop_thumbnails(self.thumbnail_dir, self._thumb_key, segment_ids)
+        except OSError as exc:
+            log.warning("cannot delete thumbnails of removed segments: %s", exc)
+
+    def remove(self, path: Path, *, wait: bool | float = False,
+               confirm: Callable[[list[Path]], bool] | None = None) -> int:
+        """Remove a video (or every video under a folder, compared literally: ``_`` and ``%``
+        are plain characters); returns how many were removed.
+
+        ``confirm(paths)``: asked (with the write lock held) when more than one video would go;
+        if it returns False nothing is removed and 0 is returned.
 
         Raises:
-            LibraryError: nothing in the library matches ``path``.
+            LibraryError: nothing in the library matches ``path`` (nothing is removed).
+            StorageError: a read-only library.
         """
         p = Path(path).expanduser().resolve()
         with self._writer(wait):
             video_ids = self.catalog.videos_under(p)
             if not video_ids:
-                raise LibraryError(f"{p} is not in the library {self.path}")
-            self.store.remove(self.catalog.delete_videos(video_ids))
+                raise LibraryError(f"{printable(p)} is not in the library {printable(self.path)}: nothing removed")
+            if len(video_ids) > 1 and confirm is not None:
+                if not confirm([self.catalog.video_path(v) for v in video_ids]):
+                    return 0
+            seg_ids = self.catalog.delete_videos(video_ids)
+            self.store.remove(seg_ids)
             self.store.save()
+            self._drop_thumbnails(seg_ids)
             return len(video_ids)
 
     def rebuild(self, *, wait: bool | float = False) -> int:
@@ -301,12 +354,13 @@ class Library:
         return self.path / "thumbs"
 
     def thumbnail(self, segment_id: int, max_side: int = 320) -> Path:
-        """JPEG of the frame at the segment's start, cached in :attr:`thumbnail_dir`.
+        """JPEG of the frame at the segment's start, cached in :attr:`thumbnail_dir` under an
+        unguessable name (:mod:`index.thumbnails`).
 
         Raises:
-            KeyError: unknown segment; tempme.video.VideoDecodeError: the file is gone or broken.
+            KeyError: unknown segment (or one no longer in the catalog); tempme.video.VideoDecodeError: the file is gone or broken.
         """
-        return thumbnail(self.catalog, self.thumbnail_dir, segment_id, max_side)
+        return thumbnail(self.catalog, self.thumbnail_dir, self._thumb_key, segment_id, max_side)
 
     def stats(self) -> LibraryStats:
         self.refresh()
