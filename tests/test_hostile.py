@@ -320,3 +320,36 @@ def test_thumbnails_are_unguessable_and_go_with_their_video(small_library) -> No
     assert not thumb.exists()
     with pytest.raises(KeyError):
         lib.thumbnail(hit.segment_id)
+
+
+# ---- 5. SIGTERM stops indexing, releasing the lock ------------------------------------------
+def test_sigterm_stops_cli_indexing_and_releases_the_lock(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from filelock import FileLock
+
+    folder = tmp_path / "v"
+    folder.mkdir()
+    for i in range(6):
+        shutil.copyfile(VIDEOS / "moviepy__chaplin.mp4", folder / f"long{i}.mp4")
+    library = tmp_path / "lib"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tempme", "--library", str(library), "index", str(folder),
+                             "--model", "tempme-tiny", "--pretrained", "none", "--workers", "1", "--window", "2",
+                             "--min-shot", "0.5"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (library / "index.lock").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(3)  # decoding and encoding are under way
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)  # a bound, not a timing: the old code ran on to the end
+    assert proc.returncode == 128 + signal.SIGTERM and "interrupted" in out and "Traceback" not in err, (out, err)
+    with FileLock(str(library / "index.lock")).acquire(timeout=0):  # released
+        pass
+    lib = Library.open(library)
+    assert np.array_equal(np.sort(lib.store.ids()), lib.catalog.segment_ids())
+    assert len(lib.video_paths()) < 6  # stopped early; what it committed is kept

@@ -1,0 +1,75 @@
+"""Issue 12, the server side: only library files are served whatever Gradio's environment says;
+logins are throttled; uploads are bounded; wrong types get the one-line messages of wrong values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from serving import build_library, running_server
+from tempme.app.auth import LoginThrottle
+from tempme.app.validate import (
+    MAX_K, MAX_UPLOAD_FILES, InputError, check_upload_batch, clean_k, clean_query, make_filters,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()
+
+
+def test_examples_cache_variable_cannot_open_the_disk(tmp_path, monkeypatch) -> None:
+    if not VIDEOS.is_dir():
+        pytest.skip("../shared/data/videos not present")
+    library = tmp_path / "library"
+    build_library(library, [VIDEOS / "opencv-doc__box.mp4"])
+    monkeypatch.setenv("GRADIO_EXAMPLES_CACHE", "/")  # the attack: Gradio serves its examples cache
+    monkeypatch.chdir(tmp_path)  # and <cwd>/.gradio/cached_examples by default
+    planted = tmp_path / ".gradio" / "cached_examples" / "planted.txt"
+    planted.parent.mkdir(parents=True)
+    planted.write_text("not for the web")
+    with running_server(library) as srv, httpx.Client(timeout=30) as web:
+        ok = web.get(f"{srv.url}gradio_api/file={quote(str(VIDEOS / 'opencv-doc__box.mp4'))}")
+        assert ok.status_code == 200  # the control: a library video
+        for path in (Path("/etc/passwd"), library / "library.db", planted):
+            r = web.get(f"{srv.url}gradio_api/file={quote(str(path))}")
+            assert r.status_code == 403, (path, r.status_code)
+
+
+def test_login_throttle_locks_a_name_then_everyone() -> None:
+    now = [0.0]
+    t = LoginThrottle([("alice", "right")], max_failures=3, max_global_failures=5, window_s=60,
+                      lockout_s=30, delay_s=0, clock=lambda: now[0])
+    assert t.check("alice", "right")
+    assert not any(t.check("alice", f"guess{i}") for i in range(3))
+    assert t.locked("alice") and not t.check("alice", "right")  # locked: even the right password
+    now[0] += 31
+    assert t.check("alice", "right")  # lockout over
+    assert not any(t.check(f"user{i}", "x") for i in range(5))  # 5 names, one guess each
+    assert not t.check("alice", "right")  # every login refused for a while
+    now[0] += 31
+    assert t.check("alice", "right") and not t.check("bob", "right") and not t.check("alice", "")
+
+
+def test_wrong_types_get_one_line_messages(tmp_path) -> None:
+    for bad in ("abc", [3], {"k": 3}, None, True, 2.5, float("nan")):
+        with pytest.raises(InputError, match=f"K must be a whole number from 1 to {MAX_K}"):
+            clean_k(bad)
+    assert clean_k("7") == 7 and clean_k(7.0) == 7
+    for bad in (["a", "dog"], 42, {"q": 1}):
+        with pytest.raises(InputError, match="The query must be text"):
+            clean_query(bad)
+    with pytest.raises(InputError, match="folder filter must be text"):
+        make_filters(folder=["/v"])
+    with pytest.raises(InputError, match="file types must be a list"):
+        make_filters(extensions=[1, 2])
+    with pytest.raises(InputError, match="number of seconds"):
+        make_filters(min_duration_s=[1])
+    files = []
+    for i in range(MAX_UPLOAD_FILES + 1):
+        files.append(tmp_path / f"f{i}.mp4")
+        files[-1].write_bytes(b"x")
+    with pytest.raises(InputError, match=f"{MAX_UPLOAD_FILES + 1} files in one upload; the limit is {MAX_UPLOAD_FILES}"):
+        check_upload_batch(files)
+    check_upload_batch(files[:MAX_UPLOAD_FILES])
