@@ -45,3 +45,14 @@ def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+from pg import pg_server, pg_url  # noqa: E402,F401  (PostgreSQL fixtures)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """The catalog under test: None (the library's default SQLite file) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")
