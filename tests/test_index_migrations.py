@@ -66,5 +66,5 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     lib.close()
     # opening again is a no-op at head
     again = Library.open(folder)
-    assert db.current_revision(again.catalog.engine) == "0002" and again.stats().segments == 5
+    assert db.current_revision(again.catalog.engine) == "0003" and again.stats().segments == 5
     again.close()
