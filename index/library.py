@@ -22,6 +22,7 @@ One indexer at a time: ``index.lock`` (filelock), taken only by ``add``, ``remov
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -50,6 +51,21 @@ from tempme.index.types import (  # noqa: F401  (re-exported: the public API liv
 from tempme.index.vectors import IndexParams
 
 log = logging.getLogger(__name__)
+
+SETTINGS_NAME = "library.json"  # {"database_url": ...} for a catalog outside the folder
+
+
+def recorded_database_url(path: Path) -> str | None:
+    """The catalog URL stored in the library folder's settings (None: SQLite ``library.db``)."""
+    f = Path(path) / SETTINGS_NAME
+    if not f.is_file():
+        return None
+    return json.loads(f.read_text()).get("database_url") or None
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Library:
@@ -89,12 +105,19 @@ class Library:
             LibraryError: ``path`` has no library and ``create`` is False.
         """
         path = Path(path).expanduser()
-        exists = path.is_dir() if database_url else (path / db.DB_NAME).is_file()
+        recorded = recorded_database_url(path)
+        if database_url and recorded and database_url != recorded:
+            raise LibraryError(f"the library {path} keeps its catalog at {_masked(recorded)}, "
+                               f"not {_masked(database_url)}")
+        database_url = database_url or recorded
+        exists = (path / SETTINGS_NAME).is_file() if database_url else (path / db.DB_NAME).is_file()
         if not exists:
             if not create:
                 raise LibraryError(f"no library at {path} (no {db.DB_NAME}); index videos first: "
                                    f"tempme --library {path} index VIDEO_DIR")
             path.mkdir(parents=True, exist_ok=True)
+            if database_url:  # later opens find the catalog through the folder alone
+                (path / SETTINGS_NAME).write_text(json.dumps({"database_url": database_url}, indent=1) + "\n")
         return cls(path, database_url=database_url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:

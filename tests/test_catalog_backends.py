@@ -81,3 +81,27 @@ def test_same_library_on_sqlite_and_postgresql(pg_url, tmp_path) -> None:
     assert again.indexed == 0 and again.skipped == 3
     for lib in libs.values():
         lib.close()
+
+
+@pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
+def test_cli_db_url_is_stored_and_ray_engine_indexes(pg_url, tmp_path, ray_local) -> None:
+    """``tempme index --db URL --engine ray``: the URL lands in library.json, later commands
+    (no --db) use the PostgreSQL catalog, and a conflicting --db is refused."""
+    from typer.testing import CliRunner
+    from tempme.app.cli import cli
+    from tempme.index.library import SETTINGS_NAME, recorded_database_url
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(VIDEOS / CLIPS[1], folder / CLIPS[1])
+    lib_dir = tmp_path / "lib"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny",
+                              "--pretrained", "none", "--db", pg_url, "--engine", "ray", "--decoders", "1"])
+    assert res.exit_code == 0, res.output
+    assert "1 videos indexed" in res.output or "1 video indexed" in res.output, res.output
+    assert recorded_database_url(lib_dir) == pg_url and not (lib_dir / "library.db").exists()
+    assert (lib_dir / SETTINGS_NAME).is_file()
+    res = runner.invoke(cli, ["--library", str(lib_dir), "stats", "--json"])
+    assert res.exit_code == 0 and '"videos": 1' in res.output, res.output
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--db", "sqlite:///other.db"])
+    assert res.exit_code == 1 and "keeps its catalog" in res.output
