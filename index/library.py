@@ -15,8 +15,8 @@ The parts, each its own module with explicit types between them:
 - :mod:`index.query` (text -> vector, batched and cached) and :mod:`index.search` (vector ->
   hits).
 
-One indexer at a time: ``index.lock`` (filelock), taken only by ``add``, ``remove`` and
-``rebuild``. Searches never take it; they see an indexer's videos when it saves its index
+One indexer at a time: ``index.lock`` (filelock) with SQLite, a PostgreSQL advisory lock
+(:mod:`index.pglock`) with PostgreSQL, taken only by ``add``, ``remove`` and ``rebuild``. Searches never take it; they see an indexer's videos when it saves its index
 (every few videos and at the end), or at once when the indexer is this same object.
 """
 
@@ -39,6 +39,7 @@ from tempme.index.committer import Committer, ProgressFn
 from tempme.index.encoders import EncoderSpec
 from tempme.index.executor import Executor, LocalExecutor
 from tempme.index.files import walk
+from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
@@ -84,7 +85,10 @@ class Library:
         self.index_params = index_params
         self.catalog = Catalog(database_url or db.sqlite_url(self.path))
         self.store = FaissStore(self.path, self.catalog, index_params)
-        self.lock = FileLock(str(self.path / "index.lock"))
+        if self.catalog.engine.dialect.name == "postgresql":  # across hosts, freed if the holder dies
+            self.lock = AdvisoryLock(self.catalog.engine, f"tempme:{self.catalog.engine.url.database}")
+        else:
+            self.lock = FileLock(str(self.path / "index.lock"))
         self.query = QueryEncoder(self.encoder)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()

@@ -105,3 +105,39 @@ def test_cli_db_url_is_stored_and_ray_engine_indexes(pg_url, tmp_path, ray_local
     assert res.exit_code == 0 and '"videos": 1' in res.output, res.output
     res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--db", "sqlite:///other.db"])
     assert res.exit_code == 1 and "keeps its catalog" in res.output
+
+
+HOLDER = """
+import sys, time
+from sqlalchemy import create_engine
+from tempme.index.pglock import AdvisoryLock
+lock = AdvisoryLock(create_engine(sys.argv[1]), sys.argv[2])
+lock.acquire(timeout=0)
+print("HELD", flush=True)
+time.sleep(600)
+"""
+
+
+def test_postgresql_advisory_lock_one_indexer_across_processes(pg_url, tmp_path) -> None:
+    """Another process holding the library's advisory lock makes a second indexer exit clearly,
+    searches keep working, and SIGKILLing the holder frees the lock (the server drops its session)."""
+    import subprocess
+    import sys
+    from tempme.index.library import LibraryBusyError
+    lib = Library.open(tmp_path / "lib", create=True, database_url=pg_url)
+    assert "advisory lock" in lib.lock.lock_file
+    name = f"tempme:{lib.catalog.engine.url.database}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, pg_url, name], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "HELD"
+        with pytest.raises(LibraryBusyError, match="another tempme process is indexing"):
+            lib.add([tmp_path], model="tempme-tiny", pretrained="none")
+        assert lib.search_segments(np.zeros((1, 8), np.float32), 3)[1].shape == (1, 3)  # reading still works
+        holder.kill()
+        holder.wait(timeout=30)
+        with lib.lock.acquire(timeout=30):  # freed by the server
+            assert lib.lock.is_locked
+        assert not lib.lock.is_locked
+    finally:
+        holder.kill()
+        lib.close()
