@@ -31,9 +31,8 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search import clustered  # noqa: E402  (bench/search.py's generator)
-
-from tempme.index import vectorscale as vs  # noqa: E402
+from search import clustered
+from tempme.index import vectorscale as vs
 
 SEARCHER = r"""
 import json, sys, time, numpy as np, faiss

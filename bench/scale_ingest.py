@@ -33,6 +33,7 @@ def main() -> None:
     from tempme.index.library import Library
     from tempme.index.ray_executor import RayExecutor
     from tempme.index.segment import SegmentParams
+
     from tempme.video import probe
 
     files = sorted(walk([args.folder.resolve()]))[: args.clips]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from filelock import Timeout
 from sqlalchemy import Engine, text
@@ -62,7 +62,7 @@ class AdvisoryLock:
             return self._held()
 
     @contextmanager
-    def _held(self) -> Iterator["AdvisoryLock"]:
+    def _held(self) -> Iterator[AdvisoryLock]:
         try:
             yield self
         finally:

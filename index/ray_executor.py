@@ -27,12 +27,11 @@ from __future__ import annotations
 import logging
 import pickle
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
-
 from tempme.index.encoders import EncoderHandle, EncoderSpec
 from tempme.index.executor import Outcome, VideoFailure, VideoResult
 from tempme.index.segment import SegmentParams
@@ -44,6 +43,7 @@ def _decode(row: dict, *, num_frames: int, short_side: int, params: SegmentParam
     """flat_map function (a CPU task): one planned file -> segment rows + one closing row."""
     from tempme.index.files import content_hash
     from tempme.index.segment import VideoScan, scan_video
+
     from tempme.video import VideoDecodeError, probe
 
     key, path = int(row["key"]), Path(row["path"])

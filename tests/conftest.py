@@ -47,7 +47,7 @@ def ray_local():
     ray.shutdown()
 
 
-from pg import pg_server, pg_url  # noqa: E402,F401  (PostgreSQL fixtures)
+from pg import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

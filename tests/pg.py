@@ -59,7 +59,7 @@ def pg_server():
     if os.geteuid() == 0:
         os.chown(root, pw.pw_uid, pw.pw_gid)
     data, port = root / "data", _free_port()
-    run = lambda cmd: subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True)  # noqa: E731
+    run = lambda cmd: subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True)
     try:
         run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
         run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60", "-o",

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, select
-
 from tempme.index import db
 from tempme.index.library import Library
 from tempme.index.models import Base, Segment, Video
@@ -87,9 +86,9 @@ def test_same_library_on_sqlite_and_postgresql(pg_url, tmp_path) -> None:
 def test_cli_db_url_is_stored_and_ray_engine_indexes(pg_url, tmp_path, ray_local) -> None:
     """``tempme index --db URL --engine ray``: the URL lands in library.json, later commands
     (no --db) use the PostgreSQL catalog, and a conflicting --db is refused."""
-    from typer.testing import CliRunner
     from tempme.app.cli import cli
     from tempme.index.library import SETTINGS_NAME, recorded_database_url
+    from typer.testing import CliRunner
     folder = tmp_path / "clips"
     folder.mkdir()
     shutil.copy(VIDEOS / CLIPS[1], folder / CLIPS[1])
@@ -123,6 +122,7 @@ def test_postgresql_advisory_lock_one_indexer_across_processes(pg_url, tmp_path)
     searches keep working, and SIGKILLing the holder frees the lock (the server drops its session)."""
     import subprocess
     import sys
+
     from tempme.index.library import LibraryBusyError
     lib = Library.open(tmp_path / "lib", create=True, database_url=pg_url)
     assert "advisory lock" in lib.lock.lock_file

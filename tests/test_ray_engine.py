@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tempme.index.library import Library
 from tempme.index.segment import SegmentParams
 
@@ -36,7 +35,7 @@ def folder(tmp_path_factory) -> Path:
 def _rows(lib: Library) -> tuple[dict, dict, dict]:
     """{file name: [(start_s, end_s, kind)]}, {file name: (S, D) vectors}, {file name: failure reason}."""
     from sqlalchemy import select
-    from tempme.index.models import Segment, Video
+    from tempme.index.models import Video
     spans, vecs, failed = {}, {}, {}
     with lib.catalog.session() as s:
         for v in s.scalars(select(Video)):

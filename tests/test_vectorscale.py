@@ -7,10 +7,9 @@ exact search by numpy (IVF-Flat probing every list); FAISS's own in-memory read 
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
-import faiss
-
 from tempme.index import vectorscale as vs
 
 DIM = 64
@@ -146,7 +145,7 @@ def test_moved_folder_still_opens(tmp_path, data, trained_pq):
 
 def test_mmap_search_equals_in_memory(tmp_path, data, trained_pq):
     src, queries = data
-    factory, trained = trained_pq
+    _, trained = trained_pq
     index = vs.build_in_memory(trained, src)
     faiss.write_index(index, str(tmp_path / "plain.faiss"))
     mapped = vs.open_index(tmp_path / "plain.faiss", nprobe=8, mmap=True)
