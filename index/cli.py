@@ -61,8 +61,18 @@ def index(
     workers: Annotated[int, typer.Option(help="Decoding threads.")] = 2,
     batch_size: Annotated[int, typer.Option(help="Segments per encoder batch.")] = 8,
     wait: Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")] = False,
+    database: Annotated[Optional[str], typer.Option(
+        "--db", envvar="TEMPME_DB", help="SQLAlchemy URL of the catalog when the library is created, e.g. "
+        "postgresql+psycopg://user@host/db (stored in the library's library.json; default: SQLite library.db).")] = None,
+    engine: Annotated[str, typer.Option(help="local (threads in this process) or ray (a Ray Data pipeline; "
+                                        "needs tempme[scale]).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or HOST:PORT (default: a local "
+                                                       "Ray).")] = None,
+    decoders: Annotated[int, typer.Option(help="Ray: decode tasks at a time.")] = 2,
+    encoders: Annotated[int, typer.Option(help="Ray: encoder actors.")] = 1,
+    gpus_per_encoder: Annotated[float, typer.Option(help="Ray: GPUs per encoder actor.")] = 0.0,
 ) -> None:
-    """Index videos: shots and windows encoded by TempMe into SQLite + FAISS (incremental)."""
+    """Index videos: shots and windows encoded by TempMe into the catalog + FAISS (incremental)."""
     library = library_dir(ctx, library)
     from tqdm import tqdm
 
@@ -70,9 +80,21 @@ def index(
     from tempme.index.segment import SegmentParams
     from tempme.weights import WeightsUnavailableError
 
+    if engine not in ("local", "ray"):
+        fail(f"--engine must be local or ray, got {engine!r}")
+    executor = None
     try:
         params = SegmentParams(window_s=window, min_shot_s=min_shot)
-        lib = Library.open(library, create=True)
+        if engine == "ray":
+            try:
+                from tempme.index.ray_executor import RayExecutor
+                import ray  # noqa: F401
+            except ImportError:
+                fail("--engine ray needs Ray: pip install 'tempme[scale]'")
+            executor = RayExecutor(params, address=ray_address, decoders=decoders, encoders=encoders,
+                                   gpus_per_encoder=gpus_per_encoder, batch_size=batch_size,
+                                   verbose=logging.getLogger().isEnabledFor(logging.INFO))
+        lib = Library.open(library, create=True, database_url=database)
     except (ValueError, LibraryError) as exc:
         fail(str(exc))
     bar = tqdm(total=0, unit="video", desc="indexing", dynamic_ncols=True)
@@ -85,7 +107,8 @@ def index(
     try:
         with _stop_on_sigterm(lib):
             report = lib.add(paths, model=model, pretrained=pretrained, adapter=adapter, progress=progress,
-                             wait=wait, workers=workers, batch_size=batch_size, segment_params=params)
+                             wait=wait, workers=workers, batch_size=batch_size, segment_params=params,
+                             executor=executor)
     except (LibraryError, WeightsUnavailableError, FileNotFoundError) as exc:
         bar.close()
         fail(printable(str(exc)))

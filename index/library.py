@@ -15,8 +15,8 @@ The parts, each its own module with explicit types between them:
 - :mod:`index.query` (text -> vector, batched and cached) and :mod:`index.search` (vector ->
   hits).
 
-One indexer at a time: ``index.lock`` (filelock), taken only by ``add``, ``remove`` and
-``rebuild``. Searches never take it; they see an indexer's videos when it saves its index
+One indexer at a time: ``index.lock`` (filelock) with SQLite, a PostgreSQL advisory lock
+(:mod:`index.pglock`) with PostgreSQL, taken only by ``add``, ``remove`` and ``rebuild``. Searches never take it; they see an indexer's videos when it saves its index
 (every few videos and at the end), or at once when the indexer is this same object.
 
 A library on a read-only folder (or file system) opens read-only: searches and stats work, and
@@ -26,6 +26,7 @@ handler) stops a running ``add`` within a batch, keeping what was committed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -42,6 +43,7 @@ from tempme.index.committer import Committer, ProgressFn
 from tempme.index.encoders import EncoderSpec
 from tempme.index.executor import Executor, LocalExecutor
 from tempme.index.files import printable, walk
+from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
@@ -54,6 +56,21 @@ from tempme.index.types import (  # noqa: F401  (re-exported: the public API liv
 from tempme.index.vectors import IndexParams
 
 log = logging.getLogger(__name__)
+
+SETTINGS_NAME = "library.json"  # {"database_url": ...} for a catalog outside the folder
+
+
+def recorded_database_url(path: Path) -> str | None:
+    """The catalog URL stored in the library folder's settings (None: SQLite ``library.db``)."""
+    f = Path(path) / SETTINGS_NAME
+    if not f.is_file():
+        return None
+    return json.loads(f.read_text()).get("database_url") or None
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class Library:
@@ -77,7 +94,10 @@ class Library:
             log.warning("%s is read-only: searching only (indexing, remove and rebuild are refused)", self.path)
         self.catalog = Catalog(database_url or db.sqlite_url(self.path), read_only=self.read_only)
         self.store = FaissStore(self.path, self.catalog, index_params)
-        self.lock = FileLock(str(self.path / "index.lock"))
+        if self.catalog.engine.dialect.name == "postgresql":  # across hosts, freed if the holder dies
+            self.lock = AdvisoryLock(self.catalog.engine, f"tempme:{self.catalog.engine.url.database}")
+        else:
+            self.lock = FileLock(str(self.path / "index.lock"))
         self.query = QueryEncoder(self.encoder)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
@@ -104,12 +124,19 @@ class Library:
                 (it is left as it is, never replaced).
         """
         path = Path(path).expanduser()
-        exists = path.is_dir() if database_url else (path / db.DB_NAME).is_file()
+        recorded = recorded_database_url(path)
+        if database_url and recorded and database_url != recorded:
+            raise LibraryError(f"the library {path} keeps its catalog at {_masked(recorded)}, "
+                               f"not {_masked(database_url)}")
+        database_url = database_url or recorded
+        exists = (path / SETTINGS_NAME).is_file() if database_url else (path / db.DB_NAME).is_file()
         if not exists:
             if not create:
                 raise LibraryError(f"no library at {path} (no {db.DB_NAME}); index videos first: "
                                    f"tempme --library {path} index VIDEO_DIR")
             path.mkdir(parents=True, exist_ok=True)
+            if database_url:  # later opens find the catalog through the folder alone
+                (path / SETTINGS_NAME).write_text(json.dumps({"database_url": database_url}, indent=1) + "\n")
         return cls(path, database_url=database_url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:

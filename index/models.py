@@ -12,8 +12,12 @@ import datetime as dt
 from typing import Optional
 
 import numpy as np
-from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, DateTime
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# 64-bit columns: BIGINT on PostgreSQL (its INTEGER is 32-bit); SQLite's INTEGER already stores
+# 8 bytes, so there the column stays INTEGER (revision 0003).
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -46,8 +50,8 @@ class Video(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(Text, unique=True)  # absolute, resolved
-    size: Mapped[int] = mapped_column(Integer)  # bytes
-    mtime_ns: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Int64)  # bytes
+    mtime_ns: Mapped[int] = mapped_column(Int64)
     content_hash: Mapped[Optional[str]] = mapped_column(String(64))  # blake2b-256 hex of the bytes
     duration_s: Mapped[Optional[float]] = mapped_column(Float)
     fps: Mapped[Optional[float]] = mapped_column(Float)
@@ -98,7 +102,8 @@ class IndexState(Base):
     faiss_file: Mapped[Optional[str]] = mapped_column(Text)
     index_type: Mapped[str] = mapped_column(String(32), default="flat")
     ntotal: Mapped[int] = mapped_column(Integer, default=0)
-    id_checksum: Mapped[int] = mapped_column(Integer, default=0)  # vectors.file_checksum of the file's bytes (ids and vectors; older libraries: of the ids only, rebuilt once)
+    # vectors.file_checksum of the file's bytes (ids and vectors; older libraries: of the ids only, rebuilt once)
+    id_checksum: Mapped[int] = mapped_column(Int64, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

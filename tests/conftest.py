@@ -34,3 +34,25 @@ def msrvtt_dir() -> Path:
 def _quiet_random_weight_warnings(caplog):
     caplog.set_level(logging.ERROR, logger="root")
     yield
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray cluster of 2 CPUs for the whole session (starting one takes ~20 s here)."""
+    import os
+    ray = pytest.importorskip("ray", reason="Ray is in the scale extra: pip install 'tempme[scale]'")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+from pg import pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """The catalog under test: None (the library's default SQLite file) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")

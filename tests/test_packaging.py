@@ -61,7 +61,7 @@ def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     head, where = out.stdout.split()
-    assert head == "0002" and Path(where).is_relative_to(installed)
+    assert head == "0003" and Path(where).is_relative_to(installed)
 
 
 def test_import_contracts_kept(installed, tmp_path) -> None:
