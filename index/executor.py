@@ -13,7 +13,9 @@ each scan one video at a time (:func:`index.segment.scan_video`) and put preproc
 on a bounded queue; the calling thread takes segments from the queue and encodes them in
 batches of up to ``batch_size`` under ``torch.inference_mode`` (bf16 autocast on CUDA, through
 ``VideoEncoder.inference``). Decoding of the next videos overlaps with encoding of the current
-batch. Stopping the iteration early stops the workers.
+batch. Stopping the iteration early stops the workers. With ``processes=True`` each thread drives
+a scan in one of ``workers`` decoder processes (:class:`index.scan_pool.ScanPool`), so that
+cut detection and frame bookkeeping (Python work) do not serialise on the GIL.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import torch
 
 from tempme.index.encoders import EncoderHandle
 from tempme.index.files import content_hash
+from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, SegmentSpan, VideoScan, scan_video
 from tempme.video import VideoDecodeError, VideoMeta, probe
 
@@ -95,7 +98,8 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
 
 
 def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, num_frames: int,
-                short_side: int, params: SegmentParams, stop: threading.Event) -> None:
+                short_side: int, params: SegmentParams, stop: threading.Event,
+                scan_fn: Callable = scan_video) -> None:
     t0 = time.perf_counter()
     waited = [0.0]
 
@@ -106,7 +110,7 @@ def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, nu
         digest = content_hash(path)
         meta = probe(path)
         scan = VideoScan(cuts_s=[])
-        for seg in scan_video(path, meta, num_frames, short_side, params, scan):
+        for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
             if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
                 return
         _put(out, ("done", key, meta, digest, scan.decoded_frames, spent()), stop, waited)
@@ -126,6 +130,7 @@ class LocalExecutor:
     workers: int = 2  # decoding threads
     batch_size: int = 8  # segments per encoder call
     max_queued: int = 32  # preprocessed segments waiting for the encoder
+    processes: bool = False  # decode in `workers` processes (index.scan_pool), each driven by a thread
 
     def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
         paths = list(paths)
@@ -170,11 +175,12 @@ class LocalExecutor:
             yield VideoResult(paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames,
                               decode_s, p.encode_s)
 
+        scan_pool = ScanPool(max(1, self.workers)) if self.processes else None
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
         try:
             for key, path in enumerate(paths):
                 pool.submit(_decode_job, path, key, out, enc.preprocess_frames, enc.num_frames,
-                            enc.image_size, self.params, stop)
+                            enc.image_size, self.params, stop, scan_pool.scan if scan_pool else scan_video)
             while finished < len(paths):
                 try:
                     item = out.get(timeout=0.05 if batch else 1.0)
@@ -198,3 +204,5 @@ class LocalExecutor:
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            if scan_pool is not None:
+                scan_pool.close()
