@@ -15,8 +15,7 @@ Parts (each can be skipped):
   catalog writes) with ``tempme-tiny`` (the stand-in for a GPU: encoding is cheap) for decoder
   threads, 1 and 2 decoder processes, and with ViT-B/32 (random weights), against encoding the
   same number of clips alone at the same batch size (TempMe's cost does not depend on pixel
-  values, so encode-only uses random frames). Includes today's whole-video embeddings on both
-  sides.
+  values, so encode-only uses random frames).
 
     python bench/ingest.py                 # everything (about 10 minutes on 2 quiet cores)
     python bench/ingest.py --skip film     # clips and ingest only
@@ -41,7 +40,8 @@ import numpy as np
 import torch
 
 from tempme.index.encoders import load
-from tempme.index.ingest import VIDEO_EXTENSIONS
+from tempme.index.executor import LocalExecutor
+from tempme.index.files import VIDEO_EXTENSIONS
 from tempme.index.library import Library
 from tempme.index.segment import SegmentParams, VideoScan, cut_agreement, plan_segments, scan_video
 from tempme.video import VideoDecodeError, probe, sample_frames, uniform_times
@@ -166,21 +166,15 @@ def encode_only_s(encoder, n_clips: int, batch_size: int) -> float:
 
 def ingest_once(paths: list[Path], encoder, model: str, workers: int, processes: bool, batch_size: int,
                 params: SegmentParams) -> dict:
-    from sqlalchemy import func, select
-
-    from tempme.index.models import Segment
+    executor = LocalExecutor(params, workers, batch_size, processes=processes)
     with tempfile.TemporaryDirectory() as tmp:
         lib = Library.open(Path(tmp) / "library", create=True, encoder=encoder)
         t0 = time.perf_counter()
-        report = lib.add(paths, model=model, pretrained="none", encoder=encoder, workers=workers,
-                         processes=processes, batch_size=batch_size, segment_params=params)
+        report = lib.add(paths, model=model, pretrained="none", encoder=encoder, executor=executor)
         total = time.perf_counter() - t0
-        with lib.Session() as s:
-            n_multi = s.scalar(select(func.count()).select_from(
-                select(Segment.video_id).group_by(Segment.video_id).having(func.count() > 1).subquery()))
         lib.close()
     return {"videos": report.indexed, "failed": report.failed, "segments": report.segments,
-            "encoded_clips": report.segments + n_multi, "total_s": total, "videos_per_s": report.indexed / total,
+            "encoded_clips": report.segments, "total_s": total, "videos_per_s": report.indexed / total,
             "decode_s": report.decode_s, "encode_in_pipeline_s": report.encode_s}
 
 

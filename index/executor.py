@@ -13,7 +13,9 @@ each scan one video at a time (:func:`index.segment.scan_video`) and put preproc
 on a bounded queue; the calling thread takes segments from the queue and encodes them in
 batches of up to ``batch_size`` under ``torch.inference_mode`` (bf16 autocast on CUDA, through
 ``VideoEncoder.inference``). Decoding of the next videos overlaps with encoding of the current
-batch. Stopping the iteration early stops the workers.
+batch. Stopping the iteration early stops the workers. With ``processes=True`` each thread drives
+a scan in one of ``workers`` decoder processes (:class:`index.scan_pool.ScanPool`), so that
+cut detection and frame bookkeeping (Python work) do not serialise on the GIL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import torch
 
 from tempme.index.encoders import EncoderHandle
 from tempme.index.files import content_hash
+from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, SegmentSpan, VideoScan, scan_video
 from tempme.video import VideoDecodeError, VideoMeta, probe
 
@@ -128,10 +131,12 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
 
 def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, num_frames: int,
                 short_side: int, params: SegmentParams, stop: threading.Event,
-                timeout_s: float = DEFAULT_FILE_TIMEOUT_S, attempts: int = 3) -> None:
-    """Hash, probe and scan one file, putting its segments on ``out``; then ``done``, or
-    ``failed`` with the reason. A file that changes while it is read (stat before != stat after)
-    is read again (``restart``: the consumer drops what it has of it), at most ``attempts`` times."""
+                timeout_s: float = DEFAULT_FILE_TIMEOUT_S, attempts: int = 3,
+                scan_fn: Callable = scan_video) -> None:
+    """Hash, probe and scan one file (with ``scan_fn``: :func:`scan_video` in this thread, or a
+    decoder process's), putting its segments on ``out``; then ``done``, or ``failed`` with the
+    reason. A file that changes while it is read (stat before != stat after) is read again
+    (``restart``: the consumer drops what it has of it), at most ``attempts`` times."""
     t0 = time.perf_counter()
     waited = [0.0]
 
@@ -144,7 +149,7 @@ def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, nu
             digest = content_hash(path)
             meta = probe(path)
             scan = VideoScan(cuts_s=[])
-            for seg in scan_video(path, meta, num_frames, short_side, params, scan):
+            for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
                 if spent() > timeout_s:
                     raise TimeoutError(f"decoding took more than {timeout_s:g} s (at {seg.span.end_s:.1f} s "
                                        f"of the video); the file is skipped")
@@ -178,6 +183,7 @@ class LocalExecutor:
     max_queued: int = 32  # preprocessed segments waiting for the encoder
     file_timeout_s: float = DEFAULT_FILE_TIMEOUT_S  # per file, decoding only (s)
     cancel: threading.Event | None = None  # set (e.g. on SIGTERM): stop within a batch, yield nothing more
+    processes: bool = False  # decode in `workers` processes (index.scan_pool), each driven by a thread
 
     def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
         paths = list(paths)
@@ -225,11 +231,13 @@ class LocalExecutor:
             yield VideoResult(paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames,
                               decode_s, p.encode_s, stamp)
 
+        scan_pool = ScanPool(max(1, self.workers)) if self.processes else None
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
         try:
             for key, path in enumerate(paths):
                 pool.submit(_decode_job, path, key, out, enc.preprocess_frames, enc.num_frames,
-                            enc.image_size, self.params, stop, self.file_timeout_s)
+                            enc.image_size, self.params, stop, self.file_timeout_s,
+                            scan_fn=scan_pool.scan if scan_pool else scan_video)
             while finished < len(paths):
                 if self.cancel is not None and self.cancel.is_set():
                     log.warning("indexing interrupted: %d of %d files done", finished, len(paths))
@@ -259,3 +267,5 @@ class LocalExecutor:
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            if scan_pool is not None:
+                scan_pool.close()

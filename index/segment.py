@@ -211,7 +211,6 @@ class VideoScan:
     """What :func:`scan_video` found besides the segments (filled in when the scan ends)."""
 
     cuts_s: list[float]
-    whole_frames: np.ndarray | None = None  # (T, H, W, 3) uint8 uniform over the whole video
     decoded_frames: int = 0  # frames FFmpeg returned (all passes)
     converted_frames: int = 0  # frames shrunk to the encoder's size
     every_frame: bool = False  # True when the final pass decoded every frame (no NONREF skipping)
@@ -286,9 +285,6 @@ class _Pass:
         self.raw_limit = 0  # how many decoded frames fit in params.held_mb
         self.held: av.VideoFrame | None = None  # the last decoded frame, not yet converted
         self.held_t = -math.inf
-        self.held_arr: np.ndarray | None = None
-        self.whole_t = uniform_times(0.0, meta.duration_s, num_frames)
-        self.whole: list[np.ndarray] = []
         self.yielded = False
         # the last decoded frames (ContentDetector may report a cut up to min_scene_frames late)
         self.times: list[float] = []  # times of decoded frames from the first kept one on
@@ -299,15 +295,10 @@ class _Pass:
         w, h = self.big_size
         return self.big_fmt.reformat(frame, w, h, "rgb24", interpolation=self.params.interpolation).to_ndarray()
 
-    def held_array(self) -> np.ndarray:
-        if self.held_arr is None:
-            self.held_arr = self.convert(self.held)
-        return self.held_arr
-
     def keep_held(self) -> None:
         if self.held is not None and (not self.kept_t or self.held_t > self.kept_t[-1]):
             self.kept_t.append(self.held_t)
-            self.kept.append(self.held if self.held_arr is None else self.held_arr)
+            self.kept.append(self.held)
             while len(self.kept) - self.first_raw > self.raw_limit:  # over the memory budget
                 self.kept_array(self.first_raw)
 
@@ -379,9 +370,6 @@ class _Pass:
             self.nonref = False
             self.container_stream.codec_context.skip_frame = "DEFAULT"
             self.scan.notes.append(f"every frame decoded from {t:.2f}s (reference frames {gap:.3f}s apart)")
-        # whole-video frames: the one on screen at whole_t[i] is the last decoded before it
-        while len(self.whole) < self.num_frames and self.whole_t[len(self.whole)] < t:
-            self.whole.append(self.held_array() if self.held is not None else self.convert(frame))
         w, h = self.small_size
         small = self.small_fmt.reformat(frame, w, h, "bgr24", interpolation="FAST_BILINEAR").to_ndarray()
         self.recent.append((t, frame))
@@ -400,7 +388,7 @@ class _Pass:
         # keep the held frame if this one would leave a gap wider than MAX_KEPT_GAP frames
         if self.kept_t and t - self.kept_t[-1] > (MAX_KEPT_GAP + 0.01) * self.dt:
             self.keep_held()
-        self.held, self.held_t, self.held_arr = frame, t, None
+        self.held, self.held_t = frame, t
         if not self.kept_t:
             self.keep_held()
 
@@ -450,9 +438,6 @@ class _Pass:
         last_t = self.held_t
         self.keep_held()
         yield from self.emit(self.planner.finish(max(self.duration_s, last_t), last_t))
-        while len(self.whole) < self.num_frames:
-            self.whole.append(self.held_array())
-        self.scan.whole_frames = np.stack(self.whole)
         self.scan.every_frame = not self.nonref
 
 
@@ -466,7 +451,7 @@ def scan_video(
     kept frame nearest to the frame on screen at that time (one frame away at most; see the
     module docstring). ``short_side`` scales frames so that their shorter side has that many
     pixels (``None``: native size). ``result`` (if given) receives the cut list, the frames for
-    the whole-video embedding and frame counts.
+    frame counts.
 
     Raises:
         VideoDecodeError: the file cannot be decoded or has no frame.
