@@ -168,15 +168,26 @@ class PocketSphinxRecognizer:
         self._frate = int(self._decoder.config["frate"])  # feature frames per second (100)
         self._new_endpointer = lambda: pocketsphinx.Endpointer(sample_rate=SAMPLE_RATE)
         self._max_frames = int(config.max_utterance_s / self._new_endpointer().frame_length)
+        self._cmn_init = self._decoder.get_cmn(False)  # the model's initial cepstral mean
 
     def transcribe(self, audio: Audio) -> tuple[list[Utterance], str | None]:
+        """Stream the audio through the endpointer; decode each stretch of speech as it comes.
+
+        The decoder's cepstral mean starts from the model's initial value for every call, so a
+        video's transcript does not depend on what was recognised before it (streaming
+        decoding carries the mean over from one utterance to the next: within a video that
+        helps, measured on the test sentences; across videos it would make results depend on
+        the order of indexing). Long stretches are cut every ``max_utterance_s``.
+        """
         if audio.sample_rate != SAMPLE_RATE:
             raise ValueError(f"pocketsphinx needs {SAMPLE_RATE} Hz audio, got {audio.sample_rate}")
         ep, dec = self._new_endpointer(), self._decoder  # an endpointer keeps state: one per call
+        dec.set_cmn(self._cmn_init)
         pcm, step = audio.pcm16(), ep.frame_bytes
         utterances: list[Utterance] = []
         start_s: float | None = None  # of the utterance being decoded
-        frames = 0
+        frames = 0  # in this utterance
+        region = 0  # speech frames since the endpointer's speech_start (an utterance may be cut)
 
         def close() -> None:
             nonlocal start_s, frames
@@ -191,10 +202,14 @@ class PocketSphinxRecognizer:
                 continue
             if start_s is None:
                 dec.start_utt()
-                start_s = ep.speech_start
+                start_s = ep.speech_start + region * ep.frame_length
             dec.process_raw(speech, full_utt=False)
             frames += 1
-            if not ep.in_speech or frames >= self._max_frames:
+            region += 1
+            if not ep.in_speech:
+                region = 0
+                close()
+            elif frames >= self._max_frames:
                 close()
         if start_s is not None:
             close()

@@ -101,3 +101,20 @@ def test_auto_choice_falls_back_to_pocketsphinx_and_says_so(caplog, tmp_path):
     assert rec.name == "pocketsphinx"
     assert "using pocketsphinx" in caplog.text and "'small'" in caplog.text
     assert make_recognizer(SpeechConfig(backend="pocketsphinx")).name == "pocketsphinx"
+
+
+def test_transcripts_do_not_depend_on_what_came_before(speech_clip, videos_dir, sphinx):
+    path, _ = speech_clip
+    first = transcribe_file(path, sphinx)
+    transcribe_file(videos_dir / "moviepy__chaplin.mp4", sphinx)  # music in between
+    assert transcribe_file(path, sphinx) == first
+
+
+def test_long_speech_is_cut_into_utterances(speech_clip):
+    path, spoken = speech_clip
+    tr = transcribe_file(path, PocketSphinxRecognizer(SpeechConfig(backend="pocketsphinx", max_utterance_s=1.5)))
+    assert len(tr.utterances) > len(spoken)
+    assert all(u.end_s - u.start_s <= 1.5 + 0.1 for u in tr.utterances)
+    # cuts fall inside words, so fewer words survive, but each one stays where it was said
+    assert len(tr.words) >= 6
+    assert all(any(s.start_s - 0.5 <= w.start_s < s.end_s + 0.5 for s in spoken) for w in tr.words)

