@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import Engine, delete, exc as sa_exc, func, or_, select
+from sqlalchemy import Engine, delete, exc as sa_exc, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from tempme.index import db
-from tempme.index.models import EncoderRecord, IndexRun, IndexState, Segment, Video, utcnow
-from tempme.index.types import IndexReport, SearchFilters, StorageError
+from tempme.index.models import EncoderRecord, Enrichment, IndexRun, IndexState, Segment, TextLine, Video, utcnow
+from tempme.index.types import TEXT_KINDS, IndexReport, SearchFilters, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,74 @@ def from_db(text: str) -> str:
     return text if text.isascii() else text.translate(_FROM_DB)
 
 
+@dataclass(frozen=True)
+class NewTextLine:
+    """An utterance (``speech``, with its ``words`` as (word, start_s, end_s)) or a line of
+    on-screen text (``ocr``, with its ``box`` (x0, y0, x1, y1) in frame fractions) to store."""
+
+    kind: str
+    start_s: float
+    end_s: float
+    text: str
+    score: float | None = None
+    words: tuple[tuple[str, float, float], ...] = ()
+    box: tuple[float, float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class EnrichmentRecord:
+    """How a video was processed for a kind: ``status`` ok / no_audio / broken_audio."""
+
+    status: str
+    backend: str
+    model: str
+    language: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class VideoToEnrich:
+    """An indexed video not yet processed for some kind, with its segments (id, start_s, end_s)."""
+
+    video_id: int
+    path: Path
+    duration_s: float
+    segments: list[tuple[int, float, float]]
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """A stored line that matched a full-text query; ``rank`` 1-based by the engine's relevance
+    (BM25 on SQLite FTS5, ``ts_rank`` on PostgreSQL), ``relevance`` higher is better."""
+
+    line_id: int
+    video_id: int
+    segment_id: int
+    kind: str
+    start_s: float
+    end_s: float
+    text: str
+    words: tuple[tuple[str, float, float], ...]
+    box: tuple[float, float, float, float] | None
+    relevance: float
+    rank: int
+
+
+# words too common to say anything about a moment (FTS5 has no stop list; PostgreSQL's
+# 'english' configuration drops these itself)
+STOP_WORDS = frozenset("a an and are as at be by for from has have he her his i in is it its me my of on or our "
+                       "she so that the their them they this to was we were what when where who will with you your"
+                       .split())
+
+
+def query_terms(query: str) -> list[str]:
+    """The words of a free-text query, lower case, stop words dropped (all kept if only those)."""
+    words = re.findall(r"\w+", query.casefold())
+    kept = [w for w in words if w not in STOP_WORDS]
+    return list(dict.fromkeys(kept or words))
+
+
 def _prefix(column, folder: str):
     """SQL: ``column`` is ``folder`` or a path inside it (a literal prefix: ``_`` and ``%`` in
     ``folder`` match only themselves)."""
@@ -196,6 +265,8 @@ class Catalog:
         with self._tx() as s:
             for chunk in _chunks(video_ids):
                 seg_ids += s.scalars(select(Segment.id).where(Segment.video_id.in_(chunk))).all()
+                s.execute(delete(TextLine).where(TextLine.video_id.in_(chunk)))  # fires the FTS triggers
+                s.execute(delete(Enrichment).where(Enrichment.video_id.in_(chunk)))
                 s.execute(delete(Segment).where(Segment.video_id.in_(chunk)))
                 s.execute(delete(Video).where(Video.id.in_(chunk)))
         return np.array(seg_ids, dtype=np.int64)
@@ -305,6 +376,110 @@ class Catalog:
             rows = {k: r for k, r in rows.items() if r.path.suffix.lower() in keep}
         return rows
 
+    # ---- transcripts and on-screen text ---------------------------------------------------
+    def videos_missing(self, kind: str) -> list[VideoToEnrich]:
+        """Indexed videos with no ``kind`` enrichment yet (by path), each with its segments."""
+        if kind not in TEXT_KINDS:
+            raise ValueError(f"kind must be one of {TEXT_KINDS}, got {kind!r}")
+        done = select(Enrichment.video_id).where(Enrichment.kind == kind)
+        with self.session() as s:
+            videos = s.execute(select(Video.id, Video.path, Video.duration_s).where(
+                Video.status == "indexed", Video.id.not_in(done)).order_by(Video.path)).all()
+            segs: dict[int, list[tuple[int, float, float]]] = {}
+            if videos:
+                for sid, vid, a, b in s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)
+                                                .where(Segment.video_id.in_([v[0] for v in videos]))
+                                                .order_by(Segment.video_id, Segment.start_s)):
+                    segs.setdefault(vid, []).append((sid, a, b))
+        return [VideoToEnrich(vid, Path(from_db(p)), float(d or 0.0), segs.get(vid, [])) for vid, p, d in videos]
+
+    def add_enrichment(self, video_id: int, kind: str, record: EnrichmentRecord, lines: list[NewTextLine]) -> int:
+        """Store a video's lines of ``kind`` and the record that it was processed, in one
+        transaction (a crash leaves the video unprocessed, never half done). Each line goes to
+        the segment where it starts. Returns the number of lines stored.
+
+        Raises:
+            KeyError: the video is gone (or has no segments).
+        """
+        with self._tx() as s:
+            segs = s.execute(select(Segment.id, Segment.start_s).where(Segment.video_id == int(video_id))
+                             .order_by(Segment.start_s)).all()
+            if not segs:
+                raise KeyError(f"no video {video_id} with segments")
+            starts = [a for _, a in segs]
+            s.execute(delete(TextLine).where(TextLine.video_id == int(video_id), TextLine.kind == kind))
+            s.execute(delete(Enrichment).where(Enrichment.video_id == int(video_id), Enrichment.kind == kind))
+            for ln in lines:
+                if ln.kind != kind:
+                    raise ValueError(f"a {ln.kind} line in a {kind} enrichment")
+                i = max(sum(1 for a in starts if a <= ln.start_s) - 1, 0)
+                s.add(TextLine(video_id=int(video_id), segment_id=segs[i][0], kind=kind, start_s=ln.start_s,
+                               end_s=ln.end_s, text=ln.text, score=ln.score,
+                               words_json=json.dumps([list(w) for w in ln.words]) if ln.words else None,
+                               box_json=json.dumps(list(ln.box)) if ln.box is not None else None))
+            s.add(Enrichment(video_id=int(video_id), kind=kind, status=record.status, backend=record.backend,
+                             model=record.model, language=record.language, error=record.error,
+                             lines=len(lines), seconds=record.seconds, created_at=utcnow()))
+        return len(lines)
+
+    def enrichment_counts(self, kind: str) -> dict[str, int]:
+        """status -> number of videos processed for ``kind`` (empty: none processed)."""
+        with self.session() as s:
+            rows = s.execute(select(Enrichment.status, func.count()).where(Enrichment.kind == kind)
+                             .group_by(Enrichment.status)).all()
+        return {st: int(n) for st, n in rows}
+
+    def enrichment(self, video_id: int, kind: str) -> EnrichmentRecord | None:
+        with self.session() as s:
+            e = s.get(Enrichment, (int(video_id), kind))
+            return None if e is None else EnrichmentRecord(e.status, e.backend, e.model, e.language, e.error, e.seconds)
+
+    def text_lines(self, video_id: int, kind: str) -> list[TextMatch]:
+        """Every stored line of a video, in time order (``rank`` = position, ``relevance`` 0)."""
+        with self.session() as s:
+            rows = s.scalars(select(TextLine).where(TextLine.video_id == int(video_id), TextLine.kind == kind)
+                             .order_by(TextLine.start_s, TextLine.id)).all()
+            return [_match(r, 0.0, i) for i, r in enumerate(rows, 1)]
+
+    def search_text(self, query: str, kinds: tuple[str, ...], limit: int,
+                    filters: SearchFilters | None = None) -> list[TextMatch]:
+        """Lines of ``kinds`` matching any word of ``query`` (stop words dropped), most relevant
+        first: FTS5 BM25 on SQLite, ``ts_rank`` over ``to_tsvector('english', text)`` on PostgreSQL."""
+        terms = query_terms(query)
+        if not terms or limit <= 0:
+            return []
+        kinds = tuple(kinds)
+        fetch = max(4 * limit, 64)
+        with self.session() as s:
+            if self.engine.dialect.name == "sqlite":
+                match = " OR ".join(f'"{t}"' for t in terms)  # terms are \w+ only: quoting is enough
+                sql = text("SELECT rowid, -bm25(text_lines_fts) FROM text_lines_fts WHERE text_lines_fts MATCH :q "
+                           "ORDER BY bm25(text_lines_fts) LIMIT :n")
+                scored = s.execute(sql, {"q": match, "n": fetch}).all()
+            else:
+                sql = text("SELECT id, ts_rank(to_tsvector('english', text), q) AS r FROM text_lines, "
+                           "to_tsquery('english', :q) q WHERE to_tsvector('english', text) @@ q "
+                           "ORDER BY r DESC, id LIMIT :n")
+                scored = s.execute(sql, {"q": " | ".join(terms), "n": fetch}).all()
+            if not scored:
+                return []
+            relevance = {int(i): float(r) for i, r in scored}
+            q = (select(TextLine, Video.path, Video.duration_s).join(Video, TextLine.video_id == Video.id)
+                 .where(TextLine.id.in_(list(relevance)), TextLine.kind.in_(kinds)))
+            if filters is not None:
+                if filters.folder:
+                    q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
+                if filters.min_duration_s is not None:
+                    q = q.where(Video.duration_s >= filters.min_duration_s)
+                if filters.max_duration_s is not None:
+                    q = q.where(Video.duration_s <= filters.max_duration_s)
+            rows = s.execute(q).all()
+        if filters is not None and filters.extensions:
+            keep = filters.suffixes()
+            rows = [r for r in rows if Path(r[1]).suffix.lower() in keep]
+        rows.sort(key=lambda r: (-relevance[r[0].id], r[0].id))
+        return [_match(r[0], relevance[r[0].id], i) for i, r in enumerate(rows[:limit], 1)]
+
     # ---- runs ------------------------------------------------------------------------------
     def start_run(self) -> int:
         with self._tx() as s:
@@ -353,3 +528,10 @@ class Catalog:
                         "finished": run.finished_at is not None, "videos_indexed": run.videos_indexed,
                         "segments_added": run.segments_added, "failures": run.failures, "removed": run.removed}
         return int(videos), int(segments), [(from_db(p), e) for p, e in failures], last
+
+
+def _match(row: TextLine, relevance: float, rank: int) -> TextMatch:
+    words = tuple((w, float(a), float(b)) for w, a, b in json.loads(row.words_json)) if row.words_json else ()
+    box = tuple(float(v) for v in json.loads(row.box_json)) if row.box_json else None
+    return TextMatch(row.id, row.video_id, row.segment_id, row.kind, row.start_s, row.end_s, row.text, words,
+                     box, relevance, rank)

@@ -47,11 +47,13 @@ from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
+from tempme.index.textsearch import fuse_hits, search_lines
 from tempme.index.segment import SegmentParams
 from tempme.index.store import FaissStore
 from tempme.index.thumbnails import drop_thumbnails, load_key, purge_legacy, thumbnail
 from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
-    Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, StorageError,
+    SEARCH_MODES, Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, MatchedWord, SearchFilters,
+    StorageError,
 )
 from tempme.index.vectors import IndexParams
 
@@ -331,18 +333,77 @@ class Library:
 
     # ---- reading ---------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
-               filters: SearchFilters | None = None) -> list[Hit]:
-        """Moments matching ``query``, encoded by the library's text tower (:attr:`query`).
+               filters: SearchFilters | None = None, mode: str = "visual") -> list[Hit]:
+        """Moments matching ``query``.
+
+        ``mode``: ``visual`` (the text tower's vector against TempMe's, :attr:`query`),
+        ``speech`` (full-text search over transcripts), ``text`` (over on-screen text), or
+        ``all`` (the three fused by reciprocal rank fusion; lists the library has no data for
+        are left out). Every hit says why it matched (:class:`Hit`).
 
         Raises:
-            ValueError: empty query. tempme.weights.WeightsUnavailableError: the recorded weights
-            cannot be loaded.
+            ValueError: empty query or unknown mode. LibraryError: ``speech`` / ``text`` on a
+            library where no video was processed for it. tempme.weights.WeightsUnavailableError:
+            the recorded weights cannot be loaded.
         """
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"mode must be one of {SEARCH_MODES}, got {mode!r}")
+        if not query.strip():
+            raise ValueError("empty query")
         self.refresh()
-        if self.store.ntotal == 0:
-            return []  # nothing indexed yet: no encoder to load
-        return search_moments(self.catalog, self.store, self.query.encode(query), k, offset=offset,
-                              per_video=per_video, filters=filters)
+        if mode in ("speech", "text"):
+            kind = "speech" if mode == "speech" else "ocr"
+            if not self.catalog.enrichment_counts(kind):
+                flag = "--speech" if kind == "speech" else "--ocr"
+                what = "transcripts" if kind == "speech" else "on-screen text"
+                raise LibraryError(f"the library {self.path} has no {what}: no video was processed for {kind}; "
+                                   f"add them with `tempme enrich {flag}` (or `tempme index {flag} ...`)")
+            hits = search_lines(self.catalog, query, kind, offset + k, filters)
+            if per_video:
+                return fuse_hits({mode: hits}, k, offset=offset, per_video=True)
+            return hits[offset:offset + k]
+        visual = []
+        if self.store.ntotal > 0:  # nothing indexed yet: no encoder to load
+            depth = k if mode == "visual" else 4 * (offset + k)
+            visual = search_moments(self.catalog, self.store, self.query.encode(query), depth,
+                                    offset=offset if mode == "visual" else 0, per_video=per_video, filters=filters)
+        if mode == "visual":
+            return visual
+        lists = {"visual": visual}
+        for kind, name in (("speech", "speech"), ("ocr", "text")):
+            if self.catalog.enrichment_counts(kind):
+                lists[name] = search_lines(self.catalog, query, kind, 4 * (offset + k), filters)
+        return fuse_hits(lists, k, offset=offset, per_video=per_video)
+
+    def enrich(self, kinds: tuple[str, ...], *, speech=None, ocr=None, progress=None,
+               wait: bool | float = False) -> list:
+        """Add transcripts (``speech``) and on-screen text (``ocr``) to the indexed videos that
+        lack them; never re-encodes video. ``speech``: a :class:`index.speech.SpeechConfig`
+        (default: auto choice), ``ocr``: an :class:`index.ocr.OcrConfig`. ``progress(kind, done,
+        total, path)``. Returns one :class:`index.enrich.EnrichReport` per kind.
+
+        Raises:
+            LibraryBusyError: another indexer holds the lock. index.speech.SpeechModelUnavailable:
+            the requested recogniser or model is not available.
+        """
+        from tempme.index.enrich import enrich
+        from tempme.index.ocr import TextReader
+        from tempme.index.speech import make_recognizer
+
+        info = self.catalog.encoder_info() or {}
+        num_frames, short_side = int(info.get("num_frames", 12)), int(info.get("image_size", 224))
+        reports = []
+        with self._writer(wait):
+            for kind in kinds:
+                if kind not in ("speech", "ocr"):
+                    raise ValueError(f"kind must be speech or ocr, got {kind!r}")
+                step = (lambda d, t, p, kind=kind: progress(kind, d, t, p)) if progress else None
+                if kind == "speech":
+                    reports.append(enrich(self.catalog, "speech", recognizer=make_recognizer(speech), progress=step))
+                else:
+                    reports.append(enrich(self.catalog, "ocr", reader=TextReader(ocr), num_frames=num_frames,
+                                          short_side=short_side, progress=step))
+        return reports
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:

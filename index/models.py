@@ -120,3 +120,50 @@ class IndexRun(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[int] = mapped_column(Integer, default=0)
     seconds: Mapped[Optional[float]] = mapped_column(Float)
+
+
+class Enrichment(Base):
+    """That a video was processed for ``kind`` (``speech`` or ``ocr``), and with what result.
+
+    ``status``: ``ok``, ``no_audio`` or ``broken_audio`` (speech), ``ok`` (ocr). A video without a
+    row for a kind has not been processed for it; ``tempme enrich`` does exactly those.
+    """
+
+    __tablename__ = "enrichments"
+
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    backend: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(Text)
+    language: Mapped[Optional[str]] = mapped_column(String(16))
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # processing time
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TextLine(Base):
+    """A line of what was said (``kind`` ``speech``: an utterance) or written (``ocr``: a line of
+    on-screen text), ``[start_s, end_s)`` seconds, in the segment where it starts.
+
+    ``words_json``: speech only, ``[[word, start_s, end_s], ...]``. ``box_json``: ocr only,
+    ``[x0, y0, x1, y1]`` as fractions of the frame. Full-text search runs over ``text``: the FTS5
+    table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
+    expression on PostgreSQL (migration 0003).
+    """
+
+    __tablename__ = "text_lines"
+    __table_args__ = (Index("ix_text_lines_video_kind", "video_id", "kind"),
+                      Index("ix_text_lines_segment", "segment_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    score: Mapped[Optional[float]] = mapped_column(Float)  # OCR confidence
+    words_json: Mapped[Optional[str]] = mapped_column(Text)
+    box_json: Mapped[Optional[str]] = mapped_column(Text)

@@ -35,5 +35,6 @@ def search_moments(catalog: Catalog, store: VectorStore, vec: np.ndarray, k: int
             break
         fetch = min(fetch * 4, total)
     return [Hit(segment_id=m.segment_id, video_id=m.video_id, path=rows[m.segment_id].path, start_s=m.start_s,
-                end_s=m.end_s, score=m.score, rank=rank, duration_s=rows[m.segment_id].duration_s)
+                end_s=m.end_s, score=m.score, rank=rank, duration_s=rows[m.segment_id].duration_s,
+                visual_score=m.score)
             for rank, m in enumerate(moments[offset:want], start=offset + 1)]

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+TEXT_KINDS = ("speech", "ocr")  # what is said, what is written on screen
+SEARCH_MODES = ("all", "visual", "speech", "text")  # "text" searches the on-screen (OCR) lines
+
+
 class LibraryError(Exception):
     """A library that is missing, busy, or used with the wrong encoder."""
 
@@ -52,11 +56,27 @@ class SearchFilters:
 
 
 @dataclass(frozen=True)
-class Hit:
-    """One search result: the moment ``[start_s, end_s)`` s of the video at ``path``.
+class MatchedWord:
+    """A spoken word that matched the query, ``[start_s, end_s)`` on the video's clock."""
 
-    ``segment_id`` is the moment's best-scoring segment (its FAISS id); ``thumbnail`` is a JPEG
-    of that moment once the app has made one (``Library.thumbnail``), else None.
+    word: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the moment ``[start_s, end_s)`` s of the video at ``path``, and why it matched.
+
+    ``segment_id`` is the moment's best segment (its FAISS id); ``thumbnail`` is a JPEG of that
+    moment once the app has made one (``Library.thumbnail``), else None.
+
+    ``score`` is what ranked it: the cosine similarity in ``visual`` mode, the full-text relevance
+    in ``speech`` / ``text`` mode, the reciprocal-rank-fusion score in ``all`` mode. The evidence:
+    ``visual_score`` (cosine, when the vector search found this moment), ``words`` (the spoken
+    words that matched, with their times) in ``transcript`` (the utterance they are in),
+    ``ocr_text`` / ``ocr_box`` (the on-screen line that matched, box as frame fractions), and
+    ``matched``, the lists that found it (``visual``, ``speech``, ``text``).
     """
 
     segment_id: int
@@ -64,10 +84,16 @@ class Hit:
     path: Path
     start_s: float
     end_s: float
-    score: float  # cosine similarity
+    score: float
     rank: int  # 1-based
     duration_s: float  # of the whole video (s)
     thumbnail: str | None = None
+    visual_score: float | None = None
+    words: tuple[MatchedWord, ...] = ()
+    transcript: str | None = None
+    ocr_text: str | None = None
+    ocr_box: tuple[float, float, float, float] | None = None
+    matched: tuple[str, ...] = ("visual",)
 
     @property
     def name(self) -> str:
@@ -78,8 +104,26 @@ class Hit:
         return f"{format_time(self.start_s)}–{format_time(self.end_s)}"
 
     @property
+    def seek_s(self) -> float:
+        """Where a player should start: the first matched word, else the moment's start."""
+        return self.words[0].start_s if self.words else self.start_s
+
+    @property
+    def why(self) -> str:
+        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``."""
+        parts = []
+        if self.words:
+            parts.append("said “" + " ".join(w.word for w in self.words) + f"” at {format_time(self.seek_s)}")
+        if self.ocr_text:
+            parts.append(f"reads “{self.ocr_text}”")
+        if self.visual_score is not None:
+            parts.append(f"looks like ({self.visual_score:.3f})")
+        return "; ".join(parts)
+
+    @property
     def caption(self) -> str:
-        return f"{self.score:.3f} · {self.name} · {self.span}"
+        base = f"{self.score:.3f} · {self.name} · {self.span}"
+        return base if self.matched == ("visual",) else f"{base} · {self.why}"
 
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
@@ -87,7 +131,12 @@ class Hit:
         return {"rank": self.rank, "score": float(self.score), "video": str(self.path),
                 "start_s": float(self.start_s), "end_s": float(self.end_s),
                 "segment_id": int(self.segment_id), "video_id": int(self.video_id),
-                "duration_s": float(self.duration_s)}
+                "duration_s": float(self.duration_s), "seek_s": float(self.seek_s),
+                "matched": list(self.matched),
+                "visual_score": None if self.visual_score is None else float(self.visual_score),
+                "words": [{"word": w.word, "start_s": float(w.start_s), "end_s": float(w.end_s)} for w in self.words],
+                "transcript": self.transcript, "ocr_text": self.ocr_text,
+                "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box]}
 
 
 @dataclass

@@ -1,0 +1,143 @@
+"""Transcripts and on-screen text in a real library: espeak-ng speech and drawn words muxed into
+real clips, indexed with the tiny random encoder, enriched with pocketsphinx and RapidOCR, found
+by SQLite FTS5 and fused with the vector hits by RRF."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tempme.index.library import Library, LibraryError
+from tempme.index.models import TextLine
+from tempme.index.segment import SegmentParams
+from tempme.index.speech import SpeechConfig
+
+TINY = dict(model="tempme-tiny", pretrained="none")
+PS = SpeechConfig(backend="pocketsphinx")
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory, videos_dir, speech_clip, broken_audio_clip, text_clip):
+    folder = tmp_path_factory.mktemp("clips")
+    for src in (speech_clip[0], broken_audio_clip, text_clip[0], videos_dir / "mmaction2__test.mp4",
+                videos_dir / "moviepy__chaplin.mp4"):
+        shutil.copy(src, folder / src.name)
+    lib = Library.open(tmp_path_factory.mktemp("lib") / "library", create=True)
+    lib.add([folder], **TINY, segment_params=SegmentParams(window_s=30.0))
+    calls = []
+    reports = lib.enrich(("speech", "ocr"), speech=PS, progress=lambda *a: calls.append(a))
+    return lib, folder, reports, calls
+
+
+def _by_name(hits):
+    return [h.path.name for h in hits]
+
+
+def test_enrich_records_every_video_and_its_audio_status(enriched):
+    lib, folder, (speech, ocr), calls = enriched
+    assert speech.videos == ocr.videos == 5
+    assert speech.statuses == {"ok": 2, "no_audio": 2, "broken_audio": 1}  # cup_text.mp4 has no audio either
+    assert ocr.statuses == {"ok": 5}
+    assert [c[1:3] for c in calls if c[0] == "speech"] == [(i, 5) for i in range(1, 6)]
+    vid = {p.name: i for i, p in enumerate(lib.video_paths())}
+    assert len(vid) == 5  # the videos without (usable) audio are indexed visually all the same
+    for name, status in [("mmaction2__test.mp4", "no_audio"), ("bikes_broken_audio.mp4", "broken_audio")]:
+        video_id = lib.catalog.videos_under(folder / name)[0]
+        rec = lib.catalog.enrichment(video_id, "speech")
+        assert rec.status == status and rec.backend == "pocketsphinx"
+        assert lib.catalog.text_lines(video_id, "speech") == []
+    assert lib.stats().segments >= 5
+
+
+def test_speech_search_finds_the_sentence_and_when_it_is_said(enriched, speech_clip):
+    lib, folder, _, _ = enriched
+    _, (beach, coffee) = speech_clip
+    hits = lib.search(beach.text, k=5, mode="speech")
+    top = hits[0]
+    assert top.path.name == "bikes_speech.mp4" and top.matched == ("speech",)
+    assert abs(top.start_s - beach.start_s) < 1.0 and abs(top.seek_s - beach.start_s) < 1.0
+    assert {"beach", "tomorrow", "morning"} <= {w.word for w in top.words}
+    assert all(beach.start_s - 0.5 <= w.start_s <= beach.end_s + 0.5 for w in top.words)
+    assert "beach" in top.transcript
+    # a paraphrase with a few of the words of the other sentence
+    top = lib.search("coffee in a cup", k=5, mode="speech")[0]
+    assert top.path.name == "bikes_speech.mp4" and abs(top.seek_s - coffee.start_s) < 1.0
+    assert [w.word for w in top.words] == ["cup", "coffee"]
+    d = top.to_dict()
+    assert d["words"][0]["word"] == "cup" and d["seek_s"] == top.words[0].start_s and d["matched"] == ["speech"]
+    assert lib.search("lighthouse zebra", mode="speech") == []
+
+
+def test_text_search_finds_the_drawn_words_where_they_are_shown(enriched, text_clip):
+    lib, _, _, _ = enriched
+    _, (title, sign) = text_clip
+    top = lib.search("summer holiday", k=3, mode="text")[0]
+    assert top.path.name == "cup_text.mp4" and top.ocr_text == "SUMMER HOLIDAY" and top.matched == ("text",)
+    assert title.start_s <= top.start_s < title.end_s
+    top = lib.search("open", k=3, mode="text")[0]
+    assert top.ocr_text == "OPEN DAILY" and sign.start_s <= top.start_s < sign.end_s
+    assert top.ocr_box[0] > 0.5 and top.ocr_box[3] < 0.25  # the top-right corner
+
+
+def test_all_mode_ranks_the_spoken_moment_first_over_random_visual_scores(enriched, speech_clip):
+    lib, _, _, _ = enriched
+    _, (_, coffee) = speech_clip
+    visual = lib.search("i would like a cup of coffee", k=10, mode="visual")
+    assert visual and all(h.matched == ("visual",) and h.visual_score == h.score for h in visual)
+    hits = lib.search("i would like a cup of coffee", k=5, mode="all")
+    top = hits[0]
+    assert top.path.name == "bikes_speech.mp4" and "speech" in top.matched
+    assert abs(top.seek_s - coffee.start_s) < 1.0 and "coffee" in [w.word for w in top.words]
+    # its fused score is the RRF of its ranks: 1/(60 + speech rank 1) + 1/(60 + its visual rank)
+    seg_rank = {h.segment_id: h.rank for h in visual}
+    expected = 1 / 61 + (1 / (60 + seg_rank[top.segment_id]) if top.segment_id in seg_rank else 0.0)
+    assert top.score == pytest.approx(expected)
+    assert top.visual_score == (next(h.score for h in visual if h.segment_id == top.segment_id)
+                                if top.segment_id in seg_rank else None)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+
+
+def test_enrich_again_does_nothing_and_never_touches_vectors(enriched):
+    lib, _, _, _ = enriched
+    ids = sorted(lib.store.ids().tolist())
+    again = lib.enrich(("speech", "ocr"), speech=PS)
+    assert [r.videos for r in again] == [0, 0]
+    assert sorted(lib.store.ids().tolist()) == ids
+
+
+def test_an_interrupted_enrich_resumes_with_what_is_missing(tmp_path, videos_dir, speech_clip):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for src in (speech_clip[0], videos_dir / "moviepy__chaplin.mp4", videos_dir / "moviepy__fire2.mp4"):
+        shutil.copy(src, folder / src.name)
+    lib = Library.open(tmp_path / "lib", create=True)
+    lib.add([folder], **TINY)
+
+    def crash(kind, done, total, path):
+        if done == 1:
+            raise KeyboardInterrupt  # killed after the first video's transaction
+
+    with pytest.raises(KeyboardInterrupt):
+        lib.enrich(("speech",), speech=PS, progress=crash)
+    assert lib.catalog.enrichment_counts("speech") == {"ok": 1}
+    (report,) = lib.enrich(("speech",), speech=PS)
+    assert report.videos == 2 and sum(lib.catalog.enrichment_counts("speech").values()) == 3
+    # removing a video removes its lines from the full-text index
+    assert lib.search("beach tomorrow", mode="speech")
+    lib.remove(folder / "bikes_speech.mp4")
+    assert lib.search("beach tomorrow", mode="speech") == []
+    with lib.catalog.session() as s:
+        assert s.query(TextLine).filter(TextLine.text.like("%beach%")).count() == 0
+
+
+def test_speech_mode_on_a_library_without_speech_says_so(tmp_path, videos_dir):
+    lib = Library.open(tmp_path / "lib", create=True)
+    lib.add([videos_dir / "moviepy__fire2.mp4"], **TINY)
+    with pytest.raises(LibraryError, match="has no transcripts.*tempme enrich --speech"):
+        lib.search("hello", mode="speech")
+    with pytest.raises(LibraryError, match="has no on-screen text.*--ocr"):
+        lib.search("hello", mode="text")
+    assert [h.matched for h in lib.search("hello", mode="all")] == [("visual",)]  # all: what there is
+    with pytest.raises(ValueError, match="mode must be one of"):
+        lib.search("hello", mode="audio")
