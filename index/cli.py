@@ -29,6 +29,52 @@ LibraryOpt = Annotated[
 ]
 
 
+AsrOpt = Annotated[
+    Optional[str],
+    typer.Option("--asr", help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper "
+                 "when its model is on this machine, else pocketsphinx, said in the log)."),
+]
+AsrModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--asr-model", help="faster-whisper model name (tiny, base, small, medium, large-v3, ...; "
+                 "must be in the Hugging Face cache) or a local CTranslate2 model directory. Default: small."),
+]
+LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Spoken language (ISO code); default: detect.")]
+OcrFramesOpt = Annotated[int, typer.Option("--ocr-frames", help="Frames read by OCR per segment.")]
+
+
+def _enrich(lib, speech: bool, ocr: bool, asr: str | None, asr_model: str | None, language: str | None,
+            ocr_frames: int, wait: bool) -> None:
+    """Transcripts and/or on-screen text for the videos that lack them, with a progress bar per stage."""
+    from tqdm import tqdm
+
+    from tempme.index.ocr import OcrConfig
+    from tempme.index.speech import SpeechConfig
+
+    kinds = tuple(k for k, on in (("speech", speech), ("ocr", ocr)) if on)
+    if not kinds:
+        return
+    scfg = SpeechConfig(backend=asr, model=asr_model, language=language)
+    ocfg = OcrConfig(frames_per_segment=ocr_frames)
+    bars: dict[str, tqdm] = {}
+
+    def progress(kind: str, done: int, total: int, path: str) -> None:
+        bar = bars.get(kind)
+        if bar is None:
+            bar = bars[kind] = tqdm(total=total, unit="video", desc="speech" if kind == "speech" else "on-screen text",
+                                    dynamic_ncols=True)
+        bar.update(done - bar.n)
+        bar.set_postfix_str(Path(path).name[-40:])
+
+    try:
+        reports = lib.enrich(kinds, speech=scfg, ocr=ocfg, progress=progress, wait=wait)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for r in reports:
+        typer.echo(r.summary())
+
+
 def library_dir(ctx: typer.Context, library: Path | None) -> Path:
     """The library a command works on: its own ``--library``, else the global one (the root
     callback's ``--library``, which also reads ``TEMPME_LIBRARY``), else ``./tempme-library``."""
@@ -71,8 +117,15 @@ def index(
     decoders: Annotated[int, typer.Option(help="Ray: decode tasks at a time.")] = 2,
     encoders: Annotated[int, typer.Option(help="Ray: encoder actors.")] = 1,
     gpus_per_encoder: Annotated[float, typer.Option(help="Ray: GPUs per encoder actor.")] = 0.0,
+    speech: Annotated[bool, typer.Option("--speech", help="Also transcribe what is said (see `tempme enrich`).")] = False,
+    ocr: Annotated[bool, typer.Option("--ocr", help="Also read on-screen text (see `tempme enrich`).")] = False,
+    asr: AsrOpt = None,
+    asr_model: AsrModelOpt = None,
+    language: LanguageOpt = None,
+    ocr_frames: OcrFramesOpt = 3,
 ) -> None:
-    """Index videos: shots and windows encoded by TempMe into the catalog + FAISS (incremental)."""
+    """Index videos: shots and windows encoded by TempMe into the catalog + FAISS (incremental);
+    with --speech / --ocr also transcripts and on-screen text for every video that lacks them."""
     library = library_dir(ctx, library)
     from tqdm import tqdm
 
@@ -120,6 +173,42 @@ def index(
         typer.echo(f"{report.failed} file(s) could not be indexed (logged above; `tempme stats` lists them)")
     if report.interrupted:
         raise typer.Exit(128 + signal.SIGTERM)
+    _enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
+
+
+def _enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait) -> None:
+    from tempme.index.library import LibraryError
+    from tempme.index.speech import SpeechModelUnavailable
+
+    try:
+        _enrich(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
+    except (LibraryError, SpeechModelUnavailable, ValueError) as exc:
+        fail(str(exc))
+
+
+def enrich(
+    ctx: typer.Context,
+    library: LibraryOpt = None,
+    speech: Annotated[bool, typer.Option("--speech", help="Transcribe what is said.")] = False,
+    ocr: Annotated[bool, typer.Option("--ocr", help="Read on-screen text.")] = False,
+    asr: AsrOpt = None,
+    asr_model: AsrModelOpt = None,
+    language: LanguageOpt = None,
+    ocr_frames: OcrFramesOpt = 3,
+    wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
+) -> None:
+    """Add transcripts (--speech) and on-screen text (--ocr) to an indexed library: only videos
+    that lack them are processed, and no video is re-encoded."""
+    library = library_dir(ctx, library)
+    from tempme.index.library import Library, LibraryError
+
+    if not (speech or ocr):
+        fail("nothing to do: give --speech, --ocr or both")
+    try:
+        lib = Library.open(library)
+    except LibraryError as exc:
+        fail(str(exc))
+    _enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
 
 
 def search(
@@ -130,9 +219,11 @@ def search(
     per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
     folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
     nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 128,
+    mode: Annotated[str, typer.Option("--mode", help="all (fused by reciprocal rank fusion), visual (TempMe), "
+                                      "speech (transcripts) or text (on-screen text).")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
-    """Search the library by text; prints rank, score, path and the moment's start-end."""
+    """Search the library by text; prints rank, score, path, the moment's start-end and why it matched."""
     library = library_dir(ctx, library)
     import faiss
     import torch
@@ -147,7 +238,7 @@ def search(
     faiss.omp_set_num_threads(1)
     try:
         lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))
-        hits = lib.search(query, k, per_video=per_video,
+        hits = lib.search(query, k, per_video=per_video, mode=mode,
                           filters=SearchFilters(folder=str(folder)) if folder else None)
     except (LibraryError, WeightsUnavailableError, ValueError) as exc:
         fail(printable(str(exc)))
@@ -161,6 +252,8 @@ def search(
     for h in hits:
         span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
         typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
+        if h.matched != ("visual",):
+            typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
 
 
 def rebuild(
@@ -241,4 +334,4 @@ def stats(
         typer.echo(f"failed:   {printable(path)}: {printable(error)}")
 
 
-COMMANDS = {"index": index, "search": search, "rebuild": rebuild, "remove": remove, "stats": stats}
+COMMANDS = {"index": index, "enrich": enrich, "search": search, "rebuild": rebuild, "remove": remove, "stats": stats}

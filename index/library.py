@@ -362,6 +362,9 @@ class Library:
             if per_video:
                 return fuse_hits({mode: hits}, k, offset=offset, per_video=True)
             return hits[offset:offset + k]
+        text_kinds = [kind for kind in ("speech", "ocr") if self.catalog.enrichment_counts(kind)]
+        if not text_kinds:
+            mode = "visual"  # nothing to fuse with: the visual ranking and its cosine scores as they are
         visual = []
         if self.store.ntotal > 0:  # nothing indexed yet: no encoder to load
             depth = k if mode == "visual" else 4 * (offset + k)
@@ -370,9 +373,9 @@ class Library:
         if mode == "visual":
             return visual
         lists = {"visual": visual}
-        for kind, name in (("speech", "speech"), ("ocr", "text")):
-            if self.catalog.enrichment_counts(kind):
-                lists[name] = search_lines(self.catalog, query, kind, 4 * (offset + k), filters)
+        for kind in text_kinds:
+            lists["speech" if kind == "speech" else "text"] = search_lines(self.catalog, query, kind,
+                                                                          4 * (offset + k), filters)
         return fuse_hits(lists, k, offset=offset, per_video=per_video)
 
     def enrich(self, kinds: tuple[str, ...], *, speech=None, ocr=None, progress=None,

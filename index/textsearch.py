@@ -6,9 +6,9 @@
   query's words in it with their times; an on-screen line's moment is the time it was read on
   screen (at least 1 s), with ``ocr_text`` and ``ocr_box``.
 - :func:`fuse_hits`: visual, speech and text hits -> one ranking by reciprocal rank fusion
-  (:mod:`index.fusion`, k = 60) keyed by segment: a segment found by several lists gathers the
-  evidence of each (visual score, matched words, OCR line) in one hit, whose moment is the
-  spoken line's if there is one, else the on-screen line's, else the visual moment.
+  (:mod:`index.fusion`, k = 60) over moments: a moment found by several lists gathers the
+  evidence of each (visual score, matched words, OCR line) in one hit, whose span is the
+  spoken line's if there is one, else the on-screen line's, else the visual moment's.
 """
 
 from __future__ import annotations
@@ -61,14 +61,32 @@ def search_lines(catalog: Catalog, query: str, kind: str, k: int, filters: Searc
 
 def fuse_hits(lists: dict[str, list[Hit]], k: int, *, offset: int = 0, per_video: bool = False,
               rrf_k: float = RRF_K) -> list[Hit]:
-    """Fuse ranked hit lists (``visual``, ``speech``, ``text``) by RRF over their segments;
-    results ``offset .. offset + k``, ``score`` = the RRF score, ``matched`` = the lists that found it."""
+    """Fuse ranked hit lists (``visual``, ``speech``, ``text``) by RRF; results ``offset ..
+    offset + k``, ``score`` = the RRF score, ``matched`` = the lists that found it.
+
+    The items fused are moments: a visual hit is keyed by its segment; a spoken or on-screen
+    line by the visual moment of the same video whose span holds the line's start (a visual
+    moment may span several segments), else by its own segment. Each list counts an item once,
+    at its best rank. Equal RRF scores go to the item seen first in speech, then text, then
+    visual (a word match over a look-alike).
+    """
+    visual = lists.get("visual", [])
+
+    def key(h: Hit, name: str) -> int:
+        if name != "visual":
+            for v in visual:
+                if v.video_id == h.video_id and v.start_s <= h.start_s < v.end_s:
+                    return v.segment_id
+        return h.segment_id
+
+    order = [n for n in ("speech", "text", "visual") if n in lists] + [n for n in lists if n not in
+                                                                        ("speech", "text", "visual")]
     best: dict[str, dict[int, Hit]] = {}
     rankings: dict[str, list[int]] = {}
-    for name, hits in lists.items():
+    for name in order:
         first: dict[int, Hit] = {}
-        for h in hits:  # a segment's best line (or moment) stands for it in this list
-            first.setdefault(h.segment_id, h)
+        for h in lists[name]:
+            first.setdefault(key(h, name), h)
         best[name], rankings[name] = first, list(first)
     fused = reciprocal_rank_fusion(rankings, k=rrf_k)
     out: list[Hit] = []
@@ -79,12 +97,12 @@ def fuse_hits(lists: dict[str, list[Hit]], k: int, *, offset: int = 0, per_video
         if per_video and base.video_id in seen_videos:
             continue
         seen_videos.add(base.video_id)
-        visual, speech, text = found.get("visual"), found.get("speech"), found.get("text")
+        v, sp, tx = found.get("visual"), found.get("speech"), found.get("text")
         out.append(replace(
-            base, score=f.score, rank=len(out) + 1,
-            visual_score=visual.visual_score if visual else None,
-            words=speech.words if speech else (), transcript=speech.transcript if speech else None,
-            ocr_text=text.ocr_text if text else None, ocr_box=text.ocr_box if text else None,
+            base, segment_id=f.key if v is not None else base.segment_id, score=f.score, rank=len(out) + 1,
+            visual_score=v.visual_score if v else None,
+            words=sp.words if sp else (), transcript=sp.transcript if sp else None,
+            ocr_text=tx.ocr_text if tx else None, ocr_box=tx.ocr_box if tx else None,
             matched=tuple(name for name in ("visual", "speech", "text") if name in found)))
         if len(out) >= offset + k:
             break
