@@ -33,7 +33,9 @@ from tempme.app.validate import (  # noqa: F401  (re-exported for the page and t
 )
 from tempme.index.files import is_under
 from tempme.index.library import Library
-from tempme.index.types import Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, format_time  # noqa: F401
+from tempme.index.types import (  # noqa: F401
+    SEARCH_MODES, Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, format_time,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class SearchState:
     filters: SearchFilters = field(default_factory=SearchFilters)
     moments: list[Hit] = field(default_factory=list)
     exhausted: bool = False
+    mode: str = "all"
 
     @property
     def active(self) -> bool:
@@ -133,14 +136,19 @@ class AppContext:
             raise InputError(self._empty_message())
         return lib
 
-    def search(self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
-        """Text search: the `k` best moments after the first `offset` (ranks offset+1...).
+    def search(self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0,
+               mode: str = "all") -> list[Hit]:
+        """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
+        ``mode``: all (fused), visual, speech or text (see ``Library.search``).
 
-        Raises InputError for a bad query or K, a missing or empty library."""
+        Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
+        text search on a library without transcripts / on-screen text."""
         query, k = clean_query(query), clean_k(k)
+        if mode not in SEARCH_MODES:
+            raise InputError(f"Search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
         lib = self._searchable()
         try:
-            hits = lib.search(query, k, offset=offset, filters=filters)
+            hits = lib.search(query, k, offset=offset, filters=filters, mode=mode)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits)
@@ -163,7 +171,7 @@ class AppContext:
         offset = len(state.moments)
         if state.similar_to is not None:
             return self.similar(state.similar_to, state.k, state.filters, offset)
-        return self.search(state.query, state.k, state.filters, offset)
+        return self.search(state.query, state.k, state.filters, offset, state.mode)
 
     def playable(self, hit: Hit) -> Path:
         """The file to play for `hit` (a browser-playable copy for AVI/MKV); refuses anything
@@ -322,3 +330,22 @@ def format_stats(stats: LibraryStats, last_add: str | None = None) -> str:
         parts.append(f"{stats.failed} failed files ({names}{', …' if stats.failed > 3 else ''})")
     line = " · ".join(parts)
     return line if not last_add else f"{line}  \nLast upload: {last_add}"
+
+
+def evidence_html(hit: Hit) -> str:
+    """Why a hit matched, as HTML for the page: the utterance with the matched words in
+    ``<mark>`` (each with its time), the on-screen line in ``<mark>``, the visual score."""
+    from html import escape
+
+    parts = []
+    if hit.transcript:
+        marked = {w.word.casefold() for w in hit.words}
+        said = " ".join(f"<mark>{escape(t)}</mark>" if t.casefold() in marked else escape(t)
+                        for t in hit.transcript.split())
+        times = ", ".join(f"{escape(w.word)} {format_time(w.start_s)}" for w in hit.words)
+        parts.append(f"🗣 “{said}”" + (f" <small>({times})</small>" if times else ""))
+    if hit.ocr_text:
+        parts.append(f"🔤 <mark>{escape(hit.ocr_text)}</mark>")
+    if hit.visual_score is not None:
+        parts.append(f"👁 {hit.visual_score:.3f}")
+    return " · ".join(parts)

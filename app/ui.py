@@ -24,7 +24,9 @@ from tempme.app.handlers import (
     AppContext,
     Hit,
     InputError,
+    SEARCH_MODES,
     SearchState,
+    evidence_html,
     format_time,
     make_filters,
 )
@@ -36,6 +38,8 @@ CSS = """
 #status {font-size: 0.9em; opacity: 0.85}
 #message p {margin: 0.2em 0}
 #results .caption-label {white-space: normal}
+#evidence mark, #span mark {background: #ffe066; padding: 0 0.15em; border-radius: 0.2em}
+#evidence ol {margin: 0.3em 0 0 1.2em}
 """
 
 
@@ -45,6 +49,12 @@ def _message(text: str, ok: bool = True) -> str:
 
 def _gallery(moments: list[Hit]) -> list[tuple[str, str]]:
     return [(m.thumbnail, m.caption) for m in moments if m.thumbnail]
+
+
+def _evidence(moments: list[Hit]) -> str:
+    """Under the thumbnails: each moment's rank, file and why it matched, matched words highlighted."""
+    rows = [f"<li><b>{m.name}</b> {m.span}: {evidence_html(m)}</li>" for m in moments if m.thumbnail]
+    return f"<ol>{''.join(rows)}</ol>" if rows else ""
 
 
 def _found(state: SearchState, new: int) -> str:
@@ -61,22 +71,25 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     def on_status() -> str:
         return ctx.status()
 
-    def run_search(query, k, folder, min_d, max_d, exts, state):
+    def run_search(query, k, folder, min_d, max_d, exts, state, mode="all"):
         try:
             filters = make_filters(folder, min_d, max_d, exts)
-            moments = ctx.search(query, k, filters)
+            moments = ctx.search(query, k, filters, mode=mode or "all")
         except InputError as e:
-            return gr.skip(), state, _message(str(e), ok=False), gr.skip()
-        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments)
-        return _gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k)
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip()
+        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments,
+                            mode=mode or "all")
+        return (_gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
+                _evidence(moments))
 
     def load_more(state: SearchState):
         try:
             new = ctx.next_page(state)
         except InputError as e:
-            return gr.skip(), state, _message(str(e), ok=False), gr.skip()
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip()
         state.moments = state.moments + new
-        return _gallery(state.moments), state, _found(state, len(new)), gr.update(visible=len(new) == state.k)
+        return (_gallery(state.moments), state, _found(state, len(new)), gr.update(visible=len(new) == state.k),
+                _evidence(state.moments))
 
     def select(state: SearchState, evt: gr.SelectData):
         if not state.moments or evt.index is None or evt.index >= len(state.moments):
@@ -88,11 +101,11 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             return gr.skip(), _message(str(e), ok=False), None
         span = (
             f"**{m.name}** · moment {m.span} of {format_time(m.duration_s)} · score {m.score:.3f} · "
-            f"rank {m.rank}  \n`{m.path}`"
+            f"rank {m.rank}  \n`{m.path}`" + (f"  \n{evidence_html(m)}" if m.matched != ("visual",) else "")
         )
         video = gr.Video(
             value=str(path),
-            playback_position=m.start_s,
+            playback_position=m.seek_s,  # the first matched word, else the moment's start
             subtitles=[{"text": f"matched moment {m.span}", "timestamp": [m.start_s, m.end_s]}],
             label=f"{m.name} @ {format_time(m.start_s)}",
         )
@@ -100,18 +113,20 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
     def seek(state: SearchState, segment_id):
         m = next((m for m in state.moments if m.segment_id == segment_id), None)
-        return gr.skip() if m is None else gr.Video(playback_position=m.start_s)
+        return gr.skip() if m is None else gr.Video(playback_position=m.seek_s)
 
     def more_like_this(segment_id, k, folder, min_d, max_d, exts, state):
         if segment_id is None:
-            return gr.skip(), state, _message("Select a result first, then “more like this”.", ok=False), gr.skip()
+            return (gr.skip(), state, _message("Select a result first, then “more like this”.", ok=False), gr.skip(),
+                    gr.skip())
         try:
             filters = make_filters(folder, min_d, max_d, exts)
             moments = ctx.similar(segment_id, k, filters)
         except InputError as e:
-            return gr.skip(), state, _message(str(e), ok=False), gr.skip()
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip()
         state = SearchState(similar_to=int(segment_id), k=int(k), filters=filters, moments=moments)
-        return _gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k)
+        return (_gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
+                _evidence(moments))
 
     def _progress_cb(progress: gr.Progress):
         def cb(done: int, total: int, name: str) -> None:
@@ -142,13 +157,16 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         min_duration_s: float = 0.0,
         max_duration_s: float = 0.0,
         extensions: list[str] | None = None,
+        mode: str = "all",
     ) -> list[dict]:
-        """Text search. Returns the hits, best first: dicts with segment_id, video_id, path,
-        start_s, end_s (seconds), score, rank, duration_s. A max_duration_s of 0 means no
-        maximum. Raises gr.Error with the reason for bad input or a missing/empty library."""
+        """Text search. Returns the hits, best first: dicts with segment_id, video_id, video,
+        start_s, end_s, seek_s (seconds), score, rank, duration_s and why they matched: matched
+        (lists), visual_score, words (word, start_s, end_s), transcript, ocr_text, ocr_box. A
+        max_duration_s of 0 means no maximum. mode: all, visual, speech or text. Raises
+        gr.Error with the reason for bad input or a missing/empty library."""
         try:
             filters = make_filters(folder, min_duration_s, max_duration_s, extensions)
-            return [m.to_dict() for m in ctx.search(query, k, filters)]
+            return [m.to_dict() for m in ctx.search(query, k, filters, mode=mode)]
         except InputError as e:
             raise gr.Error(str(e)) from None
 
@@ -188,6 +206,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             )
             k = gr.Number(value=12, minimum=1, maximum=MAX_K, precision=0, label="K", scale=1, min_width=80, elem_id="k")
             search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
+        mode = gr.Radio(list(SEARCH_MODES), value="all", label="Match", elem_id="mode",
+                        info="all: what it looks like, what is said and what is written, fused")
         with gr.Accordion("Filters", open=False):
             with gr.Row():
                 folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
@@ -201,6 +221,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                     label="Moments", columns=4, height=None, allow_preview=False,
                     object_fit="cover", elem_id="results", buttons=[],
                 )
+                evidence = gr.HTML(elem_id="evidence")
                 more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
             with gr.Column(scale=2):
                 player = gr.Video(
@@ -219,8 +240,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                     folder_btn = gr.Button("Index folder", scale=1)
             add_msg = gr.Markdown(elem_id="add-message")
 
-        inputs = [query, k, folder, min_d, max_d, exts, state]
-        outputs = [gallery, state, message, more_btn]
+        inputs = [query, k, folder, min_d, max_d, exts, state, mode]
+        outputs = [gallery, state, message, more_btn, evidence]
         private = {"api_visibility": "private"}
         searching = {"concurrency_id": "search", "concurrency_limit": 4, **private}
         query.submit(run_search, inputs, outputs, **searching)

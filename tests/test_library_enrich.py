@@ -141,3 +141,24 @@ def test_speech_mode_on_a_library_without_speech_says_so(tmp_path, videos_dir):
     assert [h.matched for h in lib.search("hello", mode="all")] == [("visual",)]  # all: what there is
     with pytest.raises(ValueError, match="mode must be one of"):
         lib.search("hello", mode="audio")
+
+
+def test_page_handlers_show_why_and_seek_to_the_first_word(enriched, speech_clip, tmp_path):
+    from tempme.app.handlers import AppContext, InputError, evidence_html
+    from tempme.app.ui import _evidence
+
+    lib, _, _, _ = enriched
+    ctx = AppContext(lib.path, remux_dir=tmp_path)
+    hits = ctx.search("i would like a cup of coffee", 3, mode="all")
+    top = hits[0]
+    assert top.path.name == "bikes_speech.mp4" and top.thumbnail  # the gallery shows it
+    html = evidence_html(top)
+    assert "<mark>cup</mark>" in html and "<mark>coffee</mark>" in html and "<mark>like</mark>" in html
+    assert "<mark>a</mark>" not in html and "<mark>of</mark>" not in html  # stop words are not matches
+    assert "<mark>cup</mark>" in _evidence(hits)
+    assert abs(top.seek_s - speech_clip[1][1].start_s) < 1.0 and top.seek_s == top.words[0].start_s
+    assert "said “would like cup coffee”" in top.caption
+    text_hit = ctx.search("summer holiday", 3, mode="text")[0]
+    assert "<mark>SUMMER HOLIDAY</mark>" in evidence_html(text_hit)
+    with pytest.raises(InputError, match="mode must be one of"):
+        ctx.search("x", 3, mode="audio")
