@@ -35,16 +35,19 @@ REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
 sys.path.insert(0, str(REPO / "tests"))  # the test-media builders
 
-import synth_av  # noqa: E402
-
-from tempme.index.audio import decode_audio  # noqa: E402
-from tempme.index.encoders import load  # noqa: E402
-from tempme.index.ocr import OcrConfig, TextReader  # noqa: E402
-from tempme.index.segment import SegmentParams, scan_video  # noqa: E402
-from tempme.index.speech import (  # noqa: E402
-    FasterWhisperRecognizer, PocketSphinxRecognizer, SpeechConfig, SpeechModelUnavailable,
+import synth_av
+from tempme.index.audio import decode_audio
+from tempme.index.encoders import load
+from tempme.index.ocr import OcrConfig, TextReader
+from tempme.index.segment import SegmentParams, scan_video
+from tempme.index.speech import (
+    FasterWhisperRecognizer,
+    PocketSphinxRecognizer,
+    SpeechConfig,
+    SpeechModelUnavailable,
 )
-from tempme.video import VideoDecodeError, probe, uniform_times  # noqa: E402
+
+from tempme.video import VideoDecodeError, probe, uniform_times
 
 CLIPS = ["decord__flipping_a_pancake.mkv", "mmaction2__demo.mp4", "mmaction2__test.mp4",
          "mmaction2__test_video_structuralize.mp4", "mmaction2__S001C001P001R001A001_rgb.avi",
@@ -140,7 +143,7 @@ def main() -> None:
             asr[f"faster-whisper {args.asr_model}"] = None
             logging.warning("%s", e)
     segments = sum(len(s) for _, s in scanned)
-    per_min = lambda s: None if s is None else s / minutes  # noqa: E731
+    per_min = lambda s: None if s is None else s / minutes
     result = {"videos": len(scanned), "video_minutes": minutes, "segments": segments, "torch_threads": torch.get_num_threads(),
               "scan_s_per_min": per_min(scan), "encode_s_per_min": {m: per_min(s) for m, s in enc.items()},
               "ocr_s_per_min": per_min(ocr), "ocr_frames_per_segment": args.ocr_frames,

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
-
 from tempme.index.catalog import Catalog, EnrichmentRecord, NewTextLine, VideoToEnrich
 from tempme.index.ocr import TextReader, pick_frames
 from tempme.index.speech import SpeechRecognizer, transcribe_file
+
 from tempme.video import VideoDecodeError, sample_frames, uniform_times
 
 log = logging.getLogger(__name__)

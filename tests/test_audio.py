@@ -5,7 +5,6 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-
 from tempme.index.audio import SAMPLE_RATE, AudioDecodeError, NoAudioError, decode_audio
 
 

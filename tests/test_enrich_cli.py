@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from typer.testing import CliRunner
-
 from tempme.index.library import Library
+from typer.testing import CliRunner
 
 TINY = ["--model", "tempme-tiny", "--pretrained", "none"]
 

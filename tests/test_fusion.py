@@ -1,7 +1,6 @@
 """Reciprocal rank fusion against rankings computed by hand (Cormack et al. 2009, k = 60)."""
 
 import pytest
-
 from tempme.index.fusion import RRF_K, reciprocal_rank_fusion
 
 

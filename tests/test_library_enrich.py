@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from tempme.index.library import Library, LibraryError
 from tempme.index.models import TextLine
 from tempme.index.segment import SegmentParams

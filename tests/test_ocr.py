@@ -5,8 +5,8 @@ from importlib.metadata import PackageNotFoundError, distribution
 
 import numpy as np
 import pytest
-
 from tempme.index.ocr import OcrConfig, TextLine, TextReader, merge_readings, normalise, pick_frames
+
 from tempme.video import sample_frames, uniform_times
 
 

@@ -5,7 +5,6 @@ import json
 import logging
 
 import pytest
-
 from synth_av import word_error_rate
 from tempme.index.speech import (
     PocketSphinxRecognizer,
