@@ -394,7 +394,9 @@ class Library:
         from tempme.index.speech import make_recognizer
 
         info = self.catalog.encoder_info() or {}
-        num_frames, short_side = int(info.get("num_frames", 12)), int(info.get("image_size", 224))
+        # OCR reads the frames at the encoder's resolution, but never below 224 (tiny test models
+        # have 32-pixel frames, where nothing is legible)
+        num_frames, short_side = int(info.get("num_frames", 12)), max(int(info.get("image_size", 224)), 224)
         reports = []
         with self._writer(wait):
             for kind in kinds:

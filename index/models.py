@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinar
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # 64-bit columns: BIGINT on PostgreSQL (its INTEGER is 32-bit); SQLite's INTEGER already stores
-# 8 bytes, so there the column stays INTEGER (revision 0003).
+# 8 bytes, so there the column stays INTEGER (revision 0004).
 Int64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -150,7 +150,7 @@ class TextLine(Base):
     ``words_json``: speech only, ``[[word, start_s, end_s], ...]``. ``box_json``: ocr only,
     ``[x0, y0, x1, y1]`` as fractions of the frame. Full-text search runs over ``text``: the FTS5
     table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
-    expression on PostgreSQL (migration 0003).
+    expression on PostgreSQL (migration 0004).
     """
 
     __tablename__ = "text_lines"

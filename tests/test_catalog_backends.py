@@ -28,7 +28,10 @@ def test_migrations_match_models(database_url, tmp_path) -> None:
     lib = Library.open(tmp_path / "lib", create=True, database_url=database_url)
     assert db.current_revision(lib.catalog.engine) == db.head_revision()
     with lib.catalog.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        # full-text search objects are the engine's own, made by raw SQL in revision 0004
+        ctx = MigrationContext.configure(conn, opts={"include_name": lambda name, kind, parent: not (
+            (name or "").startswith("text_lines_fts") or name == "ix_text_lines_tsv")})
+        assert compare_metadata(ctx, Base.metadata) == []
     if database_url:  # 64-bit where PostgreSQL's INTEGER would overflow
         cols = {c["name"]: c["type"] for c in inspect(lib.catalog.engine).get_columns("videos")}
         assert type(cols["mtime_ns"]).__name__ == "BIGINT" and type(cols["size"]).__name__ == "BIGINT"

@@ -48,7 +48,7 @@ def test_wheel_has_one_top_level_package_with_the_migrations(wheel) -> None:
     for need in ["tempme/index/migrations/env.py", "tempme/index/migrations/script.py.mako",
                  "tempme/index/migrations/versions/0001_initial.py",
                  "tempme/index/migrations/versions/0002_drop_video_embedding.py",
-                 "tempme/index/migrations/versions/0003_speech_and_screen_text.py",
+                 "tempme/index/migrations/versions/0004_speech_and_screen_text.py",
                  "tempme/index/library.py", "tempme/app/cli.py", "tempme/train/loop.py", "tempme/__main__.py"]:
         assert need in names, need
     assert not [n for n in names if n.endswith(("process.py", "serving.py"))]  # test helpers stay in tests/
@@ -62,7 +62,7 @@ def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
     head, where = out.stdout.split()
-    assert head == "0003" and Path(where).is_relative_to(installed)
+    assert head == "0004" and Path(where).is_relative_to(installed)
 
 
 def test_import_contracts_kept(installed, tmp_path) -> None:
