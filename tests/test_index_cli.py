@@ -60,3 +60,40 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "was built with tempme-tiny" in res.output
     res = runner.invoke(cli, ["search", "x", "--library", str(tmp_path / "none")])
     assert res.exit_code == 1 and "no library" in res.output
+
+
+def test_cli_index_reuses_the_recorded_encoder_and_rejects_bad_input(tmp_path: Path) -> None:
+    from tempme.app.cli import cli
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "cup.mp4")
+    lib_dir = tmp_path / "lib"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny",
+                              "--pretrained", "none"])
+    assert res.exit_code == 0, res.output
+    shutil.copy(VIDEOS / "moviepy__fire2.mp4", folder / "fire.mp4")
+    # no encoder flags: the library's recorded tempme-tiny (random) encoder, not ViT-B-32/openai
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "1 videos indexed" in res.output and "1 unchanged" in res.output
+    assert Library.open(lib_dir).stats().videos == 2
+
+    # an --adapter folder that is not an adapter: one line, no traceback
+    not_adapter = tmp_path / "not-an-adapter"
+    not_adapter.mkdir()
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--adapter", str(not_adapter)])
+    assert res.exit_code == 1, res.output
+    assert "cannot use adapter" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli, ["--library", str(tmp_path / "new"), "index", str(folder), "--model", "tempme-tiny",
+                              "--pretrained", "none", "--adapter", str(not_adapter)])
+    assert res.exit_code == 1 and "cannot use adapter" in res.output
+
+    # a missing folder creates no library; K <= 0 is a usage error
+    res = runner.invoke(cli, ["--library", str(tmp_path / "lib2"), "index", str(tmp_path / "nope")])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert not (tmp_path / "lib2").exists()
+    for k in ("0", "-5"):
+        res = runner.invoke(cli, ["--library", str(lib_dir), "search", "a cup", "--k", k])
+        assert res.exit_code == 2, res.output
