@@ -91,8 +91,6 @@ def index(
 
     from tempme.index.library import Library, LibraryError
     from tempme.index.segment import SegmentParams
-    from tempme.lora import AdapterError
-    from tempme.weights import WeightsUnavailableError
 
     if engine not in ("local", "ray"):
         fail(f"--engine must be local or ray, got {engine!r}")
@@ -111,6 +109,8 @@ def index(
         lib = Library.open(library, create=True, database_url=database)
     except (ValueError, LibraryError) as exc:
         fail(str(exc))
+    from tempme.lora import AdapterError  # torch: after the quick checks
+    from tempme.weights import WeightsUnavailableError
     if lib.encoder_info() is None:  # a new library: the defaults start it
         model, pretrained = model or "ViT-B-32", pretrained or "openai"
     # one bar, on a terminal only (a log or CI gets the summary line); log lines print above it
@@ -155,11 +155,16 @@ def search(
 ) -> None:
     """Search the library by text; prints rank, score, path and the moment's start-end."""
     library = library_dir(ctx, library)
+    from tempme.index.library import Library, LibraryError, SearchFilters
+    from tempme.index.vectors import IndexParams
+
+    try:
+        lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # a missing library: no torch
+    except LibraryError as exc:
+        fail(str(exc))
     import faiss
     import torch
 
-    from tempme.index.library import Library, LibraryError, SearchFilters
-    from tempme.index.vectors import IndexParams
     from tempme.weights import WeightsUnavailableError
 
     # one query: a team of threads costs more than it saves (text tower: 57 ms on one thread
@@ -167,7 +172,6 @@ def search(
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     try:
-        lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))
         hits = lib.search(query, k, per_video=per_video,
                           filters=SearchFilters(folder=str(folder)) if folder else None)
     except (LibraryError, WeightsUnavailableError, ValueError) as exc:
@@ -237,7 +241,7 @@ def stats(
     """Library size, index type, encoder, last run, failures."""
     library = library_dir(ctx, library)
     from tempme.index.library import Library, LibraryError
-    from tempme.encoder import EncoderInfo
+    from tempme.index.types import describe_encoder
 
     try:
         st = Library.open(library).stats()
@@ -248,7 +252,7 @@ def stats(
         d["failures"] = [{"path": printable(f["path"]), "error": f["error"]} for f in d["failures"]]
         typer.echo(json.dumps(d, default=str))
         return
-    enc = EncoderInfo.from_dict(st.encoder).describe() if st.encoder else "none yet"
+    enc = describe_encoder(st.encoder) if st.encoder else "none yet"
     typer.echo(f"library:  {st.path}")
     typer.echo(f"videos:   {st.videos} indexed, {st.failed} failed")
     typer.echo(f"segments: {st.segments}; index: {st.index_type}, {st.vectors} vectors (file v{st.index_version})")

@@ -18,10 +18,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from tempme.index.catalog import Catalog
-from tempme.index.types import LibraryError
+from tempme.index.types import LibraryError, describe_encoder
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,8 @@ class EncoderHandle:
 def load(model: str, pretrained: str, adapter: Path | None = None, config: dict | None = None,
          fold: bool = True):
     """Load an encoder for indexing or search (LoRA folded into the weights for inference)."""
+    import torch
+
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
     cfg = TempMeConfig.from_dict(config) if config else None
@@ -71,8 +71,7 @@ def _identity(info: dict) -> tuple:
 
 
 def _describe(info: dict) -> str:
-    from tempme.encoder import EncoderInfo
-    return EncoderInfo.from_dict(info).describe()
+    return describe_encoder(info)
 
 
 def recorded_spec(catalog: Catalog, library_dir: Path) -> EncoderSpec:

@@ -32,28 +32,30 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from tempme.index import db, encoders
 from tempme.index.catalog import Catalog
-from tempme.index.committer import Committer, ProgressFn
 from tempme.index.encoders import EncoderSpec
-from tempme.index.executor import Executor, LocalExecutor
 from tempme.index.files import printable, walk
 from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
-from tempme.index.segment import SegmentParams
 from tempme.index.store import FaissStore
 from tempme.index.thumbnails import drop_thumbnails, load_key, purge_legacy, thumbnail
 from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
     Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, StorageError,
 )
 from tempme.index.vectors import IndexParams
+
+if TYPE_CHECKING:  # ingest (torch, PyAV) is imported by `add` only: `stats` and `remove` stay quick
+    from tempme.index.committer import ProgressFn
+    from tempme.index.executor import Executor
+    from tempme.index.segment import SegmentParams
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +259,10 @@ class Library:
                 (the message says what was kept).
             FileNotFoundError: a path does not exist.
         """
+        from tempme.index.committer import Committer
+        from tempme.index.executor import LocalExecutor
+        from tempme.index.segment import SegmentParams
+
         spec = self._spec(model, pretrained, adapter, encoder)
         with self._writer(wait):
             if encoder is None:

@@ -33,6 +33,14 @@ def format_time(seconds: float) -> str:
     return f"{minutes}:{sec:04.1f}"
 
 
+def describe_encoder(info: dict) -> str:
+    """One line for a recorded ``EncoderInfo.to_dict()`` (the same words as
+    ``EncoderInfo.describe``, without importing torch): ``"ViT-B-32 (openai, no adapter, TempMe, 12 frames)"``."""
+    mode = "TempMe" if info.get("merging") else "mean pooling"
+    return (f"{info['arch']} ({info['pretrained']}, {info.get('adapter_hash') or 'no adapter'}, {mode}, "
+            f"{info.get('num_frames')} frames)")
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     """Which videos a search may return (all bounds optional)."""

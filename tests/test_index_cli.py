@@ -97,3 +97,31 @@ def test_cli_index_reuses_the_recorded_encoder_and_rejects_bad_input(tmp_path: P
     for k in ("0", "-5"):
         res = runner.invoke(cli, ["--library", str(lib_dir), "search", "a cup", "--k", k])
         assert res.exit_code == 2, res.output
+
+
+def test_stats_remove_errors_and_help_never_import_torch(tmp_path: Path) -> None:
+    """`stats`, `remove`, the errors of `search`/`index` and `--help` answer without torch (and
+    so without open_clip), in a fresh interpreter; `tempme index` on a new library is the
+    reference that does import it."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "cup.mp4")
+    lib = tmp_path / "lib"
+    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom tempme.app.cli import cli\n"
+             "res = CliRunner().invoke(cli, sys.argv[1:])\n"
+             "print(res.exit_code, 'torch' in sys.modules, 'open_clip' in sys.modules)\n")
+
+    def run(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=600)
+        return out.stdout.split()[-3:]
+
+    assert run("--library", str(lib), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none") \
+        == ["0", "True", "True"]
+    assert run("--library", str(lib), "stats") == ["0", "False", "False"]
+    assert run("--help") == ["0", "False", "False"]
+    assert run("--library", str(tmp_path / "missing"), "search", "a cup") == ["1", "False", "False"]
+    assert run("--library", str(lib), "index", str(tmp_path / "missing")) == ["1", "False", "False"]
+    assert run("--library", str(lib), "remove", str(folder / "cup.mp4")) == ["0", "False", "False"]
