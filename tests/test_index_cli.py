@@ -77,7 +77,7 @@ def test_cli_index_reuses_the_recorded_encoder_and_rejects_bad_input(tmp_path: P
     # no encoder flags: the library's recorded tempme-tiny (random) encoder, not ViT-B-32/openai
     res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder)])
     assert res.exit_code == 0, res.output
-    assert "1 videos indexed" in res.output and "1 unchanged" in res.output
+    assert "1 video indexed" in res.output and "1 unchanged" in res.output
     assert Library.open(lib_dir).stats().videos == 2
 
     # an --adapter folder that is not an adapter: one line, no traceback
