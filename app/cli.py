@@ -39,13 +39,15 @@ def _root(
         None, "--library", envvar="TEMPME_LIBRARY",
         help="Library directory for the library commands (each also takes --library after its name).",
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                help="-v: progress notes (INFO); -vv: debug logging, third-party libraries too."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    # Our packages at INFO (DEBUG with -v); third-party libraries (open_clip, alembic, faiss's
-    # loader) only when they warn. `library` is read by the commands (tempme.index.cli.library_dir).
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tempme").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Warnings only by default (the commands print their own results); our packages at INFO with
+    # -v; everything at DEBUG with -vv. `library` is read by the commands (tempme.index.cli.library_dir).
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tempme").setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
 
 
 for _module_name in COMMAND_MODULES:

@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import threading
 import unicodedata
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,10 +30,11 @@ from tempme.app.validate import (  # noqa: F401  (re-exported for the page and t
     clean_query,
     make_filters,
 )
-from tempme.index.files import is_under
+from tempme.index.files import content_hash, is_under
 from tempme.index.library import Library
 from tempme.index.types import (  # noqa: F401
     SEARCH_MODES, Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, format_time,
+    plural,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class SearchState:
 
     query: str | None = None
     similar_to: int | None = None
+    similar_label: str = ""  # "clip.mp4 at 0:41": the source moment, for people
     k: int = 12
     filters: SearchFilters = field(default_factory=SearchFilters)
     moments: list[Hit] = field(default_factory=list)
@@ -136,6 +137,12 @@ class AppContext:
             raise InputError(self._empty_message())
         return lib
 
+    def _in_library(self, filters: SearchFilters) -> SearchFilters:
+        """A relative folder filter ("uploads") means a folder of the library."""
+        if filters.folder and not Path(filters.folder).expanduser().is_absolute():
+            return replace(filters, folder=str(self.library_dir / filters.folder))
+        return filters
+
     def search(self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0,
                mode: str = "all") -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
@@ -147,6 +154,7 @@ class AppContext:
         if mode not in SEARCH_MODES:
             raise InputError(f"Search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
         lib = self._searchable()
+        filters = self._in_library(filters)
         try:
             hits = lib.search(query, k, offset=offset, filters=filters, mode=mode)
         except LibraryError as e:
@@ -157,6 +165,7 @@ class AppContext:
         """"More like this": search with the stored vector of `segment_id`, itself excluded."""
         k = clean_k(k)
         lib = self._searchable()
+        filters = self._in_library(filters)
         try:
             vec = lib.segment_vector(int(segment_id))
         except (KeyError, TypeError, ValueError):
@@ -218,12 +227,13 @@ class AppContext:
         if self.on_new_files is not None and added:
             self.on_new_files(added)
         self.last_add = summarize_report(report)
-        logger.info("page add: %s", self.last_add)
+        logger.info("page add: %s", report.summary())
         return self.last_add
 
     def add_files(self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None) -> str:
-        """Index uploaded files: each is checked (`check_upload`), copied into
-        ``LIBRARY/uploads/`` under a fresh name (Gradio's uploads are temporary) and indexed.
+        """Index uploaded files: each is checked (`check_upload`), refused when the library already
+        holds the same bytes (content hash), copied into ``LIBRARY/uploads/`` under its own name
+        (``clip-2.mp4`` when ``clip.mp4`` is taken; Gradio's uploads are temporary) and indexed.
 
         Returns the run's summary. Raises InputError when nothing was uploaded or no file is a
         readable video (with every file's reason); files that pass are indexed even when
@@ -240,18 +250,28 @@ class AppContext:
             raise InputError("Choose one or more video files to upload first.")
         check_upload_batch(files)
         self.library()  # a missing library is reported before anything is copied
-        accepted, rejected = [], []
+        lib = self.library()
+        accepted, rejected, seen = [], [], set()
         for f in files:
             try:
-                accepted.append(check_upload(f))
+                f = check_upload(f)
             except InputError as e:
                 rejected.append(str(e))
+                continue
+            digest = content_hash(f)
+            copy = lib.catalog.path_with_hash(digest)
+            if copy is not None or digest in seen:
+                where = f"as {copy.name}" if copy is not None else "twice in this upload"
+                rejected.append(f"{f.name}: already in the library ({where}).")
+                continue
+            seen.add(digest)
+            accepted.append(f)
         if not accepted:
             raise InputError("Nothing was added. " + " ".join(rejected))
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         stored = []
         for f in accepted:
-            dest = self.uploads_dir / f"{uuid.uuid4().hex[:8]}-{_safe_name(f.name)}"
+            dest = _free_name(self.uploads_dir, _safe_name(f.name))
             shutil.copyfile(f, dest)
             stored.append(dest.resolve())
         summary = self._index(stored, progress)
@@ -292,18 +312,32 @@ class AppContext:
         return format_stats(lib.stats(), self.last_add)
 
 
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/stem-2.ext``, ``-3`` ... when taken."""
+    dest, n = folder / name, 1
+    while dest.exists():
+        n += 1
+        dest = folder / f"{Path(name).stem}-{n}{Path(name).suffix}"
+    return dest
+
+
 def _safe_name(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return keep.strip("._") or "video"
 
 
 def summarize_report(report: IndexReport) -> str:
-    """One paragraph from an indexing run's `IndexReport`, its failures named."""
-    text = report.summary() + "."
+    """An indexing run in plain words for the page: what was added, what was already there,
+    what could not be read and why (the run's rates stay in the server log)."""
+    text = f"Added {plural(report.indexed, 'video')} ({plural(report.segments, 'moment')}) in {report.seconds:.0f} s."
+    if report.skipped:
+        text += f" {report.skipped} {'was' if report.skipped == 1 else 'were'} already in the library."
     if report.errors:
-        text += " Failed: " + "; ".join(f"{Path(p).name}: {why}" for p, why in report.errors[:5])
+        text += f" {len(report.errors)} could not be read: " + "; ".join(
+            f"{Path(p).name}: {why}" for p, why in report.errors[:5])
         if len(report.errors) > 5:
             text += f"; and {len(report.errors) - 5} more"
+        text += "."
     return text
 
 

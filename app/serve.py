@@ -141,6 +141,9 @@ def serve_command(
     """Open the search page for a library (Gradio): type a sentence, play the moments found."""
     library = library_dir(ctx, library)
     credentials = parse_auth(auth, auth_file)
+    if not (Path(library).expanduser() / "library.db").is_file():  # e.g. a misspelled --library
+        typer.echo(f"warning: there is no library at {Path(library).expanduser().resolve()} yet; the page will "
+                   f"say so until one is made: tempme --library {library} index VIDEO_DIR", err=True)
     if not is_loopback(host) and credentials is None:
         logger.warning("serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls

@@ -30,6 +30,7 @@ from tempme.app.handlers import (
     format_time,
     make_filters,
 )
+from tempme.index.types import format_clock
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,30 @@ CSS = """
 #results .caption-label {white-space: normal}
 #evidence mark, #span mark {background: #ffe066; padding: 0 0.15em; border-radius: 0.2em}
 #evidence ol {margin: 0.3em 0 0 1.2em}
+/* result cards: the picture whole, the caption under it (not over it), wrapped, never cut */
+#results .thumbnail-item {display: flex; flex-direction: column; height: auto !important; aspect-ratio: auto !important}
+#results .thumbnail-item img {aspect-ratio: 16 / 9; width: 100%; height: auto !important; object-fit: cover}
+#results .caption-label {position: static !important; transform: none !important; max-width: 100% !important;
+  white-space: normal !important; overflow-wrap: anywhere; background: none !important; color: inherit !important;
+  padding: 0.25em 0.1em !important; text-align: left; font-size: 0.85em; box-shadow: none !important}
+#results .grid-wrap {max-height: none !important; overflow: visible !important}
+@media (max-width: 600px) { #results .grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important} }
+/* the player follows the results on wide screens */
+@media (min-width: 900px) { #player-col {position: sticky; top: 0.5rem; align-self: flex-start} }
 """
+# after a tap, bring the player into view (on a phone it sits below the results)
+SCROLL_TO_PLAYER = "() => { const p = document.querySelector('#player'); if (p) p.scrollIntoView({block: 'start'}); }"
+MATCH_DOTS = 5
+
+
+def match_dots(score: float, best: float, worst: float) -> str:
+    """A relative match indicator for one result among those shown: 5 filled dots for the best,
+    1 for the worst (``●●●○○``); raw cosines have no scale a person can read."""
+    if best - worst <= 1e-9:
+        n = MATCH_DOTS
+    else:
+        n = 1 + round((MATCH_DOTS - 1) * (score - worst) / (best - worst))
+    return "●" * n + "○" * (MATCH_DOTS - n)
 
 
 def _message(text: str, ok: bool = True) -> str:
@@ -48,7 +72,10 @@ def _message(text: str, ok: bool = True) -> str:
 
 
 def _gallery(moments: list[Hit]) -> list[tuple[str, str]]:
-    return [(m.thumbnail, m.caption) for m in moments if m.thumbnail]
+    """(thumbnail, caption) per card: match dots · file · ``0:41–0:44 of 0:55``."""
+    scores = [m.score for m in moments] or [0.0]
+    best, worst = max(scores), min(scores)
+    return [(m.thumbnail, f"{match_dots(m.score, best, worst)} · {m.caption}") for m in moments if m.thumbnail]
 
 
 def _evidence(moments: list[Hit]) -> str:
@@ -58,7 +85,7 @@ def _evidence(moments: list[Hit]) -> str:
 
 
 def _found(state: SearchState, new: int) -> str:
-    what = f"“{state.query}”" if state.query is not None else f"moments like segment {state.similar_to}"
+    what = f"“{state.query}”" if state.query is not None else f"moments like {state.similar_label}"
     if not state.moments:
         return f"No moments match {what}" + ("" if state.filters.empty else " with these filters") + "."
     more = "" if new == state.k else " (no more results)"
@@ -71,37 +98,46 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     def on_status() -> str:
         return ctx.status()
 
+    def _results(moments):
+        return gr.Gallery(value=_gallery(moments), selected_index=None)
+
+    def _cleared():  # new results: no selection, an empty player, nothing to find "more like"
+        return gr.update(value=None, label="Player"), "", None, gr.update(interactive=False)
+
+    def _kept():
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
     def run_search(query, k, folder, min_d, max_d, exts, state, mode="all"):
         try:
             filters = make_filters(folder, min_d, max_d, exts)
             moments = ctx.search(query, k, filters, mode=mode or "all")
         except InputError as e:
-            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip()
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip(), *_kept()
         state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments,
                             mode=mode or "all")
-        return (_gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
-                _evidence(moments))
+        return (_results(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
+                _evidence(moments), *_cleared())
 
     def load_more(state: SearchState):
         try:
             new = ctx.next_page(state)
         except InputError as e:
-            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip()
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip(), *_kept()
         state.moments = state.moments + new
         return (_gallery(state.moments), state, _found(state, len(new)), gr.update(visible=len(new) == state.k),
-                _evidence(state.moments))
+                _evidence(state.moments), *_kept())
 
     def select(state: SearchState, evt: gr.SelectData):
         if not state.moments or evt.index is None or evt.index >= len(state.moments):
-            return gr.skip(), _message("Select a result first.", ok=False), None
+            return gr.skip(), _message("Select a result first.", ok=False), None, gr.skip()
         m = state.moments[evt.index]
         try:
             path = ctx.playable(m)
         except InputError as e:
-            return gr.skip(), _message(str(e), ok=False), None
+            return gr.skip(), _message(str(e), ok=False), None, gr.skip()
         span = (
-            f"**{m.name}** · moment {m.span} of {format_time(m.duration_s)} · score {m.score:.3f} · "
-            f"rank {m.rank}  \n`{m.path}`" + (f"  \n{evidence_html(m)}" if m.matched != ("visual",) else "")
+            f"**{m.name}** · moment {m.when} · result {m.rank} (score {m.score:.3f})  \n`{m.path}`"
+            + (f"  \n{evidence_html(m)}" if m.matched != ("visual",) else "")
         )
         video = gr.Video(
             value=str(path),
@@ -109,7 +145,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             subtitles=[{"text": f"matched moment {m.span}", "timestamp": [m.start_s, m.end_s]}],
             label=f"{m.name} @ {format_time(m.start_s)}",
         )
-        return video, span, m.segment_id
+        return video, span, m.segment_id, gr.update(interactive=True)
 
     def seek(state: SearchState, segment_id):
         m = next((m for m in state.moments if m.segment_id == segment_id), None)
@@ -118,19 +154,23 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     def more_like_this(segment_id, k, folder, min_d, max_d, exts, state):
         if segment_id is None:
             return (gr.skip(), state, _message("Select a result first, then “more like this”.", ok=False), gr.skip(),
-                    gr.skip())
+                    gr.skip(), *_kept())
+        source = next((m for m in state.moments if m.segment_id == segment_id), None)
         try:
             filters = make_filters(folder, min_d, max_d, exts)
             moments = ctx.similar(segment_id, k, filters)
         except InputError as e:
-            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip()
-        state = SearchState(similar_to=int(segment_id), k=int(k), filters=filters, moments=moments)
-        return (_gallery(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
-                _evidence(moments))
+            return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip(), *_kept()
+        label = f"{source.name} at {format_clock(source.start_s)}" if source else "the selected moment"
+        state = SearchState(similar_to=int(segment_id), similar_label=label, k=int(k), filters=filters,
+                            moments=moments)
+        return (_results(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
+                _evidence(moments), *_cleared())
 
     def _progress_cb(progress: gr.Progress):
         def cb(done: int, total: int, name: str) -> None:
-            progress((done, total), desc=f"indexing {Path(str(name)).name}", unit="videos")
+            desc = f"indexed {Path(str(name)).name}" if name else "loading the encoder"
+            progress((done, total), desc=desc, unit="videos")
 
         return cb
 
@@ -138,8 +178,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         try:
             text = ctx.add_files(files, _progress_cb(progress))
         except InputError as e:
-            return _message(str(e), ok=False), ctx.status()
-        return _message(text), ctx.status()
+            return _message(str(e), ok=False), ctx.status(), gr.skip()
+        return _message(text), ctx.status(), None  # the file list is cleared once they are in
 
     def on_add_folder(folder, progress=gr.Progress()):
         try:
@@ -201,10 +241,13 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         selected = gr.State(None)
         with gr.Row(equal_height=True):
             query = gr.Textbox(
-                placeholder="Describe a moment, e.g. “a woman flipping a pancake”, and press Enter",
-                show_label=False, scale=6, max_lines=1, elem_id="query", autofocus=True,
+                label="Describe a moment",
+                placeholder="e.g. “a woman flipping a pancake”, then press Enter",
+                scale=6, max_lines=1, elem_id="query", autofocus=True,
             )
-            k = gr.Number(value=12, minimum=1, maximum=MAX_K, precision=0, label="K", scale=1, min_width=80, elem_id="k")
+            # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
+            k = gr.Number(value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k",
+                          info=f"1 to {MAX_K}")
             search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
         mode = gr.Radio(list(SEARCH_MODES), value="all", label="Match", elem_id="mode",
                         info="all: what it looks like, what is said and what is written, fused")
@@ -223,12 +266,13 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 )
                 evidence = gr.HTML(elem_id="evidence")
                 more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, elem_id="player-col"):
                 player = gr.Video(
                     label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"],
                 )
                 span = gr.Markdown(elem_id="span")
-                similar_btn = gr.Button("More like this", elem_id="more-like-this")
+                # a slot for "why it matched" (matched words of speech / on-screen text) goes here
+                similar_btn = gr.Button("More like this", elem_id="more-like-this", interactive=False)
         with gr.Accordion("Add videos", open=False, elem_id="add-panel"):
             uploads = gr.File(
                 label="Video files", file_count="multiple", file_types=["video"], elem_id="upload",
@@ -241,7 +285,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             add_msg = gr.Markdown(elem_id="add-message")
 
         inputs = [query, k, folder, min_d, max_d, exts, state, mode]
-        outputs = [gallery, state, message, more_btn, evidence]
+        outputs = [gallery, state, message, more_btn, evidence, player, span, selected, similar_btn]
         private = {"api_visibility": "private"}
         searching = {"concurrency_id": "search", "concurrency_limit": 4, **private}
         query.submit(run_search, inputs, outputs, **searching)
@@ -249,13 +293,16 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         more_btn.click(load_more, [state], outputs, **searching)
         # Two steps: Gradio's player resets its position when a new file loads, so the start
         # (playback_position) is set once the file is in place.
-        gallery.select(select, [state], [player, span, selected], concurrency_limit=4, **private).then(
+        gallery.select(select, [state], [player, span, selected, similar_btn], concurrency_limit=4, **private).then(
             seek, [state, selected], [player], **private
-        )
+        ).then(None, None, None, js=SCROLL_TO_PLAYER)
         similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **searching)
-        add_btn.click(on_add_files, [uploads], [add_msg, status_md], concurrency_id="index", **private)
+        # progress shows in the Add panel (on its message), not over the status line
+        add_btn.click(on_add_files, [uploads], [add_msg, status_md, uploads], concurrency_id="index",
+                      show_progress_on=[add_msg], **private)
         if ctx.allow_folder_add:
-            folder_btn.click(on_add_folder, [folder_path], [add_msg, status_md], concurrency_id="index", **private)
+            folder_btn.click(on_add_folder, [folder_path], [add_msg, status_md], concurrency_id="index",
+                             show_progress_on=[add_msg], **private)
         demo.load(on_status, None, status_md, **private)
         gr.Timer(30).tick(on_status, None, status_md, **private)  # indexing by other processes
 

@@ -65,13 +65,13 @@ def clean_k(k: float | int | None) -> int:
         try:
             k = float(k.strip())
         except ValueError:
-            raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.") from None
+            raise InputError(f"The number of results must be a whole number from 1 to {MAX_K}, got {k!r}.") from None
     if isinstance(k, bool) or not isinstance(k, (int, float)):
-        raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.")
+        raise InputError(f"The number of results must be a whole number from 1 to {MAX_K}, got {k!r}.")
     if (isinstance(k, float) and not math.isfinite(k)) or int(k) != k:
-        raise InputError(f"K must be a whole number from 1 to {MAX_K}, got {k!r}.")
+        raise InputError(f"The number of results must be a whole number from 1 to {MAX_K}, got {k!r}.")
     if not 1 <= int(k) <= MAX_K:
-        raise InputError(f"K must be from 1 to {MAX_K}, got {int(k)}.")
+        raise InputError(f"The number of results must be from 1 to {MAX_K}, got {int(k)}.")
     return int(k)
 
 

@@ -310,6 +310,13 @@ class Catalog:
             return [Path(from_db(p)) for p in s.scalars(select(Video.path).where(Video.status == "indexed")
                                                .order_by(Video.path)).all()]
 
+    def path_with_hash(self, content_hash: str) -> Path | None:
+        """An indexed video whose bytes have this ``content_hash`` (``files.content_hash``), or None."""
+        with self.session() as s:
+            p = s.scalars(select(Video.path).where(Video.content_hash == content_hash, Video.status == "indexed")
+                          .limit(1)).first()
+        return None if p is None else Path(p)
+
     def is_indexed_file(self, resolved_path: str) -> bool:
         with self.session() as s:
             return s.scalar(select(func.count(Video.id)).where(

@@ -16,7 +16,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from tempme.cli_errors import fail
-from tempme.cli_options import AdapterOpt, ModelOpt, PretrainedOpt
+from tempme.cli_options import AdapterOpt
 from tempme.index.files import printable
 
 log = logging.getLogger(__name__)
@@ -99,13 +99,17 @@ def index(
     ctx: typer.Context,
     paths: Annotated[List[Path], typer.Argument(help="Video files or folders (walked recursively).")],
     library: LibraryOpt = None,
-    model: ModelOpt = "ViT-B-32",
-    pretrained: PretrainedOpt = "openai",
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="open_clip architecture with a TempMe preset (ViT-B-32, ViT-B-16, tempme-tiny); "
+        "default: the library's recorded encoder, ViT-B-32 for a new library.")] = None,
+    pretrained: Annotated[Optional[str], typer.Option(
+        "--pretrained", help="'openai', a local checkpoint file, or 'none' (random weights: results are "
+        "not semantic); default: the library's recorded weights, 'openai' for a new library.")] = None,
     adapter: AdapterOpt = None,
     window: Annotated[float, typer.Option(help="Longest segment (s) before fixed windows.")] = 30.0,
     min_shot: Annotated[float, typer.Option(help="Shots shorter than this (s) merge with a neighbour.")] = 1.0,
-    workers: Annotated[int, typer.Option(help="Decoding threads.")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Segments per encoder batch.")] = 8,
+    workers: Annotated[int, typer.Option(min=1, help="Decoding threads.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Segments per encoder batch.")] = 8,
     wait: Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")] = False,
     database: Annotated[Optional[str], typer.Option(
         "--db", envvar="TEMPME_DB", help="SQLAlchemy URL of the catalog when the library is created, e.g. "
@@ -125,13 +129,21 @@ def index(
     ocr_frames: OcrFramesOpt = 3,
 ) -> None:
     """Index videos: shots and windows encoded by TempMe into the catalog + FAISS (incremental);
-    with --speech / --ocr also transcripts and on-screen text for every video that lacks them."""
+    with --speech / --ocr also transcripts and on-screen text for every video that lacks them.
+
+    A library remembers its encoder: encoder flags are needed only for a new library.
+    """
     library = library_dir(ctx, library)
+    missing = [p for p in paths if not p.expanduser().exists()]
+    if missing:  # before a library is created for nothing
+        fail(f"no such file or folder: {', '.join(map(str, missing))}")
+    import sys
+
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from tempme.index.library import Library, LibraryError
     from tempme.index.segment import SegmentParams
-    from tempme.weights import WeightsUnavailableError
 
     if engine not in ("local", "ray"):
         fail(f"--engine must be local or ray, got {engine!r}")
@@ -150,19 +162,28 @@ def index(
         lib = Library.open(library, create=True, database_url=database)
     except (ValueError, LibraryError) as exc:
         fail(str(exc))
-    bar = tqdm(total=0, unit="video", desc="indexing", dynamic_ncols=True)
+    from tempme.lora import AdapterError  # torch: after the quick checks
+    from tempme.weights import WeightsUnavailableError
+    if lib.encoder_info() is None:  # a new library: the defaults start it
+        model, pretrained = model or "ViT-B-32", pretrained or "openai"
+    # one bar, on a terminal only (a log or CI gets the summary line); log lines print above it
+    bar = tqdm(total=None, unit="video", desc="indexing", dynamic_ncols=True, file=sys.stderr,
+               disable=not sys.stderr.isatty())
 
     def progress(done: int, total: int, path: str) -> None:
         bar.total = total
         bar.update(done - bar.n)
-        bar.set_postfix_str(Path(path).name[-40:])
+        if path:
+            bar.set_postfix_str(f"done: {Path(path).name[-40:]}")
+        else:
+            bar.refresh()
 
     try:
-        with _stop_on_sigterm(lib):
+        with _stop_on_sigterm(lib), logging_redirect_tqdm(tqdm_class=tqdm):
             report = lib.add(paths, model=model, pretrained=pretrained, adapter=adapter, progress=progress,
                              wait=wait, workers=workers, batch_size=batch_size, segment_params=params,
                              executor=executor)
-    except (LibraryError, WeightsUnavailableError, FileNotFoundError) as exc:
+    except (LibraryError, WeightsUnavailableError, FileNotFoundError, AdapterError) as exc:
         bar.close()
         fail(printable(str(exc)))
     bar.close()
@@ -170,7 +191,7 @@ def index(
     for folder, why in report.unreadable:
         typer.echo(f"cannot read folder {folder} ({why}): its videos were kept as they were", err=True)
     if report.failed:
-        typer.echo(f"{report.failed} file(s) could not be indexed (logged above; `tempme stats` lists them)")
+        typer.echo(f"{report.failed} file(s) could not be indexed (`tempme stats` lists them)")
     if report.interrupted:
         raise typer.Exit(128 + signal.SIGTERM)
     _enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
@@ -215,7 +236,7 @@ def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
     library: LibraryOpt = None,
-    k: Annotated[int, typer.Option("--k", "-k", help="Number of results.")] = 10,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")] = 10,
     per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
     folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
     nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 128,
@@ -225,11 +246,16 @@ def search(
 ) -> None:
     """Search the library by text; prints rank, score, path, the moment's start-end and why it matched."""
     library = library_dir(ctx, library)
+    from tempme.index.library import Library, LibraryError, SearchFilters
+    from tempme.index.vectors import IndexParams
+
+    try:
+        lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # a missing library: no torch
+    except LibraryError as exc:
+        fail(str(exc))
     import faiss
     import torch
 
-    from tempme.index.library import Library, LibraryError, SearchFilters
-    from tempme.index.vectors import IndexParams
     from tempme.weights import WeightsUnavailableError
 
     # one query: a team of threads costs more than it saves (text tower: 57 ms on one thread
@@ -237,7 +263,6 @@ def search(
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     try:
-        lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))
         hits = lib.search(query, k, per_video=per_video, mode=mode,
                           filters=SearchFilters(folder=str(folder)) if folder else None)
     except (LibraryError, WeightsUnavailableError, ValueError) as exc:
@@ -309,7 +334,7 @@ def stats(
     """Library size, index type, encoder, last run, failures."""
     library = library_dir(ctx, library)
     from tempme.index.library import Library, LibraryError
-    from tempme.encoder import EncoderInfo
+    from tempme.index.types import describe_encoder
 
     try:
         st = Library.open(library).stats()
@@ -320,7 +345,7 @@ def stats(
         d["failures"] = [{"path": printable(f["path"]), "error": f["error"]} for f in d["failures"]]
         typer.echo(json.dumps(d, default=str))
         return
-    enc = EncoderInfo.from_dict(st.encoder).describe() if st.encoder else "none yet"
+    enc = describe_encoder(st.encoder) if st.encoder else "none yet"
     typer.echo(f"library:  {st.path}")
     typer.echo(f"videos:   {st.videos} indexed, {st.failed} failed")
     typer.echo(f"segments: {st.segments}; index: {st.index_type}, {st.vectors} vectors (file v{st.index_version})")

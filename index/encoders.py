@@ -18,10 +18,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from tempme.index.catalog import Catalog
-from tempme.index.types import LibraryError
+from tempme.index.types import LibraryError, describe_encoder
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,8 @@ class EncoderHandle:
 def load(model: str, pretrained: str, adapter: Path | None = None, config: dict | None = None,
          fold: bool = True):
     """Load an encoder for indexing or search (LoRA folded into the weights for inference)."""
+    import torch
+
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
     cfg = TempMeConfig.from_dict(config) if config else None
@@ -71,8 +71,7 @@ def _identity(info: dict) -> tuple:
 
 
 def _describe(info: dict) -> str:
-    from tempme.encoder import EncoderInfo
-    return EncoderInfo.from_dict(info).describe()
+    return describe_encoder(info)
 
 
 def recorded_spec(catalog: Catalog, library_dir: Path) -> EncoderSpec:
@@ -92,22 +91,44 @@ def recorded_spec(catalog: Catalog, library_dir: Path) -> EncoderSpec:
     return EncoderSpec(info["arch"], str(info["pretrained"]), adapter, info.get("config"))
 
 
+def resolve_request(catalog: Catalog, library_dir: Path, model: str | None, pretrained: str | None,
+                    adapter: Path | None) -> EncoderSpec:
+    """The encoder to index with: what was given, the rest from the library's record, so that
+    ``tempme index DIR`` on an existing library needs no encoder flags.
+
+    Raises:
+        LibraryError: nothing is recorded yet and no ``model`` was given; the recorded adapter is missing.
+    """
+    info = catalog.encoder_info()
+    if info is None:
+        if model is None:
+            raise LibraryError(f"the library {library_dir} has no encoder yet: give --model and --pretrained")
+        return EncoderSpec(model, str(pretrained or "openai"), Path(adapter) if adapter else None)
+    recorded = recorded_spec(catalog, library_dir)
+    if model is None and pretrained is None and adapter is None:
+        return recorded
+    return EncoderSpec(model or recorded.model, str(pretrained or recorded.pretrained),
+                       Path(adapter) if adapter else recorded.adapter,
+                       recorded.config if model is None or model == recorded.model else None)
+
+
 def check_request(catalog: Catalog, library_dir: Path, spec: EncoderSpec) -> None:
     """Refuse, before any work, an encoder other than the library's (names and adapter hash).
 
     Raises:
-        LibraryError: architecture, weights or adapter differ from the recorded encoder.
+        LibraryError: architecture, weights or adapter differ from the recorded encoder, or
+            the adapter folder is not an adapter (checked for a new library too).
     """
     info = catalog.encoder_info()
-    if info is None:
-        return
     digest = None
     if spec.adapter is not None:
-        from tempme.lora import adapter_hash
+        from tempme.lora import AdapterError, adapter_hash
         try:
             digest = adapter_hash(Path(spec.adapter))
-        except OSError as exc:
-            raise LibraryError(f"cannot read adapter {spec.adapter}: {exc}") from exc
+        except (OSError, AdapterError) as exc:
+            raise LibraryError(f"cannot use adapter {spec.adapter}: {exc}") from None
+    if info is None:
+        return
     if (spec.model, str(spec.pretrained), digest) != (info["arch"], str(info["pretrained"]), info.get("adapter_hash")):
         raise LibraryError(
             f"{library_dir} was built with {_describe(info)}; cannot add videos encoded with "

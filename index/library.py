@@ -32,23 +32,20 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from tempme.index import db, encoders
 from tempme.index.catalog import Catalog
-from tempme.index.committer import Committer, ProgressFn
 from tempme.index.encoders import EncoderSpec
-from tempme.index.executor import Executor, LocalExecutor
 from tempme.index.files import printable, walk
 from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
 from tempme.index.textsearch import fuse_hits, search_lines
-from tempme.index.segment import SegmentParams
 from tempme.index.store import FaissStore
 from tempme.index.thumbnails import drop_thumbnails, load_key, purge_legacy, thumbnail
 from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
@@ -56,6 +53,11 @@ from tempme.index.types import (  # noqa: F401  (re-exported: the public API liv
     StorageError,
 )
 from tempme.index.vectors import IndexParams
+
+if TYPE_CHECKING:  # ingest (torch, PyAV) is imported by `add` only: `stats` and `remove` stay quick
+    from tempme.index.committer import ProgressFn
+    from tempme.index.executor import Executor
+    from tempme.index.segment import SegmentParams
 
 log = logging.getLogger(__name__)
 
@@ -226,15 +228,11 @@ class Library:
             self._write_mutex.release()
 
     def _spec(self, model: str | None, pretrained: str | None, adapter: Path | None, encoder) -> EncoderSpec:
-        if model is not None:
-            return EncoderSpec(model, str(pretrained or "openai"), Path(adapter) if adapter else None)
         if encoder is not None:
             info = encoder.info.to_dict()
             return EncoderSpec(info["arch"], str(info["pretrained"]), Path(adapter) if adapter else None,
                                info.get("config"))
-        if self.catalog.encoder_info() is None:
-            raise LibraryError(f"the library {self.path} has no encoder yet: give --model and --pretrained")
-        return encoders.recorded_spec(self.catalog, self.path)
+        return encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
 
     def add(self, paths: list[Path], *, model: str | None = None, pretrained: str | None = None,
             adapter: Path | None = None, encoder=None, executor: Executor | None = None,
@@ -248,9 +246,11 @@ class Library:
         folder that could not be listed: ``IndexReport.unreadable``). Any file that cannot be
         indexed is recorded as failed with its error and counted; it never stops the run. A file
         that changes while it is read is read again. ``progress(done, total, path)`` is called
-        after every video. After :meth:`interrupt` the run stops early (``report.interrupted``).
+        once planned (``done`` 0, ``path`` "") and after every video. After :meth:`interrupt`
+        the run stops early (``report.interrupted``).
 
-        ``model``/``pretrained``/``adapter``: the encoder (default: the library's recorded one).
+        ``model``/``pretrained``/``adapter``: the encoder; any left None comes from the library's
+        record (:func:`index.encoders.resolve_request`), so only a new library needs ``model``.
         ``encoder``: an already loaded encoder to use. ``executor``: the engine that decodes and
         encodes (default: ``LocalExecutor(segment_params, workers, batch_size)``).
 
@@ -261,14 +261,21 @@ class Library:
                 (the message says what was kept).
             FileNotFoundError: a path does not exist.
         """
+        from tempme.index.committer import Committer
+        from tempme.index.executor import LocalExecutor
+        from tempme.index.segment import SegmentParams
+
         spec = self._spec(model, pretrained, adapter, encoder)
         with self._writer(wait):
             if encoder is None:
                 encoders.check_request(self.catalog, self.path, spec)
             roots = [Path(p).expanduser().resolve() for p in paths]
-            unreadable: list[tuple[Path, str]] = []
-            files = walk(roots, errors=unreadable)
-            plan = plan_ingest(files, roots, self.catalog.known_files(), unreadable)
+        re-encoded; files that disappeared from the walked folders are removed (not those in a
+        folder that could not be listed: ``IndexReport.unreadable``). Any file that cannot be
+        indexed is recorded as failed with its error and counted; it never stops the run. A file
+        that changes while it is read is read again. ``progress(done, total, path)`` is called
+        once planned (``done`` 0, ``path`` "") and after every video. After :meth:`interrupt`
+        the run stops early (``report.interrupted``).
             handle = None
             if plan.encode:
                 if encoder is None:

@@ -16,7 +16,6 @@ import threading
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 from cachetools import LRUCache
 
 from tempme.index.textbatch import TextBatcher
@@ -48,6 +47,8 @@ class QueryEncoder:
     def _start(self) -> TextBatcher:
         with self._start_lock:
             if self._batcher is None:
+                import torch  # here, not at import: `tempme stats` never loads it
+
                 encoder = self._load_encoder()
 
                 def encode_many(texts: Sequence[str]) -> np.ndarray:  # (Q,) -> (Q, D)

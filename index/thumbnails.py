@@ -1,4 +1,8 @@
-"""Thumbnails: a JPEG of the frame at a segment's start, cached in ``<library>/thumbs/``.
+"""Thumbnails: a JPEG of a representative frame from inside a segment, cached in ``<library>/thumbs/``.
+
+The frame at a moment's first instant is often black or flat (fades, title cards), so a few
+frames inside the segment are decoded and the first that is neither near-black nor
+near-uniform is kept (else the one with the most detail): :func:`pick_frame`.
 
 The folder is served by the page, so its names must not be guessable: a thumbnail is named by
 a keyed hash of its segment id (blake2b with the library's secret key, ``thumbs.key`` beside the
@@ -23,6 +27,29 @@ log = logging.getLogger(__name__)
 
 KEY_NAME = "thumbs.key"
 _LEGACY = re.compile(r"^\d+\.jpg$")  # before the names were keyed: <segment_id>.jpg
+CANDIDATES = (0.5, 0.25, 0.75, 0.1, 0.9)  # fractions of the segment, tried in this order
+MIN_MEAN = 24.0  # luma (0-255) below this: near-black
+MIN_STD = 12.0  # luma spread below this: near-uniform (a flat card)
+
+
+def luma_stats(frame: np.ndarray) -> tuple[float, float]:
+    """(mean, standard deviation) of the BT.601 luma of an (H, W, 3) uint8 frame, 0-255."""
+    y = frame[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # (H, W)
+    return float(y.mean()), float(y.std())
+
+
+def is_blank(frame: np.ndarray) -> bool:
+    """True for a near-black or near-uniform (H, W, 3) frame."""
+    mean, std = luma_stats(frame)
+    return mean < MIN_MEAN or std < MIN_STD
+
+
+def pick_frame(frames: list[np.ndarray]) -> int:
+    """Index of the first frame that is not blank, else of the one with the largest luma spread."""
+    for i, f in enumerate(frames):
+        if not is_blank(f):
+            return i
+    return int(np.argmax([luma_stats(f)[1] for f in frames]))
 
 
 def load_key(library_dir: Path, writable: bool = True) -> bytes:
@@ -83,7 +110,7 @@ def purge_legacy(folder: Path) -> int:
 
 
 def thumbnail(catalog: Catalog, folder: Path, key: bytes, segment_id: int, max_side: int = 320) -> Path:
-    """The cached JPEG of a segment still in the catalog (made on first use; longer side
+    """The cached JPEG of a frame inside a segment still in the catalog (:func:`pick_frame`; made on first use; longer side
     ``max_side`` px), named by :func:`thumbnail_name`.
 
     Raises:
@@ -100,8 +127,9 @@ def thumbnail(catalog: Catalog, folder: Path, key: bytes, segment_id: int, max_s
     out = Path(folder) / thumbnail_name(key, segment_id)
     if out.is_file():
         return out
-    t = min(row.start_s + 0.05, (row.start_s + row.end_s) / 2)
-    frame = sample_frames(row.path, [t], max_side=max_side)[0]
+    length = max(0.0, row.end_s - row.start_s)
+    frames = list(sample_frames(row.path, [row.start_s + f * length for f in CANDIDATES], max_side=max_side))
+    frame = frames[pick_frame(frames)]
     out.parent.mkdir(exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     Image.fromarray(frame).save(tmp, format="JPEG", quality=85)

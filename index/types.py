@@ -37,6 +37,29 @@ def format_time(seconds: float) -> str:
     return f"{minutes}:{sec:04.1f}"
 
 
+def describe_encoder(info: dict) -> str:
+    """One line for a recorded ``EncoderInfo.to_dict()`` (the same words as
+    ``EncoderInfo.describe``, without importing torch): ``"ViT-B-32 (openai, no adapter, TempMe, 12 frames)"``."""
+    mode = "TempMe" if info.get("merging") else "mean pooling"
+    return (f"{info['arch']} ({info['pretrained']}, {info.get('adapter_hash') or 'no adapter'}, {mode}, "
+            f"{info.get('num_frames')} frames)")
+
+
+def plural(n: int, noun: str) -> str:
+    """``plural(1, "video")`` -> ``"1 video"``; ``plural(2, "video")`` -> ``"2 videos"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def format_clock(seconds: float, up: bool = False) -> str:
+    """Whole seconds for people: ``41.7`` -> ``"0:41"`` (``"0:42"`` with ``up``); ``"1:02:03"`` with hours."""
+    import math
+
+    total = int(math.ceil(float(seconds) - 1e-6) if up else math.floor(max(0.0, float(seconds))))
+    hours, rest = divmod(max(0, total), 3600)
+    minutes, sec = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     """Which videos a search may return (all bounds optional)."""
@@ -121,8 +144,16 @@ class Hit:
         return "; ".join(parts)
 
     @property
+    def when(self) -> str:
+        """``"0:41–0:44 of 0:55"``: the moment in whole seconds, in the whole video."""
+        return (f"{format_clock(self.start_s)}–{format_clock(self.end_s, up=True)} "
+                f"of {format_clock(self.duration_s, up=True)}")
+
+    @property
     def caption(self) -> str:
-        base = f"{self.score:.3f} · {self.name} · {self.span}"
+        """What a result card says under its picture (the raw score is in :meth:`to_dict`);
+        hits found by speech or on-screen text add why they matched."""
+        base = f"{self.name} · {self.when}"
         return base if self.matched == ("visual",) else f"{base} · {self.why}"
 
     def to_dict(self) -> dict:
@@ -165,7 +196,7 @@ class IndexReport:
         return self.seconds / self.segments if self.segments else 0.0
 
     def summary(self) -> str:
-        text = (f"{self.indexed} videos indexed ({self.segments} segments), {self.skipped} unchanged, "
+        text = (f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
                 f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
                 f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)")
         if self.unreadable:

@@ -58,7 +58,7 @@ def start_server(
             is in the message).
     """
     port = port or free_port()
-    cmd = [sys.executable, "-m", "tempme", "--library", str(library), "serve", "--port", str(port), *args]
+    cmd = [sys.executable, "-m", "tempme", "-v", "--library", str(library), "serve", "--port", str(port), *args]
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT))
     env.pop("GRADIO_SERVER_NAME", None)
     fd, log_name = tempfile.mkstemp(prefix="tempme-serve-", suffix=".log")

@@ -51,7 +51,7 @@ def test_unicode_query_kept():
 
 @pytest.mark.parametrize("k", [0, -1, MAX_K + 1, 2.5, float("nan"), None])
 def test_bad_k(k):
-    with pytest.raises(InputError, match="K must"):
+    with pytest.raises(InputError, match="number of results must"):
         clean_k(k)
 
 
@@ -84,7 +84,8 @@ def test_format_time():
 
 def test_hit_caption_and_dict():
     m = Hit(7, 3, Path("/v/clip.mp4"), 10.0, 20.5, 0.31234, 1, 55.0, "/t/7.jpg")
-    assert m.caption == "0.312 · clip.mp4 · 0:10.0–0:20.5"
+    assert m.caption == "clip.mp4 · 0:10–0:21 of 0:55"
+    assert Hit(7, 3, Path("/v/c.mp4"), 3700.2, 3712.0, 0.3, 1, 3725.5).when == "1:01:40–1:01:52 of 1:02:06"
     d = m.to_dict()
     assert d["video"] == "/v/clip.mp4" and d["start_s"] == 10.0 and d["end_s"] == 20.5 and "thumbnail" not in d
 

@@ -129,6 +129,26 @@ def test_missing_library_messages_and_cleanup(tmp_path):
         assert client.predict(api_name="/status").startswith("No library at")
         with pytest.raises(Exception, match="No library at"):
             client.predict("a dog", 5, api_name="/search")
+        assert "warning: there is no library at" in srv.log()  # said at start, e.g. for a misspelled --library
         private = Path(re.search(r"served copies go to (\S+)", srv.log()).group(1))
         assert private.is_dir()
     assert srv.proc.returncode == 0 and not private.exists()
+
+
+def test_readme_api_snippet_runs(served, tmp_path, monkeypatch):
+    """The README's gradio_client example, as written, against a live server (only the URL and
+    the login are filled in; `new_clip.mp4` is a real clip new to the library)."""
+    import re
+    import shutil
+
+    srv, library, _ = served
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "gradio_client" in b)
+    call = 'Client("http://127.0.0.1:7860/", download_files=False)'
+    assert call in snippet
+    snippet = snippet.replace(call, f"Client({srv.url!r}, download_files=False, auth=({USER!r}, {PASSWORD!r}))")
+    shutil.copyfile(VIDEOS / "moviepy__fire2.mp4", tmp_path / "new_clip.mp4")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(snippet, "README.md", "exec"), scope)
+    assert scope["hits"] and scope["more"] and scope["short"] == []  # no /videos/holiday on this server

@@ -54,7 +54,7 @@ def test_login_throttle_locks_a_name_then_everyone() -> None:
 
 def test_wrong_types_get_one_line_messages(tmp_path) -> None:
     for bad in ("abc", [3], {"k": 3}, None, True, 2.5, float("nan")):
-        with pytest.raises(InputError, match=f"K must be a whole number from 1 to {MAX_K}"):
+        with pytest.raises(InputError, match=f"number of results must be a whole number from 1 to {MAX_K}"):
             clean_k(bad)
     assert clean_k("7") == 7 and clean_k(7.0) == 7
     for bad in (["a", "dog"], 42, {"q": 1}):

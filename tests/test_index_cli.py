@@ -60,3 +60,68 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "was built with tempme-tiny" in res.output
     res = runner.invoke(cli, ["search", "x", "--library", str(tmp_path / "none")])
     assert res.exit_code == 1 and "no library" in res.output
+
+
+def test_cli_index_reuses_the_recorded_encoder_and_rejects_bad_input(tmp_path: Path) -> None:
+    from tempme.app.cli import cli
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "cup.mp4")
+    lib_dir = tmp_path / "lib"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny",
+                              "--pretrained", "none"])
+    assert res.exit_code == 0, res.output
+    shutil.copy(VIDEOS / "moviepy__fire2.mp4", folder / "fire.mp4")
+    # no encoder flags: the library's recorded tempme-tiny (random) encoder, not ViT-B-32/openai
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "1 video indexed" in res.output and "1 unchanged" in res.output
+    assert Library.open(lib_dir).stats().videos == 2
+
+    # an --adapter folder that is not an adapter: one line, no traceback
+    not_adapter = tmp_path / "not-an-adapter"
+    not_adapter.mkdir()
+    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--adapter", str(not_adapter)])
+    assert res.exit_code == 1, res.output
+    assert "cannot use adapter" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli, ["--library", str(tmp_path / "new"), "index", str(folder), "--model", "tempme-tiny",
+                              "--pretrained", "none", "--adapter", str(not_adapter)])
+    assert res.exit_code == 1 and "cannot use adapter" in res.output
+
+    # a missing folder creates no library; K <= 0 is a usage error
+    res = runner.invoke(cli, ["--library", str(tmp_path / "lib2"), "index", str(tmp_path / "nope")])
+    assert res.exit_code == 1 and "no such file or folder" in res.output
+    assert not (tmp_path / "lib2").exists()
+    for k in ("0", "-5"):
+        res = runner.invoke(cli, ["--library", str(lib_dir), "search", "a cup", "--k", k])
+        assert res.exit_code == 2, res.output
+
+
+def test_stats_remove_errors_and_help_never_import_torch(tmp_path: Path) -> None:
+    """`stats`, `remove`, the errors of `search`/`index` and `--help` answer without torch (and
+    so without open_clip), in a fresh interpreter; `tempme index` on a new library is the
+    reference that does import it."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "cup.mp4")
+    lib = tmp_path / "lib"
+    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom tempme.app.cli import cli\n"
+             "res = CliRunner().invoke(cli, sys.argv[1:])\n"
+             "print(res.exit_code, 'torch' in sys.modules, 'open_clip' in sys.modules)\n")
+
+    def run(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=600)
+        return out.stdout.split()[-3:]
+
+    assert run("--library", str(lib), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none") \
+        == ["0", "True", "True"]
+    assert run("--library", str(lib), "stats") == ["0", "False", "False"]
+    assert run("--help") == ["0", "False", "False"]
+    assert run("--library", str(tmp_path / "missing"), "search", "a cup") == ["1", "False", "False"]
+    assert run("--library", str(lib), "index", str(tmp_path / "missing")) == ["1", "False", "False"]
+    assert run("--library", str(lib), "remove", str(folder / "cup.mp4")) == ["0", "False", "False"]

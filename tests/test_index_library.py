@@ -66,7 +66,9 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     assert set(failed) == set(broken) and all(failed.values())
     assert report.failed == len(broken) and report.indexed == len(ok)
     assert sorted(e[0] for e in report.errors) == sorted(str(p) for p in broken)
-    assert len(calls) == len(files) and calls[-1][:2] == (len(files), len(files))
+    # once planned (the total, before the encoder loads), then once per video
+    assert calls[0] == (0, len(files), "") and len(calls) == len(files) + 1
+    assert calls[-1][:2] == (len(files), len(files))
     # SQLite and FAISS agree exactly, in memory and on disk
     db_ids = np.array(sorted(r[0] for r in seg_rows))
     assert np.array_equal(np.sort(lib.store.ids()), db_ids)
