@@ -30,7 +30,7 @@ TEXTS = ["a red circle moves along the top", "two people arm wrestling"]
 def checkpoint(tmp_path_factory):
     """Random tiny CLIP weights in a local file (the --pretrained PATH route)."""
     torch.manual_seed(1)
-    model = open_clip.create_model("tempme-tiny", pretrained=None, force_quick_gelu=True)
+    model = open_clip.create_model("tempme-tiny", pretrained=None)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save(model.state_dict(), path)
     return path
@@ -92,7 +92,7 @@ def test_stock_peft_loads_the_lora_into_stock_open_clip(checkpoint, tmp_path):
     LoRA tensors, and the same text embeddings as our encoder (the text tower has no TempMe parts)."""
     enc = trained_encoder(checkpoint, seed=2)
     enc.save_adapter(tmp_path / "a")
-    stock = open_clip.create_model("tempme-tiny", pretrained=str(checkpoint), force_quick_gelu=True)
+    stock = open_clip.create_model("tempme-tiny", pretrained=str(checkpoint))  # GELU: tempme-tiny config, as our loader
     peft_model = PeftModel.from_pretrained(stock, str(tmp_path / "a")).eval()
     ours = {n: p for n, p in enc.model.named_parameters() if ".lora_" in n}
     theirs = {n.removeprefix("base_model.model."): p for n, p in peft_model.named_parameters() if ".lora_" in n}

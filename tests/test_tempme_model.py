@@ -81,7 +81,7 @@ def test_encoder_macs_counted_match_analytic_and_paper():
 def tiny_checkpoint(tmp_path_factory):
     """A local checkpoint file of random tiny CLIP weights (the --pretrained PATH route)."""
     torch.manual_seed(1)
-    model = open_clip.create_model("tempme-tiny", pretrained=None, force_quick_gelu=True)
+    model = open_clip.create_model("tempme-tiny", pretrained=None)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     torch.save(model.state_dict(), path)
     return path

@@ -239,7 +239,7 @@ def test_hf_endpoint_mirror_is_used_and_asked_once(tmp_path):
             "except WeightsUnavailableError as e:\n    print('ERROR', e); sys.exit(3)\n"
         )
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO,
-                              timeout=120)
+                              timeout=900)
     finally:
         server.shutdown()
     assert proc.returncode == 3, proc.stdout + proc.stderr
