@@ -77,13 +77,22 @@ class LoginThrottle:
             if len(mine) >= self.max_failures:
                 self._locked_until[user] = now + self.lockout_s
                 mine.clear()
-                logger.warning("%d failed logins for %r within %g s: locked for %g s",
-                               self.max_failures, user[:64], self.window_s, self.lockout_s)
+                logger.warning(
+                    "%d failed logins for %r within %g s: locked for %g s",
+                    self.max_failures,
+                    user[:64],
+                    self.window_s,
+                    self.lockout_s,
+                )
             if len(self._all) >= self.max_global_failures:
                 self._global_locked_until = now + self.lockout_s
                 self._all.clear()
-                logger.warning("%d failed logins within %g s: every login refused for %g s",
-                               self.max_global_failures, self.window_s, self.lockout_s)
+                logger.warning(
+                    "%d failed logins within %g s: every login refused for %g s",
+                    self.max_global_failures,
+                    self.window_s,
+                    self.lockout_s,
+                )
             if len(self._failures) > 10_000:  # bound memory under a flood of names
                 self._failures = {u: q for u, q in self._failures.items() if q}
         return False

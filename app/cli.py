@@ -36,17 +36,27 @@ def _version(value: bool) -> None:
 @cli.callback()
 def _root(
     library: Optional[Path] = typer.Option(
-        None, "--library", envvar="TEMPME_LIBRARY",
+        None,
+        "--library",
+        envvar="TEMPME_LIBRARY",
         help="Library directory for the library commands (each also takes --library after its name).",
     ),
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True,
-                                help="-v: progress notes (INFO); -vv: debug logging, third-party libraries too."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="-v: progress notes (INFO); -vv: debug logging, third-party libraries too.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     # Warnings only by default (the commands print their own results); our packages at INFO with
     # -v; everything at DEBUG with -vv. `library` is read by the commands (tempme.index.cli.library_dir).
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("tempme").setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
 
 

@@ -33,7 +33,14 @@ from tempme.app.validate import (  # noqa: F401  (re-exported for the page and t
 from tempme.index.files import content_hash, is_under
 from tempme.index.library import Library
 from tempme.index.types import (  # noqa: F401
-    SEARCH_MODES, Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, SearchFilters, format_time,
+    SEARCH_MODES,
+    Hit,
+    IndexReport,
+    LibraryBusyError,
+    LibraryError,
+    LibraryStats,
+    SearchFilters,
+    format_time,
     plural,
 )
 
@@ -143,8 +150,9 @@ class AppContext:
             return replace(filters, folder=str(self.library_dir / filters.folder))
         return filters
 
-    def search(self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0,
-               mode: str = "all") -> list[Hit]:
+    def search(
+        self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all"
+    ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
         ``mode``: all (fused), visual, speech or text (see ``Library.search``).
 
@@ -162,7 +170,7 @@ class AppContext:
         return self._with_thumbnails(lib, hits)
 
     def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
-        """"More like this": search with the stored vector of `segment_id`, itself excluded."""
+        """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
         k = clean_k(k)
         lib = self._searchable()
         filters = self._in_library(filters)
@@ -334,7 +342,8 @@ def summarize_report(report: IndexReport) -> str:
         text += f" {report.skipped} {'was' if report.skipped == 1 else 'were'} already in the library."
     if report.errors:
         text += f" {len(report.errors)} could not be read: " + "; ".join(
-            f"{Path(p).name}: {why}" for p, why in report.errors[:5])
+            f"{Path(p).name}: {why}" for p, why in report.errors[:5]
+        )
         if len(report.errors) > 5:
             text += f"; and {len(report.errors) - 5} more"
         text += "."
@@ -374,8 +383,9 @@ def evidence_html(hit: Hit) -> str:
     parts = []
     if hit.transcript:
         marked = {w.word.casefold() for w in hit.words}
-        said = " ".join(f"<mark>{escape(t)}</mark>" if t.casefold() in marked else escape(t)
-                        for t in hit.transcript.split())
+        said = " ".join(
+            f"<mark>{escape(t)}</mark>" if t.casefold() in marked else escape(t) for t in hit.transcript.split()
+        )
         times = ", ".join(f"{escape(w.word)} {format_time(w.start_s)}" for w in hit.words)
         parts.append(f"🗣 “{said}”" + (f" <small>({times})</small>" if times else ""))
     if hit.ocr_text:

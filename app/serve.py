@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
 from tempme.app.auth import LoginThrottle
 from tempme.index.cli import LibraryOpt, library_dir
 
@@ -127,9 +126,13 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
 def serve_command(
     ctx: typer.Context,
     library: LibraryOpt = None,
-    host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the page to the network.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the page to the network.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 7860,
-    auth: Annotated[Optional[str], typer.Option("--auth", help="user:password required for the page and the API.")] = None,
+    auth: Annotated[
+        Optional[str], typer.Option("--auth", help="user:password required for the page and the API.")
+    ] = None,
     auth_file: Annotated[Optional[Path], typer.Option("--auth-file", help="File of user:password lines.")] = None,
     allow_folder_add: Annotated[
         bool, typer.Option("--allow-folder-add", help="Let page users index a folder on this server by path.")
@@ -142,10 +145,15 @@ def serve_command(
     library = library_dir(ctx, library)
     credentials = parse_auth(auth, auth_file)
     if not (Path(library).expanduser() / "library.db").is_file():  # e.g. a misspelled --library
-        typer.echo(f"warning: there is no library at {Path(library).expanduser().resolve()} yet; the page will "
-                   f"say so until one is made: tempme --library {library} index VIDEO_DIR", err=True)
+        typer.echo(
+            f"warning: there is no library at {Path(library).expanduser().resolve()} yet; the page will "
+            f"say so until one is made: tempme --library {library} index VIDEO_DIR",
+            err=True,
+        )
     if not is_loopback(host) and credentials is None:
-        logger.warning("serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port)
+        logger.warning(
+            "serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port
+        )
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
     private = private_gradio_dir()
@@ -162,7 +170,6 @@ def serve_command(
     logger.info("uploads and served copies go to %s (removed at exit)", private)
     import faiss
     import torch
-
     from tempme.app.ui import CSS
 
     # Set once for the process. Every search is one query vector: waking OpenMP threads costs
@@ -173,7 +180,9 @@ def serve_command(
 
     demo, allowed, page = build_app(library, allow_folder_add=allow_folder_add, media_dir=private)
     demo.queue(default_concurrency_limit=1)
-    logger.info("serving library %s on http://%s:%d (%d files allowed)", Path(library).resolve(), host, port, len(allowed))
+    logger.info(
+        "serving library %s on http://%s:%d (%d files allowed)", Path(library).resolve(), host, port, len(allowed)
+    )
     demo.launch(
         server_name=host,
         server_port=port,

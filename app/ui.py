@@ -18,13 +18,12 @@ import logging
 from pathlib import Path
 
 import gradio as gr
-
 from tempme.app.handlers import (
     MAX_K,
+    SEARCH_MODES,
     AppContext,
     Hit,
     InputError,
-    SEARCH_MODES,
     SearchState,
     evidence_html,
     format_time,
@@ -113,10 +112,17 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             moments = ctx.search(query, k, filters, mode=mode or "all")
         except InputError as e:
             return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip(), *_kept()
-        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments,
-                            mode=mode or "all")
-        return (_results(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
-                _evidence(moments), *_cleared())
+        state = SearchState(
+            query=" ".join(query.split()), k=int(k), filters=filters, moments=moments, mode=mode or "all"
+        )
+        return (
+            _results(moments),
+            state,
+            _found(state, len(moments)),
+            gr.update(visible=len(moments) == state.k),
+            _evidence(moments),
+            *_cleared(),
+        )
 
     def load_more(state: SearchState):
         try:
@@ -124,8 +130,14 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         except InputError as e:
             return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip(), *_kept()
         state.moments = state.moments + new
-        return (_gallery(state.moments), state, _found(state, len(new)), gr.update(visible=len(new) == state.k),
-                _evidence(state.moments), *_kept())
+        return (
+            _gallery(state.moments),
+            state,
+            _found(state, len(new)),
+            gr.update(visible=len(new) == state.k),
+            _evidence(state.moments),
+            *_kept(),
+        )
 
     def select(state: SearchState, evt: gr.SelectData):
         if not state.moments or evt.index is None or evt.index >= len(state.moments):
@@ -135,9 +147,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             path = ctx.playable(m)
         except InputError as e:
             return gr.skip(), _message(str(e), ok=False), None, gr.skip()
-        span = (
-            f"**{m.name}** · moment {m.when} · result {m.rank} (score {m.score:.3f})  \n`{m.path}`"
-            + (f"  \n{evidence_html(m)}" if m.matched != ("visual",) else "")
+        span = f"**{m.name}** · moment {m.when} · result {m.rank} (score {m.score:.3f})  \n`{m.path}`" + (
+            f"  \n{evidence_html(m)}" if m.matched != ("visual",) else ""
         )
         video = gr.Video(
             value=str(path),
@@ -153,8 +164,14 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
     def more_like_this(segment_id, k, folder, min_d, max_d, exts, state):
         if segment_id is None:
-            return (gr.skip(), state, _message("Select a result first, then “more like this”.", ok=False), gr.skip(),
-                    gr.skip(), *_kept())
+            return (
+                gr.skip(),
+                state,
+                _message("Select a result first, then “more like this”.", ok=False),
+                gr.skip(),
+                gr.skip(),
+                *_kept(),
+            )
         source = next((m for m in state.moments if m.segment_id == segment_id), None)
         try:
             filters = make_filters(folder, min_d, max_d, exts)
@@ -162,10 +179,15 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         except InputError as e:
             return gr.skip(), state, _message(str(e), ok=False), gr.skip(), gr.skip(), *_kept()
         label = f"{source.name} at {format_clock(source.start_s)}" if source else "the selected moment"
-        state = SearchState(similar_to=int(segment_id), similar_label=label, k=int(k), filters=filters,
-                            moments=moments)
-        return (_results(moments), state, _found(state, len(moments)), gr.update(visible=len(moments) == state.k),
-                _evidence(moments), *_cleared())
+        state = SearchState(similar_to=int(segment_id), similar_label=label, k=int(k), filters=filters, moments=moments)
+        return (
+            _results(moments),
+            state,
+            _found(state, len(moments)),
+            gr.update(visible=len(moments) == state.k),
+            _evidence(moments),
+            *_cleared(),
+        )
 
     def _progress_cb(progress: gr.Progress):
         def cb(done: int, total: int, name: str) -> None:
@@ -211,7 +233,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             raise gr.Error(str(e)) from None
 
     def api_similar(segment_id: int, k: int = 10) -> list[dict]:
-        """"More like this": the hits nearest to the stored vector of segment_id (itself left out)."""
+        """ "More like this": the hits nearest to the stored vector of segment_id (itself left out)."""
         try:
             return [m.to_dict() for m in ctx.similar(segment_id, k)]
         except InputError as e:
@@ -243,14 +265,23 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             query = gr.Textbox(
                 label="Describe a moment",
                 placeholder="e.g. “a woman flipping a pancake”, then press Enter",
-                scale=6, max_lines=1, elem_id="query", autofocus=True,
+                scale=6,
+                max_lines=1,
+                elem_id="query",
+                autofocus=True,
             )
             # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
-            k = gr.Number(value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k",
-                          info=f"1 to {MAX_K}")
+            k = gr.Number(
+                value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k", info=f"1 to {MAX_K}"
+            )
             search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
-        mode = gr.Radio(list(SEARCH_MODES), value="all", label="Match", elem_id="mode",
-                        info="all: what it looks like, what is said and what is written, fused")
+        mode = gr.Radio(
+            list(SEARCH_MODES),
+            value="all",
+            label="Match",
+            elem_id="mode",
+            info="all: what it looks like, what is said and what is written, fused",
+        )
         with gr.Accordion("Filters", open=False):
             with gr.Row():
                 folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
@@ -261,21 +292,33 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         with gr.Row():
             with gr.Column(scale=3):
                 gallery = gr.Gallery(
-                    label="Moments", columns=4, height=None, allow_preview=False,
-                    object_fit="cover", elem_id="results", buttons=[],
+                    label="Moments",
+                    columns=4,
+                    height=None,
+                    allow_preview=False,
+                    object_fit="cover",
+                    elem_id="results",
+                    buttons=[],
                 )
                 evidence = gr.HTML(elem_id="evidence")
                 more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
             with gr.Column(scale=2, elem_id="player-col"):
                 player = gr.Video(
-                    label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"],
+                    label="Player",
+                    interactive=False,
+                    autoplay=True,
+                    elem_id="player",
+                    buttons=["download"],
                 )
                 span = gr.Markdown(elem_id="span")
                 # a slot for "why it matched" (matched words of speech / on-screen text) goes here
                 similar_btn = gr.Button("More like this", elem_id="more-like-this", interactive=False)
         with gr.Accordion("Add videos", open=False, elem_id="add-panel"):
             uploads = gr.File(
-                label="Video files", file_count="multiple", file_types=["video"], elem_id="upload",
+                label="Video files",
+                file_count="multiple",
+                file_types=["video"],
+                elem_id="upload",
             )
             add_btn = gr.Button("Add to library", elem_id="add")
             if ctx.allow_folder_add:
@@ -298,11 +341,23 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         ).then(None, None, None, js=SCROLL_TO_PLAYER)
         similar_btn.click(more_like_this, [selected, k, folder, min_d, max_d, exts, state], outputs, **searching)
         # progress shows in the Add panel (on its message), not over the status line
-        add_btn.click(on_add_files, [uploads], [add_msg, status_md, uploads], concurrency_id="index",
-                      show_progress_on=[add_msg], **private)
+        add_btn.click(
+            on_add_files,
+            [uploads],
+            [add_msg, status_md, uploads],
+            concurrency_id="index",
+            show_progress_on=[add_msg],
+            **private,
+        )
         if ctx.allow_folder_add:
-            folder_btn.click(on_add_folder, [folder_path], [add_msg, status_md], concurrency_id="index",
-                             show_progress_on=[add_msg], **private)
+            folder_btn.click(
+                on_add_folder,
+                [folder_path],
+                [add_msg, status_md],
+                concurrency_id="index",
+                show_progress_on=[add_msg],
+                **private,
+            )
         demo.load(on_status, None, status_md, **private)
         gr.Timer(30).tick(on_status, None, status_md, **private)  # indexing by other processes
 

@@ -105,9 +105,10 @@ def make_filters(
         raise InputError(f"The folder filter must be text, got {type(folder).__name__}.")
     if isinstance(extensions, str):
         extensions = [extensions]
-    if extensions is not None and (not isinstance(extensions, (list, tuple))
-                                   or not all(isinstance(e, str) for e in extensions)):
-        raise InputError("The file types must be a list of extensions such as [\".mp4\", \".mkv\"].")
+    if extensions is not None and (
+        not isinstance(extensions, (list, tuple)) or not all(isinstance(e, str) for e in extensions)
+    ):
+        raise InputError('The file types must be a list of extensions such as [".mp4", ".mkv"].')
     if isinstance(min_duration_s, bool) or isinstance(max_duration_s, bool):
         raise InputError("A duration must be a number of seconds, got a boolean.")
     lo = _duration(min_duration_s, "minimum")
@@ -130,8 +131,9 @@ def check_upload_batch(paths: Sequence[Path]) -> None:
         InputError: too many files, or too many bytes (both counted and named in the message).
     """
     if len(paths) > MAX_UPLOAD_FILES:
-        raise InputError(f"{len(paths)} files in one upload; the limit is {MAX_UPLOAD_FILES}. "
-                         "Upload them in smaller groups.")
+        raise InputError(
+            f"{len(paths)} files in one upload; the limit is {MAX_UPLOAD_FILES}. Upload them in smaller groups."
+        )
     total = 0
     for p in paths:
         try:
@@ -139,9 +141,11 @@ def check_upload_batch(paths: Sequence[Path]) -> None:
         except OSError:
             pass  # reported per file by check_upload
     if total > MAX_UPLOAD_BYTES:
-        raise InputError(f"The upload is {total / 1024**3:.1f} GiB; the limit per upload is "
-                         f"{MAX_UPLOAD_BYTES / 1024**3:.0f} GiB. Upload fewer files at a time, or index "
-                         "the folder on the server with `tempme index`.")
+        raise InputError(
+            f"The upload is {total / 1024**3:.1f} GiB; the limit per upload is "
+            f"{MAX_UPLOAD_BYTES / 1024**3:.0f} GiB. Upload fewer files at a time, or index "
+            "the folder on the server with `tempme index`."
+        )
 
 
 def check_upload(path: str | Path) -> Path:
@@ -159,8 +163,7 @@ def check_upload(path: str | Path) -> Path:
         raise InputError(f"{name}: the upload did not arrive (no such file).")
     if not is_video_name(p):
         raise InputError(
-            f"{name}: not a video file (extension {p.suffix or 'none'!r}; "
-            f"accepted: {', '.join(VIDEO_EXTENSIONS)})."
+            f"{name}: not a video file (extension {p.suffix or 'none'!r}; accepted: {', '.join(VIDEO_EXTENSIONS)})."
         )
     if p.stat().st_size == 0:
         raise InputError(f"{name}: the file is empty (0 bytes).")

@@ -146,7 +146,9 @@ def main() -> None:
         return
     base = rows[0] if len(rows) > 1 else None
     print(f"search load against {url} (K={args.k})")
-    print(f"{'clients':>7} {'secs':>6} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} {'req/s vs 1':>10}")
+    print(
+        f"{'clients':>7} {'secs':>6} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'req/s':>7} {'req/s vs 1':>10}"
+    )
     for r in rows:
         ratio = f"{r['req_per_s'] / base['req_per_s']:.2f}x" if base and base["req_per_s"] else "-"
         print(

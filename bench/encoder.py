@@ -24,7 +24,12 @@ from tempme.config import TempMeConfig
 from tempme.encoder import load_encoder
 from tempme.flops import video_encoder_macs
 
-PAPER_GMACS = {("ViT-B-32", True): 34.8, ("ViT-B-32", False): 52.9, ("ViT-B-16", True): 121.4, ("ViT-B-16", False): 211.3}
+PAPER_GMACS = {
+    ("ViT-B-32", True): 34.8,
+    ("ViT-B-32", False): 52.9,
+    ("ViT-B-16", True): 121.4,
+    ("ViT-B-16", False): 211.3,
+}
 
 
 def time_per_video(encoders: dict, batch: int, repeats: int) -> dict[str, float]:
@@ -92,7 +97,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     result = {
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name()
+        if device.startswith("cuda")
+        else f"cpu ({torch.get_num_threads()} threads)",
         "frames": 12,
         "archs": {arch: measure(arch, args.batches, args.repeats, device) for arch in args.archs},
     }

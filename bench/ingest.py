@@ -38,12 +38,12 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-
 from tempme.index.encoders import load
 from tempme.index.executor import LocalExecutor
 from tempme.index.files import VIDEO_EXTENSIONS
 from tempme.index.library import Library
 from tempme.index.segment import SegmentParams, VideoScan, cut_agreement, plan_segments, scan_video
+
 from tempme.video import VideoDecodeError, probe, sample_frames, uniform_times
 
 VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
@@ -90,6 +90,7 @@ def film_part(args) -> dict:
     with Clock() as fast:
         n_fast, scan_fast = ours(FILM, SegmentParams(skip_nonref=True))
     from scenedetect import ContentDetector, detect
+
     with Clock() as detect_clock:
         scenes = detect(str(FILM), ContentDetector())
     ref_cuts = [float(start.seconds) for start, _ in scenes[1:]]
@@ -104,21 +105,41 @@ def film_part(args) -> dict:
     a_every = cut_agreement(scan_every.cuts_s, ref_cuts, 0.1)
     a_fast = cut_agreement(scan_fast.cuts_s, ref_cuts, 0.1)
     return {
-        "film": FILM.name, "film_s": meta.duration_s, "film_frames": frames,
-        "floor_wall_s": floor.wall, "floor_cpu_s": floor.cpu,
-        "ours_wall_s": every.wall, "ours_cpu_s": every.cpu, "ours_segments": n_every,
-        "fast_wall_s": fast.wall, "fast_cpu_s": fast.cpu, "fast_segments": n_fast,
+        "film": FILM.name,
+        "film_s": meta.duration_s,
+        "film_frames": frames,
+        "floor_wall_s": floor.wall,
+        "floor_cpu_s": floor.cpu,
+        "ours_wall_s": every.wall,
+        "ours_cpu_s": every.cpu,
+        "ours_segments": n_every,
+        "fast_wall_s": fast.wall,
+        "fast_cpu_s": fast.cpu,
+        "fast_segments": n_fast,
         "fast_decoded_frames": scan_fast.decoded_frames,
-        "baseline_detect_wall_s": detect_clock.wall, "baseline_detect_cpu_s": detect_clock.cpu,
-        "baseline_seek_segments_measured": int(len(pick)), "baseline_segments": len(spans),
-        "baseline_wall_s": baseline_wall, "baseline_cpu_s": baseline_cpu,
-        "reference_cuts": len(ref_cuts), "ours_cuts": len(scan_every.cuts_s), "fast_cuts": len(scan_fast.cuts_s),
-        "ours_f1": a_every.f1, "ours_precision": a_every.precision, "ours_recall": a_every.recall,
-        "fast_f1": a_fast.f1, "fast_precision": a_fast.precision, "fast_recall": a_fast.recall,
-        "ours_over_floor_wall": every.wall / floor.wall, "ours_over_floor_cpu": every.cpu / floor.cpu,
-        "fast_over_floor_wall": fast.wall / floor.wall, "fast_over_floor_cpu": fast.cpu / floor.cpu,
-        "baseline_over_ours_wall": baseline_wall / every.wall, "baseline_over_fast_wall": baseline_wall / fast.wall,
-        "baseline_over_ours_cpu": baseline_cpu / every.cpu, "baseline_over_fast_cpu": baseline_cpu / fast.cpu,
+        "baseline_detect_wall_s": detect_clock.wall,
+        "baseline_detect_cpu_s": detect_clock.cpu,
+        "baseline_seek_segments_measured": int(len(pick)),
+        "baseline_segments": len(spans),
+        "baseline_wall_s": baseline_wall,
+        "baseline_cpu_s": baseline_cpu,
+        "reference_cuts": len(ref_cuts),
+        "ours_cuts": len(scan_every.cuts_s),
+        "fast_cuts": len(scan_fast.cuts_s),
+        "ours_f1": a_every.f1,
+        "ours_precision": a_every.precision,
+        "ours_recall": a_every.recall,
+        "fast_f1": a_fast.f1,
+        "fast_precision": a_fast.precision,
+        "fast_recall": a_fast.recall,
+        "ours_over_floor_wall": every.wall / floor.wall,
+        "ours_over_floor_cpu": every.cpu / floor.cpu,
+        "fast_over_floor_wall": fast.wall / floor.wall,
+        "fast_over_floor_cpu": fast.cpu / floor.cpu,
+        "baseline_over_ours_wall": baseline_wall / every.wall,
+        "baseline_over_fast_wall": baseline_wall / fast.wall,
+        "baseline_over_ours_cpu": baseline_cpu / every.cpu,
+        "baseline_over_fast_cpu": baseline_cpu / fast.cpu,
     }
 
 
@@ -127,8 +148,16 @@ def short_clips() -> list[Path]:
 
 
 def clips_part() -> dict:
-    out = {"floor_wall_s": 0.0, "floor_cpu_s": 0.0, "ours_wall_s": 0.0, "ours_cpu_s": 0.0,
-           "fast_wall_s": 0.0, "fast_cpu_s": 0.0, "files": 0, "frames": 0}
+    out = {
+        "floor_wall_s": 0.0,
+        "floor_cpu_s": 0.0,
+        "ours_wall_s": 0.0,
+        "ours_cpu_s": 0.0,
+        "fast_wall_s": 0.0,
+        "fast_cpu_s": 0.0,
+        "files": 0,
+        "frames": 0,
+    }
     for p in short_clips():
         try:
             probe(p)
@@ -164,8 +193,9 @@ def encode_only_s(encoder, n_clips: int, batch_size: int) -> float:
     return time.perf_counter() - t0
 
 
-def ingest_once(paths: list[Path], encoder, model: str, workers: int, processes: bool, batch_size: int,
-                params: SegmentParams) -> dict:
+def ingest_once(
+    paths: list[Path], encoder, model: str, workers: int, processes: bool, batch_size: int, params: SegmentParams
+) -> dict:
     executor = LocalExecutor(params, workers, batch_size, processes=processes)
     with tempfile.TemporaryDirectory() as tmp:
         lib = Library.open(Path(tmp) / "library", create=True, encoder=encoder)
@@ -173,9 +203,16 @@ def ingest_once(paths: list[Path], encoder, model: str, workers: int, processes:
         report = lib.add(paths, model=model, pretrained="none", encoder=encoder, executor=executor)
         total = time.perf_counter() - t0
         lib.close()
-    return {"videos": report.indexed, "failed": report.failed, "segments": report.segments,
-            "encoded_clips": report.segments, "total_s": total, "videos_per_s": report.indexed / total,
-            "decode_s": report.decode_s, "encode_in_pipeline_s": report.encode_s}
+    return {
+        "videos": report.indexed,
+        "failed": report.failed,
+        "segments": report.segments,
+        "encoded_clips": report.segments,
+        "total_s": total,
+        "videos_per_s": report.indexed / total,
+        "decode_s": report.decode_s,
+        "encode_in_pipeline_s": report.encode_s,
+    }
 
 
 def ingest_part(args) -> dict:
@@ -209,18 +246,25 @@ def table(r: dict) -> str:
         f = r["film"]
         lines.append(f"film {f['film']} ({f['film_s']:.0f} s, {f['film_frames']} frames): wall s (CPU s)")
         row("floor: decode every frame, threads, no conversion", f"{f['floor_wall_s']:.1f} ({f['floor_cpu_s']:.1f})")
-        row(f"baseline: detect(ContentDetector) + seek 12/segment [seek on "
+        row(
+            f"baseline: detect(ContentDetector) + seek 12/segment [seek on "
             f"{f['baseline_seek_segments_measured']}/{f['baseline_segments']}, scaled]",
-            f"{f['baseline_wall_s']:.1f} ({f['baseline_cpu_s']:.1f})")
+            f"{f['baseline_wall_s']:.1f} ({f['baseline_cpu_s']:.1f})",
+        )
         row("  of which detect()", f"{f['baseline_detect_wall_s']:.1f} ({f['baseline_detect_cpu_s']:.1f})")
         row("ours: scan_video, every frame", f"{f['ours_wall_s']:.1f} ({f['ours_cpu_s']:.1f})")
         row("ours, fast mode (reference frames only)", f"{f['fast_wall_s']:.1f} ({f['fast_cpu_s']:.1f})")
         row("ours / floor (target <= 1.5x)", f"{f['ours_over_floor_wall']:.2f}x ({f['ours_over_floor_cpu']:.2f}x)")
         row("fast / floor", f"{f['fast_over_floor_wall']:.2f}x ({f['fast_over_floor_cpu']:.2f}x)")
-        row("baseline / ours (target >= 3x)", f"{f['baseline_over_ours_wall']:.2f}x ({f['baseline_over_ours_cpu']:.2f}x)")
+        row(
+            "baseline / ours (target >= 3x)",
+            f"{f['baseline_over_ours_wall']:.2f}x ({f['baseline_over_ours_cpu']:.2f}x)",
+        )
         row("baseline / fast", f"{f['baseline_over_fast_wall']:.2f}x ({f['baseline_over_fast_cpu']:.2f}x)")
-        row(f"cut F1 vs full-frame ContentDetector, 0.1 s ({f['reference_cuts']} cuts; target >= 0.95)",
-            f"{f['ours_f1']:.3f}")
+        row(
+            f"cut F1 vs full-frame ContentDetector, 0.1 s ({f['reference_cuts']} cuts; target >= 0.95)",
+            f"{f['ours_f1']:.3f}",
+        )
         row(f"cut F1, fast mode (P {f['fast_precision']:.3f}, R {f['fast_recall']:.3f})", f"{f['fast_f1']:.3f}")
     if "clips" in r:
         c = r["clips"]
@@ -233,14 +277,22 @@ def table(r: dict) -> str:
         g = r["ingest"]
         mode = "fast mode" if g["fast_mode"] else "every frame"
         lines.append(f"ingest of the short clips ({g['files']} files, {mode}): Library.add wall time")
-        for name, label in (("tiny_threads2", "2 decoder threads"), ("tiny_processes1", "1 decoder process"),
-                            ("tiny_processes2", "2 decoder processes")):
+        for name, label in (
+            ("tiny_threads2", "2 decoder threads"),
+            ("tiny_processes1", "1 decoder process"),
+            ("tiny_processes2", "2 decoder processes"),
+        ):
             x = g[name]
-            row(f"tempme-tiny, {label}: {x['segments']} segments, videos/s {x['videos_per_s']:.2f}",
-                f"{x['total_s']:.1f} s")
+            row(
+                f"tempme-tiny, {label}: {x['segments']} segments, videos/s {x['videos_per_s']:.2f}",
+                f"{x['total_s']:.1f} s",
+            )
         row("tempme-tiny encode-only", f"{g['tiny_encode_only_s']:.2f} s")
-        for name, label in (("tiny_threads2", "2 threads"), ("tiny_processes1", "1 process"),
-                            ("tiny_processes2", "2 processes")):
+        for name, label in (
+            ("tiny_threads2", "2 threads"),
+            ("tiny_processes1", "1 process"),
+            ("tiny_processes2", "2 processes"),
+        ):
             row(f"tempme-tiny total / encode-only, {label} (target <= 2.5x)", f"{g[name]['over_encode_only']:.2f}x")
         if "b32_processes2" in g:
             b = g["b32_processes2"]
@@ -253,8 +305,12 @@ def table(r: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--skip", nargs="*", default=[], choices=["film", "clips", "ingest"])
-    ap.add_argument("--baseline-segments", type=int, default=24,
-                    help="segments whose 12 timestamps the baseline seeks to (scaled to all)")
+    ap.add_argument(
+        "--baseline-segments",
+        type=int,
+        default=24,
+        help="segments whose 12 timestamps the baseline seeks to (scaled to all)",
+    )
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--fast", action="store_true", help="ingest in the fast mode (reference frames only)")
     ap.add_argument("--no-b32", action="store_true", help="skip the ViT-B/32 ingest")

@@ -74,7 +74,9 @@ def clip_features(frames, arch: str, pretrained: str, query: str):
         pooled, tokens = visual(x)  # (T, D), (T, N, C)
         text = model.encode_text(open_clip.get_tokenizer(arch)([query]))
     side = int(math.isqrt(tokens.shape[1]))
-    scores = torch.nn.functional.normalize(pooled.float(), dim=-1) @ torch.nn.functional.normalize(text.float(), dim=-1)[0]
+    scores = (
+        torch.nn.functional.normalize(pooled.float(), dim=-1) @ torch.nn.functional.normalize(text.float(), dim=-1)[0]
+    )
     return tokens.float(), (side, side), scores
 
 
@@ -101,8 +103,12 @@ def saliency_memory(tiny, pixels) -> dict:
             tiny.model.vision_tower(pixels.flatten(0, 1))
     per_frame = 16 * 729 * 729 * 4
     step = max(1, (256 * 2**20) // per_frame)
-    return {"tiny_before_bytes": before, "tiny_after_bytes": cap.peak_bytes,
-            "llava_ov_7b_before_bytes": 26 * 32 * 16 * 729 * 729 * 2, "llava_ov_7b_after_bytes": min(32, step) * per_frame}
+    return {
+        "tiny_before_bytes": before,
+        "tiny_after_bytes": cap.peak_bytes,
+        "llava_ov_7b_before_bytes": 26 * 32 * 16 * 729 * 729 * 2,
+        "llava_ov_7b_after_bytes": min(32, step) * per_frame,
+    }
 
 
 def main() -> None:
@@ -124,8 +130,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from tempme.llm.qa import preprocess, read_frames
     from tiny_llava import tiny_llava_onevision, tiny_prompt
+
+    from tempme.llm.qa import preprocess, read_frames
 
     frames = read_frames(args.video, args.frames)
     query = "a video"
@@ -160,11 +167,21 @@ def main() -> None:
     ttft(None, None, None)  # warm the allocator and kernels before the baseline is timed
 
     full_formula = formula_flops(schedule(SEVEN_B_VISUAL, layers), d, m)
-    rows = [{
-        "method": "none", "retain": 1.0, "llm_tokens": f"{t * n}", "kept_pct": 100.0,
-        "formula_tflops": full_formula / 1e12, "exact_tflops": exact_flops(cfg7b, schedule(SEVEN_B_VISUAL, layers)) / 1e12,
-        "flops_ratio": 1.0, "reducer_ms": 0.0, "ttft_ms": ttft(None, None, None), "recon_cos": 1.0, "readout_cos": 1.0,
-    }]
+    rows = [
+        {
+            "method": "none",
+            "retain": 1.0,
+            "llm_tokens": f"{t * n}",
+            "kept_pct": 100.0,
+            "formula_tflops": full_formula / 1e12,
+            "exact_tflops": exact_flops(cfg7b, schedule(SEVEN_B_VISUAL, layers)) / 1e12,
+            "flops_ratio": 1.0,
+            "reducer_ms": 0.0,
+            "ttft_ms": ttft(None, None, None),
+            "recon_cos": 1.0,
+            "readout_cos": 1.0,
+        }
+    ]
     base_ttft = rows[0]["ttft_ms"]
     for retain in args.retains:
         for row_name, outer_name, inner_name in METHODS:
@@ -181,44 +198,75 @@ def main() -> None:
                 red, ms = timed(lambda: outer(feats, grid, budget, side), args.repeats)
                 m_out = red.num_tokens
                 # HoliTom's count is its own rounding: scale the count it gave here to 32 x 196
-                m7 = round(m_out * SEVEN_B_VISUAL / (t * n)) if not outer.exact_budget else budget.resolve(SEVEN_B_VISUAL)
+                m7 = (
+                    round(m_out * SEVEN_B_VISUAL / (t * n))
+                    if not outer.exact_budget
+                    else budget.resolve(SEVEN_B_VISUAL)
+                )
                 seven = schedule(m7, layers)
                 if inner is not None:  # the inner reducer's own count over its span (+ newline for holitom-inner)
                     k7, nl = inner.resolve_layer(layers), int(inner.span_includes_newline)
                     seven[k7:] = [inner.kept_count(m7 + nl) - nl] * (layers - k7)
-            final = m_out if inner is None else inner.kept_count(m_out + inner.span_includes_newline) - inner.span_includes_newline
+            final = (
+                m_out
+                if inner is None
+                else inner.kept_count(m_out + inner.span_includes_newline) - inner.span_includes_newline
+            )
             formula = formula_flops(seven, d, m)
-            rows.append({
-                "method": row_name, "retain": retain, "llm_tokens": f"{m_out}" + (f"->{final}" if inner else ""),
-                "kept_pct": 100.0 * m_out / (t * n),
-                "formula_tflops": formula / 1e12, "exact_tflops": exact_flops(cfg7b, seven) / 1e12,
-                "flops_ratio": formula / full_formula, "reducer_ms": ms,
-                "ttft_ms": ttft(None if outer_name == "none" else outer, budget, inner_tiny),
-                "recon_cos": reconstruction_cosine(feats, red) if red is not None else None,
-                "readout_cos": readout_cosine(feats, red) if red is not None else None,
-            })
+            rows.append(
+                {
+                    "method": row_name,
+                    "retain": retain,
+                    "llm_tokens": f"{m_out}" + (f"->{final}" if inner else ""),
+                    "kept_pct": 100.0 * m_out / (t * n),
+                    "formula_tflops": formula / 1e12,
+                    "exact_tflops": exact_flops(cfg7b, seven) / 1e12,
+                    "flops_ratio": formula / full_formula,
+                    "reducer_ms": ms,
+                    "ttft_ms": ttft(None if outer_name == "none" else outer, budget, inner_tiny),
+                    "recon_cos": reconstruction_cosine(feats, red) if red is not None else None,
+                    "readout_cos": readout_cosine(feats, red) if red is not None else None,
+                }
+            )
     for r in rows:
         r["ttft_ratio"] = base_ttft / r["ttft_ms"]
     memory = saliency_memory(tiny, pixels)
     if args.json:
-        print(json.dumps({"video": args.video.name, "features": args.features, "frames": t, "tokens_per_frame": n,
-                          "rows": rows, "saliency_memory": memory}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "video": args.video.name,
+                    "features": args.features,
+                    "frames": t,
+                    "tokens_per_frame": n,
+                    "rows": rows,
+                    "saliency_memory": memory,
+                },
+                indent=2,
+            )
+        )
         return
     print(f"{args.video.name}: {t} frames x {n} tokens ({args.features} features); TFLOPs for LLaVA-OV-7B at 32x196")
-    head = (f"{'method':<16}{'retain':>7}{'LLM tok':>12}{'kept%':>7}{'formula TF':>11}{'exact TF':>10}"
-            f"{'ratio':>7}{'red ms':>9}{'TTFT ms':>9}{'x':>6}{'recon':>7}{'read':>7}")
+    head = (
+        f"{'method':<16}{'retain':>7}{'LLM tok':>12}{'kept%':>7}{'formula TF':>11}{'exact TF':>10}"
+        f"{'ratio':>7}{'red ms':>9}{'TTFT ms':>9}{'x':>6}{'recon':>7}{'read':>7}"
+    )
     print(head)
     print("-" * len(head))
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     mb = lambda b: f"{b / 2**20:.2f} MiB"  # noqa: E731
     for r in rows:
-        print(f"{r['method']:<16}{r['retain']:>7.2f}{r['llm_tokens']:>12}{r['kept_pct']:>7.1f}{r['formula_tflops']:>11.2f}"
-              f"{r['exact_tflops']:>10.2f}{r['flops_ratio']:>7.3f}{r['reducer_ms']:>9.1f}{r['ttft_ms']:>9.1f}"
-              f"{r['ttft_ratio']:>6.2f}{fmt(r['recon_cos']):>7}{fmt(r['readout_cos']):>7}")
+        print(
+            f"{r['method']:<16}{r['retain']:>7.2f}{r['llm_tokens']:>12}{r['kept_pct']:>7.1f}{r['formula_tflops']:>11.2f}"
+            f"{r['exact_tflops']:>10.2f}{r['flops_ratio']:>7.3f}{r['reducer_ms']:>9.1f}{r['ttft_ms']:>9.1f}"
+            f"{r['ttft_ratio']:>6.2f}{fmt(r['recon_cos']):>7}{fmt(r['readout_cos']):>7}"
+        )
 
-    print(f"saliency attention maps held: tiny {mb(memory['tiny_before_bytes'])} -> {mb(memory['tiny_after_bytes'])}; "
-          f"LLaVA-OV-7B at 32 frames {memory['llava_ov_7b_before_bytes'] / 1e9:.1f} GB -> "
-          f"{memory['llava_ov_7b_after_bytes'] / 1e9:.2f} GB")
+    print(
+        f"saliency attention maps held: tiny {mb(memory['tiny_before_bytes'])} -> {mb(memory['tiny_after_bytes'])}; "
+        f"LLaVA-OV-7B at 32 frames {memory['llava_ov_7b_before_bytes'] / 1e9:.1f} GB -> "
+        f"{memory['llava_ov_7b_after_bytes'] / 1e9:.2f} GB"
+    )
 
 
 if __name__ == "__main__":

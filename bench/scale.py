@@ -60,8 +60,21 @@ print(json.dumps(out))
 
 
 def search_process(path: Path, queries: Path, k: int, mmap: bool, nprobes: list[int]) -> dict:
-    res = subprocess.run([sys.executable, "-c", SEARCHER, str(path), str(queries), str(k), "1" if mmap else "0",
-                          ",".join(map(str, nprobes or [1]))], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SEARCHER,
+            str(path),
+            str(queries),
+            str(k),
+            "1" if mmap else "0",
+            ",".join(map(str, nprobes or [1])),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -97,7 +110,7 @@ def main() -> None:
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     vecs = np.lib.format.open_memmap(work / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
     for a in range(0, n, 200_000):
-        vecs[a:a + 200_000] = clustered(min(200_000, n - a), dim, centres, rng, 1.0)
+        vecs[a : a + 200_000] = clustered(min(200_000, n - a), dim, centres, rng, 1.0)
     vecs.flush()
     np.save(work / "ids.npy", np.arange(n, dtype=np.int64) * 3 + 1)
     queries = clustered(args.queries, dim, centres, rng, 1.0)
@@ -120,39 +133,67 @@ def main() -> None:
     train_s = time.perf_counter() - t0
     runner = vs.RayRunner() if args.ray else vs.LocalRunner()
     t0 = time.perf_counter()
-    built = vs.build_ondisk(trained, source, work / "ivfpq.faiss", factory=factory, n_shards=args.shards,
-                            runner=runner)
+    built = vs.build_ondisk(trained, source, work / "ivfpq.faiss", factory=factory, n_shards=args.shards, runner=runner)
     add_s = time.perf_counter() - t0
     ivf = search_process(built.path, work / "queries.npy", k, True, args.nprobe)
 
-    rows = [{"index": "exact (Flat, in memory)", "build_s": exact_build,
-             "disk_mb": disk_bytes(work / "exact.faiss") / 2**20, "rss_mb": exact["rss_mb"]["VmRSS"],
-             "p50_ms": float(np.percentile(exact["runs"][0]["times"], 50)),
-             "p99_ms": float(np.percentile(exact["runs"][0]["times"], 99)), "recall_at_10": 1.0}]
+    rows = [
+        {
+            "index": "exact (Flat, in memory)",
+            "build_s": exact_build,
+            "disk_mb": disk_bytes(work / "exact.faiss") / 2**20,
+            "rss_mb": exact["rss_mb"]["VmRSS"],
+            "p50_ms": float(np.percentile(exact["runs"][0]["times"], 50)),
+            "p99_ms": float(np.percentile(exact["runs"][0]["times"], 99)),
+            "recall_at_10": 1.0,
+        }
+    ]
     for run in ivf["runs"]:
         recall = float(np.mean([len(truth[i] & set(r)) / k for i, r in enumerate(run["ids"])]))
-        rows.append({"index": f"{factory} on disk, nprobe={run['nprobe']}", "build_s": train_s + add_s,
-                     "disk_mb": disk_bytes(built.path, built.ivfdata) / 2**20, "rss_mb": ivf["rss_mb"]["VmRSS"],
-                     "p50_ms": float(np.percentile(run["times"], 50)),
-                     "p99_ms": float(np.percentile(run["times"], 99)), "recall_at_10": recall})
+        rows.append(
+            {
+                "index": f"{factory} on disk, nprobe={run['nprobe']}",
+                "build_s": train_s + add_s,
+                "disk_mb": disk_bytes(built.path, built.ivfdata) / 2**20,
+                "rss_mb": ivf["rss_mb"]["VmRSS"],
+                "p50_ms": float(np.percentile(run["times"], 50)),
+                "p99_ms": float(np.percentile(run["times"], 99)),
+                "recall_at_10": recall,
+            }
+        )
     base = rows[0]
     for r in rows:
         r["disk_ratio"] = r["disk_mb"] / base["disk_mb"]
         r["rss_ratio"] = r["rss_mb"] / base["rss_mb"]
         r["p50_speedup"] = base["p50_ms"] / r["p50_ms"]
-    meta = {"n": n, "dim": dim, "factory": factory, "shards": args.shards, "runner": type(runner).__name__,
-            "train_s": train_s, "add_merge_s": add_s, "train_vectors": len(sample), "queries": args.queries}
+    meta = {
+        "n": n,
+        "dim": dim,
+        "factory": factory,
+        "shards": args.shards,
+        "runner": type(runner).__name__,
+        "train_s": train_s,
+        "add_merge_s": add_s,
+        "train_vectors": len(sample),
+        "queries": args.queries,
+    }
     if args.json:
         print(json.dumps({"meta": meta, "rows": rows}))
         return
-    print(f"N={n} D={dim}; {factory}: train {train_s:.1f} s on {len(sample)} vectors, add+merge {add_s:.1f} s "
-          f"in {args.shards} shards ({meta['runner']}); {args.queries} single queries, k={k}, 1 thread")
-    print(f"{'index':<34} {'build s':>8} {'disk MB':>9} {'RSS MB':>8} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'recall@10':>9} {'disk x':>7} {'RSS x':>6} {'p50 speed-up':>12}")
+    print(
+        f"N={n} D={dim}; {factory}: train {train_s:.1f} s on {len(sample)} vectors, add+merge {add_s:.1f} s "
+        f"in {args.shards} shards ({meta['runner']}); {args.queries} single queries, k={k}, 1 thread"
+    )
+    print(
+        f"{'index':<34} {'build s':>8} {'disk MB':>9} {'RSS MB':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'recall@10':>9} {'disk x':>7} {'RSS x':>6} {'p50 speed-up':>12}"
+    )
     for r in rows:
-        print(f"{r['index']:<34} {r['build_s']:8.1f} {r['disk_mb']:9.1f} {r['rss_mb']:8.1f} {r['p50_ms']:8.2f} "
-              f"{r['p99_ms']:8.2f} {r['recall_at_10']:9.3f} {r['disk_ratio']:7.3f} {r['rss_ratio']:6.3f} "
-              f"{r['p50_speedup']:11.1f}x")
+        print(
+            f"{r['index']:<34} {r['build_s']:8.1f} {r['disk_mb']:9.1f} {r['rss_mb']:8.1f} {r['p50_ms']:8.2f} "
+            f"{r['p99_ms']:8.2f} {r['recall_at_10']:9.3f} {r['disk_ratio']:7.3f} {r['rss_ratio']:6.3f} "
+            f"{r['p50_speedup']:11.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -44,14 +44,18 @@ def main() -> None:
     minutes = sum(probe(f).duration_s for f in files) / 60
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
     params = SegmentParams()
-    engines = [("local (2 threads)", None), ("ray, 1 decoder", RayExecutor(params, decoders=1)),
-               ("ray, 2 decoders", RayExecutor(params, decoders=2))]
+    engines = [
+        ("local (2 threads)", None),
+        ("ray, 1 decoder", RayExecutor(params, decoders=1)),
+        ("ray, 2 decoders", RayExecutor(params, decoders=2)),
+    ]
     rows = []
     for name, executor in engines:
         lib = Library.open(work / f"lib-{len(rows)}", create=True)
         t0 = time.perf_counter()
-        r = lib.add([work / "clips"], model=args.model, pretrained=args.pretrained, executor=executor,
-                    segment_params=params)
+        r = lib.add(
+            [work / "clips"], model=args.model, pretrained=args.pretrained, executor=executor, segment_params=params
+        )
         wall = time.perf_counter() - t0
         rows.append((name, r.indexed / wall, r.segments / wall, r.decode_s / max(minutes, 1e-9), wall))
         lib.close()

@@ -21,7 +21,6 @@ import logging
 import time
 
 import numpy as np
-
 from tempme.index.vectors import IndexParams, VectorIndex
 
 
@@ -50,9 +49,9 @@ def latencies_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.nd
 
 def text_encode_ms(model: str, repeats: int) -> float:
     import torch
-
     from tempme.index.encoders import load
     from tempme.index.query import QueryEncoder
+
     enc = load(model, "none")
     times = []
     torch.set_num_threads(1)  # as `tempme search` and `tempme serve` run the text tower
@@ -65,8 +64,17 @@ def text_encode_ms(model: str, repeats: int) -> float:
     return float(np.median(times))
 
 
-def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], per_cluster: int, spread: float,
-        seed: int, nlist: int | None = None) -> list[dict]:
+def run(
+    sizes: list[int],
+    dim: int,
+    n_queries: int,
+    k: int,
+    nprobes: list[int],
+    per_cluster: int,
+    spread: float,
+    seed: int,
+    nlist: int | None = None,
+) -> list[dict]:
     rng = np.random.default_rng(seed)
     rows = []
     for n in sizes:
@@ -84,9 +92,15 @@ def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], 
         ivf_build = time.perf_counter() - t0
         del vecs
         t_exact, i_exact = latencies_ms(exact, queries, k)
-        base = {"n": n, "index": "exact", "p50_ms": float(np.percentile(t_exact, 50)),
-                "p99_ms": float(np.percentile(t_exact, 99)), "recall_at_10": 1.0, "build_s": exact_build,
-                "speedup_p50": 1.0}
+        base = {
+            "n": n,
+            "index": "exact",
+            "p50_ms": float(np.percentile(t_exact, 50)),
+            "p99_ms": float(np.percentile(t_exact, 99)),
+            "recall_at_10": 1.0,
+            "build_s": exact_build,
+            "speedup_p50": 1.0,
+        }
         rows.append(base)
         for nprobe in nprobes:
             ivf.params = IndexParams(ivf_threshold=1, nprobe=nprobe, nlist=nlist)
@@ -94,9 +108,17 @@ def run(sizes: list[int], dim: int, n_queries: int, k: int, nprobes: list[int], 
             t_ivf, i_ivf = latencies_ms(ivf, queries, k)
             recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(i_ivf, i_exact)]))
             p50 = float(np.percentile(t_ivf, 50))
-            rows.append({"n": n, "index": f"ivf{IndexParams(nlist=nlist).nlist_for(n)},nprobe={nprobe}", "p50_ms": p50,
-                         "p99_ms": float(np.percentile(t_ivf, 99)), "recall_at_10": recall,
-                         "build_s": ivf_build, "speedup_p50": base["p50_ms"] / p50})
+            rows.append(
+                {
+                    "n": n,
+                    "index": f"ivf{IndexParams(nlist=nlist).nlist_for(n)},nprobe={nprobe}",
+                    "p50_ms": p50,
+                    "p99_ms": float(np.percentile(t_ivf, 99)),
+                    "recall_at_10": recall,
+                    "build_s": ivf_build,
+                    "speedup_p50": base["p50_ms"] / p50,
+                }
+            )
         del exact, ivf
     return rows
 
@@ -119,23 +141,38 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         import faiss
+
         faiss.omp_set_num_threads(args.threads)
-    rows = run(args.sizes, args.dim, args.queries, args.k, args.nprobe, args.per_cluster, args.spread, args.seed,
-               args.nlist)
+    rows = run(
+        args.sizes, args.dim, args.queries, args.k, args.nprobe, args.per_cluster, args.spread, args.seed, args.nlist
+    )
     text_ms = text_encode_ms(args.text_model, 20) if args.text_model else None
     if args.json:
-        print(json.dumps({"rows": rows, "text_encode_ms_p50": text_ms, "text_model": args.text_model,
-                          "dim": args.dim, "queries": args.queries}))
+        print(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "text_encode_ms_p50": text_ms,
+                    "text_model": args.text_model,
+                    "dim": args.dim,
+                    "queries": args.queries,
+                }
+            )
+        )
         return
     print(f"FAISS search, D={args.dim}, {args.queries} single queries, k={args.k}")
     print(f"{'N':>9}  {'index':<22} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>9} {'build s':>8} {'p50 speed-up':>12}")
     for r in rows:
         sp = f"{r['speedup_p50']:.1f}x"
-        print(f"{r['n']:>9}  {r['index']:<22} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['recall_at_10']:9.3f} "
-              f"{r['build_s']:8.1f} {sp:>12}")
+        print(
+            f"{r['n']:>9}  {r['index']:<22} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['recall_at_10']:9.3f} "
+            f"{r['build_s']:8.1f} {sp:>12}"
+        )
     if text_ms is not None:
-        print(f"text encoding ({args.text_model}, random weights): p50 {text_ms:.1f} ms per query "
-              f"(add to the search latency above)")
+        print(
+            f"text encoding ({args.text_model}, random weights): p50 {text_ms:.1f} ms per query "
+            f"(add to the search latency above)"
+        )
 
 
 if __name__ == "__main__":

@@ -45,11 +45,18 @@ def _rss_kib(pid: int) -> tuple[int, int]:
 
 
 def build(python: str, library: Path, model: str, pretrained: str) -> None:
-    code = ("import sys; from pathlib import Path; from tempme.index.library import Library; "
-            "lib = Library.open(Path(sys.argv[1]), create=True); "
-            "r = lib.add([Path(sys.argv[2])], model=sys.argv[3], pretrained=sys.argv[4]); print(r.summary())")
-    out = subprocess.run([python, "-c", code, str(library), str(VIDEOS), model, pretrained], check=True,
-                         capture_output=True, text=True, cwd=tempfile.gettempdir())
+    code = (
+        "import sys; from pathlib import Path; from tempme.index.library import Library; "
+        "lib = Library.open(Path(sys.argv[1]), create=True); "
+        "r = lib.add([Path(sys.argv[2])], model=sys.argv[3], pretrained=sys.argv[4]); print(r.summary())"
+    )
+    out = subprocess.run(
+        [python, "-c", code, str(library), str(VIDEOS), model, pretrained],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    )
     print(f"built {library}: {out.stdout.strip()}", file=sys.stderr)
 
 
@@ -59,8 +66,13 @@ def measure(python: str, library: Path, searches: int = 20) -> dict:
     port = _free_port()
     log = tempfile.NamedTemporaryFile(prefix="tempme-serve-", suffix=".log", delete=False)
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([python, "-m", "tempme.app.cli", "serve", "--library", str(library), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tempfile.gettempdir())
+    proc = subprocess.Popen(
+        [python, "-m", "tempme.app.cli", "serve", "--library", str(library), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
     out: dict = {}
     try:
         deadline = time.monotonic() + 300

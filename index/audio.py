@@ -69,8 +69,7 @@ class Audio:
         return self.samples[a:b]
 
 
-def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
-                 max_bad_fraction: float = 0.5) -> Audio:
+def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_bad_fraction: float = 0.5) -> Audio:
     """Decode the first audio stream of ``path`` to mono ``sample_rate`` Hz float32.
 
     Args:
@@ -140,10 +139,11 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
     total = max(start + len(pcm) for start, pcm in chunks)
     samples = np.zeros(total, np.float32)
     for start, pcm in chunks:
-        samples[start:start + len(pcm)] = pcm
+        samples[start : start + len(pcm)] = pcm
     if bad:
-        log.warning("%s: %d of %d audio packets failed to decode (silence in their place)",
-                    os.fspath(path), bad, packets)
+        log.warning(
+            "%s: %d of %d audio packets failed to decode (silence in their place)", os.fspath(path), bad, packets
+        )
     return Audio(samples=samples, sample_rate=sample_rate, bad_packets=bad)
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from sqlalchemy import Engine, delete, exc as sa_exc, func, or_, select, text
+from sqlalchemy import Engine, delete, func, or_, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
-
 from tempme.index import db
 from tempme.index.models import EncoderRecord, Enrichment, IndexRun, IndexState, Segment, TextLine, Video, utcnow
 from tempme.index.types import TEXT_KINDS, IndexReport, SearchFilters, StorageError
@@ -85,7 +85,7 @@ IN_CHUNK = 10_000  # ids per ``IN (...)``: SQLite allows 32,766 bound variables 
 def _chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
     ids = [int(i) for i in ids]
     for start in range(0, len(ids), size):
-        yield ids[start:start + size]
+        yield ids[start : start + size]
 
 
 # File names are bytes on POSIX; Python shows the bytes that are not UTF-8 as lone surrogates
@@ -107,8 +107,10 @@ def to_db(path: str | os.PathLike) -> str:
     if text.isascii():
         return text
     if any(0x10FF80 <= ord(c) for c in text):
-        raise UnstorablePathError(f"{text.encode('utf-8', 'surrogateescape')!r}: the name contains a code point "
-                                  "in U+10FF80..U+10FFFF, which the catalog reserves; rename the file")
+        raise UnstorablePathError(
+            f"{text.encode('utf-8', 'surrogateescape')!r}: the name contains a code point "
+            "in U+10FF80..U+10FFFF, which the catalog reserves; rename the file"
+        )
     return text.translate(_TO_DB)
 
 
@@ -173,9 +175,10 @@ class TextMatch:
 
 # words too common to say anything about a moment (FTS5 has no stop list; PostgreSQL's
 # 'english' configuration drops these itself)
-STOP_WORDS = frozenset("a an and are as at be by for from has have he her his i in is it its me my of on or our "
-                       "she so that the their them they this to was we were what when where who will with you your"
-                       .split())
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from has have he her his i in is it its me my of on or our "
+    "she so that the their them they this to was we were what when where who will with you your".split()
+)
 
 
 def query_terms(query: str) -> list[str]:
@@ -218,8 +221,10 @@ class Catalog:
                 s.execute(select(func.count(Segment.id))).scalar()
         except sa_exc.DBAPIError as exc:
             self.engine.dispose()
-            raise StorageError(f"{path or url} cannot be read as a library database ({exc.orig}). It was left "
-                               "as it is: restore it from a backup, or move it away to start a new library.") from None
+            raise StorageError(
+                f"{path or url} cannot be read as a library database ({exc.orig}). It was left "
+                "as it is: restore it from a backup, or move it away to start a new library."
+            ) from None
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
 
     def close(self) -> None:
@@ -239,9 +244,15 @@ class Catalog:
 
     def record_encoder(self, info: dict) -> None:
         with self._tx() as s:
-            s.add(EncoderRecord(arch=info["arch"], pretrained=str(info["pretrained"]),
-                                adapter_hash=info.get("adapter_hash"), embed_dim=info["embed_dim"],
-                                info_json=json.dumps(info)))
+            s.add(
+                EncoderRecord(
+                    arch=info["arch"],
+                    pretrained=str(info["pretrained"]),
+                    adapter_hash=info.get("adapter_hash"),
+                    embed_dim=info["embed_dim"],
+                    info_json=json.dumps(info),
+                )
+            )
 
     def embed_dim(self) -> int | None:
         info = self.encoder_info()
@@ -278,12 +289,23 @@ class Catalog:
         a file replaced after that differs from its row and is indexed again by the next run.
         """
         with self._tx() as s:
-            row = Video(path=to_db(video.path), size=video.size, mtime_ns=video.mtime_ns,
-                        content_hash=video.content_hash, duration_s=video.duration_s, fps=video.fps,
-                        width=video.width, height=video.height, codec=video.codec, status="indexed",
-                        error=None)
-            row.segments = [Segment(start_s=a, end_s=b, kind=kind, embedding=np.asarray(e, np.float32).tobytes())
-                            for (a, b, kind), e in zip(video.spans, video.embeddings)]
+            row = Video(
+                path=to_db(video.path),
+                size=video.size,
+                mtime_ns=video.mtime_ns,
+                content_hash=video.content_hash,
+                duration_s=video.duration_s,
+                fps=video.fps,
+                width=video.width,
+                height=video.height,
+                codec=video.codec,
+                status="indexed",
+                error=None,
+            )
+            row.segments = [
+                Segment(start_s=a, end_s=b, kind=kind, embedding=np.asarray(e, np.float32).tobytes())
+                for (a, b, kind), e in zip(video.spans, video.embeddings)
+            ]
             s.add(row)
             s.flush()
             return np.array([seg.id for seg in row.segments], dtype=np.int64)
@@ -307,20 +329,27 @@ class Catalog:
 
     def indexed_paths(self) -> list[Path]:
         with self.session() as s:
-            return [Path(from_db(p)) for p in s.scalars(select(Video.path).where(Video.status == "indexed")
-                                               .order_by(Video.path)).all()]
+            return [
+                Path(from_db(p))
+                for p in s.scalars(select(Video.path).where(Video.status == "indexed").order_by(Video.path)).all()
+            ]
 
     def path_with_hash(self, content_hash: str) -> Path | None:
         """An indexed video whose bytes have this ``content_hash`` (``files.content_hash``), or None."""
         with self.session() as s:
-            p = s.scalars(select(Video.path).where(Video.content_hash == content_hash, Video.status == "indexed")
-                          .limit(1)).first()
+            p = s.scalars(
+                select(Video.path).where(Video.content_hash == content_hash, Video.status == "indexed").limit(1)
+            ).first()
         return None if p is None else Path(p)
 
     def is_indexed_file(self, resolved_path: str) -> bool:
         with self.session() as s:
-            return s.scalar(select(func.count(Video.id)).where(
-                Video.path == to_db(resolved_path), Video.status == "indexed")) > 0
+            return (
+                s.scalar(
+                    select(func.count(Video.id)).where(Video.path == to_db(resolved_path), Video.status == "indexed")
+                )
+                > 0
+            )
 
     def video_path(self, video_id: int) -> Path:
         """Raises KeyError for an unknown id."""
@@ -347,8 +376,9 @@ class Catalog:
             if ids is None:
                 rows = s.execute(q).all()
             else:
-                rows = sorted((r for chunk in _chunks(ids) for r in s.execute(q.where(Segment.id.in_(chunk)))),
-                              key=lambda r: r[0])
+                rows = sorted(
+                    (r for chunk in _chunks(ids) for r in s.execute(q.where(Segment.id.in_(chunk)))), key=lambda r: r[0]
+                )
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, self.embed_dim() or 1), np.float32)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
@@ -366,8 +396,9 @@ class Catalog:
         """segment id -> :class:`SegmentRow` for those of ``ids`` whose video passes ``filters``."""
         if not len(ids):
             return {}
-        q = (select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
-             .join(Video, Segment.video_id == Video.id))
+        q = select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s).join(
+            Video, Segment.video_id == Video.id
+        )
         if filters is not None:
             if filters.folder:
                 q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
@@ -376,8 +407,11 @@ class Catalog:
             if filters.max_duration_s is not None:
                 q = q.where(Video.duration_s <= filters.max_duration_s)
         with self.session() as s:
-            rows = {sid: SegmentRow(sid, vid, a, b, Path(from_db(path)), float(dur or 0.0))
-                    for chunk in _chunks(ids) for sid, vid, a, b, path, dur in s.execute(q.where(Segment.id.in_(chunk)))}
+            rows = {
+                sid: SegmentRow(sid, vid, a, b, Path(from_db(path)), float(dur or 0.0))
+                for chunk in _chunks(ids)
+                for sid, vid, a, b, path, dur in s.execute(q.where(Segment.id.in_(chunk)))
+            }
         if filters is not None and filters.extensions:
             keep = filters.suffixes()
             rows = {k: r for k, r in rows.items() if r.path.suffix.lower() in keep}
@@ -390,13 +424,18 @@ class Catalog:
             raise ValueError(f"kind must be one of {TEXT_KINDS}, got {kind!r}")
         done = select(Enrichment.video_id).where(Enrichment.kind == kind)
         with self.session() as s:
-            videos = s.execute(select(Video.id, Video.path, Video.duration_s).where(
-                Video.status == "indexed", Video.id.not_in(done)).order_by(Video.path)).all()
+            videos = s.execute(
+                select(Video.id, Video.path, Video.duration_s)
+                .where(Video.status == "indexed", Video.id.not_in(done))
+                .order_by(Video.path)
+            ).all()
             segs: dict[int, list[tuple[int, float, float]]] = {}
             if videos:
-                for sid, vid, a, b in s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)
-                                                .where(Segment.video_id.in_([v[0] for v in videos]))
-                                                .order_by(Segment.video_id, Segment.start_s)):
+                for sid, vid, a, b in s.execute(
+                    select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)
+                    .where(Segment.video_id.in_([v[0] for v in videos]))
+                    .order_by(Segment.video_id, Segment.start_s)
+                ):
                     segs.setdefault(vid, []).append((sid, a, b))
         return [VideoToEnrich(vid, Path(from_db(p)), float(d or 0.0), segs.get(vid, [])) for vid, p, d in videos]
 
@@ -409,8 +448,9 @@ class Catalog:
             KeyError: the video is gone (or has no segments).
         """
         with self._tx() as s:
-            segs = s.execute(select(Segment.id, Segment.start_s).where(Segment.video_id == int(video_id))
-                             .order_by(Segment.start_s)).all()
+            segs = s.execute(
+                select(Segment.id, Segment.start_s).where(Segment.video_id == int(video_id)).order_by(Segment.start_s)
+            ).all()
             if not segs:
                 raise KeyError(f"no video {video_id} with segments")
             starts = [a for _, a in segs]
@@ -420,20 +460,41 @@ class Catalog:
                 if ln.kind != kind:
                     raise ValueError(f"a {ln.kind} line in a {kind} enrichment")
                 i = max(sum(1 for a in starts if a <= ln.start_s) - 1, 0)
-                s.add(TextLine(video_id=int(video_id), segment_id=segs[i][0], kind=kind, start_s=ln.start_s,
-                               end_s=ln.end_s, text=ln.text, score=ln.score,
-                               words_json=json.dumps([list(w) for w in ln.words]) if ln.words else None,
-                               box_json=json.dumps(list(ln.box)) if ln.box is not None else None))
-            s.add(Enrichment(video_id=int(video_id), kind=kind, status=record.status, backend=record.backend,
-                             model=record.model, language=record.language, error=record.error,
-                             lines=len(lines), seconds=record.seconds, created_at=utcnow()))
+                s.add(
+                    TextLine(
+                        video_id=int(video_id),
+                        segment_id=segs[i][0],
+                        kind=kind,
+                        start_s=ln.start_s,
+                        end_s=ln.end_s,
+                        text=ln.text,
+                        score=ln.score,
+                        words_json=json.dumps([list(w) for w in ln.words]) if ln.words else None,
+                        box_json=json.dumps(list(ln.box)) if ln.box is not None else None,
+                    )
+                )
+            s.add(
+                Enrichment(
+                    video_id=int(video_id),
+                    kind=kind,
+                    status=record.status,
+                    backend=record.backend,
+                    model=record.model,
+                    language=record.language,
+                    error=record.error,
+                    lines=len(lines),
+                    seconds=record.seconds,
+                    created_at=utcnow(),
+                )
+            )
         return len(lines)
 
     def enrichment_counts(self, kind: str) -> dict[str, int]:
         """status -> number of videos processed for ``kind`` (empty: none processed)."""
         with self.session() as s:
-            rows = s.execute(select(Enrichment.status, func.count()).where(Enrichment.kind == kind)
-                             .group_by(Enrichment.status)).all()
+            rows = s.execute(
+                select(Enrichment.status, func.count()).where(Enrichment.kind == kind).group_by(Enrichment.status)
+            ).all()
         return {st: int(n) for st, n in rows}
 
     def enrichment(self, video_id: int, kind: str) -> EnrichmentRecord | None:
@@ -444,12 +505,16 @@ class Catalog:
     def text_lines(self, video_id: int, kind: str) -> list[TextMatch]:
         """Every stored line of a video, in time order (``rank`` = position, ``relevance`` 0)."""
         with self.session() as s:
-            rows = s.scalars(select(TextLine).where(TextLine.video_id == int(video_id), TextLine.kind == kind)
-                             .order_by(TextLine.start_s, TextLine.id)).all()
+            rows = s.scalars(
+                select(TextLine)
+                .where(TextLine.video_id == int(video_id), TextLine.kind == kind)
+                .order_by(TextLine.start_s, TextLine.id)
+            ).all()
             return [_match(r, 0.0, i) for i, r in enumerate(rows, 1)]
 
-    def search_text(self, query: str, kinds: tuple[str, ...], limit: int,
-                    filters: SearchFilters | None = None) -> list[TextMatch]:
+    def search_text(
+        self, query: str, kinds: tuple[str, ...], limit: int, filters: SearchFilters | None = None
+    ) -> list[TextMatch]:
         """Lines of ``kinds`` matching any word of ``query`` (stop words dropped), most relevant
         first: FTS5 BM25 on SQLite, ``ts_rank`` over ``to_tsvector('english', text)`` on PostgreSQL."""
         terms = query_terms(query)
@@ -460,19 +525,26 @@ class Catalog:
         with self.session() as s:
             if self.engine.dialect.name == "sqlite":
                 match = " OR ".join(f'"{t}"' for t in terms)  # terms are \w+ only: quoting is enough
-                sql = text("SELECT rowid, -bm25(text_lines_fts) FROM text_lines_fts WHERE text_lines_fts MATCH :q "
-                           "ORDER BY bm25(text_lines_fts) LIMIT :n")
+                sql = text(
+                    "SELECT rowid, -bm25(text_lines_fts) FROM text_lines_fts WHERE text_lines_fts MATCH :q "
+                    "ORDER BY bm25(text_lines_fts) LIMIT :n"
+                )
                 scored = s.execute(sql, {"q": match, "n": fetch}).all()
             else:
-                sql = text("SELECT id, ts_rank(to_tsvector('english', text), q) AS r FROM text_lines, "
-                           "to_tsquery('english', :q) q WHERE to_tsvector('english', text) @@ q "
-                           "ORDER BY r DESC, id LIMIT :n")
+                sql = text(
+                    "SELECT id, ts_rank(to_tsvector('english', text), q) AS r FROM text_lines, "
+                    "to_tsquery('english', :q) q WHERE to_tsvector('english', text) @@ q "
+                    "ORDER BY r DESC, id LIMIT :n"
+                )
                 scored = s.execute(sql, {"q": " | ".join(terms), "n": fetch}).all()
             if not scored:
                 return []
             relevance = {int(i): float(r) for i, r in scored}
-            q = (select(TextLine, Video.path, Video.duration_s).join(Video, TextLine.video_id == Video.id)
-                 .where(TextLine.id.in_(list(relevance)), TextLine.kind.in_(kinds)))
+            q = (
+                select(TextLine, Video.path, Video.duration_s)
+                .join(Video, TextLine.video_id == Video.id)
+                .where(TextLine.id.in_(list(relevance)), TextLine.kind.in_(kinds))
+            )
             if filters is not None:
                 if filters.folder:
                     q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
@@ -526,19 +598,27 @@ class Catalog:
         with self.session() as s:
             videos = s.scalar(select(func.count(Video.id)).where(Video.status == "indexed"))
             segments = s.scalar(select(func.count(Segment.id)))
-            failures = s.execute(select(Video.path, Video.error).where(Video.status == "failed")
-                                 .order_by(Video.path)).all()
+            failures = s.execute(
+                select(Video.path, Video.error).where(Video.status == "failed").order_by(Video.path)
+            ).all()
             run = s.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(1)).first()
             last = None
             if run is not None:
-                last = {"started_at": run.started_at.isoformat(), "seconds": run.seconds,
-                        "finished": run.finished_at is not None, "videos_indexed": run.videos_indexed,
-                        "segments_added": run.segments_added, "failures": run.failures, "removed": run.removed}
+                last = {
+                    "started_at": run.started_at.isoformat(),
+                    "seconds": run.seconds,
+                    "finished": run.finished_at is not None,
+                    "videos_indexed": run.videos_indexed,
+                    "segments_added": run.segments_added,
+                    "failures": run.failures,
+                    "removed": run.removed,
+                }
         return int(videos), int(segments), [(from_db(p), e) for p, e in failures], last
 
 
 def _match(row: TextLine, relevance: float, rank: int) -> TextMatch:
     words = tuple((w, float(a), float(b)) for w, a, b in json.loads(row.words_json)) if row.words_json else ()
     box = tuple(float(v) for v in json.loads(row.box_json)) if row.box_json else None
-    return TextMatch(row.id, row.video_id, row.segment_id, row.kind, row.start_s, row.end_s, row.text, words,
-                     box, relevance, rank)
+    return TextMatch(
+        row.id, row.video_id, row.segment_id, row.kind, row.start_s, row.end_s, row.text, words, box, relevance, rank
+    )

@@ -11,45 +11,61 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
+from tempme.index.files import printable
 
 from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt
-from tempme.index.files import printable
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIBRARY = Path("tempme-library")
 LibraryOpt = Annotated[
     Optional[Path],
-    typer.Option("--library", help="Library directory (SQLite + FAISS); default: the --library given before "
-                 "the command, else $TEMPME_LIBRARY, else ./tempme-library."),
+    typer.Option(
+        "--library",
+        help="Library directory (SQLite + FAISS); default: the --library given before "
+        "the command, else $TEMPME_LIBRARY, else ./tempme-library.",
+    ),
 ]
 
 
 AsrOpt = Annotated[
     Optional[str],
-    typer.Option("--asr", help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper "
-                 "when its model is on this machine, else pocketsphinx, said in the log)."),
+    typer.Option(
+        "--asr",
+        help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper "
+        "when its model is on this machine, else pocketsphinx, said in the log).",
+    ),
 ]
 AsrModelOpt = Annotated[
     Optional[str],
-    typer.Option("--asr-model", help="faster-whisper model name (tiny, base, small, medium, large-v3, ...; "
-                 "must be in the Hugging Face cache) or a local CTranslate2 model directory. Default: small."),
+    typer.Option(
+        "--asr-model",
+        help="faster-whisper model name (tiny, base, small, medium, large-v3, ...; "
+        "must be in the Hugging Face cache) or a local CTranslate2 model directory. Default: small.",
+    ),
 ]
 LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Spoken language (ISO code); default: detect.")]
 OcrFramesOpt = Annotated[int, typer.Option("--ocr-frames", help="Frames read by OCR per segment.")]
 
 
-def _enrich(lib, speech: bool, ocr: bool, asr: str | None, asr_model: str | None, language: str | None,
-            ocr_frames: int, wait: bool) -> None:
+def _enrich(
+    lib,
+    speech: bool,
+    ocr: bool,
+    asr: str | None,
+    asr_model: str | None,
+    language: str | None,
+    ocr_frames: int,
+    wait: bool,
+) -> None:
     """Transcripts and/or on-screen text for the videos that lack them, with a progress bar per stage."""
-    from tqdm import tqdm
-
     from tempme.index.ocr import OcrConfig
     from tempme.index.speech import SpeechConfig
+    from tqdm import tqdm
 
     kinds = tuple(k for k, on in (("speech", speech), ("ocr", ocr)) if on)
     if not kinds:
@@ -61,8 +77,9 @@ def _enrich(lib, speech: bool, ocr: bool, asr: str | None, asr_model: str | None
     def progress(kind: str, done: int, total: int, path: str) -> None:
         bar = bars.get(kind)
         if bar is None:
-            bar = bars[kind] = tqdm(total=total, unit="video", desc="speech" if kind == "speech" else "on-screen text",
-                                    dynamic_ncols=True)
+            bar = bars[kind] = tqdm(
+                total=total, unit="video", desc="speech" if kind == "speech" else "on-screen text", dynamic_ncols=True
+            )
         bar.update(done - bar.n)
         bar.set_postfix_str(Path(path).name[-40:])
 
@@ -97,31 +114,51 @@ def _stop_on_sigterm(lib):
 
 def index(
     ctx: typer.Context,
-    paths: Annotated[List[Path], typer.Argument(help="Video files or folders (walked recursively).")],
+    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (walked recursively).")],
     library: LibraryOpt = None,
-    model: Annotated[Optional[str], typer.Option(
-        "--model", help="open_clip architecture with a TempMe preset (ViT-B-32, ViT-B-16, tempme-tiny); "
-        "default: the library's recorded encoder, ViT-B-32 for a new library.")] = None,
-    pretrained: Annotated[Optional[str], typer.Option(
-        "--pretrained", help="'openai', a local checkpoint file, or 'none' (random weights: results are "
-        "not semantic); default: the library's recorded weights, 'openai' for a new library.")] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model",
+            help="open_clip architecture with a TempMe preset (ViT-B-32, ViT-B-16, tempme-tiny); "
+            "default: the library's recorded encoder, ViT-B-32 for a new library.",
+        ),
+    ] = None,
+    pretrained: Annotated[
+        Optional[str],
+        typer.Option(
+            "--pretrained",
+            help="'openai', a local checkpoint file, or 'none' (random weights: results are "
+            "not semantic); default: the library's recorded weights, 'openai' for a new library.",
+        ),
+    ] = None,
     adapter: AdapterOpt = None,
     window: Annotated[float, typer.Option(help="Longest segment (s) before fixed windows.")] = 30.0,
     min_shot: Annotated[float, typer.Option(help="Shots shorter than this (s) merge with a neighbour.")] = 1.0,
     workers: Annotated[int, typer.Option(min=1, help="Decoding threads.")] = 2,
     batch_size: Annotated[int, typer.Option(min=1, help="Segments per encoder batch.")] = 8,
     wait: Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")] = False,
-    database: Annotated[Optional[str], typer.Option(
-        "--db", envvar="TEMPME_DB", help="SQLAlchemy URL of the catalog when the library is created, e.g. "
-        "postgresql+psycopg://user@host/db (stored in the library's library.json; default: SQLite library.db).")] = None,
-    engine: Annotated[str, typer.Option(help="local (threads in this process) or ray (a Ray Data pipeline; "
-                                        "needs tempme[scale]).")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto or HOST:PORT (default: a local "
-                                                       "Ray).")] = None,
+    database: Annotated[
+        Optional[str],
+        typer.Option(
+            "--db",
+            envvar="TEMPME_DB",
+            help="SQLAlchemy URL of the catalog when the library is created, e.g. "
+            "postgresql+psycopg://user@host/db (stored in the library's library.json; default: SQLite library.db).",
+        ),
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (threads in this process) or ray (a Ray Data pipeline; needs tempme[scale]).")
+    ] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster: auto or HOST:PORT (default: a local Ray).")
+    ] = None,
     decoders: Annotated[int, typer.Option(help="Ray: decode tasks at a time.")] = 2,
     encoders: Annotated[int, typer.Option(help="Ray: encoder actors.")] = 1,
     gpus_per_encoder: Annotated[float, typer.Option(help="Ray: GPUs per encoder actor.")] = 0.0,
-    speech: Annotated[bool, typer.Option("--speech", help="Also transcribe what is said (see `tempme enrich`).")] = False,
+    speech: Annotated[
+        bool, typer.Option("--speech", help="Also transcribe what is said (see `tempme enrich`).")
+    ] = False,
     ocr: Annotated[bool, typer.Option("--ocr", help="Also read on-screen text (see `tempme enrich`).")] = False,
     asr: AsrOpt = None,
     asr_model: AsrModelOpt = None,
@@ -139,11 +176,10 @@ def index(
         fail(f"no such file or folder: {', '.join(map(str, missing))}")
     import sys
 
-    from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from tempme.index.library import Library, LibraryError
     from tempme.index.segment import SegmentParams
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     if engine not in ("local", "ray"):
         fail(f"--engine must be local or ray, got {engine!r}")
@@ -152,23 +188,31 @@ def index(
         params = SegmentParams(window_s=window, min_shot_s=min_shot)
         if engine == "ray":
             try:
-                from tempme.index.ray_executor import RayExecutor
                 import ray  # noqa: F401
+                from tempme.index.ray_executor import RayExecutor
             except ImportError:
                 fail("--engine ray needs Ray: pip install 'tempme[scale]'")
-            executor = RayExecutor(params, address=ray_address, decoders=decoders, encoders=encoders,
-                                   gpus_per_encoder=gpus_per_encoder, batch_size=batch_size,
-                                   verbose=logging.getLogger().isEnabledFor(logging.INFO))
+            executor = RayExecutor(
+                params,
+                address=ray_address,
+                decoders=decoders,
+                encoders=encoders,
+                gpus_per_encoder=gpus_per_encoder,
+                batch_size=batch_size,
+                verbose=logging.getLogger().isEnabledFor(logging.INFO),
+            )
         lib = Library.open(library, create=True, database_url=database)
     except (ValueError, LibraryError) as exc:
         fail(str(exc))
     from tempme.lora import AdapterError  # torch: after the quick checks
     from tempme.weights import WeightsUnavailableError
+
     if lib.encoder_info() is None:  # a new library: the defaults start it
         model, pretrained = model or "ViT-B-32", pretrained or "openai"
     # one bar, on a terminal only (a log or CI gets the summary line); log lines print above it
-    bar = tqdm(total=None, unit="video", desc="indexing", dynamic_ncols=True, file=sys.stderr,
-               disable=not sys.stderr.isatty())
+    bar = tqdm(
+        total=None, unit="video", desc="indexing", dynamic_ncols=True, file=sys.stderr, disable=not sys.stderr.isatty()
+    )
 
     def progress(done: int, total: int, path: str) -> None:
         bar.total = total
@@ -180,9 +224,18 @@ def index(
 
     try:
         with _stop_on_sigterm(lib), logging_redirect_tqdm(tqdm_class=tqdm):
-            report = lib.add(paths, model=model, pretrained=pretrained, adapter=adapter, progress=progress,
-                             wait=wait, workers=workers, batch_size=batch_size, segment_params=params,
-                             executor=executor)
+            report = lib.add(
+                paths,
+                model=model,
+                pretrained=pretrained,
+                adapter=adapter,
+                progress=progress,
+                wait=wait,
+                workers=workers,
+                batch_size=batch_size,
+                segment_params=params,
+                executor=executor,
+            )
     except (LibraryError, WeightsUnavailableError, FileNotFoundError, AdapterError) as exc:
         bar.close()
         fail(printable(str(exc)))
@@ -240,8 +293,14 @@ def search(
     per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
     folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
     nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 128,
-    mode: Annotated[str, typer.Option("--mode", help="all (fused by reciprocal rank fusion), visual (TempMe), "
-                                      "speech (transcripts) or text (on-screen text).")] = "all",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="all (fused by reciprocal rank fusion), visual (TempMe), "
+            "speech (transcripts) or text (on-screen text).",
+        ),
+    ] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
     """Search the library by text; prints rank, score, path, the moment's start-end and why it matched."""
@@ -263,8 +322,9 @@ def search(
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     try:
-        hits = lib.search(query, k, per_video=per_video, mode=mode,
-                          filters=SearchFilters(folder=str(folder)) if folder else None)
+        hits = lib.search(
+            query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
+        )
     except (LibraryError, WeightsUnavailableError, ValueError) as exc:
         fail(printable(str(exc)))
     if as_json:
@@ -313,9 +373,13 @@ def remove(
     def confirm(paths: list[Path]) -> bool:
         if yes:
             return True
-        shown = "\n".join(f"  {printable(p)}" for p in paths[:10]) + (f"\n  ... and {len(paths) - 10} more" if len(paths) > 10 else "")
+        shown = "\n".join(f"  {printable(p)}" for p in paths[:10]) + (
+            f"\n  ... and {len(paths) - 10} more" if len(paths) > 10 else ""
+        )
         if not sys.stdin.isatty():
-            fail(f"{printable(path)} matches {len(paths)} videos:\n{shown}\nnothing removed; pass --yes to remove them all")
+            fail(
+                f"{printable(path)} matches {len(paths)} videos:\n{shown}\nnothing removed; pass --yes to remove them all"
+            )
         typer.echo(f"{printable(path)} matches {len(paths)} videos:\n{shown}")
         return typer.confirm(f"remove these {len(paths)} videos?", default=False)
 
@@ -352,9 +416,11 @@ def stats(
     typer.echo(f"encoder:  {enc}")
     if st.last_run:
         r = st.last_run
-        typer.echo(f"last run: {r['started_at']}, {r['videos_indexed']} videos, {r['segments_added']} segments, "
-                   f"{r['failures']} failures, {r['removed']} removed, {r['seconds'] or 0:.1f} s"
-                   + ("" if r["finished"] else " (interrupted)"))
+        typer.echo(
+            f"last run: {r['started_at']}, {r['videos_indexed']} videos, {r['segments_added']} segments, "
+            f"{r['failures']} failures, {r['removed']} removed, {r['seconds'] or 0:.1f} s"
+            + ("" if r["finished"] else " (interrupted)")
+        )
     for path, error in st.failures:
         typer.echo(f"failed:   {printable(path)}: {printable(error)}")
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-
 from tempme.index.catalog import Catalog, NewVideo
 from tempme.index.db import storage_problem
 from tempme.index.executor import FileStamp, Outcome, VideoFailure, VideoResult
@@ -40,8 +39,9 @@ ProgressFn = Callable[[int, int, str], None]  # (done, total, path)
 class Committer:
     """Stores one run's outcomes; use :meth:`begin`, then :meth:`commit` per outcome, then :meth:`finish`."""
 
-    def __init__(self, catalog: Catalog, store: VectorStore, *, flush_every: int = 16,
-                 progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, store: VectorStore, *, flush_every: int = 16, progress: ProgressFn | None = None
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.flush_every = flush_every
@@ -103,10 +103,21 @@ class Committer:
     def _video(self, v: VideoResult) -> None:
         m = v.meta
         stamp = v.stamp or FileStamp.of(v.path)
-        ids = self.catalog.add_video(NewVideo(
-            path=v.path, size=stamp.size, mtime_ns=stamp.mtime_ns, content_hash=v.content_hash,
-            duration_s=m.duration_s, fps=m.fps, width=m.width, height=m.height, codec=m.codec,
-            spans=[(s.start_s, s.end_s, s.kind) for s in v.spans], embeddings=v.embeddings))
+        ids = self.catalog.add_video(
+            NewVideo(
+                path=v.path,
+                size=stamp.size,
+                mtime_ns=stamp.mtime_ns,
+                content_hash=v.content_hash,
+                duration_s=m.duration_s,
+                fps=m.fps,
+                width=m.width,
+                height=m.height,
+                codec=m.codec,
+                spans=[(s.start_s, s.end_s, s.kind) for s in v.spans],
+                embeddings=v.embeddings,
+            )
+        )
         self.store.add(np.asarray(v.embeddings, np.float32), ids)
         r = self.report
         r.indexed += 1
@@ -153,9 +164,15 @@ class Committer:
 
 def storage_message(kind: str, what: str, exc: BaseException, report: IndexReport) -> str:
     """One paragraph for a storage failure: what failed, why, what is kept, what to do."""
-    why = {"full": "the disk is full", "read-only": "the library folder or database is read-only",
-           "damaged": "the database is damaged", "io": "an I/O error"}[kind]
-    return (f"{why} ({type(exc).__name__}: {exc}) while {what}. The library is consistent: the "
-            f"{report.indexed} video(s) indexed in this run before it are kept, nothing after it was "
-            f"written. {'Free some space and run' if kind == 'full' else 'Fix the storage and run'} "
-            "the same command again to index the rest.")
+    why = {
+        "full": "the disk is full",
+        "read-only": "the library folder or database is read-only",
+        "damaged": "the database is damaged",
+        "io": "an I/O error",
+    }[kind]
+    return (
+        f"{why} ({type(exc).__name__}: {exc}) while {what}. The library is consistent: the "
+        f"{report.indexed} video(s) indexed in this run before it are kept, nothing after it was "
+        f"written. {'Free some space and run' if kind == 'full' else 'Fix the storage and run'} "
+        "the same command again to index the rest."
+    )

@@ -16,9 +16,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, exc as sa_exc, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
-
 from tempme.index.migrations import MIGRATIONS_DIR
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def sqlite_file(url: str) -> Path | None:
     """The file of a ``sqlite:///`` URL (None for another database or an in-memory one)."""
     if not url.startswith("sqlite:///") or url == "sqlite://":
         return None
-    return Path(url[len("sqlite:///"):].split("?", 1)[0])
+    return Path(url[len("sqlite:///") :].split("?", 1)[0])
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -51,14 +51,18 @@ def check_sqlite_file(path: Path) -> None:
         return
     size = path.stat().st_size
     if size == 0:
-        raise StorageError(f"{path} is empty (0 bytes): it is not a library database (a failed copy or a "
-                           "full disk?). It was left as it is: restore it from a backup, or move it away "
-                           "to start a new library.")
+        raise StorageError(
+            f"{path} is empty (0 bytes): it is not a library database (a failed copy or a "
+            "full disk?). It was left as it is: restore it from a backup, or move it away "
+            "to start a new library."
+        )
     with open(path, "rb") as fh:
         header = fh.read(16)
     if header != b"SQLite format 3\x00":
-        raise StorageError(f"{path} ({size:,} bytes) is not an SQLite database. It was left as it is: "
-                           "restore it from a backup, or move it away to start a new library.")
+        raise StorageError(
+            f"{path} ({size:,} bytes) is not an SQLite database. It was left as it is: "
+            "restore it from a backup, or move it away to start a new library."
+        )
 
 
 def make_engine(url: str, read_only: bool = False) -> Engine:
@@ -67,8 +71,7 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     if read_only and (f := sqlite_file(url)) is not None:
-        engine = create_engine(f"sqlite:///file:{f}?immutable=1&uri=true",
-                               connect_args={"check_same_thread": False})
+        engine = create_engine(f"sqlite:///file:{f}?immutable=1&uri=true", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", lambda conn, _r: conn.execute("PRAGMA foreign_keys=ON"))
         return engine
     engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
@@ -116,8 +119,10 @@ def upgrade(engine: Engine, revision: str = "head", read_only: bool = False) -> 
     if read_only:
         from tempme.index.types import StorageError
 
-        raise StorageError(f"the library database is at revision {current} and needs {target}, but it is "
-                           "read-only: open it once where it can be written to migrate it")
+        raise StorageError(
+            f"the library database is at revision {current} and needs {target}, but it is "
+            "read-only: open it once where it can be written to migrate it"
+        )
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

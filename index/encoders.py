@@ -45,13 +45,13 @@ class EncoderHandle:
     model: object  # tempme.encoder.VideoEncoder
 
 
-def load(model: str, pretrained: str, adapter: Path | None = None, config: dict | None = None,
-         fold: bool = True):
+def load(model: str, pretrained: str, adapter: Path | None = None, config: dict | None = None, fold: bool = True):
     """Load an encoder for indexing or search (LoRA folded into the weights for inference)."""
     import torch
 
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
+
     cfg = TempMeConfig.from_dict(config) if config else None
     if str(pretrained) == "none":
         with torch.random.fork_rng(devices=[]):
@@ -66,8 +66,15 @@ def load(model: str, pretrained: str, adapter: Path | None = None, config: dict 
 
 def _identity(info: dict) -> tuple:
     cfg = dict(info.get("config") or {})
-    return (info["arch"], str(info["pretrained"]), info.get("adapter_hash"), info["embed_dim"],
-            info.get("num_frames"), info.get("merging"), json.dumps(cfg, sort_keys=True))
+    return (
+        info["arch"],
+        str(info["pretrained"]),
+        info.get("adapter_hash"),
+        info["embed_dim"],
+        info.get("num_frames"),
+        info.get("merging"),
+        json.dumps(cfg, sort_keys=True),
+    )
 
 
 def _describe(info: dict) -> str:
@@ -91,8 +98,9 @@ def recorded_spec(catalog: Catalog, library_dir: Path) -> EncoderSpec:
     return EncoderSpec(info["arch"], str(info["pretrained"]), adapter, info.get("config"))
 
 
-def resolve_request(catalog: Catalog, library_dir: Path, model: str | None, pretrained: str | None,
-                    adapter: Path | None) -> EncoderSpec:
+def resolve_request(
+    catalog: Catalog, library_dir: Path, model: str | None, pretrained: str | None, adapter: Path | None
+) -> EncoderSpec:
     """The encoder to index with: what was given, the rest from the library's record, so that
     ``tempme index DIR`` on an existing library needs no encoder flags.
 
@@ -107,9 +115,12 @@ def resolve_request(catalog: Catalog, library_dir: Path, model: str | None, pret
     recorded = recorded_spec(catalog, library_dir)
     if model is None and pretrained is None and adapter is None:
         return recorded
-    return EncoderSpec(model or recorded.model, str(pretrained or recorded.pretrained),
-                       Path(adapter) if adapter else recorded.adapter,
-                       recorded.config if model is None or model == recorded.model else None)
+    return EncoderSpec(
+        model or recorded.model,
+        str(pretrained or recorded.pretrained),
+        Path(adapter) if adapter else recorded.adapter,
+        recorded.config if model is None or model == recorded.model else None,
+    )
 
 
 def check_request(catalog: Catalog, library_dir: Path, spec: EncoderSpec) -> None:
@@ -123,6 +134,7 @@ def check_request(catalog: Catalog, library_dir: Path, spec: EncoderSpec) -> Non
     digest = None
     if spec.adapter is not None:
         from tempme.lora import AdapterError, adapter_hash
+
         try:
             digest = adapter_hash(Path(spec.adapter))
         except (OSError, AdapterError) as exc:
@@ -133,7 +145,8 @@ def check_request(catalog: Catalog, library_dir: Path, spec: EncoderSpec) -> Non
         raise LibraryError(
             f"{library_dir} was built with {_describe(info)}; cannot add videos encoded with "
             f"{spec.model} ({spec.pretrained}, {digest or 'no adapter'}). "
-            "Use another --library, or the same --model/--pretrained/--adapter.")
+            "Use another --library, or the same --model/--pretrained/--adapter."
+        )
 
 
 def bind(catalog: Catalog, library_dir: Path, encoder, spec: EncoderSpec) -> EncoderHandle:
@@ -152,5 +165,6 @@ def bind(catalog: Catalog, library_dir: Path, encoder, spec: EncoderSpec) -> Enc
     elif _identity(new) != _identity(info):
         raise LibraryError(
             f"{library_dir} was built with {_describe(info)}; cannot add videos encoded with "
-            f"{encoder.info.describe()}. Use another --library, or the same encoder.")
+            f"{encoder.info.describe()}. Use another --library, or the same encoder."
+        )
     return EncoderHandle(spec, encoder)

@@ -52,36 +52,47 @@ class EnrichReport:
 def speech_lines(path, recognizer: SpeechRecognizer) -> tuple[EnrichmentRecord, list[NewTextLine]]:
     t0 = time.perf_counter()
     tr = transcribe_file(path, recognizer)
-    lines = [NewTextLine("speech", u.start_s, u.end_s, u.text,
-                         words=tuple((w.text, w.start_s, w.end_s) for w in u.words)) for u in tr.utterances]
+    lines = [
+        NewTextLine("speech", u.start_s, u.end_s, u.text, words=tuple((w.text, w.start_s, w.end_s) for w in u.words))
+        for u in tr.utterances
+    ]
     rec = EnrichmentRecord(tr.status, tr.backend, tr.model, tr.language, tr.error, time.perf_counter() - t0)
     return rec, lines
 
 
-def ocr_lines(video: VideoToEnrich, reader: TextReader, num_frames: int,
-              short_side: int) -> tuple[EnrichmentRecord, list[NewTextLine]]:
+def ocr_lines(
+    video: VideoToEnrich, reader: TextReader, num_frames: int, short_side: int
+) -> tuple[EnrichmentRecord, list[NewTextLine]]:
     t0 = time.perf_counter()
-    per_seg = [uniform_times(a, b, num_frames)[pick_frames(num_frames, reader.config.frames_per_segment)]
-               for _, a, b in video.segments]
+    per_seg = [
+        uniform_times(a, b, num_frames)[pick_frames(num_frames, reader.config.frames_per_segment)]
+        for _, a, b in video.segments
+    ]
     base = {"backend": "rapidocr", "model": reader.model}
     if not per_seg:
         return EnrichmentRecord("ok", seconds=0.0, **base), []
     try:
         frames = sample_frames(video.path, np.concatenate(per_seg), short_side=short_side)  # (F, H, W, 3)
     except VideoDecodeError as e:
-        return EnrichmentRecord("failed", error=e.reason,
-                                seconds=time.perf_counter() - t0, **base), []
+        return EnrichmentRecord("failed", error=e.reason, seconds=time.perf_counter() - t0, **base), []
     lines, at = [], 0
     for times in per_seg:
-        for ln in reader.read(frames[at:at + len(times)], times):
+        for ln in reader.read(frames[at : at + len(times)], times):
             lines.append(NewTextLine("ocr", ln.start_s, ln.end_s, ln.text, score=ln.score, box=ln.box))
         at += len(times)
     return EnrichmentRecord("ok", seconds=time.perf_counter() - t0, **base), lines
 
 
-def enrich(catalog: Catalog, kind: str, *, recognizer: SpeechRecognizer | None = None,
-           reader: TextReader | None = None, num_frames: int = 12, short_side: int = 224,
-           progress: ProgressFn | None = None) -> EnrichReport:
+def enrich(
+    catalog: Catalog,
+    kind: str,
+    *,
+    recognizer: SpeechRecognizer | None = None,
+    reader: TextReader | None = None,
+    num_frames: int = 12,
+    short_side: int = 224,
+    progress: ProgressFn | None = None,
+) -> EnrichReport:
     """Process every indexed video that has no ``kind`` record yet (see the module docstring).
 
     Raises:

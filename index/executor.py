@@ -32,11 +32,11 @@ from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
-
 from tempme.index.encoders import EncoderHandle
 from tempme.index.files import content_hash
 from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, SegmentSpan, VideoScan, scan_video
+
 from tempme.video import VideoDecodeError, VideoMeta, probe
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class FileStamp:
     inode: int
 
     @classmethod
-    def of(cls, path: Path) -> "FileStamp":
+    def of(cls, path: Path) -> FileStamp:
         st = os.stat(path)
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
 
@@ -129,10 +129,19 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
         waited[0] += time.perf_counter() - t0
 
 
-def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, num_frames: int,
-                short_side: int, params: SegmentParams, stop: threading.Event,
-                timeout_s: float = DEFAULT_FILE_TIMEOUT_S, attempts: int = 3,
-                scan_fn: Callable = scan_video) -> None:
+def _decode_job(
+    path: Path,
+    key: int,
+    out: queue.Queue,
+    preprocess: Callable,
+    num_frames: int,
+    short_side: int,
+    params: SegmentParams,
+    stop: threading.Event,
+    timeout_s: float = DEFAULT_FILE_TIMEOUT_S,
+    attempts: int = 3,
+    scan_fn: Callable = scan_video,
+) -> None:
     """Hash, probe and scan one file (with ``scan_fn``: :func:`scan_video` in this thread, or a
     decoder process's), putting its segments on ``out``; then ``done``, or ``failed`` with the
     reason. A file that changes while it is read (stat before != stat after) is read again
@@ -144,15 +153,17 @@ def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, nu
         return time.perf_counter() - t0 - waited[0]
 
     try:
-        for attempt in range(attempts):
+        for _attempt in range(attempts):
             before = FileStamp.of(path)
             digest = content_hash(path)
             meta = probe(path)
             scan = VideoScan(cuts_s=[])
             for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
                 if spent() > timeout_s:
-                    raise TimeoutError(f"decoding took more than {timeout_s:g} s (at {seg.span.end_s:.1f} s "
-                                       f"of the video); the file is skipped")
+                    raise TimeoutError(
+                        f"decoding took more than {timeout_s:g} s (at {seg.span.end_s:.1f} s "
+                        f"of the video); the file is skipped"
+                    )
                 if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
                     return
             if FileStamp.of(path) == before:
@@ -161,12 +172,14 @@ def _decode_job(path: Path, key: int, out: queue.Queue, preprocess: Callable, nu
             log.warning("%s changed while it was being indexed; reading it again", path)
             if not _put(out, ("restart", key), stop, waited):
                 return
-        raise FileChangedError(f"the file kept changing while it was read ({attempts} attempts); "
-                               "the next run indexes it again")
+        raise FileChangedError(
+            f"the file kept changing while it was read ({attempts} attempts); the next run indexes it again"
+        )
     except (VideoDecodeError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
         reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
         retry = isinstance(exc, (PermissionError, FileChangedError)) or (
-            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError)))
+            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError))
+        )
         _put(out, ("failed", key, reason, spent(), retry), stop, waited)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s: unexpected error", path)
@@ -228,16 +241,27 @@ class LocalExecutor:
             if not p.embeddings:  # e.g. an image saved as .mp4: frames without timestamps
                 yield VideoFailure(paths[key], "no segment: no decoded frame has a timestamp", decode_s)
                 return
-            yield VideoResult(paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames,
-                              decode_s, p.encode_s, stamp)
+            yield VideoResult(
+                paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames, decode_s, p.encode_s, stamp
+            )
 
         scan_pool = ScanPool(max(1, self.workers)) if self.processes else None
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
         try:
             for key, path in enumerate(paths):
-                pool.submit(_decode_job, path, key, out, enc.preprocess_frames, enc.num_frames,
-                            enc.image_size, self.params, stop, self.file_timeout_s,
-                            scan_fn=scan_pool.scan if scan_pool else scan_video)
+                pool.submit(
+                    _decode_job,
+                    path,
+                    key,
+                    out,
+                    enc.preprocess_frames,
+                    enc.num_frames,
+                    enc.image_size,
+                    self.params,
+                    stop,
+                    self.file_timeout_s,
+                    scan_fn=scan_pool.scan if scan_pool else scan_video,
+                )
             while finished < len(paths):
                 if self.cancel is not None and self.cancel.is_set():
                     log.warning("indexing interrupted: %d of %d files done", finished, len(paths))

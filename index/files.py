@@ -14,8 +14,22 @@ from pathlib import Path
 from typing import Iterable
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (
-    ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
-    ".m2ts", ".3gp", ".ogv", ".vob",
+    ".mp4",
+    ".m4v",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mov",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".3gp",
+    ".ogv",
+    ".vob",
 )
 """Lower-case suffixes (with the dot) of the files indexed from folders and accepted as uploads."""
 
@@ -82,8 +96,9 @@ def printable(path: str | os.PathLike) -> str:
     backslash-x escapes, and so do control characters (an ESC of a terminal escape sequence, a
     newline), so a file name can neither garble the terminal nor forge output lines."""
     text = os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
-    return "".join(ch if unicodedata.category(ch) != "Cc" else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)
+    return "".join(
+        ch if unicodedata.category(ch) != "Cc" else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

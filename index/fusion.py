@@ -34,8 +34,9 @@ class Fused(Generic[K]):
     ranks: Mapping[str, int]
 
 
-def reciprocal_rank_fusion(rankings: Mapping[str, Sequence[K]], k: float = RRF_K,
-                           weights: Mapping[str, float] | None = None) -> list[Fused[K]]:
+def reciprocal_rank_fusion(
+    rankings: Mapping[str, Sequence[K]], k: float = RRF_K, weights: Mapping[str, float] | None = None
+) -> list[Fused[K]]:
     """Fuse named rankings (best first, each item at most once per list) into one, best first.
 
     Args:

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
-
 from tempme.index import db, encoders
 from tempme.index.catalog import Catalog
 from tempme.index.encoders import EncoderSpec
@@ -45,11 +44,18 @@ from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.search import search_moments
-from tempme.index.textsearch import fuse_hits, search_lines
 from tempme.index.store import FaissStore
+from tempme.index.textsearch import fuse_hits, search_lines
 from tempme.index.thumbnails import drop_thumbnails, load_key, purge_legacy, thumbnail
 from tempme.index.types import (  # noqa: F401  (re-exported: the public API lives here)
-    SEARCH_MODES, Hit, IndexReport, LibraryBusyError, LibraryError, LibraryStats, MatchedWord, SearchFilters,
+    SEARCH_MODES,
+    Hit,
+    IndexReport,
+    LibraryBusyError,
+    LibraryError,
+    LibraryStats,
+    MatchedWord,
+    SearchFilters,
     StorageError,
 )
 from tempme.index.vectors import IndexParams
@@ -74,6 +80,7 @@ def recorded_database_url(path: Path) -> str | None:
 
 def _masked(url: str) -> str:
     from sqlalchemy.engine import make_url
+
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -87,13 +94,15 @@ class Library:
         query: :class:`index.query.QueryEncoder` (loads the encoder on the first text query).
     """
 
-    def __init__(self, path: Path, *, database_url: str | None = None,
-                 index_params: IndexParams = IndexParams(), encoder=None) -> None:
+    def __init__(
+        self, path: Path, *, database_url: str | None = None, index_params: IndexParams = IndexParams(), encoder=None
+    ) -> None:
         self.path = Path(path).resolve()
         self.index_params = index_params
         db_file = self.path / db.DB_NAME
         self.read_only = not os.access(self.path, os.W_OK) or (
-            database_url is None and db_file.exists() and not os.access(db_file, os.W_OK))
+            database_url is None and db_file.exists() and not os.access(db_file, os.W_OK)
+        )
         if self.read_only:
             log.warning("%s is read-only: searching only (indexing, remove and rebuild are refused)", self.path)
         self.catalog = Catalog(database_url or db.sqlite_url(self.path), read_only=self.read_only)
@@ -114,8 +123,15 @@ class Library:
         self._load()
 
     @classmethod
-    def open(cls, path: Path, create: bool = False, *, database_url: str | None = None,
-             index_params: IndexParams = IndexParams(), encoder=None) -> "Library":
+    def open(
+        cls,
+        path: Path,
+        create: bool = False,
+        *,
+        database_url: str | None = None,
+        index_params: IndexParams = IndexParams(),
+        encoder=None,
+    ) -> Library:
         """Open (or with ``create``, make) the library at ``path``; migrates its database.
 
         ``database_url``: a SQLAlchemy URL for the catalog (default: SQLite ``path/library.db``).
@@ -130,14 +146,17 @@ class Library:
         path = Path(path).expanduser()
         recorded = recorded_database_url(path)
         if database_url and recorded and database_url != recorded:
-            raise LibraryError(f"the library {path} keeps its catalog at {_masked(recorded)}, "
-                               f"not {_masked(database_url)}")
+            raise LibraryError(
+                f"the library {path} keeps its catalog at {_masked(recorded)}, not {_masked(database_url)}"
+            )
         database_url = database_url or recorded
         exists = (path / SETTINGS_NAME).is_file() if database_url else (path / db.DB_NAME).is_file()
         if not exists:
             if not create:
-                raise LibraryError(f"no library at {path} (no {db.DB_NAME}); index videos first: "
-                                   f"tempme --library {path} index VIDEO_DIR")
+                raise LibraryError(
+                    f"no library at {path} (no {db.DB_NAME}); index videos first: "
+                    f"tempme --library {path} index VIDEO_DIR"
+                )
             path.mkdir(parents=True, exist_ok=True)
             if database_url:  # later opens find the catalog through the folder alone
                 (path / SETTINGS_NAME).write_text(json.dumps({"database_url": database_url}, indent=1) + "\n")
@@ -146,7 +165,7 @@ class Library:
     def close(self) -> None:
         self.catalog.close()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -207,8 +226,10 @@ class Library:
         if self.read_only:
             raise StorageError(f"the library {self.path} is read-only: it can be searched, not changed")
         timeout = -1 if wait is True else (0 if wait is False else float(wait))
-        busy = LibraryBusyError(f"another tempme process is indexing {self.path} (lock {self.lock.lock_file}); "
-                                "wait for it to finish or pass --wait")
+        busy = LibraryBusyError(
+            f"another tempme process is indexing {self.path} (lock {self.lock.lock_file}); "
+            "wait for it to finish or pass --wait"
+        )
         if not self._write_mutex.acquire(timeout=timeout):
             raise busy
         try:
@@ -230,15 +251,27 @@ class Library:
     def _spec(self, model: str | None, pretrained: str | None, adapter: Path | None, encoder) -> EncoderSpec:
         if encoder is not None:
             info = encoder.info.to_dict()
-            return EncoderSpec(info["arch"], str(info["pretrained"]), Path(adapter) if adapter else None,
-                               info.get("config"))
+            return EncoderSpec(
+                info["arch"], str(info["pretrained"]), Path(adapter) if adapter else None, info.get("config")
+            )
         return encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
 
-    def add(self, paths: list[Path], *, model: str | None = None, pretrained: str | None = None,
-            adapter: Path | None = None, encoder=None, executor: Executor | None = None,
-            progress: ProgressFn | None = None, wait: bool | float = False, workers: int = 2,
-            batch_size: int = 8, segment_params: SegmentParams | None = None,
-            flush_every: int = 16) -> IndexReport:
+    def add(
+        self,
+        paths: list[Path],
+        *,
+        model: str | None = None,
+        pretrained: str | None = None,
+        adapter: Path | None = None,
+        encoder=None,
+        executor: Executor | None = None,
+        progress: ProgressFn | None = None,
+        wait: bool | float = False,
+        workers: int = 2,
+        batch_size: int = 8,
+        segment_params: SegmentParams | None = None,
+        flush_every: int = 16,
+    ) -> IndexReport:
         """Index the videos under ``paths`` (folders are walked recursively).
 
         Unchanged files (same size and mtime) are skipped; changed ones are dropped and
@@ -270,17 +303,19 @@ class Library:
             if encoder is None:
                 encoders.check_request(self.catalog, self.path, spec)
             roots = [Path(p).expanduser().resolve() for p in paths]
-        re-encoded; files that disappeared from the walked folders are removed (not those in a
-        folder that could not be listed: ``IndexReport.unreadable``). Any file that cannot be
-        indexed is recorded as failed with its error and counted; it never stops the run. A file
-        that changes while it is read is read again. ``progress(done, total, path)`` is called
-        once planned (``done`` 0, ``path`` "") and after every video. After :meth:`interrupt`
-        the run stops early (``report.interrupted``).
+            unreadable: list[tuple[Path, str]] = []
+            files = walk(roots, errors=unreadable)
+            plan = plan_ingest(files, roots, self.catalog.known_files(), unreadable)
+            if progress is not None:
+                progress(0, len(plan.encode), "")  # the total, before the encoder loads
             handle = None
             if plan.encode:
                 if encoder is None:
-                    encoder = self._encoder if self._encoder is not None and self.catalog.encoder_info() \
+                    encoder = (
+                        self._encoder
+                        if self._encoder is not None and self.catalog.encoder_info()
                         else encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                    )
                 handle = encoders.bind(self.catalog, self.path, encoder, spec)
                 with self._encoder_lock:
                     self._encoder = self._encoder or encoder
@@ -288,8 +323,9 @@ class Library:
             committer = Committer(self.catalog, self.store, flush_every=flush_every, progress=progress)
             self._drop_thumbnails(committer.begin(plan))
             if handle is not None:
-                engine = executor or LocalExecutor(segment_params or SegmentParams(), workers, batch_size,
-                                                   cancel=self._cancel)
+                engine = executor or LocalExecutor(
+                    segment_params or SegmentParams(), workers, batch_size, cancel=self._cancel
+                )
                 for outcome in engine.run(plan.encode, handle):
                     committer.commit(outcome)
                     if self._cancel.is_set():
@@ -302,8 +338,9 @@ class Library:
         except OSError as exc:
             log.warning("cannot delete thumbnails of removed segments: %s", exc)
 
-    def remove(self, path: Path, *, wait: bool | float = False,
-               confirm: Callable[[list[Path]], bool] | None = None) -> int:
+    def remove(
+        self, path: Path, *, wait: bool | float = False, confirm: Callable[[list[Path]], bool] | None = None
+    ) -> int:
         """Remove a video (or every video under a folder, compared literally: ``_`` and ``%``
         are plain characters); returns how many were removed.
 
@@ -339,8 +376,16 @@ class Library:
             return n
 
     # ---- reading ---------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
-               filters: SearchFilters | None = None, mode: str = "visual") -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        offset: int = 0,
+        per_video: bool = False,
+        filters: SearchFilters | None = None,
+        mode: str = "visual",
+    ) -> list[Hit]:
         """Moments matching ``query``.
 
         ``mode``: ``visual`` (the text tower's vector against TempMe's, :attr:`query`),
@@ -363,30 +408,41 @@ class Library:
             if not self.catalog.enrichment_counts(kind):
                 flag = "--speech" if kind == "speech" else "--ocr"
                 what = "transcripts" if kind == "speech" else "on-screen text"
-                raise LibraryError(f"the library {self.path} has no {what}: no video was processed for {kind}; "
-                                   f"add them with `tempme enrich {flag}` (or `tempme index {flag} ...`)")
+                raise LibraryError(
+                    f"the library {self.path} has no {what}: no video was processed for {kind}; "
+                    f"add them with `tempme enrich {flag}` (or `tempme index {flag} ...`)"
+                )
             hits = search_lines(self.catalog, query, kind, offset + k, filters)
             if per_video:
                 return fuse_hits({mode: hits}, k, offset=offset, per_video=True)
-            return hits[offset:offset + k]
+            return hits[offset : offset + k]
         text_kinds = [kind for kind in ("speech", "ocr") if self.catalog.enrichment_counts(kind)]
         if not text_kinds:
             mode = "visual"  # nothing to fuse with: the visual ranking and its cosine scores as they are
         visual = []
         if self.store.ntotal > 0:  # nothing indexed yet: no encoder to load
             depth = k if mode == "visual" else 4 * (offset + k)
-            visual = search_moments(self.catalog, self.store, self.query.encode(query), depth,
-                                    offset=offset if mode == "visual" else 0, per_video=per_video, filters=filters)
+            visual = search_moments(
+                self.catalog,
+                self.store,
+                self.query.encode(query),
+                depth,
+                offset=offset if mode == "visual" else 0,
+                per_video=per_video,
+                filters=filters,
+            )
         if mode == "visual":
             return visual
         lists = {"visual": visual}
         for kind in text_kinds:
-            lists["speech" if kind == "speech" else "text"] = search_lines(self.catalog, query, kind,
-                                                                          4 * (offset + k), filters)
+            lists["speech" if kind == "speech" else "text"] = search_lines(
+                self.catalog, query, kind, 4 * (offset + k), filters
+            )
         return fuse_hits(lists, k, offset=offset, per_video=per_video)
 
-    def enrich(self, kinds: tuple[str, ...], *, speech=None, ocr=None, progress=None,
-               wait: bool | float = False) -> list:
+    def enrich(
+        self, kinds: tuple[str, ...], *, speech=None, ocr=None, progress=None, wait: bool | float = False
+    ) -> list:
         """Add transcripts (``speech``) and on-screen text (``ocr``) to the indexed videos that
         lack them; never re-encodes video. ``speech``: a :class:`index.speech.SpeechConfig`
         (default: auto choice), ``ocr``: an :class:`index.ocr.OcrConfig`. ``progress(kind, done,
@@ -413,16 +469,40 @@ class Library:
                 if kind == "speech":
                     reports.append(enrich(self.catalog, "speech", recognizer=make_recognizer(speech), progress=step))
                 else:
-                    reports.append(enrich(self.catalog, "ocr", reader=TextReader(ocr), num_frames=num_frames,
-                                          short_side=short_side, progress=step))
+                    reports.append(
+                        enrich(
+                            self.catalog,
+                            "ocr",
+                            reader=TextReader(ocr),
+                            num_frames=num_frames,
+                            short_side=short_side,
+                            progress=step,
+                        )
+                    )
         return reports
 
-    def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
-                      filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:
+    def search_vector(
+        self,
+        vec: np.ndarray,
+        k: int = 10,
+        *,
+        offset: int = 0,
+        per_video: bool = False,
+        filters: SearchFilters | None = None,
+        exclude_segment: int | None = None,
+    ) -> list[Hit]:
         """Moments nearest to the (D,) unit vector ``vec``: results ``offset`` to ``offset + k``."""
         self.refresh()
-        return search_moments(self.catalog, self.store, vec, k, offset=offset, per_video=per_video,
-                              filters=filters, exclude_segment=exclude_segment)
+        return search_moments(
+            self.catalog,
+            self.store,
+            vec,
+            k,
+            offset=offset,
+            per_video=per_video,
+            filters=filters,
+            exclude_segment=exclude_segment,
+        )
 
     def search_segments(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw vector search: (Q, D) -> scores (Q, K), segment ids (Q, K) (-1 where none)."""
@@ -465,7 +545,15 @@ class Library:
     def stats(self) -> LibraryStats:
         self.refresh()
         videos, segments, failures, last = self.catalog.counts()
-        return LibraryStats(path=self.path, videos=videos, segments=segments, failed=len(failures),
-                            failures=failures, index_type=self.store.kind, vectors=self.store.ntotal,
-                            index_version=self.store.version, encoder=self.catalog.encoder_info(),
-                            last_run=last)
+        return LibraryStats(
+            path=self.path,
+            videos=videos,
+            segments=segments,
+            failed=len(failures),
+            failures=failures,
+            index_type=self.store.kind,
+            vectors=self.store.ntotal,
+            index_version=self.store.version,
+            encoder=self.catalog.encoder_info(),
+            last_run=last,
+        )

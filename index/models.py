@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Optional
 
 import numpy as np
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, DateTime
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # 64-bit columns: BIGINT on PostgreSQL (its INTEGER is 32-bit); SQLite's INTEGER already stores
@@ -25,7 +25,7 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class EncoderRecord(Base):
@@ -62,8 +62,10 @@ class Video(Base):
     error: Mapped[Optional[str]] = mapped_column(Text)
     indexed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    segments: Mapped[list["Segment"]] = relationship(
-        back_populates="video", cascade="all, delete-orphan", passive_deletes=True,
+    segments: Mapped[list[Segment]] = relationship(
+        back_populates="video",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="Segment.start_s",
     )
 
@@ -154,8 +156,11 @@ class TextLine(Base):
     """
 
     __tablename__ = "text_lines"
-    __table_args__ = (Index("ix_text_lines_video_kind", "video_id", "kind"),
-                      Index("ix_text_lines_segment", "segment_id"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index("ix_text_lines_video_kind", "video_id", "kind"),
+        Index("ix_text_lines_segment", "segment_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))

@@ -49,9 +49,16 @@ def merge_video_hits(hits: list[SegmentHit], gap_s: float = 0.05, score_tol: flo
 
     def close() -> None:
         best = max(group, key=lambda h: (h.score, -h.segment_id))
-        out.append(Moment(best.segment_id, best.video_id, min(h.start_s for h in group),
-                          max(h.end_s for h in group), best.score,
-                          tuple(sorted(h.segment_id for h in group))))
+        out.append(
+            Moment(
+                best.segment_id,
+                best.video_id,
+                min(h.start_s for h in group),
+                max(h.end_s for h in group),
+                best.score,
+                tuple(sorted(h.segment_id for h in group)),
+            )
+        )
 
     for h in sorted(hits, key=lambda h: (h.start_s, h.end_s)):
         if group and (h.start_s > end + gap_s or abs(h.score - best_score) > score_tol):
@@ -65,8 +72,9 @@ def merge_video_hits(hits: list[SegmentHit], gap_s: float = 0.05, score_tol: flo
     return sorted(out, key=lambda m: (-m.score, m.start_s))
 
 
-def group_moments(hits: list[SegmentHit], per_video: bool = False, gap_s: float = 0.05,
-                  score_tol: float = SCORE_TOL) -> list[Moment]:
+def group_moments(
+    hits: list[SegmentHit], per_video: bool = False, gap_s: float = 0.05, score_tol: float = SCORE_TOL
+) -> list[Moment]:
     """Moments from segment hits of any videos, ranked (see the module docstring)."""
     by_video: dict[int, list[SegmentHit]] = {}
     for h in hits:

@@ -55,8 +55,10 @@ class OcrConfig(JsonConfig):
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
         if self.det_max_side < 32 or self.threads < 0 or self.same_frame_mad < 0:
-            raise ValueError(f"need det_max_side >= 32 ({self.det_max_side}), threads >= 0 ({self.threads}), "
-                             f"same_frame_mad >= 0 ({self.same_frame_mad})")
+            raise ValueError(
+                f"need det_max_side >= 32 ({self.det_max_side}), threads >= 0 ({self.threads}), "
+                f"same_frame_mad >= 0 ({self.same_frame_mad})"
+            )
 
 
 @dataclass(frozen=True)
@@ -141,14 +143,16 @@ class TextReader:
             from rapidocr import RapidOCR
 
             cfg = self.config
-            self._engine = RapidOCR(params={
-                "Global.log_level": "error",
-                "Global.use_cls": False,  # text in videos is upright; the 180-degree classifier costs time
-                "Global.text_score": cfg.min_score,
-                "Det.limit_type": "max",
-                "Det.limit_side_len": cfg.det_max_side,
-                "EngineConfig.onnxruntime.intra_op_num_threads": cfg.threads or -1,
-            })
+            self._engine = RapidOCR(
+                params={
+                    "Global.log_level": "error",
+                    "Global.use_cls": False,  # text in videos is upright; the 180-degree classifier costs time
+                    "Global.text_score": cfg.min_score,
+                    "Det.limit_type": "max",
+                    "Det.limit_side_len": cfg.det_max_side,
+                    "EngineConfig.onnxruntime.intra_op_num_threads": cfg.threads or -1,
+                }
+            )
         return self._engine
 
     def read_frame(self, frame: np.ndarray, time_s: float) -> list[TextLine]:

@@ -29,8 +29,9 @@ class IngestPlan:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders not listed: (folder, reason)
 
 
-def plan_ingest(files: list[Path], roots: list[Path], known: dict[str, KnownFile],
-                unreadable: list[tuple[Path, str]] = ()) -> IngestPlan:
+def plan_ingest(
+    files: list[Path], roots: list[Path], known: dict[str, KnownFile], unreadable: list[tuple[Path, str]] = ()
+) -> IngestPlan:
     """Compare ``files`` (resolved, from :func:`index.files.walk` over ``roots``) with ``known``.
 
     ``unreadable``: the folders ``walk`` could not list, as ``(folder, reason)``; known videos
@@ -48,7 +49,9 @@ def plan_ingest(files: list[Path], roots: list[Path], known: dict[str, KnownFile
             st = f.stat()
         except OSError:  # e.g. a dangling link: the executor records the failure
             st = None
-        unchanged = st is not None and v is not None and v.size >= 0 and (v.size, v.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        unchanged = (
+            st is not None and v is not None and v.size >= 0 and (v.size, v.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        )
         still_unreadable = st is None and v is not None and v.status == "failed" and v.size == -1
         if unchanged or still_unreadable:  # (a file that can be stat'ed again is retried)
             skipped += 1
@@ -57,7 +60,7 @@ def plan_ingest(files: list[Path], roots: list[Path], known: dict[str, KnownFile
             drop.append(v.video_id)  # changed: drop, then encode again
         encode.append(f)
     hidden = [Path(d) for d, _ in unreadable]
-    gone = [v.video_id for k, v in known.items()
-            if is_under(k, roots) and k not in on_disk and not is_under(k, hidden)]
-    return IngestPlan(found=len(files), encode=encode, drop=drop + gone, gone=gone, skipped=skipped,
-                      unreadable=list(unreadable))
+    gone = [v.video_id for k, v in known.items() if is_under(k, roots) and k not in on_disk and not is_under(k, hidden)]
+    return IngestPlan(
+        found=len(files), encode=encode, drop=drop + gone, gone=gone, skipped=skipped, unreadable=list(unreadable)
+    )

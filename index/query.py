@@ -17,7 +17,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 from cachetools import LRUCache
-
 from tempme.index.textbatch import TextBatcher
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,7 @@ class QueryEncoder:
         max_batch: most queries per text-tower forward.
     """
 
-    def __init__(self, load_encoder: Callable[[], object], cache_size: int = QUERY_CACHE,
-                 max_batch: int = 32) -> None:
+    def __init__(self, load_encoder: Callable[[], object], cache_size: int = QUERY_CACHE, max_batch: int = 32) -> None:
         self._load_encoder = load_encoder
         self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=cache_size)
         self._cache_lock = threading.Lock()

@@ -56,8 +56,11 @@ def _decode(row: dict, *, num_frames: int, short_side: int, params: SegmentParam
         for seg in scan_video(path, meta, num_frames, short_side, params, scan):
             n += 1  # a later failure makes the driver drop this video's segments
             yield {"key": key, "kind": "seg", "payload": pickle.dumps((seg.span, seg.frames))}
-        yield {"key": key, "kind": "done", "payload": pickle.dumps(
-            (meta, digest, scan.decoded_frames, time.perf_counter() - t0, n))}
+        yield {
+            "key": key,
+            "kind": "done",
+            "payload": pickle.dumps((meta, digest, scan.decoded_frames, time.perf_counter() - t0, n)),
+        }
     except (VideoDecodeError, OSError, ValueError, RuntimeError) as exc:
         reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
         yield {"key": key, "kind": "failed", "payload": pickle.dumps((reason, time.perf_counter() - t0))}
@@ -69,11 +72,13 @@ class _Encode:
     def __init__(self, spec: EncoderSpec, threads: int) -> None:
         import torch
         from tempme.index.encoders import load
+
         torch.set_num_threads(max(1, threads))
         self.enc = load(spec.model, spec.pretrained, spec.adapter, spec.config)
 
     def __call__(self, batch: dict) -> dict:
         import torch
+
         keys, kinds, payloads = list(batch["key"]), list(batch["kind"]), list(batch["payload"])
         seg_rows = [i for i, k in enumerate(kinds) if k == "seg"]
         if seg_rows:
@@ -85,8 +90,11 @@ class _Encode:
             share = (time.perf_counter() - t0) / len(seg_rows)
             for j, i in enumerate(seg_rows):
                 payloads[i] = pickle.dumps((items[j][0], emb[j], share))
-        return {"key": np.asarray(keys, np.int64), "kind": np.asarray(kinds, object),
-                "payload": np.asarray(payloads, object)}
+        return {
+            "key": np.asarray(keys, np.int64),
+            "kind": np.asarray(kinds, object),
+            "payload": np.asarray(payloads, object),
+        }
 
 
 @dataclass(frozen=True)
@@ -111,11 +119,13 @@ class RayExecutor:
         if self.decoders < 1 or self.encoders < 1:
             raise ValueError(f"need at least one decoder and one encoder, got {self.decoders} and {self.encoders}")
         if self.gpus_per_encoder < 0 or self.batch_size < 1:
-            raise ValueError(f"gpus_per_encoder {self.gpus_per_encoder} and batch_size {self.batch_size} "
-                             "must be >= 0 and >= 1")
+            raise ValueError(
+                f"gpus_per_encoder {self.gpus_per_encoder} and batch_size {self.batch_size} must be >= 0 and >= 1"
+            )
 
     def _connect(self):
         import ray
+
         if not ray.is_initialized():
             ray.init(address=self.address, log_to_driver=self.verbose, configure_logging=self.verbose)
         ctx = ray.data.DataContext.get_current()
@@ -129,14 +139,24 @@ class RayExecutor:
             return
         ray = self._connect()
         enc = encoder.model
-        ds = ray.data.from_items([{"key": i, "path": str(p)} for i, p in enumerate(paths)],
-                                 override_num_blocks=len(paths))
-        ds = ds.flat_map(_decode, fn_kwargs={"num_frames": enc.num_frames, "short_side": enc.image_size,
-                                             "params": self.params},
-                         concurrency=self.decoders, num_cpus=1)
-        ds = ds.map_batches(_Encode, fn_constructor_args=(encoder.spec, int(self.cpus_per_encoder)),
-                            batch_size=self.batch_size, concurrency=self.encoders, num_cpus=self.cpus_per_encoder,
-                            num_gpus=self.gpus_per_encoder, batch_format="numpy")
+        ds = ray.data.from_items(
+            [{"key": i, "path": str(p)} for i, p in enumerate(paths)], override_num_blocks=len(paths)
+        )
+        ds = ds.flat_map(
+            _decode,
+            fn_kwargs={"num_frames": enc.num_frames, "short_side": enc.image_size, "params": self.params},
+            concurrency=self.decoders,
+            num_cpus=1,
+        )
+        ds = ds.map_batches(
+            _Encode,
+            fn_constructor_args=(encoder.spec, int(self.cpus_per_encoder)),
+            batch_size=self.batch_size,
+            concurrency=self.encoders,
+            num_cpus=self.cpus_per_encoder,
+            num_gpus=self.gpus_per_encoder,
+            batch_format="numpy",
+        )
         segs: dict[int, list] = {}
         done: dict[int, tuple] = {}
         for row in ds.iter_rows():
@@ -156,6 +176,13 @@ class RayExecutor:
                 if not parts:
                     yield VideoFailure(paths[key], "no segments decoded", decode_s)
                     continue
-                yield VideoResult(paths[key], meta, digest, [p[0] for p in parts],
-                                  np.stack([p[1] for p in parts]).astype(np.float32), n_frames, decode_s,
-                                  float(sum(p[2] for p in parts)))
+                yield VideoResult(
+                    paths[key],
+                    meta,
+                    digest,
+                    [p[0] for p in parts],
+                    np.stack([p[1] for p in parts]).astype(np.float32),
+                    n_frames,
+                    decode_s,
+                    float(sum(p[2] for p in parts)),
+                )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tempme.index.segment import ScannedSegment, SegmentParams, VideoScan, scan_video
+
 from tempme.video import VideoDecodeError, VideoMeta
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,7 @@ def _serve(tasks: mp.Queue, results: mp.Queue) -> None:
 class _Worker:
     def __init__(self, ctx, max_queued: int):
         self.tasks, self.results = ctx.Queue(), ctx.Queue(maxsize=max_queued)
-        self.process = ctx.Process(target=_serve, args=(self.tasks, self.results), daemon=True,
-                                   name="tempme-scan")
+        self.process = ctx.Process(target=_serve, args=(self.tasks, self.results), daemon=True, name="tempme-scan")
         self.process.start()
 
     def stop(self, kill: bool = False) -> None:
@@ -97,9 +97,15 @@ class ScanPool:
             self._all.remove(w)
         w.stop(kill=kill)
 
-    def scan(self, path: str | os.PathLike, meta: VideoMeta, num_frames: int, short_side: int | None,
-             params: SegmentParams = SegmentParams(), result: VideoScan | None = None,
-             ) -> Iterator[ScannedSegment]:
+    def scan(
+        self,
+        path: str | os.PathLike,
+        meta: VideoMeta,
+        num_frames: int,
+        short_side: int | None,
+        params: SegmentParams = SegmentParams(),
+        result: VideoScan | None = None,
+    ) -> Iterator[ScannedSegment]:
         """:func:`index.segment.scan_video`, run in a worker process (same arguments and errors)."""
         if self._closed:
             raise RuntimeError("ScanPool is closed")
@@ -145,7 +151,7 @@ class ScanPool:
         for w in workers:
             self._retire(w, kill=False)
 
-    def __enter__(self) -> "ScanPool":
+    def __enter__(self) -> ScanPool:
         return self
 
     def __exit__(self, *exc) -> None:

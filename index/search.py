@@ -8,16 +8,23 @@ query, grouping by :func:`index.moments.group_moments`.
 from __future__ import annotations
 
 import numpy as np
-
 from tempme.index.catalog import Catalog
 from tempme.index.moments import SegmentHit, group_moments
 from tempme.index.store import VectorStore
 from tempme.index.types import Hit, SearchFilters
 
 
-def search_moments(catalog: Catalog, store: VectorStore, vec: np.ndarray, k: int, *, offset: int = 0,
-                   per_video: bool = False, filters: SearchFilters | None = None,
-                   exclude_segment: int | None = None) -> list[Hit]:
+def search_moments(
+    catalog: Catalog,
+    store: VectorStore,
+    vec: np.ndarray,
+    k: int,
+    *,
+    offset: int = 0,
+    per_video: bool = False,
+    filters: SearchFilters | None = None,
+    exclude_segment: int | None = None,
+) -> list[Hit]:
     """Moments nearest to the (D,) unit vector ``vec``, ranked: results ``offset .. offset + k``."""
     total = store.ntotal
     if k <= 0 or total == 0:
@@ -34,7 +41,17 @@ def search_moments(catalog: Catalog, store: VectorStore, vec: np.ndarray, k: int
         if len(moments) >= want + 1 or fetch >= total:
             break
         fetch = min(fetch * 4, total)
-    return [Hit(segment_id=m.segment_id, video_id=m.video_id, path=rows[m.segment_id].path, start_s=m.start_s,
-                end_s=m.end_s, score=m.score, rank=rank, duration_s=rows[m.segment_id].duration_s,
-                visual_score=m.score)
-            for rank, m in enumerate(moments[offset:want], start=offset + 1)]
+    return [
+        Hit(
+            segment_id=m.segment_id,
+            video_id=m.video_id,
+            path=rows[m.segment_id].path,
+            start_s=m.start_s,
+            end_s=m.end_s,
+            score=m.score,
+            rank=rank,
+            duration_s=rows[m.segment_id].duration_s,
+            visual_score=m.score,
+        )
+        for rank, m in enumerate(moments[offset:want], start=offset + 1)
+    ]

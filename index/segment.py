@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Iterator
 
 import av
-from av.video.reformatter import VideoReformatter
-import numpy as np
 import cv2
+import numpy as np
+from av.video.reformatter import VideoReformatter
 from scenedetect.common import FrameTimecode
 from scenedetect.detector import FlashFilter
 
@@ -179,8 +179,9 @@ class SegmentPlanner:
         return out
 
 
-def plan_segments(duration_s: float, cuts_s: list[float], window_s: float = 30.0,
-                  min_shot_s: float = 1.0) -> list[SegmentSpan]:
+def plan_segments(
+    duration_s: float, cuts_s: list[float], window_s: float = 30.0, min_shot_s: float = 1.0
+) -> list[SegmentSpan]:
     """Segments of a video of ``duration_s`` seconds with scene cuts at ``cuts_s`` (seconds)."""
     planner = SegmentPlanner(window_s, min_shot_s)
     out: list[SegmentSpan] = []
@@ -188,7 +189,6 @@ def plan_segments(duration_s: float, cuts_s: list[float], window_s: float = 30.0
         out += planner.advance(t)
         out += planner.cut(t)
     return out + planner.finish(duration_s)
-
 
 
 @dataclass
@@ -265,8 +265,16 @@ def encoder_size(width: int, height: int, short_side: int | None) -> tuple[int, 
 class _Pass:
     """One decoding pass over a file (see :func:`scan_video`)."""
 
-    def __init__(self, path: Path, meta: VideoMeta, num_frames: int, short_side: int | None,
-                 params: SegmentParams, scan: VideoScan, nonref: bool):
+    def __init__(
+        self,
+        path: Path,
+        meta: VideoMeta,
+        num_frames: int,
+        short_side: int | None,
+        params: SegmentParams,
+        scan: VideoScan,
+        nonref: bool,
+    ):
         self.path, self.params, self.scan, self.nonref = path, params, scan, nonref
         self.num_frames, self.short_side = num_frames, short_side
         self.duration_s = meta.duration_s
@@ -332,8 +340,9 @@ class _Pass:
                 after = round((kt[j + 1] - kt[j]) / self.dt)
                 idx.append(j if on_screen <= after - on_screen else j + 1)
         idx = [min(i, len(kt) - 1) + lo for i in idx]
-        return ScannedSegment(span, np.stack([self.kept_array(i) for i in idx]), times,
-                              np.array([self.kept_t[i] for i in idx]))
+        return ScannedSegment(
+            span, np.stack([self.kept_array(i) for i in idx]), times, np.array([self.kept_t[i] for i in idx])
+        )
 
     def keep_near(self, boundary_s: float) -> None:
         """Keep the recent frames next to a segment boundary: the nearest ones to the last samples
@@ -353,7 +362,7 @@ class _Pass:
             self.yielded = True
             drop = bisect_left(self.kept_t, span.end_s - (MAX_KEPT_GAP + 0.5) * self.dt)
             del self.kept_t[:drop], self.kept[:drop]
-            del self.times[:bisect_left(self.times, self.kept_t[0] if self.kept_t else span.end_s)]
+            del self.times[: bisect_left(self.times, self.kept_t[0] if self.kept_t else span.end_s)]
             self.first_raw = max(self.first_raw - drop, 0)
 
     def frame(self, frame: av.VideoFrame, t: float) -> Iterator[ScannedSegment]:
@@ -429,8 +438,9 @@ class _Pass:
             if error is not None:
                 if self.held is None:
                     raise VideoDecodeError(self.path, f"decoding failed: {error}") from error
-                log.warning("%s: decoding stopped at %.2fs (%s); indexing what was decoded",
-                            self.path, self.held_t, error)
+                log.warning(
+                    "%s: decoding stopped at %.2fs (%s); indexing what was decoded", self.path, self.held_t, error
+                )
         finally:
             container.close()
         if self.held is None:
@@ -442,8 +452,12 @@ class _Pass:
 
 
 def scan_video(
-    path: str | os.PathLike, meta: VideoMeta, num_frames: int, short_side: int | None,
-    params: SegmentParams = SegmentParams(), result: VideoScan | None = None,
+    path: str | os.PathLike,
+    meta: VideoMeta,
+    num_frames: int,
+    short_side: int | None,
+    params: SegmentParams = SegmentParams(),
+    result: VideoScan | None = None,
 ) -> Iterator[ScannedSegment]:
     """Decode ``path`` once; yield each segment with ``num_frames`` frames as soon as it is final.
 
@@ -495,8 +509,12 @@ class CutAgreement:
 
 def cut_agreement(found_s: list[float], reference_s: list[float], tolerance_s: float = 0.1) -> CutAgreement:
     """Match cut times (s) one to one, closest pairs first, within ``tolerance_s`` seconds."""
-    pairs = sorted((abs(a - b), i, j) for i, a in enumerate(found_s) for j, b in enumerate(reference_s)
-                   if abs(a - b) <= tolerance_s)
+    pairs = sorted(
+        (abs(a - b), i, j)
+        for i, a in enumerate(found_s)
+        for j, b in enumerate(reference_s)
+        if abs(a - b) <= tolerance_s
+    )
     used_i, used_j = set(), set()
     for _, i, j in pairs:
         if i not in used_i and j not in used_j:

@@ -196,7 +196,7 @@ class PocketSphinxRecognizer:
             start_s, frames = None, 0
 
         for i in range(0, len(pcm), step):
-            chunk = pcm[i:i + step]
+            chunk = pcm[i : i + step]
             speech = ep.process(chunk) if len(chunk) == step else ep.end_stream(chunk)
             if speech is None:
                 continue
@@ -263,7 +263,7 @@ def whisper_model_path(model: str) -> Path:
     except Exception as e:  # huggingface_hub's LocalEntryNotFoundError and friends
         raise SpeechModelUnavailable(
             f"faster-whisper model {model!r} is not in the Hugging Face cache ({type(e).__name__}); "
-            f"fetch it once where there is network (python -c \"from faster_whisper import download_model; "
+            f'fetch it once where there is network (python -c "from faster_whisper import download_model; '
             f"download_model('{model}')\") or pass --asr-model /path/to/ct2-model, or use --asr pocketsphinx"
         ) from e
 
@@ -295,8 +295,11 @@ class FasterWhisperRecognizer:
             segments, info = self._model.transcribe(audio.samples, **kwargs)
         out = []
         for seg in segments:  # a generator: decoding happens here
-            words = tuple(Word(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4))
-                          for w in (seg.words or ()) if w.word.strip())
+            words = tuple(
+                Word(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4))
+                for w in (seg.words or ())
+                if w.word.strip()
+            )
             if words:
                 out.append(Utterance(round(seg.start, 3), round(seg.end, 3), words))
         return out, info.language
@@ -348,6 +351,17 @@ def _version(dist: str) -> str:
         return "?"
 
 
-__all__ = ["BACKENDS", "FasterWhisperRecognizer", "PocketSphinxRecognizer", "SpeechConfig",
-           "SpeechModelUnavailable", "SpeechRecognizer", "Transcript", "Utterance", "Word",
-           "make_recognizer", "transcribe_file", "whisper_model_path"]
+__all__ = [
+    "BACKENDS",
+    "FasterWhisperRecognizer",
+    "PocketSphinxRecognizer",
+    "SpeechConfig",
+    "SpeechModelUnavailable",
+    "SpeechRecognizer",
+    "Transcript",
+    "Utterance",
+    "Word",
+    "make_recognizer",
+    "transcribe_file",
+    "whisper_model_path",
+]

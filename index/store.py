@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
 from tempme.index.catalog import Catalog, IndexFileState
 from tempme.index.vectors import IndexParams, VectorIndex, file_checksum
 
@@ -156,8 +155,14 @@ class FaissStore:
             duplicates = len(index_ids) != len(np.unique(index_ids))
             if not (len(missing) or len(extra) or duplicates):
                 return False
-            log.warning("%s: index file v%d disagrees with the catalog (%d vectors missing, %d extra): "
-                        "repairing from stored vectors", self.directory, version, len(missing), len(extra))
+            log.warning(
+                "%s: index file v%d disagrees with the catalog (%d vectors missing, %d extra): "
+                "repairing from stored vectors",
+                self.directory,
+                version,
+                len(missing),
+                len(extra),
+            )
             if duplicates or self.params.kind_for(len(db_ids)) != index.kind:
                 self.rebuild()  # also when the repaired size calls for another index type
             else:
@@ -172,8 +177,11 @@ class FaissStore:
         try:
             actual = file_checksum(path)
             if actual != recorded:
-                log.warning("%s does not match its recorded checksum (damaged, or written by an older "
-                            "version): rebuilding the index from the catalog's vectors", path)
+                log.warning(
+                    "%s does not match its recorded checksum (damaged, or written by an older "
+                    "version): rebuilding the index from the catalog's vectors",
+                    path,
+                )
                 return None
             return VectorIndex.load(path, self.params)
         except (RuntimeError, ValueError, OSError) as exc:

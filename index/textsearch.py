@@ -48,19 +48,44 @@ def search_lines(catalog: Catalog, query: str, kind: str, k: int, filters: Searc
             continue
         if kind == "speech":
             words = matched_words(m, query)
-            hits.append(Hit(segment_id=m.segment_id, video_id=m.video_id, path=seg.path, start_s=m.start_s,
-                            end_s=m.end_s, score=m.relevance, rank=len(hits) + 1, duration_s=seg.duration_s,
-                            words=words, transcript=m.text, matched=("speech",)))
+            hits.append(
+                Hit(
+                    segment_id=m.segment_id,
+                    video_id=m.video_id,
+                    path=seg.path,
+                    start_s=m.start_s,
+                    end_s=m.end_s,
+                    score=m.relevance,
+                    rank=len(hits) + 1,
+                    duration_s=seg.duration_s,
+                    words=words,
+                    transcript=m.text,
+                    matched=("speech",),
+                )
+            )
         else:
             end = min(max(m.end_s, m.start_s + 1.0), seg.duration_s or m.start_s + 1.0)
-            hits.append(Hit(segment_id=m.segment_id, video_id=m.video_id, path=seg.path, start_s=m.start_s,
-                            end_s=end, score=m.relevance, rank=len(hits) + 1, duration_s=seg.duration_s,
-                            ocr_text=m.text, ocr_box=m.box, matched=("text",)))
+            hits.append(
+                Hit(
+                    segment_id=m.segment_id,
+                    video_id=m.video_id,
+                    path=seg.path,
+                    start_s=m.start_s,
+                    end_s=end,
+                    score=m.relevance,
+                    rank=len(hits) + 1,
+                    duration_s=seg.duration_s,
+                    ocr_text=m.text,
+                    ocr_box=m.box,
+                    matched=("text",),
+                )
+            )
     return hits
 
 
-def fuse_hits(lists: dict[str, list[Hit]], k: int, *, offset: int = 0, per_video: bool = False,
-              rrf_k: float = RRF_K) -> list[Hit]:
+def fuse_hits(
+    lists: dict[str, list[Hit]], k: int, *, offset: int = 0, per_video: bool = False, rrf_k: float = RRF_K
+) -> list[Hit]:
     """Fuse ranked hit lists (``visual``, ``speech``, ``text``) by RRF; results ``offset ..
     offset + k``, ``score`` = the RRF score, ``matched`` = the lists that found it.
 
@@ -79,8 +104,9 @@ def fuse_hits(lists: dict[str, list[Hit]], k: int, *, offset: int = 0, per_video
                     return v.segment_id
         return h.segment_id
 
-    order = [n for n in ("speech", "text", "visual") if n in lists] + [n for n in lists if n not in
-                                                                        ("speech", "text", "visual")]
+    order = [n for n in ("speech", "text", "visual") if n in lists] + [
+        n for n in lists if n not in ("speech", "text", "visual")
+    ]
     best: dict[str, dict[int, Hit]] = {}
     rankings: dict[str, list[int]] = {}
     for name in order:
@@ -98,12 +124,20 @@ def fuse_hits(lists: dict[str, list[Hit]], k: int, *, offset: int = 0, per_video
             continue
         seen_videos.add(base.video_id)
         v, sp, tx = found.get("visual"), found.get("speech"), found.get("text")
-        out.append(replace(
-            base, segment_id=f.key if v is not None else base.segment_id, score=f.score, rank=len(out) + 1,
-            visual_score=v.visual_score if v else None,
-            words=sp.words if sp else (), transcript=sp.transcript if sp else None,
-            ocr_text=tx.ocr_text if tx else None, ocr_box=tx.ocr_box if tx else None,
-            matched=tuple(name for name in ("visual", "speech", "text") if name in found)))
+        out.append(
+            replace(
+                base,
+                segment_id=f.key if v is not None else base.segment_id,
+                score=f.score,
+                rank=len(out) + 1,
+                visual_score=v.visual_score if v else None,
+                words=sp.words if sp else (),
+                transcript=sp.transcript if sp else None,
+                ocr_text=tx.ocr_text if tx else None,
+                ocr_box=tx.ocr_box if tx else None,
+                matched=tuple(name for name in ("visual", "speech", "text") if name in found),
+            )
+        )
         if len(out) >= offset + k:
             break
-    return [replace(h, rank=i) for i, h in enumerate(out[offset:offset + k], start=offset + 1)]
+    return [replace(h, rank=i) for i, h in enumerate(out[offset : offset + k], start=offset + 1)]

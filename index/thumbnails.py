@@ -20,7 +20,6 @@ import secrets
 from pathlib import Path
 
 import numpy as np
-
 from tempme.index.catalog import Catalog
 
 log = logging.getLogger(__name__)

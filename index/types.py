@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 TEXT_KINDS = ("speech", "ocr")  # what is said, what is written on screen
 SEARCH_MODES = ("all", "visual", "speech", "text")  # "text" searches the on-screen (OCR) lines
 
@@ -41,8 +40,10 @@ def describe_encoder(info: dict) -> str:
     """One line for a recorded ``EncoderInfo.to_dict()`` (the same words as
     ``EncoderInfo.describe``, without importing torch): ``"ViT-B-32 (openai, no adapter, TempMe, 12 frames)"``."""
     mode = "TempMe" if info.get("merging") else "mean pooling"
-    return (f"{info['arch']} ({info['pretrained']}, {info.get('adapter_hash') or 'no adapter'}, {mode}, "
-            f"{info.get('num_frames')} frames)")
+    return (
+        f"{info['arch']} ({info['pretrained']}, {info.get('adapter_hash') or 'no adapter'}, {mode}, "
+        f"{info.get('num_frames')} frames)"
+    )
 
 
 def plural(n: int, noun: str) -> str:
@@ -146,8 +147,10 @@ class Hit:
     @property
     def when(self) -> str:
         """``"0:41–0:44 of 0:55"``: the moment in whole seconds, in the whole video."""
-        return (f"{format_clock(self.start_s)}–{format_clock(self.end_s, up=True)} "
-                f"of {format_clock(self.duration_s, up=True)}")
+        return (
+            f"{format_clock(self.start_s)}–{format_clock(self.end_s, up=True)} "
+            f"of {format_clock(self.duration_s, up=True)}"
+        )
 
     @property
     def caption(self) -> str:
@@ -159,15 +162,23 @@ class Hit:
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
         dict with a ``path`` key for a file to download)."""
-        return {"rank": self.rank, "score": float(self.score), "video": str(self.path),
-                "start_s": float(self.start_s), "end_s": float(self.end_s),
-                "segment_id": int(self.segment_id), "video_id": int(self.video_id),
-                "duration_s": float(self.duration_s), "seek_s": float(self.seek_s),
-                "matched": list(self.matched),
-                "visual_score": None if self.visual_score is None else float(self.visual_score),
-                "words": [{"word": w.word, "start_s": float(w.start_s), "end_s": float(w.end_s)} for w in self.words],
-                "transcript": self.transcript, "ocr_text": self.ocr_text,
-                "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box]}
+        return {
+            "rank": self.rank,
+            "score": float(self.score),
+            "video": str(self.path),
+            "start_s": float(self.start_s),
+            "end_s": float(self.end_s),
+            "segment_id": int(self.segment_id),
+            "video_id": int(self.video_id),
+            "duration_s": float(self.duration_s),
+            "seek_s": float(self.seek_s),
+            "matched": list(self.matched),
+            "visual_score": None if self.visual_score is None else float(self.visual_score),
+            "words": [{"word": w.word, "start_s": float(w.start_s), "end_s": float(w.end_s)} for w in self.words],
+            "transcript": self.transcript,
+            "ocr_text": self.ocr_text,
+            "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
+        }
 
 
 @dataclass
@@ -196,9 +207,11 @@ class IndexReport:
         return self.seconds / self.segments if self.segments else 0.0
 
     def summary(self) -> str:
-        text = (f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
-                f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
-                f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)")
+        text = (
+            f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
+            f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
+            f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)"
+        )
         if self.unreadable:
             text += f"; {len(self.unreadable)} folder(s) could not be read (their videos are kept)"
         if self.interrupted:

@@ -77,12 +77,11 @@ class VectorIndex:
         return self.index.ntotal
 
     @classmethod
-    def empty(cls, dim: int, params: IndexParams = IndexParams()) -> "VectorIndex":
+    def empty(cls, dim: int, params: IndexParams = IndexParams()) -> VectorIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), "flat", params)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, ids: np.ndarray, dim: int,
-              params: IndexParams = IndexParams()) -> "VectorIndex":
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, dim: int, params: IndexParams = IndexParams()) -> VectorIndex:
         """Build the index type that fits ``len(ids)`` and add (N, D) ``vectors`` under ``ids``."""
         vectors = _as_f32(vectors, dim)
         n = len(vectors)
@@ -96,7 +95,8 @@ class VectorIndex:
                 inner = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             else:
                 inner = faiss.IndexIVFScalarQuantizer(
-                    quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+                    quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+                )
             rng = np.random.default_rng(0)
             train = vectors if n <= 64 * nlist else vectors[rng.choice(n, 64 * nlist, replace=False)]
             log.info("training %s index: %d lists on %d of %d vectors", kind, nlist, len(train), n)
@@ -154,8 +154,10 @@ class VectorIndex:
         queries = _as_f32(queries, self.dim)
         k = int(k)
         if self.ntotal == 0 or k <= 0:
-            return (np.full((len(queries), max(k, 0)), -np.inf, np.float32),
-                    np.full((len(queries), max(k, 0)), -1, np.int64))
+            return (
+                np.full((len(queries), max(k, 0)), -np.inf, np.float32),
+                np.full((len(queries), max(k, 0)), -1, np.int64),
+            )
         gpu = self._searcher()
         if gpu is None:
             scores, ids = self.index.search(queries, k)
@@ -189,7 +191,7 @@ class VectorIndex:
         return digest
 
     @classmethod
-    def load(cls, path: Path, params: IndexParams = IndexParams()) -> "VectorIndex":
+    def load(cls, path: Path, params: IndexParams = IndexParams()) -> VectorIndex:
         index = faiss.read_index(str(path))
         if not isinstance(index, faiss.IndexIDMap2):
             index = faiss.downcast_index(index)

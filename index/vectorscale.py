@@ -136,8 +136,10 @@ class ArraySource:
         return len(self.ids)
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        return (np.ascontiguousarray(self.ids[start:stop], dtype=np.int64),
-                np.ascontiguousarray(self.vectors[start:stop], dtype=np.float32))
+        return (
+            np.ascontiguousarray(self.ids[start:stop], dtype=np.int64),
+            np.ascontiguousarray(self.vectors[start:stop], dtype=np.float32),
+        )
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,10 @@ class NpySource:
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         vecs, ids = self._open()
-        return (np.ascontiguousarray(ids[start:stop], dtype=np.int64),
-                np.ascontiguousarray(vecs[start:stop], dtype=np.float32))
+        return (
+            np.ascontiguousarray(ids[start:stop], dtype=np.int64),
+            np.ascontiguousarray(vecs[start:stop], dtype=np.float32),
+        )
 
 
 def training_sample(source: VectorSource, size: int, *, seed: int = 0) -> np.ndarray:
@@ -175,9 +179,9 @@ def training_sample(source: VectorSource, size: int, *, seed: int = 0) -> np.nda
     rows = np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
     out = np.empty((size, source.dim), np.float32)
     for a in range(0, size, ADD_CHUNK):  # one read per chunk of sampled rows, from its first to last row
-        part = rows[a:a + ADD_CHUNK]
+        part = rows[a : a + ADD_CHUNK]
         _, vecs = source.read(int(part[0]), int(part[-1]) + 1)
-        out[a:a + len(part)] = vecs[part - part[0]]
+        out[a : a + len(part)] = vecs[part - part[0]]
     return out
 
 
@@ -197,8 +201,9 @@ def train_empty(factory: str, sample: np.ndarray, *, seed: int = 0) -> faiss.Ind
         raise ValueError(f"FAISS does not understand index factory {factory!r} for width {dim}: {e}") from None
     nlist = nlist_of(factory)
     if nlist is not None and len(sample) < 39 * nlist:
-        raise ValueError(f"{factory}: {len(sample)} training vectors for {nlist} lists; "
-                         f"need at least {39 * nlist} (39 a list)")
+        raise ValueError(
+            f"{factory}: {len(sample)} training vectors for {nlist} lists; need at least {39 * nlist} (39 a list)"
+        )
     if not index.is_trained:
         ivf = _ivf(index)
         if ivf is not None:
@@ -243,8 +248,10 @@ def plan_shards(n: int, n_shards: int, folder: Path) -> list[Shard]:
         raise ValueError(f"need at least one shard, got {n_shards}")
     n_shards = min(n_shards, max(n, 1))
     bounds = np.linspace(0, n, n_shards + 1).round().astype(np.int64)
-    return [Shard(int(a), int(b), Path(folder) / f"shard-{i:04d}.faiss")
-            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    return [
+        Shard(int(a), int(b), Path(folder) / f"shard-{i:04d}.faiss")
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+    ]
 
 
 def add_rows(index: faiss.Index, source: VectorSource, start: int, stop: int) -> None:
@@ -286,6 +293,7 @@ class RayRunner:
 
     def __init__(self, address: str | None = None, num_cpus: float = 1.0):
         import ray
+
         self.ray = ray
         self.num_cpus = num_cpus
         if not ray.is_initialized():
@@ -316,8 +324,15 @@ def build_in_memory(trained: faiss.Index, source: VectorSource) -> faiss.Index:
     return index
 
 
-def build_ondisk(trained: faiss.Index, source: VectorSource, path: Path, *, factory: str,
-                 n_shards: int = 1, runner: ShardRunner | None = None) -> OnDiskIndex:
+def build_ondisk(
+    trained: faiss.Index,
+    source: VectorSource,
+    path: Path,
+    *,
+    factory: str,
+    n_shards: int = 1,
+    runner: ShardRunner | None = None,
+) -> OnDiskIndex:
     """Add ``source`` in ``n_shards`` tasks on ``runner`` and merge them into ``path`` (``.faiss``)
     + ``path.with_suffix('.ivfdata')``. Shard files go to a folder beside ``path`` (every worker
     must see it: use shared storage on a cluster) and are removed after the merge.
@@ -332,8 +347,9 @@ def build_ondisk(trained: faiss.Index, source: VectorSource, path: Path, *, fact
     if _ivf(trained) is None:
         raise ValueError(f"{factory}: on-disk lists need an IVF index")
     if not trained.is_trained or trained.ntotal:
-        raise ValueError(f"{factory}: expected a trained empty index, got is_trained={trained.is_trained}, "
-                         f"ntotal={trained.ntotal}")
+        raise ValueError(
+            f"{factory}: expected a trained empty index, got is_trained={trained.is_trained}, ntotal={trained.ntotal}"
+        )
     for p in (path, ivfdata):
         if p.exists():
             raise FileExistsError(f"{p} exists; on-disk indexes are written once under a new name")

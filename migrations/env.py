@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
-
 from tempme.index.models import Base
 
 config = context.config
@@ -20,8 +19,10 @@ def _run(connection) -> None:
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-        literal_binds=True, render_as_batch=True,
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
     )
     with context.begin_transaction():
         context.run_migrations()

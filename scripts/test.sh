@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Set everything up (venv, PyTorch, tempme, Debian chromium for the browser test, espeak-ng for
-# the speech tests) and run the tests.
+# Set everything up and run every check CI runs (this is the README's test command):
+#   1. scripts/setup.sh: .venv with the locked versions (requirements/lock-linux-x86_64-py311.txt)
+#   2. Debian packages the tests use for real components, installed with apt-get when missing:
+#      chromium (the page test), espeak-ng (speech test clips), PostgreSQL (catalog tests)
+#   3. ruff (lint + format check) on the whole tree
+#   4. the pytest suite (extra arguments go to pytest)
+#   5. scripts/test_compat.sh: the LLM tests again at the oldest transformers pyproject allows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install_browser.sh
 bash scripts/install_espeak.sh
-exec .venv/bin/python -m pytest -q "$@"
+bash scripts/install_postgres.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest -q "$@"
+bash scripts/test_compat.sh

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -102,7 +102,7 @@ class TempMeConfig(JsonConfig):
             raise ValueError(f"text_context must be in [1, 77], got {self.text_context}")
 
     @classmethod
-    def preset(cls, arch: str, **overrides: Any) -> "TempMeConfig":
+    def preset(cls, arch: str, **overrides: Any) -> TempMeConfig:
         """The paper's setting for ``arch``'s family (see :func:`preset_family`).
 
         Raises:
@@ -130,7 +130,7 @@ def preset_family(arch: str) -> str:
     without a TempMe preset (e.g. ``ViT-L-14``, ``ViT-B-32-256``).
     """
     for family in PRESETS:
-        if arch == family or arch.startswith(family + "-") and arch[len(family) + 1:] in _VARIANTS:
+        if arch == family or arch.startswith(family + "-") and arch[len(family) + 1 :] in _VARIANTS:
             return family
     raise ValueError(
         f"no TempMe preset for architecture {arch!r}: presets exist for {', '.join(PRESETS)} "

@@ -23,7 +23,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from tempme.config import TempMeConfig
-from tempme.lora import adapter_hash, fold_lora, inject_lora, load_adapter, read_adapter_config, save_adapter
+from tempme.lora import fold_lora, inject_lora, load_adapter, read_adapter_config, save_adapter
 from tempme.patch import apply_tempme
 from tempme.plan import TokenPlan
 from tempme.video import resize_short_side
@@ -49,7 +49,7 @@ class EncoderInfo:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EncoderInfo":
+    def from_dict(cls, d: dict[str, Any]) -> EncoderInfo:
         return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
     def describe(self) -> str:

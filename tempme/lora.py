@@ -63,7 +63,9 @@ class AdapterError(ValueError):
 
 def qkv_parameter_names(model: nn.Module, text: bool = True) -> list[str]:
     """Full names of the ``in_proj_weight`` parameters to adapt (vision, then text)."""
-    names = [f"visual.transformer.resblocks.{i}.attn.in_proj_weight" for i in range(len(model.visual.transformer.resblocks))]
+    names = [
+        f"visual.transformer.resblocks.{i}.attn.in_proj_weight" for i in range(len(model.visual.transformer.resblocks))
+    ]
     if text and hasattr(model, "transformer"):
         names += [f"transformer.resblocks.{i}.attn.in_proj_weight" for i in range(len(model.transformer.resblocks))]
     return names

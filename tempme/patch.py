@@ -49,9 +49,7 @@ class TempMeBlock(ResidualAttentionBlock):
     tempme_layer: LayerPlan
     tempme_prop_attn: bool
 
-    def _attention(
-        self, x: torch.Tensor, size: Optional[torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _attention(self, x: torch.Tensor, size: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Self-attention with proportional attention; returns (output, key metric).
 
         Args:

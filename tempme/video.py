@@ -124,7 +124,10 @@ def probe(path: str | os.PathLike) -> VideoMeta:
         if not width or not height:
             raise VideoDecodeError(p, f"video stream has no frame size ({width}x{height})")
         return VideoMeta(
-            duration_s=float(duration), fps=fps, width=int(width), height=int(height),
+            duration_s=float(duration),
+            fps=fps,
+            width=int(width),
+            height=int(height),
             codec=stream.codec_context.name,
         )
     finally:

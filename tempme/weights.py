@@ -118,7 +118,9 @@ def _hub_file(repo_id: str, filenames: tuple[str, ...], what: str, cache_dir: Op
         if isinstance(hit, str):
             return Path(hit)
     if constants.is_offline_mode():
-        raise WeightsUnavailableError(_offline_message(what, "HF_HUB_OFFLINE is set and they are not in the local cache"))
+        raise WeightsUnavailableError(
+            _offline_message(what, "HF_HUB_OFFLINE is set and they are not in the local cache")
+        )
     for name in filenames:
         try:  # one request, no retries: huggingface_hub's own download would retry for ~25 s per file
             get_hf_file_metadata(hf_hub_url(repo_id, name), timeout=HUB_TIMEOUT_S)
@@ -131,7 +133,9 @@ def _hub_file(repo_id: str, filenames: tuple[str, ...], what: str, cache_dir: Op
         try:
             return Path(hf_hub_download(repo_id, name, cache_dir=cache_dir))
         except Exception as exc:
-            raise WeightsUnavailableError(_offline_message(what, f"download of {repo_id}/{name} failed: {exc}")) from exc
+            raise WeightsUnavailableError(
+                _offline_message(what, f"download of {repo_id}/{name} failed: {exc}")
+            ) from exc
     raise WeightsUnavailableError(f"could not load {what}: {repo_id} has none of {', '.join(filenames)}")
 
 
@@ -166,9 +170,7 @@ def is_torchscript_archive(path: Path) -> bool:
 
 def _check_explicit(quick_gelu: Optional[bool], known: bool, reason: str, what: str) -> None:
     if quick_gelu is not None and quick_gelu != known:
-        raise ValueError(
-            f"--{'' if quick_gelu else 'no-'}quick-gelu contradicts {what}: {reason}; drop the option"
-        )
+        raise ValueError(f"--{'' if quick_gelu else 'no-'}quick-gelu contradicts {what}: {reason}; drop the option")
 
 
 def resolve_weights(
@@ -193,7 +195,7 @@ def resolve_weights(
         why = f"{arch}'s open_clip config" if quick_gelu is None else "--quick-gelu option"
         return WeightSource("random", qg, f"random weights; {_act(qg)} from the {why}")
     if pretrained.startswith(HF_HUB_PREFIX):
-        repo = pretrained[len(HF_HUB_PREFIX):].strip("/")
+        repo = pretrained[len(HF_HUB_PREFIX) :].strip("/")
         if not repo:
             raise WeightsUnavailableError("empty model id after 'hf-hub:'")
         what = f"{pretrained} for {arch}"
@@ -202,7 +204,9 @@ def resolve_weights(
             hub_cfg = json.loads(cfg_path.read_text())
             model_cfg = hub_cfg["model_cfg"]
         except (OSError, ValueError, KeyError) as exc:
-            raise WeightsUnavailableError(f"{pretrained}: {HUB_CONFIG_FILE} is not an open_clip config ({exc})") from exc
+            raise WeightsUnavailableError(
+                f"{pretrained}: {HUB_CONFIG_FILE} is not an open_clip config ({exc})"
+            ) from exc
         _check_same_arch(arch, model_cfg, pretrained)
         qg = bool(model_cfg.get("quick_gelu", False))
         reason = f"{_act(qg)} from {repo}/{HUB_CONFIG_FILE}"

@@ -40,6 +40,7 @@ def _quiet_random_weight_warnings(caplog):
 def ray_local():
     """A local Ray cluster of 2 CPUs for the whole session (starting one takes ~20 s here)."""
     import os
+
     ray = pytest.importorskip("ray", reason="Ray is in the scale extra: pip install 'tempme[scale]'")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

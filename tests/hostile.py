@@ -79,7 +79,9 @@ def can_mount() -> str | None:
     probe = Path("/tmp") / f"tempme-mount-probe-{os.getpid()}"
     probe.mkdir(exist_ok=True)
     try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True, text=True
+        )
         if r.returncode != 0:
             return f"mount refused: {r.stderr.strip()}"
         subprocess.run(["umount", str(probe)], check=True)

@@ -52,6 +52,7 @@ def pg_server():
     if os.geteuid() == 0:
         try:
             import pwd
+
             pw = pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root but there is no `postgres` user to run the server as")
@@ -62,17 +63,31 @@ def pg_server():
     run = lambda cmd: subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True)
     try:
         run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
-        run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60", "-o",
-             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-             "-c full_page_writes=off -c max_connections=50", "start"])
+        run(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off -c max_connections=50",
+                "start",
+            ]
+        )
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
         pytest.skip(f"could not start PostgreSQL: {exc.stderr.strip()[-300:]}")
     try:
         yield "127.0.0.1", port
     finally:
-        subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -80,6 +95,7 @@ def pg_server():
 def pg_url(pg_server):
     """A SQLAlchemy URL of a new, empty database (dropped after the test)."""
     import psycopg
+
     host, port = pg_server
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:

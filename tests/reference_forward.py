@@ -73,16 +73,18 @@ def load_weights(model: torch.nn.Module) -> dict:
                 qkv_w = qkv_w + sd[b_key] @ sd[a_key]  # (3C, r) @ (r, C): no alpha scaling
         act = type(block.mlp.gelu).__name__
         assert act in ("QuickGELU", "GELU"), act
-        w["layers"].append({
-            "ln_1": (sd[p + "ln_1.weight"], sd[p + "ln_1.bias"]),
-            "ln_2": (sd[p + "ln_2.weight"], sd[p + "ln_2.bias"]),
-            "qkv": (qkv_w, qkv_b),
-            "out": (out_w, out_b),
-            "fc": (sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"]),
-            "fc2": (sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"]),
-            "act": act,
-            "temporal": sd.get(p + "tempme_temporal"),  # (S_in, C) in ClipMe layers, else None
-        })
+        w["layers"].append(
+            {
+                "ln_1": (sd[p + "ln_1.weight"], sd[p + "ln_1.bias"]),
+                "ln_2": (sd[p + "ln_2.weight"], sd[p + "ln_2.bias"]),
+                "qkv": (qkv_w, qkv_b),
+                "out": (out_w, out_b),
+                "fc": (sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"]),
+                "fc2": (sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"]),
+                "act": act,
+                "temporal": sd.get(p + "tempme_temporal"),  # (S_in, C) in ClipMe layers, else None
+            }
+        )
     return w
 
 
@@ -111,7 +113,7 @@ def embed_frame(w, image):
     rows = [w["cls"]]
     for gy in range(H // p):
         for gx in range(W // p):
-            patch = image[:, gy * p:(gy + 1) * p, gx * p:(gx + 1) * p].reshape(-1)  # (3*p*p,)
+            patch = image[:, gy * p : (gy + 1) * p, gx * p : (gx + 1) * p].reshape(-1)  # (3*p*p,)
             rows.append(conv @ patch)
     x = torch.stack(rows) + w["pos"]
     return layer_norm(x, w["ln_pre"])
@@ -122,10 +124,10 @@ def attention(lw, x, size, heads, prop_attn):
     n, C = x.shape
     d = C // heads
     qkv = x @ lw["qkv"][0].T + lw["qkv"][1]  # (n, 3C)
-    q, k, v = qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:]
+    q, k, v = qkv[:, :C], qkv[:, C : 2 * C], qkv[:, 2 * C :]
     outs, keys = [], []
     for h in range(heads):
-        qh, kh, vh = q[:, h * d:(h + 1) * d], k[:, h * d:(h + 1) * d], v[:, h * d:(h + 1) * d]
+        qh, kh, vh = q[:, h * d : (h + 1) * d], k[:, h * d : (h + 1) * d], v[:, h * d : (h + 1) * d]
         logits = qh @ kh.T / math.sqrt(d)  # (n, n)
         if prop_attn:
             logits = logits + torch.log(size)[None, :]  # log(size) of each key
@@ -222,7 +224,7 @@ def video_forward(w, frames, sched: Schedule):
             g = groups[li - first_clip]
             grouped = []
             for c in range(len(seqs) // g):
-                members = seqs[c * g:(c + 1) * g]
+                members = seqs[c * g : (c + 1) * g]
                 p = members[0][2]
                 xs, ms, ss = [], [], []
                 for m_i, (x, s, _) in enumerate(members):

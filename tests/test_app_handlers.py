@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tempme.app.handlers import Hit, format_time
 from tempme.app.validate import (
     MAX_K,
@@ -18,7 +17,9 @@ from tempme.app.validate import (
 )
 from tempme.index.types import SearchFilters
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 
 
 def test_query_whitespace_collapsed():
@@ -38,7 +39,9 @@ def test_huge_query_message_gives_numbers():
     assert clean_query("a" * MAX_QUERY_CHARS) == "a" * MAX_QUERY_CHARS  # the limit itself passes
 
 
-@pytest.mark.parametrize("ch, code", [("\x00", "U+0000"), ("\x07", "U+0007"), ("\x1b", "U+001B"), ("\x7f", "U+007F"), ("\x85", "U+0085")])
+@pytest.mark.parametrize(
+    "ch, code", [("\x00", "U+0000"), ("\x07", "U+0007"), ("\x1b", "U+001B"), ("\x7f", "U+007F"), ("\x85", "U+0085")]
+)
 def test_control_characters_named(ch, code):
     with pytest.raises(InputError) as e:
         clean_query(f"ab{ch}cd")
@@ -69,7 +72,12 @@ def test_filters_normalised():
 
 @pytest.mark.parametrize(
     "lo, hi, match",
-    [(-1, None, "minimum"), ("ten", None, "minimum"), (None, float("inf"), "maximum"), (20, 10, r"20 s\) is above the maximum \(10 s")],
+    [
+        (-1, None, "minimum"),
+        ("ten", None, "minimum"),
+        (None, float("inf"), "maximum"),
+        (20, 10, r"20 s\) is above the maximum \(10 s"),
+    ],
 )
 def test_bad_filters(lo, hi, match):
     with pytest.raises(InputError, match=match):

@@ -7,17 +7,21 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from tempme.app.media import needs_remux, playable_file
+
 from tempme.video import probe
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 
 
 def _frames(path: Path, every: int = 7) -> list[np.ndarray]:
     """Every `every`-th decoded picture, downscaled to 96 px wide (uint8 RGB)."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="rgb24", width=96, height=54) for i, f in enumerate(c.decode(video=0)) if i % every == 0]
+        return [
+            f.to_ndarray(format="rgb24", width=96, height=54) for i, f in enumerate(c.decode(video=0)) if i % every == 0
+        ]
 
 
 def test_mp4_and_webm_served_as_is(tmp_path):

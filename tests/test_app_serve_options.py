@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import typer
-
 from tempme.app.serve import is_loopback, parse_auth
 
 
@@ -36,7 +35,17 @@ def test_bad_auth_file(tmp_path):
         parse_auth(None, f)
 
 
-@pytest.mark.parametrize("host, loop", [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("192.168.1.4", False), ("example.org", False)])
+@pytest.mark.parametrize(
+    "host, loop",
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("192.168.1.4", False),
+        ("example.org", False),
+    ],
+)
 def test_loopback(host, loop):
     assert is_loopback(host) is loop
 

@@ -17,7 +17,9 @@ def _tone_file(path, rate=44100, tone_hz=440.0, start_s=2.0, end_s=3.0, total_s=
     with av.open(str(path), "w") as out:
         stream = out.add_stream("pcm_s16le", rate=rate, layout="stereo")
         for i in range(0, stereo.shape[1], 2048):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, i:i + 2048]), format="s16", layout="stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(stereo[:, i : i + 2048]), format="s16", layout="stereo"
+            )
             frame.sample_rate, frame.pts, frame.time_base = rate, i // 2, Fraction(1, rate)
             for p in stream.encode(frame):
                 out.mux(p)
@@ -43,8 +45,11 @@ def test_resamples_to_16k_mono_and_keeps_time(tmp_path):
 
 
 def test_real_soundtracks_decode_to_their_duration(videos_dir):
-    for name, duration in [("decord__flipping_a_pancake.mkv", 10.37), ("moviepy__chaplin.mp4", 9.61),
-                           ("opencv-doc__cup.mp4", 8.1)]:
+    for name, duration in [
+        ("decord__flipping_a_pancake.mkv", 10.37),
+        ("moviepy__chaplin.mp4", 9.61),
+        ("opencv-doc__cup.mp4", 8.1),
+    ]:
         audio = decode_audio(videos_dir / name)
         assert audio.duration_s == pytest.approx(duration, abs=0.1), name
         assert audio.bad_packets == 0

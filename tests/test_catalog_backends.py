@@ -25,12 +25,19 @@ PARAMS = SegmentParams(window_s=2.0, min_shot_s=1.0)
 def test_migrations_match_models(database_url, tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
+
     lib = Library.open(tmp_path / "lib", create=True, database_url=database_url)
     assert db.current_revision(lib.catalog.engine) == db.head_revision()
     with lib.catalog.engine.connect() as conn:
         # full-text search objects are the engine's own, made by raw SQL in revision 0004
-        ctx = MigrationContext.configure(conn, opts={"include_name": lambda name, kind, parent: not (
-            (name or "").startswith("text_lines_fts") or name == "ix_text_lines_tsv")})
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "include_name": lambda name, kind, parent: (
+                    not ((name or "").startswith("text_lines_fts") or name == "ix_text_lines_tsv")
+                )
+            },
+        )
         assert compare_metadata(ctx, Base.metadata) == []
     if database_url:  # 64-bit where PostgreSQL's INTEGER would overflow
         cols = {c["name"]: c["type"] for c in inspect(lib.catalog.engine).get_columns("videos")}
@@ -41,8 +48,7 @@ def test_migrations_match_models(database_url, tmp_path) -> None:
 def test_postgresql_upgrade_from_0002_widens_columns(pg_url) -> None:
     engine = create_engine(pg_url)
     db.upgrade(engine, "0002")
-    assert type({c["name"]: c["type"] for c in inspect(engine).get_columns("videos")}["mtime_ns"]).__name__ \
-        == "INTEGER"
+    assert type({c["name"]: c["type"] for c in inspect(engine).get_columns("videos")}["mtime_ns"]).__name__ == "INTEGER"
     db.upgrade(engine)
     cols = {c["name"]: c["type"] for c in inspect(engine).get_columns("index_state")}
     assert type(cols["id_checksum"]).__name__ == "BIGINT"
@@ -51,10 +57,11 @@ def test_postgresql_upgrade_from_0002_widens_columns(pg_url) -> None:
 
 def _content(lib: Library):
     with lib.catalog.session() as s:
-        videos = {Path(v.path).name: (v.size, v.mtime_ns, v.status, v.content_hash)
-                  for v in s.scalars(select(Video))}
-        segs = [(Path(g.video.path).name, g.start_s, g.end_s, g.kind, g.embedding)
-                for g in s.scalars(select(Segment).order_by(Segment.id))]
+        videos = {Path(v.path).name: (v.size, v.mtime_ns, v.status, v.content_hash) for v in s.scalars(select(Video))}
+        segs = [
+            (Path(g.video.path).name, g.start_s, g.end_s, g.kind, g.embedding)
+            for g in s.scalars(select(Segment).order_by(Segment.id))
+        ]
     return videos, segs
 
 
@@ -92,13 +99,31 @@ def test_cli_db_url_is_stored_and_ray_engine_indexes(pg_url, tmp_path, ray_local
     from tempme.app.cli import cli
     from tempme.index.library import SETTINGS_NAME, recorded_database_url
     from typer.testing import CliRunner
+
     folder = tmp_path / "clips"
     folder.mkdir()
     shutil.copy(VIDEOS / CLIPS[1], folder / CLIPS[1])
     lib_dir = tmp_path / "lib"
     runner = CliRunner()
-    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny",
-                              "--pretrained", "none", "--db", pg_url, "--engine", "ray", "--decoders", "1"])
+    res = runner.invoke(
+        cli,
+        [
+            "--library",
+            str(lib_dir),
+            "index",
+            str(folder),
+            "--model",
+            "tempme-tiny",
+            "--pretrained",
+            "none",
+            "--db",
+            pg_url,
+            "--engine",
+            "ray",
+            "--decoders",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "1 videos indexed" in res.output or "1 video indexed" in res.output, res.output
     assert recorded_database_url(lib_dir) == pg_url and not (lib_dir / "library.db").exists()
@@ -127,6 +152,7 @@ def test_postgresql_advisory_lock_one_indexer_across_processes(pg_url, tmp_path)
     import sys
 
     from tempme.index.library import LibraryBusyError
+
     lib = Library.open(tmp_path / "lib", create=True, database_url=pg_url)
     assert "advisory lock" in lib.lock.lock_file
     name = f"tempme:{lib.catalog.engine.url.database}"

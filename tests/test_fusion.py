@@ -55,20 +55,40 @@ def test_fuse_hits_merges_evidence_per_moment_by_hand():
     from tempme.index.types import Hit, MatchedWord
 
     def hit(seg, vid, a, b, **kw):
-        return Hit(segment_id=seg, video_id=vid, path=Path(f"/v/{vid}.mp4"), start_s=a, end_s=b, score=0.0,
-                   rank=0, duration_s=20.0, **kw)
+        return Hit(
+            segment_id=seg,
+            video_id=vid,
+            path=Path(f"/v/{vid}.mp4"),
+            start_s=a,
+            end_s=b,
+            score=0.0,
+            rank=0,
+            duration_s=20.0,
+            **kw,
+        )
 
-    visual = [hit(10, 1, 0, 5, visual_score=0.3), hit(12, 2, 5, 15, visual_score=0.2), hit(11, 1, 5, 9, visual_score=0.1)]
+    visual = [
+        hit(10, 1, 0, 5, visual_score=0.3),
+        hit(12, 2, 5, 15, visual_score=0.2),
+        hit(11, 1, 5, 9, visual_score=0.1),
+    ]
     # a spoken line at 7 s of video 2 lies in visual moment 12 (which spans segments 12-13)
-    speech = [hit(13, 2, 7.0, 8.5, words=(MatchedWord("coffee", 7.5, 8.0),), transcript="a cup of coffee",
-                  matched=("speech",)),
-              hit(30, 3, 1.0, 2.0, words=(MatchedWord("coffee", 1.2, 1.5),), transcript="coffee", matched=("speech",))]
+    speech = [
+        hit(
+            13, 2, 7.0, 8.5, words=(MatchedWord("coffee", 7.5, 8.0),), transcript="a cup of coffee", matched=("speech",)
+        ),
+        hit(30, 3, 1.0, 2.0, words=(MatchedWord("coffee", 1.2, 1.5),), transcript="coffee", matched=("speech",)),
+    ]
     text = [hit(10, 1, 1.0, 2.0, ocr_text="COFFEE", matched=("text",))]
     fused = fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10)
     # by hand, k = 60: moment 12 = 1/62 (visual 2) + 1/61 (speech 1) = 0.032523;
     # moment 10 = 1/61 (visual 1) + 1/61 (text 1) = 0.032787; segment 30 = 1/62; moment 11 = 1/63
     assert [(h.segment_id, round(h.score, 6)) for h in fused] == [
-        (10, round(2 / 61, 6)), (12, round(1 / 62 + 1 / 61, 6)), (30, round(1 / 62, 6)), (11, round(1 / 63, 6))]
+        (10, round(2 / 61, 6)),
+        (12, round(1 / 62 + 1 / 61, 6)),
+        (30, round(1 / 62, 6)),
+        (11, round(1 / 63, 6)),
+    ]
     top, second = fused[0], fused[1]
     assert top.matched == ("visual", "text") and top.ocr_text == "COFFEE" and top.visual_score == 0.3
     assert (top.start_s, top.end_s) == (1.0, 2.0)  # the on-screen line's time
@@ -76,5 +96,10 @@ def test_fuse_hits_merges_evidence_per_moment_by_hand():
     assert second.seek_s == 7.5 and (second.start_s, second.end_s) == (7.0, 8.5)
     assert fused[2].visual_score is None and fused[2].matched == ("speech",)
     assert [h.rank for h in fused] == [1, 2, 3, 4]
-    assert [h.segment_id for h in fuse_hits({"visual": visual, "speech": speech, "text": text}, k=2, offset=1)] == [12, 30]
-    assert [h.video_id for h in fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10, per_video=True)] == [1, 2, 3]
+    assert [h.segment_id for h in fuse_hits({"visual": visual, "speech": speech, "text": text}, k=2, offset=1)] == [
+        12,
+        30,
+    ]
+    assert [
+        h.video_id for h in fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10, per_video=True)
+    ] == [1, 2, 3]

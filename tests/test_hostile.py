@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from hostile import GOOD, VIDEOS, can_mount, hostile_folder, read_only_view, tmpfs, write_gap_video
 from tempme.index import encoders
 from tempme.index.library import Library, LibraryError, SearchFilters, StorageError
 from tempme.index.segment import SegmentParams, scan_video
+from typer.testing import CliRunner
+
 from tempme.video import probe
 
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
@@ -93,8 +93,8 @@ def test_hostile_folder_indexes_the_good_files_and_records_the_rest(tmp_path, ti
     # the gap video: a segment per decoded frame at most, not 333,334 windows
     with lib.catalog.session() as s:
         from sqlalchemy import select
-
         from tempme.index.models import Segment, Video
+
         gap_id = s.scalar(select(Video.id).where(Video.path == str(files["gap"].resolve())))
         spans = s.execute(select(Segment.start_s, Segment.end_s).where(Segment.video_id == gap_id)).all()
     assert 1 <= len(spans) <= 2 and max(e for _, e in spans) == pytest.approx(probe(files["gap"]).duration_s)
@@ -106,7 +106,7 @@ def test_hostile_folder_indexes_the_good_files_and_records_the_rest(tmp_path, ti
 def test_cli_output_escapes_file_names(tmp_path, tiny) -> None:
     from tempme.app.cli import cli
 
-    files = hostile_folder(tmp_path / "v")
+    hostile_folder(tmp_path / "v")
     Library.open(tmp_path / "lib", create=True).add([tmp_path / "v"], encoder=tiny)
     r = CliRunner().invoke(cli, ["--library", str(tmp_path / "lib"), "stats"])
     assert r.exit_code == 0 and "\x1b" not in r.output and "Traceback" not in r.output
@@ -173,7 +173,7 @@ def test_damaged_faiss_file_is_rebuilt_from_the_catalog(small_library, damage) -
     elif damage == "garbage":
         data = bytearray(np.random.default_rng(1).bytes(len(data)))
     else:  # ids intact, a run of vector bytes zeroed: FAISS reads it without complaint
-        data[len(data) // 3: len(data) // 3 + 256] = bytes(256)
+        data[len(data) // 3 : len(data) // 3 + 256] = bytes(256)
     f.write_bytes(bytes(data))
     for op in ("stats", "search", "rebuild"):
         lib = Library.open(path)
@@ -296,8 +296,20 @@ def test_unreadable_subfolder_as_unprivileged_user(tmp_path) -> None:
             subprocess.run(["chown", "-R", "65534:65534", str(base)], check=True)
             prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
         env = dict(os.environ, HOME=str(base), TORCH_HOME=str(base / "torch"))
-        cmd = [*prefix, sys.executable, "-m", "tempme", "--library", str(base / "lib"), "index", str(folder),
-               "--model", "tempme-tiny", "--pretrained", "none"]
+        cmd = [
+            *prefix,
+            sys.executable,
+            "-m",
+            "tempme",
+            "--library",
+            str(base / "lib"),
+            "index",
+            str(folder),
+            "--model",
+            "tempme-tiny",
+            "--pretrained",
+            "none",
+        ]
         first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
         if first.returncode != 0 and "Permission denied" in first.stderr and "python" in first.stderr.lower():
             pytest.skip(f"the interpreter is not usable by an unprivileged user: {first.stderr[-300:]}")
@@ -341,9 +353,31 @@ def test_sigterm_stops_cli_indexing_and_releases_the_lock(tmp_path) -> None:
         shutil.copyfile(VIDEOS / "moviepy__chaplin.mp4", folder / f"long{i}.mp4")
     library = tmp_path / "lib"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "tempme", "--library", str(library), "index", str(folder),
-                             "--model", "tempme-tiny", "--pretrained", "none", "--workers", "1", "--window", "2",
-                             "--min-shot", "0.5"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tempme",
+            "--library",
+            str(library),
+            "index",
+            str(folder),
+            "--model",
+            "tempme-tiny",
+            "--pretrained",
+            "none",
+            "--workers",
+            "1",
+            "--window",
+            "2",
+            "--min-shot",
+            "0.5",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while not (library / "index.lock").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -8,11 +8,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-
 from serving import build_library, running_server
 from tempme.app.auth import LoginThrottle
 from tempme.app.validate import (
-    MAX_K, MAX_UPLOAD_FILES, InputError, check_upload_batch, clean_k, clean_query, make_filters,
+    MAX_K,
+    MAX_UPLOAD_FILES,
+    InputError,
+    check_upload_batch,
+    clean_k,
+    clean_query,
+    make_filters,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +44,15 @@ def test_examples_cache_variable_cannot_open_the_disk(tmp_path, monkeypatch) -> 
 
 def test_login_throttle_locks_a_name_then_everyone() -> None:
     now = [0.0]
-    t = LoginThrottle([("alice", "right")], max_failures=3, max_global_failures=5, window_s=60,
-                      lockout_s=30, delay_s=0, clock=lambda: now[0])
+    t = LoginThrottle(
+        [("alice", "right")],
+        max_failures=3,
+        max_global_failures=5,
+        window_s=60,
+        lockout_s=30,
+        delay_s=0,
+        clock=lambda: now[0],
+    )
     assert t.check("alice", "right")
     assert not any(t.check("alice", f"guess{i}") for i in range(3))
     assert t.locked("alice") and not t.check("alice", "right")  # locked: even the right password
@@ -70,6 +82,8 @@ def test_wrong_types_get_one_line_messages(tmp_path) -> None:
     for i in range(MAX_UPLOAD_FILES + 1):
         files.append(tmp_path / f"f{i}.mp4")
         files[-1].write_bytes(b"x")
-    with pytest.raises(InputError, match=f"{MAX_UPLOAD_FILES + 1} files in one upload; the limit is {MAX_UPLOAD_FILES}"):
+    with pytest.raises(
+        InputError, match=f"{MAX_UPLOAD_FILES + 1} files in one upload; the limit is {MAX_UPLOAD_FILES}"
+    ):
         check_upload_batch(files)
     check_upload_batch(files[:MAX_UPLOAD_FILES])

@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tempme.index.library import Library
 from typer.testing import CliRunner
 
-from tempme.index.library import Library
-
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
 
 
@@ -25,8 +26,9 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
     (folder / "broken.mp4").write_bytes(b"\x00" * 100)
     lib_dir = tmp_path / "lib"
     runner = CliRunner()
-    res = runner.invoke(cli, (
-        ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none"]))
+    res = runner.invoke(
+        cli, (["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none"])
+    )
     assert res.exit_code == 0, res.output
     assert "2 videos indexed" in res.output and "1 failed" in res.output
 
@@ -55,8 +57,9 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
     st = json.loads(res.stdout.strip().splitlines()[-1])
     assert st["videos"] == 1 and st["segments"] == st["vectors"]
 
-    res = runner.invoke(cli, ["index", str(folder), "--library", str(lib_dir), "--model", "ViT-B-16",
-                              "--pretrained", "none"])
+    res = runner.invoke(
+        cli, ["index", str(folder), "--library", str(lib_dir), "--model", "ViT-B-16", "--pretrained", "none"]
+    )
     assert res.exit_code == 1 and "was built with tempme-tiny" in res.output
     res = runner.invoke(cli, ["search", "x", "--library", str(tmp_path / "none")])
     assert res.exit_code == 1 and "no library" in res.output
@@ -70,8 +73,9 @@ def test_cli_index_reuses_the_recorded_encoder_and_rejects_bad_input(tmp_path: P
     shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "cup.mp4")
     lib_dir = tmp_path / "lib"
     runner = CliRunner()
-    res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny",
-                              "--pretrained", "none"])
+    res = runner.invoke(
+        cli, ["--library", str(lib_dir), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none"]
+    )
     assert res.exit_code == 0, res.output
     shutil.copy(VIDEOS / "moviepy__fire2.mp4", folder / "fire.mp4")
     # no encoder flags: the library's recorded tempme-tiny (random) encoder, not ViT-B-32/openai
@@ -86,8 +90,21 @@ def test_cli_index_reuses_the_recorded_encoder_and_rejects_bad_input(tmp_path: P
     res = runner.invoke(cli, ["--library", str(lib_dir), "index", str(folder), "--adapter", str(not_adapter)])
     assert res.exit_code == 1, res.output
     assert "cannot use adapter" in res.output and "Traceback" not in res.output
-    res = runner.invoke(cli, ["--library", str(tmp_path / "new"), "index", str(folder), "--model", "tempme-tiny",
-                              "--pretrained", "none", "--adapter", str(not_adapter)])
+    res = runner.invoke(
+        cli,
+        [
+            "--library",
+            str(tmp_path / "new"),
+            "index",
+            str(folder),
+            "--model",
+            "tempme-tiny",
+            "--pretrained",
+            "none",
+            "--adapter",
+            str(not_adapter),
+        ],
+    )
     assert res.exit_code == 1 and "cannot use adapter" in res.output
 
     # a missing folder creates no library; K <= 0 is a usage error
@@ -110,16 +127,21 @@ def test_stats_remove_errors_and_help_never_import_torch(tmp_path: Path) -> None
     folder.mkdir()
     shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "cup.mp4")
     lib = tmp_path / "lib"
-    probe = ("import sys\nfrom typer.testing import CliRunner\nfrom tempme.app.cli import cli\n"
-             "res = CliRunner().invoke(cli, sys.argv[1:])\n"
-             "print(res.exit_code, 'torch' in sys.modules, 'open_clip' in sys.modules)\n")
+    probe = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom tempme.app.cli import cli\n"
+        "res = CliRunner().invoke(cli, sys.argv[1:])\n"
+        "print(res.exit_code, 'torch' in sys.modules, 'open_clip' in sys.modules)\n"
+    )
 
     def run(*args: str) -> list[str]:
         out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=600)
         return out.stdout.split()[-3:]
 
-    assert run("--library", str(lib), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none") \
-        == ["0", "True", "True"]
+    assert run("--library", str(lib), "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none") == [
+        "0",
+        "True",
+        "True",
+    ]
     assert run("--library", str(lib), "stats") == ["0", "False", "False"]
     assert run("--help") == ["0", "False", "False"]
     assert run("--library", str(tmp_path / "missing"), "search", "a cup") == ["1", "False", "False"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from tempme.index.vectors import IndexParams, VectorIndex, checksum
 
 
@@ -94,6 +93,7 @@ def test_fewer_vectors_than_k_and_bad_shapes() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_gpu_search_equals_cpu() -> None:
     import faiss
+
     if faiss.get_num_gpus() == 0:
         pytest.skip("faiss sees no GPU")
     vecs = clustered(20_000, 64, 100)

@@ -5,7 +5,6 @@ against direct calls."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from pathlib import Path
@@ -13,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from tempme.index.catalog import KnownFile
 from tempme.index.encoders import EncoderHandle, EncoderSpec, load
 from tempme.index.executor import LocalExecutor, VideoFailure, VideoResult
@@ -22,6 +20,7 @@ from tempme.index.library import Library
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
+
 from tempme.video import VideoDecodeError, probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
@@ -136,7 +135,9 @@ def test_plan_new_changed_unchanged_gone_and_unreadable(tmp_path) -> None:
 def test_files_helpers() -> None:
     assert is_under("/a/b/c.mp4", ["/a/b"]) and is_under("/a/b", ["/a/b"]) and not is_under("/a/bc/d.mp4", ["/a/b"])
     assert not is_under("/a", ["/a/b"]) and is_under(Path("/x/y"), [Path("/z"), Path("/x")])
-    assert len(set(VIDEO_EXTENSIONS)) == len(VIDEO_EXTENSIONS) and all(e == e.lower() and e.startswith(".") for e in VIDEO_EXTENSIONS)
+    assert len(set(VIDEO_EXTENSIONS)) == len(VIDEO_EXTENSIONS) and all(
+        e == e.lower() and e.startswith(".") for e in VIDEO_EXTENSIONS
+    )
     assert {".3gp", ".mp4", ".mkv", ".webm", ".avi"} <= set(VIDEO_EXTENSIONS)
 
 

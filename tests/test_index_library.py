@@ -13,14 +13,16 @@ import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
-
 from tempme.index.files import walk
 from tempme.index.library import Hit, Library, LibraryError, SearchFilters
 from tempme.index.models import Segment, Video
 from tempme.index.segment import SegmentParams
+
 from tempme.video import VideoDecodeError, probe
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
 TINY = dict(model="tempme-tiny", pretrained="none")
 
@@ -37,8 +39,12 @@ def indexed(tmp_path_factory):
     (bad / "dangling.mkv").symlink_to(bad / "gone.mkv")  # unreadable: the link points nowhere
     lib = Library.open(tmp_path_factory.mktemp("lib") / "library", create=True)
     calls = []
-    report = lib.add([VIDEOS, bad], **TINY, progress=lambda d, t, p: calls.append((d, t, p)),
-                     segment_params=SegmentParams(window_s=30.0))
+    report = lib.add(
+        [VIDEOS, bad],
+        **TINY,
+        progress=lambda d, t, p: calls.append((d, t, p)),
+        segment_params=SegmentParams(window_s=30.0),
+    )
     return lib, report, bad, calls
 
 
@@ -57,7 +63,13 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     lib, report, bad, calls = indexed
     files = walk([VIDEOS, bad])
     ok, broken = _decodable(files)
-    assert len(ok) >= 20 and {p.name for p in broken} == {"empty.mp4", "notes.mp4", "truncated.mp4", "random.webm", "gone.mkv"}
+    assert len(ok) >= 20 and {p.name for p in broken} == {
+        "empty.mp4",
+        "notes.mp4",
+        "truncated.mp4",
+        "random.webm",
+        "gone.mkv",
+    }
     with lib.catalog.session() as s:
         videos = {v.path: v for v in s.scalars(select(Video))}
         seg_rows = s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)).all()
@@ -77,7 +89,7 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     assert report.segments == len(db_ids)
     # segments tile each video
     by_video: dict[int, list] = {}
-    for sid, vid, a, b in seg_rows:
+    for _sid, vid, a, b in seg_rows:
         by_video.setdefault(vid, []).append((a, b))
     for v in videos.values():
         if v.status != "indexed":
@@ -238,7 +250,6 @@ def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed)
 def test_migrations_match_models(tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-
     from tempme.index import db
     from tempme.index.models import Base
 
@@ -246,7 +257,13 @@ def test_migrations_match_models(tmp_path) -> None:
     assert db.current_revision(lib.catalog.engine) == db.head_revision()
     with lib.catalog.engine.connect() as conn:
         # the FTS5 table and its shadow tables are SQLite's, made by raw SQL in revision 0004
-        ctx = MigrationContext.configure(conn, opts={"include_name": lambda name, kind, parent: not (
-            (name or "").startswith("text_lines_fts") or name == "ix_text_lines_tsv")})
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "include_name": lambda name, kind, parent: (
+                    not ((name or "").startswith("text_lines_fts") or name == "ix_text_lines_tsv")
+                )
+            },
+        )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []

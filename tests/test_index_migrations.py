@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import inspect
-
 from tempme.index import db
 from tempme.index.library import Library
 
@@ -23,14 +22,21 @@ def _make_0001_library(folder: Path, vectors: np.ndarray) -> None:
     engine.dispose()
     con = sqlite3.connect(folder / db.DB_NAME)
     info = {"arch": "tempme-tiny", "pretrained": "none", "adapter_hash": None, "embed_dim": vectors.shape[1]}
-    con.execute("INSERT INTO encoder VALUES (1, 'tempme-tiny', 'none', NULL, ?, ?, '2026-11-30 10:00:00')",
-                (vectors.shape[1], json.dumps(info)))
+    con.execute(
+        "INSERT INTO encoder VALUES (1, 'tempme-tiny', 'none', NULL, ?, ?, '2026-11-30 10:00:00')",
+        (vectors.shape[1], json.dumps(info)),
+    )
     for vid, (path, whole) in enumerate([("/v/a.mp4", vectors[0].tobytes()), ("/v/b.mp4", None)], start=1):
-        con.execute("INSERT INTO videos (id, path, size, mtime_ns, duration_s, status, embedding, indexed_at) "
-                    "VALUES (?, ?, 10, 1, 9.0, 'indexed', ?, '2026-11-30 10:00:00')", (vid, path, whole))
+        con.execute(
+            "INSERT INTO videos (id, path, size, mtime_ns, duration_s, status, embedding, indexed_at) "
+            "VALUES (?, ?, 10, 1, 9.0, 'indexed', ?, '2026-11-30 10:00:00')",
+            (vid, path, whole),
+        )
     for sid, vec in enumerate(vectors, start=1):
-        con.execute("INSERT INTO segments (id, video_id, start_s, end_s, kind, embedding) VALUES (?, ?, ?, ?, 'shot', ?)",
-                    (sid, 1 if sid <= 3 else 2, float(sid), float(sid + 1), vec.tobytes()))
+        con.execute(
+            "INSERT INTO segments (id, video_id, start_s, end_s, kind, embedding) VALUES (?, ?, ?, ?, 'shot', ?)",
+            (sid, 1 if sid <= 3 else 2, float(sid), float(sid + 1), vec.tobytes()),
+        )
     con.execute("INSERT INTO runs VALUES (1, '2026-11-30 10:00:00', '2026-11-30 10:01:00', 2, 5, 0, 0, 60.0)")
     con.commit()
     con.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from tempme.index import db
 from tempme.index.catalog import IN_CHUNK, Catalog, NewVideo
 from tempme.index.store import FaissStore
@@ -25,8 +24,9 @@ def test_repair_refetch_and_delete_past_the_sql_variable_limit(tmp_path: Path) -
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"x")
-    ids = catalog.add_video(NewVideo(clip, "h", float(N), 1.0, 2, 2, "h264",
-                                     [(float(i), float(i + 1), "window") for i in range(N)], vecs))
+    ids = catalog.add_video(
+        NewVideo(clip, "h", float(N), 1.0, 2, 2, "h264", [(float(i), float(i + 1), "window") for i in range(N)], vecs)
+    )
     assert len(ids) == N
     store = FaissStore(tmp_path, catalog, IndexParams(ivf_threshold=10 * N))
     assert store.load() is True and store.ntotal == N  # no file yet: all 40,000 added from the catalog

@@ -19,8 +19,13 @@ PS = SpeechConfig(backend="pocketsphinx")
 @pytest.fixture(scope="module")
 def enriched(tmp_path_factory, videos_dir, speech_clip, broken_audio_clip, text_clip):
     folder = tmp_path_factory.mktemp("clips")
-    for src in (speech_clip[0], broken_audio_clip, text_clip[0], videos_dir / "mmaction2__test.mp4",
-                videos_dir / "moviepy__chaplin.mp4"):
+    for src in (
+        speech_clip[0],
+        broken_audio_clip,
+        text_clip[0],
+        videos_dir / "mmaction2__test.mp4",
+        videos_dir / "moviepy__chaplin.mp4",
+    ):
         shutil.copy(src, folder / src.name)
     lib = Library.open(tmp_path_factory.mktemp("lib") / "library", create=True)
     lib.add([folder], **TINY, segment_params=SegmentParams(window_s=30.0))
@@ -92,8 +97,9 @@ def test_all_mode_ranks_the_spoken_moment_first_over_random_visual_scores(enrich
     seg_rank = {h.segment_id: h.rank for h in visual}
     expected = 1 / 61 + (1 / (60 + seg_rank[top.segment_id]) if top.segment_id in seg_rank else 0.0)
     assert top.score == pytest.approx(expected)
-    assert top.visual_score == (next(h.score for h in visual if h.segment_id == top.segment_id)
-                                if top.segment_id in seg_rank else None)
+    assert top.visual_score == (
+        next(h.score for h in visual if h.segment_id == top.segment_id) if top.segment_id in seg_rank else None
+    )
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
 
 

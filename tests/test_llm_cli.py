@@ -9,7 +9,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 CLIP = VIDEOS / "mmaction2__demo.mp4"
 
 
@@ -36,9 +38,8 @@ CHAT_TEMPLATE = (
 @pytest.fixture(scope="module")
 def processor_dir(tmp_path_factory):
     """The tiny model with a full LlavaOnevisionProcessor (chat template + video processor), as hub models ship."""
-    from transformers import LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor
-
     from tiny_llava import tiny_llava_onevision
+    from transformers import LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor
 
     path = tmp_path_factory.mktemp("tiny-llava-ov-processor")
     tiny_llava_onevision().save_pretrained(path)
@@ -46,8 +47,12 @@ def processor_dir(tmp_path_factory):
     tok.add_special_tokens({"additional_special_tokens": ["<image>", "<video>"]})
     size = {"height": 32, "width": 32}
     LlavaOnevisionProcessor(
-        image_processor=LlavaOnevisionImageProcessor(size=size), video_processor=LlavaOnevisionVideoProcessor(size=size),
-        tokenizer=tok, num_image_tokens=64, vision_feature_select_strategy="full", chat_template=CHAT_TEMPLATE,
+        image_processor=LlavaOnevisionImageProcessor(size=size),
+        video_processor=LlavaOnevisionVideoProcessor(size=size),
+        tokenizer=tok,
+        num_image_tokens=64,
+        vision_feature_select_strategy="full",
+        chat_template=CHAT_TEMPLATE,
     ).save_pretrained(path)
     return path
 
@@ -67,8 +72,24 @@ def model_dir(tmp_path_factory):
     "args, outer, inner",
     [
         (["--reducer", "holitom", "--retain", "0.1"], "holitom", "holitom-inner"),
-        (["--reducer", "bvllm-clip", "--retain", "0.25", "--inner", "fastv", "--inner-layer", "1",
-          "--clip-model", "tempme-tiny", "--clip-pretrained", "none"], "bvllm-clip", "fastv"),
+        (
+            [
+                "--reducer",
+                "bvllm-clip",
+                "--retain",
+                "0.25",
+                "--inner",
+                "fastv",
+                "--inner-layer",
+                "1",
+                "--clip-model",
+                "tempme-tiny",
+                "--clip-pretrained",
+                "none",
+            ],
+            "bvllm-clip",
+            "fastv",
+        ),
     ],
     ids=["holitom", "bvllm"],
 )
@@ -77,11 +98,22 @@ def test_qa_command_answers_with_reduced_tokens(model_dir, args, outer, inner):
 
     result = CliRunner().invoke(
         cli,
-        ["qa", str(CLIP), "what are the people doing", "--model", str(model_dir), "--frames", "8",
-         "--max-new-tokens", "3", "--json", *args],
+        [
+            "qa",
+            str(CLIP),
+            "what are the people doing",
+            "--model",
+            str(model_dir),
+            "--frames",
+            "8",
+            "--max-new-tokens",
+            "3",
+            "--json",
+            *args,
+        ],
     )
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    payload = json.loads(result.stdout[result.stdout.index("{") :])
     report = payload["report"]
     assert (report["outer"], report["inner"]) == (outer, inner)
     assert report["visual_tokens_in"] == 8 * 16
@@ -97,16 +129,34 @@ def test_qa_command_answers_with_reduced_tokens(model_dir, args, outer, inner):
 def test_qa_command_with_a_full_processor(processor_dir):
     """The processor path: its chat template places the video, its video processor makes the pixels."""
     from tempme.app.cli import cli
+
     from tempme.llm.qa import build_inputs, load_model, read_frames
 
     model, processor, tokenizer = load_model(str(processor_dir), "cpu")
     assert processor is not None
     ids, pixels = build_inputs(model, processor, tokenizer, read_frames(CLIP, 4), "what are the people doing")
     assert int((ids == model.config.video_token_id).sum()) == 4 * 16 + 1 and pixels.shape == (1, 4, 3, 32, 32)
-    result = CliRunner().invoke(cli, ["qa", str(CLIP), "what are the people doing", "--model", str(processor_dir),
-                                      "--frames", "4", "--max-new-tokens", "2", "--json", "--reducer", "tome", "--retain", "0.5"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "qa",
+            str(CLIP),
+            "what are the people doing",
+            "--model",
+            str(processor_dir),
+            "--frames",
+            "4",
+            "--max-new-tokens",
+            "2",
+            "--json",
+            "--reducer",
+            "tome",
+            "--retain",
+            "0.5",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout[result.stdout.index("{"):])["report"]
+    report = json.loads(result.stdout[result.stdout.index("{") :])["report"]
     assert (report["visual_tokens_in"], report["visual_tokens_out"], report["inner"]) == (64, 32, "none")
 
 
@@ -132,19 +182,29 @@ def test_clip_frame_scores_are_per_frame_cosines():
     assert scores.shape == (14,)
     with torch.inference_mode():
         x = enc.preprocess_frames(frames[:12])[None]
-        ref = torch.nn.functional.normalize(enc.encode_frames(x)[0], dim=-1) @ enc.encode_text(["two people arm wrestling"])[0]
+        ref = (
+            torch.nn.functional.normalize(enc.encode_frames(x)[0], dim=-1)
+            @ enc.encode_text(["two people arm wrestling"])[0]
+        )
     torch.testing.assert_close(scores[:12], ref, atol=1e-5, rtol=0)
-    torch.testing.assert_close(clip_frame_scores(enc, frames[12:], "two people arm wrestling"), scores[12:], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        clip_frame_scores(enc, frames[12:], "two people arm wrestling"), scores[12:], atol=1e-5, rtol=0
+    )
     with pytest.raises(ValueError, match="non-empty question"):
         clip_frame_scores(enc, frames, "  ")
 
 
 def _mc_files(tmp_path):
     """The same three questions about the real clip in the NExT-QA-MC and the MVBench layouts."""
-    rows = [("what are the people doing", ["w1", "w2", "w3"], 1), ("what are the people", ["w4", "w5", "w6", "w7"], 3),
-            ("what people", ["w8", "w9"], 0)]
-    nextqa = [{"video": CLIP.stem, "question": q, **{f"a{i}": o for i, o in enumerate(opts)}, "answer": a, "qid": f"n{k}"}
-              for k, (q, opts, a) in enumerate(rows)]
+    rows = [
+        ("what are the people doing", ["w1", "w2", "w3"], 1),
+        ("what are the people", ["w4", "w5", "w6", "w7"], 3),
+        ("what people", ["w8", "w9"], 0),
+    ]
+    nextqa = [
+        {"video": CLIP.stem, "question": q, **{f"a{i}": o for i, o in enumerate(opts)}, "answer": a, "qid": f"n{k}"}
+        for k, (q, opts, a) in enumerate(rows)
+    ]
     mvbench = [{"video": CLIP.name, "question": q, "candidates": opts, "answer": opts[a]} for q, opts, a in rows]
     (tmp_path / "nextqa.json").write_text(json.dumps(nextqa))
     (tmp_path / "mvbench.jsonl").write_text("\n".join(json.dumps(r) for r in mvbench))
@@ -158,8 +218,18 @@ def test_bench_layouts_prompt_and_answer_parsing(tmp_path):
     a, b = load_bench(nextqa), load_bench(mvbench)
     assert [(i.video, i.options, i.answer) for i in a] == [(i.video, i.options, i.answer) for i in b]
     assert a[0].video == CLIP.name and a[1].options == ("w4", "w5", "w6", "w7") and a[1].answer == 3
-    assert mc_prompt(a[2]) == "what people\n(A) w8\n(B) w9\nAnswer with the option's letter from the given choices directly."
-    assert [parse_choice(t, 4) for t in ["B", "(C) w6", "The answer is D.", "E", "none", "a"]] == [1, 2, 3, None, None, None]
+    assert (
+        mc_prompt(a[2])
+        == "what people\n(A) w8\n(B) w9\nAnswer with the option's letter from the given choices directly."
+    )
+    assert [parse_choice(t, 4) for t in ["B", "(C) w6", "The answer is D.", "E", "none", "a"]] == [
+        1,
+        2,
+        3,
+        None,
+        None,
+        None,
+    ]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"video": "x", "question": "q", "candidates": ["a", "b"], "answer": "c"}]))
     with pytest.raises(ValueError, match="row 0: .*not one of the candidates"):
@@ -169,16 +239,37 @@ def test_bench_layouts_prompt_and_answer_parsing(tmp_path):
 @pytest.mark.skipif(not CLIP.exists(), reason="shared clips not present")
 def test_qa_eval_reports_accuracy_tokens_flops_and_ttft_per_reducer(model_dir, tmp_path):
     from tempme.app.cli import cli
+
     from tempme.llm.qa_eval import parse_choice
 
     nextqa, mvbench = _mc_files(tmp_path)
     runs = {}
     for bench in (nextqa, mvbench):
-        result = CliRunner().invoke(cli, ["qa-eval", "--bench", str(bench), "--videos", str(VIDEOS), "--model", str(model_dir),
-                                          "--reducer", "holitom", "--reducer", "uniform", "--retain", "0.25", "--frames", "4",
-                                          "--max-new-tokens", "2", "--json"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "qa-eval",
+                "--bench",
+                str(bench),
+                "--videos",
+                str(VIDEOS),
+                "--model",
+                str(model_dir),
+                "--reducer",
+                "holitom",
+                "--reducer",
+                "uniform",
+                "--retain",
+                "0.25",
+                "--frames",
+                "4",
+                "--max-new-tokens",
+                "2",
+                "--json",
+            ],
+        )
         assert result.exit_code == 0, result.output
-        runs[bench.name] = json.loads(result.stdout[result.stdout.index("["):])
+        runs[bench.name] = json.loads(result.stdout[result.stdout.index("[") :])
     for scores in runs.values():
         assert [s["setting"] for s in scores] == ["holitom+holitom-inner@0.25", "uniform+none@0.25"]
         for s in scores:
@@ -192,11 +283,33 @@ def test_qa_eval_reports_accuracy_tokens_flops_and_ttft_per_reducer(model_dir, t
     # the two layouts are the same questions: the same answers
     same = lambda recs: [{k: v for k, v in r.items() if k not in ("qid", "ttft_seconds")} for r in recs]  # noqa: E731
     assert same(runs["nextqa.json"][1]["records"]) == same(runs["mvbench.jsonl"][1]["records"])
-    table = CliRunner().invoke(cli, ["qa-eval", "--bench", str(nextqa), "--videos", str(VIDEOS), "--model", str(model_dir),
-                                     "--reducer", "tome", "--frames", "4", "--max-new-tokens", "1", "--limit", "1"])
+    table = CliRunner().invoke(
+        cli,
+        [
+            "qa-eval",
+            "--bench",
+            str(nextqa),
+            "--videos",
+            str(VIDEOS),
+            "--model",
+            str(model_dir),
+            "--reducer",
+            "tome",
+            "--frames",
+            "4",
+            "--max-new-tokens",
+            "1",
+            "--limit",
+            "1",
+        ],
+    )
     assert table.exit_code == 0, table.output
     assert "tome+none@0.1" in table.stdout and "acc %" in table.stdout
-    missing = CliRunner().invoke(cli, ["qa-eval", "--bench", str(nextqa), "--videos", str(tmp_path), "--model", str(model_dir)])
+    missing = CliRunner().invoke(
+        cli, ["qa-eval", "--bench", str(nextqa), "--videos", str(tmp_path), "--model", str(model_dir)]
+    )
     assert missing.exit_code == 1 and "error: video" in missing.output and "not found" in missing.output
-    nowhere = CliRunner().invoke(cli, ["qa-eval", "--bench", str(nextqa), "--videos", str(VIDEOS), "--model", str(tmp_path / "none")])
+    nowhere = CliRunner().invoke(
+        cli, ["qa-eval", "--bench", str(nextqa), "--videos", str(VIDEOS), "--model", str(tmp_path / "none")]
+    )
     assert nowhere.exit_code == 1 and "cannot load LLaVA-OneVision weights" in nowhere.output

@@ -48,8 +48,9 @@ def test_exact_count_matches_the_analytic_qwen2_7b_layer(n):
 
 
 def test_exact_total_sums_the_layers_and_checks_depth():
-    cfg = qwen2_config(num_hidden_layers=3, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-                       num_key_value_heads=2)
+    cfg = qwen2_config(
+        num_hidden_layers=3, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2
+    )
     tokens = [10, 10, 4]
     assert exact_flops(cfg, tokens) == 2 * exact_layer_flops(cfg, 10) + exact_layer_flops(cfg, 4)
     assert exact_layer_flops(cfg, 10) == _analytic_layer_flops(10, 64, 128, 4, 2)

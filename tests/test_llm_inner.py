@@ -125,8 +125,15 @@ def test_generate_with_pruned_cache_matches_masked_recomputation(attn_model):
     with torch.no_grad():
         handle = attach_inner(model, FastV(keep=0.5, layer=2))
         handle.visual_span = (START, V)
-        out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(2, L, dtype=torch.long), max_new_tokens=steps,
-                             do_sample=False, return_dict_in_generate=True, output_logits=True, pad_token_id=0)
+        out = model.generate(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(2, L, dtype=torch.long),
+            max_new_tokens=steps,
+            do_sample=False,
+            return_dict_in_generate=True,
+            output_logits=True,
+            pad_token_id=0,
+        )
         handle.detach()
         assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
         dropped = _dropped(handle.last_keep, L)
@@ -146,8 +153,15 @@ def test_generate_with_holitom_inner_merge(attn_model):
         handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=2))
         handle.visual_span = (START, V)
         prefill = model(inputs_embeds=embeds).logits[:, -1]
-        out = model.generate(inputs_embeds=embeds, attention_mask=torch.ones(2, L, dtype=torch.long), max_new_tokens=5,
-                             do_sample=False, return_dict_in_generate=True, output_logits=True, pad_token_id=0)
+        out = model.generate(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(2, L, dtype=torch.long),
+            max_new_tokens=5,
+            do_sample=False,
+            return_dict_in_generate=True,
+            output_logits=True,
+            pad_token_id=0,
+        )
         handle.detach()
     torch.testing.assert_close(out.logits[0], prefill, atol=1e-6, rtol=0)
     assert out.sequences.shape == (2, 5)

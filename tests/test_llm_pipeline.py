@@ -110,7 +110,9 @@ def test_answer_and_report(model, inputs, name):
     text = ids.shape[1] - FRAMES * N  # 11 text tokens + newline
     assert r.tokens_per_layer == [text + 24] * 2 + [text + final] * 2
     cfg = model.config.text_config
-    assert r.formula_tflops == pytest.approx(formula_flops(r.tokens_per_layer, cfg.hidden_size, cfg.intermediate_size) / 1e12)
+    assert r.formula_tflops == pytest.approx(
+        formula_flops(r.tokens_per_layer, cfg.hidden_size, cfg.intermediate_size) / 1e12
+    )
     assert r.exact_tflops > 0 and r.ttft_seconds > 0 and r.reducer_seconds > 0
 
 
@@ -137,7 +139,9 @@ def test_pipeline_errors(model, inputs):
     holitom = VideoQAPipeline(model, build_outer("holitom"), Budget(retain=0.5))
     with torch.no_grad():
         tokens, _, sal = holitom._features(pix)
-    sizes = [holitom.outer(tokens[b], holitom.grid, holitom.budget, SideInputs(saliency=sal[b])).num_tokens for b in range(2)]
+    sizes = [
+        holitom.outer(tokens[b], holitom.grid, holitom.budget, SideInputs(saliency=sal[b])).num_tokens for b in range(2)
+    ]
     assert sizes[0] > sizes[1]
     with pytest.raises(ValueError, match="different lengths"):
         holitom.prepare(ids, pix)

@@ -16,8 +16,10 @@ def test_identity_scores_one_and_pooling_degrades_with_the_budget():
     full = Identity()(x, (6, 6))
     assert reconstruction_cosine(x, full) == pytest.approx(1.0, abs=1e-6)
     assert readout_cosine(x, full) == pytest.approx(1.0, abs=1e-6)
-    scores = [(reconstruction_cosine(x, r), readout_cosine(x, r))
-              for r in (UniformPooling()(x, (6, 6), Budget(retain=k)) for k in (0.5, 0.25, 0.05))]
+    scores = [
+        (reconstruction_cosine(x, r), readout_cosine(x, r))
+        for r in (UniformPooling()(x, (6, 6), Budget(retain=k)) for k in (0.5, 0.25, 0.05))
+    ]
     assert scores[0][0] > scores[1][0] > scores[2][0]
     assert scores[0][1] > scores[2][1]
     assert all(s < 0.999 for pair in scores for s in pair)

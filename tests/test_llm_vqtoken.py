@@ -65,16 +65,26 @@ def test_vqtoken_codes_are_normalised_means_and_the_hash_covers_every_token():
 
 
 AUTHORS_KEYS = [  # model.cross_attention.* in VQ-Token-llava-ov-0.5b: VQAttn(query_dim=729, context_dim=896, num_heads=8)
-    "to_q_proj.weight", "to_q_proj.bias",
-    "transformer_decoder.layers.0.self_attn.in_proj_weight", "transformer_decoder.layers.0.self_attn.in_proj_bias",
-    "transformer_decoder.layers.0.self_attn.out_proj.weight", "transformer_decoder.layers.0.self_attn.out_proj.bias",
-    "transformer_decoder.layers.0.multihead_attn.in_proj_weight", "transformer_decoder.layers.0.multihead_attn.in_proj_bias",
-    "transformer_decoder.layers.0.multihead_attn.out_proj.weight", "transformer_decoder.layers.0.multihead_attn.out_proj.bias",
-    "transformer_decoder.layers.0.linear1.weight", "transformer_decoder.layers.0.linear1.bias",
-    "transformer_decoder.layers.0.linear2.weight", "transformer_decoder.layers.0.linear2.bias",
-    "transformer_decoder.layers.0.norm1.weight", "transformer_decoder.layers.0.norm1.bias",
-    "transformer_decoder.layers.0.norm2.weight", "transformer_decoder.layers.0.norm2.bias",
-    "transformer_decoder.layers.0.norm3.weight", "transformer_decoder.layers.0.norm3.bias",
+    "to_q_proj.weight",
+    "to_q_proj.bias",
+    "transformer_decoder.layers.0.self_attn.in_proj_weight",
+    "transformer_decoder.layers.0.self_attn.in_proj_bias",
+    "transformer_decoder.layers.0.self_attn.out_proj.weight",
+    "transformer_decoder.layers.0.self_attn.out_proj.bias",
+    "transformer_decoder.layers.0.multihead_attn.in_proj_weight",
+    "transformer_decoder.layers.0.multihead_attn.in_proj_bias",
+    "transformer_decoder.layers.0.multihead_attn.out_proj.weight",
+    "transformer_decoder.layers.0.multihead_attn.out_proj.bias",
+    "transformer_decoder.layers.0.linear1.weight",
+    "transformer_decoder.layers.0.linear1.bias",
+    "transformer_decoder.layers.0.linear2.weight",
+    "transformer_decoder.layers.0.linear2.bias",
+    "transformer_decoder.layers.0.norm1.weight",
+    "transformer_decoder.layers.0.norm1.bias",
+    "transformer_decoder.layers.0.norm2.weight",
+    "transformer_decoder.layers.0.norm2.bias",
+    "transformer_decoder.layers.0.norm3.weight",
+    "transformer_decoder.layers.0.norm3.bias",
 ]
 
 

@@ -38,8 +38,12 @@ def checkpoint(tmp_path_factory):
 
 def trained_encoder(checkpoint, seed=0, **config):
     """An encoder whose LoRA A/B and temporal embeddings are random (as if trained)."""
-    enc = load_encoder("tempme-tiny", str(checkpoint), device="cpu",
-                       config=TempMeConfig.preset("tempme-tiny", **config) if config else None)
+    enc = load_encoder(
+        "tempme-tiny",
+        str(checkpoint),
+        device="cpu",
+        config=TempMeConfig.preset("tempme-tiny", **config) if config else None,
+    )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in enc.trainable_parameters():
@@ -68,15 +72,25 @@ def test_folder_has_peft_layout_and_round_trips_bit_exactly(checkpoint, tmp_path
     enc = trained_encoder(checkpoint)
     digest = enc.save_adapter(tmp_path / "a", meta={"step": 7})
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
-        "adapter_config.json", "adapter_meta.json", "adapter_model.safetensors",
-        "tempme_config.json", "tempme_temporal.safetensors"]
+        "adapter_config.json",
+        "adapter_meta.json",
+        "adapter_model.safetensors",
+        "tempme_config.json",
+        "tempme_temporal.safetensors",
+    ]
     peft_config = PeftConfig.from_pretrained(str(tmp_path / "a"))  # peft's own reader
-    assert (peft_config.peft_type, peft_config.r, peft_config.lora_alpha, peft_config.lora_dropout) == ("LORA", 8, 8, 0.0)
+    assert (peft_config.peft_type, peft_config.r, peft_config.lora_alpha, peft_config.lora_dropout) == (
+        "LORA",
+        8,
+        8,
+        0.0,
+    )
     assert len(peft_config.target_parameters) == 9 and peft_config.base_model_name_or_path == "tempme-tiny"
     lora = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
     assert "base_model.model.visual.transformer.resblocks.0.attn.lora_A.weight" in lora and len(lora) == 18
     assert set(load_file(str(tmp_path / "a" / "tempme_temporal.safetensors"))) == {
-        f"visual.transformer.resblocks.{i}.tempme_temporal" for i in (2, 3, 4)}
+        f"visual.transformer.resblocks.{i}.tempme_temporal" for i in (2, 3, 4)
+    }
     meta = json.loads((tmp_path / "a" / "adapter_meta.json").read_text())
     assert meta["format"] == 2 and meta["step"] == 7
     assert meta["parameters"] == sum(p.numel() for p in enc.trainable_parameters())
@@ -100,7 +114,9 @@ def test_stock_peft_loads_the_lora_into_stock_open_clip(checkpoint, tmp_path):
     for name in ours:
         assert torch.equal(theirs[name], ours[name]), name
     with torch.inference_mode():
-        ref = torch.nn.functional.normalize(peft_model.encode_text(open_clip.tokenize(TEXTS, context_length=77)), dim=-1)
+        ref = torch.nn.functional.normalize(
+            peft_model.encode_text(open_clip.tokenize(TEXTS, context_length=77)), dim=-1
+        )
     torch.testing.assert_close(outputs(enc)[1], ref, atol=1e-5, rtol=0)
 
 
@@ -156,5 +172,10 @@ def test_bad_adapter_folders_give_one_clear_error(checkpoint, tmp_path):
     r4 = trained_encoder(checkpoint, lora_rank=4)
     r4.save_adapter(tmp_path / "r4")
     with pytest.raises(AdapterError, match=r"lora_A.default.weight: adapter shape \(4, 64\) != model \(8, 64\)"):
-        load_encoder("tempme-tiny", str(checkpoint), adapter=tmp_path / "r4", device="cpu",
-                     config=TempMeConfig.preset("tempme-tiny"))
+        load_encoder(
+            "tempme-tiny",
+            str(checkpoint),
+            adapter=tmp_path / "r4",
+            device="cpu",
+            config=TempMeConfig.preset("tempme-tiny"),
+        )

@@ -38,7 +38,8 @@ def reference_merge(metric, x, size, r, protected):
 
 
 @pytest.mark.parametrize(
-    "n,r,protected", [(17, 3, 1), (50, 2, 1), (50, 24, 1), (68, 20, 2), (30, 14, 2), (9, 1, 3), (168, 50, 12), (12, 4, 4)]
+    "n,r,protected",
+    [(17, 3, 1), (50, 2, 1), (50, 24, 1), (68, 20, 2), (30, 14, 2), (9, 1, 3), (168, 50, 12), (12, 4, 4)],
 )
 def test_matches_reference(n, r, protected):
     g = torch.Generator().manual_seed(n * 100 + r)
@@ -55,7 +56,9 @@ def test_matches_reference(n, r, protected):
 
 def test_hand_computed_split_with_one_and_two_class_tokens():
     # one class token: tokens 2, 4 (patches 1, 3) are set A, tokens 1, 3 (patches 0, 2) set B
-    cls, p0, p1, p2, p3 = (torch.tensor(v) for v in ([0.0, 0, 1], [1.0, 0, 0], [0.0, 1, 0], [0.0, 0.7, 0.7], [1.0, 0.1, 0]))
+    cls, p0, p1, p2, p3 = (
+        torch.tensor(v) for v in ([0.0, 0, 1], [1.0, 0, 0], [0.0, 1, 0], [0.0, 0.7, 0.7], [1.0, 0.1, 0])
+    )
     x = torch.stack([cls, p0, p1, p2, p3])[None]  # (1, 5, 3)
     out, size = merge_wavg(bipartite_soft_matching(x, 1, protected=1), x, torch.ones(1, 5, 1))
     # p3's best edge (to p0, cos 0.995) beats p1's (to p2, cos 0.707): p3 merges into p0

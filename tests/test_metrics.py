@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from tempme.train.metrics import format_table, metrics_from_ranks, ranks, retrieval_metrics
 
 

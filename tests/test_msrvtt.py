@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-
 from tempme.train.msrvtt import (
     MSRVTTFormatError,
     carve_validation,

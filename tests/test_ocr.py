@@ -90,8 +90,9 @@ def test_merge_readings_by_hand():
         ("Peach Project presents", 4.0, 4.0, 0.99),
     ]
     # nearly the same text at another place is another line
-    far = merge_readings([[TextLine("Revenge is coming", 0, 0, 0.9, box)],
-                          [TextLine("Revenge is coming...", 1, 1, 0.9, other)]])
+    far = merge_readings(
+        [[TextLine("Revenge is coming", 0, 0, 0.9, box)], [TextLine("Revenge is coming...", 1, 1, 0.9, other)]]
+    )
     assert len(far) == 2
 
 

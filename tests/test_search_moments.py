@@ -13,7 +13,9 @@ def test_adjacent_and_overlapping_hits_merge_into_one_moment() -> None:
     hits = [H(1, 7, 0.0, 5.0, 0.3), H(2, 7, 5.0, 9.0, 0.5), H(3, 7, 20.0, 30.0, 0.4), H(4, 7, 8.0, 12.0, 0.1)]
     moments = merge_video_hits(hits, score_tol=1.0)
     assert [(m.start_s, m.end_s, m.score, m.segment_id, m.segments) for m in moments] == [
-        (0.0, 12.0, 0.5, 2, (1, 2, 4)), (20.0, 30.0, 0.4, 3, (3,))]
+        (0.0, 12.0, 0.5, 2, (1, 2, 4)),
+        (20.0, 30.0, 0.4, 3, (3,)),
+    ]
 
 
 def test_weak_neighbours_do_not_join_a_strong_moment() -> None:
@@ -21,12 +23,14 @@ def test_weak_neighbours_do_not_join_a_strong_moment() -> None:
     hits = [H(1, 7, 0.0, 5.0, 0.10), H(2, 7, 5.0, 9.0, 0.31), H(3, 7, 9.0, 12.0, 0.30), H(4, 7, 12.0, 20.0, 0.05)]
     moments = merge_video_hits(hits, score_tol=0.02)
     assert [(m.start_s, m.end_s, m.segments) for m in moments] == [
-        (5.0, 12.0, (2, 3)), (0.0, 5.0, (1,)), (12.0, 20.0, (4,))]
+        (5.0, 12.0, (2, 3)),
+        (0.0, 5.0, (1,)),
+        (12.0, 20.0, (4,)),
+    ]
 
 
 def test_videos_ranked_by_best_moment_and_per_video() -> None:
-    hits = [H(1, 1, 0, 5, 0.2), H(2, 2, 0, 5, 0.9), H(3, 1, 50, 60, 0.6), H(4, 3, 10, 20, 0.7),
-            H(5, 2, 30, 40, 0.1)]
+    hits = [H(1, 1, 0, 5, 0.2), H(2, 2, 0, 5, 0.9), H(3, 1, 50, 60, 0.6), H(4, 3, 10, 20, 0.7), H(5, 2, 30, 40, 0.1)]
     moments = group_moments(hits)
     assert [(m.video_id, m.segment_id) for m in moments] == [(2, 2), (3, 4), (1, 3), (1, 1), (2, 5)]
     best = group_moments(hits, per_video=True)
@@ -35,4 +39,7 @@ def test_videos_ranked_by_best_moment_and_per_video() -> None:
 
 def test_gap_tolerance() -> None:
     hits = [H(1, 1, 0.0, 5.0, 0.2), H(2, 1, 5.04, 9.0, 0.3), H(3, 1, 9.5, 10.0, 0.1)]
-    assert [(m.start_s, m.end_s) for m in merge_video_hits(hits, gap_s=0.05, score_tol=1.0)] == [(0.0, 9.0), (9.5, 10.0)]
+    assert [(m.start_s, m.end_s) for m in merge_video_hits(hits, gap_s=0.05, score_tol=1.0)] == [
+        (0.0, 9.0),
+        (9.5, 10.0),
+    ]

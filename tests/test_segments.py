@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
 from tempme.index.segment import SegmentParams, SegmentPlanner, plan_segments
-
 
 
 def _assert_tiles(spans, duration: float) -> None:
@@ -23,7 +19,11 @@ def _assert_tiles(spans, duration: float) -> None:
 def test_no_cuts_gives_fixed_windows() -> None:
     spans = plan_segments(95.0, [], window_s=30.0, min_shot_s=1.0)
     assert [(s.start_s, s.end_s, s.kind) for s in spans] == [
-        (0.0, 30.0, "window"), (30.0, 60.0, "window"), (60.0, 90.0, "window"), (90.0, 95.0, "shot")]
+        (0.0, 30.0, "window"),
+        (30.0, 60.0, "window"),
+        (60.0, 90.0, "window"),
+        (90.0, 95.0, "shot"),
+    ]
 
 
 def test_cuts_make_shots_long_shots_split_short_pieces_merge() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tempme.train.frames import load_clip
 from tempme.train.msrvtt import find_video, load_msrvtt
 from tempme.train.synth import COLOURS, SynthConfig, read_twins, write_synth

@@ -64,7 +64,9 @@ def test_trainable_parameters_are_exactly_lora_and_temporal(tmp_path):
     lora_b = [p for n, p in named.items() if ".lora_B." in n]
     assert len(lora_b) == 24 and all(float(p.detach().abs().sum()) == 0 for p in lora_b)
     enc.save_adapter(tmp_path / "adapter")  # the adapter folder holds exactly these, nothing frozen
-    saved = [load_file(str(tmp_path / "adapter" / f)) for f in ("adapter_model.safetensors", "tempme_temporal.safetensors")]
+    saved = [
+        load_file(str(tmp_path / "adapter" / f)) for f in ("adapter_model.safetensors", "tempme_temporal.safetensors")
+    ]
     assert sum(t.numel() for part in saved for t in part.values()) == 507_648
 
 
@@ -92,8 +94,12 @@ def test_adapter_round_trip_is_bit_exact(tiny_checkpoint, tmp_path):
     _randomise_adapters(enc)
     digest = enc.save_adapter(tmp_path / "adapter")
     assert sorted(p.name for p in (tmp_path / "adapter").iterdir()) == [  # peft's layout + TempMe's parts
-        "adapter_config.json", "adapter_meta.json", "adapter_model.safetensors",
-        "tempme_config.json", "tempme_temporal.safetensors"]
+        "adapter_config.json",
+        "adapter_meta.json",
+        "adapter_model.safetensors",
+        "tempme_config.json",
+        "tempme_temporal.safetensors",
+    ]
     again = load_encoder("tempme-tiny", str(tiny_checkpoint), adapter=tmp_path / "adapter", device="cpu")
     assert again.info.adapter_hash == digest
     frames = torch.randn(2, 12, 3, 64, 64)
@@ -103,12 +109,18 @@ def test_adapter_round_trip_is_bit_exact(tiny_checkpoint, tmp_path):
 
 
 def test_adapter_that_does_not_fit_is_rejected(tiny_checkpoint, tmp_path):
-    enc = load_encoder("tempme-tiny", str(tiny_checkpoint), device="cpu",
-                       config=TempMeConfig.preset("tempme-tiny", lora_rank=4))
+    enc = load_encoder(
+        "tempme-tiny", str(tiny_checkpoint), device="cpu", config=TempMeConfig.preset("tempme-tiny", lora_rank=4)
+    )
     enc.save_adapter(tmp_path / "r4")
     with pytest.raises(AdapterError):
-        load_encoder("tempme-tiny", str(tiny_checkpoint), adapter=tmp_path / "r4", device="cpu",
-                     config=TempMeConfig.preset("tempme-tiny"))
+        load_encoder(
+            "tempme-tiny",
+            str(tiny_checkpoint),
+            adapter=tmp_path / "r4",
+            device="cpu",
+            config=TempMeConfig.preset("tempme-tiny"),
+        )
     with pytest.raises(AdapterError, match="missing"):
         load_encoder("tempme-tiny", "none", adapter=tmp_path / "nothing-here", device="cpu")
 

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 import torch
-
 from reference_forward import Schedule, reference_encode
+
 from tempme.config import TempMeConfig
 from tempme.encoder import load_encoder
 
@@ -33,8 +33,12 @@ def _encoder(arch: str, **overrides):
 
 def _schedule(config: TempMeConfig) -> Schedule:
     return Schedule(
-        tome_r=config.imgme_r, clip_groups=config.clip_groups, cross_keep=config.cross_keep,
-        intra_keep=config.intra_keep, prop_attn=config.prop_attn, merging=config.merging,
+        tome_r=config.imgme_r,
+        clip_groups=config.clip_groups,
+        cross_keep=config.cross_keep,
+        intra_keep=config.intra_keep,
+        prop_attn=config.prop_attn,
+        merging=config.merging,
     )
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from tempme.index import db
 from tempme.index.catalog import Catalog, NewVideo
 from tempme.index.thumbnails import is_blank, luma_stats, pick_frame, thumbnail
@@ -23,7 +22,9 @@ def test_luma_stats_hand_computed():
     assert luma_stats(half) == pytest.approx((127.5, 127.5), abs=1e-2)
     assert is_blank(np.zeros((8, 8, 3), np.uint8)) and is_blank(grey) and not is_blank(half)
     assert pick_frame([np.zeros((2, 2, 3), np.uint8), grey, half]) == 2
-    assert pick_frame([np.zeros((2, 2, 3), np.uint8), grey]) == 0  # all blank: the one with most spread (a tie: the first)
+    assert (
+        pick_frame([np.zeros((2, 2, 3), np.uint8), grey]) == 0
+    )  # all blank: the one with most spread (a tie: the first)
 
 
 def _fade_in_video(path: Path, seconds: int = 4, fps: int = 10) -> None:
@@ -51,9 +52,21 @@ def test_thumbnail_skips_the_black_start(tmp_path):
     cat = Catalog(db.sqlite_url(tmp_path))
     # one segment 0-2.5 s: its start and its middle are black, 75 % and 90 % are not
     st = video.stat()
-    [seg] = cat.add_video(NewVideo(path=video, content_hash="x", size=st.st_size, mtime_ns=st.st_mtime_ns, duration_s=4.0, fps=10.0, width=64, height=48,
-                                   codec="mpeg4", spans=[(0.0, 2.5, "shot")],
-                                   embeddings=np.ones((1, 4), np.float32) / 2))
+    [seg] = cat.add_video(
+        NewVideo(
+            path=video,
+            content_hash="x",
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            duration_s=4.0,
+            fps=10.0,
+            width=64,
+            height=48,
+            codec="mpeg4",
+            spans=[(0.0, 2.5, "shot")],
+            embeddings=np.ones((1, 4), np.float32) / 2,
+        )
+    )
     out = thumbnail(cat, tmp_path / "thumbs", b"k" * 32, seg)
     frame = np.asarray(Image.open(out).convert("RGB"))
     assert not is_blank(frame), luma_stats(frame)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from tempme.app.cli import cli
 from typer.testing import CliRunner
 
-from tempme.app.cli import cli
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
@@ -31,8 +31,9 @@ def TINY(tiny_weights):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "synth"
-    result = CliRunner().invoke(cli, ["synth", str(out), "--num-train", "10", "--num-test-twins", "2",
-                                      "--num-test-single", "1"])
+    result = CliRunner().invoke(
+        cli, ["synth", str(out), "--num-train", "10", "--num-test-twins", "2", "--num-test-single", "1"]
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -48,17 +49,50 @@ def test_synth_writes_msrvtt_layout(data):
 
 def test_train_then_eval_with_the_adapter(data, tmp_path, TINY):
     run = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(run), *TINY, "--max-steps", "2",
-                                      "--batch-size", "8", "--micro-batch-size", "4", "--val-videos", "2",
-                                      "--num-workers", "0", "--randaug", ""])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            *TINY,
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--micro-batch-size",
+            "4",
+            "--val-videos",
+            "2",
+            "--num-workers",
+            "0",
+            "--randaug",
+            "",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "final (step 2), MSR-VTT 1k-A test" in result.output and "R@1" in result.output
     results = json.loads((run / "results.json").read_text())
     assert results["final"]["test"]["t2v"]["num_queries"] == 5
 
     out = tmp_path / "eval.json"
-    result = CliRunner().invoke(cli, ["eval", "--data", str(data), *TINY, "--adapter", str(run / "best"),
-                                      "--output", str(out), "--num-workers", "0"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "--data",
+            str(data),
+            *TINY,
+            "--adapter",
+            str(run / "best"),
+            "--output",
+            str(out),
+            "--num-workers",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "t2v" in result.output and "v2t" in result.output and "R-Sum" in result.output
     metrics = json.loads(out.read_text())
@@ -69,16 +103,30 @@ def test_train_then_eval_with_the_adapter(data, tmp_path, TINY):
 def test_config_file_and_bad_override(data, tmp_path, TINY):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"batch_size": 8, "epochs": 3}))
-    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "r"), *TINY,
-                                      "--config", str(cfg), "--micro-batch-size", "16"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            *TINY,
+            "--config",
+            str(cfg),
+            "--micro-batch-size",
+            "16",
+        ],
+    )
     assert result.exit_code == 1
     assert "micro_batch_size must be in [1, batch_size=8], got 16" in result.output
 
 
 def test_zero_shot_and_missing_videos(data, tmp_path, TINY):
     out = tmp_path / "zs.json"
-    result = CliRunner().invoke(cli, ["eval", "--data", str(data), *TINY, "--zero-shot", "--output", str(out),
-                                      "--num-workers", "0"])
+    result = CliRunner().invoke(
+        cli, ["eval", "--data", str(data), *TINY, "--zero-shot", "--output", str(out), "--num-workers", "0"]
+    )
     assert result.exit_code == 0, result.output
     zs = json.loads(out.read_text())
     assert zs["zero_shot"] is True and zs["encoder"]["merging"] is False and zs["encoder"]["adapter_hash"] is None
@@ -109,9 +157,27 @@ def test_train_refuses_a_planted_pickle_in_the_output_folder(data, tmp_path, TIN
 
     (tmp_path / "run" / "last").mkdir(parents=True)
     torch.save({"step": 1, "trainable": RunsCode()}, tmp_path / "run" / "last" / "train_state.pt")
-    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY,
-                                      "--max-steps", "1", "--batch-size", "8", "--val-videos", "2",
-                                      "--num-workers", "0", "--randaug", ""])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            *TINY,
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "8",
+            "--val-videos",
+            "2",
+            "--num-workers",
+            "0",
+            "--randaug",
+            "",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "error: refusing to resume from" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "planted-code-ran").exists()
@@ -122,15 +188,16 @@ def test_zero_shot_equals_stock_open_clip_mean_pooling(data, tmp_path, TINY, tin
     import open_clip
     import torch
     import torch.nn.functional as F
-
-    from tempme.encoder import load_encoder
     from tempme.train.evaluate import embed, make_eval_dataset, zero_shot_config
     from tempme.train.metrics import retrieval_metrics
     from tempme.train.msrvtt import default_video_dir, find_video, read_test
 
+    from tempme.encoder import load_encoder
+
     out = tmp_path / "zs.json"
-    result = CliRunner().invoke(cli, ["eval", "--data", str(data), *TINY, "--zero-shot", "--output", str(out),
-                                      "--num-workers", "0"])
+    result = CliRunner().invoke(
+        cli, ["eval", "--data", str(data), *TINY, "--zero-shot", "--output", str(out), "--num-workers", "0"]
+    )
     assert result.exit_code == 0, result.output
     pairs = read_test(data)
     paths = {p.video_id: find_video(default_video_dir(data), p.video_id) for p in pairs}
@@ -140,8 +207,12 @@ def test_zero_shot_equals_stock_open_clip_mean_pooling(data, tmp_path, TINY, tin
 
     stock = open_clip.create_model("tempme-tiny", pretrained=str(tiny_weights)).eval()
     with torch.no_grad():
-        ref_v = torch.stack([F.normalize(F.normalize(stock.encode_image(dataset[i][0]), dim=-1).mean(0), dim=-1)
-                             for i in range(len(dataset))])
+        ref_v = torch.stack(
+            [
+                F.normalize(F.normalize(stock.encode_image(dataset[i][0]), dim=-1).mean(0), dim=-1)
+                for i in range(len(dataset))
+            ]
+        )
         ref_t = F.normalize(stock.encode_text(open_clip.tokenize([p.caption for p in pairs])), dim=-1)
     torch.testing.assert_close(videos, ref_v, atol=1e-5, rtol=0)
     torch.testing.assert_close(texts, ref_t, atol=1e-5, rtol=0)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tempme.video import VideoDecodeError, probe, sample_frames
 from tempme.train.frames import ClipRandAugment, frame_times, load_clip
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+from tempme.video import VideoDecodeError, probe, sample_frames
+
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 
 
 def test_long_video_takes_12_of_the_1fps_frames_uniformly():

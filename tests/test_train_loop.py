@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from tempme.config import TempMeConfig
-from tempme.encoder import load_encoder
 from tempme.train import loop
 from tempme.train.config import TrainConfig
 from tempme.train.loop import clip_loss, contrastive_step, lr_schedule, train
 from tempme.train.msrvtt import MissingVideosError
 from tempme.train.state import load_train_state
 from tempme.train.synth import SynthConfig, write_synth
+
+from tempme.config import TempMeConfig
+from tempme.encoder import load_encoder
 
 TINY = dict(batch_size=8, val_videos=2, epochs=1, randaug="", num_workers=0, weight_decay=0.0, test=False)
 
@@ -60,7 +60,9 @@ def test_clip_loss_matches_manual_infonce():
     # [[2, 0], [a, a]] with a = sqrt 2; text->video: log(1 + e^-2) and log 2; video->text (columns):
     # log(1 + e^(a - 2)) and log(1 + e^-a); the loss is the mean of the four / 2 each direction.
     a = math.sqrt(2)
-    hand = (math.log(1 + math.exp(-2)) + math.log(2)) / 4 + (math.log(1 + math.exp(a - 2)) + math.log(1 + math.exp(-a))) / 4
+    hand = (math.log(1 + math.exp(-2)) + math.log(2)) / 4 + (
+        math.log(1 + math.exp(a - 2)) + math.log(1 + math.exp(-a))
+    ) / 4
     t2 = torch.tensor([[1.0, 0.0], [1 / a, 1 / a]])
     assert clip_loss(eye, t2, 2.0).item() == pytest.approx(hand, rel=1e-6)
 
@@ -98,8 +100,17 @@ def test_warmup_then_cosine():
         lrs.append(optimizer.param_groups[0]["lr"])  # the lr that optimizer step s runs at
         optimizer.step()
         scheduler.step()
-    hand = {0: 0.0, 1: 0.181818182, 5: 0.909090909, 10: 1.818181818, 11: 2.0,
-            35: 1.723734038, 60: 1.015865964, 100: 0.049928882, 110: 0.0}
+    hand = {
+        0: 0.0,
+        1: 0.181818182,
+        5: 0.909090909,
+        10: 1.818181818,
+        11: 2.0,
+        35: 1.723734038,
+        60: 1.015865964,
+        100: 0.049928882,
+        110: 0.0,
+    }
     for s, lr in hand.items():
         assert lrs[s] == pytest.approx(lr, abs=1e-8), s
     assert all(lrs[s] < lrs[s + 1] for s in range(11)) and all(lrs[s] > lrs[s + 1] for s in range(11, 110))
@@ -134,8 +145,9 @@ def test_missing_videos_stop_before_training(synth, tmp_path):
     with pytest.raises(MissingVideosError, match=r"2 of 12 videos .*video3: missing.*video5: unreadable"):
         train(tiny_encoder(), data, tmp_path / "run", TrainConfig(**TINY), progress=False)
     assert not (tmp_path / "run").exists()
-    results = train(tiny_encoder(), data, tmp_path / "run", TrainConfig(**TINY, skip_missing=True, max_steps=1),
-                    progress=False)
+    results = train(
+        tiny_encoder(), data, tmp_path / "run", TrainConfig(**TINY, skip_missing=True, max_steps=1), progress=False
+    )
     assert results["skipped_videos"] == 2
 
 
@@ -166,8 +178,16 @@ def write_legacy_train_state(last: Path) -> None:
     """Replace a checkpoint's resume state by the pickled ``train_state.pt`` earlier tempme versions
     wrote (a torch.save'd dict of tensors and plain containers)."""
     state = load_train_state(last)
-    torch.save({"step": state.step, "best": state.best, "optimizer": state.optimizer,
-                "scheduler": state.scheduler, "trainable": state.trainable}, last / "train_state.pt")
+    torch.save(
+        {
+            "step": state.step,
+            "best": state.best,
+            "optimizer": state.optimizer,
+            "scheduler": state.scheduler,
+            "trainable": state.trainable,
+        },
+        last / "train_state.pt",
+    )
     (last / "train_state.json").unlink()
     (last / "train_state.safetensors").unlink()
 
@@ -200,7 +220,10 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(synth, tmp_path, monke
     torch.save({"step": RunsCode(marker)}, tmp_path / "split" / "last" / "train_state.pt")
 
     def curve(run):
-        return [(r["step"], r["train_loss"], r["val"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+        return [
+            (r["step"], r["train_loss"], r["val"])
+            for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+        ]
 
     a = dict(whole.model.named_parameters())
     trained = [n for n, p in a.items() if p.requires_grad]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from tempme.train.config import TrainConfig
 from tempme.train.loop import lr_schedule, train
 from tempme.train.state import TrainState, TrainStateError, load_train_state, save_train_state
@@ -41,8 +40,11 @@ def test_the_planted_pickle_is_live(tmp_path):
 def test_resume_refuses_a_planted_pickle_and_runs_nothing(tmp_path):
     marker = tmp_path / "planted-code-ran"
     plant(tmp_path / "run" / "last" / "train_state.pt", marker)
-    with pytest.raises(TrainStateError, match=r"refusing to resume from .*train_state.pt: it is not a file of tensors "
-                                              r"and plain containers only .*GLOBAL posix.mkdir.* Delete it to restart"):
+    with pytest.raises(
+        TrainStateError,
+        match=r"refusing to resume from .*train_state.pt: it is not a file of tensors "
+        r"and plain containers only .*GLOBAL posix.mkdir.* Delete it to restart",
+    ):
         load_train_state(tmp_path / "run" / "last")
     data = write_synth(tmp_path / "synth", SynthConfig(num_train=12, num_test_twins=2, num_test_single=1))
     from tempme.config import TempMeConfig
@@ -62,8 +64,12 @@ def adamw_run(steps: int, seed: int = 0):
     x, y = torch.randn(32, 4, generator=g), torch.randn(32, 2, generator=g)
     w = torch.nn.Parameter(torch.randn(4, 2, generator=g))
     b = torch.nn.Parameter(torch.zeros(2))
-    opt = torch.optim.AdamW([{"params": [w], "weight_decay": 0.2}, {"params": [b], "weight_decay": 0.0}],
-                            lr=1e-2, betas=(0.9, 0.999), eps=1e-6)
+    opt = torch.optim.AdamW(
+        [{"params": [w], "weight_decay": 0.2}, {"params": [b], "weight_decay": 0.0}],
+        lr=1e-2,
+        betas=(0.9, 0.999),
+        eps=1e-6,
+    )
     sched = lr_schedule(opt, total_steps=20, warmup_fraction=0.1)
 
     def step():
@@ -80,8 +86,10 @@ def adamw_run(steps: int, seed: int = 0):
 def test_round_trip_continues_the_optimizer_exactly(tmp_path):
     params, opt, sched, step = adamw_run(7)
     best = {"step": 5, "val": {"t2v": {"r1": 12.5, "rsum": 40.0}}}
-    save_train_state(tmp_path, TrainState(7, best, opt.state_dict(), sched.state_dict(),
-                                          {n: p.detach().clone() for n, p in params.items()}))
+    save_train_state(
+        tmp_path,
+        TrainState(7, best, opt.state_dict(), sched.state_dict(), {n: p.detach().clone() for n, p in params.items()}),
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train_state.json", "train_state.safetensors"]
     lr_at_save = sched.get_last_lr()
     for _ in range(5):  # the uninterrupted reference
@@ -105,8 +113,16 @@ def test_round_trip_continues_the_optimizer_exactly(tmp_path):
 
 def test_an_old_train_state_of_plain_data_still_loads(tmp_path):
     params, opt, sched, _ = adamw_run(3)
-    torch.save({"step": 3, "best": None, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "trainable": {n: p.detach() for n, p in params.items()}}, tmp_path / "train_state.pt")
+    torch.save(
+        {
+            "step": 3,
+            "best": None,
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "trainable": {n: p.detach() for n, p in params.items()},
+        },
+        tmp_path / "train_state.pt",
+    )
     state = load_train_state(tmp_path)
     assert state.step == 3 and state.optimizer["param_groups"] == opt.state_dict()["param_groups"]
     assert torch.equal(state.optimizer["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])

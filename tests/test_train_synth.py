@@ -11,12 +11,12 @@ import json
 
 import pytest
 import torch
-
-from tempme.config import TempMeConfig
-from tempme.encoder import load_encoder
 from tempme.train.config import TrainConfig
 from tempme.train.loop import train
 from tempme.train.synth import SynthConfig, write_synth
+
+from tempme.config import TempMeConfig
+from tempme.encoder import load_encoder
 
 
 @pytest.fixture
@@ -32,8 +32,20 @@ def test_tempme_learns_the_synthetic_dataset(tmp_path, one_thread):
     data = write_synth(tmp_path / "synth", SynthConfig(num_train=120, num_test_twins=0, num_test_single=20, seed=1))
     torch.manual_seed(0)
     enc = load_encoder("tempme-tiny", "none", device="cpu", config=TempMeConfig.preset("tempme-tiny"))
-    cfg = TrainConfig(val_videos=10, epochs=6, batch_size=16, lr=1e-3, weight_decay=0.05, warmup_fraction=0.05,
-                      randaug="", trainable="all", num_workers=0, preload=True, evals_per_epoch=1, seed=0)
+    cfg = TrainConfig(
+        val_videos=10,
+        epochs=6,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=0.05,
+        warmup_fraction=0.05,
+        randaug="",
+        trainable="all",
+        num_workers=0,
+        preload=True,
+        evals_per_epoch=1,
+        seed=0,
+    )
     results = train(enc, data, tmp_path / "run", cfg, progress=False)
 
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

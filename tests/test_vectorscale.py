@@ -93,8 +93,7 @@ def test_sharded_ondisk_equals_single_process(tmp_path, data, trained_pq):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v-1.faiss", "v-1.ivfdata"]  # shards removed
     assert built.ivfdata.stat().st_size == len(src) * (8 + 8)  # PQ16x4 codes (8 bytes) + int64 ids
     ondisk = vs.open_index(built.path, nprobe=8)
-    assert isinstance(faiss.downcast_InvertedLists(faiss.extract_index_ivf(ondisk).invlists),
-                      faiss.OnDiskInvertedLists)
+    assert isinstance(faiss.downcast_InvertedLists(faiss.extract_index_ivf(ondisk).invlists), faiss.OnDiskInvertedLists)
     vs.set_nprobe(single, 8)
     _same_lists(single, ondisk)
     _same_search(single, ondisk, queries)
@@ -107,8 +106,7 @@ def test_sharded_on_ray_equals_single_process(tmp_path, data, trained_pq, ray_lo
     np.save(tmp_path / "x.npy", src.vectors)
     np.save(tmp_path / "ids.npy", src.ids)
     npy = vs.NpySource(tmp_path / "x.npy", tmp_path / "ids.npy")  # tasks map the files themselves
-    built = vs.build_ondisk(trained, npy, tmp_path / "v-2.faiss", factory=factory, n_shards=4,
-                            runner=vs.RayRunner())
+    built = vs.build_ondisk(trained, npy, tmp_path / "v-2.faiss", factory=factory, n_shards=4, runner=vs.RayRunner())
     single = vs.build_in_memory(trained, src)
     ondisk = vs.open_index(built.path, nprobe=32)
     vs.set_nprobe(single, 32)
@@ -150,10 +148,10 @@ def test_mmap_search_equals_in_memory(tmp_path, data, trained_pq):
     faiss.write_index(index, str(tmp_path / "plain.faiss"))
     mapped = vs.open_index(tmp_path / "plain.faiss", nprobe=8, mmap=True)
     loaded = vs.open_index(tmp_path / "plain.faiss", nprobe=8, mmap=False)
-    assert isinstance(faiss.downcast_InvertedLists(faiss.extract_index_ivf(mapped).invlists),
-                      faiss.OnDiskInvertedLists)  # FAISS maps an ArrayInvertedLists file this way
-    assert isinstance(faiss.downcast_InvertedLists(faiss.extract_index_ivf(loaded).invlists),
-                      faiss.ArrayInvertedLists)
+    assert isinstance(
+        faiss.downcast_InvertedLists(faiss.extract_index_ivf(mapped).invlists), faiss.OnDiskInvertedLists
+    )  # FAISS maps an ArrayInvertedLists file this way
+    assert isinstance(faiss.downcast_InvertedLists(faiss.extract_index_ivf(loaded).invlists), faiss.ArrayInvertedLists)
     _same_search(loaded, mapped, queries)
 
 

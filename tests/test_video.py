@@ -10,7 +10,9 @@ import pytest
 
 from tempme.video import VideoDecodeError, probe, sample_frames, uniform_times
 
-VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
+VIDEOS = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+).resolve()  # resolved: ../shared may be a link
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
 
 
@@ -50,8 +52,13 @@ def test_sample_frames_equals_brute_force(name: str, seek_gap_s: float, monkeypa
     times, frames = _all_frames(path, max_side=96)
     # uniform times, a time before the first frame, one past the end, unsorted with repeats,
     # and far-apart times that make sample_frames seek
-    want = np.concatenate([uniform_times(0, meta.duration_s, 12), [0.0, meta.duration_s + 3.0],
-                           [meta.duration_s * 0.9, 0.05, meta.duration_s * 0.9]])
+    want = np.concatenate(
+        [
+            uniform_times(0, meta.duration_s, 12),
+            [0.0, meta.duration_s + 3.0],
+            [meta.duration_s * 0.9, 0.05, meta.duration_s * 0.9],
+        ]
+    )
     got = sample_frames(path, want, max_side=96)
     ref = _reference(times, frames, want)
     assert got.shape == ref.shape and got.dtype == np.uint8
@@ -78,9 +85,9 @@ def test_short_side_matches_clip_resize() -> None:
     assert frames.shape[1:] == (64, int(64 * 640 / 272), 3)  # torchvision's Resize(64) size
 
 
-REAL_CLIPS = sorted(
-    p.name for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".mkv", ".avi", ".webm")
-) if VIDEOS.is_dir() else []
+REAL_CLIPS = (
+    sorted(p.name for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".mkv", ".avi", ".webm")) if VIDEOS.is_dir() else []
+)
 
 
 @pytest.fixture(scope="module", params=["ViT-B-32"])
@@ -138,8 +145,13 @@ def test_bad_files_raise_video_decode_error(tmp_path: Path) -> None:
     truncated.write_bytes(good[: len(good) // 50])
     ansi = tmp_path / "readme.txt"
     ansi.write_text("plain text that FFmpeg's tty demuxer would render as a video\n" * 20)
-    for bad, reason in [(empty, "empty file"), (ansi, "not a video"), (text, "cannot open"), (tmp_path / "missing.mp4", "no such file"),
-                        (truncated, None)]:
+    for bad, reason in [
+        (empty, "empty file"),
+        (ansi, "not a video"),
+        (text, "cannot open"),
+        (tmp_path / "missing.mp4", "no such file"),
+        (truncated, None),
+    ]:
         with pytest.raises(VideoDecodeError, match=reason) as info:
             probe(bad)
             sample_frames(bad, [0.5])

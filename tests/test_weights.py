@@ -23,7 +23,6 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
-from open_clip.transformer import QuickGELU
 from safetensors.torch import save_file
 from torch import nn
 
@@ -56,6 +55,7 @@ def _put_in_cache(cache: Path, repo_id: str, filename: str, source: Path) -> Pat
 @pytest.fixture
 def no_network(monkeypatch):
     """Fail the test on any outgoing connection."""
+
     def refuse(self, address):
         raise AssertionError(f"network access to {address}")
 
@@ -178,7 +178,9 @@ def _hub_repo(cache: Path, repo_id: str, state: dict, model_cfg: dict, tmp: Path
     weights_file = tmp / f"{repo_id.replace('/', '_')}.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(weights_file))
     cfg_file = tmp / f"{repo_id.replace('/', '_')}.json"
-    cfg_file.write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}))
+    cfg_file.write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}})
+    )
     _put_in_cache(cache, repo_id, "open_clip_model.safetensors", weights_file)
     _put_in_cache(cache, repo_id, "open_clip_config.json", cfg_file)
 
@@ -238,8 +240,9 @@ def test_hf_endpoint_mirror_is_used_and_asked_once(tmp_path):
             "try:\n    create_clip('ViT-B-32', 'openai')\n"
             "except WeightsUnavailableError as e:\n    print('ERROR', e); sys.exit(3)\n"
         )
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO,
-                              timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=900
+        )
     finally:
         server.shutdown()
     assert proc.returncode == 3, proc.stdout + proc.stderr

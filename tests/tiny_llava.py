@@ -15,8 +15,13 @@ IMAGE_TOKEN_ID = 120
 
 
 def tiny_llava_onevision(
-    seed: int = 0, image_size: int = 32, patch_size: int = 4, layers: int = 4, hidden: int = 64,
-    vocab: int = 128, attn: str = "eager",
+    seed: int = 0,
+    image_size: int = 32,
+    patch_size: int = 4,
+    layers: int = 4,
+    hidden: int = 64,
+    vocab: int = 128,
+    attn: str = "eager",
 ):
     """A ``LlavaOnevisionForConditionalGeneration`` in eval mode with random weights.
 
@@ -27,19 +32,38 @@ def tiny_llava_onevision(
         vocab: vocabulary size (the video placeholder id is 121, the image one 120).
         attn: "eager" or "sdpa" for both towers.
     """
-    from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration, Qwen2Config, SiglipVisionConfig
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        Qwen2Config,
+        SiglipVisionConfig,
+    )
 
     vision = SiglipVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        image_size=image_size, patch_size=patch_size, vision_use_head=False,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=patch_size,
+        vision_use_head=False,
     )
     text = Qwen2Config(
-        vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192, eos_token_id=0,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        eos_token_id=0,
     )
     config = LlavaOnevisionConfig(
-        vision_config=vision, text_config=text, image_token_index=IMAGE_TOKEN_ID,
-        video_token_index=VIDEO_TOKEN_ID, vision_feature_layer=-1,
+        vision_config=vision,
+        text_config=text,
+        image_token_index=IMAGE_TOKEN_ID,
+        video_token_index=VIDEO_TOKEN_ID,
+        vision_feature_layer=-1,
     )
     config._attn_implementation = attn
     torch.manual_seed(seed)

@@ -31,8 +31,15 @@ SkipMissingOpt = Annotated[
 ]
 
 
-def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optional[str], merging: bool, zero_shot: bool,
-             quick_gelu: Optional[bool] = None):
+def _encoder(
+    model: str,
+    pretrained: str,
+    adapter: Optional[Path],
+    device: Optional[str],
+    merging: bool,
+    zero_shot: bool,
+    quick_gelu: Optional[bool] = None,
+):
     from tempme.config import TempMeConfig
     from tempme.encoder import load_encoder
     from tempme.lora import AdapterError, read_adapter_config
@@ -51,8 +58,9 @@ def _encoder(model: str, pretrained: str, adapter: Optional[Path], device: Optio
             config = TempMeConfig.preset(model)
         if not merging:
             config = config.replace(merging=False)
-        return load_encoder(model=model, pretrained=pretrained, adapter=adapter, device=device, config=config,
-                            quick_gelu=quick_gelu)
+        return load_encoder(
+            model=model, pretrained=pretrained, adapter=adapter, device=device, config=config, quick_gelu=quick_gelu
+        )
     except (WeightsUnavailableError, AdapterError, ValueError) as e:
         fail(str(e))
 
@@ -69,7 +77,9 @@ def train_command(
     quick_gelu: QuickGeluOpt = None,
     adapter: AdapterOpt = None,
     device: DeviceOpt = None,
-    merging: Annotated[bool, typer.Option("--merging/--no-merging", help="TempMe merging, or the mean-pooling baseline.")] = True,
+    merging: Annotated[
+        bool, typer.Option("--merging/--no-merging", help="TempMe merging, or the mean-pooling baseline.")
+    ] = True,
     train_csv: Annotated[Optional[str], typer.Option("--train-csv", help="9k, 7k or a CSV file name in DATA.")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Pairs per optimizer step.")] = None,
@@ -78,14 +88,20 @@ def train_command(
     ] = None,
     lr: Annotated[Optional[float], typer.Option("--lr")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps")] = None,
-    val_videos: Annotated[Optional[int], typer.Option("--val-videos", help="Training videos held out for selection.")] = None,
+    val_videos: Annotated[
+        Optional[int], typer.Option("--val-videos", help="Training videos held out for selection.")
+    ] = None,
     trainable: Annotated[Optional[str], typer.Option("--trainable", help="adapter (default) or all.")] = None,
     randaug: Annotated[Optional[str], typer.Option("--randaug", help="timm RandAugment string; '' disables.")] = None,
     num_workers: Annotated[Optional[int], typer.Option("--num-workers")] = None,
     evals_per_epoch: Annotated[Optional[int], typer.Option("--evals-per-epoch")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed")] = None,
-    preload: Annotated[Optional[bool], typer.Option("--preload/--no-preload", help="Decode all videos into memory first.")] = None,
-    test: Annotated[Optional[bool], typer.Option("--test/--no-test", help="Evaluate on the 1k-A test at the end.")] = None,
+    preload: Annotated[
+        Optional[bool], typer.Option("--preload/--no-preload", help="Decode all videos into memory first.")
+    ] = None,
+    test: Annotated[
+        Optional[bool], typer.Option("--test/--no-test", help="Evaluate on the 1k-A test at the end.")
+    ] = None,
     skip_missing: SkipMissingOpt = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue OUT/last if present.")] = True,
 ) -> None:
@@ -95,11 +111,24 @@ def train_command(
     from tempme.train.metrics import RetrievalMetrics, format_table
 
     overrides = {
-        k: v for k, v in dict(
-            train_csv=train_csv, epochs=epochs, batch_size=batch_size, micro_batch_size=micro_batch_size, lr=lr,
-            max_steps=max_steps, val_videos=val_videos, trainable=trainable, randaug=randaug,
-            num_workers=num_workers, evals_per_epoch=evals_per_epoch, seed=seed, preload=preload, test=test,
-        ).items() if v is not None
+        k: v
+        for k, v in dict(
+            train_csv=train_csv,
+            epochs=epochs,
+            batch_size=batch_size,
+            micro_batch_size=micro_batch_size,
+            lr=lr,
+            max_steps=max_steps,
+            val_videos=val_videos,
+            trainable=trainable,
+            randaug=randaug,
+            num_workers=num_workers,
+            evals_per_epoch=evals_per_epoch,
+            seed=seed,
+            preload=preload,
+            test=test,
+        ).items()
+        if v is not None
     }
     if skip_missing:
         overrides["skip_missing"] = True
@@ -115,8 +144,10 @@ def train_command(
         fail(str(e))
     for name in ("final", "selected"):
         if "test" in results.get(name, {}):
-            table = {k: RetrievalMetrics(**{f: v[f] for f in ("r1", "r5", "r10", "mdr", "mnr", "num_queries")})
-                     for k, v in results[name]["test"].items()}
+            table = {
+                k: RetrievalMetrics(**{f: v[f] for f in ("r1", "r5", "r10", "mdr", "mnr", "num_queries")})
+                for k, v in results[name]["test"].items()
+            }
             typer.echo(format_table(table, f"{name} (step {results[name]['step']}), MSR-VTT 1k-A test"))
     typer.echo(f"results: {Path(out) / 'results.json'}")
 
@@ -146,7 +177,9 @@ def eval_command(
 
     try:
         test = read_test(data)
-        paths, problems = resolve_videos(videos or default_video_dir(data), [p.video_id for p in test], skip_missing, True)
+        paths, problems = resolve_videos(
+            videos or default_video_dir(data), [p.video_id for p in test], skip_missing, True
+        )
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     pairs = [p for p in test if p.video_id in paths]
@@ -157,7 +190,10 @@ def eval_command(
         title += f" ({len(problems)} skipped: not the full 1k-A)"
     typer.echo(format_table(metrics, title))
     result = {
-        "encoder": enc.info.to_dict(), "zero_shot": zero_shot, "num_queries": len(pairs), "skipped_videos": len(problems),
+        "encoder": enc.info.to_dict(),
+        "zero_shot": zero_shot,
+        "num_queries": len(pairs),
+        "skipped_videos": len(problems),
         **{k: m.to_dict() for k, m in metrics.items()},
     }
     output.write_text(json.dumps(result, indent=2) + "\n")
@@ -175,7 +211,9 @@ def synth_command(
     from tempme.train.synth import SynthConfig, write_synth
 
     try:
-        cfg = SynthConfig(num_train=num_train, num_test_twins=num_test_twins, num_test_single=num_test_single, seed=seed)
+        cfg = SynthConfig(
+            num_train=num_train, num_test_twins=num_test_twins, num_test_single=num_test_single, seed=seed
+        )
         write_synth(out_dir, cfg, progress=True)
     except (ValueError, FileExistsError) as e:
         fail(str(e))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tempme.config import JsonConfig
 from tempme.train.frames import DEFAULT_RANDAUG
+
+from tempme.config import JsonConfig
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,18 @@ class TrainConfig(JsonConfig):
             object.__setattr__(self, "micro_batch_size", self.batch_size)
         checks = [
             (self.batch_size >= 2, f"batch_size must be >= 2 (InfoNCE needs negatives), got {self.batch_size}"),
-            (1 <= self.micro_batch_size <= self.batch_size,
-             f"micro_batch_size must be in [1, batch_size={self.batch_size}], got {self.micro_batch_size}"),
+            (
+                1 <= self.micro_batch_size <= self.batch_size,
+                f"micro_batch_size must be in [1, batch_size={self.batch_size}], got {self.micro_batch_size}",
+            ),
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.val_videos >= 0, f"val_videos must be >= 0, got {self.val_videos}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), f"betas must be two values in [0, 1), got {self.betas}"),
+            (
+                len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                f"betas must be two values in [0, 1), got {self.betas}",
+            ),
             (self.eps > 0, f"eps must be > 0, got {self.eps}"),
             (0 <= self.warmup_fraction < 1, f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}"),
             (self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}"),

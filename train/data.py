@@ -13,12 +13,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from tempme.train.frames import ClipRandAugment, load_clip
+from tempme.train.msrvtt import MissingVideosError, Pair, find_video
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from tempme.video import VideoDecodeError, probe
-from tempme.train.frames import ClipRandAugment, load_clip
-from tempme.train.msrvtt import MissingVideosError, Pair, find_video
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ def resolve_videos(
     if problems:
         logger.warning(
             "skipping %d of %d videos that are missing or unreadable (first: %s)",
-            len(problems), len(paths) + len(problems), ", ".join(list(problems)[:5]),
+            len(problems),
+            len(paths) + len(problems),
+            ", ".join(list(problems)[:5]),
         )
     return paths, problems
 

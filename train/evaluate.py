@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from tempme.train.data import ClipDataset, collate
+from tempme.train.metrics import RetrievalMetrics, retrieval_metrics
+from tempme.train.msrvtt import Pair
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from tempme.config import TempMeConfig
 from tempme.encoder import VideoEncoder
-from tempme.train.data import ClipDataset, collate
-from tempme.train.metrics import RetrievalMetrics, retrieval_metrics
-from tempme.train.msrvtt import Pair
 
 logger = logging.getLogger(__name__)
 

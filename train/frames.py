@@ -24,7 +24,9 @@ DEFAULT_RANDAUG = "rand-m7-n4-mstd0.5-inc1"
 """timm RandAugment config string: magnitude 7, 4 ops, magnitude std 0.5, increasing-severity ops."""
 
 
-def frame_times(duration_s: float, num_frames: int = 12, fps: float = 1.0, video_fps: float | None = None) -> np.ndarray:
+def frame_times(
+    duration_s: float, num_frames: int = 12, fps: float = 1.0, video_fps: float | None = None
+) -> np.ndarray:
     """Timestamps (seconds) of the ``num_frames`` frames to decode: ``fps`` per second, then uniformly.
 
     With the video's frame rate ``video_fps`` this picks the frames the TempMe / CLIP4Clip loader

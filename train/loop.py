@@ -26,18 +26,18 @@ from pathlib import Path
 import torch
 from open_clip.loss import ClipLoss
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader
-from tqdm import tqdm
-from transformers import get_cosine_schedule_with_warmup
-
-from tempme.encoder import VideoEncoder
-from tempme.lora import load_adapter
 from tempme.train.config import TrainConfig
 from tempme.train.data import ClipDataset, collate, resolve_videos
 from tempme.train.evaluate import evaluate, make_eval_dataset, one_caption_per_video
 from tempme.train.frames import ClipRandAugment
 from tempme.train.msrvtt import default_video_dir, load_msrvtt
 from tempme.train.state import TrainState, TrainStateError, has_train_state, load_train_state, save_train_state
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from tempme.encoder import VideoEncoder
+from tempme.lora import load_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ clip_loss = ClipLoss()
 (open_clip's loss, one process)."""
 
 
-def lr_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
+def lr_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup over ``W = max(1, int(warmup_fraction * total_steps))`` steps, then cosine decay to 0.
 
     transformers' ``get_cosine_schedule_with_warmup``: optimizer step ``s`` (0-based) runs at
@@ -88,7 +90,9 @@ def contrastive_step(enc: VideoEncoder, clips: torch.Tensor, captions: list[str]
     return float(loss.detach())
 
 
-def _save_checkpoint(directory: Path, enc: VideoEncoder, cfg: TrainConfig, metrics: dict, state: TrainState | None) -> None:
+def _save_checkpoint(
+    directory: Path, enc: VideoEncoder, cfg: TrainConfig, metrics: dict, state: TrainState | None
+) -> None:
     """Write a checkpoint next to ``directory`` and swap it in, so a crash never leaves half a one."""
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -155,7 +159,9 @@ def train(
     if len(train_pairs) < cfg.batch_size:
         raise ValueError(f"{len(train_pairs)} training pairs is less than one batch of {cfg.batch_size}")
     augment = ClipRandAugment(cfg.randaug, seed=cfg.seed) if cfg.randaug else None
-    train_set = ClipDataset(train_pairs, paths, enc.preprocess_frames, enc.num_frames, enc.image_size, augment, cfg.seed)
+    train_set = ClipDataset(
+        train_pairs, paths, enc.preprocess_frames, enc.num_frames, enc.image_size, augment, cfg.seed
+    )
     val_set = make_eval_dataset(enc, val_pairs, paths) if val_pairs else None
     if cfg.preload:
         train_set.preload(progress)
@@ -174,21 +180,32 @@ def train(
     no_decay = [p for p in params if p.ndim < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=device.type == "cuda",
+        lr=cfg.lr,
+        betas=cfg.betas,
+        eps=cfg.eps,
+        fused=device.type == "cuda",
     )
     steps_per_epoch = len(train_pairs) // cfg.batch_size
-    total_steps = cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    total_steps = (
+        cfg.epochs * steps_per_epoch if not cfg.max_steps else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    )
     scheduler = lr_schedule(optimizer, total_steps, cfg.warmup_fraction)
     eval_steps = {
         e * steps_per_epoch + max(1, round(k * steps_per_epoch / cfg.evals_per_epoch))
-        for e in range(cfg.epochs) for k in range(1, cfg.evals_per_epoch + 1)
+        for e in range(cfg.epochs)
+        for k in range(1, cfg.evals_per_epoch + 1)
     } | {total_steps}
     use_bf16 = cfg.bf16 and device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else contextlib.nullcontext
     logger.info(
         "training %d parameters on %s: %d pairs, %d steps of %d (%d per forward), bf16 %s",
-        sum(p.numel() for p in params), device, len(train_pairs), total_steps, cfg.batch_size,
-        cfg.micro_batch_size, use_bf16,
+        sum(p.numel() for p in params),
+        device,
+        len(train_pairs),
+        total_steps,
+        cfg.batch_size,
+        cfg.micro_batch_size,
+        use_bf16,
     )
 
     # --- resume ---------------------------------------------------------------------------------
@@ -196,7 +213,9 @@ def train(
     last_dir, best_dir = out_dir / "last", out_dir / "best"
     if has_train_state(last_dir):
         if not resume:
-            raise FileExistsError(f"{out_dir} already holds a run ({last_dir} has a training state); resume it or pick another --out")
+            raise FileExistsError(
+                f"{out_dir} already holds a run ({last_dir} has a training state); resume it or pick another --out"
+            )
         state = load_train_state(last_dir)  # never unpickles
         named = {n: p for n, p in enc.model.named_parameters() if p.requires_grad}
         if state.trainable.keys() != named.keys() or any(named[n].shape != t.shape for n, t in state.trainable.items()):
@@ -226,8 +245,13 @@ def train(
         order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
         order = order[: steps_per_epoch * cfg.batch_size][first_batch * cfg.batch_size :].tolist()  # resume mid-epoch
         loader = DataLoader(
-            train_set, batch_size=cfg.batch_size, sampler=order, num_workers=cfg.num_workers,
-            collate_fn=collate, drop_last=True, pin_memory=device.type == "cuda",
+            train_set,
+            batch_size=cfg.batch_size,
+            sampler=order,
+            num_workers=cfg.num_workers,
+            collate_fn=collate,
+            drop_last=True,
+            pin_memory=device.type == "cuda",
         )
         for clips, captions in loader:
             clips = clips.to(device, non_blocking=True)  # (B, T, 3, S, S)
@@ -247,8 +271,11 @@ def train(
             if step in eval_steps:
                 elapsed = time.perf_counter() - t_start
                 record = {
-                    "step": step, "epoch": step / steps_per_epoch, "train_loss": sum(losses) / len(losses),
-                    "lr": lr, "clips_per_s": clips_seen / elapsed,
+                    "step": step,
+                    "epoch": step / steps_per_epoch,
+                    "train_loss": sum(losses) / len(losses),
+                    "lr": lr,
+                    "clips_per_s": clips_seen / elapsed,
                 }
                 if val_set is not None:
                     val, _ = evaluate(enc, val_set, cfg.micro_batch_size, cfg.num_workers)
@@ -259,7 +286,10 @@ def train(
                 with (out_dir / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 state = TrainState(
-                    step=step, best=best, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    step=step,
+                    best=best,
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
                     trainable={n: p.detach().cpu() for n, p in enc.model.named_parameters() if p.requires_grad},
                 )
                 _save_checkpoint(last_dir, enc, cfg, record, state)

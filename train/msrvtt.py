@@ -159,7 +159,12 @@ def load_msrvtt(data_dir: Path, train_csv: str = "9k", n_val: int = 500, seed: i
     ds = MSRVTT(train=pairs(train_ids), val=pairs(val_ids), test=test)
     logger.info(
         "MSR-VTT %s: %d train pairs (%d videos), %d val pairs (%d videos), %d test pairs",
-        data_dir, len(ds.train), len(train_ids), len(ds.val), len(val_ids), len(ds.test),
+        data_dir,
+        len(ds.train),
+        len(train_ids),
+        len(ds.val),
+        len(val_ids),
+        len(ds.test),
     )
     return ds
 

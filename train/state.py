@@ -78,7 +78,9 @@ def save_train_state(directory: Path, state: TrainState) -> None:
                 tensors[name] = value.detach().cpu().contiguous()
                 encoded[key] = {"tensor": name}
             else:
-                assert value is None or isinstance(value, (bool, int, float, str)), f"optimizer state {key}: {type(value)}"
+                assert value is None or isinstance(value, (bool, int, float, str)), (
+                    f"optimizer state {key}: {type(value)}"
+                )
                 encoded[key] = value
         opt_state[str(int(index))] = encoded
     doc = {
@@ -126,11 +128,16 @@ def _load_files(directory: Path) -> TrainState:
             for index, slots in doc["optimizer"]["state"].items()
         }
         state = TrainState(
-            step=doc["step"], best=doc["best"], trainable=trainable, scheduler=doc["scheduler"],
+            step=doc["step"],
+            best=doc["best"],
+            trainable=trainable,
+            scheduler=doc["scheduler"],
             optimizer={"state": opt_state, "param_groups": doc["optimizer"]["param_groups"]},
         )
     except (KeyError, TypeError, ValueError) as e:
-        raise TrainStateError(f"{directory}: {JSON_FILE} and {TENSORS_FILE} do not match ({type(e).__name__}: {e})") from None
+        raise TrainStateError(
+            f"{directory}: {JSON_FILE} and {TENSORS_FILE} do not match ({type(e).__name__}: {e})"
+        ) from None
     return _checked(state, directory / JSON_FILE)
 
 
@@ -154,7 +161,12 @@ def _load_legacy(path: Path) -> TrainState:
 
 def _unpickler_reason(e: pickle.UnpicklingError) -> str:
     """The specific part of torch's weights-only error (without its advice to load unsafely)."""
-    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation", "WeightsUnpickler error")
+    boilerplate = (
+        "Weights only load failed",
+        "Please file an issue",
+        "Check the documentation",
+        "WeightsUnpickler error",
+    )
     lines = [line.strip() for line in str(e).splitlines()]
     reason = " ".join(line for line in lines if line and not line.startswith(boilerplate))
     return reason or type(e).__name__

@@ -81,7 +81,9 @@ class SynthConfig:
         if self.size < 32 or self.size % 2:
             raise ValueError(f"size must be even and >= 32 pixels, got {self.size}")
         if not 0 < self.min_duration_s <= self.max_duration_s:
-            raise ValueError(f"need 0 < min_duration_s <= max_duration_s, got {self.min_duration_s}, {self.max_duration_s}")
+            raise ValueError(
+                f"need 0 < min_duration_s <= max_duration_s, got {self.min_duration_s}, {self.max_duration_s}"
+            )
         if self.fps < 1:
             raise ValueError(f"fps must be >= 1, got {self.fps}")
 
@@ -119,7 +121,10 @@ def _draw(img, event: Event, progress: float, forward: bool, radius: int, jitter
     along = 0.25 + 0.5 * (progress if forward else 1.0 - progress)  # fraction of the side's length
     edge = 0.2 + jitter  # distance from the side, as a fraction of the frame
     x, y = {
-        "top": (along, edge), "bottom": (along, 1 - edge), "left": (edge, along), "right": (1 - edge, along),
+        "top": (along, edge),
+        "bottom": (along, 1 - edge),
+        "left": (edge, along),
+        "right": (1 - edge, along),
     }[event.side]
     cx, cy, r = x * size, y * size, radius
     colour = COLOURS[event.colour]
@@ -139,8 +144,10 @@ def render(a: Event, b: Event, duration_s: float, cfg: SynthConfig, rng: np.rand
     background = _background(rng, cfg.size)
     n = int(round(duration_s * cfg.fps))
     half = duration_s / 2
-    style = [(bool(rng.integers(2)), int(rng.integers(cfg.size // 6, cfg.size // 5 + 1)), float(rng.uniform(-0.03, 0.03)))
-             for _ in range(2)]
+    style = [
+        (bool(rng.integers(2)), int(rng.integers(cfg.size // 6, cfg.size // 5 + 1)), float(rng.uniform(-0.03, 0.03)))
+        for _ in range(2)
+    ]
     frames = []
     for i in range(n):
         t = (i + 0.5) / cfg.fps
@@ -201,18 +208,30 @@ def write_synth(out_dir: Path, cfg: SynthConfig = SynthConfig(), progress: bool 
         vid = f"video{n}"
         duration = float(rng.uniform(cfg.min_duration_s, cfg.max_duration_s))
         write_mp4(out_dir / "videos" / f"{vid}.mp4", render(a, b, duration, cfg, rng), cfg.fps)
-        videos.append({
-            "category": SIDES.index(a.side), "url": f"synthetic://{vid}", "video_id": vid,
-            "start time": 0.0, "end time": round(duration, 2), "split": split, "id": n,
-        })
+        videos.append(
+            {
+                "category": SIDES.index(a.side),
+                "url": f"synthetic://{vid}",
+                "video_id": vid,
+                "start time": 0.0,
+                "end time": round(duration, 2),
+                "split": split,
+                "id": n,
+            }
+        )
         for caption in captions(a, b):
             sentences.append({"caption": caption, "video_id": vid, "sen_id": len(sentences)})
         if split == "test":
             key_of[n] = f"ret{len(test_rows)}"
             test_rows.append([key_of[n], f"msr{n}", vid, captions(a, b)[0]])
 
-    info = {"contributor": "tempme synth", "data_created": "generated", "version": "1.0",
-            "description": f"synthetic MSR-VTT layout, {cfg}", "year": "2026"}
+    info = {
+        "contributor": "tempme synth",
+        "data_created": "generated",
+        "version": "1.0",
+        "description": f"synthetic MSR-VTT layout, {cfg}",
+        "year": "2026",
+    }
     (out_dir / "MSRVTT_data.json").write_text(json.dumps({"info": info, "videos": videos, "sentences": sentences}))
     with (out_dir / "MSRVTT_train.9k.csv").open("w", newline="") as f:
         f.write("video_id\n" + "".join(f"video{n}\n" for n, (s, _, _) in enumerate(plan) if s == "train"))

@@ -5,6 +5,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa

@@ -10,6 +10,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

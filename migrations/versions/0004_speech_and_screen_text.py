@@ -7,6 +7,7 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01
 """
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

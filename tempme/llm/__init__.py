@@ -17,10 +17,21 @@ light; torch loads on first use, transformers only in the hooks/pipeline.
 import importlib
 
 _EXPORTS = {
-    "BVLLMAdapted": "bvllm", "HoliTom": "holitom", "FastV": "inner", "HoliTomInnerMerge": "inner",
-    "InnerReducer": "inner", "Budget": "outer", "Identity": "outer", "OuterReducer": "outer",
-    "Reduction": "outer", "SideInputs": "outer", "ToMeMerge": "pooling", "UniformPooling": "pooling",
-    "VQAttention": "vqtoken", "VQToken": "vqtoken", "tok_dense": "vqtoken",
+    "BVLLMAdapted": "bvllm",
+    "HoliTom": "holitom",
+    "FastV": "inner",
+    "HoliTomInnerMerge": "inner",
+    "InnerReducer": "inner",
+    "Budget": "outer",
+    "Identity": "outer",
+    "OuterReducer": "outer",
+    "Reduction": "outer",
+    "SideInputs": "outer",
+    "ToMeMerge": "pooling",
+    "UniformPooling": "pooling",
+    "VQAttention": "vqtoken",
+    "VQToken": "vqtoken",
+    "tok_dense": "vqtoken",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -16,20 +16,42 @@ import typer
 from tempme.cli_errors import fail
 from tempme.cli_options import DeviceOpt
 
-ModelOpt = Annotated[str, typer.Option("--model", help="LLaVA-OneVision weights: a local directory or a Hugging Face name.")]
+ModelOpt = Annotated[
+    str, typer.Option("--model", help="LLaVA-OneVision weights: a local directory or a Hugging Face name.")
+]
 RetainOpt = Annotated[float, typer.Option("--retain", help="Fraction of visual tokens kept by the outer reducer.")]
-TauOpt = Annotated[Optional[float], typer.Option(
-    "--tau", help="holitom: static-token cosine threshold (default: the reference's 0.65 at <= 10 %, else 0.80).")]
+TauOpt = Annotated[
+    Optional[float],
+    typer.Option(
+        "--tau", help="holitom: static-token cosine threshold (default: the reference's 0.65 at <= 10 %, else 0.80)."
+    ),
+]
 BetaOpt = Annotated[float, typer.Option("--beta", help="holitom: weight of a cluster's centre in its merged token.")]
-DOpt = Annotated[float, typer.Option("--holitom-d", help="holitom: share D of each frame's dynamic budget merged by clustering (reference 0).")]
-AdaptiveOpt = Annotated[bool, typer.Option("--adaptive", help="vqtoken: choose K by the reference's elbow rule (at most the budget).")]
-VQAttentionOpt = Annotated[Optional[Path], typer.Option(
-    "--vq-attention", help="vqtoken: checkpoint (file or directory) with the authors' VQ-Attention weights "
-    "(model.cross_attention.*). vqtoken reaches the paper's accuracy only with the authors' fine-tuned "
-    "LLM; on a stock LLaVA-OV it is a training-free approximation.")]
-InnerOpt = Annotated[str, typer.Option("--inner", help="Inner reducer: auto (holitom-inner for holitom), none, fastv, holitom-inner.")]
+DOpt = Annotated[
+    float,
+    typer.Option(
+        "--holitom-d", help="holitom: share D of each frame's dynamic budget merged by clustering (reference 0)."
+    ),
+]
+AdaptiveOpt = Annotated[
+    bool, typer.Option("--adaptive", help="vqtoken: choose K by the reference's elbow rule (at most the budget).")
+]
+VQAttentionOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--vq-attention",
+        help="vqtoken: checkpoint (file or directory) with the authors' VQ-Attention weights "
+        "(model.cross_attention.*). vqtoken reaches the paper's accuracy only with the authors' fine-tuned "
+        "LLM; on a stock LLaVA-OV it is a training-free approximation.",
+    ),
+]
+InnerOpt = Annotated[
+    str, typer.Option("--inner", help="Inner reducer: auto (holitom-inner for holitom), none, fastv, holitom-inner.")
+]
 InnerKeepOpt = Annotated[float, typer.Option("--inner-keep", help="Fraction of visual tokens kept from layer K on.")]
-InnerLayerOpt = Annotated[Optional[int], typer.Option("--inner-layer", help="K (default: the method's, scaled to the depth).")]
+InnerLayerOpt = Annotated[
+    Optional[int], typer.Option("--inner-layer", help="K (default: the method's, scaled to the depth).")
+]
 FramesOpt = Annotated[int, typer.Option("--frames", help="Frames sampled uniformly over the video.")]
 ClipModelOpt = Annotated[str, typer.Option("--clip-model", help="CLIP for bvllm-clip frame scores.")]
 ClipPretrainedOpt = Annotated[str, typer.Option("--clip-pretrained", help="CLIP weights for bvllm-clip.")]
@@ -107,8 +129,9 @@ def qa_command(
     from tempme.llm.pipeline import VideoQAPipeline
     from tempme.llm.qa import build_inputs, read_frames
 
-    outer, budget, inner_red = _reducers(reducer, retain, tau, beta, holitom_d, adaptive, vq_attention, inner,
-                                         inner_keep, inner_layer)
+    outer, budget, inner_red = _reducers(
+        reducer, retain, tau, beta, holitom_d, adaptive, vq_attention, inner, inner_keep, inner_layer
+    )
     llm, processor, tokenizer = _load(model, device)
     rgb = read_frames(video, frames)
     input_ids, pixels = build_inputs(llm, processor, tokenizer, rgb, question)
@@ -134,10 +157,17 @@ def qa_command(
 
 
 def qa_eval_command(
-    bench: Annotated[Path, typer.Option("--bench", help="NExT-QA-MC or MVBench JSON / JSON-lines file.", exists=True, dir_okay=False)],
-    videos: Annotated[Path, typer.Option("--videos", help="Directory the rows' video paths are relative to.", exists=True, file_okay=False)],
+    bench: Annotated[
+        Path, typer.Option("--bench", help="NExT-QA-MC or MVBench JSON / JSON-lines file.", exists=True, dir_okay=False)
+    ],
+    videos: Annotated[
+        Path,
+        typer.Option("--videos", help="Directory the rows' video paths are relative to.", exists=True, file_okay=False),
+    ],
     model: ModelOpt,
-    reducers: Annotated[list[str], typer.Option("--reducer", help=REDUCER_HELP + " Repeat to compare several.")] = ["holitom"],  # noqa: B006
+    reducers: Annotated[list[str], typer.Option("--reducer", help=REDUCER_HELP + " Repeat to compare several.")] = [
+        "holitom"
+    ],  # noqa: B006
     retain: RetainOpt = 0.1,
     tau: TauOpt = None,
     beta: BetaOpt = 0.6,
@@ -152,7 +182,9 @@ def qa_eval_command(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 8,
     clip_model: ClipModelOpt = "ViT-B-32",
     clip_pretrained: ClipPretrainedOpt = "openai",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the scores (and per-question records) as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the scores (and per-question records) as JSON.")
+    ] = False,
     device: DeviceOpt = None,
 ) -> None:
     """Multiple-choice accuracy, visual tokens, prefill TFLOPs and TTFT of each reducer on a video-QA benchmark file."""
@@ -167,20 +199,35 @@ def qa_eval_command(
         items = load_bench(bench)[:limit]
     except ValueError as exc:
         fail(f"{bench}: {exc}")
-    settings = [(name, _reducers(name, retain, tau, beta, holitom_d, adaptive, vq_attention, inner, inner_keep, inner_layer))
-                for name in reducers]
+    settings = [
+        (name, _reducers(name, retain, tau, beta, holitom_d, adaptive, vq_attention, inner, inner_keep, inner_layer))
+        for name in reducers
+    ]
     llm, processor, tokenizer = _load(model, device)
     scores = []
     for name, (outer, budget, inner_red) in tqdm(settings, desc="reducers", disable=as_json):
         score = _frame_scorer(outer, clip_model, clip_pretrained, device)
         side = None
         if score is not None:
-            side = lambda item, rgb, score=score: SideInputs(question=item.question, frame_scores=score(rgb, item.question))  # noqa: E731
+            side = lambda item, rgb, score=score: SideInputs(
+                question=item.question, frame_scores=score(rgb, item.question)
+            )  # noqa: E731
         pipe = VideoQAPipeline(llm, outer, budget, inner_red, tokenizer)
         label = f"{name}+{inner_red.name if inner_red else 'none'}@{retain:g}"
         try:
-            scores.append(evaluate(items, videos, pipe, lambda rgb, prompt: build_inputs(llm, processor, tokenizer, rgb, prompt),
-                                   read_frames, frames, label, max_new_tokens, side))
+            scores.append(
+                evaluate(
+                    items,
+                    videos,
+                    pipe,
+                    lambda rgb, prompt: build_inputs(llm, processor, tokenizer, rgb, prompt),
+                    read_frames,
+                    frames,
+                    label,
+                    max_new_tokens,
+                    side,
+                )
+            )
         except FileNotFoundError as exc:
             fail(str(exc))
     if as_json:

@@ -25,7 +25,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 LLAVA_OV_7B = dict(
-    num_hidden_layers=28, hidden_size=3584, intermediate_size=18944, num_attention_heads=28, num_key_value_heads=4,
+    num_hidden_layers=28,
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_attention_heads=28,
+    num_key_value_heads=4,
     vocab_size=152064,
 )
 """Qwen2-7B geometry of LLaVA-OneVision-7B's language model."""
@@ -41,8 +45,9 @@ def formula_flops(tokens_per_layer: list[int], d: int, m: int) -> float:
     return sum(formula_layer_flops(n, d, m) for n in tokens_per_layer)
 
 
-def schedule(n: int, layers: int, inner_layer: int | None = None, inner_keep: float | None = None,
-             fixed: int = 0) -> list[int]:
+def schedule(
+    n: int, layers: int, inner_layer: int | None = None, inner_keep: float | None = None, fixed: int = 0
+) -> list[int]:
     """Tokens per layer: ``n`` visual (+ ``fixed`` text) tokens; from ``inner_layer`` on,
     ``round_half_up(inner_keep * n)`` visual tokens."""
     out = [n + fixed] * layers

@@ -224,9 +224,12 @@ class HoliTom(OuterReducer):
                     slot[f, dyn_pos[rest]] = labels + len(out)
                     out.extend(beta_merge(feats[rest], centres, labels, self.beta))
         if not out:
-            raise ValueError(f"holitom: retaining {retain:.4f} of {total} tokens keeps none (r' = {ratio:.4f}); raise the budget")
+            raise ValueError(
+                f"holitom: retaining {retain:.4f} of {total} tokens keeps none (r' = {ratio:.4f}); raise the budget"
+            )
         merged = torch.stack(out).to(tokens.dtype).to(tokens.device)
-        red = reduction_from_slots(tokens.reshape(total, c), slot.view(-1).to(tokens.device), (t, *grid), tokens=merged,
-                                   keep_order=True)
+        red = reduction_from_slots(
+            tokens.reshape(total, c), slot.view(-1).to(tokens.device), (t, *grid), tokens=merged, keep_order=True
+        )
         red.extra.update(segments=segments, tau=tau, ratio=ratio)
         return red

@@ -99,8 +99,12 @@ class AttachedInner:
             attn = self.lm.layers[self.layer - 1].self_attn
             self._handles.append(attn.register_forward_hook(self._on_attention, with_kwargs=True))
         for i in range(self.layer, self.num_layers):
-            self._handles.append(self.lm.layers[i].register_forward_pre_hook(self._make_layer_hook(i), with_kwargs=True))
-        log.info("%s attached at layer %d of %d (keep %.0f%%)", reducer.name, self.layer, self.num_layers, 100 * reducer.keep)
+            self._handles.append(
+                self.lm.layers[i].register_forward_pre_hook(self._make_layer_hook(i), with_kwargs=True)
+            )
+        log.info(
+            "%s attached at layer %d of %d (keep %.0f%%)", reducer.name, self.layer, self.num_layers, 100 * reducer.keep
+        )
 
     def detach(self) -> None:
         for h in self._handles:

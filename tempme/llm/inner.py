@@ -61,7 +61,9 @@ class InnerReducer:
         k = self.layer if self.layer is not None else max(1, round(self.default_layer_fraction * num_layers))
         low = 1 if self.needs_attention else 0
         if not low <= k < num_layers:
-            raise ValueError(f"{self.name}: layer {k} is outside [{low}, {num_layers - 1}] for a {num_layers}-layer model")
+            raise ValueError(
+                f"{self.name}: layer {k} is outside [{low}, {num_layers - 1}] for a {num_layers}-layer model"
+            )
         return k
 
     def kept_count(self, v: int) -> int:

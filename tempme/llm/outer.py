@@ -38,7 +38,9 @@ class Budget:
 
     def __post_init__(self) -> None:
         if (self.retain is None) == (self.max_tokens is None):
-            raise ValueError(f"give exactly one of retain or max_tokens, got retain={self.retain}, max_tokens={self.max_tokens}")
+            raise ValueError(
+                f"give exactly one of retain or max_tokens, got retain={self.retain}, max_tokens={self.max_tokens}"
+            )
         if self.retain is not None and not 0.0 < self.retain <= 1.0:
             raise ValueError(f"retain must be in (0, 1], got {self.retain}")
         if self.max_tokens is not None and self.max_tokens < 1:
@@ -139,12 +141,18 @@ def group_mean(x: Tensor, slot: Tensor, m: int) -> tuple[Tensor, Tensor]:
     """
     keep = slot >= 0
     sums = torch.zeros(m, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, slot[keep], x[keep])
-    counts = torch.zeros(m, dtype=x.dtype, device=x.device).index_add_(0, slot[keep], torch.ones_like(slot[keep], dtype=x.dtype))
+    counts = torch.zeros(m, dtype=x.dtype, device=x.device).index_add_(
+        0, slot[keep], torch.ones_like(slot[keep], dtype=x.dtype)
+    )
     return sums / counts.clamp_min(1)[:, None], counts
 
 
 def reduction_from_slots(
-    x: Tensor, slot: Tensor, grid: tuple[int, int, int], tokens: Tensor | None = None, extra: dict | None = None,
+    x: Tensor,
+    slot: Tensor,
+    grid: tuple[int, int, int],
+    tokens: Tensor | None = None,
+    extra: dict | None = None,
     keep_order: bool = False,
 ) -> Reduction:
     """Build a :class:`Reduction` from a source-to-slot assignment.
@@ -241,7 +249,9 @@ class Identity(OuterReducer):
         t, n, c = tokens.shape
         x = tokens.reshape(t * n, c)  # (T, N, C) -> (S, C)
         s = torch.arange(t * n, device=tokens.device)
-        return Reduction(x, s, torch.ones(t * n, device=tokens.device), source_coords((t, *grid), tokens.device), (t, *grid))
+        return Reduction(
+            x, s, torch.ones(t * n, device=tokens.device), source_coords((t, *grid), tokens.device), (t, *grid)
+        )
 
 
 def feature_saliency(tokens: Tensor) -> Tensor:

@@ -117,8 +117,15 @@ class VideoQAPipeline:
             grid) to outer reducers that use it (``uses_saliency``: HoliTom); any attention kind.
     """
 
-    def __init__(self, model, outer: OuterReducer | None = None, budget: Budget | None = None,
-                 inner: InnerReducer | None = None, tokenizer=None, saliency: bool = True):
+    def __init__(
+        self,
+        model,
+        outer: OuterReducer | None = None,
+        budget: Budget | None = None,
+        inner: InnerReducer | None = None,
+        tokenizer=None,
+        saliency: bool = True,
+    ):
         self.model = model
         self.outer = outer or Identity()
         self.budget = budget or Budget(retain=1.0)
@@ -159,8 +166,9 @@ class VideoQAPipeline:
         return tokens, feats[:, -1:], sal
 
     @torch.no_grad()
-    def prepare(self, input_ids: Tensor, pixel_values_videos: Tensor,
-                side: SideInputs | list[SideInputs] | None = None) -> Prepared:
+    def prepare(
+        self, input_ids: Tensor, pixel_values_videos: Tensor, side: SideInputs | list[SideInputs] | None = None
+    ) -> Prepared:
         """Encode the videos, reduce them and build ``inputs_embeds``.
 
         Args:
@@ -245,7 +253,11 @@ class VideoQAPipeline:
 
     def _pad_id(self) -> int:
         gen = getattr(self.model, "generation_config", None)
-        for cand in (getattr(gen, "pad_token_id", None), getattr(gen, "eos_token_id", None), self.text_config.eos_token_id):
+        for cand in (
+            getattr(gen, "pad_token_id", None),
+            getattr(gen, "eos_token_id", None),
+            self.text_config.eos_token_id,
+        ):
             if isinstance(cand, (list, tuple)):
                 cand = cand[0] if cand else None
             if cand is not None:
@@ -270,13 +282,21 @@ class VideoQAPipeline:
                     logits_processor=LogitsProcessorList([first]),
                     pad_token_id=self._pad_id(),
                 )
-                per_layer = handle.tokens_per_layer if handle is not None else [length] * self.text_config.num_hidden_layers
+                per_layer = (
+                    handle.tokens_per_layer if handle is not None else [length] * self.text_config.num_hidden_layers
+                )
             finally:
                 if handle is not None:
                     handle.detach()
         ttft = first.at - prepared.started if first.at is not None else None
         answers = self.tokenizer.batch_decode(out, skip_special_tokens=True) if self.tokenizer is not None else None
         report = self.report(prepared, per_layer, ttft)
-        log.info("qa: %d -> %d visual tokens (%.1f%%), %.2f formula TFLOPs, TTFT %.3f s", report.visual_tokens_in,
-                 report.visual_tokens_out, report.retained_pct, report.formula_tflops, ttft or float("nan"))
+        log.info(
+            "qa: %d -> %d visual tokens (%.1f%%), %.2f formula TFLOPs, TTFT %.3f s",
+            report.visual_tokens_in,
+            report.visual_tokens_out,
+            report.retained_pct,
+            report.formula_tflops,
+            ttft or float("nan"),
+        )
         return QAResult(out, answers, report)

@@ -53,8 +53,10 @@ def _row_to_item(row: dict, n: int) -> MCItem:
             options = tuple(str(row[f"a{i}"]) for i in range(len(LETTERS)) if f"a{i}" in row)
             answer = int(row["answer"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"row {n}: not a NExT-QA-MC (video, question, a0.., answer) or MVBench "
-                         f"(video, question, candidates, answer) row: {exc}") from exc
+        raise ValueError(
+            f"row {n}: not a NExT-QA-MC (video, question, a0.., answer) or MVBench "
+            f"(video, question, candidates, answer) row: {exc}"
+        ) from exc
     if not 2 <= len(options) <= len(LETTERS) or not 0 <= answer < len(options):
         raise ValueError(f"row {n}: {len(options)} options with answer {answer}")
     if "." not in Path(video).name:
@@ -70,7 +72,11 @@ def load_bench(path: Path) -> list[MCItem]:
     """
     text = Path(path).read_text()
     stripped = text.lstrip()
-    rows = json.loads(text) if stripped.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    rows = (
+        json.loads(text)
+        if stripped.startswith("[")
+        else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
     items = [_row_to_item(r, i) for i, r in enumerate(rows)]
     if not items:
         raise ValueError(f"{path}: no questions")
@@ -114,8 +120,17 @@ class ReducerScore:
         return out
 
 
-def evaluate(items: list[MCItem], videos: Path, pipeline, build_inputs, read_frames, frames: int, setting: str,
-             max_new_tokens: int = 8, side_inputs=None) -> ReducerScore:
+def evaluate(
+    items: list[MCItem],
+    videos: Path,
+    pipeline,
+    build_inputs,
+    read_frames,
+    frames: int,
+    setting: str,
+    max_new_tokens: int = 8,
+    side_inputs=None,
+) -> ReducerScore:
     """Answer every item with ``pipeline`` (a :class:`~tempme.llm.pipeline.VideoQAPipeline` with a tokenizer).
 
     Args:
@@ -145,17 +160,41 @@ def evaluate(items: list[MCItem], videos: Path, pipeline, build_inputs, read_fra
         text = result.answers[0] if result.answers else ""
         choice = parse_choice(text, len(item.options))
         r = result.report
-        records.append({"qid": item.qid, "answer": item.answer, "choice": choice, "text": text.strip(),
-                        "correct": choice == item.answer, "visual_tokens_in": r.visual_tokens_in,
-                        "visual_tokens_out": r.visual_tokens_out, "visual_tokens_final": r.visual_tokens_final,
-                        "formula_tflops": r.formula_tflops, "exact_tflops": r.exact_tflops, "ttft_seconds": r.ttft_seconds})
-        log.info("%s %s: %s -> %s (%s)", setting, item.qid, text.strip()[:20], choice, "ok" if choice == item.answer else "wrong")
+        records.append(
+            {
+                "qid": item.qid,
+                "answer": item.answer,
+                "choice": choice,
+                "text": text.strip(),
+                "correct": choice == item.answer,
+                "visual_tokens_in": r.visual_tokens_in,
+                "visual_tokens_out": r.visual_tokens_out,
+                "visual_tokens_final": r.visual_tokens_final,
+                "formula_tflops": r.formula_tflops,
+                "exact_tflops": r.exact_tflops,
+                "ttft_seconds": r.ttft_seconds,
+            }
+        )
+        log.info(
+            "%s %s: %s -> %s (%s)",
+            setting,
+            item.qid,
+            text.strip()[:20],
+            choice,
+            "ok" if choice == item.answer else "wrong",
+        )
     mean = lambda key: statistics.fmean(float(rec[key]) for rec in records)  # noqa: E731
     return ReducerScore(
-        setting=setting, questions=len(records), accuracy=mean("correct"),
-        visual_tokens_in=mean("visual_tokens_in"), visual_tokens_out=mean("visual_tokens_out"),
-        visual_tokens_final=mean("visual_tokens_final"), formula_tflops=mean("formula_tflops"),
-        exact_tflops=mean("exact_tflops"), ttft_seconds=mean("ttft_seconds"), records=records,
+        setting=setting,
+        questions=len(records),
+        accuracy=mean("correct"),
+        visual_tokens_in=mean("visual_tokens_in"),
+        visual_tokens_out=mean("visual_tokens_out"),
+        visual_tokens_final=mean("visual_tokens_final"),
+        formula_tflops=mean("formula_tflops"),
+        exact_tflops=mean("exact_tflops"),
+        ttft_seconds=mean("ttft_seconds"),
+        records=records,
     )
 
 
@@ -164,6 +203,8 @@ def format_table(scores: list[ReducerScore]) -> str:
     head = f"{'setting':<28}{'n':>5}{'acc %':>8}{'tok in':>8}{'tok out':>9}{'final':>7}{'formula TF':>11}{'exact TF':>10}{'TTFT s':>9}"
     lines = [head, "-" * len(head)]
     for s in scores:
-        lines.append(f"{s.setting:<28}{s.questions:>5}{100 * s.accuracy:>8.1f}{s.visual_tokens_in:>8.0f}{s.visual_tokens_out:>9.1f}"
-                     f"{s.visual_tokens_final:>7.1f}{s.formula_tflops:>11.3g}{s.exact_tflops:>10.3g}{s.ttft_seconds:>9.3f}")
+        lines.append(
+            f"{s.setting:<28}{s.questions:>5}{100 * s.accuracy:>8.1f}{s.visual_tokens_in:>8.0f}{s.visual_tokens_out:>9.1f}"
+            f"{s.visual_tokens_final:>7.1f}{s.formula_tflops:>11.3g}{s.exact_tflops:>10.3g}{s.ttft_seconds:>9.3f}"
+        )
     return "\n".join(lines)

@@ -46,9 +46,15 @@ def feature_layer_index(model) -> int:
     """
     layers = len(_vision_layers(model))
     f = model.config.vision_feature_layer
-    f = max((x if x >= 0 else layers + 1 + x) for x in f) if isinstance(f, (list, tuple)) else (f if f >= 0 else layers + 1 + f)
+    f = (
+        max((x if x >= 0 else layers + 1 + x) for x in f)
+        if isinstance(f, (list, tuple))
+        else (f if f >= 0 else layers + 1 + f)
+    )
     if not 1 <= f <= layers:
-        raise ValueError(f"vision_feature_layer {model.config.vision_feature_layer} selects no encoder layer of {layers}")
+        raise ValueError(
+            f"vision_feature_layer {model.config.vision_feature_layer} selects no encoder layer of {layers}"
+        )
     return f - 1
 
 
@@ -57,7 +63,9 @@ def video_features(model, pixel_values_videos: Tensor) -> Tensor:
     inner = model.model
     cfg = model.config
     b, t = pixel_values_videos.shape[:2]
-    kwargs = dict(vision_feature_layer=cfg.vision_feature_layer, vision_feature_select_strategy=cfg.vision_feature_select_strategy)
+    kwargs = dict(
+        vision_feature_layer=cfg.vision_feature_layer, vision_feature_select_strategy=cfg.vision_feature_select_strategy
+    )
     params = inspect.signature(inner.get_video_features).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         kwargs["return_dict"] = True
@@ -111,7 +119,7 @@ class SaliencyCapture:
         self.peak_bytes = 0  # the largest attention block held at once (for the benchmark)
         self._handle = None
 
-    def __enter__(self) -> "SaliencyCapture":
+    def __enter__(self) -> SaliencyCapture:
         self.received = None
         self._handle = self.attn.register_forward_pre_hook(self._hook, with_kwargs=True)
         return self

@@ -117,7 +117,7 @@ class VQAttention(nn.Module):
         self.to_q_proj = nn.Linear(tokens_per_frame, dim)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, prefix: str = "model.cross_attention.") -> "VQAttention":
+    def from_checkpoint(cls, path: str | Path, prefix: str = "model.cross_attention.") -> VQAttention:
         """Load the VQ-Attention weights from a checkpoint file or directory (safetensors or torch),
         keys under ``prefix`` (the authors' layout) or bare.
 
@@ -139,7 +139,7 @@ class VQAttention(nn.Module):
                 part = torch.load(f, map_location="cpu", weights_only=True)
             for key, value in part.items():
                 if key.startswith(prefix):
-                    state[key[len(prefix):]] = value
+                    state[key[len(prefix) :]] = value
                 elif key.startswith(("to_q_proj.", "transformer_decoder.")):
                     state[key] = value
         if "to_q_proj.weight" not in state:
@@ -209,8 +209,14 @@ class VQToken(OuterReducer):
             k = int(used.sum())
         extra.update(codebook_size=k)
         codes = torch.zeros(k, c).index_add_(0, labels, x) / torch.bincount(labels, minlength=k)[:, None].float()
-        red = reduction_from_slots(tokens.reshape(t * n, c), labels.to(tokens.device), (t, *grid),
-                                   tokens=codes.to(tokens.dtype).to(tokens.device), extra=extra, keep_order=True)
+        red = reduction_from_slots(
+            tokens.reshape(t * n, c),
+            labels.to(tokens.device),
+            (t, *grid),
+            tokens=codes.to(tokens.dtype).to(tokens.device),
+            extra=extra,
+            keep_order=True,
+        )
         if self.attention is None:
             return red
         if t < k:
@@ -219,8 +225,14 @@ class VQToken(OuterReducer):
         with torch.no_grad():
             out = self.attention.to(tokens.device)(hashes.to(tokens.device), codes.to(tokens.device))  # (T, D)
         frame = torch.arange(t, device=tokens.device).repeat_interleave(n)
-        framed = reduction_from_slots(tokens.reshape(t * n, c), frame, (t, *grid), tokens=out.to(tokens.dtype),
-                                      extra={**extra, "token_hash": red.slot.view(t, *grid)}, keep_order=True)
+        framed = reduction_from_slots(
+            tokens.reshape(t * n, c),
+            frame,
+            (t, *grid),
+            tokens=out.to(tokens.dtype),
+            extra={**extra, "token_hash": red.slot.view(t, *grid)},
+            keep_order=True,
+        )
         return framed
 
 
