@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from tempme.index.segment import ScannedSegment, SegmentParams, VideoScan, scan_video
+
 from tempme.video import VideoDecodeError, VideoMeta
 
 log = logging.getLogger(__name__)

@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Iterator
 
 import av
-from av.video.reformatter import VideoReformatter
-import numpy as np
 import cv2
+import numpy as np
+from av.video.reformatter import VideoReformatter
 from scenedetect.common import FrameTimecode
 from scenedetect.detector import FlashFilter
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scenedetect import ContentDetector, detect
 from scenedetect.common import FrameTimecode
-
 from tempme.index.segment import ContentScorer, SegmentParams, VideoScan, cut_agreement, scan_video
+
 from tempme.video import probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()

@@ -16,9 +16,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
+
 from tempme.video import probe, uniform_times
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tempme.index.encoders import EncoderHandle, EncoderSpec, load
 from tempme.index.executor import LocalExecutor, VideoFailure
 from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
+
 from tempme.video import VideoDecodeError, probe
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
 from tempme.index.segment import SegmentParams, SegmentPlanner, plan_segments
-
 
 
 def _assert_tiles(spans, duration: float) -> None:
