@@ -56,7 +56,7 @@ from av.video.reformatter import VideoReformatter
 from scenedetect.common import FrameTimecode
 from scenedetect.detector import FlashFilter
 
-from tempme.video import VideoDecodeError, VideoMeta, _open, _stream_start, uniform_times
+from tempme.video import VideoDecodeError, VideoMeta, _open, _stream_start, resize_short_side, uniform_times
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,13 @@ class SegmentSpan:
         return self.end_s - self.start_s
 
 
-INTERPOLATIONS = frozenset({"FAST_BILINEAR", "BILINEAR", "BICUBIC", "AREA", "POINT", "LANCZOS"})
-
-
 @dataclass(frozen=True)
 class SegmentParams:
     """How :func:`scan_video` cuts and samples (times in seconds).
 
     Raises:
-        ValueError: ``min_shot_s`` not in ``(0, window_s)``, ``detect_width < 16``, an unknown
-            swscale interpolation, or ``decode_threads < 0``.
+        ValueError: ``min_shot_s`` not in ``(0, window_s)``, ``detect_width < 16`` or
+            ``decode_threads < 0``.
     """
 
     window_s: float = 30.0  # longest segment before falling back to fixed windows (s)
@@ -103,7 +100,6 @@ class SegmentParams:
     detect_width: int = 256  # detection frames are this wide (PySceneDetect's auto-downscale width)
     skip_nonref: bool = False  # fast mode: decode reference frames only (see the module docstring)
     skip_loop_filter: bool = False  # skip FFmpeg's deblocking filter (faster, blockier frames)
-    interpolation: str = "AREA"  # swscale filter that shrinks sampled frames to the encoder's size
     decode_threads: int = 0  # FFmpeg threads for the stream (0: FFmpeg's choice, one per core)
     held_mb: float = 128.0  # decoded frames held unconverted until sampled (MB); older ones are converted
 
@@ -112,8 +108,6 @@ class SegmentParams:
             raise ValueError(f"need 0 < min_shot_s ({self.min_shot_s}) < window_s ({self.window_s})")
         if self.detect_width < 16:
             raise ValueError(f"detect_width ({self.detect_width}) must be >= 16")
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation {self.interpolation!r} is not one of {sorted(INTERPOLATIONS)}")
         if self.decode_threads < 0 or self.held_mb < 0:
             raise ValueError(f"decode_threads ({self.decode_threads}) and held_mb ({self.held_mb}) must be >= 0")
 
@@ -299,9 +293,14 @@ class _Pass:
         self.recent: deque[tuple[float, av.VideoFrame]] = deque(maxlen=params.min_scene_frames + 2)
 
     def convert(self, frame: av.VideoFrame) -> np.ndarray:
+        """(H', W', 3) uint8 RGB of one sampled frame: converted at full resolution, then resized
+        as open_clip's transform does (bicubic, antialiased, shorter side ``short_side``:
+        :func:`tempme.video.resize_short_side`), so indexed frames match open_clip's preprocess."""
         self.scan.converted_frames += 1
-        w, h = self.big_size
-        return self.big_fmt.reformat(frame, w, h, "rgb24", interpolation=self.params.interpolation).to_ndarray()
+        rgb = self.big_fmt.reformat(frame, format="rgb24").to_ndarray()  # (H, W, 3), no scaling
+        if self.short_side is None:
+            return rgb
+        return resize_short_side(rgb[None], self.short_side)[0].permute(1, 2, 0).numpy()  # (3,H',W')->(H',W',3)
 
     def keep_held(self) -> None:
         if self.held is not None and (not self.kept_t or self.held_t > self.kept_t[-1]):

@@ -19,7 +19,7 @@ import pytest
 from tempme.index.scan_pool import ScanPool
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
 
-from tempme.video import probe, uniform_times
+from tempme.video import probe, resize_short_side, uniform_times
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 CLIPS = [
@@ -47,7 +47,8 @@ def _reference(path: Path, size: tuple[int, int], until_s: float) -> tuple[np.nd
             if frame.time is not None and frame.time - start > until_s + 1.0:
                 break
             if frame.time is not None:
-                rgb = frame.reformat(size[0], size[1], "rgb24", interpolation="AREA").to_ndarray()
+                rgb = frame.reformat(format="rgb24").to_ndarray()  # full resolution, then CLIP's resize
+                rgb = resize_short_side(rgb[None], min(size))[0].permute(1, 2, 0).numpy()
                 frames.append((frame.time - start, rgb))
     except av.FFmpegError:
         pass
