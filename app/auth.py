@@ -97,8 +97,10 @@ class LoginThrottle:
                 self._failures = {u: q for u, q in self._failures.items() if q}
         return False
 
-    async def __call__(self, user: str, password: str) -> bool:
-        """Gradio's ``auth`` callable (a coroutine: the failure delay does not block the server)."""
+    async def login(self, user: str, password: str) -> bool:
+        """Gradio's ``auth`` callable: pass ``throttle.login`` (a coroutine function, so Gradio
+        awaits it; an object with an async ``__call__`` would be called without awaiting, and a
+        coroutine object is truthy). The failure delay does not block the server."""
         ok = self.check(user, password)
         if not ok and self.delay_s > 0:
             await asyncio.sleep(self.delay_s)

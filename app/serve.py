@@ -186,7 +186,7 @@ def serve_command(
     demo.launch(
         server_name=host,
         server_port=port,
-        auth=LoginThrottle(credentials) if credentials else None,
+        auth=LoginThrottle(credentials).login if credentials else None,
         allowed_paths=allowed,
         show_error=False,
         ssr_mode=False,

@@ -62,6 +62,11 @@ def test_login_throttle_locks_a_name_then_everyone() -> None:
     assert not t.check("alice", "right")  # every login refused for a while
     now[0] += 31
     assert t.check("alice", "right") and not t.check("bob", "right") and not t.check("alice", "")
+    import asyncio
+    import inspect
+
+    assert inspect.iscoroutinefunction(t.login)  # what Gradio checks before awaiting it
+    assert asyncio.run(t.login("alice", "right")) is True and asyncio.run(t.login("alice", "no")) is False
 
 
 def test_wrong_types_get_one_line_messages(tmp_path) -> None:
