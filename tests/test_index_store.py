@@ -25,7 +25,19 @@ def test_repair_refetch_and_delete_past_the_sql_variable_limit(tmp_path: Path) -
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"x")
     ids = catalog.add_video(
-        NewVideo(clip, "h", float(N), 1.0, 2, 2, "h264", [(float(i), float(i + 1), "window") for i in range(N)], vecs)
+        NewVideo(
+            clip,
+            clip.stat().st_size,
+            clip.stat().st_mtime_ns,
+            "h",
+            float(N),
+            1.0,
+            2,
+            2,
+            "h264",
+            [(float(i), float(i + 1), "window") for i in range(N)],
+            vecs,
+        )
     )
     assert len(ids) == N
     store = FaissStore(tmp_path, catalog, IndexParams(ivf_threshold=10 * N))
