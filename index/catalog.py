@@ -82,6 +82,20 @@ class NewVideo:
 IN_CHUNK = 10_000  # ids per ``IN (...)``: SQLite allows 32,766 bound variables per statement
 
 
+def _filter_videos(q, filters: SearchFilters | None):
+    """``q`` (a select joined with Video) restricted by the SQL side of ``filters``: folder
+    (compared literally) and duration bounds; extensions are checked in Python by the callers."""
+    if filters is None:
+        return q
+    if filters.folder:
+        q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
+    if filters.min_duration_s is not None:
+        q = q.where(Video.duration_s >= filters.min_duration_s)
+    if filters.max_duration_s is not None:
+        q = q.where(Video.duration_s <= filters.max_duration_s)
+    return q
+
+
 def _chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
     ids = [int(i) for i in ids]
     for start in range(0, len(ids), size):
@@ -399,13 +413,7 @@ class Catalog:
         q = select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s).join(
             Video, Segment.video_id == Video.id
         )
-        if filters is not None:
-            if filters.folder:
-                q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
-            if filters.min_duration_s is not None:
-                q = q.where(Video.duration_s >= filters.min_duration_s)
-            if filters.max_duration_s is not None:
-                q = q.where(Video.duration_s <= filters.max_duration_s)
+        q = _filter_videos(q, filters)
         with self.session() as s:
             rows = {
                 sid: SegmentRow(sid, vid, a, b, Path(from_db(path)), float(dur or 0.0))
@@ -545,13 +553,7 @@ class Catalog:
                 .join(Video, TextLine.video_id == Video.id)
                 .where(TextLine.id.in_(list(relevance)), TextLine.kind.in_(kinds))
             )
-            if filters is not None:
-                if filters.folder:
-                    q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
-                if filters.min_duration_s is not None:
-                    q = q.where(Video.duration_s >= filters.min_duration_s)
-                if filters.max_duration_s is not None:
-                    q = q.where(Video.duration_s <= filters.max_duration_s)
+            q = _filter_videos(q, filters)
             rows = s.execute(q).all()
         if filters is not None and filters.extensions:
             keep = filters.suffixes()
