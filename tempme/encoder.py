@@ -26,6 +26,7 @@ from tempme.config import TempMeConfig
 from tempme.lora import fold_lora, inject_lora, load_adapter, read_adapter_config, save_adapter
 from tempme.patch import apply_tempme
 from tempme.plan import TokenPlan
+from tempme.provenance import MergeTrace
 from tempme.video import resize_short_side
 from tempme.weights import create_clip, shrink_text_context
 
@@ -118,12 +119,15 @@ class VideoEncoder(nn.Module):
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, S, S) -> (B, T, D) L2-normalised per-frame embeddings (before the mean)."""
+        x = self._check_frames(frames)
+        return F.normalize(self.model.visual.forward_video(x), dim=-1)
+
+    def _check_frames(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.ndim != 5:
             raise ValueError(f"expected (B, T, 3, H, W) frames, got shape {tuple(frames.shape)}")
         if frames.shape[1] != self.num_frames:
             raise ValueError(f"expected T={self.num_frames} frames per video, got {frames.shape[1]}")
-        x = frames.to(self.device, non_blocking=True)
-        return F.normalize(self.model.visual.forward_video(x), dim=-1)
+        return frames.to(self.device, non_blocking=True)
 
     def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
         """Encode videos.
@@ -139,6 +143,24 @@ class VideoEncoder(nn.Module):
         """
         per_frame = self.encode_frames(frames)  # (B, T, D)
         return F.normalize(per_frame.float().mean(dim=1), dim=-1)
+
+    def encode_video_traced(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[MergeTrace]]:
+        """:meth:`encode_video` with merge provenance (the same embeddings, bit for bit).
+
+        Args:
+            frames: (B, T, 3, S, S) preprocessed frames.
+
+        Returns:
+            (B, D) L2-normalised video embeddings and one :class:`tempme.provenance.MergeTrace`
+            per video: for every merge step, which original (frame, position) tokens each
+            token holds.
+
+        Raises:
+            ValueError: as :meth:`encode_video`.
+        """
+        x = self._check_frames(frames)
+        per_frame, traces = self.model.visual.forward_video_traced(x)  # (B, T, D), B traces
+        return F.normalize(F.normalize(per_frame, dim=-1).float().mean(dim=1), dim=-1), traces
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         """(Q,) strings -> (Q, L) token ids, L = ``config.text_context`` (longer texts truncated)."""

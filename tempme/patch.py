@@ -24,6 +24,10 @@ from torch import nn
 from tempme.config import TempMeConfig
 from tempme.merge import bipartite_soft_matching, merge_wavg
 from tempme.plan import LayerPlan, TokenPlan, plan_schedule
+from tempme.provenance import MergeStage, MergeTrace, initial_source, stages_from_source
+
+# (step, source (B*S, N, P), size (B*S, N, 1) or None) after one merge step, for provenance
+Snapshot = tuple[str, torch.Tensor, Optional[torch.Tensor]]
 
 
 def fused_qkv(attn: nn.Module) -> tuple[torch.Tensor, Optional[torch.Tensor], nn.Module]:
@@ -74,20 +78,27 @@ class TempMeBlock(ResidualAttentionBlock):
         return out, k.mean(dim=1)
 
     def forward_tempme(
-        self, x: torch.Tensor, size: Optional[torch.Tensor]
-    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        self, x: torch.Tensor, size: Optional[torch.Tensor], source: Optional[torch.Tensor] = None
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor], tuple[Snapshot, ...]]:
         """Run this layer's plan.
 
         Args:
             x: (B*S_in, N, C) tokens, sequences of one video contiguous and in frame order.
             size: (B*S_in, N, 1) sizes, or None while no merge has happened.
+            source: (B*S_in, N, P) 0/1 merge provenance (:mod:`tempme.provenance`), or None
+                (off: nothing is tracked). It never changes ``x``.
 
         Returns:
-            (B*S_out, N', C) tokens and their (B*S_out, N', 1) sizes (or None).
+            (B*S_out, N', C) tokens, their (B*S_out, N', 1) sizes (or None), the propagated
+            source (or None), and one ``(step, source, size)`` snapshot per merge step of this
+            layer (empty when ``source`` is None or the layer does not merge).
         """
         lp = self.tempme_layer
+        snapshots: tuple[Snapshot, ...] = ()
         if lp.group > 1:
-            x, size = self._concat_clips(x, size, lp)
+            x, size, source = self._concat_clips(x, size, lp, source)
+            if source is not None:
+                snapshots += (("clipme-cross", source, size),)
         attn_out, keys = self._attention(self.ln_1(x), size)
         x = x + self.ls_1(attn_out)
         if lp.intra_r > 0:
@@ -95,13 +106,18 @@ class TempMeBlock(ResidualAttentionBlock):
                 size = x.new_ones(x.shape[0], x.shape[1], 1)
             merge = bipartite_soft_matching(keys, lp.intra_r, protected=lp.protected)
             x, size = merge_wavg(merge, x, size)
+            if source is not None:
+                source = merge(source)  # (B*S, N, P) -> (B*S, N - r, P): rows summed like tokens
+        if source is not None and lp.kind != "full":
+            snapshots += (("clipme-intra" if lp.kind == "clipme" else lp.kind, source, size),)
         x = x + self.ls_2(self.mlp(self.ln_2(x)))
-        return x, size
+        return x, size, source, snapshots
 
     def _concat_clips(
-        self, x: torch.Tensor, size: Optional[torch.Tensor], lp: LayerPlan
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ClipMe's first half: concatenate, add clip-temporal embeddings, cross-clip merge."""
+        self, x: torch.Tensor, size: Optional[torch.Tensor], lp: LayerPlan, source: Optional[torch.Tensor] = None
+    ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """ClipMe's first half: concatenate, add clip-temporal embeddings, cross-clip merge
+        (applied to ``source`` too when provenance is tracked)."""
         g, p_in = lp.group, lp.protected // lp.group
         SB, N, C = x.shape
         if size is None:
@@ -114,7 +130,10 @@ class TempMeBlock(ResidualAttentionBlock):
             x = (x.view(B, lp.seqs_in, N, C) + temb.view(1, lp.seqs_in, 1, C)).view(SB, N, C)
         x, metric, size = (_group_sequences(t, g, p_in) for t in (x, metric, size))
         merge = bipartite_soft_matching(metric, lp.cross_r, protected=lp.protected)
-        return merge_wavg(merge, x, size)
+        if source is not None:
+            source = merge(_group_sequences(source, g, p_in))  # (B*S_in, N, P) -> (B*S_out, g*N - r, P)
+        x, size = merge_wavg(merge, x, size)
+        return x, size, source
 
 
 def _group_sequences(t: torch.Tensor, g: int, p: int) -> torch.Tensor:
@@ -145,13 +164,37 @@ class TempMeVisionTransformer(VisionTransformer):
         Raises:
             ValueError: if T differs from the plan's frame count.
         """
+        return self._forward_video(frames, trace, provenance=False)[0]
+
+    def forward_video_traced(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[MergeTrace]]:
+        """:meth:`forward_video` plus the merge provenance of every video.
+
+        Args:
+            frames: (B, T, 3, H, W) preprocessed frames.
+
+        Returns:
+            The same (B, T, D) embeddings as :meth:`forward_video` (bit for bit) and one
+            :class:`tempme.provenance.MergeTrace` per video, with a stage per planned merge step.
+        """
+        out, traces = self._forward_video(frames, None, provenance=True)
+        return out, traces
+
+    def _forward_video(
+        self, frames: torch.Tensor, trace: Optional[list], provenance: bool
+    ) -> tuple[torch.Tensor, Optional[list[MergeTrace]]]:
         B, T = frames.shape[:2]
         if T != self.tempme_plan.num_frames:
             raise ValueError(f"expected {self.tempme_plan.num_frames} frames per video, got {T}")
         x = self._embeds(frames.flatten(0, 1))  # (B*T, 3, H, W) -> (B*T, N0, C)
+        N0 = x.shape[1]
         size = None
+        source = initial_source(B, T, N0, x.device) if provenance else None  # (B*T, N0, T*N0)
+        stages: list[list[MergeStage]] = [[] for _ in range(B)]
         for i, block in enumerate(self.transformer.resblocks):
-            x, size = block.forward_tempme(x, size)
+            x, size, source, snapshots = block.forward_tempme(x, size, source)
+            for step, src, sz in snapshots:
+                for b, stage in enumerate(stages_from_source(src, sz, B, T, i, step)):
+                    stages[b].append(stage)
             if trace is not None:
                 total = float(size.sum()) / B if size is not None else x.shape[0] * x.shape[1] / B
                 trace.append((i, x.shape[0] // B, x.shape[1], total))
@@ -160,7 +203,12 @@ class TempMeVisionTransformer(VisionTransformer):
         if self.attn_pool is not None:
             raise ValueError("attentional pooling towers are not supported by TempMe")
         cls = self.ln_post(cls)
-        return cls @ self.proj if self.proj is not None else cls
+        out = cls @ self.proj if self.proj is not None else cls
+        if not provenance:
+            return out, None
+        grid = (int(self.grid_size[0]), int(self.grid_size[1]))
+        traces = [MergeTrace(T, grid, T * N0, tuple(s)) for s in stages]
+        return out, traces
 
 
 def apply_tempme(model: nn.Module, config: TempMeConfig) -> TokenPlan:
