@@ -142,7 +142,7 @@ def mlp(lw, x):
     return h @ lw["fc2"][0].T + lw["fc2"][1]
 
 
-def merge_one(metric, x, size, r, protected):
+def merge_one(metric, x, size, r, protected, src=None):
     """ToMe bipartite soft matching on ONE sequence, by the definition.
 
     Token ``i >= protected`` is in set A when ``i`` is even, else in B. Each A token's edge is
@@ -150,11 +150,12 @@ def merge_one(metric, x, size, r, protected):
     are averaged (weighted by size) into their B partners. Output order: protected tokens,
     the unmerged A tokens in input order, then the B tokens.
 
-    Args: metric (n, Cm), x (n, C), size (n,). Returns (x (n - r, C), size (n - r,)).
+    Args: metric (n, Cm), x (n, C), size (n,); src: optionally, per token the set of original
+    (frame, position) tokens it holds. Returns (x (n - r, C), size (n - r,), src (n - r sets) or None).
     """
     n = x.shape[0]
     if r == 0:
-        return x, size
+        return x, size, src
     set_a = [i for i in range(protected, n) if i % 2 == 0]
     set_b = [i for i in range(protected, n) if i % 2 == 1]
     assert r <= len(set_a), (r, len(set_a))
@@ -169,14 +170,19 @@ def merge_one(metric, x, size, r, protected):
     into = {edges[k][1]: edges[k][2] for k in strongest}
     total = {j: x[j] * size[j] for j in set_b}
     weight = {j: size[j].clone() for j in set_b}
+    holds = {j: set(src[j]) for j in set_b} if src is not None else {}
     for i, j in into.items():
         total[j] = total[j] + x[i] * size[i]
         weight[j] = weight[j] + size[i]
+        if src is not None:
+            holds[j] |= src[i]
     order_x = [x[i] for i in range(protected)] + [x[i] for i in set_a if i not in into]
     order_s = [size[i] for i in range(protected)] + [size[i] for i in set_a if i not in into]
     order_x += [total[j] / weight[j] for j in set_b]
     order_s += [weight[j] for j in set_b]
-    return torch.stack(order_x), torch.stack(order_s)
+    if src is not None:
+        src = [src[i] for i in range(protected)] + [src[i] for i in set_a if i not in into] + [holds[j] for j in set_b]
+    return torch.stack(order_x), torch.stack(order_s), src
 
 
 def removed(n_tokens, keep):
@@ -189,7 +195,7 @@ def removed(n_tokens, keep):
 # ------------------------------------------------------------------------------------------
 
 
-def video_forward(w, frames, sched: Schedule):
+def video_forward(w, frames, sched: Schedule, merges=None):
     """One video: frames (T, 3, H, W) -> per-frame features (T, D), L2-normalised, float64.
 
     Layers 0 .. L-len(groups)-2: ImgMe (each frame alone, merge tome_r after attention);
@@ -197,6 +203,11 @@ def video_forward(w, frames, sched: Schedule):
     first; add each incoming sequence's clip-temporal vector; cross-clip merge on the block's
     input hidden states; attention over the clip; intra-clip merge on the keys); last layer:
     one intra merge.
+
+    ``merges``: if a list, one ``(layer, step, groups)`` entry is appended after every merge
+    step, ``groups`` a list (sequences in order, tokens in order) of the sets of original
+    (frame, position) tokens each token holds (position 0 the class token, then the patches in
+    row-major order).
     """
     frames = frames.to(F64)
     T = frames.shape[0]
@@ -204,11 +215,15 @@ def video_forward(w, frames, sched: Schedule):
     L = len(w["layers"])
     groups = list(sched.clip_groups) if sched.merging else []
     first_clip = L - 1 - len(groups)
-    # one entry per sequence: [x (n, C), size (n,), class tokens at the front]
+    # one entry per sequence: [x (n, C), size (n,), class tokens at the front, sources per token]
     seqs = []
     for t in range(T):
         x = embed_frame(w, frames[t])
-        seqs.append([x, torch.ones(x.shape[0], dtype=F64), 1])
+        seqs.append([x, torch.ones(x.shape[0], dtype=F64), 1, [{(t, n)} for n in range(x.shape[0])]])
+
+    def record(layer, step):
+        if merges is not None:
+            merges.append((layer, step, [set(s) for seq in seqs for s in seq[3]]))
 
     for li, lw in enumerate(w["layers"]):
         if not sched.merging:
@@ -226,24 +241,27 @@ def video_forward(w, frames, sched: Schedule):
             for c in range(len(seqs) // g):
                 members = seqs[c * g : (c + 1) * g]
                 p = members[0][2]
-                xs, ms, ss = [], [], []
-                for m_i, (x, s, _) in enumerate(members):
+                xs, ms, ss, srcs = [], [], [], []
+                for m_i, (x, s, _, src) in enumerate(members):
                     ms.append(x)  # metric: the block's input, before the temporal embedding
                     if lw["temporal"] is not None:
                         x = x + lw["temporal"][c * g + m_i]
                     xs.append(x)
                     ss.append(s)
+                    srcs.append(src)
                 # class tokens of every member first, then every member's other tokens
                 cat = lambda parts: torch.cat([q[:p] for q in parts] + [q[p:] for q in parts])
                 x, metric, size = cat(xs), cat(ms), cat(ss)
+                src = [h for q in srcs for h in q[:p]] + [h for q in srcs for h in q[p:]]
                 n_cat, p_cat = x.shape[0], p * g
                 r0 = min(removed(n_cat, sched.cross_keep), (n_cat - p_cat) // 2)
-                x, size = merge_one(metric, x, size, r0, p_cat)
-                grouped.append([x, size, p_cat])
+                x, size, src = merge_one(metric, x, size, r0, p_cat, src)
+                grouped.append([x, size, p_cat, src])
             seqs = grouped
+            record(li, "clipme-cross")
 
         new = []
-        for x, size, p in seqs:
+        for x, size, p, src in seqs:
             out, keys = attention(lw, layer_norm(x, lw["ln_1"]), size, heads, sched.prop_attn)
             x = x + out
             if kind == "imgme":
@@ -252,12 +270,14 @@ def video_forward(w, frames, sched: Schedule):
                 r = min(removed(x.shape[0], sched.intra_keep), (x.shape[0] - p) // 2)
             else:
                 r = 0
-            x, size = merge_one(keys, x, size, r, p)
+            x, size, src = merge_one(keys, x, size, r, p, src)
             x = x + mlp(lw, layer_norm(x, lw["ln_2"]))
-            new.append([x, size, p])
+            new.append([x, size, p, src])
         seqs = new
+        if kind != "full":
+            record(li, "clipme-intra" if kind == "clipme" else kind)
 
-    cls = torch.cat([x[:p] for x, _, p in seqs])  # (T, C), frames in order
+    cls = torch.cat([x[:p] for x, _, p, _ in seqs])  # (T, C), frames in order
     feats = layer_norm(cls, w["ln_post"]) @ w["proj"]  # (T, D)
     return feats / feats.norm(dim=-1, keepdim=True)
 
