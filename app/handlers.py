@@ -11,7 +11,10 @@ Results are the library's own `Hit`s (with their thumbnail filled in) and filter
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -202,6 +205,50 @@ class AppContext:
         if self.on_new_files is not None:  # e.g. indexed by `tempme index` while serving
             self.on_new_files([path])
         return playable_file(path, self.remux_dir)
+
+    def explain(self, hit: Hit) -> Path:
+        """A PNG of how TempMe merged the tokens of `hit`'s segment (:mod:`tempme.explain`): its
+        12 frames as the encoder sampled them, each merged token group a colour. Made with the
+        library's encoder on first use and cached (by file, span and encoder) in
+        :attr:`explain_dir`.
+
+        Raises InputError for a missing or empty library, a hit whose video or segment is no
+        longer in the library, or a file that cannot be decoded."""
+        from tempme.explain import explain_clip, render_moment
+        from tempme.video import VideoDecodeError
+        from tempme.weights import WeightsUnavailableError
+
+        lib = self._searchable()
+        path = Path(hit.path)
+        try:
+            row = lib.segment(int(hit.segment_id))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"This moment of {path.name} is no longer in the library (re-indexed or removed).") from None
+        if not lib.is_library_file(row.path):
+            raise InputError(f"{row.path.name} is not (or no longer) in the library.")
+        stamp = row.path.stat()
+        key = json.dumps(
+            [str(row.path), stamp.st_size, stamp.st_mtime_ns, row.start_s, row.end_s, lib.encoder_info()],
+            sort_keys=True,
+            default=str,
+        )
+        out = self.explain_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.png"
+        if out.is_file():
+            return out
+        try:
+            moment = explain_clip(lib.encoder(), row.path, row.start_s, row.end_s)
+        except (LibraryError, WeightsUnavailableError, VideoDecodeError, ValueError) as e:
+            raise InputError(f"Cannot explain this moment: {e}") from None
+        self.explain_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        render_moment(moment).save(tmp, format="PNG")
+        os.replace(tmp, out)
+        return out
+
+    @property
+    def explain_dir(self) -> Path:
+        """Where :meth:`explain` keeps its pictures (a temporary folder the page may serve)."""
+        return Path(tempfile.gettempdir()) / "tempme-explain"
 
     def video_paths(self) -> list[Path]:
         """Every indexed video of the library."""

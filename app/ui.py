@@ -91,6 +91,37 @@ def _found(state: SearchState, new: int) -> str:
     return f"{len(state.moments)} moments for {what}{more}. Select one to play it."
 
 
+def explain_panel(ctx: AppContext, state: gr.State, selected: gr.State) -> None:
+    """ "Explain this moment": a button, and under it (hidden until asked for) a picture of how
+    TempMe merged the selected moment's tokens (`AppContext.explain`); hidden again when the
+    selection changes."""
+    button = gr.Button("Explain this moment", elem_id="explain", size="sm")
+    picture = gr.Image(label="Token merging", type="filepath", interactive=False, visible=False, elem_id="explain-image")
+    note = gr.Markdown(elem_id="explain-message")
+
+    def on_explain(state: SearchState, segment_id):
+        m = next((m for m in state.moments if m.segment_id == segment_id), None) if segment_id is not None else None
+        if m is None:
+            return gr.update(value=None, visible=False), _message("Select a result first, then “Explain this moment”.", ok=False)
+        try:
+            path = ctx.explain(m)
+        except InputError as e:
+            return gr.update(value=None, visible=False), _message(str(e), ok=False)
+        text = (
+            f"How TempMe merged the tokens of **{m.name}** {m.when}: the 12 frames it sampled; each colour "
+            "is one token after the last merge (ClipMe merges across frames, so a colour can recur); "
+            "uncoloured patches are still tokens of their own."
+        )
+        return gr.update(value=str(path), visible=True, label=f"Token merging · {m.name}"), text
+
+    def on_selection_change():
+        return gr.update(value=None, visible=False), ""
+
+    private = {"api_visibility": "private"}
+    button.click(on_explain, [state, selected], [picture, note], concurrency_id="explain", concurrency_limit=1, **private)
+    selected.change(on_selection_change, None, [picture, note], **private)
+
+
 def build_demo(ctx: AppContext) -> gr.Blocks:
     """The page and its API for the library in `ctx`."""
 
@@ -313,6 +344,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 span = gr.Markdown(elem_id="span")
                 # a slot for "why it matched" (matched words of speech / on-screen text) goes here
                 similar_btn = gr.Button("More like this", elem_id="more-like-this", interactive=False)
+                explain_panel(ctx, state, selected)
         with gr.Accordion("Add videos", open=False, elem_id="add-panel"):
             uploads = gr.File(
                 label="Video files",

@@ -406,6 +406,23 @@ class Catalog:
             raise KeyError(f"no segment {segment_id}")
         return np.frombuffer(blob, dtype=np.float32).copy()
 
+    def segment_at(self, resolved_path: str, t: float) -> SegmentRow | None:
+        """The segment of the indexed video at ``resolved_path`` that contains ``t`` seconds
+        (``start_s <= t < end_s``; the last segment also takes its end), or None."""
+        q = (
+            select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
+            .join(Video, Segment.video_id == Video.id)
+            .where(Video.path == to_db(resolved_path), Video.status == "indexed", Segment.start_s <= float(t))
+            .order_by(Segment.start_s.desc())
+            .limit(1)
+        )
+        with self.session() as s:
+            row = s.execute(q).first()
+        if row is None or float(t) > row.end_s:
+            return None
+        sid, vid, a, b, path, dur = row
+        return SegmentRow(sid, vid, a, b, Path(from_db(path)), float(dur or 0.0))
+
     def segment_rows(self, ids: list[int], filters: SearchFilters | None = None) -> dict[int, SegmentRow]:
         """segment id -> :class:`SegmentRow` for those of ``ids`` whose video passes ``filters``."""
         if not len(ids):

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import numpy as np
 from filelock import FileLock, Timeout
 from tempme.index import db, encoders
-from tempme.index.catalog import Catalog
+from tempme.index.catalog import Catalog, SegmentRow
 from tempme.index.encoders import EncoderSpec
 from tempme.index.files import printable, walk
 from tempme.index.pglock import AdvisoryLock
@@ -516,6 +516,22 @@ class Library:
     def video_path(self, video_id: int) -> Path:
         """Raises KeyError for an unknown id."""
         return self.catalog.video_path(video_id)
+
+    def segment_at(self, path: str | os.PathLike, t: float) -> SegmentRow | None:
+        """The indexed segment of the video at ``path`` that contains ``t`` seconds, or None
+        (the video is not in the library, or ``t`` is past its end)."""
+        try:
+            resolved = str(Path(path).expanduser().resolve(strict=True))
+        except (OSError, RuntimeError):
+            return None
+        return self.catalog.segment_at(resolved, t)
+
+    def segment(self, segment_id: int) -> SegmentRow:
+        """The segment with this id and its video. Raises KeyError if there is none."""
+        row = self.catalog.segment_rows([int(segment_id)]).get(int(segment_id))
+        if row is None:
+            raise KeyError(f"no segment {segment_id}")
+        return row
 
     def video_paths(self) -> list[Path]:
         """Every indexed video, sorted."""

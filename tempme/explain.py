@@ -50,6 +50,7 @@ class ExplainedMoment:
         frames: (T, S, S, 3) uint8 RGB, resized and centre-cropped exactly as the encoder's
             preprocessing does before normalising.
         trace: the encoder's :class:`MergeTrace` for these frames.
+        embedding: (D,) float32, the video embedding the encoder computed from them.
     """
 
     path: Path
@@ -58,6 +59,7 @@ class ExplainedMoment:
     times_s: np.ndarray
     frames: np.ndarray
     trace: MergeTrace
+    embedding: np.ndarray
 
     def stage(self, layer: int | None = None) -> MergeStage:
         """The final tokens (``layer=None``) or the last merge step of ``layer``."""
@@ -84,8 +86,9 @@ def explain_clip(encoder, path: str | os.PathLike, start_s: float, end_s: float)
     x = TF.center_crop(torch.from_numpy(decoded).permute(0, 3, 1, 2), [S, S])  # (T, 3, S, S) uint8
     frames = x.permute(0, 2, 3, 1).contiguous().numpy()  # (T, S, S, 3)
     with encoder.inference():
-        _, traces = encoder.encode_video_traced(encoder.preprocess_frames(frames)[None])  # (1, T, 3, S, S)
-    return ExplainedMoment(Path(path), float(start_s), float(end_s), times, frames, traces[0])
+        emb, traces = encoder.encode_video_traced(encoder.preprocess_frames(frames)[None])  # (1, T, 3, S, S)
+    embedding = emb[0].float().cpu().numpy()
+    return ExplainedMoment(Path(path), float(start_s), float(end_s), times, frames, traces[0], embedding)
 
 
 def group_colours(stage: MergeStage) -> dict[int, tuple[int, int, int]]:
