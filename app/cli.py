@@ -14,7 +14,13 @@ from typing import Optional
 
 import typer
 
-COMMAND_MODULES = ("tempme.index.cli", "tempme.app.serve", "tempme.train.cli", "tempme.llm.cli", "tempme.app.explain_cli")
+COMMAND_MODULES = (
+    "tempme.index.cli",
+    "tempme.app.serve",
+    "tempme.train.cli",
+    "tempme.llm.cli",
+    "tempme.app.explain_cli",
+)
 
 cli = typer.Typer(
     name="tempme",

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from tempme.index.cli import LibraryOpt, library_dir
 
 from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt
-from tempme.index.cli import LibraryOpt, library_dir
 
 
 def window_around(at_s: float, window_s: float, duration_s: float) -> tuple[float, float]:
@@ -34,7 +34,10 @@ def explain(
     library: LibraryOpt = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", help="Explain with this architecture (ViT-B-32, ViT-B-16, tempme-tiny) instead of the library's encoder."),
+        typer.Option(
+            "--model",
+            help="Explain with this architecture (ViT-B-32, ViT-B-16, tempme-tiny) instead of the library's encoder.",
+        ),
     ] = None,
     pretrained: Annotated[
         Optional[str],
@@ -43,7 +46,9 @@ def explain(
     adapter: AdapterOpt = None,
     stage: Annotated[
         Optional[int],
-        typer.Option("--stage", min=0, help="Draw the tokens after this layer's merge (0-based); default: the final tokens."),
+        typer.Option(
+            "--stage", min=0, help="Draw the tokens after this layer's merge (0-based); default: the final tokens."
+        ),
     ] = None,
     window: Annotated[
         float, typer.Option("--window", min=0.1, help="Span (s) around --at when the video is not in the library.")
@@ -67,8 +72,9 @@ def explain(
             fail(f"{exc}; or pass --model and --pretrained to explain without a library")
         if explicit_library:
             fail(str(exc))
-    from tempme.explain import explain_clip, render_moment
     from tempme.index import encoders
+
+    from tempme.explain import explain_clip, render_moment
     from tempme.video import VideoDecodeError, probe
     from tempme.weights import WeightsUnavailableError
 

@@ -223,7 +223,9 @@ class AppContext:
         try:
             row = lib.segment(int(hit.segment_id))
         except (KeyError, TypeError, ValueError):
-            raise InputError(f"This moment of {path.name} is no longer in the library (re-indexed or removed).") from None
+            raise InputError(
+                f"This moment of {path.name} is no longer in the library (re-indexed or removed)."
+            ) from None
         if not lib.is_library_file(row.path):
             raise InputError(f"{row.path.name} is not (or no longer) in the library.")
         stamp = row.path.stat()

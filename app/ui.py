@@ -96,13 +96,17 @@ def explain_panel(ctx: AppContext, state: gr.State, selected: gr.State) -> None:
     TempMe merged the selected moment's tokens (`AppContext.explain`); hidden again when the
     selection changes."""
     button = gr.Button("Explain this moment", elem_id="explain", size="sm")
-    picture = gr.Image(label="Token merging", type="filepath", interactive=False, visible=False, elem_id="explain-image")
+    picture = gr.Image(
+        label="Token merging", type="filepath", interactive=False, visible=False, elem_id="explain-image"
+    )
     note = gr.Markdown(elem_id="explain-message")
 
     def on_explain(state: SearchState, segment_id):
         m = next((m for m in state.moments if m.segment_id == segment_id), None) if segment_id is not None else None
         if m is None:
-            return gr.update(value=None, visible=False), _message("Select a result first, then “Explain this moment”.", ok=False)
+            return gr.update(value=None, visible=False), _message(
+                "Select a result first, then “Explain this moment”.", ok=False
+            )
         try:
             path = ctx.explain(m)
         except InputError as e:
@@ -118,7 +122,9 @@ def explain_panel(ctx: AppContext, state: gr.State, selected: gr.State) -> None:
         return gr.update(value=None, visible=False), ""
 
     private = {"api_visibility": "private"}
-    button.click(on_explain, [state, selected], [picture, note], concurrency_id="explain", concurrency_limit=1, **private)
+    button.click(
+        on_explain, [state, selected], [picture, note], concurrency_id="explain", concurrency_limit=1, **private
+    )
     selected.change(on_selection_change, None, [picture, note], **private)
 
 

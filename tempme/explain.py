@@ -157,7 +157,9 @@ def render_merge_groups(
     if frames.shape != (T, S, S, 3) or frames.dtype != np.uint8:
         raise ValueError(f"expected (T, S, S, 3) uint8 frames, got {frames.shape} {frames.dtype}")
     if stage.owner.shape != (T, gh * gw + 1):
-        raise ValueError(f"stage covers {stage.owner.shape} (frames, positions), frames and grid give {(T, gh * gw + 1)}")
+        raise ValueError(
+            f"stage covers {stage.owner.shape} (frames, positions), frames and grid give {(T, gh * gw + 1)}"
+        )
     if S % gh or S % gw:
         raise ValueError(f"image size {S} is not a multiple of the {gh}x{gw} patch grid")
     colours = group_colours(stage)

@@ -105,7 +105,6 @@ def test_explain_clip_on_a_real_clip(tiny):
     top, left = int(round((h - S) / 2.0)), int(round((w - S) / 2.0))
     np.testing.assert_array_equal(moment.frames, decoded[:, top : top + S, left : left + S])
     # and the embedding is the encoder's for exactly those frames
-    import torch
 
     with tiny.inference():
         emb = tiny.encode_video(tiny.preprocess_frames(decoded)[None])[0].numpy()
@@ -131,8 +130,20 @@ def test_cli_explain_with_a_model_writes_the_picture(tmp_path):
     out = tmp_path / "out.png"
     res = CliRunner().invoke(
         cli,
-        ["explain", str(CLIP), "--at", "3", "-o", str(out), "--model", "tempme-tiny", "--pretrained", "none",
-         "--library", str(tmp_path / "no-library-here")],
+        [
+            "explain",
+            str(CLIP),
+            "--at",
+            "3",
+            "-o",
+            str(out),
+            "--model",
+            "tempme-tiny",
+            "--pretrained",
+            "none",
+            "--library",
+            str(tmp_path / "no-library-here"),
+        ],
     )
     assert res.exit_code == 1 and "no library at" in res.output  # an explicit library must exist
     res = CliRunner().invoke(
@@ -155,7 +166,6 @@ def test_cli_explain_with_a_model_writes_the_picture(tmp_path):
 @needs_clips
 def test_cli_explain_uses_the_library_segment(tmp_path):
     from serving import build_library
-
     from tempme.app.cli import cli
     from tempme.index.library import Library
 
@@ -168,7 +178,9 @@ def test_cli_explain_uses_the_library_segment(tmp_path):
         assert row is not None and row.start_s <= 6.0 < row.end_s
         assert lib.segment_at(clip, 600.0) is None and lib.segment_at(CLIP, 6.0) is None  # past the end; not indexed
     out = tmp_path / "seg.png"
-    res = CliRunner().invoke(cli, ["--library", str(lib_dir), "explain", str(clip), "--at", "6", "-o", str(out), "--stage", "1"])
+    res = CliRunner().invoke(
+        cli, ["--library", str(lib_dir), "explain", str(clip), "--at", "6", "-o", str(out), "--stage", "1"]
+    )
     assert res.exit_code == 0, res.output
     assert f"{row.start_s:.2f}-{row.end_s:.2f} s (library segment {row.segment_id})" in res.output
     assert "layer 1, ImgMe                 180  <- drawn" in res.output
@@ -180,7 +192,6 @@ def test_cli_explain_uses_the_library_segment(tmp_path):
 @needs_clips
 def test_app_context_explain(tmp_path):
     from serving import build_library
-
     from tempme.app.handlers import AppContext, InputError
 
     clip = tmp_path / "bikes.mp4"
