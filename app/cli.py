@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from tempme.app.help_format import PlainCommand, PlainGroup
 
 COMMAND_MODULES = (
     "tempme.index.cli",
@@ -24,6 +25,7 @@ COMMAND_MODULES = (
 
 cli = typer.Typer(
     name="tempme",
+    cls=PlainGroup,
     help="Text-to-video moment search with TempMe (open_clip + token merging + LoRA).",
     no_args_is_help=True,
     add_completion=False,
@@ -68,7 +70,7 @@ def _root(
 
 for _module_name in COMMAND_MODULES:
     for _name, _func in importlib.import_module(_module_name).COMMANDS.items():
-        cli.command(_name)(_func)
+        cli.command(_name, cls=PlainCommand)(_func)
 
 
 def main() -> None:

@@ -133,8 +133,12 @@ def index(
         ),
     ] = None,
     adapter: AdapterOpt = None,
-    window: Annotated[float, typer.Option(help="Longest segment (s) before fixed windows.")] = 30.0,
-    min_shot: Annotated[float, typer.Option(help="Shots shorter than this (s) merge with a neighbour.")] = 1.0,
+    window: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Longest segment before fixed windows.")
+    ] = 30.0,
+    min_shot: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Shots shorter than this merge with a neighbour.")
+    ] = 1.0,
     workers: Annotated[int, typer.Option(min=1, help="Decoding threads.")] = 2,
     batch_size: Annotated[int, typer.Option(min=1, help="Segments per encoder batch.")] = 8,
     wait: Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")] = False,
@@ -155,7 +159,7 @@ def index(
     ] = None,
     decoders: Annotated[int, typer.Option(help="Ray: decode tasks at a time.")] = 2,
     encoders: Annotated[int, typer.Option(help="Ray: encoder actors.")] = 1,
-    gpus_per_encoder: Annotated[float, typer.Option(help="Ray: GPUs per encoder actor.")] = 0.0,
+    gpus_per_encoder: Annotated[float, typer.Option(metavar="GPUS", help="Ray: GPUs per encoder actor.")] = 0.0,
     speech: Annotated[
         bool, typer.Option("--speech", help="Also transcribe what is said (see `tempme enrich`).")
     ] = False,
