@@ -17,6 +17,7 @@ from tempme.app.help_format import PlainCommand, PlainGroup
 
 COMMAND_MODULES = (
     "tempme.index.cli",
+    "tempme.app.search_cli",
     "tempme.app.serve",
     "tempme.train.cli",
     "tempme.llm.cli",

@@ -12,11 +12,16 @@
   fresh private temporary directory. Nothing else on disk is served: not the SQLite file or
   FAISS index beside the videos, not ``/etc/passwd``, whatever the environment says.
 - SIGTERM stops a page add within a batch (committed videos kept, the lock released) and exits.
+- Once it listens it prints one line with its URL (Gradio's own banner is silenced) and
+  advertises itself in ``<library>/serving.json`` (:mod:`app.advert`, removed at exit) so that
+  `tempme search` / `tempme shell` use its loaded model.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import ipaddress
 import logging
 import os
@@ -24,10 +29,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from tempme.app.advert import local_url, remove_advert, write_advert
 from tempme.app.auth import LoginThrottle
 from tempme.index.cli import LibraryOpt, library_dir
 
@@ -196,7 +203,22 @@ def serve_command(
         max_file_size="4gb",
         footer_links=["api"],
         css=CSS,
+        quiet=True,  # Gradio's banner ("Running on local URL", "set `share=True`"): ours below
+        prevent_thread_lock=True,
     )
+    url = local_url(host, demo.server_port or port)
+    if write_advert(library, url, auth=credentials is not None) is not None:
+        atexit.register(remove_advert, library)  # also on SIGTERM (sys.exit) and Ctrl-C
+    typer.echo(f"tempme: serving {Path(library).expanduser().resolve()} at {url} (Ctrl+C to stop)")
+    sys.stdout.flush()
+    try:  # Gradio's block_thread() would print its own line on Ctrl-C
+        while demo.is_running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        typer.echo("tempme: stopped")
+    finally:
+        with contextlib.redirect_stdout(io.StringIO()):  # "Closing server running on port: ..."
+            demo.close()
 
 
 COMMANDS = {"serve": serve_command}

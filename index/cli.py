@@ -1,4 +1,5 @@
-"""Library commands of the `tempme` CLI: index, search, rebuild, remove, stats (see app/cli.py).
+"""Library commands of the `tempme` CLI: index, enrich, rebuild, remove, stats (see app/cli.py;
+`search` and `shell` are in app/search_cli.py: they may go through a running server).
 
 Heavy imports (torch, faiss, PyAV) happen inside the commands so `tempme --help` stays fast.
 """
@@ -133,9 +134,7 @@ def index(
         ),
     ] = None,
     adapter: AdapterOpt = None,
-    window: Annotated[
-        float, typer.Option(metavar="SECONDS", help="Longest segment before fixed windows.")
-    ] = 30.0,
+    window: Annotated[float, typer.Option(metavar="SECONDS", help="Longest segment before fixed windows.")] = 30.0,
     min_shot: Annotated[
         float, typer.Option(metavar="SECONDS", help="Shots shorter than this merge with a neighbour.")
     ] = 1.0,
@@ -289,62 +288,6 @@ def enrich(
     _enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
 
 
-def search(
-    ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="What to look for, in words.")],
-    library: LibraryOpt = None,
-    k: Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")] = 10,
-    per_video: Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")] = False,
-    folder: Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")] = None,
-    nprobe: Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")] = 128,
-    mode: Annotated[
-        str,
-        typer.Option(
-            "--mode",
-            help="all (fused by reciprocal rank fusion), visual (TempMe), "
-            "speech (transcripts) or text (on-screen text).",
-        ),
-    ] = "all",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
-) -> None:
-    """Search the library by text; prints rank, score, path, the moment's start-end and why it matched."""
-    library = library_dir(ctx, library)
-    from tempme.index.library import Library, LibraryError, SearchFilters
-    from tempme.index.vectors import IndexParams
-
-    try:
-        lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # a missing library: no torch
-    except LibraryError as exc:
-        fail(str(exc))
-    import faiss
-    import torch
-
-    from tempme.weights import WeightsUnavailableError
-
-    # one query: a team of threads costs more than it saves (text tower: 57 ms on one thread
-    # against 1.2 s on two busy cores; FAISS: 1.8 against 8 ms p50 for IVF at 1e5 vectors)
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    try:
-        hits = lib.search(
-            query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
-        )
-    except (LibraryError, WeightsUnavailableError, ValueError) as exc:
-        fail(printable(str(exc)))
-    if as_json:
-        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
-        return
-    if not hits:
-        typer.echo("no results")
-        return
-    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  path")
-    for h in hits:
-        span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
-        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
-        if h.matched != ("visual",):
-            typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
-
-
 def rebuild(
     ctx: typer.Context,
     library: LibraryOpt = None,
@@ -429,4 +372,4 @@ def stats(
         typer.echo(f"failed:   {printable(path)}: {printable(error)}")
 
 
-COMMANDS = {"index": index, "enrich": enrich, "search": search, "rebuild": rebuild, "remove": remove, "stats": stats}
+COMMANDS = {"index": index, "enrich": enrich, "rebuild": rebuild, "remove": remove, "stats": stats}

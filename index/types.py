@@ -180,6 +180,32 @@ class Hit:
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Hit:
+        """The hit that :meth:`to_dict` made ``d`` from (e.g. a `/search` result of `tempme serve`).
+
+        Raises:
+            KeyError, TypeError, ValueError: ``d`` is not such a dict.
+        """
+        return cls(
+            segment_id=int(d["segment_id"]),
+            video_id=int(d["video_id"]),
+            path=Path(d["video"]),
+            start_s=float(d["start_s"]),
+            end_s=float(d["end_s"]),
+            score=float(d["score"]),
+            rank=int(d["rank"]),
+            duration_s=float(d["duration_s"]),
+            visual_score=None if d.get("visual_score") is None else float(d["visual_score"]),
+            words=tuple(
+                MatchedWord(str(w["word"]), float(w["start_s"]), float(w["end_s"])) for w in d.get("words") or ()
+            ),
+            transcript=d.get("transcript"),
+            ocr_text=d.get("ocr_text"),
+            ocr_box=None if d.get("ocr_box") is None else tuple(float(v) for v in d["ocr_box"]),
+            matched=tuple(d.get("matched") or ("visual",)),
+        )
+
 
 @dataclass
 class IndexReport:

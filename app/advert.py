@@ -1,0 +1,116 @@
+"""Who serves a library: `tempme serve` advertises itself in the library folder so that
+`tempme search` and `tempme shell` reuse its loaded model instead of loading their own.
+
+The advert is ``<library>/serving.json``: ``{"url", "pid", "auth", "started_at"}``, written
+(atomically) once the server listens and removed when it exits. A reader trusts it only when
+the process is alive and the port accepts a connection within half a second (a server killed
+with SIGKILL leaves a stale file; a reused pid does not answer on the port); a stale advert is
+ignored, never deleted by a reader (the folder may be read-only to it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+ADVERT_NAME = "serving.json"
+CONNECT_TIMEOUT_S = 0.5
+
+
+@dataclass(frozen=True)
+class ServerAdvert:
+    """A running `tempme serve` for one library: its ``url`` (``http://127.0.0.1:7860/``), process
+    id and whether it asks for a login (``auth``)."""
+
+    url: str
+    pid: int
+    auth: bool = False
+    started_at: str = ""
+
+    def to_dict(self) -> dict:
+        return {"url": self.url, "pid": self.pid, "auth": self.auth, "started_at": self.started_at}
+
+
+def advert_path(library: Path) -> Path:
+    return Path(library).expanduser() / ADVERT_NAME
+
+
+def local_url(host: str, port: int) -> str:
+    """The URL a client on this machine uses for a server bound to ``host`` (a wildcard bind
+    is reached through the loopback address)."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+def write_advert(library: Path, url: str, *, auth: bool) -> Path | None:
+    """Advertise this process as the server of ``library``; returns the file, or None when the
+    folder cannot be written (logged: searches then load their own model)."""
+    advert = ServerAdvert(url, os.getpid(), auth, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    path = advert_path(library)
+    tmp = path.with_name(f".{ADVERT_NAME}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(advert.to_dict()) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot advertise the server in %s (%s): `tempme search` will load its own model", path, exc)
+        tmp.unlink(missing_ok=True)
+        return None
+    return path
+
+
+def remove_advert(library: Path) -> None:
+    """Remove the advert if it is this process's (another server may have replaced it)."""
+    path = advert_path(library)
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def find_server(library: Path) -> ServerAdvert | None:
+    """The live server advertised for ``library``, or None (no advert, an unreadable one, or a
+    stale one: its process is gone or its port does not answer)."""
+    path = advert_path(library)
+    try:
+        d = json.loads(path.read_text())
+        advert = ServerAdvert(str(d["url"]), int(d["pid"]), bool(d.get("auth")), str(d.get("started_at", "")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.info("ignoring %s: %s", path, exc)
+        return None
+    if not _alive(advert.pid) or not _answers(advert.url):
+        log.info("ignoring the stale advert %s (pid %d, %s)", path, advert.pid, advert.url)
+        return None
+    return advert
