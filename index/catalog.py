@@ -268,6 +268,64 @@ class Catalog:
                 )
             )
 
+    def replace_encoding(
+        self, info: dict, videos: list[tuple[int, NewVideo]], failed: list[tuple[int, str]]
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Switch the library to another encoder in one transaction (``tempme reindex``): the
+        encoder record becomes ``info``; each of ``videos`` (id, re-encoded video) gets its new
+        row values and segments in place of its old ones; each of ``failed`` (id, reason) is
+        dropped with its transcripts and recorded as failed. Returns the (N,) old segment ids
+        and, per video id, its (S,) new segment ids. Nothing changes if anything fails."""
+        old: list[int] = []
+        new: dict[int, list[Segment]] = {}
+        with self._tx() as s:
+            s.execute(delete(EncoderRecord))
+            s.add(
+                EncoderRecord(
+                    arch=info["arch"],
+                    pretrained=str(info["pretrained"]),
+                    adapter_hash=info.get("adapter_hash"),
+                    embed_dim=info["embed_dim"],
+                    info_json=json.dumps(info),
+                )
+            )
+            for video_id, v in videos:
+                old += s.scalars(select(Segment.id).where(Segment.video_id == video_id)).all()
+                s.execute(delete(Segment).where(Segment.video_id == video_id))
+                row = s.get(Video, video_id)
+                row.size, row.mtime_ns, row.content_hash = v.size, v.mtime_ns, v.content_hash
+                row.duration_s, row.fps, row.width, row.height, row.codec = (
+                    v.duration_s,
+                    v.fps,
+                    v.width,
+                    v.height,
+                    v.codec,
+                )
+                segs = [
+                    Segment(
+                        video_id=video_id, start_s=a, end_s=b, kind=kind, embedding=np.asarray(e, np.float32).tobytes()
+                    )
+                    for (a, b, kind), e in zip(v.spans, v.embeddings)
+                ]
+                s.add_all(segs)
+                new[video_id] = segs
+            for video_id, reason in failed:
+                old += s.scalars(select(Segment.id).where(Segment.video_id == video_id)).all()
+                s.execute(delete(TextLine).where(TextLine.video_id == video_id))  # fires the FTS triggers
+                s.execute(delete(Enrichment).where(Enrichment.video_id == video_id))
+                s.execute(delete(Segment).where(Segment.video_id == video_id))
+                row = s.get(Video, video_id)
+                row.status, row.error, row.size, row.mtime_ns = "failed", reason, -1, -1
+            s.flush()
+            ids = {vid: np.array([seg.id for seg in segs], dtype=np.int64) for vid, segs in new.items()}
+        return np.array(old, dtype=np.int64), ids
+
+    def indexed_videos(self) -> list[tuple[int, Path]]:
+        """(video id, path) of every indexed video, by path."""
+        with self.session() as s:
+            rows = s.execute(select(Video.id, Video.path).where(Video.status == "indexed").order_by(Video.path)).all()
+        return [(int(i), Path(from_db(p))) for i, p in rows]
+
     def embed_dim(self) -> int | None:
         info = self.encoder_info()
         return int(info["embed_dim"]) if info else None

@@ -288,6 +288,112 @@ def enrich(
     _enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
 
 
+def reindex(
+    ctx: typer.Context,
+    library: LibraryOpt = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", help="open_clip architecture with a TempMe preset; default: the recorded one."),
+    ] = None,
+    pretrained: Annotated[
+        Optional[str],
+        typer.Option(
+            "--pretrained",
+            help="'openai', 'hf-hub:org/repo', a local checkpoint file or 'none'; default: the recorded weights.",
+        ),
+    ] = None,
+    adapter: AdapterOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before re-encoding.")] = False,
+    window: Annotated[float, typer.Option(metavar="SECONDS", help="Longest segment before fixed windows.")] = 30.0,
+    min_shot: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Shots shorter than this merge with a neighbour.")
+    ] = 1.0,
+    workers: Annotated[int, typer.Option(min=1, help="Decoding threads.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Segments per encoder batch.")] = 8,
+    wait: Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")] = False,
+) -> None:
+    """Re-encode every video of the library with another encoder (or the recorded one again),
+    then switch to it at once; asks first (or give --yes).
+
+    Until the switch the old index answers searches; an interrupted run resumes where it stopped
+    when run again with the same encoder.
+    """
+    library = library_dir(ctx, library)
+    from tempme.index.library import Library, LibraryError
+    from tempme.index.segment import SegmentParams
+    from tempme.index.types import describe_encoder
+
+    try:
+        params = SegmentParams(window_s=window, min_shot_s=min_shot)
+        lib = Library.open(library)
+        info = lib.encoder_info()
+        if info is None:
+            fail(f"the library {lib.path} is empty: nothing to re-encode (index videos first)")
+        n = lib.stats().videos
+    except (ValueError, LibraryError) as exc:
+        fail(printable(str(exc)))
+    new = (
+        ", ".join(
+            f"{name} {value}"
+            for name, value in (("--model", model), ("--pretrained", pretrained), ("--adapter", adapter))
+            if value is not None
+        )
+        or "the same encoder"
+    )
+    question = (
+        f"re-encode {n} video(s) of {lib.path} (built with {describe_encoder(info)}) with {new}? "
+        "Searches keep the old index until every video is done."
+    )
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"{question}\nnothing changed; pass --yes to re-encode")
+        if not typer.confirm(question, default=False):
+            typer.echo("nothing changed")
+            return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from tempme.lora import AdapterError  # torch: after the quick checks
+    from tempme.weights import WeightsUnavailableError
+
+    bar = tqdm(
+        total=None,
+        unit="video",
+        desc="re-encoding",
+        dynamic_ncols=True,
+        file=sys.stderr,
+        disable=not sys.stderr.isatty(),
+    )
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        if path:
+            bar.set_postfix_str(f"done: {Path(path).name[-40:]}")
+
+    try:
+        with _stop_on_sigterm(lib), logging_redirect_tqdm(tqdm_class=tqdm):
+            report = lib.reindex(
+                model=model,
+                pretrained=pretrained,
+                adapter=adapter,
+                progress=progress,
+                wait=wait,
+                workers=workers,
+                batch_size=batch_size,
+                segment_params=params,
+            )
+    except (LibraryError, WeightsUnavailableError, FileNotFoundError, AdapterError) as exc:
+        bar.close()
+        fail(printable(str(exc)))
+    bar.close()
+    typer.echo(report.summary())
+    for path, why in report.errors:
+        typer.echo(f"dropped {path}: {why}", err=True)
+    if report.interrupted:
+        raise typer.Exit(128 + signal.SIGTERM)
+
+
 def rebuild(
     ctx: typer.Context,
     library: LibraryOpt = None,
@@ -372,4 +478,4 @@ def stats(
         typer.echo(f"failed:   {printable(path)}: {printable(error)}")
 
 
-COMMANDS = {"index": index, "enrich": enrich, "rebuild": rebuild, "remove": remove, "stats": stats}
+COMMANDS = {"index": index, "enrich": enrich, "reindex": reindex, "rebuild": rebuild, "remove": remove, "stats": stats}

@@ -29,20 +29,22 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
 from tempme.index import db, encoders
-from tempme.index.catalog import Catalog, SegmentRow
+from tempme.index.catalog import Catalog, NewVideo, SegmentRow
 from tempme.index.encoders import EncoderSpec
 from tempme.index.files import printable, walk
 from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
+from tempme.index.reindex import ReindexReport, same_encoder
 from tempme.index.search import search_moments
 from tempme.index.store import FaissStore
 from tempme.index.textsearch import fuse_hits, search_lines
@@ -195,8 +197,16 @@ class Library:
         self._cancel.set()
 
     def refresh(self) -> None:
-        """Reload the vectors if another process saved a newer index (cheap when not)."""
+        """Reload the vectors if another process saved a newer index (cheap when not); after a
+        ``reindex`` by another process the next text query loads the new encoder."""
         if not self._writing and self.store.is_stale():
+            with self._encoder_lock:
+                if self._encoder is not None and not same_encoder(
+                    self._encoder.info.to_dict(), self.catalog.encoder_info() or {}
+                ):
+                    log.info("%s was re-encoded: loading its new encoder", self.path)
+                    self._encoder = None
+                    self.query = QueryEncoder(self.encoder)
             self._load()
 
     # ---- encoder ---------------------------------------------------------------------------
@@ -331,6 +341,124 @@ class Library:
                     if self._cancel.is_set():
                         break
             return committer.finish(interrupted=self._cancel.is_set())
+
+    def reindex(
+        self,
+        *,
+        model: str | None = None,
+        pretrained: str | None = None,
+        adapter: Path | None = None,
+        executor: Executor | None = None,
+        progress: ProgressFn | None = None,
+        wait: bool | float = False,
+        workers: int = 2,
+        batch_size: int = 8,
+        segment_params: SegmentParams | None = None,
+    ) -> ReindexReport:
+        """Re-encode every indexed video with another encoder (any of ``model`` / ``pretrained`` /
+        ``adapter`` left None comes from the record; all None: the recorded encoder again), then
+        switch the library to it at once. Crash safety and resuming: :mod:`index.reindex` (the
+        old index stays searchable until the switch; a rerun resumes). ``progress(done, total,
+        path)`` as for :meth:`add`; :meth:`interrupt` stops it before the switch.
+
+        Raises:
+            LibraryError: an empty library (nothing to re-encode), a missing recorded adapter.
+            LibraryBusyError: another indexer holds the lock. tempme.weights.WeightsUnavailableError,
+            tempme.lora.AdapterError: the new encoder cannot be loaded.
+        """
+        import time
+
+        from tempme.index.executor import FileStamp as Stamp
+        from tempme.index.executor import LocalExecutor, VideoResult
+        from tempme.index.reindex import Staging
+        from tempme.index.segment import SegmentParams
+
+        t0 = time.perf_counter()
+        if self.catalog.encoder_info() is None:
+            raise LibraryError(f"the library {self.path} is empty: nothing to re-encode (index videos first)")
+        spec = encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
+        with self._writer(wait), ExitStack() as stack:
+            encoder = encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+            target = encoder.info.to_dict()
+            report = ReindexReport(encoder=encoder.info.describe())
+            staging = Staging(self.path, target)
+            videos = self.catalog.indexed_videos()
+            done: dict[int, object] = {}
+            todo: list[Path] = []
+            ids_by_path: dict[Path, int] = {}
+            for video_id, path in videos:
+                try:
+                    st = os.stat(path)
+                    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+                except OSError:
+                    stamp = None
+                staged = staging.get(video_id, stamp)
+                if staged is not None:
+                    done[video_id] = staged
+                    report.resumed += 1
+                else:
+                    todo.append(path)
+                    ids_by_path[path] = video_id
+            failed: list[tuple[int, str]] = []
+            if progress is not None:
+                progress(len(done), len(videos), "")
+            if todo:
+                engine = executor or LocalExecutor(
+                    segment_params or SegmentParams(), workers, batch_size, cancel=self._cancel
+                )
+                handle = encoders.EncoderHandle(spec, encoder)
+                outcomes = engine.run(todo, handle)
+                stack.callback(getattr(outcomes, "close", lambda: None))  # stop the decoders on any exit
+                for outcome in outcomes:
+                    video_id = ids_by_path[outcome.path]
+                    if isinstance(outcome, VideoResult):
+                        m, st = outcome.meta, outcome.stamp or Stamp.of(outcome.path)
+                        video = NewVideo(
+                            path=outcome.path,
+                            size=st.size,
+                            mtime_ns=st.mtime_ns,
+                            content_hash=outcome.content_hash,
+                            duration_s=m.duration_s,
+                            fps=m.fps,
+                            width=m.width,
+                            height=m.height,
+                            codec=m.codec,
+                            spans=[(sp.start_s, sp.end_s, sp.kind) for sp in outcome.spans],
+                            embeddings=outcome.embeddings,
+                        )
+                        staging.put(video_id, video, st.inode)
+                        done[video_id] = video
+                    else:
+                        failed.append((video_id, outcome.reason))
+                        report.errors.append((printable(outcome.path), outcome.reason))
+                    if progress is not None:
+                        progress(len(done) + len(failed), len(videos), printable(outcome.path))
+                    if self._cancel.is_set():
+                        break
+            report.videos, report.failed = len(done), len(failed)
+            report.segments = sum(len(v.spans) for v in done.values())
+            if self._cancel.is_set() or len(done) + len(failed) < len(videos):
+                report.interrupted = True
+                report.seconds = time.perf_counter() - t0
+                return report
+            if spec.adapter is not None:  # the library keeps its own copy of the adapter
+                staged_adapter = staging.dir / "adapter"
+                if Path(spec.adapter).resolve() != (self.path / "adapter").resolve():
+                    shutil.copytree(spec.adapter, staged_adapter, dirs_exist_ok=True)
+            old_ids, _ = self.catalog.replace_encoding(target, sorted(done.items()), failed)
+            if spec.adapter is not None and (staging.dir / "adapter").is_dir():
+                shutil.rmtree(self.path / "adapter", ignore_errors=True)
+                os.replace(staging.dir / "adapter", self.path / "adapter")
+            self.store.rebuild()
+            self.store.save()
+            self._drop_thumbnails(old_ids)
+            with self._encoder_lock:
+                self._encoder = encoder
+            self.query = QueryEncoder(self.encoder)
+            staging.clear()
+            report.seconds = time.perf_counter() - t0
+            log.info("library %s: re-encoded with %s", self.path, encoder.info.describe())
+            return report
 
     def _drop_thumbnails(self, segment_ids: np.ndarray) -> None:
         try:
