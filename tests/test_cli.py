@@ -1,5 +1,7 @@
 """The `tempme` CLI shell: the global --library option, --version, command registration."""
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,45 @@ def test_console_script_runs_without_touching_heavy_modules():
     code = "import sys, tempme.app.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", "importing the CLI must stay fast (no torch at import)"
+
+
+def _help(*args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "tempme", *args, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"},
+    )
+    return out.stdout
+
+
+def _row(text: str, option: str) -> str:
+    """The help table row of ``option`` (its first line), without the box characters."""
+    for line in text.splitlines():
+        cells = line.strip("│ ").split()
+        if option in cells[:3]:
+            return re.sub(r"\s+", " ", line.strip("│ "))
+    raise AssertionError(f"{option} not in help:\n{text}")
+
+
+def test_help_shows_no_type_tags_and_short_metavars():
+    import importlib
+
+    tags = ("<bool>", "<int", "<float", "<str>", "<path>", "<list[", "<Path>")
+    commands = [c for m in COMMAND_MODULES for c in importlib.import_module(m).COMMANDS]
+    for command in [None, *commands]:
+        text = _help(*([command] if command else []))
+        assert not [t for t in tags if t in text], (command, text)
+    root = _help()
+    assert _row(root, "--library").startswith("--library PATH ")
+    assert _row(root, "--version").startswith("--version Print")  # a flag: no metavar
+    assert _row(root, "--help").startswith("--help Show")
+    search = _help("search")
+    assert _row(search, "--k").startswith("--k -k N [1<=x<=1000] Number")
+    assert _row(search, "--per-video").startswith("--per-video One row")
+    assert _row(search, "QUERY").startswith("QUERY What")
+    index = _help("index")
+    assert _row(index, "--window").startswith("--window SECONDS ")
+    assert _row(index, "PATHS...").startswith("* PATHS... Video files")  # required, no type
+    assert _row(index, "--speech").startswith("--speech Also")
