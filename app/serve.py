@@ -29,6 +29,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -130,6 +131,16 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
     return demo, allowed, ctx
 
 
+def _warm_up(page) -> None:
+    """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
+    try:
+        lib = page.library()
+        if lib.store.ntotal:
+            lib.query.encode("warm up")
+    except Exception as exc:  # no library yet, weights unavailable: the first search says so
+        logger.info("model not loaded at start: %s", exc)
+
+
 def serve_command(
     ctx: typer.Context,
     library: LibraryOpt = None,
@@ -210,6 +221,7 @@ def serve_command(
     if write_advert(library, url, auth=credentials is not None) is not None:
         atexit.register(remove_advert, library)  # also on SIGTERM (sys.exit) and Ctrl-C
     typer.echo(f"tempme: serving {Path(library).expanduser().resolve()} at {url} (Ctrl+C to stop)")
+    threading.Thread(target=_warm_up, args=(page,), name="tempme-warm-up", daemon=True).start()
     sys.stdout.flush()
     try:  # Gradio's block_thread() would print its own line on Ctrl-C
         while demo.is_running:
