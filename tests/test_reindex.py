@@ -160,3 +160,41 @@ def test_cli_reindex_asks_first(tmp_path, clips, checkpoint, reference):
         assert_same_library(lib, reference)
     res = runner.invoke(cli, ["--library", str(tmp_path / "empty"), "reindex", "--yes"])
     assert res.exit_code == 1 and "no library at" in res.output
+
+
+def test_sigkill_mid_run_leaves_the_old_index_and_the_rerun_resumes(tmp_path, checkpoint):
+    """A real crash: `tempme reindex` in a child process, SIGKILLed once it has staged a video."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(8):  # enough work that the kill lands mid-run
+        shutil.copy(VIDEOS / CLIPS[i % len(CLIPS)], folder / f"{i}-{CLIPS[i % len(CLIPS)]}")
+    lib = old_library(tmp_path / "lib", sorted(folder.iterdir()))
+    old_info, before = lib.encoder_info(), [h.to_dict() for h in lib.search(QUERY, 5)]
+    lib.close()
+    staging = tmp_path / "lib" / STAGING_NAME
+    cmd = [sys.executable, "-m", "tempme", "--library", str(tmp_path / "lib"), "reindex", "--yes"]
+    proc = subprocess.Popen([*cmd, "--pretrained", str(checkpoint), "--window", "4"], stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not list(staging.glob("video-*.npz")):
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the reindex finished before it could be killed")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    staged = list(staging.glob("video-*.npz"))
+    assert 1 <= len(staged) < 8
+    for f in staged:  # written atomically: every staged file is whole
+        np.load(f)["embeddings"]
+    with Library.open(tmp_path / "lib") as other:
+        assert other.encoder_info() == old_info
+        assert [h.to_dict() for h in other.search(QUERY, 5)] == before
+        report = other.reindex(pretrained=str(checkpoint), segment_params=PARAMS)
+    assert report.resumed >= len(staged) and report.videos == 8 and not report.interrupted
+    ref = Library.open(tmp_path / "ref", create=True)
+    ref.add(sorted(folder.iterdir()), model="tempme-tiny", pretrained=str(checkpoint), segment_params=PARAMS)
+    with Library.open(tmp_path / "lib") as done:
+        assert_same_library(done, ref)
