@@ -614,12 +614,18 @@ class Catalog:
                 )
                 scored = s.execute(sql, {"q": match, "n": fetch}).all()
             else:
+                q_or = " | ".join(terms)  # terms are \w+ only: no tsquery operators
+                # 'english' drops its (longer) stop list; a query of only those words ("would",
+                # "the who") would match nothing, where FTS5 matches them: search those with the
+                # 'simple' configuration instead (no index: a scan, for rare queries only)
+                empty = s.execute(text("SELECT numnode(to_tsquery('english', :q)) = 0"), {"q": q_or}).scalar()
+                cfg = "simple" if empty else "english"
                 sql = text(
-                    "SELECT id, ts_rank(to_tsvector('english', text), q) AS r FROM text_lines, "
-                    "to_tsquery('english', :q) q WHERE to_tsvector('english', text) @@ q "
+                    f"SELECT id, ts_rank(to_tsvector('{cfg}', text), q) AS r FROM text_lines, "
+                    f"to_tsquery('{cfg}', :q) q WHERE to_tsvector('{cfg}', text) @@ q "
                     "ORDER BY r DESC, id LIMIT :n"
                 )
-                scored = s.execute(sql, {"q": " | ".join(terms), "n": fetch}).all()
+                scored = s.execute(sql, {"q": q_or, "n": fetch}).all()
             if not scored:
                 return []
             relevance = {int(i): float(r) for i, r in scored}

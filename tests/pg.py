@@ -10,6 +10,7 @@ afterwards. Both skip with the reason when PostgreSQL or psycopg is missing
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -91,15 +92,25 @@ def pg_server():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_url(pg_server):
-    """A SQLAlchemy URL of a new, empty database (dropped after the test)."""
+@contextlib.contextmanager
+def new_database(server: tuple[str, int]):
+    """A SQLAlchemy URL of a new, empty database on ``server`` (dropped on exit); for fixtures
+    of any scope."""
     import psycopg
 
-    host, port = pg_server
+    host, port = server
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@{host}:{port}/{name}"
-    with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"postgresql+psycopg://postgres@{host}:{port}/{name}"
+    finally:
+        with psycopg.connect(host=host, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A SQLAlchemy URL of a new, empty database (dropped after the test)."""
+    with new_database(pg_server) as url:
+        yield url
