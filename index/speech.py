@@ -296,12 +296,12 @@ class FasterWhisperRecognizer:
         out = []
         for seg in segments:  # a generator: decoding happens here
             words = tuple(
-                Word(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4))
+                Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 4))
                 for w in (seg.words or ())
                 if w.word.strip()
             )
             if words:
-                out.append(Utterance(round(seg.start, 3), round(seg.end, 3), words))
+                out.append(Utterance(round(float(seg.start), 3), round(float(seg.end), 3), words))
         return out, info.language
 
 
