@@ -68,6 +68,9 @@ def test_config_validates_and_round_trips(tmp_path):
         SpeechConfig(device="tpu")
     with pytest.raises(ValueError, match="batch_size"):
         SpeechConfig(batch_size=0)
+    with pytest.raises(ValueError, match="vad_mode"):
+        SpeechConfig(vad_mode=4)
+    assert SpeechConfig().vad_mode == 3
     with pytest.raises(SpeechModelUnavailable, match="English only"):
         PocketSphinxRecognizer(SpeechConfig(backend="pocketsphinx", language="fr"))
     with pytest.raises(SpeechModelUnavailable, match="does not exist"):
@@ -117,3 +120,13 @@ def test_long_speech_is_cut_into_utterances(speech_clip):
     # cuts fall inside words, so fewer words survive, but each one stays where it was said
     assert len(tr.words) >= 6
     assert all(any(s.start_s - 0.5 <= w.start_s < s.end_s + 0.5 for s in spoken) for w in tr.words)
+
+
+def test_strict_vad_hears_what_pocketsphinxs_own_default_hears_on_speech(speech_clip, sphinx):
+    """The strict voice-activity detector (our default, for speed on music) against pocketsphinx's
+    own loose one (the reference): the same words on the spoken sentences, within 0.1 s."""
+    path, _ = speech_clip
+    loose = transcribe_file(path, PocketSphinxRecognizer(SpeechConfig(backend="pocketsphinx", vad_mode=0)))
+    strict = transcribe_file(path, sphinx)
+    assert [w.text for w in strict.words] == [w.text for w in loose.words]
+    assert all(abs(a.start_s - b.start_s) < 0.1 for a, b in zip(strict.words, loose.words))
