@@ -456,9 +456,12 @@ class AppContext:
         lib = self.library()
         return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
 
-    def add_folder(self, folder: str | None, progress: ProgressFn | None = None) -> str:
+    def add_folder(
+        self, folder: str | None, progress: ProgressFn | None = None, encoder: EncoderSpec | None = None
+    ) -> str:
         """Index a folder on the server (recursively), when the server was started with
-        ``--allow-folder-add``. Raises InputError otherwise, or for a path that is not a folder."""
+        ``--allow-folder-add`` (``encoder``: as for `upload`). Raises InputError otherwise, or
+        for a path that is not a folder."""
         if not self.allow_folder_add:
             raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
         if folder is not None and not isinstance(folder, str):
@@ -471,7 +474,7 @@ class AppContext:
             raise InputError(f"{text!r} is not an absolute path.")
         if not path.is_dir():
             raise InputError(f"{path} is not a folder on the server.")
-        return self._index([path.resolve()], progress).summary
+        return self._index([path.resolve()], progress, encoder).summary
 
     # -- status -----------------------------------------------------------------------------
 
