@@ -405,12 +405,12 @@ def test_first_run_from_an_empty_page(page, tmp_path):
         try:
             pg.set_default_timeout(120_000)
             pg.goto(srv.url)
-            pg.wait_for_function("() => document.querySelector('#message').innerText.includes('To start')")
+            pg.wait_for_function("() => document.querySelector('#message')?.innerText.includes('To start')")
             assert "Add videos" in pg.inner_text("#message")
             pg.wait_for_selector("#first-run", state="visible")  # the Add panel opened by itself
             assert not pg.locator("#random-warning").is_visible()
-            pg.locator("#arch").get_by_text("tempme-tiny").click()
-            pg.locator("#weights").get_by_text("random weights").click()
+            pg.locator("#arch").get_by_text("tempme-tiny", exact=True).click()
+            pg.locator("#weights").get_by_text("random weights (not semantic", exact=False).last.click()
             pg.wait_for_selector("#random-warning", state="visible")
             assert "meaningless" in pg.inner_text("#random-warning")
             pg.locator("#upload input[type=file]").set_input_files(str(VIDEOS / UPLOAD_CLIP))
