@@ -61,6 +61,7 @@ CSS = """
   border-radius: 0.35rem; background: #222}
 #results .caption-label {font-size: 0.85em; padding: 0.3em 0.1em 0; overflow-wrap: anywhere}
 #results .moments {list-style: none; margin: 0.3em 0 0; padding: 0; display: flex; flex-wrap: wrap; gap: 0.25em}
+#results .moments li {margin: 0 !important; padding: 0 !important; line-height: 1.3}
 #results .moment {font-size: 0.8em; padding: 0.1em 0.45em !important; border-radius: 1em !important;
   background: var(--background-fill-secondary) !important; font-variant-numeric: tabular-nums}
 #results .moment.selected {background: var(--color-accent) !important; color: white}
@@ -215,7 +216,9 @@ def results_html(moments: list[Hit], scored: bool = True) -> str:
 def _evidence(moments: list[Hit]) -> str:
     """Under the cards: each moment's rank, file and why it matched, matched words highlighted
     (only for moments found by speech or on-screen text)."""
-    rows = [f"<li><b>{escape(m.name)}</b> {m.span}: {evidence_html(m)}</li>" for m in moments if m.matched != ("visual",)]
+    rows = [
+        f"<li><b>{escape(m.name)}</b> {m.span}: {evidence_html(m)}</li>" for m in moments if m.matched != ("visual",)
+    ]
     return f"<ol>{''.join(rows)}</ol>" if rows else ""
 
 

@@ -514,7 +514,9 @@ class Catalog:
                     .order_by(Segment.start_s)
                     .limit(per_video)
                 ).all()
-                out += [SegmentRow(sid, vid, a, b, Path(from_db(vp)), float(d or 0.0)) for sid, vid, a, b, vp, d in rows]
+                out += [
+                    SegmentRow(sid, vid, a, b, Path(from_db(vp)), float(d or 0.0)) for sid, vid, a, b, vp, d in rows
+                ]
         return out
 
     # ---- transcripts and on-screen text ---------------------------------------------------

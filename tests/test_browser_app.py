@@ -192,7 +192,9 @@ def test_search_select_plays_from_start(page, server, tmp_path):
 
     # Hold the autoplaying player still (pause on every 'play'), so its position is where the
     # page put it: start_s when the seek works, 0 when it does not.
-    page.evaluate("() => { window.holdStill = e => e.target.pause(); document.addEventListener('play', window.holdStill, true); }")
+    page.evaluate(
+        "() => { window.holdStill = e => e.target.pause(); document.addEventListener('play', window.holdStill, true); }"
+    )
     _click_moment(page, pick)
     page.wait_for_function(
         "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }"
@@ -251,8 +253,11 @@ def test_player_stops_or_loops_at_the_moments_end(page, server):
     for q in QUERIES:  # a short moment that starts and ends inside its video
         hits = client.predict(q, K, api_name="/search")
         pick = next(
-            (i for i, h in enumerate(hits) if h["start_s"] > 0.5 and h["end_s"] - h["start_s"] <= 3.0
-             and h["end_s"] < h["duration_s"] - 1.0),
+            (
+                i
+                for i, h in enumerate(hits)
+                if h["start_s"] > 0.5 and h["end_s"] - h["start_s"] <= 3.0 and h["end_s"] < h["duration_s"] - 1.0
+            ),
             None,
         )
         if pick is not None:
