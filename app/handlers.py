@@ -175,8 +175,10 @@ class AppContext:
 
     def start_message(self) -> str:
         """How to start a library that does not exist yet (or is empty), for the page."""
+        exists = self._library is not None  # no lock: library() calls this while holding it
+        where = f"No videos in {self.library_dir}" if exists else f"No library at {self.library_dir}"
         return (
-            f"No videos in {self.library_dir} yet. To start: open **Add videos** below, choose the "
+            f"{where} yet. To start: open **Add videos** below, choose the "
             f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
         )
 

@@ -87,7 +87,7 @@ def test_bad_input_messages(ctx):
 
 def test_missing_and_empty_library(tmp_path):
     missing = AppContext(tmp_path / "nowhere")
-    with pytest.raises(InputError, match="No videos in .*nowhere yet. To start: open \\*\\*Add videos"):
+    with pytest.raises(InputError, match="No library at .*nowhere yet. To start: open \\*\\*Add videos"):
         missing.search("a dog", 5)
     assert "To start: open **Add videos**" in missing.status() and missing.needs_encoder()
     assert missing.media_paths() == [missing.thumbnail_dir]
