@@ -26,13 +26,17 @@ from pathlib import Path
 from tempme.app.validate import (  # noqa: F401  (re-exported for the page and the tests)
     MAX_K,
     MAX_QUERY_CHARS,
+    RANDOM_WEIGHTS,
+    WEIGHTS_FILE,
     InputError,
     check_upload,
     check_upload_batch,
+    clean_encoder_choice,
     clean_k,
     clean_query,
     make_filters,
 )
+from tempme.index.encoders import EncoderSpec
 from tempme.index.files import content_hash, is_under
 from tempme.index.library import Library
 from tempme.index.types import (  # noqa: F401
@@ -58,6 +62,7 @@ class SearchState:
     query: str | None = None
     similar_to: int | None = None
     similar_label: str = ""  # "clip.mp4 at 0:41": the source moment, for people
+    new_videos: tuple[Path, ...] = ()  # showing the moments of these just-added videos
     k: int = 12
     filters: SearchFilters = field(default_factory=SearchFilters)
     moments: list[Hit] = field(default_factory=list)
@@ -70,6 +75,43 @@ class SearchState:
 
 
 ProgressFn = Callable[[int, int, str], None]
+
+ARCHITECTURES = ("ViT-B-32", "ViT-B-16", "tempme-tiny")
+"""Models the page offers for a new library (tempme.weights.SUPPORTED_ARCHS, without importing torch)."""
+NEW_VIDEO_MOMENTS = 12
+"""Moments shown per video by "Show new videos"."""
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What one add from the page did: its summary in plain words and the videos it indexed."""
+
+    summary: str
+    videos: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class VideoGroup:
+    """The moments of one video among the results, shown together (like key moments under a
+    video): ``moments`` in time order, ``indices`` their positions in the flat result list (what
+    a click selects), ``best`` the best-ranked of them (its picture heads the card)."""
+
+    best: Hit
+    moments: tuple[Hit, ...]
+    indices: tuple[int, ...]
+
+
+def group_by_video(hits: list[Hit]) -> list[VideoGroup]:
+    """Group ranked hits by video: groups in the order of their best hit, moments in time order.
+    Every hit is in exactly one group; nothing is dropped or reordered across videos' best hits."""
+    by_video: dict[int, list[int]] = {}
+    for i, h in enumerate(hits):
+        by_video.setdefault(h.video_id, []).append(i)
+    groups = []
+    for idx in by_video.values():  # dicts keep insertion order: the order of each video's best hit
+        in_time = sorted(idx, key=lambda i: (hits[i].start_s, hits[i].end_s))
+        groups.append(VideoGroup(hits[idx[0]], tuple(hits[i] for i in in_time), tuple(in_time)))
+    return groups
 
 
 class AppContext:
@@ -112,20 +154,60 @@ class AppContext:
     def thumbnail_dir(self) -> Path:
         return self.library_dir / "thumbs"
 
-    def library(self) -> Library:
-        """The library (opened once). Raises InputError when there is none at `library_dir`."""
+    def library(self, create: bool = False) -> Library:
+        """The library (opened once; with ``create``, made when there is none yet).
+
+        Raises InputError when there is none at `library_dir` (and not ``create``)."""
         with self._open_lock:
             if self._library is None:
                 try:
-                    self._library = Library.open(self.library_dir, create=False)
-                except LibraryError as e:
-                    raise InputError(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
+                    self._library = Library.open(self.library_dir, create=create)
+                except LibraryError:
+                    raise InputError(self.start_message()) from None
             return self._library
 
-    def _empty_message(self) -> str:
+    def needs_encoder(self) -> bool:
+        """True while the library does not exist or has no encoder yet: the page offers to start it."""
+        try:
+            return self.library().encoder_info() is None
+        except InputError:
+            return True
+
+    def start_message(self) -> str:
+        """How to start a library that does not exist yet (or is empty), for the page."""
+        exists = self._library is not None  # no lock: library() calls this while holding it
+        where = f"No videos in {self.library_dir}" if exists else f"No library at {self.library_dir}"
         return (
-            f"The library at {self.library_dir} is empty: add videos below, or run "
-            f"`tempme --library {self.library_dir} index VIDEO_DIR`."
+            f"{where} yet. To start: open **Add videos** below, choose the "
+            f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
+        )
+
+    def _empty_message(self) -> str:
+        return self.start_message()
+
+    def weight_choices(self, arch: str) -> list[tuple[str, str]]:
+        """(label, value) of the weights the page offers for a new library with ``arch``: the
+        open_clip tags already downloaded to this machine (never a download), a checkpoint file
+        on the server, random weights (not semantic)."""
+        from tempme.weights import cached_tags
+
+        try:
+            tags = cached_tags(arch)
+        except ValueError:
+            tags = []
+        return [
+            *((f"{t} (downloaded)", t) for t in tags),
+            ("a weights file on the server", WEIGHTS_FILE),
+            ("random weights (not semantic: a quick test only)", RANDOM_WEIGHTS),
+        ]
+
+    def encoder_choice(
+        self, arch: str | None, weights: str | None, weights_file: str | None, adapter: str | None, confirmed: bool
+    ) -> EncoderSpec:
+        """Check the page's first-run encoder choice (`app.validate.clean_encoder_choice`)."""
+        offline = [v for _, v in self.weight_choices(arch)] if arch in ARCHITECTURES else []
+        return clean_encoder_choice(
+            arch, weights, weights_file, adapter, confirmed, architectures=ARCHITECTURES, offline_tags=offline
         )
 
     # -- search -----------------------------------------------------------------------------
@@ -267,34 +349,60 @@ class AppContext:
 
     # -- adding videos ----------------------------------------------------------------------
 
-    def _index(self, paths: list[Path], progress: ProgressFn | None) -> str:
-        lib = self.library()
+    def _no_encoder(self) -> InputError:
+        return InputError(
+            f"The library at {self.library_dir} has no encoder yet: choose one under *Start the "
+            f"library* (in Add videos), or run "
+            f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
+        )
+
+    def _index(self, paths: list[Path], progress: ProgressFn | None, encoder: EncoderSpec | None = None) -> AddResult:
+        """Index ``paths`` with the library's encoder or, for a library without one, with
+        ``encoder`` (recorded by the first add, as ``tempme index --model ...`` records it)."""
+        lib = self.library(create=encoder is not None)
+        spec = {}
         if lib.encoder_info() is None:
-            raise InputError(
-                f"The library at {self.library_dir} has no encoder yet: index a first folder with "
-                f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
-            )
+            if encoder is None:
+                raise self._no_encoder()
+            spec = dict(model=encoder.model, pretrained=encoder.pretrained, adapter=encoder.adapter)
+        before = set(lib.video_paths())
         try:  # the library's own encoder; the write lock is held for this run only
-            report = lib.add(paths, progress=progress, wait=5.0)
+            report = lib.add(paths, progress=progress, wait=5.0, **spec)
         except LibraryBusyError:
             raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
         except (LibraryError, FileNotFoundError) as e:
             raise InputError(str(e)) from None
+        except Exception as e:  # weights that do not load, an adapter that does not fit (first run)
+            if not spec:
+                raise
+            logger.info("first-run encoder refused: %s", e)
+            raise InputError(f"Cannot load {encoder.model} with weights {Path(encoder.pretrained).name}: {e}") from None
         added = [p for p in lib.video_paths() if is_under(p, paths)]
         if self.on_new_files is not None and added:
             self.on_new_files(added)
         self.last_add = summarize_report(report)
         logger.info("page add: %s", report.summary())
-        return self.last_add
+        return AddResult(self.last_add, tuple(p for p in added if p not in before))
 
     def add_files(self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None) -> str:
+        """`upload`'s summary (the API's ``/add``)."""
+        return self.upload(files, progress).summary
+
+    def upload(
+        self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None, encoder: EncoderSpec | None = None
+    ) -> AddResult:
         """Index uploaded files: each is checked (`check_upload`), refused when the library already
         holds the same bytes (content hash), copied into ``LIBRARY/uploads/`` under its own name
         (``clip-2.mp4`` when ``clip.mp4`` is taken; Gradio's uploads are temporary) and indexed.
 
-        Returns the run's summary. Raises InputError when nothing was uploaded or no file is a
-        readable video (with every file's reason); files that pass are indexed even when
-        others are rejected, and the rejections are appended to the summary.
+        ``encoder``: for a library that does not exist yet or has no encoder (the page's first
+        run; see `encoder_choice`); ignored once the library has one.
+
+        Returns the run's summary and the videos it added. Raises InputError when nothing was
+        uploaded or no file is a readable video (with every file's reason), or when the library
+        has no encoder and none is given; files that pass are indexed even when others are
+        rejected, and the rejections are appended to the summary. When indexing fails, the
+        copies made for it are deleted again.
         """
         if isinstance(files, (str, Path)):
             files = [files]
@@ -306,8 +414,10 @@ class AppContext:
         if not files:
             raise InputError("Choose one or more video files to upload first.")
         check_upload_batch(files)
-        self.library()  # a missing library is reported before anything is copied
-        lib = self.library()
+        # a missing library, or one without an encoder when none is chosen, is reported before anything is copied
+        lib = self.library(create=encoder is not None)
+        if lib.encoder_info() is None and encoder is None:
+            raise self._no_encoder()
         accepted, rejected, seen = [], [], set()
         for f in files:
             try:
@@ -331,14 +441,29 @@ class AppContext:
             dest = _free_name(self.uploads_dir, _safe_name(f.name))
             shutil.copyfile(f, dest)
             stored.append(dest.resolve())
-        summary = self._index(stored, progress)
+        try:
+            result = self._index(stored, progress, encoder)
+        except InputError:
+            for dest in stored:  # nothing indexed from them: no stray copies (and no "clip-2.mp4" next time)
+                if not lib.is_library_file(dest):
+                    dest.unlink(missing_ok=True)
+            raise
         if rejected:
-            summary += " Not added: " + " ".join(rejected)
-        return summary
+            result = replace(result, summary=result.summary + " Not added: " + " ".join(rejected))
+        return result
 
-    def add_folder(self, folder: str | None, progress: ProgressFn | None = None) -> str:
+    def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
+        """The moments of ``videos`` (e.g. just added), each video's first `NEW_VIDEO_MOMENTS`
+        in time order, with thumbnails; only indexed library videos are shown."""
+        lib = self.library()
+        return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
+
+    def add_folder(
+        self, folder: str | None, progress: ProgressFn | None = None, encoder: EncoderSpec | None = None
+    ) -> str:
         """Index a folder on the server (recursively), when the server was started with
-        ``--allow-folder-add``. Raises InputError otherwise, or for a path that is not a folder."""
+        ``--allow-folder-add`` (``encoder``: as for `upload`). Raises InputError otherwise, or
+        for a path that is not a folder."""
         if not self.allow_folder_add:
             raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
         if folder is not None and not isinstance(folder, str):
@@ -351,7 +476,7 @@ class AppContext:
             raise InputError(f"{text!r} is not an absolute path.")
         if not path.is_dir():
             raise InputError(f"{path} is not a folder on the server.")
-        return self._index([path.resolve()], progress)
+        return self._index([path.resolve()], progress, encoder).summary
 
     # -- status -----------------------------------------------------------------------------
 

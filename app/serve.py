@@ -164,8 +164,9 @@ def serve_command(
     credentials = parse_auth(auth, auth_file)
     if not (Path(library).expanduser() / "library.db").is_file():  # e.g. a misspelled --library
         typer.echo(
-            f"warning: there is no library at {Path(library).expanduser().resolve()} yet; the page will "
-            f"say so until one is made: tempme --library {library} index VIDEO_DIR",
+            f"warning: there is no library at {Path(library).expanduser().resolve()} (check the path). "
+            f"The page offers to start one there (Add videos: choose the encoder, upload videos), "
+            f"or make it first: tempme --library {library} index VIDEO_DIR",
             err=True,
         )
     if not is_loopback(host) and credentials is None:
@@ -188,7 +189,7 @@ def serve_command(
     logger.info("uploads and served copies go to %s (removed at exit)", private)
     import faiss
     import torch
-    from tempme.app.ui import CSS
+    from tempme.app.ui import CSS, PLAYER_JS
 
     # Set once for the process. Every search is one query vector: waking OpenMP threads costs
     # more than it saves (measured: 44 -> 23 ms per search on 2 shared cores; the text tower
@@ -214,6 +215,7 @@ def serve_command(
         max_file_size="4gb",
         footer_links=["api"],
         css=CSS,
+        js=PLAYER_JS,
         quiet=True,  # Gradio's banner ("Running on local URL", "set `share=True`"): ours below
         prevent_thread_lock=True,
     )

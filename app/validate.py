@@ -175,3 +175,66 @@ def check_upload(path: str | Path) -> Path:
     if not meta.duration_s > 0:
         raise InputError(f"{name}: the video has no duration.")
     return p
+
+
+RANDOM_WEIGHTS = "none"
+"""The weights choice for seeded random initialisation (``--pretrained none``)."""
+WEIGHTS_FILE = "file"
+"""The weights choice for a checkpoint file on the server."""
+
+
+def clean_encoder_choice(
+    arch: str | None,
+    weights: str | None,
+    weights_file: str | None = None,
+    adapter: str | None = None,
+    random_confirmed: bool = False,
+    *,
+    architectures: Sequence[str],
+    offline_tags: Sequence[str],
+):
+    """The first-run encoder a person chose on the page, as an `index.encoders.EncoderSpec`
+    (what ``tempme index --model ARCH --pretrained WEIGHTS [--adapter DIR]`` would use).
+
+    ``weights``: one of ``offline_tags`` (open_clip tags whose weights are on this machine; no
+    download is ever attempted), `WEIGHTS_FILE` (then ``weights_file``: a checkpoint on the
+    server) or `RANDOM_WEIGHTS` (only with ``random_confirmed``: results are not semantic).
+
+    Raises:
+        InputError: an unknown architecture, weights not on this machine, random weights not
+            confirmed, a weights file or adapter folder that does not exist on the server.
+    """
+    from tempme.index.encoders import EncoderSpec
+
+    if not isinstance(arch, str) or arch not in architectures:
+        raise InputError(f"Choose a model: one of {', '.join(architectures)} (got {arch!r}).")
+    if weights == RANDOM_WEIGHTS:
+        if random_confirmed is not True:
+            raise InputError(
+                "Random weights make every search result meaningless: tick the confirmation box "
+                "to use them anyway (for a quick test), or choose real weights."
+            )
+        pretrained = RANDOM_WEIGHTS
+    elif weights == WEIGHTS_FILE:
+        text = weights_file.strip() if isinstance(weights_file, str) else ""
+        if not text or any(unicodedata.category(c) == "Cc" for c in text):
+            raise InputError("Give the path of the weights file on the server (e.g. /models/ViT-B-32.pt).")
+        path = Path(text).expanduser()
+        if not path.is_absolute() or not path.is_file():
+            raise InputError(f"{text}: no such file on the server (give an absolute path).")
+        pretrained = str(path)
+    elif isinstance(weights, str) and weights in offline_tags:
+        pretrained = weights
+    else:
+        tags = ", ".join(offline_tags) or "none"
+        raise InputError(
+            f"The weights {weights!r} are not on this machine for {arch} (downloaded tags: {tags}). "
+            f"Download them once with `tempme index`, or choose a weights file."
+        )
+    folder = None
+    text = adapter.strip() if isinstance(adapter, str) else ""
+    if text:
+        folder = Path(text).expanduser()
+        if not folder.is_absolute() or not folder.is_dir():
+            raise InputError(f"{text}: no such adapter folder on the server (give an absolute path).")
+    return EncoderSpec(arch, pretrained, folder)

@@ -500,6 +500,25 @@ class Catalog:
             rows = {k: r for k, r in rows.items() if r.path.suffix.lower() in keep}
         return rows
 
+    def video_segments(self, paths: list[Path], per_video: int) -> list[SegmentRow]:
+        """The first ``per_video`` segments of each indexed video at ``paths`` (absolute,
+        resolved), in the order of ``paths`` and each video's in time order."""
+        out: list[SegmentRow] = []
+        q = select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s).join(
+            Video, Segment.video_id == Video.id
+        )
+        with self.session() as s:
+            for path in paths:
+                rows = s.execute(
+                    q.where(Video.path == to_db(path), Video.status == "indexed")
+                    .order_by(Segment.start_s)
+                    .limit(per_video)
+                ).all()
+                out += [
+                    SegmentRow(sid, vid, a, b, Path(from_db(vp)), float(d or 0.0)) for sid, vid, a, b, vp, d in rows
+                ]
+        return out
+
     # ---- transcripts and on-screen text ---------------------------------------------------
     def videos_missing(self, kind: str) -> list[VideoToEnrich]:
         """Indexed videos with no ``kind`` enrichment yet (by path), each with its segments."""

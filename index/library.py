@@ -632,6 +632,16 @@ class Library:
             exclude_segment=exclude_segment,
         )
 
+    def video_moments(self, paths: list[Path], per_video: int = 12) -> list[Hit]:
+        """The first ``per_video`` segments of each video at ``paths`` as hits, each video's in
+        time order (no query: ``score`` 0, ``rank`` their position); e.g. to show videos just added.
+        Paths that are not indexed videos give nothing."""
+        rows = self.catalog.video_segments([Path(p).expanduser().resolve() for p in paths], per_video)
+        return [
+            Hit(r.segment_id, r.video_id, r.path, r.start_s, r.end_s, 0.0, rank, r.duration_s)
+            for rank, r in enumerate(rows, start=1)
+        ]
+
     def search_segments(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw vector search: (Q, D) -> scores (Q, K), segment ids (Q, K) (-1 where none)."""
         self.refresh()

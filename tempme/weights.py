@@ -160,6 +160,29 @@ def _tag_from_cache_path(arch: str, path: Path) -> Optional[str]:
     return None
 
 
+def cached_tags(arch: str, cache_dir: Optional[str] = None) -> list[str]:
+    """The open_clip pretrained tags of ``arch`` whose weights are already in the local Hugging
+    Face cache, in open_clip's order: what can be loaded offline, without any network request
+    (``huggingface_hub.try_to_load_from_cache`` only reads the cache folder).
+
+    Raises:
+        ValueError: unknown architecture.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    if open_clip.get_model_config(arch) is None:
+        raise ValueError(f"unknown architecture {arch!r}; supported: {', '.join(SUPPORTED_ARCHS)}")
+    found = []
+    for tag in open_clip.list_pretrained_tags_by_model(arch):
+        cfg = open_clip.get_pretrained_cfg(arch, tag)
+        if not cfg.get("hf_hub"):
+            continue
+        repo, files = _tag_repo(cfg)
+        if any(isinstance(try_to_load_from_cache(repo, f, cache_dir=cache_dir), str) for f in files):
+            found.append(tag)
+    return found
+
+
 def is_torchscript_archive(path: Path) -> bool:
     """True for a TorchScript archive (OpenAI's CLIP ``.pt`` files), False for a state dict."""
     if not zipfile.is_zipfile(path):

@@ -87,20 +87,82 @@ def test_bad_input_messages(ctx):
 
 def test_missing_and_empty_library(tmp_path):
     missing = AppContext(tmp_path / "nowhere")
-    with pytest.raises(InputError, match="No library at"):
+    with pytest.raises(InputError, match="No library at .*nowhere yet. To start: open \\*\\*Add videos"):
         missing.search("a dog", 5)
-    assert "No library at" in missing.status()
+    assert "To start: open **Add videos**" in missing.status() and missing.needs_encoder()
     assert missing.media_paths() == [missing.thumbnail_dir]
+    assert not (tmp_path / "nowhere").exists()  # looking does not make a library
     from tempme.index.library import Library
 
     Library.open(tmp_path / "empty", create=True).close()
     empty = AppContext(tmp_path / "empty")
-    with pytest.raises(InputError, match="is empty"):
+    with pytest.raises(InputError, match="No videos in .*empty yet"):
         empty.search("a dog", 5)
     clip = tmp_path / "clip.mp4"
     shutil.copyfile(VIDEOS / CLIPS[0], clip)
-    with pytest.raises(InputError, match="no encoder yet"):
+    with pytest.raises(InputError, match="no encoder yet: choose one"):
         empty.add_files([clip])
+    assert not empty.uploads_dir.exists()  # refused before anything was copied
+
+
+def test_first_run_from_the_page(tmp_path):
+    """A library that does not exist is started by the first upload with the chosen encoder, and
+    records it exactly as `tempme index --model tempme-tiny --pretrained none` does."""
+    from serving import build_library
+    from tempme.index.library import Library
+
+    ctx = AppContext(tmp_path / "new")
+    choices = dict((v, label) for label, v in ctx.weight_choices("tempme-tiny"))
+    assert list(choices) == ["file", "none"] and "not semantic" in choices["none"]  # tiny has no tags
+    assert [v for _, v in ctx.weight_choices("ViT-B-32")][-2:] == ["file", "none"]
+    for args, match in [
+        (("ViT-X", "none", "", "", True), "Choose a model"),
+        (("tempme-tiny", "none", "", "", False), "tick the confirmation box"),
+        (("ViT-B-32", "openai", "", "", False), "not on this machine"),  # never downloaded here
+        (("ViT-B-32", "file", "", "", False), "path of the weights file"),
+        (("ViT-B-32", "file", str(tmp_path / "no.pt"), "", False), "no such file"),
+        (("tempme-tiny", "none", "", str(tmp_path / "no-adapter"), True), "no such adapter folder"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            ctx.encoder_choice(*args)
+    spec = ctx.encoder_choice("tempme-tiny", "none", "", "", True)
+    clip = tmp_path / "bikes.mp4"
+    shutil.copyfile(VIDEOS / CLIPS[0], clip)
+    result = ctx.upload([clip], encoder=spec)
+    assert result.summary.startswith("Added 1 video") and not ctx.needs_encoder()
+    assert result.videos == ((ctx.uploads_dir / "bikes.mp4").resolve(),)
+    reference = build_library(tmp_path / "cli", [VIDEOS / CLIPS[0]], model="tempme-tiny", pretrained="none")
+    assert reference.indexed == 1
+    with Library.open(tmp_path / "cli") as ref, Library.open(tmp_path / "new") as lib:
+        assert lib.encoder_info() == ref.encoder_info()
+    # once recorded, a later upload uses the library's encoder (a choice is ignored)
+    other = tmp_path / "cup.mp4"
+    shutil.copyfile(VIDEOS / CLIPS[1], other)
+    assert ctx.upload([other]).videos == ((ctx.uploads_dir / "cup.mp4").resolve(),)
+
+
+def test_first_run_failure_keeps_no_copies(tmp_path):
+    ctx = AppContext(tmp_path / "new")
+    weights = tmp_path / "broken.pt"
+    weights.write_bytes(b"not a checkpoint")
+    spec = ctx.encoder_choice("tempme-tiny", "file", str(weights), "", False)
+    clip = tmp_path / "bikes.mp4"
+    shutil.copyfile(VIDEOS / CLIPS[0], clip)
+    with pytest.raises(InputError, match="Cannot load tempme-tiny with weights broken.pt"):
+        ctx.upload([clip], encoder=spec)
+    assert list(ctx.uploads_dir.iterdir()) == [] and ctx.needs_encoder()
+
+
+def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
+    from tempme.index.library import Library
+
+    with Library.open(library) as lib:
+        rows = lib.catalog.segment_rows(list(lib.catalog.segment_ids()))
+        video = sorted(lib.video_paths())[0]
+    expected = sorted((r.start_s, r.segment_id) for r in rows.values() if r.path == video)
+    moments = ctx.new_moments([video, library / "not-a-video.mp4"])
+    assert [(m.start_s, m.segment_id) for m in moments] == expected[:12] and len(expected) > 1
+    assert all(m.thumbnail and Path(m.thumbnail).is_file() for m in moments)
 
 
 def test_playable_only_library_files(ctx, tmp_path):

@@ -127,3 +127,32 @@ def test_upload_truncated_video(tmp_path):
     cut.write_bytes(src[:2000])  # header start only: no moov atom
     with pytest.raises(InputError, match="cut.mp4: not a readable video"):
         check_upload(cut)
+
+
+def _hit(rank: int, video_id: int, start: float, score: float) -> Hit:
+    return Hit(
+        segment_id=100 + rank,
+        video_id=video_id,
+        path=Path(f"/v/{video_id}.mp4"),
+        start_s=start,
+        end_s=start + 2,
+        score=score,
+        rank=rank,
+        duration_s=60.0,
+    )
+
+
+def test_group_by_video_like_key_moments():
+    """Ranked hits a b a c b a (videos 1 2 1 3 2 1): groups in the order of each video's best
+    hit (1, 2, 3); inside a group the moments in time order, with their positions in the flat list."""
+    from tempme.app.handlers import group_by_video
+
+    hits = [_hit(1, 1, 30, 0.9), _hit(2, 2, 5, 0.8), _hit(3, 1, 10, 0.7), _hit(4, 3, 0, 0.6), _hit(5, 2, 1, 0.5)]
+    hits.append(_hit(6, 1, 50, 0.4))
+    groups = group_by_video(hits)
+    assert [g.best.rank for g in groups] == [1, 2, 4]
+    assert [[m.start_s for m in g.moments] for g in groups] == [[10, 30, 50], [1, 5], [0]]
+    assert [g.indices for g in groups] == [(2, 0, 5), (4, 1), (3,)]
+    assert all(hits[i] is m for g in groups for i, m in zip(g.indices, g.moments))
+    assert sorted(i for g in groups for i in g.indices) == list(range(len(hits)))  # each hit once
+    assert group_by_video([]) == []

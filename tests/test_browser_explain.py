@@ -51,13 +51,13 @@ def test_explain_this_moment(tmp_path):
         assert not page.locator("#explain-image").is_visible()  # hidden until asked for
         page.locator("#explain").click()  # nothing selected yet: a message, no picture
         page.wait_for_function("() => document.querySelector('#explain-message').innerText.includes('Select a result')")
-        page.locator("#results .thumbnail-item").first.click()
+        page.locator("#results button[data-index='0']").first.click()
         page.wait_for_function("() => document.querySelector('#player video')")
         page.locator("#explain").click()
         page.wait_for_function(f"() => ({IMAGE_WIDTH})() === {width}")
         assert "How TempMe merged" in page.inner_text("#explain-message")
         assert page.locator("#explain-image").is_visible()
-        page.locator("#results .thumbnail-item").nth(1).click()  # another moment: hidden again
+        page.locator("#results button[data-index='1']").first.click()  # another moment: hidden again
         page.wait_for_function("() => !document.querySelector('#explain-image img')")
         assert page.inner_text("#explain-message").strip() == ""
         browser.close()

@@ -262,3 +262,24 @@ def test_bad_sources_say_what_to_do(tmp_path):
         create_clip("ViT-B-32", "no-such-tag")
     with pytest.raises(ValueError, match="unknown architecture"):
         create_clip("ViT-Z-99", "none")
+
+
+def test_cached_tags_lists_only_what_the_cache_holds(tmp_path):
+    """The page's first-run list: the tags whose weights sit in the Hugging Face cache layout
+    (models--org--repo/refs/main + snapshots/REV/FILE), nothing else; no network involved."""
+    from tempme.weights import HUB_WEIGHT_FILES, cached_tags
+
+    assert cached_tags("ViT-B-32", cache_dir=str(tmp_path)) == []
+    assert cached_tags("tempme-tiny", cache_dir=str(tmp_path)) == []  # no pretrained tags at all
+    repo = open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k")["hf_hub"].strip("/")  # org/repo
+    files = HUB_WEIGHT_FILES
+    folder = tmp_path / ("models--" + repo.replace("/", "--"))
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("0" * 40)
+    snap = folder / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True)
+    (snap / files[0]).write_bytes(b"weights")
+    assert cached_tags("ViT-B-32", cache_dir=str(tmp_path)) == ["laion2b_s34b_b79k"]
+    assert cached_tags("ViT-B-16", cache_dir=str(tmp_path)) == []
+    with pytest.raises(ValueError, match="unknown architecture"):
+        cached_tags("ViT-X-99", cache_dir=str(tmp_path))
