@@ -101,7 +101,7 @@ def test_spoken_sentence_is_found_highlighted_and_played_from_its_first_word(pag
 
     # select it: the player starts at the first matched word (held still on every 'play')
     page.evaluate("() => document.addEventListener('play', e => e.target.pause(), true)")
-    page.locator("#results .thumbnail-item").first.click()
+    page.locator("#results button[data-index='0']").first.click()
     page.wait_for_function(
         "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }"
     )
