@@ -456,6 +456,21 @@ class Catalog:
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return np.array([r[0] for r in rows], dtype=np.int64), vecs
 
+    def vector_chunks(self, size: int = 65_536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every stored vector in ascending id order, ``size`` rows at a time (keyset pages, so
+        memory stays bounded at any library size): (n,) int64 ids and (n, D) float32 vectors."""
+        last = -1
+        while True:
+            with self.session() as s:
+                rows = s.execute(
+                    select(Segment.id, Segment.embedding).where(Segment.id > last).order_by(Segment.id).limit(size)
+                ).all()
+            if not rows:
+                return
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            yield np.array([r[0] for r in rows], dtype=np.int64), vecs
+            last = int(rows[-1][0])
+
     def segment_vector(self, segment_id: int) -> np.ndarray:
         """(D,) float32. Raises KeyError for an unknown id."""
         with self.session() as s:

@@ -397,16 +397,30 @@ def reindex(
 def rebuild(
     ctx: typer.Context,
     library: LibraryOpt = None,
+    index: Annotated[
+        Optional[str],
+        typer.Option(
+            "--index",
+            help="FAISS index_factory string to pin, e.g. Flat, IVF4096,Flat, IVF65536,PQ64 "
+            "(default: chosen by size: flat, IVF, IVF-SQ8, past 10^7 vectors IVF-PQ).",
+        ),
+    ] = None,
+    shards: Annotated[int, typer.Option(min=1, help="Parallel add shards (Ray tasks when Ray is installed).")] = 1,
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster for the shards: auto or HOST:PORT (default: a local Ray).")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for a running indexer.")] = False,
 ) -> None:
-    """Rebuild the FAISS index from the vectors stored in SQLite (no decoding)."""
+    """Rebuild the FAISS index from the vectors stored in the catalog (no decoding); --index
+    pins its type (IVF types are trained on a sample, added in --shards shards and merged into
+    one on-disk index that searches map read-only)."""
     library = library_dir(ctx, library)
     from tempme.index.library import Library, LibraryError
 
     try:
         lib = Library.open(library)
-        n = lib.rebuild(wait=wait)
-    except LibraryError as exc:
+        n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait)
+    except (LibraryError, ValueError) as exc:
         fail(printable(str(exc)))
     typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
 
@@ -465,7 +479,10 @@ def stats(
     enc = describe_encoder(st.encoder) if st.encoder else "none yet"
     typer.echo(f"library:  {st.path}")
     typer.echo(f"videos:   {st.videos} indexed, {st.failed} failed")
-    typer.echo(f"segments: {st.segments}; index: {st.index_type}, {st.vectors} vectors (file v{st.index_version})")
+    typer.echo(
+        f"segments: {st.segments}; index: {st.index_type}{' (memory-mapped)' if st.index_mapped else ''}, "
+        f"{st.vectors} vectors (file v{st.index_version})"
+    )
     typer.echo(f"encoder:  {enc}")
     if st.last_run:
         r = st.last_run

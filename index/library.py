@@ -493,13 +493,45 @@ class Library:
             self._drop_thumbnails(seg_ids)
             return len(video_ids)
 
-    def rebuild(self, *, wait: bool | float = False) -> int:
-        """Rebuild the vector index from the vectors stored in the catalog (no decoding); the
-        index type follows the current size. Returns the number of vectors."""
+    def rebuild(
+        self,
+        index: str | None = None,
+        *,
+        shards: int = 1,
+        ray_address: str | None = None,
+        wait: bool | float = False,
+    ) -> int:
+        """Rebuild the vector index from the vectors stored in the catalog (no decoding).
+        Returns the number of vectors.
+
+        ``index``: a FAISS ``index_factory`` string (``Flat``, ``IVF4096,Flat``,
+        ``IVF65536,PQ64``, ...), pinned: later runs add to it and keep it, ``stats`` shows it.
+        None: the type that fits the size (``flat`` / ``ivf`` / ``ivf-sq8``, and past 10^7
+        vectors ``vectorscale.factory_for``'s IVF-PQ), chosen again as the library grows.
+        An IVF factory is trained on a sample, added in ``shards`` parallel shards (Ray tasks
+        when ``shards`` > 1 and Ray is installed, on ``ray_address`` or a local Ray; else in
+        this process) and merged into one on-disk index that searches map read-only.
+
+        Raises:
+            ValueError: FAISS cannot build ``index`` here (the message says why; the old index
+                is kept). LibraryBusyError: another indexer holds the lock.
+        """
+        if shards < 1:
+            raise ValueError(f"shards must be at least 1, got {shards}")
         with self._writer(wait):
             if self.catalog.embed_dim() is None:
+                if index is not None:
+                    raise ValueError("the library has no vectors yet: index videos before choosing an index type")
                 return 0
-            n = self.store.rebuild()
+            runner = None
+            if shards > 1:
+                from tempme.index.vectorscale import RayRunner
+
+                try:
+                    runner = RayRunner(ray_address)
+                except ImportError:
+                    log.warning("Ray is not installed (pip install 'tempme[scale]'): adding %d shards here", shards)
+            n = self.store.rebuild(index, shards=shards, runner=runner)
             self.store.save()
             return n
 
@@ -710,4 +742,5 @@ class Library:
             index_version=self.store.version,
             encoder=self.catalog.encoder_info(),
             last_run=last,
+            index_mapped=self.store.mapped,
         )

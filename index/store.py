@@ -10,6 +10,12 @@ garbage), is never trusted: the index is rebuilt from the catalog instead. The p
 readers that have not reloaded yet. All methods are thread-safe (one lock: searches, changes
 and reloads take turns).
 
+``rebuild(factory, shards=N)`` pins an index type given as a FAISS ``index_factory`` string:
+an IVF factory is trained on a sample, added in N shards (:mod:`index.vectorscale`; Ray tasks
+or this process) and merged into ``vectors-<N>.faiss`` + ``vectors-<N>.ivfdata``, which
+searches map read-only. Results of lossy indexes (PQ, SQ codes) are re-ranked exactly with the
+catalog's stored vectors (``IndexParams.rerank`` candidates per result).
+
 Writing (``add``/``remove``/``save``/``rebuild``) is for the one indexer that holds the
 library's lock; the store itself does not lock files.
 """
@@ -17,11 +23,13 @@ library's lock; the store itself does not lock files.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from tempme.index import vectorscale as vs
 from tempme.index.catalog import Catalog, IndexFileState
 from tempme.index.vectors import IndexParams, VectorIndex, file_checksum
 
@@ -63,8 +71,10 @@ class VectorStore(Protocol):
     def is_stale(self) -> bool:
         """True when the catalog records a newer version (or another number of vectors)."""
 
-    def rebuild(self) -> int:
-        """A fresh index, of the type that fits the size, from the catalog's vectors; returns N."""
+    def rebuild(self, factory: str | None = None, *, shards: int = 1, runner: vs.ShardRunner | None = None) -> int:
+        """A fresh index from the catalog's vectors: of type ``factory`` (pinned), or by size
+        when None; returns N. Raises ValueError for a factory FAISS cannot build here (the old
+        index is kept)."""
 
     def needs_rebuild(self) -> bool:
         """True when the library outgrew (or shrank below) its index type."""
@@ -79,6 +89,7 @@ class FaissStore:
         self.params = params
         self._index: VectorIndex | None = None
         self._version = 0
+        self._fresh: tuple[int, Path] | None = None  # an on-disk index rebuild wrote, not yet recorded
         self._lock = threading.RLock()
 
     @property
@@ -92,6 +103,11 @@ class FaissStore:
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def mapped(self) -> bool:
+        """True when the index's lists are memory-mapped read-only from its file."""
+        return self._index is not None and self._index.mapped is not None
 
     def ensure(self, dim: int) -> None:
         with self._lock:
@@ -114,9 +130,17 @@ class FaissStore:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         with self._lock:
-            if self._index is None:
+            index = self._index
+            if index is None:
                 return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-            return self._index.search(q, k)
+            if not (index.lossy and self.params.rerank > 0 and k > 0):
+                return index.search(q, k)
+            _, candidates = index.search(q, min(max(k * self.params.rerank, k), max(index.ntotal, k)))
+            return vs.rerank(q, candidates, self.catalog.stored_vectors, k)
+
+    def _next_version(self) -> int:
+        state = self.catalog.index_state()
+        return max(state.version if state else 0, self._version, self._fresh[0] if self._fresh else 0) + 1
 
     def save(self) -> None:
         with self._lock:
@@ -124,16 +148,27 @@ class FaissStore:
                 return
             state = self.catalog.index_state()
             old = state.file if state else None
-            version = max(state.version if state else 0, self._version) + 1
-            name = f"vectors-{version}.faiss"
-            digest = self._index.save(self.directory / name)
+            if self._index.mapped is not None and self._fresh is None:
+                return  # unchanged since it was loaded from the recorded file
+            if self._index.mapped is not None:  # the on-disk index rebuild wrote: record it as it is
+                version, path = self._fresh
+                name, digest = path.name, file_checksum(path)
+            else:
+                version = self._next_version()
+                name = f"vectors-{version}.faiss"
+                (self.directory / name).with_suffix(".ivfdata").unlink(missing_ok=True)  # a killed rebuild's
+                digest = self._index.save(self.directory / name)
             self.catalog.record_index(IndexFileState(version, name, self._index.kind, self._index.ntotal, digest))
-            self._version = version
-        for f in self.directory.glob("vectors-*.faiss"):  # keep the previous file for open readers
-            if f.name not in (name, old):
-                f.unlink(missing_ok=True)
+            self._version, self._fresh = version, None
+        keep = {Path(n).stem for n in (name, old) if n}
+        for pattern in ("vectors-*.faiss", "vectors-*.ivfdata"):  # keep the previous file for open readers
+            for f in self.directory.glob(pattern):
+                if f.stem not in keep:
+                    f.unlink(missing_ok=True)
         for f in self.directory.glob(".vectors-*.faiss.tmp-*"):  # left by a killed writer (we hold the lock)
             f.unlink(missing_ok=True)
+        for d in self.directory.glob(".rebuild-*"):  # a killed rebuild's exported vectors
+            shutil.rmtree(d, ignore_errors=True)
 
     def load(self) -> bool:
         with self._lock:
@@ -141,13 +176,13 @@ class FaissStore:
             version, name = (state.version, state.file) if state else (0, None)
             index = None
             if name and (self.directory / name).is_file():
-                index = self._read(self.directory / name, state.id_checksum)
+                index = self._read(self.directory / name, state.id_checksum, state.kind)
             elif name:
                 log.warning("%s: index file %s is missing; rebuilding from stored vectors", self.directory, name)
             dim = self.catalog.embed_dim()
             if index is None and dim is not None:
                 index = VectorIndex.empty(dim, self.params)
-            self._index, self._version = index, version
+            self._index, self._version, self._fresh = index, version, None
             if index is None:
                 return False
             db_ids, index_ids = self.catalog.segment_ids(), index.ids()
@@ -163,15 +198,15 @@ class FaissStore:
                 len(missing),
                 len(extra),
             )
-            if duplicates or self.params.kind_for(len(db_ids)) != index.kind:
-                self.rebuild()  # also when the repaired size calls for another index type
+            if duplicates or (not index.pinned and self.params.kind_for(len(db_ids)) != index.kind):
+                self.rebuild(index.kind if index.pinned else None)  # or the repaired size calls for another type
             else:
                 index.remove(extra)
                 ids, vecs = self.catalog.stored_vectors(missing)
                 index.add(vecs, ids)
             return True
 
-    def _read(self, path: Path, recorded: int) -> VectorIndex | None:
+    def _read(self, path: Path, recorded: int, kind: str) -> VectorIndex | None:
         """The index in ``path``, or None (logged) when it is damaged: its bytes do not match the
         recorded checksum, or FAISS cannot read it."""
         try:
@@ -183,7 +218,7 @@ class FaissStore:
                     path,
                 )
                 return None
-            return VectorIndex.load(path, self.params)
+            return VectorIndex.load(path, self.params, kind)
         except (RuntimeError, ValueError, OSError) as exc:
             log.warning("%s cannot be read (%s): rebuilding the index from the catalog's vectors", path, exc)
             return None
@@ -195,12 +230,51 @@ class FaissStore:
         with self._lock:
             return version != self._version or count != self.ntotal
 
-    def rebuild(self) -> int:
+    def rebuild(self, factory: str | None = None, *, shards: int = 1, runner: vs.ShardRunner | None = None) -> int:
         with self._lock:
-            ids, vecs = self.catalog.stored_vectors()
-            self._index = VectorIndex.build(vecs, ids, vecs.shape[1], self.params)
+            dim = self.catalog.embed_dim()
+            if factory is None and dim is not None and self.catalog.segment_count() >= vs.PQ_FROM:
+                factory = vs.factory_for(self.catalog.segment_count(), dim)  # past IVF-SQ8: IVF-PQ on disk
+            if factory is None:
+                ids, vecs = self.catalog.stored_vectors()
+                self._index, self._fresh = VectorIndex.build(vecs, ids, vecs.shape[1], self.params), None
+                return self._index.ntotal
+            self._index = self._build_pinned(factory.strip(), dim, shards, runner)
             return self._index.ntotal
+
+    def _build_pinned(self, factory: str, dim: int | None, shards: int, runner) -> VectorIndex:
+        """Export the catalog's vectors to ``.npy`` files in the library folder (every shard task
+        maps them: shared storage on a cluster), build ``factory`` from them, drop the export."""
+        if dim is None:
+            raise ValueError("the library has no vectors yet: index videos before choosing an index type")
+        vs.check_factory(factory, dim)  # before any work: a bad string leaves everything as it was
+        version = self._next_version()
+        path = self.directory / f"vectors-{version}.faiss"
+        for stale in (path, path.with_suffix(".ivfdata")):  # unrecorded leftovers of a killed rebuild
+            stale.unlink(missing_ok=True)
+        work = self.directory / f".rebuild-{version}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        try:
+            n = self.catalog.segment_count()
+            vecs = np.lib.format.open_memmap(work / "vectors.npy", mode="w+", dtype=np.float32, shape=(n, dim))
+            ids = np.lib.format.open_memmap(work / "ids.npy", mode="w+", dtype=np.int64, shape=(n,))
+            row = 0
+            for chunk_ids, chunk_vecs in self.catalog.vector_chunks():
+                m = min(len(chunk_ids), n - row)  # an indexer cannot add meanwhile: we hold the lock
+                ids[row : row + m], vecs[row : row + m] = chunk_ids[:m], chunk_vecs[:m]
+                row += m
+            vecs.flush(), ids.flush()
+            del vecs, ids
+            source = vs.NpySource(work / "vectors.npy", work / "ids.npy")
+            index, mapped = vs.build_factory(factory, source, path, n_shards=shards, runner=runner)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        log.info("rebuilt the index as %s: %d vectors%s", factory, index.ntotal, " (on disk)" if mapped else "")
+        self._fresh = (version, path) if mapped else None
+        return VectorIndex.from_factory(factory, index, self.params, mapped=mapped)
 
     def needs_rebuild(self) -> bool:
         with self._lock:
-            return self._index is not None and self.params.kind_for(self._index.ntotal) != self._index.kind
+            index = self._index
+            return index is not None and not index.pinned and self.params.kind_for(index.ntotal) != index.kind

@@ -252,11 +252,12 @@ class LibraryStats:
     segments: int
     failed: int
     failures: list[tuple[str, str]]  # (path, error)
-    index_type: str
+    index_type: str  # flat / ivf / ivf-sq8 (by size), or the FAISS factory string pinned by rebuild
     vectors: int
     index_version: int
     encoder: dict | None  # EncoderInfo.to_dict()
     last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
+    index_mapped: bool = False  # the index's lists are memory-mapped from its file (not in memory)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)

@@ -10,6 +10,14 @@ An ``IndexIDMap2`` (ids = SQLite segment ids) wraps an inner index chosen by siz
   (nlist ~ 4 sqrt(N)), ``nprobe`` lists probed per query, below ``sq_threshold``;
 - ``ivf-sq8``: the same with 8-bit scalar-quantized codes (``IndexIVFScalarQuantizer``).
 
+Or the type a user pinned with ``tempme rebuild --index FACTORY`` (:meth:`VectorIndex.from_factory`,
+built by :mod:`index.vectorscale`): its ``kind`` is the FAISS ``index_factory`` string itself.
+An IVF factory (``IVF1024,Flat``, ``IVF4096,PQ64``, ``OPQ16,IVF256,PQ16``) keeps the segment
+ids in its inverted lists (no id map) and is usually served memory-mapped from an on-disk file
+(``vectors-N.faiss`` + ``vectors-N.ivfdata``); the first change (add, remove) copies its lists
+into memory, and the next save writes an ordinary file. Other factories (``Flat``, ``PQ32``,
+``HNSW32``) sit inside an ``IndexIDMap2`` in memory.
+
 The CPU index is the master copy (written to disk atomically). On a machine with a GPU the inner
 index is cloned to GPU 0 for searching (``faiss.index_cpu_to_gpu``); positions it returns are
 mapped to ids through the id map, so both paths give the same interface.
@@ -37,6 +45,7 @@ class IndexParams:
     nprobe: int = 128  # inverted lists probed per query (recall@10 0.96 at 1e6, bench/search.py)
     nlist: int | None = None  # default: 4 * sqrt(N) rounded to a power of two (>= 16)
     use_gpu: bool = True  # search on GPU 0 when faiss sees one
+    rerank: int = 10  # lossy indexes (PQ, SQ codes): k * rerank candidates re-scored exactly (0: off)
 
     def kind_for(self, n: int) -> str:
         if n >= self.sq_threshold:
@@ -58,15 +67,41 @@ def _as_f32(x: np.ndarray, dim: int) -> np.ndarray:
     return x
 
 
-class VectorIndex:
-    """FAISS ``IndexIDMap2`` over inner product; see the module docstring."""
+AUTO_KINDS = ("flat", "ivf", "ivf-sq8")  # chosen by size; any other kind is a pinned factory string
 
-    def __init__(self, index: faiss.IndexIDMap2, kind: str, params: IndexParams):
+
+class VectorIndex:
+    """FAISS over inner product (an ``IndexIDMap2``, or a bare IVF for pinned IVF factories);
+    see the module docstring.
+
+    Attributes:
+        kind: ``flat`` / ``ivf`` / ``ivf-sq8`` (chosen by size) or the pinned factory string.
+        mapped: the file whose lists are memory-mapped read-only (None: all in memory).
+    """
+
+    def __init__(self, index: faiss.Index, kind: str, params: IndexParams, *, mapped: Path | None = None):
         self.index = index
         self.kind = kind
         self.params = params
+        self.mapped = mapped
         self._gpu = None  # GPU clone of the inner index, rebuilt lazily after changes
         self._set_nprobe()
+
+    @property
+    def pinned(self) -> bool:
+        """True when the type is a factory chosen by the user (kept as the library grows)."""
+        return self.kind not in AUTO_KINDS
+
+    @property
+    def lossy(self) -> bool:
+        """True when search scores compressed codes (re-rank with exact vectors)."""
+        from tempme.index.vectorscale import is_lossy
+
+        return self.kind == "ivf-sq8" or (self.pinned and is_lossy(self.index))
+
+    @property
+    def _id_mapped(self) -> bool:
+        return isinstance(self.index, faiss.IndexIDMap2)
 
     @property
     def dim(self) -> int:
@@ -107,9 +142,36 @@ class VectorIndex:
         out.add(vectors, ids)
         return out
 
+    @classmethod
+    def from_factory(cls, factory: str, index: faiss.Index, params: IndexParams = IndexParams(), *, mapped=None):
+        """Wrap a filled index built from ``factory`` (index.vectorscale): an IVF as it is (ids
+        in its lists), anything else must already be an ``IndexIDMap2``."""
+        from tempme.index.vectorscale import is_ivf
+
+        if not (is_ivf(index) or isinstance(index, faiss.IndexIDMap2)):
+            raise ValueError(f"{factory}: expected an IVF index or an IndexIDMap2, got {type(index).__name__}")
+        return cls(index, factory, params, mapped=mapped)
+
     def _set_nprobe(self) -> None:
-        if self.kind != "flat":
-            faiss.extract_index_ivf(self.index.index).nprobe = self.params.nprobe
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is not None:
+            ivf.nprobe = self.params.nprobe
+
+    def _in_memory(self) -> None:
+        """Before a change: copy memory-mapped (read-only) lists into memory."""
+        if self.mapped is None:
+            return
+        ivf = faiss.extract_index_ivf(self.index)
+        mapped = ivf.invlists
+        lists = faiss.ArrayInvertedLists(ivf.nlist, mapped.code_size)
+        for lst in range(ivf.nlist):
+            n = mapped.list_size(lst)
+            if n:
+                lists.add_entries(lst, n, mapped.get_ids(lst), mapped.get_codes(lst))
+        ivf.replace_invlists(lists, True)  # frees (unmaps) the mapped lists
+        lists.this.disown()
+        log.info("copied the memory-mapped lists of %s into memory (%d vectors)", self.mapped.name, self.ntotal)
+        self.mapped = None
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         """Add (N, D) unit vectors with int64 ``ids`` (N,)."""
@@ -118,6 +180,7 @@ class VectorIndex:
         if len(ids) != len(vectors):
             raise ValueError(f"{len(vectors)} vectors but {len(ids)} ids")
         if len(ids):
+            self._in_memory()
             self.index.add_with_ids(vectors, ids)
             self._gpu = None
 
@@ -125,13 +188,22 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not len(ids):
             return 0
+        self._in_memory()
         removed = self.index.remove_ids(faiss.IDSelectorBatch(ids))
         self._gpu = None
         return int(removed)
 
     def ids(self) -> np.ndarray:
-        """(N,) int64 ids in storage order."""
-        return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        """(N,) int64 ids in storage order (list by list for a bare IVF)."""
+        if self._id_mapped:
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        inv = faiss.extract_index_ivf(self.index).invlists
+        parts = [
+            faiss.rev_swig_ptr(inv.get_ids(lst), inv.list_size(lst)).astype(np.int64)
+            for lst in range(inv.nlist)
+            if inv.list_size(lst)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def reconstruct(self, segment_id: int) -> np.ndarray:
         return self.index.reconstruct(int(segment_id))
@@ -141,8 +213,9 @@ class VectorIndex:
             return None
         if self._gpu is None:
             res = faiss.StandardGpuResources()
-            self._gpu = (res, faiss.index_cpu_to_gpu(res, 0, self.index.index))
-            if self.kind != "flat":
+            inner = self.index.index if self._id_mapped else self.index
+            self._gpu = (res, faiss.index_cpu_to_gpu(res, 0, inner))
+            if faiss.try_extract_index_ivf(self.index) is not None:
                 faiss.GpuParameterSpace().set_index_parameter(self._gpu[1], "nprobe", self.params.nprobe)
         return self._gpu[1]
 
@@ -163,16 +236,21 @@ class VectorIndex:
             scores, ids = self.index.search(queries, k)
         else:
             scores, pos = gpu.search(queries, min(k, 2048))  # GPU k limit
-            id_map = self.ids()
-            ids = np.where(pos >= 0, id_map[np.clip(pos, 0, None)], -1)
+            if self._id_mapped:  # positions -> ids
+                id_map = self.ids()
+                ids = np.where(pos >= 0, id_map[np.clip(pos, 0, None)], -1)
+            else:  # a bare IVF stores the ids themselves
+                ids = pos
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return scores, ids.astype(np.int64)
 
     def save(self, path: Path) -> int:
         """Write atomically: a temporary file in the same folder, fsync, then rename. Returns the
         file's :func:`file_checksum`. On failure (a full disk) the temporary file is removed and
-        ``path`` is untouched."""
+        ``path`` is untouched. Memory-mapped lists are copied into memory first (the new file
+        holds them all)."""
         path = Path(path)
+        self._in_memory()
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             faiss.write_index(self.index, str(tmp))
@@ -191,7 +269,23 @@ class VectorIndex:
         return digest
 
     @classmethod
-    def load(cls, path: Path, params: IndexParams = IndexParams()) -> VectorIndex:
+    def load(cls, path: Path, params: IndexParams = IndexParams(), kind: str | None = None) -> VectorIndex:
+        """Read ``path``. ``kind``: the type the catalog recorded; a pinned factory is opened
+        memory-mapped (its ``.ivfdata`` beside it, or the file itself), the others are read
+        into memory and their kind comes from the file."""
+        path = Path(path)
+        if kind is not None and kind not in AUTO_KINDS:
+            from tempme.index.vectorscale import is_ivf, open_index
+
+            with open(path, "rb") as fh:
+                fourcc = fh.read(4)
+            if fourcc == b"IxM2":  # the IndexIDMap2 of a non-IVF factory: read into memory
+                return cls.from_factory(kind, faiss.read_index(str(path)), params)  # read_index downcasts
+            ondisk = path.with_suffix(".ivfdata")
+            index = open_index(path)  # an IVF: its lists mapped read-only (from .ivfdata, or this file)
+            if not is_ivf(index):
+                raise ValueError(f"{path}: expected an IVF index for {kind}, got {type(index).__name__}")
+            return cls.from_factory(kind, index, params, mapped=ondisk if ondisk.is_file() else path)
         index = faiss.read_index(str(path))
         if not isinstance(index, faiss.IndexIDMap2):
             index = faiss.downcast_index(index)
@@ -209,11 +303,16 @@ class VectorIndex:
 
 def file_checksum(path: Path, chunk: int = 1 << 22) -> int:
     """63-bit fingerprint of a file's bytes (blake2b): every id and every vector component of a
-    saved index is in it, so a truncated, overwritten or zeroed file does not match."""
+    saved index is in it, so a truncated, overwritten or zeroed file does not match. An on-disk
+    index's lists (``NAME.ivfdata`` beside ``NAME.faiss``) are part of it."""
     h = hashlib.blake2b(digest_size=8)
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
+    path = Path(path)
+    for part in (path, path.with_suffix(".ivfdata")):
+        if part is not path and not part.is_file():
+            continue
+        with open(part, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
     return int.from_bytes(h.digest(), "little") >> 1
 
 

@@ -84,6 +84,7 @@ def factory_for(n: int, dim: int) -> str:
 
 
 _IVF = re.compile(r"(?:^|,)IVF(\d+)")
+_FAISS_ERROR = re.compile(r"at \S+:\d+: (?:Error: '.*?' failed: )?")  # the prefix of FAISS's messages
 
 
 def nlist_of(factory: str) -> int | None:
@@ -190,8 +191,9 @@ def train_empty(factory: str, sample: np.ndarray, *, seed: int = 0) -> faiss.Ind
     """An empty index of type ``factory`` (inner product) trained on the (S, D) ``sample``.
 
     Raises:
-        ValueError: the factory string is not understood by FAISS, or the sample is too small
-        for its lists (fewer than 39 vectors a list).
+        ValueError: the factory string is not understood by FAISS, or the sample has fewer
+        vectors than lists (k-means needs one a list; below 39 a list, FAISS's own guideline,
+        training goes on with a warning: a small library's lists are rough, not wrong).
     """
     sample = np.ascontiguousarray(sample, dtype=np.float32)
     dim = sample.shape[1]
@@ -200,10 +202,10 @@ def train_empty(factory: str, sample: np.ndarray, *, seed: int = 0) -> faiss.Ind
     except RuntimeError as e:
         raise ValueError(f"FAISS does not understand index factory {factory!r} for width {dim}: {e}") from None
     nlist = nlist_of(factory)
+    if nlist is not None and len(sample) < nlist:
+        raise ValueError(f"{factory}: {len(sample)} training vectors for {nlist} lists; need at least {nlist}")
     if nlist is not None and len(sample) < 39 * nlist:
-        raise ValueError(
-            f"{factory}: {len(sample)} training vectors for {nlist} lists; need at least {39 * nlist} (39 a list)"
-        )
+        log.warning("%s: %d training vectors for %d lists (FAISS suggests 39 a list)", factory, len(sample), nlist)
     if not index.is_trained:
         ivf = _ivf(index)
         if ivf is not None:
@@ -214,7 +216,11 @@ def train_empty(factory: str, sample: np.ndarray, *, seed: int = 0) -> faiss.Ind
             # annealing takes minutes of CPU for nothing.
             ivf.do_polysemous_training = False
         log.info("training %s on %d vectors", factory, len(sample))
-        index.train(sample)
+        try:
+            index.train(sample)
+        except RuntimeError as e:  # e.g. fewer training vectors than a codebook has centroids
+            why = _FAISS_ERROR.split(str(e).strip().splitlines()[-1])[-1]
+            raise ValueError(f"{factory}: training on {len(sample)} vectors failed: {why}") from None
     return index
 
 
@@ -440,3 +446,122 @@ def to_gpus(index: faiss.Index, *, ngpu: int | None = None, nprobe: int | None =
     if nprobe is not None and ivf is not None:
         faiss.GpuParameterSpace().set_index_parameter(gpu, "nprobe", int(nprobe))
     return gpu
+
+
+# ---- checking a factory string, re-ranking lossy results ------------------------------------
+MAX_FACTORY_CHARS = 32  # the catalog's index_type column (index.models.IndexState)
+
+
+def check_factory(factory: str, dim: int) -> faiss.Index:
+    """The empty index FAISS builds from ``factory`` (inner product, width ``dim``), or a one-line
+    ValueError: FAISS does not parse it, it is longer than the catalog records
+    (:data:`MAX_FACTORY_CHARS`), or it asks for a refine stage (``RFlat``: full float32 copies in
+    memory; the library re-ranks with the catalog's stored vectors instead, :func:`rerank`)."""
+    factory = factory.strip()
+    if not factory or len(factory) > MAX_FACTORY_CHARS:
+        raise ValueError(f"index factory {factory!r}: expected 1 to {MAX_FACTORY_CHARS} characters")
+    try:
+        index = faiss.index_factory(int(dim), factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as e:
+        why = _FAISS_ERROR.split(str(e).strip().splitlines()[-1])[-1]
+        raise ValueError(f"FAISS does not understand index factory {factory!r} for width {dim}: {why}") from None
+    if isinstance(faiss.downcast_index(index), faiss.IndexRefine):
+        raise ValueError(
+            f"index factory {factory!r}: refine stages (RFlat, Refine(...)) keep every vector in memory; "
+            "leave them out (the library re-ranks lossy results with the catalog's stored vectors)"
+        )
+    return index
+
+
+def is_ivf(index: faiss.Index) -> bool:
+    """True for an IVF index, bare or behind a pre-transform (its ids live in its lists)."""
+    top = faiss.downcast_index(index)
+    return _ivf(top) is not None and isinstance(top, (faiss.IndexIVF, faiss.IndexPreTransform))
+
+
+def is_lossy(index: faiss.Index) -> bool:
+    """True when the index scores compressed codes (PQ, SQ, ...), not the float32 vectors."""
+    top = faiss.downcast_index(index)
+    if isinstance(top, faiss.IndexIDMap):
+        top = faiss.downcast_index(top.index)
+    ivf = _ivf(top)
+    if ivf is not None:
+        return not isinstance(ivf, faiss.IndexIVFFlat) or isinstance(top, faiss.IndexPreTransform)
+    return not isinstance(top, (faiss.IndexFlat, faiss.IndexHNSWFlat))
+
+
+def rerank(
+    queries: np.ndarray,
+    candidates: np.ndarray,
+    lookup: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact re-ranking: (Q, D) queries and (Q, K') candidate ids (-1: none) from a lossy index
+    -> scores (Q, k) float32 (exact inner products), ids (Q, k) int64 (-1 / -inf where fewer).
+
+    ``lookup(ids)`` returns ``(ids', vectors)`` for the unique ids asked (any order; ids it does
+    not know are left out, e.g. removed meanwhile): the catalog's stored float32 vectors, or any
+    other exact copy. Ties keep the candidates' order (stable sort).
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    candidates = np.asarray(candidates, dtype=np.int64)
+    q = len(queries)
+    out_s = np.full((q, k), -np.inf, np.float32)
+    out_i = np.full((q, k), -1, np.int64)
+    wanted = np.unique(candidates[candidates >= 0])
+    if not len(wanted):
+        return out_s, out_i
+    known, vecs = lookup(wanted)
+    known = np.asarray(known, dtype=np.int64)
+    order = np.argsort(known, kind="stable")
+    known, vecs = known[order], np.asarray(vecs, dtype=np.float32)[order]
+    for row in range(q):
+        cand = candidates[row][candidates[row] >= 0]
+        pos = np.searchsorted(known, cand)
+        pos = np.minimum(pos, len(known) - 1)
+        ok = known[pos] == cand
+        cand, pos = cand[ok], pos[ok]
+        exact = vecs[pos] @ queries[row]  # (K',)
+        top = np.argsort(-exact, kind="stable")[:k]
+        out_s[row, : len(top)] = exact[top]
+        out_i[row, : len(top)] = cand[top]
+    return out_s, out_i
+
+
+def build_factory(
+    factory: str,
+    source: VectorSource,
+    path: Path,
+    *,
+    n_shards: int = 1,
+    runner: ShardRunner | None = None,
+    seed: int = 0,
+) -> tuple[faiss.Index, Path | None]:
+    """Build ``factory`` over every row of ``source``: returns (the filled index, the file whose
+    lists it maps, or None when it lives in memory).
+
+    An IVF factory is trained on a sample (:func:`training_size`), added in ``n_shards`` tasks on
+    ``runner`` and merged on disk into ``path`` + ``.ivfdata`` (:func:`build_ondisk`), then opened
+    memory-mapped (:func:`open_index`). Any other factory (``Flat``, ``PQ32``, ``HNSW32``) is
+    trained in memory if it needs it and filled inside an ``IndexIDMap2`` (nothing written).
+
+    Raises:
+        ValueError: see :func:`check_factory` and :func:`train_empty`.
+    """
+    index = check_factory(factory, source.dim)
+    n = len(source)
+    if is_ivf(index):
+        sample = training_sample(source, training_size(factory, n), seed=seed)
+        trained = train_empty(factory, sample, seed=seed)
+        built = build_ondisk(trained, source, path, factory=factory, n_shards=n_shards, runner=runner)
+        return open_index(built.path), built.ivfdata
+    if not index.is_trained:
+        sample = training_sample(source, min(n, 100_000), seed=seed)
+        try:
+            index.train(sample)
+        except RuntimeError as e:
+            why = _FAISS_ERROR.split(str(e).strip().splitlines()[-1])[-1]
+            raise ValueError(f"{factory}: training on {len(sample)} vectors failed: {why}") from None
+    mapped = faiss.IndexIDMap2(index)
+    add_rows(mapped, source, 0, n)
+    return mapped, None

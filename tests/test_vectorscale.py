@@ -160,8 +160,15 @@ def test_bad_input_is_refused(tmp_path, data, trained_pq):
     factory, trained = trained_pq
     with pytest.raises(ValueError, match="does not understand"):
         vs.train_empty("IVF32,Nonsense", src.vectors[:2000])
-    with pytest.raises(ValueError, match="at least 1248"):
-        vs.train_empty("IVF32,PQ16", src.vectors[:1000])
+    with pytest.raises(ValueError, match="need at least 32"):
+        vs.train_empty("IVF32,PQ16", src.vectors[:20])
+    with pytest.raises(ValueError, match="training on 100 vectors failed"):  # 256 centroids a code
+        vs.train_empty("IVF4,PQ16", src.vectors[:100])
+    with pytest.raises(ValueError, match="refine stages"):
+        vs.check_factory("IVF4,PQ16,RFlat", DIM)
+    with pytest.raises(ValueError, match="could not parse") as e:
+        vs.check_factory("IVF4,Nonsense", DIM)
+    assert "\n" not in str(e.value) and "index_factory.cpp" not in str(e.value)
     with pytest.raises(ValueError, match="IVF"):
         vs.build_ondisk(faiss.IndexFlatIP(DIM), src, tmp_path / "f.faiss", factory="Flat")
     filled = vs.build_in_memory(trained, src)
