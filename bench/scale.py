@@ -9,11 +9,17 @@ Rows (one table):
   tasks, or Ray tasks with ``--ray``), merged with ``faiss.contrib.ondisk`` and searched
   memory-mapped from a fresh process.
 
+- ``... + re-rank xR``: the same search for ``R * k`` candidates, re-scored exactly with the
+  float32 vectors (``vectorscale.rerank``; the library reads them from its catalog, here from
+  the memory-mapped ``vectors.npy`` that stands in for it) and cut to the top k.
+
 Columns: build seconds (train + add + merge), bytes on disk, resident memory of the search
 process after its queries (VmRSS; a fresh Python process that imports faiss and opens the
-index), p50/p99 ms per single query, recall@10 against exact search on ``--queries`` queries.
+index; after the re-ranked queries it includes the pages of ``vectors.npy`` they touched),
+p50/p99 ms per single query, recall@10 against exact search on ``--queries`` queries.
 
-    python bench/scale.py [--n 1000000] [--factory IVF1024,PQ64] [--shards 2] [--nprobe 16 64] [--ray]
+    python bench/scale.py [--n 1000000] [--factory IVF1024,PQ64] [--shards 2] [--nprobe 16 64] \
+        [--rerank 10] [--ray]
 """
 
 from __future__ import annotations
@@ -39,27 +45,46 @@ import json, sys, time, numpy as np, faiss
 from tempme.index import vectorscale as vs
 path, qpath, k, mmap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 nprobes = [int(x) for x in sys.argv[5].split(",")]
+rerank = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 faiss.omp_set_num_threads(1)
 q = np.load(qpath)
 t0 = time.perf_counter()
 index = vs.open_index(path, mmap=mmap)
 open_s = time.perf_counter() - t0
 out = {"open_s": open_s, "runs": []}
-for nprobe in nprobes:
-    vs.set_nprobe(index, nprobe)
-    index.search(q[:1], k)
-    times, ids = [], []
-    for x in q:
-        t = time.perf_counter(); _, i = index.search(x[None], k); times.append((time.perf_counter() - t) * 1e3)
-        ids.append(i[0])
-    out["runs"].append({"nprobe": nprobe, "times": times, "ids": np.stack(ids).tolist()})
-rss = [l for l in open("/proc/self/status") if l.startswith(("VmRSS", "VmHWM"))]
-out["rss_mb"] = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in rss}
+
+def rss():
+    lines = [l for l in open("/proc/self/status") if l.startswith(("VmRSS", "VmHWM"))]
+    return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in lines}
+
+if rerank:  # the exact vectors, memory-mapped (the catalog's stand-in); ids ascending
+    vecs, all_ids = np.load(sys.argv[7], mmap_mode="r"), np.load(sys.argv[8], mmap_mode="r")
+    def lookup(wanted):
+        rows = np.searchsorted(all_ids, wanted)
+        return wanted, np.asarray(vecs[rows], dtype=np.float32)
+for factor in [0] + ([rerank] if rerank else []):
+    for nprobe in nprobes:
+        vs.set_nprobe(index, nprobe)
+        index.search(q[:1], k)
+        times, ids = [], []
+        for x in q:
+            t = time.perf_counter()
+            if factor:
+                _, cand = index.search(x[None], factor * k)
+                _, i = vs.rerank(x[None], cand, lookup, k)
+            else:
+                _, i = index.search(x[None], k)
+            times.append((time.perf_counter() - t) * 1e3)
+            ids.append(i[0])
+        out["runs"].append({"nprobe": nprobe, "rerank": factor, "times": times, "ids": np.stack(ids).tolist()})
+    out["rss_mb" if not factor else "rss_mb_rerank"] = rss()
 print(json.dumps(out))
 """
 
 
-def search_process(path: Path, queries: Path, k: int, mmap: bool, nprobes: list[int]) -> dict:
+def search_process(
+    path: Path, queries: Path, k: int, mmap: bool, nprobes: list[int], rerank: int = 0, exact: tuple = ()
+) -> dict:
     res = subprocess.run(
         [
             sys.executable,
@@ -70,6 +95,8 @@ def search_process(path: Path, queries: Path, k: int, mmap: bool, nprobes: list[
             str(k),
             "1" if mmap else "0",
             ",".join(map(str, nprobes or [1])),
+            str(rerank),
+            *map(str, exact),
         ],
         capture_output=True,
         text=True,
@@ -91,6 +118,7 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--ray", action="store_true", help="shard tasks on a local Ray (2 CPUs)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--rerank", type=int, default=10, help="re-rank R*k candidates exactly (0: skip those rows)")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--per-cluster", type=int, default=50)
@@ -135,7 +163,9 @@ def main() -> None:
     t0 = time.perf_counter()
     built = vs.build_ondisk(trained, source, work / "ivfpq.faiss", factory=factory, n_shards=args.shards, runner=runner)
     add_s = time.perf_counter() - t0
-    ivf = search_process(built.path, work / "queries.npy", k, True, args.nprobe)
+    ivf = search_process(
+        built.path, work / "queries.npy", k, True, args.nprobe, args.rerank, (work / "vectors.npy", work / "ids.npy")
+    )
 
     rows = [
         {
@@ -150,12 +180,13 @@ def main() -> None:
     ]
     for run in ivf["runs"]:
         recall = float(np.mean([len(truth[i] & set(r)) / k for i, r in enumerate(run["ids"])]))
+        rr = f" + re-rank x{run['rerank']}" if run["rerank"] else ""
         rows.append(
             {
-                "index": f"{factory} on disk, nprobe={run['nprobe']}",
+                "index": f"{factory} on disk, nprobe={run['nprobe']}{rr}",
                 "build_s": train_s + add_s,
                 "disk_mb": disk_bytes(built.path, built.ivfdata) / 2**20,
-                "rss_mb": ivf["rss_mb"]["VmRSS"],
+                "rss_mb": ivf["rss_mb_rerank" if run["rerank"] else "rss_mb"]["VmRSS"],
                 "p50_ms": float(np.percentile(run["times"], 50)),
                 "p99_ms": float(np.percentile(run["times"], 99)),
                 "recall_at_10": recall,
@@ -185,12 +216,12 @@ def main() -> None:
         f"in {args.shards} shards ({meta['runner']}); {args.queries} single queries, k={k}, 1 thread"
     )
     print(
-        f"{'index':<34} {'build s':>8} {'disk MB':>9} {'RSS MB':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'index':<50} {'build s':>8} {'disk MB':>9} {'RSS MB':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'recall@10':>9} {'disk x':>7} {'RSS x':>6} {'p50 speed-up':>12}"
     )
     for r in rows:
         print(
-            f"{r['index']:<34} {r['build_s']:8.1f} {r['disk_mb']:9.1f} {r['rss_mb']:8.1f} {r['p50_ms']:8.2f} "
+            f"{r['index']:<50} {r['build_s']:8.1f} {r['disk_mb']:9.1f} {r['rss_mb']:8.1f} {r['p50_ms']:8.2f} "
             f"{r['p99_ms']:8.2f} {r['recall_at_10']:9.3f} {r['disk_ratio']:7.3f} {r['rss_ratio']:6.3f} "
             f"{r['p50_speedup']:11.1f}x"
         )

