@@ -45,7 +45,7 @@ import json, sys, time, numpy as np, faiss
 from tempme.index import vectorscale as vs
 path, qpath, k, mmap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 nprobes = [int(x) for x in sys.argv[5].split(",")]
-rerank = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+reranks = [int(x) for x in sys.argv[6].split(",") if int(x)] if len(sys.argv) > 6 else []
 faiss.omp_set_num_threads(1)
 q = np.load(qpath)
 t0 = time.perf_counter()
@@ -57,12 +57,17 @@ def rss():
     lines = [l for l in open("/proc/self/status") if l.startswith(("VmRSS", "VmHWM"))]
     return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in lines}
 
-if rerank:  # the exact vectors, memory-mapped (the catalog's stand-in); ids ascending
-    vecs, all_ids = np.load(sys.argv[7], mmap_mode="r"), np.load(sys.argv[8], mmap_mode="r")
+if reranks:  # the exact vectors, read row by row as a catalog would (pread: page cache, not RSS)
+    import os
+    header = np.load(sys.argv[7], mmap_mode="r")
+    dim, offset = header.shape[1], header.offset
+    del header
+    fd, all_ids = os.open(sys.argv[7], os.O_RDONLY), np.load(sys.argv[8], mmap_mode="r")
     def lookup(wanted):
         rows = np.searchsorted(all_ids, wanted)
-        return wanted, np.asarray(vecs[rows], dtype=np.float32)
-for factor in [0] + ([rerank] if rerank else []):
+        buf = b"".join(os.pread(fd, 4 * dim, offset + 4 * dim * int(r)) for r in rows)
+        return wanted, np.frombuffer(buf, np.float32).reshape(len(rows), dim)
+for factor in [0] + reranks:
     for nprobe in nprobes:
         vs.set_nprobe(index, nprobe)
         index.search(q[:1], k)
@@ -77,13 +82,13 @@ for factor in [0] + ([rerank] if rerank else []):
             times.append((time.perf_counter() - t) * 1e3)
             ids.append(i[0])
         out["runs"].append({"nprobe": nprobe, "rerank": factor, "times": times, "ids": np.stack(ids).tolist()})
-    out["rss_mb" if not factor else "rss_mb_rerank"] = rss()
+    out["rss_mb" if not factor else f"rss_mb_rerank{factor}"] = rss()
 print(json.dumps(out))
 """
 
 
 def search_process(
-    path: Path, queries: Path, k: int, mmap: bool, nprobes: list[int], rerank: int = 0, exact: tuple = ()
+    path: Path, queries: Path, k: int, mmap: bool, nprobes: list[int], reranks: tuple = (), exact: tuple = ()
 ) -> dict:
     res = subprocess.run(
         [
@@ -95,7 +100,7 @@ def search_process(
             str(k),
             "1" if mmap else "0",
             ",".join(map(str, nprobes or [1])),
-            str(rerank),
+            ",".join(map(str, reranks or [0])),
             *map(str, exact),
         ],
         capture_output=True,
@@ -109,30 +114,8 @@ def disk_bytes(*paths: Path) -> int:
     return sum(p.stat().st_size for p in paths if p.exists())
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--dim", type=int, default=512)
-    ap.add_argument("--factory", default=None, help="default: IVF{nlist_for(N)},PQ{D/8}")
-    ap.add_argument("--train", type=int, default=None, help="training sample (default: vectorscale.training_size)")
-    ap.add_argument("--shards", type=int, default=2)
-    ap.add_argument("--ray", action="store_true", help="shard tasks on a local Ray (2 CPUs)")
-    ap.add_argument("--nprobe", type=int, nargs="+", default=[16, 64])
-    ap.add_argument("--rerank", type=int, default=10, help="re-rank R*k candidates exactly (0: skip those rows)")
-    ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--per-cluster", type=int, default=50)
-    ap.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads in the driver")
-    ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one)")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    faiss.omp_set_num_threads(args.threads)
-    n, dim, k = args.n, args.dim, args.k
-    factory = args.factory or f"IVF{vs.nlist_for(n)},PQ{dim // 8}"
-    work = Path(args.dir or tempfile.mkdtemp(prefix="tempme-scale-"))
-    work.mkdir(parents=True, exist_ok=True)
-
+def build(args, work: Path, n: int, dim: int, k: int, factory: str):
+    """Write the vectors, build and search the exact baseline, train and build the on-disk index."""
     rng = np.random.default_rng(0)
     centres = np.random.default_rng(1).standard_normal((max(n // args.per_cluster, 1), dim), dtype=np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -153,7 +136,6 @@ def main() -> None:
     faiss.write_index(flat, str(work / "exact.faiss"))
     del flat
     exact = search_process(work / "exact.faiss", work / "queries.npy", k, False, [1])
-    truth = [set(r) for r in exact["runs"][0]["ids"]]
 
     t0 = time.perf_counter()
     sample = vs.training_sample(source, args.train or vs.training_size(factory, n))
@@ -163,6 +145,60 @@ def main() -> None:
     t0 = time.perf_counter()
     built = vs.build_ondisk(trained, source, work / "ivfpq.faiss", factory=factory, n_shards=args.shards, runner=runner)
     add_s = time.perf_counter() - t0
+    return exact, exact_build, train_s, add_s, built, len(sample), type(runner).__name__
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--factory", default=None, help="default: IVF{nlist_for(N)},PQ{D/8}")
+    ap.add_argument("--train", type=int, default=None, help="training sample (default: vectorscale.training_size)")
+    ap.add_argument("--shards", type=int, default=2)
+    ap.add_argument("--ray", action="store_true", help="shard tasks on a local Ray (2 CPUs)")
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--rerank", type=int, nargs="*", default=[10], help="re-rank R*k candidates exactly (rows per R)")
+    ap.add_argument("--reuse", action="store_true", help="reuse --dir's data, builds and exact results")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--per-cluster", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads in the driver")
+    ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    faiss.omp_set_num_threads(args.threads)
+    n, dim, k = args.n, args.dim, args.k
+    factory = args.factory or f"IVF{vs.nlist_for(n)},PQ{dim // 8}"
+    work = Path(args.dir or tempfile.mkdtemp(prefix="tempme-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+
+    saved = work / "build.json"
+    if args.reuse and saved.is_file():  # the data, builds and exact search of an earlier run
+        b = json.loads(saved.read_text())
+        assert (b["n"], b["dim"], b["factory"]) == (n, dim, factory), b
+        exact_build, train_s, add_s = b["exact_build"], b["train_s"], b["add_s"]
+        exact = b.get("exact") or search_process(work / "exact.faiss", work / "queries.npy", k, False, [1])
+        n_train, runner_name = b["train_vectors"], b["runner"]
+        built = vs.OnDiskIndex(work / "ivfpq.faiss", work / "ivfpq.ivfdata", factory, n)
+    else:
+        exact, exact_build, train_s, add_s, built, n_train, runner_name = build(args, work, n, dim, k, factory)
+        saved.write_text(
+            json.dumps(
+                dict(
+                    n=n,
+                    dim=dim,
+                    factory=factory,
+                    exact=exact,
+                    exact_build=exact_build,
+                    train_s=train_s,
+                    add_s=add_s,
+                    train_vectors=n_train,
+                    runner=runner_name,
+                )
+            )
+        )
+    truth = [set(r) for r in exact["runs"][0]["ids"]]
     ivf = search_process(
         built.path, work / "queries.npy", k, True, args.nprobe, args.rerank, (work / "vectors.npy", work / "ids.npy")
     )
@@ -186,7 +222,7 @@ def main() -> None:
                 "index": f"{factory} on disk, nprobe={run['nprobe']}{rr}",
                 "build_s": train_s + add_s,
                 "disk_mb": disk_bytes(built.path, built.ivfdata) / 2**20,
-                "rss_mb": ivf["rss_mb_rerank" if run["rerank"] else "rss_mb"]["VmRSS"],
+                "rss_mb": ivf[f"rss_mb_rerank{run['rerank']}" if run["rerank"] else "rss_mb"]["VmRSS"],
                 "p50_ms": float(np.percentile(run["times"], 50)),
                 "p99_ms": float(np.percentile(run["times"], 99)),
                 "recall_at_10": recall,
@@ -202,17 +238,17 @@ def main() -> None:
         "dim": dim,
         "factory": factory,
         "shards": args.shards,
-        "runner": type(runner).__name__,
+        "runner": runner_name,
         "train_s": train_s,
         "add_merge_s": add_s,
-        "train_vectors": len(sample),
+        "train_vectors": n_train,
         "queries": args.queries,
     }
     if args.json:
         print(json.dumps({"meta": meta, "rows": rows}))
         return
     print(
-        f"N={n} D={dim}; {factory}: train {train_s:.1f} s on {len(sample)} vectors, add+merge {add_s:.1f} s "
+        f"N={n} D={dim}; {factory}: train {train_s:.1f} s on {n_train} vectors, add+merge {add_s:.1f} s "
         f"in {args.shards} shards ({meta['runner']}); {args.queries} single queries, k={k}, 1 thread"
     )
     print(
