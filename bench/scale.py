@@ -178,7 +178,10 @@ def main() -> None:
         b = json.loads(saved.read_text())
         assert (b["n"], b["dim"], b["factory"]) == (n, dim, factory), b
         exact_build, train_s, add_s = b["exact_build"], b["train_s"], b["add_s"]
-        exact = b.get("exact") or search_process(work / "exact.faiss", work / "queries.npy", k, False, [1])
+        if "exact" not in b:
+            b["exact"] = search_process(work / "exact.faiss", work / "queries.npy", k, False, [1])
+            saved.write_text(json.dumps(b))
+        exact = b["exact"]
         n_train, runner_name = b["train_vectors"], b["runner"]
         built = vs.OnDiskIndex(work / "ivfpq.faiss", work / "ivfpq.ivfdata", factory, n)
     else:
