@@ -234,13 +234,14 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path, database_url) -
     from tempme.index.vectors import IndexParams
 
     ids, vecs = lib.catalog.stored_vectors()
-    lib.rebuild("IVF4,Flat")
-    assert lib.catalog.index_state().kind == "IVF4,Flat"
-    pinned = Library.open(lib.path, index_params=IndexParams(nprobe=4))
-    assert pinned.stats().index_type == "IVF4,Flat" and pinned.stats().index_mapped
+    factory = f"IVF{len(ids)},Flat"  # one list a vector: every list is trained on
+    lib.rebuild(factory)
+    assert lib.catalog.index_state().kind == factory
+    pinned = Library.open(lib.path, index_params=IndexParams(nprobe=len(ids)))
+    assert pinned.stats().index_type == factory and pinned.stats().index_mapped
     q = vecs + 0.01
-    scores, got = pinned.search_segments(q, 5)
-    ref_scores, ref_ids = _exact(q, ids, vecs, 5)
+    scores, got = pinned.search_segments(q, len(ids))
+    ref_scores, ref_ids = _exact(q, ids, vecs, len(ids))
     np.testing.assert_array_equal(got, ref_ids)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
     for x in (lib, reopened, pinned):
