@@ -445,11 +445,16 @@ class Library:
                 staged_adapter = staging.dir / "adapter"
                 if Path(spec.adapter).resolve() != (self.path / "adapter").resolve():
                     shutil.copytree(spec.adapter, staged_adapter, dirs_exist_ok=True)
+            pinned = self.store.kind if self.store.pinned else None  # a type chosen at rebuild stays
             old_ids, _ = self.catalog.replace_encoding(target, sorted(done.items()), failed)
             if spec.adapter is not None and (staging.dir / "adapter").is_dir():
                 shutil.rmtree(self.path / "adapter", ignore_errors=True)
                 os.replace(staging.dir / "adapter", self.path / "adapter")
-            self.store.rebuild()
+            try:
+                self.store.rebuild(pinned)
+            except ValueError as e:  # the pinned type does not fit the new encoder's width
+                log.warning("index type %s does not fit the new encoder (%s): chosen by size instead", pinned, e)
+                self.store.rebuild()
             self.store.save()
             self._drop_thumbnails(old_ids)
             with self._encoder_lock:

@@ -46,6 +46,9 @@ class VectorStore(Protocol):
     def kind(self) -> str: ...  # "none" before the first vector's dimension is known
 
     @property
+    def pinned(self) -> bool: ...  # True when ``kind`` was chosen at rebuild, not by size
+
+    @property
     def version(self) -> int: ...  # of the file last loaded or saved (0: none)
 
     def ensure(self, dim: int) -> None:
@@ -99,6 +102,10 @@ class FaissStore:
     @property
     def kind(self) -> str:
         return self._index.kind if self._index is not None else "none"
+
+    @property
+    def pinned(self) -> bool:
+        return self._index is not None and self._index.pinned
 
     @property
     def version(self) -> int:

@@ -198,3 +198,17 @@ def test_sigkill_mid_run_leaves_the_old_index_and_the_rerun_resumes(tmp_path, ch
     ref.add(sorted(folder.iterdir()), model="tempme-tiny", pretrained=str(checkpoint), segment_params=PARAMS)
     with Library.open(tmp_path / "lib") as done:
         assert_same_library(done, ref)
+
+
+def test_a_pinned_index_type_survives_reindex(tmp_path, clips, checkpoint, reference):
+    lib = old_library(tmp_path / "lib", clips)
+    lib.rebuild("IVF4,Flat")
+    assert (lib.store.kind, lib.store.pinned) == ("IVF4,Flat", True)
+    lib.reindex(pretrained=str(checkpoint), segment_params=PARAMS)
+    assert (lib.store.kind, lib.store.pinned) == ("IVF4,Flat", True)  # not back to the type chosen by size
+    assert reference.store.kind != "IVF4,Flat"
+    ids, vecs = lib.catalog.stored_vectors()
+    assert lib.store.ntotal == len(ids) == reference.store.ntotal
+    q = np.asarray(lib.query.encode(QUERY), dtype=np.float32).reshape(1, -1)
+    _, got = lib.store.search(q, 5)  # IVF4 probes all 4 lists: the same top-5 as exact search
+    assert list(got[0]) == list(ids[np.argsort(-(vecs @ q[0]))[:5]])
