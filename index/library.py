@@ -226,7 +226,7 @@ class Library:
         with self._encoder_lock:
             if self._encoder is None:
                 spec = encoders.recorded_spec(self.catalog, self.path)
-                enc = encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                enc = encoders.load_for_library(self.catalog, self.path, spec)
                 self._encoder = encoders.bind(self.catalog, self.path, enc, spec).model
             return self._encoder
 
@@ -258,13 +258,19 @@ class Library:
         finally:
             self._write_mutex.release()
 
-    def _spec(self, model: str | None, pretrained: str | None, adapter: Path | None, encoder) -> EncoderSpec:
+    def _spec(
+        self, model: str | None, pretrained: str | None, adapter: Path | None, quick_gelu: bool | None, encoder
+    ) -> EncoderSpec:
         if encoder is not None:
             info = encoder.info.to_dict()
             return EncoderSpec(
-                info["arch"], str(info["pretrained"]), Path(adapter) if adapter else None, info.get("config")
+                info["arch"],
+                str(info["pretrained"]),
+                Path(adapter) if adapter else None,
+                info.get("config"),
+                encoders.recorded_quick_gelu(info),
             )
-        return encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
+        return encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter, quick_gelu)
 
     def add(
         self,
@@ -273,6 +279,7 @@ class Library:
         model: str | None = None,
         pretrained: str | None = None,
         adapter: Path | None = None,
+        quick_gelu: bool | None = None,
         encoder=None,
         executor: Executor | None = None,
         progress: ProgressFn | None = None,
@@ -292,14 +299,17 @@ class Library:
         once planned (``done`` 0, ``path`` "") and after every video. After :meth:`interrupt`
         the run stops early (``report.interrupted``).
 
-        ``model``/``pretrained``/``adapter``: the encoder; any left None comes from the library's
-        record (:func:`index.encoders.resolve_request`), so only a new library needs ``model``.
+        ``model``/``pretrained``/``adapter``/``quick_gelu``: the encoder; any left None comes from
+        the library's record (:func:`index.encoders.resolve_request`), so only a new library needs
+        ``model``. ``quick_gelu`` is the activation where the weights cannot tell (a local state
+        dict; :mod:`tempme.weights`); the library records the activation its encoder was built with.
         ``encoder``: an already loaded encoder to use. ``executor``: the engine that decodes and
         encodes (default: ``LocalExecutor(segment_params, workers, batch_size)``).
 
         Raises:
             LibraryBusyError: another indexer holds the lock (and ``wait`` is False or ran out).
-            LibraryError: the encoder differs from the library's, or none is given for a new library.
+            LibraryError: the encoder (or its activation) differs from the library's, none is given
+                for a new library, or the activation contradicts the weights.
             StorageError: the disk is full, the library is read-only or its database is damaged
                 (the message says what was kept).
             FileNotFoundError: a path does not exist.
@@ -308,7 +318,7 @@ class Library:
         from tempme.index.executor import LocalExecutor
         from tempme.index.segment import SegmentParams
 
-        spec = self._spec(model, pretrained, adapter, encoder)
+        spec = self._spec(model, pretrained, adapter, quick_gelu, encoder)
         with self._writer(wait):
             if encoder is None:
                 encoders.check_request(self.catalog, self.path, spec)
@@ -324,7 +334,7 @@ class Library:
                     encoder = (
                         self._encoder
                         if self._encoder is not None and self.catalog.encoder_info()
-                        else encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                        else encoders.load_for_library(self.catalog, self.path, spec)
                     )
                 handle = encoders.bind(self.catalog, self.path, encoder, spec)
                 with self._encoder_lock:
