@@ -18,12 +18,12 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
-from typer.testing import CliRunner
-
-import tempme.weights  # noqa: F401  (registers the tempme-tiny open_clip config)
 from tempme.app.cli import cli
 from tempme.index.library import Library
 from tempme.index.types import describe_encoder
+from typer.testing import CliRunner
+
+import tempme.weights  # noqa: F401  (registers the tempme-tiny open_clip config)
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
@@ -137,3 +137,46 @@ def test_a_library_recorded_without_an_activation_reloads_with_quickgelu_and_say
     assert res.exit_code == 1 and "built with QuickGELU; cannot add videos encoded with GELU" in res.output
     res = _index(lib_dir, str(folder))
     assert res.exit_code == 0 and "1 video indexed" in res.output, res.output
+
+
+def _hub_cache_repo(cache: Path, repo_id: str, state: dict, model_cfg: dict) -> None:
+    """``repo_id`` as huggingface_hub leaves it in ``cache`` after a download (weights + config)."""
+    from safetensors.torch import save_file
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / ("models--" + repo_id.replace("/", "--"))
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    snap = root / "snapshots" / commit
+    snap.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(snap / "open_clip_model.safetensors"))
+    (snap / "open_clip_config.json").write_text(json.dumps({"model_cfg": model_cfg}))
+
+
+def test_a_gelu_library_recorded_without_an_activation_is_refused_with_the_way_out(tmp_path, monkeypatch):
+    """Weights known to be GELU (an hf-hub repository's config) in a record without an activation:
+    its vectors were made with QuickGELU forced on, so loading is refused and says how to re-index."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub"
+    torch.manual_seed(6)
+    _hub_cache_repo(
+        cache,
+        "someone/tiny-gelu",
+        open_clip.create_model("tempme-tiny").state_dict(),
+        open_clip.get_model_config("tempme-tiny"),
+    )
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    lib_dir = tmp_path / "lib"
+    res = _index(
+        lib_dir, str(_folder(tmp_path, CLIPS[0])), "--model", "tempme-tiny", "--pretrained", "hf-hub:someone/tiny-gelu"
+    )
+    assert res.exit_code == 0, res.output
+    assert Library.open(lib_dir).encoder_info()["config"]["quick_gelu"] is False
+    _forget_activation(lib_dir)
+    res = CliRunner().invoke(cli, ["search", "a box", "--library", str(lib_dir)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "records no activation, so QuickGELU is assumed" in res.output
+    assert (
+        "tempme index --library NEW_DIR VIDEOS --model tempme-tiny --pretrained hf-hub:someone/tiny-gelu" in res.output
+    )
