@@ -40,7 +40,7 @@ from filelock import FileLock, Timeout
 from tempme.index import db, encoders
 from tempme.index.catalog import Catalog, NewVideo, SegmentRow
 from tempme.index.encoders import EncoderSpec
-from tempme.index.files import printable, walk
+from tempme.index.files import absolute, link_target, printable, walk
 from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
@@ -322,10 +322,13 @@ class Library:
         with self._writer(wait):
             if encoder is None:
                 encoders.check_request(self.catalog, self.path, spec)
-            roots = [Path(p).expanduser().resolve() for p in paths]
+            roots = [absolute(p) for p in paths]  # as spelled: links keep their names (index.files.walk)
             unreadable: list[tuple[Path, str]] = []
             files = walk(roots, errors=unreadable)
-            plan = plan_ingest(files, roots, self.catalog.known_files(), unreadable)
+            # videos stored under a walked folder's target (indexed by another name, or before links
+            # kept their names) and not walked now are replaced by the names walked now, not doubled
+            targets = [t for r in roots if r.is_dir() and (t := link_target(r)) is not None and t not in roots]
+            plan = plan_ingest(files, roots + targets, self.catalog.known_files(), unreadable)
             if progress is not None:
                 progress(0, len(plan.encode), "")  # the total, before the encoder loads
             handle = None
@@ -489,9 +492,13 @@ class Library:
             LibraryError: nothing in the library matches ``path`` (nothing is removed).
             StorageError: a read-only library.
         """
-        p = Path(path).expanduser().resolve()
+        p = absolute(path)
         with self._writer(wait):
             video_ids = self.catalog.videos_under(p)
+            target = link_target(p)
+            if not video_ids and target not in (None, p):  # the target's own name, for older records
+                p = target
+                video_ids = self.catalog.videos_under(p)
             if not video_ids:
                 raise LibraryError(f"{printable(p)} is not in the library {printable(self.path)}: nothing removed")
             if len(video_ids) > 1 and confirm is not None:
@@ -686,12 +693,14 @@ class Library:
         return self.catalog.indexed_paths()
 
     def is_library_file(self, path: str | os.PathLike) -> bool:
-        """True when ``path`` resolves to an indexed video (for serving files safely)."""
+        """True when ``path`` exists and is an indexed video, under the name it was indexed by
+        (a link's) or with every link resolved (for serving files safely)."""
         try:
-            p = str(Path(path).expanduser().resolve(strict=True))
+            resolved = Path(path).expanduser().resolve(strict=True)
         except (OSError, RuntimeError):
             return False
-        return self.catalog.is_indexed_file(p)
+        spelled = absolute(path)
+        return any(self.catalog.is_indexed_file(str(p)) for p in dict.fromkeys((spelled, resolved)))
 
     @property
     def thumbnail_dir(self) -> Path:
