@@ -70,8 +70,8 @@ def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | No
     Paths keep the spelling they were reached by (made absolute, links not followed): a video
     reached through a symlink is listed, stored and shown under the link's name, while reading
     and stat'ing it follow the link. When several names lead to one file (a link next to its
-    target, two links), the file is listed once: under its own name if that was walked, else under
-    the first link name in sorted order. Links that loop are listed as they are (opening them
+    target, two links), the file is listed once: under the name that is not a link itself if one was
+    walked, else under the first link name in sorted order. Links that loop are listed as they are (opening them
     fails with ELOOP, recorded as that file's failure).
 
     A folder that cannot be listed (permissions, I/O error) is appended to ``errors`` as
@@ -106,8 +106,8 @@ def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | No
         target = link_target(name)
         if target is None:
             loops.append(name)
-        elif target not in chosen or name == target:
-            chosen[target] = name
+        elif target not in chosen or (chosen[target].is_symlink() and not name.is_symlink()):
+            chosen[target] = name  # the file's own name (not a link) wins, else the first link
     return sorted([*chosen.values(), *loops])
 
 

@@ -127,10 +127,11 @@ def test_sigterm_stops_serve_mid_add_and_releases_port_lock_and_private_folder(t
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not job.done():  # until the add holds the write lock
             try:
-                with lock.acquire(timeout=0):
-                    time.sleep(0.2)
+                lock.acquire(timeout=0)
             except Timeout:
                 break
+            lock.release()  # at once: the add waits for the lock for only 5 s
+            time.sleep(0.2)
         assert not job.done(), job.result()
         private = Path(re.search(r"served copies go to (\S+)", server.log()).group(1))
         assert private.is_dir()
