@@ -417,13 +417,11 @@ class Catalog:
             ).first()
         return None if p is None else Path(p)
 
-    def is_indexed_file(self, resolved_path: str) -> bool:
+    def is_indexed_file(self, path: str) -> bool:
+        """True when a video is stored as ``path`` (compared as stored) and indexed."""
         with self.session() as s:
             return (
-                s.scalar(
-                    select(func.count(Video.id)).where(Video.path == to_db(resolved_path), Video.status == "indexed")
-                )
-                > 0
+                s.scalar(select(func.count(Video.id)).where(Video.path == to_db(path), Video.status == "indexed")) > 0
             )
 
     def video_path(self, video_id: int) -> Path:
@@ -467,13 +465,13 @@ class Catalog:
             raise KeyError(f"no segment {segment_id}")
         return np.frombuffer(blob, dtype=np.float32).copy()
 
-    def segment_at(self, resolved_path: str, t: float) -> SegmentRow | None:
-        """The segment of the indexed video at ``resolved_path`` that contains ``t`` seconds
+    def segment_at(self, path: str, t: float) -> SegmentRow | None:
+        """The segment of the indexed video stored as ``path`` that contains ``t`` seconds
         (``start_s <= t < end_s``; the last segment also takes its end), or None."""
         q = (
             select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
             .join(Video, Segment.video_id == Video.id)
-            .where(Video.path == to_db(resolved_path), Video.status == "indexed", Segment.start_s <= float(t))
+            .where(Video.path == to_db(path), Video.status == "indexed", Segment.start_s <= float(t))
             .order_by(Segment.start_s.desc())
             .limit(1)
         )

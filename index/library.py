@@ -675,11 +675,11 @@ class Library:
     def segment_at(self, path: str | os.PathLike, t: float) -> SegmentRow | None:
         """The indexed segment of the video at ``path`` that contains ``t`` seconds, or None
         (the video is not in the library, or ``t`` is past its end)."""
-        try:
-            resolved = str(Path(path).expanduser().resolve(strict=True))
-        except (OSError, RuntimeError):
-            return None
-        return self.catalog.segment_at(resolved, t)
+        for name in _catalog_names(path):
+            row = self.catalog.segment_at(name, t)
+            if row is not None:
+                return row
+        return None
 
     def segment(self, segment_id: int) -> SegmentRow:
         """The segment with this id and its video. Raises KeyError if there is none."""
@@ -695,12 +695,7 @@ class Library:
     def is_library_file(self, path: str | os.PathLike) -> bool:
         """True when ``path`` exists and is an indexed video, under the name it was indexed by
         (a link's) or with every link resolved (for serving files safely)."""
-        try:
-            resolved = Path(path).expanduser().resolve(strict=True)
-        except (OSError, RuntimeError):
-            return False
-        spelled = absolute(path)
-        return any(self.catalog.is_indexed_file(str(p)) for p in dict.fromkeys((spelled, resolved)))
+        return any(self.catalog.is_indexed_file(name) for name in _catalog_names(path))
 
     @property
     def thumbnail_dir(self) -> Path:
@@ -730,3 +725,13 @@ class Library:
             encoder=self.catalog.encoder_info(),
             last_run=last,
         )
+
+
+def _catalog_names(path: str | os.PathLike) -> list[str]:
+    """The names an existing file may be stored under: as given (absolute, links kept, as
+    :func:`index.files.walk` stores it), then with every link resolved; [] if it does not exist."""
+    try:
+        resolved = Path(path).expanduser().resolve(strict=True)
+    except (OSError, RuntimeError):
+        return []
+    return list(dict.fromkeys((str(absolute(path)), str(resolved))))

@@ -360,6 +360,7 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     link_hit = next(h for h in hits if h.path == shared)
     assert ctx.playable(link_hit) == shared and lib.is_library_file(shared)
     assert not lib.is_library_file(folder / "dangling.mp4")
+    assert lib.segment_at(shared, 0.5).video_id == link_hit.video_id  # `tempme explain LINK --at`
 
     # change detection stats the target: unchanged -> skipped; target replaced -> re-encoded
     again = lib.add([folder], encoder=tiny)
