@@ -203,12 +203,16 @@ def resolve_request(
     recorded = recorded_spec(catalog, library_dir)
     if model is None and pretrained is None and adapter is None and quick_gelu is None:
         return recorded
+    same_weights = (model is None or model == recorded.model) and (
+        pretrained is None or str(pretrained) == recorded.pretrained
+    )
     return EncoderSpec(
         model or recorded.model,
         str(pretrained or recorded.pretrained),
         Path(adapter) if adapter else recorded.adapter,
         recorded.config if model is None or model == recorded.model else None,
-        recorded.quick_gelu if quick_gelu is None else quick_gelu,
+        # the recorded activation belongs to the recorded weights: other weights decide their own
+        quick_gelu if quick_gelu is not None or not same_weights else recorded.quick_gelu,
     )
 
 

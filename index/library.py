@@ -391,7 +391,7 @@ class Library:
             raise LibraryError(f"the library {self.path} is empty: nothing to re-encode (index videos first)")
         spec = encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
         with self._writer(wait), ExitStack() as stack:
-            encoder = encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+            encoder = encoders.load_for_library(self.catalog, self.path, spec)
             target = encoder.info.to_dict()
             report = ReindexReport(encoder=encoder.info.describe())
             staging = Staging(self.path, target)
@@ -653,7 +653,8 @@ class Library:
         """The first ``per_video`` segments of each video at ``paths`` as hits, each video's in
         time order (no query: ``score`` 0, ``rank`` their position); e.g. to show videos just added.
         Paths that are not indexed videos give nothing."""
-        rows = self.catalog.video_segments([Path(p).expanduser().resolve() for p in paths], per_video)
+        names = list(dict.fromkeys(Path(n) for p in paths for n in _catalog_names(p)))  # link names kept
+        rows = self.catalog.video_segments(names, per_video)
         return [
             Hit(r.segment_id, r.video_id, r.path, r.start_s, r.end_s, 0.0, rank, r.duration_s)
             for rank, r in enumerate(rows, start=1)
