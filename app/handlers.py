@@ -476,7 +476,7 @@ class AppContext:
             raise InputError(f"{text!r} is not an absolute path.")
         if not path.is_dir():
             raise InputError(f"{path} is not a folder on the server.")
-        return self._index([path.resolve()], progress, encoder).summary
+        return self._index([path], progress, encoder).summary  # as given: links keep their names (index.files.walk)
 
     # -- status -----------------------------------------------------------------------------
 

@@ -284,7 +284,9 @@ def _start(library: Path, nprobe: int, per_video: bool, server: bool):
 
 
 def _folder(folder: Path | None) -> Path | None:
-    return Path(folder).expanduser().resolve() if folder else None  # absolute: the same here and on the server
+    from tempme.index.files import absolute
+
+    return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
 
 
 def _shell(backend, k, per_video, mode, folder, as_json) -> None:

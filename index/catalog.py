@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, func, or_, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from tempme.index import db
+from tempme.index.files import absolute, link_target
 from tempme.index.models import EncoderRecord, Enrichment, IndexRun, IndexState, Segment, TextLine, Video, utcnow
 from tempme.index.types import TEXT_KINDS, IndexReport, SearchFilters, StorageError
 
@@ -88,7 +89,9 @@ def _filter_videos(q, filters: SearchFilters | None):
     if filters is None:
         return q
     if filters.folder:
-        q = q.where(_prefix(Video.path, str(Path(filters.folder).expanduser().resolve())))
+        spelled = absolute(filters.folder)  # videos are stored under the names they were indexed by
+        target = link_target(spelled)
+        q = q.where(or_(_prefix(Video.path, str(spelled)), _prefix(Video.path, str(target or spelled))))
     if filters.min_duration_s is not None:
         q = q.where(Video.duration_s >= filters.min_duration_s)
     if filters.max_duration_s is not None:
@@ -338,7 +341,7 @@ class Catalog:
         return {from_db(p): KnownFile(i, size, mtime, status) for p, i, size, mtime, status in rows}
 
     def videos_under(self, path: Path) -> list[int]:
-        """Ids of the videos at ``path`` or inside it (absolute, resolved)."""
+        """Ids of the videos at ``path`` or inside it (absolute; compared as stored, links not followed)."""
         with self.session() as s:
             return list(s.scalars(select(Video.id).where(_prefix(Video.path, str(path)))).all())
 
@@ -414,13 +417,11 @@ class Catalog:
             ).first()
         return None if p is None else Path(p)
 
-    def is_indexed_file(self, resolved_path: str) -> bool:
+    def is_indexed_file(self, path: str) -> bool:
+        """True when a video is stored as ``path`` (compared as stored) and indexed."""
         with self.session() as s:
             return (
-                s.scalar(
-                    select(func.count(Video.id)).where(Video.path == to_db(resolved_path), Video.status == "indexed")
-                )
-                > 0
+                s.scalar(select(func.count(Video.id)).where(Video.path == to_db(path), Video.status == "indexed")) > 0
             )
 
     def video_path(self, video_id: int) -> Path:
@@ -479,13 +480,13 @@ class Catalog:
             raise KeyError(f"no segment {segment_id}")
         return np.frombuffer(blob, dtype=np.float32).copy()
 
-    def segment_at(self, resolved_path: str, t: float) -> SegmentRow | None:
-        """The segment of the indexed video at ``resolved_path`` that contains ``t`` seconds
+    def segment_at(self, path: str, t: float) -> SegmentRow | None:
+        """The segment of the indexed video stored as ``path`` that contains ``t`` seconds
         (``start_s <= t < end_s``; the last segment also takes its end), or None."""
         q = (
             select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s, Video.path, Video.duration_s)
             .join(Video, Segment.video_id == Video.id)
-            .where(Video.path == to_db(resolved_path), Video.status == "indexed", Segment.start_s <= float(t))
+            .where(Video.path == to_db(path), Video.status == "indexed", Segment.start_s <= float(t))
             .order_by(Segment.start_s.desc())
             .limit(1)
         )

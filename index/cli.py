@@ -18,7 +18,7 @@ import typer
 from tempme.index.files import printable
 
 from tempme.cli_errors import fail
-from tempme.cli_options import AdapterOpt
+from tempme.cli_options import AdapterOpt, QuickGeluOpt
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,7 @@ def index(
             "not semantic); default: the library's recorded weights, 'openai' for a new library.",
         ),
     ] = None,
+    quick_gelu: QuickGeluOpt = None,
     adapter: AdapterOpt = None,
     window: Annotated[float, typer.Option(metavar="SECONDS", help="Longest segment before fixed windows.")] = 30.0,
     min_shot: Annotated[
@@ -171,7 +172,8 @@ def index(
     """Index videos: shots and windows encoded by TempMe into the catalog + FAISS (incremental);
     with --speech / --ocr also transcripts and on-screen text for every video that lacks them.
 
-    A library remembers its encoder: encoder flags are needed only for a new library.
+    A library remembers its encoder (its activation included): encoder flags are needed only
+    for a new library.
     """
     library = library_dir(ctx, library)
     missing = [p for p in paths if not p.expanduser().exists()]
@@ -232,6 +234,7 @@ def index(
                 model=model,
                 pretrained=pretrained,
                 adapter=adapter,
+                quick_gelu=quick_gelu,
                 progress=progress,
                 wait=wait,
                 workers=workers,

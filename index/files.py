@@ -49,21 +49,33 @@ def is_under(path: str | os.PathLike, roots: Iterable[str | os.PathLike]) -> boo
     return any(p == Path(r) or Path(r) in p.parents for r in roots)
 
 
-def _resolve(path: Path) -> Path:
-    """``path`` resolved; a path inside a symlink loop stays as spelled (absolute), so that
-    opening it later fails with ELOOP and is recorded as that file's failure."""
+def absolute(path: str | os.PathLike) -> Path:
+    """``path`` made absolute (``~`` expanded, ``.`` and ``..`` removed), links not followed: the
+    name under which the library stores and shows a file."""
+    return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def link_target(path: str | os.PathLike) -> Path | None:
+    """The file ``path`` names with every link followed; None inside a symlink loop."""
     try:
-        return path.resolve()
+        return Path(path).resolve()
     except (RuntimeError, OSError):  # RuntimeError: "Symlink loop" (Python < 3.13)
-        return Path(os.path.abspath(path))
+        return None
 
 
 def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Video files under ``paths`` (folders recursively, by extension, hidden entries skipped;
-    files as given), resolved, sorted, without duplicates.
+    files as given), absolute, sorted, one per file.
+
+    Paths keep the spelling they were reached by (made absolute, links not followed): a video
+    reached through a symlink is listed, stored and shown under the link's name, while reading
+    and stat'ing it follow the link. When several names lead to one file (a link next to its
+    target, two links), the file is listed once: under the name that is not a link itself if one was
+    walked, else under the first link name in sorted order. Links that loop are listed as they are (opening them
+    fails with ELOOP, recorded as that file's failure).
 
     A folder that cannot be listed (permissions, I/O error) is appended to ``errors`` as
-    ``(folder, reason)``; without ``errors`` it raises. Links that loop are returned unresolved.
+    ``(folder, reason)``; without ``errors`` it raises.
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -71,11 +83,11 @@ def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | No
     """
     out: set[Path] = set()
     for p in paths:
-        p = Path(p).expanduser()
+        p = absolute(p)
         if not os.path.lexists(p):
             raise FileNotFoundError(f"no such file or folder: {p}")
         if not p.is_dir():
-            out.add(_resolve(p))
+            out.add(p)
             continue
 
         def onerror(exc: OSError) -> None:
@@ -87,8 +99,16 @@ def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | No
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
                 if is_video_name(name) and not name.startswith("."):
-                    out.add(_resolve(Path(root) / name))
-    return sorted(out)
+                    out.add(Path(root) / name)
+    chosen: dict[Path, Path] = {}  # target -> the name it is listed under
+    loops = []
+    for name in sorted(out):
+        target = link_target(name)
+        if target is None:
+            loops.append(name)
+        elif target not in chosen or (chosen[target].is_symlink() and not name.is_symlink()):
+            chosen[target] = name  # the file's own name (not a link) wins, else the first link
+    return sorted([*chosen.values(), *loops])
 
 
 def printable(path: str | os.PathLike) -> str:

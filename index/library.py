@@ -40,7 +40,7 @@ from filelock import FileLock, Timeout
 from tempme.index import db, encoders
 from tempme.index.catalog import Catalog, NewVideo, SegmentRow
 from tempme.index.encoders import EncoderSpec
-from tempme.index.files import printable, walk
+from tempme.index.files import absolute, link_target, printable, walk
 from tempme.index.pglock import AdvisoryLock
 from tempme.index.planner import plan_ingest
 from tempme.index.query import QueryEncoder
@@ -226,7 +226,7 @@ class Library:
         with self._encoder_lock:
             if self._encoder is None:
                 spec = encoders.recorded_spec(self.catalog, self.path)
-                enc = encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                enc = encoders.load_for_library(self.catalog, self.path, spec)
                 self._encoder = encoders.bind(self.catalog, self.path, enc, spec).model
             return self._encoder
 
@@ -258,13 +258,19 @@ class Library:
         finally:
             self._write_mutex.release()
 
-    def _spec(self, model: str | None, pretrained: str | None, adapter: Path | None, encoder) -> EncoderSpec:
+    def _spec(
+        self, model: str | None, pretrained: str | None, adapter: Path | None, quick_gelu: bool | None, encoder
+    ) -> EncoderSpec:
         if encoder is not None:
             info = encoder.info.to_dict()
             return EncoderSpec(
-                info["arch"], str(info["pretrained"]), Path(adapter) if adapter else None, info.get("config")
+                info["arch"],
+                str(info["pretrained"]),
+                Path(adapter) if adapter else None,
+                info.get("config"),
+                encoders.recorded_quick_gelu(info),
             )
-        return encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
+        return encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter, quick_gelu)
 
     def add(
         self,
@@ -273,6 +279,7 @@ class Library:
         model: str | None = None,
         pretrained: str | None = None,
         adapter: Path | None = None,
+        quick_gelu: bool | None = None,
         encoder=None,
         executor: Executor | None = None,
         progress: ProgressFn | None = None,
@@ -292,14 +299,17 @@ class Library:
         once planned (``done`` 0, ``path`` "") and after every video. After :meth:`interrupt`
         the run stops early (``report.interrupted``).
 
-        ``model``/``pretrained``/``adapter``: the encoder; any left None comes from the library's
-        record (:func:`index.encoders.resolve_request`), so only a new library needs ``model``.
+        ``model``/``pretrained``/``adapter``/``quick_gelu``: the encoder; any left None comes from
+        the library's record (:func:`index.encoders.resolve_request`), so only a new library needs
+        ``model``. ``quick_gelu`` is the activation where the weights cannot tell (a local state
+        dict; :mod:`tempme.weights`); the library records the activation its encoder was built with.
         ``encoder``: an already loaded encoder to use. ``executor``: the engine that decodes and
         encodes (default: ``LocalExecutor(segment_params, workers, batch_size)``).
 
         Raises:
             LibraryBusyError: another indexer holds the lock (and ``wait`` is False or ran out).
-            LibraryError: the encoder differs from the library's, or none is given for a new library.
+            LibraryError: the encoder (or its activation) differs from the library's, none is given
+                for a new library, or the activation contradicts the weights.
             StorageError: the disk is full, the library is read-only or its database is damaged
                 (the message says what was kept).
             FileNotFoundError: a path does not exist.
@@ -308,14 +318,17 @@ class Library:
         from tempme.index.executor import LocalExecutor
         from tempme.index.segment import SegmentParams
 
-        spec = self._spec(model, pretrained, adapter, encoder)
+        spec = self._spec(model, pretrained, adapter, quick_gelu, encoder)
         with self._writer(wait):
             if encoder is None:
                 encoders.check_request(self.catalog, self.path, spec)
-            roots = [Path(p).expanduser().resolve() for p in paths]
+            roots = [absolute(p) for p in paths]  # as spelled: links keep their names (index.files.walk)
             unreadable: list[tuple[Path, str]] = []
             files = walk(roots, errors=unreadable)
-            plan = plan_ingest(files, roots, self.catalog.known_files(), unreadable)
+            # videos stored under a walked folder's target (indexed by another name, or before links
+            # kept their names) and not walked now are replaced by the names walked now, not doubled
+            targets = [t for r in roots if r.is_dir() and (t := link_target(r)) is not None and t not in roots]
+            plan = plan_ingest(files, roots + targets, self.catalog.known_files(), unreadable)
             if progress is not None:
                 progress(0, len(plan.encode), "")  # the total, before the encoder loads
             handle = None
@@ -324,7 +337,7 @@ class Library:
                     encoder = (
                         self._encoder
                         if self._encoder is not None and self.catalog.encoder_info()
-                        else encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+                        else encoders.load_for_library(self.catalog, self.path, spec)
                     )
                 handle = encoders.bind(self.catalog, self.path, encoder, spec)
                 with self._encoder_lock:
@@ -378,7 +391,7 @@ class Library:
             raise LibraryError(f"the library {self.path} is empty: nothing to re-encode (index videos first)")
         spec = encoders.resolve_request(self.catalog, self.path, model, pretrained, adapter)
         with self._writer(wait), ExitStack() as stack:
-            encoder = encoders.load(spec.model, spec.pretrained, spec.adapter, spec.config)
+            encoder = encoders.load_for_library(self.catalog, self.path, spec)
             target = encoder.info.to_dict()
             report = ReindexReport(encoder=encoder.info.describe())
             staging = Staging(self.path, target)
@@ -484,9 +497,13 @@ class Library:
             LibraryError: nothing in the library matches ``path`` (nothing is removed).
             StorageError: a read-only library.
         """
-        p = Path(path).expanduser().resolve()
+        p = absolute(path)
         with self._writer(wait):
             video_ids = self.catalog.videos_under(p)
+            target = link_target(p)
+            if not video_ids and target not in (None, p):  # the target's own name, for older records
+                p = target
+                video_ids = self.catalog.videos_under(p)
             if not video_ids:
                 raise LibraryError(f"{printable(p)} is not in the library {printable(self.path)}: nothing removed")
             if len(video_ids) > 1 and confirm is not None:
@@ -673,7 +690,8 @@ class Library:
         """The first ``per_video`` segments of each video at ``paths`` as hits, each video's in
         time order (no query: ``score`` 0, ``rank`` their position); e.g. to show videos just added.
         Paths that are not indexed videos give nothing."""
-        rows = self.catalog.video_segments([Path(p).expanduser().resolve() for p in paths], per_video)
+        names = list(dict.fromkeys(Path(n) for p in paths for n in _catalog_names(p)))  # link names kept
+        rows = self.catalog.video_segments(names, per_video)
         return [
             Hit(r.segment_id, r.video_id, r.path, r.start_s, r.end_s, 0.0, rank, r.duration_s)
             for rank, r in enumerate(rows, start=1)
@@ -695,11 +713,11 @@ class Library:
     def segment_at(self, path: str | os.PathLike, t: float) -> SegmentRow | None:
         """The indexed segment of the video at ``path`` that contains ``t`` seconds, or None
         (the video is not in the library, or ``t`` is past its end)."""
-        try:
-            resolved = str(Path(path).expanduser().resolve(strict=True))
-        except (OSError, RuntimeError):
-            return None
-        return self.catalog.segment_at(resolved, t)
+        for name in _catalog_names(path):
+            row = self.catalog.segment_at(name, t)
+            if row is not None:
+                return row
+        return None
 
     def segment(self, segment_id: int) -> SegmentRow:
         """The segment with this id and its video. Raises KeyError if there is none."""
@@ -713,12 +731,9 @@ class Library:
         return self.catalog.indexed_paths()
 
     def is_library_file(self, path: str | os.PathLike) -> bool:
-        """True when ``path`` resolves to an indexed video (for serving files safely)."""
-        try:
-            p = str(Path(path).expanduser().resolve(strict=True))
-        except (OSError, RuntimeError):
-            return False
-        return self.catalog.is_indexed_file(p)
+        """True when ``path`` exists and is an indexed video, under the name it was indexed by
+        (a link's) or with every link resolved (for serving files safely)."""
+        return any(self.catalog.is_indexed_file(name) for name in _catalog_names(path))
 
     @property
     def thumbnail_dir(self) -> Path:
@@ -749,3 +764,13 @@ class Library:
             last_run=last,
             index_mapped=self.store.mapped,
         )
+
+
+def _catalog_names(path: str | os.PathLike) -> list[str]:
+    """The names an existing file may be stored under: as given (absolute, links kept, as
+    :func:`index.files.walk` stores it), then with every link resolved; [] if it does not exist."""
+    try:
+        resolved = Path(path).expanduser().resolve(strict=True)
+    except (OSError, RuntimeError):
+        return []
+    return list(dict.fromkeys((str(absolute(path)), str(resolved))))

@@ -71,10 +71,10 @@ class _Encode:
 
     def __init__(self, spec: EncoderSpec, threads: int) -> None:
         import torch
-        from tempme.index.encoders import load
+        from tempme.index.encoders import load_spec
 
         torch.set_num_threads(max(1, threads))
-        self.enc = load(spec.model, spec.pretrained, spec.adapter, spec.config)
+        self.enc = load_spec(spec)
 
     def __call__(self, batch: dict) -> dict:
         import torch

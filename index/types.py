@@ -38,11 +38,15 @@ def format_time(seconds: float) -> str:
 
 def describe_encoder(info: dict) -> str:
     """One line for a recorded ``EncoderInfo.to_dict()`` (the same words as
-    ``EncoderInfo.describe``, without importing torch): ``"ViT-B-32 (openai, no adapter, TempMe, 12 frames)"``."""
+    ``EncoderInfo.describe``, without importing torch):
+    ``"ViT-B-32 (openai, no adapter, TempMe, 12 frames, QuickGELU)"``; a library recorded before
+    the activation was says ``activation not recorded``."""
     mode = "TempMe" if info.get("merging") else "mean pooling"
+    qg = (info.get("config") or {}).get("quick_gelu")
+    act = "activation not recorded" if qg is None else ("QuickGELU" if qg else "GELU")
     return (
         f"{info['arch']} ({info['pretrained']}, {info.get('adapter_hash') or 'no adapter'}, {mode}, "
-        f"{info.get('num_frames')} frames)"
+        f"{info.get('num_frames')} frames, {act})"
     )
 
 

@@ -56,7 +56,9 @@ class EncoderInfo:
     def describe(self) -> str:
         adapter = self.adapter_hash or "no adapter"
         mode = "TempMe" if self.merging else "mean pooling"
-        return f"{self.arch} ({self.pretrained}, {adapter}, {mode}, {self.num_frames} frames)"
+        qg = (self.config or {}).get("quick_gelu")
+        act = "activation not recorded" if qg is None else ("QuickGELU" if qg else "GELU")
+        return f"{self.arch} ({self.pretrained}, {adapter}, {mode}, {self.num_frames} frames, {act})"
 
 
 class VideoEncoder(nn.Module):

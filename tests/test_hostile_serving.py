@@ -92,3 +92,61 @@ def test_wrong_types_get_one_line_messages(tmp_path) -> None:
     ):
         check_upload_batch(files)
     check_upload_batch(files[:MAX_UPLOAD_FILES])
+
+
+def test_sigterm_stops_serve_mid_add_and_releases_port_lock_and_private_folder(tmp_path) -> None:
+    """A real `tempme serve` on a free loopback port, SIGTERM'd while a page add runs: it exits
+    with status 0 and no traceback, and frees what it held: the port, the library's write lock
+    and its private Gradio folder; what the add committed is consistent."""
+    import re
+    import shutil
+    import signal
+    import socket
+    import time
+
+    import numpy as np
+    from filelock import FileLock, Timeout
+    from gradio_client import Client
+    from tempme.index.library import Library
+
+    if not VIDEOS.is_dir():
+        pytest.skip("../shared/data/videos not present")
+    library = tmp_path / "library"
+    build_library(library, [VIDEOS / "opencv-doc__box.mp4"])
+    folder = tmp_path / "more"
+    folder.mkdir()
+    copies = 40  # far more work than the seconds until the signal: it lands mid-add
+    for i in range(copies):
+        shutil.copyfile(VIDEOS / "moviepy__chaplin.mp4", folder / f"long{i}.mp4")
+    srv = running_server(library, args=["--allow-folder-add"])
+    with srv as server:
+        client = Client(server.url, verbose=False, download_files=False)
+        assert client.predict("a box", 3, api_name="/search")  # encoder and index loaded
+        job = client.submit(str(folder), api_name="/add_folder")
+        lock = FileLock(str(library / "index.lock"))
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not job.done():  # until the add holds the write lock
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                break
+            lock.release()  # at once: the add waits for the lock for only 5 s
+            time.sleep(0.2)
+        assert not job.done(), job.result()
+        private = Path(re.search(r"served copies go to (\S+)", server.log()).group(1))
+        assert private.is_dir()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=120)  # a bound, not a timing: a stuck add would hold the exit
+        log = server.log()
+    assert server.proc.returncode == 0, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    with socket.socket() as s:  # nobody listens on the port any more: it can be listened on again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do (closed connections linger)
+        s.bind(("127.0.0.1", server.port))
+        s.listen()
+    with FileLock(str(library / "index.lock")).acquire(timeout=0):  # the write lock was released
+        pass
+    assert not private.exists()  # the private Gradio folder is gone
+    lib = Library.open(library)
+    assert np.array_equal(np.sort(lib.store.ids()), lib.catalog.segment_ids())
+    assert 1 <= len(lib.video_paths()) < 1 + copies  # stopped mid-add; committed videos kept

@@ -123,7 +123,7 @@ def test_plan_new_changed_unchanged_gone_and_unreadable(tmp_path) -> None:
         str(changed.resolve()): KnownFile(2, 3, 0, "indexed"),
         str((root / "gone.mp4").resolve()): KnownFile(3, 5, 0, "indexed"),
         "/elsewhere/kept.mp4": KnownFile(4, 5, 0, "indexed"),  # not under the walked root: untouched
-        str(dangling.resolve()): KnownFile(5, -1, -1, "failed"),
+        str(dangling): KnownFile(5, -1, -1, "failed"),  # stored under the link's name, not its target's
     }
     files = walk([root])
     plan = plan_ingest(files, [root.resolve()], known)

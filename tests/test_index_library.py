@@ -68,7 +68,7 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
         "notes.mp4",
         "truncated.mp4",
         "random.webm",
-        "gone.mkv",
+        "dangling.mkv",  # a link is listed under its own name, not its target's
     }
     with lib.catalog.session() as s:
         videos = {v.path: v for v in s.scalars(select(Video))}
