@@ -19,7 +19,9 @@ into memory, and the next save writes an ordinary file. Other factories (``Flat`
 ``HNSW32``) sit inside an ``IndexIDMap2`` in memory.
 
 The CPU index is the master copy (written to disk atomically). On a machine with a GPU the inner
-index is cloned to GPU 0 for searching (``faiss.index_cpu_to_gpu``); positions it returns are
+index is cloned to GPU 0 for searching (``faiss.index_cpu_to_gpu``), or sharded over every GPU
+when there are several (``vectorscale.to_gpus``, FAISS's ``index_cpu_to_all_gpus`` with
+``shard=True``); positions it returns are
 mapped to ids through the id map, so both paths give the same interface.
 """
 
@@ -212,8 +214,14 @@ class VectorIndex:
         if not (self.params.use_gpu and faiss.get_num_gpus() > 0):
             return None
         if self._gpu is None:
-            res = faiss.StandardGpuResources()
             inner = self.index.index if self._id_mapped else self.index
+            if faiss.get_num_gpus() > 1:  # FAISS's own sharding: each GPU holds 1/G of the lists' entries
+                from tempme.index.vectorscale import to_gpus
+
+                nprobe = self.params.nprobe if faiss.try_extract_index_ivf(self.index) is not None else None
+                self._gpu = (None, to_gpus(inner, nprobe=nprobe))
+                return self._gpu[1]
+            res = faiss.StandardGpuResources()
             self._gpu = (res, faiss.index_cpu_to_gpu(res, 0, inner))
             if faiss.try_extract_index_ivf(self.index) is not None:
                 faiss.GpuParameterSpace().set_index_parameter(self._gpu[1], "nprobe", self.params.nprobe)
