@@ -74,3 +74,12 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     again = Library.open(folder)
     assert db.current_revision(again.catalog.engine) == "0004" and again.stats().segments == 5
     again.close()
+
+
+def test_the_recorded_head_is_alembics_head() -> None:
+    """`migrations.HEAD_REVISION` (read on every open, so that Alembic is imported only to
+    migrate) equals the head of Alembic's own script directory: a new revision without the bump
+    fails here."""
+    from alembic.script import ScriptDirectory
+
+    assert db.head_revision() == ScriptDirectory.from_config(db.alembic_config("sqlite://")).get_current_head()
