@@ -11,6 +11,8 @@ Results are the library's own `Hit`s (with their thumbnail filled in) and filter
 
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import json
 import logging
@@ -329,10 +331,15 @@ class AppContext:
         os.replace(tmp, out)
         return out
 
-    @property
+    @functools.cached_property
     def explain_dir(self) -> Path:
-        """Where :meth:`explain` keeps its pictures (a temporary folder the page may serve)."""
-        return Path(tempfile.gettempdir()) / "tempme-explain"
+        """Where :meth:`explain` keeps its pictures: a private folder of this process under the
+        system temp folder (which Gradio accepts as an output location), made on first use with
+        an unguessable name and removed at exit, so no other user can plant or read a picture and
+        nothing accumulates across runs."""
+        path = Path(tempfile.mkdtemp(prefix="tempme-explain-"))
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        return path
 
     def video_paths(self) -> list[Path]:
         """Every indexed video of the library."""
