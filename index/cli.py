@@ -113,6 +113,27 @@ def _stop_on_sigterm(lib):
         signal.signal(signal.SIGTERM, previous)
 
 
+def _video_bar(desc: str):
+    """One tqdm bar over videos, on a terminal only (a log or CI gets the summary line; log lines
+    print above it), and the ``progress(done, total, path)`` callback of ``Library.add`` /
+    ``Library.reindex`` that drives it."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=None, unit="video", desc=desc, dynamic_ncols=True, file=sys.stderr, disable=not sys.stderr.isatty()
+    )
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        if path:
+            bar.set_postfix_str(f"done: {Path(path).name[-40:]}")
+        else:
+            bar.refresh()
+
+    return bar, progress
+
+
 def index(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Video files or folders (walked recursively).")],
@@ -179,7 +200,6 @@ def index(
     missing = [p for p in paths if not p.expanduser().exists()]
     if missing:  # before a library is created for nothing
         fail(f"no such file or folder: {', '.join(map(str, missing))}")
-    import sys
 
     from tempme.index.library import Library, LibraryError
     from tempme.index.segment import SegmentParams
@@ -214,19 +234,7 @@ def index(
 
     if lib.encoder_info() is None:  # a new library: the defaults start it
         model, pretrained = model or "ViT-B-32", pretrained or "openai"
-    # one bar, on a terminal only (a log or CI gets the summary line); log lines print above it
-    bar = tqdm(
-        total=None, unit="video", desc="indexing", dynamic_ncols=True, file=sys.stderr, disable=not sys.stderr.isatty()
-    )
-
-    def progress(done: int, total: int, path: str) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-        if path:
-            bar.set_postfix_str(f"done: {Path(path).name[-40:]}")
-        else:
-            bar.refresh()
-
+    bar, progress = _video_bar("indexing")
     try:
         with _stop_on_sigterm(lib), logging_redirect_tqdm(tqdm_class=tqdm):
             report = lib.add(
@@ -359,21 +367,7 @@ def reindex(
     from tempme.lora import AdapterError  # torch: after the quick checks
     from tempme.weights import WeightsUnavailableError
 
-    bar = tqdm(
-        total=None,
-        unit="video",
-        desc="re-encoding",
-        dynamic_ncols=True,
-        file=sys.stderr,
-        disable=not sys.stderr.isatty(),
-    )
-
-    def progress(done: int, total: int, path: str) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-        if path:
-            bar.set_postfix_str(f"done: {Path(path).name[-40:]}")
-
+    bar, progress = _video_bar("re-encoding")
     try:
         with _stop_on_sigterm(lib), logging_redirect_tqdm(tqdm_class=tqdm):
             report = lib.reindex(
