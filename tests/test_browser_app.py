@@ -20,19 +20,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serving import running_server
+from serving import CHROMIUM, CHROMIUM_ARGS, running_server
 
-CHROMIUM = Path(os.environ.get("TEMPME_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--headless",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
 LIBRARY_CLIPS = [

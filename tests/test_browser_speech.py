@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serving import build_library, running_server
-from test_browser_app import CHROMIUM, CHROMIUM_ARGS, VIDEOS
+from conftest import VIDEOS
+from serving import CHROMIUM, CHROMIUM_ARGS, build_library, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOT = "screenshot-speech-search.png"
