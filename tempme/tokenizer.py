@@ -136,12 +136,12 @@ class CLIPTokenizer:
 
     def __init__(self, bpe: Tokenizer, context_length: int = DEFAULT_CONTEXT_LENGTH) -> None:
         self._bpe = bpe
-        vocab = bpe.get_vocab(with_added_tokens=False)
-        if SOT not in vocab or EOT not in vocab:
-            raise TokenizerError(f"not a CLIP vocabulary: {SOT} / {EOT} missing ({len(vocab)} tokens)")
-        self.sot_token_id = vocab[SOT]
-        self.eot_token_id = vocab[EOT]
-        self.vocab_size = len(vocab)
+        sot, eot = bpe.token_to_id(SOT), bpe.token_to_id(EOT)
+        if sot is None or eot is None:
+            raise TokenizerError(f"not a CLIP vocabulary: {SOT} / {EOT} missing")
+        self.sot_token_id: int = sot
+        self.eot_token_id: int = eot
+        self.vocab_size = bpe.get_vocab_size(with_added_tokens=False)
         self.context_length = context_length
         self._byte_map = bytes_to_unicode()
         self._special = {SOT: self.sot_token_id, EOT: self.eot_token_id}
