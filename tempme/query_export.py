@@ -126,7 +126,9 @@ def export_query_model(encoder: Any, directory: Path, opset: int = OPSET) -> dic
     t0 = time.perf_counter()
     tower = TextTower(encoder.model).cpu().float()
     if tower.context_length != identity.context_length:
-        raise ValueError(f"text tower has {tower.context_length} positions, the encoder records {identity.context_length}")
+        raise ValueError(
+            f"text tower has {tower.context_length} positions, the encoder records {identity.context_length}"
+        )
     tokenizer = CLIPTokenizer.from_open_clip(identity.context_length)
     example = torch.from_numpy(tokenizer(EXAMPLE_TEXTS))  # (Q, L)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
@@ -150,7 +152,9 @@ def export_query_model(encoder: Any, directory: Path, opset: int = OPSET) -> dic
         names = sorted(p.name for p in staging.iterdir())
         if set(names) != {ONNX_FILE, ONNX_DATA_FILE, TOKENIZER_FILE}:
             raise RuntimeError(f"unexpected files from the ONNX exporter: {names}")
-        files = {name: {"bytes": (staging / name).stat().st_size, "sha256": file_sha256(staging / name)} for name in names}
+        files = {
+            name: {"bytes": (staging / name).stat().st_size, "sha256": file_sha256(staging / name)} for name in names
+        }
         for name in names:  # the ONNX file names its data file: both keep their names
             os.replace(staging / name, directory / name)
     finally:

@@ -239,5 +239,7 @@ def test_full_size_equivalence(arch, quick_gelu, tmp_path, msrvtt_dir):
     encoder, seconds = exported(arch, quick_gelu, tmp_path / "qm", seed=1)
     model = QueryModel(tmp_path / "qm", QueryModelIdentity.from_encoder_record(encoder.info.to_dict()))
     gap, same = equivalence(encoder, model, captions(msrvtt_dir, 200))
-    print(f"{arch} quick_gelu={quick_gelu}: export {seconds:.1f} s, max cosine gap {gap:.2e}, top-{TOP_K} same {same:.0%}")
+    print(
+        f"{arch} quick_gelu={quick_gelu}: export {seconds:.1f} s, max cosine gap {gap:.2e}, top-{TOP_K} same {same:.0%}"
+    )
     assert gap <= COSINE_GAP and same == 1.0
