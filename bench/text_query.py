@@ -4,18 +4,21 @@
     .venv/bin/python bench/text_query.py --models tempme-tiny --repeats 5 --queries 50
 
 For each model (random weights, a random non-zero LoRA saved as an adapter) this exports the
-query model once, then starts ``--repeats`` fresh Python processes per path (after one
-unmeasured start of each, so that both read files from the page cache) that each:
+query model once, then, per path, starts one unmeasured process (so that both read files from
+the page cache), ``--repeats`` cold processes that answer one query and exit, and one warm
+process that then answers ``--queries`` new queries one at a time:
 
 - torch: import torch + ``tempme.encoder``, ``load_encoder(model, "none", adapter=...)``
-  (what the torch query path loads), encode one query, then ``--queries`` new queries one by one;
+  (what the torch query path loads; with random weights, building the model stands in for
+  reading a checkpoint), ``encode_text``;
 - onnx: import ``tempme.query_model`` (numpy, onnxruntime, tokenizers), open the
-  ``QueryModel`` (1 thread), the same queries.
+  ``QueryModel``, ``encode``.
 
-Both use one thread (as ``tempme search`` does). Reported per path (medians over the
-repeats): CPU-seconds and wall of the whole process (interpreter start included, measured by
-the parent), the child's own split (imports, load, first query: CPU-seconds), the median
-per-query latency of a warm process, and peak RSS; ratios are torch / onnx from the same run.
+Both use one thread (as ``tempme search`` does). Reported (medians of the cold runs): CPU-seconds
+and wall of the whole process (interpreter start included, measured by the parent), the
+process's own split (imports, load, first query: CPU-seconds) and its peak RSS (VmHWM); from
+the warm process, CPU and wall per query (wall swells with the machine's load; CPU does not).
+Ratios are torch / onnx from the same run.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def peak_rss_mb() -> float:
 
 def child(path: str, model: str, folder: str, queries: int) -> None:
     """One fresh process: import, load, query; prints a JSON line of its own measurements."""
-    c0, t0 = _cpu(), time.perf_counter()
+    c0 = _cpu()
     if path == "torch":
         import torch
 
@@ -75,26 +78,23 @@ def child(path: str, model: str, folder: str, queries: int) -> None:
 
     c2 = _cpu()
     encode("a dog")
-    c3, t3 = _cpu(), time.perf_counter()
-    lat = []
-    for text in QUERIES[:queries]:
-        t = time.perf_counter()
-        encode(text)
-        lat.append(time.perf_counter() - t)
-    heavy = [m for m in ("torch", "open_clip", "transformers", "gradio") if m in sys.modules]
-    print(
-        json.dumps(
-            {
-                "import_cpu": c1 - c0,
-                "load_cpu": c2 - c1,
-                "first_query_cpu": c3 - c2,
-                "cold_wall_in_process": t3 - t0,
-                "per_query_s": statistics.median(lat),
-                "peak_rss_mb": peak_rss_mb(),
-                "heavy_modules": heavy,
-            }
-        )
-    )
+    c3 = _cpu()
+    result = {
+        "import_cpu": c1 - c0,
+        "load_cpu": c2 - c1,
+        "first_query_cpu": c3 - c2,
+        "peak_rss_mb": peak_rss_mb(),
+        "heavy_modules": [m for m in ("torch", "open_clip", "transformers", "gradio") if m in sys.modules],
+    }
+    if queries:  # a warm process: latency of new queries, one at a time
+        wall, cpu = [], []
+        for text in QUERIES[:queries]:
+            t, c = time.perf_counter(), _cpu()
+            encode(text)
+            wall.append(time.perf_counter() - t)
+            cpu.append(_cpu() - c)
+        result.update(per_query_s=statistics.median(wall), per_query_cpu_s=statistics.mean(cpu))
+    print(json.dumps(result))
 
 
 def run_child(path: str, model: str, folder: Path, queries: int) -> dict:
@@ -136,14 +136,15 @@ def prepare(model: str, folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-FIELDS = [
-    ("process CPU-s (cold, whole)", "process_cpu", "{:.2f}"),
-    ("process wall s (cold, whole)", "process_wall", "{:.2f}"),
-    ("  imports CPU-s", "import_cpu", "{:.2f}"),
-    ("  model load CPU-s", "load_cpu", "{:.2f}"),
-    ("  first query CPU-s", "first_query_cpu", "{:.3f}"),
-    ("per query, warm (ms)", "per_query_s", "{:.1f}"),
-    ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
+FIELDS = [  # (label, key, format, scale)
+    ("cold query: process CPU-s", "process_cpu", "{:.2f}", 1),
+    ("cold query: process wall s", "process_wall", "{:.2f}", 1),
+    ("  imports CPU-s", "import_cpu", "{:.2f}", 1),
+    ("  model load CPU-s", "load_cpu", "{:.2f}", 1),
+    ("  first query CPU-s", "first_query_cpu", "{:.3f}", 1),
+    ("cold query: peak RSS (MB)", "peak_rss_mb", "{:.0f}", 1),
+    ("warm query: CPU ms", "per_query_cpu_s", "{:.1f}", 1000),
+    ("warm query: wall ms (median)", "per_query_s", "{:.1f}", 1000),
 ]
 
 
@@ -160,21 +161,22 @@ def main() -> None:
             export_s = prepare(model, folder)
             results = {}
             for path in ("torch", "onnx"):
-                run_child(path, model, folder, args.queries)  # unmeasured: page cache
-                runs = [run_child(path, model, folder, args.queries) for _ in range(args.repeats)]
-                results[path] = {k: statistics.median(r[k] for r in runs) for _, k, _ in FIELDS}
+                run_child(path, model, folder, 0)  # unmeasured: page cache
+                runs = [run_child(path, model, folder, 0) for _ in range(args.repeats)]
+                warm = run_child(path, model, folder, args.queries)  # latency from a warm process
+                runs[0].update({k: warm[k] for k in ("per_query_s", "per_query_cpu_s")})
+                results[path] = {k: statistics.median(r[k] for r in runs if k in r) for _, k, _, _ in FIELDS}
                 results[path]["heavy"] = runs[0]["heavy_modules"]
-            print(f"\n### {model} (random weights + LoRA; export {export_s:.1f} s; {args.repeats} runs, medians)\n")
+            print(
+                f"\n### {model} (random weights + LoRA; export {export_s:.1f} s; {args.repeats} cold runs, medians)\n"
+            )
             print("| | torch text path | ONNX text path | torch / ONNX |")
             print("|---|---:|---:|---:|")
-            for label, key, fmt in FIELDS:
-                scale = 1000 if key == "per_query_s" else 1
+            for label, key, fmt, scale in FIELDS:
                 t, o = results["torch"][key] * scale, results["onnx"][key] * scale
                 print(f"| {label} | {fmt.format(t)} | {fmt.format(o)} | {t / o:.1f}x |")
-            print(
-                f"| heavy modules imported | {', '.join(results['torch']['heavy'])} | "
-                f"{', '.join(results['onnx']['heavy']) or 'none'} | |"
-            )
+            heavy = ", ".join(results["onnx"]["heavy"]) or "none"
+            print(f"| heavy modules imported | {', '.join(results['torch']['heavy'])} | {heavy} | |")
     print(f"\nload after: {os.getloadavg()[0]:.1f}", file=sys.stderr)
 
 
