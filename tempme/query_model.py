@@ -238,6 +238,14 @@ class QueryModel:
             )
         except Exception as e:  # onnxruntime raises its own Fail / InvalidGraph / ... types
             raise QueryModelError(self.directory, f"onnxruntime cannot load {ONNX_FILE}: {e}") from None
+        (inp,), (out,) = self.session.get_inputs(), self.session.get_outputs()
+        want = ((INPUT_NAME, self.identity.context_length), (OUTPUT_NAME, self.identity.embed_dim))
+        if ((inp.name, inp.shape[1]), (out.name, out.shape[1])) != want:
+            raise QueryModelError(
+                self.directory,
+                f"corrupt: the graph maps {inp.name} {inp.shape} -> {out.name} {out.shape}, "
+                f"the sidecar says (Q, {self.identity.context_length}) -> (Q, {self.identity.embed_dim})",
+            )
         self.threads = threads
 
     @property

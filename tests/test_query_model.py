@@ -174,6 +174,12 @@ def test_broken_folders(tiny, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     check_query_model(copy, verify=True)
+    sidecar = json.loads((copy / SIDECAR_FILE).read_text())
+    edited = QueryModelIdentity(**{**sidecar["identity"], "context_length": 16})  # a sidecar that lies, consistently
+    (copy / SIDECAR_FILE).write_text(json.dumps({**sidecar, "identity": edited.to_dict(), "key": edited.key}))
+    with pytest.raises(QueryModelError, match="corrupt: the graph maps tokens"):
+        QueryModel(copy)
+    (copy / SIDECAR_FILE).write_text(json.dumps(sidecar))
     with pytest.raises(QueryModelError, match="missing"):
         QueryModel(tmp_path / "nowhere")
     data = copy / ONNX_DATA_FILE
