@@ -37,7 +37,7 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.advert import local_url, remove_advert, write_advert
 from tempme.app.auth import LoginThrottle
-from tempme.index.cli import LibraryOpt, library_dir
+from tempme.app.cli.options import LibraryOpt, library_dir
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +134,7 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
 def _warm_up(page) -> None:
     """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
     try:
-        lib = page.library()
-        if lib.store.ntotal:
-            lib.query.encode("warm up")
+        page.library().warm_up()
     except Exception as exc:  # no library yet, weights unavailable: the first search says so
         logger.info("model not loaded at start: %s", exc)
 

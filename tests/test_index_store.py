@@ -6,11 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tempme.index import db
-from tempme.index.catalog import IN_CHUNK, Catalog, NewVideo
-from tempme.index.store import FaissStore
-from tempme.index.types import SearchFilters
-from tempme.index.vectors import IndexParams
+from tempme.index import IndexParams, SearchFilters
+from tempme.index.catalog import IN_CHUNK, Catalog, EncoderInfo, NewVideo, db
+from tempme.index.vectors import FaissStore
 
 N, D = 40_000, 8
 
@@ -18,7 +16,7 @@ N, D = 40_000, 8
 def test_repair_refetch_and_delete_past_the_sql_variable_limit(tmp_path: Path) -> None:
     assert N > 32_766 > IN_CHUNK
     catalog = Catalog(db.sqlite_url(tmp_path))
-    catalog.record_encoder({"arch": "synthetic", "pretrained": "none", "adapter_hash": None, "embed_dim": D})
+    catalog.record_encoder(EncoderInfo("synthetic", "none", None, D))
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(N, D)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
