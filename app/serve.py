@@ -185,15 +185,13 @@ def serve_command(
 
     signal.signal(signal.SIGTERM, on_sigterm)
     logger.info("uploads and served copies go to %s (removed at exit)", private)
-    import faiss
-    import torch
     from tempme.app.ui import CSS, PLAYER_JS
+    from tempme.index import set_search_threads
 
     # Set once for the process. Every search is one query vector: waking OpenMP threads costs
     # more than it saves (measured: 44 -> 23 ms per search on 2 shared cores; the text tower
     # 57 ms on one thread against 1.2 s on two busy cores).
-    faiss.omp_set_num_threads(1)
-    torch.set_num_threads(max(1, torch_threads))
+    set_search_threads(torch_threads=torch_threads)  # FAISS: the settings' (1)
 
     demo, allowed, page = build_app(library, allow_folder_add=allow_folder_add, media_dir=private)
     demo.queue(default_concurrency_limit=1)

@@ -15,6 +15,7 @@ docs/architecture.md walks a video and a query through them. The command line is
 ``tempme.app.cli``.
 """
 
+from tempme.index.compat import install as install_moved_paths
 from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
 from tempme.index.hits import (
@@ -28,7 +29,6 @@ from tempme.index.hits import (
     format_clock,
     format_time,
 )
-from tempme.index.compat import install as install_moved_paths
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
 from tempme.index.reports import (

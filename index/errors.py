@@ -84,6 +84,11 @@ def storage_boundary(
         kind = classify(exc)
         if kind is None:
             raise
-        raise StorageError(
-            f"{STORAGE_PROBLEMS[kind]} ({type(exc).__name__}: {exc}) while {what}; {kept}", kind
-        ) from exc
+        raise StorageError(f"{STORAGE_PROBLEMS[kind]} ({cause(exc)}) while {what}; {kept}", kind) from exc
+
+
+def cause(exc: BaseException) -> str:
+    """``Type: message`` of what failed: a database driver's own error rather than SQLAlchemy's
+    wrapper (whose message repeats the statement and its parameters)."""
+    detail = getattr(exc, "orig", None) or exc
+    return f"{type(detail).__name__}: {detail}"

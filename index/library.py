@@ -27,14 +27,12 @@ from tempme.index.query import QueryEncoder, Searchable, search, search_moments
 from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
 from tempme.index.vectors import FaissStore, runner_for
 
-__all__ = ["Library"]
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
 
 
 class Library:
-    """See the module docstring; use :meth:`open`. ``path``: the folder; ``database_url``: its catalog;
-    ``read_only``: nothing can be written there; ``lock``: the cross-process write lock."""
+    """Use :meth:`open`. ``path``, ``database_url`` (its catalog), ``read_only``, ``lock`` (the write lock)."""
 
     def __init__(self, path: Path, *, database_url: str | None = None, index_params=None, encoder=None) -> None:
         self.path = Path(path).resolve()
@@ -242,11 +240,11 @@ class Library:
         return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info())
 
     # the parts were public until the rooms; deprecated: use the methods above
-    catalog = property(lambda self: _deprecated("catalog", self._catalog))
-    store = property(lambda self: _deprecated("store", self._store))
-    query = property(lambda self: _deprecated("query", self._query))
+    catalog = property(lambda self: self._deprecated("catalog", self._catalog))
+    store = property(lambda self: self._deprecated("store", self._store))
+    query = property(lambda self: self._deprecated("query", self._query))
 
-
-def _deprecated(name: str, part: object) -> object:
-    warnings.warn(f"Library.{name} is internal: use Library's methods or tempme.index's names", DeprecationWarning, 3)
-    return part
+    @staticmethod
+    def _deprecated(name: str, part: object) -> object:
+        warnings.warn(f"Library.{name} is internal: use its methods or tempme.index's names", DeprecationWarning, 3)
+        return part

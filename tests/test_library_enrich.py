@@ -6,7 +6,9 @@ twice: on SQLite (FTS5, BM25) and on a throw-away PostgreSQL server (``to_tsvect
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 from parts import catalog_of, index_ids
@@ -68,7 +70,9 @@ def test_enrich_records_every_video_and_its_audio_status(enriched):
     assert speech.videos == ocr.videos == 5
     assert speech.statuses == {"ok": 2, "no_audio": 2, "broken_audio": 1}  # cup_text.mp4 has no audio either
     assert ocr.statuses == {"ok": 5}
-    assert [c[1:3] for c in calls if c[0] == "speech"] == [(i, 5) for i in range(1, 6)]
+    # progress(done, total, path) after every video of each kind in turn: speech, then ocr
+    assert [c[:2] for c in calls] == [(i, 5) for i in range(1, 6)] * 2
+    assert {Path(c[2]).name for c in calls[:5]} == {Path(c[2]).name for c in calls[5:]} == set(os.listdir(folder))
     vid = {p.name: i for i, p in enumerate(lib.video_paths())}
     assert len(vid) == 5  # the videos without (usable) audio are indexed visually all the same
     for name, status in [("mmaction2__test.mp4", "no_audio"), ("bikes_broken_audio.mp4", "broken_audio")]:
@@ -144,7 +148,7 @@ def test_an_interrupted_enrich_resumes_with_what_is_missing(tmp_path, videos_dir
     lib = Library.open(tmp_path / "lib", create=True, database_url=new_catalog_url)
     lib.add([folder], **TINY)
 
-    def crash(kind, done, total, path):
+    def crash(done, total, path):
         if done == 1:
             raise KeyboardInterrupt  # killed after the first video's transaction
 

@@ -27,18 +27,15 @@ from tempme.index.catalog.fulltext import FullText
 from tempme.index.catalog.models import (
     EncoderRecord,
     Enrichment,
-    IndexRun,
-    IndexState,
     Segment,
     TextLine,
     Video,
-    utcnow,
 )
 from tempme.index.catalog.paths import from_db, to_db
 from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow
+from tempme.index.catalog.runs import RunRecords
 from tempme.index.errors import StorageError, storage_boundary
 from tempme.index.hits import SearchFilters
-from tempme.index.reports import IndexFileState, IndexReport
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText):
+class Catalog(FullText, RunRecords):
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -256,7 +253,7 @@ class Catalog(FullText):
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return np.array([r[0] for r in rows], dtype=np.int64), vecs
 
-    def vectorchunks(self, size: int = 65_536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def vector_chunks(self, size: int = 65_536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every stored vector in ascending id order, ``size`` rows at a time (keyset pages, so
         memory stays bounded at any library size): (n,) int64 ids and (n, D) float32 vectors."""
         last = -1
@@ -312,62 +309,6 @@ class Catalog(FullText):
                 for path in paths
                 for r in s.execute(q.where(Video.path == to_db(path), Video.status == "indexed"))
             ]
-
-    # ---- runs ------------------------------------------------------------------------------
-    def start_run(self) -> int:
-        with self.transaction("starting the run record") as s:
-            run = IndexRun(started_at=utcnow(), videos_indexed=0, segments_added=0, failures=0, removed=0)
-            s.add(run)
-            s.flush()
-            return run.id
-
-    def update_run(self, run_id: int, report: IndexReport, seconds: float, finished: bool = False) -> None:
-        with self.transaction("updating the run record") as s:
-            run = s.get(IndexRun, run_id)
-            run.videos_indexed, run.segments_added = report.indexed, report.segments
-            run.failures, run.removed, run.seconds = report.failed, report.removed, seconds
-            if finished:
-                run.finished_at = utcnow()
-
-    # ---- index state -----------------------------------------------------------------------
-    def index_state(self) -> IndexFileState | None:
-        with self.session() as s:
-            st = s.get(IndexState, 1)
-            if st is None:
-                return None
-            return IndexFileState(st.faiss_version, st.faiss_file, st.index_type, st.ntotal, st.id_checksum)
-
-    def record_index(self, state: IndexFileState) -> None:
-        with self.transaction("recording the vector index file") as s:
-            st = s.get(IndexState, 1)
-            if st is None:
-                st = IndexState(id=1)
-                s.add(st)
-            st.faiss_version, st.faiss_file, st.index_type = state.version, state.file, state.kind
-            st.ntotal, st.id_checksum, st.updated_at = state.ntotal, state.id_checksum, utcnow()
-
-    # ---- stats -----------------------------------------------------------------------------
-    def counts(self) -> tuple[int, int, list[tuple[str, str]], dict | None]:
-        """(indexed videos, segments, failures as (path, error), the last run as a dict or None)."""
-        with self.session() as s:
-            videos = s.scalar(select(func.count(Video.id)).where(Video.status == "indexed"))
-            segments = s.scalar(select(func.count(Segment.id)))
-            failures = s.execute(
-                select(Video.path, Video.error).where(Video.status == "failed").order_by(Video.path)
-            ).all()
-            run = s.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(1)).first()
-            last = None
-            if run is not None:
-                last = {
-                    "started_at": run.started_at.isoformat(),
-                    "seconds": run.seconds,
-                    "finished": run.finished_at is not None,
-                    "videos_indexed": run.videos_indexed,
-                    "segments_added": run.segments_added,
-                    "failures": run.failures,
-                    "removed": run.removed,
-                }
-        return int(videos), int(segments), [(from_db(p), e) for p, e in failures], last
 
 
 def _encoder_row(info: EncoderInfo) -> EncoderRecord:

@@ -359,19 +359,3 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "?"
-
-
-__all__ = [
-    "BACKENDS",
-    "FasterWhisperRecognizer",
-    "PocketSphinxRecognizer",
-    "SpeechConfig",
-    "SpeechModelUnavailable",
-    "SpeechRecognizer",
-    "Transcript",
-    "Utterance",
-    "Word",
-    "make_recognizer",
-    "transcribe_file",
-    "whisper_model_path",
-]

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 from tempme.index.catalog import Catalog, NewVideo, storage_problem
-from tempme.index.errors import STORAGE_PROBLEMS, StorageError
+from tempme.index.errors import STORAGE_PROBLEMS, StorageError, cause
 from tempme.index.filenames import printable
 from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
 from tempme.index.ingest.plan import IngestPlan
@@ -156,7 +156,7 @@ def storage_message(kind: str, what: str, exc: BaseException, report: IndexRepor
     """One paragraph for a storage failure: what failed, why, what is kept, what to do."""
     why = STORAGE_PROBLEMS[kind]
     return (
-        f"{why} ({type(exc).__name__}: {exc}) while {what}. The library is consistent: the "
+        f"{why} ({cause(exc)}) while {what}. The library is consistent: the "
         f"{report.indexed} video(s) indexed in this run before it are kept, nothing after it was "
         f"written. {'Free some space and run' if kind == 'full' else 'Fix the storage and run'} "
         "the same command again to index the rest."

@@ -93,23 +93,41 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_ba
     with container:
         if not container.streams.audio:
             raise NoAudioError(path, "no audio stream")
-        stream = container.streams.audio[0]
-        zero = _clock_zero(container, stream)
+        track = _Track(sample_rate)
+        packets, bad = track.demux(container, container.streams.audio[0], os.fspath(path))
+    if packets == 0 or not track.chunks:
+        raise AudioDecodeError(path, f"audio stream decodes to nothing ({bad} of {packets} packets failed)")
+    if bad > max_bad_fraction * packets:
+        raise AudioDecodeError(path, f"{bad} of {packets} audio packets failed to decode")
+    if bad:
+        log.warning(
+            "%s: %d of %d audio packets failed to decode (silence in their place)", os.fspath(path), bad, packets
+        )
+    return Audio(samples=track.samples(), sample_rate=sample_rate, bad_packets=bad)
+
+
+class _Track:
+    """Decoded mono pieces of one audio stream, each placed at its timestamp."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
         # planar float at the input's layout: channels are averaged here ((L + R) / 2), not
         # downmixed by swresample, whose -3 dB rule can push loud stereo past full scale
-        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
-        chunks: list[tuple[int, np.ndarray]] = []  # (first sample index, samples)
-        cursor = 0  # next sample index when frames come without timestamps
+        self.resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        self.chunks: list[tuple[int, np.ndarray]] = []  # (first sample index, samples)
+        self.cursor = 0  # next sample index when frames come without timestamps
+
+    def take(self, frames: list[av.AudioFrame], at: int | None) -> None:
+        for out in frames:
+            pcm = out.to_ndarray().mean(axis=0, dtype=np.float32)  # (channels, S) -> (S,)
+            start = self.cursor if at is None or abs(at - self.cursor) <= self.sample_rate // 50 else at
+            self.chunks.append((start, pcm))
+            self.cursor, at = start + len(pcm), None
+
+    def demux(self, container, stream, name: str) -> tuple[int, int]:
+        """Decode every packet of ``stream``; returns (packets, packets that failed)."""
+        zero = _clock_zero(container, stream)
         packets = bad = 0
-
-        def take(frames: list[av.AudioFrame], at: int | None) -> None:
-            nonlocal cursor
-            for out in frames:
-                pcm = out.to_ndarray().mean(axis=0, dtype=np.float32)  # (channels, S) -> (S,)
-                start = cursor if at is None or abs(at - cursor) <= sample_rate // 50 else at
-                chunks.append((start, pcm))
-                cursor, at = start + len(pcm), None
-
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -119,32 +137,28 @@ def decode_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_ba
                     frames = packet.decode()
                 except av.FFmpegError as e:
                     bad += 1
-                    log.debug("%s: audio packet at pts %s: %s", os.fspath(path), packet.pts, e)
+                    log.debug("%s: audio packet at pts %s: %s", name, packet.pts, e)
                     continue
                 for frame in frames:
-                    at = None if frame.time is None else max(int(round((frame.time - zero) * sample_rate)), 0)
+                    at = None if frame.time is None else max(int(round((frame.time - zero) * self.sample_rate)), 0)
                     try:
-                        take(resampler.resample(frame), at)
+                        self.take(self.resampler.resample(frame), at)
                     except (av.FFmpegError, ValueError) as e:  # a frame whose layout changed mid-stream
                         bad += 1
-                        log.debug("%s: resampling: %s", os.fspath(path), e)
-            take(resampler.resample(None), None)
+                        log.debug("%s: resampling: %s", name, e)
+            self.take(self.resampler.resample(None), None)
         except av.FFmpegError as e:  # the demuxer itself gave up: keep what was decoded
             bad += 1
-            log.warning("%s: audio demuxing stopped: %s", os.fspath(path), e)
-    if packets == 0 or not chunks:
-        raise AudioDecodeError(path, f"audio stream decodes to nothing ({bad} of {packets} packets failed)")
-    if bad > max_bad_fraction * packets:
-        raise AudioDecodeError(path, f"{bad} of {packets} audio packets failed to decode")
-    total = max(start + len(pcm) for start, pcm in chunks)
-    samples = np.zeros(total, np.float32)
-    for start, pcm in chunks:
-        samples[start : start + len(pcm)] = pcm
-    if bad:
-        log.warning(
-            "%s: %d of %d audio packets failed to decode (silence in their place)", os.fspath(path), bad, packets
-        )
-    return Audio(samples=samples, sample_rate=sample_rate, bad_packets=bad)
+            log.warning("%s: audio demuxing stopped: %s", name, e)
+        return packets, bad
+
+    def samples(self) -> np.ndarray:
+        """(S,) float32: every piece at its place, silence between."""
+        total = max(start + len(pcm) for start, pcm in self.chunks)
+        samples = np.zeros(total, np.float32)
+        for start, pcm in self.chunks:
+            samples[start : start + len(pcm)] = pcm
+        return samples
 
 
 def _clock_zero(container: av.container.InputContainer, audio: av.audio.stream.AudioStream) -> float:
