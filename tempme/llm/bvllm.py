@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from tempme.llm.outer import Budget, OuterReducer, Reduction, SideInputs, reduction_from_slots
-from tempme.llm.pooling import largest_remainder, cell_labels
+from tempme.llm.pooling import cell_labels, largest_remainder
 
 log = logging.getLogger(__name__)
 
