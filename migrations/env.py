@@ -1,4 +1,4 @@
-"""Alembic environment: online migrations on the connection handed over by index.db.upgrade,
+"""Alembic environment: online migrations on the connection handed over by catalog.db.upgrade,
 or on ``sqlalchemy.url`` when run from the alembic command line. Batch mode for SQLite."""
 
 from __future__ import annotations

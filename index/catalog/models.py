@@ -1,7 +1,7 @@
 """Schema of a video library's catalog (SQLAlchemy 2 typed ORM models; SQLite by default).
 
 The catalog is the source of truth: every segment's embedding is stored here as float32 bytes
-and the vector store (``index.store``) is keyed by ``Segment.id``. Only ``index.catalog`` reads
+and the vector store (``tempme.index.vectors``) is keyed by ``Segment.id``. Only this room reads
 and writes these tables. The schema itself is created only
 by the Alembic revisions in ``migrations/``; these classes must match the latest revision.
 """

@@ -3,7 +3,7 @@
 It holds across hosts (the file lock in the library folder holds only where the shared storage
 honours ``flock``) and is released by the server when the holder's connection drops, so a killed
 indexer never leaves a stale lock. The interface is the subset of ``filelock.FileLock`` that
-:class:`index.library.Library` uses: ``acquire(timeout)`` (usable as a context manager),
+:class:`tempme.index.library.Library` uses (through :class:`.locks.WriteLock`): ``acquire(timeout)`` (usable as a context manager),
 ``release()``, ``is_locked`` and ``lock_file`` (a description for messages). Reentrant, like FileLock.
 """
 

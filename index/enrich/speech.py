@@ -1,6 +1,6 @@
 """What is said in a video: timestamped transcripts from one of two speech recognisers.
 
-Both backends take :class:`~tempme.index.audio.Audio` (16 kHz mono) and return utterances of
+Both backends take :class:`~tempme.index.media.audio.Audio` (16 kHz mono) and return utterances of
 words with start/end seconds on the video's clock:
 
 - :class:`PocketSphinxRecognizer`: CMU PocketSphinx 5 with the US English acoustic model,

@@ -206,7 +206,7 @@ class LocalExecutor:
     max_queued: int = 32  # preprocessed segments waiting for the encoder
     file_timeout_s: float = field(default_factory=lambda: get_settings().file_timeout_s)  # per file, decoding only (s)
     cancel: threading.Event | None = None  # set (e.g. on SIGTERM): stop within a batch, yield nothing more
-    processes: bool = False  # decode in `workers` processes (index.scan_pool), each driven by a thread
+    processes: bool = False  # decode in `workers` processes (media.scan_pool), each driven by a thread
 
     def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
         paths = list(paths)

@@ -32,7 +32,7 @@ class IngestPlan:
 def plan_ingest(
     files: list[Path], roots: list[Path], known: dict[str, KnownFile], unreadable: list[tuple[Path, str]] = ()
 ) -> IngestPlan:
-    """Compare ``files`` (absolute, from :func:`index.files.walk` over ``roots``) with ``known``.
+    """Compare ``files`` (absolute, from :func:`tempme.index.media.files.walk` over ``roots``) with ``known``.
 
     ``unreadable``: the folders ``walk`` could not list, as ``(folder, reason)``; known videos
     under them are neither gone nor changed.
