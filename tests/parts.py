@@ -2,8 +2,7 @@
 
 Tests look inside a library through the rooms' public classes, never through ``Library``'s
 private attributes: a second :class:`~tempme.index.catalog.Catalog` on the same database (the
-source of truth), a fresh :class:`~tempme.index.vectors.FaissStore` loaded from the saved index
-file, and the ids the library's own (in-memory) index can return.
+source of truth), and the ids the library's own (in-memory) index can return.
 """
 
 from __future__ import annotations
@@ -12,28 +11,21 @@ import atexit
 import weakref
 
 import numpy as np
+from sqlalchemy.pool import NullPool
 from tempme.index.catalog import Catalog
-from tempme.index.vectors import FaissStore
 
 _catalogs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def catalog_of(lib) -> Catalog:
-    """A catalog on ``lib``'s database (one per library object, closed at exit)."""
+    """A catalog on ``lib``'s database (one per library object). It keeps no connection open
+    between uses (``NullPool``), so SQLite folds its write-ahead log into ``library.db`` when the
+    library closes, and a test's PostgreSQL database can be dropped."""
     catalog = _catalogs.get(lib)
     if catalog is None:
-        catalog = _catalogs[lib] = Catalog(lib.database_url, read_only=lib.read_only)
+        catalog = _catalogs[lib] = Catalog(lib.database_url, read_only=lib.read_only, poolclass=NullPool)
         atexit.register(catalog.close)
     return catalog
-
-
-def saved_store(lib) -> tuple[FaissStore, bool]:
-    """The vector index as saved in ``lib``'s folder, loaded by a fresh store over a fresh
-    catalog: ``(store, repaired)``, where ``repaired`` says the file disagreed with the catalog."""
-    catalog = Catalog(lib.database_url, read_only=lib.read_only)
-    store = FaissStore(lib.path, catalog)
-    repaired = store.load()
-    return store, repaired
 
 
 def index_ids(lib) -> np.ndarray:

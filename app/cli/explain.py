@@ -1,4 +1,4 @@
-"""`tempme explain`: a picture of TempMe's token merging for one moment of a video (see app/cli.py).
+"""`tempme explain`: a picture of TempMe's token merging for one moment of a video (see app/cli/__init__.py).
 
 The moment is the library segment that contains ``--at`` when the video is in the library (the
 frames the index encoded), else a ``--window`` seconds long span around it. The encoder is the

@@ -54,19 +54,20 @@ class Catalog(FullText, RunRecords):
     Args:
         url: a SQLAlchemy URL (``db.sqlite_url(library_dir)`` for the default SQLite file).
         read_only: open without writing anything (a read-only folder); no migration.
+        engine_options: for ``sqlalchemy.create_engine`` (e.g. ``poolclass=NullPool``).
 
     Raises:
         StorageError: the database is empty (0 bytes), not SQLite, damaged, or needs a migration
             it cannot get; the file is never replaced.
     """
 
-    def __init__(self, url: str, read_only: bool = False) -> None:
+    def __init__(self, url: str, read_only: bool = False, **engine_options) -> None:
         self.url = url
         self.read_only = read_only
         path = db.sqlite_file(url)
         if path is not None:
             db.check_sqlite_file(path)
-        self.engine: Engine = db.make_engine(url, read_only)
+        self.engine: Engine = db.make_engine(url, read_only, **engine_options)
         try:
             db.upgrade(self.engine, read_only=read_only)
             with Session(self.engine) as s:  # a damaged file fails here, not in the first search

@@ -114,16 +114,19 @@ def check_sqlite_file(path: Path) -> None:
         )
 
 
-def make_engine(url: str, read_only: bool = False) -> Engine:
+def make_engine(url: str, read_only: bool = False, **options) -> Engine:
     """An engine for ``url``. ``read_only`` (SQLite): open the file immutable, for a folder or
-    file system nothing can be written to (SQLite's WAL needs a writable folder even to read)."""
+    file system nothing can be written to (SQLite's WAL needs a writable folder even to read).
+    ``options`` go to ``sqlalchemy.create_engine`` (e.g. ``poolclass=NullPool``: no connection
+    kept between uses)."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, **options)
     if read_only and (f := sqlite_file(url)) is not None:
-        engine = create_engine(f"sqlite:///file:{f}?immutable=1&uri=true", connect_args={"check_same_thread": False})
+        uri = f"sqlite:///file:{f}?immutable=1&uri=true"
+        engine = create_engine(uri, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", lambda conn, _r: conn.execute("PRAGMA foreign_keys=ON"))
         return engine
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **options)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
