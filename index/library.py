@@ -71,8 +71,7 @@ class Library:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _load(self) -> None:
-        """Load the recorded vectors; write a repaired index back when no indexer holds the lock."""
+    def _load(self) -> None:  # the recorded vectors; a repair saved when no indexer holds the lock
         if self._store.load() and not self._writing:  # else the indexer's next save writes the repair
             self._write_lock.when_free(self._store.save, "the repaired index")
 
@@ -111,7 +110,8 @@ class Library:
     def encoder(self):
         """The library's encoder, loaded once from the record (LibraryError: none, or it differs)."""
         with self._encoder_lock:
-            self._encoder = self._encoder or encoders.load_recorded(self._catalog, self.path)
+            if self._encoder is None:
+                self._encoder = encoders.load_recorded(self._catalog, self.path)
             return self._encoder
 
     def warm_up(self) -> None:
@@ -129,7 +129,7 @@ class Library:
         with self._writer(wait):
             report, encoder = add_videos(self._target, paths, spec, options, progress, self._encoder)
         with self._encoder_lock:
-            self._encoder = self._encoder or encoder
+            self._encoder = encoder if self._encoder is None else self._encoder
         return report
 
     def reindex(self, options: IngestOptions | None = None, *, progress: ProgressFn | None = None,
