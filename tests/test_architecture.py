@@ -142,11 +142,12 @@ def test_no_private_names_imported_across_modules() -> None:
 
 def _definitions(paths: list[Path] | None = None) -> list[tuple[str, int, ast.AST]]:
     """(file, line, node) of every node of ``paths`` (default: index/ and app/ but the page's)."""
-    out = []
-    for path in paths if paths is not None else _sources("index", "app"):
-        for node in ast.walk(_tree(path)):
-            out.append((_rel(path), getattr(node, "lineno", 0), node))
-    return out
+    return _nodes(tuple(paths if paths is not None else _sources("index", "app")))
+
+
+@functools.cache
+def _nodes(paths: tuple[Path, ...]) -> list[tuple[str, int, ast.AST]]:
+    return [(_rel(path), getattr(node, "lineno", 0), node) for path in paths for node in ast.walk(_tree(path))]
 
 
 def _assigned_names(node: ast.AST) -> list[str]:
