@@ -38,18 +38,19 @@ from tempme.app.validate import (  # noqa: F401  (re-exported for the page and t
     clean_query,
     make_filters,
 )
-from tempme.index.encoders import EncoderSpec
-from tempme.index.files import content_hash, is_under
-from tempme.index.library import Library
-from tempme.index.types import (  # noqa: F401
+from tempme.index import (  # noqa: F401  (re-exported for the page and the tests)
     SEARCH_MODES,
+    EncoderSpec,
     Hit,
     IndexReport,
+    Library,
     LibraryBusyError,
     LibraryError,
     LibraryStats,
     SearchFilters,
+    content_hash,
     format_time,
+    is_under,
     plural,
 )
 
@@ -433,7 +434,7 @@ class AppContext:
                 rejected.append(str(e))
                 continue
             digest = content_hash(f)
-            copy = lib.catalog.path_with_hash(digest)
+            copy = lib.path_with_hash(digest)
             if copy is not None or digest in seen:
                 where = f"as {copy.name}" if copy is not None else "twice in this upload"
                 rejected.append(f"{f.name}: already in the library ({where}).")

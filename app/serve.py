@@ -37,7 +37,7 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.advert import local_url, remove_advert, write_advert
 from tempme.app.auth import LoginThrottle
-from tempme.index.cli import LibraryOpt, library_dir
+from tempme.app.cli.options import LibraryOpt, library_dir
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +134,7 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
 def _warm_up(page) -> None:
     """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
     try:
-        lib = page.library()
-        if lib.store.ntotal:
-            lib.query.encode("warm up")
+        page.library().warm_up()
     except Exception as exc:  # no library yet, weights unavailable: the first search says so
         logger.info("model not loaded at start: %s", exc)
 
@@ -187,15 +185,13 @@ def serve_command(
 
     signal.signal(signal.SIGTERM, on_sigterm)
     logger.info("uploads and served copies go to %s (removed at exit)", private)
-    import faiss
-    import torch
     from tempme.app.ui import CSS, PLAYER_JS
+    from tempme.index import set_search_threads
 
     # Set once for the process. Every search is one query vector: waking OpenMP threads costs
     # more than it saves (measured: 44 -> 23 ms per search on 2 shared cores; the text tower
     # 57 ms on one thread against 1.2 s on two busy cores).
-    faiss.omp_set_num_threads(1)
-    torch.set_num_threads(max(1, torch_threads))
+    set_search_threads(torch_threads=torch_threads)  # FAISS: the settings' (1)
 
     demo, allowed, page = build_app(library, allow_folder_add=allow_folder_add, media_dir=private)
     demo.queue(default_concurrency_limit=1)

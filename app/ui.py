@@ -39,7 +39,7 @@ from tempme.app.handlers import (
     group_by_video,
     make_filters,
 )
-from tempme.index.types import format_clock
+from tempme.index import format_clock
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from tempme.app.validate import (
     clean_query,
     make_filters,
 )
-from tempme.index.types import SearchFilters
+from tempme.index import SearchFilters
 
 VIDEOS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
