@@ -55,7 +55,7 @@ def test_private_gradio_dir_installs_no_signal_handler(monkeypatch):
     import shutil
     import signal
 
-    from tempme.app.serve import private_gradio_dir
+    from tempme.app.web.server import private_gradio_dir
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", "unused")  # restored after the test
     before = signal.getsignal(signal.SIGTERM)
