@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
-import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -25,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tempme.app.explain_cache import explain_picture
 from tempme.app.status import format_stats, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
@@ -235,40 +233,11 @@ class AppContext:
         """A PNG of how TempMe merged the tokens of `hit`'s segment (:mod:`tempme.explain`): its
         12 frames as the encoder sampled them, each merged token group a colour. Made with the
         library's encoder on first use and cached (by file, span and encoder) in
-        :attr:`explain_dir`.
+        :attr:`explain_dir` (`app.explain_cache`).
 
         Raises InputError for a missing or empty library, a hit whose video or segment is no
         longer in the library, or a file that cannot be decoded."""
-        from tempme.explain import explain_clip, render_moment
-        from tempme.video import VideoDecodeError
-        from tempme.weights import WeightsUnavailableError
-
-        lib = self._searchable()
-        try:
-            row = lib.segment(int(hit.segment_id))
-        except (KeyError, TypeError, ValueError):
-            name = Path(hit.path).name
-            raise InputError(f"This moment of {name} is no longer in the library (re-indexed or removed).") from None
-        if not lib.is_library_file(row.path):
-            raise InputError(f"{row.path.name} is not (or no longer) in the library.")
-        stamp = row.path.stat()
-        key = json.dumps(
-            [str(row.path), stamp.st_size, stamp.st_mtime_ns, row.start_s, row.end_s, lib.encoder_info()],
-            sort_keys=True,
-            default=str,
-        )
-        out = self.explain_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.png"
-        if out.is_file():
-            return out
-        try:
-            moment = explain_clip(lib.encoder(), row.path, row.start_s, row.end_s)
-        except (LibraryError, WeightsUnavailableError, VideoDecodeError, ValueError) as e:
-            raise InputError(f"Cannot explain this moment: {e}") from None
-        self.explain_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        render_moment(moment).save(tmp, format="PNG")
-        os.replace(tmp, out)
-        return out
+        return explain_picture(self._searchable(), hit.segment_id, Path(hit.path).name, self.explain_dir)
 
     @functools.cached_property
     def explain_dir(self) -> Path:

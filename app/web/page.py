@@ -45,17 +45,22 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     """The page and its API for the library in `ctx` (CSS and the player script are given to
     ``launch``: `tempme.app.web.server`)."""
     with gr.Blocks(title="tempme · video moment search", fill_width=True) as demo:
-        gr.Markdown("## tempme · find moments in your videos")
-        status = gr.Markdown(elem_id="status")
-        state = gr.State(SearchState())
-        selected = gr.State(None)
-        search = _search_bar()
-        message = gr.Markdown(elem_id="message")
-        results, player = _results_and_player(message)
-        add = _add_panel(ctx)
-        wire(demo, ctx, Page(status, state, selected, search, results, player, add))
+        page = layout(ctx)
+        wire(demo, ctx, page)
         endpoints.register(ctx)
     return demo
+
+
+def layout(ctx: AppContext) -> Page:
+    """The page's components, top to bottom (inside a ``gr.Blocks``), by name."""
+    gr.Markdown("## tempme · find moments in your videos")
+    status = gr.Markdown(elem_id="status")
+    state = gr.State(SearchState())
+    selected = gr.State(None)
+    search = _search_bar()
+    message = gr.Markdown(elem_id="message")
+    results, player = _results_and_player(message)
+    return Page(status, state, selected, search, results, player, _add_panel(ctx))
 
 
 def _search_bar() -> SearchBar:
