@@ -1,4 +1,4 @@
-"""The page's handlers on a real library (tiny random model, real clips), without a server:
+"""The app's service layer (AppContext) on a real library (tiny random model, real clips), without a server:
 answers equal the library's own search, paging continues ranks, bad input and missing or empty
 libraries give messages, uploads are checked, copied and found."""
 
@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from parts import catalog_of
-from tempme.app.handlers import AppContext, InputError, SearchState, format_stats, summarize_report
+from tempme.app.context import AppContext
+from tempme.app.status import format_stats, summarize_report
+from tempme.app.validate import InputError
+from tempme.app.web.state import SearchState, next_page
 from tempme.index import SearchFilters
 
 VIDEOS = (
@@ -56,12 +58,12 @@ def test_search_equals_library_search(ctx):
 def test_next_page_continues(ctx):
     first = ctx.search("a hand holding a black cup", 2)
     state = SearchState(query="a hand holding a black cup", k=2, moments=first)
-    second = ctx.next_page(state)
+    second = next_page(ctx, state)
     both = ctx.search("a hand holding a black cup", 4)
     assert [m.rank for m in first + second] == list(range(1, len(first + second) + 1))
     assert [m.segment_id for m in first + second] == [m.segment_id for m in both]
     with pytest.raises(InputError, match="Search first"):
-        ctx.next_page(SearchState())
+        next_page(ctx, SearchState())
 
 
 def test_similar_excludes_itself(ctx):
@@ -158,7 +160,7 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
     from tempme.index import Library
 
     with Library.open(library) as lib:
-        rows = catalog_of(lib).segment_rows(list(catalog_of(lib).segment_ids()))
+        rows = lib.catalog.segment_rows(list(lib.catalog.segment_ids()))
         video = sorted(lib.video_paths())[0]
     expected = sorted((r.start_s, r.segment_id) for r in rows.values() if r.path == video)
     moments = ctx.new_moments([video, library / "not-a-video.mp4"])

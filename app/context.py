@@ -1,83 +1,44 @@
-"""What the search page does, as plain functions over one library: search, page, play, add.
+"""The service layer over one library: search, play, explain, add, status, as plain functions.
 
-The Gradio page (`app/ui.py`) is a thin shell over `AppContext`; it takes and returns plain
-Python values (no Gradio types), so it is unit-tested without a server or a browser. Every
-problem a person can cause (see `app.validate`; also a missing or empty library, a folder the
-server does not allow) raises `InputError`, whose message is shown on the page as is.
+The Gradio page (`tempme.app.web`) and any other front end (a REST API) call `AppContext`; it
+takes and returns plain Python values (no Gradio types), so it is unit-tested without a server
+or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
+library, a folder the server does not allow) raises `InputError`, whose message is shown as is.
 
 Results are the library's own `Hit`s (with their thumbnail filled in) and filters its own
-`SearchFilters`; text -> vector (micro-batched, cached) is the library's `QueryEncoder`.
+`SearchFilters`; text -> vector (micro-batched, cached) is the library's query encoder.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
-import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tempme.app.validate import (  # noqa: F401  (re-exported for the page and the tests)
-    MAX_K,
-    MAX_QUERY_CHARS,
-    RANDOM_WEIGHTS,
-    WEIGHTS_FILE,
-    InputError,
-    check_upload,
-    check_upload_batch,
-    clean_encoder_choice,
-    clean_k,
-    clean_query,
-    make_filters,
-)
-from tempme.index import (  # noqa: F401  (re-exported for the page and the tests)
+from tempme.app.explain_cache import explain_picture
+from tempme.app.status import format_stats, summarize_report
+from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
+from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
+from tempme.index import (
     SEARCH_MODES,
     EncoderSpec,
     Hit,
-    IndexReport,
     Library,
     LibraryBusyError,
     LibraryError,
-    LibraryStats,
+    ProgressFn,
     SearchFilters,
-    content_hash,
-    format_time,
     is_under,
-    plural,
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class SearchState:
-    """What the page is showing: the search that made it (text or a segment's vector) and its
-    results so far, so that "load more" can fetch the next page."""
-
-    query: str | None = None
-    similar_to: int | None = None
-    similar_label: str = ""  # "clip.mp4 at 0:41": the source moment, for people
-    new_videos: tuple[Path, ...] = ()  # showing the moments of these just-added videos
-    k: int = 12
-    filters: SearchFilters = field(default_factory=SearchFilters)
-    moments: list[Hit] = field(default_factory=list)
-    exhausted: bool = False
-    mode: str = "all"
-
-    @property
-    def active(self) -> bool:
-        return self.query is not None or self.similar_to is not None
-
-
-ProgressFn = Callable[[int, int, str], None]
 
 ARCHITECTURES = ("ViT-B-32", "ViT-B-16", "tempme-tiny")
 """Models the page offers for a new library (tempme.weights.SUPPORTED_ARCHS, without importing torch)."""
@@ -87,38 +48,14 @@ NEW_VIDEO_MOMENTS = 12
 
 @dataclass(frozen=True)
 class AddResult:
-    """What one add from the page did: its summary in plain words and the videos it indexed."""
+    """What one add did: its summary in plain words and the videos it indexed."""
 
     summary: str
     videos: tuple[Path, ...] = ()
 
 
-@dataclass(frozen=True)
-class VideoGroup:
-    """The moments of one video among the results, shown together (like key moments under a
-    video): ``moments`` in time order, ``indices`` their positions in the flat result list (what
-    a click selects), ``best`` the best-ranked of them (its picture heads the card)."""
-
-    best: Hit
-    moments: tuple[Hit, ...]
-    indices: tuple[int, ...]
-
-
-def group_by_video(hits: list[Hit]) -> list[VideoGroup]:
-    """Group ranked hits by video: groups in the order of their best hit, moments in time order.
-    Every hit is in exactly one group; nothing is dropped or reordered across videos' best hits."""
-    by_video: dict[int, list[int]] = {}
-    for i, h in enumerate(hits):
-        by_video.setdefault(h.video_id, []).append(i)
-    groups = []
-    for idx in by_video.values():  # dicts keep insertion order: the order of each video's best hit
-        in_time = sorted(idx, key=lambda i: (hits[i].start_s, hits[i].end_s))
-        groups.append(VideoGroup(hits[idx[0]], tuple(hits[i] for i in in_time), tuple(in_time)))
-    return groups
-
-
 class AppContext:
-    """The served library and what the handlers share.
+    """The served library and what its front ends share.
 
     One `Library`, opened on first use (a page may be started before the library exists).
     Searches run concurrently on it; adding videos takes the library's write lock for the run
@@ -185,9 +122,6 @@ class AppContext:
             f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
         )
 
-    def _empty_message(self) -> str:
-        return self.start_message()
-
     def weight_choices(self, arch: str) -> list[tuple[str, str]]:
         """(label, value) of the weights the page offers for a new library with ``arch``: the
         open_clip tags already downloaded to this machine (never a download), a checkpoint file
@@ -229,7 +163,7 @@ class AppContext:
     def _searchable(self) -> Library:
         lib = self.library()
         if lib.encoder_info() is None:
-            raise InputError(self._empty_message())
+            raise InputError(self.start_message())
         return lib
 
     def _in_library(self, filters: SearchFilters) -> SearchFilters:
@@ -269,14 +203,11 @@ class AppContext:
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
         return self._with_thumbnails(lib, hits)
 
-    def next_page(self, state: SearchState) -> list[Hit]:
-        """The results after those already in `state` (same search, same K and filters)."""
-        if not state.active:
-            raise InputError("Search first; then “load more” fetches the next results.")
-        offset = len(state.moments)
-        if state.similar_to is not None:
-            return self.similar(state.similar_to, state.k, state.filters, offset)
-        return self.search(state.query, state.k, state.filters, offset, state.mode)
+    def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
+        """The moments of ``videos`` (e.g. just added), each video's first `NEW_VIDEO_MOMENTS`
+        in time order, with thumbnails; only indexed library videos are shown."""
+        lib = self.library()
+        return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
 
     def playable(self, hit: Hit) -> Path:
         """The file to play for `hit` (a browser-playable copy for AVI/MKV); refuses anything
@@ -295,42 +226,11 @@ class AppContext:
         """A PNG of how TempMe merged the tokens of `hit`'s segment (:mod:`tempme.explain`): its
         12 frames as the encoder sampled them, each merged token group a colour. Made with the
         library's encoder on first use and cached (by file, span and encoder) in
-        :attr:`explain_dir`.
+        :attr:`explain_dir` (`app.explain_cache`).
 
         Raises InputError for a missing or empty library, a hit whose video or segment is no
         longer in the library, or a file that cannot be decoded."""
-        from tempme.explain import explain_clip, render_moment
-        from tempme.video import VideoDecodeError
-        from tempme.weights import WeightsUnavailableError
-
-        lib = self._searchable()
-        path = Path(hit.path)
-        try:
-            row = lib.segment(int(hit.segment_id))
-        except (KeyError, TypeError, ValueError):
-            raise InputError(
-                f"This moment of {path.name} is no longer in the library (re-indexed or removed)."
-            ) from None
-        if not lib.is_library_file(row.path):
-            raise InputError(f"{row.path.name} is not (or no longer) in the library.")
-        stamp = row.path.stat()
-        key = json.dumps(
-            [str(row.path), stamp.st_size, stamp.st_mtime_ns, row.start_s, row.end_s, lib.encoder_info()],
-            sort_keys=True,
-            default=str,
-        )
-        out = self.explain_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.png"
-        if out.is_file():
-            return out
-        try:
-            moment = explain_clip(lib.encoder(), row.path, row.start_s, row.end_s)
-        except (LibraryError, WeightsUnavailableError, VideoDecodeError, ValueError) as e:
-            raise InputError(f"Cannot explain this moment: {e}") from None
-        self.explain_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        render_moment(moment).save(tmp, format="PNG")
-        os.replace(tmp, out)
-        return out
+        return explain_picture(self._searchable(), hit.segment_id, Path(hit.path).name, self.explain_dir)
 
     @functools.cached_property
     def explain_dir(self) -> Path:
@@ -399,9 +299,9 @@ class AppContext:
     def upload(
         self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None, encoder: EncoderSpec | None = None
     ) -> AddResult:
-        """Index uploaded files: each is checked (`check_upload`), refused when the library already
-        holds the same bytes (content hash), copied into ``LIBRARY/uploads/`` under its own name
-        (``clip-2.mp4`` when ``clip.mp4`` is taken; Gradio's uploads are temporary) and indexed.
+        """Index uploaded files: each is checked and copied into ``LIBRARY/uploads/``
+        (`app.uploads.stage_uploads`: refused when the library already holds the same bytes) and
+        indexed.
 
         ``encoder``: for a library that does not exist yet or has no encoder (the page's first
         run; see `encoder_choice`); ignored once the library has one.
@@ -412,59 +312,20 @@ class AppContext:
         rejected, and the rejections are appended to the summary. When indexing fails, the
         copies made for it are deleted again.
         """
-        if isinstance(files, (str, Path)):
-            files = [files]
-        if files is not None and not isinstance(files, (list, tuple)):
-            raise InputError(f"Expected a list of uploaded files, got {type(files).__name__}.")
-        if any(f and not isinstance(f, (str, Path)) for f in files or []):
-            raise InputError("Expected a list of uploaded files (paths).")
-        files = [Path(f) for f in (files or []) if f]
-        if not files:
-            raise InputError("Choose one or more video files to upload first.")
-        check_upload_batch(files)
+        files = uploaded_paths(files)
         # a missing library, or one without an encoder when none is chosen, is reported before anything is copied
         lib = self.library(create=encoder is not None)
         if lib.encoder_info() is None and encoder is None:
             raise self._no_encoder()
-        accepted, rejected, seen = [], [], set()
-        for f in files:
-            try:
-                f = check_upload(f)
-            except InputError as e:
-                rejected.append(str(e))
-                continue
-            digest = content_hash(f)
-            copy = lib.path_with_hash(digest)
-            if copy is not None or digest in seen:
-                where = f"as {copy.name}" if copy is not None else "twice in this upload"
-                rejected.append(f"{f.name}: already in the library ({where}).")
-                continue
-            seen.add(digest)
-            accepted.append(f)
-        if not accepted:
-            raise InputError("Nothing was added. " + " ".join(rejected))
-        self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        stored = []
-        for f in accepted:
-            dest = _free_name(self.uploads_dir, _safe_name(f.name))
-            shutil.copyfile(f, dest)
-            stored.append(dest.resolve())
+        staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
         try:
-            result = self._index(stored, progress, encoder)
+            result = self._index(staged.stored, progress, encoder)
         except InputError:
-            for dest in stored:  # nothing indexed from them: no stray copies (and no "clip-2.mp4" next time)
-                if not lib.is_library_file(dest):
-                    dest.unlink(missing_ok=True)
+            remove_unindexed(staged.stored, lib.is_library_file)
             raise
-        if rejected:
-            result = replace(result, summary=result.summary + " Not added: " + " ".join(rejected))
+        if staged.rejected:
+            result = replace(result, summary=result.summary + " Not added: " + " ".join(staged.rejected))
         return result
-
-    def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
-        """The moments of ``videos`` (e.g. just added), each video's first `NEW_VIDEO_MOMENTS`
-        in time order, with thumbnails; only indexed library videos are shown."""
-        lib = self.library()
-        return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
 
     def add_folder(
         self, folder: str | None, progress: ProgressFn | None = None, encoder: EncoderSpec | None = None
@@ -486,12 +347,19 @@ class AppContext:
             raise InputError(f"{path} is not a folder on the server.")
         return self._index([path], progress, encoder).summary  # as given: links keep their names (index.files.walk)
 
-    # -- status -----------------------------------------------------------------------------
+    # -- the server -------------------------------------------------------------------------
 
     def interrupt(self) -> None:
         """Stop a running page add (see `Library.interrupt`); for the server's SIGTERM handler."""
         if self._library is not None:
             self._library.interrupt()
+
+    def warm_up(self) -> None:
+        """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
+        try:
+            self.library().warm_up()
+        except Exception as exc:  # no library yet, weights unavailable: the first search says so
+            logger.info("model not loaded at start: %s", exc)
 
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures."""
@@ -500,78 +368,3 @@ class AppContext:
         except InputError as e:
             return str(e)
         return format_stats(lib.stats(), self.last_add)
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``folder/stem-2.ext``, ``-3`` ... when taken."""
-    dest, n = folder / name, 1
-    while dest.exists():
-        n += 1
-        dest = folder / f"{Path(name).stem}-{n}{Path(name).suffix}"
-    return dest
-
-
-def _safe_name(name: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return keep.strip("._") or "video"
-
-
-def summarize_report(report: IndexReport) -> str:
-    """An indexing run in plain words for the page: what was added, what was already there,
-    what could not be read and why (the run's rates stay in the server log)."""
-    text = f"Added {plural(report.indexed, 'video')} ({plural(report.segments, 'moment')}) in {report.seconds:.0f} s."
-    if report.skipped:
-        text += f" {report.skipped} {'was' if report.skipped == 1 else 'were'} already in the library."
-    if report.errors:
-        text += f" {len(report.errors)} could not be read: " + "; ".join(
-            f"{Path(p).name}: {why}" for p, why in report.errors[:5]
-        )
-        if len(report.errors) > 5:
-            text += f"; and {len(report.errors) - 5} more"
-        text += "."
-    return text
-
-
-def format_stats(stats: LibraryStats, last_add: str | None = None) -> str:
-    """The status line from `LibraryStats` (+ the page's own last indexing summary)."""
-    parts = [f"**{stats.videos}** videos · **{stats.segments}** moments"]
-    enc = stats.encoder
-    if enc:
-        adapter = f", adapter {enc['adapter_hash'][:8]}" if enc.get("adapter_hash") else ", no adapter"
-        weights = "random" if str(enc["pretrained"]) == "none" else Path(str(enc["pretrained"])).name
-        parts.append(f"encoder {enc['arch']} ({weights} weights{adapter})")
-    else:
-        parts.append("no encoder yet")
-    parts.append(f"index {stats.index_type} ({stats.vectors} vectors)")
-    run = stats.last_run
-    if run:
-        when = str(run["started_at"]).replace("T", " ")[:16]
-        parts.append(
-            f"last run {when} UTC: {run['videos_indexed']} indexed, {run['failures']} failed"
-            + ("" if run.get("finished", True) else " (unfinished)")
-        )
-    if stats.failed:
-        names = ", ".join(Path(p).name for p, _ in stats.failures[:3])
-        parts.append(f"{stats.failed} failed files ({names}{', …' if stats.failed > 3 else ''})")
-    line = " · ".join(parts)
-    return line if not last_add else f"{line}  \nLast upload: {last_add}"
-
-
-def evidence_html(hit: Hit) -> str:
-    """Why a hit matched, as HTML for the page: the utterance with the matched words in
-    ``<mark>`` (each with its time), the on-screen line in ``<mark>``, the visual score."""
-    from html import escape
-
-    parts = []
-    if hit.transcript:
-        marked = {w.word.casefold() for w in hit.words}
-        said = " ".join(
-            f"<mark>{escape(t)}</mark>" if t.casefold() in marked else escape(t) for t in hit.transcript.split()
-        )
-        times = ", ".join(f"{escape(w.word)} {format_time(w.start_s)}" for w in hit.words)
-        parts.append(f"🗣 “{said}”" + (f" <small>({times})</small>" if times else ""))
-    if hit.ocr_text:
-        parts.append(f"🔤 <mark>{escape(hit.ocr_text)}</mark>")
-    if hit.visual_score is not None:
-        parts.append(f"👁 {hit.visual_score:.3f}")
-    return " · ".join(parts)
