@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from parts import catalog_of
 from tempme.app.context import AppContext
 from tempme.app.status import format_stats, summarize_report
 from tempme.app.validate import InputError
@@ -160,7 +161,7 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
     from tempme.index import Library
 
     with Library.open(library) as lib:
-        rows = lib.catalog.segment_rows(list(lib.catalog.segment_ids()))
+        rows = catalog_of(lib).segment_rows(list(catalog_of(lib).segment_ids()))
         video = sorted(lib.video_paths())[0]
     expected = sorted((r.start_s, r.segment_id) for r in rows.values() if r.path == video)
     moments = ctx.new_moments([video, library / "not-a-video.mp4"])

@@ -220,7 +220,10 @@ def test_one_definition_of_each_shared_idea() -> None:
 
 
 # Lists of a few extensions that are another idea than "a video file", with why.
-SUBSETS = {"PLAYABLE_SUFFIXES": "app/media.py: what a browser plays without remuxing"}
+SUBSETS = {
+    "PLAYABLE_SUFFIXES": "app/media.py: what a browser plays without remuxing",
+    "EXTENSION_CHOICES": "app/web/page.py: the common types the page's file-type filter offers as ticks",
+}
 
 
 def _line_of(obj) -> int:
