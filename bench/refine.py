@@ -129,7 +129,7 @@ def main() -> None:
     print("cosines of the middle setting (alpha^2 0.25, beta^2 0.1, delta 0.1):")
     for name, v in results[(0.25, 0.1, 0.1)]["stats"].items():
         print(f"  {name:26s} {v:.3f}")
-    shown = WEIGHTS[4:19:2]  # 0.2 .. 0.9
+    shown = WEIGHTS[[0, *range(4, 19, 2), 20]]  # 0, 0.2 .. 0.9, 1
     cols = [int(np.flatnonzero(WEIGHTS == w)[0]) for w in shown]
     for variant in ("plain", "scaled"):
         print(
