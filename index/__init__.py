@@ -9,7 +9,7 @@ start at :class:`Library`, a thin facade over the rooms:
 - :mod:`.ingest` (plan, engines, writer, reindex, encoders), :mod:`.enrich` (speech, on-screen
   text), :mod:`.query` (text tower, vector and full-text search, fusion, the search router);
 - the vocabulary every room shares: :mod:`.hits`, :mod:`.reports`, :mod:`.errors`,
-  :mod:`.settings`, :mod:`.filenames`.
+  :mod:`.settings`, :mod:`.filenames`, :mod:`.folders`.
 
 docs/architecture.md walks a video and a query through them. The command line is
 ``tempme.app.cli``.
@@ -18,13 +18,18 @@ docs/architecture.md walks a video and a query through them. The command line is
 from tempme.index.compat import install as install_moved_paths
 from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
+from tempme.index.folders import FolderQuery, folder_labels, folder_matches, no_folder_message
 from tempme.index.hits import (
+    IMAGE_MODES,
     SEARCH_MODES,
+    SORT_ORDERS,
     TEXT_KINDS,
     Hit,
     MatchedWord,
+    Query,
     SearchFilters,
     SearchMode,
+    SortOrder,
     TextKind,
     format_clock,
     format_time,
@@ -55,12 +60,15 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
 
 __all__ = [
+    "IMAGE_MODES",
     "SEARCH_MODES",
+    "SORT_ORDERS",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
     "EncoderInfo",
     "EncoderSpec",
     "EnrichReport",
+    "FolderQuery",
     "Hit",
     "IndexFileState",
     "IndexParams",
@@ -72,21 +80,26 @@ __all__ = [
     "LibraryStats",
     "MatchedWord",
     "ProgressFn",
+    "Query",
     "ReindexReport",
     "SearchFilters",
     "SearchMode",
+    "SortOrder",
     "Settings",
     "StorageError",
     "TextKind",
     "absolute",
     "content_hash",
     "describe_encoder",
+    "folder_labels",
+    "folder_matches",
     "format_clock",
     "format_time",
     "get_settings",
     "is_under",
     "is_video_name",
     "link_target",
+    "no_folder_message",
     "plural",
     "printable",
     "set_search_threads",

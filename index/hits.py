@@ -8,6 +8,7 @@ by the app).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -82,14 +83,63 @@ def format_clock(seconds: float, up: bool = False) -> str:
     return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
 
 
+class SortOrder(StrEnum):
+    """How a page of results is ordered: ``relevance`` (the query's ranking, the default), by
+    recording date (``date``: newest first, ``date-asc``) or by the video's duration
+    (``duration``: longest first, ``duration-asc``). A sort other than relevance orders the
+    moments that pass the score cutoff (:attr:`SearchFilters.min_score`, or the router's default
+    for a sort) among the :data:`tempme.index.query.router.SORT_POOL` most relevant."""
+
+    RELEVANCE = "relevance"
+    DATE = "date"
+    DATE_ASC = "date-asc"
+    DURATION = "duration"
+    DURATION_ASC = "duration-asc"
+
+    @classmethod
+    def parse(cls, value: str | SortOrder) -> SortOrder:
+        """Raises ValueError naming the orders."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"sort must be one of {', '.join(SORT_ORDERS)}, got {value!r}") from None
+
+
+SORT_ORDERS = tuple(s.value for s in SortOrder)
+
+
 @dataclass(frozen=True)
 class SearchFilters:
-    """Which videos a search may return (all bounds optional)."""
+    """Which videos (and moments) a search may return (all bounds optional).
 
-    folder: str | None = None  # only videos under this folder
+    ``folder``: as people type it (:mod:`tempme.index.folders`: ``holiday`` finds
+    ``.../holiday 2023/``; an absolute path, that folder and those inside it). ``date_from`` /
+    ``date_to``: the recording date (:mod:`tempme.index.media.dates`) on or after / before
+    (aware datetimes; naive ones are UTC). ``min_score``: the least cosine a moment found by its
+    look (``visual_score``) needs; moments found only by what was said or written are kept (they
+    hold the words). ``exclude_videos``: video ids left out (a clip query leaves out the video
+    it came from).
+    """
+
+    folder: str | None = None
     min_duration_s: float | None = None  # video duration bounds (s)
     max_duration_s: float | None = None
     extensions: tuple[str, ...] = ()  # e.g. (".mp4", "webm"); case-insensitive
+    date_from: dt.datetime | None = None
+    date_to: dt.datetime | None = None
+    min_score: float | None = None
+    exclude_videos: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            when = getattr(self, name)
+            if when is not None and when.tzinfo is None:
+                object.__setattr__(self, name, when.replace(tzinfo=dt.UTC))
+        if self.date_from is not None and self.date_to is not None and self.date_to < self.date_from:
+            raise ValueError(
+                f"the date range ends ({self.date_to:%Y-%m-%d}) before it starts ({self.date_from:%Y-%m-%d})"
+            )
+        object.__setattr__(self, "exclude_videos", frozenset(int(v) for v in self.exclude_videos))
 
     @property
     def empty(self) -> bool:
@@ -98,6 +148,81 @@ class SearchFilters:
     def suffixes(self) -> frozenset[str]:
         """The extensions, lower case with a leading dot."""
         return frozenset("." + e.lower().lstrip(".") for e in self.extensions)
+
+
+IMAGE_MODES = ("still", "frame")  # tempme.example_query.IMAGE_MODES (no torch here)
+SPAN_TOLERANCE_S = 0.01  # a span within this of a stored segment's bounds is that segment
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to look for: a text, an example (an image, a video clip, or a span ``[start_s,
+    end_s)`` of a video), or an example refined by a text ("like this, but at night").
+
+    ``image``: a file path or the file's bytes (an upload). ``clip``: a video file, the whole of
+    it or the span; a video of the library is left out of its own results unless
+    ``include_self``. ``text_weight``: the text's share of a refined query (None: the default,
+    ``tempme.refine.DEFAULT_TEXT_WEIGHT``). ``image_mode``: ``still`` or ``frame``
+    (``tempme.example_query``). Every search takes one (a plain string is a text query).
+
+    Raises:
+        ValueError: nothing to look for, an image and a clip at once, a span without a clip,
+            a weight outside [0, 1], an unknown image mode.
+    """
+
+    text: str = ""
+    image: str | Path | bytes | None = None
+    clip: str | Path | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    text_weight: float | None = None
+    include_self: bool = False
+    image_mode: str = "still"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", (self.text or "").strip())
+        if self.image is not None and self.clip is not None:
+            raise ValueError("give an image or a clip, not both")
+        if not self.text and self.image is None and self.clip is None:
+            raise ValueError("empty query")
+        if self.clip is None and (self.start_s is not None or self.end_s is not None):
+            raise ValueError("--start / --end need a clip (--clip FILE)")
+        if self.text_weight is not None and not 0.0 <= self.text_weight <= 1.0:
+            raise ValueError(f"the text weight must be in [0, 1], got {self.text_weight}")
+        if self.image_mode not in IMAGE_MODES:
+            raise ValueError(f"image mode must be one of {', '.join(IMAGE_MODES)}, got {self.image_mode!r}")
+
+    @classmethod
+    def of(cls, value: str | Query) -> Query:
+        """``value`` if it is a query, else a text query (ValueError for blank text)."""
+        return value if isinstance(value, Query) else cls(text=str(value))
+
+    @property
+    def kind(self) -> str:
+        """``text``, ``image``, ``clip`` (a whole file) or ``span``."""
+        if self.image is not None:
+            return "image"
+        if self.clip is not None:
+            return "span" if self.start_s is not None or self.end_s is not None else "clip"
+        return "text"
+
+    @property
+    def example(self) -> bool:
+        return self.kind != "text"
+
+    def describe(self) -> str:
+        """For messages: ``“a dog”``, ``photo.jpg``, ``clip.mp4 0:10.0–0:14.0``, ``… + “at night”``."""
+        if self.kind == "text":
+            return f"“{self.text}”"
+        if self.kind == "image":
+            what = "the image" if isinstance(self.image, bytes) else Path(self.image).name
+        else:
+            what = Path(self.clip).name
+            if self.kind == "span":
+                what += f" {format_time(self.start_s or 0.0)}–" + (
+                    "end" if self.end_s is None else format_time(self.end_s)
+                )
+        return f"{what} + “{self.text}”" if self.text else what
 
 
 @dataclass(frozen=True)
@@ -139,6 +264,8 @@ class Hit:
     ocr_text: str | None = None
     ocr_box: tuple[float, float, float, float] | None = None
     matched: tuple[str, ...] = ("visual",)
+    recorded_at: dt.datetime | None = None  # the video's recording date (UTC), with its source:
+    recorded_source: str | None = None  # container:creation_time, ..., mtime (tempme.index.media.dates)
 
     @property
     def name(self) -> str:
@@ -199,6 +326,8 @@ class Hit:
             "transcript": self.transcript,
             "ocr_text": self.ocr_text,
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
+            "recorded_at": None if self.recorded_at is None else self.recorded_at.isoformat(),
+            "recorded_source": self.recorded_source,
         }
 
     @classmethod
@@ -231,4 +360,6 @@ class Hit:
             ocr_text=d.get("ocr_text"),
             ocr_box=None if d.get("ocr_box") is None else tuple(float(v) for v in d["ocr_box"]),
             matched=tuple(d.get("matched") or ("visual",)),
+            recorded_at=None if not d.get("recorded_at") else dt.datetime.fromisoformat(d["recorded_at"]),
+            recorded_source=d.get("recorded_source"),
         )

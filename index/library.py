@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from tempme.index import Hit, LibraryStats, SearchFilters, SearchMode, stored_names
+from tempme.index import Hit, LibraryStats, Query, SearchFilters, SearchMode, SortOrder, stored_names
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import IngestOptions, IngestTarget, encoders
 from tempme.index.media import Thumbnails, load_key, purge_legacy
@@ -48,7 +48,7 @@ class Library:
         self._query = QueryEncoder(self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
-        self._searchable = Searchable(self.path, self._catalog, self._store, lambda text: self._query.encode(text))
+        self._searchable = Searchable(self.path, self._catalog, self._store, lambda t: self._query.encode(t), self.encoder)  # fmt: skip
         self._target = IngestTarget(self.path, self._catalog, self._store, self._cancel, self._thumbs.drop)
         if not self.read_only:
             purge_legacy(self.thumbnail_dir)
@@ -175,11 +175,11 @@ class Library:
         with self._writer(wait):
             return [enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress) for k in kinds]
 
-    def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
+    def search(self, query: str | Query, k: int = 10, *, offset: int = 0, per_video: bool = False, sort: SortOrder | str = "relevance",
                filters: SearchFilters | None = None, mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
-        """Moments matching ``query`` by ``mode``, each saying why it matched (:mod:`.query.router`)."""
+        """Moments matching ``query`` (a text or a :class:`Query`) by ``mode`` in ``sort`` order (:mod:`.query.router`)."""
         self.refresh()
-        return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode)
+        return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode, sort=sort)  # fmt: skip
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:  # fmt: skip
@@ -237,7 +237,7 @@ class Library:
 
     def stats(self) -> LibraryStats:
         self.refresh()
-        return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info())
+        return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info(), self._catalog.folders())  # fmt: skip
 
     # the parts were public until the rooms; deprecated: use the methods above
     catalog = property(lambda self: self._deprecated("catalog", self._catalog))

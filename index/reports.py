@@ -72,19 +72,21 @@ class LibraryStats:
     encoder: dict | None  # EncoderInfo.to_dict()
     last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
     index_mapped: bool = False  # the index's lists are memory-mapped from its file (not in memory)
+    folders: tuple[Path, ...] = ()  # the folders holding indexed videos (choices for the folder filter)
 
     @classmethod
-    def of(cls, path: Path, counts: tuple, store, encoder: dict | None) -> LibraryStats:
-        """From the catalog's ``counts()`` (videos, segments, failures, last run) and a vector
-        store (its ``kind``, ``ntotal``, ``version``, ``mapped``)."""
+    def of(cls, path: Path, counts: tuple, store, encoder: dict | None, folders=()) -> LibraryStats:
+        """From the catalog's ``counts()`` (videos, segments, failures, last run), a vector
+        store (its ``kind``, ``ntotal``, ``version``, ``mapped``) and the catalog's ``folders()``."""
         videos, segments, failures, last = counts
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped)  # fmt: skip
+                   encoder, last, store.mapped, tuple(folders))  # fmt: skip
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["path"] = str(self.path)
         d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
+        d["folders"] = [str(f) for f in self.folders]
         return d
 
 

@@ -17,10 +17,10 @@ import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
+from parts import catalog_of
 from PIL import Image
-from tempme.index.example import clip_frames
-from tempme.index.library import Library
-from tempme.index.segment import SegmentParams
+from tempme.index import Library
+from tempme.index.media import SegmentParams, clip_frames
 
 from tempme.config import TempMeConfig
 from tempme.encoder import load_encoder
@@ -174,7 +174,7 @@ def library(tmp_path_factory, photo):
 
 
 def _segments(lib: Library):
-    return [lib.segment(int(i)) for i in lib.catalog.segment_ids()]
+    return [lib.segment(int(i)) for i in catalog_of(lib).segment_ids()]
 
 
 def test_still_image_query_is_the_indexed_still_video(library, photo) -> None:

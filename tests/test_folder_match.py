@@ -1,4 +1,4 @@
-"""The folder filter as people type it (index/folder_match.py) and its SQL form (index/folder_sql.py).
+"""The folder filter as people type it (index/folders.py) and its SQL form (index/catalog/filters.py).
 
 References: hand-written cases for the rule; for the SQL, the pure rule itself on thousands of
 generated paths and queries, run in real SQLite and PostgreSQL through SQLAlchemy (the catalog's
@@ -13,8 +13,8 @@ import random
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert, select
 from tempme.index.catalog import to_db
-from tempme.index.folder_match import FolderQuery, folder_key, folder_labels, folder_matches
-from tempme.index.folder_sql import folder_clause
+from tempme.index.catalog.filters import folder_clause
+from tempme.index.folders import FolderQuery, folder_key, folder_labels, folder_matches
 
 HOLIDAY = "/home/me/Videos/holiday 2023/beach.mp4"
 
@@ -137,7 +137,7 @@ def test_sql_form_equals_the_rule(engine) -> None:
             query = FolderQuery.parse(typed)
             if query is None:
                 continue
-            got = set(conn.scalars(select(table.c.id).where(folder_clause(table.c.folder_key, query, spell=to_db))))
+            got = set(conn.scalars(select(table.c.id).where(folder_clause(table.c.folder_key, query))))
             want = {i for i, p in enumerate(paths) if query.matches(p)}
             assert got == want, (typed, sorted(got ^ want)[:5])
             checked += 1

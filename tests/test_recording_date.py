@@ -1,4 +1,4 @@
-"""Recording dates read from container headers (index/recording_date.py).
+"""Recording dates read from container headers (index/media/dates.py).
 
 References: files written here by PyAV (FFmpeg's muxers) with known date tags, in MP4, QuickTime
 and Matroska; the file's mtime set with ``os.utime``; real clips whose headers carry a date (or the
@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tempme.index.recording_date import MTIME, SOURCES, parse_date, plausible, recording_date
+from tempme.index.media.dates import MTIME, SOURCES, parse_date, plausible, recording_date
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 UTC = dt.UTC

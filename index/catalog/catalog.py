@@ -22,7 +22,8 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from tempme.index.catalog import db
-from tempme.index.catalog.filters import filter_videos, prefix
+from tempme.index.catalog.facts import VideoFacts
+from tempme.index.catalog.filters import filter_videos, prefix, to_naive_utc
 from tempme.index.catalog.fulltext import FullText
 from tempme.index.catalog.models import (
     EncoderRecord,
@@ -35,6 +36,7 @@ from tempme.index.catalog.paths import from_db, to_db
 from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow
 from tempme.index.catalog.runs import RunRecords
 from tempme.index.errors import StorageError, storage_boundary
+from tempme.index.folders import folder_key
 from tempme.index.hits import SearchFilters
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText, RunRecords):
+class Catalog(FullText, RunRecords, VideoFacts):
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -176,7 +178,8 @@ class Catalog(FullText, RunRecords):
         a file replaced after that differs from its row and is indexed again by the next run.
         """
         with self.transaction(f"storing {video.path}") as s:
-            row = Video(path=to_db(video.path), status="indexed", error=None, **_file_fields(video))
+            row = Video(path=to_db(video.path), folder_key=to_db(folder_key(video.path)), status="indexed", error=None,
+                        **_file_fields(video))  # fmt: skip
             row.segments = _segments(video)
             s.add(row)
             s.flush()
@@ -197,7 +200,8 @@ class Catalog(FullText, RunRecords):
             except OSError:
                 pass
         with self.transaction(f"recording the failure of {path}") as s:
-            s.add(Video(path=to_db(path), size=size, mtime_ns=mtime, status="failed", error=reason))
+            s.add(Video(path=to_db(path), folder_key=to_db(folder_key(path)), size=size, mtime_ns=mtime,
+                        status="failed", error=reason))  # fmt: skip
 
     def indexed_paths(self) -> list[Path]:
         with self.session() as s:
@@ -323,11 +327,15 @@ def _encoder_row(info: EncoderInfo) -> EncoderRecord:
 
 
 def _file_fields(v: NewVideo) -> dict:
-    """A video row's columns that describe the file as it was decoded."""
-    return dict(
+    """A video row's columns that describe the file as it was decoded, and when it was recorded
+    if that was read (a re-encoded video without one keeps its row's)."""
+    fields = dict(
         size=v.size, mtime_ns=v.mtime_ns, content_hash=v.content_hash, duration_s=v.duration_s,
         fps=v.fps, width=v.width, height=v.height, codec=v.codec,
     )  # fmt: skip
+    if v.recorded_at is not None:
+        fields.update(recorded_at=to_naive_utc(v.recorded_at), recorded_source=v.recorded_source)
+    return fields
 
 
 def _segments(v: NewVideo, **keys) -> list[Segment]:

@@ -24,7 +24,7 @@ from tempme.index.ingest import encoders
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
-from tempme.index.ingest.writer import Committer
+from tempme.index.ingest.writer import Committer, backfill_dates
 from tempme.index.media.files import walk
 from tempme.index.reports import IndexReport, ProgressFn
 from tempme.index.vectors import VectorStore
@@ -97,6 +97,7 @@ def add_videos(
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
     plan = plan_paths(target.catalog, paths)
+    backfill_dates(target.catalog)  # videos indexed before recording dates were kept (headers only)
     if progress is not None:
         progress(0, len(plan.encode), "")  # the total, before the encoder loads
     encoder = handle = None

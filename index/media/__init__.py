@@ -1,7 +1,8 @@
 """The media room: video files and what is decoded from them. The one list of video extensions
 and folder walking (:mod:`.files`), the segmentation rule (:mod:`.segments`), scene cuts
 (:mod:`.cuts`), the decoding pass (:mod:`.scan`, in worker processes: :mod:`.scan_pool`),
-thumbnails (:mod:`.thumbnails`) and soundtracks (:mod:`.audio`).
+thumbnails (:mod:`.thumbnails`), soundtracks (:mod:`.audio`), recording dates from container
+headers (:mod:`.dates`) and the frames of a clip or span query (:mod:`.clips`).
 
 Names resolve on first use, so ``media.files`` does not import PyAV or OpenCV."""
 
@@ -13,6 +14,8 @@ _EXPORTS = {
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
     "ScanPool": "scan_pool",
+    **dict.fromkeys(("ClipFrames", "clip_frames"), "clips"),
+    **dict.fromkeys(("RecordingDate", "container_date", "parse_date", "recording_date"), "dates"),
     **dict.fromkeys(
         (
             "Thumbnails",

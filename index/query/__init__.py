@@ -1,15 +1,23 @@
-"""The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), vector -> moments
+"""The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), an image, clip or
+span -> vector (:mod:`.example`), vector -> moments
 (:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
 the router that picks and fuses the lists of a search (:mod:`.router`)."""
 
 from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_threads
+from tempme.index.query.example import ExampleVector, VectorSample, example_vector, query_vector
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
-from tempme.index.query.router import OVERFETCH, Searchable, search
+from tempme.index.query.router import OVERFETCH, SORT_POOL, Searchable, default_cutoff, search
 from tempme.index.query.text import matched_words, search_lines
 from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_video_hits, search_moments
 
 __all__ = [
     "OVERFETCH",
+    "SORT_POOL",
+    "ExampleVector",
+    "VectorSample",
+    "default_cutoff",
+    "example_vector",
+    "query_vector",
     "RRF_K",
     "Fused",
     "Moment",

@@ -19,8 +19,9 @@ Blank text is no filter. The catalog keeps :func:`folder_key` of every video (th
 with its trailing separator) so that the SQL form is one ``LIKE`` with an escape character:
 ``folder_key LIKE '%' || :needle || '%' ESCAPE '/'`` (partial) or
 ``folder_key LIKE :needle || '%' ESCAPE '/'`` (absolute), the needle's ``%``, ``_`` and ``/``
-escaped, on SQLite and PostgreSQL alike (:mod:`index.folder_sql`). Folding happens once, in
-Python, on both sides; SQLite's own ``lower()`` / ``LIKE`` fold ASCII letters only.
+escaped, on SQLite and PostgreSQL alike (:func:`tempme.index.catalog.filters.folder_clause`).
+Folding happens once, in Python, on both sides; SQLite's own ``lower()`` / ``LIKE`` fold ASCII
+letters only. Pure: no file system access, no SQL.
 """
 
 from __future__ import annotations
@@ -101,3 +102,16 @@ def folder_labels(folders: Iterable[str | os.PathLike]) -> list[str]:
         rel = posixpath.relpath(d, base) if base else d
         out.append(d if rel in (".", "") else rel)
     return sorted(dict.fromkeys(out))
+
+
+def no_folder_message(typed: str | None, folders: Iterable[str | os.PathLike], shown: int = 8) -> str | None:
+    """When the folder filter ``typed`` matches none of the library's ``folders``: one line that
+    says what was matched and which folders there are (``No moments in folders matching “edge”:
+    the library's folders are videos, videos/long``); None when it matches one (or is blank)."""
+    query = FolderQuery.parse(typed)
+    dirs = [os.fspath(f) for f in folders]
+    if query is None or any(query.matches_key(folder_key(posixpath.join(d, "x"))) for d in dirs):
+        return None
+    labels = folder_labels(dirs)
+    listed = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    return f"No moments in folders matching “{query.text}”: the library's folders are {listed or 'none yet'}."

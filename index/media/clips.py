@@ -4,7 +4,7 @@ The frames are then encoded by :func:`tempme.example_query.encode_clip_frames` (
 path: preprocess, TempMe, mean of the T unit vectors, normalised).
 
 - **A whole clip** (no span) is decoded as indexing decodes a segment, by the same function:
-  :func:`index.segment.scan_video` with cut detection off (``threshold=inf``) and a window longer
+  :func:`tempme.index.media.scan.scan_video` with cut detection off (``threshold=inf``) and a window longer
   than any video, so the clip is one segment ``[0, duration)`` and its T frames are the ones
   indexing would take for a segment with those bounds (the kept frame nearest to each
   :func:`tempme.video.uniform_times`, within one frame of the frame on screen then). The file is
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tempme.index.segment import SegmentParams, VideoScan, scan_video
+from tempme.index.media.scan import VideoScan, scan_video
+from tempme.index.media.segments import SegmentParams
 
 from tempme.video import VideoDecodeError, probe, sample_frames, uniform_times
 
