@@ -1,14 +1,17 @@
-"""`tempme search` and `tempme shell`: text queries from the command line, through a running
-`tempme serve` when one serves the library, else with the model loaded once in this process.
+"""`tempme search` and `tempme shell`: queries from the command line (a text, or an image, a clip
+or a span refined by a text, with filters and an order: :mod:`.request`), through a running
+`tempme serve` when one serves the library and the query is a text, else with the model loaded
+once in this process.
 
-Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> list[Hit]``:
+Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
 
 - :class:`RemoteSearch`: the server's `/search` endpoint through gradio_client (the server
   advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
 :func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``); otherwise local, with
+query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``, an example, dates, a
+sort, a score cutoff); otherwise local, with
 a note on stderr when a server was there but could not be used. `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
@@ -25,8 +28,10 @@ from typing import Annotated, Optional
 
 import typer
 from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.cli import request as req_opts
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.app.cli.request import RequestError, SearchRequest, build_request
+from tempme.index import Hit, LibraryError, Query, SearchFilters, SearchMode, get_settings, no_folder_message, printable
 
 from tempme.cli_errors import fail
 
@@ -75,20 +80,21 @@ class LocalSearch:
         except (LibraryError, WeightsUnavailableError, ValueError) as exc:
             raise SearchError(printable(str(exc))) from None
 
-    def search(
-        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
-    ) -> list[Hit]:
-        from tempme.index import SearchFilters
-
+    def search(self, request: SearchRequest) -> list[Hit]:
+        from tempme.video import VideoDecodeError
         from tempme.weights import WeightsUnavailableError
 
         self._threads()
+        r = request
         try:
-            return self.lib.search(
-                query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
-            )
+            return self.lib.search(r.query, r.k, per_video=r.per_video, mode=r.mode, filters=r.filters, sort=r.sort)
+        except VideoDecodeError as exc:
+            raise SearchError(f"cannot read the clip: {printable(str(exc))}") from None
         except (LibraryError, WeightsUnavailableError, ValueError) as exc:
             raise SearchError(printable(str(exc))) from None
+
+    def folders(self) -> list[Path]:
+        return list(self.lib.stats().folders)
 
 
 class RemoteSearch:
@@ -110,16 +116,15 @@ class RemoteSearch:
     def warm(self) -> None:
         pass  # the server's model is loaded
 
-    def search(
-        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
-    ) -> list[Hit]:
+    def search(self, request: SearchRequest) -> list[Hit]:
         from gradio_client.exceptions import AppError
 
-        if per_video:
-            raise SearchError("--per-video is not available through the server")
+        r = request
+        if r.per_video or not r.text_only:
+            raise SearchError("--per-video, examples, dates and sorts are not available through the server")
         try:
             rows = self.client.predict(
-                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
+                r.query.text, r.k, r.filters.folder or "", 0.0, 0.0, None, r.mode, api_name="/search"
             )
         except AppError as exc:  # the page's own one-line message
             raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
@@ -130,13 +135,16 @@ class RemoteSearch:
         except (KeyError, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
 
+    def folders(self) -> list[Path]:
+        return []  # the server's page offers its folders
+
 
 def _note(text: str) -> None:
     typer.echo(f"note: {text}", err=True)
 
 
 def open_search(
-    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True
+    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True, text_only=True
 ) -> LocalSearch | RemoteSearch:
     """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
 
@@ -147,8 +155,8 @@ def open_search(
     if advert is not None:
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif per_video or nprobe != DEFAULT_NPROBE:
-            log.info("--per-video / --nprobe are not in the server's API: searching here")
+        elif per_video or nprobe != DEFAULT_NPROBE or not text_only:
+            log.info("--per-video, --nprobe, examples, dates and sorts are not in the server's API: searching here")
         else:
             try:
                 return RemoteSearch(advert)
@@ -157,19 +165,21 @@ def open_search(
     return LocalSearch(library, nprobe)
 
 
-def print_hits(hits: list[Hit], as_json: bool) -> None:
-    """Rank, score, the moment (m:ss-m:ss of the video), path; a second line says why a hit
-    found by speech or on-screen text matched. ``--json``: one array of ``Hit.to_dict()``."""
+def print_hits(hits: list[Hit], as_json: bool, dates: bool = False) -> None:
+    """Rank, score, the moment (m:ss-m:ss of the video), path (with ``dates``, the recording
+    date first); a second line says why a hit found by speech or on-screen text matched.
+    ``--json``: one array of ``Hit.to_dict()``."""
     if as_json:
         typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
         return
     if not hits:
         typer.echo("no results")
         return
-    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  path")
+    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  " + ("recorded    " if dates else "") + "path")
     for h in hits:
         span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
-        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
+        when = (f"{h.recorded_at.astimezone():%Y-%m-%d}  " if h.recorded_at else f"{'-':10}  ") if dates else ""
+        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {when}{printable(h.path)}")
         if h.matched != ("visual",):
             typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
 
@@ -181,21 +191,33 @@ def _check_mode(mode: str) -> None:
         raise SearchError(str(exc)) from None
 
 
-def run_query(backend, query: str, k: int, per_video: bool, mode: str, folder: Path | None) -> list[Hit]:
+def run_query(backend, request: SearchRequest) -> list[Hit]:
     """One query on `backend`; a server that stops answering is replaced by a local search
     (said on stderr). Raises SearchError."""
-    _check_mode(mode)
+    _check_mode(request.mode)
     try:
-        return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
+        return backend.search(request)
     except RemoteUnavailable as exc:
         raise SearchError(f"the server at {backend.where} stopped answering ({exc})") from None
+
+
+def show(backend, request: SearchRequest, as_json: bool) -> None:
+    """Run ``request`` and print its hits; when nothing was found in a folder filter that matches
+    none of the library's folders, say so and list them (stderr)."""
+    hits = run_query(backend, request)
+    f = request.filters
+    print_hits(hits, as_json, dates=request.sort.startswith("date") or f.date_from is not None or f.date_to is not None)
+    if not hits and f.folder:
+        message = no_folder_message(f.folder, backend.folders())
+        if message:
+            typer.echo(message, err=True)
 
 
 class SearchShell(cmd.Cmd):
     """The `tempme shell` loop: each line is a query; ``:k N``, ``:mode M``, ``:help``; a blank
     line, end of input or ``:q`` ends it. A query that fails prints its error and the loop goes on."""
 
-    def __init__(self, backend, *, k: int, per_video: bool, mode: str, folder: Path | None, as_json: bool) -> None:
+    def __init__(self, backend, *, k: int, per_video: bool, mode: str, folder: str | None, as_json: bool) -> None:
         interactive = sys.stdin.isatty()
         super().__init__()
         self.use_rawinput = True  # input(): readline editing and history on a terminal
@@ -214,7 +236,8 @@ class SearchShell(cmd.Cmd):
             if line.startswith(":"):
                 self._setting(line)
             else:
-                print_hits(run_query(self.backend, line, self.k, self.per_video, self.mode, self.folder), self.as_json)
+                request = SearchRequest(Query(text=line), self.k, self.per_video, self.mode, SearchFilters(self.folder))
+                show(self.backend, request, self.as_json)
         except SearchError as exc:
             typer.echo(f"error: {exc}", err=True)
         except Exception as exc:  # one bad query never ends the shell
@@ -256,7 +279,13 @@ class SearchShell(cmd.Cmd):
 
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
 PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
-FolderOpt = Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")]
+FolderOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Only videos in folders matching this, as typed (holiday finds .../holiday 2023/; "
+        "case-insensitive, no wildcards); ./x, ../x, ~/x or /x: that folder and those inside it."
+    ),
+]
 NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
 ModeOpt = Annotated[
     str,
@@ -275,17 +304,11 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool):
+def _start(library: Path, nprobe: int, per_video: bool, server: bool, text_only: bool = True):
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server)
+        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, text_only=text_only)
     except SearchError as exc:
         fail(str(exc))
-
-
-def _folder(folder: Path | None) -> Path | None:
-    from tempme.index import absolute
-
-    return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
 
 
 def _shell(backend, k, per_video, mode, folder, as_json) -> None:
@@ -299,7 +322,9 @@ def _shell(backend, k, per_video, mode, folder, as_json) -> None:
 
 def search(
     ctx: typer.Context,
-    query: Annotated[Optional[str], typer.Argument(help="What to look for, in words.")] = None,
+    query: Annotated[
+        Optional[str], typer.Argument(help="What to look for, in words (with --image/--clip: how to refine it).")
+    ] = None,
     library: LibraryOpt = None,
     k: KOpt = 10,
     per_video: PerVideoOpt = False,
@@ -311,21 +336,41 @@ def search(
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
+    image: req_opts.ImageOpt = None,
+    clip: req_opts.ClipOpt = None,
+    start: req_opts.StartOpt = None,
+    end: req_opts.EndOpt = None,
+    include_self: req_opts.IncludeSelfOpt = False,
+    text_weight: req_opts.TextWeightOpt = None,
+    image_mode: req_opts.ImageModeOpt = "still",
+    after: req_opts.AfterOpt = None,
+    before: req_opts.BeforeOpt = None,
+    sort: req_opts.SortOpt = "relevance",
+    min_score: req_opts.MinScoreOpt = None,
 ) -> None:
-    """Search the library by text; prints rank, score, path, the moment's start-end and why it
-    matched. Uses a running `tempme serve` of the library when there is one."""
+    """Search the library by text, by example (--image, --clip [--start --end]) or both; filter by
+    folder and recording date, sort by relevance, date or duration. Prints rank, score, the
+    moment's start-end, path and why it matched. Uses a running `tempme serve` of the library for
+    text queries when there is one."""
     library = library_dir(ctx, library)
-    if query is None and not interactive:
-        fail("give a query (or -i for a shell)")
-    backend = _start(library, nprobe, per_video, server)
-    folder = _folder(folder)
-    if query is not None:
+    request = None
+    if query is not None or image is not None or clip is not None:
         try:
-            print_hits(run_query(backend, query, k, per_video, mode, folder), as_json)
+            request = build_request(query, k, per_video, mode, folder, image=image, clip=clip, start=start, end=end,
+                                    include_self=include_self, text_weight=text_weight, image_mode=image_mode,
+                                    after=after, before=before, sort=sort, min_score=min_score)  # fmt: skip
+        except RequestError as exc:
+            fail(str(exc))
+    elif not interactive:
+        fail("give a query, --image or --clip (or -i for a shell)")
+    backend = _start(library, nprobe, per_video, server, request is None or request.text_only)
+    if request is not None:
+        try:
+            show(backend, request, as_json)
         except SearchError as exc:
             fail(str(exc))
     if interactive:
-        _shell(backend, k, per_video, mode, folder, as_json)
+        _shell(backend, k, per_video, mode, req_opts.folder_filter(folder), as_json)
 
 
 def shell(
@@ -342,7 +387,7 @@ def shell(
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
-    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), as_json)
+    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, req_opts.folder_filter(folder), as_json)
 
 
 COMMANDS = {"search": search, "shell": shell}
