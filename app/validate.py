@@ -7,6 +7,7 @@ name and the decoder's reason).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import unicodedata
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ of English; a thousand leaves room for any sentence and rejects pasted documents
 MAX_K = 100
 MAX_UPLOAD_FILES = 32
 """Most files one upload request may add."""
+MAX_IMAGE_BYTES = 50 * 1024**2
+"""Largest image accepted as a query (50 MiB: a 100-megapixel JPEG is about 30)."""
 MAX_UPLOAD_BYTES = 8 * 1024**3
 """Most bytes one upload request may add (8 GiB; each file is also bounded by ``tempme serve``'s
 ``max_file_size``)."""
@@ -86,19 +89,34 @@ def _duration(value: float | int | str | None, name: str) -> float | None:
     return seconds
 
 
+def _date(value: str | None, name: str) -> dt.datetime | None:
+    """A date typed on the page (``2024-06-01``, ``2024-06-01 18:30``): local time unless it says."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InputError(f"The {name} date must look like 2024-06-01 (or 2024-06-01 18:30), got {value!r}.") from None
+    return when if when.tzinfo is not None else when.astimezone()
+
+
 def make_filters(
     folder: str | None = None,
     min_duration_s: float | str | None = None,
     max_duration_s: float | str | None = None,
     extensions: Sequence[str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
 ) -> SearchFilters:
     """Validate the filter controls into the library's `SearchFilters`.
 
     A minimum or maximum of 0 (or empty) means "no bound"; extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
+    The folder is matched as typed (``holiday`` finds ``.../holiday 2023/``); ``after`` / ``before``
+    bound the recording date (local time unless the text gives an offset).
 
     Raises:
         InputError: a negative or non-numeric duration, minimum above maximum, a folder with a
-            control character.
+            control character, a date that is not one, or a date range that ends before it starts.
     """
     if folder is not None and not isinstance(folder, str):
         raise InputError(f"The folder filter must be text, got {type(folder).__name__}.")
@@ -120,7 +138,10 @@ def make_filters(
     if folder is not None and any(unicodedata.category(c) == "Cc" for c in folder):
         raise InputError("The folder filter contains a control character.")
     exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
-    return SearchFilters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
+    date_from, date_to = _date(after, "“recorded after”"), _date(before, "“recorded before”")
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise InputError(f"The dates are the wrong way round: recorded after {after}, before {before}.")
+    return SearchFilters(folder, lo, hi, exts, date_from, date_to)
 
 
 def check_upload_batch(paths: Sequence[Path]) -> None:

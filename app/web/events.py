@@ -31,6 +31,8 @@ SCROLL_TO_RESULTS = "() => { const r = document.querySelector('#results'); if (r
 # hand the selected moment's span and the loop setting to player.js (window.tempmePlayer)
 SET_SPAN = "(span, loop) => { if (window.tempmePlayer) window.tempmePlayer.set(span, loop); }"
 SET_LOOP = "(loop) => { if (window.tempmePlayer) window.tempmePlayer.loop = !!loop; }"
+# the player's position (s, 2 decimals), for the span of "find moments like this span"
+PLAYHEAD = "() => { const v = document.querySelector('#player video'); return v ? Math.round(v.currentTime * 100) / 100 : null; }"
 PRIVATE = {"api_visibility": "private"}  # page events are not part of the API (endpoints.py is)
 SEARCHING = {"concurrency_id": "search", "concurrency_limit": 4, **PRIVATE}
 INDEXING = {"concurrency_id": "index", **PRIVATE}
@@ -72,19 +74,45 @@ class Events:
             pl = p.player
             out |= {pl.video: gr.update(value=None, label="Player"), pl.span: "", p.selected: None}
             out[pl.similar_btn] = gr.update(interactive=False)
+            out[pl.span_btn] = gr.update(interactive=False)
         return out
 
     # -- searching ----------------------------------------------------------------------------
 
-    def run_search(self, query, k, folder, min_d, max_d, exts, state: SearchState, mode="all") -> dict:
-        mode = mode or "all"
+    def _found(self, state: SearchState) -> dict:
+        """A new result list; when empty because its folder matches no folder of the library, say so."""
+        out = self._show(state, len(state.moments))
+        if not state.moments and (message := self.ctx.no_match_message(state.filters)):
+            out[self.page.results.message] = message
+        return out
+
+    def run_search(
+        self, query, k, folder, min_d, max_d, exts, after, before, state: SearchState, mode="all", image=None,
+        sort="relevance",
+    ) -> dict:  # fmt: skip
+        mode, sort = mode or "all", sort or "relevance"
         try:
-            filters = make_filters(folder, min_d, max_d, exts)
-            moments = self.ctx.search(query, k, filters, mode=mode)
+            filters = make_filters(folder, min_d, max_d, exts, after, before)
+            moments = self.ctx.search(query, k, filters, mode=mode, sort=sort, image=image or None)
         except InputError as e:
             return self._error(e)
-        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments, mode=mode)
-        return self._show(state, len(moments))
+        text = " ".join((query or "").split()) or None
+        state = SearchState(query=text, image=image or None, sort=sort, k=int(k), filters=filters, moments=moments,
+                            mode=mode)  # fmt: skip
+        return self._found(state)
+
+    def like_span(self, state: SearchState, segment_id, start, end, k, folder, min_d, max_d, exts, after, before,
+                  sort="relevance") -> dict:  # fmt: skip
+        m = state.moment(segment_id)
+        if m is None:
+            return self._error("Select a result first; then set a span of its video and “find moments like this span”.")
+        try:
+            filters = make_filters(folder, min_d, max_d, exts, after, before)
+            moments = self.ctx.like_span(m.path, start, end, k, filters, sort=sort or "relevance")
+        except InputError as e:
+            return self._error(e)
+        span = (str(m.path), float(start), float(end))
+        return self._found(SearchState(span=span, sort=sort or "relevance", k=int(k), filters=filters, moments=moments))
 
     def load_more(self, state: SearchState) -> dict:
         try:
@@ -94,11 +122,11 @@ class Events:
         state.moments = state.moments + new
         return self._show(state, len(new), keep_player=True)
 
-    def more_like_this(self, segment_id, k, folder, min_d, max_d, exts, state: SearchState) -> dict:
+    def more_like_this(self, segment_id, k, folder, min_d, max_d, exts, after, before, state: SearchState) -> dict:
         if segment_id is None:
             return self._error("Select a result first, then “more like this”.")
         try:
-            filters = make_filters(folder, min_d, max_d, exts)
+            filters = make_filters(folder, min_d, max_d, exts, after, before)
             moments = self.ctx.similar(segment_id, k, filters)
         except InputError as e:
             return self._error(e)
@@ -137,6 +165,9 @@ class Events:
             self.page.selected: m.segment_id,
             pl.similar_btn: gr.update(interactive=True),
             pl.moment: {"start": m.start_s, "end": m.end_s, "duration": m.duration_s},
+            pl.span_start: round(m.start_s, 2),
+            pl.span_end: round(m.end_s, 2),
+            pl.span_btn: gr.update(interactive=True),
         }
 
     def seek(self, state: SearchState, segment_id):
@@ -185,6 +216,7 @@ class Events:
             a.new_videos: [str(v) for v in result.videos],
             a.show_new_btn: gr.update(visible=bool(result.videos)),
             a.first_run: gr.update(visible=self.ctx.needs_encoder()),
+            self.page.search.folder: gr.update(choices=self.ctx.folder_choices()),
         }
 
     def on_add_folder(self, folder, arch, weights, weights_file, adapter, confirmed, progress=gr.Progress()) -> dict:
@@ -217,6 +249,7 @@ class Events:
     def on_load(self) -> dict:
         new = self.ctx.needs_encoder()
         out = {self.page.status: self.ctx.status(), self.page.add.first_run: gr.update(visible=new)}
+        out[self.page.search.folder] = gr.update(choices=self.ctx.folder_choices())
         if new:
             out |= {self.page.add.panel: gr.update(open=True), self.page.results.message: self.ctx.start_message()}
         else:
@@ -239,7 +272,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
         **PRIVATE,
     )
     page.selected.change(ev.on_selection_change, None, [pl.explain_picture, pl.explain_note], **PRIVATE)
-    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode], page.result_outputs
+    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode, s.image, s.sort], page.result_outputs
     s.query.submit(ev.run_search, inputs, outputs, **SEARCHING)
     s.search_btn.click(ev.run_search, inputs, outputs, **SEARCHING)
     page.results.more_btn.click(ev.load_more, [page.state], outputs, **SEARCHING)
@@ -248,7 +281,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
     page.results.gallery.select(
         ev.select,
         [page.state],
-        [pl.video, pl.span, page.selected, pl.similar_btn, pl.moment],
+        [pl.video, pl.span, page.selected, pl.similar_btn, pl.moment, pl.span_start, pl.span_end, pl.span_btn],
         concurrency_limit=4,
         **PRIVATE,
     ).then(ev.seek, [page.state, page.selected], [pl.video], **PRIVATE).then(
@@ -256,8 +289,13 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
     ).then(None, None, None, js=SCROLL_TO_PLAYER)
     pl.loop.change(None, [pl.loop], None, js=SET_LOOP, **PRIVATE)
     pl.similar_btn.click(ev.more_like_this, [page.selected, s.k, *s.filters, page.state], outputs, **SEARCHING)
+    span = [page.state, page.selected, pl.span_start, pl.span_end, s.k, *s.filters, s.sort]
+    pl.span_btn.click(ev.like_span, span, outputs, **SEARCHING).then(None, None, None, js=SCROLL_TO_RESULTS)
+    s.image.upload(ev.run_search, inputs, outputs, **SEARCHING)  # a dropped or pasted image searches at once
+    pl.span_from_here.click(None, None, [pl.span_start], js=PLAYHEAD, **PRIVATE)
+    pl.span_to_here.click(None, None, [pl.span_end], js=PLAYHEAD, **PRIVATE)
     # progress shows in the Add panel (on its message), not over the status line
-    added = [a.message, page.status, a.uploads, a.new_videos, a.show_new_btn, a.first_run]
+    added = [a.message, page.status, a.uploads, a.new_videos, a.show_new_btn, a.first_run, s.folder]
     a.add_btn.click(ev.on_add_files, [a.uploads, *a.encoder_choice], added, show_progress_on=[a.message], **INDEXING)
     a.show_new_btn.click(ev.show_new, [a.new_videos, s.k, page.state], outputs, **SEARCHING).then(
         None, None, None, js=SCROLL_TO_RESULTS
@@ -272,5 +310,5 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
         )
     a.arch.change(ev.on_arch, [a.arch], [a.weights], **PRIVATE)
     a.weights.change(ev.on_weights, [a.weights], [a.weights_file, a.random_warning, a.random_ok], **PRIVATE)
-    demo.load(ev.on_load, None, [page.status, a.first_run, a.panel, page.results.message], **PRIVATE)
+    demo.load(ev.on_load, None, [page.status, a.first_run, a.panel, page.results.message, s.folder], **PRIVATE)
     gr.Timer(30).tick(ev.on_status, None, page.status, **PRIVATE)  # indexing by other processes

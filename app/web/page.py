@@ -1,12 +1,15 @@
 """The page's layout, and `build_demo`: the page and its API for one library.
 
-Layout: status line; query box (Enter searches), K, match mode and filters (folder, duration
-range, file type); the results as cards, one per video, its best moment's picture captioned
+Layout: status line; query box (Enter searches; an image dropped or pasted on it searches by
+example, refined by the text), K, match mode, order (relevance, recording date, duration) and
+filters (folder, from the library's folders or typed; recording dates; duration range; file
+type); the results as cards, one per video, its best moment's picture captioned
 "match · file · start–end of length" and, when several moments of the video matched, those
 moments listed under it as clickable times (like key moments under a video), with "load
 more"; a player that opens the selected moment at its `start_s` (gr.Video's
 `playback_position`), the span marked on its timeline and shown under it, stopping at the
-moment's end or looping it (``assets/player.js``), "more like this" and "explain this moment";
+moment's end or looping it (``assets/player.js``), "more like this", "find moments like this
+span" (a span of the playing video, set from the playhead) and "explain this moment";
 an "add videos" panel (upload, or a server folder when allowed; for a library without an
 encoder, the encoder to start it with), whose result offers "Show new videos".
 
@@ -25,7 +28,7 @@ from tempme.app.web import endpoints
 from tempme.app.web.components import AddPanel, Page, Player, Results, SearchBar
 from tempme.app.web.events import wire
 from tempme.app.web.state import SearchState
-from tempme.index import SEARCH_MODES
+from tempme.index import SEARCH_MODES, SORT_ORDERS
 
 EXTENSION_CHOICES = [".mp4", ".mkv", ".webm", ".mov", ".avi"]  # the common ones of index.files.VIDEO_EXTENSIONS
 RANDOM_WARNING = (
@@ -76,20 +79,34 @@ def _search_bar() -> SearchBar:
         # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
         k = gr.Number(value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k", info=f"1 to {MAX_K}")
         search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
-    mode = gr.Radio(
-        list(SEARCH_MODES),
-        value="all",
-        label="Match",
-        elem_id="mode",
-        info="all: what it looks like, what is said and what is written, fused",
-    )
+    with gr.Row(equal_height=True):
+        mode = gr.Radio(
+            list(SEARCH_MODES),
+            value="all",
+            label="Match",
+            elem_id="mode",
+            info="all: what it looks like, what is said and what is written, fused",
+            scale=3,
+        )
+        sort = gr.Dropdown(list(SORT_ORDERS), value="relevance", label="Order", elem_id="sort", scale=1)
+        # an image query: drop or paste a picture on the query box (assets/query_drop.js) or here
+        image = gr.Image(
+            label="Like this picture", type="filepath", sources=["upload", "clipboard"], height=96,
+            elem_id="query-image", scale=1, min_width=120,
+        )  # fmt: skip
     with gr.Accordion("Filters", open=False):
         with gr.Row():
-            folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
+            folder = gr.Dropdown(
+                [], value=None, allow_custom_value=True, label="Folder (any part of its name)",
+                info="holiday finds …/holiday 2023/", elem_id="folder", scale=3,
+            )  # fmt: skip
+            after = gr.Textbox(label="Recorded after", placeholder="2024-06-01", elem_id="after", scale=1)
+            before = gr.Textbox(label="Recorded before", placeholder="2024-09-01", elem_id="before", scale=1)
+        with gr.Row():
             min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
             max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
             exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
-    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts)
+    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, image, sort, after, before)
 
 
 def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
@@ -107,6 +124,13 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
             span = gr.Markdown(elem_id="span")
             moment = gr.JSON(visible=False)  # {start, end, duration} of the selected moment, for player.js
             similar_btn = gr.Button("More like this", elem_id="more-like-this", interactive=False)
+            # "find moments like this span": a span of the playing video, the selected moment's to start with
+            with gr.Row(equal_height=True):
+                span_start = gr.Number(label="Span from (s)", minimum=0, elem_id="span-start", min_width=80)
+                span_from_here = gr.Button("from the playhead", size="sm", elem_id="span-from-here", min_width=60)
+                span_end = gr.Number(label="to (s)", minimum=0, elem_id="span-end", min_width=80)
+                span_to_here = gr.Button("to the playhead", size="sm", elem_id="span-to-here", min_width=60)
+            span_btn = gr.Button("Find moments like this span", elem_id="like-span", interactive=False)
             # "Explain this moment": a picture of how TempMe merged the selected moment's tokens
             # (AppContext.explain), hidden until asked for and again when the selection changes
             explain_btn = gr.Button("Explain this moment", elem_id="explain", size="sm")
@@ -114,7 +138,10 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
                 label="Token merging", type="filepath", interactive=False, visible=False, elem_id="explain-image"
             )
             note = gr.Markdown(elem_id="explain-message")
-    player = Player(video, loop, span, moment, similar_btn, explain_btn, picture, note)
+    player = Player(
+        video, loop, span, moment, similar_btn, span_start, span_end, span_from_here, span_to_here, span_btn,
+        explain_btn, picture, note,
+    )  # fmt: skip
     return Results(message, gallery, evidence, more_btn), player
 
 

@@ -175,7 +175,7 @@ def start(options: ServeOptions) -> RunningPage:
         max_file_size="4gb",
         footer_links=["api"],
         css=asset("page.css"),
-        js=asset("player.js"),
+        js=f"() => {{ ({asset('player.js')})(); ({asset('query_drop.js')})(); }}",
         quiet=True,  # Gradio's banner ("Running on local URL", "set `share=True`"): the caller prints ours
         prevent_thread_lock=True,
     )

@@ -1,0 +1,144 @@
+"""The service layer's searches: a text, an image (refined by a text), a span of a library video,
+"more like this", the moments of new videos; with the folder choices and the message for a
+folder that matches nothing.
+
+:class:`SearchService` is mixed into :class:`tempme.app.context.AppContext` (it uses the
+context's ``library()`` and ``start_message()``); every method takes and returns plain values
+and raises `InputError` for a person's mistake, so the page and any other front end share it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from tempme.app.validate import MAX_IMAGE_BYTES, InputError, clean_k, clean_query
+from tempme.index import (
+    SEARCH_MODES,
+    Hit,
+    Library,
+    LibraryError,
+    Query,
+    SearchFilters,
+    SortOrder,
+    folder_labels,
+    no_folder_message,
+)
+
+logger = logging.getLogger(__name__)
+NEW_VIDEO_MOMENTS = 12
+"""Moments shown per video by "Show new videos"."""
+
+
+class SearchService:
+    """Searches over ``self.library()``; see the module docstring."""
+
+    def library(self, create: bool = False) -> Library:  # AppContext's
+        raise NotImplementedError
+
+    def start_message(self) -> str:  # AppContext's
+        raise NotImplementedError
+
+    def _with_thumbnails(self, lib: Library, hits: list[Hit]) -> list[Hit]:
+        out = []
+        for hit in hits:
+            try:
+                thumb = str(lib.thumbnail(hit.segment_id))
+            except Exception as e:  # a broken or vanished file must not lose the hit
+                logger.warning("no thumbnail for segment %d: %s", hit.segment_id, e)
+                thumb = None
+            out.append(replace(hit, thumbnail=thumb))
+        return out
+
+    def _searchable(self) -> Library:
+        lib = self.library()
+        if lib.encoder_info() is None:
+            raise InputError(self.start_message())
+        return lib
+
+    def _run(self, query: Query, k: int, filters: SearchFilters, offset: int, mode: str, sort: str) -> list[Hit]:
+        from tempme.video import VideoDecodeError  # torch: only once a search runs
+
+        if mode not in SEARCH_MODES:
+            raise InputError(f"Search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
+        lib = self._searchable()
+        try:
+            hits = lib.search(query, clean_k(k), offset=offset, filters=filters, mode=mode, sort=SortOrder.parse(sort))
+        except VideoDecodeError as e:
+            raise InputError(f"Cannot read that clip: {e.reason}.") from None
+        except (LibraryError, ValueError) as e:  # ExampleQueryError is a ValueError: an unreadable image
+            raise InputError(str(e)) from None
+        return self._with_thumbnails(lib, hits)
+
+    def search(
+        self, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all",
+        sort: str = "relevance", image: str | Path | None = None, text_weight: float | None = None,
+    ) -> list[Hit]:  # fmt: skip
+        """The `k` best moments after the first `offset` (ranks offset+1...) for a text, or an
+        ``image`` (a file, e.g. an upload) refined by the text when there is one; ``mode``: all
+        (fused), visual, speech or text (see ``Library.search``); ``sort``: relevance, date,
+        date-asc, duration, duration-asc.
+
+        Raises InputError for a bad query, image, K, mode or sort, a missing or empty library,
+        or a speech / text search on a library without transcripts / on-screen text."""
+        if image is None:
+            return self._run(Query(text=clean_query(query)), k, filters, offset, mode, sort)
+        path = Path(image)
+        if not path.is_file():
+            raise InputError("The image is gone (uploads expire): drop it again.")
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise InputError(f"The image has {path.stat().st_size:,} bytes; the limit is {MAX_IMAGE_BYTES:,}.")
+        text = clean_query(query) if query and query.strip() else ""
+        return self._run(Query(text=text, image=path, text_weight=text_weight), k, filters, offset, mode, sort)
+
+    def like_span(
+        self, video: str | Path, start_s: float, end_s: float, k: int, filters: SearchFilters = SearchFilters(),
+        offset: int = 0, sort: str = "relevance",
+    ) -> list[Hit]:  # fmt: skip
+        """ "Find moments like this span": ``[start_s, end_s)`` of a library video encoded as
+        indexing encodes a segment (its stored vector when the span is one), the video itself
+        left out. Raises InputError for a video not in the library or a span outside it."""
+        lib = self._searchable()
+        if not lib.is_library_file(video):
+            raise InputError(f"{Path(video).name} is not (or no longer) in the library.")
+        try:
+            start, end = float(start_s), float(end_s)
+        except (TypeError, ValueError):
+            raise InputError(f"The span must be two numbers of seconds, got {start_s!r} and {end_s!r}.") from None
+        return self._run(Query(clip=Path(video), start_s=start, end_s=end), k, filters, offset, "visual", sort)
+
+    def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
+        """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
+        k = clean_k(k)
+        lib = self._searchable()
+        try:
+            vec = lib.segment_vector(int(segment_id))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
+        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
+        return self._with_thumbnails(lib, hits)
+
+    def new_moments(self, videos: Iterable[str | Path], per_video: int = NEW_VIDEO_MOMENTS) -> list[Hit]:
+        """The moments of ``videos`` (e.g. just added), each video's first ``per_video`` in time
+        order, with thumbnails; only indexed library videos are shown."""
+        lib = self.library()
+        return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], per_video))
+
+    def folder_choices(self) -> list[str]:
+        """The library's folders, short (``videos``, ``videos/edge``): choices for the folder filter."""
+        try:
+            return folder_labels(self.library().stats().folders)
+        except InputError:
+            return []
+
+    def no_match_message(self, filters: SearchFilters) -> str | None:
+        """For an empty result: the folder filter matches none of the library's folders (and
+        which folders there are), else None."""
+        if not filters.folder:
+            return None
+        try:
+            return no_folder_message(filters.folder, self.library().stats().folders)
+        except InputError:
+            return None
