@@ -148,10 +148,13 @@ def found_message(state: SearchState, new: int) -> str:
             return f"No moments of {names} (they may have been removed)."
         return f"{len(state.moments)} moments of the videos just added ({names}). Select one to play it."
     what = state.what
+    found = f"match {what}" if what.startswith("“") else what  # “a dog” / like the image
     if not state.moments:
-        return f"No moments match {what}" + ("" if state.filters.empty else " with these filters") + "."
+        return f"No moments {found}" + ("" if state.filters.empty else " with these filters") + "."
     more = "" if new == state.k else " (no more results)"
-    return f"{len(state.moments)} moments for {what}{more}. Select one to play it."
+    return (
+        f"{len(state.moments)} moments {'for ' + what if what.startswith('“') else what}{more}. Select one to play it."
+    )
 
 
 def moment_caption(m: Hit, scored: bool = True) -> str:

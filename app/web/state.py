@@ -34,15 +34,16 @@ class SearchState:
 
     @property
     def what(self) -> str:
-        """What was searched, for people: ``“a dog”``, ``photo.jpg + “at night”``, ``clip.mp4 0:10–0:14``."""
+        """What was searched, for people: ``“a dog”``, ``like the image + “at night”``, ``like
+        clip.mp4 0:10.0–0:14.0``, ``like clip.mp4 at 0:41``."""
         if self.span is not None:
             video, start, end = self.span
-            return f"moments like {Path(video).name} {format_time(start)}–{format_time(end)}"
+            return f"like {Path(video).name} {format_time(start)}–{format_time(end)}"
         if self.image is not None:
-            return "moments like the image" + (f" + “{self.query}”" if self.query else "")
+            return "like the image" + (f" + “{self.query}”" if self.query else "")
         if self.query is not None:
             return f"“{self.query}”"
-        return f"moments like {self.similar_label}"
+        return f"like {self.similar_label}"
 
     def moment(self, segment_id: int | None) -> Hit | None:
         """The shown moment of ``segment_id`` (None when none is shown)."""
