@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name
+from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name, typed_date
 
 MAX_QUERY_CHARS = 1000
 """Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
@@ -94,10 +94,9 @@ def _date(value: str | None, name: str) -> dt.datetime | None:
     if value is None or not str(value).strip():
         return None
     try:
-        when = dt.datetime.fromisoformat(str(value).strip())
+        return typed_date(str(value))
     except ValueError:
         raise InputError(f"The {name} date must look like 2024-06-01 (or 2024-06-01 18:30), got {value!r}.") from None
-    return when if when.tzinfo is not None else when.astimezone()
 
 
 def make_filters(

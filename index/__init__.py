@@ -33,6 +33,7 @@ from tempme.index.hits import (
     TextKind,
     format_clock,
     format_time,
+    typed_date,
 )
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
@@ -104,4 +105,5 @@ __all__ = [
     "printable",
     "set_search_threads",
     "stored_names",
+    "typed_date",
 ]

@@ -108,6 +108,13 @@ class SortOrder(StrEnum):
 SORT_ORDERS = tuple(s.value for s in SortOrder)
 
 
+def typed_date(text: str) -> dt.datetime:
+    """A date as people type it (``2024-06-01``, ``2024-06-01T18:30``, ``2024-06-01 18:30+02:00``)
+    as an aware datetime; without an offset, the local time of this machine. Raises ValueError."""
+    when = dt.datetime.fromisoformat(str(text).strip())
+    return when if when.tzinfo is not None else when.astimezone()
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     """Which videos (and moments) a search may return (all bounds optional).

@@ -253,3 +253,23 @@ def test_cli(lib, files, tmp_path) -> None:
                       (["x", "--sort", "size"], "sort must be one of"), ([], "give a query")]:  # fmt: skip
         res = run(*bad)
         assert res.exit_code != 0 and says in res.output, res.output
+
+
+def test_mode_all_searches_speech_and_screen_text_with_the_refining_text(lib, files, tmp_path) -> None:
+    """Last in this file: it adds an on-screen line to the module's library."""
+    from PIL import Image
+
+    from tempme.index.catalog import EnrichmentRecord, NewTextLine
+    from tempme.video import sample_frames
+
+    e = next(h for h in _all(lib) if h.path.name == "e.mp4")
+    line = NewTextLine("ocr", 2.0, 3.0, "SUMMER HOLIDAY", 0.99, box=(0.1, 0.1, 0.5, 0.2))
+    catalog_of(lib).add_enrichment(e.video_id, "ocr", EnrichmentRecord("ok", "test", "hand-written"), [line])
+    Image.fromarray(sample_frames(files["c.mp4"], [1.5])[0]).save(tmp_path / "c.png")
+    refined = lib.search(Query(image=tmp_path / "c.png", text="summer holiday"), 5, mode="all")
+    shown = next(h for h in refined if h.ocr_text == "SUMMER HOLIDAY")  # the text side read the screen
+    assert shown.path.name == "e.mp4" and "text" in shown.matched
+    alone = lib.search(Query(image=tmp_path / "c.png"), 5, mode="all")  # no text: the look alone
+    assert alone and all(h.matched == ("visual",) for h in alone)
+    with pytest.raises(ValueError, match="no words"):
+        lib.search(Query(image=tmp_path / "c.png"), 5, mode="text")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from tempme.index import IMAGE_MODES, SORT_ORDERS, Query, SearchFilters, SortOrder, absolute
+from tempme.index import IMAGE_MODES, SORT_ORDERS, Query, SearchFilters, SortOrder, absolute, typed_date
 
 ImageOpt = Annotated[
     Optional[Path],
@@ -89,7 +89,7 @@ class SearchRequest:
 
 
 def parse_date(text: str | None, option: str) -> dt.datetime | None:
-    """``text`` as an aware datetime (no offset: local time); None for None.
+    """``text`` as an aware datetime (no offset: local time, :func:`tempme.index.typed_date`); None for None.
 
     Raises:
         RequestError: not a date.
@@ -97,10 +97,9 @@ def parse_date(text: str | None, option: str) -> dt.datetime | None:
     if text is None:
         return None
     try:
-        when = dt.datetime.fromisoformat(text.strip())
+        return typed_date(text)
     except ValueError:
         raise RequestError(f"{option} takes a date like 2024-06-01 (or 2024-06-01T18:30), got {text!r}") from None
-    return when if when.tzinfo is not None else when.astimezone()  # naive: the local time here
 
 
 def folder_filter(folder: str | os.PathLike | None) -> str | None:
