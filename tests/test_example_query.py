@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from parts import catalog_of
 from PIL import Image
-from tempme.index import Library
+from tempme.index import Library, Query
 from tempme.index.media import SegmentParams, clip_frames
 
 from tempme.config import TempMeConfig
@@ -184,6 +184,8 @@ def test_still_image_query_is_the_indexed_still_video(library, photo) -> None:
     q = encode_image(enc, photo)  # still mode: the picture as a motionless clip
     assert float(q @ lib.segment_vector(still.segment_id)) >= 0.999
     assert lib.search_vector(q, 1)[0].segment_id == still.segment_id
+    first = lib.search(Query(image=photo), 1, mode="visual")[0]  # the same through the one entry point
+    assert first.segment_id == still.segment_id and first.score >= 0.999
 
 
 def test_clip_of_a_segments_frames_finds_that_segment(library, tmp_path) -> None:
@@ -198,7 +200,8 @@ def test_clip_of_a_segments_frames_finds_that_segment(library, tmp_path) -> None
         assert clip.whole and clip.frames.shape[0] == enc.num_frames
         q = encode_clip_frames(enc, clip.frames)
         assert float(q @ lib.segment_vector(seg.segment_id)) >= 0.999
-        assert lib.search_vector(q, 1)[0].segment_id == seg.segment_id
+        first = lib.search(Query(clip=cut), 1, mode="visual")[0]  # a file outside the library: nothing left out
+        assert first.segment_id == seg.segment_id and first.score >= 0.999
 
 
 def test_span_over_a_segments_bounds_gives_its_vector(library) -> None:

@@ -258,8 +258,8 @@ def test_cli(lib, files, tmp_path) -> None:
 def test_mode_all_searches_speech_and_screen_text_with_the_refining_text(lib, files, tmp_path) -> None:
     """Last in this file: it adds an on-screen line to the module's library."""
     from PIL import Image
-
     from tempme.index.catalog import EnrichmentRecord, NewTextLine
+
     from tempme.video import sample_frames
 
     e = next(h for h in _all(lib) if h.path.name == "e.mp4")
