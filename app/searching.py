@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from tempme.app.validate import MAX_IMAGE_BYTES, InputError, clean_k, clean_query
+from tempme.app.validate import MAX_IMAGE_BYTES, InputError, check_upload, clean_k, clean_query
 from tempme.index import (
     SEARCH_MODES,
     Hit,
@@ -24,6 +24,7 @@ from tempme.index import (
     SearchFilters,
     SortOrder,
     folder_labels,
+    is_video_name,
     no_folder_message,
 )
 
@@ -92,6 +93,40 @@ class SearchService:
             raise InputError(f"The image has {path.stat().st_size:,} bytes; the limit is {MAX_IMAGE_BYTES:,}.")
         text = clean_query(query) if query and query.strip() else ""
         return self._run(Query(text=text, image=path, text_weight=text_weight), k, filters, offset, mode, sort)
+
+    def search_clip(
+        self, clip: str | Path, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0,
+        mode: str = "all", sort: str = "relevance", start_s: float | None = None, end_s: float | None = None,
+        include_self: bool = False, text_weight: float | None = None,
+    ) -> list[Hit]:  # fmt: skip
+        """Moments like a video ``clip`` (e.g. an upload; the whole file, or ``[start_s, end_s)``
+        of it), encoded as indexing encodes a segment, refined by the text when there is one; a
+        library video is left out of its own results unless ``include_self``.
+
+        Raises InputError for a file that is not a readable video, a bad span, K, mode or sort."""
+        path = check_upload(clip)
+        try:
+            start = None if start_s in (None, "") else float(start_s)
+            end = None if end_s in (None, "") else float(end_s)
+        except (TypeError, ValueError):
+            raise InputError(f"The span must be two numbers of seconds, got {start_s!r} and {end_s!r}.") from None
+        text = clean_query(query) if query and query.strip() else ""
+        q = Query(text=text, clip=path, start_s=start, end_s=end, include_self=bool(include_self),
+                  text_weight=text_weight)  # fmt: skip
+        return self._run(q, k, filters, offset, mode, sort)
+
+    def search_example(self, example: str | Path, query: str | None, k: int, **options) -> list[Hit]:
+        """An uploaded example, whichever it is: a video file (by its extension, as indexing
+        tells them) goes to :meth:`search_clip`, anything else to :meth:`search` as an image.
+        ``options``: those methods' keywords (filters, offset, mode, sort, text_weight; for a
+        clip also start_s, end_s, include_self). Raises InputError as they do, and for span
+        options given with an image."""
+        if is_video_name(Path(example)):
+            return self.search_clip(example, query, k, **options)
+        span = {n: options.pop(n, None) for n in ("start_s", "end_s", "include_self")}
+        if span["start_s"] not in (None, "") or span["end_s"] not in (None, ""):
+            raise InputError("A span (start / end) needs a video clip, not an image.")
+        return self.search(query, k, image=example, **options)
 
     def like_span(
         self, video: str | Path, start_s: float, end_s: float, k: int, filters: SearchFilters = SearchFilters(),

