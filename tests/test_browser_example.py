@@ -27,8 +27,8 @@ pytestmark = [
     pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present"),
 ]
 
-DROP = """([bytes, kind]) => {
-  const file = new File([new Uint8Array(bytes)], 'photo.png', {type: 'image/png'});
+DROP = """([bytes, kind, name = 'photo.png', type = 'image/png']) => {
+  const file = new File([new Uint8Array(bytes)], name, {type});
   const dt = new DataTransfer(); dt.items.add(file);
   const box = document.querySelector('#query textarea, #query input');
   box.focus();
@@ -113,6 +113,23 @@ def test_an_image_on_the_query_box_searches_by_example(page, how) -> None:
     _search(page, "at night")  # with the picture in place, a text refines it
     _wait_message(page, "like the image + “at night”")
     _clear_image(page)
+
+
+def test_a_clip_dropped_on_the_query_box_searches_by_example(page) -> None:
+    _clear_image(page)
+    _search(page, "a cup")
+    _wait_message(page, "moments for “a cup”")
+    clip = list((VIDEOS / "mmaction2__demo.mp4").read_bytes())  # the library's video, dropped as a file
+    page.evaluate(DROP, [clip, "drop", "clip.mp4", "video/mp4"])
+    _wait_message(page, "like clip.mp4")
+    captions = page.locator("#results .caption-label").all_inner_texts()
+    assert captions and not any("mmaction2__demo" in c for c in captions)  # a copy of it: left out
+    _search(page, "a person")  # the clip in place, a text refines it
+    _wait_message(page, "like clip.mp4 + “a person”")
+    page.locator("#query-clip button[aria-label='Clear']").first.click()
+    page.wait_for_function("() => !document.querySelector('#query-clip').innerText.includes('clip.mp4')")
+    _search(page, "a cup")  # a text alone again
+    _wait_message(page, "moments for “a cup”")
 
 
 def test_folder_choices_and_the_no_match_message(page) -> None:

@@ -13,7 +13,7 @@ import gradio as gr
 
 @dataclass(frozen=True)
 class SearchBar:
-    """The query (text, and an image dropped or pasted on it), K, the match mode, the order and the filters."""
+    """The query (text, and an image or clip dropped or pasted on it), K, the match mode, the order and the filters."""
 
     query: gr.Textbox
     k: gr.Number
@@ -27,6 +27,7 @@ class SearchBar:
     sort: gr.Dropdown
     after: gr.Textbox
     before: gr.Textbox
+    clip: gr.File  # a video clip query (dropped on the query box: assets/query_drop.js, or uploaded here)
 
     @property
     def filters(self) -> list[gr.components.Component]:

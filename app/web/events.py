@@ -88,18 +88,27 @@ class Events:
 
     def run_search(
         self, query, k, folder, min_d, max_d, exts, after, before, state: SearchState, mode="all", image=None,
-        sort="relevance",
+        sort="relevance", clip=None,
     ) -> dict:  # fmt: skip
+        """A text, else the picture refined by it, else the clip refined by it."""
         mode, sort = mode or "all", sort or "relevance"
+        image, clip = image or None, (clip or None) if not image else None
         try:
             filters = make_filters(folder, min_d, max_d, exts, after, before)
-            moments = self.ctx.search(query, k, filters, mode=mode, sort=sort, image=image or None)
+            if clip is not None:
+                moments = self.ctx.search_clip(clip, query, k, filters, mode=mode, sort=sort)
+            else:
+                moments = self.ctx.search(query, k, filters, mode=mode, sort=sort, image=image)
         except InputError as e:
             return self._error(e)
         text = " ".join((query or "").split()) or None
-        state = SearchState(query=text, image=image or None, sort=sort, k=int(k), filters=filters, moments=moments,
-                            mode=mode)  # fmt: skip
+        state = SearchState(query=text, image=image, clip=clip, sort=sort, k=int(k), filters=filters,
+                            moments=moments, mode=mode)  # fmt: skip
         return self._found(state)
+
+    def run_clip(self, query, k, folder, min_d, max_d, exts, after, before, state, mode, clip, sort) -> dict:
+        """A clip just dropped or uploaded: it, refined by the text (a picture in place is not used)."""
+        return self.run_search(query, k, folder, min_d, max_d, exts, after, before, state, mode, None, sort, clip)
 
     def like_span(self, state: SearchState, segment_id, start, end, k, folder, min_d, max_d, exts, after, before,
                   sort="relevance") -> dict:  # fmt: skip
@@ -272,7 +281,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
         **PRIVATE,
     )
     page.selected.change(ev.on_selection_change, None, [pl.explain_picture, pl.explain_note], **PRIVATE)
-    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode, s.image, s.sort], page.result_outputs
+    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode, s.image, s.sort, s.clip], page.result_outputs
     s.query.submit(ev.run_search, inputs, outputs, **SEARCHING)
     s.search_btn.click(ev.run_search, inputs, outputs, **SEARCHING)
     page.results.more_btn.click(ev.load_more, [page.state], outputs, **SEARCHING)
@@ -291,7 +300,10 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
     pl.similar_btn.click(ev.more_like_this, [page.selected, s.k, *s.filters, page.state], outputs, **SEARCHING)
     span = [page.state, page.selected, pl.span_start, pl.span_end, s.k, *s.filters, s.sort]
     pl.span_btn.click(ev.like_span, span, outputs, **SEARCHING).then(None, None, None, js=SCROLL_TO_RESULTS)
-    s.image.upload(ev.run_search, inputs, outputs, **SEARCHING)  # a dropped or pasted image searches at once
+    # a dropped or pasted image, or a dropped clip, searches at once (and replaces the other kind)
+    s.image.upload(ev.run_search, inputs, outputs, **SEARCHING).then(lambda: None, None, [s.clip], **PRIVATE)
+    clip_in = [s.query, s.k, *s.filters, page.state, s.mode, s.clip, s.sort]
+    s.clip.upload(ev.run_clip, clip_in, outputs, **SEARCHING).then(lambda: None, None, [s.image], **PRIVATE)
     pl.span_from_here.click(None, None, [pl.span_start], js=PLAYHEAD, **PRIVATE)
     pl.span_to_here.click(None, None, [pl.span_end], js=PLAYHEAD, **PRIVATE)
     # progress shows in the Add panel (on its message), not over the status line

@@ -1,6 +1,6 @@
 """The page's layout, and `build_demo`: the page and its API for one library.
 
-Layout: status line; query box (Enter searches; an image dropped or pasted on it searches by
+Layout: status line; query box (Enter searches; an image or a video clip dropped on it searches by
 example, refined by the text), K, match mode, order (relevance, recording date, duration) and
 filters (folder, from the library's folders or typed; recording dates; duration range; file
 type); the results as cards, one per video, its best moment's picture captioned
@@ -94,6 +94,10 @@ def _search_bar() -> SearchBar:
             label="Like this picture", type="filepath", sources=["upload", "clipboard"], height=96,
             elem_id="query-image", scale=1, min_width=120,
         )  # fmt: skip
+        # a clip query: a video file dropped on the query box (assets/query_drop.js) or uploaded here
+        clip = gr.File(
+            label="Like this clip", file_types=["video"], height=96, elem_id="query-clip", scale=1, min_width=120,
+        )  # fmt: skip
     with gr.Accordion("Filters", open=False):
         with gr.Row():
             folder = gr.Dropdown(
@@ -106,7 +110,7 @@ def _search_bar() -> SearchBar:
             min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
             max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
             exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
-    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, image, sort, after, before)
+    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, image, sort, after, before, clip)
 
 
 def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:

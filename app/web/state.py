@@ -18,6 +18,7 @@ class SearchState:
 
     query: str | None = None
     image: str | None = None  # the image query's file (with ``query`` as its text, if any)
+    clip: str | None = None  # the clip query's file (an upload; with ``query`` as its text, if any)
     span: tuple[str, float, float] | None = None  # (video, start_s, end_s) of "like this span"
     sort: str = "relevance"
     similar_to: int | None = None
@@ -30,7 +31,8 @@ class SearchState:
 
     @property
     def active(self) -> bool:
-        return self.query is not None or self.similar_to is not None or self.image is not None or self.span is not None
+        examples = (self.image, self.span, self.clip)
+        return self.query is not None or self.similar_to is not None or any(e is not None for e in examples)
 
     @property
     def what(self) -> str:
@@ -39,8 +41,9 @@ class SearchState:
         if self.span is not None:
             video, start, end = self.span
             return f"like {Path(video).name} {format_time(start)}–{format_time(end)}"
-        if self.image is not None:
-            return "like the image" + (f" + “{self.query}”" if self.query else "")
+        if self.image is not None or self.clip is not None:
+            what = "the image" if self.clip is None else Path(self.clip).name
+            return f"like {what}" + (f" + “{self.query}”" if self.query else "")
         if self.query is not None:
             return f"“{self.query}”"
         return f"like {self.similar_label}"
@@ -63,4 +66,6 @@ def next_page(ctx: AppContext, state: SearchState) -> list[Hit]:
         return ctx.similar(state.similar_to, state.k, state.filters, offset)
     if state.span is not None:
         return ctx.like_span(*state.span, state.k, state.filters, offset, state.sort)
+    if state.clip is not None:
+        return ctx.search_clip(state.clip, state.query, state.k, state.filters, offset, state.mode, state.sort)
     return ctx.search(state.query, state.k, state.filters, offset, state.mode, state.sort, state.image)
