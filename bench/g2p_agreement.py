@@ -75,7 +75,9 @@ def main() -> None:
     print(f"espeak-ng letter-to-sound vs CMUdict on {args.n} held-out dictionary words (seed {args.seed})")
     print("| word accuracy | phone error rate | mean match score | espeak-ng time |")
     print("|---|---|---|---|")
-    print(f"| {out['word_accuracy']:.3f} | {out['phone_error_rate']:.3f} | {out['mean_match_score']:.3f} | {seconds:.1f} s |")
+    print(
+        f"| {out['word_accuracy']:.3f} | {out['phone_error_rate']:.3f} | {out['mean_match_score']:.3f} | {seconds:.1f} s |"
+    )
 
 
 if __name__ == "__main__":

@@ -110,17 +110,19 @@ class AsrChoice:
 CacheLookup = Callable[[str], "Path | None"]
 
 
-def hf_cache_lookup(name: str) -> Path | None:
-    """The local folder of faster-whisper model ``name`` in the Hugging Face cache, or None.
+def hf_cache_lookup(name: str, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The local folder of faster-whisper model ``name`` in the Hugging Face cache (``cache_dir``,
+    default ``HF_HUB_CACHE``), or None.
 
     Never downloads: ``faster_whisper.utils.download_model(..., local_files_only=True)`` (the
-    Hub's ``snapshot_download`` reading only ``HF_HUB_CACHE``)."""
+    Hub's ``snapshot_download`` reading only the cache)."""
     try:
         from faster_whisper.utils import download_model
     except ImportError:
         return None
     try:
-        path = Path(download_model(name, local_files_only=True))
+        kwargs = {"cache_dir": os.fspath(cache_dir)} if cache_dir is not None else {}
+        path = Path(download_model(name, local_files_only=True, **kwargs))
     except Exception:  # huggingface_hub's LocalEntryNotFoundError, ValueError for unknown names
         return None
     return path if (path / "model.bin").is_file() else None
@@ -182,7 +184,7 @@ def _wants_other_language(language: str | None) -> bool:
 def _english_only_note(model: str) -> str:
     return (
         f"{model} hears English only; for other languages fetch a multilingual faster-whisper model "
-        "once where there is network (python -c \"from faster_whisper import download_model; "
+        'once where there is network (python -c "from faster_whisper import download_model; '
         "download_model('small')\") and pass --asr-model small"
     )
 

@@ -196,6 +196,7 @@ def espeak_phones(words: list[str], voice: str = "en-us", timeout_s: float = 60.
 
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_PUNCT = ' \t"“”()[]{},;:!?'
 
 
 class Pronouncer:
@@ -223,7 +224,7 @@ class Pronouncer:
     def pronounce(self, words: Iterable[str]) -> list[Phones]:
         """The first pronunciation of each word (lower-cased; letters and apostrophes only, other
         characters dropped); words neither the dictionary nor espeak-ng can say get ``()``."""
-        keys = [_key(w) for w in words]
+        keys = [self._lookup_key(w) for w in words]
         missing = sorted({k for k in keys if k and k not in self.lexicon and k not in self._guessed})
         if missing:
             if self.fallback == "espeak":
@@ -233,9 +234,15 @@ class Pronouncer:
                 self._guessed.update((k, ()) for k in missing)
         return [self.lexicon[k][0] if k in self.lexicon else self._guessed.get(k, ()) for k in keys]
 
+    def _lookup_key(self, word: str) -> str:
+        """The dictionary's spelling when it has the word as written ("presque-isle", "a.m."),
+        else letters and apostrophes only."""
+        plain = word.casefold().replace("’", "'").strip(_PUNCT)
+        return plain if plain in self.lexicon else _key(word)
+
     def variants(self, word: str) -> tuple[Phones, ...]:
         """Every dictionary pronunciation of ``word``, or the fallback's one."""
-        k = _key(word)
+        k = self._lookup_key(word)
         if k in self.lexicon:
             return self.lexicon[k]
         ph = self.pronounce([k])[0]

@@ -141,7 +141,11 @@ def phone_distance(query: Sequence[str], heard: Sequence[str], costs: CostModel 
         cur = [prev[0] + costs.indel_cost(q)]
         for j, h in enumerate(heard, 1):
             cur.append(
-                min(prev[j] + costs.indel_cost(q), prev[j - 1] + costs.substitution(q, h), cur[j - 1] + costs.indel_cost(h))
+                min(
+                    prev[j] + costs.indel_cost(q),
+                    prev[j - 1] + costs.substitution(q, h),
+                    cur[j - 1] + costs.indel_cost(h),
+                )
             )
         prev = cur
     return prev[-1]
@@ -269,23 +273,27 @@ class PhoneIndex:
         q = [_INDEX[p] for p in query]
         n = len(self.phones)
         pos = np.arange(n + 1)
-        d = np.where(self._start, 0.0, _BLOCK)  # row 0: nothing of the query matched yet
-        s = pos.copy()  # where each row's best alignment started
         c = self._cum_ins
+
+        def skip_heard(e: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Heard phones left unmatched: D[j] = C[j] + min_{k<=j} (E[k] - C[k])."""
+            v = e - c
+            run = np.minimum.accumulate(v)
+            arg = np.maximum.accumulate(np.where(v <= run, pos, 0))
+            return c + run, se[arg]
+
+        # row 0, nothing of the query matched yet: a window starts at a word, and may begin with
+        # heard phones that match nothing
+        d, s = skip_heard(np.where(self._start, 0.0, _BLOCK), pos.copy())
         for qi in q:
             e = d + self._indel[qi]  # the query phone left unmatched
-            se = s
             diag = d[:-1] + self._sub[qi, self.phones]  # matched with the heard phone j-1
             better = diag < e[1:]
             e = e.copy()
             e[1:] = np.where(better, diag, e[1:])
             se = s.copy()
             se[1:] = np.where(better, s[:-1], s[1:])
-            v = e - c  # heard phones skipped: D[j] = C[j] + min_{k<=j} (E[k] - C[k])
-            run = np.minimum.accumulate(v)
-            arg = np.maximum.accumulate(np.where(v <= run, pos, 0))
-            d = c + run
-            s = se[arg]
+            d, s = skip_heard(e, se)
         ends = np.flatnonzero(self._end & (d < _BLOCK / 2))
         if not len(ends):
             return []

