@@ -55,7 +55,14 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import synth_av
 from speech_sentences import SENTENCES
-from tempme.index.asr_models import DecodeOptions, SegmentStats, WhisperGuards, keep_segment, resolve_asr_model
+from tempme.index.asr_models import (
+    DecodeOptions,
+    SegmentStats,
+    WhisperGuards,
+    keep_segment,
+    resolve_asr_model,
+    speech_clips,
+)
 from tempme.index.audio import Audio, decode_audio
 from tempme.index.catalog import query_terms
 from tempme.index.g2p import Pronouncer
@@ -160,13 +167,19 @@ class GuardedWhisper:
         self.model = choice.model
         self.guards = guards
         self._model = WhisperModel(str(choice.path), device="cpu", compute_type="int8", cpu_threads=threads)
-        opts = DecodeOptions(choice.language, guards=guards or WhisperGuards())
-        self._kwargs = opts.kwargs()
+        self._options = DecodeOptions(choice.language, guards=guards or WhisperGuards())
+        self._kwargs = self._options.kwargs()
         if guards is None:  # Whisper as faster-whisper runs it by default: no VAD, its own rules only
             self._kwargs = dict(language=choice.language, beam_size=5, word_timestamps=True, vad_filter=False)
 
     def transcribe(self, audio: Audio) -> list[Utterance]:
-        segments, _ = self._model.transcribe(audio.samples, **self._kwargs)
+        kwargs = self._kwargs
+        if self.guards is not None:
+            clips = speech_clips(audio.samples, self._options)
+            if clips == []:
+                return []  # no speech: nothing to decode
+            kwargs = self._options.kwargs(clips)
+        segments, _ = self._model.transcribe(audio.samples, **kwargs)
         out = []
         for seg in segments:
             if self.guards is not None and not keep_segment(

@@ -298,6 +298,13 @@ class WhisperGuards:
 
     Attributes:
         vad: Silero VAD (faster-whisper's bundled ONNX model) cuts the audio to speech first.
+        per_region: decode each stretch of speech the VAD found as its own window
+            (faster-whisper's ``clip_timestamps``) instead of faster-whisper's default of
+            concatenating them into 30 s windows: on concatenated stretches Whisper tiny.en
+            dropped or repeated whole sentences (2 of 120 in ``bench/speech.py``, e.g. the second
+            sentence decoded as a copy of the first); alone, each is heard.
+        max_region_s: stretches longer than this are cut (at a pause where there is one):
+            a stretch must fit Whisper's 30 s window.
         vad_threshold: Silero's speech probability threshold (its default 0.5).
         min_silence_ms: Silero's silence that ends a speech chunk.
         no_speech_prob: a segment whose no-speech probability is above this *and* whose mean
@@ -314,6 +321,8 @@ class WhisperGuards:
     """
 
     vad: bool = True
+    per_region: bool = True
+    max_region_s: float = 28.0
     vad_threshold: float = 0.5
     min_silence_ms: int = 500
     no_speech_prob: float = 0.6
@@ -357,22 +366,53 @@ class DecodeOptions:
     beam_size: int = 5
     guards: WhisperGuards = field(default_factory=WhisperGuards)
 
-    def kwargs(self) -> dict:
+    def kwargs(self, clips: list[float] | None = None) -> dict:
+        """Keyword arguments for ``WhisperModel.transcribe``; with ``clips`` (from
+        :func:`speech_clips`) each stretch of speech is decoded alone and faster-whisper's own
+        VAD is off (it already ran)."""
         g = self.guards
         out = dict(
             language=self.language,
             beam_size=self.beam_size,
             word_timestamps=True,
-            vad_filter=g.vad,
+            vad_filter=g.vad and clips is None,
             no_speech_threshold=g.no_speech_prob,
             log_prob_threshold=g.avg_logprob,
             compression_ratio_threshold=g.compression_ratio,
             condition_on_previous_text=g.condition_on_previous_text,
             hallucination_silence_threshold=g.hallucination_silence_s,
         )
-        if g.vad:
-            out["vad_parameters"] = dict(threshold=g.vad_threshold, min_silence_duration_ms=g.min_silence_ms)
+        if clips is not None:
+            if not clips or len(clips) % 2:
+                raise ValueError(f"clips must be start, end pairs, got {clips!r}")
+            out["clip_timestamps"] = list(clips)
+        elif g.vad:
+            out["vad_parameters"] = self.vad_parameters()
         return out
+
+    def vad_parameters(self) -> dict:
+        g = self.guards
+        return dict(
+            threshold=g.vad_threshold, min_silence_duration_ms=g.min_silence_ms, max_speech_duration_s=g.max_region_s
+        )
+
+
+def speech_clips(samples, options: DecodeOptions, sample_rate: int = 16_000) -> list[float] | None:
+    """Where the speech is, as ``clip_timestamps`` for faster-whisper: ``[start0, end0, start1,
+    end1, ...]`` seconds, found by faster-whisper's Silero VAD with the guards' settings; ``[]``
+    when there is no speech; None when the guards decode without regions (``vad`` or
+    ``per_region`` off: faster-whisper then handles the VAD itself, or none).
+
+    Args:
+        samples: (S,) float32 mono at ``sample_rate`` Hz.
+    """
+    g = options.guards
+    if not (g.vad and g.per_region):
+        return None
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(samples, VadOptions(**options.vad_parameters()), sampling_rate=sample_rate)
+    return [round(t[k] / sample_rate, 3) for t in found for k in ("start", "end")]
 
 
 __all__ = [
@@ -392,5 +432,6 @@ __all__ = [
     "is_multilingual",
     "keep_segment",
     "resolve_asr_model",
+    "speech_clips",
     "verify_bundled",
 ]

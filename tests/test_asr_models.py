@@ -24,6 +24,7 @@ from tempme.index.asr_models import (
     is_multilingual,
     keep_segment,
     resolve_asr_model,
+    speech_clips,
     verify_bundled,
 )
 
@@ -154,11 +155,54 @@ def test_guards_validate_and_decode_options_fit_faster_whispers_signature():
     kwargs = DecodeOptions("en").kwargs()
     inspect.signature(faster_whisper.WhisperModel.transcribe).bind(None, b"", **kwargs)  # raises if a name is wrong
     assert kwargs["vad_filter"] is True and kwargs["word_timestamps"] is True
-    assert kwargs["vad_parameters"] == {"threshold": 0.5, "min_silence_duration_ms": 500}
+    assert kwargs["vad_parameters"] == {"threshold": 0.5, "min_silence_duration_ms": 500, "max_speech_duration_s": 28.0}
+    faster_whisper.vad.VadOptions(**kwargs["vad_parameters"])  # names faster-whisper knows
+    per_region = DecodeOptions("en").kwargs([0.5, 2.0, 4.0, 6.5])
+    inspect.signature(faster_whisper.WhisperModel.transcribe).bind(None, b"", **per_region)
+    assert per_region["clip_timestamps"] == [0.5, 2.0, 4.0, 6.5] and per_region["vad_filter"] is False
+    with pytest.raises(ValueError, match="pairs"):
+        DecodeOptions("en").kwargs([0.5])
     with pytest.raises(ValueError):
         WhisperGuards(vad_threshold=1.5)
     with pytest.raises(ValueError):
         WhisperGuards(avg_logprob=-2.0, avg_logprob_floor=-1.0)
+
+
+def _wav(path, pcm, rate):
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def test_speech_clips_are_where_the_sentences_are(tmp_path):
+    """Two espeak-ng sentences at known times in silence: two stretches, each holding its
+    sentence (Silero pads 0.4 s each side), and none in silence."""
+    pytest.importorskip("faster_whisper")
+    import numpy as np
+    import synth_av
+    from tempme.index.audio import decode_audio
+
+    if not synth_av.espeak_available():
+        pytest.skip("espeak-ng not installed")
+    a, rate = synth_av.speak("we are going to the beach tomorrow morning", tmp_path)
+    b, _ = synth_av.speak("i would like a cup of coffee", tmp_path)
+    track = np.zeros(int(12 * rate), np.int16)
+    at = [(1.0, a), (6.0, b)]
+    for t, pcm in at:
+        track[int(t * rate) : int(t * rate) + len(pcm)] = pcm
+    samples = decode_audio(_wav(tmp_path / "two.wav", track, rate)).samples
+    clips = speech_clips(samples, DecodeOptions("en"))
+    assert len(clips) == 4, clips
+    for (t, pcm), (start, end) in zip(at, zip(clips[::2], clips[1::2])):
+        assert start <= t + 0.05 and end >= t + len(pcm) / rate - 0.05, (start, end)
+        assert start >= t - 0.5 and end <= t + len(pcm) / rate + 0.5, (start, end)
+    assert speech_clips(np.zeros(16000 * 5, np.float32), DecodeOptions("en")) == []
+    assert speech_clips(samples, DecodeOptions("en", guards=WhisperGuards(per_region=False))) is None
 
 
 # --- the bundled model ----------------------------------------------------------------------
@@ -196,7 +240,11 @@ def tiny_en():
 
 def _transcribe(model, samples) -> str:
     guards = WhisperGuards()
-    segments, _ = model.transcribe(samples, **DecodeOptions("en", guards=guards).kwargs())
+    options = DecodeOptions("en", guards=guards)
+    clips = speech_clips(samples, options)
+    if clips == []:
+        return ""
+    segments, _ = model.transcribe(samples, **options.kwargs(clips))
     kept = [
         s for s in segments if keep_segment(SegmentStats(s.no_speech_prob, s.avg_logprob, s.compression_ratio), guards)
     ]
@@ -219,15 +267,7 @@ def test_bundled_model_loads_offline_and_hears_an_espeak_sentence(no_network, tm
     model = WhisperModel(str(choice.path), device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
     sentence = "we are going to the beach tomorrow morning and i would like a cup of coffee"
     pcm, rate = synth_av.speak(sentence, tmp_path)
-    wav = tmp_path / "s.wav"
-    import wave
-
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    heard = _transcribe(model, decode_audio(wav).samples)
+    heard = _transcribe(model, decode_audio(_wav(tmp_path / "s.wav", pcm, rate)).samples)
     assert synth_av.word_error_rate(normalize(sentence), normalize(heard)) <= 0.2, heard
 
 
