@@ -57,11 +57,9 @@ import synth_av
 from speech_sentences import SENTENCES
 from tempme.index.asr_models import (
     DecodeOptions,
-    SegmentStats,
     WhisperGuards,
-    keep_segment,
     resolve_asr_model,
-    speech_clips,
+    transcribe_guarded,
 )
 from tempme.index.audio import Audio, decode_audio
 from tempme.index.catalog import query_terms
@@ -173,19 +171,13 @@ class GuardedWhisper:
             self._kwargs = dict(language=choice.language, beam_size=5, word_timestamps=True, vad_filter=False)
 
     def transcribe(self, audio: Audio) -> list[Utterance]:
-        kwargs = self._kwargs
-        if self.guards is not None:
-            clips = speech_clips(audio.samples, self._options)
-            if clips == []:
-                return []  # no speech: nothing to decode
-            kwargs = self._options.kwargs(clips)
-        segments, _ = self._model.transcribe(audio.samples, **kwargs)
+        if self.guards is None:
+            return self._utterances(self._model.transcribe(audio.samples, **self._kwargs)[0])
+        return self._utterances(transcribe_guarded(self._model, audio.samples, self._options))
+
+    def _utterances(self, segments) -> list[Utterance]:
         out = []
         for seg in segments:
-            if self.guards is not None and not keep_segment(
-                SegmentStats(seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio), self.guards
-            ):
-                continue
             words = tuple(
                 Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 4))
                 for w in (seg.words or ())

@@ -23,8 +23,10 @@ from tempme.index.asr_models import (
     hf_cache_lookup,
     is_multilingual,
     keep_segment,
+    regions_to_redecode,
     resolve_asr_model,
     speech_clips,
+    transcribe_guarded,
     verify_bundled,
 )
 
@@ -150,6 +152,21 @@ def test_keep_segment_by_hand(stats, keep):
     assert keep_segment(SegmentStats(*stats), WhisperGuards()) is keep
 
 
+def test_regions_to_redecode_by_hand():
+    clips = [0.6, 3.7, 5.6, 9.2]  # two stretches of speech
+    ok = [(0.7, 3.5, " They sailed across the lagoon."), (5.8, 9.0, " A chunk of granite.")]
+    assert regions_to_redecode(clips, ok) == []
+    # the second stretch decoded as a copy of the first (punctuation and case aside)
+    copy = [(0.7, 3.5, " They sailed across the lagoon."), (6.2, 9.1, " they sailed, across the lagoon")]
+    assert regions_to_redecode(clips, copy) == [(5.6, 9.2)]
+    # the second stretch dropped
+    assert regions_to_redecode(clips, ok[:1]) == [(5.6, 9.2)]
+    # covered for less than 30% of its length: 0.9 s of 3.6 s
+    assert regions_to_redecode(clips, ok[:1] + [(8.3, 9.2, "granite")]) == [(5.6, 9.2)]
+    assert regions_to_redecode(clips, ok[:1] + [(7.9, 9.2, "of granite")]) == []  # 1.3 s: 36%
+    assert regions_to_redecode([], ok) == []
+
+
 def test_guards_validate_and_decode_options_fit_faster_whispers_signature():
     faster_whisper = pytest.importorskip("faster_whisper")
     kwargs = DecodeOptions("en").kwargs()
@@ -239,16 +256,7 @@ def tiny_en():
 
 
 def _transcribe(model, samples) -> str:
-    guards = WhisperGuards()
-    options = DecodeOptions("en", guards=guards)
-    clips = speech_clips(samples, options)
-    if clips == []:
-        return ""
-    segments, _ = model.transcribe(samples, **options.kwargs(clips))
-    kept = [
-        s for s in segments if keep_segment(SegmentStats(s.no_speech_prob, s.avg_logprob, s.compression_ratio), guards)
-    ]
-    return " ".join(s.text for s in kept)
+    return " ".join(s.text for s in transcribe_guarded(model, samples, DecodeOptions("en")))
 
 
 @bundled
@@ -269,6 +277,33 @@ def test_bundled_model_loads_offline_and_hears_an_espeak_sentence(no_network, tm
     pcm, rate = synth_av.speak(sentence, tmp_path)
     heard = _transcribe(model, decode_audio(_wav(tmp_path / "s.wav", pcm, rate)).samples)
     assert synth_av.word_error_rate(normalize(sentence), normalize(heard)) <= 0.2, heard
+
+
+@bundled
+def test_a_sentence_the_first_pass_drops_is_decoded_again(tiny_en, tmp_path):
+    """Two sentences 2.5 s apart (voices as bench/speech.py has them): faster-whisper's
+    concatenated pass (faster-whisper 1.2.1, tiny.en) writes the first and drops the second;
+    the guarded transcription decodes the second stretch alone and hears it."""
+    import numpy as np
+    import synth_av
+
+    from tempme.index.audio import decode_audio
+    from tempme.index.wordnorm import normalize
+
+    if not synth_av.espeak_available():
+        pytest.skip("espeak-ng not installed")
+    track, t = np.zeros(22050 * 12, np.int16), 1.0
+    for text, voice, wpm in [
+        ("My grandfather was born in nineteen forty five.", "en-us+m3", 170),
+        ("The jacket is on sale for twenty percent off.", "en-us+f4", 160),
+    ]:
+        pcm, rate = synth_av.speak(text, tmp_path, voice=voice, wpm=wpm)
+        track[int(t * rate) : int(t * rate) + len(pcm)] = pcm
+        t += len(pcm) / rate + 2.5
+    samples = decode_audio(_wav(tmp_path / "two.wav", track, rate)).samples
+    segments = transcribe_guarded(tiny_en, samples, DecodeOptions("en"))
+    assert len(segments) == 2 and segments[0].end <= segments[1].start
+    assert {"sale", "off"} <= set(normalize(segments[1].text).split()), segments[1].text
 
 
 @bundled
