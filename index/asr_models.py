@@ -319,6 +319,12 @@ class WhisperGuards:
         compression_ratio: a segment whose gzip compression ratio is above this repeats itself
             (Whisper's hallucination loop) and is dropped.
         condition_on_previous_text: off: a hallucinated segment does not prompt the next one.
+        temperature_fallback: Whisper's fallback re-decodes a segment that fails the
+            log-probability or compression rule by sampling at rising temperatures; off (the
+            default here), decoding is greedy within the beam only, so the same audio always gives
+            the same words (an index must not change with the run) and a sampled hallucination
+            ("Thank you for watching", seen on a low-confidence sentence) cannot replace a weak but
+            real segment; the rules above then drop what fails them.
         hallucination_silence_s: faster-whisper skips silences longer than this around a
             segment it suspects (word timestamps on); None disables.
     """
@@ -333,6 +339,7 @@ class WhisperGuards:
     avg_logprob_floor: float = -1.5
     compression_ratio: float = 2.4
     condition_on_previous_text: bool = False
+    temperature_fallback: bool = False
     hallucination_silence_s: float | None = 2.0
 
     def __post_init__(self) -> None:
@@ -385,6 +392,8 @@ class DecodeOptions:
             condition_on_previous_text=g.condition_on_previous_text,
             hallucination_silence_threshold=g.hallucination_silence_s,
         )
+        if not g.temperature_fallback:
+            out["temperature"] = [0.0]
         if clips is not None:
             if not clips or len(clips) % 2:
                 raise ValueError(f"clips must be start, end pairs, got {clips!r}")
