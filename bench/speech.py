@@ -66,7 +66,7 @@ from tempme.index.catalog import query_terms
 from tempme.index.g2p import Pronouncer
 from tempme.index.phonetic import PhoneIndex, query_variants, utterance_phones
 from tempme.index.speech import PocketSphinxRecognizer, SpeechConfig, Utterance, Word
-from tempme.index.speech_match import SpokenLine, rank_lines
+from tempme.index.speech_match import MIN_PHONETIC, SpokenLine, rank_lines
 from tempme.index.wordnorm import normalize, search_form
 
 log = logging.getLogger("bench.speech")
@@ -76,7 +76,7 @@ VOICES = [("en-us", 150), ("en-us+f2", 135), ("en-us+m3", 170), ("en-us+f4", 160
 MUSIC_CLIP = VIDEOS / "moviepy__chaplin.mp4"
 MUSIC_ONLY = [VIDEOS / "long" / "moviepy-sdist__bbb.mp4", VIDEOS / "moviepy-sdist__trailer_bbb.mp4", MUSIC_CLIP]
 CONDITIONS = {"clean": None, "snr10": 10.0, "snr0": 0.0}
-PHONETIC_MIN = 0.7  # phonetic matches below this score are not returned (see docs/speech.md)
+PHONETIC_MIN = MIN_PHONETIC  # phonetic matches below this score are not returned (see docs/speech.md)
 GAP_S = 2.5  # silence between the two sentences of a video
 
 

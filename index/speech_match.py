@@ -29,6 +29,10 @@ from .wordnorm import search_form
 
 KINDS = ("exact", "normalised", "phonetic")
 KIND_WEIGHT = {"exact": 1.0, "normalised": 0.95, "phonetic": 0.9}
+# phonetic matches below this score are not evidence: on bench/speech.py's clean set 0.2% of the
+# lines that do not hold a query's phrase reach 0.6, none of 120 queries' wrong lines 0.77
+# (docs/speech.md has the sweep: recall@5 0.967 at 0.5, 0.95 at 0.6-0.7, 0.942 at 0.75)
+MIN_PHONETIC = 0.7
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ def rank_lines(
     lines: dict[Hashable, SpokenLine],
     word_keys: Sequence[Hashable],
     phonetic: Sequence[PhoneticMatch] = (),
-    min_phonetic: float = 0.0,
+    min_phonetic: float = MIN_PHONETIC,
     k: int | None = None,
 ) -> list[SpeechMatch]:
     """Rank the lines that the full-text index (``word_keys``, its order) or the phonetic index
@@ -137,7 +141,8 @@ def rank_lines(
         lines: every line mentioned in ``word_keys`` / ``phonetic``.
         word_keys: lines the full-text search returned, most relevant first.
         phonetic: phonetic matches (one per line), best first.
-        min_phonetic: phonetic matches below this phonetic score are dropped.
+        min_phonetic: phonetic matches below this phonetic score are dropped
+            (:data:`MIN_PHONETIC`).
         k: at most this many matches.
     """
     best: dict[Hashable, tuple[float, int, SpeechMatch]] = {}  # key -> (score, tie order, match)
@@ -169,4 +174,14 @@ def rank_lines(
     return out[:k] if k is not None else out
 
 
-__all__ = ["KINDS", "KIND_WEIGHT", "SpeechMatch", "SpokenLine", "coverage", "query_units", "rank_lines", "terms"]
+__all__ = [
+    "KINDS",
+    "KIND_WEIGHT",
+    "MIN_PHONETIC",
+    "SpeechMatch",
+    "SpokenLine",
+    "coverage",
+    "query_units",
+    "rank_lines",
+    "terms",
+]
