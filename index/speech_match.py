@@ -120,7 +120,9 @@ def coverage(query: str, words: Sequence[str], search_text: str | None = None) -
 def _span(query: str, words: Sequence[str]) -> tuple[int, int]:
     """First and last recognised word that shares a form with a query word (the whole line if
     none does)."""
-    forms = set().union(*(_forms(u) for u in query_units(query))) if query_units(query) else set()
+    units = query_units(query)
+    forms = set().union(*(_forms(u) for u in units)) if units else set()
+    forms |= {_stem(re.sub(r"\W", "", a + b)) for a, b in zip(units, units[1:])}  # "tooth brush"
     hits = [i for i, w in enumerate(words) if _forms(w) & forms]
     return (hits[0], hits[-1]) if hits else (0, max(len(words) - 1, 0))
 

@@ -251,3 +251,8 @@ def test_rank_lines_normalised_match_scores_below_an_exact_one():
     ranked = rank_lines("forty dollars", lines, ["digits", "words"])
     assert [(m.key, m.kind, m.score) for m in ranked] == [("words", "exact", 1.0), ("digits", "normalised", 0.95)]
     assert (ranked[1].first_word, ranked[1].last_word) == (2, 2)  # "$40"
+    lines = {
+        "joined": SpokenLine("joined", _line("joined", "the toothbrush is here").words, search_form("the toothbrush"))
+    }
+    (m,) = rank_lines("tooth brush", lines, ["joined"])
+    assert (m.kind, m.score, m.first_word, m.last_word) == ("normalised", 0.95, 1, 1)
