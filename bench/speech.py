@@ -468,7 +468,7 @@ def print_table(res: dict) -> None:
                     cost += r["phones_cpu_per_audio_s"]
                 print(
                     f"| {cond} | {name} | {path} | {p['R@1']:.3f} | {p['R@5']:.3f} | {p['FA/h']:.1f} | "
-                    f"{r['WER']:.3f} | {cost:.3f} | {p['query_ms']:.1f} |"
+                    f"{r['WER']:.3f} | {cost:.3f} | {p['query_ms']:.2f} |"
                 )
     if "whisper_no_guards_music_words" in res:
         print(
