@@ -30,7 +30,8 @@ from .wordnorm import search_form
 KINDS = ("exact", "normalised", "phonetic")
 KIND_WEIGHT = {"exact": 1.0, "normalised": 0.95, "phonetic": 0.9}
 # phonetic matches below this score are not evidence: on bench/speech.py's clean set 0.2% of the
-# lines that do not hold a query's phrase reach 0.6, none of 120 queries' wrong lines 0.77
+# lines that do not hold a query's phrase reach 0.6 (the best such line per query: median 0.52,
+# 99th percentile 0.76)
 # (docs/speech.md has the sweep: recall@5 0.967 at 0.5, 0.95 at 0.6-0.7, 0.942 at 0.75)
 MIN_PHONETIC = 0.7
 
