@@ -2,13 +2,13 @@
 words it is not told about.
 
 Draws ``--n`` words (letters only, seeded) from pocketsphinx's ``cmudict-en-us.dict`` and
-phonemises them with espeak-ng mapped to ARPAbet (:func:`tempme.index.g2p.espeak_phones`, the
+phonemises them with espeak-ng mapped to ARPAbet (:func:`tempme.index.words.g2p.espeak_phones`, the
 path words outside the dictionary take), then compares with the dictionary's pronunciations
 (the closest one of each word's alternatives):
 
 - word accuracy: all phones equal;
 - phone error rate (PER): (substitutions + deletions + insertions) / dictionary phones;
-- the same after the phonetic matcher's cost table (:func:`tempme.index.phonetic.phone_distance`):
+- the same after the phonetic matcher's cost table (:func:`tempme.index.words.phonetic.phone_distance`):
   the mean normalised matching score a word would get against its own dictionary entry
   (1.0 = a perfect match), which is what the fallback costs the spoken-term search.
 
@@ -27,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tempme.index.g2p import espeak_phones, load_cmudict
-from tempme.index.phonetic import CostModel, phone_distance
+from tempme.index.words.g2p import espeak_phones, load_cmudict
+from tempme.index.words.phonetic import CostModel, phone_distance
 
 
 def edit_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:

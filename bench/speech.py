@@ -8,18 +8,18 @@ by espeak-ng with several voices and speeds, two per video, muxed (AAC) onto the
 (``snr0``). Music-only audio for false alarms: the soundtracks of the 10-minute Big Buck Bunny,
 its trailer and the Chaplin clip (no speech in any of them).
 
-Each video goes through audio decoding (PyAV, :func:`tempme.index.audio.decode_audio`) and a
-recogniser: pocketsphinx (:class:`tempme.index.speech.PocketSphinxRecognizer`) and Whisper
-tiny.en as :func:`tempme.index.asr_models.resolve_asr_model` finds it (the bundled model),
-through faster-whisper with the guards of :class:`~tempme.index.asr_models.WhisperGuards`
+Each video goes through audio decoding (PyAV, :func:`tempme.index.media.audio.decode_audio`) and a
+recogniser: pocketsphinx (:class:`tempme.index.enrich.speech.PocketSphinxRecognizer`) and Whisper
+tiny.en as :func:`tempme.index.enrich.asr_models.resolve_asr_model` finds it (the bundled model),
+through faster-whisper with the guards of :class:`~tempme.index.enrich.asr_models.WhisperGuards`
 (int8, one thread). Each utterance becomes a line of an SQLite FTS5 table made as the catalog
 makes its own (``porter unicode61 remove_diacritics 2``, the query's terms OR-ed, BM25), plus
-its search form (:func:`tempme.index.wordnorm.search_form`) and its phones
-(:func:`tempme.index.phonetic.utterance_phones`). Paths:
+its search form (:func:`tempme.index.words.wordnorm.search_form`) and its phones
+(:func:`tempme.index.words.phonetic.utterance_phones`). Paths:
 
 - ``1-best``: the full-text index over the transcript, as the catalog searches it today;
 - ``+ norm``: the transcript and its search form, queried with the query's terms in both forms;
-- ``+ phonetic``: ``+ norm`` fused with phonetic matches (:func:`tempme.index.speech_match.rank_lines`).
+- ``+ phonetic``: ``+ norm`` fused with phonetic matches (:func:`tempme.index.query.spoken.rank_lines`).
 
 Measured per condition and path: recall@1 / @5 of the key phrase (a hit in the right video whose
 span overlaps the sentence's spoken time +-1 s), false alarms per hour of music-only audio (every
@@ -55,19 +55,21 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import synth_av
 from speech_sentences import SENTENCES
-from tempme.index.asr_models import (
+from tempme.index.catalog import query_terms
+from tempme.index.enrich.asr_models import (
+    resolve_asr_model,
+)
+from tempme.index.enrich.speech import PocketSphinxRecognizer, SpeechConfig, Utterance, Word
+from tempme.index.enrich.whisper_guards import (
     DecodeOptions,
     WhisperGuards,
-    resolve_asr_model,
     transcribe_guarded,
 )
-from tempme.index.audio import Audio, decode_audio
-from tempme.index.catalog import query_terms
-from tempme.index.g2p import Pronouncer
-from tempme.index.phonetic import PhoneIndex, query_variants, utterance_phones
-from tempme.index.speech import PocketSphinxRecognizer, SpeechConfig, Utterance, Word
-from tempme.index.speech_match import MIN_PHONETIC, SpokenLine, rank_lines
-from tempme.index.wordnorm import normalize, search_form
+from tempme.index.media.audio import Audio, decode_audio
+from tempme.index.query.spoken import MIN_PHONETIC, SpokenLine, rank_lines
+from tempme.index.words.g2p import Pronouncer
+from tempme.index.words.phonetic import PhoneIndex, query_variants, utterance_phones
+from tempme.index.words.wordnorm import normalize, search_form
 
 log = logging.getLogger("bench.speech")
 RATE = 22050  # espeak-ng's
@@ -383,7 +385,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="keep transcripts here; a later run re-scores them without recognising")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("faster_whisper", "tempme.index.g2p"):
+    for noisy in ("faster_whisper", "tempme.index.words.g2p"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     sentences = SENTENCES[: args.sentences]
     pronouncer = Pronouncer()

@@ -1,4 +1,4 @@
-"""Which recogniser runs (index/asr_models.py), and the bundled Whisper tiny.en really hearing.
+"""Which recogniser runs (index/enrich/asr_models.py), and the bundled Whisper tiny.en really hearing.
 
 References: the resolution order as the issue and docs/speech.md state it, over real folders
 (a Hugging Face cache laid out as huggingface_hub lays it, read by faster-whisper's own
@@ -14,20 +14,22 @@ import logging
 import socket
 
 import pytest
-from tempme.index.asr_models import (
+from tempme.index.enrich.asr_models import (
     AsrModelUnavailable,
-    DecodeOptions,
-    SegmentStats,
-    WhisperGuards,
     bundled_model_dir,
     hf_cache_lookup,
     is_multilingual,
+    resolve_asr_model,
+    verify_bundled,
+)
+from tempme.index.enrich.whisper_guards import (
+    DecodeOptions,
+    SegmentStats,
+    WhisperGuards,
     keep_segment,
     regions_to_redecode,
-    resolve_asr_model,
     speech_clips,
     transcribe_guarded,
-    verify_bundled,
 )
 
 
@@ -106,9 +108,9 @@ def test_language_other_than_english_skips_english_only_models(folders):
 
 
 def test_the_choice_is_said_once(folders, caplog):
-    with caplog.at_level(logging.INFO, logger="tempme.index.asr_models"):
+    with caplog.at_level(logging.INFO, logger="tempme.index.enrich.asr_models"):
         resolve_asr_model(cache_lookup=lookup({}), bundled=lambda: None).log_once()
-    records = [r for r in caplog.records if r.name == "tempme.index.asr_models"]
+    records = [r for r in caplog.records if r.name == "tempme.index.enrich.asr_models"]
     assert [r.levelname for r in records] == ["INFO", "WARNING"]
     assert "pocketsphinx" in records[0].getMessage()
 
@@ -202,7 +204,7 @@ def test_speech_clips_are_where_the_sentences_are(tmp_path):
     pytest.importorskip("faster_whisper")
     import numpy as np
     import synth_av
-    from tempme.index.audio import decode_audio
+    from tempme.index.media.audio import decode_audio
 
     if not synth_av.espeak_available():
         pytest.skip("espeak-ng not installed")
@@ -263,8 +265,8 @@ def _transcribe(model, samples) -> str:
 def test_bundled_model_loads_offline_and_hears_an_espeak_sentence(no_network, tmp_path):
     import synth_av
     from faster_whisper import WhisperModel
-    from tempme.index.audio import decode_audio
-    from tempme.index.wordnorm import normalize
+    from tempme.index.media.audio import decode_audio
+    from tempme.index.words.wordnorm import normalize
 
     if not synth_av.espeak_available():
         pytest.skip("espeak-ng not installed")
@@ -282,7 +284,7 @@ def test_bundled_model_loads_offline_and_hears_an_espeak_sentence(no_network, tm
 def _two_sentences(tmp_path, pair):
     import numpy as np
     import synth_av
-    from tempme.index.audio import decode_audio
+    from tempme.index.media.audio import decode_audio
 
     if not synth_av.espeak_available():
         pytest.skip("espeak-ng not installed")
@@ -331,6 +333,6 @@ def test_what_the_guards_keep_is_never_a_repetition_loop(tiny_en, tmp_path):
 @bundled
 def test_music_alone_gives_no_words(tiny_en, videos_dir):
     """The Chaplin clip's soundtrack is music only: the guards must keep it wordless."""
-    from tempme.index.audio import decode_audio
+    from tempme.index.media.audio import decode_audio
 
     assert _transcribe(tiny_en, decode_audio(videos_dir / "moviepy__chaplin.mp4").samples) == ""

@@ -1,5 +1,5 @@
-"""Words to phones (index/g2p.py), the phonetic word-window matcher (index/phonetic.py) and the
-ranking of word and phonetic evidence (index/speech_match.py).
+"""Words to phones (index/words/g2p.py), the phonetic word-window matcher (index/words/phonetic.py) and the
+ranking of word and phonetic evidence (index/query/spoken.py).
 
 References: the CMU dictionary file itself (read here with a plain split), hand-computed edit
 costs from the documented cost table, and a brute-force loop over every word window with the
@@ -11,8 +11,9 @@ import random
 import shutil
 
 import pytest
-from tempme.index.g2p import PHONES, Pronouncer, cmudict_path, espeak_phones, ipa_to_arpabet, load_cmudict
-from tempme.index.phonetic import (
+from tempme.index.query.spoken import SpokenLine, rank_lines
+from tempme.index.words.g2p import PHONES, Pronouncer, cmudict_path, espeak_phones, ipa_to_arpabet, load_cmudict
+from tempme.index.words.phonetic import (
     CostModel,
     PhoneIndex,
     decode_phones,
@@ -21,7 +22,6 @@ from tempme.index.phonetic import (
     query_variants,
     utterance_phones,
 )
-from tempme.index.speech_match import SpokenLine, rank_lines
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
@@ -223,7 +223,7 @@ def _line(key, text):
 
 
 def test_rank_lines_puts_words_first_then_phonetic_with_evidence(pronouncer):
-    from tempme.index.wordnorm import search_form
+    from tempme.index.words.wordnorm import search_form
 
     texts = {
         "exact": "the basketball coach shouted",
@@ -244,7 +244,7 @@ def test_rank_lines_puts_words_first_then_phonetic_with_evidence(pronouncer):
 
 
 def test_rank_lines_normalised_match_scores_below_an_exact_one():
-    from tempme.index.wordnorm import search_form
+    from tempme.index.words.wordnorm import search_form
 
     texts = {"digits": "tickets cost $40 each", "words": "tickets cost forty dollars each"}
     lines = {k: SpokenLine(k, _line(k, t).words, search_form(t)) for k, t in texts.items()}

@@ -1,4 +1,4 @@
-"""The English search form (index/wordnorm.py) and word coverage (index/speech_match.py) on a
+"""The English search form (index/words/wordnorm.py) and word coverage (index/query/spoken.py) on a
 table of hand-written cases: what a recogniser writes against what a person types.
 
 The expected values are written by hand from how English is said and spelled, not computed by
@@ -8,8 +8,8 @@ documented for (whisper/normalizers/english.py: numbers, titles, British spellin
 from __future__ import annotations
 
 import pytest
-from tempme.index.speech_match import coverage, query_units
-from tempme.index.wordnorm import normalize, search_form, spell_number, spoken_words
+from tempme.index.query.spoken import coverage, query_units
+from tempme.index.words.wordnorm import normalize, search_form, spell_number, spoken_words
 
 # (written one way, written the other way): the second must cover every word of the first in the
 # normalised count, and the exact count must be below 1 (they differ as written)

@@ -2,8 +2,8 @@
 "musket ball coach".
 
 A transcript's words become phones when it is indexed (:func:`utterance_phones`: each
-recognised word as it is said, :func:`tempme.index.wordnorm.spoken_words`, through
-:class:`tempme.index.g2p.Pronouncer`), stored per utterance as text (:func:`encode_phones`,
+recognised word as it is said, :func:`tempme.index.words.wordnorm.spoken_words`, through
+:class:`tempme.index.words.g2p.Pronouncer`), stored per utterance as text (:func:`encode_phones`,
 one ``|``-separated group per recognised word, so phones keep the words' times). A query's words
 become phones the same way. :class:`PhoneIndex` then finds, in every utterance, the window of
 whole consecutive words whose phones are closest to the query's, by a weighted edit distance
@@ -50,9 +50,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from .g2p import PHONES, VOWELS, Phones, Pronouncer
-from .wordnorm import spoken_words
+from tempme.index.words.g2p import PHONES, VOWELS, Phones, Pronouncer
+from tempme.index.words.wordnorm import spoken_words
 
 STOPS = ("P", "B", "T", "D", "K", "G")
 AFFRICATES = ("CH", "JH")

@@ -19,7 +19,7 @@ transcript shown to the user keeps what was recognised.
   that a compound written apart on one side and together on the other still shares a term.
   Queries take the same form, so either spelling finds the other.
 - :func:`spoken_words`: the words as they are said ("$40" -> "forty dollars", "Dr." ->
-  "doctor", "7.30" -> "seven thirty"), for turning text into phones (:mod:`index.g2p`).
+  "doctor", "7.30" -> "seven thirty"), for turning text into phones (:mod:`tempme.index.words.g2p`).
 
 Limits (measured in ``tests/test_wordnorm.py``'s table): English only; numbers in words become
 digits only where Whisper's normaliser recognises them; an abbreviation with two readings

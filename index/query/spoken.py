@@ -3,10 +3,10 @@
 Three kinds of evidence that a line of a transcript says the query:
 
 - ``exact``: the query's words (stop words aside) are words of the line as recognised;
-- ``normalised``: they are words of the line's search form (:func:`index.wordnorm.search_form`,
+- ``normalised``: they are words of the line's search form (:func:`tempme.index.words.wordnorm.search_form`,
   the query in the same form): "$40" for *forty dollars*, "St." for *Saint*;
 - ``phonetic``: a window of the line's words sounds like the query
-  (:class:`index.phonetic.PhoneIndex`): "musket ball coach" for *basketball coach*.
+  (:class:`tempme.index.words.phonetic.PhoneIndex`): "musket ball coach" for *basketball coach*.
 
 :func:`rank_lines` scores each line in [0, 1] by its best kind: the fraction of the query's terms
 found, times :data:`KIND_WEIGHT` (1.0 exact, 0.95 normalised), or the phonetic score times 0.9.
@@ -23,9 +23,9 @@ import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from .catalog import STOP_WORDS
-from .phonetic import PhoneticMatch
-from .wordnorm import search_form
+from tempme.index.catalog import STOP_WORDS
+from tempme.index.words.phonetic import PhoneticMatch
+from tempme.index.words.wordnorm import search_form
 
 KINDS = ("exact", "normalised", "phonetic")
 KIND_WEIGHT = {"exact": 1.0, "normalised": 0.95, "phonetic": 0.9}
