@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from llm_reference import dropped_mask, last_token_attention, layer_input, masked_forward, sequential_merge
+
 from tempme.llm.hooks import attach_inner
 from tempme.llm.inner import FastV, HoliTomInnerMerge
 
@@ -18,32 +20,12 @@ def model():
     return tiny_llava_onevision(layers=4)
 
 
-def _reference(model, embeds: torch.Tensor, dropped: torch.Tensor, layer: int) -> torch.Tensor:
-    """The unmodified decoder layers, run with the dropped tokens masked out as keys from ``layer`` on.
-
-    Args:
-        embeds: (B, L, C); dropped: (B, L) bool. Returns logits (B, L, vocab).
-    """
-    lm = model.model.language_model
-    b, n, _ = embeds.shape
-    pos = torch.arange(n)[None]
-    pe = lm.rotary_emb(embeds, pos)
-    neg = torch.finfo(embeds.dtype).min
-    causal = torch.full((n, n), neg).triu(1)[None, None].expand(b, 1, n, n)
-    masked = causal.masked_fill(dropped[:, None, None, :], neg)
-    x = embeds
-    for i, block in enumerate(lm.layers):
-        x = block(x, attention_mask=causal if i < layer else masked, position_embeddings=pe, position_ids=pos)
-        x = x[0] if isinstance(x, tuple) else x  # transformers < 4.54 returns (hidden,)
-    return model.lm_head(lm.norm(x))
+def _reference(model, embeds, dropped, layer, replace=None):
+    return masked_forward(model, embeds, dropped, layer, replace)
 
 
 def _dropped(keep: torch.Tensor, total: int) -> torch.Tensor:
-    b = keep.shape[0]
-    dropped = torch.zeros(b, total, dtype=torch.bool)
-    dropped[:, START : START + V] = True
-    dropped[torch.arange(b)[:, None], START + keep] = False
-    return dropped
+    return dropped_mask(keep, START, V, total)
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
@@ -145,27 +127,77 @@ def test_generate_with_pruned_cache_matches_masked_recomputation(attn_model):
             seq = torch.cat([seq, model.get_input_embeddings()(out.sequences[:, step])[:, None]], dim=1)
 
 
+def _holitom_reference(model, embeds, layer, keep_fraction=0.5):
+    """Kept span indices (B, V') and the replacement (states, where) HoliTom's inner merge puts in at
+    layer K, from the unmodified model: layer K - 1's eager attention, layer K's input states and
+    the reference's token-by-token merge."""
+    attention = last_token_attention(model, embeds, layer - 1, (START, V))
+    keep = torch.topk(attention, round(keep_fraction * V), dim=1).indices.sort(dim=1).values
+    hidden = layer_input(model, embeds, layer)
+    states = hidden.clone()
+    where = torch.zeros(embeds.shape[:2], dtype=torch.bool)
+    for b in range(embeds.shape[0]):
+        merged = sequential_merge(hidden[b, START : START + V], keep[b].tolist())
+        states[b, START + keep[b]] = merged
+        where[b, START + keep[b]] = True
+    return keep, (states, where)
+
+
+@pytest.mark.parametrize("layer", [1, 3])
+def test_holitom_inner_merged_states_reach_the_later_layers(attn_model, layer):
+    """Prefill logits with the merge attached equal the unmodified layers run with the merged states
+    put in at layer K and the dropped tokens masked out as keys from layer K on."""
+    model = attn_model
+    embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        keep, replace = _holitom_reference(model, embeds, layer)
+        dropped = _dropped(keep, L)
+        ref = _reference(model, embeds, dropped, layer, replace)
+        handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=layer))
+        handle.visual_span = (START, V)
+        try:
+            out = model(inputs_embeds=embeds).logits
+        finally:
+            handle.detach()
+    assert torch.equal(handle.last_keep, keep)
+    assert out.shape[1] == L - (V - 15)
+    for b in range(2):
+        torch.testing.assert_close(out[b], ref[b][~dropped[b]], atol=1e-5, rtol=0)
+    # the merge changed something: the plain masked model (FastV's tokens, unmerged) differs
+    plain = _reference(model, embeds, dropped, layer)
+    assert (out[0] - plain[0][~dropped[0]]).abs().max() > 1e-3
+
+
 def test_generate_with_holitom_inner_merge(attn_model):
-    """The first generated token's logits equal one prefill pass; decoding continues on the merged cache."""
+    """Every generated step's logits equal the masked recomputation with HoliTom's merged states put
+    in at layer K (whole prefix, no cache): decoding runs on the merged cache."""
     model = attn_model
     embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(1))
+    steps = 3
     with torch.no_grad():
+        keep, (states, where) = _holitom_reference(model, embeds, 2)
         handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=2))
         handle.visual_span = (START, V)
-        prefill = model(inputs_embeds=embeds).logits[:, -1]
         out = model.generate(
             inputs_embeds=embeds,
             attention_mask=torch.ones(2, L, dtype=torch.long),
-            max_new_tokens=5,
+            max_new_tokens=steps,
             do_sample=False,
             return_dict_in_generate=True,
             output_logits=True,
             pad_token_id=0,
         )
         handle.detach()
-    torch.testing.assert_close(out.logits[0], prefill, atol=1e-6, rtol=0)
-    assert out.sequences.shape == (2, 5)
-    assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+        assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+        dropped = _dropped(keep, L)
+        seq = embeds
+        for step in range(steps):
+            extra = seq.shape[1] - L
+            pad = torch.zeros(2, extra, dtype=torch.bool)
+            replace = (torch.cat([states, seq[:, L:]], 1), torch.cat([where, pad], 1))
+            logits = _reference(model, seq, torch.cat([dropped, pad], 1), 2, replace)[:, -1]
+            torch.testing.assert_close(logits, out.logits[step], atol=1e-5, rtol=0)
+            seq = torch.cat([seq, model.get_input_embeddings()(out.sequences[:, step])[:, None]], dim=1)
 
 
 def test_holitom_inner_merge_is_the_references_sequential_average():
@@ -192,6 +224,14 @@ def test_holitom_inner_counts_and_span():
     merge = HoliTomInnerMerge(keep=0.5)
     assert [merge.kept_count(v) for v in (5, 7, 628)] == [2, 4, 314]
     assert merge.span_includes_newline and not FastV().span_includes_newline
+
+
+def test_fastv_keeps_the_references_round():
+    """The reference keeps ``round(V * (1 - R))`` (Python: half to even): 312 of 625 at R = 50 %,
+    2 of 5, 314 of 627 (313.5 -> 314); ``round_half_up`` gives the old 313 and 3."""
+    assert [FastV(keep=0.5).kept_count(v) for v in (625, 5, 627, 1)] == [312, 2, 314, 1]
+    assert [FastV(keep=0.5, round_half_up=True).kept_count(v) for v in (625, 5, 627)] == [313, 3, 314]
+    assert FastV(keep=0.25).kept_count(6) == 2  # 1.5 -> 2
 
 
 def test_bad_settings_raise_clear_errors(model):
