@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from llm_reference import dropped_mask, last_token_attention, layer_input, masked_forward, sequential_merge
 
 from tempme.llm.hooks import attach_inner
