@@ -125,3 +125,39 @@ def test_token_count_is_the_references_rounding():
     x = torch.randn(32, 196, 256, generator=torch.Generator().manual_seed(2))  # no cosine near tau
     red = HoliTom()(x, (14, 14), Budget(retain=0.1))
     assert red.num_tokens == 32 * math.ceil(196 * 0.1) == 640
+
+
+def test_static_tokens_are_segment_means_clustered_with_k_at_most_the_clusters():
+    """3 frames on a 1x6 grid. Positions 0-4 are static (cosine > 0.8 between frames) but move along
+    e2 by 0.2 per frame, so their segment means sit at z = 0.2 (frame 0 alone: z = 0); along e0 the
+    means are 0, 1, 3, 10, 10.5 (+10 e1): test_dpc_knn_by_hand's points. Position 5 flips sign:
+    dynamic. One segment, R = 5 x 2 = 10 of S = 18; at 3 tokens (retain 1/6) r' = (1/6) / (8/18) =
+    0.375, so round(5 x 0.375) = 2 static clusters with DPC-kNN's k = min(7, 2) = 2: centres p0 and p3
+    (with k = 5 they would be p1 and p2), then ceil(1 x 0.375) = 1 dynamic token per frame."""
+    x = torch.zeros(3, 6, 4)
+    for t in range(3):
+        x[t, :5, 0] = torch.tensor([0.0, 1.0, 3.0, 10.0, 10.5])
+        x[t, :5, 1] = 10.0
+        x[t, :5, 2] = 0.2 * t
+        x[t, 5, 3] = 10.0 if t % 2 == 0 else -10.0
+    red = HoliTom()(x, (1, 6), Budget(max_tokens=3))
+    assert red.extra["segments"] == [(0, 2)] and red.extra["tau"] == 0.8
+    assert red.extra["ratio"] == pytest.approx(0.375)
+    assert red.slot.view(3, 6).tolist() == [[0, 0, 0, 1, 1, 2], [0, 0, 0, 1, 1, 3], [0, 0, 0, 1, 1, 4]]
+    expected = torch.tensor(
+        [
+            [0.6 * 0 + 0.4 * (1 + 3) / 2, 10, 0.2, 0],  # beta * centre + (1 - beta) * mean(members)
+            [0.6 * 10 + 0.4 * 10.5, 10, 0.2, 0],
+            [0, 0, 0, 10.0],
+            [0, 0, 0, -10.0],
+            [0, 0, 0, 10.0],
+        ]
+    )
+    torch.testing.assert_close(red.tokens, expected)
+    assert red.sizes.tolist() == [9.0, 6.0, 1.0, 1.0, 1.0]
+
+
+def test_defaults_are_the_references():
+    """beta 0.6, D = 0, K = 7, windows up to 1024 frames (cokeshao/HoliTom's LLaVA-OV scripts)."""
+    h = HoliTom()
+    assert (h.tau, h.beta, h.d, h.k, h.max_window) == (None, 0.6, 0.0, 7, 1024)
