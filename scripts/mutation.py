@@ -71,6 +71,8 @@ def build_scratch(name: str, batch: dict) -> Path:
     args = ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]
     if batch.get("marks"):
         args += ["-m", batch["marks"]]
+    if batch.get("deselect"):
+        args += ["-k", f"not ({batch['deselect']})"]
     config = {
         "source_paths": ["tempme"],
         "only_mutate": [installed_path(batch["source"])],
