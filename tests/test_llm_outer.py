@@ -10,7 +10,7 @@ import torch
 
 from tempme.llm.bvllm import BVLLMAdapted
 from tempme.llm.holitom import HoliTom, redundancy_table, segment_frames
-from tempme.llm.outer import Budget, Identity, SideInputs, group_mean, source_coords
+from tempme.llm.outer import Budget, Identity, Reduction, SideInputs, group_mean, reduction_from_slots, source_coords
 from tempme.llm.pooling import ToMeMerge, UniformPooling, cell_labels
 from tempme.llm.vqtoken import VQToken
 
@@ -191,3 +191,75 @@ def test_tome_matches_on_keys_when_given():
     assert red.slot[2] == red.slot[3]
     with pytest.raises(ValueError, match="keys shape"):
         ToMeMerge()(x, (4, 5), Budget(max_tokens=19), SideInputs(keys=torch.randn(2, 20, 4)))
+
+
+def test_budget_boundaries_and_ratio():
+    """retain in (0, 1], max_tokens >= 1; ratio = max_tokens / S capped at 1; resolve rounds half up."""
+    assert Budget(retain=1.0).resolve(7) == 7 and Budget(max_tokens=1).resolve(7) == 1
+    for bad in (dict(retain=0.0), dict(retain=-0.1), dict(max_tokens=0), dict(retain=0.5, max_tokens=3)):
+        with pytest.raises(ValueError):
+            Budget(**bad)
+    with pytest.raises(ValueError, match="max_tokens must be >= 1, got 0"):
+        Budget(max_tokens=0)
+    with pytest.raises(ValueError, match="retain must be in \\(0, 1\\], got 1.5"):
+        Budget(retain=1.5)
+    assert Budget(max_tokens=30).ratio(120) == 0.25 and Budget(max_tokens=300).ratio(120) == 1.0
+    assert Budget(retain=0.3).ratio(120) == 0.3
+    # 0.25 * 10 = 2.5 -> 3 (half up), 0.25 * 6 = 1.5 -> 2; clamped to [1, S]; a count above S gives S
+    assert [Budget(retain=0.25).resolve(s) for s in (10, 6, 1)] == [3, 2, 1]
+    assert Budget(max_tokens=50).resolve(20) == 20 and Budget(retain=0.01).resolve(20) == 1
+
+
+def test_feature_saliency_by_hand():
+    """1 - cosine to the normalised mean of the normalised tokens: tokens (2, 0), (1, 0), (0, 3) are
+    the directions e0, e0, e1; their mean (2/3, 1/3) has direction (2, 1) / sqrt(5)."""
+    from tempme.llm.outer import feature_saliency
+
+    x = torch.tensor([[[2.0, 0.0], [1.0, 0.0], [0.0, 3.0]]])
+    c = 2 / 5**0.5
+    torch.testing.assert_close(feature_saliency(x), torch.tensor([[1 - c, 1 - c, 1 - 1 / 5**0.5]]))
+
+
+def test_reduction_properties_and_invariants():
+    """Hand-made provenance: 2 frames of 1x3, slots [0, 0, -1 | 1, 2, 2] -> 3 tokens of sizes 2, 1, 2."""
+    x = torch.arange(12.0).view(6, 2)
+    slot = torch.tensor([0, 0, -1, 1, 2, 2])
+    red = reduction_from_slots(x, slot, (2, 1, 3))
+    assert (red.num_tokens, red.num_source, red.retained) == (3, 6, 0.5)
+    assert red.sizes.tolist() == [2.0, 1.0, 2.0]
+    assert red.coords.tolist() == [[0.0, 0.0, 0.5], [1.0, 0.0, 0.0], [1.0, 0.0, 1.5]]
+    torch.testing.assert_close(red.tokens, torch.tensor([[1.0, 2.0], [6.0, 7.0], [9.0, 10.0]]))
+    assert red.token_hash().tolist() == [[[0, 0, -1]], [[1, 2, 2]]]
+    # labels out of temporal order are renumbered by mean (t, y, x); unused labels disappear
+    red2 = reduction_from_slots(x, torch.tensor([5, 5, -1, 0, 3, 3]), (2, 1, 3))
+    assert red2.slot.tolist() == slot.tolist() and torch.equal(red2.tokens, red.tokens)
+    # on a 2x3 grid the raster key is t * 6 + y * 3 + x: (y=1, x=0) comes after (y=0, x=2)
+    red3 = reduction_from_slots(torch.randn(6, 2), torch.tensor([1, 1, 0, 2, 2, 2]), (1, 2, 3))
+    assert red3.slot.tolist() == [0, 0, 1, 2, 2, 2]
+    with pytest.raises(ValueError, match="slot has 5 entries and x 6 rows for a 2x1x3 grid"):
+        reduction_from_slots(x, slot[:5], (2, 1, 3))
+    with pytest.raises(ValueError, match="at least one token"):
+        reduction_from_slots(x, torch.full((6,), -1), (2, 1, 3))
+    bad = [
+        Reduction(red.tokens, torch.tensor([0, 0, -1, 1, 2]), red.sizes, red.coords, (2, 1, 3)),  # slot size
+        Reduction(red.tokens, torch.tensor([0, 0, -2, 1, 2, 2]), red.sizes, red.coords, (2, 1, 3)),  # below -1
+        Reduction(red.tokens, torch.tensor([0, 0, -1, 1, 3, 3]), red.sizes, red.coords, (2, 1, 3)),  # slot >= M
+        Reduction(red.tokens, torch.tensor([0, 0, -1, 0, 2, 2]), red.sizes, red.coords, (2, 1, 3)),  # empty slot 1
+        Reduction(red.tokens, slot, torch.tensor([2.0, 2.0, 1.0]), red.coords, (2, 1, 3)),  # wrong sizes
+    ]
+    for r in bad:
+        with pytest.raises(AssertionError):
+            r.validate()
+    red.validate()
+
+
+def test_reducers_reject_bad_shapes():
+    with pytest.raises(ValueError, match="uniform: expected \\(T, N, C\\) tokens, got shape \\(20, 16\\)"):
+        UniformPooling()(torch.randn(20, 16), (H, W), Budget(retain=0.5))
+    with pytest.raises(ValueError, match=r"frame_scores shape \(3,\) != \(T,\) = \(6,\)"):
+        BVLLMAdapted()(_video(), (H, W), Budget(retain=0.5), SideInputs(frame_scores=torch.zeros(3)))
+    with pytest.raises(ValueError, match=r"saliency shape \(2, 2\) != \(T, N\) = \(6, 20\)"):
+        HoliTom()(_video(), (H, W), Budget(retain=0.5), SideInputs(saliency=torch.zeros(2, 2)))
+    ident = Identity()(_video(), (H, W), Budget(retain=0.1))  # the budget is ignored
+    assert ident.num_tokens == T * H * W and ident.sizes.tolist() == [1.0] * (T * H * W)
+    assert torch.equal(ident.coords, source_coords((T, H, W)))
