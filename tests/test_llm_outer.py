@@ -263,3 +263,53 @@ def test_reducers_reject_bad_shapes():
     ident = Identity()(_video(), (H, W), Budget(retain=0.1))  # the budget is ignored
     assert ident.num_tokens == T * H * W and ident.sizes.tolist() == [1.0] * (T * H * W)
     assert torch.equal(ident.coords, source_coords((T, H, W)))
+
+
+def test_uniform_pooling_cells_and_frame_shares_by_hand():
+    from tempme.llm.pooling import frame_budgets
+
+    # 6 tokens over 4 frames: 1 each, the 2 extra ones at frames 0 and 4 * 1 // 2 = 2
+    assert frame_budgets(4, 6) == [2, 1, 2, 1] and frame_budgets(5, 3) == [1, 1, 0, 1, 0]
+    assert frame_budgets(3, 9) == [3, 3, 3]
+    # 3x5 grid, 4 cells: round(sqrt(4 * 3 / 5)) = 2 bands of heights 2 and 1; the 2 cells beyond one
+    # per band go by largest remainder of 2 * (2, 1) / 3 = (1.33, 0.67): one each; columns 3 + 2
+    assert cell_labels(3, 5, 4) == (0, 0, 0, 1, 1) * 2 + (2, 2, 2, 3, 3)
+    assert cell_labels(1, 5, 3) == (0, 0, 1, 1, 2)
+    assert cell_labels(2, 2, 4) == (0, 1, 2, 3) and cell_labels(4, 4, 1) == (0,) * 16
+    # 6x2 grid, 5 cells: round(sqrt(5 * 6 / 2)) = 4 bands of heights 2, 2, 1, 1; the one cell beyond
+    # one per band goes to the largest remainder of (2, 2, 1, 1) / 6, the first band on the tie
+    assert cell_labels(6, 2, 5) == (0, 1, 0, 1, 2, 2, 2, 2, 3, 3, 4, 4)
+    for bad in (0, 16):
+        with pytest.raises(ValueError, match=f"cannot split a 3x5 grid into {bad} cells"):
+            cell_labels(3, 5, bad)
+    # budget below T: frames without a share are dropped
+    x = torch.randn(4, 6, 3)
+    red = UniformPooling()(x, (2, 3), Budget(max_tokens=2))
+    assert red.slot.view(4, 6).tolist() == [[0] * 6, [-1] * 6, [1] * 6, [-1] * 6]
+    torch.testing.assert_close(red.tokens, torch.stack([x[0].mean(0), x[2].mean(0)]))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1024])
+def test_merge_destinations_sum_each_token_into_its_output(chunk):
+    """Wherever merge_destinations says a token went, the merge summed it there (any chunking)."""
+    from tempme.llm.pooling import merge_destinations
+    from tempme.merge import bipartite_soft_matching
+
+    g = torch.Generator().manual_seed(2)
+    metric = torch.randn(1, 11, 4, generator=g)
+    merge = bipartite_soft_matching(metric, 4, protected=0)
+    dest = merge_destinations(merge, 11, chunk=chunk)
+    x = torch.randn(1, 11, 5, generator=g)
+    expected = torch.zeros(7, 5).index_add_(0, dest, x[0])
+    torch.testing.assert_close(merge(x)[0], expected)
+    assert sorted(set(dest.tolist())) == list(range(7))
+
+
+def test_tome_reaches_small_budgets_round_after_round():
+    """40 tokens to 3: rounds of at most half the tokens (20, 10, 5, 2 removed), sizes sum to 40 and
+    every token is the size-weighted mean of its sources."""
+    x = torch.randn(2, 20, C, generator=torch.Generator().manual_seed(8))
+    red = ToMeMerge()(x, (4, 5), Budget(max_tokens=3))
+    assert red.num_tokens == 3 and int(red.sizes.sum()) == 40
+    means, _ = group_mean(x.reshape(-1, C), red.slot, 3)
+    torch.testing.assert_close(red.tokens, means, atol=1e-5, rtol=1e-5)
