@@ -95,12 +95,14 @@ def mutant_names(scratch: Path, source: str) -> dict[str, int | None]:
     return json.loads(meta.read_text())["exit_code_by_key"]
 
 
-def generate_and_sample(scratch: Path, source: str, sample: int | None) -> list[str]:
+def generate_and_sample(scratch: Path, source: str, sample: int | None, env: dict) -> list[str]:
     """Names to run: all (empty list) or every k-th of the sorted names when sampling."""
     if not sample:
         return []
-    # `mutmut run` with a name that matches nothing only generates the mutants, then stops
-    subprocess.run([str(MUTMUT), "print-time-estimates", "x__mutmut_0"], cwd=scratch, capture_output=True)
+    # `mutmut run` with a name that matches nothing generates the mutants and collects the test
+    # stats (kept for the real run), then stops before testing any mutant
+    cmd = ["nice", "-n", "15", str(MUTMUT), "run", "--max-children", "1", "no.such__mutmut_0"]
+    subprocess.run(cmd, cwd=scratch, env=env, capture_output=True)
     names = sorted(mutant_names(scratch, source))
     if len(names) <= sample:
         return []
@@ -111,7 +113,7 @@ def generate_and_sample(scratch: Path, source: str, sample: int | None) -> list[
 def run_batch(name: str, batch: dict, sample: int | None) -> None:
     scratch = build_scratch(name, batch)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
-    names = generate_and_sample(scratch, batch["source"], sample)
+    names = generate_and_sample(scratch, batch["source"], sample, env)
     log = scratch / "mutmut.log"
     with log.open("w") as out:
         cmd = ["nice", "-n", "15", str(MUTMUT), "run", "--max-children", "1", *names]
