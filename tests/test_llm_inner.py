@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from llm_reference import dropped_mask, last_token_attention, layer_input, masked_forward, sequential_merge
@@ -250,3 +252,41 @@ def test_bad_settings_raise_clear_errors(model):
             model(inputs_embeds=torch.randn(1, L, model.config.text_config.hidden_size))
     finally:
         handle.detach()
+
+
+def test_the_decoder_stack_is_found_on_every_layout(model):
+    """LLaVA-OV's model.model.language_model, the Qwen2 stack itself; a model without one is a TypeError."""
+    from tempme.llm.hooks import language_model
+
+    stack = model.model.language_model
+    assert language_model(model) is stack and language_model(model.model) is stack
+    assert language_model(stack) is stack
+    with pytest.raises(TypeError, match="no Qwen2-style decoder stack .* in Linear"):
+        language_model(torch.nn.Linear(2, 2))
+
+
+def test_flash_attention_and_multi_token_decoding_are_refused(model):
+    model.config.text_config._attn_implementation = "flash_attention_2"
+    try:
+        with pytest.raises(ValueError, match="support eager and sdpa attention, the model uses 'flash_attention_2'"):
+            attach_inner(model, FastV(layer=2))
+    finally:
+        model.config.text_config._attn_implementation = "eager"
+    handle = attach_inner(model, FastV(layer=2))
+    handle.visual_span = (START, V)
+    try:
+        with torch.no_grad():
+            embeds = torch.randn(1, L, model.config.text_config.hidden_size)
+            out = model(inputs_embeds=embeds, use_cache=True)
+            assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+            more = torch.randn(1, 2, model.config.text_config.hidden_size)
+            cache = getattr(out, "cache", None) or out.past_key_values
+            name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            with pytest.raises(ValueError, match="decode one token per step \\(got 2\\)"):
+                model(inputs_embeds=more, use_cache=True, **{name: cache})
+    finally:
+        handle.detach()
+    # detached: the same prompt runs at full length again
+    with torch.no_grad():
+        full = model(inputs_embeds=embeds).logits
+    assert full.shape[1] == L
