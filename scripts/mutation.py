@@ -81,6 +81,8 @@ def build_scratch(name: str, batch: dict) -> Path:
         # torch is not fork-safe after it has run (thread pools): workers fork from a clean server
         "process_isolation": "forkserver",
         "use_git_change_detection": False,
+        # logging calls are not mutated: their text is not behaviour (docs/testing.md)
+        "do_not_mutate_patterns": [r"\blog\.(debug|info|warning|error|exception)\("],
     }
     lines = ["[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in config.items()]
     lines += ["", "[tool.pytest.ini_options]", f"markers = {json.dumps(pytest_cfg['markers'])}"]
