@@ -313,3 +313,23 @@ def test_tome_reaches_small_budgets_round_after_round():
     assert red.num_tokens == 3 and int(red.sizes.sum()) == 40
     means, _ = group_mean(x.reshape(-1, C), red.slot, 3)
     torch.testing.assert_close(red.tokens, means, atol=1e-5, rtol=1e-5)
+
+
+def test_identity_keeps_every_token_in_place_on_any_device():
+    """Identity: slot s for source s, sizes 1, coordinates on the tokens' device (meta: no data needed);
+    it still validates side inputs although it ignores the budget."""
+    x = torch.empty(T, H * W, C, device="meta")
+    red = Identity()(x, (H, W))
+    assert red.slot.dtype == torch.long and red.coords.device.type == "meta" and red.sizes.device.type == "meta"
+    assert source_coords((T, H, W), "meta").device.type == "meta"
+    cpu = Identity()(_video(), (H, W))
+    assert torch.equal(cpu.slot, torch.arange(T * H * W))
+    with pytest.raises(ValueError, match="saliency shape"):
+        Identity()(_video(), (H, W), side=SideInputs(saliency=torch.zeros(2, 2)))
+
+
+def test_group_mean_keeps_the_dtype():
+    x = torch.arange(8, dtype=torch.float64).view(4, 2)
+    means, counts = group_mean(x, torch.tensor([1, -1, 1, 0]), 2)
+    assert means.dtype == torch.float64 and counts.tolist() == [1.0, 2.0]
+    assert means.tolist() == [[6.0, 7.0], [2.0, 3.0]]
