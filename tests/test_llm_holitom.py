@@ -161,3 +161,36 @@ def test_defaults_are_the_references():
     """beta 0.6, D = 0, K = 7, windows up to 1024 frames (cokeshao/HoliTom's LLaVA-OV scripts)."""
     h = HoliTom()
     assert (h.tau, h.beta, h.d, h.k, h.max_window) == (None, 0.6, 0.0, 7, 1024)
+
+
+def test_consecutive_similarity_and_knob_limits():
+    """Cosines between frames t and t + 1 (not frame 0): (1, 0) -> (0, 1) -> (0, 2) gives 0 then 1."""
+    from tempme.llm.holitom import consecutive_similarity
+
+    x = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[0.0, 2.0]]])
+    torch.testing.assert_close(consecutive_similarity(x), torch.tensor([[0.0], [1.0]]))
+    # max_window = 1: no temporal merge (every frame its own segment); k and windows below 1 are refused
+    x = torch.randn(3, 4, 8).expand(3, 4, 8).clone()
+    x[1:] = x[0]
+    assert HoliTom(max_window=1)(x, (2, 2), Budget(retain=0.5)).extra["segments"] == [(0, 0), (1, 1), (2, 2)]
+    assert HoliTom()(x, (2, 2), Budget(retain=0.5)).extra["segments"] == [(0, 2)]
+    for bad in (dict(k=0), dict(max_window=0)):
+        with pytest.raises(ValueError, match="k and max_window must be >= 1"):
+            HoliTom(**bad)
+    with pytest.raises(ValueError, match="tau is a cosine threshold"):
+        HoliTom(tau=1.5)
+
+
+def test_a_static_token_averages_its_own_segment_only():
+    """Frames 0-1 share a static position 0 ((10, 0, 0, 0) then (10, 0, 1, 0)); frame 2 is a cut.
+    Segments [0, 1] and [2]; R = 1 of S = 6, r' = 0.5 / (5 / 6) = 0.6: one static token, the mean
+    of frames 0 and 1 only (10, 0, 0.5, 0); ceil(0.6) = 1 dynamic token per frame in [0, 1], and
+    ceil(2 x 0.6) = 2 in frame 2."""
+    x = torch.zeros(3, 2, 4)
+    x[0, 0, 0], x[1, 0, 0], x[1, 0, 2], x[2, 0, 1] = 10.0, 10.0, 1.0, 10.0
+    x[:, 1, 3] = torch.tensor([10.0, -10.0, 10.0])
+    red = HoliTom()(x, (1, 2), Budget(max_tokens=3))
+    assert red.extra["segments"] == [(0, 1), (2, 2)] and red.extra["ratio"] == pytest.approx(0.6)
+    assert red.slot.view(3, 2).tolist() == [[0, 1], [0, 2], [3, 4]]
+    expected = torch.tensor([[10, 0, 0.5, 0], [0, 0, 0, 10], [0, 0, 0, -10], [0, 10, 0, 0], [0, 0, 0, 10]])
+    torch.testing.assert_close(red.tokens, expected.float())
