@@ -366,6 +366,7 @@ def test_vqtoken_runs_the_references_elbow_rule_by_default(model_dir):
     """`--reducer vqtoken` chooses K by the reference's elbow rule (K in 12 .. 22, under the budget of
     32); `--fixed-k` (our extension) uses K = the budget; qa-eval labels the `none` row without a budget."""
     from tempme.app.cli import cli
+
     from tempme.llm.cli import setting_label
 
     base = ["qa", str(CLIP), "what are the people doing", "--model", str(model_dir), "--frames", "8"]

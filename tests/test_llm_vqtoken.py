@@ -75,10 +75,31 @@ def test_cosine_kmeans_equals_the_references_loop_on_raw_vectors(max_iter):
 
 def test_defaults_are_the_references():
     """KMeansTorch(max_iteration=100, tol=1e-4) as AdaptiveKMeansTorch builds it; K from 12 to 32."""
+    import inspect
+
     v = VQToken()
-    assert (v.max_iter, v.tol, v.fixed_k, v.exact_budget) == (100, 1e-4, False, False)
+    assert (v.max_iter, v.tol, v.fixed_k, v.seed, v.exact_budget) == (100, 1e-4, False, 0, False)
+    defaults = {k: p.default for k, p in inspect.signature(cosine_kmeans).parameters.items()}
+    assert (defaults["max_iter"], defaults["tol"], defaults["seed"]) == (100, 1e-4, 0)
     assert list(ELBOW_KS) == list(range(12, 33))
-    assert VQToken(fixed_k=True).exact_budget
+
+
+def test_a_lone_point_is_its_own_centroid_and_empty_clusters_are_dropped():
+    """k = 3 on two tight groups and one far point: the far point's cluster is that point (the mean of
+    one member). Identical tokens leave k-means++'s second seed on the first: its cluster is empty
+    and dropped (the reference would feed it as a zero token), so a fixed K of 2 gives 1 code."""
+    g = torch.Generator().manual_seed(0)
+    e = torch.eye(3)
+    x = torch.cat([e[0] + 0.01 * torch.randn(10, 3, generator=g), e[1] + 0.01 * torch.randn(10, 3, generator=g)])
+    x = torch.cat([x, 3 * e[2][None]])
+    labels, cent = cosine_kmeans(x, 3, seed=0)
+    lone = int(labels[-1])
+    assert int((labels == lone).sum()) == 1
+    torch.testing.assert_close(cent[lone], 3 * e[2])
+    same = torch.ones(2, 4, 5)
+    red = VQToken(fixed_k=True)(same, (2, 2), Budget(max_tokens=2))
+    assert red.num_tokens == 1 and red.extra["codebook_size"] == 1 and red.slot.tolist() == [0] * 8
+    torch.testing.assert_close(red.tokens, torch.full((1, 5), 5**-0.5))
 
 
 def test_kmeans_pp_seeds_one_point_per_far_cluster():
@@ -116,17 +137,17 @@ def test_vqtoken_default_is_the_references_elbow_rule():
     (our extension) gives the budget instead, and Budget(adaptive=True) asks for the elbow anyway."""
     g = torch.Generator().manual_seed(4)
     tokens = torch.randn(3, 16, 16, generator=g) * (0.2 + 3 * torch.rand(3, 16, 1, generator=g))
-    red = VQToken()(tokens, (4, 4), Budget(max_tokens=48))
+    red = VQToken(seed=3)(tokens, (4, 4), Budget(max_tokens=48))
     xn = torch.nn.functional.normalize(tokens.reshape(-1, 16), dim=-1)  # (48, 16)
     dist = []
     for k in range(12, 33):
-        labels, cent = cosine_kmeans(xn, k)
+        labels, cent = cosine_kmeans(xn, k, seed=3)
         dist.append(float(((xn - cent[labels]) ** 2).sum()))
     assert red.extra["distortions"] == pytest.approx(dist)
     assert red.num_tokens == reference_elbow(dist) and 12 <= red.num_tokens <= 22
-    assert VQToken()(tokens, (4, 4), Budget(max_tokens=5)).num_tokens == 5  # capped by the budget
+    assert VQToken(seed=3)(tokens, (4, 4), Budget(max_tokens=5)).num_tokens == 5  # capped by the budget
     assert VQToken(fixed_k=True)(tokens, (4, 4), Budget(max_tokens=30)).num_tokens == 30
-    adaptive = VQToken(fixed_k=True)(tokens, (4, 4), Budget(max_tokens=48, adaptive=True))
+    adaptive = VQToken(fixed_k=True, seed=3)(tokens, (4, 4), Budget(max_tokens=48, adaptive=True))
     assert adaptive.num_tokens == red.num_tokens
     few = VQToken()(tokens[:, :3], (1, 3), Budget(max_tokens=7))  # 12 points: too few K to try, K = budget
     assert few.num_tokens == 7 and "distortions" not in few.extra or few.extra["distortions"] == []
@@ -175,6 +196,17 @@ def test_vq_attention_loads_the_authors_layout(tmp_path):
     assert red.extra["token_hash"].shape == (6, 3, 3)
     with pytest.raises(ValueError, match="T >= K"):
         VQToken(attention=module, fixed_k=True)(tokens, (3, 3), Budget(max_tokens=8))
+    # a directory of torch .bin files loads the same way
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    torch.save(state, bin_dir / "pytorch_model.bin")
+    again = VQAttention.from_checkpoint(bin_dir)
+    assert all(torch.equal(v, module.state_dict()[k]) for k, v in again.state_dict().items())
+    # fewer frames than codes: the queries are tiled to the codebook's length, max(T, K) outputs
+    assert module(torch.zeros(2, 9), torch.randn(4, 16, generator=g)).shape == (4, 16)
+    assert module(torch.zeros(5, 9), torch.randn(4, 16, generator=g)).shape == (5, 16)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        VQAttention.from_checkpoint(tmp_path / "missing.safetensors")
     with pytest.raises(KeyError, match="no VQ-Attention weights"):
         save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
         VQAttention.from_checkpoint(tmp_path / "other.safetensors")

@@ -192,10 +192,9 @@ class VQToken(OuterReducer):
         self.max_iter, self.tol, self.attention, self.seed = max_iter, tol, attention, seed
         self.fixed_k = fixed_k
 
-    @property
-    def exact_budget(self) -> bool:  # type: ignore[override]
-        """Exactly ``budget.resolve(S)`` tokens only with a fixed K and no VQ-Attention."""
-        return self.fixed_k and self.attention is None
+    exact_budget = False
+    """At most the budget: the elbow's K, or with ``fixed_k`` K minus the clusters k-means leaves
+    empty (identical tokens: a still black video), and one token per frame with VQ-Attention."""
 
     def choose_k(self, x: Tensor, cap: int) -> tuple[int, list[float]]:
         """The reference's elbow K for normalised tokens ``x`` (S, C), at most ``cap``; and the distortions."""
