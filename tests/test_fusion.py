@@ -44,6 +44,8 @@ def test_rrf_rejects_bad_input():
         reciprocal_rank_fusion({"visual": ["a"]}, k=0)
     with pytest.raises(ValueError, match="unknown rankings"):
         reciprocal_rank_fusion({"visual": ["a"]}, weights={"speech": 1.0})
+    with pytest.raises(ValueError, match="weights must be >= 0, got \\{'visual': -1.0\\}"):
+        reciprocal_rank_fusion({"visual": ["a"]}, weights={"visual": -1.0})
     assert reciprocal_rank_fusion({}) == []
     assert reciprocal_rank_fusion({"visual": []}) == []
 
