@@ -301,6 +301,9 @@ def test_merge_destinations_sum_each_token_into_its_output(chunk):
     expected = torch.zeros(7, 5).index_add_(0, dest, x[0])
     torch.testing.assert_close(merge(x)[0], expected)
     assert sorted(set(dest.tolist())) == list(range(7))
+    # on the merge's device (meta: shapes only, no data)
+    meta = bipartite_soft_matching(torch.empty(1, 11, 4, device="meta"), 4, protected=0)
+    assert merge_destinations(meta, 11, "meta", chunk=chunk).device.type == "meta"
 
 
 def test_tome_reaches_small_budgets_round_after_round():
