@@ -290,3 +290,29 @@ def test_flash_attention_and_multi_token_decoding_are_refused(model):
     with torch.no_grad():
         full = model(inputs_embeds=embeds).logits
     assert full.shape[1] == L
+
+
+def test_hooks_edge_cases(model):
+    """A causal LM (Qwen2ForCausalLM: its stack under .model) is found; without a visual span the
+    attached model is the unmodified one; a span with a single token after it fits; a prefill of 2
+    tokens is a prefill."""
+    from transformers import Qwen2ForCausalLM
+
+    from tempme.llm.hooks import language_model
+
+    lm = Qwen2ForCausalLM(model.config.text_config)
+    assert language_model(lm) is lm.model
+    c = model.config.text_config.hidden_size
+    embeds = torch.randn(1, L, c, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ref = model(inputs_embeds=embeds).logits
+        handle = attach_inner(model, FastV(keep=0.5, layer=2))
+        try:
+            torch.testing.assert_close(model(inputs_embeds=embeds).logits, ref, atol=1e-6, rtol=0)  # no span
+            handle.visual_span = (START, L - START - 1)  # up to the last token but one
+            assert model(inputs_embeds=embeds).logits.shape[1] == L - 18
+            handle.visual_span = (0, 1)
+            model(inputs_embeds=embeds[:, :2], use_cache=True)
+            assert handle.last_keep.tolist() == [[0]] and handle.tokens_per_layer == [2] * 4
+        finally:
+            handle.detach()
