@@ -316,3 +316,33 @@ def test_hooks_edge_cases(model):
             assert handle.last_keep.tolist() == [[0]] and handle.tokens_per_layer == [2] * 4
         finally:
             handle.detach()
+
+
+def test_default_layers_and_limits():
+    """K = 2 of 28 for FastV and 18 of 28 for HoliTom's merge (the papers'), scaled to the depth and
+    at least 1; layer 0 is a valid setting that attention-based reducers then refuse."""
+    assert (FastV().resolve_layer(28), HoliTomInnerMerge().resolve_layer(28)) == (2, 18)
+    assert (FastV().resolve_layer(4), HoliTomInnerMerge().resolve_layer(4)) == (1, 3)  # max(1, 0.29), 2.57
+    assert FastV(layer=3).resolve_layer(4) == 3
+    with pytest.raises(ValueError, match="fastv: layer 0 is outside \\[1, 3\\] for a 4-layer model"):
+        FastV(layer=0).resolve_layer(4)
+    with pytest.raises(ValueError, match="fastv: layer must be >= 0, got -1"):
+        FastV(layer=-1)
+    with pytest.raises(ValueError, match="holitom-inner: keep must be in \\(0, 1\\], got 1.5"):
+        HoliTomInnerMerge(keep=1.5)
+
+
+def test_holitom_inner_merge_of_many_tokens_into_one_and_dtype():
+    """63 dropped tokens all merge into the one kept token, in sequence order (the reference's loop);
+    with nothing dropped the kept states come back in the input's dtype."""
+    g = torch.Generator().manual_seed(6)
+    hidden = torch.randn(2, 70, 8, generator=g)
+    hidden[:, 3:67] += 3 * torch.ones(8)  # every token closest to the one kept: a single target
+    attention = torch.rand(2, 64, generator=g)
+    sel = HoliTomInnerMerge(keep=1 / 64).select(hidden, (3, 64), attention)
+    for b in range(2):
+        keep = sel.keep[b].tolist()
+        assert keep == [int(attention[b].argmax())]
+        torch.testing.assert_close(sel.hidden[b], sequential_merge(hidden[b, 3:67], keep), atol=1e-6, rtol=0)
+    half = HoliTomInnerMerge(keep=1.0).select(hidden.bfloat16(), (3, 64), attention)
+    assert half.hidden.dtype == torch.bfloat16 and half.keep.shape == (2, 64)
