@@ -23,6 +23,16 @@ def test_formula_reproduces_holitom_published_llava_ov_7b_tflops(setting):
     assert round(formula_flops(tokens, D, M) / 1e12, 1) == published
 
 
+def test_published_settings_token_counts():
+    """docs/llm_reducers.md's table: 25 % of 6272 = 1568, 10 % = 627 (half up), the inner merge at
+    layer 18 keeping 784 and 314."""
+    settings = holitom_published_settings()
+    assert settings["full"][0] == [6272] * 28
+    assert settings["25%"][0] == [1568] * 28
+    assert settings["25% + inner merge"][0] == [1568] * 18 + [784] * 10
+    assert settings["10% + inner merge"][0] == [627] * 18 + [314] * 10
+
+
 def test_schedule_conventions():
     assert schedule(6272, 28) == [6272] * 28
     assert schedule(627, 28, 18, 0.5) == [627] * 18 + [314] * 10  # 313.5 rounds half up

@@ -194,3 +194,14 @@ def test_a_static_token_averages_its_own_segment_only():
     assert red.slot.view(3, 2).tolist() == [[0, 1], [0, 2], [3, 4]]
     expected = torch.tensor([[10, 0, 0.5, 0], [0, 0, 0, 10], [0, 0, 0, -10], [0, 10, 0, 0], [0, 0, 0, 10]])
     torch.testing.assert_close(red.tokens, expected.float())
+
+
+def test_density_is_the_mean_squared_distance_to_the_k_nearest():
+    """1-d points -1, 0, 1, 8.7, 10, 10.2 with k = 3 (the point itself and two neighbours):
+    mean squared distances 0 -> (0 + 1 + 1) / 3 = 0.667 and 10 -> (0 + 0.04 + 1.69) / 3 = 0.577,
+    so 10 is the densest point and the single centre (with cubes, 0.667 < 0.735, it would be 0)."""
+    x = torch.tensor([-1.0, 0.0, 1.0, 8.7, 10.0, 10.2]).view(6, 1)
+    assert dpc_knn(x, 1, k=3)[0].tolist() == [4]
+    # HoliTom keeps the tokens' dtype
+    video = torch.randn(4, 6, 8, generator=torch.Generator().manual_seed(3)).bfloat16()
+    assert HoliTom()(video, (2, 3), Budget(retain=0.5)).tokens.dtype == torch.bfloat16
