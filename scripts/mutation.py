@@ -9,7 +9,8 @@ counted apart. It writes ``.mutation/report.md`` (and ``report.json``): per modu
 killed, equivalent, surviving and the score ``killed / (mutants - equivalent)``, then the diff of
 every surviving mutant.
 
-Usage: ``python scripts/mutation.py [BATCH ...] [--sample N] [--keep] [--report-only]``.
+Usage: ``python scripts/mutation.py [BATCH ...] [--sample N] [--report-only | --rerun]``; ``--rerun``
+runs the last run's surviving mutants again with the current tests (after adding tests).
 """
 
 from __future__ import annotations
@@ -123,6 +124,25 @@ def run_batch(name: str, batch: dict, sample: int | None) -> None:
     print(f"{name}: mutmut exited {rc} (log {log.relative_to(ROOT)})", flush=True)
 
 
+def rerun_survivors(name: str, batch: dict, equivalent: dict[str, str]) -> None:
+    """Run the last run's surviving mutants again with the current tests (after adding tests)."""
+    scratch = WORK / name
+    codes = mutant_names(scratch, batch["source"])
+    again = [k for k, v in codes.items() if v not in NOT_RUN and v not in KILLED and k not in equivalent]
+    if not again:
+        print(f"{name}: no survivors to re-run", flush=True)
+        return
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for dest in (scratch / "tests", scratch / "mutants" / "tests"):
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(ROOT / "tests", dest, ignore=ignore)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    with (scratch / "mutmut-rerun.log").open("w") as out:
+        cmd = ["nice", "-n", "15", str(MUTMUT), "run", "--max-children", "1", *again]
+        rc = subprocess.run(cmd, cwd=scratch, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    print(f"{name}: re-ran {len(again)} survivors, mutmut exited {rc}", flush=True)
+
+
 def diff(scratch: Path, mutant: str) -> str:
     res = subprocess.run([str(MUTMUT), "show", mutant], cwd=scratch, capture_output=True, text=True)
     return "\n".join(line for line in res.stdout.splitlines() if not line.startswith("#"))
@@ -181,6 +201,7 @@ def main() -> int:
     ap.add_argument("batches", nargs="*", help="batch names (default: all)")
     ap.add_argument("--sample", type=int, default=None, help="run only N mutants per module, evenly spread")
     ap.add_argument("--report-only", action="store_true", help="summarise the last runs without running")
+    ap.add_argument("--rerun", action="store_true", help="re-run the last runs' survivors with the current tests")
     opts = ap.parse_args()
     table = tomllib.loads(BATCHES.read_text())["batch"]
     chosen = opts.batches or list(table)
@@ -191,10 +212,14 @@ def main() -> int:
     if not MUTMUT.exists():
         print("mutmut is not installed: pip install -e '.[mutation]'", file=sys.stderr)
         return 2
-    if not opts.report_only:
+    equivalent = equivalents()
+    if opts.rerun:
+        for b in chosen:
+            if (WORK / b).exists():
+                rerun_survivors(b, table[b], equivalent)
+    elif not opts.report_only:
         for b in chosen:
             run_batch(b, table[b], opts.sample)
-    equivalent = equivalents()
     rows = [summarise(b, table[b], equivalent) for b in chosen if (WORK / b).exists()]
     report = write_report(rows)
     print(report.read_text().split("\n## ")[0])
