@@ -94,3 +94,11 @@ def test_without_temporal_embeddings_no_vectors_are_planned():
         (3, 1, 56),
         (1, 1, 107),
     ]
+
+
+def test_the_shallowest_tower_has_one_imgme_layer():
+    """3 ClipMe layers need depth >= 3 + 2: one ImgMe layer, the ClipMe ones, the last layer."""
+    plan = plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 5)
+    assert [lp.kind for lp in plan.layers] == ["imgme", "clipme", "clipme", "clipme", "last"]
+    with pytest.raises(ValueError, match="depth 4 is too shallow for 3 ClipMe layers"):
+        plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 4)
