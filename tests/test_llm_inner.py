@@ -314,6 +314,12 @@ def test_hooks_edge_cases(model):
             handle.visual_span = (0, 1)
             model(inputs_embeds=embeds[:, :2], use_cache=True)
             assert handle.last_keep.tolist() == [[0]] and handle.tokens_per_layer == [2] * 4
+            # a one-token forward is a decoding step, not a prefill of the span: nothing to prune
+            handle.visual_span = (START, V)
+            assert model(inputs_embeds=embeds[:, :1], use_cache=True).logits.shape[1] == 1
+            handle.visual_span = (START, L - START)  # no text token after the span
+            with pytest.raises(ValueError, match=f"visual span \\({START}, {L - START}\\) does not fit"):
+                model(inputs_embeds=embeds)
         finally:
             handle.detach()
 

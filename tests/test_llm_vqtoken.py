@@ -212,6 +212,21 @@ def test_vq_attention_loads_the_authors_layout(tmp_path):
         VQAttention.from_checkpoint(tmp_path / "other.safetensors")
 
 
+@pytest.mark.parametrize("frames", [2, 20])
+def test_vq_attention_tiles_the_shorter_input(frames):
+    """Queries (one per frame's hash row) and the codebook are tiled to the longer one's length, as
+    the reference does: 2 frames against 4 codes give 4 outputs, 20 frames against 4 codes 20."""
+    g = torch.Generator().manual_seed(frames)
+    module = VQAttention(tokens_per_frame=3, dim=16).eval()
+    q, codes = torch.randint(0, 4, (frames, 3), generator=g).float(), torch.randn(4, 16, generator=g)
+    length = max(frames, 4)
+    tiled_q = torch.cat([q] * (length // frames + 1))[:length]
+    tiled_c = torch.cat([codes] * (length // 4 + 1))[:length]
+    with torch.no_grad():
+        ref = module.transformer_decoder(tgt=module.to_q_proj(tiled_q)[:, None], memory=tiled_c[:, None])[:, 0]
+        torch.testing.assert_close(module(q, codes), ref)
+
+
 def test_tok_dense():
     assert tok_dense(0.6, 30) == pytest.approx(0.02)
     with pytest.raises(ValueError, match="at least one token"):

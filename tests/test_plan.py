@@ -54,6 +54,16 @@ def test_keep_to_r_floors():
 def test_infeasible_plans_raise_clear_errors():
     with pytest.raises(ValueError, match="exceeds set A"):
         plan_schedule(TempMeConfig.preset("ViT-B-32", imgme_r=30), 50, 12)
+    # layer 8: keeping 30 % of 68 removes 47, set A holds 33 (2 class tokens protected)
+    with pytest.raises(
+        ValueError, match="layer 8: cross merge of r=47 exceeds set A \\(33 of 68 tokens, 2 protected\\)"
+    ):
+        plan_schedule(TempMeConfig.preset("ViT-B-32", cross_keep=0.3), 50, 12)
+    # layer 8: 48 tokens after the cross merge, keeping 30 % removes 33, set A holds 23
+    with pytest.raises(
+        ValueError, match="layer 8: intra merge of r=33 exceeds set A \\(23 of 48 tokens, 2 protected\\)"
+    ):
+        plan_schedule(TempMeConfig.preset("ViT-B-32", intra_keep=0.3), 50, 12)
     with pytest.raises(ValueError, match="too shallow"):
         plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 3)
     with pytest.raises(ValueError, match="product of clip_groups"):
