@@ -57,6 +57,7 @@ def test_executed_token_counts_follow_the_plan(arch, tokens_in, tokens_out):
         assert size_sum == pytest.approx(tokens_in)
     assert [layer for layer, *_ in trace] == list(range(len(enc.plan.layers)))
     assert [seqs for _, seqs, _, _ in trace] == [lp.seqs_out for lp in enc.plan.layers]
+    assert all(isinstance(seqs, int) and isinstance(tokens, int) for _, seqs, tokens, _ in trace)
     with pytest.raises(ValueError, match="expected 12 frames per video, got 3"):
         enc.model.visual.forward_video(torch.randn(1, 3, 3, size, size))
 
