@@ -212,7 +212,7 @@ def test_vq_attention_loads_the_authors_layout(tmp_path):
         VQAttention.from_checkpoint(tmp_path / "other.safetensors")
 
 
-@pytest.mark.parametrize("frames", [2, 22])
+@pytest.mark.parametrize("frames", [2, 5, 22])
 def test_vq_attention_tiles_the_shorter_input(frames):
     """Queries (one per frame's hash row) and the codebook are tiled to the longer one's length, as
     the reference does: 2 frames against 4 codes give 4 outputs, 22 frames against 4 codes 22 (the
