@@ -12,8 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from tempme.index.files import VIDEO_EXTENSIONS, is_video_name
-from tempme.index.types import SearchFilters
+from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name
 
 MAX_QUERY_CHARS = 1000
 """Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
@@ -204,7 +203,7 @@ def clean_encoder_choice(
         InputError: an unknown architecture, weights not on this machine, random weights not
             confirmed, a weights file or adapter folder that does not exist on the server.
     """
-    from tempme.index.encoders import EncoderSpec
+    from tempme.index import EncoderSpec
 
     if not isinstance(arch, str) or arch not in architectures:
         raise InputError(f"Choose a model: one of {', '.join(architectures)} (got {arch!r}).")

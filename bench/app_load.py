@@ -40,7 +40,7 @@ def queries() -> list[str]:
 
 
 def build_library(library: Path, model: str, pretrained: str) -> None:
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     clips = sorted(p for p in VIDEOS.iterdir() if p.is_file() and p.suffix.lower() in (".mp4", ".mkv", ".webm", ".avi"))
     lib = Library.open(library, create=True)

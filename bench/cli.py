@@ -58,8 +58,8 @@ def median_of(fn, repeats: int) -> float:
 
 
 def bench_model(model: str, repeats: int, work: Path) -> list[tuple[str, float]]:
-    from tempme.app.search_cli import LocalSearch, SearchShell
-    from tempme.index.library import Library
+    from tempme.app.cli.search import LocalSearch, SearchShell
+    from tempme.index import Library
 
     library = work / model
     with Library.open(library, create=True) as lib:

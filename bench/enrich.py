@@ -38,16 +38,16 @@ VIDEOS = REPO.parent / "shared" / "data" / "videos"
 sys.path.insert(0, str(REPO / "tests"))  # the test-media builders
 
 import synth_av
-from tempme.index.audio import decode_audio
-from tempme.index.encoders import load
-from tempme.index.ocr import OcrConfig, TextReader
-from tempme.index.segment import SegmentParams, scan_video
-from tempme.index.speech import (
+from tempme.index.enrich import (
     FasterWhisperRecognizer,
+    OcrConfig,
     PocketSphinxRecognizer,
     SpeechConfig,
     SpeechModelUnavailable,
+    TextReader,
 )
+from tempme.index.ingest import load
+from tempme.index.media import SegmentParams, decode_audio, scan_video
 
 from tempme.video import VideoDecodeError, probe, uniform_times
 

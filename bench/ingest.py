@@ -38,11 +38,9 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from tempme.index.encoders import load
-from tempme.index.executor import LocalExecutor
-from tempme.index.files import VIDEO_EXTENSIONS
-from tempme.index.library import Library
-from tempme.index.segment import SegmentParams, VideoScan, cut_agreement, plan_segments, scan_video
+from tempme.index import VIDEO_EXTENSIONS, Library
+from tempme.index.ingest import LocalExecutor, load
+from tempme.index.media import SegmentParams, VideoScan, cut_agreement, plan_segments, scan_video
 
 from tempme.video import VideoDecodeError, probe, sample_frames, uniform_times
 

@@ -37,12 +37,12 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tempme.index.vectors as vs
 from search import clustered
-from tempme.index import vectorscale as vs
 
 SEARCHER = r"""
 import json, sys, time, numpy as np, faiss
-from tempme.index import vectorscale as vs
+import tempme.index.vectors as vs
 path, qpath, k, mmap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 nprobes = [int(x) for x in sys.argv[5].split(",")]
 reranks = [int(x) for x in sys.argv[6].split(",") if int(x)] if len(sys.argv) > 6 else []

@@ -29,10 +29,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=4, help="first N files (sorted by name)")
     args = ap.parse_args()
     import ray
-    from tempme.index.files import walk
-    from tempme.index.library import Library
-    from tempme.index.ray_executor import RayExecutor
-    from tempme.index.segment import SegmentParams
+    from tempme.index import Library
+    from tempme.index.ingest import RayExecutor
+    from tempme.index.media import SegmentParams, walk
 
     from tempme.video import probe
 

@@ -21,7 +21,8 @@ import logging
 import time
 
 import numpy as np
-from tempme.index.vectors import IndexParams, VectorIndex
+from tempme.index import IndexParams
+from tempme.index.vectors import VectorIndex
 
 
 def clustered(n: int, dim: int, centres: np.ndarray, rng: np.random.Generator, spread: float) -> np.ndarray:
@@ -49,7 +50,7 @@ def latencies_ms(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.nd
 
 def text_encode_ms(model: str, repeats: int) -> float:
     import torch
-    from tempme.index.encoders import load
+    from tempme.index.ingest import load
     from tempme.index.query import QueryEncoder
 
     enc = load(model, "none")

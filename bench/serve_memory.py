@@ -46,7 +46,7 @@ def _rss_kib(pid: int) -> tuple[int, int]:
 
 def build(python: str, library: Path, model: str, pretrained: str) -> None:
     code = (
-        "import sys; from pathlib import Path; from tempme.index.library import Library; "
+        "import sys; from pathlib import Path; from tempme.index import Library; "
         "lib = Library.open(Path(sys.argv[1]), create=True); "
         "r = lib.add([Path(sys.argv[2])], model=sys.argv[3], pretrained=sys.argv[4]); print(r.summary())"
     )

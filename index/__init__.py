@@ -1,5 +1,94 @@
 """Embeddings at rest: a video library of catalog rows (SQLite by default) and FAISS vectors.
 
-Start at :mod:`tempme.index.library` (``Library``, the facade over catalog, store, ingest and
-query) and :mod:`tempme.index.cli` (the commands); docs/architecture.md walks through the parts.
+The public API is this package's names (``from tempme.index import Library, Hit, SearchFilters``);
+start at :class:`Library`, a thin facade over the rooms:
+
+- :mod:`.catalog` (SQLAlchemy: rows, full text, filters, locks), :mod:`.vectors` (FAISS: one
+  size ladder, build, rerank, store), :mod:`.media` (files, segments, scan, cuts, thumbnails,
+  audio): each the only importer of its library;
+- :mod:`.ingest` (plan, engines, writer, reindex, encoders), :mod:`.enrich` (speech, on-screen
+  text), :mod:`.query` (text tower, vector and full-text search, fusion, the search router);
+- the vocabulary every room shares: :mod:`.hits`, :mod:`.reports`, :mod:`.errors`,
+  :mod:`.settings`, :mod:`.filenames`.
+
+docs/architecture.md walks a video and a query through them. The command line is
+``tempme.app.cli``.
 """
+
+from tempme.index.compat import install as install_moved_paths
+from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
+from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
+from tempme.index.hits import (
+    SEARCH_MODES,
+    TEXT_KINDS,
+    Hit,
+    MatchedWord,
+    SearchFilters,
+    SearchMode,
+    TextKind,
+    format_clock,
+    format_time,
+)
+from tempme.index.lazy import lazy_exports
+from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
+from tempme.index.reports import (
+    EnrichReport,
+    IndexFileState,
+    IndexReport,
+    LibraryStats,
+    ProgressFn,
+    ReindexReport,
+    plural,
+)
+from tempme.index.settings import Settings, get_settings
+
+_LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
+    "Library": "library",
+    "EncoderInfo": "catalog",
+    "describe_encoder": "catalog",
+    "EncoderSpec": "ingest.encoders",
+    "IngestOptions": "ingest.options",
+    "IndexParams": "vectors",
+    "set_search_threads": "query",
+}
+__getattr__ = lazy_exports(__name__, _LAZY)
+install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
+
+__all__ = [
+    "SEARCH_MODES",
+    "TEXT_KINDS",
+    "VIDEO_EXTENSIONS",
+    "EncoderInfo",
+    "EncoderSpec",
+    "EnrichReport",
+    "Hit",
+    "IndexFileState",
+    "IndexParams",
+    "IndexReport",
+    "IngestOptions",
+    "Library",
+    "LibraryBusyError",
+    "LibraryError",
+    "LibraryStats",
+    "MatchedWord",
+    "ProgressFn",
+    "ReindexReport",
+    "SearchFilters",
+    "SearchMode",
+    "Settings",
+    "StorageError",
+    "TextKind",
+    "absolute",
+    "content_hash",
+    "describe_encoder",
+    "format_clock",
+    "format_time",
+    "get_settings",
+    "is_under",
+    "is_video_name",
+    "link_target",
+    "plural",
+    "printable",
+    "set_search_threads",
+    "stored_names",
+]

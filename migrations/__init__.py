@@ -1,6 +1,6 @@
-"""Alembic environment and revisions for the library database (``index.models``).
+"""Alembic environment and revisions for the library database (``tempme.index.catalog.models``).
 
-Shipped inside the package; :func:`index.db.upgrade` runs ``alembic upgrade head`` on a
+Shipped inside the package; :func:`tempme.index.catalog.db.upgrade` runs ``alembic upgrade head`` on a
 library's database programmatically, so users never call alembic themselves. Developers add
 a revision with ``alembic -c migrations/alembic.ini revision --autogenerate -m "..."``.
 """

@@ -1,11 +1,11 @@
-"""Alembic environment: online migrations on the connection handed over by index.db.upgrade,
+"""Alembic environment: online migrations on the connection handed over by catalog.db.upgrade,
 or on ``sqlalchemy.url`` when run from the alembic command line. Batch mode for SQLite."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
-from tempme.index.models import Base
+from tempme.index.catalog.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -16,6 +16,7 @@ runs the last run's surviving mutants again with the current tests (after adding
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -91,14 +92,17 @@ def build_scratch(name: str, batch: dict) -> Path:
     return scratch
 
 
-def mutant_names(scratch: Path, source: str) -> dict[str, int | None]:
+def mutant_names(scratch: Path, source: str, only: list[str] | None = None) -> dict[str, int | None]:
     meta = scratch / "mutants" / (installed_path(source) + ".meta")
     if not meta.exists():
         return {}
-    return json.loads(meta.read_text())["exit_code_by_key"]
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    if only:
+        codes = {k: v for k, v in codes.items() if any(fnmatch.fnmatch(k, p) for p in only)}
+    return codes
 
 
-def generate_and_sample(scratch: Path, source: str, sample: int | None, env: dict) -> list[str]:
+def generate_and_sample(scratch: Path, source: str, sample: int | None, env: dict, only=None) -> list[str]:
     """Names to run: all (empty list) or every k-th of the sorted names when sampling."""
     if not sample:
         return []
@@ -106,17 +110,23 @@ def generate_and_sample(scratch: Path, source: str, sample: int | None, env: dic
     # stats (kept for the real run), then stops before testing any mutant
     cmd = ["nice", "-n", "15", str(MUTMUT), "run", "--max-children", "1", "no.such__mutmut_0"]
     subprocess.run(cmd, cwd=scratch, env=env, capture_output=True)
-    names = sorted(mutant_names(scratch, source))
+    names = sorted(mutant_names(scratch, source, only))
     if len(names) <= sample:
         return []
     step = len(names) / sample
     return [names[int(i * step)] for i in range(sample)]
 
 
+def only_patterns(batch: dict) -> list[str]:
+    """mutmut name patterns for a batch limited to some functions of its module (``only``)."""
+    module = installed_path(batch["source"])[: -len(".py")].replace("/", ".")
+    return [f"{module}.{f}__mutmut_*" for f in batch.get("only", [])]
+
+
 def run_batch(name: str, batch: dict, sample: int | None) -> None:
     scratch = build_scratch(name, batch)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
-    names = generate_and_sample(scratch, batch["source"], sample, env)
+    names = generate_and_sample(scratch, batch["source"], sample, env, only_patterns(batch)) or only_patterns(batch)
     log = scratch / "mutmut.log"
     with log.open("w") as out:
         cmd = ["nice", "-n", "15", str(MUTMUT), "run", "--max-children", "1", *names]
@@ -127,7 +137,7 @@ def run_batch(name: str, batch: dict, sample: int | None) -> None:
 def rerun_survivors(name: str, batch: dict, equivalent: dict[str, str]) -> None:
     """Run the last run's surviving mutants again with the current tests (after adding tests)."""
     scratch = WORK / name
-    codes = mutant_names(scratch, batch["source"])
+    codes = mutant_names(scratch, batch["source"], only_patterns(batch))
     again = [k for k, v in codes.items() if v not in NOT_RUN and v not in KILLED and k not in equivalent]
     if not again:
         print(f"{name}: no survivors to re-run", flush=True)
@@ -150,7 +160,7 @@ def diff(scratch: Path, mutant: str) -> str:
 
 def summarise(name: str, batch: dict, equivalent: dict[str, str]) -> dict:
     scratch = WORK / name
-    codes = mutant_names(scratch, batch["source"])
+    codes = mutant_names(scratch, batch["source"], only_patterns(batch))
     run = {k: v for k, v in codes.items() if v not in NOT_RUN}
     killed = [k for k, v in run.items() if v in KILLED]
     eq = [k for k, v in run.items() if v not in KILLED and k in equivalent]

@@ -50,7 +50,13 @@ class VideoMeta:
     codec: str
 
 
-def _open(path: str | os.PathLike) -> av.container.InputContainer:
+def open_container(path: str | os.PathLike) -> av.container.InputContainer:
+    """Open a video file with PyAV for decoding its first video stream.
+
+    Raises:
+        VideoDecodeError: no such file, an empty file, a container FFmpeg cannot open, no video
+            stream, or a text file FFmpeg would render as a "video".
+    """
     p = Path(path)
     if not p.is_file():
         raise VideoDecodeError(p, "no such file")
@@ -70,7 +76,8 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     return container
 
 
-def _stream_start(stream: av.video.stream.VideoStream) -> float:
+def stream_start(stream: av.video.stream.VideoStream) -> float:
+    """The stream's first timestamp (s): time 0 of the video's clock is there."""
     if stream.start_time is None or stream.time_base is None:
         return 0.0
     return float(stream.start_time * stream.time_base)
@@ -79,7 +86,7 @@ def _stream_start(stream: av.video.stream.VideoStream) -> float:
 def _decode_last_time(container: av.container.InputContainer, path: Path) -> float:
     """Timestamp (s, relative to stream start) just past the last frame, found by decoding."""
     stream = container.streams.video[0]
-    start = _stream_start(stream)
+    start = stream_start(stream)
     last, step = None, 0.0
     try:
         for frame in container.decode(stream):
@@ -107,14 +114,14 @@ def probe(path: str | os.PathLike) -> VideoMeta:
         VideoDecodeError: missing, empty, not a video, or no decodable frame.
     """
     p = Path(path)
-    container = _open(p)
+    container = open_container(p)
     try:
         stream = container.streams.video[0]
         duration = None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None:
-            duration = container.duration / av.time_base - max(_stream_start(stream), 0.0)
+            duration = container.duration / av.time_base - max(stream_start(stream), 0.0)
         if duration is None or duration <= 0:
             duration = _decode_last_time(container, p)
         rate = stream.average_rate or stream.base_rate or stream.guessed_rate
@@ -216,11 +223,11 @@ def sample_frames(
     order = np.argsort(times, kind="stable")
     n = times.size
     out: list[np.ndarray | None] = [None] * n
-    container = _open(p)
+    container = open_container(p)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        start = _stream_start(stream)
+        start = stream_start(stream)
         size: tuple[int, int] | None = None
         fmt = VideoReformatter()  # keeps its swscale context between frames
 

@@ -114,8 +114,8 @@ def build_library(
     `window_s` shortens the longest segment (tempme.index.segment.SegmentParams) so that short clips
     still give several moments.
     """
-    from tempme.index.library import Library
-    from tempme.index.segment import SegmentParams
+    from tempme.index import Library
+    from tempme.index.media import SegmentParams
 
     params = None
     if window_s is not None:

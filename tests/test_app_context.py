@@ -1,4 +1,4 @@
-"""The page's handlers on a real library (tiny random model, real clips), without a server:
+"""The app's service layer (AppContext) on a real library (tiny random model, real clips), without a server:
 answers equal the library's own search, paging continues ranks, bad input and missing or empty
 libraries give messages, uploads are checked, copied and found."""
 
@@ -8,8 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tempme.app.handlers import AppContext, InputError, SearchState, format_stats, summarize_report
-from tempme.index.types import SearchFilters
+from parts import catalog_of
+from tempme.app.context import AppContext
+from tempme.app.status import format_stats, summarize_report
+from tempme.app.validate import InputError
+from tempme.app.web.state import SearchState, next_page
+from tempme.index import SearchFilters
 
 VIDEOS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
@@ -38,7 +42,7 @@ def ctx(library, tmp_path):
 
 
 def test_search_equals_library_search(ctx):
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     moments = ctx.search("  a bicycle\tparked on a street ", 5)
     with Library.open(ctx.library_dir) as lib:
@@ -55,12 +59,12 @@ def test_search_equals_library_search(ctx):
 def test_next_page_continues(ctx):
     first = ctx.search("a hand holding a black cup", 2)
     state = SearchState(query="a hand holding a black cup", k=2, moments=first)
-    second = ctx.next_page(state)
+    second = next_page(ctx, state)
     both = ctx.search("a hand holding a black cup", 4)
     assert [m.rank for m in first + second] == list(range(1, len(first + second) + 1))
     assert [m.segment_id for m in first + second] == [m.segment_id for m in both]
     with pytest.raises(InputError, match="Search first"):
-        ctx.next_page(SearchState())
+        next_page(ctx, SearchState())
 
 
 def test_similar_excludes_itself(ctx):
@@ -92,7 +96,7 @@ def test_missing_and_empty_library(tmp_path):
     assert "To start: open **Add videos**" in missing.status() and missing.needs_encoder()
     assert missing.media_paths() == [missing.thumbnail_dir]
     assert not (tmp_path / "nowhere").exists()  # looking does not make a library
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     Library.open(tmp_path / "empty", create=True).close()
     empty = AppContext(tmp_path / "empty")
@@ -109,7 +113,7 @@ def test_first_run_from_the_page(tmp_path):
     """A library that does not exist is started by the first upload with the chosen encoder, and
     records it exactly as `tempme index --model tempme-tiny --pretrained none` does."""
     from serving import build_library
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     ctx = AppContext(tmp_path / "new")
     choices = dict((v, label) for label, v in ctx.weight_choices("tempme-tiny"))
@@ -154,10 +158,10 @@ def test_first_run_failure_keeps_no_copies(tmp_path):
 
 
 def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     with Library.open(library) as lib:
-        rows = lib.catalog.segment_rows(list(lib.catalog.segment_ids()))
+        rows = catalog_of(lib).segment_rows(list(catalog_of(lib).segment_ids()))
         video = sorted(lib.video_paths())[0]
     expected = sorted((r.start_s, r.segment_id) for r in rows.values() if r.path == video)
     moments = ctx.new_moments([video, library / "not-a-video.mp4"])
@@ -230,7 +234,7 @@ def test_add_folder_needs_permission(ctx, tmp_path):
 
 
 def test_status_line(ctx):
-    from tempme.index.library import IndexReport
+    from tempme.index import IndexReport
 
     line = ctx.status()
     assert line.startswith("**") and "videos" in line and "tempme-tiny (random weights, no adapter)" in line
@@ -245,7 +249,7 @@ def test_status_line(ctx):
     )
     text = summarize_report(r)
     assert text == "Added 1 video (4 moments) in 2 s. 2 could not be read: b.mp4: truncated; c.avi: no video stream."
-    from tempme.index.library import LibraryStats
+    from tempme.index import LibraryStats
 
     stats = LibraryStats(
         path=Path("/lib"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tempme.app.handlers import Hit, format_time
 from tempme.app.validate import (
     MAX_K,
     MAX_QUERY_CHARS,
@@ -15,7 +14,7 @@ from tempme.app.validate import (
     clean_query,
     make_filters,
 )
-from tempme.index.types import SearchFilters
+from tempme.index import Hit, SearchFilters, format_time
 
 VIDEOS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
@@ -145,7 +144,7 @@ def _hit(rank: int, video_id: int, start: float, score: float) -> Hit:
 def test_group_by_video_like_key_moments():
     """Ranked hits a b a c b a (videos 1 2 1 3 2 1): groups in the order of each video's best
     hit (1, 2, 3); inside a group the moments in time order, with their positions in the flat list."""
-    from tempme.app.handlers import group_by_video
+    from tempme.app.web.render import group_by_video
 
     hits = [_hit(1, 1, 30, 0.9), _hit(2, 2, 5, 0.8), _hit(3, 1, 10, 0.7), _hit(4, 3, 0, 0.6), _hit(5, 2, 1, 0.5)]
     hits.append(_hit(6, 1, 50, 0.4))

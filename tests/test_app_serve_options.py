@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import typer
-from tempme.app.serve import is_loopback, parse_auth
+from tempme.app.cli.serve import is_loopback, parse_auth
 
 
 def test_no_auth():
@@ -55,7 +55,7 @@ def test_private_gradio_dir_installs_no_signal_handler(monkeypatch):
     import shutil
     import signal
 
-    from tempme.app.serve import private_gradio_dir
+    from tempme.app.web.server import private_gradio_dir
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", "unused")  # restored after the test
     before = signal.getsignal(signal.SIGTERM)

@@ -5,7 +5,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from tempme.index.audio import SAMPLE_RATE, AudioDecodeError, NoAudioError, decode_audio
+from tempme.index.media import SAMPLE_RATE, AudioDecodeError, NoAudioError, decode_audio
 
 
 def _tone_file(path, rate=44100, tone_hz=440.0, start_s=2.0, end_s=3.0, total_s=5.0):

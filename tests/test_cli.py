@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from tempme.app.cli import COMMAND_MODULES, cli
-from tempme.index.cli import DEFAULT_LIBRARY, library_dir
+from tempme.app.cli.options import DEFAULT_LIBRARY, library_dir
 from typer.testing import CliRunner
 
 from tempme import __version__

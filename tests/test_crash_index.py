@@ -20,9 +20,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from parts import catalog_of, index_ids
 from sqlalchemy import create_engine, select, text
-from tempme.index.library import Library
-from tempme.index.models import Video
+from tempme.index import Library
+from tempme.index.catalog.models import Video
 
 VIDEOS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
@@ -44,7 +45,7 @@ SCRIPT = """
 import sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
-from tempme.index.library import Library
+from tempme.index import Library
 lib = Library.open(Path(sys.argv[1]), create=True, database_url=None if sys.argv[4] == "-" else sys.argv[4])
 r = lib.add([Path(sys.argv[2])], model="tempme-tiny", pretrained="none", flush_every=2, workers=1,
             wait=sys.argv[3] == "wait")
@@ -99,9 +100,9 @@ def _check_consistent(library: Path, url: str | None = None) -> int:
     """Open (which repairs), then check catalog == FAISS file exactly; returns indexed videos."""
     lib = Library.open(library, database_url=url)
     db_ids, file_ids = _on_disk_state(library, url)
-    in_memory = set(lib.store.ids().tolist())
+    in_memory = set(index_ids(lib).tolist())
     assert db_ids == file_ids == in_memory
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         videos = s.scalars(select(Video)).all()
         for v in videos:  # a video is all there or not at all
             spans = sorted((x.start_s, x.end_s) for x in v.segments)
@@ -152,7 +153,7 @@ def test_sigkill_at_random_points_loses_nothing(folder: Path, tmp_path: Path, da
     assert _check_consistent(library, url) == len(CLIPS)
     # same segments and vectors as the uninterrupted run (on SQLite)
     a, b = Library.open(library, database_url=url), Library.open(tmp_path / "timing")
-    with a.catalog.session() as s1, b.catalog.session() as s2:
+    with catalog_of(a).session() as s1, catalog_of(b).session() as s2:
         sa = sorted(
             (Path(v.path).name, x.start_s, x.end_s, x.embedding) for v in s1.scalars(select(Video)) for x in v.segments
         )
@@ -205,9 +206,9 @@ torch.set_num_threads(1)
 from pathlib import Path
 import ray
 ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-from tempme.index.library import Library
-from tempme.index.ray_executor import RayExecutor
-from tempme.index.segment import SegmentParams
+from tempme.index import Library
+from tempme.index.ingest import RayExecutor
+from tempme.index.media import SegmentParams
 lib = Library.open(Path(sys.argv[1]), create=True)
 r = lib.add([Path(sys.argv[2])], model="tempme-tiny", pretrained="none", flush_every=1,
             executor=RayExecutor(SegmentParams(window_s=2.0), decoders=1, encoders=1, batch_size=2))
@@ -234,8 +235,8 @@ def test_sigkill_a_ray_run_then_rerun_encodes_only_the_rest(tmp_path: Path, ray_
     """A Ray run (its own local cluster, ray.init(num_cpus=2), in a subprocess) is SIGKILLed,
     driver and Ray processes together, once it has committed a video; the library is consistent,
     and the re-run (Ray again) encodes exactly the videos that were not finished."""
-    from tempme.index.ray_executor import RayExecutor
-    from tempme.index.segment import SegmentParams
+    from tempme.index.ingest import RayExecutor
+    from tempme.index.media import SegmentParams
 
     folder = tmp_path / "clips"
     folder.mkdir()

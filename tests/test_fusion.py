@@ -1,7 +1,7 @@
 """Reciprocal rank fusion against rankings computed by hand (Cormack et al. 2009, k = 60)."""
 
 import pytest
-from tempme.index.fusion import RRF_K, reciprocal_rank_fusion
+from tempme.index.query import RRF_K, reciprocal_rank_fusion
 
 
 def test_rrf_matches_hand_computed_ranking():
@@ -53,8 +53,8 @@ def test_rrf_rejects_bad_input():
 def test_fuse_hits_merges_evidence_per_moment_by_hand():
     from pathlib import Path
 
-    from tempme.index.textsearch import fuse_hits
-    from tempme.index.types import Hit, MatchedWord
+    from tempme.index import Hit, MatchedWord
+    from tempme.index.query import fuse_hits
 
     def hit(seg, vid, a, b, **kw):
         return Hit(

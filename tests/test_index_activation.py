@@ -19,8 +19,7 @@ import open_clip
 import pytest
 import torch
 from tempme.app.cli import cli
-from tempme.index.library import Library
-from tempme.index.types import describe_encoder
+from tempme.index import Library, describe_encoder
 from typer.testing import CliRunner
 
 import tempme.weights  # noqa: F401  (registers the tempme-tiny open_clip config)
@@ -123,7 +122,7 @@ def test_a_library_recorded_without_an_activation_reloads_with_quickgelu_and_say
 
     lib = Library.open(lib_dir)
     assert "activation not recorded" in describe_encoder(lib.encoder_info())
-    with caplog.at_level(logging.WARNING, logger="tempme.index.encoders"):
+    with caplog.at_level(logging.WARNING, logger="tempme.index.ingest.encoders"):
         enc = lib.encoder()
     assert _activations(enc.model) == {"QuickGELU"}
     assert "records no activation" in caplog.text and "assuming QuickGELU" in caplog.text

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tempme.index.library import Library
+from tempme.index import Library
 from typer.testing import CliRunner
 
 VIDEOS = (

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tempme.index.vectors import IndexParams, VectorIndex, checksum
+from tempme.index import IndexParams
+from tempme.index.vectors import VectorIndex, checksum
 
 
 def unit(x: np.ndarray) -> np.ndarray:

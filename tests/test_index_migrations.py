@@ -8,9 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+from parts import catalog_of, index_ids
 from sqlalchemy import inspect
-from tempme.index import db
-from tempme.index.library import Library
+from tempme.index import Library
+from tempme.index.catalog import db
 
 
 def _make_0001_library(folder: Path, vectors: np.ndarray) -> None:
@@ -50,14 +51,14 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     _make_0001_library(folder, vectors)
 
     lib = Library.open(folder)  # upgrades to head, then repairs the (missing) FAISS file from the rows
-    assert db.current_revision(lib.catalog.engine) == db.head_revision() == "0004"
-    columns = {c["name"] for c in inspect(lib.catalog.engine).get_columns("videos")}
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0004"
+    columns = {c["name"] for c in inspect(catalog_of(lib).engine).get_columns("videos")}
     assert "embedding" not in columns and {"path", "duration_s", "status"} <= columns
-    ids, stored = lib.catalog.stored_vectors()
+    ids, stored = catalog_of(lib).stored_vectors()
     assert ids.tolist() == [1, 2, 3, 4, 5]  # no row lost (dropping the column must not cascade)
     np.testing.assert_array_equal(stored, vectors)
     assert lib.video_paths() == [Path("/v/a.mp4"), Path("/v/b.mp4")]
-    assert sorted(lib.store.ids().tolist()) == [1, 2, 3, 4, 5] and lib.stats().segments == 5
+    assert sorted(index_ids(lib).tolist()) == [1, 2, 3, 4, 5] and lib.stats().segments == 5
     # the tables keep AUTOINCREMENT (ids never reused)
     con = sqlite3.connect(folder / db.DB_NAME)
     sql = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
@@ -72,7 +73,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     lib.close()
     # opening again is a no-op at head
     again = Library.open(folder)
-    assert db.current_revision(again.catalog.engine) == "0004" and again.stats().segments == 5
+    assert db.current_revision(catalog_of(again).engine) == "0004" and again.stats().segments == 5
     again.close()
 
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from tempme.index.textbatch import TextBatcher
+from tempme.index.query import TextBatcher
 
 
 def _slow_embed(texts):

@@ -6,14 +6,17 @@ twice: on SQLite (FTS5, BM25) and on a throw-away PostgreSQL server (``to_tsvect
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
+from parts import catalog_of, index_ids
 from pg import new_database
-from tempme.index.library import Library, LibraryError
-from tempme.index.models import TextLine
-from tempme.index.segment import SegmentParams
-from tempme.index.speech import SpeechConfig
+from tempme.index import Library, LibraryError
+from tempme.index.catalog.models import TextLine
+from tempme.index.enrich import SpeechConfig
+from tempme.index.media import SegmentParams
 
 TINY = dict(model="tempme-tiny", pretrained="none")
 PS = SpeechConfig(backend="pocketsphinx")
@@ -51,7 +54,7 @@ def enriched(tmp_path_factory, videos_dir, speech_clip, broken_audio_clip, text_
     ):
         shutil.copy(src, folder / src.name)
     lib = Library.open(tmp_path_factory.mktemp("lib") / "library", create=True, database_url=catalog_url)
-    assert lib.catalog.engine.dialect.name == ("sqlite" if catalog_url is None else "postgresql")
+    assert catalog_of(lib).engine.dialect.name == ("sqlite" if catalog_url is None else "postgresql")
     lib.add([folder], **TINY, segment_params=SegmentParams(window_s=30.0))
     calls = []
     reports = lib.enrich(("speech", "ocr"), speech=PS, progress=lambda *a: calls.append(a))
@@ -67,14 +70,16 @@ def test_enrich_records_every_video_and_its_audio_status(enriched):
     assert speech.videos == ocr.videos == 5
     assert speech.statuses == {"ok": 2, "no_audio": 2, "broken_audio": 1}  # cup_text.mp4 has no audio either
     assert ocr.statuses == {"ok": 5}
-    assert [c[1:3] for c in calls if c[0] == "speech"] == [(i, 5) for i in range(1, 6)]
+    # progress(done, total, path) after every video of each kind in turn: speech, then ocr
+    assert [c[:2] for c in calls] == [(i, 5) for i in range(1, 6)] * 2
+    assert {Path(c[2]).name for c in calls[:5]} == {Path(c[2]).name for c in calls[5:]} == set(os.listdir(folder))
     vid = {p.name: i for i, p in enumerate(lib.video_paths())}
     assert len(vid) == 5  # the videos without (usable) audio are indexed visually all the same
     for name, status in [("mmaction2__test.mp4", "no_audio"), ("bikes_broken_audio.mp4", "broken_audio")]:
-        video_id = lib.catalog.videos_under(folder / name)[0]
-        rec = lib.catalog.enrichment(video_id, "speech")
+        video_id = catalog_of(lib).videos_under(folder / name)[0]
+        rec = catalog_of(lib).enrichment(video_id, "speech")
         assert rec.status == status and rec.backend == "pocketsphinx"
-        assert lib.catalog.text_lines(video_id, "speech") == []
+        assert catalog_of(lib).text_lines(video_id, "speech") == []
     assert lib.stats().segments >= 5
 
 
@@ -129,10 +134,10 @@ def test_all_mode_ranks_the_spoken_moment_first_over_random_visual_scores(enrich
 
 def test_enrich_again_does_nothing_and_never_touches_vectors(enriched):
     lib, _, _, _ = enriched
-    ids = sorted(lib.store.ids().tolist())
+    ids = sorted(index_ids(lib).tolist())
     again = lib.enrich(("speech", "ocr"), speech=PS)
     assert [r.videos for r in again] == [0, 0]
-    assert sorted(lib.store.ids().tolist()) == ids
+    assert sorted(index_ids(lib).tolist()) == ids
 
 
 def test_an_interrupted_enrich_resumes_with_what_is_missing(tmp_path, videos_dir, speech_clip, new_catalog_url):
@@ -143,20 +148,20 @@ def test_an_interrupted_enrich_resumes_with_what_is_missing(tmp_path, videos_dir
     lib = Library.open(tmp_path / "lib", create=True, database_url=new_catalog_url)
     lib.add([folder], **TINY)
 
-    def crash(kind, done, total, path):
+    def crash(done, total, path):
         if done == 1:
             raise KeyboardInterrupt  # killed after the first video's transaction
 
     with pytest.raises(KeyboardInterrupt):
         lib.enrich(("speech",), speech=PS, progress=crash)
-    assert lib.catalog.enrichment_counts("speech") == {"ok": 1}
+    assert catalog_of(lib).enrichment_counts("speech") == {"ok": 1}
     (report,) = lib.enrich(("speech",), speech=PS)
-    assert report.videos == 2 and sum(lib.catalog.enrichment_counts("speech").values()) == 3
+    assert report.videos == 2 and sum(catalog_of(lib).enrichment_counts("speech").values()) == 3
     # removing a video removes its lines from the full-text index
     assert lib.search("beach tomorrow", mode="speech")
     lib.remove(folder / "bikes_speech.mp4")
     assert lib.search("beach tomorrow", mode="speech") == []
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         assert s.query(TextLine).filter(TextLine.text.like("%beach%")).count() == 0
 
 
@@ -173,8 +178,9 @@ def test_speech_mode_on_a_library_without_speech_says_so(tmp_path, videos_dir, n
 
 
 def test_page_handlers_show_why_and_seek_to_the_first_word(enriched, speech_clip, tmp_path):
-    from tempme.app.handlers import AppContext, InputError, evidence_html
-    from tempme.app.ui import _evidence
+    from tempme.app.context import AppContext
+    from tempme.app.validate import InputError
+    from tempme.app.web.render import evidence_html, evidence_list
 
     lib, _, _, _ = enriched
     ctx = AppContext(lib.path, remux_dir=tmp_path)
@@ -184,7 +190,7 @@ def test_page_handlers_show_why_and_seek_to_the_first_word(enriched, speech_clip
     html = evidence_html(top)
     assert "<mark>cup</mark>" in html and "<mark>coffee</mark>" in html and "<mark>like</mark>" in html
     assert "<mark>a</mark>" not in html and "<mark>of</mark>" not in html  # stop words are not matches
-    assert "<mark>cup</mark>" in _evidence(hits)
+    assert "<mark>cup</mark>" in evidence_list(hits)
     assert abs(top.seek_s - speech_clip[1][1].start_s) < 1.0 and top.seek_s == top.words[0].start_s
     assert "said “would like cup coffee”" in top.caption
     text_hit = ctx.search("summer holiday", 3, mode="text")[0]

@@ -5,7 +5,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 
 import numpy as np
 import pytest
-from tempme.index.ocr import OcrConfig, TextLine, TextReader, merge_readings, normalise, pick_frames
+from tempme.index.enrich import OcrConfig, ScreenLine, TextReader, merge_readings, normalise, pick_frames
 
 from tempme.video import sample_frames, uniform_times
 
@@ -78,11 +78,11 @@ def test_pick_frames():
 
 def test_merge_readings_by_hand():
     box, other = (0.1, 0.4, 0.9, 0.6), (0.7, 0.0, 0.95, 0.1)
-    f0 = [TextLine("Peach Project presen", 0.0, 0.0, 0.90, box)]
-    f1 = [TextLine("Peach Project presents", 1.0, 1.0, 0.99, box), TextLine("OPEN", 1.0, 1.0, 0.8, other)]
-    f2 = [TextLine("open", 2.0, 2.0, 0.95, (0.0, 0.0, 0.1, 0.1))]  # same text elsewhere: still one line
+    f0 = [ScreenLine("Peach Project presen", 0.0, 0.0, 0.90, box)]
+    f1 = [ScreenLine("Peach Project presents", 1.0, 1.0, 0.99, box), ScreenLine("OPEN", 1.0, 1.0, 0.8, other)]
+    f2 = [ScreenLine("open", 2.0, 2.0, 0.95, (0.0, 0.0, 0.1, 0.1))]  # same text elsewhere: still one line
     f3 = []
-    f4 = [TextLine("Peach Project presents", 4.0, 4.0, 0.99, box)]  # after a gap: a new sighting
+    f4 = [ScreenLine("Peach Project presents", 4.0, 4.0, 0.99, box)]  # after a gap: a new sighting
     merged = merge_readings([f0, f1, f2, f3, f4])
     assert [(ln.text, ln.start_s, ln.end_s, ln.score) for ln in merged] == [
         ("Peach Project presents", 0.0, 1.0, 0.99),
@@ -91,7 +91,7 @@ def test_merge_readings_by_hand():
     ]
     # nearly the same text at another place is another line
     far = merge_readings(
-        [[TextLine("Revenge is coming", 0, 0, 0.9, box)], [TextLine("Revenge is coming...", 1, 1, 0.9, other)]]
+        [[ScreenLine("Revenge is coming", 0, 0, 0.9, box)], [ScreenLine("Revenge is coming...", 1, 1, 0.9, other)]]
     )
     assert len(far) == 2
 

@@ -61,7 +61,13 @@ def test_wheel_has_one_top_level_package_with_the_migrations(wheel) -> None:
         "tempme/index/migrations/versions/0002_drop_video_embedding.py",
         "tempme/index/migrations/versions/0004_speech_and_screen_text.py",
         "tempme/index/library.py",
-        "tempme/app/cli.py",
+        "tempme/index/catalog/catalog.py",
+        "tempme/index/vectors/policy.py",
+        "tempme/index/media/scan.py",
+        "tempme/index/ingest/run.py",
+        "tempme/index/enrich/run.py",
+        "tempme/index/query/router.py",
+        "tempme/app/cli/__init__.py",
         "tempme/train/loop.py",
         "tempme/__main__.py",
     ]:
@@ -72,7 +78,7 @@ def test_wheel_has_one_top_level_package_with_the_migrations(wheel) -> None:
 
 
 def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
-    code = "import tempme.index.db as db, tempme.index.migrations as m; print(db.head_revision(), m.MIGRATIONS_DIR)"
+    code = "import tempme.index.catalog.db as db, tempme.index.migrations as m; print(db.head_revision(), m.MIGRATIONS_DIR)"
     env = {**os.environ, "PYTHONPATH": str(installed)}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
@@ -81,18 +87,63 @@ def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
     assert head == "0004" and Path(where).is_relative_to(installed)
 
 
-def test_import_contracts_kept(installed, tmp_path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(installed)}
-    lint = Path(sys.executable).with_name("lint-imports")
-    out = subprocess.run(
-        [str(lint), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
+def _lint_imports(site: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` (import-linter's own command, run by this Python) on the package in ``site``."""
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    cmd = [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"]
+    return subprocess.run(
+        [*cmd, str(ROOT / "pyproject.toml"), "--no-cache"], capture_output=True, text=True, env=env, cwd=cwd
     )
+
+
+def test_import_contracts_kept(installed, tmp_path) -> None:
+    out = _lint_imports(installed, tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "0 broken" in out.stdout
+
+
+# A bad import per contract, planted in a copy of the installed package: (the line, the contract
+# that must break, what its report must name).
+PLANTED = {
+    "tempme/index/media/files.py": (
+        "import sqlalchemy",
+        "sqlalchemy (and alembic) only in",
+        "media.files -> sqlalchemy",
+    ),
+    "tempme/index/query/text.py": ("import faiss", "faiss only in tempme.index.vectors", "query.text -> faiss"),
+    "tempme/index/hits.py": ("import typer", "typer nowhere in tempme.index", "index.hits -> typer"),
+    "tempme/app/cli/options.py": ("import gradio", "gradio only in tempme.app.web", "cli.options -> gradio"),
+    "tempme/index/catalog/paths.py": ("import tempme.index.ingest.plan", "index rooms in layers", "catalog.paths"),
+    "tempme/index/query/vector.py": ("import tempme.index.ingest.outcomes", "are independent", "query.vector"),
+    "tempme/index/reports.py": ("import tempme.app.advert", "index imports neither app nor train", "index.reports"),
+    "tempme/merge.py": ("import tempme.index.hits", "tempme core imports neither", "tempme.merge -> tempme.index"),
+    "tempme/index/query/fusion.py": ("import tempme.index.query.router", "no import cycles", "in tempme.index.query."),
+}
+
+
+def test_each_contract_fails_when_a_bad_import_is_planted(installed, tmp_path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(installed / "tempme", site / "tempme")
+    for rel, (line, _, _) in PLANTED.items():
+        path = site / rel
+        path.write_text(path.read_text() + f"\n{line}  # planted by tests/test_packaging.py\n")
+    out = _lint_imports(site, tmp_path)
+    assert out.returncode != 0, out.stdout[-3000:]
+    report = out.stdout.split("Broken contracts", 1)[-1]
+    for _, contract, names in PLANTED.values():
+        assert contract in report and names in report, (contract, names, report[-4000:])
+    assert "Contracts: 0 kept" in out.stdout, out.stdout[-4000:]  # (train breaks too: it imports tempme.merge)
+
+
+def test_every_package_folder_is_installed() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    on_disk = set()
+    for name, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder)
+            on_disk.add(".".join([name, *rel.parts]))
+    assert on_disk <= listed, sorted(on_disk - listed)
 
 
 def test_core_contract_names_every_core_module() -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tempme.index.library import Library
-from tempme.index.segment import SegmentParams
+from parts import catalog_of
+from tempme.index import Library
+from tempme.index.media import SegmentParams
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 pytestmark = pytest.mark.skipif(not VIDEOS.is_dir(), reason="../shared/data/videos not present")
@@ -35,10 +36,10 @@ def folder(tmp_path_factory) -> Path:
 def _rows(lib: Library) -> tuple[dict, dict, dict]:
     """{file name: [(start_s, end_s, kind)]}, {file name: (S, D) vectors}, {file name: failure reason}."""
     from sqlalchemy import select
-    from tempme.index.models import Video
+    from tempme.index.catalog.models import Video
 
     spans, vecs, failed = {}, {}, {}
-    with lib.catalog.session() as s:
+    with catalog_of(lib).session() as s:
         for v in s.scalars(select(Video)):
             name = Path(v.path).name
             if v.status == "failed":
@@ -51,7 +52,7 @@ def _rows(lib: Library) -> tuple[dict, dict, dict]:
 
 
 def test_ray_engine_builds_the_same_library(folder, tmp_path, ray_local):
-    from tempme.index.ray_executor import RayExecutor
+    from tempme.index.ingest import RayExecutor
 
     local = Library.open(tmp_path / "local", create=True)
     local.add([folder], model="tempme-tiny", pretrained="none", segment_params=PARAMS, workers=2)

@@ -15,10 +15,13 @@ import open_clip
 import pytest
 import torch
 from conftest import VIDEOS
+from parts import catalog_of
 from tempme.app.cli import cli
-from tempme.index.library import Library
-from tempme.index.reindex import STAGING_NAME
-from tempme.index.segment import SegmentParams
+from tempme.index import Library
+from tempme.index.ingest import STAGING_NAME
+from tempme.index.media import SegmentParams
+from tempme.index.query import QueryEncoder
+from tempme.index.vectors import AUTO_KINDS
 from typer.testing import CliRunner
 
 import tempme.weights  # noqa: F401  (registers the tempme-tiny config with open_clip)
@@ -64,8 +67,8 @@ def old_library(path: Path, clips: list[Path]) -> Library:
 
 def per_video(lib: Library) -> dict[str, list[tuple[float, float, bytes]]]:
     """path -> the video's segments (start, end, vector) in time order, read from the catalog."""
-    ids, vecs = lib.catalog.stored_vectors()
-    rows = lib.catalog.segment_rows(list(ids))
+    ids, vecs = catalog_of(lib).stored_vectors()
+    rows = catalog_of(lib).segment_rows(list(ids))
     out: dict[str, list] = {}
     for sid, vec in zip(ids, vecs):
         r = rows[int(sid)]
@@ -80,7 +83,7 @@ def assert_same_library(got: Library, want: Library) -> None:
         assert [(s, e) for s, e, _ in a[path]] == [(s, e) for s, e, _ in b[path]]
         np.testing.assert_allclose(np.stack([v for *_, v in a[path]]), np.stack([v for *_, v in b[path]]), atol=1e-6)
     assert got.encoder_info() == want.encoder_info()
-    assert got.store.ntotal == want.store.ntotal
+    assert got.stats().vectors == want.stats().vectors
     hits = [(h.path, h.start_s, round(h.score, 5)) for h in got.search(QUERY, 5)]
     assert hits == [(h.path, h.start_s, round(h.score, 5)) for h in want.search(QUERY, 5)]
 
@@ -94,7 +97,12 @@ def test_reindex_equals_indexing_from_scratch_and_a_new_process_sees_it(tmp_path
     assert [h.to_dict() for h in lib.search(QUERY, 5)] != before
     assert not (tmp_path / "lib" / STAGING_NAME).exists()
     with Library.open(tmp_path / "lib") as again:  # another process: the record and the FAISS file
-        assert again.store.kind == reference.store.kind and not again.store.is_stale()
+        st = again.stats()
+        assert st.index_type == reference.stats().index_type
+        assert (st.index_version, st.vectors) == (
+            catalog_of(again).index_state().version,
+            catalog_of(again).segment_count(),
+        )
         assert_same_library(again, reference)
     # `tempme index` without flags now reuses the new encoder (nothing to do: all unchanged)
     res = CliRunner().invoke(cli, ["--library", str(tmp_path / "lib"), "index", str(clips[0].parent)])
@@ -203,12 +211,12 @@ def test_sigkill_mid_run_leaves_the_old_index_and_the_rerun_resumes(tmp_path, ch
 def test_a_pinned_index_type_survives_reindex(tmp_path, clips, checkpoint, reference):
     lib = old_library(tmp_path / "lib", clips)
     lib.rebuild("IVF4,Flat")
-    assert (lib.store.kind, lib.store.pinned) == ("IVF4,Flat", True)
+    assert lib.stats().index_type == "IVF4,Flat" and lib.stats().index_type not in AUTO_KINDS  # pinned
     lib.reindex(pretrained=str(checkpoint), segment_params=PARAMS)
-    assert (lib.store.kind, lib.store.pinned) == ("IVF4,Flat", True)  # not back to the type chosen by size
-    assert reference.store.kind != "IVF4,Flat"
-    ids, vecs = lib.catalog.stored_vectors()
-    assert lib.store.ntotal == len(ids) == reference.store.ntotal
-    q = np.asarray(lib.query.encode(QUERY), dtype=np.float32).reshape(1, -1)
-    _, got = lib.store.search(q, 5)  # IVF4 probes all 4 lists: the same top-5 as exact search
+    assert lib.stats().index_type == "IVF4,Flat"  # still pinned: not back to the type chosen by size
+    assert reference.stats().index_type != "IVF4,Flat"
+    ids, vecs = catalog_of(lib).stored_vectors()
+    assert lib.stats().vectors == len(ids) == reference.stats().vectors
+    q = np.asarray(QueryEncoder(lib.encoder).encode(QUERY), dtype=np.float32).reshape(1, -1)
+    _, got = lib.search_segments(q, 5)  # IVF4 probes all 4 lists: the same top-5 as exact search
     assert list(got[0]) == list(ids[np.argsort(-(vecs @ q[0]))[:5]])

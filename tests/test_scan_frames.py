@@ -16,8 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tempme.index.scan_pool import ScanPool
-from tempme.index.segment import SegmentParams, VideoScan, scan_video
+from tempme.index.media import ScanPool, SegmentParams, VideoScan, scan_video
 
 from tempme.video import probe, resize_short_side, uniform_times
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tempme.index.encoders import EncoderHandle, EncoderSpec, load
-from tempme.index.executor import LocalExecutor, VideoFailure
-from tempme.index.scan_pool import ScanPool
-from tempme.index.segment import SegmentParams, VideoScan, scan_video
+from tempme.index import EncoderSpec
+from tempme.index.ingest import EncoderHandle, LocalExecutor, VideoFailure, load
+from tempme.index.media import ScanPool, SegmentParams, VideoScan, scan_video
 
 from tempme.video import VideoDecodeError, probe
 

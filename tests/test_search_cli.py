@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from serving import ROOT, build_library, free_port, running_server
 from tempme.app.advert import ADVERT_NAME, find_server
-from tempme.index.library import Library
+from tempme.index import Library
 
 CLIPS = ["opencv-doc__cup.mp4", "opencv-doc__box.mp4", "moviepy__fire2.mp4"]
 QUERIES = ["a cup on a table", "a red box"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tempme.index.moments import SegmentHit, group_moments, merge_video_hits
+from tempme.index.query import SegmentHit, group_moments, merge_video_hits
 
 
 def H(sid, vid, a, b, score):

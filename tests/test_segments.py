@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tempme.index.segment import SegmentParams, SegmentPlanner, plan_segments
+from tempme.index.media import SegmentParams, SegmentPlanner, plan_segments
 
 
 def _assert_tiles(spans, duration: float) -> None:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from synth_av import word_error_rate
-from tempme.index.speech import (
+from tempme.index.enrich import (
     PocketSphinxRecognizer,
     SpeechConfig,
     SpeechModelUnavailable,
@@ -98,7 +98,7 @@ def test_auto_choice_falls_back_to_pocketsphinx_and_says_so(caplog, tmp_path):
         pass
     with pytest.raises(SpeechModelUnavailable, match="not in the Hugging Face cache.*--asr pocketsphinx"):
         make_recognizer(SpeechConfig(backend="faster-whisper"))
-    with caplog.at_level(logging.INFO, logger="tempme.index.speech"):
+    with caplog.at_level(logging.INFO, logger="tempme.index.enrich.speech"):
         rec = make_recognizer(SpeechConfig())
     assert rec.name == "pocketsphinx"
     assert "using pocketsphinx" in caplog.text and "'small'" in caplog.text

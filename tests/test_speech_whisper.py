@@ -13,13 +13,14 @@ import logging
 import shutil
 
 import pytest
+from parts import catalog_of
 from typer.testing import CliRunner
 
 pytest.importorskip("faster_whisper", reason="faster-whisper is in the whisper extra: pip install 'tempme[whisper]'")
 pytest.importorskip("transformers")
 
-from tempme.index.library import Library  # noqa: E402
-from tempme.index.speech import FasterWhisperRecognizer, SpeechConfig, make_recognizer, transcribe_file  # noqa: E402
+from tempme.index import Library  # noqa: E402
+from tempme.index.enrich import FasterWhisperRecognizer, SpeechConfig, make_recognizer, transcribe_file
 from whisper_tiny import CHAIN_WORDS, build_tiny_whisper  # noqa: E402
 
 from tempme.video import probe  # noqa: E402
@@ -69,7 +70,7 @@ def test_faster_whisper_on_videos_without_usable_audio(whisper, videos_dir, brok
 
 
 def test_auto_choice_takes_faster_whisper_when_its_model_is_here(whisper_dir, caplog):
-    with caplog.at_level(logging.INFO, logger="tempme.index.speech"):
+    with caplog.at_level(logging.INFO, logger="tempme.index.enrich.speech"):
         rec = make_recognizer(SpeechConfig(model=str(whisper_dir), device="cpu"))
     assert rec.name == "faster-whisper" and "faster-whisper model" in caplog.text
 
@@ -91,11 +92,11 @@ def test_cli_indexes_with_asr_model_path_and_the_library_records_the_words(
     assert "speech: 2 videos (1 no_audio, 1 ok)" in res.output
 
     lib = Library.open(lib_dir)
-    (video_id,) = lib.catalog.videos_under(folder / path.name)
-    rec = lib.catalog.enrichment(video_id, "speech")
+    (video_id,) = catalog_of(lib).videos_under(folder / path.name)
+    rec = catalog_of(lib).enrichment(video_id, "speech")
     assert (rec.status, rec.backend, rec.model, rec.language) == ("ok", "faster-whisper", str(whisper_dir), "en")
     expected = transcribe_file(path, whisper)
-    lines = lib.catalog.text_lines(video_id, "speech")
+    lines = catalog_of(lib).text_lines(video_id, "speech")
     assert [m.text for m in lines] == [u.text for u in expected.utterances]
     assert [w for m in lines for w in m.words] == [(w.text, w.start_s, w.end_s) for w in expected.words]
     check_words(expected, spoken, probe(path).duration_s)

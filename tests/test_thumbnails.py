@@ -7,9 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tempme.index import db
-from tempme.index.catalog import Catalog, NewVideo
-from tempme.index.thumbnails import is_blank, luma_stats, pick_frame, thumbnail
+from tempme.index.catalog import Catalog, NewVideo, db
+from tempme.index.media import is_blank, luma_stats, pick_frame, thumbnail
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 
@@ -67,6 +66,7 @@ def test_thumbnail_skips_the_black_start(tmp_path):
             embeddings=np.ones((1, 4), np.float32) / 2,
         )
     )
-    out = thumbnail(cat, tmp_path / "thumbs", b"k" * 32, seg)
+    row = cat.segment_row(int(seg))
+    out = thumbnail(tmp_path / "thumbs", b"k" * 32, row.segment_id, row.path, row.start_s, row.end_s)
     frame = np.asarray(Image.open(out).convert("RGB"))
     assert not is_blank(frame), luma_stats(frame)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 import pytest
-from tempme.index import vectorscale as vs
+import tempme.index.vectors as vs
 
 DIM = 64
 

@@ -1,4 +1,4 @@
-"""`tempme train`, `tempme eval` and `tempme synth` (registered by app/cli.py).
+"""`tempme train`, `tempme eval` and `tempme synth` (registered by app/cli/__init__.py).
 
 Heavy imports (torch, open_clip) happen inside the commands so that `tempme --help` stays fast.
 """

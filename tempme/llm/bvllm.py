@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from tempme.llm.outer import Budget, OuterReducer, Reduction, SideInputs, reduction_from_slots
-from tempme.llm.pooling import _largest_remainder, cell_labels
+from tempme.llm.pooling import cell_labels, largest_remainder
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class BVLLMAdapted(OuterReducer):
         while len(groups) * n < m:  # de-duplication left too few frames: add the next-best ones
             groups.append([spare.pop(0)])
             groups.sort(key=lambda g: g[0])
-        per = _largest_remainder(m, [1.0] * len(groups), [n] * len(groups))
+        per = largest_remainder(m, [1.0] * len(groups), [n] * len(groups))
         slot = torch.full((t, n), -1, dtype=torch.long)
         base = 0
         for g, k in zip(groups, per):

@@ -1,4 +1,4 @@
-"""`tempme qa` and `tempme qa-eval`: video QA with reduced visual tokens (registered by app/cli.py).
+"""`tempme qa` and `tempme qa-eval`: video QA with reduced visual tokens (registered by app/cli/__init__.py).
 
 Both take the same reducer options (declared once below): the outer reducer and its budget, the
 HoliTom knobs (tau, beta, D), VQToken's adaptive K and VQ-Attention weights, and the inner reducer

@@ -26,7 +26,7 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _largest_remainder(total: int, weights: list[float], caps: list[int]) -> list[int]:
+def largest_remainder(total: int, weights: list[float], caps: list[int]) -> list[int]:
     """Integers proportional to ``weights`` summing to ``total``, each <= its cap."""
     assert total <= sum(caps), (total, caps)
     wsum = sum(weights) or 1.0
@@ -57,7 +57,7 @@ def cell_labels(h: int, w: int, m: int) -> tuple[int, ...]:
     bands = max(1, min(h, m, round(math.sqrt(m * h / w))), math.ceil(m / w))
     heights = _split(h, bands)
     # every band gets one cell, the rest proportionally to band height
-    per_band = [1 + k for k in _largest_remainder(m - bands, [float(x) for x in heights], [w - 1] * bands)]
+    per_band = [1 + k for k in largest_remainder(m - bands, [float(x) for x in heights], [w - 1] * bands)]
     labels: list[int] = []
     base = 0
     for bh, k in zip(heights, per_band):

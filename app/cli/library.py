@@ -1,0 +1,123 @@
+"""Library commands of the `tempme` CLI: index, enrich, reindex (app/cli/ingest.py,
+app/cli/enrich.py), rebuild, remove and stats (here); `search` and `shell` are in app/cli/search.py.
+
+Heavy imports (torch, faiss, PyAV) happen inside the commands so `tempme --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from tempme.app.cli.enrich import enrich
+from tempme.app.cli.ingest import index, reindex
+from tempme.app.cli.options import LibraryOpt, WaitOpt, library_dir
+from tempme.index import printable
+
+from tempme.cli_errors import fail
+
+
+def rebuild(
+    ctx: typer.Context,
+    library: LibraryOpt = None,
+    index: Annotated[
+        Optional[str],
+        typer.Option(
+            "--index",
+            help="FAISS index_factory string to pin, e.g. Flat, IVF4096,Flat, IVF65536,PQ64 "
+            "(default: chosen by size: flat, IVF, IVF-SQ8, past 10^7 vectors IVF-PQ).",
+        ),
+    ] = None,
+    shards: Annotated[int, typer.Option(min=1, help="Parallel add shards (Ray tasks when Ray is installed).")] = 1,
+    ray_address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster for the shards: auto or HOST:PORT (default: a local Ray).")
+    ] = None,
+    wait: WaitOpt = False,
+) -> None:
+    """Rebuild the FAISS index from the vectors stored in the catalog (no decoding); --index
+    pins its type (IVF types are trained on a sample, added in --shards shards and merged into
+    one on-disk index that searches map read-only)."""
+    library = library_dir(ctx, library)
+    from tempme.index import Library, LibraryError
+
+    try:
+        lib = Library.open(library)
+        n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait)
+    except (LibraryError, ValueError) as exc:
+        fail(printable(str(exc)))
+    typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
+
+
+def remove(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A video (or a folder) to drop from the library.")],
+    library: LibraryOpt = None,
+    wait: WaitOpt = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before removing more than one video.")] = False,
+) -> None:
+    """Remove a video (or every video under a folder) from the library; asks before removing
+    more than one (or give --yes)."""
+    library = library_dir(ctx, library)
+    from tempme.index import Library, LibraryError
+
+    def confirm(paths: list[Path]) -> bool:
+        if yes:
+            return True
+        shown = "\n".join(f"  {printable(p)}" for p in paths[:10]) + (
+            f"\n  ... and {len(paths) - 10} more" if len(paths) > 10 else ""
+        )
+        if not sys.stdin.isatty():
+            fail(
+                f"{printable(path)} matches {len(paths)} videos:\n{shown}\nnothing removed; pass --yes to remove them all"
+            )
+        typer.echo(f"{printable(path)} matches {len(paths)} videos:\n{shown}")
+        return typer.confirm(f"remove these {len(paths)} videos?", default=False)
+
+    try:
+        n = Library.open(library).remove(path, wait=wait, confirm=confirm)
+    except LibraryError as exc:
+        fail(printable(str(exc)))
+    typer.echo(f"removed {n} video(s)" if n else "nothing removed")
+
+
+def stats(
+    ctx: typer.Context,
+    library: LibraryOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Library size, index type, encoder, last run, failures."""
+    library = library_dir(ctx, library)
+    from tempme.index import Library, LibraryError, describe_encoder
+
+    try:
+        st = Library.open(library).stats()
+    except LibraryError as exc:
+        fail(printable(str(exc)))
+    if as_json:
+        d = st.to_dict()
+        d["failures"] = [{"path": printable(f["path"]), "error": f["error"]} for f in d["failures"]]
+        typer.echo(json.dumps(d, default=str))
+        return
+    enc = describe_encoder(st.encoder) if st.encoder else "none yet"
+    typer.echo(f"library:  {st.path}")
+    typer.echo(f"videos:   {st.videos} indexed, {st.failed} failed")
+    typer.echo(
+        f"segments: {st.segments}; index: {st.index_type}{' (memory-mapped)' if st.index_mapped else ''}, "
+        f"{st.vectors} vectors (file v{st.index_version})"
+    )
+    typer.echo(f"encoder:  {enc}")
+    if st.last_run:
+        r = st.last_run
+        typer.echo(
+            f"last run: {r['started_at']}, {r['videos_indexed']} videos, {r['segments_added']} segments, "
+            f"{r['failures']} failures, {r['removed']} removed, {r['seconds'] or 0:.1f} s"
+            + ("" if r["finished"] else " (interrupted)")
+        )
+    for path, error in st.failures:
+        typer.echo(f"failed:   {printable(path)}: {printable(error)}")
+
+
+COMMANDS = {"index": index, "enrich": enrich, "reindex": reindex, "rebuild": rebuild, "remove": remove, "stats": stats}

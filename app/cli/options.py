@@ -1,0 +1,55 @@
+"""The options every library command shares, and where a command finds its library.
+
+A command's library is its own ``--library``, else the one given before the command (the root
+callback's ``--library``, which also reads ``$TEMPME_LIBRARY``), else ``./tempme-library``
+(:func:`library_dir`). ``tempme serve`` and ``tempme explain`` use the same options.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DEFAULT_LIBRARY = Path("tempme-library")
+LibraryOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--library",
+        help="Library directory (SQLite + FAISS); default: the --library given before "
+        "the command, else $TEMPME_LIBRARY, else ./tempme-library.",
+    ),
+]
+WindowOpt = Annotated[float, typer.Option(metavar="SECONDS", help="Longest segment before fixed windows.")]
+MinShotOpt = Annotated[float, typer.Option(metavar="SECONDS", help="Shots shorter than this merge with a neighbour.")]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="Decoding threads.")]
+BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Segments per encoder batch.")]
+WaitIndexerOpt = Annotated[bool, typer.Option(help="Wait for another indexer instead of exiting.")]
+WaitOpt = Annotated[bool, typer.Option(help="Wait for a running indexer.")]
+AsrOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--asr",
+        help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper "
+        "when its model is on this machine, else pocketsphinx, said in the log).",
+    ),
+]
+AsrModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--asr-model",
+        help="faster-whisper model name (tiny, base, small, medium, large-v3, ...; "
+        "must be in the Hugging Face cache) or a local CTranslate2 model directory. Default: small.",
+    ),
+]
+LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Spoken language (ISO code); default: detect.")]
+OcrFramesOpt = Annotated[int, typer.Option("--ocr-frames", help="Frames read by OCR per segment.")]
+
+
+def library_dir(ctx: typer.Context, library: Path | None) -> Path:
+    """The library a command works on: its own ``--library``, else the global one (the root
+    callback's ``--library``, which also reads ``TEMPME_LIBRARY``), else ``./tempme-library``."""
+    if library is not None:
+        return library
+    return ctx.find_root().params.get("library") or DEFAULT_LIBRARY

@@ -1,0 +1,348 @@
+"""`tempme search` and `tempme shell`: text queries from the command line, through a running
+`tempme serve` when one serves the library, else with the model loaded once in this process.
+
+Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> list[Hit]``:
+
+- :class:`RemoteSearch`: the server's `/search` endpoint through gradio_client (the server
+  advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
+- :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
+
+:func:`open_search` picks one: the server when its advert is live, it needs no login and the
+query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``); otherwise local, with
+a note on stderr when a server was there but could not be used. `tempme shell` (or
+``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
+(readline line editing and history on a terminal; plain lines from a pipe).
+"""
+
+from __future__ import annotations
+
+import cmd
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.cli.options import LibraryOpt, library_dir
+from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
+
+from tempme.cli_errors import fail
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NPROBE = get_settings().nprobe  # the server searches with its own settings' nprobe
+REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
+
+
+class SearchError(Exception):
+    """A query that could not be answered; the message says why (shown as ``error: ...``)."""
+
+
+class RemoteUnavailable(Exception):
+    """The advertised server could not be reached or did not answer as `tempme serve` does."""
+
+
+class LocalSearch:
+    """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
+
+    where = "this process"
+
+    def __init__(self, library: Path, nprobe: int = DEFAULT_NPROBE) -> None:
+        from tempme.index import IndexParams, Library
+
+        try:
+            self.lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # missing: no torch
+        except LibraryError as exc:
+            raise SearchError(str(exc)) from None
+        self._threads_set = False
+
+    def _threads(self) -> None:
+        if not self._threads_set:  # once per process, from the settings (one query: one thread)
+            from tempme.index import set_search_threads
+
+            set_search_threads()
+            self._threads_set = True
+
+    def warm(self) -> None:
+        """Load the encoder now (for the shell: the first query then costs what the others do)."""
+        from tempme.weights import WeightsUnavailableError
+
+        self._threads()
+        try:
+            self.lib.warm_up()
+        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+            raise SearchError(printable(str(exc))) from None
+
+    def search(
+        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
+    ) -> list[Hit]:
+        from tempme.index import SearchFilters
+
+        from tempme.weights import WeightsUnavailableError
+
+        self._threads()
+        try:
+            return self.lib.search(
+                query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
+            )
+        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+            raise SearchError(printable(str(exc))) from None
+
+
+class RemoteSearch:
+    """Searches through a running `tempme serve` (its `/search` endpoint; no model here).
+
+    Raises (constructor):
+        RemoteUnavailable: the server does not answer, or has no `/search` endpoint.
+    """
+
+    def __init__(self, advert: ServerAdvert, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
+        from gradio_client import Client
+
+        self.where = advert.url
+        try:
+            self.client = Client(advert.url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout_s})
+        except Exception as exc:  # gradio_client raises httpx, ValueError or its own errors
+            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+    def warm(self) -> None:
+        pass  # the server's model is loaded
+
+    def search(
+        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
+    ) -> list[Hit]:
+        from gradio_client.exceptions import AppError
+
+        if per_video:
+            raise SearchError("--per-video is not available through the server")
+        try:
+            rows = self.client.predict(
+                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
+            )
+        except AppError as exc:  # the page's own one-line message
+            raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
+        except Exception as exc:
+            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        try:
+            return [Hit.from_dict(r) for r in rows]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
+
+
+def _note(text: str) -> None:
+    typer.echo(f"note: {text}", err=True)
+
+
+def open_search(
+    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True
+) -> LocalSearch | RemoteSearch:
+    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
+
+    Raises:
+        SearchError: no library at `library` (local backend).
+    """
+    advert = find_server(library) if use_server else None
+    if advert is not None:
+        if advert.auth:
+            _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
+        elif per_video or nprobe != DEFAULT_NPROBE:
+            log.info("--per-video / --nprobe are not in the server's API: searching here")
+        else:
+            try:
+                return RemoteSearch(advert)
+            except RemoteUnavailable as exc:
+                _note(f"the server at {advert.url} did not answer ({exc}); searching here instead")
+    return LocalSearch(library, nprobe)
+
+
+def print_hits(hits: list[Hit], as_json: bool) -> None:
+    """Rank, score, the moment (m:ss-m:ss of the video), path; a second line says why a hit
+    found by speech or on-screen text matched. ``--json``: one array of ``Hit.to_dict()``."""
+    if as_json:
+        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
+        return
+    if not hits:
+        typer.echo("no results")
+        return
+    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  path")
+    for h in hits:
+        span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
+        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
+        if h.matched != ("visual",):
+            typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
+
+
+def _check_mode(mode: str) -> None:
+    try:
+        SearchMode.parse(mode)
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None
+
+
+def run_query(backend, query: str, k: int, per_video: bool, mode: str, folder: Path | None) -> list[Hit]:
+    """One query on `backend`; a server that stops answering is replaced by a local search
+    (said on stderr). Raises SearchError."""
+    _check_mode(mode)
+    try:
+        return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
+    except RemoteUnavailable as exc:
+        raise SearchError(f"the server at {backend.where} stopped answering ({exc})") from None
+
+
+class SearchShell(cmd.Cmd):
+    """The `tempme shell` loop: each line is a query; ``:k N``, ``:mode M``, ``:help``; a blank
+    line, end of input or ``:q`` ends it. A query that fails prints its error and the loop goes on."""
+
+    def __init__(self, backend, *, k: int, per_video: bool, mode: str, folder: Path | None, as_json: bool) -> None:
+        interactive = sys.stdin.isatty()
+        super().__init__()
+        self.use_rawinput = True  # input(): readline editing and history on a terminal
+        self.prompt = "search> " if interactive else ""
+        self.backend, self.k, self.per_video, self.mode, self.folder = backend, k, per_video, mode, folder
+        self.as_json = as_json
+
+    def emptyline(self) -> bool:
+        return True  # a blank line ends the shell
+
+    def onecmd(self, line: str) -> bool:  # every line is a query, never a cmd "command"
+        line = line.strip()
+        if line in ("", "EOF", ":q", ":quit", ":exit"):
+            return True
+        try:
+            if line.startswith(":"):
+                self._setting(line)
+            else:
+                print_hits(run_query(self.backend, line, self.k, self.per_video, self.mode, self.folder), self.as_json)
+        except SearchError as exc:
+            typer.echo(f"error: {exc}", err=True)
+        except Exception as exc:  # one bad query never ends the shell
+            log.debug("query %r failed", line, exc_info=True)
+            typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.stdout.flush()
+        return False
+
+    def _setting(self, line: str) -> None:
+        name, _, value = line[1:].partition(" ")
+        value = value.strip()
+        if name == "k":
+            try:
+                k = int(value)
+            except ValueError:
+                raise SearchError(f":k takes a whole number of results (1-1000), got {value!r}") from None
+            if not 1 <= k <= 1000:
+                raise SearchError(f":k must be 1-1000, got {k}")
+            self.k = k
+        elif name == "mode":
+            _check_mode(value)
+            self.mode = value
+        elif name == "help":
+            typer.echo(
+                f"type a query; :k N results (now {self.k}), :mode all|visual|speech|text (now {self.mode}); "
+                "blank line, Ctrl-D or :q to quit"
+            )
+        else:
+            raise SearchError(f"unknown setting {line!r}; :help lists them")
+
+    def loop(self) -> None:
+        while True:
+            try:
+                self.cmdloop()
+                return
+            except KeyboardInterrupt:  # Ctrl-C drops the line being typed, not the shell
+                typer.echo("")
+
+
+KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
+PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
+FolderOpt = Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")]
+NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        help="all (fused by reciprocal rank fusion), visual (TempMe), speech (transcripts) or text (on-screen text).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
+ServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server/--no-server",
+        help="Use a running `tempme serve` of this library when there is one (its model is loaded).",
+    ),
+]
+
+
+def _start(library: Path, nprobe: int, per_video: bool, server: bool):
+    try:
+        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server)
+    except SearchError as exc:
+        fail(str(exc))
+
+
+def _folder(folder: Path | None) -> Path | None:
+    from tempme.index import absolute
+
+    return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
+
+
+def _shell(backend, k, per_video, mode, folder, as_json) -> None:
+    try:
+        backend.warm()
+    except SearchError as exc:
+        fail(str(exc))
+    typer.echo(f"ready: searching through {backend.where}; a blank line or :q quits, :help", err=True)
+    SearchShell(backend, k=k, per_video=per_video, mode=mode, folder=folder, as_json=as_json).loop()
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[Optional[str], typer.Argument(help="What to look for, in words.")] = None,
+    library: LibraryOpt = None,
+    k: KOpt = 10,
+    per_video: PerVideoOpt = False,
+    folder: FolderOpt = None,
+    nprobe: NprobeOpt = DEFAULT_NPROBE,
+    mode: ModeOpt = "all",
+    as_json: JsonOpt = False,
+    server: ServerOpt = True,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
+    ] = False,
+) -> None:
+    """Search the library by text; prints rank, score, path, the moment's start-end and why it
+    matched. Uses a running `tempme serve` of the library when there is one."""
+    library = library_dir(ctx, library)
+    if query is None and not interactive:
+        fail("give a query (or -i for a shell)")
+    backend = _start(library, nprobe, per_video, server)
+    folder = _folder(folder)
+    if query is not None:
+        try:
+            print_hits(run_query(backend, query, k, per_video, mode, folder), as_json)
+        except SearchError as exc:
+            fail(str(exc))
+    if interactive:
+        _shell(backend, k, per_video, mode, folder, as_json)
+
+
+def shell(
+    ctx: typer.Context,
+    library: LibraryOpt = None,
+    k: KOpt = 10,
+    per_video: PerVideoOpt = False,
+    folder: FolderOpt = None,
+    nprobe: NprobeOpt = DEFAULT_NPROBE,
+    mode: ModeOpt = "all",
+    as_json: JsonOpt = False,
+    server: ServerOpt = True,
+) -> None:
+    """Search interactively: the model loads once (or a running `tempme serve` answers), then
+    each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
+    library = library_dir(ctx, library)
+    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), as_json)
+
+
+COMMANDS = {"search": search, "shell": shell}

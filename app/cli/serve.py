@@ -1,0 +1,112 @@
+"""`tempme serve`: the search page for one library, safe by default.
+
+The command checks its options and starts the page (`tempme.app.web.server`, which says what is
+served and how); this module imports no Gradio.
+
+- Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when exposed without auth).
+- ``--auth user:password`` or ``--auth-file FILE`` (one ``user:password`` a line) protects the
+  page, the API and every file URL; failed logins are throttled (:mod:`app.auth`).
+- Once it listens it prints one line with its URL (Gradio's own banner is silenced).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from tempme.app.cli.options import LibraryOpt, library_dir
+
+logger = logging.getLogger(__name__)
+
+
+def parse_auth(auth: str | None, auth_file: Path | None) -> list[tuple[str, str]] | None:
+    """Credentials from ``--auth user:password`` and/or ``--auth-file`` (``user:password`` per
+    line; blank lines and ``#`` comments ignored). None when neither is given.
+
+    Raises:
+        typer.BadParameter: a missing file, or an entry without ``:``, an empty user or password.
+    """
+    entries: list[tuple[str, str]] = []
+
+    def parse(text: str, where: str) -> None:
+        user, sep, password = text.partition(":")
+        if not sep or not user.strip() or not password:
+            raise typer.BadParameter(f"{where}: expected user:password with both parts non-empty.")
+        entries.append((user.strip(), password))
+
+    if auth is not None:
+        parse(auth, "--auth")
+    if auth_file is not None:
+        try:
+            lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise typer.BadParameter(f"--auth-file {auth_file}: {e.strerror}.") from None
+        for n, line in enumerate(lines, 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                parse(line, f"{auth_file} line {n}")
+        if not entries:
+            raise typer.BadParameter(f"--auth-file {auth_file}: no user:password line.")
+    return entries or None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_command(
+    ctx: typer.Context,
+    library: LibraryOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the page to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 7860,
+    auth: Annotated[
+        Optional[str], typer.Option("--auth", help="user:password required for the page and the API.")
+    ] = None,
+    auth_file: Annotated[Optional[Path], typer.Option("--auth-file", help="File of user:password lines.")] = None,
+    allow_folder_add: Annotated[
+        bool, typer.Option("--allow-folder-add", help="Let page users index a folder on this server by path.")
+    ] = False,
+    torch_threads: Annotated[
+        int, typer.Option("--torch-threads", help="torch threads (text queries; videos added from the page).")
+    ] = 1,
+) -> None:
+    """Open the search page for a library (Gradio): type a sentence, play the moments found."""
+    from tempme.app.web.server import ServeOptions, start
+
+    library = library_dir(ctx, library)
+    credentials = parse_auth(auth, auth_file)
+    if not (Path(library).expanduser() / "library.db").is_file():  # e.g. a misspelled --library
+        typer.echo(
+            f"warning: there is no library at {Path(library).expanduser().resolve()} (check the path). "
+            f"The page offers to start one there (Add videos: choose the encoder, upload videos), "
+            f"or make it first: tempme --library {library} index VIDEO_DIR",
+            err=True,
+        )
+    if not is_loopback(host) and credentials is None:
+        logger.warning(
+            "serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port
+        )
+    options = ServeOptions(Path(library), host, port, credentials, allow_folder_add, torch_threads)
+    page = start(options)
+    typer.echo(f"tempme: serving {Path(library).expanduser().resolve()} at {page.url} (Ctrl+C to stop)")
+    sys.stdout.flush()
+    try:
+        page.run()
+    except KeyboardInterrupt:
+        typer.echo("tempme: stopped")
+    finally:
+        page.close()
+
+
+COMMANDS = {"serve": serve_command}

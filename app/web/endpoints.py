@@ -1,0 +1,80 @@
+"""The page's API for gradio_client, typed by the signatures below.
+
+``/search`` (query, k, folder, min_duration_s, max_duration_s, extensions, mode) -> list of hit
+dicts; ``/similar`` (segment_id, k) -> list of hit dicts; ``/add`` (files) -> summary text;
+``/add_folder`` (path) when the server allows it; ``/status`` -> the status line. A person's
+mistake (`InputError`) becomes ``gr.Error`` with its message.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from tempme.app.context import AppContext
+from tempme.app.validate import InputError, make_filters
+
+
+class Api:
+    """The endpoints over `ctx`."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def api_search(
+        self,
+        query: str,
+        k: int = 10,
+        folder: str = "",
+        min_duration_s: float = 0.0,
+        max_duration_s: float = 0.0,
+        extensions: list[str] | None = None,
+        mode: str = "all",
+    ) -> list[dict]:
+        """Text search. Returns the hits, best first: dicts with segment_id, video_id, video,
+        start_s, end_s, seek_s (seconds), score, rank, duration_s and why they matched: matched
+        (lists), visual_score, words (word, start_s, end_s), transcript, ocr_text, ocr_box. A
+        max_duration_s of 0 means no maximum. mode: all, visual, speech or text. Raises
+        gr.Error with the reason for bad input or a missing/empty library."""
+        try:
+            filters = make_filters(folder, min_duration_s, max_duration_s, extensions)
+            return [m.to_dict() for m in self.ctx.search(query, k, filters, mode=mode)]
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    def api_similar(self, segment_id: int, k: int = 10) -> list[dict]:
+        """ "More like this": the hits nearest to the stored vector of segment_id (itself left out)."""
+        try:
+            return [m.to_dict() for m in self.ctx.similar(segment_id, k)]
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    def api_status(self) -> str:
+        """The status line: library size, encoder, index type, last indexing run."""
+        return self.ctx.status()
+
+    def api_add(self, files) -> str:
+        try:
+            return self.ctx.add_files(files)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+    def api_add_folder(self, folder: str) -> str:
+        """Index a folder on the server (only when started with --allow-folder-add)."""
+        try:
+            return self.ctx.add_folder(folder)
+        except InputError as e:
+            raise gr.Error(str(e)) from None
+
+
+def register(ctx: AppContext) -> None:
+    """Add the endpoints to the page being built (inside its ``gr.Blocks``)."""
+    api = Api(ctx)
+    gr.api(api.api_search, api_name="search", concurrency_id="search", concurrency_limit=4)
+    gr.api(api.api_similar, api_name="similar", concurrency_id="search", concurrency_limit=4)
+    gr.api(api.api_status, api_name="status")
+    # Files travel through a (hidden) File component so gradio_client can upload them.
+    files = gr.File(file_count="multiple", visible=False)
+    result = gr.Textbox(visible=False, label="summary")
+    button = gr.Button(visible=False)
+    button.click(api.api_add, [files], [result], api_name="add", concurrency_id="index")
+    if ctx.allow_folder_add:
+        gr.api(api.api_add_folder, api_name="add_folder", concurrency_id="index")

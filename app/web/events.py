@@ -1,0 +1,276 @@
+"""What each control of the page does: `Events`' handlers, and `wire` to attach them.
+
+Every handler calls `AppContext` (where each decision is made) and returns a dict keyed by the
+components it changes (`components.Page`); outputs left out keep their value. A person's mistake
+(`InputError`) takes one path: its message above the results, nothing else changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from tempme.app.context import RANDOM_WEIGHTS, WEIGHTS_FILE, AppContext
+from tempme.app.validate import InputError, make_filters
+from tempme.app.web.components import Page
+from tempme.app.web.render import (
+    evidence_list,
+    explain_caption,
+    found_message,
+    moment_caption,
+    results_html,
+    similar_label,
+    warning,
+)
+from tempme.app.web.state import SearchState, next_page
+from tempme.index import format_time
+
+# after a tap, bring the player into view (on a phone it sits below the results)
+SCROLL_TO_PLAYER = "() => { const p = document.querySelector('#player'); if (p) p.scrollIntoView({block: 'start'}); }"
+SCROLL_TO_RESULTS = "() => { const r = document.querySelector('#results'); if (r) r.scrollIntoView({block: 'start'}); }"
+# hand the selected moment's span and the loop setting to player.js (window.tempmePlayer)
+SET_SPAN = "(span, loop) => { if (window.tempmePlayer) window.tempmePlayer.set(span, loop); }"
+SET_LOOP = "(loop) => { if (window.tempmePlayer) window.tempmePlayer.loop = !!loop; }"
+PRIVATE = {"api_visibility": "private"}  # page events are not part of the API (endpoints.py is)
+SEARCHING = {"concurrency_id": "search", "concurrency_limit": 4, **PRIVATE}
+INDEXING = {"concurrency_id": "index", **PRIVATE}
+
+
+def _progress_cb(progress: gr.Progress):
+    """A `ProgressFn` that shows an add's progress on the page (per video, the file just indexed)."""
+
+    def cb(done: int, total: int, name: str) -> None:
+        desc = f"indexed {Path(str(name)).name}" if name else "loading the encoder"
+        progress((done, total), desc=desc, unit="videos")
+
+    return cb
+
+
+class Events:
+    """The page's handlers over `ctx`, writing to the components of `page`."""
+
+    def __init__(self, ctx: AppContext, page: Page) -> None:
+        self.ctx, self.page = ctx, page
+
+    # -- what every result list shows ---------------------------------------------------------
+
+    def _error(self, e: InputError | str) -> dict:
+        return {self.page.results.message: warning(str(e))}
+
+    def _show(self, state: SearchState, new: int, *, scored: bool = True, keep_player: bool = False) -> dict:
+        """The results of `state` (``new``: how many the last request returned); unless
+        ``keep_player``, no selection, an empty player and nothing to find "more like"."""
+        p, r = self.page, self.page.results
+        out = {
+            r.gallery: results_html(state.moments, scored),
+            p.state: state,
+            r.message: found_message(state, new),
+            r.more_btn: gr.update(visible=scored and new == state.k),
+            r.evidence: evidence_list(state.moments) if scored else "",
+        }
+        if not keep_player:
+            pl = p.player
+            out |= {pl.video: gr.update(value=None, label="Player"), pl.span: "", p.selected: None}
+            out[pl.similar_btn] = gr.update(interactive=False)
+        return out
+
+    # -- searching ----------------------------------------------------------------------------
+
+    def run_search(self, query, k, folder, min_d, max_d, exts, state: SearchState, mode="all") -> dict:
+        mode = mode or "all"
+        try:
+            filters = make_filters(folder, min_d, max_d, exts)
+            moments = self.ctx.search(query, k, filters, mode=mode)
+        except InputError as e:
+            return self._error(e)
+        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments, mode=mode)
+        return self._show(state, len(moments))
+
+    def load_more(self, state: SearchState) -> dict:
+        try:
+            new = next_page(self.ctx, state)
+        except InputError as e:
+            return self._error(e)
+        state.moments = state.moments + new
+        return self._show(state, len(new), keep_player=True)
+
+    def more_like_this(self, segment_id, k, folder, min_d, max_d, exts, state: SearchState) -> dict:
+        if segment_id is None:
+            return self._error("Select a result first, then “more like this”.")
+        try:
+            filters = make_filters(folder, min_d, max_d, exts)
+            moments = self.ctx.similar(segment_id, k, filters)
+        except InputError as e:
+            return self._error(e)
+        label = similar_label(state.moment(segment_id))
+        state = SearchState(similar_to=int(segment_id), similar_label=label, k=int(k), filters=filters, moments=moments)
+        return self._show(state, len(moments))
+
+    def show_new(self, videos, k, state: SearchState) -> dict:
+        try:
+            moments = self.ctx.new_moments(videos or ())
+        except InputError as e:
+            return self._error(e)
+        state = SearchState(new_videos=tuple(Path(v) for v in videos or ()), k=state.k, moments=moments)
+        return self._show(state, 0, scored=False)
+
+    # -- the selected moment ------------------------------------------------------------------
+
+    def select(self, state: SearchState, evt: gr.SelectData) -> dict:
+        pl, index = self.page.player, evt.index if isinstance(evt.index, int) else -1
+        if not state.moments or not 0 <= index < len(state.moments):
+            return {pl.span: warning("Select a result first."), self.page.selected: None, pl.moment: None}
+        m = state.moments[index]
+        try:
+            path = self.ctx.playable(m)
+        except InputError as e:
+            return {pl.span: warning(str(e)), self.page.selected: None, pl.moment: None}
+        video = gr.Video(
+            value=str(path),
+            playback_position=m.seek_s,  # the first matched word, else the moment's start
+            subtitles=[{"text": f"matched moment {m.span}", "timestamp": [m.start_s, m.end_s]}],
+            label=f"{m.name} @ {format_time(m.start_s)}",
+        )
+        return {
+            pl.video: video,
+            pl.span: moment_caption(m, scored=not state.new_videos),
+            self.page.selected: m.segment_id,
+            pl.similar_btn: gr.update(interactive=True),
+            pl.moment: {"start": m.start_s, "end": m.end_s, "duration": m.duration_s},
+        }
+
+    def seek(self, state: SearchState, segment_id):
+        """Gradio's player resets its position when a new file loads: set the start once it has."""
+        m = state.moment(segment_id)
+        return gr.skip() if m is None else gr.Video(playback_position=m.seek_s)
+
+    def on_explain(self, state: SearchState, segment_id) -> dict:
+        pl, m = self.page.player, state.moment(segment_id)
+        hidden = gr.update(value=None, visible=False)
+        if m is None:
+            return {
+                pl.explain_picture: hidden,
+                pl.explain_note: warning("Select a result first, then “Explain this moment”."),
+            }
+        try:
+            path = self.ctx.explain(m)
+        except InputError as e:
+            return {pl.explain_picture: hidden, pl.explain_note: warning(str(e))}
+        picture = gr.update(value=str(path), visible=True, label=f"Token merging · {m.name}")
+        return {pl.explain_picture: picture, pl.explain_note: explain_caption(m)}
+
+    def on_selection_change(self) -> dict:
+        pl = self.page.player
+        return {pl.explain_picture: gr.update(value=None, visible=False), pl.explain_note: ""}
+
+    # -- adding videos ------------------------------------------------------------------------
+
+    def _first_run(self, arch, weights, weights_file, adapter, confirmed):
+        """The encoder chosen on the page while the library has none; None once it has one."""
+        if not self.ctx.needs_encoder():
+            return None
+        return self.ctx.encoder_choice(arch, weights, weights_file, adapter, confirmed)
+
+    def on_add_files(self, files, arch, weights, weights_file, adapter, confirmed, progress=gr.Progress()) -> dict:
+        a = self.page.add
+        try:
+            encoder = self._first_run(arch, weights, weights_file, adapter, confirmed)
+            result = self.ctx.upload(files, _progress_cb(progress), encoder)
+        except InputError as e:
+            return {a.message: warning(str(e)), self.page.status: self.ctx.status()}
+        return {
+            a.message: result.summary,
+            self.page.status: self.ctx.status(),
+            a.uploads: None,  # the file list is cleared once they are in
+            a.new_videos: [str(v) for v in result.videos],
+            a.show_new_btn: gr.update(visible=bool(result.videos)),
+            a.first_run: gr.update(visible=self.ctx.needs_encoder()),
+        }
+
+    def on_add_folder(self, folder, arch, weights, weights_file, adapter, confirmed, progress=gr.Progress()) -> dict:
+        a = self.page.add
+        try:
+            encoder = self._first_run(arch, weights, weights_file, adapter, confirmed)
+            text = self.ctx.add_folder(folder, _progress_cb(progress), encoder)
+        except InputError as e:
+            return {a.message: warning(str(e)), self.page.status: self.ctx.status()}
+        return {
+            a.message: text,
+            self.page.status: self.ctx.status(),
+            a.first_run: gr.update(visible=self.ctx.needs_encoder()),
+        }
+
+    def on_arch(self, arch):
+        choices = self.ctx.weight_choices(arch)
+        return gr.update(choices=choices, value=choices[0][1])
+
+    def on_weights(self, weights) -> dict:
+        a, random = self.page.add, weights == RANDOM_WEIGHTS
+        return {
+            a.weights_file: gr.update(visible=weights == WEIGHTS_FILE),
+            a.random_warning: gr.update(visible=random),
+            a.random_ok: gr.update(visible=random, value=False),
+        }
+
+    # -- the status line ----------------------------------------------------------------------
+
+    def on_load(self) -> dict:
+        new = self.ctx.needs_encoder()
+        out = {self.page.status: self.ctx.status(), self.page.add.first_run: gr.update(visible=new)}
+        if new:
+            out |= {self.page.add.panel: gr.update(open=True), self.page.results.message: self.ctx.start_message()}
+        else:
+            out[self.page.results.message] = ""
+        return out
+
+    def on_status(self) -> str:
+        return self.ctx.status()
+
+
+def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
+    """Attach the handlers of `Events` to the page's components (inside ``demo``'s context)."""
+    ev, s, pl, a = Events(ctx, page), page.search, page.player, page.add
+    pl.explain_btn.click(
+        ev.on_explain,
+        [page.state, page.selected],
+        [pl.explain_picture, pl.explain_note],
+        concurrency_id="explain",
+        concurrency_limit=1,
+        **PRIVATE,
+    )
+    page.selected.change(ev.on_selection_change, None, [pl.explain_picture, pl.explain_note], **PRIVATE)
+    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode], page.result_outputs
+    s.query.submit(ev.run_search, inputs, outputs, **SEARCHING)
+    s.search_btn.click(ev.run_search, inputs, outputs, **SEARCHING)
+    page.results.more_btn.click(ev.load_more, [page.state], outputs, **SEARCHING)
+    # Two steps: Gradio's player resets its position when a new file loads, so the start
+    # (playback_position) is set once the file is in place.
+    page.results.gallery.select(
+        ev.select,
+        [page.state],
+        [pl.video, pl.span, page.selected, pl.similar_btn, pl.moment],
+        concurrency_limit=4,
+        **PRIVATE,
+    ).then(ev.seek, [page.state, page.selected], [pl.video], **PRIVATE).then(
+        None, [pl.moment, pl.loop], None, js=SET_SPAN, **PRIVATE
+    ).then(None, None, None, js=SCROLL_TO_PLAYER)
+    pl.loop.change(None, [pl.loop], None, js=SET_LOOP, **PRIVATE)
+    pl.similar_btn.click(ev.more_like_this, [page.selected, s.k, *s.filters, page.state], outputs, **SEARCHING)
+    # progress shows in the Add panel (on its message), not over the status line
+    added = [a.message, page.status, a.uploads, a.new_videos, a.show_new_btn, a.first_run]
+    a.add_btn.click(ev.on_add_files, [a.uploads, *a.encoder_choice], added, show_progress_on=[a.message], **INDEXING)
+    a.show_new_btn.click(ev.show_new, [a.new_videos, s.k, page.state], outputs, **SEARCHING).then(
+        None, None, None, js=SCROLL_TO_RESULTS
+    )
+    if a.folder_btn is not None:
+        a.folder_btn.click(
+            ev.on_add_folder,
+            [a.folder_path, *a.encoder_choice],
+            [a.message, page.status, a.first_run],
+            show_progress_on=[a.message],
+            **INDEXING,
+        )
+    a.arch.change(ev.on_arch, [a.arch], [a.weights], **PRIVATE)
+    a.weights.change(ev.on_weights, [a.weights], [a.weights_file, a.random_warning, a.random_ok], **PRIVATE)
+    demo.load(ev.on_load, None, [page.status, a.first_run, a.panel, page.results.message], **PRIVATE)
+    gr.Timer(30).tick(ev.on_status, None, page.status, **PRIVATE)  # indexing by other processes

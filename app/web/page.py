@@ -1,0 +1,172 @@
+"""The page's layout, and `build_demo`: the page and its API for one library.
+
+Layout: status line; query box (Enter searches), K, match mode and filters (folder, duration
+range, file type); the results as cards, one per video, its best moment's picture captioned
+"match · file · start–end of length" and, when several moments of the video matched, those
+moments listed under it as clickable times (like key moments under a video), with "load
+more"; a player that opens the selected moment at its `start_s` (gr.Video's
+`playback_position`), the span marked on its timeline and shown under it, stopping at the
+moment's end or looping it (``assets/player.js``), "more like this" and "explain this moment";
+an "add videos" panel (upload, or a server folder when allowed; for a library without an
+encoder, the encoder to start it with), whose result offers "Show new videos".
+
+What the controls do is `events`; the API (gradio_client) is `endpoints`.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.resources import files
+
+import gradio as gr
+from tempme.app.context import ARCHITECTURES, WEIGHTS_FILE, AppContext
+from tempme.app.validate import MAX_K
+from tempme.app.web import endpoints
+from tempme.app.web.components import AddPanel, Page, Player, Results, SearchBar
+from tempme.app.web.events import wire
+from tempme.app.web.state import SearchState
+from tempme.index import SEARCH_MODES
+
+EXTENSION_CHOICES = [".mp4", ".mkv", ".webm", ".mov", ".avi"]  # the common ones of index.files.VIDEO_EXTENSIONS
+RANDOM_WARNING = (
+    "⚠️ **Random weights: every search result will be meaningless.** The videos are encoded by an "
+    "untrained network, and the library keeps that encoder for good (start a new library to change "
+    "it). Use them only for a quick test, e.g. with `tempme-tiny`."
+)
+
+
+@functools.cache
+def asset(name: str) -> str:
+    """The text of ``assets/<name>`` (package data of tempme.app.web)."""
+    return files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def build_demo(ctx: AppContext) -> gr.Blocks:
+    """The page and its API for the library in `ctx` (CSS and the player script are given to
+    ``launch``: `tempme.app.web.server`)."""
+    with gr.Blocks(title="tempme · video moment search", fill_width=True) as demo:
+        page = layout(ctx)
+        wire(demo, ctx, page)
+        endpoints.register(ctx)
+    return demo
+
+
+def layout(ctx: AppContext) -> Page:
+    """The page's components, top to bottom (inside a ``gr.Blocks``), by name."""
+    gr.Markdown("## tempme · find moments in your videos")
+    status = gr.Markdown(elem_id="status")
+    state = gr.State(SearchState())
+    selected = gr.State(None)
+    search = _search_bar()
+    message = gr.Markdown(elem_id="message")
+    results, player = _results_and_player(message)
+    return Page(status, state, selected, search, results, player, _add_panel(ctx))
+
+
+def _search_bar() -> SearchBar:
+    with gr.Row(equal_height=True):
+        query = gr.Textbox(
+            label="Describe a moment",
+            placeholder="e.g. “a woman flipping a pancake”, then press Enter",
+            scale=6,
+            max_lines=1,
+            elem_id="query",
+            autofocus=True,
+        )
+        # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
+        k = gr.Number(value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k", info=f"1 to {MAX_K}")
+        search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
+    mode = gr.Radio(
+        list(SEARCH_MODES),
+        value="all",
+        label="Match",
+        elem_id="mode",
+        info="all: what it looks like, what is said and what is written, fused",
+    )
+    with gr.Accordion("Filters", open=False):
+        with gr.Row():
+            folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
+            min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
+            max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
+            exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
+    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts)
+
+
+def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
+    with gr.Row():
+        with gr.Column(scale=3):
+            # custom cards (one per video, its moments beneath): gr.Gallery has one tile per item
+            gallery = gr.HTML("", elem_id="results", js_on_load=asset("results.js"), padding=False)
+            evidence = gr.HTML(elem_id="evidence")
+            more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
+        with gr.Column(scale=2, elem_id="player-col"):
+            video = gr.Video(label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"])
+            loop = gr.Checkbox(
+                value=False, label="Loop the moment (off: stop at its end)", elem_id="loop", container=False
+            )
+            span = gr.Markdown(elem_id="span")
+            moment = gr.JSON(visible=False)  # {start, end, duration} of the selected moment, for player.js
+            similar_btn = gr.Button("More like this", elem_id="more-like-this", interactive=False)
+            # "Explain this moment": a picture of how TempMe merged the selected moment's tokens
+            # (AppContext.explain), hidden until asked for and again when the selection changes
+            explain_btn = gr.Button("Explain this moment", elem_id="explain", size="sm")
+            picture = gr.Image(
+                label="Token merging", type="filepath", interactive=False, visible=False, elem_id="explain-image"
+            )
+            note = gr.Markdown(elem_id="explain-message")
+    player = Player(video, loop, span, moment, similar_btn, explain_btn, picture, note)
+    return Results(message, gallery, evidence, more_btn), player
+
+
+def _encoder_choice(ctx: AppContext) -> list:
+    """ "Start the library": the model, its weights (a file, or random with a confirmation), an adapter."""
+    gr.Markdown(
+        "**Start the library**: choose the encoder that indexes it. The library records it "
+        "(as `tempme index --model … --pretrained …` does) and encodes every later video the same way."
+    )
+    arch = gr.Radio(
+        list(ARCHITECTURES),
+        value=ARCHITECTURES[0],
+        label="Model (open_clip architecture; tempme-tiny: a small test model)",
+        elem_id="arch",
+    )
+    first_weights = ctx.weight_choices(ARCHITECTURES[0])
+    weights = gr.Radio(
+        first_weights,
+        value=first_weights[0][1],
+        label="Weights (open_clip tags already downloaded to this machine, a file, or random)",
+        elem_id="weights",
+    )
+    weights_file = gr.Textbox(
+        label="Weights file on the server",
+        placeholder="/models/ViT-B-32.pt (OpenAI's archive or an open_clip state dict)",
+        visible=first_weights[0][1] == WEIGHTS_FILE,
+        elem_id="weights-file",
+    )
+    adapter = gr.Textbox(
+        label="Adapter folder on the server (optional)", placeholder="/models/tempme-adapter", elem_id="adapter"
+    )
+    random_warning = gr.Markdown(RANDOM_WARNING, visible=False, elem_id="random-warning")
+    random_ok = gr.Checkbox(
+        label="I understand: with random weights every result is meaningless", visible=False, elem_id="random-ok"
+    )
+    return [arch, weights, weights_file, adapter, random_warning, random_ok]
+
+
+def _add_panel(ctx: AppContext) -> AddPanel:
+    with gr.Accordion("Add videos", open=False, elem_id="add-panel") as panel:
+        with gr.Group(visible=False, elem_id="first-run") as first_run:
+            choice = _encoder_choice(ctx)
+        uploads = gr.File(label="Video files", file_count="multiple", file_types=["video"], elem_id="upload")
+        add_btn = gr.Button("Add to library", elem_id="add")
+        folder_path = folder_btn = None
+        if ctx.allow_folder_add:
+            with gr.Row():
+                folder_path = gr.Textbox(label="Folder on the server", placeholder="/srv/videos", scale=4)
+                folder_btn = gr.Button("Index folder", scale=1)
+        message = gr.Markdown(elem_id="add-message")
+        new_videos = gr.State([])
+        show_new_btn = gr.Button("Show new videos", visible=False, elem_id="show-new")
+    return AddPanel(
+        panel, first_run, *choice, uploads, add_btn, folder_path, folder_btn, message, new_videos, show_new_btn
+    )

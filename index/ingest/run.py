@@ -1,0 +1,144 @@
+"""``Library.add`` as a pipeline: plan what changed, bind the encoder, run an engine, commit;
+and its inverse, ``Library.remove``.
+
+Shaped like clip-retrieval's inference: what a step does is one module (:mod:`.plan`,
+:mod:`.encoders`, :mod:`.writer`), *where it runs* is the injected engine
+(:class:`~.outcomes.Executor`: :class:`~.executor.LocalExecutor` unless the options name
+another). The library hands over an :class:`IngestTarget` (its folder, catalog, store and stop
+event) while it holds its write lock; this module never takes a lock itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tempme.index.catalog import Catalog
+from tempme.index.errors import LibraryError
+from tempme.index.filenames import absolute, link_target, printable
+from tempme.index.ingest import encoders
+from tempme.index.ingest.options import IngestOptions
+from tempme.index.ingest.outcomes import Executor
+from tempme.index.ingest.plan import IngestPlan, plan_ingest
+from tempme.index.ingest.writer import Committer
+from tempme.index.media.files import walk
+from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.vectors import VectorStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestTarget:
+    """The library a run writes to. ``cancel``: set to stop a run within a batch (what was
+    committed is kept); ``dropped``: told the (N,) segment ids a run deletes (their thumbnails go)."""
+
+    path: Path
+    catalog: Catalog
+    store: VectorStore
+    cancel: threading.Event
+    dropped: Callable[[np.ndarray], None]
+
+
+def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.EncoderSpec:
+    """The encoder an ``add`` asks for: the loaded ``options.encoder``'s, else the options' names
+    completed from the record (:func:`.encoders.resolve_request`).
+
+    Raises:
+        LibraryError: no encoder is recorded yet and none is named; the recorded adapter is missing.
+    """
+    if options.encoder is not None:
+        return encoders.loaded_spec(options.encoder, options.adapter)
+    return encoders.resolve_request(
+        target.catalog, target.path, options.model, options.pretrained, options.adapter, options.quick_gelu
+    )
+
+
+def plan_paths(catalog: Catalog, paths: list[Path]) -> IngestPlan:
+    """Walk ``paths`` (links keep their names, :func:`.media.files.walk`) and plan against the catalog.
+
+    Videos stored under a walked folder's target (indexed by another name, or before links kept
+    their names) and not walked now are replaced by the names walked now, not doubled.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+    """
+    roots = [absolute(p) for p in paths]
+    unreadable: list[tuple[Path, str]] = []
+    files = walk(roots, errors=unreadable)
+    targets = [t for r in roots if r.is_dir() and (t := link_target(r)) is not None and t not in roots]
+    return plan_ingest(files, roots + targets, catalog.known_files(), unreadable)
+
+
+def engine_for(options: IngestOptions, cancel: threading.Event) -> Executor:
+    """``options.executor``, else a local threaded engine (imported here: torch, PyAV)."""
+    if options.executor is not None:
+        return options.executor
+    from tempme.index.ingest.executor import LocalExecutor
+
+    return LocalExecutor(options.segment_params, options.workers, options.batch_size, cancel=cancel)
+
+
+def add_videos(
+    target: IngestTarget,
+    paths: list[Path],
+    spec: encoders.EncoderSpec,
+    options: IngestOptions,
+    progress: ProgressFn | None = None,
+    loaded: object | None = None,
+) -> tuple[IndexReport, object | None]:
+    """Index ``paths`` with the encoder ``spec`` (see ``Library.add``); ``loaded``: the library's
+    encoder if it already has one in memory. Returns the report and the encoder used (None when
+    nothing needed encoding)."""
+    if options.encoder is None:
+        encoders.check_request(target.catalog, target.path, spec)
+    plan = plan_paths(target.catalog, paths)
+    if progress is not None:
+        progress(0, len(plan.encode), "")  # the total, before the encoder loads
+    encoder = handle = None
+    if plan.encode:
+        encoder = options.encoder
+        if encoder is None:
+            recorded = target.catalog.encoder_info() is not None
+            encoder = loaded if loaded is not None and recorded else encoders.load_for_library(
+                target.catalog, target.path, spec
+            )  # fmt: skip
+        handle = encoders.bind(target.catalog, target.path, encoder, spec)
+        target.store.ensure(encoder.embed_dim)
+    committer = Committer(target.catalog, target.store, flush_every=options.flush_every, progress=progress)
+    target.dropped(committer.begin(plan))
+    if handle is not None:
+        for outcome in engine_for(options, target.cancel).run(plan.encode, handle):
+            committer.commit(outcome)
+            if target.cancel.is_set():
+                break
+    return committer.finish(interrupted=target.cancel.is_set()), encoder
+
+
+def remove_videos(target: IngestTarget, path: Path, confirm: Callable[[list[Path]], bool] | None = None) -> int:
+    """Remove the video at ``path`` (or every video under a folder, compared literally) from the
+    catalog and the vectors; returns how many went (0 when ``confirm`` refused more than one).
+
+    Raises:
+        LibraryError: nothing in the library matches ``path`` (nothing is removed).
+    """
+    p = absolute(path)
+    video_ids = target.catalog.videos_under(p)
+    link = link_target(p)
+    if not video_ids and link not in (None, p):  # the target's own name, for older records
+        p = link
+        video_ids = target.catalog.videos_under(p)
+    if not video_ids:
+        raise LibraryError(f"{printable(p)} is not in the library {printable(target.path)}: nothing removed")
+    if len(video_ids) > 1 and confirm is not None:
+        if not confirm([target.catalog.video_path(v) for v in video_ids]):
+            return 0
+    seg_ids = target.catalog.delete_videos(video_ids)
+    target.store.remove(seg_ids)
+    target.store.save()
+    target.dropped(seg_ids)
+    return len(video_ids)

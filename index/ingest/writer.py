@@ -1,0 +1,174 @@
+"""Ingest, step 3: the one committer, the only writer of a run's rows and vectors.
+
+Crash safety: a video's rows (the video, its segments with their vectors) are committed in one
+catalog transaction; then its vectors go into the vector store, which is saved as a new
+versioned file every ``flush_every`` videos and at the end. A run killed in between leaves the
+catalog ahead of the file, and the next ``load`` repairs the file from the catalog. Runs are
+recorded (``runs`` table) as they go, so ``stats`` shows an interrupted one.
+
+Isolation: anything that goes wrong with one file (it cannot be decoded, its name cannot be
+stored) is recorded as that file's failure and the run goes on. Storage failures (a full disk, a
+read-only or damaged database) stop the run with a :class:`StorageError` that says so; the
+catalog keeps every video committed before, and the vector file is repaired on the next open.
+
+It runs in the thread that iterates the executor, with the library's write lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tempme.index.catalog import Catalog, NewVideo, storage_problem
+from tempme.index.errors import STORAGE_PROBLEMS, StorageError, cause
+from tempme.index.filenames import printable
+from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
+from tempme.index.ingest.plan import IngestPlan
+from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.settings import get_settings
+from tempme.index.vectors import VectorStore
+
+log = logging.getLogger(__name__)
+
+
+class Committer:
+    """Stores one run's outcomes; use :meth:`begin`, then :meth:`commit` per outcome, then :meth:`finish`."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        *,
+        flush_every: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.flush_every = flush_every or get_settings().flush_every
+        self.progress = progress
+        self.report = IndexReport()
+        self._t0 = time.perf_counter()
+        self._run_id: int | None = None
+        self._total = 0
+        self._unsaved = 0
+
+    def begin(self, plan: IngestPlan) -> np.ndarray:
+        """Record the run and apply the plan's deletions (rows, then vectors, then a saved file);
+        returns the (N,) segment ids removed."""
+        self.report.found, self.report.skipped = plan.found, plan.skipped
+        self.report.unreadable = [(printable(d), why) for d, why in plan.unreadable]
+        for d, why in plan.unreadable:
+            log.warning("cannot read folder %s (%s): its videos are kept as they were", printable(d), why)
+        self._total = len(plan.encode)
+        with self._storage("starting the run"):
+            self._run_id = self.catalog.start_run()
+            seg_ids = np.zeros(0, np.int64)
+            if plan.drop:
+                seg_ids = self.catalog.delete_videos(plan.drop)
+                self.report.removed = len(plan.gone)
+                self.store.remove(seg_ids)
+                self.store.save()
+        if plan.gone:
+            log.info("removed %d deleted files from the library", len(plan.gone))
+        return seg_ids
+
+    @contextmanager
+    def _storage(self, what: str) -> Iterator[None]:
+        """Turn a storage failure while doing ``what`` into a :class:`StorageError`."""
+        try:
+            yield
+        except StorageError as exc:  # from the catalog's or the store's boundary: say what this run kept
+            if exc.kind is None or exc.__cause__ is None:
+                raise
+            raise StorageError(storage_message(exc.kind, what, exc.__cause__, self.report), exc.kind) from exc.__cause__
+        except Exception as exc:
+            kind = storage_problem(exc)
+            if kind is None:
+                raise
+            raise StorageError(storage_message(kind, what, exc, self.report), kind) from exc
+
+    def commit(self, outcome: Outcome) -> None:
+        if isinstance(outcome, VideoResult):
+            try:
+                with self._storage(f"storing {printable(outcome.path)}"):
+                    self._video(outcome)
+            except StorageError:
+                raise
+            except Exception as exc:  # this file's problem (e.g. a name the database cannot hold)
+                log.warning("cannot store %s: %s: %s", printable(outcome.path), type(exc).__name__, exc)
+                self._failure(VideoFailure(outcome.path, f"{type(exc).__name__}: {exc}", outcome.decode_s))
+        else:
+            self._failure(outcome)
+        if self.progress is not None:
+            self.progress(self.report.indexed + self.report.failed, self._total, printable(outcome.path))
+
+    def _video(self, v: VideoResult) -> None:
+        ids = self.catalog.add_video(to_new_video(v))
+        self.store.add(np.asarray(v.embeddings, np.float32), ids)
+        r = self.report
+        r.indexed += 1
+        r.segments += len(ids)
+        r.decode_s += v.decode_s
+        r.encode_s += v.encode_s
+        self._unsaved += 1
+        if self._unsaved >= self.flush_every:
+            self._flush()
+
+    def _failure(self, f: VideoFailure) -> None:
+        try:
+            with self._storage(f"recording the failure of {printable(f.path)}"):
+                self.catalog.add_failure(Path(f.path), f.reason, retry=f.retry)
+        except StorageError:
+            raise
+        except Exception as exc:  # the name itself cannot be stored: report it, keep going
+            log.warning("cannot record the failure of %s: %s", printable(f.path), exc)
+        log.warning("failed: %s: %s", printable(f.path), f.reason)
+        self.report.failed += 1
+        self.report.decode_s += f.decode_s
+        self.report.errors.append((printable(f.path), f.reason))
+
+    def _flush(self) -> None:
+        if self._unsaved:
+            with self._storage("saving the vector index"):
+                self.store.save()
+                self.catalog.update_run(self._run_id, self.report, time.perf_counter() - self._t0)
+            self._unsaved = 0
+
+    def finish(self, interrupted: bool = False) -> IndexReport:
+        """Rebuild the index if the library outgrew its type, save, close the run record."""
+        self.report.interrupted = interrupted
+        if not interrupted and self.store.needs_rebuild():
+            log.info("library reached %d vectors: rebuilding its index", self.store.ntotal)
+            self.store.rebuild()
+            self._unsaved += 1
+        self._flush()
+        self.report.seconds = time.perf_counter() - self._t0
+        with self._storage("closing the run record"):
+            self.catalog.update_run(self._run_id, self.report, self.report.seconds, finished=not interrupted)
+        return self.report
+
+
+def storage_message(kind: str, what: str, exc: BaseException, report: IndexReport) -> str:
+    """One paragraph for a storage failure: what failed, why, what is kept, what to do."""
+    why = STORAGE_PROBLEMS[kind]
+    return (
+        f"{why} ({cause(exc)}) while {what}. The library is consistent: the "
+        f"{report.indexed} video(s) indexed in this run before it are kept, nothing after it was "
+        f"written. {'Free some space and run' if kind == 'full' else 'Fix the storage and run'} "
+        "the same command again to index the rest."
+    )
+
+
+def to_new_video(v: VideoResult) -> NewVideo:
+    """What the catalog stores of an encoded video (the committer's rows, the reindex staging):
+    its file as stat'ed before it was read (stat'ed now when the engine took no stamp)."""
+    m, stamp = v.meta, v.stamp or FileStamp.of(v.path)
+    return NewVideo(
+        path=v.path, size=stamp.size, mtime_ns=stamp.mtime_ns, content_hash=v.content_hash,
+        duration_s=m.duration_s, fps=m.fps, width=m.width, height=m.height, codec=m.codec,
+        spans=[(s.start_s, s.end_s, s.kind) for s in v.spans], embeddings=v.embeddings,
+    )  # fmt: skip

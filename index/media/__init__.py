@@ -1,0 +1,35 @@
+"""The media room: video files and what is decoded from them. The one list of video extensions
+and folder walking (:mod:`.files`), the segmentation rule (:mod:`.segments`), scene cuts
+(:mod:`.cuts`), the decoding pass (:mod:`.scan`, in worker processes: :mod:`.scan_pool`),
+thumbnails (:mod:`.thumbnails`) and soundtracks (:mod:`.audio`).
+
+Names resolve on first use, so ``media.files`` does not import PyAV or OpenCV."""
+
+from tempme.index.lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(("VIDEO_EXTENSIONS", "content_hash", "is_video_name", "walk"), "files"),
+    **dict.fromkeys(("SegmentParams", "SegmentPlanner", "SegmentSpan", "plan_segments"), "segments"),
+    **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
+    **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
+    "ScanPool": "scan_pool",
+    **dict.fromkeys(
+        (
+            "Thumbnails",
+            "drop_thumbnails",
+            "is_blank",
+            "load_key",
+            "luma_stats",
+            "pick_frame",
+            "purge_legacy",
+            "thumbnail",
+            "thumbnail_name",
+        ),
+        "thumbnails",
+    ),
+    **dict.fromkeys(
+        ("SAMPLE_RATE", "Audio", "AudioDecodeError", "AudioError", "NoAudioError", "decode_audio"), "audio"
+    ),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

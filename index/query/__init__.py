@@ -1,0 +1,29 @@
+"""The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), vector -> moments
+(:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
+the router that picks and fuses the lists of a search (:mod:`.router`)."""
+
+from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_threads
+from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
+from tempme.index.query.router import OVERFETCH, Searchable, search
+from tempme.index.query.text import matched_words, search_lines
+from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_video_hits, search_moments
+
+__all__ = [
+    "OVERFETCH",
+    "RRF_K",
+    "Fused",
+    "Moment",
+    "QueryEncoder",
+    "Searchable",
+    "SegmentHit",
+    "TextBatcher",
+    "fuse_hits",
+    "group_moments",
+    "matched_words",
+    "merge_video_hits",
+    "reciprocal_rank_fusion",
+    "search",
+    "search_lines",
+    "search_moments",
+    "set_search_threads",
+]

@@ -1,0 +1,142 @@
+"""What a library run did and what a library holds: plain dataclasses with one-line summaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+class ProgressFn(Protocol):
+    """Told how a long run goes: ``done`` of ``total`` videos, ``path`` the one just finished
+    (printable; ``""`` for the first call, made once the total is known). ``Library.add``,
+    ``Library.reindex`` and ``Library.enrich`` call it; the CLI's bar and the page's progress
+    implement it."""
+
+    def __call__(self, done: int, total: int, path: str) -> None: ...
+
+
+def plural(n: int, noun: str) -> str:
+    """``plural(1, "video")`` -> ``"1 video"``; ``plural(2, "video")`` -> ``"2 videos"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@dataclass
+class IndexReport:
+    """What one :meth:`Library.add` did."""
+
+    found: int = 0  # video files under the given paths
+    indexed: int = 0  # newly encoded (new or changed)
+    skipped: int = 0  # unchanged since the last run (nothing encoded)
+    removed: int = 0  # deleted files dropped from the library
+    failed: int = 0  # could not be decoded in this run
+    segments: int = 0  # segments encoded
+    seconds: float = 0.0  # wall time
+    decode_s: float = 0.0  # summed over decode workers
+    encode_s: float = 0.0  # in the encoder
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason): not listed, videos kept
+    interrupted: bool = False  # stopped early (SIGTERM, Library.interrupt); what was committed is kept
+
+    @property
+    def videos_per_s(self) -> float:
+        return (self.indexed + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def seconds_per_segment(self) -> float:
+        return self.seconds / self.segments if self.segments else 0.0
+
+    def summary(self) -> str:
+        text = (
+            f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
+            f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
+            f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)"
+        )
+        if self.unreadable:
+            text += f"; {len(self.unreadable)} folder(s) could not be read (their videos are kept)"
+        if self.interrupted:
+            text += "; interrupted (what was indexed is kept; run again to finish)"
+        return text
+
+
+@dataclass
+class LibraryStats:
+    path: Path
+    videos: int  # indexed
+    segments: int
+    failed: int
+    failures: list[tuple[str, str]]  # (path, error)
+    index_type: str  # flat / ivf / ivf-sq8 (by size), or the FAISS factory string pinned by rebuild
+    vectors: int
+    index_version: int
+    encoder: dict | None  # EncoderInfo.to_dict()
+    last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
+    index_mapped: bool = False  # the index's lists are memory-mapped from its file (not in memory)
+
+    @classmethod
+    def of(cls, path: Path, counts: tuple, store, encoder: dict | None) -> LibraryStats:
+        """From the catalog's ``counts()`` (videos, segments, failures, last run) and a vector
+        store (its ``kind``, ``ntotal``, ``version``, ``mapped``)."""
+        videos, segments, failures, last = counts
+        return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
+                   encoder, last, store.mapped)  # fmt: skip
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["path"] = str(self.path)
+        d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
+        return d
+
+
+@dataclass(frozen=True)
+class IndexFileState:
+    """Which vector-store file matches the catalog (recorded after the file is in place)."""
+
+    version: int
+    file: str | None
+    kind: str
+    ntotal: int
+    id_checksum: int
+
+
+@dataclass
+class ReindexReport:
+    """What one :meth:`Library.reindex` did."""
+
+    videos: int = 0  # re-encoded (now searchable with the new encoder)
+    segments: int = 0
+    resumed: int = 0  # of those, staged by an earlier, unfinished run
+    failed: int = 0  # could not be read again: dropped from the library, listed as failed
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False  # stopped before the swap: the library is as it was
+    encoder: str = ""  # the new encoder, described
+
+    def summary(self) -> str:
+        if self.interrupted:
+            return (
+                f"interrupted after {self.videos} of the videos: the library still uses its old encoder; "
+                "run the same reindex again to resume"
+            )
+        resumed = f" ({self.resumed} from the interrupted run)" if self.resumed else ""
+        failed = f"; {self.failed} could not be read and were dropped" if self.failed else ""
+        return (
+            f"re-encoded {plural(self.videos, 'video')}{resumed} "
+            f"({self.segments} segments) with {self.encoder} in {self.seconds:.1f} s{failed}"
+        )
+
+
+@dataclass
+class EnrichReport:
+    """What one :func:`enrich` run did for one kind."""
+
+    kind: str
+    videos: int = 0  # processed in this run
+    lines: int = 0  # utterances or on-screen lines stored
+    statuses: dict[str, int] = field(default_factory=dict)  # status -> videos
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        what = "utterances" if self.kind == "speech" else "on-screen lines"
+        st = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing to do"
+        return f"{self.kind}: {self.videos} videos ({st}), {self.lines} {what}, in {self.seconds:.1f} s"

