@@ -156,6 +156,9 @@ def test_fuse_hits_one_moment_found_three_ways_and_the_boundaries():
     assert fused[2].segment_id == 40 and fused[2].matched == ("text",) and fused[2].visual_score is None
     # k = 1 (the RRF constant passed on): moment 20 = 1/2 + 1/2 + 1/3
     assert fuse_hits({"visual": visual, "speech": speech, "text": text}, k=1, rrf_k=1)[0].score == 1 + 1 / 3
+    # one row per video: video 5's second moment is skipped, video 9's line still comes
+    best = fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10, per_video=True)
+    assert [h.segment_id for h in best] == [20, 40]
     # exactly k results, ranked from offset + 1
     two = fuse_hits({"visual": visual, "speech": speech, "text": text}, k=2)
     assert [h.rank for h in two] == [1, 2] and len(two) == 2
