@@ -1,0 +1,169 @@
+"""Compound, time-ordered queries: the parts' hits joined within a video, ranked by RRF.
+
+A compound query is a list of parts ("a goal", "crowd cheers", ...), each searched on its own,
+and a relation between each part and the next:
+
+- ``then``: the next part's moment starts at or after this part's moment ends, at most
+  ``within_s`` seconds later: ``0 <= next.start_s - this.end_s <= within_s``;
+- ``while``: the two moments overlap in time: ``this.start_s < next.end_s`` and
+  ``next.start_s < this.end_s`` (moments that only touch do not overlap).
+
+:func:`join_parts` finds, in each video, the chains of hits (one hit per part, each related to
+the previous one) and ranks them by reciprocal rank fusion over the parts' ranks (Cormack,
+Clarke and Büttcher, SIGIR 2009; k = 60, :data:`tempme.index.fusion.RRF_K`):
+
+    score(chain) = sum over parts i of 1 / (k + rank_i)
+
+with ``rank_i`` the 1-based rank of the chain's hit in part i's own list. Only ranks count (the
+parts may come from different modes: cosine, BM25), as in the library's fusion of modes. Ties
+go to the chain whose best rank is better, then to the lower ranks part by part, then by video
+and time: deterministic. With ``unique=True`` (the default) a hit takes part in at most one
+result, chosen greedily best score first, so that one strong moment does not fill the page
+paired with every moment after it. A result's span is the union ``[min start, max end]`` of its
+hits; each hit keeps its own item (the caller's hit, with why it matched).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Sequence, TypeVar
+
+from .fusion import RRF_K
+
+T = TypeVar("T")
+RELATIONS = ("then", "while")
+EPS = 1e-6  # seconds
+
+
+@dataclass(frozen=True)
+class Relation:
+    """How a part relates to the next one: ``then`` (within ``within_s`` s after) or ``while``."""
+
+    kind: str = "then"
+    within_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in RELATIONS:
+            raise ValueError(f"relation must be one of {', '.join(RELATIONS)}, got {self.kind!r}")
+        if self.within_s < 0:
+            raise ValueError(f"within must be >= 0 s, got {self.within_s}")
+
+    def holds(self, a: PartHit, b: PartHit) -> bool:
+        """Whether ``b`` (the next part's hit) stands in this relation to ``a``."""
+        if a.video_id != b.video_id:
+            return False
+        if self.kind == "then":
+            return -EPS <= b.start_s - a.end_s <= self.within_s + EPS
+        return a.start_s < b.end_s - EPS and b.start_s < a.end_s - EPS
+
+
+@dataclass(frozen=True)
+class PartHit(Generic[T]):
+    """One hit of one part: ``[start_s, end_s)`` s of video ``video_id``, 1-based ``rank`` in its
+    part's list; ``item`` is whatever the caller carries along (e.g. its ``Hit``)."""
+
+    video_id: int
+    start_s: float
+    end_s: float
+    rank: int
+    item: T | None = None
+
+
+@dataclass(frozen=True)
+class JoinedMoment(Generic[T]):
+    """A chain of hits, one per part, in one video: its span, RRF score and 1-based rank."""
+
+    video_id: int
+    start_s: float
+    end_s: float
+    score: float
+    rank: int
+    hits: tuple[PartHit[T], ...]
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        return tuple(h.rank for h in self.hits)
+
+
+def rrf_score(ranks: Sequence[int], k: float = RRF_K) -> float:
+    """``sum(1 / (k + r))`` over the 1-based ranks."""
+    return sum(1.0 / (k + r) for r in ranks)
+
+
+def join_parts(
+    parts: Sequence[Sequence[PartHit[T]]],
+    relations: Sequence[Relation],
+    k: float = RRF_K,
+    unique: bool = True,
+    limit: int | None = None,
+) -> list[JoinedMoment[T]]:
+    """Join the parts' ranked hits (see the module docstring), best first.
+
+    Args:
+        parts: P >= 2 lists of hits, each in its own rank order (ranks need not be contiguous:
+            a filtered list keeps the ranks its search gave).
+        relations: P - 1 relations; ``relations[i]`` links part ``i`` to part ``i + 1``.
+        k: the RRF constant (> 0).
+        unique: a hit is used in at most one result (greedy, best score first).
+        limit: at most this many results.
+
+    Raises:
+        ValueError: fewer than two parts, a wrong number of relations, ``k <= 0``, a rank < 1.
+    """
+    if len(parts) < 2:
+        raise ValueError(f"a compound query needs at least 2 parts, got {len(parts)}")
+    if len(relations) != len(parts) - 1:
+        raise ValueError(f"{len(parts)} parts need {len(parts) - 1} relations, got {len(relations)}")
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k}")
+    for i, part in enumerate(parts):
+        bad = [h.rank for h in part if h.rank < 1]
+        if bad:
+            raise ValueError(f"part {i + 1}: ranks are 1-based, got {bad[:3]}")
+    by_video: list[dict[int, list[tuple[int, PartHit[T]]]]] = []
+    for part in parts:
+        groups: dict[int, list[tuple[int, PartHit[T]]]] = {}
+        for j, h in enumerate(part):
+            groups.setdefault(h.video_id, []).append((j, h))
+        by_video.append(groups)
+
+    chains: list[tuple[tuple[int, ...], tuple[PartHit[T], ...]]] = []  # (positions, hits)
+
+    def extend(i: int, video: int, pos: tuple[int, ...], hits: tuple[PartHit[T], ...]) -> None:
+        if i == len(parts):
+            chains.append((pos, hits))
+            return
+        for j, h in by_video[i].get(video, ()):
+            if relations[i - 1].holds(hits[-1], h):
+                extend(i + 1, video, pos + (j,), hits + (h,))
+
+    for j, h in enumerate(parts[0]):
+        extend(1, h.video_id, (j,), (h,))
+
+    def key(chain: tuple[tuple[int, ...], tuple[PartHit[T], ...]]):
+        hits = chain[1]
+        ranks = tuple(h.rank for h in hits)
+        return (-rrf_score(ranks, k), min(ranks), ranks, hits[0].video_id, min(h.start_s for h in hits))
+
+    used: list[set[int]] = [set() for _ in parts]
+    out: list[JoinedMoment[T]] = []
+    for pos, hits in sorted(chains, key=key):
+        if unique and any(p in used[i] for i, p in enumerate(pos)):
+            continue
+        if unique:
+            for i, p in enumerate(pos):
+                used[i].add(p)
+        ranks = tuple(h.rank for h in hits)
+        out.append(
+            JoinedMoment(
+                video_id=hits[0].video_id,
+                start_s=min(h.start_s for h in hits),
+                end_s=max(h.end_s for h in hits),
+                score=rrf_score(ranks, k),
+                rank=len(out) + 1,
+                hits=hits,
+            )
+        )
+        if limit is not None and len(out) >= limit:
+            break
+    return out
