@@ -154,9 +154,9 @@ def edl_rate(timeline: otio.schema.Timeline) -> float:
     if not rates:
         raise TimelineError("the timeline has no clips")
     rate = rates.most_common(1)[0][0]
-    if otio.opentime.RationalTime.is_smpte_timecode_rate(rate):
+    if otio.opentime.RationalTime.is_valid_timecode_rate(rate):
         return rate
-    near = otio.opentime.RationalTime.nearest_smpte_timecode_rate(rate)
+    near = otio.opentime.RationalTime.nearest_valid_timecode_rate(rate)
     return near if near > 0 else EDL_FALLBACK_RATE
 
 
