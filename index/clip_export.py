@@ -21,6 +21,11 @@ clock, as everywhere in the library: the stream's ``start_time`` is 0) into a ne
      :data:`X264_PRESET`) and AAC: the first frame is the one on screen at the span's start,
      the last the one on screen just before its end (one frame at most from the asked times);
      source timestamps are kept (variable frame rate stays variable).
+
+   Both modes cut at the nearest frame boundary: a frame that starts less than half a frame
+   after the span's start counts as on screen at the start, and one that starts less than half
+   a frame before its end is left out (times rounded on their way through a catalog then never
+   cost a frame, or turn a keyframe start into a re-encode).
    - ``auto`` (the default): ``copy`` when the keyframe at or before the start is **near**, i.e.
      at most ``near_s`` seconds earlier (:data:`NEAR_KEYFRAME_S` = 1 s, the default padding:
      a copied clip then starts at most one more padding early) and the video codec can be
@@ -232,6 +237,7 @@ def _copy_packets(container: av.container.InputContainer, start_s: float, end_s:
     tb, v0 = vs.time_base, _stream_start(vs)
     rate = vs.average_rate or vs.guessed_rate or 25
     frame_ticks = max(1, round(1 / (float(rate) * float(tb))))
+    slack = 0.5 / float(rate)  # half a frame: see "nearest frame boundary" in the module docstring
 
     def secs(ticks: int) -> float:
         return float(ticks * tb) - v0
@@ -244,11 +250,11 @@ def _copy_packets(container: av.container.InputContainer, start_s: float, end_s:
         key = None
         for packet in stream:
             t = secs(_pts(packet))
-            if packet.is_keyframe and (t <= start_s + EPS or (key is None and seek_s <= 0)):
+            if packet.is_keyframe and (t <= start_s + slack or (key is None and seek_s <= 0)):
                 key, kept = _pts(packet), [packet]  # the latest keyframe at or before the start
                 continue
             if key is None:
-                if t > start_s + EPS:
+                if t > start_s + slack:
                     break  # passed the start before any keyframe: seek further back
                 continue
             kept.append(packet)
@@ -263,7 +269,7 @@ def _copy_packets(container: av.container.InputContainer, start_s: float, end_s:
         seek_s, back = max(0.0, seek_s - back), back * 2
 
     kept = [p for p in kept if _pts(p) >= key]  # open-GOP B-frames before the keyframe cannot decode
-    end_ticks = key + round((end_s - secs(key)) / float(tb))
+    end_ticks = key + math.ceil((end_s - slack - secs(key)) / float(tb) - 1e-9)
     while True:  # grow the end until every frame shown before it is kept with its references
         last = max((i for i, p in enumerate(kept) if _pts(p) < end_ticks), default=0)
         reach = max(_pts(p) + (p.duration or frame_ticks) for p in kept[: last + 1])
@@ -336,15 +342,15 @@ def _exact_video(
         packets.extend(cc.encode(out))
         frames += 1
 
-    t = start_s
+    t, slack = start_s, 0.5 / float(rate)
     for frame, t in _frames_from(container, start_s):
-        if t <= start_s + EPS:
+        if t <= start_s + slack:
             held = (frame, t)  # the frame on screen at the start, so far
             continue
         if held is not None:
             put(*held)
             held = None
-        if t >= end_s - EPS:
+        if t >= end_s - slack:
             after = t  # the first frame not written: the clip ends where it starts
             break
         put(frame, t)

@@ -120,9 +120,10 @@ def test_exact_is_frame_exact_with_audio(tmp_path):
     frames, _ = source_times(FILM)
     r = export_clip(FILM, 13.3, 14.1, tmp_path, mode="exact")  # asked 12.3-15.1
     assert r.mode == "exact"
-    on_screen = max(t for t in frames if t <= 12.3)  # the frame a player shows at 12.3 s
-    assert r.start_s == pytest.approx(on_screen, abs=1e-6) and 12.3 - r.start_s < 1 / 24
-    assert r.end_s == pytest.approx(min(t for t in frames if t >= 15.1 - 1e-6), abs=1e-6)
+    half = 0.5 / 24  # cuts at the nearest frame boundary
+    on_screen = max(t for t in frames if t <= 12.3 + half)  # the frame a player shows at 12.3 s
+    assert r.start_s == pytest.approx(on_screen, abs=1e-6) and abs(12.3 - r.start_s) < 1 / 24
+    assert r.end_s == pytest.approx(min(t for t in frames if t >= 15.1 - half), abs=1e-6)
     assert abs(r.end_s - 15.1) < 1 / 24
     clip = clip_facts(r.path)
     assert_frames_match(r, frames, clip)
@@ -137,6 +138,8 @@ def test_exact_is_frame_exact_with_audio(tmp_path):
 def test_auto_copies_near_a_keyframe_and_re_encodes_far_from_one(tmp_path):
     near = export_clip(FILM, 12.875, 14.0, tmp_path)  # padded start 11.875 s is a keyframe
     assert near.mode == "copy" and near.start_s == pytest.approx(11.875)
+    rounded = export_clip(FILM, 12.8747, 14.0, tmp_path)  # a start rounded 0.3 ms before that keyframe
+    assert rounded.mode == "copy" and rounded.start_s == pytest.approx(11.875)
     far = export_clip(FILM, 14.5, 15.0, tmp_path)  # padded start 13.5 s: keyframe 1.6 s before
     assert far.mode == "exact"
     snapped = export_clip(FILM, 14.5, 15.0, tmp_path, cuts_s=[13.7, 15.2])  # cuts stop the padding
