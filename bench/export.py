@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tempme.index.clip_export import NEAR_KEYFRAME_S, export_clip
+from tempme.index.clip_export import export_clip
+from tempme.index.clip_plan import NEAR_KEYFRAME_S
 from tempme.index.segment import SegmentParams, VideoScan, scan_video
 
 from tempme.video import probe

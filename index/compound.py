@@ -110,6 +110,32 @@ def join_parts(
     Raises:
         ValueError: fewer than two parts, a wrong number of relations, ``k <= 0``, a rank < 1.
     """
+    _check(parts, relations, k)
+    chains = sorted(_chains(parts, relations), key=lambda chain: _order(chain[1], k))
+    used: list[set[int]] = [set() for _ in parts]
+    out: list[JoinedMoment[T]] = []
+    for pos, hits in chains:
+        if unique:
+            if any(p in used[i] for i, p in enumerate(pos)):
+                continue
+            for i, p in enumerate(pos):
+                used[i].add(p)
+        out.append(
+            JoinedMoment(
+                video_id=hits[0].video_id,
+                start_s=min(h.start_s for h in hits),
+                end_s=max(h.end_s for h in hits),
+                score=rrf_score([h.rank for h in hits], k),
+                rank=len(out) + 1,
+                hits=hits,
+            )
+        )
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def _check(parts: Sequence[Sequence[PartHit]], relations: Sequence[Relation], k: float) -> None:
     if len(parts) < 2:
         raise ValueError(f"a compound query needs at least 2 parts, got {len(parts)}")
     if len(relations) != len(parts) - 1:
@@ -120,50 +146,35 @@ def join_parts(
         bad = [h.rank for h in part if h.rank < 1]
         if bad:
             raise ValueError(f"part {i + 1}: ranks are 1-based, got {bad[:3]}")
+
+
+def _chains(
+    parts: Sequence[Sequence[PartHit[T]]], relations: Sequence[Relation]
+) -> list[tuple[tuple[int, ...], tuple[PartHit[T], ...]]]:
+    """Every chain (positions in the parts' lists, hits): one hit per part, in one video, each
+    hit related to the previous one."""
     by_video: list[dict[int, list[tuple[int, PartHit[T]]]]] = []
     for part in parts:
         groups: dict[int, list[tuple[int, PartHit[T]]]] = {}
         for j, h in enumerate(part):
             groups.setdefault(h.video_id, []).append((j, h))
         by_video.append(groups)
+    chains = []
 
-    chains: list[tuple[tuple[int, ...], tuple[PartHit[T], ...]]] = []  # (positions, hits)
-
-    def extend(i: int, video: int, pos: tuple[int, ...], hits: tuple[PartHit[T], ...]) -> None:
+    def extend(i: int, pos: tuple[int, ...], hits: tuple[PartHit[T], ...]) -> None:
         if i == len(parts):
             chains.append((pos, hits))
             return
-        for j, h in by_video[i].get(video, ()):
+        for j, h in by_video[i].get(hits[0].video_id, ()):
             if relations[i - 1].holds(hits[-1], h):
-                extend(i + 1, video, pos + (j,), hits + (h,))
+                extend(i + 1, pos + (j,), hits + (h,))
 
     for j, h in enumerate(parts[0]):
-        extend(1, h.video_id, (j,), (h,))
+        extend(1, (j,), (h,))
+    return chains
 
-    def key(chain: tuple[tuple[int, ...], tuple[PartHit[T], ...]]):
-        hits = chain[1]
-        ranks = tuple(h.rank for h in hits)
-        return (-rrf_score(ranks, k), min(ranks), ranks, hits[0].video_id, min(h.start_s for h in hits))
 
-    used: list[set[int]] = [set() for _ in parts]
-    out: list[JoinedMoment[T]] = []
-    for pos, hits in sorted(chains, key=key):
-        if unique and any(p in used[i] for i, p in enumerate(pos)):
-            continue
-        if unique:
-            for i, p in enumerate(pos):
-                used[i].add(p)
-        ranks = tuple(h.rank for h in hits)
-        out.append(
-            JoinedMoment(
-                video_id=hits[0].video_id,
-                start_s=min(h.start_s for h in hits),
-                end_s=max(h.end_s for h in hits),
-                score=rrf_score(ranks, k),
-                rank=len(out) + 1,
-                hits=hits,
-            )
-        )
-        if limit is not None and len(out) >= limit:
-            break
-    return out
+def _order(hits: tuple[PartHit, ...], k: float) -> tuple:
+    """Best first: RRF score, then the best rank, then the ranks part by part, video, start."""
+    ranks = tuple(h.rank for h in hits)
+    return (-rrf_score(ranks, k), min(ranks), ranks, hits[0].video_id, min(h.start_s for h in hits))

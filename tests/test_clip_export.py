@@ -6,14 +6,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tempme.index.clip_export import (
-    ClipExportError,
-    ClipSpan,
-    clip_name,
-    export_clip,
-    plan_span,
-    reserve_path,
-)
+from tempme.index.clip_export import export_clip
+from tempme.index.clip_plan import ClipExportError, ClipSpan, choose_mode, clip_name, plan_span, reserve_path
 
 VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
 FILM = VIDEOS / "long" / "moviepy-sdist__bbb.mp4"  # h264 with B-frames + AAC, 24 fps, keyframes 11.875, 15.75 ...
@@ -88,6 +82,16 @@ def test_plan_span_by_hand():
     ]:
         with pytest.raises(ClipExportError, match=message):
             plan_span(*args)
+
+
+def test_choose_mode_by_hand():
+    assert choose_mode("auto", True, 12.0, 11.0, 1.0) == "copy"  # keyframe exactly 1 s before
+    assert choose_mode("auto", True, 12.0, 10.9, 1.0) == "exact"
+    assert choose_mode("auto", False, 12.0, 12.0, 1.0) == "exact"  # codec not copyable
+    assert choose_mode("exact", True, 12.0, 12.0, 1.0) == "exact"
+    assert choose_mode("copy", True, 12.0, 2.0, 1.0) == "copy"  # asked for: copy from far back
+    with pytest.raises(ClipExportError, match="mode must be one of auto, copy, exact"):
+        choose_mode("fast", True, 0, 0, 1)
 
 
 def test_names_and_never_overwriting(tmp_path):
