@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tempme.index.clip_export import export_clip
-from tempme.index.clip_plan import NEAR_KEYFRAME_S
-from tempme.index.segment import SegmentParams, VideoScan, scan_video
+from tempme.index.media import SegmentParams, VideoScan, scan_video
+from tempme.index.media.clip_plan import NEAR_KEYFRAME_S
+from tempme.index.media.clips import export_clip
 
 from tempme.video import probe
 

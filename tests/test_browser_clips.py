@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from serving import CHROMIUM, CHROMIUM_ARGS
-from tempme.index.clip_export import export_clip
+from tempme.index.media.clips import export_clip
 
 VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
 FILM = VIDEOS / "long" / "moviepy-sdist__bbb.mp4"

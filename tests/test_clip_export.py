@@ -6,8 +6,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tempme.index.clip_export import export_clip
-from tempme.index.clip_plan import ClipExportError, ClipSpan, choose_mode, clip_name, plan_span, reserve_path
+from tempme.index.media.clip_plan import ClipExportError, ClipSpan, choose_mode, clip_name, plan_span, reserve_path
+from tempme.index.media.clips import export_clip
 
 VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
 FILM = VIDEOS / "long" / "moviepy-sdist__bbb.mp4"  # h264 with B-frames + AAC, 24 fps, keyframes 11.875, 15.75 ...

@@ -4,7 +4,7 @@ import itertools
 import random
 
 import pytest
-from tempme.index.compound import JoinedMoment, PartHit, Relation, join_parts, rrf_score
+from tempme.index.query.compound import JoinedMoment, PartHit, Relation, join_parts, rrf_score
 
 
 def hit(video, start, end, rank, name=None):

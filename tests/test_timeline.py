@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import opentimelineio as otio
 import pytest
-from tempme.index.subtitles import CUE_WORDS, clip_cues, write_clip_srt
-from tempme.index.timeline import (
+from tempme.index.export.subtitles import CUE_WORDS, clip_cues, write_clip_srt
+from tempme.index.export.timeline import (
     TimelineError,
     TimelineMoment,
     build_timeline,

@@ -1,4 +1,4 @@
-"""The packets of an exported clip, read and written with PyAV (used by :mod:`.clip_export`).
+"""The packets of an exported clip, read and written with PyAV (used by :mod:`.clips`).
 
 - :func:`copy_video_packets`: copy mode's video packets, chosen without decoding: from the
   keyframe at or before the start to the last frame before the end, with the frames decoding
@@ -23,8 +23,7 @@ from typing import Iterator, Sequence
 
 import av
 import numpy as np
-
-from .clip_plan import EPS, ClipExportError
+from tempme.index.media.clip_plan import EPS, ClipExportError
 
 log = logging.getLogger(__name__)
 

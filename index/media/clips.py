@@ -48,10 +48,7 @@ from pathlib import Path
 from typing import Sequence
 
 import av
-
-from tempme.video import VideoDecodeError, probe
-
-from .clip_plan import (
+from tempme.index.media.clip_plan import (
     DEFAULT_PAD_S,
     NEAR_KEYFRAME_S,
     ClipExport,
@@ -62,7 +59,7 @@ from .clip_plan import (
     plan_span,
     reserve_path,
 )
-from .clip_streams import (
+from tempme.index.media.clip_streams import (
     COPY_AUDIO_CODECS,
     COPY_VIDEO_CODECS,
     VideoPackets,
@@ -75,6 +72,8 @@ from .clip_streams import (
     rebase,
     set_durations,
 )
+
+from tempme.video import VideoDecodeError, probe
 
 log = logging.getLogger(__name__)
 

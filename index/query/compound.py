@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, Sequence, TypeVar
 
-from .fusion import RRF_K
+from tempme.index.query.fusion import RRF_K
 
 T = TypeVar("T")
 RELATIONS = ("then", "while")

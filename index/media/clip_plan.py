@@ -3,7 +3,7 @@
 Pure (no decoding): :func:`plan_span` pads a moment, clamps it to the file and stops each padding
 at a scene cut; :func:`choose_mode` resolves ``auto``; :func:`clip_name` and
 :func:`reserve_path` name the file without ever overwriting one. The export itself is
-:func:`tempme.index.clip_export.export_clip` (its docstring has the whole rule).
+:func:`tempme.index.media.clips.export_clip` (its docstring has the whole rule).
 """
 
 from __future__ import annotations
