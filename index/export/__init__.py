@@ -11,6 +11,7 @@ _EXPORTS = {
     **dict.fromkeys(("TimelineError", "TimelineMoment", "build_timeline", "edl_rate", "frame_range"), "timeline"),
     "write_timeline": "timeline",
     **dict.fromkeys(("Cue", "clip_cues", "to_srt", "write_clip_srt"), "subtitles"),
+    **dict.fromkeys(("ExportOptions", "ExportReport", "export_moments"), "moments"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

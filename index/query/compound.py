@@ -58,6 +58,73 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class QueryPart:
+    """One part of a compound query: its ``text``, its ``mode`` (None: the search's mode) and,
+    for every part but the first, its ``relation`` to the part before."""
+
+    text: str
+    mode: str | None = None
+    relation: Relation | None = None
+
+
+@dataclass(frozen=True)
+class CompoundQuery:
+    """Parts searched alone and joined in time (``Library.search`` takes one where it takes a
+    string): ``CompoundQuery.of("a goal", then="crowd cheers", within_s=10)``.
+
+    Raises:
+        ValueError: fewer than two parts, an empty text, a first part with a relation or a later
+            one without.
+    """
+
+    parts: tuple[QueryPart, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.parts) < 2:
+            raise ValueError(f"a compound query needs at least 2 parts, got {len(self.parts)}")
+        if any(not p.text.strip() for p in self.parts):
+            raise ValueError("empty query part")
+        if self.parts[0].relation is not None or any(p.relation is None for p in self.parts[1:]):
+            raise ValueError("the first part has no relation; every later part has one (then / while)")
+
+    @classmethod
+    def of(
+        cls,
+        first: str,
+        *,
+        then: str | None = None,
+        while_: str | None = None,
+        within_s: float = 10.0,
+        mode: str | None = None,
+        then_mode: str | None = None,
+    ) -> CompoundQuery:
+        """Two parts: ``first`` and either ``then`` (starting within ``within_s`` s after it ends)
+        or ``while_`` (overlapping it); ``mode`` / ``then_mode`` per part (None: the search's).
+
+        Raises:
+            ValueError: neither or both of ``then`` and ``while_``.
+        """
+        if (then is None) == (while_ is None):
+            raise ValueError("give one of then / while")
+        second = QueryPart(then or while_ or "", then_mode, Relation("then" if then is not None else "while", within_s))
+        return cls((QueryPart(first, mode), second))
+
+    @property
+    def relations(self) -> tuple[Relation, ...]:
+        return tuple(p.relation for p in self.parts[1:] if p.relation is not None)
+
+    @property
+    def text(self) -> str:
+        """``"a goal" then (within 10 s) "crowd cheers"``: what the query asks, for logs and markers."""
+        out = f"“{self.parts[0].text}”"
+        for p in self.parts[1:]:
+            rel = p.relation
+            out += f" then (within {rel.within_s:g} s)" if rel.kind == "then" else " while"
+            out += f" “{p.text}”" + (f" [{p.mode}]" if p.mode else "")
+        return out
+
+
+@dataclass(frozen=True)
 class PartHit(Generic[T]):
     """One hit of one part: ``[start_s, end_s)`` s of video ``video_id``, 1-based ``rank`` in its
     part's list; ``item`` is whatever the caller carries along (e.g. its ``Hit``)."""
