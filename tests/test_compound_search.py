@@ -158,3 +158,40 @@ def test_cli_export_by_segment_id_and_from_json(library, tmp_path):
     assert len(list(edl.find_clips())) == len(rows) == 3
     code, _, err = run_cli("--library", library.path, "export", "999999", "--out", tmp_path / "b")
     assert code != 0 and "no segment 999999" in err and "Traceback" not in err
+
+
+def test_page_then_row_download_and_timeline(library):
+    """The page's handlers (no browser): the then / while row searches the compound query,
+    "Download this moment" gives an MP4 of the joined moment, the ticked moments a timeline."""
+    import gradio as gr
+    from tempme.app.context import AppContext
+    from tempme.app.exports import compound_query
+    from tempme.app.validate import InputError
+    from tempme.app.web.events import Events
+    from tempme.app.web.page import layout
+    from tempme.app.web.state import SearchState
+
+    ctx = AppContext(library.path)
+    with gr.Blocks():
+        page = layout(ctx)
+    ev, r, pl = Events(ctx, page), page.results, page.player
+    out = ev.run_search("kettle", 12, "", None, None, [], SearchState(), "speech", "summer holiday", "then", 10, "text")
+    state = out[page.state]
+    assert names(state.moments) == ["kettle_then_sign.mp4"] and state.compound.parts[1] == THEN.parts[1]
+    assert out[r.ticked]["choices"] == [(f"1. kettle_then_sign.mp4 {state.moments[0].span}", 0)]
+    more = ev.load_more(state)  # the next page of the same compound query: nothing more
+    assert more[page.state].moments == state.moments
+    clip = ev.on_download(state, state.moments[0].segment_id)[pl.download_file]
+    assert clip["visible"] and Path(clip["value"]).suffix == ".mp4"
+    with av.open(clip["value"]) as c:
+        assert c.streams.video and c.streams.audio
+    assert "Select a result first" in ev.on_download(state, None)[pl.explain_note]
+    tl = ev.on_timeline(state, [0], ".edl")[r.timeline_file]
+    assert tl["visible"] and len(list(otio.adapters.read_from_file(tl["value"], rate=25).find_clips())) == 1
+    assert "Tick the moments" in ev.on_timeline(state, [], ".otio")[r.message]
+    while_out = ev.run_search("kettle", 12, "", None, None, [], SearchState(), "speech", "summer holiday", "while",
+                              None, "text")  # fmt: skip
+    assert names(while_out[page.state].moments) == ["kettle_with_sign.mp4"]
+    assert compound_query("kettle", "  ") is None
+    with pytest.raises(InputError, match="“Within” must be 0 to 3600 seconds"):
+        compound_query("kettle", "sign", "then", -1)
