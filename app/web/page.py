@@ -91,7 +91,13 @@ def _search_bar() -> SearchBar:
                 label="…followed by / while", placeholder="e.g. “the crowd cheers”", scale=5, elem_id="then"
             )
             within = gr.Number(value=10, label="Within (s, for then)", scale=1, min_width=80, elem_id="within")
-            then_mode = gr.Dropdown(["", *SEARCH_MODES], value="", label="Its match (empty: as above)", scale=2)
+            then_mode = gr.Dropdown(
+                [("same as Match", ""), *[(m, m) for m in SEARCH_MODES]],
+                value="",
+                label="Its match",
+                scale=2,
+                elem_id="then-mode",
+            )
     with gr.Accordion("Filters", open=False):
         with gr.Row():
             folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
