@@ -17,6 +17,7 @@ from pathlib import Path
 from tempme.app.validate import MAX_IMAGE_BYTES, InputError, check_upload, clean_k, clean_query
 from tempme.index import (
     SEARCH_MODES,
+    CompoundQuery,
     Hit,
     Library,
     LibraryError,
@@ -59,7 +60,9 @@ class SearchService:
             raise InputError(self.start_message())
         return lib
 
-    def _run(self, query: Query, k: int, filters: SearchFilters, offset: int, mode: str, sort: str) -> list[Hit]:
+    def _run(
+        self, query: Query | CompoundQuery, k: int, filters: SearchFilters, offset: int, mode: str, sort: str
+    ) -> list[Hit]:
         from tempme.video import VideoDecodeError  # torch: only once a search runs
 
         if mode not in SEARCH_MODES:
@@ -76,14 +79,20 @@ class SearchService:
     def search(
         self, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all",
         sort: str = "relevance", image: str | Path | None = None, text_weight: float | None = None,
+        compound: CompoundQuery | None = None,
     ) -> list[Hit]:  # fmt: skip
         """The `k` best moments after the first `offset` (ranks offset+1...) for a text, or an
-        ``image`` (a file, e.g. an upload) refined by the text when there is one; ``mode``: all
+        ``image`` (a file, e.g. an upload) refined by the text when there is one, or a
+        ``compound`` "then / while" query (``app.exports.compound_query``) instead; ``mode``: all
         (fused), visual, speech or text (see ``Library.search``); ``sort``: relevance, date,
-        date-asc, duration, duration-asc.
+        date-asc, duration, duration-asc (not for a compound query).
 
         Raises InputError for a bad query, image, K, mode or sort, a missing or empty library,
         or a speech / text search on a library without transcripts / on-screen text."""
+        if compound is not None:
+            if image is not None:
+                raise InputError("“Then / while” joins text queries; remove the picture to use it.")
+            return self._run(compound, k, filters, offset, mode, sort)
         if image is None:
             return self._run(Query(text=clean_query(query)), k, filters, offset, mode, sort)
         path = Path(image)

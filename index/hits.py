@@ -254,6 +254,10 @@ class Hit:
     words that matched, with their times) in ``transcript`` (the utterance they are in),
     ``ocr_text`` / ``ocr_box`` (the on-screen line that matched, box as frame fractions), and
     ``matched``, the lists that found it (``visual``, ``speech``, ``text``).
+
+    A compound query's result (``tempme search A --then B``) spans all its ``parts``, the parts'
+    own hits in query order, each related to the one before by ``relation`` (``then``,
+    ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks.
     """
 
     segment_id: int
@@ -273,6 +277,8 @@ class Hit:
     matched: tuple[str, ...] = ("visual",)
     recorded_at: dt.datetime | None = None  # the video's recording date (UTC), with its source:
     recorded_source: str | None = None  # container:creation_time, ..., mtime (tempme.index.media.dates)
+    parts: tuple[Hit, ...] = ()
+    relation: str | None = None
 
     @property
     def name(self) -> str:
@@ -289,7 +295,10 @@ class Hit:
 
     @property
     def why(self) -> str:
-        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``."""
+        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``; a compound
+        hit's parts in order: ``said "…" at 0:02.0 (0:02.0–0:03.3), then reads "…" (0:06.0–0:09.0)``."""
+        if self.parts:
+            return f", {self.relation} ".join(f"{p.why or 'looks like'} ({p.span})" for p in self.parts)
         parts = []
         if self.words:
             parts.append("said “" + " ".join(w.word for w in self.words) + f"” at {format_time(self.seek_s)}")
@@ -312,7 +321,7 @@ class Hit:
         """What a result card says under its picture (the raw score is in :meth:`to_dict`);
         hits found by speech or on-screen text add why they matched."""
         base = f"{self.name} · {self.when}"
-        return base if self.matched == ("visual",) else f"{base} · {self.why}"
+        return base if self.matched == ("visual",) and not self.parts else f"{base} · {self.why}"
 
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
@@ -335,6 +344,8 @@ class Hit:
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
             "recorded_at": None if self.recorded_at is None else self.recorded_at.isoformat(),
             "recorded_source": self.recorded_source,
+            "parts": [p.to_dict() for p in self.parts],
+            "relation": self.relation,
         }
 
     @classmethod
@@ -369,4 +380,6 @@ class Hit:
             matched=tuple(d.get("matched") or ("visual",)),
             recorded_at=None if not d.get("recorded_at") else dt.datetime.fromisoformat(d["recorded_at"]),
             recorded_source=d.get("recorded_source"),
+            parts=tuple(cls.from_dict(p) for p in d.get("parts") or ()),
+            relation=d.get("relation"),
         )

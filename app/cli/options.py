@@ -31,8 +31,8 @@ AsrOpt = Annotated[
     Optional[str],
     typer.Option(
         "--asr",
-        help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper "
-        "when its model is on this machine, else pocketsphinx, said in the log).",
+        help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper with a model "
+        "from the Hugging Face cache, else the bundled Whisper tiny.en, else pocketsphinx; said in the log).",
     ),
 ]
 AsrModelOpt = Annotated[
@@ -40,10 +40,14 @@ AsrModelOpt = Annotated[
     typer.Option(
         "--asr-model",
         help="faster-whisper model name (tiny, base, small, medium, large-v3, ...; "
-        "must be in the Hugging Face cache) or a local CTranslate2 model directory. Default: small.",
+        "must be in the Hugging Face cache) or a local CTranslate2 model directory. "
+        "Default: a cached model, else the bundled tiny.en (English only).",
     ),
 ]
-LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Spoken language (ISO code); default: detect.")]
+LanguageOpt = Annotated[
+    Optional[str],
+    typer.Option("--language", help="Spoken language (ISO code); default: detect (English for English-only models)."),
+]
 OcrFramesOpt = Annotated[int, typer.Option("--ocr-frames", help="Frames read by OCR per segment.")]
 
 
@@ -53,3 +57,31 @@ def library_dir(ctx: typer.Context, library: Path | None) -> Path:
     if library is not None:
         return library
     return ctx.find_root().params.get("library") or DEFAULT_LIBRARY
+
+
+# the options of `tempme search` and `tempme shell`
+KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
+PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
+FolderOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Only videos in folders matching this, as typed (holiday finds .../holiday 2023/; "
+        "case-insensitive, no wildcards); ./x, ../x, ~/x or /x: that folder and those inside it."
+    ),
+]
+NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        help="all (fused by reciprocal rank fusion), visual (TempMe), speech (transcripts) or text (on-screen text).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
+ServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server/--no-server",
+        help="Use a running `tempme serve` of this library when there is one (its model is loaded).",
+    ),
+]

@@ -18,7 +18,30 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from tempme.index import IMAGE_MODES, SORT_ORDERS, Query, SearchFilters, SortOrder, absolute, typed_date
+from tempme.index import (
+    IMAGE_MODES,
+    SORT_ORDERS,
+    CompoundQuery,
+    Query,
+    SearchFilters,
+    SearchMode,
+    SortOrder,
+    absolute,
+    typed_date,
+)
+
+
+class SearchError(Exception):
+    """A query that could not be answered; the message says why (shown as ``error: ...``)."""
+
+
+def check_mode(mode: str) -> None:
+    """Raises SearchError for a mode that is not all, visual, speech or text."""
+    try:
+        SearchMode.parse(mode)
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None
+
 
 ImageOpt = Annotated[
     Optional[Path],
@@ -68,7 +91,7 @@ class RequestError(ValueError):
 class SearchRequest:
     """One search: the query, how many, per video or not, the mode, the filters, the order."""
 
-    query: Query
+    query: Query | CompoundQuery  # compound: --then / --while (text parts)
     k: int = 10
     per_video: bool = False
     mode: str = "all"
@@ -80,7 +103,8 @@ class SearchRequest:
         """A text query with a folder at most: what a running server's `/search` answers."""
         f = self.filters
         return (
-            self.query.kind == "text"
+            isinstance(self.query, Query)
+            and self.query.kind == "text"
             and self.sort == "relevance"
             and f.date_from is None
             and f.date_to is None

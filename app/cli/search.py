@@ -19,19 +19,38 @@ a note on stderr when a server was there but could not be used. `tempme shell` (
 
 from __future__ import annotations
 
-import cmd
 import json
 import logging
-import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli import request as req_opts
-from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.app.cli.request import RequestError, SearchRequest, build_request
-from tempme.index import Hit, LibraryError, Query, SearchFilters, SearchMode, get_settings, no_folder_message, printable
+from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
+from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
+from tempme.app.cli.options import (
+    FolderOpt,
+    JsonOpt,
+    KOpt,
+    LibraryOpt,
+    ModeOpt,
+    NprobeOpt,
+    PerVideoOpt,
+    ServerOpt,
+    library_dir,
+)  # fmt: skip
+from tempme.app.cli.request import RequestError, SearchError, SearchRequest, build_request, check_mode
+from tempme.app.cli.shell_loop import QueryShell
+from tempme.index import (
+    CompoundQuery,
+    Hit,
+    LibraryError,
+    get_settings,
+    no_folder_message,
+    printable,
+)  # fmt: skip
 
 from tempme.cli_errors import fail
 
@@ -39,10 +58,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NPROBE = get_settings().nprobe  # the server searches with its own settings' nprobe
 REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
-
-
-class SearchError(Exception):
-    """A query that could not be answered; the message says why (shown as ``error: ...``)."""
 
 
 class RemoteUnavailable(Exception):
@@ -121,7 +136,9 @@ class RemoteSearch:
 
         r = request
         if r.per_video or not r.text_only:
-            raise SearchError("--per-video, examples, dates and sorts are not available through the server")
+            raise SearchError(
+                "--per-video, examples, dates, sorts, --then and --while are not available through the server"
+            )
         try:
             rows = self.client.predict(
                 r.query.text, r.k, r.filters.folder or "", 0.0, 0.0, None, r.mode, api_name="/search"
@@ -156,7 +173,9 @@ def open_search(
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
         elif per_video or nprobe != DEFAULT_NPROBE or not text_only:
-            log.info("--per-video, --nprobe, examples, dates and sorts are not in the server's API: searching here")
+            log.info(
+                "--per-video, --nprobe, examples, dates, sorts, --then, --while: not in the server's API; searching here"
+            )
         else:
             try:
                 return RemoteSearch(advert)
@@ -180,30 +199,25 @@ def print_hits(hits: list[Hit], as_json: bool, dates: bool = False) -> None:
         span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
         when = (f"{h.recorded_at.astimezone():%Y-%m-%d}  " if h.recorded_at else f"{'-':10}  ") if dates else ""
         typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {when}{printable(h.path)}")
-        if h.matched != ("visual",):
+        if h.matched != ("visual",) or h.parts:
             typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
-
-
-def _check_mode(mode: str) -> None:
-    try:
-        SearchMode.parse(mode)
-    except ValueError as exc:
-        raise SearchError(str(exc)) from None
 
 
 def run_query(backend, request: SearchRequest) -> list[Hit]:
     """One query on `backend`; a server that stops answering is replaced by a local search
     (said on stderr). Raises SearchError."""
-    _check_mode(request.mode)
+    check_mode(request.mode)
+    for part in request.query.parts if isinstance(request.query, CompoundQuery) else ():
+        check_mode(part.mode or request.mode)
     try:
         return backend.search(request)
     except RemoteUnavailable as exc:
         raise SearchError(f"the server at {backend.where} stopped answering ({exc})") from None
 
 
-def show(backend, request: SearchRequest, as_json: bool) -> None:
-    """Run ``request`` and print its hits; when nothing was found in a folder filter that matches
-    none of the library's folders, say so and list them (stderr)."""
+def show(backend, request: SearchRequest, as_json: bool) -> list[Hit]:
+    """Run ``request``, print its hits and return them; when nothing was found in a folder filter
+    that matches none of the library's folders, say so and list them (stderr)."""
     hits = run_query(backend, request)
     f = request.filters
     print_hits(hits, as_json, dates=request.sort.startswith("date") or f.date_from is not None or f.date_to is not None)
@@ -211,97 +225,14 @@ def show(backend, request: SearchRequest, as_json: bool) -> None:
         message = no_folder_message(f.folder, backend.folders())
         if message:
             typer.echo(message, err=True)
+    return hits
 
 
-class SearchShell(cmd.Cmd):
-    """The `tempme shell` loop: each line is a query; ``:k N``, ``:mode M``, ``:help``; a blank
-    line, end of input or ``:q`` ends it. A query that fails prints its error and the loop goes on."""
+class SearchShell(QueryShell):
+    """The `tempme shell` loop over ``backend``, each query run and printed by :func:`show`."""
 
-    def __init__(self, backend, *, k: int, per_video: bool, mode: str, folder: str | None, as_json: bool) -> None:
-        interactive = sys.stdin.isatty()
-        super().__init__()
-        self.use_rawinput = True  # input(): readline editing and history on a terminal
-        self.prompt = "search> " if interactive else ""
-        self.backend, self.k, self.per_video, self.mode, self.folder = backend, k, per_video, mode, folder
-        self.as_json = as_json
-
-    def emptyline(self) -> bool:
-        return True  # a blank line ends the shell
-
-    def onecmd(self, line: str) -> bool:  # every line is a query, never a cmd "command"
-        line = line.strip()
-        if line in ("", "EOF", ":q", ":quit", ":exit"):
-            return True
-        try:
-            if line.startswith(":"):
-                self._setting(line)
-            else:
-                request = SearchRequest(Query(text=line), self.k, self.per_video, self.mode, SearchFilters(self.folder))
-                show(self.backend, request, self.as_json)
-        except SearchError as exc:
-            typer.echo(f"error: {exc}", err=True)
-        except Exception as exc:  # one bad query never ends the shell
-            log.debug("query %r failed", line, exc_info=True)
-            typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.stdout.flush()
-        return False
-
-    def _setting(self, line: str) -> None:
-        name, _, value = line[1:].partition(" ")
-        value = value.strip()
-        if name == "k":
-            try:
-                k = int(value)
-            except ValueError:
-                raise SearchError(f":k takes a whole number of results (1-1000), got {value!r}") from None
-            if not 1 <= k <= 1000:
-                raise SearchError(f":k must be 1-1000, got {k}")
-            self.k = k
-        elif name == "mode":
-            _check_mode(value)
-            self.mode = value
-        elif name == "help":
-            typer.echo(
-                f"type a query; :k N results (now {self.k}), :mode all|visual|speech|text (now {self.mode}); "
-                "blank line, Ctrl-D or :q to quit"
-            )
-        else:
-            raise SearchError(f"unknown setting {line!r}; :help lists them")
-
-    def loop(self) -> None:
-        while True:
-            try:
-                self.cmdloop()
-                return
-            except KeyboardInterrupt:  # Ctrl-C drops the line being typed, not the shell
-                typer.echo("")
-
-
-KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
-PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
-FolderOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        help="Only videos in folders matching this, as typed (holiday finds .../holiday 2023/; "
-        "case-insensitive, no wildcards); ./x, ../x, ~/x or /x: that folder and those inside it."
-    ),
-]
-NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
-ModeOpt = Annotated[
-    str,
-    typer.Option(
-        "--mode",
-        help="all (fused by reciprocal rank fusion), visual (TempMe), speech (transcripts) or text (on-screen text).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
-ServerOpt = Annotated[
-    bool,
-    typer.Option(
-        "--server/--no-server",
-        help="Use a running `tempme serve` of this library when there is one (its model is loaded).",
-    ),
-]
+    def __init__(self, backend, **options) -> None:
+        super().__init__(backend, show=show, **options)
 
 
 def _start(library: Path, nprobe: int, per_video: bool, server: bool, text_only: bool = True):
@@ -347,11 +278,22 @@ def search(
     before: req_opts.BeforeOpt = None,
     sort: req_opts.SortOpt = "relevance",
     min_score: req_opts.MinScoreOpt = None,
+    then: ThenOpt = None,
+    while_: WhileOpt = None,
+    within: WithinOpt = 10.0,
+    then_mode: ThenModeOpt = None,
+    export_dir: ExportDirOpt = None,
+    timeline: TimelineOpt = None,
+    pad: PadOpt = 1.0,
+    clip_mode: ClipModeOpt = "auto",
+    order: OrderOpt = "result",
+    srt: SrtOpt = True,
 ) -> None:
     """Search the library by text, by example (--image, --clip [--start --end]) or both; filter by
     folder and recording date, sort by relevance, date or duration. Prints rank, score, the
     moment's start-end, path and why it matched. Uses a running `tempme serve` of the library for
-    text queries when there is one."""
+    text queries when there is one. --then / --while join a second query in time ("a goal"
+    --then "crowd cheers"); --export and --timeline write the results as clips and a timeline."""
     library = library_dir(ctx, library)
     request = None
     if query is not None or image is not None or clip is not None:
@@ -361,14 +303,23 @@ def search(
                                     after=after, before=before, sort=sort, min_score=min_score)  # fmt: skip
         except RequestError as exc:
             fail(str(exc))
+        compound = compound_query(query, then, while_, within, then_mode)
+        if compound is not None:
+            if request.query.example:
+                fail("--then / --while join text queries; not with --image or --clip")
+            request = replace(request, query=compound)
     elif not interactive:
         fail("give a query, --image or --clip (or -i for a shell)")
     backend = _start(library, nprobe, per_video, server, request is None or request.text_only)
     if request is not None:
         try:
-            show(backend, request, as_json)
+            hits = show(backend, request, as_json)
         except SearchError as exc:
             fail(str(exc))
+        if (export_dir or timeline) and hits:
+            text = request.query.text or request.query.describe()
+            export_hits(library, hits, export_dir, timeline=timeline, pad=pad, clip_mode=clip_mode, order=order,
+                        srt=srt, query=text)  # fmt: skip
     if interactive:
         _shell(backend, k, per_video, mode, req_opts.folder_filter(folder), as_json)
 

@@ -147,7 +147,7 @@ def found_message(state: SearchState, new: int) -> str:
         if not state.moments:
             return f"No moments of {names} (they may have been removed)."
         return f"{len(state.moments)} moments of the videos just added ({names}). Select one to play it."
-    what = state.what
+    what = state.compound.text if state.compound is not None else state.what  # “a” then (within 10 s) “b”
     found = f"match {what}" if what.startswith("“") else what  # “a dog” / like the image
     if not state.moments:
         return f"No moments {found}" + ("" if state.filters.empty else " with these filters") + "."

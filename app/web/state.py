@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tempme.app.context import AppContext
 from tempme.app.validate import InputError
-from tempme.index import Hit, SearchFilters, format_time
+from tempme.index import CompoundQuery, Hit, SearchFilters, format_time
 
 
 @dataclass
@@ -28,6 +28,7 @@ class SearchState:
     filters: SearchFilters = field(default_factory=SearchFilters)
     moments: list[Hit] = field(default_factory=list)
     mode: str = "all"
+    compound: CompoundQuery | None = None  # a "then / while" search (its first part is `query`)
 
     @property
     def active(self) -> bool:
@@ -68,4 +69,5 @@ def next_page(ctx: AppContext, state: SearchState) -> list[Hit]:
         return ctx.like_span(*state.span, state.k, state.filters, offset, state.sort)
     if state.clip is not None:
         return ctx.search_clip(state.clip, state.query, state.k, state.filters, offset, state.mode, state.sort)
-    return ctx.search(state.query, state.k, state.filters, offset, state.mode, state.sort, state.image)
+    return ctx.search(state.query, state.k, state.filters, offset, state.mode, state.sort, state.image,
+                      compound=state.compound)  # fmt: skip

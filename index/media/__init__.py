@@ -2,7 +2,8 @@
 and folder walking (:mod:`.files`), the segmentation rule (:mod:`.segments`), scene cuts
 (:mod:`.cuts`), the decoding pass (:mod:`.scan`, in worker processes: :mod:`.scan_pool`),
 thumbnails (:mod:`.thumbnails`), soundtracks (:mod:`.audio`), recording dates from container
-headers (:mod:`.dates`) and the frames of a clip or span query (:mod:`.clips`).
+headers (:mod:`.dates`), the frames of a clip or span query (:mod:`.example_clip`) and moments
+cut out as MP4 clips (:mod:`.clips`, with :mod:`.clip_plan` and :mod:`.clip_streams`).
 
 Names resolve on first use, so ``media.files`` does not import PyAV or OpenCV."""
 
@@ -14,7 +15,7 @@ _EXPORTS = {
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
     "ScanPool": "scan_pool",
-    **dict.fromkeys(("ClipFrames", "clip_frames"), "clips"),
+    **dict.fromkeys(("ClipFrames", "clip_frames"), "example_clip"),
     **dict.fromkeys(("RecordingDate", "container_date", "parse_date", "recording_date"), "dates"),
     **dict.fromkeys(
         (
@@ -30,6 +31,8 @@ _EXPORTS = {
         ),
         "thumbnails",
     ),
+    **dict.fromkeys(("ClipExport", "ClipExportError", "ClipSpan", "clip_name", "plan_span"), "clip_plan"),
+    "export_clip": "clips",
     **dict.fromkeys(
         ("SAMPLE_RATE", "Audio", "AudioDecodeError", "AudioError", "NoAudioError", "decode_audio"), "audio"
     ),

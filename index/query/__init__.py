@@ -1,8 +1,10 @@
 """The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), an image, clip or
 span -> vector (:mod:`.example`), vector -> moments
 (:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
-the router that picks and fuses the lists of a search (:mod:`.router`)."""
+the router that picks and fuses the lists of a search (:mod:`.router`), compound queries ("A then
+B": :mod:`.compound` joins the parts' hits in time, :mod:`.parts` searches and pages them)."""
 
+from tempme.index.query.compound import CompoundQuery, JoinedMoment, PartHit, QueryPart, Relation, join_parts
 from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_threads
 from tempme.index.query.example import ExampleVector, VectorSample, example_vector, query_vector
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
@@ -18,6 +20,12 @@ __all__ = [
     "default_cutoff",
     "example_vector",
     "query_vector",
+    "CompoundQuery",
+    "JoinedMoment",
+    "PartHit",
+    "QueryPart",
+    "Relation",
+    "join_parts",
     "RRF_K",
     "Fused",
     "Moment",

@@ -3,7 +3,7 @@
 - an image: :func:`tempme.example_query.encode_image` with the library's encoder (``still``:
   the picture as a motionless clip through the TempMe tower; ``frame``: CLIP's image tower);
 - a clip file: its 12 frames as indexing takes them for one segment
-  (:func:`tempme.index.media.clips.clip_frames`), encoded as a segment
+  (:func:`tempme.index.media.example_clip.clip_frames`), encoded as a segment
   (:func:`tempme.example_query.encode_clip_frames`);
 - a span of a video: the stored vector when the span is one of the video's segments (to
   :data:`~tempme.index.hits.SPAN_TOLERANCE_S`), else its 12 frames decoded and encoded.
@@ -77,7 +77,7 @@ def example_vector(query: Query, encoder, catalog: Catalog) -> ExampleVector:
         tempme.video.VideoDecodeError: a clip that cannot be decoded.
         ValueError: a span outside the clip.
     """
-    from tempme.index.media.clips import clip_frames
+    from tempme.index.media.example_clip import clip_frames
 
     from tempme.example_query import encode_clip_frames, encode_image  # torch, PyAV: on first use
 

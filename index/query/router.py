@@ -20,6 +20,9 @@ dropped, the rest ordered and paged, so a sort never surfaces junk. The cutoff i
 ``filters.min_score`` (a cosine, on the moments found by their look); without one, a sort uses
 :data:`CUTOFF_STDS` standard deviations above the mean cosine of the query's vector over a sample
 of the library (:func:`default_cutoff`). Every hit carries its video's recording date.
+
+A :class:`~.compound.CompoundQuery` ("A then B") searches each part this way and joins them in
+time (:mod:`.parts`); it is ordered by relevance only.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
 from tempme.index.hits import Hit, Query, SearchFilters, SearchMode, SortOrder, TextKind
+from tempme.index.query.compound import CompoundQuery
 from tempme.index.query.example import VectorSample, query_vector
 from tempme.index.query.fusion import fuse_hits
+from tempme.index.query.parts import search_compound
 from tempme.index.query.text import search_lines
 from tempme.index.query.vector import search_moments
 from tempme.index.vectors import VectorStore
@@ -65,7 +70,7 @@ class Searchable:
 
 def search(
     src: Searchable,
-    query: str | Query,
+    query: str | Query | CompoundQuery,
     k: int,
     *,
     offset: int = 0,
@@ -82,8 +87,16 @@ def search(
         it. tempme.example_query.ExampleQueryError, tempme.video.VideoDecodeError: an example that
         cannot be read.
     """
-    q, mode, sort = Query.of(query), SearchMode.parse(mode), SortOrder.parse(sort)
-    filters = filters or SearchFilters()
+    mode, sort = SearchMode.parse(mode), SortOrder.parse(sort)
+    if isinstance(query, CompoundQuery):
+        if sort is not SortOrder.RELEVANCE:
+            raise ValueError("a compound query (then / while) is ordered by relevance only")
+
+        def part(text: str, part_mode: str | None, depth: int) -> list[Hit]:
+            return search(src, text, depth, filters=filters, mode=part_mode or mode)
+
+        return search_compound(query, part, k, offset=offset, per_video=per_video, overfetch=OVERFETCH)
+    q, filters = Query.of(query), filters or SearchFilters()
     if mode.kind is not None and not q.text:
         raise ValueError(
             f"{q.describe()} has no words to search {mode.kind.label} with: use --mode visual or add a text"
