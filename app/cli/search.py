@@ -10,11 +10,12 @@ Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
 :func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``, an example, dates, a
-sort, a score cutoff); otherwise local, with
-a note on stderr when a server was there but could not be used. `tempme shell` (or
-``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
-(readline line editing and history on a terminal; plain lines from a pipe).
+query asks for nothing this client sends it (``--per-video``, ``--nprobe``, an example, dates,
+a sort, a score cutoff, ``--then`` / ``--while``); otherwise local, with a note on stderr when a
+server was there but could not be used. `tempme shell` (or ``tempme search -i``) keeps either
+backend for repeated queries: :class:`SearchShell`, a :class:`cmd.Cmd` loop
+(:mod:`.shell_loop`; readline line editing and history on a terminal; plain lines from a pipe).
+--export / --timeline write the hits as clips and a timeline (:mod:`.export`).
 """
 
 from __future__ import annotations
