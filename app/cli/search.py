@@ -44,6 +44,14 @@ class RemoteUnavailable(Exception):
     """The advertised server could not be reached or did not answer as `tempme serve` does."""
 
 
+def query_errors() -> tuple[type[Exception], ...]:
+    """What a local query's failure can be, each one line: LibraryError, ValueError, and
+    ``tempme.weights.WeightsUnavailableError`` once that module is loaded (only the torch text
+    path loads it: importing it here would load torch for every search, ~9 s of a speech search)."""
+    weights = sys.modules.get("tempme.weights")
+    return (LibraryError, ValueError) + ((weights.WeightsUnavailableError,) if weights is not None else ())
+
+
 class LocalSearch:
     """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
 
@@ -66,13 +74,11 @@ class LocalSearch:
             self._threads_set = True
 
     def warm(self) -> None:
-        """Load the encoder now (for the shell: the first query then costs what the others do)."""
-        from tempme.weights import WeightsUnavailableError
-
+        """Load the text tower now (for the shell: the first query then costs what the others do)."""
         self._threads()
         try:
             self.lib.warm_up()
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
     def search(
@@ -80,14 +86,12 @@ class LocalSearch:
     ) -> list[Hit]:
         from tempme.index import SearchFilters
 
-        from tempme.weights import WeightsUnavailableError
-
         self._threads()
         try:
             return self.lib.search(
                 query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
             )
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
 

@@ -24,9 +24,11 @@ from tempme.index.ingest import encoders
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
+from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
 from tempme.index.ingest.writer import Committer
 from tempme.index.media.files import walk
 from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ def add_videos(
 ) -> tuple[IndexReport, object | None]:
     """Index ``paths`` with the encoder ``spec`` (see ``Library.add``); ``loaded``: the library's
     encoder if it already has one in memory. Returns the report and the encoder used (None when
-    nothing needed encoding)."""
+    nothing needed encoding). Then the library's query model is made fresh (exported when missing
+    or stale, unless ``TEMPME_QUERY_MODEL=0``: :func:`.query_model.ensure_query_model`)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
     plan = plan_paths(target.catalog, paths)
@@ -116,7 +119,21 @@ def add_videos(
             committer.commit(outcome)
             if target.cancel.is_set():
                 break
-    return committer.finish(interrupted=target.cancel.is_set()), encoder
+    report = committer.finish(interrupted=target.cancel.is_set())
+    if get_settings().query_model and not report.interrupted:
+        report.query_model = library_query_model(target, encoder or loaded)
+    return report, encoder
+
+
+def library_query_model(target: IngestTarget, encoder: object | None = None, verify: bool = False) -> str:
+    """:func:`.query_model.ensure_query_model` for the library: ``encoder`` (its loaded encoder),
+    else the recorded one, loaded only when an export is needed. Returns what happened."""
+
+    def load():
+        return encoder if encoder is not None else encoders.load_recorded(target.catalog, target.path)
+
+    folder = target.path / QUERY_MODEL_DIR
+    return ensure_query_model(folder, target.catalog.encoder_info(), load, verify=verify)
 
 
 def remove_videos(target: IngestTarget, path: Path, confirm: Callable[[list[Path]], bool] | None = None) -> int:
