@@ -126,6 +126,8 @@ class Library:
         """True when a text query needs no torch model loaded first (a fresh query model, or a tower loaded)."""
         return self._text.ready()
 
+    text_backend = property(lambda self: self._text.backend, doc='"onnx" or "torch" once a text query loaded a tower')
+
     def rebuild_query_model(self, *, wait: Wait = False) -> str:
         """Export the text tower unless the query model is fresh (its files hashed): what happened."""
         with self._writer(wait):
