@@ -49,7 +49,9 @@ class Library:
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
         self._searchable = Searchable(self.path, self._catalog, self._store, self._text.encode)
-        self._target = IngestTarget(self.path, self._catalog, self._store, self._cancel, self._thumbs.drop)
+        self._target = IngestTarget(
+            self.path, self._catalog, self._store, self._cancel, self._thumbs.drop, self._thumbs.put
+        )
         if not self.read_only:
             purge_legacy(self.thumbnail_dir)
         self._load()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +37,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class IngestTarget:
     """The library a run writes to. ``cancel``: set to stop a run within a batch (what was
-    committed is kept); ``dropped``: told the (N,) segment ids a run deletes (their thumbnails go)."""
+    committed is kept); ``dropped``: told the (N,) segment ids a run deletes (their thumbnails go);
+    ``thumbnails``: stores the JPEGs an engine made for a video's new (S,) segment ids."""
 
     path: Path
     catalog: Catalog
     store: VectorStore
     cancel: threading.Event
     dropped: Callable[[np.ndarray], None]
+    thumbnails: Callable[[np.ndarray, Sequence[bytes]], None] | None = None
 
 
 def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.EncoderSpec:
@@ -112,7 +114,9 @@ def add_videos(
             )  # fmt: skip
         handle = encoders.bind(target.catalog, target.path, encoder, spec)
         target.store.ensure(encoder.embed_dim)
-    committer = Committer(target.catalog, target.store, flush_every=options.flush_every, progress=progress)
+    committer = Committer(
+        target.catalog, target.store, flush_every=options.flush_every, progress=progress, thumbnails=target.thumbnails
+    )
     target.dropped(committer.begin(plan))
     if handle is not None:
         for outcome in engine_for(options, target.cancel).run(plan.encode, handle):
