@@ -361,6 +361,15 @@ class AppContext:
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
             logger.info("model not loaded at start: %s", exc)
 
+    def text_ready(self) -> bool:
+        """True when text searches are answered without waiting for a torch model: the library's
+        query model is fresh, or a text tower is loaded (``Library.text_ready``). What a server
+        can report as ready while its torch model (image queries, explain) still loads."""
+        try:
+            return self.library().text_ready()
+        except InputError:
+            return False
+
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures."""
         try:

@@ -1,15 +1,20 @@
-"""Command timings: `stats`, `search` cold, `search` through a running `serve`, a warm `shell`
-query, and a page search (gradio_client against the live server).
+"""Command timings: `stats`, `search` cold (the query model's path and torch's, in the same run),
+`search` through a running `serve`, a warm `shell` query, and a page search (gradio_client
+against the live server).
 
     .venv/bin/python bench/cli.py                      # tempme-tiny and ViT-B-32 (random weights)
     .venv/bin/python bench/cli.py --models tempme-tiny --repeats 5
+    .venv/bin/python bench/cli.py --cold-only          # the two cold paths only (issue 25)
 
 For each model it builds a library of three real clips (random weights: ``--pretrained none``;
 only time is measured) and prints the median wall time of each step with its ratio to the cold
 `search` (a new process that loads the model) measured in the same run:
 
 - ``stats``: a new `tempme stats` process (no torch);
-- ``search, cold``: a new `tempme search --no-server` process (imports torch, loads the model);
+- ``search, cold``: a new `tempme search --no-server` process: the library's query model
+  (ONNX; no torch imported), and the torch path (the query model moved aside for those runs:
+  imports torch, loads the encoder), interleaved run by run so both see the same machine load;
+  CPU-seconds (user + system of the process, ``os.wait4``), wall seconds and peak RSS;
 - ``search via serve``: a new `tempme search` process while `tempme serve` runs (its /search API);
 - ``shell, per query``: one query in a warm `tempme shell` (this process: the shell's own loop,
   model loaded once, each query new so that nothing comes from the query cache);
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -52,26 +58,75 @@ def tempme(library: Path, *args: str) -> float:
     return time.perf_counter() - t0
 
 
+def cold_process(library: Path, *args: str) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of one `tempme --library LIBRARY ARGS` process (it must succeed)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tempme", "--library", str(library), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, f"tempme {' '.join(args)} failed ({proc.returncode})"
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+@contextlib.contextmanager
+def torch_path(library: Path):
+    """The library without its query model (moved aside, then back): searches take the torch path."""
+    folder, aside = library / "query_model", library / "query_model.aside"
+    os.replace(folder, aside)
+    try:
+        yield
+    finally:
+        os.replace(aside, folder)
+
+
+def bench_cold(library: Path, repeats: int) -> dict[str, tuple[float, float, float]]:
+    """Medians of (wall s, CPU s, peak RSS MB) of a cold `tempme search --no-server`, per path."""
+    runs: dict[str, list[tuple[float, float, float]]] = {"torch": [], "onnx": []}
+    for i in range(-1, repeats):  # run -1: unmeasured (file cache)
+        for path in ("torch", "onnx"):
+            with torch_path(library) if path == "torch" else contextlib.nullcontext():
+                r = cold_process(library, "search", f"a cup {i} {path}", "--no-server", "--mode", "visual")
+            if i >= 0:
+                runs[path].append(r)
+    return {p: tuple(statistics.median(x[j] for x in rs) for j in range(3)) for p, rs in runs.items()}
+
+
+def build(model: str, work: Path) -> Path:
+    """A library of the three clips with ``model`` (random weights) and its query model, made by
+    a `tempme index` process: this one stays without torch until the cold searches are measured
+    (a child's peak RSS counts its parent's at fork: a parent holding torch would inflate it)."""
+    library = work / model
+    out = subprocess.run(
+        [sys.executable, "-m", "tempme", "--library", str(library), "index", *(str(VIDEOS / c) for c in CLIPS),
+         "--model", model, "--pretrained", "none"],
+        cwd=ROOT, capture_output=True, text=True, check=True, env=dict(os.environ, TEMPME_QUERY_MODEL="1"),
+    )  # fmt: skip
+    print(f"{model}: {out.stdout.strip()}", file=sys.stderr)
+    state = subprocess.run(
+        [sys.executable, "-m", "tempme", "--library", str(library), "stats"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert "query model: fresh" in state, state
+    return library
+
+
 def median_of(fn, repeats: int) -> float:
     fn(-1)  # unmeasured
     return statistics.median(fn(i) for i in range(repeats))
 
 
-def bench_model(model: str, repeats: int, work: Path) -> list[tuple[str, float]]:
+def bench_model(library: Path, repeats: int, cold: dict) -> list[tuple[str, float]]:
     from tempme.app.cli.search import LocalSearch, SearchShell
-    from tempme.index import Library
-
-    library = work / model
-    with Library.open(library, create=True) as lib:
-        report = lib.add([VIDEOS / c for c in CLIPS], model=model, pretrained="none")
-    print(f"{model}: {report.summary()}", file=sys.stderr)
 
     rows = [
         ("stats", median_of(lambda i: tempme(library, "stats"), repeats)),
-        (
-            "search, cold (no server)",
-            median_of(lambda i: tempme(library, "search", f"a cup {i}", "--no-server"), repeats),
-        ),
+        ("search, cold: torch path", cold["torch"][0]),
+        ("search, cold: query model", cold["onnx"][0]),
     ]
     backend = LocalSearch(library)
     backend.warm()
@@ -108,20 +163,42 @@ def bench_model(model: str, repeats: int, work: Path) -> list[tuple[str, float]]
     return rows
 
 
+def print_cold(colds: dict[str, dict]) -> None:
+    """The cold-search table (markdown): per model, torch path, query model, torch / query model."""
+    head = "| cold `tempme search` |" + "".join(f" {m}: torch | {m}: query model | ratio |" for m in colds)
+    print("\n" + head + "\n|---|" + "---:|---:|---:|" * len(colds))
+    for j, name in ((1, "process CPU-s"), (0, "process wall s"), (2, "peak RSS MB")):
+        cells = "".join(
+            f" {c['torch'][j]:.2f} | {c['onnx'][j]:.2f} | {c['torch'][j] / c['onnx'][j]:.1f}x |" for c in colds.values()
+        )
+        print(f"| {name} |{cells}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["tempme-tiny", "ViT-B-32"])
     ap.add_argument("--repeats", type=int, default=3, help="runs per whole-process step (median)")
+    ap.add_argument("--cold-only", action="store_true", help="only the cold searches of both paths")
+    ap.add_argument("--work", type=Path, help="keep the libraries here (reused when present)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tempme-bench-cli-") as work:
-        results = {m: bench_model(m, args.repeats, Path(work)) for m in args.models}
-    print(f"\n{'step':<38}" + "".join(f"{m + ' (s)':>16}{'vs cold':>9}" for m in args.models))
-    steps = [name for name, _ in results[args.models[0]]]
-    for step in steps:
+    with contextlib.ExitStack() as stack:
+        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tempme-bench-cli-")))
+        libraries = {m: build(m, work) for m in args.models}
+        print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+        colds = {m: bench_cold(lib, args.repeats) for m, lib in libraries.items()}
+        results = (
+            {} if args.cold_only else {m: bench_model(lib, args.repeats, colds[m]) for m, lib in libraries.items()}
+        )
+        print(f"load average after: {os.getloadavg()}", file=sys.stderr)
+    print_cold(colds)
+    if not results:
+        return
+    print(f"\n{'step':<38}" + "".join(f"{m + ' (s)':>16}{'vs torch':>9}" for m in args.models))
+    for step in [name for name, _ in results[args.models[0]]]:
         line = f"{step:<38}"
         for m in args.models:
             d = dict(results[m])
-            cold = d["search, cold (no server)"]
+            cold = d["search, cold: torch path"]
             line += f"{d[step]:>16.3f}{d[step] / cold:>9.3f}"
         print(line)
 

@@ -93,6 +93,9 @@ def same_ranking(got: list[dict], want: list[dict]) -> None:
 
 
 def test_a_cold_search_imports_no_torch_and_ranks_as_the_torch_tower(library: Path) -> None:
+    from tempme.app.context import AppContext
+
+    assert AppContext(library).text_ready()  # what a server reports before its torch model loads
     with Library.open(library) as lib:
         assert lib.stats().query_model == "fresh" and lib.text_ready()
         assert lib.stats().segments >= 10  # a top-10 to compare
@@ -187,3 +190,25 @@ def test_the_text_side_renews_when_another_encoder_is_recorded(library: Path) ->
         assert side.backend == "onnx" and not side.changed(record)
         other = EncoderInfo.from_dict(dict(record.to_dict(), adapter_hash="0123abcd"))
         assert side.changed(other) and side.backend is None  # a new tower on the next query
+
+
+def test_every_segment_has_its_thumbnail_from_indexing_showing_the_decoded_moment(library: Path) -> None:
+    """Index-time thumbnails (from the frames sampled for the encoder) exist for every segment
+    and show what the on-demand one (a new decode of the video) shows at the same place."""
+    from PIL import Image
+    from tempme.index.media import load_key, thumbnail, thumbnail_name
+
+    key = load_key(library)
+    with Library.open(library) as lib:
+        rows = [lib.segment(int(sid)) for sid in catalog_of(lib).segment_ids()]
+        assert len(rows) >= 10
+        for row in rows:
+            made = library / "thumbs" / thumbnail_name(key, row.segment_id)
+            assert made.is_file(), row
+            assert lib.thumbnail(row.segment_id) == made  # served as is: no decoding
+            picture = Image.open(made).convert("RGB")
+            assert max(picture.size) <= 320
+            fresh = thumbnail(library / "fresh", key, row.segment_id, row.path, row.start_s, row.end_s)
+            decoded = Image.open(fresh).convert("RGB").resize(picture.size, Image.Resampling.BICUBIC)
+            diff = np.abs(np.asarray(picture, np.float32) - np.asarray(decoded, np.float32)).mean()
+            assert diff < 12.0, (row, diff)  # the same moment (levels 0-255; another shot: ~40+)
