@@ -85,6 +85,7 @@ class AppContext:
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
+        self.loading = False  # the model is being loaded (`warm_up`): the status line says so
 
     @property
     def uploads_dir(self) -> Path:
@@ -173,10 +174,17 @@ class AppContext:
         return filters
 
     def search(
-        self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all"
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters = SearchFilters(),
+        offset: int = 0,
+        mode: str = "all",
+        per_video: bool = False,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
-        ``mode``: all (fused), visual, speech or text (see ``Library.search``).
+        ``mode``: all (fused), visual, speech or text; ``per_video``: each video's best moment
+        only (see ``Library.search``).
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
         text search on a library without transcripts / on-screen text."""
@@ -186,7 +194,7 @@ class AppContext:
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            hits = lib.search(query, k, offset=offset, filters=filters, mode=mode)
+            hits = lib.search(query, k, offset=offset, filters=filters, mode=mode, per_video=per_video)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits)
@@ -355,11 +363,15 @@ class AppContext:
             self._library.interrupt()
 
     def warm_up(self) -> None:
-        """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
+        """Load the text tower now, so that the first search (page or CLI) does not wait for it;
+        ``loading`` is True meanwhile (`tempme serve` runs this after it listens)."""
+        self.loading = True
         try:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
             logger.info("model not loaded at start: %s", exc)
+        finally:
+            self.loading = False
 
     def text_ready(self) -> bool:
         """True when text searches are answered without waiting for a torch model: the library's
@@ -376,4 +388,6 @@ class AppContext:
             lib = self.library()
         except InputError as e:
             return str(e)
-        return format_stats(lib.stats(), self.last_add)
+        meanwhile = "text searches answer meanwhile" if lib.text_ready() else "searches wait for it"
+        loading = f"Loading the model… ({meanwhile}). " if self.loading else ""
+        return loading + format_stats(lib.stats(), self.last_add)

@@ -7,9 +7,9 @@ Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> 
   advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
-:func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``); otherwise local, with
-a note on stderr when a server was there but could not be used. `tempme shell` (or
+:func:`open_search` picks one: the server when its advert is live and it needs no login; otherwise
+local, with a note on stderr saying why when a server was there but could not be used (a login,
+no answer, or ``--nprobe``: the server searches with its own setting). `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
 """
@@ -119,11 +119,9 @@ class RemoteSearch:
     ) -> list[Hit]:
         from gradio_client.exceptions import AppError
 
-        if per_video:
-            raise SearchError("--per-video is not available through the server")
         try:
             rows = self.client.predict(
-                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
+                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, per_video, api_name="/search"
             )
         except AppError as exc:  # the page's own one-line message
             raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
@@ -151,8 +149,9 @@ def open_search(
     if advert is not None:
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif per_video or nprobe != DEFAULT_NPROBE:
-            log.info("--per-video / --nprobe are not in the server's API: searching here")
+        elif nprobe != DEFAULT_NPROBE:
+            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
+                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
         else:
             try:
                 return RemoteSearch(advert)
