@@ -14,12 +14,17 @@ only time is measured) and prints the median wall time of each step with its rat
 - ``search, cold``: a new `tempme search --no-server` process: the library's query model
   (ONNX; no torch imported), and the torch path (the query model moved aside for those runs:
   imports torch, loads the encoder), interleaved run by run so both see the same machine load;
-  CPU-seconds (user + system of the process, ``os.wait4``), wall seconds and peak RSS;
+  CPU-seconds (user + system of the process, ``os.wait4``), wall seconds and peak RSS; both
+  paths must print the same hits (checked each run);
 - ``search via serve``: a new `tempme search` process while `tempme serve` runs (its /search API);
 - ``shell, per query``: one query in a warm `tempme shell` (this process: the shell's own loop,
   model loaded once, each query new so that nothing comes from the query cache);
 - ``page search``: one `/search` call from gradio_client to the live server (what the page's
-  search button runs), each query new.
+  search button runs), each query new;
+- ``serve: listening`` / ``serve: /ready``: a new `tempme serve` process until its port accepts
+  (polled every 0.3 s) and until ``GET /ready`` answers 200 (its model loaded, polled every 0.05 s);
+- ``page: Enter to pictures``: in headless chromium (Playwright), from Enter in the query box to
+  the new query's results shown with every picture loaded, each query new.
 
 Whole-process figures include Python's start-up; every step runs once unmeasured first.
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -58,20 +64,21 @@ def tempme(library: Path, *args: str) -> float:
     return time.perf_counter() - t0
 
 
-def cold_process(library: Path, *args: str) -> tuple[float, float, float]:
-    """(wall s, CPU s, peak RSS MB) of one `tempme --library LIBRARY ARGS` process (it must succeed)."""
+def cold_process(library: Path, *args: str) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS MB, stdout) of one `tempme --library LIBRARY ARGS` process (it must succeed)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tempme", "--library", str(library), *args],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, usage = os.wait4(proc.pid, 0)  # the output (a few hits) fits the pipe's buffer
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, f"tempme {' '.join(args)} failed ({proc.returncode})"
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.stdout.read()
 
 
 @contextlib.contextmanager
@@ -86,14 +93,21 @@ def torch_path(library: Path):
 
 
 def bench_cold(library: Path, repeats: int) -> dict[str, tuple[float, float, float]]:
-    """Medians of (wall s, CPU s, peak RSS MB) of a cold `tempme search --no-server`, per path."""
+    """Medians of (wall s, CPU s, peak RSS MB) of a cold `tempme search --no-server`, per path;
+    both paths must return the same hits (segment ids in order, scores within 1e-5)."""
     runs: dict[str, list[tuple[float, float, float]]] = {"torch": [], "onnx": []}
     for i in range(-1, repeats):  # run -1: unmeasured (file cache)
+        hits = {}
         for path in ("torch", "onnx"):
             with torch_path(library) if path == "torch" else contextlib.nullcontext():
-                r = cold_process(library, "search", f"a cup {i} {path}", "--no-server", "--mode", "visual")
+                *r, out = cold_process(library, "search", f"a cup {i}", "--no-server", "--mode", "visual", "--json")
+            hits[path] = json.loads(out.strip().splitlines()[-1])
             if i >= 0:
-                runs[path].append(r)
+                runs[path].append(tuple(r))
+        ids = {p: [h["segment_id"] for h in hs] for p, hs in hits.items()}
+        assert ids["torch"] == ids["onnx"] and ids["onnx"], ids
+        for a, b in zip(hits["torch"], hits["onnx"]):
+            assert abs(a["score"] - b["score"]) <= 1e-5, (a, b)
     return {p: tuple(statistics.median(x[j] for x in rs) for j in range(3)) for p, rs in runs.items()}
 
 
@@ -113,6 +127,50 @@ def build(model: str, work: Path) -> Path:
     ).stdout
     assert "query model: fresh" in state, state
     return library
+
+
+def serve_ready(library: Path) -> tuple[float, float]:
+    """(s until a new `tempme serve` listens, s until its ``GET /ready`` answers 200)."""
+    import httpx
+
+    t0 = time.perf_counter()
+    with running_server(library) as srv:
+        listening = time.perf_counter() - t0
+        while httpx.get(f"{srv.url}ready", timeout=60).status_code != 200:
+            time.sleep(0.05)
+        return listening, time.perf_counter() - t0
+
+
+# the new query's results are shown (the message names the query) with every picture loaded
+SHOWN = """q => document.querySelector('#message').innerText.includes(q) &&
+  [...document.querySelectorAll('#results .card img')].length > 0 &&
+  [...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth > 0)"""
+
+
+def page_pictures(url: str, repeats: int) -> float:
+    """Median s from Enter to the results' pictures in headless chromium, each query new."""
+    from playwright.sync_api import sync_playwright
+    from serving import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        box = page.locator("#query textarea, #query input").first
+
+        def one(i: int) -> float:
+            query = f"a dog running on the grass {i}"
+            box.fill(query)
+            t0 = time.perf_counter()
+            box.press("Enter")
+            page.wait_for_function(SHOWN, arg=query)
+            return time.perf_counter() - t0
+
+        try:
+            return median_of(one, repeats)
+        finally:
+            browser.close()
 
 
 def median_of(fn, repeats: int) -> float:
@@ -140,7 +198,7 @@ def bench_model(library: Path, repeats: int, cold: dict) -> list[tuple[str, floa
 
     shell_s = median_of(shell_query, max(repeats, 10))
     backend.lib.close()
-    with running_server(library):
+    with running_server(library) as srv:
         from gradio_client import Client
         from tempme.app.advert import find_server
 
@@ -160,6 +218,10 @@ def bench_model(library: Path, repeats: int, cold: dict) -> list[tuple[str, floa
         rows.append(("search via serve", median_of(lambda i: tempme(library, "search", f"a cup {i}"), repeats)))
         rows.append(("shell, per query (warm)", shell_s))
         rows.append(("page search (gradio_client /search)", median_of(page_query, max(repeats, 10))))
+        rows.append(("page: Enter to pictures (chromium)", page_pictures(srv.url, max(repeats, 5))))
+    starts = [serve_ready(library) for _ in range(repeats)]
+    rows.append(("serve: listening", statistics.median(s[0] for s in starts)))
+    rows.append(("serve: /ready", statistics.median(s[1] for s in starts)))
     return rows
 
 
