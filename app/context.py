@@ -123,16 +123,19 @@ class AppContext:
             f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
         )
 
-    def weight_choices(self, arch: str) -> list[tuple[str, str]]:
+    def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
         """(label, value) of the weights the page offers for a new library with ``arch``: the
-        open_clip tags already downloaded to this machine (never a download), a checkpoint file
-        on the server, random weights (not semantic)."""
-        from tempme.weights import cached_tags
+        open_clip tags already downloaded to this machine (never a download; only with
+        ``downloaded``: listing them imports torch), a checkpoint file on the server, random
+        weights (not semantic)."""
+        tags: list[str] = []
+        if downloaded:
+            from tempme.weights import cached_tags
 
-        try:
-            tags = cached_tags(arch)
-        except ValueError:
-            tags = []
+            try:
+                tags = cached_tags(arch)
+            except ValueError:
+                pass
         return [
             *((f"{t} (downloaded)", t) for t in tags),
             ("a weights file on the server", WEIGHTS_FILE),

@@ -30,7 +30,8 @@ CLIPS = ["opencv-doc__cup.mp4", "opencv-doc__box.mp4", "moviepy__fire2.mp4"]
 QUERIES = ["a cup on a table", "a red box", "fire"]
 HEAVY = ("torch", "open_clip", "gradio", "gradio_client", "transformers", "peft")
 
-# a fresh interpreter: the CLI (argv) or a Library.search (TEMPME_PROBE_LIBRARY), then what it imported
+# a fresh interpreter: the CLI (argv), a Library.search (TEMPME_PROBE_LIBRARY) or the page's search
+# (TEMPME_PROBE_PAGE: the page built as `tempme serve` builds it), then what it imported
 PROBE = f"""
 import json, os, sys
 HEAVY = {HEAVY!r}
@@ -40,6 +41,12 @@ if os.environ.get("TEMPME_PROBE_LIBRARY"):
     lib = Library.open(Path(os.environ["TEMPME_PROBE_LIBRARY"]))
     hits = [h.to_dict() for h in lib.search(sys.argv[1], 10, mode="visual")]
     print(json.dumps(hits)); code = 0; backend = lib.text_backend
+elif os.environ.get("TEMPME_PROBE_PAGE"):
+    from tempme.app.web.server import build_app
+    demo, _, ctx = build_app(os.environ["TEMPME_PROBE_PAGE"])
+    ctx.warm_up()
+    hits = [dict(h.to_dict(), thumbnail=h.thumbnail) for h in ctx.search(sys.argv[1], 10, mode="visual")]
+    print(json.dumps(hits)); code = 0; backend = ctx.library().text_backend
 else:
     from typer.testing import CliRunner
     from tempme.app.cli import cli
@@ -63,10 +70,14 @@ def library(tmp_path_factory, videos_dir) -> Path:
     return lib
 
 
-def probe(*argv: str, library: Path | None = None, stdin: str | None = None) -> tuple[str, str, dict]:
+def probe(
+    *argv: str, library: Path | None = None, page: Path | None = None, stdin: str | None = None
+) -> tuple[str, str, dict]:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("TEMPME_PROBE")}
     if library is not None:
         env["TEMPME_PROBE_LIBRARY"] = str(library)
+    if page is not None:
+        env["TEMPME_PROBE_PAGE"] = str(page)
     if stdin is not None:
         env["TEMPME_PROBE_INPUT"] = stdin
     out = subprocess.run(
@@ -128,6 +139,15 @@ def test_the_shell_and_the_speech_and_fused_modes_need_no_torch(library: Path) -
     assert "speech" in fused[0]["matched"]
     with Library.open(library) as lib:
         same_ranking(visual, torch_reference(lib, "a red box"))
+
+
+def test_the_page_answers_text_queries_with_index_time_pictures_and_no_torch(library: Path) -> None:
+    out, err, meta = probe(QUERIES[0], page=library)  # as `tempme serve` builds, warms up and searches
+    assert meta["heavy"] == ["gradio", "gradio_client"] and meta["backend"] == "onnx", (meta, err)
+    hits = json.loads(out)
+    assert all(Path(h["thumbnail"]).is_file() for h in hits)  # from indexing: nothing decoded (no torch)
+    with Library.open(library) as lib:
+        same_ranking(hits, torch_reference(lib, QUERIES[0]))
 
 
 @pytest.fixture

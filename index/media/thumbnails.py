@@ -151,13 +151,13 @@ def thumbnail(
     Raises:
         tempme.video.VideoDecodeError: the file is gone or broken.
     """
+    out = Path(folder) / thumbnail_name(key, segment_id)
+    if out.is_file():  # made at index time or earlier: no decoding, no torch (tempme.video imports it)
+        return out
     from PIL import Image
 
     from tempme.video import sample_frames
 
-    out = Path(folder) / thumbnail_name(key, segment_id)
-    if out.is_file():
-        return out
     length = max(0.0, end_s - start_s)
     frames = list(sample_frames(path, [start_s + f * length for f in CANDIDATES], max_side=max_side))
     frame = frames[pick_frame(frames)]
