@@ -266,12 +266,16 @@ def test_the_decoder_stack_is_found_on_every_layout(model):
 
 
 def test_flash_attention_and_multi_token_decoding_are_refused(model):
-    model.config.text_config._attn_implementation = "flash_attention_2"
+    from tempme.llm.hooks import language_model
+
+    # the decoder stack's own config: older transformers (4.52) give it a copy of text_config
+    config = language_model(model).config
+    config._attn_implementation = "flash_attention_2"
     try:
         with pytest.raises(ValueError, match="support eager and sdpa attention, the model uses 'flash_attention_2'"):
             attach_inner(model, FastV(layer=2))
     finally:
-        model.config.text_config._attn_implementation = "eager"
+        config._attn_implementation = "eager"
     handle = attach_inner(model, FastV(layer=2))
     handle.visual_span = (START, V)
     try:
