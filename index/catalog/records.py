@@ -65,6 +65,20 @@ class EncoderInfo:
             json.dumps(cfg, sort_keys=True, default=str),
         )  # fmt: skip
 
+    def query_identity(self):
+        """The :class:`tempme.query_model.QueryModelIdentity` of this encoder's exported text
+        tower (docs/query.md); a record without an activation counts as :data:`LEGACY_QUICK_GELU`,
+        as :meth:`identity` does, so it matches the tower its reloaded encoder exports.
+
+        Raises:
+            KeyError: a record without ``embed_dim``."""
+        from tempme.query_model import QueryModelIdentity  # numpy only: no torch, no onnxruntime
+
+        record = self.to_dict()
+        if self.config and self.quick_gelu is None:
+            record["config"] = {**self.config, "quick_gelu": LEGACY_QUICK_GELU}
+        return QueryModelIdentity.from_encoder_record(record)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, EncoderInfo) and self.identity() == other.identity()
 
