@@ -4,7 +4,7 @@
 (:meth:`Catalog.videos_missing`) and, one video at a time:
 
 - ``speech``: decodes the soundtrack and recognises it (:func:`.speech.transcribe_file`);
-  each utterance becomes a line with its words and times; a video without audio, or with a
+  each utterance becomes a line with its words and times, its search form and its phones; a video without audio, or with a
   broken audio stream, is recorded with that status and no lines;
 - ``ocr``: decodes ``frames_per_segment`` frames of each segment at the times the encoder's
   frames were sampled (:func:`tempme.video.uniform_times` over the segment, T frames, short side
@@ -25,6 +25,7 @@ from tempme.index.enrich.ocr import OcrConfig, TextReader, pick_frames
 from tempme.index.enrich.speech import SpeechConfig, SpeechRecognizer, make_recognizer, transcribe_file
 from tempme.index.hits import TextKind
 from tempme.index.reports import EnrichReport, ProgressFn
+from tempme.index.words.forms import speech_forms
 
 from tempme.video import VideoDecodeError, sample_frames, uniform_times
 
@@ -32,12 +33,15 @@ log = logging.getLogger(__name__)
 
 
 def speech_lines(path, recognizer: SpeechRecognizer) -> tuple[EnrichmentRecord, list[NewTextLine]]:
+    """The video's utterances, each with its words, its search form and its phones
+    (:func:`tempme.index.words.forms.speech_forms`), and the record of the run."""
     t0 = time.perf_counter()
     tr = transcribe_file(path, recognizer)
-    lines = [
-        NewTextLine("speech", u.start_s, u.end_s, u.text, words=tuple((w.text, w.start_s, w.end_s) for w in u.words))
-        for u in tr.utterances
-    ]
+    lines = []
+    for u in tr.utterances:
+        forms = speech_forms([w.text for w in u.words])
+        words = tuple((w.text, w.start_s, w.end_s) for w in u.words)
+        lines.append(NewTextLine("speech", u.start_s, u.end_s, u.text, words=words, **vars(forms)))
     rec = EnrichmentRecord(tr.status, tr.backend, tr.model, tr.language, tr.error, time.perf_counter() - t0)
     return rec, lines
 
