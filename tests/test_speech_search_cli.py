@@ -75,6 +75,8 @@ def test_number_and_abbreviation_whisper_spells_differently_are_found(library) -
         assert top["video"].endswith(clip) and said_there(top, spoken[clip], sentence), (query, top)
         assert heard in top["transcript"], top["transcript"]  # the transcript shown is Whisper's
         assert (top["match_kind"], top["match_score"], top["heard_as"]) == ("normalised", 0.95, None), top
+        if query == "Doctor Smith":  # the words carrying a normalised match, as recognised
+            assert [w["word"] for w in top["words"]] == ["Dr.", "Smith"]
 
 
 def test_a_misheard_phrase_is_found_phonetically(library) -> None:

@@ -94,7 +94,7 @@ def spoken_line(m: TextMatch) -> SpokenLine:
 def speech_hit(line: TextMatch, match: SpeechMatch, query: str, seg, rank: int) -> Hit:
     """The hit of one ranked utterance: its moment, the words carrying the match, the evidence."""
     window = spoken_line(line).words[match.first_word : match.last_word + 1]
-    found = () if match.kind == "phonetic" else matched_words(line, query)
+    found = matched_words(line, query) if match.kind == "exact" else ()  # else the words carrying it
     words = found or tuple(MatchedWord(w, a, b) for w, a, b in window)
     return Hit(
         segment_id=line.segment_id,
