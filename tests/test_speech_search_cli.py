@@ -97,3 +97,22 @@ def test_music_only_audio_gives_no_speech_hit(library) -> None:
     lib, _ = library
     for query in [*QUERIES, "thank you for watching", "music"]:
         assert not [h for h in search(lib, query) if h["video"].endswith(MUSIC)], query
+
+
+def test_enrich_redo_transcribes_again_with_the_model_asked_for(library) -> None:
+    from parts import catalog_of
+    from tempme.app.cli import cli
+    from tempme.index import Library
+
+    lib, _ = library
+    model = str(bundled_model_dir())
+    base = ["--library", str(lib), "enrich", "--speech", "--asr-model", model]
+    res = CliRunner().invoke(cli, base)
+    assert res.exit_code == 0 and "speech: 0 videos" in res.output, res.output  # all have transcripts
+    res = CliRunner().invoke(cli, [*base, "--redo"])
+    assert res.exit_code == 0 and "speech: 3 videos (3 ok)" in res.output, res.output
+    catalog = catalog_of(Library.open(lib))
+    records = {catalog.enrichment(v, "speech").model for v, _ in catalog.indexed_videos()}
+    assert records == {model}  # the record says which model wrote the transcripts now
+    (top, *_) = search(lib, "forty dollars")  # the same words again, with forms and phones
+    assert top["match_kind"] == "phonetic" and top["heard_as"] == "for the dollars."

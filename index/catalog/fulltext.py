@@ -63,15 +63,16 @@ class FullText:
     def transaction(self, what: str) -> AbstractContextManager[Session]:  # Catalog's
         raise NotImplementedError
 
-    def videos_missing(self, kind: str) -> list[VideoToEnrich]:
-        """Indexed videos with no ``kind`` enrichment yet (by path), each with its segments."""
+    def videos_missing(self, kind: str, redo: bool = False) -> list[VideoToEnrich]:
+        """Indexed videos with no ``kind`` enrichment yet (with ``redo``: every indexed video),
+        by path, each with its segments."""
         if kind not in TEXT_KINDS:
             raise ValueError(f"kind must be one of {TEXT_KINDS}, got {kind!r}")
         done = select(Enrichment.video_id).where(Enrichment.kind == kind)
         with self.session() as s:
             videos = s.execute(
                 select(Video.id, Video.path, Video.duration_s)
-                .where(Video.status == "indexed", Video.id.not_in(done))
+                .where(Video.status == "indexed", *([] if redo else [Video.id.not_in(done)]))
                 .order_by(Video.path)
             ).all()
             segs: dict[int, list[tuple[int, float, float]]] = {}

@@ -78,8 +78,10 @@ def enrich(
     num_frames: int = 12,
     short_side: int = 224,
     progress: ProgressFn | None = None,
+    redo: bool = False,
 ) -> EnrichReport:
-    """Process every indexed video that has no ``kind`` record yet (see the module docstring).
+    """Process every indexed video that has no ``kind`` record yet (see the module docstring);
+    with ``redo``, every indexed video, each one's old lines replaced in the same transaction.
 
     Raises:
         ValueError: ``kind`` is ``speech`` without a recogniser or ``ocr`` without a reader.
@@ -88,7 +90,7 @@ def enrich(
     if kind is TextKind.SPEECH and recognizer is None or kind is TextKind.OCR and reader is None:
         raise ValueError(f"enriching {kind!r} needs a {'recognizer' if kind == 'speech' else 'reader'}")
     t0 = time.perf_counter()
-    todo = catalog.videos_missing(kind.value)
+    todo = catalog.videos_missing(kind.value, redo=redo)
     report = EnrichReport(kind.value)
     for i, video in enumerate(todo):
         if kind is TextKind.SPEECH:
@@ -115,8 +117,9 @@ def enrich_library(
     speech: SpeechConfig | None = None,
     ocr: OcrConfig | None = None,
     progress: ProgressFn | None = None,
+    redo: bool = False,
 ) -> EnrichReport:
-    """:func:`enrich` one kind with the recogniser ``speech`` asks for (default: the automatic
+    """:func:`enrich` one kind (``redo``: every video again) with the recogniser ``speech`` asks for (default: the automatic
     choice) or a :class:`~.ocr.TextReader` with ``ocr``; OCR reads the frames at the recorded
     encoder's frame count and resolution, but never below 224 pixels (tiny test models have
     32-pixel frames, where nothing is legible).
@@ -130,10 +133,16 @@ def enrich_library(
     except ValueError:
         raise ValueError(f"kind must be speech or ocr, got {kind!r}") from None
     if kind is TextKind.SPEECH:
-        return enrich(catalog, kind, recognizer=make_recognizer(speech), progress=progress)
+        return enrich(catalog, kind, recognizer=make_recognizer(speech), progress=progress, redo=redo)
     info = catalog.encoder_info()
     num_frames = info.num_frames if info and info.num_frames else 12
     short_side = max(info.image_size if info and info.image_size else 224, 224)
     return enrich(
-        catalog, kind, reader=TextReader(ocr), num_frames=num_frames, short_side=short_side, progress=progress
+        catalog,
+        kind,
+        reader=TextReader(ocr),
+        num_frames=num_frames,
+        short_side=short_side,
+        progress=progress,
+        redo=redo,
     )
