@@ -128,6 +128,9 @@ class Hit:
     *forty dollars*) or ``phonetic`` (words that sound like the query), ``match_score`` in [0, 1]
     (1.0 every word exact, at most 0.95 normalised, at most 0.9 phonetic: its confidence), and
     for phonetic matches ``heard_as``, the words as recognised ("musket ball coach").
+    A compound query's result (``tempme search A --then B``) spans all its ``parts``, the parts'
+    own hits in query order, each related to the one before by ``relation`` (``then``,
+    ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks.
     """
 
     segment_id: int
@@ -148,6 +151,8 @@ class Hit:
     match_kind: str | None = None
     match_score: float | None = None
     heard_as: str | None = None
+    parts: tuple[Hit, ...] = ()
+    relation: str | None = None
 
     @property
     def name(self) -> str:
@@ -164,7 +169,10 @@ class Hit:
 
     @property
     def why(self) -> str:
-        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``."""
+        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``; a compound
+        hit's parts in order: ``said "…" at 0:02.0 (0:02.0–0:03.3), then reads "…" (0:06.0–0:09.0)``."""
+        if self.parts:
+            return f", {self.relation} ".join(f"{p.why or 'looks like'} ({p.span})" for p in self.parts)
         parts = []
         if self.heard_as is not None:
             parts.append(f"heard as “{self.heard_as}” at {format_time(self.seek_s)} ({self.match_score:.2f})")
@@ -189,7 +197,7 @@ class Hit:
         """What a result card says under its picture (the raw score is in :meth:`to_dict`);
         hits found by speech or on-screen text add why they matched."""
         base = f"{self.name} · {self.when}"
-        return base if self.matched == ("visual",) else f"{base} · {self.why}"
+        return base if self.matched == ("visual",) and not self.parts else f"{base} · {self.why}"
 
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
@@ -213,6 +221,8 @@ class Hit:
             "match_kind": self.match_kind,
             "match_score": None if self.match_score is None else float(self.match_score),
             "heard_as": self.heard_as,
+            "parts": [p.to_dict() for p in self.parts],
+            "relation": self.relation,
         }
 
     @classmethod
@@ -248,4 +258,6 @@ class Hit:
             match_kind=d.get("match_kind"),
             match_score=None if d.get("match_score") is None else float(d["match_score"]),
             heard_as=d.get("heard_as"),
+            parts=tuple(cls.from_dict(p) for p in d.get("parts") or ()),
+            relation=d.get("relation"),
         )
