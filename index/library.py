@@ -194,12 +194,15 @@ class Library:
             return n
 
     def enrich(self, kinds: tuple[str, ...], *, speech=None, ocr=None, progress: ProgressFn | None = None,
-               wait: Wait = False) -> list[EnrichReport]:  # fmt: skip
-        """Transcripts and on-screen text for the videos that lack them (:mod:`.enrich`), a report per kind."""
+               wait: Wait = False, redo: bool = False) -> list[EnrichReport]:  # fmt: skip
+        """Transcripts and on-screen text for the videos that lack them (``redo``: for every video,
+        replacing what is stored) (:mod:`.enrich`), a report per kind."""
         from tempme.index.enrich import enrich_library
 
         with self._writer(wait):
-            return [enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress) for k in kinds]
+            return [
+                enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress, redo=redo) for k in kinds
+            ]
 
     def search(self, query: str | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
                filters: SearchFilters | None = None, mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
