@@ -82,6 +82,7 @@ class AppContext(SearchService):
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
+        self.loading = False  # the model is being loaded (`warm_up`): the status line says so
 
     @property
     def uploads_dir(self) -> Path:
@@ -119,16 +120,19 @@ class AppContext(SearchService):
             f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
         )
 
-    def weight_choices(self, arch: str) -> list[tuple[str, str]]:
+    def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
         """(label, value) of the weights the page offers for a new library with ``arch``: the
-        open_clip tags already downloaded to this machine (never a download), a checkpoint file
-        on the server, random weights (not semantic)."""
-        from tempme.weights import cached_tags
+        open_clip tags already downloaded to this machine (never a download; only with
+        ``downloaded``: listing them imports torch), a checkpoint file on the server, random
+        weights (not semantic)."""
+        tags: list[str] = []
+        if downloaded:
+            from tempme.weights import cached_tags
 
-        try:
-            tags = cached_tags(arch)
-        except ValueError:
-            tags = []
+            try:
+                tags = cached_tags(arch)
+            except ValueError:
+                pass
         return [
             *((f"{t} (downloaded)", t) for t in tags),
             ("a weights file on the server", WEIGHTS_FILE),
@@ -292,11 +296,24 @@ class AppContext(SearchService):
             self._library.interrupt()
 
     def warm_up(self) -> None:
-        """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
+        """Load the text tower now, so that the first search (page or CLI) does not wait for it;
+        ``loading`` is True meanwhile (`tempme serve` runs this after it listens)."""
+        self.loading = True
         try:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
             logger.info("model not loaded at start: %s", exc)
+        finally:
+            self.loading = False
+
+    def text_ready(self) -> bool:
+        """True when text searches are answered without waiting for a torch model: the library's
+        query model is fresh, or a text tower is loaded (``Library.text_ready``). What a server
+        can report as ready while its torch model (image queries, explain) still loads."""
+        try:
+            return self.library().text_ready()
+        except InputError:
+            return False
 
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures."""
@@ -304,4 +321,6 @@ class AppContext(SearchService):
             lib = self.library()
         except InputError as e:
             return str(e)
-        return format_stats(lib.stats(), self.last_add)
+        meanwhile = "text searches answer meanwhile" if lib.text_ready() else "searches wait for it"
+        loading = f"Loading the model… ({meanwhile}). " if self.loading else ""
+        return loading + format_stats(lib.stats(), self.last_add)

@@ -61,47 +61,51 @@ class SearchService:
         return lib
 
     def _run(
-        self, query: Query | CompoundQuery, k: int, filters: SearchFilters, offset: int, mode: str, sort: str
-    ) -> list[Hit]:
-        from tempme.video import VideoDecodeError  # torch: only once a search runs
-
+        self, query: Query | CompoundQuery, k: int, filters: SearchFilters, offset: int, mode: str, sort: str,
+        per_video: bool = False,
+    ) -> list[Hit]:  # fmt: skip
         if mode not in SEARCH_MODES:
             raise InputError(f"Search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
         lib = self._searchable()
         try:
-            hits = lib.search(query, clean_k(k), offset=offset, filters=filters, mode=mode, sort=SortOrder.parse(sort))
-        except VideoDecodeError as e:
-            raise InputError(f"Cannot read that clip: {e.reason}.") from None
+            hits = lib.search(query, clean_k(k), offset=offset, filters=filters, mode=mode, sort=SortOrder.parse(sort),
+                              per_video=per_video)  # fmt: skip
         except (LibraryError, ValueError) as e:  # ExampleQueryError is a ValueError: an unreadable image
             raise InputError(str(e)) from None
+        except Exception as e:  # a clip that cannot be decoded (tempme.video, loaded only by example queries)
+            if type(e).__name__ != "VideoDecodeError":
+                raise
+            raise InputError(f"Cannot read that clip: {e.reason}.") from None
         return self._with_thumbnails(lib, hits)
 
     def search(
         self, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all",
         sort: str = "relevance", image: str | Path | None = None, text_weight: float | None = None,
-        compound: CompoundQuery | None = None,
+        compound: CompoundQuery | None = None, per_video: bool = False,
     ) -> list[Hit]:  # fmt: skip
         """The `k` best moments after the first `offset` (ranks offset+1...) for a text, or an
         ``image`` (a file, e.g. an upload) refined by the text when there is one, or a
         ``compound`` "then / while" query (``app.exports.compound_query``) instead; ``mode``: all
         (fused), visual, speech or text (see ``Library.search``); ``sort``: relevance, date,
-        date-asc, duration, duration-asc (not for a compound query).
+        date-asc, duration, duration-asc (not for a compound query); ``per_video``: each video's
+        best moment only.
 
         Raises InputError for a bad query, image, K, mode or sort, a missing or empty library,
         or a speech / text search on a library without transcripts / on-screen text."""
         if compound is not None:
             if image is not None:
                 raise InputError("“Then / while” joins text queries; remove the picture to use it.")
-            return self._run(compound, k, filters, offset, mode, sort)
+            return self._run(compound, k, filters, offset, mode, sort, per_video)
         if image is None:
-            return self._run(Query(text=clean_query(query)), k, filters, offset, mode, sort)
+            return self._run(Query(text=clean_query(query)), k, filters, offset, mode, sort, per_video)
         path = Path(image)
         if not path.is_file():
             raise InputError("The image is gone (uploads expire): drop it again.")
         if path.stat().st_size > MAX_IMAGE_BYTES:
             raise InputError(f"The image has {path.stat().st_size:,} bytes; the limit is {MAX_IMAGE_BYTES:,}.")
         text = clean_query(query) if query and query.strip() else ""
-        return self._run(Query(text=text, image=path, text_weight=text_weight), k, filters, offset, mode, sort)
+        query_ = Query(text=text, image=path, text_weight=text_weight)
+        return self._run(query_, k, filters, offset, mode, sort, per_video)
 
     def search_clip(
         self, clip: str | Path, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0,

@@ -178,11 +178,11 @@ def test_the_page_api_searches_by_example_date_and_order(server, tmp_path) -> No
     from gradio_client.exceptions import AppError
 
     client = Client(server.url, verbose=False, download_files=False)
-    by_date = client.predict("a cup", 10, "", 0, 0, None, "visual", "", "", "date", 0, api_name="/search")
+    by_date = client.predict("a cup", 10, "", 0, 0, None, "visual", False, "", "", "date", 0, api_name="/search")
     dates = [h["recorded_at"] for h in by_date]
     assert dates and all(dates) and dates == sorted(dates, reverse=True)
-    assert client.predict("a cup", 10, "", 0, 0, None, "visual", "2100-01-01", "", api_name="/search") == []
-    page2 = client.predict("a cup", 2, "", 0, 0, None, "visual", "", "", "relevance", 2, api_name="/search")
+    assert client.predict("a cup", 10, "", 0, 0, None, "visual", False, "2100-01-01", "", api_name="/search") == []
+    page2 = client.predict("a cup", 2, "", 0, 0, None, "visual", False, "", "", "relevance", 2, api_name="/search")
     page1 = client.predict("a cup", 4, "", 0, 0, None, "visual", api_name="/search")
     assert [h["segment_id"] for h in page2] == [h["segment_id"] for h in page1[2:4]]
 

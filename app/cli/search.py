@@ -10,9 +10,9 @@ Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
 :func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing this client sends it (``--per-video``, ``--nprobe``, an example, dates,
-a sort, a score cutoff, ``--then`` / ``--while``); otherwise local, with a note on stderr when a
-server was there but could not be used. `tempme shell` (or ``tempme search -i``) keeps either
+query asks for nothing this client sends it (``--nprobe``: the server searches with its own
+setting; an example, dates, a sort, a score cutoff, ``--then`` / ``--while``); otherwise local,
+with a note on stderr saying why when a server was there but could not be used. `tempme shell` (or ``tempme search -i``) keeps either
 backend for repeated queries: :class:`SearchShell`, a :class:`cmd.Cmd` loop
 (:mod:`.shell_loop`; readline line editing and history on a terminal; plain lines from a pipe).
 --export / --timeline write the hits as clips and a timeline (:mod:`.export`).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -65,6 +66,15 @@ class RemoteUnavailable(Exception):
     """The advertised server could not be reached or did not answer as `tempme serve` does."""
 
 
+def query_errors() -> tuple[type[Exception], ...]:
+    """What a local query's failure can be, each one line: LibraryError, ValueError, and
+    ``tempme.weights.WeightsUnavailableError`` / ``tempme.video.VideoDecodeError`` once those
+    modules are loaded (importing them here would load torch for every search)."""
+    loaded = [sys.modules.get("tempme.weights"), sys.modules.get("tempme.video")]
+    names = ("WeightsUnavailableError", "VideoDecodeError")
+    return (LibraryError, ValueError) + tuple(getattr(m, n) for m, n in zip(loaded, names) if m is not None)
+
+
 class LocalSearch:
     """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
 
@@ -88,26 +98,20 @@ class LocalSearch:
 
     def warm(self) -> None:
         """Load the encoder now (for the shell: the first query then costs what the others do)."""
-        from tempme.weights import WeightsUnavailableError
-
         self._threads()
         try:
             self.lib.warm_up()
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
     def search(self, request: SearchRequest) -> list[Hit]:
-        from tempme.video import VideoDecodeError
-        from tempme.weights import WeightsUnavailableError
-
         self._threads()
         r = request
         try:
             return self.lib.search(r.query, r.k, per_video=r.per_video, mode=r.mode, filters=r.filters, sort=r.sort)
-        except VideoDecodeError as exc:
-            raise SearchError(f"cannot read the clip: {printable(str(exc))}") from None
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
-            raise SearchError(printable(str(exc))) from None
+        except query_errors() as exc:
+            clip = type(exc).__name__ == "VideoDecodeError"
+            raise SearchError(("cannot read the clip: " if clip else "") + printable(str(exc))) from None
 
     def folders(self) -> list[Path]:
         return list(self.lib.stats().folders)
@@ -136,13 +140,11 @@ class RemoteSearch:
         from gradio_client.exceptions import AppError
 
         r = request
-        if r.per_video or not r.text_only:
-            raise SearchError(
-                "--per-video, examples, dates, sorts, --then and --while are not available through the server"
-            )
+        if not r.text_only:
+            raise SearchError("examples, dates, sorts, --then and --while are not available through the server")
         try:
             rows = self.client.predict(
-                r.query.text, r.k, r.filters.folder or "", 0.0, 0.0, None, r.mode, api_name="/search"
+                r.query.text, r.k, r.filters.folder or "", 0.0, 0.0, None, r.mode, r.per_video, api_name="/search"
             )
         except AppError as exc:  # the page's own one-line message
             raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
@@ -173,10 +175,11 @@ def open_search(
     if advert is not None:
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif per_video or nprobe != DEFAULT_NPROBE or not text_only:
-            log.info(
-                "--per-video, --nprobe, examples, dates, sorts, --then, --while: not in the server's API; searching here"
-            )
+        elif nprobe != DEFAULT_NPROBE:
+            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
+                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
+        elif not text_only:
+            _note(f"the server at {advert.url} does not take examples, dates, sorts, --then / --while; searching here")
         else:
             try:
                 return RemoteSearch(advert)

@@ -1,9 +1,9 @@
 """The page's API for gradio_client, typed by the signatures below.
 
-``/search`` (query, k, folder, min_duration_s, max_duration_s, extensions, mode, after, before,
-sort, offset) -> list of hit dicts; ``/search_example`` (example file, request dict) -> list of
-hit dicts (an image or a video clip, issue 27); ``/similar`` (segment_id, k) -> list of hit
-dicts; ``/add`` (files) -> summary text; ``/add_folder`` (path) when the server allows it;
+``/search`` (query, k, folder, min_duration_s, max_duration_s, extensions, mode, per_video, after,
+before, sort, offset) -> list of hit dicts; ``/search_example`` (example file, request dict) ->
+list of hit dicts (an image or a video clip, issue 27); ``/similar`` (segment_id, k) -> list of
+hit dicts; ``/add`` (files) -> summary text; ``/add_folder`` (path) when the server allows it;
 ``/status`` -> the status line. A person's mistake (`InputError`) becomes ``gr.Error`` with its
 message.
 """
@@ -30,6 +30,7 @@ class Api:
         max_duration_s: float = 0.0,
         extensions: list[str] | None = None,
         mode: str = "all",
+        per_video: bool = False,
         after: str = "",
         before: str = "",
         sort: str = "relevance",
@@ -39,13 +40,16 @@ class Api:
         start_s, end_s, seek_s (seconds), score, rank, duration_s, recorded_at (ISO 8601, UTC),
         recorded_source and why they matched: matched (lists), visual_score, words (word,
         start_s, end_s), transcript, ocr_text, ocr_box. A max_duration_s of 0 means no maximum.
-        mode: all, visual, speech or text. after / before: recording dates (2024-06-01, local
-        time unless an offset is given; empty: no bound). sort: relevance, date, date-asc,
-        duration or duration-asc. offset: hits to skip (the next page). Raises gr.Error with
-        the reason for bad input or a missing/empty library."""
+        mode: all, visual, speech or text. per_video: one hit per video (its best moment), as
+        `tempme search --per-video`. after / before: recording dates (2024-06-01, local time
+        unless an offset is given; empty: no bound). sort: relevance, date, date-asc, duration or
+        duration-asc. offset: hits to skip (the next page). Raises gr.Error with the reason for
+        bad input or a missing/empty library."""
         try:
             filters = make_filters(folder, min_duration_s, max_duration_s, extensions, after, before)
-            hits = self.ctx.search(query, k, filters, offset=clean_offset(offset), mode=mode, sort=sort)
+            hits = self.ctx.search(
+                query, k, filters, offset=clean_offset(offset), mode=mode, sort=sort, per_video=bool(per_video)
+            )
             return [m.to_dict() for m in hits]
         except InputError as e:
             raise gr.Error(str(e)) from None
