@@ -169,8 +169,7 @@ class Query:
     ``image``: a file path or the file's bytes (an upload). ``clip``: a video file, the whole of
     it or the span; a video of the library is left out of its own results unless
     ``include_self``. ``text_weight``: the text's share of a refined query (None: the default,
-    ``tempme.refine.DEFAULT_TEXT_WEIGHT``). ``image_mode``: ``still`` or ``frame``
-    (``tempme.example_query``). Every search takes one (a plain string is a text query).
+    ``tempme.refine.DEFAULT_TEXT_WEIGHT``). ``image_mode``: ``still`` or ``frame`` (``tempme.example_query``).
 
     Raises:
         ValueError: nothing to look for, an image and a clip at once, a span without a clip,
@@ -280,8 +279,8 @@ class Hit:
     ocr_text: str | None = None
     ocr_box: tuple[float, float, float, float] | None = None
     matched: tuple[str, ...] = ("visual",)
-    recorded_at: dt.datetime | None = None  # the video's recording date (UTC), with its source:
-    recorded_source: str | None = None  # container:creation_time, ..., mtime (tempme.index.media.dates)
+    recorded_at: dt.datetime | None = None  # the video's recording date (UTC); source: tempme.index.media.dates
+    recorded_source: str | None = None
     match_kind: str | None = None
     match_score: float | None = None
     heard_as: str | None = None

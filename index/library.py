@@ -31,7 +31,7 @@ from tempme.index import (
     SearchMode,
     SortOrder,
     stored_names,
-)
+)  # fmt: skip
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.export import ExportOptions, ExportReport, export_moments
 from tempme.index.ingest import QUERY_MODEL_DIR, IngestOptions, IngestTarget, encoders, library_query_model
@@ -209,9 +209,8 @@ class Library:
     def search(self, query: str | Query | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
                sort: SortOrder | str = "relevance", filters: SearchFilters | None = None,
                mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
-        """Moments matching ``query`` (a text, a :class:`Query`: an image, clip or span, or a
-        compound query: its parts joined in time, :mod:`.query.parts`) by ``mode`` in ``sort``
-        order, each saying why it matched (:mod:`.query.router`)."""
+        """Moments matching ``query`` (a text, a :class:`Query`: image, clip or span, or a compound query:
+        :mod:`.query.parts`) by ``mode`` in ``sort`` order, each saying why it matched (:mod:`.query.router`)."""
         self.refresh()
         return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode, sort=sort)  # fmt: skip
 
