@@ -6,10 +6,12 @@ from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_thr
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
 from tempme.index.query.router import OVERFETCH, Searchable, search
 from tempme.index.query.text import matched_words, search_lines
+from tempme.index.query.timing import STAGES, search_timings, stage
 from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_video_hits, search_moments
 
 __all__ = [
     "OVERFETCH",
+    "STAGES",
     "RRF_K",
     "Fused",
     "Moment",
@@ -25,5 +27,7 @@ __all__ = [
     "search",
     "search_lines",
     "search_moments",
+    "search_timings",
     "set_search_threads",
+    "stage",
 ]
