@@ -1,8 +1,7 @@
 """The service layer over one library: search, play, explain, add, status, as plain functions.
 
-The Gradio page (`tempme.app.web`) and any other front end (a REST API) call `AppContext`; it
-takes and returns plain Python values (no Gradio types), so it is unit-tested without a server
-or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
+The Gradio page (`tempme.app.web`) and the REST API (`tempme.app.api`) call `AppContext`; it
+takes and returns plain Python values, so it is unit-tested without a server or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
 library, a folder the server does not allow) raises `InputError`, whose message is shown as is.
 
 Results are the library's own `Hit`s (with their thumbnail filled in) and filters its own
@@ -27,6 +26,7 @@ from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import (
     RANDOM_WEIGHTS,
     WEIGHTS_FILE,
+    BusyError,
     InputError,
     clean_encoder_choice,
     clean_k,
@@ -292,7 +292,7 @@ class AppContext:
         try:  # the library's own encoder; the write lock is held for this run only
             report = lib.add(paths, progress=progress, wait=wait, **spec)
         except LibraryBusyError:
-            raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
+            raise BusyError("Another tempme process is indexing this library; try again when it is done.") from None
         except (LibraryError, FileNotFoundError) as e:
             raise InputError(str(e)) from None
         except Exception as e:  # weights that do not load, an adapter that does not fit (first run)

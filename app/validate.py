@@ -29,6 +29,10 @@ class InputError(ValueError):
     """A problem with what the person asked for; the message is shown on the page verbatim."""
 
 
+class BusyError(InputError):
+    """Another process is indexing the library: try again when it is done."""
+
+
 def clean_query(text: str | None) -> str:
     """Validate a text query and collapse its whitespace.
 
