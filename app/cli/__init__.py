@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "tempme.app.cli.library",
     "tempme.app.cli.search",
     "tempme.app.cli.serve",
+    "tempme.app.cli.keys",
     "tempme.train.cli",
     "tempme.llm.cli",
     "tempme.app.cli.explain",

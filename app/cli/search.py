@@ -3,13 +3,14 @@
 
 Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> list[Hit]``:
 
-- :class:`RemoteSearch`: the server's `/search` endpoint through gradio_client (the server
-  advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
+- :class:`RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain httpx; the
+  server advertises itself in the library folder, :mod:`app.advert`); no torch here, and no
+  gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
 :func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``); otherwise local, with
-a note on stderr when a server was there but could not be used. `tempme shell` (or
+query asks for nothing the API lacks (``--per-video``, ``--nprobe``); otherwise local, with
+a note on stderr when a server was there but could not be used (:class:`ServerFirst`). `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
 """
@@ -91,21 +92,24 @@ class LocalSearch:
             raise SearchError(printable(str(exc))) from None
 
 
+class NeedsKey(RemoteUnavailable):
+    """The server asks for an API key that this command was not given (or that it refused)."""
+
+
 class RemoteSearch:
-    """Searches through a running `tempme serve` (its `/search` endpoint; no model here).
+    """Searches through a running `tempme serve`: ``POST /api/v1/search`` with plain httpx (no
+    model here; ``api_key``: sent as ``Authorization: Bearer``).
 
-    Raises (constructor):
-        RemoteUnavailable: the server does not answer, or has no `/search` endpoint.
-    """
+    Raises (search): NeedsKey (401), RemoteUnavailable (no answer, or not tempme's API),
+    SearchError (the server's one-line reason for a bad query)."""
 
-    def __init__(self, advert: ServerAdvert, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
-        from gradio_client import Client
+    def __init__(self, advert: ServerAdvert, api_key: str | None = None, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
+        import httpx
 
         self.where = advert.url
-        try:
-            self.client = Client(advert.url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout_s})
-        except Exception as exc:  # gradio_client raises httpx, ValueError or its own errors
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        base = advert.api or advert.url.rstrip("/") + "/api/v1"  # an advert written before the API: try it
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=base, headers=headers, timeout=timeout_s)
 
     def warm(self) -> None:
         pass  # the server's model is loaded
@@ -113,21 +117,23 @@ class RemoteSearch:
     def search(
         self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
     ) -> list[Hit]:
-        from gradio_client.exceptions import AppError
+        import httpx
 
         if per_video:
             raise SearchError("--per-video is not available through the server")
+        body = {"query": query, "k": k, "mode": mode, **({"folder": str(folder)} if folder else {})}
         try:
-            rows = self.client.predict(
-                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
-            )
-        except AppError as exc:  # the page's own one-line message
-            raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
-        except Exception as exc:
+            r = self.client.post("/search", json=body)
+        except httpx.HTTPError as exc:
             raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if r.status_code == 401:
+            raise NeedsKey("needs an API key (--api-key or $TEMPME_API_KEY)")
+        if r.status_code in (400, 404, 422) and r.headers.get("content-type", "").startswith("application/problem"):
+            raise SearchError(str(r.json().get("detail", "")))
         try:
-            return [Hit.from_dict(r) for r in rows]
-        except (KeyError, TypeError, ValueError) as exc:
+            r.raise_for_status()
+            return [Hit.from_dict(h) for h in r.json()["hits"]]
+        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
 
 
@@ -135,8 +141,38 @@ def _note(text: str) -> None:
     typer.echo(f"note: {text}", err=True)
 
 
+class ServerFirst:
+    """The server while it answers; when it cannot be used (it needs a key this command does not
+    have, or it does not answer), a note on stderr and a :class:`LocalSearch` from then on."""
+
+    def __init__(self, remote: RemoteSearch, library: Path, nprobe: int) -> None:
+        self.remote, self.library, self.nprobe, self.local = remote, library, nprobe, None
+
+    @property
+    def where(self) -> str:
+        return self.local.where if self.local else self.remote.where
+
+    def warm(self) -> None:
+        (self.local or self.remote).warm()
+
+    def search(self, query: str, k: int, **how) -> list[Hit]:
+        if self.local is None:
+            try:
+                return self.remote.search(query, k, **how)
+            except RemoteUnavailable as exc:
+                why = str(exc) if isinstance(exc, NeedsKey) else f"did not answer ({exc})"
+                _note(f"the server at {self.remote.where} {why}; searching here instead (loading the model)")
+                self.local = LocalSearch(self.library, self.nprobe)
+        return self.local.search(query, k, **how)
+
+
 def open_search(
-    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True
+    library: Path,
+    *,
+    nprobe: int = DEFAULT_NPROBE,
+    per_video: bool = False,
+    use_server: bool = True,
+    api_key: str | None = None,
 ) -> LocalSearch | RemoteSearch:
     """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
 
@@ -145,15 +181,15 @@ def open_search(
     """
     advert = find_server(library) if use_server else None
     if advert is not None:
-        if advert.auth:
-            _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
+        if advert.auth and not api_key:
+            _note(
+                f"the server at {advert.url} asks for a login or an API key (--api-key or $TEMPME_API_KEY); "
+                "searching here instead (loading the model)"
+            )
         elif per_video or nprobe != DEFAULT_NPROBE:
             log.info("--per-video / --nprobe are not in the server's API: searching here")
         else:
-            try:
-                return RemoteSearch(advert)
-            except RemoteUnavailable as exc:
-                _note(f"the server at {advert.url} did not answer ({exc}); searching here instead")
+            return ServerFirst(RemoteSearch(advert, api_key), library, nprobe)
     return LocalSearch(library, nprobe)
 
 
@@ -182,13 +218,10 @@ def _check_mode(mode: str) -> None:
 
 
 def run_query(backend, query: str, k: int, per_video: bool, mode: str, folder: Path | None) -> list[Hit]:
-    """One query on `backend`; a server that stops answering is replaced by a local search
-    (said on stderr). Raises SearchError."""
+    """One query on `backend`. Raises SearchError, or RemoteUnavailable (the caller searches
+    locally instead)."""
     _check_mode(mode)
-    try:
-        return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
-    except RemoteUnavailable as exc:
-        raise SearchError(f"the server at {backend.where} stopped answering ({exc})") from None
+    return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
 
 
 class SearchShell(cmd.Cmd):
@@ -266,6 +299,12 @@ ModeOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
+ApiKeyOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key", envvar="TEMPME_API_KEY", help="API key for a server that asks for one (tempme keys create)."
+    ),
+]
 ServerOpt = Annotated[
     bool,
     typer.Option(
@@ -275,9 +314,9 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool):
+def _start(library: Path, nprobe: int, per_video: bool, server: bool, api_key: str | None = None):
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server)
+        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, api_key=api_key)
     except SearchError as exc:
         fail(str(exc))
 
@@ -308,6 +347,7 @@ def search(
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
@@ -317,7 +357,7 @@ def search(
     library = library_dir(ctx, library)
     if query is None and not interactive:
         fail("give a query (or -i for a shell)")
-    backend = _start(library, nprobe, per_video, server)
+    backend = _start(library, nprobe, per_video, server, api_key)
     folder = _folder(folder)
     if query is not None:
         try:
@@ -338,11 +378,12 @@ def shell(
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
-    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), as_json)
+    _shell(_start(library, nprobe, per_video, server, api_key), k, per_video, mode, _folder(folder), as_json)
 
 
 COMMANDS = {"search": search, "shell": shell}
