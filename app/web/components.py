@@ -9,6 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.data_classes import FileData
+
+
+class LinkedVideo(gr.Video):
+    """The player: a ``gr.Video`` (its Svelte component: ``is_template``) whose value may be an
+    http(s) URL that the browser fetches itself, with Range requests: the API's stream route.
+    A plain ``gr.Video`` would download such a URL into Gradio's cache first (and refuses a
+    loopback host)."""
+
+    is_template = True
+
+    def postprocess(self, value):
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return FileData(path=value, url=value, mime_type="video/mp4")
+        return super().postprocess(value)
 
 
 @dataclass(frozen=True)

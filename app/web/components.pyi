@@ -1,0 +1,120 @@
+"""The page's components by name: what `page` lays out and `events` reads and writes.
+
+Handlers return ``{component: value}`` dicts keyed by these (Gradio leaves every output not in
+the dict as it is), so an output is named where it is set, never found by its position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+from gradio.data_classes import FileData
+
+from gradio.events import Dependency
+
+class LinkedVideo(gr.Video):
+    """The player: a ``gr.Video`` (its Svelte component: ``is_template``) whose value may be an
+    http(s) URL that the browser fetches itself, with Range requests: the API's stream route.
+    A plain ``gr.Video`` would download such a URL into Gradio's cache first (and refuses a
+    loopback host)."""
+
+    is_template = True
+
+    def postprocess(self, value):
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            return FileData(path=value, url=value, mime_type="video/mp4")
+        return super().postprocess(value)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+@dataclass(frozen=True)
+class SearchBar:
+    """The query, K, the match mode and the filters."""
+
+    query: gr.Textbox
+    k: gr.Number
+    search_btn: gr.Button
+    mode: gr.Radio
+    folder: gr.Textbox
+    min_d: gr.Number
+    max_d: gr.Number
+    exts: gr.CheckboxGroup
+
+    @property
+    def filters(self) -> list[gr.components.Component]:
+        """The filter inputs, in the order `app.validate.make_filters` takes them."""
+        return [self.folder, self.min_d, self.max_d, self.exts]
+
+
+@dataclass(frozen=True)
+class Results:
+    """The sentence above the results, the cards, why they matched, "load more"."""
+
+    message: gr.Markdown
+    gallery: gr.HTML
+    evidence: gr.HTML
+    more_btn: gr.Button
+
+
+@dataclass(frozen=True)
+class Player:
+    """The player of the selected moment and what acts on that moment."""
+
+    video: gr.Video
+    loop: gr.Checkbox
+    span: gr.Markdown
+    moment: gr.JSON  # {start, end, duration} of the selected moment, for player.js
+    similar_btn: gr.Button
+    explain_btn: gr.Button
+    explain_picture: gr.Image
+    explain_note: gr.Markdown
+
+
+@dataclass(frozen=True)
+class AddPanel:
+    """ "Add videos": the first-run encoder choice, uploads, a server folder (when allowed)."""
+
+    panel: gr.Accordion
+    first_run: gr.Group
+    arch: gr.Radio
+    weights: gr.Radio
+    weights_file: gr.Textbox
+    adapter: gr.Textbox
+    random_warning: gr.Markdown
+    random_ok: gr.Checkbox
+    uploads: gr.File
+    add_btn: gr.Button
+    folder_path: gr.Textbox | None  # None unless the server allows folder paths
+    folder_btn: gr.Button | None
+    message: gr.Markdown
+    new_videos: gr.State
+    show_new_btn: gr.Button
+
+    @property
+    def encoder_choice(self) -> list[gr.components.Component]:
+        """The first-run inputs, in the order `AppContext.encoder_choice` takes them."""
+        return [self.arch, self.weights, self.weights_file, self.adapter, self.random_ok]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Every component a handler reads or writes."""
+
+    status: gr.Markdown
+    state: gr.State  # the `SearchState` shown
+    selected: gr.State  # the selected moment's segment id, or None
+    search: SearchBar
+    results: Results
+    player: Player
+    add: AddPanel
+
+    @property
+    def result_outputs(self) -> list[gr.components.Component]:
+        """What a new result list may change: the results, the state and the player."""
+        r, p = self.results, self.player
+        return [r.gallery, self.state, r.message, r.more_btn, r.evidence, p.video, p.span, self.selected, p.similar_btn]
