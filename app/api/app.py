@@ -100,6 +100,7 @@ def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> Fas
         redoc_url=None,
     )
     problems.install(app)
+    problems.document(app)
     for module in (search, moments, videos, jobs, system):
         app.include_router(module.router(services), prefix=API_PREFIX)
     if cors_origins:

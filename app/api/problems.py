@@ -88,3 +88,38 @@ def install(app: FastAPI) -> None:
     async def bug(request: Request, exc: Exception):
         logger.exception("%s %s failed", request.method, printable(request.url.path))
         return problem(500, "Internal error (logged on the server).", request.url.path)
+
+
+ERRORS_DOCUMENTED = (400, 401, 404, 413, 422)
+"""What any operation may answer with a problem: bad input, no credentials, an id not in the
+library (or no library), a body too large, a request that does not fit the schema."""
+EXTRA_ERRORS = {("post", "/api/v1/jobs/index"): (403,), ("delete", "/api/v1/videos/{video_id}"): (409,)}
+
+
+def document(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI say what it does: every error of every operation is a
+    :class:`~.schemas.Problem` as ``application/problem+json`` (FastAPI would document its own
+    422 body as JSON)."""
+    from fastapi.openapi.utils import get_openapi
+    from tempme.app.api.schemas import Problem
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            for schema in ("HTTPValidationError", "ValidationError"):
+                spec["components"]["schemas"].pop(schema, None)
+            content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            for path, ops in spec.get("paths", {}).items():
+                for method, op in ops.items():
+                    responses = op.setdefault("responses", {})
+                    codes = {int(c) for c in responses if c.isdigit() and int(c) >= 400}
+                    codes |= set(ERRORS_DOCUMENTED) | set(EXTRA_ERRORS.get((method, path), ()))
+                    for code in sorted(codes):
+                        if code == 503:  # /ready: its own body says why
+                            continue
+                        responses[str(code)] = {"description": TITLES.get(code, "Error"), "content": content}
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi

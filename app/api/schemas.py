@@ -200,6 +200,7 @@ class Library(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
+    pid: int = Field(description="The server process that answered (one of the replicas).")
 
 
 class Ready(BaseModel):

@@ -12,18 +12,20 @@ import gradio as gr
 from gradio.data_classes import FileData
 
 
-class LinkedVideo(gr.Video):
-    """The player: a ``gr.Video`` (its Svelte component: ``is_template``) whose value may be an
-    http(s) URL that the browser fetches itself, with Range requests: the API's stream route.
-    A plain ``gr.Video`` would download such a URL into Gradio's cache first (and refuses a
-    loopback host)."""
+def linked(video: gr.Video) -> gr.Video:
+    """Let the player ``video`` take an http(s) URL that the browser fetches itself, with Range
+    requests: the API's stream route. A plain ``gr.Video`` downloads such a URL into Gradio's
+    cache first (and refuses a loopback host). Set on the instance: a subclass of a Gradio
+    component makes Gradio write a ``.pyi`` file beside the module that defines it."""
+    plain = video.postprocess
 
-    is_template = True
-
-    def postprocess(self, value):
+    def postprocess(value):
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             return FileData(path=value, url=value, mime_type="video/mp4")
-        return super().postprocess(value)
+        return plain(value)
+
+    video.postprocess = postprocess
+    return video
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from tempme.app.api.deps import Services
@@ -23,7 +25,7 @@ def router(services: Services) -> APIRouter:
     @r.get("/health", response_model=Health)
     def health() -> Health:
         """Liveness: the process answers (no credentials needed)."""
-        return Health(version=__version__)
+        return Health(version=__version__, pid=os.getpid())
 
     @r.get("/ready", response_model=Ready, responses=NOT_READY, dependencies=api)
     def ready() -> JSONResponse:

@@ -18,7 +18,12 @@ from tempme.app.uploads import safe_name
 from tempme.app.validate import MAX_UPLOAD_FILES, InputError
 from tempme.index import LibraryBusyError, VideoRecord
 
-VIDEO = {200: {"content": {"video/mp4": {}}, "description": "The video's bytes."}, 206: {"description": "A range."}}
+MEDIA_TYPES = {".webm": "video/webm", ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".mov": "video/quicktime"}
+VIDEO_TYPES = {t: {} for t in ("video/mp4", *MEDIA_TYPES.values(), "text/plain")}  # text/plain: Starlette's 416
+VIDEO = {
+    200: {"content": VIDEO_TYPES, "description": "The video's bytes."},
+    206: {"content": VIDEO_TYPES, "description": "The range asked for (HTTP Range)."},
+}
 
 
 def video_model(v: VideoRecord) -> Video:
