@@ -103,6 +103,12 @@ def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> Fas
     problems.document(app)
     for module in (search, moments, videos, jobs, system):
         app.include_router(module.router(services), prefix=API_PREFIX)
+
+    async def no_such_route(rest: str) -> None:  # before the page is mounted at /: a problem, not Gradio's 404
+        raise problems.ApiError(404, f"No API route /api/{rest[:200]} (the routes: {API_PREFIX}/openapi.json).")
+
+    app.add_api_route("/api/{rest:path}", no_such_route, methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)  # fmt: skip
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
