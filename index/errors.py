@@ -23,7 +23,7 @@ class LibraryBusyError(LibraryError):
 
 class NotServableError(LibraryError):
     """A video that may not be served as a file now: not in the catalog, not a regular file, or
-    not the file that was indexed (:mod:`tempme.index.media.serving`)."""
+    not the file that was indexed (:mod:`tempme.index.media.servable`)."""
 
 
 class StorageError(LibraryError):

@@ -217,7 +217,7 @@ class Library:
         return self._catalog.video_total(), self._catalog.video_records(offset, limit)
 
     def servable_video(self, video_id: int) -> Path:
-        """The file of video ``video_id`` if it may be served now (:mod:`.media.serving`: in the catalog, a regular
+        """The file of video ``video_id`` if it may be served now (:mod:`.media.servable`: in the catalog, a regular
         file, the file that was indexed). Raises NotServableError."""
         return servable_file(self._catalog.video_record(video_id, missing_ok=True), video_id)
 

@@ -27,8 +27,8 @@ class Filters(BaseModel):
     folder: str | None = Field(
         None, max_length=4096, description="Only videos under this folder (absolute, or relative to the library)."
     )
-    min_duration_s: float | None = Field(None, ge=0, le=1e7, description="Shortest video, in seconds.")
-    max_duration_s: float | None = Field(None, ge=0, le=1e7, description="Longest video, in seconds.")
+    min_duration_s: float | None = Field(None, ge=0, le=1e9, description="Shortest video, in seconds.")
+    max_duration_s: float | None = Field(None, ge=0, le=1e9, description="Longest video, in seconds.")
     extensions: list[str] = Field(
         default_factory=list, max_length=32, description='File types, e.g. [".mp4", "webm"] (case-insensitive).'
     )

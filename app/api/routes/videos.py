@@ -3,6 +3,7 @@ the ranged ``GET /videos/{video_id}/stream``."""
 
 from __future__ import annotations
 
+import mimetypes
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,8 +19,7 @@ from tempme.app.uploads import safe_name
 from tempme.app.validate import MAX_UPLOAD_FILES, InputError
 from tempme.index import LibraryBusyError, VideoRecord
 
-MEDIA_TYPES = {".webm": "video/webm", ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".mov": "video/quicktime"}
-VIDEO_TYPES = {t: {} for t in ("video/mp4", *MEDIA_TYPES.values(), "text/plain")}  # text/plain: Starlette's 416
+VIDEO_TYPES = {t: {} for t in ("video/*", "application/octet-stream", "text/plain")}  # text/plain: Starlette's 416
 VIDEO = {
     200: {"content": VIDEO_TYPES, "description": "The video's bytes."},
     206: {"content": VIDEO_TYPES, "description": "The range asked for (HTTP Range)."},
@@ -58,14 +58,7 @@ def router(services: Services) -> APIRouter:
         if len(files) > MAX_UPLOAD_FILES:
             raise InputError(f"At most {MAX_UPLOAD_FILES} files per upload, got {len(files)}.")
         with tempfile.TemporaryDirectory(prefix="tempme-upload-") as tmp:
-            paths = []
-            for n, f in enumerate(files):
-                dest = Path(tmp) / str(n) / safe_name(Path(f.filename or "video").name)
-                dest.parent.mkdir()
-                with dest.open("wb") as out:
-                    shutil.copyfileobj(f.file, out, 1 << 20)
-                paths.append(dest)
-            staged = ctx.stage_upload(paths)
+            staged = ctx.stage_upload(received(files, Path(tmp)))
         return job_model(services.jobs.start("upload", staged))
 
     @r.delete("/videos/{video_id}", status_code=204, response_class=Response, dependencies=api)
@@ -100,6 +93,18 @@ def router(services: Services) -> APIRouter:
         return FileResponse(path, media_type=_media_type(path), headers={"Cache-Control": "private, max-age=3600"})
 
     return r
+
+
+def received(files: list[UploadFile], folder: Path) -> list[Path]:
+    """The uploaded files under their own (safe) names in ``folder``, one subfolder each."""
+    paths = []
+    for n, f in enumerate(files):
+        dest = folder / str(n) / safe_name(Path(f.filename or "video").name)
+        dest.parent.mkdir()
+        with dest.open("wb") as out:
+            shutil.copyfileobj(f.file, out, 1 << 20)
+        paths.append(dest)
+    return paths
 
 
 def _media_type(path: Path) -> str:
