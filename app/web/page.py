@@ -22,7 +22,7 @@ import gradio as gr
 from tempme.app.context import ARCHITECTURES, WEIGHTS_FILE, AppContext
 from tempme.app.validate import MAX_K
 from tempme.app.web import endpoints
-from tempme.app.web.components import AddPanel, Page, Player, Results, SearchBar, linked
+from tempme.app.web.components import AddPanel, LinkedVideo, Page, Player, Results, SearchBar
 from tempme.app.web.events import Links, wire
 from tempme.app.web.state import SearchState
 from tempme.index import SEARCH_MODES
@@ -101,8 +101,8 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
             evidence = gr.HTML(elem_id="evidence")
             more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
         with gr.Column(scale=2, elem_id="player-col"):
-            video = linked(
-                gr.Video(label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"])
+            video = LinkedVideo(
+                label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"]
             )
             loop = gr.Checkbox(
                 value=False, label="Loop the moment (off: stop at its end)", elem_id="loop", container=False
