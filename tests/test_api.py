@@ -31,6 +31,7 @@ CLIPS = {  # name in the library folder -> shared clip
     "victim.mp4": "moviepy__fire2.mp4",  # replaced by links in test_a_replaced_video_is_not_served
 }
 PROBLEM = "application/problem+json"
+APP_ORIGIN = "https://videos.example.org"  # --cors-origin
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -45,7 +46,7 @@ def api(tmp_path_factory):
         shutil.copyfile(VIDEOS / source, clips / name)
     library = base / "library"
     build_library(library, sorted(clips.iterdir()), window_s=2.0)
-    with running_server(library, args=["--allow-folder-add"]) as srv:
+    with running_server(library, args=["--allow-folder-add", "--cors-origin", APP_ORIGIN]) as srv:
         client = httpx.Client(base_url=srv.url + "api/v1/", timeout=120)
         deadline = time.monotonic() + 300
         while client.get("ready").status_code != 200:  # listening before the model is loaded
@@ -148,9 +149,27 @@ def test_mistakes_are_problems_with_the_pages_messages_and_one_log_line(api) -> 
     assert len(re.findall(r"INFO tempme\.app\.api\.problems: GET /api/v1/search: 422 .*got 'abc'", log)) == 1
 
 
+def test_cors_only_for_the_origin_given(api) -> None:
+    _, _, _, client = api
+    ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    allowed = client.options("search", headers={"Origin": APP_ORIGIN, **ask})
+    assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == APP_ORIGIN
+    assert client.get("health", headers={"Origin": APP_ORIGIN}).headers["access-control-allow-origin"] == APP_ORIGIN
+    other = client.options("search", headers={"Origin": "https://elsewhere.example", **ask})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    assert (
+        "access-control-allow-origin"
+        not in client.get("health", headers={"Origin": "https://elsewhere.example"}).headers
+    )
+
+
 def test_stream_serves_ranges_of_the_indexed_file_and_thumbnails(api) -> None:
     _, _, clips, client = api
-    video = next(v for v in client.get("videos").json()["videos"] if v["video"].endswith("carphone.mp4"))
+    everything = client.get("videos", params={"limit": 500}).json()
+    page = client.get("videos", params={"offset": 1, "limit": 2}).json()  # paged by path
+    assert page["total"] == everything["total"] == len(everything["videos"]) >= 4
+    assert page["videos"] == everything["videos"][1:3] and page["offset"] == 1 and page["limit"] == 2
+    video = next(v for v in everything["videos"] if v["video"].endswith("carphone.mp4"))
     data = (clips / "carphone.mp4").read_bytes()
     whole = client.get(f"videos/{video['video_id']}/stream")
     assert whole.status_code == 200 and whole.content == data and whole.headers["accept-ranges"] == "bytes"
@@ -176,6 +195,7 @@ def test_a_replaced_video_is_not_served(api) -> None:
     path, backup = clips / "victim.mp4", clips.parent / "victim.keep"
     stream, thumb = f"videos/{video['video_id']}/stream", f"moments/{segment}/thumbnail"
     assert client.get(stream).status_code == 200
+    assert client.get(thumb).status_code == 200  # cached now: the cache is no way around the rule
     os.replace(path, backup)
     try:
         for target in (Path("/"), Path("/etc/passwd"), clips / "carphone.mp4"):
@@ -221,9 +241,11 @@ def test_upload_is_a_job_whose_video_is_searchable_then_deleted(api, tmp_path) -
     with clip.open("rb") as fh:  # the same bytes again: refused by content hash
         again = client.post("videos", files=[("files", ("bunny-again.mp4", fh, "video/mp4"))])
     assert "already in the library (as bunny.mp4)" in problem_of(again, 400)
-    vid = found[0]["video_id"]
+    vid, thumb = found[0]["video_id"], f"moments/{found[0]['segment_id']}/thumbnail"
+    assert client.get(thumb).status_code == 200
     assert client.delete(f"videos/{vid}").status_code == 204
-    problem_of(client.get(f"videos/{vid}/stream"), 404)
+    problem_of(client.get(f"videos/{vid}/stream"), 404)  # removal takes effect at once, the picture's too
+    problem_of(client.get(thumb), 404)
     problem_of(client.delete(f"videos/{vid}"), 404)
     assert client.get("search", params={"query": "a rabbit", "k": 20, "folder": "uploads"}).json()["hits"] == []
 

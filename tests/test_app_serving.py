@@ -43,9 +43,16 @@ def session(served):
     client.close()
 
 
-def test_binds_loopback_by_default(served):
+def test_binds_loopback_by_default_and_cors_is_off(served):
     srv = served[0]
     assert f"http://127.0.0.1:{srv.port}" in srv.log()
+    origin = {"Origin": "https://elsewhere.example"}  # no --cors-origin: no page of any origin may call the API
+    ask = {"Access-Control-Request-Method": "POST", **origin}
+    for r in (
+        httpx.options(srv.url + "api/v1/search", headers=ask),
+        httpx.get(srv.url + "api/v1/health", headers=origin),
+    ):
+        assert "access-control-allow-origin" not in r.headers, r.headers
 
 
 def test_auth_required_for_api_and_files(served):
@@ -57,6 +64,8 @@ def test_auth_required_for_api_and_files(served):
         for path in ("api/v1/library", "api/v1/videos/1/stream", "api/v1/moments/1/thumbnail"):
             assert anon.get(srv.url + path).status_code == 401, path
         assert anon.get(srv.url + "api/v1/library", auth=(USER, PASSWORD)).status_code == 200  # Basic: --auth users
+        folder_job = anon.post(srv.url + "api/v1/jobs/index", json={"folder": str(VIDEOS)}, auth=(USER, PASSWORD))
+        assert folder_job.status_code == 403 and "--allow-folder-add" in folder_job.json()["detail"], folder_job.text
         bad = anon.post(f"{srv.url}login", data={"username": USER, "password": "wrong"})
         assert bad.status_code == 400
     from gradio_client import Client
