@@ -35,6 +35,7 @@ from tempme.app.validate import (
 )
 from tempme.index import (
     SEARCH_MODES,
+    CompoundQuery,
     EncoderSpec,
     Hit,
     Library,
@@ -184,11 +185,13 @@ class AppContext:
         filters: SearchFilters = SearchFilters(),
         offset: int = 0,
         mode: str = "all",
+        compound: CompoundQuery | None = None,
         *,
         thumbnails: bool = True,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
-        ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``thumbnails``:
+        ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
+        search that "then / while" query instead (``app.exports.compound_query``); ``thumbnails``:
         make each hit's picture now (the page), or leave it to be made when asked for (the API).
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
@@ -199,7 +202,7 @@ class AppContext:
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            hits = lib.search(query, k, offset=offset, filters=filters, mode=mode)
+            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits) if thumbnails else hits

@@ -112,6 +112,11 @@ PLANTED = {
     ),
     "tempme/index/query/text.py": ("import faiss", "faiss only in tempme.index.vectors", "query.text -> faiss"),
     "tempme/index/hits.py": ("import typer", "typer nowhere in tempme.index", "index.hits -> typer"),
+    "tempme/index/media/clips.py": (
+        "import opentimelineio",
+        "opentimelineio and srt only in",
+        "clips -> opentimelineio",
+    ),
     "tempme/app/cli/options.py": ("import gradio", "gradio only in tempme.app.web", "cli.options -> gradio"),
     "tempme/app/web/render.py": ("import fastapi", "fastapi, starlette and uvicorn only in", "web.render -> fastapi"),
     "tempme/index/catalog/paths.py": ("import tempme.index.ingest.plan", "index rooms in layers", "catalog.paths"),

@@ -3,7 +3,6 @@ the ranged ``GET /videos/{video_id}/stream``."""
 
 from __future__ import annotations
 
-import mimetypes
 import shutil
 import tempfile
 from pathlib import Path
