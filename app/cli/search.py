@@ -22,16 +22,19 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
 
 from tempme.cli_errors import fail
+
+if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the server path
+    from tempme.index import CompoundQuery
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ class RemoteSearch:
     ) -> list[Hit]:
         import httpx
 
-        if per_video or isinstance(query, CompoundQuery):
+        if per_video or not isinstance(query, str):  # a CompoundQuery
             raise SearchError("--per-video, --then and --while are not available through the server")
         body = {"query": query, "k": k, "mode": mode, **({"folder": str(folder)} if folder else {})}
         try:
@@ -237,7 +240,7 @@ def run_query(
     """One query on `backend` (a :class:`ServerFirst` replaces a server that stops answering by a
     local search, said on stderr). Raises SearchError."""
     _check_mode(mode)
-    for part in query.parts if isinstance(query, CompoundQuery) else ():
+    for part in () if isinstance(query, str) else query.parts:  # a CompoundQuery's parts
         _check_mode(part.mode or mode)
     try:
         return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
