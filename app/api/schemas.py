@@ -103,6 +103,11 @@ class HitModel(BaseModel):
     ocr_box: list[float] | None = Field(
         None, description="Where that line is: [x0, y0, x1, y1] as fractions of the frame."
     )
+    parts: list[HitModel] = Field(
+        default_factory=list,
+        description="A compound query's result (\"A then B\"): each part's own hit, in query order.",
+    )
+    relation: str | None = Field(None, description="How each part relates to the one before: then, while.")
 
     @classmethod
     def of(cls, hit: Hit) -> HitModel:
