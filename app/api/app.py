@@ -13,6 +13,7 @@ import time
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from tempme.app.api import problems
 from tempme.app.api.deps import API_PREFIX, Services
 from tempme.app.api.metrics import observe_request
@@ -103,6 +104,14 @@ def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> Fas
     problems.document(app)
     for module in (search, moments, videos, jobs, system):
         app.include_router(module.router(services), prefix=API_PREFIX)
+
+    def ready_now() -> JSONResponse:  # issue 25's GET /ready: {"ready", "text"}, no key
+        from tempme.app.web.server import ready_state
+
+        status, body = ready_state(services.ctx)
+        return JSONResponse(body, status_code=status)
+
+    app.add_api_route("/ready", ready_now, methods=["GET"], include_in_schema=False)
 
     async def no_such_route(rest: str) -> None:  # before the page is mounted at /: a problem, not Gradio's 404
         raise problems.ApiError(404, f"No API route /api/{rest[:200]} (the routes: {API_PREFIX}/openapi.json).")

@@ -1,8 +1,7 @@
 """What ``GET /api/v1/ready`` checks: named checks, each ``() -> (ok, why not)``, all of which
 must pass. The server lists ``catalog`` (the library opens and its catalog answers), ``index``
-(the vector index is loaded) and ``model`` (the text tower is loaded: a query is answered
-without waiting); another path to text queries (e.g. the torch-free ONNX tower,
-``tempme.query_model``) plugs in by replacing the ``model`` check (:meth:`Readiness.add`).
+(the vector index is loaded) and ``model`` (a text query is answered without waiting: the torch
+text tower is loaded, or the library's query model is fresh, ``AppContext.text_ready``).
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ def for_library(ctx: AppContext) -> Readiness:
         return (stats.vectors > 0 or stats.segments == 0), "the vector index is not loaded"
 
     def model() -> tuple[bool, str]:
-        if ctx.model_loaded():
+        if ctx.model_loaded() or ctx.text_ready():  # a torch tower loaded, or a fresh query model (no torch)
             return True, ""
         if ctx.warmed_up:
             return False, ctx.warm_up_error or "the library has no videos yet, so no encoder to load"

@@ -60,6 +60,7 @@ class SearchRequest(Paging):
         description="all (fused by reciprocal rank fusion), visual (TempMe vectors), speech (transcripts) "
         "or text (on-screen text).",
     )
+    per_video: bool = Field(False, description="Only each video's best moment.")
 
     @field_validator("query", mode="before")
     @classmethod
@@ -103,6 +104,9 @@ class HitModel(BaseModel):
     ocr_box: list[float] | None = Field(
         None, description="Where that line is: [x0, y0, x1, y1] as fractions of the frame."
     )
+    match_kind: str | None = Field(None, description="How a spoken match matched: exact, normalised or phonetic.")
+    match_score: float | None = Field(None, description="That match's score, in [0, 1].")
+    heard_as: str | None = Field(None, description="A phonetic match: the words as the recogniser heard them.")
     parts: list[HitModel] = Field(
         default_factory=list,
         description="A compound query's result (\"A then B\"): each part's own hit, in query order.",

@@ -75,6 +75,7 @@ class PageLinks:
 def build(options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str | None = None):
     """The ASGI app of one process: the API, then the page (``page``) or a relay to it. Returns (app, ctx)."""
     ctx = AppContext(options.library, allow_folder_add=options.allow_folder_add, remux_dir=media_dir / "tempme-remux")
+    ctx.loading = True  # until the warm-up after listening has loaded the model (the page's status line says so)
     throttle = LoginThrottle(options.credentials) if options.credentials else None
     signer = Signer(load_secret(ctx.library_dir) if ctx.library_dir.is_dir() else os.urandom(32))
     services = Services(ctx, Guard(ctx, throttle, signer), signer, JobRunner(ctx), for_library(ctx))

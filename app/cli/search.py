@@ -8,9 +8,10 @@ Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> 
   gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
-:func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing the API lacks (``--per-video``, ``--nprobe``); otherwise local, with
-a note on stderr when a server was there but could not be used (:class:`ServerFirst`). `tempme shell` (or
+:func:`open_search` picks one: the server when its advert is live and it needs no login (or it
+has a key); otherwise local, with a note on stderr saying why when a server was there but could
+not be used (a login or key, no answer, ``--nprobe``: the server searches with its own setting,
+or ``--then`` / ``--while``) (:class:`ServerFirst`). `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
 """
@@ -50,6 +51,14 @@ class RemoteUnavailable(Exception):
     """The advertised server could not be reached or did not answer as `tempme serve` does."""
 
 
+def query_errors() -> tuple[type[Exception], ...]:
+    """What a local query's failure can be, each one line: LibraryError, ValueError, and
+    ``tempme.weights.WeightsUnavailableError`` once that module is loaded (only the torch text
+    path loads it: importing it here would load torch for every search, ~9 s of a speech search)."""
+    weights = sys.modules.get("tempme.weights")
+    return (LibraryError, ValueError) + ((weights.WeightsUnavailableError,) if weights is not None else ())
+
+
 class LocalSearch:
     """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
 
@@ -72,13 +81,11 @@ class LocalSearch:
             self._threads_set = True
 
     def warm(self) -> None:
-        """Load the encoder now (for the shell: the first query then costs what the others do)."""
-        from tempme.weights import WeightsUnavailableError
-
+        """Load the text tower now (for the shell: the first query then costs what the others do)."""
         self._threads()
         try:
             self.lib.warm_up()
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
     def search(
@@ -92,14 +99,12 @@ class LocalSearch:
     ) -> list[Hit]:
         from tempme.index import SearchFilters
 
-        from tempme.weights import WeightsUnavailableError
-
         self._threads()
         try:
             return self.lib.search(
                 query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
             )
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
 
@@ -136,9 +141,15 @@ class RemoteSearch:
     ) -> list[Hit]:
         import httpx
 
-        if per_video or not isinstance(query, str):  # a CompoundQuery
-            raise SearchError("--per-video, --then and --while are not available through the server")
-        body = {"query": query, "k": k, "mode": mode, **({"folder": str(folder)} if folder else {})}
+        if not isinstance(query, str):  # a CompoundQuery
+            raise SearchError("--then and --while are not available through the server")
+        body = {
+            "query": query,
+            "k": k,
+            "mode": mode,
+            "per_video": per_video,
+            **({"folder": str(folder)} if folder else {}),
+        }
         try:
             r = self.client.post("/search", json=body)
         except httpx.HTTPError as exc:
@@ -190,8 +201,10 @@ def open_search(
     per_video: bool = False,
     use_server: bool = True,
     api_key: str | None = None,
+    compound: bool = False,
 ) -> LocalSearch | RemoteSearch:
-    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
+    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`
+    (``per_video`` goes through the server; ``compound``, a --then / --while query, does not).
 
     Raises:
         SearchError: no library at `library` (local backend).
@@ -203,8 +216,11 @@ def open_search(
                 f"the server at {advert.url} asks for a login or an API key (--api-key or $TEMPME_API_KEY); "
                 "searching here instead (loading the model)"
             )
-        elif per_video or nprobe != DEFAULT_NPROBE:
-            log.info("--per-video / --nprobe / --then / --while are not in the server's API: searching here")
+        elif nprobe != DEFAULT_NPROBE:
+            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
+                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
+        elif compound:
+            _note(f"the server at {advert.url} does not take --then / --while (not in its API); searching here instead")
         else:
             return ServerFirst(RemoteSearch(advert, api_key), library, nprobe)
     return LocalSearch(library, nprobe)
@@ -338,9 +354,13 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool, api_key: str | None = None):
+def _start(
+    library: Path, nprobe: int, per_video: bool, server: bool, api_key: str | None = None, compound: bool = False
+):
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, api_key=api_key)
+        return open_search(
+            library, nprobe=nprobe, per_video=per_video, use_server=server, api_key=api_key, compound=compound
+        )
     except SearchError as exc:
         fail(str(exc))
 
@@ -394,7 +414,7 @@ def search(
     if query is None and not interactive:
         fail("give a query (or -i for a shell)")
     compound = compound_query(query, then, while_, within, then_mode)
-    backend = _start(library, nprobe, per_video or compound is not None, server, api_key)
+    backend = _start(library, nprobe, per_video, server, api_key, compound=compound is not None)
     folder = _folder(folder)
     if query is not None:
         try:

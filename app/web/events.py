@@ -271,9 +271,8 @@ class Events:
     # -- the status line ----------------------------------------------------------------------
 
     def status_line(self) -> str:
-        """The status line; "loading the model…" until the server's warm-up has loaded it."""
-        loading = not self.ctx.warmed_up and not self.ctx.model_loaded()
-        return "Loading the model… (searches wait for it) · " + self.ctx.status() if loading else self.ctx.status()
+        """The status line (``AppContext.status``: "Loading the model…" while the server's warm-up runs)."""
+        return self.ctx.status()
 
     def on_load(self) -> dict:
         new = self.ctx.needs_encoder()

@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def ready_state(ctx: AppContext) -> tuple[int, dict]:
+    """``GET /ready`` (issue 25's, kept beside ``/api/v1/ready``): (HTTP status, body). 200 once the
+    warm-up has loaded the model (``ready``), 503 before; ``text`` says whether text searches are
+    answered without waiting for it meanwhile. No login: it says nothing of the library."""
+    ready = not ctx.loading
+    return (200 if ready else 503), {"ready": ready, "text": ready or ctx.text_ready()}
+
+
 def private_gradio_dir() -> Path:
     """A fresh directory for Gradio's uploads, examples cache and served copies (removed at
     normal exit).

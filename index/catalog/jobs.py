@@ -1,5 +1,5 @@
 """Jobs and API keys in the catalog, so that every server process of a library sees the same
-ones (revision 0005). :class:`JobBoard` and :class:`KeyRing` take the catalog's session factory
+ones (revision 0006). :class:`JobBoard` and :class:`KeyRing` take the catalog's session factory
 and its ``transaction``; they hand out :class:`~tempme.index.reports.JobRecord` and
 :class:`~tempme.index.reports.ApiKeyInfo`, never ORM rows.
 

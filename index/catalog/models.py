@@ -150,9 +150,11 @@ class TextLine(Base):
     on-screen text), ``[start_s, end_s)`` seconds, in the segment where it starts.
 
     ``words_json``: speech only, ``[[word, start_s, end_s], ...]``. ``box_json``: ocr only,
-    ``[x0, y0, x1, y1]`` as fractions of the frame. Full-text search runs over ``text``: the FTS5
-    table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
-    expression on PostgreSQL (migration 0004).
+    ``[x0, y0, x1, y1]`` as fractions of the frame. ``search_text`` and ``phones``: speech only,
+    the utterance's search form and phones (:func:`tempme.index.words.forms.speech_forms`; None
+    for lines stored without them). Full-text search runs over ``text`` and ``search_text``: the
+    FTS5 table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
+    expression on PostgreSQL (migrations 0004, 0005).
     """
 
     __tablename__ = "text_lines"
@@ -176,7 +178,7 @@ class TextLine(Base):
 
 class Job(Base):
     """A long task started through the API (an upload's indexing, a server folder), in the
-    catalog so every server process of the library sees it (revision 0005).
+    catalog so every server process of the library sees it (revision 0006).
 
     ``kind``: ``upload`` or ``folder``; ``status``: ``queued``, ``running``, ``done``,
     ``failed`` or ``cancelled``. Progress in video-seconds (``done_s`` of ``total_s``) and
@@ -205,7 +207,7 @@ class Job(Base):
 
 
 class ApiKey(Base):
-    """An API key (revision 0005): only the SHA-256 of the secret is stored, with its first
+    """An API key (revision 0006): only the SHA-256 of the secret is stored, with its first
     characters (``prefix``) to find and show it. Revoked keys keep their row (``revoked_at``)."""
 
     __tablename__ = "api_keys"
@@ -218,3 +220,5 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    search_text: Mapped[Optional[str]] = mapped_column(Text)  # speech: wordnorm.search_form (0005)
+    phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)

@@ -44,7 +44,9 @@ def router(services: Services) -> APIRouter:
 
     def text_search(req: SearchRequest) -> SearchResponse:
         filters = filters_of(req)
-        run = lambda: ctx.search(req.query, req.k, filters, req.offset, req.mode, thumbnails=False)
+        run = lambda: ctx.search(
+            req.query, req.k, filters, req.offset, req.mode, per_video=req.per_video, thumbnails=False
+        )
         return answer(services, req.query, req.mode, req, run)
 
     @r.post("/search", response_model=SearchResponse, summary="Search by text (JSON body)")
