@@ -174,6 +174,8 @@ class TextLine(Base):
     score: Mapped[Optional[float]] = mapped_column(Float)  # OCR confidence
     words_json: Mapped[Optional[str]] = mapped_column(Text)
     box_json: Mapped[Optional[str]] = mapped_column(Text)
+    search_text: Mapped[Optional[str]] = mapped_column(Text)  # speech: wordnorm.search_form (0005)
+    phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)
 
 
 class Job(Base):
@@ -220,5 +222,3 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    search_text: Mapped[Optional[str]] = mapped_column(Text)  # speech: wordnorm.search_form (0005)
-    phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)
