@@ -130,7 +130,9 @@ class ClipGenerator:
         videos = -(-rows // spec.per_video)
         topic = rng.integers(0, len(self.topics), videos)  # (V,)
         f = spec.video_share
-        a = np.sqrt(f) * rng.standard_normal((videos, spec.rank), dtype=np.float32)  # (V, r) a video's place in its topic
+        a = np.sqrt(f) * rng.standard_normal(
+            (videos, spec.rank), dtype=np.float32
+        )  # (V, r) a video's place in its topic
         a = np.repeat(a, spec.per_video, axis=0)[:rows]  # (rows, r)
         a += np.sqrt(1 - f) * rng.standard_normal((rows, spec.rank), dtype=np.float32)  # a segment's, around it
         seg_topic = np.repeat(topic, spec.per_video)[:rows]
@@ -158,7 +160,9 @@ class ClusteredGenerator:
     def chunk(self, i: int, rows: int) -> np.ndarray:
         rng = np.random.default_rng(np.random.SeedSequence([self.spec.seed, i]))
         x = self.centres[rng.integers(0, len(self.centres), rows)]
-        x = x + rng.standard_normal((rows, self.spec.dim), dtype=np.float32) * (self.spec.spread / np.sqrt(self.spec.dim))
+        x = x + rng.standard_normal((rows, self.spec.dim), dtype=np.float32) * (
+            self.spec.spread / np.sqrt(self.spec.dim)
+        )
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -304,7 +308,14 @@ def main() -> None:
     if args.describe:
         print(json.dumps(describe(load(args.dir)), indent=1))
         return
-    spec = GenSpec(args.gen, args.n, args.dim, args.dtype, args.queries, args.k, alpha=args.alpha,
+    spec = GenSpec(
+        args.gen,
+        args.n,
+        args.dim,
+        args.dtype,
+        args.queries,
+        args.k,
+        alpha=args.alpha,
         **{f: getattr(args, f) for f in ("offset", "topic_size", "rank", "local", "video_share", "noise", "per_video")},
     )
     ds = make(spec, args.dir)
