@@ -8,8 +8,9 @@ left out of the truth and of the results: a stored vector always finds itself), 
 recall@k of the index at settings (nprobe, re-rank factor R: R x k candidates re-scored exactly
 with the stored vectors; 0 = the index's own ranking).
 
-- ``target_recall``: for each R, nprobe doubles from 1 until recall@k reaches the target, then
-  a bisection finds the smallest nprobe that does; among the R values the one with the lowest
+- ``target_recall``: for each R, nprobe doubles from 1 until recall@k reaches the target (or
+  stops improving: the codes, not the lists, limit it), then a bisection finds the smallest
+  nprobe that does; among the R values the one with the lowest
   measured p50 wins (recall ties: the smaller nprobe).
 - ``max_ms``: for each R, nprobe doubles while the p50 stays within the budget; the best recall
   within it wins (ties: the lower p50).
@@ -40,6 +41,8 @@ import numpy as np
 
 log = logging.getLogger("scale_tune")
 
+PLATEAU = 0.002  # recall gained by doubling nprobe below which more lists are not tried
+PLATEAU_FROM = 8  # ... once nprobe is at least this
 Lookup = Callable[[np.ndarray], np.ndarray]  # (n,) ids -> (n, D) float32 stored vectors, same order
 Chunks = Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]  # -> (ids (n,), vectors (n, D)) in order
 
@@ -183,6 +186,8 @@ def tune(
         if target_recall is not None:
             lo, hi = 0, 1  # recall(lo) < target (lo = 0: none tried), recall(hi) to test
             while point(hi, r, False).recall < target_recall and hi < nlist:
+                if lo >= PLATEAU_FROM and point(hi, r, False).recall - point(lo, r, False).recall < PLATEAU:
+                    break  # more lists no longer help: this R's codes are what limit recall
                 lo, hi = hi, min(hi * 2, nlist)
             if point(hi, r, False).recall < target_recall:
                 candidates.append(point(hi, r, True))  # the best this R can do
