@@ -196,7 +196,7 @@ def build_variant(ds, cents, assignment, variant: str, work: Path, shards: int) 
     merge_s = time.perf_counter() - t0
     meta = {
         "variant": variant,
-        "factory": f"{f'OPQ{opq_m},' if opq_m else ''}IVF{nlist},{enc}{'fs' if fast else ''}",
+        "factory": f"{f'OPQ{opq_m},' if opq_m else ''}IVF{nlist},{enc}{'fsr' if fast else ''}",
         "train_codes_s": train_s,
         "add_s": add_s,
         "merge_s": merge_s,

@@ -38,6 +38,7 @@ from tempme.index.reports import (
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    SearchTuning,
     plural,
 )
 from tempme.index.settings import Settings, get_settings
@@ -75,6 +76,7 @@ __all__ = [
     "ReindexReport",
     "SearchFilters",
     "SearchMode",
+    "SearchTuning",
     "Settings",
     "StorageError",
     "TextKind",

@@ -25,7 +25,7 @@ from tempme.index.ingest import IngestOptions, IngestTarget, encoders
 from tempme.index.media import Thumbnails, load_key, purge_legacy
 from tempme.index.query import QueryEncoder, Searchable, search, search_moments
 from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
-from tempme.index.vectors import FaissStore, runner_for
+from tempme.index.vectors import FaissStore, check_budget, runner_for
 
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
@@ -154,16 +154,20 @@ class Library:
             return remove_videos(self._target, path, confirm)
 
     def rebuild(self, index: str | None = None, *, shards: int = 1, ray_address: str | None = None,
-                wait: Wait = False) -> int:  # fmt: skip
-        """Rebuild the vectors from the catalog as ``index`` (a FAISS factory to pin; None: by size); returns N."""
+                wait: Wait = False, target_recall: float | None = None, max_ms: float | None = None) -> int:  # fmt: skip
+        """Rebuild the vectors from the catalog as ``index`` (a FAISS factory to pin; None: by size),
+        tuned for ``target_recall`` or ``max_ms`` (:mod:`.vectors.tune`; None: as last time); returns N."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, got {shards}")
+        if target_recall is not None or max_ms is not None:
+            check_budget(target_recall, max_ms)  # one line, before the lock
         with self._writer(wait):
             if self._catalog.embed_dim() is None:
                 if index is not None:
                     raise ValueError("the library has no vectors yet: index videos before choosing an index type")
                 return 0
-            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address))
+            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address),
+                                    target_recall=target_recall, max_ms=max_ms)  # fmt: skip
             self._store.save()
             return n
 

@@ -15,7 +15,7 @@ import typer
 from tempme.app.cli.enrich import enrich
 from tempme.app.cli.ingest import index, reindex
 from tempme.app.cli.options import LibraryOpt, WaitOpt, library_dir
-from tempme.index import printable
+from tempme.index import SearchTuning, printable
 
 from tempme.cli_errors import fail
 
@@ -36,19 +36,37 @@ def rebuild(
         Optional[str], typer.Option(help="Ray cluster for the shards: auto or HOST:PORT (default: a local Ray).")
     ] = None,
     wait: WaitOpt = False,
+    target_recall: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Tune nprobe / re-ranking to the cheapest setting reaching this recall@10, measured on "
+            "the library's own vectors (default: as last time, first 0.95)."
+        ),
+    ] = None,
+    max_ms: Annotated[
+        Optional[float],
+        typer.Option(help="Instead of a recall: the best recall@10 whose p50 per query stays within this many ms."),
+    ] = None,
 ) -> None:
-    """Rebuild the FAISS index from the vectors stored in the catalog (no decoding); --index
-    pins its type (IVF types are trained on a sample, added in --shards shards and merged into
-    one on-disk index that searches map read-only)."""
+    """Rebuild the FAISS index from the vectors stored in the catalog (no decoding) and tune how
+    it is searched; --index pins its type (IVF types are trained on a sample, added in --shards
+    shards and merged into one on-disk index that searches map read-only)."""
     library = library_dir(ctx, library)
     from tempme.index import Library, LibraryError
+    from tempme.index.vectors import check_budget
 
     try:
+        if target_recall is not None or max_ms is not None:
+            check_budget(target_recall, max_ms)
         lib = Library.open(library)
-        n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait)
+        n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait, target_recall=target_recall,
+                        max_ms=max_ms)  # fmt: skip
     except (LibraryError, ValueError) as exc:
         fail(printable(str(exc)))
-    typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
+    st = lib.stats()
+    typer.echo(f"rebuilt {st.index_type} index with {n} vectors")
+    if st.search_tuning:
+        typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
 
 
 def remove(
@@ -108,6 +126,8 @@ def stats(
         f"segments: {st.segments}; index: {st.index_type}{' (memory-mapped)' if st.index_mapped else ''}, "
         f"{st.vectors} vectors (file v{st.index_version})"
     )
+    if st.search_tuning:
+        typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
     typer.echo(f"encoder:  {enc}")
     if st.last_run:
         r = st.last_run

@@ -26,13 +26,13 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.index import Hit, LibraryError, SearchMode, printable
 
 from tempme.cli_errors import fail
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NPROBE = get_settings().nprobe  # the server searches with its own settings' nprobe
+DEFAULT_NPROBE = None  # None: the library's tuned nprobe (tempme rebuild), else the settings' (as the server)
 REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
 
 
@@ -49,7 +49,7 @@ class LocalSearch:
 
     where = "this process"
 
-    def __init__(self, library: Path, nprobe: int = DEFAULT_NPROBE) -> None:
+    def __init__(self, library: Path, nprobe: int | None = DEFAULT_NPROBE) -> None:
         from tempme.index import IndexParams, Library
 
         try:
@@ -136,7 +136,7 @@ def _note(text: str) -> None:
 
 
 def open_search(
-    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True
+    library: Path, *, nprobe: int | None = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True
 ) -> LocalSearch | RemoteSearch:
     """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
 
@@ -147,7 +147,7 @@ def open_search(
     if advert is not None:
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif per_video or nprobe != DEFAULT_NPROBE:
+        elif per_video or nprobe is not None:
             log.info("--per-video / --nprobe are not in the server's API: searching here")
         else:
             try:
@@ -257,7 +257,10 @@ class SearchShell(cmd.Cmd):
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
 PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
 FolderOpt = Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")]
-NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
+NprobeOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="IVF lists probed per query (default: the library's tuned value, see `tempme stats`)."),
+]
 ModeOpt = Annotated[
     str,
     typer.Option(
@@ -275,7 +278,7 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool):
+def _start(library: Path, nprobe: int | None, per_video: bool, server: bool):
     try:
         return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server)
     except SearchError as exc:
