@@ -35,11 +35,12 @@ import faiss
 import numpy as np
 from tempme.index.reports import SearchTuning
 from tempme.index.vectors.policy import is_lossy, ivf_of
+from tempme.index.vectors.rerank import rerank as exact_rerank
 
 log = logging.getLogger(__name__)
 
 TARGET_RECALL = 0.95  # what a library asks of its index when nobody said otherwise
-RERANKS = (0, 1, 2, 5, 10, 20)  # re-rank factors R tried on lossy indexes
+RERANKS = (0, 2, 5, 10, 20)  # re-rank factors R tried on lossy indexes
 PLATEAU = 0.002  # recall gained by doubling nprobe below which more lists are not tried
 PLATEAU_FROM = 8  # ... once nprobe is at least this
 
@@ -98,15 +99,20 @@ def exact_neighbours(query_ids: np.ndarray, queries: np.ndarray, chunks: Chunks,
 
 
 def _search(index: faiss.Index, queries: np.ndarray, query_ids: np.ndarray, lookup: Lookup, k: int, rerank: int):
-    """(Q, k) ids: the index's top k + 1 (or R x k + 1, re-ranked exactly), own id removed."""
+    """(Q, k) ids: the index's top k + 1 (or R x k + 1, re-ranked exactly with one ``lookup``
+    of every candidate), each query's own id removed."""
     n = max(k, rerank * k) + 1
     _, cand = index.search(queries, min(n, max(index.ntotal, 1)))
+    cand = np.where(cand == np.asarray(query_ids)[:, None], -1, cand)
+    if rerank:
+        wanted = np.unique(cand[cand >= 0])
+        vecs = lookup(wanted) if len(wanted) else np.zeros((0, queries.shape[1]), np.float32)
+        _, top = exact_rerank(queries, cand, lambda ids: (wanted, vecs), k)
+        return top
     out = np.full((len(queries), k), -1, np.int64)
-    for row, (c, self_id) in enumerate(zip(cand, query_ids)):
-        c = c[(c >= 0) & (c != self_id)]
-        if rerank and len(c):
-            c = c[np.argsort(-(lookup(c) @ queries[row]), kind="stable")]
-        out[row, : min(k, len(c))] = c[:k]
+    for row, c in enumerate(cand):
+        c = c[c >= 0][:k]
+        out[row, : len(c)] = c
     return out
 
 
