@@ -5,9 +5,9 @@ library folder. ``save`` writes it to a new versioned file (``vectors-<N>.faiss`
 and then records that file, its size and a checksum of its bytes in the catalog; ``load`` reads
 the file the catalog points at and repairs it from the catalog's stored vectors when the ids
 disagree (a run killed between a commit and the next save). A file that does not match its
-recorded checksum (of every byte: ids and vectors), or that FAISS cannot read (truncated,
-garbage), is never trusted: the index is rebuilt from the catalog instead. The previous file is kept for
-readers that have not reloaded yet. All methods are thread-safe (one lock: searches, changes
+recorded checksum (of every byte), or that FAISS cannot read (truncated, garbage), is never
+trusted: the index is rebuilt from the catalog instead. The previous file is kept for readers
+that have not reloaded yet. All methods are thread-safe (one lock: searches, changes
 and reloads take turns).
 
 Every rebuild of an IVF index tunes it (:mod:`.tune`): the smallest nprobe / re-rank depth that
@@ -23,8 +23,7 @@ or this process) and merged into ``vectors-<N>.faiss`` + ``vectors-<N>.ivfdata``
 searches map read-only. Results of lossy indexes (PQ, SQ codes) are re-ranked exactly with the
 catalog's stored vectors (``IndexParams.rerank`` candidates per result).
 
-Writing (``add``/``remove``/``save``/``rebuild``) is for the one indexer that holds the
-library's lock; the store itself does not lock files.
+Writing (``add``/``remove``/``save``/``rebuild``) is for the one indexer holding the library's lock.
 """
 
 from __future__ import annotations

@@ -136,6 +136,76 @@ def sample_queries(chunks: Chunks, n_stored: int, n_queries: int, seed: int) -> 
     return np.concatenate(ids_out), np.ascontiguousarray(np.concatenate(vecs_out))
 
 
+class _Probe:
+    """Measures (and caches) recall@k, and on request p50/p99, at (nprobe, R) settings."""
+
+    def __init__(self, index, queries, query_ids, truth, lookup: Lookup, k: int, timed: int) -> None:
+        self.index, self.queries, self.query_ids, self.truth = index, queries, query_ids, truth
+        self.lookup, self.k, self.timed = lookup, k, timed
+        self.ivf = ivf_of(index)
+        self.nlist = self.ivf.nlist if self.ivf is not None else 1
+        self.cache: dict[tuple[int, int], TunePoint] = {}
+
+    def __call__(self, nprobe: int, rerank: int, timed_too: bool = False) -> TunePoint:
+        key = (nprobe, rerank)
+        if key in self.cache and (self.cache[key].p50_ms is not None or not timed_too):
+            return self.cache[key]
+        if self.ivf is not None:
+            self.ivf.nprobe = nprobe
+        q, qid = self.queries, self.query_ids
+        recall = _recall(_search(self.index, q, qid, self.lookup, self.k, rerank), self.truth)
+        p50 = p99 = None
+        if timed_too:
+            times = []
+            for i in range(min(self.timed, len(q))):
+                t = time.perf_counter()
+                _search(self.index, q[i : i + 1], qid[i : i + 1], self.lookup, self.k, rerank)
+                times.append((time.perf_counter() - t) * 1e3)
+            p50, p99 = float(np.percentile(times, 50)), float(np.percentile(times, 99))
+        self.cache[key] = TunePoint(nprobe, rerank, recall, p50, p99)
+        return self.cache[key]
+
+
+def _for_recall(point: _Probe, r: int, target: float) -> TunePoint:
+    """The smallest nprobe reaching ``target`` at re-rank R (doubling, then bisection), timed."""
+    lo, hi = 0, 1  # recall(lo) < target (0: none tried); hi: next to try
+    while point(hi, r).recall < target and hi < point.nlist:
+        if lo >= PLATEAU_FROM and point(hi, r).recall - point(lo, r).recall < PLATEAU:
+            break  # more lists no longer help at this R
+        lo, hi = hi, min(hi * 2, point.nlist)
+    if point(hi, r).recall >= target:
+        while hi - lo > 1:  # the smallest nprobe in (lo, hi] that reaches the target
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if point(mid, r).recall >= target else (mid, hi)
+    return point(hi, r, True)
+
+
+def _within(point: _Probe, r: int, max_ms: float) -> TunePoint:
+    """The largest doubled nprobe whose p50 stays within ``max_ms`` at re-rank R (else nprobe 1)."""
+    nprobe, best = 1, None
+    while True:
+        p = point(nprobe, r, True)
+        if p.p50_ms > max_ms:
+            break
+        best = p
+        if nprobe >= point.nlist:
+            break
+        nprobe = min(nprobe * 2, point.nlist)
+    return best if best is not None else point(1, r, True)
+
+
+def _choose(candidates: list[TunePoint], target_recall: float | None, max_ms: float | None) -> tuple[TunePoint, bool]:
+    if target_recall is not None:
+        ok = [c for c in candidates if c.recall >= target_recall]
+        if ok:
+            return min(ok, key=lambda c: (c.p50_ms, c.nprobe, c.rerank)), True
+        return max(candidates, key=lambda c: c.recall), False
+    ok = [c for c in candidates if c.p50_ms <= max_ms]
+    if ok:
+        return max(ok, key=lambda c: (c.recall, -c.p50_ms)), True
+    return min(candidates, key=lambda c: c.p50_ms), False
+
+
 def tune(
     index: faiss.Index,
     chunks: Chunks,
@@ -167,65 +237,17 @@ def tune(
     truth = exact_neighbours(query_ids, queries, chunks, k)
     log.info("exact neighbours of %d sampled vectors: %.1f s", len(queries), time.perf_counter() - t0)
 
-    ivf = ivf_of(index)
-    nlist = ivf.nlist if ivf is not None else 1
+    point = _Probe(index, queries, query_ids, truth, lookup, k, timed)
     reranks = tuple(sorted(set(reranks))) if is_lossy(index) else (0,)
-    cache: dict[tuple[int, int], TunePoint] = {}
-
-    def point(nprobe: int, rerank: int, timed_too: bool) -> TunePoint:
-        key = (nprobe, rerank)
-        if key in cache and (cache[key].p50_ms is not None or not timed_too):
-            return cache[key]
-        if ivf is not None:
-            ivf.nprobe = nprobe
-        recall = _recall(_search(index, queries, query_ids, lookup, k, rerank), truth)
-        p50 = p99 = None
-        if timed_too:
-            times = []
-            for i in range(min(timed, len(queries))):
-                t = time.perf_counter()
-                _search(index, queries[i : i + 1], query_ids[i : i + 1], lookup, k, rerank)
-                times.append((time.perf_counter() - t) * 1e3)
-            p50, p99 = float(np.percentile(times, 50)), float(np.percentile(times, 99))
-        cache[key] = TunePoint(nprobe, rerank, recall, p50, p99)
-        return cache[key]
-
-    candidates: list[TunePoint] = []
-    for r in reranks:
-        if target_recall is not None:
-            lo, hi = 0, 1  # recall(lo) < target (0: none tried); hi: next to try
-            while point(hi, r, False).recall < target_recall and hi < nlist:
-                if lo >= PLATEAU_FROM and point(hi, r, False).recall - point(lo, r, False).recall < PLATEAU:
-                    break  # more lists no longer help at this R
-                lo, hi = hi, min(hi * 2, nlist)
-            if point(hi, r, False).recall >= target_recall:
-                while hi - lo > 1:  # the smallest nprobe in (lo, hi] that reaches the target
-                    mid = (lo + hi) // 2
-                    lo, hi = (lo, mid) if point(mid, r, False).recall >= target_recall else (mid, hi)
-            candidates.append(point(hi, r, True))
-        else:
-            nprobe, best = 1, None
-            while True:
-                p = point(nprobe, r, True)
-                if p.p50_ms > max_ms:
-                    break
-                best = p
-                if nprobe >= nlist:
-                    break
-                nprobe = min(nprobe * 2, nlist)
-            candidates.append(best if best is not None else point(1, r, True))
     if target_recall is not None:
-        ok = [c for c in candidates if c.recall >= target_recall]
-        chosen = (
-            min(ok, key=lambda c: (c.p50_ms, c.nprobe, c.rerank)) if ok else max(candidates, key=lambda c: c.recall)
-        )
+        candidates = [_for_recall(point, r, target_recall) for r in reranks]
     else:
-        ok = [c for c in candidates if c.p50_ms <= max_ms]
-        chosen = max(ok, key=lambda c: (c.recall, -c.p50_ms)) if ok else min(candidates, key=lambda c: c.p50_ms)
-    if ivf is not None:
-        ivf.nprobe = chosen.nprobe
+        candidates = [_within(point, r, max_ms) for r in reranks]
+    chosen, ok = _choose(candidates, target_recall, max_ms)
+    if point.ivf is not None:
+        point.ivf.nprobe = chosen.nprobe
     tuning = SearchTuning(
-        nprobe=chosen.nprobe if ivf is not None else 0,
+        nprobe=chosen.nprobe if point.ivf is not None else 0,
         rerank=chosen.rerank,
         recall=chosen.recall,
         p50_ms=chosen.p50_ms,
@@ -234,4 +256,4 @@ def tune(
         max_ms=max_ms,
     )
     log.info("tuned: %s%s", tuning.describe(), "" if ok else " (not reached)")
-    return TuneResult(tuning, bool(ok), tuple(cache.values()))
+    return TuneResult(tuning, ok, tuple(point.cache.values()))
