@@ -26,10 +26,13 @@ memory-mapped ``vectors.npy`` (never whole in RAM):
       effective dimensions out of 512, the order of the intrinsic dimension reported for CLIP
       features (tens, not hundreds), while every one of the 512 dimensions carries some
       variance (PCA of CLIP embeddings needs hundreds of components for ~95 % of the energy).
-    - no cluster structure: real libraries have semantic clusters and near-duplicate segments
-      of one video, both of which make IVF *easier*; a unimodal Gaussian is the conservative
-      choice. :func:`describe` reports the local intrinsic dimension (Levina-Bickel MLE on the
-      10 nearest neighbours) of both generators, so the difficulty is a measured number.
+    - topics and videos: the mean-plus-spectrum part above is a *topic centre* (N / topic_size
+      of them); around it a video's segments vary in a ``rank``-dimensional local subspace of
+      the topic (``local`` of the variance; ``video_share`` of it is the video's, shared by its
+      ``per_video`` consecutive rows, the rest the segment's), plus full-rank isotropic
+      ``noise``. Real libraries have semantic clusters and near-duplicate segments of one video;
+      :func:`describe` reports the local intrinsic dimension (Levina-Bickel MLE on the 10
+      nearest neighbours: ~24 here) of both generators, so the difficulty is a measured number.
 
     Not reproduced: the modality gap (text queries sit in another cone). Queries here are
     image-side vectors, as are the tuner's (it samples the library's own stored vectors).
