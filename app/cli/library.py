@@ -28,7 +28,7 @@ def rebuild(
         typer.Option(
             "--index",
             help="FAISS index_factory string to pin, e.g. Flat, IVF4096,Flat, IVF65536,PQ64 "
-            "(default: chosen by size: flat, IVF, IVF-SQ8, past 10^7 vectors IVF-PQ).",
+            "(default: chosen by size: flat, IVF, then IVF with 4-bit fast-scan PQ, re-ranked exactly).",
         ),
     ] = None,
     shards: Annotated[int, typer.Option(min=1, help="Parallel add shards (Ray tasks when Ray is installed).")] = 1,
@@ -47,14 +47,26 @@ def rebuild(
         Optional[float],
         typer.Option(help="Instead of a recall: the best recall@10 whose p50 per query stays within this many ms."),
     ] = None,
+    query_model: Annotated[
+        bool,
+        typer.Option(
+            "--query-model",
+            help="Instead: export the library's text tower for searches without torch, unless it is fresh "
+            "(docs/query.md).",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the FAISS index from the vectors stored in the catalog (no decoding) and tune how
     it is searched; --index pins its type (IVF types are trained on a sample, added in --shards
-    shards and merged into one on-disk index that searches map read-only)."""
+    shards and merged into one on-disk index that searches map read-only). --query-model: the
+    query model instead."""
     library = library_dir(ctx, library)
     from tempme.index import Library, LibraryError
     from tempme.index.vectors import check_budget
 
+    if query_model:
+        vector_options = index is not None or shards != 1 or ray_address is not None
+        return _rebuild_query_model(library, wait, vector_options or target_recall is not None or max_ms is not None)
     try:
         if target_recall is not None or max_ms is not None:
             check_budget(target_recall, max_ms)
@@ -67,6 +79,26 @@ def rebuild(
     typer.echo(f"rebuilt {st.index_type} index with {n} vectors")
     if st.search_tuning:
         typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
+
+
+def _rebuild_query_model(library: Path, wait, vector_options: bool) -> None:
+    """`tempme rebuild --query-model`: export unless fresh; a failed export is an error here."""
+    from tempme.index import Library, LibraryError
+
+    if vector_options:
+        fail(
+            "--query-model rebuilds the query model only: drop --index, --shards, --ray-address, --target-recall and --max-ms"
+        )
+    try:
+        with Library.open(library) as lib:
+            what = lib.rebuild_query_model(wait=wait)
+    except LibraryError as exc:
+        fail(printable(str(exc)))
+    if what == "no encoder recorded":
+        fail(f"the library {printable(library)} is empty: index videos first")
+    if what.startswith("failed"):
+        fail(f"query model: {what}")
+    typer.echo(f"query model: {'fresh (nothing to do)' if what == 'fresh' else what}")
 
 
 def remove(
@@ -129,6 +161,8 @@ def stats(
     if st.search_tuning:
         typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
     typer.echo(f"encoder:  {enc}")
+    if st.encoder:
+        typer.echo(f"query model: {_query_model_line(st.query_model)}")
     if st.last_run:
         r = st.last_run
         typer.echo(
@@ -138,6 +172,12 @@ def stats(
         )
     for path, error in st.failures:
         typer.echo(f"failed:   {printable(path)}: {printable(error)}")
+
+
+def _query_model_line(state: str) -> str:
+    if state == "fresh":
+        return "fresh (text queries without torch)"
+    return f"{state}; text queries load torch (`tempme rebuild --query-model` makes it)"
 
 
 COMMANDS = {"index": index, "enrich": enrich, "reindex": reindex, "rebuild": rebuild, "remove": remove, "stats": stats}

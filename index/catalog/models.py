@@ -107,7 +107,7 @@ class IndexState(Base):
     # vectors.file_checksum of the file's bytes (ids and vectors; older libraries: of the ids only, rebuilt once)
     id_checksum: Mapped[int] = mapped_column(Int64, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    # how the index is searched, as tuned (reports.SearchTuning; revision 0005); NULL: not tuned
+    # how the index is searched, as tuned (reports.SearchTuning; revision 0006); NULL: not tuned
     nprobe: Mapped[Optional[int]] = mapped_column(Integer)
     rerank: Mapped[Optional[int]] = mapped_column(Integer)
     tuned_recall: Mapped[Optional[float]] = mapped_column(Float)
@@ -158,9 +158,11 @@ class TextLine(Base):
     on-screen text), ``[start_s, end_s)`` seconds, in the segment where it starts.
 
     ``words_json``: speech only, ``[[word, start_s, end_s], ...]``. ``box_json``: ocr only,
-    ``[x0, y0, x1, y1]`` as fractions of the frame. Full-text search runs over ``text``: the FTS5
-    table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
-    expression on PostgreSQL (migration 0004).
+    ``[x0, y0, x1, y1]`` as fractions of the frame. ``search_text`` and ``phones``: speech only,
+    the utterance's search form and phones (:func:`tempme.index.words.forms.speech_forms`; None
+    for lines stored without them). Full-text search runs over ``text`` and ``search_text``: the
+    FTS5 table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
+    expression on PostgreSQL (migrations 0004, 0005).
     """
 
     __tablename__ = "text_lines"
@@ -180,3 +182,5 @@ class TextLine(Base):
     score: Mapped[Optional[float]] = mapped_column(Float)  # OCR confidence
     words_json: Mapped[Optional[str]] = mapped_column(Text)
     box_json: Mapped[Optional[str]] = mapped_column(Text)
+    search_text: Mapped[Optional[str]] = mapped_column(Text)  # speech: wordnorm.search_form (0005)
+    phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)

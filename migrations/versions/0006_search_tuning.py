@@ -3,8 +3,8 @@ the tuned ``nprobe`` and re-rank factor, the recall@10 and p50 measured at them,
 library's vectors were the queries, and what was asked (a target recall or a latency budget).
 All nullable: NULL means "not tuned" (the settings' nprobe and the default re-rank apply).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-07
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
