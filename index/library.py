@@ -35,7 +35,7 @@ from tempme.index.export import ExportOptions, ExportReport, export_moments
 from tempme.index.ingest import QUERY_MODEL_DIR, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import Thumbnails, load_key, purge_legacy
 from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_moments
-from tempme.index.vectors import FaissStore, check_budget, runner_for
+from tempme.index.vectors import FaissStore, runner_for
 
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
@@ -181,12 +181,9 @@ class Library:
 
     def rebuild(self, index: str | None = None, *, shards: int = 1, ray_address: str | None = None,
                 wait: Wait = False, target_recall: float | None = None, max_ms: float | None = None) -> int:  # fmt: skip
-        """Rebuild the vectors from the catalog as ``index`` (a FAISS factory to pin; None: by size),
-        tuned for ``target_recall`` or ``max_ms`` (:mod:`.vectors.tune`; None: as last time); returns N."""
+        """As ``index`` (a FAISS factory to pin; None: by size), tuned for ``target_recall`` | ``max_ms``; returns N."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, got {shards}")
-        if target_recall is not None or max_ms is not None:
-            check_budget(target_recall, max_ms)  # one line, before the lock
         with self._writer(wait):
             if self._catalog.embed_dim() is None:
                 if index is not None:

@@ -37,16 +37,9 @@ def rebuild(
     ] = None,
     wait: WaitOpt = False,
     target_recall: Annotated[
-        Optional[float],
-        typer.Option(
-            help="Tune nprobe / re-ranking to the cheapest setting reaching this recall@10, measured on "
-            "the library's own vectors (default: as last time, first 0.95)."
-        ),
+        Optional[float], typer.Option(help="Tune nprobe / re-rank to reach this recall@10 (default: as before, 0.95).")
     ] = None,
-    max_ms: Annotated[
-        Optional[float],
-        typer.Option(help="Instead of a recall: the best recall@10 whose p50 per query stays within this many ms."),
-    ] = None,
+    max_ms: Annotated[Optional[float], typer.Option(help="Instead: the best recall@10 within this p50 (ms).")] = None,
     query_model: Annotated[
         bool,
         typer.Option(
