@@ -191,8 +191,7 @@ class Library:
                 if index is not None:
                     raise ValueError("the library has no vectors yet: index videos before choosing an index type")
                 return 0
-            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address),
-                                    target_recall=target_recall, max_ms=max_ms)  # fmt: skip
+            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address), target_recall=target_recall, max_ms=max_ms)  # fmt: skip
             self._store.save()
             return n
 
