@@ -42,6 +42,7 @@ from tempme.index.reports import (
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    SearchTuning,
     VideoRecord,
     plural,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "Relation",
     "SearchFilters",
     "SearchMode",
+    "SearchTuning",
     "Settings",
     "StorageError",
     "TextKind",
