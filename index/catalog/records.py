@@ -151,6 +151,8 @@ class NewTextLine:
     score: float | None = None
     words: tuple[tuple[str, float, float], ...] = ()
     box: tuple[float, float, float, float] | None = None
+    search_text: str | None = None  # speech: the search form of the words (words.forms)
+    phones: str | None = None  # speech: their phones, one |-separated group per word
 
 
 @dataclass(frozen=True)
@@ -191,3 +193,4 @@ class TextMatch:
     box: tuple[float, float, float, float] | None
     relevance: float
     rank: int
+    search_text: str | None = None  # speech: the stored search form (None: stored before 0005)
