@@ -1,0 +1,437 @@
+"""Watched folders, step 2: follow folders with file-system events and hand settled changes over.
+
+:class:`Watcher` schedules one recursive watch per root on a ``watchdog`` observer (inotify on
+Linux, FSEvents / kqueue / ReadDirectoryChangesW elsewhere), feeds the events to
+:class:`index.changes.PendingChanges`, and on its own thread hands each due
+:class:`index.changes.ChangeBatch` to a sink (the library's incremental ingest; any callable in
+tests), one at a time. A root is polled instead (``watchdog``'s ``PollingObserver``, a listing
+and a stat of every file each ``poll_interval_s``) when:
+
+- the configuration asks for it (``WatchConfig.polling``);
+- the root is on a network file system (NFS, SMB/CIFS, sshfs, ...: inotify sees only the
+  changes made by this machine), read from ``/proc/self/mountinfo``;
+- events cannot be had: the inotify watch (or instance) limit is reached -- said once, with the
+  limit (``/proc/sys/fs/inotify/max_user_watches``, or a container's lower
+  ``/proc/sys/user/max_inotify_watches``) and how to raise it -- or an event source stops.
+
+A root that disappears (an unmounted disk, a share gone) is not a deletion: its videos stay in
+the library, and the root is looked for every ``poll_interval_s`` and rescanned when it is back.
+
+Memory: inotify costs one kernel watch per folder (about 1 KiB of kernel memory each); the
+watcher's own memory is the bounded pending set (``max_pending`` paths), never the event count.
+Polling keeps one stat record per file (``watchdog``'s ``DirectorySnapshot``).
+
+Reference: Immich's library watcher (chokidar, ``usePolling`` for network shares) and its issues
+7712 / 32493 (a watcher's memory, the 8192-watch limit); watchdog's observers and events API.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tempme.index.changes import ChangeBatch, ChangeSink, PendingChanges, WatchConfig
+from tempme.index.files import absolute
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger(__name__)
+
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "ncpfs",
+        "afs",
+        "9p",
+        "ceph",
+        "glusterfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "davfs",
+        "virtiofs",
+        "vboxsf",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "fuse.glusterfs",
+        "fuse.juicefs",
+    }
+)
+"""File-system types (as ``/proc/self/mountinfo`` names them) whose changes made elsewhere
+inotify cannot see: roots on them are polled."""
+
+MOUNTINFO = Path("/proc/self/mountinfo")
+WATCH_LIMIT_FILES = (Path("/proc/sys/fs/inotify/max_user_watches"), Path("/proc/sys/user/max_inotify_watches"))
+INSTANCE_LIMIT_FILES = (Path("/proc/sys/fs/inotify/max_user_instances"), Path("/proc/sys/user/max_inotify_instances"))
+WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify"
+
+_said: set[str] = set()  # messages said once per process
+_said_lock = threading.Lock()
+
+
+def _say_once(key: str, msg: str, *args) -> None:
+    with _said_lock:
+        if key in _said:
+            return
+        _said.add(key)
+    log.warning(msg, *args)
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def filesystem_type(path: str | os.PathLike, mountinfo: str | None = None) -> str | None:
+    """The type of the file system ``path`` is on (``"ext4"``, ``"nfs4"``, ``"fuse.sshfs"``),
+    from ``/proc/self/mountinfo`` (or the given text of one); None where it cannot be read
+    (not Linux). The deepest mount point containing the resolved path wins.
+
+    mountinfo's format (proc(5)): ``id parent major:minor root mount_point options
+    [optional fields...] - fstype source super_options``, octal escapes in paths.
+    """
+    if mountinfo is None:
+        try:
+            mountinfo = MOUNTINFO.read_text()
+        except OSError:
+            return None
+    target = Path(os.path.realpath(path))
+    best: tuple[int, str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 5:
+            continue
+        point = Path(_unescape(fields[4]))
+        fstype = fields[fields.index("-") + 1]
+        if target == point or point in target.parents:
+            depth = len(point.parts)
+            if best is None or depth >= best[0]:  # later lines mount over earlier ones
+                best = (depth, fstype)
+    return None if best is None else best[1]
+
+
+def inotify_limit(files: Iterable[Path] = WATCH_LIMIT_FILES) -> tuple[int, Path] | None:
+    """The inotify limit that applies and the file that sets it: the lowest of the system-wide
+    setting and this user namespace's (a container's); None where neither can be read."""
+    found = []
+    for f in files:
+        try:
+            found.append((int(Path(f).read_text().split()[0]), Path(f)))
+        except (OSError, ValueError, IndexError):
+            continue
+    return min(found) if found else None
+
+
+def _sysctl_name(f: Path) -> str:
+    return ".".join(f.parts[3:])  # /proc/sys/fs/inotify/max_user_watches -> fs.inotify.max_user_watches
+
+
+def limit_message(exc: OSError, root: Path) -> str:
+    """One line: which inotify limit ``exc`` hit (ENOSPC: watches, EMFILE: instances), its value
+    and the setting it comes from, and how to raise it."""
+    instances = exc.errno == errno.EMFILE
+    files = INSTANCE_LIMIT_FILES if instances else WATCH_LIMIT_FILES
+    found = inotify_limit(files)
+    f = found[1] if found else files[0]
+    setting = _sysctl_name(f)
+    shown = f"{setting} = {found[0]:,}" if found else f"{setting} unknown"
+    where = " on the host (this limit is the container's user namespace's)" if f != files[0] else ""
+    raised = max(1024 if instances else 524_288, 2 * (found[0] if found else 0))
+    what = "inotify instance limit" if instances else "inotify watch limit (one watch per folder)"
+    return (
+        f"{what} reached while watching {root} ({shown}): it is followed by polling instead. "
+        f"To use events, raise the limit{where}: sudo sysctl {setting}={raised} (and add the line "
+        f"{setting}={raised} to /etc/sysctl.d/90-inotify.conf to keep it after a reboot)"
+    )
+
+
+class _LimitFilter(logging.Filter):
+    """Catches watchdog's "Unable to watch <folder>: inotify watch limit reached" (a folder
+    created while watching, past the limit: watchdog goes on without it) and reports the folder;
+    the record itself is dropped (the watcher says it once, in its own words)."""
+
+    def __init__(self, report: Callable[[Path, OSError], None]):
+        super().__init__()
+        self.report = report
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        exc = next((a for a in args if isinstance(a, OSError) and a.errno in (errno.ENOSPC, errno.EMFILE)), None)
+        path = next((a for a in args if isinstance(a, (str, bytes))), None)
+        if exc is None or path is None:
+            return True
+        self.report(Path(os.fsdecode(path)), exc)
+        return False
+
+
+class _Handler(FileSystemEventHandler):
+    """watchdog events -> :class:`PendingChanges` calls (cheap: no I/O in the dispatch thread)."""
+
+    def __init__(self, pending: PendingChanges, root: Path, tracks_writes: bool, clock: Callable[[], float]):
+        self.pending, self.root, self.tracks_writes, self.clock = pending, root, tracks_writes, clock
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        kind, now = event.event_type, self.clock()
+        src = Path(os.fsdecode(event.src_path))
+        if kind == "events_lost":  # watchdog >= 7: an inotify queue overflow
+            log.warning("file-system events under %s were lost: it will be rescanned", self.root)
+            self.pending.lost(self.root, now)
+        elif kind == "moved":
+            if event.is_synthetic:
+                return  # a file inside a moved folder: the folder's move says it
+            dest = os.fsdecode(event.dest_path)
+            if dest:
+                self.pending.moved(src, Path(dest), now, event.is_directory)
+            else:
+                self.pending.deleted(src, now, event.is_directory)
+        elif kind == "deleted":
+            if src == self.root:
+                return  # the root itself: the watcher notices it is missing (not a deletion)
+            self.pending.deleted(src, now, event.is_directory)
+        elif event.is_directory:
+            return  # created / modified folders: their files bring their own events
+        elif kind == "created":
+            self.pending.created(src, now)
+        elif kind == "modified":
+            if self.tracks_writes:
+                self.pending.modified(src, now)
+            else:  # polling: a changed stat, not an open writer
+                self.pending.attrib(src, now)
+        elif kind == "closed":
+            self.pending.closed(src, now)
+        elif kind == "attrib":
+            self.pending.attrib(src, now)
+        # opened / closed_no_write: readers (the library itself included) change nothing
+
+
+class Watcher:
+    """Follows ``roots`` and hands batches of settled changes to ``sink``.
+
+    Use as a context manager, or :meth:`start` then :meth:`stop`. ``modes`` says how each root
+    is followed: ``"events"``, ``"polling"`` or ``"missing"``.
+
+    Raises (from :meth:`start`):
+        FileNotFoundError: a root does not exist. NotADirectoryError: a root is a file.
+    """
+
+    def __init__(
+        self,
+        roots: Iterable[str | os.PathLike],
+        sink: ChangeSink,
+        config: WatchConfig = WatchConfig(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.roots = sorted({absolute(r) for r in roots})
+        self.sink = sink
+        self.config = config
+        self.clock = clock
+        self.pending = PendingChanges(self.roots, config, quiet_s=config.settle_s + config.poll_interval_s)
+        self.modes: dict[Path, str] = {}
+        self.batches = 0  # handed over
+        self.failures = 0  # hand-overs that raised
+        self._events: BaseObserver | None = None
+        self._polling: BaseObserver | None = None
+        self._watches: dict[Path, tuple[BaseObserver, ObservedWatch]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._retry_at: float | None = None
+        self._backoff = config.retry_s
+        self._next_source_check = 0.0
+        self._events_unavailable = False  # the inotify limit was reached: later roots are polled
+        self._limit_hits: dict[Path, OSError] = {}  # roots where watchdog could not watch a new folder
+        self._hits_lock = threading.Lock()
+        self._limit_filter = _LimitFilter(self._limit_hit)
+
+    # ---- sources ---------------------------------------------------------------------------
+    def _schedule(self, root: Path) -> None:
+        """Follow ``root`` with events where possible, else by polling."""
+        reason = None
+        if self.config.polling:
+            reason = "configured"
+        else:
+            fs = filesystem_type(root)
+            if fs in NETWORK_FILESYSTEMS:
+                reason = fs
+                _say_once(
+                    f"network:{root}",
+                    "%s is on a network file system (%s): events do not report changes made by other "
+                    "machines, so it is polled every %g s",
+                    root,
+                    fs,
+                    self.config.poll_interval_s,
+                )
+        if reason is None and self._events_unavailable:
+            reason = "inotify limit reached"
+        if reason is None:
+            if self._events is None:
+                self._events = Observer()
+                self._events.start()
+            try:
+                watch = self._events.schedule(_Handler(self.pending, root, True, self.clock), str(root), recursive=True)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                    raise
+                _say_once(f"inotify-limit:{exc.errno}", "%s", limit_message(exc, root))
+                self._events_unavailable = True
+                reason = "inotify limit reached"
+            else:
+                self._watches[root] = (self._events, watch)
+                self.modes[root] = "events"
+                return
+        self._poll(root)
+        log.info("following %s by polling every %g s (%s)", root, self.config.poll_interval_s, reason or "events")
+
+    def _unschedule(self, root: Path) -> None:
+        observer, watch = self._watches.pop(root)
+        try:
+            observer.unschedule(watch)
+        except (KeyError, OSError):
+            pass
+
+    def _limit_hit(self, folder: Path, exc: OSError) -> None:
+        root = self.pending.root_of(folder)
+        if root is not None:
+            with self._hits_lock:
+                self._limit_hits.setdefault(root, exc)
+
+    def _check_sources(self, now: float) -> None:
+        """Roots past the inotify limit, roots that vanished or came back, event sources that stopped."""
+        with self._hits_lock:
+            hits, self._limit_hits = self._limit_hits, {}
+        for root, exc in hits.items():
+            if self.modes.get(root) != "events":
+                continue
+            _say_once(f"inotify-limit:{exc.errno}", "%s", limit_message(exc, root))
+            self._events_unavailable = True
+            self._unschedule(root)
+            self._poll(root)
+            self.pending.lost(root, now)  # what happened in the unwatched folders: a rescan finds it
+        if now < self._next_source_check:
+            return
+        self._next_source_check = now + min(self.config.poll_interval_s, 5.0)
+        alive = {e.watch for o in (self._events, self._polling) if o is not None for e in o.emitters if e.is_alive()}
+        for root in self.roots:
+            there = root.is_dir()
+            mode = self.modes.get(root)
+            if mode == "missing":
+                if there:
+                    log.warning("%s is back: rescanning it", root)
+                    self._schedule(root)
+                    self.pending.rescan(root, now)
+                continue
+            if not there:
+                log.warning("%s is gone (unmounted?): its videos are kept; looking for it every few seconds", root)
+                self._unschedule(root)
+                self.modes[root] = "missing"
+                continue
+            observer, watch = self._watches[root]
+            if watch not in alive and observer.is_alive():
+                log.warning("events for %s stopped: following it by polling and rescanning it", root)
+                self._unschedule(root)
+                self._poll(root)
+                self.pending.lost(root, now)
+
+    def _poll(self, root: Path) -> None:
+        if self._polling is None:
+            self._polling = PollingObserver(timeout=self.config.poll_interval_s)
+            self._polling.start()
+        watch = self._polling.schedule(_Handler(self.pending, root, False, self.clock), str(root), recursive=True)
+        self._watches[root] = (self._polling, watch)
+        self.modes[root] = "polling"
+
+    # ---- running ---------------------------------------------------------------------------
+    def start(self) -> Watcher:
+        for root in self.roots:
+            if not root.exists():
+                raise FileNotFoundError(f"no such folder: {root}")
+            if not root.is_dir():
+                raise NotADirectoryError(f"not a folder: {root} (watch the folder that holds it)")
+        logging.getLogger(WATCHDOG_INOTIFY_LOGGER).addFilter(self._limit_filter)
+        for root in self.roots:
+            self._schedule(root)
+        now = self.clock()
+        self._next_source_check = now + min(self.config.poll_interval_s, 5.0)
+        if self.config.initial_scan:
+            for root in self.roots:
+                self.pending.rescan(root, now)
+        self._thread = threading.Thread(target=self._run, name="tempme-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        tick = self.config.tick_s
+        while not self._stop.wait(tick):
+            now = self.clock()
+            try:
+                self._check_sources(now)
+            except OSError as exc:  # e.g. an unreadable mount table: keep going with what we have
+                log.warning("cannot check the watched folders: %s", exc)
+            if self._retry_at is not None and now >= self._retry_at:
+                self._retry_at = None
+                for root in self.roots:
+                    self.pending.rescan(root, now)
+            batch = self.pending.take(now)
+            if batch:
+                self._hand_over(batch)
+
+    def _hand_over(self, batch: ChangeBatch) -> None:
+        try:
+            again = self.sink(batch)
+        except Exception as exc:  # the sink's failure must not end the watch: retry with a rescan
+            self.failures += 1
+            log.error(
+                "indexing %d change%s failed (%s: %s); rescanning in %.0f s",
+                len(batch),
+                "" if len(batch) == 1 else "s",
+                type(exc).__name__,
+                exc,
+                self._backoff,
+            )
+            self._retry_at = self.clock() + self._backoff
+            self._backoff = min(300.0, max(1.0, self._backoff * 2))
+            return
+        self.batches += 1
+        self._backoff = self.config.retry_s
+        if again:
+            self.pending.again(again, self.clock())
+
+    def request_stop(self) -> None:
+        """Stop after the batch being handed over, if any (safe from a signal handler)."""
+        self._stop.set()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop following the roots; waits for the batch being handed over to finish."""
+        self._stop.set()
+        for obs in (self._events, self._polling):
+            if obs is not None and obs.is_alive():
+                obs.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        for obs in (self._events, self._polling):
+            if obs is not None and obs.is_alive():
+                obs.join(timeout)
+        logging.getLogger(WATCHDOG_INOTIFY_LOGGER).removeFilter(self._limit_filter)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`request_stop` / :meth:`stop` (True) or ``timeout`` seconds (False)."""
+        return self._stop.wait(timeout)
+
+    def __enter__(self) -> Watcher:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
