@@ -326,7 +326,9 @@ class PendingChanges:
         else:
             s.settling.pop(path, None)
         s.moves.pop(path)
-        if not s.moves.vacated(origin):  # (a name whose video moved away holds nothing of the library's)
+        # a name reached through a move is that video; a plain name whose video moved away in
+        # this batch holds nothing of the library's
+        if origin != path or not s.moves.vacated(origin):
             s.deleted.add(origin)
 
     def moved(self, old: Path, new: Path, now: float, is_dir: bool = False) -> None:
@@ -359,8 +361,8 @@ class PendingChanges:
                     s.moves.drop_implied(new)
             else:
                 overwritten = s.moves.origin(new)
-                if overwritten not in (new, origin) and not s.moves.vacated(overwritten):
-                    s.deleted.add(overwritten)  # a file moved here earlier in the batch, now replaced
+                if overwritten not in (new, origin):
+                    s.deleted.add(overwritten)  # a video moved here earlier in the batch, now replaced
                 s.moves.pop(old)
                 s.moves.pop(new)
                 s.moves.put(new, origin, False)
