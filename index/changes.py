@@ -21,7 +21,7 @@ ingest. It is fed one event at a time (:meth:`PendingChanges.created`, ``modifie
   tree has been quiet for ``settle_s`` (the rescan is stat-only for unchanged files, and the
   ingest matches moves by content hash). Lost events (an inotify queue overflow) do the same.
 
-Only video files (:func:`index.files.is_video_name`) outside hidden folders count; folders
+Only video files (:data:`index.files.VIDEO_EXTENSIONS`) outside hidden folders count; folders
 count for deletions and moves. All times are ``time.monotonic()`` seconds, passed in, so tests
 can drive it; nothing here knows about watchdog or the library.
 """
@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tempme.index.files import is_under, is_video_name
+from tempme.index.files import VIDEO_EXTENSIONS, is_under
+
+_VIDEO_SUFFIXES = frozenset(VIDEO_EXTENSIONS)
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,10 @@ class _Settling:
     writing: bool = False  # a write seen and no close-after-write since (events only)
 
 
+def _str_under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 class _Moves:
     """Moves not yet handed over: current name -> the name the library knew at the batch's start."""
 
@@ -207,7 +214,7 @@ class _Moves:
 
 @dataclass
 class _State:
-    settling: dict[Path, _Settling] = field(default_factory=dict)  # by current name
+    settling: dict[str, _Settling] = field(default_factory=dict)  # by current name (str: hashed per event)
     deleted: set[Path] = field(default_factory=set)  # names the library knew at the batch's start
     moves: _Moves = field(default_factory=_Moves)
     rescan: set[Path] = field(default_factory=set)  # current names
@@ -226,6 +233,7 @@ class PendingChanges:
 
     def __init__(self, roots: Iterable[Path], config: WatchConfig = WatchConfig(), quiet_s: float | None = None):
         self.roots = [Path(r) for r in roots]
+        self._roots = sorted(((r, str(r).rstrip(os.sep) or os.sep) for r in self.roots), key=lambda t: -len(t[0].parts))
         self.config = config
         self.quiet_s = config.settle_s if quiet_s is None else quiet_s
         self._s = _State()
@@ -233,21 +241,25 @@ class PendingChanges:
         self.overflows = 0  # how many times the pending set overflowed or events were lost
 
     # ---- what counts ---------------------------------------------------------------------------
-    def root_of(self, path: Path) -> Path | None:
+    # (string arithmetic: this runs for every file-system event, at tens of thousands a second)
+    def root_of(self, path: str | os.PathLike) -> Path | None:
         """The watched root ``path`` lies under (the deepest), or None."""
-        found = [r for r in self.roots if is_under(path, [r])]
-        return max(found, key=lambda r: len(r.parts)) if found else None
+        s = os.fspath(path)
+        for r, rs in self._roots:
+            if s == rs or s.startswith(rs + os.sep):
+                return r
+        return None
 
-    def counts(self, path: Path, is_dir: bool = False) -> bool:
+    def counts(self, path: str | os.PathLike, is_dir: bool = False) -> bool:
         """True for a video file (or, with ``is_dir``, a folder) under a root and under no hidden
         folder (the names :func:`index.files.walk` would list)."""
-        root = self.root_of(path)
-        if root is None:
-            return False
-        rel = path.parts[len(root.parts) :]
-        if any(part.startswith(".") for part in rel):
-            return False
-        return is_dir or is_video_name(path)
+        s = os.fspath(path)
+        for _, rs in self._roots:
+            if s == rs or s.startswith(rs + os.sep):
+                if os.sep + "." in s[len(rs) :]:
+                    return False
+                return is_dir or os.path.splitext(s)[1].lower() in _VIDEO_SUFFIXES
+        return False
 
     def __len__(self) -> int:
         s = self._s
@@ -271,32 +283,33 @@ class PendingChanges:
         if s.first_event is None:
             s.first_event = now
 
-    def created(self, path: Path, now: float) -> None:
+    def created(self, path: str | os.PathLike, now: float) -> None:
         """A file appeared (created, or moved in from outside the roots)."""
         self._change(path, now, None)
 
-    def modified(self, path: Path, now: float) -> None:
+    def modified(self, path: str | os.PathLike, now: float) -> None:
         """A file was written to."""
         self._change(path, now, True)
 
-    def closed(self, path: Path, now: float) -> None:
+    def closed(self, path: str | os.PathLike, now: float) -> None:
         """A writer closed the file (inotify's IN_CLOSE_WRITE)."""
         self._change(path, now, False)
 
-    def attrib(self, path: Path, now: float) -> None:
+    def attrib(self, path: str | os.PathLike, now: float) -> None:
         """Metadata changed (mtime set by ``touch``, permissions): stat decides."""
         self._change(path, now, None)
 
-    def _change(self, path: Path, now: float, writing: bool | None) -> None:
-        if not self.counts(path):
+    def _change(self, path: str | os.PathLike, now: float, writing: bool | None) -> None:
+        key = os.fspath(path)
+        if not self.counts(key):
             return
         with self._lock:
             self._touch(now)
-            if self._quiet_rescan_covers(path):
+            if self._s.rescan_quiet and self._quiet_rescan_covers(Path(key)):
                 return
-            e = self._s.settling.get(path)
+            e = self._s.settling.get(key)
             if e is None:
-                e = self._s.settling[path] = _Settling(since=now)
+                e = self._s.settling[key] = _Settling(since=now)
             e.since = now
             if writing is not None:
                 e.writing = writing
@@ -316,7 +329,7 @@ class PendingChanges:
         s = self._s
         origin = s.moves.origin(path)
         if is_dir:
-            for p in [p for p in s.settling if is_under(p, [path])]:
+            for p in [p for p in s.settling if _str_under(p, str(path))]:
                 del s.settling[p]
             for new in [n for n in s.moves.by_new if n != path and is_under(n, [path])]:
                 old = s.moves.pop(new)
@@ -324,7 +337,7 @@ class PendingChanges:
                     s.deleted.add(old)
             s.rescan = {p for p in s.rescan if not is_under(p, [path])}
         else:
-            s.settling.pop(path, None)
+            s.settling.pop(str(path), None)
         s.moves.pop(path)
         # a name reached through a move is that video; a plain name whose video moved away in
         # this batch holds nothing of the library's
@@ -353,7 +366,8 @@ class PendingChanges:
             origin = s.moves.origin(old)
             if is_dir:
                 s.moves.pop(old)
-                s.settling = {(new / p.relative_to(old) if is_under(p, [old]) else p): e for p, e in s.settling.items()}
+                o, n = str(old), str(new)
+                s.settling = {(n + p[len(o) :] if _str_under(p, o) else p): e for p, e in s.settling.items()}
                 s.rescan = {(new / p.relative_to(old) if is_under(p, [old]) else p) for p in s.rescan}
                 s.moves.rebase(old, new)
                 s.moves.put(new, origin, True)
@@ -366,8 +380,8 @@ class PendingChanges:
                 s.moves.pop(old)
                 s.moves.pop(new)
                 s.moves.put(new, origin, False)
-                if old in s.settling:  # changed and not handed over yet: follow it under its new name
-                    s.settling[new] = s.settling.pop(old)
+                if str(old) in s.settling:  # changed and not handed over yet: follow it under its new name
+                    s.settling[str(new)] = s.settling.pop(str(old))
             self._bound()
 
     def lost(self, root: Path, now: float) -> None:
@@ -395,7 +409,7 @@ class PendingChanges:
 
     def _forget_under(self, root: Path) -> None:
         s = self._s
-        s.settling = {p: e for p, e in s.settling.items() if not is_under(p, [root])}
+        s.settling = {p: e for p, e in s.settling.items() if not _str_under(p, str(root))}
         s.deleted = {p for p in s.deleted if not is_under(p, [root])}
         s.moves.drop_under(root)
         s.rescan = {p for p in s.rescan if not is_under(p, [root])}
@@ -430,7 +444,7 @@ class PendingChanges:
         """The next batch if one is due, else None. Stats every settling file (outside the lock)."""
         with self._lock:
             paths = list(self._s.settling)
-        stamps: dict[Path, tuple[int, int] | None | str] = {}
+        stamps: dict[str, tuple[int, int] | None | str] = {}
         for p in paths:
             try:
                 st = os.stat(p)
@@ -440,7 +454,7 @@ class PendingChanges:
             except OSError:
                 stamps[p] = "error"  # unreadable: handed over, the ingest records why
                 continue
-            stamps[p] = "dir" if os.path.isdir(p) else (st.st_size, st.st_mtime_ns)
+            stamps[p] = "dir" if stat.S_ISDIR(st.st_mode) else (st.st_size, st.st_mtime_ns)
         with self._lock:
             s = self._s
             for p, stamp in stamps.items():
@@ -452,6 +466,7 @@ class PendingChanges:
                 elif stamp != "error" and stamp != e.stamp:
                     e.stamp, e.since = stamp, now
             ready = sorted(p for p, e in s.settling.items() if self._stable(e, now) or stamps.get(p) == "error")
+            ready_paths = [Path(p) for p in ready]
             due_quiet = sorted(s.rescan_quiet) if now - s.last_event >= self.quiet_s else []
             if not (ready or s.deleted or len(s.moves) or s.rescan or due_quiet):
                 if not s.settling and not s.rescan_quiet:
@@ -464,7 +479,7 @@ class PendingChanges:
             if not due_quiet and not overdue and (not quiet or still_settling):
                 return None
             batch = ChangeBatch(
-                changed=tuple(ready),
+                changed=tuple(ready_paths),
                 deleted=tuple(sorted(s.deleted)),
                 moved=tuple(s.moves.pairs()),
                 rescan=tuple(sorted(s.rescan | set(due_quiet))),

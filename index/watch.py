@@ -38,6 +38,7 @@ from pathlib import Path
 
 from tempme.index.changes import ChangeBatch, ChangeSink, PendingChanges, WatchConfig
 from tempme.index.files import absolute
+from watchdog import events as wd_events
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -78,6 +79,23 @@ MOUNTINFO = Path("/proc/self/mountinfo")
 WATCH_LIMIT_FILES = (Path("/proc/sys/fs/inotify/max_user_watches"), Path("/proc/sys/user/max_inotify_watches"))
 INSTANCE_LIMIT_FILES = (Path("/proc/sys/fs/inotify/max_user_instances"), Path("/proc/sys/user/max_inotify_instances"))
 WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify"
+
+EVENT_FILTER = [
+    getattr(wd_events, name)
+    for name in (
+        "FileCreatedEvent",
+        "FileModifiedEvent",
+        "FileClosedEvent",
+        "FileDeletedEvent",
+        "FileMovedEvent",
+        "DirDeletedEvent",
+        "DirMovedEvent",
+        "EventsLostEvent",  # watchdog >= 7
+    )
+    if hasattr(wd_events, name)
+]
+"""The events a watcher asks for: inotify is not even told about opens, reads and closes without
+writes (the library's own reads of 10^4 videos would otherwise each be events)."""
 
 _said: set[str] = set()  # messages said once per process
 _said_lock = threading.Lock()
@@ -185,36 +203,32 @@ class _Handler(FileSystemEventHandler):
 
     def dispatch(self, event: FileSystemEvent) -> None:
         kind, now = event.event_type, self.clock()
-        src = Path(os.fsdecode(event.src_path))
-        if kind == "events_lost":  # watchdog >= 7: an inotify queue overflow
-            log.warning("file-system events under %s were lost: it will be rescanned", self.root)
-            self.pending.lost(self.root, now)
+        src = os.fsdecode(event.src_path)
+        pending = self.pending
+        if kind == "modified" or kind == "closed" or kind == "created" or kind == "attrib":
+            if event.is_directory:
+                return  # folders' own changes: their files bring their own events
+            if kind == "modified" and self.tracks_writes:
+                pending.modified(src, now)
+            elif kind == "closed":
+                pending.closed(src, now)
+            else:  # created, attrib, or polling's "modified" (a changed stat, not an open writer)
+                pending.attrib(src, now)
         elif kind == "moved":
             if event.is_synthetic:
                 return  # a file inside a moved folder: the folder's move says it
             dest = os.fsdecode(event.dest_path)
             if dest:
-                self.pending.moved(src, Path(dest), now, event.is_directory)
+                pending.moved(Path(src), Path(dest), now, event.is_directory)
             else:
-                self.pending.deleted(src, now, event.is_directory)
+                pending.deleted(Path(src), now, event.is_directory)
         elif kind == "deleted":
-            if src == self.root:
+            if src == str(self.root):
                 return  # the root itself: the watcher notices it is missing (not a deletion)
-            self.pending.deleted(src, now, event.is_directory)
-        elif event.is_directory:
-            return  # created / modified folders: their files bring their own events
-        elif kind == "created":
-            self.pending.created(src, now)
-        elif kind == "modified":
-            if self.tracks_writes:
-                self.pending.modified(src, now)
-            else:  # polling: a changed stat, not an open writer
-                self.pending.attrib(src, now)
-        elif kind == "closed":
-            self.pending.closed(src, now)
-        elif kind == "attrib":
-            self.pending.attrib(src, now)
-        # opened / closed_no_write: readers (the library itself included) change nothing
+            pending.deleted(Path(src), now, event.is_directory)
+        elif kind == "events_lost":  # watchdog >= 7: an inotify queue overflow
+            log.warning("file-system events under %s were lost: it will be rescanned", self.root)
+            pending.lost(self.root, now)
 
 
 class Watcher:
@@ -349,7 +363,9 @@ class Watcher:
         if self._polling is None:
             self._polling = PollingObserver(timeout=self.config.poll_interval_s)
             self._polling.start()
-        watch = self._polling.schedule(_Handler(self.pending, root, False, self.clock), str(root), recursive=True)
+        watch = self._polling.schedule(
+            _Handler(self.pending, root, False, self.clock), str(root), recursive=True, event_filter=EVENT_FILTER
+        )
         self._watches[root] = (self._polling, watch)
         self.modes[root] = "polling"
 
