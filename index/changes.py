@@ -136,7 +136,7 @@ class ChangeSink(Protocol):
     def __call__(self, batch: ChangeBatch) -> Iterable[Path] | None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Settling:
     """A new or modified file waiting to be stable."""
 

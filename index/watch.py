@@ -324,6 +324,12 @@ class Watcher:
 
     def _check_sources(self, now: float) -> None:
         """Roots past the inotify limit, roots that vanished or came back, event sources that stopped."""
+        self._apply_limit_hits(now)
+        if now < self._next_source_check:
+            return
+        self._check_roots(now)
+
+    def _apply_limit_hits(self, now: float) -> None:
         with self._hits_lock:
             hits, self._limit_hits = self._limit_hits, {}
         for root, exc in hits.items():
@@ -334,8 +340,9 @@ class Watcher:
             self._unschedule(root)
             self._poll(root)
             self.pending.lost(root, now)  # what happened in the unwatched folders: a rescan finds it
-        if now < self._next_source_check:
-            return
+
+    def _check_roots(self, now: float) -> None:
+        """Roots that vanished (kept, looked for) or came back (rescanned); event sources that stopped."""
         self._next_source_check = now + min(self.config.poll_interval_s, 5.0)
         alive = {e.watch for o in (self._events, self._polling) if o is not None for e in o.emitters if e.is_alive()}
         for root in self.roots:
@@ -380,6 +387,7 @@ class Watcher:
         for root in self.roots:
             self._schedule(root)
         now = self.clock()
+        self._apply_limit_hits(now)  # a root only partly watched (watchdog 7.0 warns and goes on)
         self._next_source_check = now + min(self.config.poll_interval_s, 5.0)
         if self.config.initial_scan:
             for root in self.roots:
