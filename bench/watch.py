@@ -5,8 +5,8 @@ Parts (each can be skipped):
 
 - **rescan**: a tree of ``--files`` small fake videos (100 folders) already in a catalog
   (SQLite, one row per file). *Baseline*: what ``Library.add`` does today before any decoding
-  -- ``index.files.walk`` (a ``Path.resolve`` per file), ``Catalog.known_files``,
-  ``index.planner.plan_ingest`` (a ``stat`` per file) -- and the whole ``Library.add`` of the
+  -- ``index.media.files.walk`` (a ``Path.resolve`` per file), ``Catalog.known_files``,
+  ``index.ingest.plan.plan_ingest`` (a ``stat`` per file) -- and the whole ``Library.add`` of the
   unchanged tree (lock, plan, run record). *Stat-only*: ``index.treescan.scan_tree`` (one
   ``stat`` per file, links alone resolved) and the same comparison with the catalog. Both must
   find every file unchanged.
@@ -77,16 +77,15 @@ def best_of(fn, repeat: int) -> tuple[float, object]:
 # ---- rescan -------------------------------------------------------------------------------------
 def rescan_part(args, work: Path) -> dict:
     import numpy as np
-    from tempme.index import db
-    from tempme.index.catalog import Catalog, NewVideo
-    from tempme.index.files import walk
-    from tempme.index.planner import plan_ingest
-    from tempme.index.treescan import scan_tree
+    from tempme.index.catalog import Catalog, NewVideo, sqlite_url
+    from tempme.index.ingest.plan import plan_ingest
+    from tempme.index.media.files import walk
+    from tempme.index.media.treescan import scan_tree
 
     tree, lib_dir = work / "tree", work / "library"
     files = make_tree(tree, args.files)
     lib_dir.mkdir()
-    catalog = Catalog(db.sqlite_url(lib_dir))
+    catalog = Catalog(sqlite_url(lib_dir))
     emb = np.zeros((1, 8), np.float32)
     t0 = time.perf_counter()
     for p in files:
@@ -143,11 +142,11 @@ def count_syscalls(tree: Path) -> dict:
         return {}
     out = {}
     code = {
-        "walk": "from tempme.index.files import walk; walk([{t!r}])",
-        "scan_tree": "from tempme.index.treescan import scan_tree; scan_tree([{t!r}])",
+        "walk": "from tempme.index.media.files import walk; walk([{t!r}])",
+        "scan_tree": "from tempme.index.media.treescan import scan_tree; scan_tree([{t!r}])",
     }
     for name, snippet in code.items():
-        base = [sys.executable, "-c", "import tempme.index.files, tempme.index.treescan"]
+        base = [sys.executable, "-c", "import tempme.index.media.files, tempme.index.media.treescan"]
         run = [sys.executable, "-c", snippet.format(t=str(tree))]
         counts = []
         for cmd in (base, run):
@@ -184,8 +183,8 @@ def rss(field):
         if line.startswith(field + ":"):
             return int(line.split()[1])
 mode, tree = sys.argv[1], Path(sys.argv[2])
-from tempme.index.changes import WatchConfig
-from tempme.index.watch import Watcher
+from tempme.index.ingest.batches import WatchConfig
+from tempme.index.ingest.watch import Watcher
 got = []
 def sink(batch):
     got.append(len(batch.changed))
@@ -244,8 +243,8 @@ def rss_part(args, work: Path) -> list[dict]:
 
 # ---- latency ------------------------------------------------------------------------------------
 def latency_part(args, work: Path) -> list[dict]:
-    from tempme.index.changes import WatchConfig
-    from tempme.index.watch import Watcher
+    from tempme.index.ingest.batches import WatchConfig
+    from tempme.index.ingest.watch import Watcher
 
     data = CLIP.read_bytes()
     out = []

@@ -1,5 +1,5 @@
-"""The stat-only walk (index/treescan.py) against index.files.walk, the walk the planner uses
-today (the reference for which names are listed), and hash-matched moves (index/moves.py) on
+"""The stat-only walk (index/media/treescan.py) against index.files.walk, the walk the planner uses
+today (the reference for which names are listed), and hash-matched moves (index/ingest/moves.py) on
 real files with hand-built expectations."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import os
 import shutil
 
 import pytest
-from tempme.index.files import content_hash, walk
-from tempme.index.moves import LostVideo, NewFile, Relink, match_moves
-from tempme.index.treescan import scan_tree
+from tempme.index.ingest.moves import LostVideo, NewFile, Relink, match_moves
+from tempme.index.media.files import content_hash, walk
+from tempme.index.media.treescan import scan_tree
 
 
 def build(tmp_path):

@@ -1,4 +1,4 @@
-"""Watched folders (index/watch.py, index/changes.py) with real file operations on a temporary
+"""Watched folders (index/ingest/watch.py, index/ingest/changes.py) with real file operations on a temporary
 tree: a clip copied in slowly, deletions, renames, moves between watched folders, a burst, the
 polling fallback (forced, and past a real inotify limit in a user namespace), the bounded
 pending set. The sink is a list (the library's ingest plugs in there), so no encoder loads.
@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 import pytest
-from tempme.index.changes import ChangeBatch, PendingChanges, WatchConfig
-from tempme.index.watch import NETWORK_FILESYSTEMS, Watcher, filesystem_type, inotify_limit
+from tempme.index.ingest.batches import ChangeBatch, WatchConfig
+from tempme.index.ingest.changes import PendingChanges
+from tempme.index.ingest.fsinfo import NETWORK_FILESYSTEMS, filesystem_type, inotify_limit
+from tempme.index.ingest.watch import Watcher
 
 CLIP = "mmaction2__test.mp4"  # 1.35 MB real clip
 
@@ -147,7 +149,7 @@ def test_delete_rename_and_move_between_watched_folders(videos_dir, tree, mode):
         sink.clear()
 
         # between two watched roots the OS reports a deletion and a creation, in one batch:
-        # the ingest pairs them by content hash (index/moves.py)
+        # the ingest pairs them by content hash (index/ingest/moves.py)
         os.rename(a / "renamed.mp4", b / "renamed.mp4")
         assert wait_for(lambda: sink.changed())
         quiet(sink)
@@ -363,8 +365,8 @@ CHILD = r"""
 import logging, sys, time
 from pathlib import Path
 logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
-from tempme.index.changes import WatchConfig
-from tempme.index.watch import Watcher
+from tempme.index.ingest.batches import WatchConfig
+from tempme.index.ingest.watch import Watcher
 a, b = Path(sys.argv[1]), Path(sys.argv[2])
 got = []
 cfg = WatchConfig(settle_s=0.3, debounce_s=0.2, poll_interval_s=0.2, initial_scan=False)
@@ -417,8 +419,8 @@ def test_folders_created_past_the_limit_switch_to_polling(tmp_path):
     child = r"""
 import sys, time
 from pathlib import Path
-from tempme.index.changes import WatchConfig
-from tempme.index.watch import Watcher
+from tempme.index.ingest.batches import WatchConfig
+from tempme.index.ingest.watch import Watcher
 a = Path(sys.argv[1]); got = []
 with Watcher([a], got.append, WatchConfig(settle_s=0.3, debounce_s=0.2, poll_interval_s=0.2, initial_scan=False)) as w:
     print("BEFORE", w.modes[a], flush=True)

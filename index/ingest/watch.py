@@ -2,8 +2,8 @@
 
 :class:`Watcher` schedules one recursive watch per root on a ``watchdog`` observer (inotify on
 Linux, FSEvents / kqueue / ReadDirectoryChangesW elsewhere), feeds the events to
-:class:`index.changes.PendingChanges`, and on its own thread hands each due
-:class:`index.changes.ChangeBatch` to a sink (the library's incremental ingest; any callable in
+:class:`.changes.PendingChanges`, and on its own thread hands each due
+:class:`.batches.ChangeBatch` to a sink (the library's incremental ingest; any callable in
 tests), one at a time. A root is polled instead (``watchdog``'s ``PollingObserver``, a listing
 and a stat of every file each ``poll_interval_s``) when:
 
@@ -30,14 +30,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tempme.index.changes import ChangeBatch, ChangeSink, PendingChanges, WatchConfig
-from tempme.index.files import absolute
+from tempme.index.filenames import absolute
+from tempme.index.ingest.batches import ChangeBatch, ChangeSink, WatchConfig
+from tempme.index.ingest.changes import PendingChanges
+from tempme.index.ingest.fsinfo import NETWORK_FILESYSTEMS, LimitFilter, filesystem_type, limit_message, say_once
 from watchdog import events as wd_events
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -46,38 +47,6 @@ from watchdog.observers.polling import PollingObserver
 
 log = logging.getLogger(__name__)
 
-NETWORK_FILESYSTEMS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "ncpfs",
-        "afs",
-        "9p",
-        "ceph",
-        "glusterfs",
-        "lustre",
-        "gpfs",
-        "beegfs",
-        "davfs",
-        "virtiofs",
-        "vboxsf",
-        "fuse.sshfs",
-        "fuse.rclone",
-        "fuse.s3fs",
-        "fuse.gcsfuse",
-        "fuse.glusterfs",
-        "fuse.juicefs",
-    }
-)
-"""File-system types (as ``/proc/self/mountinfo`` names them) whose changes made elsewhere
-inotify cannot see: roots on them are polled."""
-
-MOUNTINFO = Path("/proc/self/mountinfo")
-WATCH_LIMIT_FILES = (Path("/proc/sys/fs/inotify/max_user_watches"), Path("/proc/sys/user/max_inotify_watches"))
-INSTANCE_LIMIT_FILES = (Path("/proc/sys/fs/inotify/max_user_instances"), Path("/proc/sys/user/max_inotify_instances"))
 WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify"
 
 EVENT_FILTER = [
@@ -96,103 +65,6 @@ EVENT_FILTER = [
 ]
 """The events a watcher asks for: inotify is not even told about opens, reads and closes without
 writes (the library's own reads of 10^4 videos would otherwise each be events)."""
-
-_said: set[str] = set()  # messages said once per process
-_said_lock = threading.Lock()
-
-
-def _say_once(key: str, msg: str, *args) -> None:
-    with _said_lock:
-        if key in _said:
-            return
-        _said.add(key)
-    log.warning(msg, *args)
-
-
-def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def filesystem_type(path: str | os.PathLike, mountinfo: str | None = None) -> str | None:
-    """The type of the file system ``path`` is on (``"ext4"``, ``"nfs4"``, ``"fuse.sshfs"``),
-    from ``/proc/self/mountinfo`` (or the given text of one); None where it cannot be read
-    (not Linux). The deepest mount point containing the resolved path wins.
-
-    mountinfo's format (proc(5)): ``id parent major:minor root mount_point options
-    [optional fields...] - fstype source super_options``, octal escapes in paths.
-    """
-    if mountinfo is None:
-        try:
-            mountinfo = MOUNTINFO.read_text()
-        except OSError:
-            return None
-    target = Path(os.path.realpath(path))
-    best: tuple[int, str] | None = None
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if "-" not in fields or len(fields) < 5:
-            continue
-        point = Path(_unescape(fields[4]))
-        fstype = fields[fields.index("-") + 1]
-        if target == point or point in target.parents:
-            depth = len(point.parts)
-            if best is None or depth >= best[0]:  # later lines mount over earlier ones
-                best = (depth, fstype)
-    return None if best is None else best[1]
-
-
-def inotify_limit(files: Iterable[Path] = WATCH_LIMIT_FILES) -> tuple[int, Path] | None:
-    """The inotify limit that applies and the file that sets it: the lowest of the system-wide
-    setting and this user namespace's (a container's); None where neither can be read."""
-    found = []
-    for f in files:
-        try:
-            found.append((int(Path(f).read_text().split()[0]), Path(f)))
-        except (OSError, ValueError, IndexError):
-            continue
-    return min(found) if found else None
-
-
-def _sysctl_name(f: Path) -> str:
-    return ".".join(f.parts[3:])  # /proc/sys/fs/inotify/max_user_watches -> fs.inotify.max_user_watches
-
-
-def limit_message(exc: OSError, root: Path) -> str:
-    """One line: which inotify limit ``exc`` hit (ENOSPC: watches, EMFILE: instances), its value
-    and the setting it comes from, and how to raise it."""
-    instances = exc.errno == errno.EMFILE
-    files = INSTANCE_LIMIT_FILES if instances else WATCH_LIMIT_FILES
-    found = inotify_limit(files)
-    f = found[1] if found else files[0]
-    setting = _sysctl_name(f)
-    shown = f"{setting} = {found[0]:,}" if found else f"{setting} unknown"
-    where = " on the host (this limit is the container's user namespace's)" if f != files[0] else ""
-    raised = max(1024 if instances else 524_288, 2 * (found[0] if found else 0))
-    what = "inotify instance limit" if instances else "inotify watch limit (one watch per folder)"
-    return (
-        f"{what} reached while watching {root} ({shown}): it is followed by polling instead. "
-        f"To use events, raise the limit{where}: sudo sysctl {setting}={raised} (and add the line "
-        f"{setting}={raised} to /etc/sysctl.d/90-inotify.conf to keep it after a reboot)"
-    )
-
-
-class _LimitFilter(logging.Filter):
-    """Catches watchdog's "Unable to watch <folder>: inotify watch limit reached" (a folder
-    created while watching, past the limit: watchdog goes on without it) and reports the folder;
-    the record itself is dropped (the watcher says it once, in its own words)."""
-
-    def __init__(self, report: Callable[[Path, OSError], None]):
-        super().__init__()
-        self.report = report
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        exc = next((a for a in args if isinstance(a, OSError) and a.errno in (errno.ENOSPC, errno.EMFILE)), None)
-        path = next((a for a in args if isinstance(a, (str, bytes))), None)
-        if exc is None or path is None:
-            return True
-        self.report(Path(os.fsdecode(path)), exc)
-        return False
 
 
 class _Handler(FileSystemEventHandler):
@@ -268,7 +140,7 @@ class Watcher:
         self._events_unavailable = False  # the inotify limit was reached: later roots are polled
         self._limit_hits: dict[Path, OSError] = {}  # roots where watchdog could not watch a new folder
         self._hits_lock = threading.Lock()
-        self._limit_filter = _LimitFilter(self._limit_hit)
+        self._limit_filter = LimitFilter(self._limit_hit)
 
     # ---- sources ---------------------------------------------------------------------------
     def _schedule(self, root: Path) -> None:
@@ -280,7 +152,7 @@ class Watcher:
             fs = filesystem_type(root)
             if fs in NETWORK_FILESYSTEMS:
                 reason = fs
-                _say_once(
+                say_once(
                     f"network:{root}",
                     "%s is on a network file system (%s): events do not report changes made by other "
                     "machines, so it is polled every %g s",
@@ -299,7 +171,7 @@ class Watcher:
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EMFILE):
                     raise
-                _say_once(f"inotify-limit:{exc.errno}", "%s", limit_message(exc, root))
+                say_once(f"inotify-limit:{exc.errno}", "%s", limit_message(exc, root))
                 self._events_unavailable = True
                 reason = "inotify limit reached"
             else:
@@ -335,7 +207,7 @@ class Watcher:
         for root, exc in hits.items():
             if self.modes.get(root) != "events":
                 continue
-            _say_once(f"inotify-limit:{exc.errno}", "%s", limit_message(exc, root))
+            say_once(f"inotify-limit:{exc.errno}", "%s", limit_message(exc, root))
             self._events_unavailable = True
             self._unschedule(root)
             self._poll(root)

@@ -1,6 +1,6 @@
 """A stat-only walk: the video files under some folders with what ``os.stat`` says of each.
 
-:func:`scan_tree` lists what :func:`index.files.walk` lists (same names, same order, the same
+:func:`scan_tree` lists what :func:`.files.walk` lists (same names, same order, the same
 rules for hidden entries, links and loops) and returns each file's stat with it, so that a
 rescan of an unchanged tree costs one ``getdents`` per folder and one ``stat`` per file:
 
@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tempme.index.files import absolute, is_video_name, link_target
+from tempme.index.filenames import absolute, link_target
+from tempme.index.media.files import is_video_name
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _stat(path: Path) -> os.stat_result | None:
 
 
 def scan_tree(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | None = None) -> list[ScannedFile]:
-    """The video files under ``paths`` with their stats; see :func:`index.files.walk` for which
+    """The video files under ``paths`` with their stats; see :func:`.files.walk` for which
     files and under which names (this returns exactly its list, with a stat beside each name).
 
     Raises:

@@ -3,7 +3,7 @@
 A rename inside one watched folder arrives as one event (``ChangeBatch.moved``); a move between
 two watched roots, a move made while nobody watched, or a copy-then-delete across file systems
 arrive as a deletion and a new file. :func:`match_moves` pairs them: a new file whose size
-equals a removed video's, and whose content hash (:func:`index.files.content_hash`, the one the
+equals a removed video's, and whose content hash (:func:`~tempme.index.media.files.content_hash`, the one the
 catalog stores) is the same, is that video under a new name: the ingest records the new path
 and keeps its segments and vectors instead of decoding and encoding it again.
 
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tempme.index.files import content_hash
+from tempme.index.media.files import content_hash
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ ingest. It is fed one event at a time (:meth:`PendingChanges.created`, ``modifie
   tree has been quiet for ``settle_s`` (the rescan is stat-only for unchanged files, and the
   ingest matches moves by content hash). Lost events (an inotify queue overflow) do the same.
 
-Only video files (:data:`index.files.VIDEO_EXTENSIONS`) outside hidden folders count; folders
-count for deletions and moves. All times are ``time.monotonic()`` seconds, passed in, so tests
+Only video files (:data:`~tempme.index.media.files.VIDEO_EXTENSIONS`) outside hidden folders
+count; folders count for deletions and moves. All times are ``time.monotonic()`` seconds, passed in, so tests
 can drive it; nothing here knows about watchdog or the library.
 """
 
@@ -35,105 +35,15 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from tempme.index.files import VIDEO_EXTENSIONS, is_under
+from tempme.index.filenames import is_under
+from tempme.index.ingest.batches import ChangeBatch, WatchConfig
+from tempme.index.ingest.renames import PendingMoves
+from tempme.index.media.files import VIDEO_EXTENSIONS
 
 _VIDEO_SUFFIXES = frozenset(VIDEO_EXTENSIONS)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WatchConfig:
-    """How a watcher decides (all times in seconds).
-
-    Attributes:
-        settle_s: a file is stable once its size and mtime stayed unchanged this long.
-        debounce_s: a batch waits until no event came for this long (a burst is one batch).
-        max_wait_s: ... but goes out at the latest this long after its first event.
-        writer_idle_s: a file a writer still holds open is stable only after this long
-            without change (events only; polling cannot see open files).
-        max_pending: at most this many paths remembered; past it, the roots are rescanned.
-        polling: force the polling observer (network shares are detected without it).
-        poll_interval_s: how often a polled tree is listed and stat'ed.
-        initial_scan: start with a rescan of every root (catches what changed while stopped).
-        retry_s: after a failed hand-over, rescan the roots this long later (doubling to 300).
-    """
-
-    settle_s: float = 3.0
-    debounce_s: float = 1.0
-    max_wait_s: float = 60.0
-    writer_idle_s: float = 600.0
-    max_pending: int = 10_000
-    polling: bool = False
-    poll_interval_s: float = 10.0
-    initial_scan: bool = True
-    retry_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in ("settle_s", "debounce_s", "max_wait_s", "writer_idle_s", "poll_interval_s", "retry_s"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"WatchConfig.{name} must be >= 0, got {getattr(self, name)}")
-        if self.max_wait_s < self.debounce_s:
-            raise ValueError(f"WatchConfig.max_wait_s ({self.max_wait_s}) must be >= debounce_s ({self.debounce_s})")
-        if self.max_pending < 1:
-            raise ValueError(f"WatchConfig.max_pending must be >= 1, got {self.max_pending}")
-
-    @property
-    def tick_s(self) -> float:
-        """How often pending files are stat'ed and a batch is looked for."""
-        return min(1.0, max(0.05, min(self.settle_s, self.debounce_s or self.settle_s) / 4))
-
-
-@dataclass(frozen=True)
-class ChangeBatch:
-    """What changed under the watched roots since the last batch (absolute paths).
-
-    ``deleted`` and the old side of ``moved`` are the names the library knew when the batch
-    began; ``changed``, ``rescan`` and the new side of ``moved`` are names on disk now. The
-    ingest applies it in this order:
-
-    1. ``deleted``: remove the videos at or under each path;
-    2. ``moved``: one substitution over the library's paths, each path taking the pair whose
-       old side is its longest prefix (a folder's move carries the videos under it) -- the
-       videos keep their segments and vectors, only the path changes; a video the library
-       still has at a new side (a move that replaced a file) is dropped first;
-    3. ``changed`` and ``rescan``: plan and encode as ``Library.add`` does (unchanged size and
-       mtime: skipped); a new file whose size, mtime and content hash equal a video removed
-       in step 1 is a move the OS did not report as one (between two watched roots, or while
-       nobody watched), and is re-pathed instead.
-
-    Attributes:
-        changed: new or modified video files, stable for ``settle_s``.
-        deleted: files or folders gone (a folder: every video under it).
-        moved: ``(old, new)`` renames and moves the OS reported as such (files or folders).
-        rescan: folders to walk in full: at start, after lost events or a pending-set overflow.
-            Files there modified less than ``settle_s`` ago may still be written: the sink
-            should hand them back (see :class:`ChangeSink`) rather than index them.
-    """
-
-    changed: tuple[Path, ...] = ()
-    deleted: tuple[Path, ...] = ()
-    moved: tuple[tuple[Path, Path], ...] = ()
-    rescan: tuple[Path, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.changed or self.deleted or self.moved or self.rescan)
-
-    def __len__(self) -> int:
-        return len(self.changed) + len(self.deleted) + len(self.moved) + len(self.rescan)
-
-
-class ChangeSink(Protocol):
-    """Where batches go (the library's incremental ingest; anything callable in tests).
-
-    Called in the watcher's own thread, one batch at a time; events keep being collected
-    meanwhile. It returns the paths it did not take (still being written, changed while read),
-    which the watcher follows again as if they had just changed, or None.
-    """
-
-    def __call__(self, batch: ChangeBatch) -> Iterable[Path] | None: ...
 
 
 @dataclass(slots=True)
@@ -149,74 +59,11 @@ def _str_under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-class _Moves:
-    """Moves not yet handed over: current name -> the name the library knew at the batch's start."""
-
-    def __init__(self) -> None:
-        self.by_new: dict[Path, Path] = {}
-        self.by_old: dict[Path, Path] = {}
-        self.dirs: set[Path] = set()  # current names that are folders
-
-    def __len__(self) -> int:
-        return len(self.by_new)
-
-    def put(self, new: Path, old: Path, is_dir: bool) -> None:
-        if old == new:
-            return  # a move undone
-        self.by_new[new], self.by_old[old] = old, new
-        if is_dir:
-            self.dirs.add(new)
-
-    def pop(self, new: Path) -> Path | None:
-        old = self.by_new.pop(new, None)
-        if old is not None:
-            del self.by_old[old]
-            self.dirs.discard(new)
-        return old
-
-    def origin(self, path: Path) -> Path:
-        """The name the library knew ``path`` by at the start of the batch."""
-        if path in self.by_new:
-            return self.by_new[path]
-        under = [d for d in self.dirs if d != path and is_under(path, [d])]
-        if not under:
-            return path
-        d = max(under, key=lambda d: len(d.parts))
-        return self.by_new[d] / path.relative_to(d)
-
-    def vacated(self, name: Path) -> bool:
-        """True when the library's ``name`` has moved away in this batch (so nothing of the
-        library's is overwritten or deleted there)."""
-        if name in self.by_old:
-            return True
-        return any(is_under(name, [self.by_new[d]]) for d in self.dirs)
-
-    def rebase(self, old: Path, new: Path) -> None:
-        """A folder ``old`` (current name) became ``new``: moves into it end under the new name."""
-        for n in [n for n in self.by_new if is_under(n, [old])]:
-            was_dir = n in self.dirs
-            self.put(new / n.relative_to(old), self.pop(n), was_dir)
-
-    def drop_implied(self, new_dir: Path) -> None:
-        """Forget file moves that the move of the folder ``new_dir`` already says."""
-        origin = self.by_new[new_dir]
-        for n in [n for n in self.by_new if n != new_dir and is_under(n, [new_dir])]:
-            if self.by_new[n] == origin / n.relative_to(new_dir):
-                self.pop(n)
-
-    def drop_under(self, root: Path) -> None:
-        for n in [n for n, o in self.by_new.items() if is_under(n, [root]) or is_under(o, [root])]:
-            self.pop(n)
-
-    def pairs(self) -> list[tuple[Path, Path]]:
-        return sorted((o, n) for n, o in self.by_new.items())
-
-
 @dataclass
 class _State:
     settling: dict[str, _Settling] = field(default_factory=dict)  # by current name (str: hashed per event)
     deleted: set[Path] = field(default_factory=set)  # names the library knew at the batch's start
-    moves: _Moves = field(default_factory=_Moves)
+    moves: PendingMoves = field(default_factory=PendingMoves)
     rescan: set[Path] = field(default_factory=set)  # current names
     rescan_quiet: set[Path] = field(default_factory=set)  # roots to rescan once the tree is quiet
     first_event: float | None = None  # of the batch being collected
@@ -252,7 +99,7 @@ class PendingChanges:
 
     def counts(self, path: str | os.PathLike, is_dir: bool = False) -> bool:
         """True for a video file (or, with ``is_dir``, a folder) under a root and under no hidden
-        folder (the names :func:`index.files.walk` would list)."""
+        folder (the names :func:`.files.walk` would list)."""
         s = os.fspath(path)
         for _, rs in self._roots:
             if s == rs or s.startswith(rs + os.sep):
@@ -487,7 +334,7 @@ class PendingChanges:
             for p in ready:
                 del s.settling[p]
             s.deleted.clear()
-            s.moves = _Moves()
+            s.moves = PendingMoves()
             s.rescan.clear()
             s.rescan_quiet.difference_update(due_quiet)
             s.first_event = now if (s.settling or s.rescan_quiet) else None
