@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import numpy as np
 from tempme.index import Hit, LibraryStats, SearchFilters, SearchMode, stored_names
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
-from tempme.index.ingest import IngestOptions, IngestTarget, encoders
+from tempme.index.ingest import ChangeBatch, IngestOptions, IngestTarget, encoders
 from tempme.index.media import Thumbnails, load_key, purge_legacy
 from tempme.index.query import QueryEncoder, Searchable, search, search_moments
 from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
@@ -119,9 +119,9 @@ class Library:
         if self._store.ntotal:
             self._query.encode("warm up")
 
-    def add(self, paths: list[Path], options: IngestOptions | None = None, *, progress: ProgressFn | None = None,
-            wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
-        """Index the videos under ``paths`` with ``options`` (or as keywords: ``model=...``), :mod:`.ingest.run`."""
+    def add(self, paths: list[Path] | ChangeBatch, options: IngestOptions | None = None, *,
+            progress: ProgressFn | None = None, wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
+        """Index the videos under ``paths`` (or a watcher's ``ChangeBatch``) with ``options`` (or keywords), :mod:`.ingest.run`."""
         from tempme.index.ingest import add_videos, request_spec
 
         options = IngestOptions.of(options, keywords)

@@ -37,6 +37,8 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason): not listed, videos kept
     interrupted: bool = False  # stopped early (SIGTERM, Library.interrupt); what was committed is kept
+    moved: int = 0  # videos found under new names: re-pathed, not encoded again
+    deferred: list[str] = field(default_factory=list)  # modified too recently (IngestOptions.settle_s): left
 
     @property
     def videos_per_s(self) -> float:
@@ -49,7 +51,8 @@ class IndexReport:
     def summary(self) -> str:
         text = (
             f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
-            f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
+            f"{self.removed} removed, {f'{self.moved} moved, ' if self.moved else ''}{self.failed} failed, "
+            f"in {self.seconds:.1f} s "
             f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)"
         )
         if self.unreadable:

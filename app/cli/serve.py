@@ -80,6 +80,10 @@ def serve_command(
     torch_threads: Annotated[
         int, typer.Option("--torch-threads", help="torch threads (text queries; videos added from the page).")
     ] = 1,
+    watch: Annotated[
+        Optional[list[Path]],
+        typer.Option("--watch", metavar="DIR", help="Also follow this folder (repeatable), as `tempme watch` does."),
+    ] = None,
 ) -> None:
     """Open the search page for a library (Gradio): type a sentence, play the moments found."""
     from tempme.app.web.server import ServeOptions, start
@@ -97,6 +101,7 @@ def serve_command(
         logger.warning(
             "serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port
         )
+    watcher = _watch_for_serve(Path(library), watch) if watch else None
     options = ServeOptions(Path(library), host, port, credentials, allow_folder_add, torch_threads)
     page = start(options)
     typer.echo(f"tempme: serving {Path(library).expanduser().resolve()} at {page.url} (Ctrl+C to stop)")
@@ -106,7 +111,29 @@ def serve_command(
     except KeyboardInterrupt:
         typer.echo("tempme: stopped")
     finally:
+        if watcher is not None:
+            watcher.stop()
         page.close()
+
+
+def _watch_for_serve(library: Path, dirs: list[Path]):
+    """``--watch``: a thin hook (the REST service will own watching): a watcher in this process
+    adding to its own handle on the library; the library must already have its encoder."""
+    from tempme.app.cli.watch import start_watching
+    from tempme.index import IngestOptions, Library, LibraryError
+    from tempme.index.ingest import WatchConfig
+
+    bad = [d for d in dirs if not d.expanduser().is_dir()]
+    if bad:
+        raise typer.BadParameter(f"not a folder: {', '.join(map(str, bad))}", param_hint="--watch")
+    try:
+        lib = Library.open(library)
+    except LibraryError as exc:
+        raise typer.BadParameter(f"{exc} (--watch follows an existing library)", param_hint="--watch") from None
+    if lib.encoder_info() is None:
+        raise typer.BadParameter(f"{library} has no encoder yet: index some videos first", param_hint="--watch")
+    config = WatchConfig()
+    return start_watching(lib, [d.expanduser() for d in dirs], IngestOptions(settle_s=config.settle_s), config)
 
 
 COMMANDS = {"serve": serve_command}

@@ -13,8 +13,13 @@ _EXPORTS = {
     **dict.fromkeys(("IngestOptions",), "options"),
     **dict.fromkeys(("Executor", "FileStamp", "Outcome", "VideoFailure", "VideoResult"), "outcomes"),
     **dict.fromkeys(("IngestPlan", "plan_ingest"), "plan"),
+    **dict.fromkeys(("ChangeBatch", "ChangeSink", "WatchConfig"), "batches"),
+    **dict.fromkeys(("plan_batch", "relink"), "changeset"),
+    "Watcher": "watch",
     **dict.fromkeys(("Committer", "storage_message", "to_new_video"), "writer"),
-    **dict.fromkeys(("IngestTarget", "add_videos", "engine_for", "plan_paths", "remove_videos", "request_spec"), "run"),
+    **dict.fromkeys(
+        ("IngestTarget", "add_videos", "engine_for", "plan_paths", "plan_run", "remove_videos", "request_spec"), "run"
+    ),
     **dict.fromkeys(("STAGING_NAME", "Staging", "discard_staging", "reindex_spec", "reindex_videos"), "reindex"),
     **dict.fromkeys(("FileChangedError", "LocalExecutor"), "executor"),
     "RayExecutor": "ray",

@@ -17,6 +17,7 @@ It runs in the thread that iterates the executor, with the library's write lock 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,9 @@ class Committer:
                 self.report.removed = len(plan.gone)
                 self.store.remove(seg_ids)
                 self.store.save()
+            if plan.moves:  # after the drops: a move may take the name of a video just dropped
+                self.report.moved = self.catalog.move_videos(plan.moves)
+        self.report.deferred = [os.fspath(p) for p in plan.deferred]
         if plan.gone:
             log.info("removed %d deleted files from the library", len(plan.gone))
         return seg_ids
