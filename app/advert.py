@@ -55,9 +55,13 @@ def local_url(host: str, port: int) -> str:
 
 def write_advert(library: Path, url: str, *, auth: bool) -> Path | None:
     """Advertise this process as the server of ``library``; returns the file, or None when the
-    folder cannot be written (logged: searches then load their own model)."""
+    folder does not exist yet (silently) or cannot be written (logged: searches then load their
+    own model)."""
     advert = ServerAdvert(url, os.getpid(), auth, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     path = advert_path(library)
+    if not path.parent.is_dir():  # a library not made yet (the page offers to start it): nothing to say
+        log.debug("no folder %s yet: the server is not advertised", path.parent)
+        return None
     tmp = path.with_name(f".{ADVERT_NAME}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(advert.to_dict()) + "\n")

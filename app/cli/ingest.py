@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from tempme.app.cli.enrich import enrich_or_fail
+from tempme.app.cli.inputs import check_video_inputs, discard_new_library, has_library
 from tempme.app.cli.options import (
     AsrModelOpt,
     AsrOpt,
@@ -55,8 +56,7 @@ def run_with_bar(lib, desc: str, run):
     a library, weights or adapter problem is one error line."""
     from tempme.index import LibraryError
 
-    from tempme.lora import AdapterError  # torch: after the quick checks
-    from tempme.weights import WeightsUnavailableError
+    from tempme.errors import AdapterError, WeightsUnavailableError  # (no torch)
 
     try:
         with video_bar(desc) as progress, stop_on_sigterm(lib):
@@ -69,9 +69,12 @@ def _index_report(report) -> None:
     typer.echo(report.summary())
     for folder, why in report.unreadable:
         typer.echo(f"cannot read folder {folder} ({why}): its videos were kept as they were", err=True)
+    exit_if_interrupted(report.interrupted)
+    if report.failed and not (report.indexed or report.moved):
+        path, why = report.errors[0] if report.errors else ("", "")
+        fail(f"no video could be indexed: {report.failed} file(s) failed (first: {path}: {why})")
     if report.failed:
         typer.echo(f"{report.failed} file(s) could not be indexed (`tempme stats` lists them)")
-    exit_if_interrupted(report.interrupted)
 
 
 def index(
@@ -140,6 +143,8 @@ def index(
         fail(f"no such file or folder: {', '.join(map(str, missing))}")
     if engine not in ("local", "ray"):
         fail(f"--engine must be local or ray, got {engine!r}")
+    new_library = not has_library(library) and database is None
+    check_video_inputs(paths, new_library)  # headers only: no model, no library for nothing
     from tempme.index import IngestOptions, Library, LibraryError
     from tempme.index.media import SegmentParams
 
@@ -157,7 +162,8 @@ def index(
         model=model, pretrained=pretrained, adapter=adapter, quick_gelu=quick_gelu, executor=executor,
         workers=workers, batch_size=batch_size, segment_params=params,
     )  # fmt: skip
-    _index_report(run_with_bar(lib, "indexing", lambda progress: lib.add(paths, options, progress=progress, wait=wait)))
+    with discard_new_library(lib, new_library):
+        _index_report(run_with_bar(lib, "indexing", lambda p: lib.add(paths, options, progress=p, wait=wait)))
     enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from tempme.app.cli.inputs import discard_new_library, has_library
 from tempme.app.cli.options import BatchSizeOpt, LibraryOpt, MinShotOpt, WindowOpt, WorkersOpt, library_dir
 from tempme.index import printable
 
@@ -38,8 +39,7 @@ def start_watching(lib, dirs: list[Path], options, config, on_error=None):
     from tempme.index.ingest import Watcher
 
     def sink(batch):
-        from tempme.lora import AdapterError
-        from tempme.weights import WeightsUnavailableError
+        from tempme.errors import AdapterError, WeightsUnavailableError
 
         try:
             report = lib.add(batch, options, wait=True)
@@ -100,6 +100,7 @@ def watch(
     bad = [d for d in dirs if not d.expanduser().is_dir()]
     if bad:  # before a library is created for nothing
         fail(f"not a folder: {', '.join(printable(d) for d in bad)} (watch the folders that hold the videos)")
+    new_library = not has_library(library) and database is None
     from tempme.index import IngestOptions, Library, LibraryError
     from tempme.index.ingest import WatchConfig
     from tempme.index.media import SegmentParams
@@ -116,7 +117,8 @@ def watch(
         model=model, pretrained=pretrained, adapter=adapter, quick_gelu=quick_gelu, workers=workers,
         batch_size=batch_size, segment_params=params, settle_s=settle,
     )  # fmt: skip
-    _run(lib, [d.expanduser() for d in dirs], options, config)
+    with discard_new_library(lib, new_library):  # e.g. weights that cannot be had: no folder left behind
+        _run(lib, [d.expanduser() for d in dirs], options, config)
 
 
 def _run(lib, dirs: list[Path], options, config) -> None:

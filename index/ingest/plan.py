@@ -34,6 +34,7 @@ class IngestPlan:
     # (video_id, new path, size, mtime_ns): re-pathed, segments and vectors kept; size None: unchanged
     moves: list[tuple[int, Path, int | None, int | None]] = field(default_factory=list)
     deferred: list[Path] = field(default_factory=list)  # modified too recently: left for a later run
+    rejected: list[tuple[Path, str]] = field(default_factory=list)  # no video by their headers: (file, why)
 
 
 def _stat(path: Path) -> os.stat_result | None:

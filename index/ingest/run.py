@@ -27,6 +27,7 @@ from tempme.index.ingest.changeset import plan_batch, relink
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
+from tempme.index.ingest.screen import screen
 from tempme.index.ingest.writer import Committer
 from tempme.index.media.treescan import scan_tree
 from tempme.index.reports import IndexReport, ProgressFn
@@ -118,9 +119,9 @@ def add_videos(
     nothing needed encoding)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
-    plan = plan_run(target.catalog, paths, options.settle_s)
+    plan = screen(plan_run(target.catalog, paths, options.settle_s))  # headers: no model for non-videos
     if progress is not None:
-        progress(0, len(plan.encode), "")  # the total, before the encoder loads
+        progress(0, len(plan.encode) + len(plan.rejected), "")  # the total, before the encoder loads
     encoder = handle = None
     if plan.encode:
         encoder = options.encoder

@@ -64,7 +64,7 @@ class Committer:
         self.report.unreadable = [(printable(d), why) for d, why in plan.unreadable]
         for d, why in plan.unreadable:
             log.warning("cannot read folder %s (%s): its videos are kept as they were", printable(d), why)
-        self._total = len(plan.encode)
+        self._total = len(plan.encode) + len(plan.rejected)
         with self._storage("starting the run"):
             self._run_id = self.catalog.start_run()
             seg_ids = np.zeros(0, np.int64)
@@ -76,6 +76,8 @@ class Committer:
             if plan.moves:  # after the drops: a move may take the name of a video just dropped
                 self.report.moved = self.catalog.move_videos(plan.moves)
         self.report.deferred = [os.fspath(p) for p in plan.deferred]
+        for path, why in plan.rejected:  # no video by their headers: failed without the engine
+            self.commit(VideoFailure(path, why))
         if plan.gone:
             log.info("removed %d deleted files from the library", len(plan.gone))
         return seg_ids
