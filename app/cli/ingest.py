@@ -28,7 +28,7 @@ from tempme.app.cli.options import (
     WorkersOpt,
     library_dir,
 )
-from tempme.app.cli.progress import exit_if_interrupted, stop_on_sigterm, video_bar
+from tempme.app.cli.progress import exit_if_interrupted, seconds_bar, stop_on_sigterm, video_bar
 from tempme.index import printable
 
 from tempme.cli_errors import fail
@@ -51,15 +51,15 @@ def ray_executor(params, ray_address, decoders, encoders, gpus_per_encoder, batc
     )  # fmt: skip
 
 
-def run_with_bar(lib, desc: str, run):
-    """``run(progress)`` (``lib.add`` or ``lib.reindex``) under a progress bar and SIGTERM handling;
-    a library, weights or adapter problem is one error line."""
+def run_with_bar(lib, desc: str, run, bar=video_bar):
+    """``run(progress)`` (``lib.add`` or ``lib.reindex``) under a progress ``bar`` and SIGTERM
+    handling; a library, weights or adapter problem is one error line."""
     from tempme.index import LibraryError
 
     from tempme.errors import AdapterError, WeightsUnavailableError  # (no torch)
 
     try:
-        with video_bar(desc) as progress, stop_on_sigterm(lib):
+        with bar(desc) as progress, stop_on_sigterm(lib):
             return run(progress)
     except (LibraryError, WeightsUnavailableError, FileNotFoundError, AdapterError) as exc:
         fail(printable(str(exc)))
@@ -163,7 +163,9 @@ def index(
         workers=workers, batch_size=batch_size, segment_params=params,
     )  # fmt: skip
     with discard_new_library(lib, new_library):
-        _index_report(run_with_bar(lib, "indexing", lambda p: lib.add(paths, options, progress=p, wait=wait)))
+        _index_report(
+            run_with_bar(lib, "indexing", lambda p: lib.add(paths, options, progress=p, wait=wait), seconds_bar)
+        )
     enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
 
 

@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from tempme.index.ingest.encoders import EncoderHandle
-from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
+from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
 from tempme.index.media.files import content_hash
 from tempme.index.media.scan import VideoScan, scan_video
 from tempme.index.media.scan_pool import ScanPool
@@ -158,6 +158,9 @@ class _Batches:
         keys = sorted({b[0] for b in self.batch})
         self.batch = []
         for key in keys:
+            p = self.pending.get(key)
+            if p is not None and p.spans and p.done is None:  # part of a file: for the progress
+                yield SegmentsEncoded(self.paths[key], max(sp.end_s for sp in p.spans))
             yield from self.finish(key)
 
     def finish(self, key: int) -> Iterator[Outcome]:

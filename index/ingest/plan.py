@@ -35,6 +35,7 @@ class IngestPlan:
     moves: list[tuple[int, Path, int | None, int | None]] = field(default_factory=list)
     deferred: list[Path] = field(default_factory=list)  # modified too recently: left for a later run
     rejected: list[tuple[Path, str]] = field(default_factory=list)  # no video by their headers: (file, why)
+    durations: dict[Path, float] = field(default_factory=dict)  # seconds, from the headers (.screen)
 
 
 def _stat(path: Path) -> os.stat_result | None:

@@ -30,7 +30,7 @@ from tempme.index.ingest.plan import IngestPlan, plan_ingest
 from tempme.index.ingest.screen import screen
 from tempme.index.ingest.writer import Committer
 from tempme.index.media.treescan import scan_tree
-from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,11 @@ def add_videos(
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
     plan = screen(plan_run(target.catalog, paths, options.settle_s))  # headers: no model for non-videos
-    if progress is not None:
-        progress(0, len(plan.encode) + len(plan.rejected), "")  # the total, before the encoder loads
+    if progress is not None:  # the totals, before the encoder loads
+        progress(0, len(plan.encode) + len(plan.rejected), "")
+        if hasattr(progress, "seconds"):
+            total_s = sum(plan.durations.get(f, 0.0) for f in plan.encode)
+            progress.seconds(IngestProgress(0, len(plan.encode) + len(plan.rejected), 0.0, total_s, "", 0.0, 0.0, 0.0))
     encoder = handle = None
     if plan.encode:
         encoder = options.encoder
