@@ -17,6 +17,10 @@ Parts (each can be skipped):
 - **latency**: a real clip written at once into a watched folder, ``--trials`` times per mode
   with the default ``WatchConfig`` (settle 3 s, debounce 1 s, polling every 10 s): seconds from
   its last byte to the sink's call.
+- **searchable**: the same into a folder a ``Watcher`` adds to a library (tempme-tiny): seconds
+  from the last byte until the clip's vectors answer searches.
+- **eta**: the short clips then the 10-minute film indexed with a progress in seconds of video:
+  the ETA's error at 10-90 %, against the old count-of-videos estimate.
 
     python bench/watch.py                    # everything (about 2 minutes on 2 quiet cores)
     python bench/watch.py --skip latency
@@ -287,6 +291,38 @@ def latency_part(args, work: Path) -> list[dict]:
     return out
 
 
+# ---- searchable ---------------------------------------------------------------------------------
+def searchable_part(args, work: Path) -> dict:
+    """A real clip written at once into a folder followed by ``Watcher`` + ``Library.add``
+    (tempme-tiny, default WatchConfig, events): seconds from its last byte until its segments
+    answer a search of this process's library (the indexer's own object)."""
+    import numpy as np
+    from tempme.index import IngestOptions, Library
+    from tempme.index.ingest import WatchConfig, Watcher
+
+    folder = work / "searchable"
+    folder.mkdir()
+    cfg = WatchConfig(initial_scan=False)
+    lib = Library.open(work / "searchable-lib", create=True)
+    options = IngestOptions(model="tempme-tiny", pretrained="none", settle_s=cfg.settle_s)
+    lib.add([CLIP], options)  # the encoder loaded and recorded once, as a running watcher has it
+    base = lib.stats().vectors
+    waits = []
+    with Watcher([folder], lambda batch: [Path(p) for p in lib.add(batch, options).deferred], cfg):
+        for k in range(args.trials):
+            with open(folder / f"clip{k}.mp4", "wb") as fh:
+                fh.write(CLIP.read_bytes() + b"\0" * (1 + k))  # other bytes each time: not a move
+            last_byte = time.monotonic()
+            want = base * (k + 2)  # each copy has as many segments as the clip
+            while lib.stats().vectors < want and time.monotonic() - last_byte < 120:
+                time.sleep(0.05)
+            query = np.ones((1, lib.embed_dim()), np.float32) / np.sqrt(lib.embed_dim())
+            lib.search_segments(query, 1)  # searchable: the in-memory index holds its vectors
+            waits.append(time.monotonic() - last_byte)
+    lib.close()
+    return {"settle_s": cfg.settle_s, "trials": len(waits), "mean_s": statistics.fmean(waits), "max_s": max(waits)}
+
+
 # ---- eta ----------------------------------------------------------------------------------------
 def eta_part(args, work: Path) -> dict:
     """``Library.add`` of the short clips then the 10-minute film (tempme-tiny): at each progress
@@ -336,7 +372,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="best of this many timings")
     ap.add_argument("--churn", type=int, default=100_000, help="extra writes on 100 files")
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--skip", action="append", default=[], choices=["rescan", "rss", "latency", "eta"])
+    ap.add_argument("--skip", action="append", default=[], choices=["rescan", "rss", "latency", "searchable", "eta"])
     ap.add_argument("--no-library", action="store_true", help="skip the Library.add timing (loads tempme-tiny)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -349,6 +385,8 @@ def main() -> None:
             res["rss"] = rss_part(args, work)
         if "latency" not in args.skip:
             res["latency"] = latency_part(args, work)
+        if "searchable" not in args.skip:
+            res["searchable"] = searchable_part(args, work)
         if "eta" not in args.skip:
             res["eta"] = eta_part(args, work)
     res["load_after"] = os.getloadavg()[0]
@@ -388,6 +426,12 @@ def main() -> None:
                 f"{m['rss_after_kib'] / 1024:16.1f} | {m['rss_peak_kib'] / 1024:5.1f} | "
                 f"{m['writes']:7,} | {m['peak_pending']:12,} | {m['changed_handed_over']:11,} |"
             )
+    if "searchable" in res:
+        m = res["searchable"]
+        print(
+            f"\nLast byte -> searchable (events, settle {m['settle_s']:g} s, tempme-tiny encoding): "
+            f"{m['mean_s']:.2f} s mean, {m['max_s']:.2f} s max over {m['trials']} clips"
+        )
     if "eta" in res:
         print_eta(res)
     if "latency" in res:
