@@ -24,6 +24,20 @@ def window_around(at_s: float, window_s: float, duration_s: float) -> tuple[floa
     return max(0.0, end - window_s), end
 
 
+def probed_duration(video: Path, at: float) -> float:
+    """The video's duration (s) from its headers (no torch), checked against ``--at``; one error
+    line for a file that is no video or a time past its end."""
+    from tempme.probe import VideoDecodeError, probe
+
+    try:
+        duration = probe(video).duration_s
+    except VideoDecodeError as exc:
+        fail(str(exc))
+    if at > duration:
+        fail(f"--at {at:g} s is past the end of {video.name} ({duration:.2f} s)")
+    return duration
+
+
 def explain(
     ctx: typer.Context,
     video: Annotated[Path, typer.Argument(help="A video file.")],
@@ -60,14 +74,7 @@ def explain(
         fail(f"{video}: no such file")
     if pretrained is not None and model is None:
         fail("--pretrained needs --model (without them the library's encoder is used)")
-    from tempme.probe import VideoDecodeError, probe  # headers only: before the library and the model
-
-    try:
-        duration = probe(video).duration_s
-    except VideoDecodeError as exc:
-        fail(str(exc))
-    if at > duration:
-        fail(f"--at {at:g} s is past the end of {video.name} ({duration:.2f} s)")
+    duration = probed_duration(video, at)
     lib_path = library_dir(ctx, library)
     explicit_library = library is not None or ctx.find_root().params.get("library") is not None
     from tempme.index import Library, LibraryError
@@ -83,6 +90,7 @@ def explain(
     from tempme.index.ingest import encoders
 
     from tempme.explain import explain_clip, render_moment
+    from tempme.probe import VideoDecodeError
     from tempme.weights import WeightsUnavailableError
 
     try:

@@ -10,6 +10,7 @@ progress in seconds of video. Nothing is decoded here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,12 +23,14 @@ from tempme.probe import VideoDecodeError, open_container, stream_start
 def read_header(path: Path) -> tuple[float, str | None]:
     """(duration in seconds from the headers, 0.0 when they do not say; why ``path`` cannot be a
     video, None when it can)."""
+    if not path.is_file() or not os.access(path, os.R_OK):
+        return 0.0, None  # links that lead nowhere, unreadable files: the engine says why (and retries)
     try:
         container = open_container(path)
     except VideoDecodeError as exc:
         return 0.0, exc.reason
-    except OSError as exc:  # the engine retries files that cannot be read (permissions, I/O)
-        return 0.0, None if not isinstance(exc, FileNotFoundError) else f"{type(exc).__name__}: {exc}"
+    except OSError:  # an I/O error: the engine retries files that cannot be read
+        return 0.0, None
     try:
         stream = container.streams.video[0]
         if stream.duration is not None and stream.time_base is not None:
