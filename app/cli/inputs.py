@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tempme.index import printable
 
-from tempme.cli_errors import fail
+from tempme.cli_errors import EXIT_FAILED, fail
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,18 @@ def check_video_inputs(paths: list[Path], new_library: bool) -> None:
 
 @contextmanager
 def discard_new_library(lib, new: bool) -> Iterator[None]:
-    """Remove the library folder ``lib`` if this run created it (``new``) and it ends, in any
-    way but success, without a single indexed video."""
+    """Remove the library folder ``lib`` if this run created it (``new``) and fails (an error
+    line, exit 1, or an unexpected exception) without a single indexed video. An interrupted run
+    (SIGTERM, Ctrl+C) keeps its library: it is resumed."""
+    import typer
+
     try:
         yield
-    except BaseException:
+    except typer.Exit as exc:
+        if new and exc.exit_code == EXIT_FAILED:
+            discard(lib)
+        raise
+    except Exception:
         if new:
             discard(lib)
         raise

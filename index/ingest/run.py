@@ -97,13 +97,16 @@ def plan_run(catalog: Catalog, paths: list[Path] | ChangeBatch, settle_s: float 
     return plan_paths(catalog, paths, young)
 
 
-def engine_for(options: IngestOptions, cancel: threading.Event) -> Executor:
-    """``options.executor``, else a local threaded engine (imported here: torch, PyAV)."""
+def engine_for(options: IngestOptions, cancel: threading.Event, parts: bool = False) -> Executor:
+    """``options.executor``, else a local threaded engine (imported here: torch, PyAV); ``parts``:
+    it also yields ``SegmentsEncoded`` within files (the progress in seconds of ``add``)."""
     if options.executor is not None:
         return options.executor
     from tempme.index.ingest.executor import LocalExecutor
 
-    return LocalExecutor(options.segment_params, options.workers, options.batch_size, cancel=cancel)
+    return LocalExecutor(
+        options.segment_params, options.workers, options.batch_size, cancel=cancel, segment_progress=parts
+    )
 
 
 def add_videos(
@@ -138,7 +141,7 @@ def add_videos(
     committer = Committer(target.catalog, target.store, flush_every=options.flush_every, progress=progress)
     target.dropped(committer.begin(plan))
     if handle is not None:
-        for outcome in engine_for(options, target.cancel).run(plan.encode, handle):
+        for outcome in engine_for(options, target.cancel, parts=True).run(plan.encode, handle):
             committer.commit(outcome)
             if target.cancel.is_set():
                 break
