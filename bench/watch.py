@@ -19,6 +19,8 @@ Parts (each can be skipped):
   its last byte to the sink's call.
 - **searchable**: the same into a folder a ``Watcher`` adds to a library (tempme-tiny): seconds
   from the last byte until the clip's vectors answer searches.
+- **inputs**: input errors that must come before any model loads (a folder without videos, a
+  text file, ``explain --at`` past the end), wall seconds of a new ``tempme`` process.
 - **eta**: the short clips then the 10-minute film indexed with a progress in seconds of video:
   the ETA's error at 10-90 %, against the old count-of-videos estimate.
 
@@ -336,6 +338,31 @@ def searchable_part(args, work: Path) -> dict:
     }
 
 
+# ---- inputs -------------------------------------------------------------------------------------
+def inputs_part(args, work: Path) -> dict:
+    """Wall seconds (median of 3, a new process each) of input errors that must come before any
+    model loads: a folder without videos, a file that is no video, ``explain --at`` past the end."""
+    tempme = Path(sys.executable).with_name("tempme")
+    (work / "no-videos").mkdir()
+    (work / "no-videos" / "notes.txt").write_text("x")
+    (work / "notes.txt").write_text("x")
+    cases = {
+        "index of a folder without videos": ["--library", "lib-x", "index", "no-videos"],
+        "index of a text file": ["--library", "lib-x", "index", "notes.txt"],
+        "explain --at past the end": ["explain", str(CLIP), "--at", "999", "-o", "x.png"],
+    }
+    out = {}
+    for name, argv in cases.items():
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = subprocess.run([str(tempme), *argv], cwd=work, capture_output=True, text=True)
+            times.append(time.perf_counter() - t0)
+            assert r.returncode == 1, r.stderr
+        out[name] = statistics.median(times)
+    return out
+
+
 # ---- eta ----------------------------------------------------------------------------------------
 def eta_part(args, work: Path) -> dict:
     """``Library.add`` of the short clips then the 10-minute film (tempme-tiny): at each progress
@@ -385,7 +412,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="best of this many timings")
     ap.add_argument("--churn", type=int, default=100_000, help="extra writes on 100 files")
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--skip", action="append", default=[], choices=["rescan", "rss", "latency", "searchable", "eta"])
+    ap.add_argument(
+        "--skip", action="append", default=[], choices=["rescan", "rss", "latency", "searchable", "inputs", "eta"]
+    )
     ap.add_argument("--no-library", action="store_true", help="skip the Library.add timing (loads tempme-tiny)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -400,6 +429,8 @@ def main() -> None:
             res["latency"] = latency_part(args, work)
         if "searchable" not in args.skip:
             res["searchable"] = searchable_part(args, work)
+        if "inputs" not in args.skip:
+            res["inputs"] = inputs_part(args, work)
         if "eta" not in args.skip:
             res["eta"] = eta_part(args, work)
     res["load_after"] = os.getloadavg()[0]
@@ -446,6 +477,10 @@ def main() -> None:
             f"{m['mean_s']:.2f} s mean, {m['max_s']:.2f} s max over {m['trials']} clips "
             f"(of which Library.add: {m['add_mean_s']:.2f} s mean)"
         )
+    if "inputs" in res:
+        print("\nInput errors before any model (new process, median of 3; target < 2 s)")
+        for name, t in res["inputs"].items():
+            print(f"| {name:34s} | {t:5.2f} s |")
     if "eta" in res:
         print_eta(res)
     if "latency" in res:
