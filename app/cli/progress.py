@@ -2,7 +2,7 @@
 
 :func:`video_bar` is a tqdm bar over videos (on a terminal only: a log or CI gets the summary
 line; log lines print above the bar) and the :class:`tempme.index.ProgressFn` that drives it,
-for ``reindex`` and each stage of ``enrich``; :func:`seconds_bar` is ``index``'s, in seconds of
+for ``reindex``; :func:`seconds_bar` is ``index``'s and each stage of ``enrich``'s, in seconds of
 video with the ETA from the measured rate and the current file's own progress.
 """
 
@@ -30,11 +30,10 @@ def video_bar(desc: str) -> Iterator[ProgressFn]:
 
     def progress(done: int, total: int, path: str) -> None:
         bar.total = total
-        bar.update(done - bar.n)
-        if path:
-            bar.set_postfix_str(f"done: {Path(path).name[-40:]}")
-        else:
-            bar.refresh()
+        if path:  # the label first: the count never runs ahead of the name it shows
+            bar.set_postfix_str(f"done: {Path(path).name[-40:]}", refresh=False)
+        bar.n = done
+        bar.refresh()
 
     try:
         with logging_redirect_tqdm(tqdm_class=tqdm):
@@ -66,13 +65,14 @@ class _SecondsBar:
 
 @contextmanager
 def seconds_bar(desc: str) -> Iterator[ProgressFn]:
-    """Like :func:`video_bar`, in seconds of video (``Library.add``'s ``IngestProgress``)."""
+    """Like :func:`video_bar`, in seconds of video (the ``IngestProgress`` of ``Library.add`` and
+    ``Library.enrich``)."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     bar = tqdm(
         total=1, unit="s", desc=desc, dynamic_ncols=True, file=sys.stderr, disable=not sys.stderr.isatty(),
-        smoothing=0, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of video [{elapsed}<{remaining}] {postfix}",
+        smoothing=0, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s of video [{elapsed}<{remaining}{postfix}]",
     )  # fmt: skip
     try:
         with logging_redirect_tqdm(tqdm_class=tqdm):
