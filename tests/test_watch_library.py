@@ -245,3 +245,18 @@ def test_progress_counts_seconds_of_video(tmp_path):
     assert any(p.current and 0 < p.current_done_s < p.current_total_s for p in seen)  # within a file
     assert seen[-1].videos_done == seen[-1].videos_total == 4 and counts[-1] == (4, 4)
     assert seen[-1].eta_s == 0.0 and seen[-1].rate > 0
+
+
+@pytest.mark.slow  # a page's start (Gradio); the watcher itself is covered by the tests above
+def test_serve_watch_indexes_a_new_file_beside_the_page(tmp_path):
+    """``tempme serve --watch DIR``: the page serves, and a clip copied into DIR is indexed."""
+    from serving import running_server
+
+    library, root = tmp_path / "lib", tmp_path / "videos"
+    root.mkdir()
+    with Library.open(library, create=True) as lib:
+        lib.add([VIDEOS / CLIPS[0]], OPTIONS)  # --watch follows a library that has its encoder
+    with running_server(library, args=["--watch", str(root)]) as server:
+        copy_slowly(VIDEOS / CLIPS[1], root / CLIPS[1])
+        assert wait_for(lambda: CLIPS[1] in indexed_names(library), timeout=180), server.log()[-2000:]
+    assert set(indexed_names(library)) == {CLIPS[0], CLIPS[1]}
