@@ -120,7 +120,8 @@ def enrich_library(
     progress: ProgressFn | None = None,
 ) -> EnrichReport:
     """:func:`enrich` one kind with the recogniser ``speech`` asks for (default: the automatic
-    choice) or a :class:`~.ocr.TextReader` with ``ocr``; OCR reads the frames at the recorded
+    choice) or a :class:`~.ocr.TextReader` with ``ocr``, neither loaded when every video has
+    ``kind`` already; OCR reads the frames at the recorded
     encoder's frame count and resolution, but never below 224 pixels (tiny test models have
     32-pixel frames, where nothing is legible).
 
@@ -132,6 +133,8 @@ def enrich_library(
         kind = TextKind(kind)
     except ValueError:
         raise ValueError(f"kind must be speech or ocr, got {kind!r}") from None
+    if not catalog.videos_missing(kind.value):  # nothing to do: no recogniser or reader loaded
+        return EnrichReport(kind.value)
     if kind is TextKind.SPEECH:
         return enrich(catalog, kind, recognizer=make_recognizer(speech), progress=progress)
     info = catalog.encoder_info()
