@@ -89,7 +89,8 @@ def test_copy_rename_move_delete_keep_the_library_current(tmp_path):
         copy_slowly(src, a / "clip.mp4")  # indexed once, complete
         assert wait_for(lambda: a / "clip.mp4" in rows(lib))
         size, seg_ids, vectors = rows(lib)[a / "clip.mp4"]
-        assert size == src.stat().st_size and adder.total("indexed") == 1
+        assert size == src.stat().st_size
+        assert wait_for(lambda: adder.total("indexed") == 1)  # the sink returns after the commit
 
         os.rename(a / "clip.mp4", a / "renamed.mp4")  # reported as a move: re-pathed
         assert wait_for(lambda: a / "renamed.mp4" in rows(lib))
@@ -98,7 +99,7 @@ def test_copy_rename_move_delete_keep_the_library_current(tmp_path):
         os.rename(a / "renamed.mp4", b / "renamed.mp4")  # between roots: a deletion + a file, paired by hash
         assert wait_for(lambda: b / "renamed.mp4" in rows(lib))
         assert rows(lib) == {b / "renamed.mp4": (size, seg_ids, vectors)}
-        assert adder.total("indexed") == 1 and adder.total("moved") == 2  # never encoded again
+        assert wait_for(lambda: adder.total("moved") == 2) and adder.total("indexed") == 1  # never encoded again
 
         os.makedirs(a / "sub")
         shutil.copyfile(VIDEOS / CLIPS[1], a / "sub" / "other.mp4")
@@ -111,7 +112,7 @@ def test_copy_rename_move_delete_keep_the_library_current(tmp_path):
         os.remove(b / "renamed.mp4")
         assert wait_for(lambda: b / "renamed.mp4" not in rows(lib))
         assert set(rows(lib)) == {a / "sub2" / "other.mp4"}
-        assert adder.total("indexed") == 2
+    assert adder.total("indexed") == 2  # the watcher stopped: every batch's report is in
     ids = np.sort(np.array(other[1]))
     _, found = lib.search_segments(lib.segment_vector(int(ids[0]))[None, :], lib.stats().vectors)
     assert set(ids) <= set(found[0].tolist())  # the moved video's vectors still answer searches
