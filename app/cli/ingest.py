@@ -65,10 +65,19 @@ def run_with_bar(lib, desc: str, run, bar=video_bar):
         fail(printable(str(exc)))
 
 
+def query_model_line(what: str) -> None:
+    """Say what a run did to the library's query model when it did something (docs/query.md)."""
+    if what.startswith("exported"):
+        typer.echo(f"query model: {what} (text queries without torch)")
+    elif what.startswith("failed"):
+        typer.echo(f"query model: {what}; searches load torch (`tempme rebuild --query-model` tries again)", err=True)
+
+
 def _index_report(report) -> None:
     typer.echo(report.summary())
     for folder, why in report.unreadable:
         typer.echo(f"cannot read folder {folder} ({why}): its videos were kept as they were", err=True)
+    query_model_line(report.query_model)
     exit_if_interrupted(report.interrupted)
     if report.failed and not (report.indexed or report.moved):
         path, why = report.errors[0] if report.errors else ("", "")
@@ -237,4 +246,5 @@ def reindex(
     typer.echo(report.summary())
     for path, why in report.errors:
         typer.echo(f"dropped {path}: {why}", err=True)
+    query_model_line(report.query_model)
     exit_if_interrupted(report.interrupted)
