@@ -16,7 +16,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from tempme.index import (
@@ -31,11 +31,13 @@ from tempme.index import (
     stored_names,
 )
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
-from tempme.index.export import ExportOptions, ExportReport, export_moments
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import Thumbnails, load_key, purge_legacy
 from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_moments
 from tempme.index.vectors import FaissStore, runner_for
+
+if TYPE_CHECKING:  # the export room imports tempme.video (torch): only when a library exports
+    from tempme.index.export import ExportOptions, ExportReport
 
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
@@ -213,6 +215,8 @@ class Library:
 
     def export(self, hits: list[Hit], out_dir: Path, options: ExportOptions | None = None) -> ExportReport:
         """Hits as MP4 clips (+ ``.srt``) in ``out_dir`` and a timeline (:mod:`.export.moments`)."""
+        from tempme.index.export import ExportOptions, export_moments
+
         return export_moments(self._catalog, hits, Path(out_dir), options or ExportOptions())
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
