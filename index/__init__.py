@@ -16,7 +16,7 @@ docs/architecture.md walks a video and a query through them. The command line is
 """
 
 from tempme.index.compat import install as install_moved_paths
-from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
+from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
 from tempme.index.hits import (
     SEARCH_MODES,
@@ -32,13 +32,18 @@ from tempme.index.hits import (
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
 from tempme.index.reports import (
+    JOB_KINDS,
+    JOB_STATES,
+    ApiKeyInfo,
     EnrichReport,
     IndexFileState,
     IndexReport,
     IngestProgress,
+    JobRecord,
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    VideoRecord,
     plural,
 )
 from tempme.index.settings import Settings, get_settings
@@ -51,6 +56,7 @@ _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "IngestOptions": "ingest.options",
     "IndexParams": "vectors",
     "set_search_threads": "query",
+    "search_timings": "query",
     "CompoundQuery": "query",
     "QueryPart": "query",
     "Relation": "query",
@@ -62,9 +68,12 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
 
 __all__ = [
+    "JOB_KINDS",
+    "JOB_STATES",
     "SEARCH_MODES",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
+    "ApiKeyInfo",
     "CompoundQuery",
     "EncoderInfo",
     "EncoderSpec",
@@ -77,11 +86,13 @@ __all__ = [
     "IndexReport",
     "IngestOptions",
     "IngestProgress",
+    "JobRecord",
     "Library",
     "LibraryBusyError",
     "LibraryError",
     "LibraryStats",
     "MatchedWord",
+    "NotServableError",
     "ProgressFn",
     "QueryPart",
     "ReindexReport",
@@ -91,6 +102,7 @@ __all__ = [
     "Settings",
     "StorageError",
     "TextKind",
+    "VideoRecord",
     "TimelineError",
     "absolute",
     "content_hash",
@@ -103,6 +115,7 @@ __all__ = [
     "link_target",
     "plural",
     "printable",
+    "search_timings",
     "set_search_threads",
     "stored_names",
 ]
