@@ -1,8 +1,7 @@
 """The service layer over one library: search, play, explain, add, status, as plain functions.
 
-The Gradio page (`tempme.app.web`) and any other front end (a REST API) call `AppContext`; it
-takes and returns plain Python values (no Gradio types), so it is unit-tested without a server
-or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
+The Gradio page (`tempme.app.web`) and the REST API (`tempme.app.api`) call `AppContext`; it
+takes and returns plain Python values, so it is unit-tested without a server or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
 library, a folder the server does not allow) raises `InputError`, whose message is shown as is.
 
 Results are the library's own `Hit`s (with their thumbnail filled in) and filters its own
@@ -17,8 +16,7 @@ import logging
 import shutil
 import tempfile
 import threading
-import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,13 +24,21 @@ from tempme.app.explain_cache import explain_picture
 from tempme.app.searching import SearchService
 from tempme.app.status import format_stats, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
-from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice
+from tempme.app.validate import (
+    RANDOM_WEIGHTS,
+    WEIGHTS_FILE,
+    BusyError,
+    InputError,
+    clean_encoder_choice,
+    clean_server_folder,
+)
 from tempme.index import (
     EncoderSpec,
     Hit,
     Library,
     LibraryBusyError,
     LibraryError,
+    NotServableError,
     ProgressFn,
     is_under,
 )
@@ -62,7 +68,6 @@ class AppContext(SearchService):
         library_dir: the library directory (`tempme --library DIR serve`).
         allow_folder_add: accept a server folder path in `add_folder` (off by default: it lets a
             page user make the server read any folder it can).
-        on_new_files: called with the paths of videos just added (the server allows them).
         remux_dir: where browser-playable copies of AVI/MKV videos go (served by the page; `tempme
             serve` passes Gradio's private folder). Default: a ``tempme-remux`` temporary folder.
     """
@@ -72,16 +77,15 @@ class AppContext(SearchService):
         library_dir: str | Path,
         *,
         allow_folder_add: bool = False,
-        on_new_files: Callable[[list[Path]], None] | None = None,
         remux_dir: str | Path | None = None,
     ) -> None:
         self.library_dir = Path(library_dir).expanduser().resolve()
         self.allow_folder_add = allow_folder_add
-        self.on_new_files = on_new_files
         self.remux_dir = Path(remux_dir) if remux_dir is not None else Path(tempfile.gettempdir()) / "tempme-remux"
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
+        self.warmed_up, self.warm_up_error = False, None  # set by warm_up (the server's start)
         self.loading = False  # the model is being loaded (`warm_up`): the status line says so
 
     @property
@@ -150,18 +154,19 @@ class AppContext(SearchService):
 
     # -- search: app.searching (SearchService) --------------------------------------------
 
-    def playable(self, hit: Hit) -> Path:
-        """The file to play for `hit` (a browser-playable copy for AVI/MKV); refuses anything
-        that is not an indexed library video."""
+    def playable(self, video_id: int, *, browser: bool = True) -> Path:
+        """The file to send for video ``video_id``: only a video the library may serve now
+        (``Library.servable_video``: in the catalog, a regular file, the file that was indexed);
+        with ``browser``, a browser-playable copy for AVI/MKV (`app.media`).
+
+        Raises InputError otherwise (the reason in words)."""
         from tempme.app.media import playable_file
 
-        lib = self.library()
-        path = Path(hit.path)
-        if not lib.is_library_file(path):
-            raise InputError(f"{path.name} is not (or no longer) in the library.")
-        if self.on_new_files is not None:  # e.g. indexed by `tempme index` while serving
-            self.on_new_files([path])
-        return playable_file(path, self.remux_dir)
+        try:
+            path = self.library().servable_video(int(video_id))
+        except NotServableError as e:
+            raise InputError(str(e)) from None
+        return playable_file(path, self.remux_dir) if browser else path
 
     def explain(self, hit: Hit) -> Path:
         """A PNG of how TempMe merged the tokens of `hit`'s segment (:mod:`tempme.explain`): its
@@ -187,15 +192,6 @@ class AppContext(SearchService):
         """Every indexed video of the library."""
         return self.library().video_paths()
 
-    def media_paths(self) -> list[Path]:
-        """Every file the page may serve: the library's videos and its thumbnail folder
-        (videos indexed later are added as they are played or added from the page)."""
-        try:
-            videos = self.video_paths()
-        except InputError:
-            videos = []
-        return [*videos, self.thumbnail_dir]
-
     # -- adding videos ----------------------------------------------------------------------
 
     def _no_encoder(self) -> InputError:
@@ -205,7 +201,9 @@ class AppContext(SearchService):
             f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
         )
 
-    def _index(self, paths: list[Path], progress: ProgressFn | None, encoder: EncoderSpec | None = None) -> AddResult:
+    def _index(
+        self, paths: list[Path], progress: ProgressFn | None, encoder: EncoderSpec | None = None, wait: float = 5.0
+    ) -> AddResult:
         """Index ``paths`` with the library's encoder or, for a library without one, with
         ``encoder`` (recorded by the first add, as ``tempme index --model ...`` records it)."""
         lib = self.library(create=encoder is not None)
@@ -216,9 +214,9 @@ class AppContext(SearchService):
             spec = dict(model=encoder.model, pretrained=encoder.pretrained, adapter=encoder.adapter)
         before = set(lib.video_paths())
         try:  # the library's own encoder; the write lock is held for this run only
-            report = lib.add(paths, progress=progress, wait=5.0, **spec)
+            report = lib.add(paths, progress=progress, wait=wait, **spec)
         except LibraryBusyError:
-            raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
+            raise BusyError("Another tempme process is indexing this library; try again when it is done.") from None
         except (LibraryError, FileNotFoundError) as e:
             raise InputError(str(e)) from None
         except Exception as e:  # weights that do not load, an adapter that does not fit (first run)
@@ -227,14 +225,12 @@ class AppContext(SearchService):
             logger.info("first-run encoder refused: %s", e)
             raise InputError(f"Cannot load {encoder.model} with weights {Path(encoder.pretrained).name}: {e}") from None
         added = [p for p in lib.video_paths() if is_under(p, paths)]
-        if self.on_new_files is not None and added:
-            self.on_new_files(added)
         self.last_add = summarize_report(report)
         logger.info("page add: %s", report.summary())
         return AddResult(self.last_add, tuple(p for p in added if p not in before))
 
     def add_files(self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None) -> str:
-        """`upload`'s summary (the API's ``/add``)."""
+        """`upload`'s summary (gradio_client's ``/add``)."""
         return self.upload(files, progress).summary
 
     def upload(
@@ -273,20 +269,30 @@ class AppContext(SearchService):
     ) -> str:
         """Index a folder on the server (recursively), when the server was started with
         ``--allow-folder-add`` (``encoder``: as for `upload`). Raises InputError otherwise, or
-        for a path that is not a folder."""
-        if not self.allow_folder_add:
-            raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
-        if folder is not None and not isinstance(folder, str):
-            raise InputError(f"The folder must be a path (text), got {type(folder).__name__}.")
-        text = (folder or "").strip()
-        if not text or any(unicodedata.category(c) == "Cc" for c in text):
-            raise InputError("Give the absolute path of a folder on the server.")
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            raise InputError(f"{text!r} is not an absolute path.")
-        if not path.is_dir():
-            raise InputError(f"{path} is not a folder on the server.")
-        return self._index([path], progress, encoder).summary  # as given: links keep their names (index.files.walk)
+        for a path that is not a folder (`server_folder`)."""
+        return self._index([self.server_folder(folder)], progress, encoder).summary
+
+    def server_folder(self, folder: str | None) -> Path:
+        """The folder a person asked to index, checked (`app.validate.clean_server_folder`)."""
+        return clean_server_folder(folder, self.allow_folder_add)
+
+    def stage_upload(self, files: Iterable[str | Path] | None) -> list[Path]:
+        """Check uploaded files and copy those that pass into ``LIBRARY/uploads/`` (as `upload`
+        does) without indexing them yet: the API indexes them in a job (`index_files`).
+        Returns the copies. Raises InputError when nothing passes (every reason said), or the
+        library is missing or has no encoder."""
+        files = uploaded_paths(files)
+        lib = self.library()
+        if lib.encoder_info() is None:
+            raise self._no_encoder()
+        staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
+        if staged.rejected:
+            logger.info("upload: not added: %s", " ".join(staged.rejected))
+        return staged.stored
+
+    def index_files(self, paths: list[Path], progress: ProgressFn | None = None, wait: float = 5.0) -> AddResult:
+        """Index ``paths`` (staged uploads, a checked server folder), waiting up to ``wait`` s for another indexer."""
+        return self._index(paths, progress, None, wait=wait)
 
     # -- the server -------------------------------------------------------------------------
 
@@ -302,9 +308,14 @@ class AppContext(SearchService):
         try:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
+            self.warm_up_error = str(exc)
             logger.info("model not loaded at start: %s", exc)
         finally:
-            self.loading = False
+            self.warmed_up, self.loading = True, False
+
+    def model_loaded(self) -> bool:
+        """True once the library's encoder is loaded (a torch text tower: queries answer without waiting)."""
+        return self._library is not None and self._library.model_loaded
 
     def text_ready(self) -> bool:
         """True when text searches are answered without waiting for a torch model: the library's

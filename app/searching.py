@@ -62,7 +62,7 @@ class SearchService:
 
     def _run(
         self, query: Query | CompoundQuery, k: int, filters: SearchFilters, offset: int, mode: str, sort: str,
-        per_video: bool = False,
+        per_video: bool = False, thumbnails: bool = True,
     ) -> list[Hit]:  # fmt: skip
         if mode not in SEARCH_MODES:
             raise InputError(f"Search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
@@ -76,28 +76,29 @@ class SearchService:
             if type(e).__name__ != "VideoDecodeError":
                 raise
             raise InputError(f"Cannot read that clip: {e.reason}.") from None
-        return self._with_thumbnails(lib, hits)
+        return self._with_thumbnails(lib, hits) if thumbnails else hits
 
     def search(
         self, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all",
         sort: str = "relevance", image: str | Path | None = None, text_weight: float | None = None,
-        compound: CompoundQuery | None = None, per_video: bool = False,
+        compound: CompoundQuery | None = None, per_video: bool = False, *, thumbnails: bool = True,
     ) -> list[Hit]:  # fmt: skip
         """The `k` best moments after the first `offset` (ranks offset+1...) for a text, or an
         ``image`` (a file, e.g. an upload) refined by the text when there is one, or a
         ``compound`` "then / while" query (``app.exports.compound_query``) instead; ``mode``: all
         (fused), visual, speech or text (see ``Library.search``); ``sort``: relevance, date,
         date-asc, duration, duration-asc (not for a compound query); ``per_video``: each video's
-        best moment only.
+        best moment only; ``thumbnails``: make each hit's picture now (the page), or leave it to
+        be made when asked for (the API).
 
         Raises InputError for a bad query, image, K, mode or sort, a missing or empty library,
         or a speech / text search on a library without transcripts / on-screen text."""
         if compound is not None:
             if image is not None:
                 raise InputError("“Then / while” joins text queries; remove the picture to use it.")
-            return self._run(compound, k, filters, offset, mode, sort, per_video)
+            return self._run(compound, k, filters, offset, mode, sort, per_video, thumbnails)
         if image is None:
-            return self._run(Query(text=clean_query(query)), k, filters, offset, mode, sort, per_video)
+            return self._run(Query(text=clean_query(query)), k, filters, offset, mode, sort, per_video, thumbnails)
         path = Path(image)
         if not path.is_file():
             raise InputError("The image is gone (uploads expire): drop it again.")
@@ -105,12 +106,12 @@ class SearchService:
             raise InputError(f"The image has {path.stat().st_size:,} bytes; the limit is {MAX_IMAGE_BYTES:,}.")
         text = clean_query(query) if query and query.strip() else ""
         query_ = Query(text=text, image=path, text_weight=text_weight)
-        return self._run(query_, k, filters, offset, mode, sort, per_video)
+        return self._run(query_, k, filters, offset, mode, sort, per_video, thumbnails)
 
     def search_clip(
         self, clip: str | Path, query: str | None, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0,
         mode: str = "all", sort: str = "relevance", start_s: float | None = None, end_s: float | None = None,
-        include_self: bool = False, text_weight: float | None = None,
+        include_self: bool = False, text_weight: float | None = None, *, thumbnails: bool = True,
     ) -> list[Hit]:  # fmt: skip
         """Moments like a video ``clip`` (e.g. an upload; the whole file, or ``[start_s, end_s)``
         of it), encoded as indexing encodes a segment, refined by the text when there is one; a
@@ -126,13 +127,13 @@ class SearchService:
         text = clean_query(query) if query and query.strip() else ""
         q = Query(text=text, clip=path, start_s=start, end_s=end, include_self=bool(include_self),
                   text_weight=text_weight)  # fmt: skip
-        return self._run(q, k, filters, offset, mode, sort)
+        return self._run(q, k, filters, offset, mode, sort, thumbnails=thumbnails)
 
     def search_example(self, example: str | Path, query: str | None, k: int, **options) -> list[Hit]:
         """An uploaded example, whichever it is: a video file (by its extension, as indexing
         tells them) goes to :meth:`search_clip`, anything else to :meth:`search` as an image.
-        ``options``: those methods' keywords (filters, offset, mode, sort, text_weight; for a
-        clip also start_s, end_s, include_self). Raises InputError as they do, and for span
+        ``options``: those methods' keywords (filters, offset, mode, sort, text_weight,
+        thumbnails; for a clip also start_s, end_s, include_self). Raises InputError as they do, and for span
         options given with an image."""
         if is_video_name(Path(example)):
             return self.search_clip(example, query, k, **options)
@@ -157,8 +158,12 @@ class SearchService:
             raise InputError(f"The span must be two numbers of seconds, got {start_s!r} and {end_s!r}.") from None
         return self._run(Query(clip=Path(video), start_s=start, end_s=end), k, filters, offset, "visual", sort)
 
-    def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
-        """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
+    def similar(
+        self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, *,
+        thumbnails: bool = True,
+    ) -> list[Hit]:  # fmt: skip
+        """ "More like this": search with the stored vector of `segment_id`, itself excluded
+        (``thumbnails`` as for :meth:`search`)."""
         k = clean_k(k)
         lib = self._searchable()
         try:
@@ -166,7 +171,7 @@ class SearchService:
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
-        return self._with_thumbnails(lib, hits)
+        return self._with_thumbnails(lib, hits) if thumbnails else hits
 
     def new_moments(self, videos: Iterable[str | Path], per_video: int = NEW_VIDEO_MOMENTS) -> list[Hit]:
         """The moments of ``videos`` (e.g. just added), each video's first ``per_video`` in time

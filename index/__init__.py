@@ -16,7 +16,7 @@ docs/architecture.md walks a video and a query through them. The command line is
 """
 
 from tempme.index.compat import install as install_moved_paths
-from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
+from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
 from tempme.index.folders import FolderQuery, folder_labels, folder_matches, no_folder_message
 from tempme.index.hits import (
@@ -38,12 +38,19 @@ from tempme.index.hits import (
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
 from tempme.index.reports import (
+    JOB_KINDS,
+    JOB_STATES,
+    ApiKeyInfo,
     EnrichReport,
     IndexFileState,
     IndexReport,
+    IngestProgress,
+    JobRecord,
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    SearchTuning,
+    VideoRecord,
     plural,
 )
 from tempme.index.settings import Settings, get_settings
@@ -56,6 +63,7 @@ _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "IngestOptions": "ingest.options",
     "IndexParams": "vectors",
     "set_search_threads": "query",
+    "search_timings": "query",
     "CompoundQuery": "query",
     "QueryPart": "query",
     "Relation": "query",
@@ -68,10 +76,13 @@ install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (
 
 __all__ = [
     "IMAGE_MODES",
+    "JOB_KINDS",
+    "JOB_STATES",
     "SEARCH_MODES",
     "SORT_ORDERS",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
+    "ApiKeyInfo",
     "CompoundQuery",
     "EncoderInfo",
     "EncoderSpec",
@@ -84,11 +95,14 @@ __all__ = [
     "IndexParams",
     "IndexReport",
     "IngestOptions",
+    "IngestProgress",
+    "JobRecord",
     "Library",
     "LibraryBusyError",
     "LibraryError",
     "LibraryStats",
     "MatchedWord",
+    "NotServableError",
     "ProgressFn",
     "Query",
     "QueryPart",
@@ -97,9 +111,11 @@ __all__ = [
     "SearchFilters",
     "SearchMode",
     "SortOrder",
+    "SearchTuning",
     "Settings",
     "StorageError",
     "TextKind",
+    "VideoRecord",
     "TimelineError",
     "absolute",
     "content_hash",
@@ -115,6 +131,7 @@ __all__ = [
     "no_folder_message",
     "plural",
     "printable",
+    "search_timings",
     "set_search_threads",
     "stored_names",
     "typed_date",

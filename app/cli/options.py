@@ -69,7 +69,10 @@ FolderOpt = Annotated[
         "case-insensitive, no wildcards); ./x, ../x, ~/x or /x: that folder and those inside it."
     ),
 ]
-NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
+NprobeOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="IVF lists probed per query (default: the library's tuned value, see `tempme stats`)."),
+]
 ModeOpt = Annotated[
     str,
     typer.Option(
@@ -83,5 +86,11 @@ ServerOpt = Annotated[
     typer.Option(
         "--server/--no-server",
         help="Use a running `tempme serve` of this library when there is one (its model is loaded).",
+    ),
+]
+ApiKeyOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key", envvar="TEMPME_API_KEY", help="API key for a server that asks for one (tempme keys create)."
     ),
 ]

@@ -15,13 +15,12 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from tempme.index import (
     IMAGE_MODES,
     SORT_ORDERS,
-    CompoundQuery,
     Query,
     SearchFilters,
     SearchMode,
@@ -29,6 +28,9 @@ from tempme.index import (
     absolute,
     typed_date,
 )
+
+if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the server path
+    from tempme.index import CompoundQuery
 
 
 class SearchError(Exception):

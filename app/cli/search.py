@@ -1,38 +1,37 @@
 """`tempme search` and `tempme shell`: queries from the command line (a text, or an image, a clip
 or a span refined by a text, with filters and an order: :mod:`.request`), through a running
 `tempme serve` when one serves the library and the query is a text, else with the model loaded
-once in this process.
+once in this process (the backends and how one is picked: :mod:`.backends`).
 
-Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
-
-- :class:`RemoteSearch`: the server's `/search` endpoint through gradio_client (the server
-  advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
-- :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
-
-:func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing this client sends it (``--nprobe``: the server searches with its own
-setting; an example, dates, a sort, a score cutoff, ``--then`` / ``--while``); otherwise local,
-with a note on stderr saying why when a server was there but could not be used. `tempme shell` (or ``tempme search -i``) keeps either
-backend for repeated queries: :class:`SearchShell`, a :class:`cmd.Cmd` loop
-(:mod:`.shell_loop`; readline line editing and history on a terminal; plain lines from a pipe).
---export / --timeline write the hits as clips and a timeline (:mod:`.export`).
+`tempme shell` (or ``tempme search -i``) keeps either backend for repeated queries:
+:class:`SearchShell`, a :class:`cmd.Cmd` loop (:mod:`.shell_loop`; readline line editing and
+history on a terminal; plain lines from a pipe). --export / --timeline write the hits as clips
+and a timeline (:mod:`.export`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli import request as req_opts
+from tempme.app.cli.backends import (
+    DEFAULT_NPROBE,
+    LocalSearch,
+    RemoteSearch,
+    RemoteUnavailable,
+    ServerFirst,
+    open_search,
+    query_errors,
+)
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import (
+    ApiKeyOpt,
     FolderOpt,
     JsonOpt,
     KOpt,
@@ -45,147 +44,25 @@ from tempme.app.cli.options import (
 )  # fmt: skip
 from tempme.app.cli.request import RequestError, SearchError, SearchRequest, build_request, check_mode
 from tempme.app.cli.shell_loop import QueryShell
-from tempme.index import (
-    CompoundQuery,
-    Hit,
-    LibraryError,
-    get_settings,
-    no_folder_message,
-    printable,
-)  # fmt: skip
+from tempme.index import Hit, Query, no_folder_message, printable
 
 from tempme.cli_errors import fail
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NPROBE = get_settings().nprobe  # the server searches with its own settings' nprobe
-REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
-
-
-class RemoteUnavailable(Exception):
-    """The advertised server could not be reached or did not answer as `tempme serve` does."""
-
-
-def query_errors() -> tuple[type[Exception], ...]:
-    """What a local query's failure can be, each one line: LibraryError, ValueError, and
-    ``tempme.weights.WeightsUnavailableError`` / ``tempme.video.VideoDecodeError`` once those
-    modules are loaded (importing them here would load torch for every search)."""
-    loaded = [sys.modules.get("tempme.weights"), sys.modules.get("tempme.video")]
-    names = ("WeightsUnavailableError", "VideoDecodeError")
-    return (LibraryError, ValueError) + tuple(getattr(m, n) for m, n in zip(loaded, names) if m is not None)
-
-
-class LocalSearch:
-    """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
-
-    where = "this process"
-
-    def __init__(self, library: Path, nprobe: int = DEFAULT_NPROBE) -> None:
-        from tempme.index import IndexParams, Library
-
-        try:
-            self.lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # missing: no torch
-        except LibraryError as exc:
-            raise SearchError(str(exc)) from None
-        self._threads_set = False
-
-    def _threads(self) -> None:
-        if not self._threads_set:  # once per process, from the settings (one query: one thread)
-            from tempme.index import set_search_threads
-
-            set_search_threads()
-            self._threads_set = True
-
-    def warm(self) -> None:
-        """Load the encoder now (for the shell: the first query then costs what the others do)."""
-        self._threads()
-        try:
-            self.lib.warm_up()
-        except query_errors() as exc:
-            raise SearchError(printable(str(exc))) from None
-
-    def search(self, request: SearchRequest) -> list[Hit]:
-        self._threads()
-        r = request
-        try:
-            return self.lib.search(r.query, r.k, per_video=r.per_video, mode=r.mode, filters=r.filters, sort=r.sort)
-        except query_errors() as exc:
-            clip = type(exc).__name__ == "VideoDecodeError"
-            raise SearchError(("cannot read the clip: " if clip else "") + printable(str(exc))) from None
-
-    def folders(self) -> list[Path]:
-        return list(self.lib.stats().folders)
-
-
-class RemoteSearch:
-    """Searches through a running `tempme serve` (its `/search` endpoint; no model here).
-
-    Raises (constructor):
-        RemoteUnavailable: the server does not answer, or has no `/search` endpoint.
-    """
-
-    def __init__(self, advert: ServerAdvert, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
-        from gradio_client import Client
-
-        self.where = advert.url
-        try:
-            self.client = Client(advert.url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout_s})
-        except Exception as exc:  # gradio_client raises httpx, ValueError or its own errors
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-
-    def warm(self) -> None:
-        pass  # the server's model is loaded
-
-    def search(self, request: SearchRequest) -> list[Hit]:
-        from gradio_client.exceptions import AppError
-
-        r = request
-        if not r.text_only:
-            raise SearchError("examples, dates, sorts, --then and --while are not available through the server")
-        try:
-            rows = self.client.predict(
-                r.query.text, r.k, r.filters.folder or "", 0.0, 0.0, None, r.mode, r.per_video, api_name="/search"
-            )
-        except AppError as exc:  # the page's own one-line message
-            raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
-        except Exception as exc:
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-        try:
-            return [Hit.from_dict(r) for r in rows]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
-
-    def folders(self) -> list[Path]:
-        return []  # the server's page offers its folders
-
-
-def _note(text: str) -> None:
-    typer.echo(f"note: {text}", err=True)
-
-
-def open_search(
-    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True, text_only=True
-) -> LocalSearch | RemoteSearch:
-    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
-
-    Raises:
-        SearchError: no library at `library` (local backend).
-    """
-    advert = find_server(library) if use_server else None
-    if advert is not None:
-        if advert.auth:
-            _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif nprobe != DEFAULT_NPROBE:
-            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
-                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
-        elif not text_only:
-            _note(f"the server at {advert.url} does not take examples, dates, sorts, --then / --while; searching here")
-        else:
-            try:
-                return RemoteSearch(advert)
-            except RemoteUnavailable as exc:
-                _note(f"the server at {advert.url} did not answer ({exc}); searching here instead")
-    return LocalSearch(library, nprobe)
+__all__ = [  # the backends, where they were before .backends
+    "DEFAULT_NPROBE",
+    "LocalSearch",
+    "RemoteSearch",
+    "RemoteUnavailable",
+    "ServerFirst",
+    "open_search",
+    "print_hits",
+    "query_errors",
+    "run_query",
+    "search",
+    "shell",
+]
 
 
 def print_hits(hits: list[Hit], as_json: bool, dates: bool = False) -> None:
@@ -208,10 +85,10 @@ def print_hits(hits: list[Hit], as_json: bool, dates: bool = False) -> None:
 
 
 def run_query(backend, request: SearchRequest) -> list[Hit]:
-    """One query on `backend`; a server that stops answering is replaced by a local search
-    (said on stderr). Raises SearchError."""
+    """One query on `backend` (a :class:`ServerFirst` replaces a server that stops answering by a
+    local search, said on stderr). Raises SearchError."""
     check_mode(request.mode)
-    for part in request.query.parts if isinstance(request.query, CompoundQuery) else ():
+    for part in () if isinstance(request.query, Query) else request.query.parts:  # a CompoundQuery's parts
         check_mode(part.mode or request.mode)
     try:
         return backend.search(request)
@@ -239,9 +116,11 @@ class SearchShell(QueryShell):
         super().__init__(backend, show=show, **options)
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool, text_only: bool = True):
+def _start(library: Path, nprobe: int | None, per_video: bool, server: bool, api_key: str | None = None,
+           text_only: bool = True):  # fmt: skip
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, text_only=text_only)
+        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, api_key=api_key,
+                           text_only=text_only)  # fmt: skip
     except SearchError as exc:
         fail(str(exc))
 
@@ -268,6 +147,7 @@ def search(
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
@@ -314,7 +194,7 @@ def search(
             request = replace(request, query=compound)
     elif not interactive:
         fail("give a query, --image or --clip (or -i for a shell)")
-    backend = _start(library, nprobe, per_video, server, request is None or request.text_only)
+    backend = _start(library, nprobe, per_video, server, api_key, request is None or request.text_only)
     if request is not None:
         try:
             hits = show(backend, request, as_json)
@@ -338,11 +218,14 @@ def shell(
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
-    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, req_opts.folder_filter(folder), as_json)
+    _shell(
+        _start(library, nprobe, per_video, server, api_key), k, per_video, mode, req_opts.folder_filter(folder), as_json
+    )
 
 
 COMMANDS = {"search": search, "shell": shell}

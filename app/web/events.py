@@ -14,6 +14,7 @@ from tempme.app.context import RANDOM_WEIGHTS, WEIGHTS_FILE, AppContext
 from tempme.app.exports import PageExports, compound_query
 from tempme.app.validate import InputError, make_filters
 from tempme.app.web.components import Page
+from tempme.app.web.links import Links, root_url
 from tempme.app.web.render import (
     evidence_list,
     explain_caption,
@@ -39,21 +40,37 @@ SEARCHING = {"concurrency_id": "search", "concurrency_limit": 4, **PRIVATE}
 INDEXING = {"concurrency_id": "index", **PRIVATE}
 
 
-def _progress_cb(progress: gr.Progress):
-    """A `ProgressFn` that shows an add's progress on the page (per video, the file just indexed)."""
+class _PageProgress:
+    """A `ProgressFn` that shows an add's progress on the page: in seconds of video (what takes
+    time; `IngestProgress`) with the file being encoded and its own part, as the CLI's bar."""
 
-    def cb(done: int, total: int, name: str) -> None:
-        desc = f"indexed {Path(str(name)).name}" if name else "loading the encoder"
-        progress((done, total), desc=desc, unit="videos")
+    def __init__(self, progress: gr.Progress) -> None:
+        self.progress = progress
 
-    return cb
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if not name and not done:
+            self.progress((0, max(total, 1)), desc="loading the encoder", unit="videos")
+
+    def seconds(self, p) -> None:
+        if p.current:
+            desc = f"{Path(p.current).name} {p.current_done_s:.0f}/{p.current_total_s:.0f} s"
+        else:
+            desc = f"{p.videos_done}/{p.videos_total} videos"
+        eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None and p.done_s > 0 else ""
+        self.progress((round(p.done_s, 1), round(max(p.total_s, 0.1), 1)), desc=desc + eta, unit="s of video")
+
+
+def _progress_cb(progress: gr.Progress) -> _PageProgress:
+    return _PageProgress(progress)
 
 
 class Events:
-    """The page's handlers over `ctx`, writing to the components of `page`."""
+    """The page's handlers over `ctx`, writing to the components of `page`; ``links``: where
+    the browser fetches pictures and videos (None: Gradio serves the files themselves, for
+    tests without the API)."""
 
-    def __init__(self, ctx: AppContext, page: Page) -> None:
-        self.ctx, self.page = ctx, page
+    def __init__(self, ctx: AppContext, page: Page, links: Links | None = None) -> None:
+        self.ctx, self.page, self.links = ctx, page, links
         self.exports = PageExports(ctx)
 
     # -- what every result list shows ---------------------------------------------------------
@@ -67,7 +84,7 @@ class Events:
         p, r = self.page, self.page.results
         ticks = [(f"{i + 1}. {m.name} {m.span}", i) for i, m in enumerate(state.moments)]  # for the timeline
         out = {
-            r.gallery: results_html(state.moments, scored),
+            r.gallery: results_html(state.moments, scored, self.links.thumbnail if self.links else None),
             p.state: state,
             r.message: found_message(state, new),
             r.more_btn: gr.update(visible=scored and new == state.k),
@@ -159,17 +176,18 @@ class Events:
 
     # -- the selected moment ------------------------------------------------------------------
 
-    def select(self, state: SearchState, evt: gr.SelectData) -> dict:
+    def select(self, state: SearchState, evt: gr.SelectData, request: gr.Request = None) -> dict:
         pl, index = self.page.player, evt.index if isinstance(evt.index, int) else -1
         if not state.moments or not 0 <= index < len(state.moments):
             return {pl.span: warning("Select a result first."), self.page.selected: None, pl.moment: None}
         m = state.moments[index]
         try:
-            path = self.ctx.playable(m)
+            path = self.ctx.playable(m.video_id)  # the library's rule, said on the page before the player asks
         except InputError as e:
             return {pl.span: warning(str(e)), self.page.selected: None, pl.moment: None}
+        root = root_url(request) if self.links else ""
         video = gr.Video(
-            value=str(path),
+            value=root + self.links.stream(m.video_id) + "&playable=true" if root else str(path),
             playback_position=m.seek_s,  # the first matched word, else the moment's start
             subtitles=[{"text": f"matched moment {m.span}", "timestamp": [m.start_s, m.end_s]}],
             label=f"{m.name} @ {format_time(m.start_s)}",
@@ -283,9 +301,13 @@ class Events:
 
     # -- the status line ----------------------------------------------------------------------
 
+    def status_line(self) -> str:
+        """The status line (``AppContext.status``: "Loading the model…" while the server's warm-up runs)."""
+        return self.ctx.status()
+
     def on_load(self) -> dict:
         new = self.ctx.needs_encoder()
-        out = {self.page.status: self.ctx.status(), self.page.add.first_run: gr.update(visible=new)}
+        out = {self.page.status: self.status_line(), self.page.add.first_run: gr.update(visible=new)}
         out[self.page.search.folder] = gr.update(choices=self.ctx.folder_choices())
         if new:
             out |= {self.page.add.panel: gr.update(open=True), self.page.results.message: self.ctx.start_message()}
@@ -294,7 +316,7 @@ class Events:
         return out
 
     def on_status(self) -> str:
-        return self.ctx.status()
+        return self.status_line()
 
 
 def _wire_exports(ev: Events, page: Page) -> None:
@@ -310,9 +332,9 @@ def _wire_exports(ev: Events, page: Page) -> None:
     )  # fmt: skip
 
 
-def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
+def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = None) -> None:
     """Attach the handlers of `Events` to the page's components (inside ``demo``'s context)."""
-    ev, s, pl, a = Events(ctx, page), page.search, page.player, page.add
+    ev, s, pl, a = Events(ctx, page, links), page.search, page.player, page.add
     pl.explain_btn.click(
         ev.on_explain,
         [page.state, page.selected],

@@ -18,13 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from tempme.index.catalog import db
 from tempme.index.catalog.facts import VideoFacts
 from tempme.index.catalog.filters import filter_videos, prefix, to_naive_utc
 from tempme.index.catalog.fulltext import FullText
+from tempme.index.catalog.jobs import JobBoard, KeyRing
+from tempme.index.catalog.listing import VideoListing
 from tempme.index.catalog.models import (
     EncoderRecord,
     Enrichment,
@@ -33,7 +35,7 @@ from tempme.index.catalog.models import (
     Video,
 )
 from tempme.index.catalog.paths import from_db, to_db
-from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow
+from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow, StoredFile
 from tempme.index.catalog.runs import RunRecords
 from tempme.index.errors import StorageError, storage_boundary
 from tempme.index.folders import folder_key
@@ -50,7 +52,7 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText, RunRecords, VideoFacts):
+class Catalog(FullText, RunRecords, VideoFacts, VideoListing):
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -82,6 +84,7 @@ class Catalog(FullText, RunRecords, VideoFacts):
                 "as it is: restore it from a backup, or move it away to start a new library."
             ) from None
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
+        self.jobs, self.keys = JobBoard(self.session, self.transaction), KeyRing(self.session, self.transaction)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -170,6 +173,32 @@ class Catalog(FullText, RunRecords, VideoFacts):
                 s.execute(delete(Segment).where(Segment.video_id.in_(chunk)))
                 s.execute(delete(Video).where(Video.id.in_(chunk)))
         return np.array(seg_ids, dtype=np.int64)
+
+    def move_videos(self, moves: list[tuple[int, Path, int | None, int | None]]) -> int:
+        """Record new paths for videos: ``(video_id, new_path, size, mtime_ns)`` (size and mtime
+        None: unchanged; segments and vectors always unchanged), in one transaction; returns how
+        many rows changed; the folder filter's key follows the path. Two steps (a placeholder name
+        first, never an absolute path) so that swapped names never collide on the unique path."""
+        with self.transaction("recording moved videos") as s:
+            for vid, *_ in moves:
+                s.execute(update(Video).where(Video.id == int(vid)).values(path=f"moving:{int(vid)}"))
+            n = 0
+            for vid, new, size, mtime in moves:
+                values = {"path": to_db(new), "folder_key": to_db(folder_key(new))}
+                values |= {} if size is None else {"size": size, "mtime_ns": mtime}
+                n += s.execute(update(Video).where(Video.id == int(vid)).values(**values)).rowcount
+        return n
+
+    def stored_files(self, ids: list[int] | None = None, sizes: list[int] | None = None) -> list[StoredFile]:
+        """Indexed videos with their content hashes: those of ``ids``, or of these ``sizes``."""
+        rows = []
+        with self.session() as s:
+            q = select(Video.id, Video.path, Video.size, Video.mtime_ns, Video.content_hash)
+            q = q.where(Video.status == "indexed")
+            for chunk in chunks(ids if ids is not None else sizes or []):
+                col = Video.id if ids is not None else Video.size
+                rows += s.execute(q.where(col.in_(chunk))).all()
+        return [StoredFile(int(i), Path(from_db(p)), size, mtime, h) for i, p, size, mtime, h in rows]
 
     def add_video(self, video: NewVideo) -> np.ndarray:
         """The video row and its segment rows in one transaction; returns their (S,) segment ids.

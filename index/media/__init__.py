@@ -17,6 +17,7 @@ _EXPORTS = {
     "ScanPool": "scan_pool",
     **dict.fromkeys(("ClipFrames", "clip_frames"), "example_clip"),
     **dict.fromkeys(("RecordingDate", "container_date", "parse_date", "recording_date"), "dates"),
+    "servable_file": "servable",
     **dict.fromkeys(
         (
             "Thumbnails",

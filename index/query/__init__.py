@@ -11,6 +11,7 @@ from tempme.index.query.example import ExampleVector, VectorSample, example_vect
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
 from tempme.index.query.router import OVERFETCH, SORT_POOL, Searchable, default_cutoff, search
 from tempme.index.query.text import matched_words, search_lines
+from tempme.index.query.timing import STAGES, search_timings, stage
 from tempme.index.query.towers import (
     TextTower,
     apply_search_threads,
@@ -28,6 +29,7 @@ __all__ = [
     "default_cutoff",
     "example_vector",
     "query_vector",
+    "STAGES",
     "CompoundQuery",
     "JoinedMoment",
     "PartHit",
@@ -54,5 +56,7 @@ __all__ = [
     "search",
     "search_lines",
     "search_moments",
+    "search_timings",
     "set_search_threads",
+    "stage",
 ]

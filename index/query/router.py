@@ -41,6 +41,7 @@ from tempme.index.query.example import VectorSample, query_vector
 from tempme.index.query.fusion import fuse_hits
 from tempme.index.query.parts import search_compound
 from tempme.index.query.text import search_lines
+from tempme.index.query.timing import stage
 from tempme.index.query.vector import search_moments
 from tempme.index.vectors import VectorStore
 
@@ -105,7 +106,8 @@ def search(
     depth, start = (SORT_POOL, 0) if sorted_ else (k, offset)
     vec = None
     if mode.kind is None and src.store.ntotal > 0:  # nothing indexed yet: no encoder to load
-        vec, source = query_vector(q, src.encoder, src.encode, src.catalog, src.sample)
+        with stage("encode"):
+            vec, source = query_vector(q, src.encoder, src.encode, src.catalog, src.sample)
         if source is not None and not q.include_self:
             filters = replace(filters, exclude_videos=filters.exclude_videos | {source})
     hits = _ranked(src, q, vec, depth, start, per_video, filters, mode)
@@ -130,13 +132,15 @@ def _ranked(src, q: Query, vec, k, offset, per_video, filters, mode: SearchMode)
     if vec is not None:
         depth = OVERFETCH * (offset + k) if fused else k
         visual = search_moments(
-            src.catalog, src.store, vec, depth, offset=0 if fused else offset, per_video=per_video, filters=filters
-        )
+            src.catalog, src.store, vec, depth,
+            offset=0 if fused else offset, per_video=per_video, filters=filters,
+        )  # fmt: skip
     if not fused:  # nothing to fuse with: the visual ranking and its cosine scores as they are
         return visual
     lists = {SearchMode.VISUAL.value: visual}
     for kind in kinds:
-        lists[kind.mode.value] = search_lines(src.catalog, q.text, kind, OVERFETCH * (offset + k), filters)
+        with stage("catalog"):
+            lists[kind.mode.value] = search_lines(src.catalog, q.text, kind, OVERFETCH * (offset + k), filters)
     return fuse_hits(lists, k, offset=offset, per_video=per_video)
 
 
@@ -149,7 +153,8 @@ def _one_kind(src, text, k, offset, per_video, filters, kind: TextKind) -> list[
             f"the library {src.path} has no {what}: no video was processed for {kind}; "
             f"add them with `tempme enrich {flag}` (or `tempme index {flag} ...`)"
         )
-    hits = search_lines(src.catalog, text, kind, offset + k, filters)
+    with stage("catalog"):
+        hits = search_lines(src.catalog, text, kind, offset + k, filters)
     if per_video:
         return fuse_hits({kind.mode.value: hits}, k, offset=offset, per_video=True)
     return hits[offset : offset + k]

@@ -1,0 +1,193 @@
+"""Where `tempme search` and `tempme shell` run a query: the two backends and how one is picked.
+
+Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
+
+- :class:`RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain httpx; the
+  server advertises itself in the library folder, :mod:`app.advert`); no torch here, and no
+  gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
+- :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
+
+:func:`open_search` picks one: the server when its advert is live, it needs no login (or it has
+a key) and the query asks for nothing this client sends it (``--nprobe``: the server searches
+with its own setting; an example, dates, a sort, a score cutoff, ``--then`` / ``--while``);
+otherwise local, with a note on stderr saying why when a server was there but could not be
+used. A server that stops answering is replaced by a local search (:class:`ServerFirst`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.cli.request import SearchError, SearchRequest
+from tempme.index import Hit, LibraryError, printable
+
+DEFAULT_NPROBE = None  # None: the library's tuned nprobe (tempme rebuild), else the settings' (as the server)
+REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
+
+
+class RemoteUnavailable(Exception):
+    """The advertised server could not be reached or did not answer as `tempme serve` does."""
+
+
+class NeedsKey(RemoteUnavailable):
+    """The server asks for an API key that this command was not given (or that it refused)."""
+
+
+def query_errors() -> tuple[type[Exception], ...]:
+    """What a local query's failure can be, each one line: LibraryError, ValueError, and
+    ``tempme.weights.WeightsUnavailableError`` / ``tempme.video.VideoDecodeError`` once those
+    modules are loaded (importing them here would load torch for every search)."""
+    loaded = [sys.modules.get("tempme.weights"), sys.modules.get("tempme.video")]
+    names = ("WeightsUnavailableError", "VideoDecodeError")
+    return (LibraryError, ValueError) + tuple(getattr(m, n) for m, n in zip(loaded, names) if m is not None)
+
+
+def note(text: str) -> None:
+    """One ``note: ...`` line on stderr."""
+    typer.echo(f"note: {text}", err=True)
+
+
+class LocalSearch:
+    """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
+
+    where = "this process"
+
+    def __init__(self, library: Path, nprobe: int | None = DEFAULT_NPROBE) -> None:
+        from tempme.index import IndexParams, Library
+
+        try:
+            self.lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # missing: no torch
+        except LibraryError as exc:
+            raise SearchError(str(exc)) from None
+        self.threads_set = False
+
+    def threads(self) -> None:
+        if not self.threads_set:  # once per process, from the settings (one query: one thread)
+            from tempme.index import set_search_threads
+
+            set_search_threads()
+            self.threads_set = True
+
+    def warm(self) -> None:
+        """Load the encoder now (for the shell: the first query then costs what the others do)."""
+        self.threads()
+        try:
+            self.lib.warm_up()
+        except query_errors() as exc:
+            raise SearchError(printable(str(exc))) from None
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        self.threads()
+        r = request
+        try:
+            return self.lib.search(r.query, r.k, per_video=r.per_video, mode=r.mode, filters=r.filters, sort=r.sort)
+        except query_errors() as exc:
+            clip = type(exc).__name__ == "VideoDecodeError"
+            raise SearchError(("cannot read the clip: " if clip else "") + printable(str(exc))) from None
+
+    def folders(self) -> list[Path]:
+        return list(self.lib.stats().folders)
+
+
+class RemoteSearch:
+    """Searches through a running `tempme serve`: ``POST /api/v1/search`` with plain httpx (no
+    model here; ``api_key``: sent as ``Authorization: Bearer``).
+
+    Raises (search): NeedsKey (401), RemoteUnavailable (no answer, or not tempme's API),
+    SearchError (the server's one-line reason for a bad query, or a query it does not take)."""
+
+    def __init__(self, advert: ServerAdvert, api_key: str | None = None, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
+        import httpx
+
+        self.where = advert.url
+        base = advert.api or advert.url.rstrip("/") + "/api/v1"  # an advert written before the API: try it
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=base, headers=headers, timeout=timeout_s)
+
+    def warm(self) -> None:
+        pass  # the server's model is loaded
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        import httpx
+
+        r = request
+        if not r.text_only:
+            raise SearchError("examples, dates, sorts, --then and --while are not available through the server")
+        body = {"query": r.query.text, "k": r.k, "mode": r.mode, "per_video": r.per_video}
+        body |= {"folder": r.filters.folder} if r.filters.folder else {}
+        try:
+            answer = self.client.post("/search", json=body)
+        except httpx.HTTPError as exc:
+            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if answer.status_code == 401:
+            raise NeedsKey("needs an API key (--api-key or $TEMPME_API_KEY)")
+        if answer.status_code in (400, 404, 422) and answer.headers.get("content-type", "").startswith(
+            "application/problem"
+        ):
+            raise SearchError(str(answer.json().get("detail", "")))
+        try:
+            answer.raise_for_status()
+            return [Hit.from_dict(h) for h in answer.json()["hits"]]
+        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+            raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
+
+    def folders(self) -> list[Path]:
+        return []  # the server's page offers its folders
+
+
+class ServerFirst:
+    """The server while it answers; when it cannot be used (it needs a key this command does not
+    have, or it does not answer), a note on stderr and a :class:`LocalSearch` from then on."""
+
+    def __init__(self, remote: RemoteSearch, library: Path, nprobe: int | None) -> None:
+        self.remote, self.library, self.nprobe, self.local = remote, library, nprobe, None
+
+    @property
+    def where(self) -> str:
+        return self.local.where if self.local else self.remote.where
+
+    def warm(self) -> None:
+        (self.local or self.remote).warm()
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        if self.local is None:
+            try:
+                return self.remote.search(request)
+            except RemoteUnavailable as exc:
+                why = str(exc) if isinstance(exc, NeedsKey) else f"did not answer ({exc})"
+                note(f"the server at {self.remote.where} {why}; searching here instead (loading the model)")
+                self.local = LocalSearch(self.library, self.nprobe)
+        return self.local.search(request)
+
+    def folders(self) -> list[Path]:
+        return (self.local or self.remote).folders()
+
+
+def open_search(
+    library: Path, *, nprobe: int | None = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True,
+    api_key: str | None = None, text_only: bool = True,
+) -> LocalSearch | ServerFirst:  # fmt: skip
+    """The backend for `library`: its running server when usable (``text_only``: the queries
+    are ones it answers), else a :class:`LocalSearch`.
+
+    Raises:
+        SearchError: no library at `library` (local backend).
+    """
+    advert = find_server(library) if use_server else None
+    if advert is not None:
+        if advert.auth and not api_key:
+            note(
+                f"the server at {advert.url} asks for a login or an API key (--api-key or $TEMPME_API_KEY); "
+                "searching here instead (loading the model)"
+            )
+        elif nprobe is not None:
+            note(f"the server at {advert.url} searches with its own nprobe (the library's tuned one, else its"
+                 f" settings'), not --nprobe {nprobe}; searching here instead")  # fmt: skip
+        elif not text_only:
+            note(f"the server at {advert.url} does not take examples, dates, sorts, --then / --while; searching here")
+        else:
+            return ServerFirst(RemoteSearch(advert, api_key), library, nprobe)
+    return LocalSearch(library, nprobe)
