@@ -5,6 +5,7 @@ re-ranking of lossy results (:mod:`.rerank`), and the versioned, self-repairing 
 (:mod:`.store`) that the library keeps its vectors in."""
 
 from tempme.index.vectors.build import MAX_FACTORY_CHARS, build_factory, build_in_memory, check_factory, train_empty
+from tempme.index.vectors.caps import IndexCaps, caps_for, quiet_faiss
 from tempme.index.vectors.index import VectorIndex, checksum, file_checksum, set_faiss_threads, to_gpus
 from tempme.index.vectors.policy import (
     AUTO_KINDS,
@@ -46,6 +47,7 @@ __all__ = [
     "SQ8_FROM",
     "ArraySource",
     "FaissStore",
+    "IndexCaps",
     "IndexParams",
     "LocalRunner",
     "NpySource",
@@ -62,6 +64,7 @@ __all__ = [
     "build_factory",
     "build_in_memory",
     "build_ondisk",
+    "caps_for",
     "check_factory",
     "checksum",
     "factory_for",
@@ -73,6 +76,7 @@ __all__ = [
     "nlist_of",
     "open_index",
     "plan_shards",
+    "quiet_faiss",
     "rerank",
     "runner_for",
     "set_nprobe",
