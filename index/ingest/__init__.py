@@ -12,7 +12,7 @@ from tempme.index.lazy import lazy_exports
 _EXPORTS = {
     **dict.fromkeys(("IngestOptions",), "options"),
     **dict.fromkeys(("Executor", "FileStamp", "Outcome", "VideoFailure", "VideoResult"), "outcomes"),
-    **dict.fromkeys(("IngestPlan", "plan_ingest"), "plan"),
+    **dict.fromkeys(("IngestPlan", "gone_videos", "plan_ingest"), "plan"),
     **dict.fromkeys(("Committer", "storage_message", "to_new_video"), "writer"),
     **dict.fromkeys(("IngestTarget", "add_videos", "engine_for", "plan_paths", "remove_videos", "request_spec"), "run"),
     **dict.fromkeys(("STAGING_NAME", "Staging", "discard_staging", "reindex_spec", "reindex_videos"), "reindex"),

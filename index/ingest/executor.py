@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tempme.index.ingest.encoders import EncoderHandle
 from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
-from tempme.index.media.files import content_hash
+from tempme.index.media.files import NotRegularFileError, content_hash
 from tempme.index.media.scan import VideoScan, scan_video
 from tempme.index.media.scan_pool import ScanPool
 from tempme.index.media.segments import SegmentParams, SegmentSpan
@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 
 class FileChangedError(OSError):
     """The file's size, mtime or inode changed while it was being read."""
+
+
+class _Stopped(Exception):
+    """The run stopped while a file was being read (SIGTERM, an early end): nothing to report."""
 
 
 @dataclass
@@ -95,10 +99,17 @@ def _decode_job(
     def spent() -> float:
         return time.perf_counter() - t0 - waited[0]
 
+    def budget() -> None:  # between chunks of the hash: the run stopped, or the file took too long
+        if stop.is_set():
+            raise _Stopped
+        if spent() > timeout_s:
+            raise TimeoutError(f"reading the file took more than {timeout_s:g} s; the file is skipped")
+
     try:
         for _attempt in range(attempts):
             before = FileStamp.of(path)
-            digest = content_hash(path)
+            digest = content_hash(path, check=budget)  # regular files only: a FIFO or /dev/zero fails here
+            budget()
             meta = probe(path)
             scan = VideoScan(cuts_s=[])
             for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
@@ -118,10 +129,12 @@ def _decode_job(
         raise FileChangedError(
             f"the file kept changing while it was read ({attempts} attempts); the next run indexes it again"
         )
+    except _Stopped:
+        return
     except (VideoDecodeError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
         reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
         retry = isinstance(exc, (PermissionError, FileChangedError)) or (
-            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError))
+            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError, NotRegularFileError))
         )
         _put(out, ("failed", key, reason, spent(), retry), stop, waited)
     except Exception as exc:  # never let one file stop the run

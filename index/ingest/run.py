@@ -58,11 +58,13 @@ def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.Encod
     )
 
 
-def plan_paths(catalog: Catalog, paths: list[Path]) -> IngestPlan:
+def plan_paths(catalog: Catalog, paths: list[Path], prune: bool = False) -> IngestPlan:
     """Walk ``paths`` (links keep their names, :func:`.media.files.walk`) and plan against the catalog.
 
     Videos stored under a walked folder's target (indexed by another name, or before links kept
-    their names) and not walked now are replaced by the names walked now, not doubled.
+    their names) and walked now under the link's name are replaced by the names walked now, not
+    doubled. Known videos the walk did not list are removed only when gone, or with ``prune``
+    (:func:`.plan.gone_videos`).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -71,7 +73,7 @@ def plan_paths(catalog: Catalog, paths: list[Path]) -> IngestPlan:
     unreadable: list[tuple[Path, str]] = []
     files = walk(roots, errors=unreadable)
     targets = [t for r in roots if r.is_dir() and (t := link_target(r)) is not None and t not in roots]
-    return plan_ingest(files, roots + targets, catalog.known_files(), unreadable)
+    return plan_ingest(files, roots + targets, catalog.known_files(), unreadable, prune=prune)
 
 
 def engine_for(options: IngestOptions, cancel: threading.Event) -> Executor:
@@ -96,7 +98,7 @@ def add_videos(
     nothing needed encoding)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
-    plan = plan_paths(target.catalog, paths)
+    plan = plan_paths(target.catalog, paths, options.prune)
     if progress is not None:
         progress(0, len(plan.encode), "")  # the total, before the encoder loads
     encoder = handle = None
