@@ -16,18 +16,33 @@ import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
-from tempme.index import Hit, LibraryStats, SearchFilters, SearchMode, stored_names
-from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
+from tempme.index import Hit, LibraryError, LibraryStats, SearchFilters, SearchMode, printable, stored_names, wrong_kind
+from tempme.index.catalog import (
+    DB_NAME,
+    LOCK_NAME,
+    SETTINGS_NAME,
+    Catalog,
+    EncoderInfo,
+    SegmentRow,
+    WriteLock,
+    locate,
+    read_only,
+    record_database_url,
+    recorded_database_url,
+    sqlite_url,
+)
 from tempme.index.ingest import IngestOptions, IngestTarget, encoders
-from tempme.index.media import Thumbnails, load_key, purge_legacy
+from tempme.index.media import KEY_NAME, NotServableError, Thumbnails, load_key, open_servable, purge_legacy
 from tempme.index.query import QueryEncoder, Searchable, search, search_moments
 from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
 from tempme.index.vectors import FaissStore, runner_for
 
 log = logging.getLogger(__name__)
+INTERNAL_FILES = (DB_NAME, SETTINGS_NAME, LOCK_NAME, KEY_NAME)  # what the library keeps in its folder
+INTERNAL_FOLDERS = ("thumbs", "uploads", "reindex")
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
 
 
@@ -59,8 +74,14 @@ class Library:
         cls, path: Path, create: bool = False, *, database_url: str | None = None, index_params=None, encoder=None
     ) -> Library:
         """Open (``create``: make) the library at ``path``, migrating its catalog (:func:`~.catalog.locate`)."""
-        url = locate(Path(path).expanduser(), database_url, create)
-        return cls(Path(path).expanduser(), database_url=url, index_params=index_params, encoder=encoder)
+        folder = Path(path).expanduser()
+        if (wrong := wrong_kind(folder, INTERNAL_FILES, INTERNAL_FOLDERS)) is not None:
+            raise LibraryError(wrong)  # e.g. a folder named index.lock: one line, never a traceback
+        url = locate(folder, database_url, create)
+        lib = cls(folder, database_url=url, index_params=index_params, encoder=encoder)
+        if url and recorded_database_url(folder) is None:  # recorded once the catalog has opened
+            record_database_url(folder, url)
+        return lib
 
     def close(self) -> None:
         self._catalog.close()
@@ -225,6 +246,15 @@ class Library:
     def is_library_file(self, path: str | os.PathLike) -> bool:
         """True when ``path`` is an indexed video, by its indexed name or its link target (for serving files)."""
         return any(self._catalog.is_indexed_file(name) for name in stored_names(path))
+
+    def open_video(self, path: str | os.PathLike) -> BinaryIO:
+        """The indexed video ``path`` (by its indexed name or its link target) opened for serving,
+        only if it may be served now (:mod:`.media.servable`: in the catalog now, a regular file,
+        the file that was indexed). Raises NotServableError (a LibraryError) otherwise."""
+        for name in stored_names(path) or [str(path)]:
+            if (row := self._catalog.indexed_file(name)) is not None:
+                return open_servable(Path(path), *row)
+        raise NotServableError(f"{printable(Path(path).name)} is not (or no longer) in the library.")
 
     @property
     def thumbnail_dir(self) -> Path:

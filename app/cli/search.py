@@ -161,7 +161,7 @@ def print_hits(hits: list[Hit], as_json: bool) -> None:
     """Rank, score, the moment (m:ss-m:ss of the video), path; a second line says why a hit
     found by speech or on-screen text matched. ``--json``: one array of ``Hit.to_dict()``."""
     if as_json:
-        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
+        typer.echo(json.dumps([h.to_dict() for h in hits]))  # names in the one text spelling (index.path_text)
         return
     if not hits:
         typer.echo("no results")

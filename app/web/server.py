@@ -1,9 +1,12 @@
 """Launch the page for one library (`tempme serve`), safe by default.
 
 - Gradio serves a file only if it is under one of ``allowed_paths``, or in its own upload /
-  cache folder. We allow exactly the library's video files and its thumbnail folder (the list
-  grows as videos are added from the page; thumbnails have unguessable names and exist only for
-  videos still in the catalog), and point Gradio's upload folder and its examples cache (which
+  cache folder. The allow-list is of catalog entries, not of folders: ``allowed_paths`` is the
+  thumbnail folder only, fixed at start (never a video or a video's folder: a video replaced by a
+  link to ``/`` would serve the whole disk); a video is played from a private copy made when it
+  is clicked, from the file opened and checked against its catalog row (``Library.open_video``),
+  and the copies of videos removed since are deleted every second (docs/security.md). We point
+  Gradio's upload folder and its examples cache (which
   it would otherwise take from ``$GRADIO_EXAMPLES_CACHE`` or ``./.gradio/cached_examples``) at a
   fresh private temporary directory. Nothing else on disk is served: not the SQLite file or
   FAISS index beside the videos, not ``/etc/passwd``, whatever the environment says.
@@ -75,11 +78,15 @@ def private_gradio_dir() -> Path:
     return path
 
 
-def _extend(allowed: list[str], paths) -> list[str]:
-    for p in paths:
-        s = str(Path(p).resolve())
-        if s not in allowed:
-            allowed.append(s)
+def _allowed(paths) -> list[str]:
+    """The folders given (made later, e.g. by the first page add, or there now), each only if it
+    is not a link or a file (a link would be resolved to wherever it points)."""
+    allowed = []
+    for p in map(Path, paths):
+        if p.is_symlink() or (p.exists() and not p.is_dir()):
+            logger.warning("%s is not a plain folder: nothing is served from it", p)
+            continue
+        allowed.append(str(p.parent.resolve() / p.name))
     return allowed
 
 
@@ -88,20 +95,16 @@ def build_app(library: Path, *, allow_folder_add: bool = False, media_dir: Path 
 
     `media_dir`: a folder the page serves from (Gradio's private one), for remuxed copies.
 
-    Returns ``(demo, allowed_paths, ctx)``; `allowed_paths` is the very list object to pass to
-    ``launch(allowed_paths=...)``: new videos are appended to it as they are indexed; `ctx` is
-    the page's `AppContext` (for ``ctx.interrupt()`` on shutdown).
+    Returns ``(demo, allowed_paths, ctx)``; `allowed_paths` is what to pass to
+    ``launch(allowed_paths=...)`` (the thumbnail folder, if it exists; nothing is added later);
+    `ctx` is the page's `AppContext` (for ``ctx.interrupt()`` on shutdown).
     """
     from tempme.app.web.page import build_demo
 
     remux = Path(media_dir) / "tempme-remux" if media_dir is not None else None
     ctx = AppContext(library, allow_folder_add=allow_folder_add, remux_dir=remux)
     demo = build_demo(ctx)
-    allowed = _extend([], ctx.media_paths())
-    # launch() replaces demo.allowed_paths with our list (or a fresh one when it is empty);
-    # Gradio's file route reads that attribute on every request, so later additions count.
-    ctx.on_new_files = lambda paths: _extend(demo.allowed_paths, paths)
-    return demo, allowed, ctx
+    return demo, _allowed(ctx.media_paths()), ctx
 
 
 def _one_thread_per_search(torch_threads: int) -> None:
@@ -133,8 +136,15 @@ class RunningPage:
         """Load the model in the background and serve until the server stops (Ctrl-C raises
         KeyboardInterrupt here: Gradio's block_thread() would print its own line)."""
         threading.Thread(target=self.ctx.warm_up, name="tempme-warm-up", daemon=True).start()
+        last = time.monotonic()
         while self.demo.is_running:
             time.sleep(0.2)
+            if time.monotonic() - last >= 1.0:  # a `tempme remove` takes effect on the served copies
+                last = time.monotonic()
+                try:
+                    self.ctx.forget_removed()
+                except Exception as exc:  # a busy or unreachable catalog: next second
+                    logger.debug("checking for removed videos: %s", exc)
 
     def close(self) -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # "Closing server running on port: ..."

@@ -73,12 +73,9 @@ class Catalog(FullText, RunRecords):
             with Session(self.engine) as s:  # a damaged file fails here, not in the first search
                 s.execute(select(func.count(Video.id))).scalar()
                 s.execute(select(func.count(Segment.id))).scalar()
-        except sa_exc.DBAPIError as exc:
+        except (sa_exc.DBAPIError, StorageError) as exc:
             self.engine.dispose()
-            raise StorageError(
-                f"{path or url} cannot be read as a library database ({exc.orig}). It was left "
-                "as it is: restore it from a backup, or move it away to start a new library."
-            ) from None
+            raise db.open_error(exc, path or url) from None
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
 
     def close(self) -> None:
@@ -213,6 +210,14 @@ class Catalog(FullText, RunRecords):
                 select(Video.path).where(Video.content_hash == content_hash, Video.status == "indexed").limit(1)
             ).first()
         return None if p is None else Path(from_db(p))
+
+    def indexed_file(self, path: str) -> tuple[int, str | None] | None:
+        """``(size, content_hash)`` of the indexed video stored as ``path``, or None (none now)."""
+        with self.session() as s:
+            row = s.execute(
+                select(Video.size, Video.content_hash).where(Video.path == to_db(path), Video.status == "indexed")
+            ).first()
+        return None if row is None else (int(row[0]), row[1])
 
     def is_indexed_file(self, path: str) -> bool:
         """True when a video is stored as ``path`` (compared as stored) and indexed."""

@@ -25,6 +25,7 @@ _EXPORTS = {
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
     "ScanPool": "scan_pool",
+    **dict.fromkeys(("NotServableError", "open_servable"), "servable"),
     **dict.fromkeys(
         (
             "KEY_NAME",

@@ -86,22 +86,24 @@ _libc = ctypes.CDLL(None)
 
 
 @contextlib.contextmanager
-def quiet_faiss(what: str = "faiss") -> Iterator[None]:
-    """Run FAISS calls with file descriptor 1 (stdout) pointed at a temporary file; what they
-    printed is logged at DEBUG. One at a time in a process (file descriptors are process-wide)."""
-    with _quiet_lock:
-        sys.stdout.flush()
+def quiet_faiss(what: str = "faiss", fds: tuple[int, ...] = (1,)) -> Iterator[None]:
+    """Run FAISS calls with file descriptors ``fds`` (stdout; add 2 for stderr, where FAISS's
+    writer complains about a full disk mid-line) pointed at a temporary file; what they printed
+    is logged at DEBUG. One at a time in a process (file descriptors are process-wide)."""
+    with _quiet_lock, tempfile.TemporaryFile() as sink:
+        sys.stdout.flush(), sys.stderr.flush()
         _libc.fflush(None)
-        saved = os.dup(1)
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 1)
-            try:
-                yield
-            finally:
-                _libc.fflush(None)  # C's stdout buffer into the sink, before fd 1 is given back
-                os.dup2(saved, 1)
-                os.close(saved)
-                sink.seek(0)
-                printed = sink.read().decode("utf-8", "replace").strip()
-        if printed:
-            log.debug("%s printed: %s", what, printed)
+        saved = [os.dup(fd) for fd in fds]
+        for fd in fds:
+            os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            _libc.fflush(None)  # C's buffers into the sink, before the descriptors are given back
+            for fd, old in zip(fds, saved):
+                os.dup2(old, fd)
+                os.close(old)
+            sink.seek(0)
+            printed = sink.read().decode("utf-8", "replace").strip()
+            if printed:
+                log.debug("%s printed: %s", what, printed)

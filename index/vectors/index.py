@@ -244,7 +244,8 @@ class VectorIndex:
         self._in_memory()
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            faiss.write_index(self.index, str(tmp))
+            with quiet_faiss(f"writing {path.name}", fds=(1, 2)):  # "close error: No space left on device"
+                faiss.write_index(self.index, str(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             digest = file_checksum(tmp)
