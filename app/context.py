@@ -26,7 +26,15 @@ from tempme.app.explain_cache import explain_picture
 from tempme.app.played import PlayedCopies
 from tempme.app.status import format_stats, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
-from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
+from tempme.app.validate import (
+    RANDOM_WEIGHTS,
+    WEIGHTS_FILE,
+    InputError,
+    clean_encoder_choice,
+    clean_k,
+    clean_query,
+    clean_segment_id,
+)
 from tempme.index import (
     SEARCH_MODES,
     EncoderSpec,
@@ -197,11 +205,11 @@ class AppContext:
 
     def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
         """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
-        k = clean_k(k)
+        k, segment_id = clean_k(k), clean_segment_id(segment_id)
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            vec = lib.segment_vector(int(segment_id))
+            vec = lib.segment_vector(segment_id)
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)

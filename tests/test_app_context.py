@@ -94,7 +94,7 @@ def test_missing_and_empty_library(tmp_path):
     with pytest.raises(InputError, match="No library at .*nowhere yet. To start: open \\*\\*Add videos"):
         missing.search("a dog", 5)
     assert "To start: open **Add videos**" in missing.status() and missing.needs_encoder()
-    assert missing.media_paths() == [missing.thumbnail_dir]
+    assert missing.media_paths() == [missing.thumbnail_dir]  # never a video folder
     assert not (tmp_path / "nowhere").exists()  # looking does not make a library
     from tempme.index import Library
 
@@ -171,7 +171,9 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
 
 def test_playable_only_library_files(ctx, tmp_path):
     m = ctx.search("a bicycle", 1)[0]
-    assert ctx.playable(m) == Path(m.path) and ctx.added == [Path(m.path)]  # allowed for serving
+    played = ctx.playable(m)  # a private copy of the checked file, never the library path itself
+    assert played.parent == ctx.played.play_dir and played.read_bytes() == Path(m.path).read_bytes()
+    assert ctx.media_paths() == [ctx.thumbnail_dir]  # nothing added for serving
     other = tmp_path / "other.mp4"
     shutil.copyfile(VIDEOS / "moviepy__doc_medias_example3.mp4", other)
     from dataclasses import replace

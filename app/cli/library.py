@@ -61,7 +61,13 @@ def remove(
     """Remove a video (or every video under a folder) from the library; asks before removing
     more than one (or give --yes)."""
     library = library_dir(ctx, library)
+    from tempme.app.validate import InputError, clean_path
     from tempme.index import Library, LibraryError
+
+    try:
+        clean_path(str(path), "The path to remove")
+    except InputError as exc:
+        fail(str(exc))
 
     def confirm(paths: list[Path]) -> bool:
         if yes:

@@ -283,9 +283,16 @@ def _start(library: Path, nprobe: int, per_video: bool, server: bool):
 
 
 def _folder(folder: Path | None) -> Path | None:
+    from tempme.app.validate import InputError, clean_path
     from tempme.index import absolute
 
-    return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
+    if folder is None:
+        return None
+    try:
+        clean_path(str(folder), "--folder")
+    except InputError as exc:
+        fail(str(exc))
+    return absolute(folder)  # absolute, links kept as stored: the same here and on the server
 
 
 def _shell(backend, k, per_video, mode, folder, as_json) -> None:

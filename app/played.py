@@ -1,0 +1,65 @@
+"""The copies of library videos the page plays, and their removal when a video leaves the library.
+
+Gradio serves files from its own private folder; the page never adds a video's folder (or the
+video itself) to Gradio's allowed paths. A played video is linked (a hard link of the file
+already opened and checked, where the file system allows; else copied) into a private folder
+under an unguessable name (a keyed hash of the file's identity), and deleted again by
+:meth:`PlayedCopies.forget` once the video is no longer in the catalog (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+logger = logging.getLogger(__name__)
+
+
+class PlayedCopies:
+    """Copies in ``play_dir`` (made 0700 on first use); remuxed copies of them in ``remux_dir``
+    (:func:`tempme.app.media.playable_file`, removed with them)."""
+
+    def __init__(self, play_dir: Path, remux_dir: Path) -> None:
+        self.play_dir, self.remux_dir = Path(play_dir), Path(remux_dir)
+        self._key = secrets.token_bytes(16)  # names nobody can derive from the file
+        self._copies: dict[Path, Path] = {}  # a copy -> the library video it is a copy of
+        self._lock = threading.Lock()
+
+    def add(self, fh: BinaryIO, video: Path) -> Path:
+        """The copy of the open, checked file ``fh`` (the library video ``video``)."""
+        st = os.fstat(fh.fileno())
+        ident = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
+        token = hashlib.blake2b(ident, key=self._key, digest_size=16).hexdigest()
+        suffix = video.suffix.lower() if video.suffix[1:].isascii() and video.suffix[1:].isalnum() else ".mp4"
+        copy = self.play_dir / f"{token}{suffix}"
+        with self._lock:
+            if not copy.is_file():
+                self.play_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                tmp = copy.with_name(f".{copy.name}.part")
+                tmp.unlink(missing_ok=True)
+                try:  # the inode already opened and checked, never the name again
+                    os.link(f"/proc/self/fd/{fh.fileno()}", tmp)
+                except OSError:  # another file system, protected hard links, no /proc
+                    with open(tmp, "wb") as out:
+                        shutil.copyfileobj(fh, out, 1 << 20)
+                os.replace(tmp, copy)
+            self._copies[copy] = video
+        return copy
+
+    def forget(self, in_library: Callable[[Path], bool]) -> int:
+        """Delete the copies whose video ``in_library`` says is gone; returns how many."""
+        with self._lock:
+            gone = [c for c, v in self._copies.items() if not in_library(v)]
+            for copy in gone:
+                copy.unlink(missing_ok=True)
+                for remuxed in self.remux_dir.glob(f"*-{copy.stem}.mp4"):
+                    remuxed.unlink(missing_ok=True)
+                logger.info("%s left the library: its served copy is deleted", self._copies.pop(copy).name)
+        return len(gone)
