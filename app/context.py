@@ -37,6 +37,7 @@ from tempme.app.validate import (
 )
 from tempme.index import (
     SEARCH_MODES,
+    CompoundQuery,
     EncoderSpec,
     Hit,
     Library,
@@ -185,10 +186,17 @@ class AppContext:
         return filters
 
     def search(
-        self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all"
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters = SearchFilters(),
+        offset: int = 0,
+        mode: str = "all",
+        compound: CompoundQuery | None = None,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
-        ``mode``: all (fused), visual, speech or text (see ``Library.search``).
+        ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
+        search that "then / while" query instead (``app.exports.compound_query``).
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
         text search on a library without transcripts / on-screen text."""
@@ -198,7 +206,7 @@ class AppContext:
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            hits = lib.search(query, k, offset=offset, filters=filters, mode=mode)
+            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits)

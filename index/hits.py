@@ -124,6 +124,10 @@ class Hit:
     words that matched, with their times) in ``transcript`` (the utterance they are in),
     ``ocr_text`` / ``ocr_box`` (the on-screen line that matched, box as frame fractions), and
     ``matched``, the lists that found it (``visual``, ``speech``, ``text``).
+
+    A compound query's result (``tempme search A --then B``) spans all its ``parts``, the parts'
+    own hits in query order, each related to the one before by ``relation`` (``then``,
+    ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks.
     """
 
     segment_id: int
@@ -141,6 +145,8 @@ class Hit:
     ocr_text: str | None = None
     ocr_box: tuple[float, float, float, float] | None = None
     matched: tuple[str, ...] = ("visual",)
+    parts: tuple[Hit, ...] = ()
+    relation: str | None = None
 
     @property
     def name(self) -> str:
@@ -163,7 +169,10 @@ class Hit:
 
     @property
     def why(self) -> str:
-        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``."""
+        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``; a compound
+        hit's parts in order: ``said "…" at 0:02.0 (0:02.0–0:03.3), then reads "…" (0:06.0–0:09.0)``."""
+        if self.parts:
+            return f", {self.relation} ".join(f"{p.why or 'looks like'} ({p.span})" for p in self.parts)
         parts = []
         if self.words:
             parts.append("said “" + " ".join(w.word for w in self.words) + f"” at {format_time(self.seek_s)}")
@@ -186,7 +195,7 @@ class Hit:
         """What a result card says under its picture (the raw score is in :meth:`to_dict`);
         hits found by speech or on-screen text add why they matched."""
         base = f"{self.name} · {self.when}"
-        return base if self.matched == ("visual",) else f"{base} · {self.why}"
+        return base if self.matched == ("visual",) and not self.parts else f"{base} · {self.why}"
 
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
@@ -209,6 +218,8 @@ class Hit:
             "transcript": self.transcript,
             "ocr_text": self.ocr_text,
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
+            "parts": [p.to_dict() for p in self.parts],
+            "relation": self.relation,
         }
 
     @classmethod
@@ -241,4 +252,6 @@ class Hit:
             ocr_text=d.get("ocr_text"),
             ocr_box=None if d.get("ocr_box") is None else tuple(float(v) for v in d["ocr_box"]),
             matched=tuple(d.get("matched") or ("visual",)),
+            parts=tuple(cls.from_dict(p) for p in d.get("parts") or ()),
+            relation=d.get("relation"),
         )

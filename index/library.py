@@ -19,30 +19,25 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
-from tempme.index import Hit, LibraryError, LibraryStats, SearchFilters, SearchMode, printable, stored_names, wrong_kind
-from tempme.index.catalog import (
-    DB_NAME,
-    LOCK_NAME,
-    SETTINGS_NAME,
-    Catalog,
-    EncoderInfo,
-    SegmentRow,
-    WriteLock,
-    locate,
-    read_only,
-    record_database_url,
-    recorded_database_url,
-    sqlite_url,
+from tempme.index import (
+    EnrichReport,
+    Hit,
+    IndexReport,
+    LibraryStats,
+    ProgressFn,
+    ReindexReport,
+    SearchFilters,
+    SearchMode,
+    stored_names,
 )
+from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
+from tempme.index.export import ExportOptions, ExportReport, export_moments
 from tempme.index.ingest import IngestOptions, IngestTarget, encoders
-from tempme.index.media import KEY_NAME, NotServableError, Thumbnails, load_key, open_servable, purge_legacy
-from tempme.index.query import QueryEncoder, Searchable, search, search_moments
-from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
+from tempme.index.media import KEY_NAME, Thumbnails, load_key, open_indexed, purge_legacy
+from tempme.index.query import CompoundQuery, QueryEncoder, Searchable, search, search_moments
 from tempme.index.vectors import FaissStore, runner_for
 
 log = logging.getLogger(__name__)
-INTERNAL_FILES = (DB_NAME, SETTINGS_NAME, LOCK_NAME, KEY_NAME)  # what the library keeps in its folder
-INTERNAL_FOLDERS = ("thumbs", "uploads", "reindex")
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
 
 
@@ -55,7 +50,7 @@ class Library:
         self.read_only = read_only(self.path, database_url)
         if self.read_only:
             log.warning("%s is read-only: searching only (indexing, remove and rebuild are refused)", self.path)
-        self._catalog = Catalog(self.database_url, read_only=self.read_only)
+        self._catalog = Catalog(self.database_url, self.read_only, self.path if database_url else None)
         self._store = FaissStore(self.path, self._catalog, index_params)
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
         self.lock = self._write_lock.lock
@@ -74,14 +69,8 @@ class Library:
         cls, path: Path, create: bool = False, *, database_url: str | None = None, index_params=None, encoder=None
     ) -> Library:
         """Open (``create``: make) the library at ``path``, migrating its catalog (:func:`~.catalog.locate`)."""
-        folder = Path(path).expanduser()
-        if (wrong := wrong_kind(folder, INTERNAL_FILES, INTERNAL_FOLDERS)) is not None:
-            raise LibraryError(wrong)  # e.g. a folder named index.lock: one line, never a traceback
-        url = locate(folder, database_url, create)
-        lib = cls(folder, database_url=url, index_params=index_params, encoder=encoder)
-        if url and recorded_database_url(folder) is None:  # recorded once the catalog has opened
-            record_database_url(folder, url)
-        return lib
+        url = locate(Path(path).expanduser(), database_url, create, more_files=(KEY_NAME,))  # wrong kinds: one line
+        return cls(Path(path).expanduser(), database_url=url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:
         self._catalog.close()
@@ -196,11 +185,16 @@ class Library:
         with self._writer(wait):
             return [enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress) for k in kinds]
 
-    def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
+    def search(self, query: str | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
                filters: SearchFilters | None = None, mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
-        """Moments matching ``query`` by ``mode``, each saying why it matched (:mod:`.query.router`)."""
+        """Moments matching ``query`` by ``mode`` (a compound query: its parts joined in time,
+        :mod:`.query.parts`), each saying why it matched (:mod:`.query.router`)."""
         self.refresh()
         return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode)
+
+    def export(self, hits: list[Hit], out_dir: Path, options: ExportOptions | None = None) -> ExportReport:
+        """Hits as MP4 clips (+ ``.srt``) in ``out_dir`` and a timeline (:mod:`.export.moments`)."""
+        return export_moments(self._catalog, hits, Path(out_dir), options or ExportOptions())
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:  # fmt: skip
@@ -248,13 +242,9 @@ class Library:
         return any(self._catalog.is_indexed_file(name) for name in stored_names(path))
 
     def open_video(self, path: str | os.PathLike) -> BinaryIO:
-        """The indexed video ``path`` (by its indexed name or its link target) opened for serving,
-        only if it may be served now (:mod:`.media.servable`: in the catalog now, a regular file,
-        the file that was indexed). Raises NotServableError (a LibraryError) otherwise."""
-        for name in stored_names(path) or [str(path)]:
-            if (row := self._catalog.indexed_file(name)) is not None:
-                return open_servable(Path(path), *row)
-        raise NotServableError(f"{printable(Path(path).name)} is not (or no longer) in the library.")
+        """The indexed video ``path`` (or its link target) opened if it may be served now
+        (:mod:`.media.servable`); NotServableError (a LibraryError) if not."""
+        return open_indexed(path, self._catalog.indexed_file)
 
     @property
     def thumbnail_dir(self) -> Path:

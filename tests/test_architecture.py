@@ -117,7 +117,9 @@ def _imported_modules(tree: ast.Module, module: str) -> set[str]:
 def test_library_imports_at_most_8_index_modules() -> None:
     modules = _imported_modules(_tree(ROOT / "index" / "library.py"), "tempme.index.library")
     assert len(modules) <= MAX_LIBRARY_IMPORTS, sorted(modules)
-    assert len((ROOT / "index" / "library.py").read_text().splitlines()) <= 250  # a thin facade
+    # a thin facade: 250 lines at the rooms (issue 21); + compound search and export, and the report
+    # types imported from tempme.index (one module) rather than .reports (issue 29)
+    assert len((ROOT / "index" / "library.py").read_text().splitlines()) <= 270
 
 
 def _module_name(path: Path) -> str:
@@ -211,7 +213,7 @@ def test_one_definition_of_each_shared_idea() -> None:
     assert not _literal_collections(set(SEARCH_MODES), at_least=3), "the search modes written out again"
     assert len(_defined("VIDEO_EXTENSIONS")) == 1
     lists = [w for w in _literal_collections(set(VIDEO_EXTENSIONS), at_least=3) if w.split()[-1] not in SUBSETS]
-    assert lists == ["index/media/files.py:17 VIDEO_EXTENSIONS"], "one list of video extensions"
+    assert lists == ["index/media/files.py:20 VIDEO_EXTENSIONS"], "one list of video extensions"
     assert len(_defined("ProgressFn")) == 1 and ProgressFn.__module__ == "tempme.index.reports"
     for threshold in (200_000, 5_000_000, 10_000_000):  # the FAISS size ladder: IVF, SQ8, PQ from
         assert len(_int_constants(threshold)) == 1, (threshold, _int_constants(threshold))

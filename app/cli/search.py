@@ -25,8 +25,10 @@ from typing import Annotated, Optional
 
 import typer
 from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
+from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, printable
 
 from tempme.cli_errors import fail
 
@@ -76,7 +78,13 @@ class LocalSearch:
             raise SearchError(printable(str(exc))) from None
 
     def search(
-        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
+        self,
+        query: str | CompoundQuery,
+        k: int,
+        *,
+        per_video: bool = False,
+        mode: str = "all",
+        folder: Path | None = None,
     ) -> list[Hit]:
         from tempme.index import SearchFilters
 
@@ -111,12 +119,18 @@ class RemoteSearch:
         pass  # the server's model is loaded
 
     def search(
-        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
+        self,
+        query: str | CompoundQuery,
+        k: int,
+        *,
+        per_video: bool = False,
+        mode: str = "all",
+        folder: Path | None = None,
     ) -> list[Hit]:
         from gradio_client.exceptions import AppError
 
-        if per_video:
-            raise SearchError("--per-video is not available through the server")
+        if per_video or isinstance(query, CompoundQuery):
+            raise SearchError("--per-video, --then and --while are not available through the server")
         try:
             rows = self.client.predict(
                 query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
@@ -148,7 +162,7 @@ def open_search(
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
         elif per_video or nprobe != DEFAULT_NPROBE:
-            log.info("--per-video / --nprobe are not in the server's API: searching here")
+            log.info("--per-video / --nprobe / --then / --while are not in the server's API: searching here")
         else:
             try:
                 return RemoteSearch(advert)
@@ -170,7 +184,7 @@ def print_hits(hits: list[Hit], as_json: bool) -> None:
     for h in hits:
         span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
         typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
-        if h.matched != ("visual",):
+        if h.matched != ("visual",) or h.parts:
             typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
 
 
@@ -181,10 +195,14 @@ def _check_mode(mode: str) -> None:
         raise SearchError(str(exc)) from None
 
 
-def run_query(backend, query: str, k: int, per_video: bool, mode: str, folder: Path | None) -> list[Hit]:
+def run_query(
+    backend, query: str | CompoundQuery, k: int, per_video: bool, mode: str, folder: Path | None
+) -> list[Hit]:
     """One query on `backend`; a server that stops answering is replaced by a local search
     (said on stderr). Raises SearchError."""
     _check_mode(mode)
+    for part in query.parts if isinstance(query, CompoundQuery) else ():
+        _check_mode(part.mode or mode)
     try:
         return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
     except RemoteUnavailable as exc:
@@ -318,19 +336,37 @@ def search(
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
+    then: ThenOpt = None,
+    while_: WhileOpt = None,
+    within: WithinOpt = 10.0,
+    then_mode: ThenModeOpt = None,
+    export_dir: ExportDirOpt = None,
+    timeline: TimelineOpt = None,
+    pad: PadOpt = 1.0,
+    clip_mode: ClipModeOpt = "auto",
+    order: OrderOpt = "result",
+    srt: SrtOpt = True,
 ) -> None:
     """Search the library by text; prints rank, score, path, the moment's start-end and why it
-    matched. Uses a running `tempme serve` of the library when there is one."""
+    matched. Uses a running `tempme serve` of the library when there is one. --then / --while
+    join a second query in time ("a goal" --then "crowd cheers"); --export and --timeline write
+    the results as clips and a timeline for editors."""
     library = library_dir(ctx, library)
     if query is None and not interactive:
         fail("give a query (or -i for a shell)")
-    backend = _start(library, nprobe, per_video, server)
+    compound = compound_query(query, then, while_, within, then_mode)
+    backend = _start(library, nprobe, per_video or compound is not None, server)
     folder = _folder(folder)
     if query is not None:
         try:
-            print_hits(run_query(backend, query, k, per_video, mode, folder), as_json)
+            hits = run_query(backend, compound or query, k, per_video, mode, folder)
         except SearchError as exc:
             fail(str(exc))
+        print_hits(hits, as_json)
+        if (export_dir or timeline) and hits:
+            text = compound.text if compound else query
+            export_hits(library, hits, export_dir, timeline=timeline, pad=pad, clip_mode=clip_mode, order=order,
+                        srt=srt, query=text)  # fmt: skip
     if interactive:
         _shell(backend, k, per_video, mode, folder, as_json)
 

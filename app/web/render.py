@@ -148,6 +148,7 @@ def found_message(state: SearchState, new: int) -> str:
             return f"No moments of {names} (they may have been removed)."
         return f"{len(state.moments)} moments of the videos just added ({names}). Select one to play it."
     what = f"“{state.query}”" if state.query is not None else f"moments like {state.similar_label}"
+    what = state.compound.text if state.compound is not None else what  # “a” then (within 10 s) “b”
     if not state.moments:
         return f"No moments match {what}" + ("" if state.filters.empty else " with these filters") + "."
     more = "" if new == state.k else " (no more results)"

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from tempme.index.catalog import db
 from tempme.index.catalog.filters import filter_videos, prefix
 from tempme.index.catalog.fulltext import FullText
+from tempme.index.catalog.location import record_database_url
 from tempme.index.catalog.models import (
     EncoderRecord,
     Enrichment,
@@ -54,6 +55,8 @@ class Catalog(FullText, RunRecords):
     Args:
         url: a SQLAlchemy URL (``db.sqlite_url(library_dir)`` for the default SQLite file).
         read_only: open without writing anything (a read-only folder); no migration.
+        record_in: a library folder whose ``library.json`` records ``url`` once it has opened
+            (:func:`~.location.record_database_url`; nothing is written for a URL that fails).
         engine_options: for ``sqlalchemy.create_engine`` (e.g. ``poolclass=NullPool``).
 
     Raises:
@@ -61,7 +64,7 @@ class Catalog(FullText, RunRecords):
             it cannot get; the file is never replaced.
     """
 
-    def __init__(self, url: str, read_only: bool = False, **engine_options) -> None:
+    def __init__(self, url: str, read_only: bool = False, record_in: Path | None = None, **engine_options) -> None:
         self.url = url
         self.read_only = read_only
         path = db.sqlite_file(url)
@@ -76,6 +79,8 @@ class Catalog(FullText, RunRecords):
         except (sa_exc.DBAPIError, StorageError) as exc:
             self.engine.dispose()
             raise db.open_error(exc, path or url) from None
+        if record_in is not None and not read_only:
+            record_database_url(record_in, url)
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
 
     def close(self) -> None:
@@ -304,6 +309,14 @@ class Catalog(FullText, RunRecords):
         q = filter_videos(_segment_select(), filters)
         with self.session() as s:
             return {r[0]: _segment_row(r) for chunk in chunks(ids) for r in s.execute(q.where(Segment.id.in_(chunk)))}
+
+    def scene_cuts(self, video_id: int) -> list[float]:
+        """Where the video's shots end at a scene cut (s, sorted): the end of every ``shot``
+        segment but the last (short pieces merged at ingest drop their cuts)."""
+        with self.session() as s:
+            q = select(Segment.end_s, Segment.kind).where(Segment.video_id == int(video_id)).order_by(Segment.start_s)
+            rows = s.execute(q).all()
+        return [float(end) for end, kind in rows[:-1] if kind == "shot"]
 
     def video_segments(self, paths: list[Path], per_video: int) -> list[SegmentRow]:
         """The first ``per_video`` segments of each indexed video at ``paths`` (absolute,

@@ -24,12 +24,15 @@ import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
+from tempme.index.catalog.locks import LOCK_NAME
 from tempme.index.errors import LibraryError
+from tempme.index.filenames import wrong_kind
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "library.db"
 SETTINGS_NAME = "library.json"  # {"database_url": ...} for a catalog outside the library folder
+INTERNAL_FOLDERS = ("thumbs", "uploads", "reindex")
 
 
 def masked_url(url: str) -> str:
@@ -81,17 +84,23 @@ def recorded_database_url(folder: Path) -> str | None:
     return value or None
 
 
-def locate(folder: Path, database_url: str | None = None, create: bool = False) -> str | None:
+def locate(
+    folder: Path, database_url: str | None = None, create: bool = False, more_files: tuple[str, ...] = ()
+) -> str | None:
     """Where the catalog of the library in ``folder`` is: ``database_url``, else the one its
     ``library.json`` records, else None (SQLite ``library.db`` in the folder). With ``create``,
     a missing library's folder is made; nothing is recorded until the catalog opens
-    (:func:`record_database_url`).
+    (:func:`record_database_url`). First, the names the library keeps in its folder (its files,
+    ``more_files``, its folders) are checked to be of the right kind.
 
     Raises:
-        LibraryError: no library there and not ``create``, another URL is recorded, or a
-            damaged ``library.json``.
+        LibraryError: no library there and not ``create``, another URL is recorded, a damaged
+            ``library.json``, or a folder where a library file belongs (``index.lock``...).
     """
     folder = Path(folder)
+    files = (DB_NAME, SETTINGS_NAME, LOCK_NAME, *more_files)
+    if (wrong := wrong_kind(folder, files, INTERNAL_FOLDERS)) is not None:
+        raise LibraryError(wrong)  # one line, never a traceback; nothing is deleted
     recorded = recorded_database_url(folder)
     if database_url and recorded and not same_database(database_url, recorded):
         raise LibraryError(
@@ -135,9 +144,12 @@ def password_elsewhere(url: URL) -> bool:
     return False
 
 
-def record_database_url(folder: Path, database_url: str) -> None:
+def record_database_url(folder: Path, database_url: str | None) -> None:
     """Write ``library.json`` for a catalog just opened at ``database_url`` (see the module
-    docstring: atomic, mode 0600, no password the driver finds by itself)."""
+    docstring: atomic, mode 0600, no password the driver finds by itself); nothing for SQLite
+    ``library.db`` (None) or when one is already recorded."""
+    if database_url is None or recorded_database_url(folder) is not None:
+        return
     try:
         url = make_url(database_url)
     except Exception:

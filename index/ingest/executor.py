@@ -76,6 +76,18 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
         waited[0] += time.perf_counter() - t0
 
 
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
+
+
+def _retry(exc: Exception) -> bool:
+    """Whether the next run tries a failed file again: permissions and transient I/O, a file
+    that kept changing; never a timeout, a missing file or one that is not a regular file."""
+    return isinstance(exc, (PermissionError, FileChangedError)) or (
+        isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError, NotRegularFileError))
+    )
+
+
 def _decode_job(
     path: Path,
     key: int,
@@ -132,11 +144,7 @@ def _decode_job(
     except _Stopped:
         return
     except (VideoDecodeError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
-        reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
-        retry = isinstance(exc, (PermissionError, FileChangedError)) or (
-            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError, NotRegularFileError))
-        )
-        _put(out, ("failed", key, reason, spent(), retry), stop, waited)
+        _put(out, ("failed", key, _reason(exc), spent(), _retry(exc)), stop, waited)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s: unexpected error", path)
         _put(out, ("failed", key, f"{type(exc).__name__}: {exc}", spent(), False), stop, waited)

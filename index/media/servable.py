@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from tempme.index.errors import LibraryError
-from tempme.index.filenames import printable
+from tempme.index.filenames import printable, stored_names
 from tempme.index.media.files import open_regular
 
 
@@ -76,3 +77,15 @@ def open_servable(path: Path, size: int | None, content_hash: str | None) -> Bin
     except BaseException:
         fh.close()
         raise
+
+
+def open_indexed(path: str | os.PathLike, lookup: Callable[[str], tuple[int, str | None] | None]) -> BinaryIO:
+    """:func:`open_servable` for the indexed video ``path`` (by its indexed name or its link
+    target); ``lookup``: a stored name -> ``(size, content_hash)`` of its indexed row, or None.
+
+    Raises:
+        NotServableError: not in the catalog now, or :func:`open_servable`'s reasons."""
+    for name in stored_names(path) or [os.fspath(path)]:
+        if (row := lookup(name)) is not None:
+            return open_servable(Path(path), *row)
+    raise NotServableError(f"{printable(Path(path).name)} is not (or no longer) in the library.")

@@ -1,7 +1,9 @@
 """The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), vector -> moments
 (:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
-the router that picks and fuses the lists of a search (:mod:`.router`)."""
+the router that picks and fuses the lists of a search (:mod:`.router`), compound queries ("A then
+B": :mod:`.compound` joins the parts' hits in time, :mod:`.parts` searches and pages them)."""
 
+from tempme.index.query.compound import CompoundQuery, JoinedMoment, PartHit, QueryPart, Relation, join_parts
 from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_threads
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
 from tempme.index.query.router import OVERFETCH, Searchable, search
@@ -10,6 +12,12 @@ from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_v
 
 __all__ = [
     "OVERFETCH",
+    "CompoundQuery",
+    "JoinedMoment",
+    "PartHit",
+    "QueryPart",
+    "Relation",
+    "join_parts",
     "RRF_K",
     "Fused",
     "Moment",

@@ -6,6 +6,9 @@
 - ``all``: every list the library has data for, each fetched :data:`OVERFETCH` times as deep
   as the page needs, fused by reciprocal rank fusion (:func:`.fusion.fuse_hits`); with no
   transcripts and no on-screen text it is the visual ranking as it is (its cosine scores kept).
+
+A :class:`~.compound.CompoundQuery` ("A then B") searches each part this way and joins them in
+time (:mod:`.parts`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
 from tempme.index.hits import Hit, SearchFilters, SearchMode, TextKind
+from tempme.index.query.compound import CompoundQuery
 from tempme.index.query.fusion import fuse_hits
+from tempme.index.query.parts import search_compound
 from tempme.index.query.text import search_lines
 from tempme.index.query.vector import search_moments
 from tempme.index.vectors import VectorStore
@@ -39,7 +44,7 @@ class Searchable:
 
 def search(
     src: Searchable,
-    query: str,
+    query: str | CompoundQuery,
     k: int,
     *,
     offset: int = 0,
@@ -54,6 +59,12 @@ def search(
         library where no video was processed for it.
     """
     mode = SearchMode.parse(mode)
+    if isinstance(query, CompoundQuery):
+
+        def part(text: str, part_mode: str | None, depth: int) -> list[Hit]:
+            return search(src, text, depth, filters=filters, mode=part_mode or mode)
+
+        return search_compound(query, part, k, offset=offset, per_video=per_video, overfetch=OVERFETCH)
     if not query.strip():
         raise ValueError("empty query")
     if mode.kind is not None:
