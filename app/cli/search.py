@@ -28,7 +28,7 @@ from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, path_text, printable
 
 from tempme.cli_errors import fail
 
@@ -133,7 +133,7 @@ class RemoteSearch:
             raise SearchError("--per-video, --then and --while are not available through the server")
         try:
             rows = self.client.predict(
-                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
+                query, k, path_text(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
             )
         except AppError as exc:  # the page's own one-line message
             raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
