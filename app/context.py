@@ -98,6 +98,7 @@ class AppContext:
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
+        self.loading = False  # the model is being loaded (`warm_up`): the status line says so
 
     @property
     def uploads_dir(self) -> Path:
@@ -135,16 +136,19 @@ class AppContext:
             f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
         )
 
-    def weight_choices(self, arch: str) -> list[tuple[str, str]]:
+    def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
         """(label, value) of the weights the page offers for a new library with ``arch``: the
-        open_clip tags already downloaded to this machine (never a download), a checkpoint file
-        on the server, random weights (not semantic)."""
-        from tempme.weights import cached_tags
+        open_clip tags already downloaded to this machine (never a download; only with
+        ``downloaded``: listing them imports torch), a checkpoint file on the server, random
+        weights (not semantic)."""
+        tags: list[str] = []
+        if downloaded:
+            from tempme.weights import cached_tags
 
-        try:
-            tags = cached_tags(arch)
-        except ValueError:
-            tags = []
+            try:
+                tags = cached_tags(arch)
+            except ValueError:
+                pass
         return [
             *((f"{t} (downloaded)", t) for t in tags),
             ("a weights file on the server", WEIGHTS_FILE),
@@ -193,10 +197,12 @@ class AppContext:
         offset: int = 0,
         mode: str = "all",
         compound: CompoundQuery | None = None,
+        per_video: bool = False,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
         ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
-        search that "then / while" query instead (``app.exports.compound_query``).
+        search that "then / while" query instead (``app.exports.compound_query``);
+        ``per_video``: each video's best moment only.
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
         text search on a library without transcripts / on-screen text."""
@@ -206,7 +212,7 @@ class AppContext:
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode)
+            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode, per_video=per_video)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits)
@@ -384,11 +390,24 @@ class AppContext:
             self._library.interrupt()
 
     def warm_up(self) -> None:
-        """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
+        """Load the text tower now, so that the first search (page or CLI) does not wait for it;
+        ``loading`` is True meanwhile (`tempme serve` runs this after it listens)."""
+        self.loading = True
         try:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
             logger.info("model not loaded at start: %s", exc)
+        finally:
+            self.loading = False
+
+    def text_ready(self) -> bool:
+        """True when text searches are answered without waiting for a torch model: the library's
+        query model is fresh, or a text tower is loaded (``Library.text_ready``). What a server
+        can report as ready while its torch model (image queries, explain) still loads."""
+        try:
+            return self.library().text_ready()
+        except InputError:
+            return False
 
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures."""
@@ -396,4 +415,6 @@ class AppContext:
             lib = self.library()
         except InputError as e:
             return str(e)
-        return format_stats(lib.stats(), self.last_add)
+        meanwhile = "text searches answer meanwhile" if lib.text_ready() else "searches wait for it"
+        loading = f"Loading the model… ({meanwhile}). " if self.loading else ""
+        return loading + format_stats(lib.stats(), self.last_add)

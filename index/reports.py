@@ -37,6 +37,8 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason): not listed, videos kept
     interrupted: bool = False  # stopped early (SIGTERM, Library.interrupt); what was committed is kept
+    # the library's query model after the run: "fresh", "exported in 12.3 s", "failed: ...", "" (off)
+    query_model: str = ""
 
     @property
     def videos_per_s(self) -> float:
@@ -72,14 +74,16 @@ class LibraryStats:
     encoder: dict | None  # EncoderInfo.to_dict()
     last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
     index_mapped: bool = False  # the index's lists are memory-mapped from its file (not in memory)
+    # the torch-free text path: "fresh", or why not ("missing (...)", "stale: ...", "no encoder recorded")
+    query_model: str = ""
 
     @classmethod
-    def of(cls, path: Path, counts: tuple, store, encoder: dict | None) -> LibraryStats:
-        """From the catalog's ``counts()`` (videos, segments, failures, last run) and a vector
-        store (its ``kind``, ``ntotal``, ``version``, ``mapped``)."""
+    def of(cls, path: Path, counts: tuple, store, encoder: dict | None, query_model: str = "") -> LibraryStats:
+        """From the catalog's ``counts()`` (videos, segments, failures, last run), a vector
+        store (its ``kind``, ``ntotal``, ``version``, ``mapped``) and the query model's state."""
         videos, segments, failures, last = counts
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped)  # fmt: skip
+                   encoder, last, store.mapped, query_model)  # fmt: skip
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -111,6 +115,7 @@ class ReindexReport:
     seconds: float = 0.0
     interrupted: bool = False  # stopped before the swap: the library is as it was
     encoder: str = ""  # the new encoder, described
+    query_model: str = ""  # the new encoder's query model: "exported in 30.1 s", "failed: ...", "" (off)
 
     def summary(self) -> str:
         if self.interrupted:

@@ -154,7 +154,10 @@ def _encoder_choice(ctx: AppContext) -> list:
         label="Model (open_clip architecture; tempme-tiny: a small test model)",
         elem_id="arch",
     )
-    first_weights = ctx.weight_choices(ARCHITECTURES[0])
+    # a library with an encoder never shows this panel: building it must not import torch (listing
+    # the downloaded tags does), so that a server answers text queries without it; the tags are
+    # listed again when the model radio changes
+    first_weights = ctx.weight_choices(ARCHITECTURES[0], downloaded=ctx.needs_encoder())
     weights = gr.Radio(
         first_weights,
         value=first_weights[0][1],
