@@ -26,15 +26,7 @@ from tempme.app.explain_cache import explain_picture
 from tempme.app.played import PlayedCopies
 from tempme.app.status import format_stats, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
-from tempme.app.validate import (
-    RANDOM_WEIGHTS,
-    WEIGHTS_FILE,
-    InputError,
-    clean_encoder_choice,
-    clean_k,
-    clean_query,
-    clean_segment_id,
-)
+from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
 from tempme.index import (
     SEARCH_MODES,
     CompoundQuery,
@@ -75,8 +67,7 @@ class AppContext:
         library_dir: the library directory (`tempme --library DIR serve`).
         allow_folder_add: accept a server folder path in `add_folder` (off by default: it lets a
             page user make the server read any folder it can).
-        on_new_files: called with the paths of videos just added (informational: nothing is
-            added to what the server serves).
+        on_new_files: called with the paths of videos just added (nothing is added to what is served).
         remux_dir: where browser-playable copies of AVI/MKV videos go (served by the page; `tempme
             serve` passes Gradio's private folder). Default: a ``tempme-remux`` temporary folder.
     """
@@ -93,8 +84,7 @@ class AppContext:
         self.allow_folder_add = allow_folder_add
         self.on_new_files = on_new_files
         self.remux_dir = Path(remux_dir) if remux_dir is not None else Path(tempfile.gettempdir()) / "tempme-remux"
-        play_dir = self.remux_dir.parent / "tempme-play" if remux_dir is not None else None
-        self.played = PlayedCopies(play_dir or Path(tempfile.mkdtemp(prefix="tempme-play-")), self.remux_dir)
+        self.played = PlayedCopies(self.remux_dir, private=remux_dir is None)  # what the page plays
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
@@ -219,6 +209,8 @@ class AppContext:
 
     def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
         """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
+        from tempme.app.validate import clean_segment_id
+
         k, segment_id = clean_k(k), clean_segment_id(segment_id)
         lib = self._searchable()
         filters = self._in_library(filters)
@@ -236,29 +228,13 @@ class AppContext:
         return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
 
     def playable(self, hit: Hit) -> Path:
-        """The file the page plays for `hit`: a private copy (a hard link where the file system
-        allows) of the video, made from the file opened and checked by
-        :meth:`Library.open_video` (in the library now, a regular file, the file that was
-        indexed), in ``played.play_dir``, which Gradio serves; remuxed to MP4 for AVI/MKV. Nothing is
-        ever added to Gradio's allowed paths, and :meth:`forget_removed` deletes the copies of
-        videos removed since (docs/security.md).
-
-        Raises InputError when the video may not be served (the reason, in one line)."""
-        from tempme.app.media import playable_file
-
-        lib = self.library()
-        try:
-            with lib.open_video(Path(hit.path)) as fh:
-                copy = self.played.add(fh, Path(hit.path))
-        except LibraryError as e:
-            raise InputError(str(e)) from None
-        return playable_file(copy, self.remux_dir)
+        """What the page plays for `hit`: a private copy of the file `Library.open_video` checked
+        (:mod:`app.played`, docs/security.md). Raises InputError (why) when it may not be served."""
+        return self.played.play(self.library(), Path(hit.path))
 
     def forget_removed(self) -> int:
-        """Delete the played copies of videos no longer in the library (a removal takes effect
-        on a running server at once; `tempme serve` calls it every second)."""
-        lib = self._library
-        return 0 if lib is None else self.played.forget(lib.is_library_file)
+        """Delete the played copies of videos removed since (`tempme serve` calls it every second)."""
+        return 0 if self._library is None else self.played.forget(self._library.is_library_file)
 
     def explain(self, hit: Hit) -> Path:
         """A PNG of how TempMe merged the tokens of `hit`'s segment (:mod:`tempme.explain`): its
@@ -285,9 +261,8 @@ class AppContext:
         return self.library().video_paths()
 
     def media_paths(self) -> list[Path]:
-        """The folders Gradio may serve files from, fixed at start: the thumbnail folder (the
-        played copies are in ``played.play_dir``, Gradio's own folder under `tempme serve`). Never a
-        video's folder: a video file replaced by a link to ``/`` would serve the whole disk."""
+        """The folders Gradio may serve from, fixed at start: the thumbnail folder; never a video's
+        (a video replaced by a link to ``/`` would serve the disk; docs/security.md)."""
         return [self.thumbnail_dir]
 
     # -- adding videos ----------------------------------------------------------------------

@@ -9,28 +9,55 @@ under an unguessable name (a keyed hash of the file's identity), and deleted aga
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from tempme.app.validate import InputError
+from tempme.index import Library, LibraryError
+
 logger = logging.getLogger(__name__)
 
 
 class PlayedCopies:
-    """Copies in ``play_dir`` (made 0700 on first use); remuxed copies of them in ``remux_dir``
-    (:func:`tempme.app.media.playable_file`, removed with them)."""
+    """Copies in ``play_dir`` (``tempme-play`` beside ``remux_dir``, or with ``private`` a fresh
+    temporary folder removed at exit; made 0700 on first use); remuxed copies of them in
+    ``remux_dir`` (:func:`tempme.app.media.playable_file`, removed with them)."""
 
-    def __init__(self, play_dir: Path, remux_dir: Path) -> None:
-        self.play_dir, self.remux_dir = Path(play_dir), Path(remux_dir)
+    def __init__(self, remux_dir: Path, *, private: bool = False) -> None:
+        self.remux_dir = Path(remux_dir)
+        self.play_dir = (
+            Path(tempfile.mkdtemp(prefix="tempme-play-")) if private else self.remux_dir.parent / "tempme-play"
+        )
+        if private:
+            atexit.register(shutil.rmtree, self.play_dir, ignore_errors=True)
         self._key = secrets.token_bytes(16)  # names nobody can derive from the file
         self._copies: dict[Path, Path] = {}  # a copy -> the library video it is a copy of
         self._lock = threading.Lock()
+
+    def play(self, library: Library, video: Path) -> Path:
+        """The file the page plays for the library video ``video``: the copy of the file
+        ``library.open_video`` opened and checked, remuxed to MP4 for AVI/MKV.
+
+        Raises:
+            InputError: it may not be served (not in the library now, not a regular file, not
+                the file that was indexed: the reason in one line)."""
+        from tempme.app.media import playable_file
+
+        try:
+            with library.open_video(video) as fh:
+                copy = self.add(fh, video)
+        except LibraryError as e:
+            raise InputError(str(e)) from None
+        return playable_file(copy, self.remux_dir)
 
     def add(self, fh: BinaryIO, video: Path) -> Path:
         """The copy of the open, checked file ``fh`` (the library video ``video``)."""

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.cli.enrich import enrich
 from tempme.app.cli.ingest import index, reindex
-from tempme.app.cli.options import LibraryOpt, WaitOpt, library_dir
+from tempme.app.cli.options import LibraryOpt, WaitOpt, checked_path, library_dir
 from tempme.index import printable
 
 from tempme.cli_errors import fail
@@ -89,13 +89,9 @@ def remove(
     """Remove a video (or every video under a folder) from the library; asks before removing
     more than one (or give --yes)."""
     library = library_dir(ctx, library)
-    from tempme.app.validate import InputError, clean_path
     from tempme.index import Library, LibraryError
 
-    try:
-        clean_path(str(path), "The path to remove")
-    except InputError as exc:
-        fail(str(exc))
+    checked_path(path, "The path to remove")
 
     def confirm(paths: list[Path]) -> bool:
         if yes:

@@ -27,7 +27,7 @@ import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
-from tempme.app.cli.options import LibraryOpt, library_dir
+from tempme.app.cli.options import LibraryOpt, checked_path, library_dir
 from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, path_text, printable
 
 from tempme.cli_errors import fail
@@ -314,16 +314,11 @@ def _start(library: Path, nprobe: int, per_video: bool, server: bool, compound: 
 
 
 def _folder(folder: Path | None) -> Path | None:
-    from tempme.app.validate import InputError, clean_path
     from tempme.index import absolute
 
-    if folder is None:
-        return None
-    try:
-        clean_path(str(folder), "--folder")
-    except InputError as exc:
-        fail(str(exc))
-    return absolute(folder)  # absolute, links kept as stored: the same here and on the server
+    return (
+        absolute(checked_path(folder, "--folder")) if folder else None
+    )  # links kept as stored  # absolute, links kept as stored: the same here and on the server
 
 
 def _shell(backend, k, per_video, mode, folder, as_json) -> None:

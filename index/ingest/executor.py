@@ -132,8 +132,7 @@ def _decode_job(
     try:
         for _attempt in range(attempts):
             before = FileStamp.of(path)
-            digest = content_hash(path, check=budget)  # regular files only: a FIFO or /dev/zero fails here
-            budget()
+            digest = content_hash(path, check=budget)  # regular files only; budget() after every chunk
             meta = probe(path)
             scan = VideoScan(cuts_s=[])
             for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
