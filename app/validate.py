@@ -77,6 +77,10 @@ def clean_segment_id(segment_id) -> int:
     return value
 
 
+class BusyError(InputError):
+    """Another process is indexing the library: try again when it is done."""
+
+
 def clean_query(text: str | None) -> str:
     """Validate a text query and collapse its whitespace.
 
@@ -285,3 +289,25 @@ def clean_encoder_choice(
         if not folder.is_absolute() or not folder.is_dir():
             raise InputError(f"{text}: no such adapter folder on the server (give an absolute path).")
     return EncoderSpec(arch, pretrained, folder)
+
+
+def clean_server_folder(folder: str | None, allowed: bool) -> Path:
+    """A folder on the server that a person asked to index: only when the server allows it
+    (``--allow-folder-add``), an absolute path of a folder (as given: links keep their names,
+    as index.files.walk names them).
+
+    Raises InputError: not allowed, not text, empty or with control characters, relative, or
+    not a folder."""
+    if not allowed:
+        raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
+    if folder is not None and not isinstance(folder, str):
+        raise InputError(f"The folder must be a path (text), got {type(folder).__name__}.")
+    text = (folder or "").strip()
+    if not text or any(unicodedata.category(c) == "Cc" for c in text):
+        raise InputError("Give the absolute path of a folder on the server.")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise InputError(f"{text!r} is not an absolute path.")
+    if not path.is_dir():
+        raise InputError(f"{path} is not a folder on the server.")
+    return path

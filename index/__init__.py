@@ -16,7 +16,7 @@ docs/architecture.md walks a video and a query through them. The command line is
 """
 
 from tempme.index.compat import install as install_moved_paths
-from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
+from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
 from tempme.index.filenames import (
     absolute,
     is_under,
@@ -41,12 +41,17 @@ from tempme.index.hits import (
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
 from tempme.index.reports import (
+    JOB_KINDS,
+    JOB_STATES,
+    ApiKeyInfo,
     EnrichReport,
     IndexFileState,
     IndexReport,
+    JobRecord,
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    VideoRecord,
     plural,
 )
 from tempme.index.settings import Settings, get_settings
@@ -59,6 +64,7 @@ _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "IngestOptions": "ingest.options",
     "IndexParams": "vectors",
     "set_search_threads": "query",
+    "search_timings": "query",
     "CompoundQuery": "query",
     "QueryPart": "query",
     "Relation": "query",
@@ -70,9 +76,12 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
 
 __all__ = [
+    "JOB_KINDS",
+    "JOB_STATES",
     "SEARCH_MODES",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
+    "ApiKeyInfo",
     "CompoundQuery",
     "EncoderInfo",
     "EncoderSpec",
@@ -84,11 +93,13 @@ __all__ = [
     "IndexParams",
     "IndexReport",
     "IngestOptions",
+    "JobRecord",
     "Library",
     "LibraryBusyError",
     "LibraryError",
     "LibraryStats",
     "MatchedWord",
+    "NotServableError",
     "ProgressFn",
     "QueryPart",
     "ReindexReport",
@@ -98,6 +109,7 @@ __all__ = [
     "Settings",
     "StorageError",
     "TextKind",
+    "VideoRecord",
     "TimelineError",
     "absolute",
     "content_hash",
@@ -111,6 +123,7 @@ __all__ = [
     "plural",
     "path_text",
     "printable",
+    "search_timings",
     "set_search_threads",
     "stored_names",
     "text_path",

@@ -145,3 +145,73 @@ class EnrichReport:
         what = "utterances" if self.kind == "speech" else "on-screen lines"
         st = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing to do"
         return f"{self.kind}: {self.videos} videos ({st}), {self.lines} {what}, in {self.seconds:.1f} s"
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video row as the catalog holds it: ``status`` ``indexed`` or ``failed`` (``error``
+    says why); ``size`` in bytes and ``mtime_ns`` as stat'ed when it was indexed (what a server
+    checks before serving the file); ``content_hash`` blake2b-256 hex of its bytes."""
+
+    video_id: int
+    path: Path
+    status: str
+    error: str | None
+    duration_s: float | None
+    segments: int
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    indexed_at: str  # ISO 8601, UTC
+
+
+JOB_KINDS = ("upload", "folder")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+"""A job's ``status``, in the order a job goes through them (``done``, ``failed`` and
+``cancelled`` are final)."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A long task started through the API (``kind`` in :data:`JOB_KINDS`), as stored in the
+    catalog: ``status`` in :data:`JOB_STATES`; progress ``done_s`` of ``total_s`` video seconds
+    and ``videos_done`` of ``videos_total``; ``current`` the file just indexed; ``summary`` the
+    run's report once done; ``error`` why it failed; ``videos`` what it added. Times ISO 8601 (UTC)."""
+
+    job_id: str
+    kind: str
+    status: str
+    owner: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    videos_total: int
+    videos_done: int
+    total_s: float
+    done_s: float
+    current: str | None
+    summary: str | None
+    error: str | None
+    cancel_requested: bool
+    paths: tuple[str, ...]
+    videos: tuple[str, ...]
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key as listed (never its secret): ``prefix`` its first characters; times ISO 8601 (UTC)."""
+
+    key_id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -35,10 +35,7 @@ def library(tmp_path_factory):
 
 @pytest.fixture
 def ctx(library, tmp_path):
-    added: list[Path] = []
-    c = AppContext(library, on_new_files=added.extend, remux_dir=tmp_path / "remux")
-    c.added = added
-    return c
+    return AppContext(library, remux_dir=tmp_path / "remux")
 
 
 def test_search_equals_library_search(ctx):
@@ -94,7 +91,6 @@ def test_missing_and_empty_library(tmp_path):
     with pytest.raises(InputError, match="No library at .*nowhere yet. To start: open \\*\\*Add videos"):
         missing.search("a dog", 5)
     assert "To start: open **Add videos**" in missing.status() and missing.needs_encoder()
-    assert missing.media_paths() == [missing.thumbnail_dir]  # never a video folder
     assert not (tmp_path / "nowhere").exists()  # looking does not make a library
     from tempme.index import Library
 
@@ -169,17 +165,11 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
     assert all(m.thumbnail and Path(m.thumbnail).is_file() for m in moments)
 
 
-def test_playable_only_library_files(ctx, tmp_path):
+def test_playable_only_library_files(ctx):
     m = ctx.search("a bicycle", 1)[0]
-    played = ctx.playable(m)  # a private copy of the checked file, never the library path itself
-    assert played.parent == ctx.played.play_dir and played.read_bytes() == Path(m.path).read_bytes()
-    assert ctx.media_paths() == [ctx.thumbnail_dir]  # nothing added for serving
-    other = tmp_path / "other.mp4"
-    shutil.copyfile(VIDEOS / "moviepy__doc_medias_example3.mp4", other)
-    from dataclasses import replace
-
-    with pytest.raises(InputError, match="not .*in the library"):
-        ctx.playable(replace(m, path=other))
+    assert ctx.playable(m.video_id) == Path(m.path).resolve()  # the library's rule: Library.servable_video
+    with pytest.raises(InputError, match="Video 999999 is not in the library"):
+        ctx.playable(999_999)
 
 
 def test_add_files(ctx, tmp_path):
@@ -198,7 +188,7 @@ def test_add_files(ctx, tmp_path):
     assert summary.startswith("Added 1 video (") and "Not added: notes.txt" in summary
     assert calls and calls[-1] == (1, 1)
     stored = [p for p in ctx.uploads_dir.iterdir() if p.name == "my_clip__1_.mp4"]  # its own (safe) name
-    assert len(stored) == 1 and ctx.added == [stored[0].resolve()]
+    assert len(stored) == 1
     found = ctx.search("a man in a car", 10, SearchFilters(folder=str(ctx.uploads_dir)))
     assert found and {Path(m.path) for m in found} == {stored[0].resolve()}
     assert ctx.last_add == summary.split(" Not added")[0]
@@ -231,7 +221,6 @@ def test_add_folder_needs_permission(ctx, tmp_path):
     shutil.copyfile(VIDEOS / "moviepy__doc_medias_example3.mp4", folder / "sub" / "snow.mp4")
     summary = ctx.add_folder(f"  {folder}  ")
     assert summary.startswith("Added 1 video (")
-    assert ctx.added == [(folder / "sub" / "snow.mp4").resolve()]
     assert {Path(m.path).name for m in ctx.search("snow", 10, SearchFilters(folder=str(folder)))} == {"snow.mp4"}
 
 

@@ -119,9 +119,9 @@ def test_library_imports_at_most_8_index_modules() -> None:
     assert len(modules) <= MAX_LIBRARY_IMPORTS, sorted(modules)
     # a thin facade: 250 lines at the rooms (issue 21); + compound search and export, and the report
     # types imported from tempme.index (one module) rather than .reports (issue 29); + the query
-    # model's text_ready, text_backend, rebuild_query_model and the index-time thumbnails' hook (issue 25);
-    # + open_video, the one serving rule (issue 22)
-    assert len((ROOT / "index" / "library.py").read_text().splitlines()) <= 290
+    # model's text_ready, text_backend, rebuild_query_model and the index-time thumbnails' hook
+    # (issue 25, and its lazy export room); + the served files, the video list, jobs and keys (issue 23)
+    assert len((ROOT / "index" / "library.py").read_text().splitlines()) <= 310
 
 
 def _module_name(path: Path) -> str:

@@ -73,7 +73,7 @@ def test_a_non_utf8_name_goes_through_every_output(library) -> None:
     assert {text_path(h["video"]) for h in api} == set(Library.open(library).video_paths())
     spelled = next(h["video"] for h in api if "caf" in h["video"])  # the API takes its own spelling back
     assert {text_path(h["video"]) for h in Api(ctx).api_search("a box", 10, folder=spelled)} == {odd}
-    assert ctx.playable(found[0]).read_bytes() == odd.read_bytes()
+    assert ctx.playable(found[0].video_id).read_bytes() == odd.read_bytes()
 
 
 # ---- 14. every limit at the boundary, in one line ---------------------------------------------

@@ -3,13 +3,15 @@
 
 Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> list[Hit]``:
 
-- :class:`RemoteSearch`: the server's `/search` endpoint through gradio_client (the server
-  advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
+- :class:`RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain httpx; the
+  server advertises itself in the library folder, :mod:`app.advert`); no torch here, and no
+  gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
-:func:`open_search` picks one: the server when its advert is live and it needs no login; otherwise
-local, with a note on stderr saying why when a server was there but could not be used (a login,
-no answer, ``--nprobe``: the server searches with its own setting, or ``--then`` / ``--while``). `tempme shell` (or
+:func:`open_search` picks one: the server when its advert is live and it needs no login (or it
+has a key); otherwise local, with a note on stderr saying why when a server was there but could
+not be used (a login or key, no answer, ``--nprobe``: the server searches with its own setting,
+or ``--then`` / ``--while``) (:class:`ServerFirst`). `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
 """
@@ -21,16 +23,19 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, checked_path, library_dir
-from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, path_text, printable
+from tempme.index import Hit, LibraryError, SearchMode, get_settings, path_text, printable
 
 from tempme.cli_errors import fail
+
+if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the server path
+    from tempme.index import CompoundQuery
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +108,24 @@ class LocalSearch:
             raise SearchError(printable(str(exc))) from None
 
 
+class NeedsKey(RemoteUnavailable):
+    """The server asks for an API key that this command was not given (or that it refused)."""
+
+
 class RemoteSearch:
-    """Searches through a running `tempme serve` (its `/search` endpoint; no model here).
+    """Searches through a running `tempme serve`: ``POST /api/v1/search`` with plain httpx (no
+    model here; ``api_key``: sent as ``Authorization: Bearer``).
 
-    Raises (constructor):
-        RemoteUnavailable: the server does not answer, or has no `/search` endpoint.
-    """
+    Raises (search): NeedsKey (401), RemoteUnavailable (no answer, or not tempme's API),
+    SearchError (the server's one-line reason for a bad query)."""
 
-    def __init__(self, advert: ServerAdvert, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
-        from gradio_client import Client
+    def __init__(self, advert: ServerAdvert, api_key: str | None = None, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
+        import httpx
 
         self.where = advert.url
-        try:
-            self.client = Client(advert.url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout_s})
-        except Exception as exc:  # gradio_client raises httpx, ValueError or its own errors
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        base = advert.api or advert.url.rstrip("/") + "/api/v1"  # an advert written before the API: try it
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(base_url=base, headers=headers, timeout=timeout_s)
 
     def warm(self) -> None:
         pass  # the server's model is loaded
@@ -131,26 +139,59 @@ class RemoteSearch:
         mode: str = "all",
         folder: Path | None = None,
     ) -> list[Hit]:
-        from gradio_client.exceptions import AppError
+        import httpx
 
-        if isinstance(query, CompoundQuery):
+        if not isinstance(query, str):  # a CompoundQuery
             raise SearchError("--then and --while are not available through the server")
+        body = {
+            "query": query,
+            "k": k,
+            "mode": mode,
+            "per_video": per_video,
+            **({"folder": path_text(folder)} if folder else {}),
+        }
         try:
-            rows = self.client.predict(
-                query, k, path_text(folder) if folder else "", 0.0, 0.0, None, mode, per_video, api_name="/search"
-            )
-        except AppError as exc:  # the page's own one-line message
-            raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
-        except Exception as exc:
+            r = self.client.post("/search", json=body)
+        except httpx.HTTPError as exc:
             raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        if r.status_code == 401:
+            raise NeedsKey("needs an API key (--api-key or $TEMPME_API_KEY)")
+        if r.status_code in (400, 404, 422) and r.headers.get("content-type", "").startswith("application/problem"):
+            raise SearchError(str(r.json().get("detail", "")))
         try:
-            return [Hit.from_dict(r) for r in rows]
-        except (KeyError, TypeError, ValueError) as exc:
+            r.raise_for_status()
+            return [Hit.from_dict(h) for h in r.json()["hits"]]
+        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
 
 
 def _note(text: str) -> None:
     typer.echo(f"note: {text}", err=True)
+
+
+class ServerFirst:
+    """The server while it answers; when it cannot be used (it needs a key this command does not
+    have, or it does not answer), a note on stderr and a :class:`LocalSearch` from then on."""
+
+    def __init__(self, remote: RemoteSearch, library: Path, nprobe: int) -> None:
+        self.remote, self.library, self.nprobe, self.local = remote, library, nprobe, None
+
+    @property
+    def where(self) -> str:
+        return self.local.where if self.local else self.remote.where
+
+    def warm(self) -> None:
+        (self.local or self.remote).warm()
+
+    def search(self, query: str, k: int, **how) -> list[Hit]:
+        if self.local is None:
+            try:
+                return self.remote.search(query, k, **how)
+            except RemoteUnavailable as exc:
+                why = str(exc) if isinstance(exc, NeedsKey) else f"did not answer ({exc})"
+                _note(f"the server at {self.remote.where} {why}; searching here instead (loading the model)")
+                self.local = LocalSearch(self.library, self.nprobe)
+        return self.local.search(query, k, **how)
 
 
 def open_search(
@@ -159,6 +200,7 @@ def open_search(
     nprobe: int = DEFAULT_NPROBE,
     per_video: bool = False,
     use_server: bool = True,
+    api_key: str | None = None,
     compound: bool = False,
 ) -> LocalSearch | RemoteSearch:
     """The backend for `library`: its running server when usable, else a :class:`LocalSearch`
@@ -169,18 +211,18 @@ def open_search(
     """
     advert = find_server(library) if use_server else None
     if advert is not None:
-        if advert.auth:
-            _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
+        if advert.auth and not api_key:
+            _note(
+                f"the server at {advert.url} asks for a login or an API key (--api-key or $TEMPME_API_KEY); "
+                "searching here instead (loading the model)"
+            )
         elif nprobe != DEFAULT_NPROBE:
             _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
                   f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
         elif compound:
             _note(f"the server at {advert.url} does not take --then / --while (not in its API); searching here instead")
         else:
-            try:
-                return RemoteSearch(advert)
-            except RemoteUnavailable as exc:
-                _note(f"the server at {advert.url} did not answer ({exc}); searching here instead")
+            return ServerFirst(RemoteSearch(advert, api_key), library, nprobe)
     return LocalSearch(library, nprobe)
 
 
@@ -211,10 +253,10 @@ def _check_mode(mode: str) -> None:
 def run_query(
     backend, query: str | CompoundQuery, k: int, per_video: bool, mode: str, folder: Path | None
 ) -> list[Hit]:
-    """One query on `backend`; a server that stops answering is replaced by a local search
-    (said on stderr). Raises SearchError."""
+    """One query on `backend` (a :class:`ServerFirst` replaces a server that stops answering by a
+    local search, said on stderr). Raises SearchError."""
     _check_mode(mode)
-    for part in query.parts if isinstance(query, CompoundQuery) else ():
+    for part in () if isinstance(query, str) else query.parts:  # a CompoundQuery's parts
         _check_mode(part.mode or mode)
     try:
         return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
@@ -297,6 +339,12 @@ ModeOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
+ApiKeyOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key", envvar="TEMPME_API_KEY", help="API key for a server that asks for one (tempme keys create)."
+    ),
+]
 ServerOpt = Annotated[
     bool,
     typer.Option(
@@ -306,9 +354,13 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool, compound: bool = False):
+def _start(
+    library: Path, nprobe: int, per_video: bool, server: bool, api_key: str | None = None, compound: bool = False
+):
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, compound=compound)
+        return open_search(
+            library, nprobe=nprobe, per_video=per_video, use_server=server, api_key=api_key, compound=compound
+        )
     except SearchError as exc:
         fail(str(exc))
 
@@ -341,6 +393,7 @@ def search(
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
@@ -363,7 +416,7 @@ def search(
     if query is None and not interactive:
         fail("give a query (or -i for a shell)")
     compound = compound_query(query, then, while_, within, then_mode)
-    backend = _start(library, nprobe, per_video, server, compound=compound is not None)
+    backend = _start(library, nprobe, per_video, server, api_key, compound=compound is not None)
     folder = _folder(folder)
     if query is not None:
         try:
@@ -389,11 +442,12 @@ def shell(
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
-    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), as_json)
+    _shell(_start(library, nprobe, per_video, server, api_key), k, per_video, mode, _folder(folder), as_json)
 
 
 COMMANDS = {"search": search, "shell": shell}

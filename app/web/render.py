@@ -8,6 +8,7 @@ the sentences above the results and under the player.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -63,13 +64,14 @@ def file_url(path: str | Path) -> str:
     return "gradio_api/file=" + quote(str(path))
 
 
-def _card(g: VideoGroup, dots) -> str:
+def _card(g: VideoGroup, dots, picture: Callable[[int], str] | None) -> str:
     """One video's card: its best moment's picture and caption, then (when several of its
     moments are shown) each moment as a clickable time."""
     b = g.indices[g.moments.index(g.best)]
     name = escape(g.best.name)
+    src = picture(g.best.segment_id) if picture else file_url(g.best.thumbnail or "")
     pic = (
-        f'<img src="{escape(file_url(g.best.thumbnail))}" alt="{name} at {escape(g.best.span)}">'
+        f'<img src="{escape(src)}" alt="{name} at {escape(g.best.span)}">'
         if g.best.thumbnail
         else '<span class="nopic" role="img" aria-label="no picture"></span>'
     )
@@ -95,11 +97,13 @@ def _card(g: VideoGroup, dots) -> str:
     )
 
 
-def results_html(moments: list[Hit], scored: bool = True) -> str:
+def results_html(moments: list[Hit], scored: bool = True, picture: Callable[[int], str] | None = None) -> str:
     """The result cards: one per video (`group_by_video`), headed by its best moment's picture
     and caption (``●●●●○ · file · 0:41–0:44 of 0:55``; without dots when not ``scored``), then,
     when several of its moments are shown, each as a clickable time with its match dots.
-    Every clickable element carries ``data-index``, the moment's position in ``moments``."""
+    Every clickable element carries ``data-index``, the moment's position in ``moments``.
+    ``picture(segment_id)``: the URL of a moment's picture (the API's signed thumbnail link);
+    None: the thumbnail file through Gradio."""
     if not moments:
         return ""
     scores = [m.score for m in moments]
@@ -108,7 +112,7 @@ def results_html(moments: list[Hit], scored: bool = True) -> str:
     def dots(m: Hit) -> str:
         return f'<span class="dots" title="score {m.score:.3f}">{match_dots(m.score, best, worst)}</span>'
 
-    cards = "".join(_card(g, dots if scored else None) for g in group_by_video(moments))
+    cards = "".join(_card(g, dots if scored else None, picture) for g in group_by_video(moments))
     return f'<div class="cards">{cards}</div>'
 
 

@@ -6,6 +6,7 @@ every write."""
 from tempme.index.catalog.catalog import IN_CHUNK, Catalog
 from tempme.index.catalog.db import disk_full, read_only, sqlite_url, storage_problem
 from tempme.index.catalog.fulltext import STOP_WORDS, query_terms
+from tempme.index.catalog.jobs import JobBoard, KeyRing
 from tempme.index.catalog.location import (
     DB_NAME,
     SETTINGS_NAME,
@@ -45,6 +46,8 @@ __all__ = [
     "Catalog",
     "EnrichmentRecord",
     "IndexFileState",
+    "JobBoard",
+    "KeyRing",
     "KnownFile",
     "NewTextLine",
     "NewVideo",

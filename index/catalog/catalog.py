@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from tempme.index.catalog import db
 from tempme.index.catalog.filters import filter_videos, prefix
 from tempme.index.catalog.fulltext import FullText
+from tempme.index.catalog.jobs import JobBoard, KeyRing
+from tempme.index.catalog.listing import VideoListing
 from tempme.index.catalog.location import record_database_url
 from tempme.index.catalog.models import (
     EncoderRecord,
@@ -49,7 +51,7 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText, RunRecords):
+class Catalog(FullText, RunRecords, VideoListing):
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -82,6 +84,7 @@ class Catalog(FullText, RunRecords):
         if record_in is not None and not read_only:
             record_database_url(record_in, url)
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
+        self.jobs, self.keys = JobBoard(self.session, self.transaction), KeyRing(self.session, self.transaction)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -215,14 +218,6 @@ class Catalog(FullText, RunRecords):
                 select(Video.path).where(Video.content_hash == content_hash, Video.status == "indexed").limit(1)
             ).first()
         return None if p is None else Path(from_db(p))
-
-    def indexed_file(self, path: str) -> tuple[int, str | None] | None:
-        """``(size, content_hash)`` of the indexed video stored as ``path``, or None (none now)."""
-        with self.session() as s:
-            row = s.execute(
-                select(Video.size, Video.content_hash).where(Video.path == to_db(path), Video.status == "indexed")
-            ).first()
-        return None if row is None else (int(row[0]), row[1])
 
     def is_indexed_file(self, path: str) -> bool:
         """True when a video is stored as ``path`` (compared as stored) and indexed."""

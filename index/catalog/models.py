@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Optional
 
 import numpy as np
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # 64-bit columns: BIGINT on PostgreSQL (its INTEGER is 32-bit); SQLite's INTEGER already stores
@@ -176,3 +176,49 @@ class TextLine(Base):
     box_json: Mapped[Optional[str]] = mapped_column(Text)
     search_text: Mapped[Optional[str]] = mapped_column(Text)  # speech: wordnorm.search_form (0005)
     phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)
+
+
+class Job(Base):
+    """A long task started through the API (an upload's indexing, a server folder), in the
+    catalog so every server process of the library sees it (revision 0006).
+
+    ``kind``: ``upload`` or ``folder``; ``status``: ``queued``, ``running``, ``done``,
+    ``failed`` or ``cancelled``. Progress in video-seconds (``done_s`` of ``total_s``) and
+    videos; ``cancel_requested`` is set by any process and read by the one running it
+    (``owner``: host and pid)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    videos_total: Mapped[int] = mapped_column(Integer, default=0)
+    videos_done: Mapped[int] = mapped_column(Integer, default=0)
+    total_s: Mapped[float] = mapped_column(Float, default=0.0)  # video seconds to index
+    done_s: Mapped[float] = mapped_column(Float, default=0.0)
+    current: Mapped[Optional[str]] = mapped_column(Text)  # the file just indexed
+    summary: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    paths_json: Mapped[str] = mapped_column(Text, default="[]")  # what it indexes
+    videos_json: Mapped[str] = mapped_column(Text, default="[]")  # the videos it added
+
+
+class ApiKey(Base):
+    """An API key (revision 0006): only the SHA-256 of the secret is stored, with its first
+    characters (``prefix``) to find and show it. Revoked keys keep their row (``revoked_at``)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)

@@ -26,7 +26,7 @@ _EXPORTS = {
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
     "ScanPool": "scan_pool",
-    **dict.fromkeys(("NotServableError", "open_indexed", "open_servable"), "servable"),
+    "servable_file": "servable",
     **dict.fromkeys(
         (
             "KEY_NAME",

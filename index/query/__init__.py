@@ -9,6 +9,7 @@ from tempme.index.query.encoder import QueryEncoder, TextBatcher, TextQueries
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
 from tempme.index.query.router import OVERFETCH, Searchable, search
 from tempme.index.query.text import matched_words, search_lines
+from tempme.index.query.timing import STAGES, search_timings, stage
 from tempme.index.query.towers import (
     TextTower,
     apply_search_threads,
@@ -20,6 +21,7 @@ from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_v
 
 __all__ = [
     "OVERFETCH",
+    "STAGES",
     "CompoundQuery",
     "JoinedMoment",
     "PartHit",
@@ -46,5 +48,7 @@ __all__ = [
     "search",
     "search_lines",
     "search_moments",
+    "search_timings",
     "set_search_threads",
+    "stage",
 ]
