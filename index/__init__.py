@@ -51,6 +51,7 @@ from tempme.index.reports import (
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    SearchTuning,
     VideoRecord,
     plural,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "Relation",
     "SearchFilters",
     "SearchMode",
+    "SearchTuning",
     "Settings",
     "StorageError",
     "TextKind",

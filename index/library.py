@@ -189,8 +189,8 @@ class Library:
             return remove_videos(self._target, path, confirm)
 
     def rebuild(self, index: str | None = None, *, shards: int = 1, ray_address: str | None = None,
-                wait: Wait = False) -> int:  # fmt: skip
-        """Rebuild the vectors from the catalog as ``index`` (a FAISS factory to pin; None: by size); returns N."""
+                wait: Wait = False, target_recall: float | None = None, max_ms: float | None = None) -> int:  # fmt: skip
+        """As ``index`` (a FAISS factory to pin; None: by size), tuned for ``target_recall`` | ``max_ms``; returns N."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, got {shards}")
         with self._writer(wait):
@@ -198,7 +198,7 @@ class Library:
                 if index is not None:
                     raise ValueError("the library has no vectors yet: index videos before choosing an index type")
                 return 0
-            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address))
+            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address), target_recall=target_recall, max_ms=max_ms)  # fmt: skip
             self._store.save()
             return n
 
