@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from tempme.app.validate import MAX_IMAGE_BYTES, InputError, check_upload, clean_k, clean_query
+from tempme.app.validate import MAX_IMAGE_BYTES, InputError, check_upload, clean_k, clean_query, clean_segment_id
 from tempme.index import (
     SEARCH_MODES,
     CompoundQuery,
@@ -164,10 +164,10 @@ class SearchService:
     ) -> list[Hit]:  # fmt: skip
         """ "More like this": search with the stored vector of `segment_id`, itself excluded
         (``thumbnails`` as for :meth:`search`)."""
-        k = clean_k(k)
+        k, segment_id = clean_k(k), clean_segment_id(segment_id)
         lib = self._searchable()
         try:
-            vec = lib.segment_vector(int(segment_id))
+            vec = lib.segment_vector(segment_id)
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)

@@ -17,7 +17,16 @@ docs/architecture.md walks a video and a query through them. The command line is
 
 from tempme.index.compat import install as install_moved_paths
 from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
-from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
+from tempme.index.filenames import (
+    absolute,
+    is_under,
+    link_target,
+    path_text,
+    printable,
+    stored_names,
+    text_path,
+    wrong_kind,
+)
 from tempme.index.folders import FolderQuery, folder_labels, folder_matches, no_folder_message
 from tempme.index.hits import (
     IMAGE_MODES,
@@ -130,9 +139,12 @@ __all__ = [
     "link_target",
     "no_folder_message",
     "plural",
+    "path_text",
     "printable",
     "search_timings",
     "set_search_threads",
     "stored_names",
+    "text_path",
     "typed_date",
+    "wrong_kind",
 ]

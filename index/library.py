@@ -31,7 +31,7 @@ from tempme.index import (
 )  # fmt: skip
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
-from tempme.index.media import Thumbnails, load_key, purge_legacy, servable_file
+from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
 from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_moments
 from tempme.index.vectors import FaissStore, runner_for
 
@@ -52,7 +52,7 @@ class Library:
         self.read_only = read_only(self.path, database_url)
         if self.read_only:
             log.warning("%s is read-only: searching only (indexing, remove and rebuild are refused)", self.path)
-        self._catalog = Catalog(self.database_url, read_only=self.read_only)
+        self._catalog = Catalog(self.database_url, self.read_only, self.path if database_url else None)
         self._store = FaissStore(self.path, self._catalog, index_params)
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
         self.lock, self.jobs, self.keys = self._write_lock.lock, self._catalog.jobs, self._catalog.keys
@@ -73,7 +73,7 @@ class Library:
         cls, path: Path, create: bool = False, *, database_url: str | None = None, index_params=None, encoder=None
     ) -> Library:
         """Open (``create``: make) the library at ``path``, migrating its catalog (:func:`~.catalog.locate`)."""
-        url = locate(Path(path).expanduser(), database_url, create)
+        url = locate(Path(path).expanduser(), database_url, create, more_files=(KEY_NAME,))  # wrong kinds: one line
         return cls(Path(path).expanduser(), database_url=url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,24 @@ class VideoMeta:
     codec: str
 
 
+def check_regular(p: Path) -> None:
+    """Raise VideoDecodeError unless ``p`` is a regular file now: stat first (a device is never
+    opened), then a non-blocking open checked with ``fstat`` (a name swapped for a FIFO in between
+    cannot block: FFmpeg's own open of a FIFO would wait for a writer forever)."""
+    try:
+        st = os.stat(p)
+        if stat.S_ISREG(st.st_mode):
+            fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        raise VideoDecodeError(p, "no such file" if isinstance(exc, FileNotFoundError) else str(exc.strerror)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VideoDecodeError(p, "not a regular file (a FIFO, a device or a folder); only regular files are decoded")
+
+
 def open_container(path: str | os.PathLike) -> av.container.InputContainer:
     """Open a video file with PyAV for decoding its first video stream.
 
@@ -47,8 +66,7 @@ def open_container(path: str | os.PathLike) -> av.container.InputContainer:
             stream, or a text file FFmpeg would render as a "video".
     """
     p = Path(path)
-    if not p.is_file():
-        raise VideoDecodeError(p, "no such file")
+    check_regular(p)
     if p.stat().st_size == 0:
         raise VideoDecodeError(p, "empty file (0 bytes)")
     try:

@@ -139,9 +139,19 @@ def index(
     asr_model: AsrModelOpt = None,
     language: LanguageOpt = None,
     ocr_frames: OcrFramesOpt = 3,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also drop indexed videos under the folders that this walk skips although they are still on "
+            "disk (hidden files and folders, other extensions, linked folders). Without it only videos whose "
+            "files are gone are removed.",
+        ),
+    ] = False,
 ) -> None:
     """Index videos: shots and windows encoded by TempMe into the catalog + FAISS (incremental);
     with --speech / --ocr also transcripts and on-screen text for every video that lacks them.
+    Videos whose files are gone are removed; those still on disk are kept (--prune drops them too).
 
     A library remembers its encoder (its activation included): encoder flags are needed only
     for a new library.
@@ -169,7 +179,7 @@ def index(
         model, pretrained = model or "ViT-B-32", pretrained or "openai"
     options = IngestOptions(
         model=model, pretrained=pretrained, adapter=adapter, quick_gelu=quick_gelu, executor=executor,
-        workers=workers, batch_size=batch_size, segment_params=params,
+        workers=workers, batch_size=batch_size, segment_params=params, prune=prune,
     )  # fmt: skip
     with discard_new_library(lib, new_library):
         _index_report(

@@ -40,6 +40,7 @@ from tempme.app.cli.options import (
     NprobeOpt,
     PerVideoOpt,
     ServerOpt,
+    checked_path,
     library_dir,
 )  # fmt: skip
 from tempme.app.cli.request import RequestError, SearchError, SearchRequest, build_request, check_mode
@@ -70,7 +71,7 @@ def print_hits(hits: list[Hit], as_json: bool, dates: bool = False) -> None:
     date first); a second line says why a hit found by speech or on-screen text matched.
     ``--json``: one array of ``Hit.to_dict()``."""
     if as_json:
-        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
+        typer.echo(json.dumps([h.to_dict() for h in hits]))  # names in the one text spelling (index.path_text)
         return
     if not hits:
         typer.echo("no results")
@@ -179,6 +180,7 @@ def search(
     text queries when there is one. --then / --while join a second query in time ("a goal"
     --then "crowd cheers"); --export and --timeline write the results as clips and a timeline."""
     library = library_dir(ctx, library)
+    folder = checked_path(folder, "--folder") if folder else folder
     request = None
     if query is not None or image is not None or clip is not None:
         try:
@@ -223,6 +225,7 @@ def shell(
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
+    folder = checked_path(folder, "--folder") if folder else folder
     _shell(
         _start(library, nprobe, per_video, server, api_key), k, per_video, mode, req_opts.folder_filter(folder), as_json
     )

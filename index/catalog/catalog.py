@@ -27,6 +27,7 @@ from tempme.index.catalog.filters import filter_videos, prefix, to_naive_utc
 from tempme.index.catalog.fulltext import FullText
 from tempme.index.catalog.jobs import JobBoard, KeyRing
 from tempme.index.catalog.listing import VideoListing
+from tempme.index.catalog.location import record_database_url
 from tempme.index.catalog.models import (
     EncoderRecord,
     Enrichment,
@@ -58,6 +59,8 @@ class Catalog(FullText, RunRecords, VideoFacts, VideoListing):
     Args:
         url: a SQLAlchemy URL (``db.sqlite_url(library_dir)`` for the default SQLite file).
         read_only: open without writing anything (a read-only folder); no migration.
+        record_in: a library folder whose ``library.json`` records ``url`` once it has opened
+            (:func:`~.location.record_database_url`; nothing is written for a URL that fails).
         engine_options: for ``sqlalchemy.create_engine`` (e.g. ``poolclass=NullPool``).
 
     Raises:
@@ -65,7 +68,7 @@ class Catalog(FullText, RunRecords, VideoFacts, VideoListing):
             it cannot get; the file is never replaced.
     """
 
-    def __init__(self, url: str, read_only: bool = False, **engine_options) -> None:
+    def __init__(self, url: str, read_only: bool = False, record_in: Path | None = None, **engine_options) -> None:
         self.url = url
         self.read_only = read_only
         path = db.sqlite_file(url)
@@ -77,12 +80,11 @@ class Catalog(FullText, RunRecords, VideoFacts, VideoListing):
             with Session(self.engine) as s:  # a damaged file fails here, not in the first search
                 s.execute(select(func.count(Video.id))).scalar()
                 s.execute(select(func.count(Segment.id))).scalar()
-        except sa_exc.DBAPIError as exc:
+        except (sa_exc.DBAPIError, StorageError) as exc:
             self.engine.dispose()
-            raise StorageError(
-                f"{path or url} cannot be read as a library database ({exc.orig}). It was left "
-                "as it is: restore it from a backup, or move it away to start a new library."
-            ) from None
+            raise db.open_error(exc, path or url) from None
+        if record_in is not None and not read_only:
+            record_database_url(record_in, url)
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
         self.jobs, self.keys = JobBoard(self.session, self.transaction), KeyRing(self.session, self.transaction)
 

@@ -12,7 +12,7 @@ from tempme.index.lazy import lazy_exports
 _EXPORTS = {
     **dict.fromkeys(("IngestOptions",), "options"),
     **dict.fromkeys(("Executor", "FileStamp", "Outcome", "VideoFailure", "VideoResult"), "outcomes"),
-    **dict.fromkeys(("IngestPlan", "plan_ingest"), "plan"),
+    **dict.fromkeys(("IngestPlan", "gone_videos", "plan_ingest"), "plan"),
     **dict.fromkeys(("ChangeBatch", "ChangeSink", "WatchConfig"), "batches"),
     **dict.fromkeys(("plan_batch", "relink"), "changeset"),
     "Watcher": "watch",

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tempme.index.ingest.encoders import EncoderHandle
 from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
-from tempme.index.media.files import content_hash
+from tempme.index.media.files import NotRegularFileError, content_hash
 from tempme.index.media.scan import ScannedSegment, VideoScan, scan_video
 from tempme.index.media.scan_pool import ScanPool
 from tempme.index.media.segments import SegmentParams, SegmentSpan
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 class FileChangedError(OSError):
     """The file's size, mtime or inode changed while it was being read."""
+
+
+class _Stopped(Exception):
+    """The run stopped while a file was being read (SIGTERM, an early end): nothing to report."""
 
 
 @dataclass
@@ -72,6 +76,18 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
         return False
     finally:
         waited[0] += time.perf_counter() - t0
+
+
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
+
+
+def _retry(exc: Exception) -> bool:
+    """Whether the next run tries a failed file again: permissions and transient I/O, a file
+    that kept changing; never a timeout, a missing file or one that is not a regular file."""
+    return isinstance(exc, (PermissionError, FileChangedError)) or (
+        isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError, NotRegularFileError))
+    )
 
 
 def segment_thumbnail(seg: ScannedSegment) -> bytes:
@@ -107,10 +123,16 @@ def _decode_job(
     def spent() -> float:
         return time.perf_counter() - t0 - waited[0]
 
+    def budget() -> None:  # between chunks of the hash: the run stopped, or the file took too long
+        if stop.is_set():
+            raise _Stopped
+        if spent() > timeout_s:
+            raise TimeoutError(f"reading the file took more than {timeout_s:g} s; the file is skipped")
+
     try:
         for _attempt in range(attempts):
             before = FileStamp.of(path)
-            digest = content_hash(path)
+            digest = content_hash(path, check=budget)  # regular files only; budget() after every chunk
             meta = probe(path)
             scan = VideoScan(cuts_s=[])
             for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
@@ -131,12 +153,10 @@ def _decode_job(
         raise FileChangedError(
             f"the file kept changing while it was read ({attempts} attempts); the next run indexes it again"
         )
+    except _Stopped:
+        return
     except (VideoDecodeError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
-        reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
-        retry = isinstance(exc, (PermissionError, FileChangedError)) or (
-            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError))
-        )
-        _put(out, ("failed", key, reason, spent(), retry), stop, waited)
+        _put(out, ("failed", key, _reason(exc), spent(), _retry(exc)), stop, waited)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s: unexpected error", path)
         _put(out, ("failed", key, f"{type(exc).__name__}: {exc}", spent(), False), stop, waited)

@@ -66,12 +66,16 @@ def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.Encod
     )
 
 
-def plan_paths(catalog: Catalog, paths: list[Path], young_after_ns: int | None = None) -> IngestPlan:
+def plan_paths(
+    catalog: Catalog, paths: list[Path], young_after_ns: int | None = None, prune: bool = False
+) -> IngestPlan:
     """Walk ``paths`` (links keep their names; one stat per file, :func:`.media.treescan.scan_tree`)
     and plan against the catalog, moved videos found by content hash (:func:`.changeset.relink`).
 
     Videos stored under a walked folder's target (indexed by another name, or before links kept
-    their names) and not walked now are replaced by the names walked now, not doubled.
+    their names) and walked now under the link's name are replaced by the names walked now, not
+    doubled. Known videos the walk did not list are removed only when gone, or with ``prune``
+    (:func:`.plan.gone_videos`).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -88,17 +92,20 @@ def plan_paths(catalog: Catalog, paths: list[Path], young_after_ns: int | None =
         unreadable,
         stats={f.path: f.stat for f in scanned},
         young_after_ns=young_after_ns,
+        prune=prune,
     )
     return relink(catalog, plan, known)
 
 
-def plan_run(catalog: Catalog, paths: list[Path] | ChangeBatch, settle_s: float = 0.0) -> IngestPlan:
+def plan_run(
+    catalog: Catalog, paths: list[Path] | ChangeBatch, settle_s: float = 0.0, prune: bool = False
+) -> IngestPlan:
     """The plan of an ``add`` of ``paths``, or of a watcher's batch (:func:`.changeset.plan_batch`);
-    files modified less than ``settle_s`` ago are deferred."""
+    files modified less than ``settle_s`` ago are deferred; ``prune``: see :func:`.plan.plan_ingest`."""
     young = time.time_ns() - int(settle_s * 1e9) if settle_s > 0 else None
     if isinstance(paths, ChangeBatch):
         return plan_batch(catalog, paths, young)
-    return plan_paths(catalog, paths, young)
+    return plan_paths(catalog, paths, young, prune)
 
 
 def engine_for(options: IngestOptions, cancel: threading.Event, parts: bool = False) -> Executor:
@@ -127,7 +134,7 @@ def add_videos(
     or stale, unless ``TEMPME_QUERY_MODEL=0``: :func:`.query_model.ensure_query_model`)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
-    plan = screen(plan_run(target.catalog, paths, options.settle_s))  # headers: no model for non-videos
+    plan = screen(plan_run(target.catalog, paths, options.settle_s, options.prune))  # headers: no model for non-videos
     backfill_dates(target.catalog)  # videos indexed before recording dates were kept (headers only)
     if progress is not None:  # the totals, before the encoder loads
         progress(0, len(plan.encode) + len(plan.rejected), "")
