@@ -44,8 +44,14 @@ class Gatekeeper:
         path, method, start, status = scope["path"], scope["method"], time.perf_counter(), [500]
         limit = None
         if path.startswith("/api/"):
-            limit = MAX_UPLOAD_BODY if (method, path) == ("POST", f"{API_PREFIX}/videos") else MAX_BODY_BYTES
-            length = dict(scope["headers"]).get(b"content-length", b"0")
+            headers = dict(scope["headers"])
+            upload = (
+                (method, path) == ("POST", f"{API_PREFIX}/videos")
+                or (method, path) == ("POST", f"{API_PREFIX}/search")
+                and headers.get(b"content-type", b"").startswith(b"multipart/")
+            )
+            limit = MAX_UPLOAD_BODY if upload else MAX_BODY_BYTES  # an example clip or image: as an upload
+            length = headers.get(b"content-length", b"0")
             if not length.isdigit() or int(length) > limit:
                 return await self._too_large(send, limit, status)
         received = [0]
