@@ -27,7 +27,10 @@ class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     folder: str | None = Field(
-        None, max_length=4096, description="Only videos under this folder (absolute, or relative to the library)."
+        None,
+        max_length=4096,
+        description="Only videos in folders matching this, as typed (holiday finds "
+        ".../holiday 2023/; case-insensitive, no wildcards); an absolute path: that folder and those inside it.",
     )
     min_duration_s: float | None = Field(None, ge=0, le=1e9, description="Shortest video, in seconds.")
     max_duration_s: float | None = Field(None, ge=0, le=1e9, description="Longest video, in seconds.")
