@@ -110,13 +110,27 @@ class CompoundSearchRequest(SearchRequest):
     )
 
 
+class MomentSpan(BaseModel):
+    """A hit's own span in the video of its segment (a speech or compound hit is not its segment's span)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    segment_id: int
+    start_s: float = Field(ge=0, description="Start in the video, in seconds (a hit's start_s).")
+    end_s: float = Field(gt=0, description="End (exclusive), in seconds (a hit's end_s).")
+
+
 class TimelineRequest(BaseModel):
     """Moments to put on one timeline, in the order given."""
 
     model_config = ConfigDict(extra="forbid")
 
-    segment_ids: list[int] = Field(
-        ..., min_length=1, max_length=MAX_TIMELINE_MOMENTS, description="The moments (segment_id of a hit)."
+    segment_ids: list[int | MomentSpan] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_TIMELINE_MOMENTS,
+        description="The moments: a hit's segment_id (the segment's span), or {segment_id, start_s, end_s} "
+        "(the hit's own span, e.g. a compound hit's joined span).",
     )
     format: Literal["otio", "edl"] = Field("otio", description="otio (OpenTimelineIO JSON) or edl (CMX 3600).")
     order: Literal["result", "time"] = Field(

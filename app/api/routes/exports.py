@@ -140,7 +140,12 @@ def router(services: Services) -> APIRouter:
         frame rate, a marker per clip naming ``query``), as ``tempme export --timeline`` writes it."""
         from tempme.index import ExportOptions
 
-        hits = [servable_hit(s, rank) for rank, s in enumerate(req.segment_ids, start=1)]
+        hits = []
+        for rank, moment in enumerate(req.segment_ids, start=1):
+            if isinstance(moment, int):
+                hits.append(servable_hit(moment, rank))
+            else:
+                hits.append(replace(servable_hit(moment.segment_id, rank), start_s=moment.start_s, end_s=moment.end_s))
         name = f"tempme-moments.{req.format}"
         report, out = export(
             hits, lambda folder: ExportOptions(timeline=folder / name, order=req.order, query=req.query, clips=False)
