@@ -30,6 +30,7 @@ CHUNK = 1 << 16
 CLIP_HEADERS = ("X-Clip-Mode", "X-Clip-Start-S", "X-Clip-End-S", "X-Clip-Asked-Start-S", "X-Clip-Asked-End-S",
                 "X-Clip-Audio")  # fmt: skip
 """What ``/clip`` says in headers (exposed to browsers by CORS with Content-Disposition)."""
+START_DOC = "Another start in the same video (s), e.g. a speech or compound hit's own span; default the moment's."
 MP4 = {
     200: {
         "content": {"video/mp4": {}},
@@ -68,31 +69,52 @@ def opened(path: Path, folder: Path):
     return chunks(), size
 
 
+def servable_hit(services: Services, segment_id: int, rank: int, span: tuple | None = None) -> Hit:
+    """The moment as a hit on its video's resolved, servable path (``span``: another
+    ``(start_s, end_s)`` in that video, either None to keep the segment's). Raises ApiError 404."""
+    row = segment_row(services, segment_id)
+    try:
+        path = services.ctx.library().servable_video(row.video_id)
+    except NotServableError as e:
+        raise ApiError(404, str(e)) from None
+    hit = replace(Hit.of_segment(row, rank), path=path)
+    start_s, end_s = span or (None, None)
+    return replace(hit, start_s=hit.start_s if start_s is None else start_s,
+                   end_s=hit.end_s if end_s is None else end_s)  # fmt: skip
+
+
+def export(services: Services, hits: list[Hit], options_in):
+    """``Library.export`` into a new temporary folder with ``options_in(folder)``: (report,
+    folder). Raises ApiError 422 (the folder removed) for a moment that cannot be exported."""
+    out = Path(tempfile.mkdtemp(prefix="tempme-api-export-"))
+    try:
+        report = services.ctx.library().export(hits, out, options_in(out))
+        if report.errors:
+            raise ApiError(422, f"Moment {report.errors[0][0]}: {report.errors[0][1]}")
+    except (LibraryError, TimelineError) as e:
+        shutil.rmtree(out, ignore_errors=True)
+        raise ApiError(422, str(e)) from None
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return report, out
+
+
+def clip_response(made, folder: Path) -> StreamingResponse:
+    """The clip ``made`` (a ``ClipExport``) streamed from its open file, ``folder`` removed."""
+    chunks, size = opened(made.path, folder)
+    headers = {
+        "Content-Disposition": attachment(made.path.name),
+        "Content-Length": str(size),
+        "Cache-Control": "private, no-store",
+        **dict(zip(CLIP_HEADERS, (made.mode, f"{made.start_s:.6f}", f"{made.end_s:.6f}",
+                                  f"{made.span.start_s:.6f}", f"{made.span.end_s:.6f}", made.audio))),
+    }  # fmt: skip
+    return StreamingResponse(chunks, media_type="video/mp4", headers=headers)
+
+
 def router(services: Services) -> APIRouter:
     r = APIRouter(tags=["exports"])
-
-    def servable_hit(segment_id: int, rank: int) -> Hit:
-        row = segment_row(services, segment_id)
-        try:
-            path = services.ctx.library().servable_video(row.video_id)
-        except NotServableError as e:
-            raise ApiError(404, str(e)) from None
-        return replace(Hit.of_segment(row, rank), path=path)
-
-    def export(hits: list[Hit], options_in):
-        """``Library.export`` into a new temporary folder with ``options_in(folder)``."""
-        out = Path(tempfile.mkdtemp(prefix="tempme-api-export-"))
-        try:
-            report = services.ctx.library().export(hits, out, options_in(out))
-            if report.errors:
-                raise ApiError(422, f"Moment {report.errors[0][0]}: {report.errors[0][1]}")
-        except (LibraryError, TimelineError) as e:
-            shutil.rmtree(out, ignore_errors=True)
-            raise ApiError(422, str(e)) from None
-        except BaseException:
-            shutil.rmtree(out, ignore_errors=True)
-            raise
-        return report, out
 
     @r.get("/moments/{segment_id}/clip", response_class=StreamingResponse, responses=MP4,
            dependencies=[Depends(services.guard.files)], summary="The moment as an MP4 clip")  # fmt: skip
@@ -104,11 +126,7 @@ def router(services: Services) -> APIRouter:
             description="copy (stream copy from the keyframe at or before the start, no re-encode), exact "
             "(re-encoded: H.264 + AAC, frame-exact) or auto (copy when a keyframe is within 1 s before the start).",
         ),
-        start_s: float | None = Query(
-            None,
-            ge=0,
-            description="Another start in the same video (s): e.g. a compound hit's joined span; default the moment's.",
-        ),  # fmt: skip
+        start_s: float | None = Query(None, ge=0, description=START_DOC),
         end_s: float | None = Query(None, gt=0, description="Another end (s); default the moment's."),
         exp: str | None = None,
         sig: str | None = None,
@@ -118,20 +136,9 @@ def router(services: Services) -> APIRouter:
         writes it; which mode was used and the clip's actual span are in the headers."""
         from tempme.index import ExportOptions
 
-        hit = servable_hit(segment_id, 1)
-        hit = replace(hit, start_s=hit.start_s if start_s is None else start_s,
-                      end_s=hit.end_s if end_s is None else end_s)  # fmt: skip
-        report, out = export([hit], lambda _: ExportOptions(pad_s=pad, mode=mode, subtitles=False))
-        made = report.clips[0]
-        chunks, size = opened(made.path, out)
-        headers = {
-            "Content-Disposition": attachment(made.path.name),
-            "Content-Length": str(size),
-            "Cache-Control": "private, no-store",
-            **dict(zip(CLIP_HEADERS, (made.mode, f"{made.start_s:.6f}", f"{made.end_s:.6f}",
-                                      f"{made.span.start_s:.6f}", f"{made.span.end_s:.6f}", made.audio))),
-        }  # fmt: skip
-        return StreamingResponse(chunks, media_type="video/mp4", headers=headers)
+        hit = servable_hit(services, segment_id, 1, (start_s, end_s))
+        report, out = export(services, [hit], lambda _: ExportOptions(pad_s=pad, mode=mode, subtitles=False))
+        return clip_response(report.clips[0], out)
 
     @r.post("/timeline", response_class=Response, responses=TIMELINE, dependencies=[Depends(services.guard.api)],
             summary="Moments as an editor's timeline")  # fmt: skip
@@ -140,16 +147,14 @@ def router(services: Services) -> APIRouter:
         frame rate, a marker per clip naming ``query``), as ``tempme export --timeline`` writes it."""
         from tempme.index import ExportOptions
 
-        hits = []
-        for rank, moment in enumerate(req.segment_ids, start=1):
-            if isinstance(moment, int):
-                hits.append(servable_hit(moment, rank))
-            else:
-                hits.append(replace(servable_hit(moment.segment_id, rank), start_s=moment.start_s, end_s=moment.end_s))
+        hits = [
+            servable_hit(services, m, rank) if isinstance(m, int) else
+            servable_hit(services, m.segment_id, rank, (m.start_s, m.end_s))
+            for rank, m in enumerate(req.segment_ids, start=1)
+        ]  # fmt: skip
         name = f"tempme-moments.{req.format}"
-        report, out = export(
-            hits, lambda folder: ExportOptions(timeline=folder / name, order=req.order, query=req.query, clips=False)
-        )
+        options = lambda folder: ExportOptions(timeline=folder / name, order=req.order, query=req.query, clips=False)
+        report, out = export(services, hits, options)
         try:
             body = report.timeline.read_bytes()
         finally:
