@@ -4,6 +4,7 @@ libraries give messages, uploads are checked, copied and found."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -278,6 +279,8 @@ def test_status_line(ctx):
         "index ivf (40 vectors) · last run 2026-01-02 03:04 UTC: 2 indexed, 1 failed (unfinished) · "
         "4 failed files (a.mp4, b.mp4, c.mp4, …)"
     )
+    tuned = dataclasses.replace(stats, search_tuning={"nprobe": 12, "rerank": 10, "recall": 0.957, "p50_ms": 0.8})
+    assert "index ivf (40 vectors, recall@10 0.96 at nprobe 12)" in format_stats(tuned)
 
 
 def test_searches_run_while_the_page_adds_videos(ctx, tmp_path):

@@ -29,8 +29,8 @@ import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
-from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.app.cli.options import LibraryOpt, checked_path, library_dir
+from tempme.index import Hit, LibraryError, SearchMode, path_text, printable
 
 from tempme.cli_errors import fail
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the ser
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NPROBE = get_settings().nprobe  # the server searches with its own settings' nprobe
+DEFAULT_NPROBE = None  # None: the library's tuned nprobe (tempme rebuild), else the settings' (as the server)
 REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
 
 
@@ -64,7 +64,7 @@ class LocalSearch:
 
     where = "this process"
 
-    def __init__(self, library: Path, nprobe: int = DEFAULT_NPROBE) -> None:
+    def __init__(self, library: Path, nprobe: int | None = DEFAULT_NPROBE) -> None:
         from tempme.index import IndexParams, Library
 
         try:
@@ -148,7 +148,7 @@ class RemoteSearch:
             "k": k,
             "mode": mode,
             "per_video": per_video,
-            **({"folder": str(folder)} if folder else {}),
+            **({"folder": path_text(folder)} if folder else {}),
         }
         try:
             r = self.client.post("/search", json=body)
@@ -197,7 +197,7 @@ class ServerFirst:
 def open_search(
     library: Path,
     *,
-    nprobe: int = DEFAULT_NPROBE,
+    nprobe: int | None = DEFAULT_NPROBE,
     per_video: bool = False,
     use_server: bool = True,
     api_key: str | None = None,
@@ -216,9 +216,9 @@ def open_search(
                 f"the server at {advert.url} asks for a login or an API key (--api-key or $TEMPME_API_KEY); "
                 "searching here instead (loading the model)"
             )
-        elif nprobe != DEFAULT_NPROBE:
-            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
-                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
+        elif nprobe is not None:
+            _note(f"the server at {advert.url} searches with its own nprobe (the library's tuned one, else its"
+                  f" settings'), not --nprobe {nprobe}; searching here instead")  # fmt: skip
         elif compound:
             _note(f"the server at {advert.url} does not take --then / --while (not in its API); searching here instead")
         else:
@@ -230,7 +230,7 @@ def print_hits(hits: list[Hit], as_json: bool) -> None:
     """Rank, score, the moment (m:ss-m:ss of the video), path; a second line says why a hit
     found by speech or on-screen text matched. ``--json``: one array of ``Hit.to_dict()``."""
     if as_json:
-        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
+        typer.echo(json.dumps([h.to_dict() for h in hits]))  # names in the one text spelling (index.path_text)
         return
     if not hits:
         typer.echo("no results")
@@ -330,7 +330,10 @@ class SearchShell(cmd.Cmd):
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
 PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
 FolderOpt = Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")]
-NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
+NprobeOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="IVF lists probed per query (default: the library's tuned value, see `tempme stats`)."),
+]
 ModeOpt = Annotated[
     str,
     typer.Option(
@@ -355,7 +358,7 @@ ServerOpt = Annotated[
 
 
 def _start(
-    library: Path, nprobe: int, per_video: bool, server: bool, api_key: str | None = None, compound: bool = False
+    library: Path, nprobe: int | None, per_video: bool, server: bool, api_key: str | None = None, compound: bool = False
 ):
     try:
         return open_search(
@@ -368,7 +371,9 @@ def _start(
 def _folder(folder: Path | None) -> Path | None:
     from tempme.index import absolute
 
-    return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
+    return (
+        absolute(checked_path(folder, "--folder")) if folder else None
+    )  # links kept as stored  # absolute, links kept as stored: the same here and on the server
 
 
 def _shell(backend, k, per_video, mode, folder, as_json) -> None:

@@ -107,6 +107,14 @@ class IndexState(Base):
     # vectors.file_checksum of the file's bytes (ids and vectors; older libraries: of the ids only, rebuilt once)
     id_checksum: Mapped[int] = mapped_column(Int64, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # how the index is searched, as tuned (reports.SearchTuning; revision 0007); NULL: not tuned
+    nprobe: Mapped[Optional[int]] = mapped_column(Integer)
+    rerank: Mapped[Optional[int]] = mapped_column(Integer)
+    tuned_recall: Mapped[Optional[float]] = mapped_column(Float)
+    tuned_p50_ms: Mapped[Optional[float]] = mapped_column(Float)
+    tuned_queries: Mapped[Optional[int]] = mapped_column(Integer)
+    target_recall: Mapped[Optional[float]] = mapped_column(Float)
+    max_ms: Mapped[Optional[float]] = mapped_column(Float)
 
 
 class IndexRun(Base):
