@@ -114,7 +114,7 @@ class Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def _config(app) -> uvicorn.Config:
+def uvicorn_config(app) -> uvicorn.Config:
     return uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="on")
 
 
@@ -171,7 +171,7 @@ class Startup:
 
 def run(startup: Startup, sockets: list[socket.socket]) -> None:
     """Serve on ``sockets`` until told to exit: `Loading` at once, the full app once built."""
-    server = Server(_config(startup.loading), startup.stop)
+    server = Server(uvicorn_config(startup.loading), startup.stop)
     threading.Thread(target=startup.after_start, args=(server,), name="tempme-warm-up", daemon=True).start()
     server.run(sockets=sockets)
 
