@@ -3,7 +3,9 @@
 
 The advert is ``<library>/serving.json``: ``{"url", "api", "pid", "auth", "started_at"}`` (``url``
 the page, ``api`` the REST API's base URL, ``http://127.0.0.1:7860/api/v1``), written
-(atomically) once the server listens and removed when it exits. A reader trusts it only when
+(atomically) once the server listens and removed when it exits. A reader checks every field
+(:func:`parse_advert`; a damaged file is ignored with a warning and rewritten by the next
+`tempme serve`) and trusts it only when
 the process is alive and the port accepts a connection within half a second (a server killed
 with SIGKILL leaves a stale file; a reused pid does not answer on the port); a stale advert is
 ignored, never deleted by a reader (the folder may be read-only to it).
@@ -57,11 +59,14 @@ def local_url(host: str, port: int) -> str:
 
 def write_advert(library: Path, url: str, *, auth: bool, api: str = "") -> Path | None:
     """Advertise this process as the server of ``library`` (``api``: its REST API's base URL);
-    returns the file, or None when the folder cannot be written (logged: searches then load
-    their own model)."""
+    returns the file, or None when the folder does not exist yet (silently) or cannot be written
+    (logged: searches then load their own model)."""
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     advert = ServerAdvert(url, os.getpid(), auth, when, api)
     path = advert_path(library)
+    if not path.parent.is_dir():  # a library not made yet (the page offers to start it): nothing to say
+        log.debug("no folder %s yet: the server is not advertised", path.parent)
+        return None
     tmp = path.with_name(f".{ADVERT_NAME}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(advert.to_dict()) + "\n")
@@ -81,6 +86,30 @@ def remove_advert(library: Path) -> None:
             path.unlink()
     except (OSError, ValueError):
         pass
+
+
+MAX_PID = 2**22  # Linux's largest pid_max
+
+
+def parse_advert(d: object) -> ServerAdvert:
+    """The advert in the JSON value ``d``, checked: an ``http(s)`` URL whose host and port
+    (1..65535) parse, a pid from 1 to 2**22, ``auth`` a boolean.
+
+    Raises:
+        ValueError: anything else (the message says which field)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"not a JSON object ({type(d).__name__})")
+    url, pid, auth = d.get("url"), d.get("pid"), d.get("auth", False)
+    if not isinstance(url, str) or len(url) > 300:
+        raise ValueError("url is not a short text")
+    parts = urlsplit(url)  # ValueError for a malformed IPv6 address
+    if parts.scheme not in ("http", "https") or not parts.hostname or not 1 <= (parts.port or 80) <= 65535:
+        raise ValueError(f"url {url!r} is not http(s)://HOST:PORT/")  # .port: ValueError when out of range
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 1 <= pid <= MAX_PID:
+        raise ValueError(f"pid {str(pid)[:30]!r} is not a process id")
+    if not isinstance(auth, bool):
+        raise ValueError("auth is not true or false")
+    return ServerAdvert(url, pid, auth, str(d.get("started_at", ""))[:40])
 
 
 def _alive(pid: int) -> bool:
@@ -107,14 +136,11 @@ def find_server(library: Path) -> ServerAdvert | None:
     stale one: its process is gone or its port does not answer)."""
     path = advert_path(library)
     try:
-        d = json.loads(path.read_text())
-        advert = ServerAdvert(
-            str(d["url"]), int(d["pid"]), bool(d.get("auth")), str(d.get("started_at", "")), str(d.get("api") or "")
-        )
+        advert = parse_advert(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.info("ignoring %s: %s", path, exc)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        log.warning("ignoring the damaged %s (%s): searching here; the next `tempme serve` rewrites it", path, exc)
         return None
     if not _alive(advert.pid) or not _answers(advert.url):
         log.info("ignoring the stale advert %s (pid %d, %s)", path, advert.pid, advert.url)

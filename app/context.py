@@ -224,11 +224,13 @@ class AppContext:
         thumbnails: bool = True,
     ) -> list[Hit]:
         """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
-        k = clean_k(k)
+        from tempme.app.validate import clean_segment_id
+
+        k, segment_id = clean_k(k), clean_segment_id(segment_id)
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            vec = lib.segment_vector(int(segment_id))
+            vec = lib.segment_vector(segment_id)
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)

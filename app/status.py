@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tempme.index import IndexReport, LibraryStats, plural
+from tempme.index import IndexReport, LibraryStats, plural, printable
 
 
 def summarize_report(report: IndexReport) -> str:
@@ -19,7 +19,7 @@ def summarize_report(report: IndexReport) -> str:
         text += f" {report.skipped} {'was' if report.skipped == 1 else 'were'} already in the library."
     if report.errors:
         text += f" {len(report.errors)} could not be read: " + "; ".join(
-            f"{Path(p).name}: {why}" for p, why in report.errors[:5]
+            f"{printable(Path(p).name)}: {printable(why)}" for p, why in report.errors[:5]
         )
         if len(report.errors) > 5:
             text += f"; and {len(report.errors) - 5} more"
@@ -48,7 +48,7 @@ def format_stats(stats: LibraryStats, last_add: str | None = None) -> str:
             + ("" if run.get("finished", True) else " (unfinished)")
         )
     if stats.failed:
-        names = ", ".join(Path(p).name for p, _ in stats.failures[:3])
+        names = ", ".join(printable(Path(p).name) for p, _ in stats.failures[:3])
         parts.append(f"{stats.failed} failed files ({names}{', …' if stats.failed > 3 else ''})")
     line = " · ".join(parts)
     return line if not last_add else f"{line}  \nLast upload: {last_add}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tempme.app.validate import InputError, check_upload, check_upload_batch
-from tempme.index import content_hash
+from tempme.index import content_hash, is_video_name
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,16 @@ def free_name(folder: Path, name: str) -> Path:
     return dest
 
 
+MAX_STEM_CHARS = 120
+"""Longest stored upload name before its extension (file systems allow 255 bytes a name)."""
+
+
 def safe_name(name: str) -> str:
-    """``name`` with every character other than letters, digits and ``._-`` replaced by ``_``."""
-    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return keep.strip("._") or "video"
+    """``name`` as stored in ``uploads/``: every character other than letters, digits and ``._-``
+    replaced by ``_``, no leading dot (a hidden file is never walked), the stem cut to
+    `MAX_STEM_CHARS`, and the video extension kept as it was, lower-cased (``..mp4`` is
+    ``video.mp4``, not ``mp4``, which no walk would take for a video)."""
+    suffix = Path(name).suffix.lower() if is_video_name(name) else ""
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    keep = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem)
+    return (keep.lstrip("._")[:MAX_STEM_CHARS] or "video") + suffix

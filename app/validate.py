@@ -12,7 +12,14 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name
+from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name, text_path
+
+MAX_PATH_CHARS = 4096
+"""Longest accepted path (Linux's PATH_MAX, in characters): a folder filter, a path to remove."""
+RESERVED_CODE_POINTS = (0x10FF80, 0x10FFFF)
+"""Code points that stand for the bytes of non-UTF-8 names in the library's text spelling
+(:func:`tempme.index.path_text`); a name typed on a command line cannot hold them."""
+MAX_SEGMENT_ID = 2**63 - 1
 
 MAX_QUERY_CHARS = 1000
 """Longest accepted query. CLIP's text tower reads 77 tokens (TempMe: 32), about 200 characters
@@ -27,6 +34,47 @@ MAX_UPLOAD_BYTES = 8 * 1024**3
 
 class InputError(ValueError):
     """A problem with what the person asked for; the message is shown on the page verbatim."""
+
+
+def clean_path(text: str, what: str, *, spelled: bool = False) -> str:
+    """A path a person gave (``what``: "The folder filter", "The path"), checked once here:
+    at most `MAX_PATH_CHARS` characters, no control character, and Unicode a file name can
+    have. ``spelled``: the text comes from the page or the API, in the library's text spelling
+    (bytes of non-UTF-8 names as U+10FF80.., :func:`tempme.index.text_path`), and is turned
+    back into the path; otherwise (a command line) those code points are refused.
+
+    Raises:
+        InputError: too long, a control character, a reserved code point or a lone surrogate.
+    """
+    if len(text) > MAX_PATH_CHARS:
+        raise InputError(f"{what} has {len(text):,} characters; the limit is {MAX_PATH_CHARS:,}.")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InputError(f"{what} contains a control character.")
+    if spelled:
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise InputError(f"{what} is not valid Unicode (a lone surrogate).")
+        return str(text_path(text))
+    if (bad := next((c for c in text if ord(c) >= RESERVED_CODE_POINTS[0]), None)) is not None:
+        raise InputError(
+            f"{what} contains U+{ord(bad):04X}, a code point the library reserves (no indexed name can have it)."
+        )
+    return text
+
+
+def clean_segment_id(segment_id) -> int:
+    """A segment id: a whole number from 0 to 2**63 - 1 (what the catalog can store).
+
+    Raises:
+        InputError: anything else (the message says what was given)."""
+    try:
+        value = int(segment_id)
+        if isinstance(segment_id, bool) or value != segment_id and not isinstance(segment_id, str):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"A segment id must be a whole number, got {str(segment_id)[:40]!r}.") from None
+    if not 0 <= value <= MAX_SEGMENT_ID:
+        raise InputError(f"Segment {str(value)[:40]} is not in the library (ids go from 0 to 2**63 - 1).")
+    return value
 
 
 class BusyError(InputError):
@@ -121,8 +169,8 @@ def make_filters(
     if lo is not None and hi is not None and lo > hi:
         raise InputError(f"The minimum duration ({lo:g} s) is above the maximum ({hi:g} s).")
     folder = (folder or "").strip() or None
-    if folder is not None and any(unicodedata.category(c) == "Cc" for c in folder):
-        raise InputError("The folder filter contains a control character.")
+    if folder is not None:
+        folder = clean_path(folder, "The folder filter", spelled=True)
     exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
     return SearchFilters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
 

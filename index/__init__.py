@@ -17,7 +17,16 @@ docs/architecture.md walks a video and a query through them. The command line is
 
 from tempme.index.compat import install as install_moved_paths
 from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
-from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
+from tempme.index.filenames import (
+    absolute,
+    is_under,
+    link_target,
+    path_text,
+    printable,
+    stored_names,
+    text_path,
+    wrong_kind,
+)
 from tempme.index.hits import (
     SEARCH_MODES,
     TEXT_KINDS,
@@ -38,6 +47,7 @@ from tempme.index.reports import (
     EnrichReport,
     IndexFileState,
     IndexReport,
+    IngestProgress,
     JobRecord,
     LibraryStats,
     ProgressFn,
@@ -85,6 +95,7 @@ __all__ = [
     "IndexParams",
     "IndexReport",
     "IngestOptions",
+    "IngestProgress",
     "JobRecord",
     "Library",
     "LibraryBusyError",
@@ -114,8 +125,11 @@ __all__ = [
     "is_video_name",
     "link_target",
     "plural",
+    "path_text",
     "printable",
     "search_timings",
     "set_search_threads",
     "stored_names",
+    "text_path",
+    "wrong_kind",
 ]

@@ -1,5 +1,8 @@
 """The library's exceptions, and the one rule that turns a storage failure into a :class:`StorageError`.
 
+Kinds (:data:`STORAGE_PROBLEMS`): disk full, read-only, locked, damaged, I/O error; each has its
+own advice (:data:`STORAGE_ADVICE`), and only a damaged database is told to restore a backup.
+
 Storage is translated where it is touched: the catalog (:mod:`tempme.index.catalog`, every write
 transaction) and the vector files (:mod:`tempme.index.vectors.store`, every save) run their
 writes inside :func:`storage_boundary`, so ``add``, ``remove``, ``rebuild``, ``reindex`` and
@@ -27,22 +30,38 @@ class NotServableError(LibraryError):
 
 
 class StorageError(LibraryError):
-    """The library's storage failed: a full disk, a read-only folder, an I/O error, a damaged
-    database. The message says what failed and what was kept; ``kind`` is one of
-    :data:`STORAGE_PROBLEMS` (None: a damaged or unreadable file found on opening)."""
+    """The library's storage failed: a full disk, a read-only folder, a locked or damaged
+    database, an I/O error. The message says what failed and what was kept; ``kind`` is one of
+    :data:`STORAGE_PROBLEMS` (None: a damaged or unreadable file found on opening). ``bare``:
+    raised where the failure happened (the database engine), without saying what the library was
+    doing; :func:`storage_boundary` adds that."""
 
-    def __init__(self, message: str, kind: str | None = None) -> None:
+    def __init__(self, message: str, kind: str | None = None, *, bare: bool = False) -> None:
         super().__init__(message)
         self.kind = kind
+        self.bare = bare
 
 
 STORAGE_PROBLEMS = {
     "full": "the disk is full",
     "read-only": "the library folder or database is read-only",
+    "locked": "the database is locked by another program",
     "damaged": "the database is damaged",
     "io": "an I/O error",
 }
 """What :func:`storage_kind` can say, and the words for people."""
+
+STORAGE_ADVICE = {
+    "full": "nothing in the library is damaged: free some space and run the command again",
+    "read-only": "make the library folder writable (or search only: searching works read-only)",
+    "locked": "another program holds the database: wait for it to finish and try again",
+    "damaged": "restore it from a backup, or move it away to start a new library",
+    "io": "the disk or its connection failed: check it (the kernel log says more), then try again",
+}
+"""What to do about each of :data:`STORAGE_PROBLEMS`: the only kind that gets "restore from a
+backup" is a damaged database."""
+
+_LOCKED = ("database is locked", "database table is locked", "lock timeout", "could not obtain lock")
 
 _FULL = ("disk is full", "no space left", "quota exceeded")
 _READ_ONLY = ("readonly database", "read-only file system", "attempt to write a readonly")
@@ -68,6 +87,8 @@ def storage_kind(exc: BaseException, *, database: bool = False) -> str | None:
         return "full"
     if any(m in text for m in _READ_ONLY):
         return "read-only"
+    if any(m in text for m in _LOCKED):
+        return "locked"
     if any(m in text for m in _BROKEN):
         return "damaged"
     if isinstance(exc, RuntimeError) and ("could not open" in text or "write" in text and "error" in text):
@@ -83,13 +104,23 @@ def storage_boundary(
     saying ``what`` failed and what was ``kept``; anything else passes through unchanged."""
     try:
         yield
-    except StorageError:
-        raise
+    except StorageError as exc:
+        if not exc.bare or exc.kind is None:
+            raise
+        detail = exc.__cause__ or exc
+        raise StorageError(f"{STORAGE_PROBLEMS[exc.kind]} ({cause(detail)}) while {what}; {kept}", exc.kind) from detail
     except Exception as exc:
         kind = classify(exc)
         if kind is None:
             raise
         raise StorageError(f"{STORAGE_PROBLEMS[kind]} ({cause(exc)}) while {what}; {kept}", kind) from exc
+
+
+def storage_error(kind: str, exc: BaseException, what: str | None = None, *, bare: bool = False) -> StorageError:
+    """The one-line :class:`StorageError` for a failure of ``kind``: what it is, its cause, while
+    doing ``what``, and the advice for that kind (:data:`STORAGE_ADVICE`)."""
+    doing = f" while {what}" if what else ""
+    return StorageError(f"{STORAGE_PROBLEMS[kind]} ({cause(exc)}){doing}: {STORAGE_ADVICE[kind]}", kind, bare=bare)
 
 
 def cause(exc: BaseException) -> str:

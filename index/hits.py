@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from tempme.index.filenames import path_text, printable, text_path
+
 
 class TextKind(StrEnum):
     """What a video's text lines are: what is said (transcripts) or written on screen (OCR)."""
@@ -156,7 +158,13 @@ class Hit:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The file's name as people read it (:func:`~tempme.index.filenames.printable`)."""
+        return printable(self.path.name)
+
+    @property
+    def shown(self) -> str:
+        """The file's path as people read it (:func:`~tempme.index.filenames.printable`)."""
+        return printable(self.path)
 
     @property
     def span(self) -> str:
@@ -201,11 +209,13 @@ class Hit:
 
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
-        dict with a ``path`` key for a file to download)."""
+        dict with a ``path`` key for a file to download), in the library's one text spelling of
+        names (:func:`~tempme.index.filenames.path_text`: valid UTF-8, back to the same bytes
+        with :meth:`from_dict`)."""
         return {
             "rank": self.rank,
             "score": float(self.score),
-            "video": str(self.path),
+            "video": path_text(self.path),
             "start_s": float(self.start_s),
             "end_s": float(self.end_s),
             "segment_id": int(self.segment_id),
@@ -241,7 +251,7 @@ class Hit:
         return cls(
             segment_id=int(d["segment_id"]),
             video_id=int(d["video_id"]),
-            path=Path(d["video"]),
+            path=text_path(str(d["video"])),
             start_s=float(d["start_s"]),
             end_s=float(d["end_s"]),
             score=float(d["score"]),

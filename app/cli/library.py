@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.cli.enrich import enrich
 from tempme.app.cli.ingest import index, reindex
-from tempme.app.cli.options import LibraryOpt, WaitOpt, library_dir
+from tempme.app.cli.options import LibraryOpt, WaitOpt, checked_path, library_dir
 from tempme.index import SearchTuning, printable
 
 from tempme.cli_errors import fail
@@ -105,6 +105,8 @@ def remove(
     more than one (or give --yes)."""
     library = library_dir(ctx, library)
     from tempme.index import Library, LibraryError
+
+    checked_path(path, "The path to remove")
 
     def confirm(paths: list[Path]) -> bool:
         if yes:

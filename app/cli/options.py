@@ -57,3 +57,17 @@ def library_dir(ctx: typer.Context, library: Path | None) -> Path:
     if library is not None:
         return library
     return ctx.find_root().params.get("library") or DEFAULT_LIBRARY
+
+
+def checked_path(path: Path, what: str) -> Path:
+    """``path`` as given on the command line, if :func:`tempme.app.validate.clean_path` accepts
+    it (length, control characters, reserved code points); else the one-line error and exit 1."""
+    from tempme.app.validate import InputError, clean_path
+
+    from tempme.cli_errors import fail
+
+    try:
+        clean_path(str(path), what)
+    except InputError as exc:
+        fail(str(exc))
+    return path

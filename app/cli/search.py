@@ -29,8 +29,8 @@ import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
-from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, printable
+from tempme.app.cli.options import LibraryOpt, checked_path, library_dir
+from tempme.index import Hit, LibraryError, SearchMode, path_text, printable
 
 from tempme.cli_errors import fail
 
@@ -148,7 +148,7 @@ class RemoteSearch:
             "k": k,
             "mode": mode,
             "per_video": per_video,
-            **({"folder": str(folder)} if folder else {}),
+            **({"folder": path_text(folder)} if folder else {}),
         }
         try:
             r = self.client.post("/search", json=body)
@@ -230,7 +230,7 @@ def print_hits(hits: list[Hit], as_json: bool) -> None:
     """Rank, score, the moment (m:ss-m:ss of the video), path; a second line says why a hit
     found by speech or on-screen text matched. ``--json``: one array of ``Hit.to_dict()``."""
     if as_json:
-        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
+        typer.echo(json.dumps([h.to_dict() for h in hits]))  # names in the one text spelling (index.path_text)
         return
     if not hits:
         typer.echo("no results")
@@ -371,7 +371,9 @@ def _start(
 def _folder(folder: Path | None) -> Path | None:
     from tempme.index import absolute
 
-    return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
+    return (
+        absolute(checked_path(folder, "--folder")) if folder else None
+    )  # links kept as stored  # absolute, links kept as stored: the same here and on the server
 
 
 def _shell(backend, k, per_video, mode, folder, as_json) -> None:

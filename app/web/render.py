@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tempme.app.web.state import SearchState
-from tempme.index import Hit, format_clock, format_time
+from tempme.index import Hit, format_clock, format_time, printable
 
 MATCH_DOTS = 5
 
@@ -147,7 +147,7 @@ def found_message(state: SearchState, new: int) -> str:
     """The sentence above the results: how many moments of what, and whether more can come
     (``new``: how many the last request returned)."""
     if state.new_videos:
-        names = ", ".join(p.name for p in state.new_videos[:5]) + (" …" if len(state.new_videos) > 5 else "")
+        names = ", ".join(printable(p.name) for p in state.new_videos[:5]) + (" …" if len(state.new_videos) > 5 else "")
         if not state.moments:
             return f"No moments of {names} (they may have been removed)."
         return f"{len(state.moments)} moments of the videos just added ({names}). Select one to play it."
@@ -163,7 +163,7 @@ def moment_caption(m: Hit, scored: bool = True) -> str:
     """Under the player: the selected moment's file, span, rank and score, path, and why it matched."""
     score = f" · result {m.rank} (score {m.score:.3f})" if scored else ""
     why = f"  \n{evidence_html(m)}" if m.matched != ("visual",) else ""
-    return f"**{m.name}** · moment {m.when}{score}  \n`{m.path}`{why}"
+    return f"**{m.name}** · moment {m.when}{score}  \n`{m.shown}`{why}"
 
 
 def similar_label(m: Hit | None) -> str:

@@ -4,19 +4,19 @@ schema (:mod:`.models`) and its Alembic migrations, one indexer per library on P
 every write."""
 
 from tempme.index.catalog.catalog import IN_CHUNK, Catalog
-from tempme.index.catalog.db import (
+from tempme.index.catalog.db import disk_full, read_only, sqlite_url, storage_problem
+from tempme.index.catalog.fulltext import STOP_WORDS, query_terms
+from tempme.index.catalog.jobs import JobBoard, KeyRing
+from tempme.index.catalog.location import (
     DB_NAME,
     SETTINGS_NAME,
     locate,
     masked_url,
-    read_only,
+    record_database_url,
     recorded_database_url,
-    sqlite_url,
-    storage_problem,
+    same_database,
 )
-from tempme.index.catalog.fulltext import STOP_WORDS, query_terms
-from tempme.index.catalog.jobs import JobBoard, KeyRing
-from tempme.index.catalog.locks import WriteLock
+from tempme.index.catalog.locks import LOCK_NAME, WriteLock
 from tempme.index.catalog.paths import UnstorablePathError, from_db, to_db
 from tempme.index.catalog.pglock import AdvisoryLock
 from tempme.index.catalog.records import (
@@ -27,6 +27,7 @@ from tempme.index.catalog.records import (
     NewTextLine,
     NewVideo,
     SegmentRow,
+    StoredFile,
     TextMatch,
     VideoToEnrich,
     describe_encoder,
@@ -36,6 +37,7 @@ from tempme.index.reports import IndexFileState
 __all__ = [
     "DB_NAME",
     "IN_CHUNK",
+    "LOCK_NAME",
     "SETTINGS_NAME",
     "LEGACY_QUICK_GELU",
     "EncoderInfo",
@@ -51,16 +53,20 @@ __all__ = [
     "NewTextLine",
     "NewVideo",
     "SegmentRow",
+    "StoredFile",
     "TextMatch",
     "UnstorablePathError",
     "VideoToEnrich",
     "WriteLock",
+    "disk_full",
     "from_db",
     "locate",
     "masked_url",
     "query_terms",
     "read_only",
+    "record_database_url",
     "recorded_database_url",
+    "same_database",
     "sqlite_url",
     "storage_problem",
     "to_db",

@@ -8,7 +8,7 @@ given.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
 import sqlite3
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from tempme.index.errors import LibraryError, StorageError, storage_kind
+from tempme.index.catalog.location import DB_NAME, masked_url
+from tempme.index.errors import LibraryError, StorageError, cause, storage_error, storage_kind
 from tempme.index.migrations import HEAD_REVISION, MIGRATIONS_DIR
 
 if TYPE_CHECKING:
@@ -27,45 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "library.db"
-SETTINGS_NAME = "library.json"  # {"database_url": ...} for a catalog outside the library folder
-
 
 def sqlite_url(library_dir: Path) -> str:
     """The default database of a library folder: ``sqlite:///<dir>/library.db``."""
     return f"sqlite:///{(Path(library_dir) / DB_NAME).resolve()}"
-
-
-def recorded_database_url(folder: Path) -> str | None:
-    """The catalog URL stored in the library folder's settings (None: SQLite ``library.db``)."""
-    f = Path(folder) / SETTINGS_NAME
-    return (json.loads(f.read_text()).get("database_url") or None) if f.is_file() else None
-
-
-def locate(folder: Path, database_url: str | None = None, create: bool = False) -> str | None:
-    """Where the catalog of the library in ``folder`` is: ``database_url``, else the one its
-    settings record, else None (SQLite ``library.db`` in the folder). With ``create``, a missing
-    library's folder is made and a given URL recorded, so later opens need only the folder.
-
-    Raises:
-        LibraryError: no library there and not ``create``, or another URL is recorded.
-    """
-    folder = Path(folder)
-    recorded = recorded_database_url(folder)
-    if database_url and recorded and database_url != recorded:
-        raise LibraryError(
-            f"the library {folder} keeps its catalog at {masked_url(recorded)}, not {masked_url(database_url)}"
-        )
-    database_url = database_url or recorded
-    if not (folder / (SETTINGS_NAME if database_url else DB_NAME)).is_file():
-        if not create:
-            raise LibraryError(
-                f"no library at {folder} (no {DB_NAME}); index videos first: tempme --library {folder} index VIDEO_DIR"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        if database_url:
-            (folder / SETTINGS_NAME).write_text(json.dumps({"database_url": database_url}, indent=1) + "\n")
-    return database_url
 
 
 def read_only(folder: Path, database_url: str | None = None) -> bool:
@@ -75,11 +40,6 @@ def read_only(folder: Path, database_url: str | None = None) -> bool:
     return not os.access(folder, os.W_OK) or (
         database_url is None and db_file.exists() and not os.access(db_file, os.W_OK)
     )
-
-
-def masked_url(url: str) -> str:
-    """``url`` with its password hidden, for messages."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -120,13 +80,17 @@ def make_engine(url: str, read_only: bool = False, **options) -> Engine:
     ``options`` go to ``sqlalchemy.create_engine`` (e.g. ``poolclass=NullPool``: no connection
     kept between uses)."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, **options)
+        engine = _create(url, pool_pre_ping=True, **options)
+        event.listen(engine, "handle_error", functools.partial(_translate_storage, url))
+        return engine
     if read_only and (f := sqlite_file(url)) is not None:
         uri = f"sqlite:///file:{f}?immutable=1&uri=true"
-        engine = create_engine(uri, connect_args={"check_same_thread": False}, **options)
+        engine = _create(uri, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", lambda conn, _r: conn.execute("PRAGMA foreign_keys=ON"))
+        event.listen(engine, "handle_error", functools.partial(_translate_storage, url))
         return engine
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **options)
+    engine = _create(url, connect_args={"timeout": 60, "check_same_thread": False}, **options)
+    event.listen(engine, "handle_error", functools.partial(_translate_storage, url))
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record) -> None:
@@ -137,6 +101,15 @@ def make_engine(url: str, read_only: bool = False, **options) -> Engine:
         cur.close()
 
     return engine
+
+
+def _create(url: str, **options) -> Engine:
+    """``create_engine``, with a URL SQLAlchemy cannot use (a typo, a driver not installed) as a
+    one-line LibraryError (its password masked)."""
+    try:
+        return create_engine(url, **options)
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError, ValueError) as exc:
+        raise LibraryError(f"cannot use the catalog URL {masked_url(url)}: {cause(exc)}") from None
 
 
 def alembic_config(url: str) -> Config:
@@ -190,9 +163,56 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def storage_problem(exc: BaseException) -> str | None:
+def storage_problem(exc: BaseException, url: str | None = None) -> str | None:
     """:func:`tempme.index.errors.storage_kind` for the catalog: an SQLAlchemy ``DBAPIError`` is
-    judged by the driver's own exception (SQLite's, psycopg's), whose message says what failed."""
+    judged by the driver's own exception (SQLite's, psycopg's), whose message says what failed.
+
+    ``url``: the catalog's; for an SQLite file, a "disk I/O error" (what SQLite says when it cannot
+    grow its ``-shm`` or ``-wal`` file) on a file system with no space left is a full disk, not
+    a damaged database."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return storage_kind(exc.orig if exc.orig is not None else exc, database=True)
-    return storage_kind(exc, database=isinstance(exc, (sqlite3.Error, sa_exc.SQLAlchemyError)))
+        kind = storage_kind(exc.orig if exc.orig is not None else exc, database=True)
+    else:
+        kind = storage_kind(exc, database=isinstance(exc, (sqlite3.Error, sa_exc.SQLAlchemyError)))
+    path = sqlite_file(url) if url else None
+    if kind in ("damaged", "io") and path is not None and disk_full(path.parent):
+        return "full"
+    return kind
+
+
+def disk_full(folder: Path) -> bool:
+    """True when the file system of ``folder`` has (next to) no space left for this user: less
+    than 64 KiB, about what SQLite needs to grow its write-ahead log by a few pages."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _translate_storage(url: str, context) -> None:
+    """SQLAlchemy's ``handle_error`` hook: a storage failure anywhere (opening, migrating, any
+    read or write) becomes one bare :class:`StorageError` of its kind (what the library was doing
+    is added by :func:`~tempme.index.errors.storage_boundary`); anything else goes on as it is."""
+    exc = context.original_exception
+    kind = storage_problem(exc, url)
+    if kind is not None:
+        raise storage_error(kind, exc, bare=True) from exc
+
+
+def open_error(exc: BaseException, where: str | Path) -> LibraryError:
+    """The one line for a catalog that could not be opened at ``where`` (a file or a URL, shown
+    masked): by kind (:func:`storage_problem`), each with its own advice; a damaged database is
+    left as it is. A connection refused, an unknown host or a rejected login: what the server said."""
+    kind = exc.kind if isinstance(exc, StorageError) else storage_problem(exc, str(where))
+    detail = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ is not None else exc
+    where = masked_url(str(where)) if "://" in str(where) else str(where)
+    if kind is None and isinstance(exc, sa_exc.OperationalError):  # the server cannot be reached, or refused the login
+        why = str(getattr(detail, "orig", None) or detail).strip().splitlines()[0]
+        return LibraryError(f"cannot open the catalog at {where}: {why}")
+    if kind in ("damaged", None):
+        return StorageError(
+            f"{where} cannot be read as a library database ({getattr(detail, 'orig', None) or detail}). It was left "
+            "as it is: restore it from a backup, or move it away to start a new library."
+        )
+    return storage_error(kind, detail, f"opening the library catalog {where}")

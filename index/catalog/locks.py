@@ -17,9 +17,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from sqlalchemy import Engine
 from tempme.index.catalog.pglock import AdvisoryLock
-from tempme.index.errors import LibraryBusyError, StorageError
+from tempme.index.errors import LibraryBusyError, StorageError, storage_error, storage_kind
 
 log = logging.getLogger(__name__)
+
+LOCK_NAME = "index.lock"
 
 
 class WriteLock:
@@ -35,7 +37,7 @@ class WriteLock:
         if engine.dialect.name == "postgresql":
             self.lock = AdvisoryLock(engine, f"tempme:{engine.url.database}")
         else:
-            self.lock = FileLock(str(self.folder / "index.lock"))
+            self.lock = FileLock(str(self.folder / LOCK_NAME))
         self._mutex = threading.Lock()  # one writer per process (the lock itself is reentrant)
 
     @contextmanager
@@ -59,6 +61,8 @@ class WriteLock:
                 self.lock.acquire(timeout=timeout)
             except Timeout:
                 raise LibraryBusyError(busy) from None
+            except OSError as exc:  # the lock file cannot be made: a full or read-only disk, a folder in its way
+                raise storage_error(storage_kind(exc) or "io", exc, f"taking the lock {self.lock.lock_file}") from exc
             try:
                 yield
             finally:

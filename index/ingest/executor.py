@@ -32,8 +32,8 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from tempme.index.ingest.encoders import EncoderHandle
-from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
-from tempme.index.media.files import content_hash
+from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
+from tempme.index.media.files import NotRegularFileError, content_hash
 from tempme.index.media.scan import ScannedSegment, VideoScan, scan_video
 from tempme.index.media.scan_pool import ScanPool
 from tempme.index.media.segments import SegmentParams, SegmentSpan
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 class FileChangedError(OSError):
     """The file's size, mtime or inode changed while it was being read."""
+
+
+class _Stopped(Exception):
+    """The run stopped while a file was being read (SIGTERM, an early end): nothing to report."""
 
 
 @dataclass
@@ -72,6 +76,18 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
         return False
     finally:
         waited[0] += time.perf_counter() - t0
+
+
+def _reason(exc: Exception) -> str:
+    return exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
+
+
+def _retry(exc: Exception) -> bool:
+    """Whether the next run tries a failed file again: permissions and transient I/O, a file
+    that kept changing; never a timeout, a missing file or one that is not a regular file."""
+    return isinstance(exc, (PermissionError, FileChangedError)) or (
+        isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError, NotRegularFileError))
+    )
 
 
 def segment_thumbnail(seg: ScannedSegment) -> bytes:
@@ -107,10 +123,16 @@ def _decode_job(
     def spent() -> float:
         return time.perf_counter() - t0 - waited[0]
 
+    def budget() -> None:  # between chunks of the hash: the run stopped, or the file took too long
+        if stop.is_set():
+            raise _Stopped
+        if spent() > timeout_s:
+            raise TimeoutError(f"reading the file took more than {timeout_s:g} s; the file is skipped")
+
     try:
         for _attempt in range(attempts):
             before = FileStamp.of(path)
-            digest = content_hash(path)
+            digest = content_hash(path, check=budget)  # regular files only; budget() after every chunk
             meta = probe(path)
             scan = VideoScan(cuts_s=[])
             for seg in scan_fn(path, meta, num_frames, short_side, params, scan):
@@ -131,12 +153,10 @@ def _decode_job(
         raise FileChangedError(
             f"the file kept changing while it was read ({attempts} attempts); the next run indexes it again"
         )
+    except _Stopped:
+        return
     except (VideoDecodeError, OSError, ValueError, RuntimeError, TimeoutError) as exc:
-        reason = exc.reason if isinstance(exc, VideoDecodeError) else f"{type(exc).__name__}: {exc}"
-        retry = isinstance(exc, (PermissionError, FileChangedError)) or (
-            isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, FileNotFoundError))
-        )
-        _put(out, ("failed", key, reason, spent(), retry), stop, waited)
+        _put(out, ("failed", key, _reason(exc), spent(), _retry(exc)), stop, waited)
     except Exception as exc:  # never let one file stop the run
         log.exception("%s: unexpected error", path)
         _put(out, ("failed", key, f"{type(exc).__name__}: {exc}", spent(), False), stop, waited)
@@ -146,8 +166,8 @@ class _Batches:
     """One run's segments on their way through the encoder: each file's pending segments, the
     batch being filled, and the outcomes that become final as batches are encoded."""
 
-    def __init__(self, paths: list[Path], encoder, batch_size: int) -> None:
-        self.paths, self.enc, self.batch_size = paths, encoder, batch_size
+    def __init__(self, paths: list[Path], encoder, batch_size: int, parts: bool = False) -> None:
+        self.paths, self.enc, self.batch_size, self.parts = paths, encoder, batch_size, parts
         self.pending = {i: _Pending() for i in range(len(paths))}
         self.batch: list[tuple[int, SegmentSpan, torch.Tensor, bytes]] = []
         self.finished = 0
@@ -172,6 +192,9 @@ class _Batches:
         keys = sorted({b[0] for b in self.batch})
         self.batch = []
         for key in keys:
+            p = self.pending.get(key)
+            if self.parts and p is not None and p.spans and p.done is None:  # part of a file: for the progress
+                yield SegmentsEncoded(self.paths[key], max(sp.end_s for sp in p.spans))
             yield from self.finish(key)
 
     def finish(self, key: int) -> Iterator[Outcome]:
@@ -222,6 +245,7 @@ class LocalExecutor:
     file_timeout_s: float = field(default_factory=lambda: get_settings().file_timeout_s)  # per file, decoding only (s)
     cancel: threading.Event | None = None  # set (e.g. on SIGTERM): stop within a batch, yield nothing more
     processes: bool = False  # decode in `workers` processes (media.scan_pool), each driven by a thread
+    segment_progress: bool = False  # also yield SegmentsEncoded as a file's segments are encoded
 
     def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
         paths = list(paths)
@@ -230,7 +254,7 @@ class LocalExecutor:
         enc = encoder.model
         out: queue.Queue = queue.Queue(maxsize=self.max_queued)
         stop = threading.Event()
-        batches = _Batches(paths, enc, self.batch_size)
+        batches = _Batches(paths, enc, self.batch_size, self.segment_progress)
         scan_pool = ScanPool(max(1, self.workers)) if self.processes else None
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
         try:

@@ -9,7 +9,19 @@ Names resolve on first use, so ``media.files`` does not import PyAV or OpenCV.""
 from tempme.index.lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(("VIDEO_EXTENSIONS", "content_hash", "is_video_name", "walk"), "files"),
+    **dict.fromkeys(
+        (
+            "VIDEO_EXTENSIONS",
+            "NotRegularFileError",
+            "content_hash",
+            "file_kind",
+            "is_video_name",
+            "open_regular",
+            "regular_stat",
+            "walk",
+        ),
+        "files",
+    ),
     **dict.fromkeys(("SegmentParams", "SegmentPlanner", "SegmentSpan", "plan_segments"), "segments"),
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
@@ -17,6 +29,7 @@ _EXPORTS = {
     "servable_file": "servable",
     **dict.fromkeys(
         (
+            "KEY_NAME",
             "Thumbnails",
             "drop_thumbnails",
             "is_blank",

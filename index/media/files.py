@@ -7,10 +7,13 @@ files are named (absolute, links kept) is :mod:`tempme.index.filenames`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Iterable
+from typing import BinaryIO, Iterable
 
 from tempme.index.filenames import absolute, link_target
 
@@ -88,10 +91,71 @@ def walk(paths: Iterable[str | os.PathLike], errors: list[tuple[Path, str]] | No
     return sorted([*chosen.values(), *loops])
 
 
-def content_hash(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """blake2b-256 hex digest of the file's bytes."""
+class NotRegularFileError(OSError):
+    """A name that leads to something other than a regular file (a FIFO, a device, a folder, a
+    socket): never opened for reading, whatever its extension says."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def file_kind(st: os.stat_result) -> str:
+    """What a stat says a file is, in words ("a regular file", "a FIFO", ...)."""
+    return next((words for test, words in _KINDS if test(st.st_mode)), "a regular file")
+
+
+def regular_stat(path: str | os.PathLike) -> os.stat_result | None:
+    """``os.stat`` of ``path`` (links followed) when it is a regular file now; else None (gone, a
+    dangling link or a loop, a folder, a FIFO, a device, a name with a NUL byte)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """``path`` opened for reading in binary, only if it is a regular file (links followed).
+
+    ``stat`` first, so a device is never opened (opening some has effects); then the open itself
+    is non-blocking and checked again on the descriptor (``fstat``), so a name swapped for a FIFO
+    between the two cannot block the caller (a FIFO's open waits for a writer).
+
+    Raises:
+        NotRegularFileError: a FIFO, a device, a folder or a socket (the message says which).
+        OSError: it cannot be opened (missing, permissions, a symlink loop).
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({file_kind(st)}); only regular files are read")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFileError(
+                errno.EINVAL, f"not a regular file ({file_kind(st)}); only regular files are read"
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def content_hash(path: str | os.PathLike, chunk: int = 1 << 20, check: Callable[[], None] | None = None) -> str:
+    """blake2b-256 hex digest of the file's bytes (:func:`open_regular`: regular files only).
+
+    ``check``: called after every ``chunk`` bytes; it may raise to stop (a time budget, a stop
+    request), so hashing a huge file is bounded like every other step of indexing a file.
+
+    Raises:
+        NotRegularFileError, OSError: see :func:`open_regular`; whatever ``check`` raises.
+    """
     h = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while block := fh.read(chunk):
             h.update(block)
+            if check is not None:
+                check()
     return h.hexdigest()

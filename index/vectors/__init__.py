@@ -14,6 +14,7 @@ from tempme.index.vectors.build import (
     to_fast_scan,
     train_empty,
 )
+from tempme.index.vectors.caps import IndexCaps, caps_for, quiet_faiss
 from tempme.index.vectors.index import VectorIndex, checksum, file_checksum, set_faiss_threads, to_gpus
 from tempme.index.vectors.policy import (
     AUTO_KINDS,
@@ -68,6 +69,7 @@ __all__ = [
     "SQ8_FROM",
     "ArraySource",
     "FaissStore",
+    "IndexCaps",
     "IndexParams",
     "LocalRunner",
     "NpySource",
@@ -84,6 +86,7 @@ __all__ = [
     "build_factory",
     "build_in_memory",
     "build_ondisk",
+    "caps_for",
     "check_factory",
     "checksum",
     "factory_for",
@@ -95,6 +98,7 @@ __all__ = [
     "nlist_of",
     "open_index",
     "plan_shards",
+    "quiet_faiss",
     "rerank",
     "runner_for",
     "set_nprobe",

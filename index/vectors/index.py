@@ -39,6 +39,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 from tempme.index.reports import SearchTuning
+from tempme.index.vectors.caps import IndexCaps, caps_for, quiet_faiss
 from tempme.index.vectors.policy import AUTO_KINDS, IndexParams, is_fast_scan, is_ivf, is_lossy, ivf_of
 from tempme.index.vectors.shards import open_index
 
@@ -99,6 +100,11 @@ class VectorIndex:
     def pinned(self) -> bool:
         """True when the type is a factory chosen by the user (kept as the library grows)."""
         return self.kind not in AUTO_KINDS
+
+    @property
+    def caps(self) -> IndexCaps:
+        """What this index type supports (removal, training, GPU search): :func:`.caps.caps_for`."""
+        return caps_for(self.kind, self.dim)
 
     @property
     def lossy(self) -> bool:
@@ -206,9 +212,16 @@ class VectorIndex:
             self._gpu = None
 
     def remove(self, ids: np.ndarray) -> int:
+        """Remove ``ids`` (N,); returns how many were there.
+
+        Raises:
+            NotImplementedError: the type cannot remove vectors (``caps.removal`` is False: HNSW,
+                NSG); the store rebuilds such an index from the catalog instead."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not len(ids):
             return 0
+        if not self.caps.removal:
+            raise NotImplementedError(f"a {self.kind} index cannot remove vectors")
         self._in_memory()
         removed = self.index.remove_ids(faiss.IDSelectorBatch(ids))
         self._gpu = None
@@ -235,7 +248,7 @@ class VectorIndex:
         return isinstance(ivf_of(self.index), faiss.IndexIVFFastScan)
 
     def _searcher(self):
-        if not (self.params.use_gpu and faiss.get_num_gpus() > 0) or self.fast_scan:
+        if not (self.params.use_gpu and faiss.get_num_gpus() > 0 and self.caps.gpu) or self.fast_scan:
             return None
         if self._gpu is None:
             inner = self.index.index if self._id_mapped else self.index
@@ -283,7 +296,8 @@ class VectorIndex:
         self._in_memory()
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            faiss.write_index(self.index, str(tmp))
+            with quiet_faiss(f"writing {path.name}", fds=(1, 2)):  # "close error: No space left on device"
+                faiss.write_index(self.index, str(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             digest = file_checksum(tmp)
@@ -313,13 +327,15 @@ class VectorIndex:
             with open(path, "rb") as fh:
                 fourcc = fh.read(4)
             if fourcc == b"IxM2":  # the IndexIDMap2 of a non-IVF factory: read into memory
-                return cls.from_factory(kind, faiss.read_index(str(path)), params)  # read_index downcasts
+                with quiet_faiss(f"reading {path.name}"):
+                    return cls.from_factory(kind, faiss.read_index(str(path)), params)  # read_index downcasts
             ondisk = path.with_suffix(".ivfdata")
             index = open_index(path)  # an IVF: its lists mapped read-only (from .ivfdata, or this file)
             if not is_ivf(index):
                 raise ValueError(f"{path}: expected an IVF index for {kind}, got {type(index).__name__}")
             return cls.from_factory(kind, index, params, mapped=ondisk if ondisk.is_file() else path)
-        index = faiss.read_index(str(path))
+        with quiet_faiss(f"reading {path.name}"):
+            index = faiss.read_index(str(path))
         if not isinstance(index, faiss.IndexIDMap2):
             index = faiss.downcast_index(index)
         if not isinstance(index, faiss.IndexIDMap2):

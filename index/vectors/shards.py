@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 from faiss.contrib.ondisk import merge_ondisk
+from tempme.index.vectors.caps import quiet_faiss
 from tempme.index.vectors.policy import ivf_of, set_nprobe
 from tempme.index.vectors.sources import ADD_CHUNK, VectorSource
 
@@ -180,7 +181,8 @@ def build_ondisk(
         counts = runner.run(add_shard, (serialize(trained), source), shards)
         assert sum(counts) == len(source), (counts, len(source))
         merged = faiss.clone_index(trained)
-        merge_ondisk(merged, [str(s.path) for s in shards], str(ivfdata))
+        with quiet_faiss("merging on-disk lists"):  # FAISS prints "resizing ..." on stdout
+            merge_ondisk(merged, [str(s.path) for s in shards], str(ivfdata))
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         faiss.write_index(merged, str(tmp))
         for p in (ivfdata, tmp):
@@ -208,7 +210,8 @@ def open_index(path: Path, *, nprobe: int | None = None, mmap: bool = True) -> f
         flags = faiss.IO_FLAG_ONDISK_SAME_DIR | faiss.IO_FLAG_READ_ONLY
     else:
         flags = faiss.IO_FLAG_MMAP if mmap else 0
-    index = faiss.read_index(str(path), flags)
+    with quiet_faiss(f"reading {path.name}"):  # "IO_FLAG_ONDISK_SAME_DIR: updating ..." on stdout
+        index = faiss.read_index(str(path), flags)
     if nprobe is not None:
         set_nprobe(index, nprobe)
     return index

@@ -41,7 +41,7 @@ from tempme.index.errors import storage_boundary
 from tempme.index.reports import IndexFileState, SearchTuning
 from tempme.index.vectors.build import build_factory, check_factory
 from tempme.index.vectors.index import VectorIndex, file_checksum
-from tempme.index.vectors.policy import IndexParams, is_ivf
+from tempme.index.vectors.policy import AUTO_KINDS, IndexParams, is_ivf
 from tempme.index.vectors.rerank import rerank
 from tempme.index.vectors.shards import ShardRunner
 from tempme.index.vectors.sources import NpySource
@@ -182,8 +182,17 @@ class FaissStore:
             self._index.add(vectors, ids)
 
     def remove(self, ids: np.ndarray) -> int:
+        """Remove ``ids`` (N,), already deleted from the ledger. An index type that cannot remove
+        vectors (``caps.removal``: HNSW, NSG) is rebuilt from the ledger instead, as the same type."""
         with self._lock:
-            return self._index.remove(ids) if self._index is not None else 0
+            index = self._index
+            if index is None or not len(ids):
+                return 0
+            if index.caps.removal:
+                return index.remove(ids)
+            before = index.ntotal
+            log.info("a %s index cannot remove vectors: rebuilding it from the catalog", index.kind)
+            return before - self.rebuild(index.kind if index.pinned else None)
 
     def ids(self) -> np.ndarray:
         with self._lock:
@@ -249,8 +258,14 @@ class FaissStore:
             elif name:
                 log.warning("%s: index file %s is missing; rebuilding from stored vectors", self.directory, name)
             dim = self.ledger.embed_dim()
+            if index is not None and dim is not None and index.dim != dim:  # e.g. a reindex killed after its switch
+                log.warning(
+                    "%s: index file v%d holds vectors of width %d, the catalog %d: rebuilding from stored vectors",
+                    self.directory, version, index.dim, dim,
+                )  # fmt: skip
+                index = None
             if index is None and dim is not None:
-                index = VectorIndex.empty(dim, self.params)
+                return self._rebuild_lost(state, version)
             self._index, self._version, self._fresh = index, version, None
             self._tuning, self._tuning_unsaved = (state.tuning if state else None), False
             if self._tuning is not None:
@@ -271,13 +286,26 @@ class FaissStore:
                 len(missing),
                 len(extra),
             )
-            if duplicates or (not index.pinned and self.params.kind_for(len(db_ids)) != index.kind):
+            resized = not index.pinned and self.params.kind_for(len(db_ids)) != index.kind
+            if duplicates or resized or (len(extra) and not index.caps.removal):
                 self.rebuild(index.kind if index.pinned else None)  # or the repaired size calls for another type
             else:
                 index.remove(extra)
                 ids, vecs = self.ledger.stored_vectors(missing)
                 index.add(vecs, ids)
             return True
+
+    def _rebuild_lost(self, state: IndexFileState | None, version: int) -> bool:
+        """No usable file (missing, damaged, another width): a fresh index from the ledger, of the
+        recorded pinned type when it still builds, else by size. Returns True (to be saved)."""
+        self._index, self._version, self._fresh = None, version, None
+        pinned = state.kind if state is not None and state.kind not in AUTO_KINDS else None
+        try:
+            self.rebuild(pinned)
+        except ValueError as e:  # the pinned type does not fit (too few vectors, another width)
+            log.warning("index type %s cannot be rebuilt (%s): chosen by size instead", pinned, e)
+            self.rebuild()
+        return True
 
     def _read(self, path: Path, recorded: int, kind: str) -> VectorIndex | None:
         """The index in ``path``, or None (logged) when it is damaged: its bytes do not match the
