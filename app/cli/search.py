@@ -73,16 +73,16 @@ class LocalSearch:
             raise SearchError(str(exc)) from None
         self._threads_set = False
 
-    def _threads(self) -> None:
+    def _threads(self, one_shot: bool = True) -> None:
         if not self._threads_set:  # once per process, from the settings (one query: one thread)
             from tempme.index import set_search_threads
 
-            set_search_threads()
+            set_search_threads(one_shot=one_shot)
             self._threads_set = True
 
     def warm(self) -> None:
         """Load the text tower now (for the shell: the first query then costs what the others do)."""
-        self._threads()
+        self._threads(one_shot=False)
         try:
             self.lib.warm_up()
         except query_errors() as exc:
