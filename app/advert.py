@@ -59,11 +59,14 @@ def local_url(host: str, port: int) -> str:
 
 def write_advert(library: Path, url: str, *, auth: bool, api: str = "") -> Path | None:
     """Advertise this process as the server of ``library`` (``api``: its REST API's base URL);
-    returns the file, or None when the folder cannot be written (logged: searches then load
-    their own model)."""
+    returns the file, or None when the folder does not exist yet (silently) or cannot be written
+    (logged: searches then load their own model)."""
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     advert = ServerAdvert(url, os.getpid(), auth, when, api)
     path = advert_path(library)
+    if not path.parent.is_dir():  # a library not made yet (the page offers to start it): nothing to say
+        log.debug("no folder %s yet: the server is not advertised", path.parent)
+        return None
     tmp = path.with_name(f".{ADVERT_NAME}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(advert.to_dict()) + "\n")

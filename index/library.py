@@ -28,7 +28,7 @@ from tempme.index import (
     stored_names,
 )
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
-from tempme.index.ingest import QUERY_MODEL_DIR, IngestOptions, IngestTarget, encoders, library_query_model
+from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
 from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_moments
 from tempme.index.vectors import FaissStore, runner_for
@@ -154,9 +154,9 @@ class Library:
         with self._writer(wait):
             return library_query_model(self._target, self._encoder, verify=True)
 
-    def add(self, paths: list[Path], options: IngestOptions | None = None, *, progress: ProgressFn | None = None,
-            wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
-        """Index the videos under ``paths`` with ``options`` (or as keywords: ``model=...``), :mod:`.ingest.run`."""
+    def add(self, paths: list[Path] | ChangeBatch, options: IngestOptions | None = None, *,
+            progress: ProgressFn | None = None, wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
+        """Index the videos under ``paths`` (or a watcher's ``ChangeBatch``) with ``options`` (or keywords), :mod:`.ingest.run`."""
         from tempme.index.ingest import add_videos, request_spec
 
         options = IngestOptions.of(options, keywords)

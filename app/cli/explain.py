@@ -24,6 +24,20 @@ def window_around(at_s: float, window_s: float, duration_s: float) -> tuple[floa
     return max(0.0, end - window_s), end
 
 
+def probed_duration(video: Path, at: float) -> float:
+    """The video's duration (s) from its headers (no torch), checked against ``--at``; one error
+    line for a file that is no video or a time past its end."""
+    from tempme.probe import VideoDecodeError, probe
+
+    try:
+        duration = probe(video).duration_s
+    except VideoDecodeError as exc:
+        fail(str(exc))
+    if at > duration:
+        fail(f"--at {at:g} s is past the end of {video.name} ({duration:.2f} s)")
+    return duration
+
+
 def explain(
     ctx: typer.Context,
     video: Annotated[Path, typer.Argument(help="A video file.")],
@@ -60,6 +74,7 @@ def explain(
         fail(f"{video}: no such file")
     if pretrained is not None and model is None:
         fail("--pretrained needs --model (without them the library's encoder is used)")
+    duration = probed_duration(video, at)
     lib_path = library_dir(ctx, library)
     explicit_library = library is not None or ctx.find_root().params.get("library") is not None
     from tempme.index import Library, LibraryError
@@ -75,7 +90,7 @@ def explain(
     from tempme.index.ingest import encoders
 
     from tempme.explain import explain_clip, render_moment
-    from tempme.video import VideoDecodeError, probe
+    from tempme.probe import VideoDecodeError
     from tempme.weights import WeightsUnavailableError
 
     try:
@@ -83,9 +98,6 @@ def explain(
         if row is not None:
             start_s, end_s, where = row.start_s, row.end_s, f"library segment {row.segment_id}"
         else:
-            duration = probe(video).duration_s
-            if at > duration:
-                fail(f"--at {at:g} s is past the end of {video.name} ({duration:.2f} s)")
             start_s, end_s = window_around(at, window, duration)
             where = f"a {end_s - start_s:.1f} s window" + (" (the video is not in the library)" if lib else "")
         if model is not None:

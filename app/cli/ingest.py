@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from tempme.app.cli.enrich import enrich_or_fail
+from tempme.app.cli.inputs import check_video_inputs, discard_new_library, has_library
 from tempme.app.cli.options import (
     AsrModelOpt,
     AsrOpt,
@@ -27,7 +28,7 @@ from tempme.app.cli.options import (
     WorkersOpt,
     library_dir,
 )
-from tempme.app.cli.progress import exit_if_interrupted, stop_on_sigterm, video_bar
+from tempme.app.cli.progress import exit_if_interrupted, seconds_bar, stop_on_sigterm, video_bar
 from tempme.index import printable
 
 from tempme.cli_errors import fail
@@ -50,16 +51,15 @@ def ray_executor(params, ray_address, decoders, encoders, gpus_per_encoder, batc
     )  # fmt: skip
 
 
-def run_with_bar(lib, desc: str, run):
-    """``run(progress)`` (``lib.add`` or ``lib.reindex``) under a progress bar and SIGTERM handling;
-    a library, weights or adapter problem is one error line."""
+def run_with_bar(lib, desc: str, run, bar=video_bar):
+    """``run(progress)`` (``lib.add`` or ``lib.reindex``) under a progress ``bar`` and SIGTERM
+    handling; a library, weights or adapter problem is one error line."""
     from tempme.index import LibraryError
 
-    from tempme.lora import AdapterError  # torch: after the quick checks
-    from tempme.weights import WeightsUnavailableError
+    from tempme.errors import AdapterError, WeightsUnavailableError  # (no torch)
 
     try:
-        with video_bar(desc) as progress, stop_on_sigterm(lib):
+        with bar(desc) as progress, stop_on_sigterm(lib):
             return run(progress)
     except (LibraryError, WeightsUnavailableError, FileNotFoundError, AdapterError) as exc:
         fail(printable(str(exc)))
@@ -77,10 +77,13 @@ def _index_report(report) -> None:
     typer.echo(report.summary())
     for folder, why in report.unreadable:
         typer.echo(f"cannot read folder {folder} ({why}): its videos were kept as they were", err=True)
-    if report.failed:
-        typer.echo(f"{report.failed} file(s) could not be indexed (`tempme stats` lists them)")
     query_model_line(report.query_model)
     exit_if_interrupted(report.interrupted)
+    if report.failed and not (report.indexed or report.moved):
+        path, why = report.errors[0] if report.errors else ("", "")
+        fail(f"no video could be indexed: {report.failed} file(s) failed (first: {path}: {why})")
+    if report.failed:
+        typer.echo(f"{report.failed} file(s) could not be indexed (`tempme stats` lists them)")
 
 
 def index(
@@ -159,6 +162,8 @@ def index(
         fail(f"no such file or folder: {', '.join(map(str, missing))}")
     if engine not in ("local", "ray"):
         fail(f"--engine must be local or ray, got {engine!r}")
+    new_library = not has_library(library) and database is None
+    check_video_inputs(paths, new_library)  # headers only: no model, no library for nothing
     from tempme.index import IngestOptions, Library, LibraryError
     from tempme.index.media import SegmentParams
 
@@ -176,7 +181,10 @@ def index(
         model=model, pretrained=pretrained, adapter=adapter, quick_gelu=quick_gelu, executor=executor,
         workers=workers, batch_size=batch_size, segment_params=params, prune=prune,
     )  # fmt: skip
-    _index_report(run_with_bar(lib, "indexing", lambda progress: lib.add(paths, options, progress=progress, wait=wait)))
+    with discard_new_library(lib, new_library):
+        _index_report(
+            run_with_bar(lib, "indexing", lambda p: lib.add(paths, options, progress=p, wait=wait), seconds_bar)
+        )
     enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
 
 

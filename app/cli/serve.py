@@ -86,6 +86,10 @@ def serve_command(
     torch_threads: Annotated[
         int, typer.Option("--torch-threads", help="torch threads (text queries; videos added from the page).")
     ] = 1,
+    watch: Annotated[
+        Optional[list[Path]],
+        typer.Option("--watch", metavar="DIR", help="Also follow this folder (repeatable), as `tempme watch` does."),
+    ] = None,
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Server processes (the API in each, the page in one).")
     ] = 1,
@@ -109,6 +113,7 @@ def serve_command(
         logger.warning(
             "serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port
         )
+    watcher = _watch_for_serve(Path(library), watch) if watch else None
     if workers > 1:  # before prometheus-client is imported: every process counts into one folder
         metrics = tempfile.mkdtemp(prefix="tempme-metrics-")
         atexit.register(shutil.rmtree, metrics, ignore_errors=True)
@@ -137,6 +142,29 @@ def serve_command(
         serve(options, announce)
     except KeyboardInterrupt:
         typer.echo("tempme: stopped")
+    finally:
+        if watcher is not None:
+            watcher.stop()
+
+
+def _watch_for_serve(library: Path, dirs: list[Path]):
+    """``--watch``: a thin hook (the REST service will own watching): a watcher in this process
+    adding to its own handle on the library; the library must already have its encoder."""
+    from tempme.app.cli.watch import start_watching
+    from tempme.index import IngestOptions, Library, LibraryError
+    from tempme.index.ingest import WatchConfig
+
+    bad = [d for d in dirs if not d.expanduser().is_dir()]
+    if bad:
+        raise typer.BadParameter(f"not a folder: {', '.join(map(str, bad))}", param_hint="--watch")
+    try:
+        lib = Library.open(library)
+    except LibraryError as exc:
+        raise typer.BadParameter(f"{exc} (--watch follows an existing library)", param_hint="--watch") from None
+    if lib.encoder_info() is None:
+        raise typer.BadParameter(f"{library} has no encoder yet: index some videos first", param_hint="--watch")
+    config = WatchConfig()
+    return start_watching(lib, [d.expanduser() for d in dirs], IngestOptions(settle_s=config.settle_s), config)
 
 
 COMMANDS = {"serve": serve_command}

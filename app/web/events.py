@@ -38,14 +38,28 @@ SEARCHING = {"concurrency_id": "search", "concurrency_limit": 4, **PRIVATE}
 INDEXING = {"concurrency_id": "index", **PRIVATE}
 
 
-def _progress_cb(progress: gr.Progress):
-    """A `ProgressFn` that shows an add's progress on the page (per video, the file just indexed)."""
+class _PageProgress:
+    """A `ProgressFn` that shows an add's progress on the page: in seconds of video (what takes
+    time; `IngestProgress`) with the file being encoded and its own part, as the CLI's bar."""
 
-    def cb(done: int, total: int, name: str) -> None:
-        desc = f"indexed {Path(str(name)).name}" if name else "loading the encoder"
-        progress((done, total), desc=desc, unit="videos")
+    def __init__(self, progress: gr.Progress) -> None:
+        self.progress = progress
 
-    return cb
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if not name and not done:
+            self.progress((0, max(total, 1)), desc="loading the encoder", unit="videos")
+
+    def seconds(self, p) -> None:
+        if p.current:
+            desc = f"{Path(p.current).name} {p.current_done_s:.0f}/{p.current_total_s:.0f} s"
+        else:
+            desc = f"{p.videos_done}/{p.videos_total} videos"
+        eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None and p.done_s > 0 else ""
+        self.progress((round(p.done_s, 1), round(max(p.total_s, 0.1), 1)), desc=desc + eta, unit="s of video")
+
+
+def _progress_cb(progress: gr.Progress) -> _PageProgress:
+    return _PageProgress(progress)
 
 
 class Links(Protocol):

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from tempme.index.catalog import db
@@ -35,7 +35,7 @@ from tempme.index.catalog.models import (
     Video,
 )
 from tempme.index.catalog.paths import from_db, to_db
-from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow
+from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow, StoredFile
 from tempme.index.catalog.runs import RunRecords
 from tempme.index.errors import StorageError, storage_boundary
 from tempme.index.hits import SearchFilters
@@ -173,6 +173,31 @@ class Catalog(FullText, RunRecords, VideoListing):
                 s.execute(delete(Segment).where(Segment.video_id.in_(chunk)))
                 s.execute(delete(Video).where(Video.id.in_(chunk)))
         return np.array(seg_ids, dtype=np.int64)
+
+    def move_videos(self, moves: list[tuple[int, Path, int | None, int | None]]) -> int:
+        """Record new paths for videos: ``(video_id, new_path, size, mtime_ns)`` (size and mtime
+        None: unchanged; segments and vectors always unchanged), in one transaction; returns how
+        many rows changed. Two steps (a placeholder name first, never an absolute path) so that
+        swapped names never collide on the unique path."""
+        with self.transaction("recording moved videos") as s:
+            for vid, *_ in moves:
+                s.execute(update(Video).where(Video.id == int(vid)).values(path=f"moving:{int(vid)}"))
+            n = 0
+            for vid, new, size, mtime in moves:
+                values = {"path": to_db(new)} | ({} if size is None else {"size": size, "mtime_ns": mtime})
+                n += s.execute(update(Video).where(Video.id == int(vid)).values(**values)).rowcount
+        return n
+
+    def stored_files(self, ids: list[int] | None = None, sizes: list[int] | None = None) -> list[StoredFile]:
+        """Indexed videos with their content hashes: those of ``ids``, or of these ``sizes``."""
+        rows = []
+        with self.session() as s:
+            q = select(Video.id, Video.path, Video.size, Video.mtime_ns, Video.content_hash)
+            q = q.where(Video.status == "indexed")
+            for chunk in chunks(ids if ids is not None else sizes or []):
+                col = Video.id if ids is not None else Video.size
+                rows += s.execute(q.where(col.in_(chunk))).all()
+        return [StoredFile(int(i), Path(from_db(p)), size, mtime, h) for i, p, size, mtime, h in rows]
 
     def add_video(self, video: NewVideo) -> np.ndarray:
         """The video row and its segment rows in one transaction; returns their (S,) segment ids.

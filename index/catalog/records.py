@@ -111,6 +111,17 @@ class KnownFile:
 
 
 @dataclass(frozen=True)
+class StoredFile:
+    """An indexed video's file as recorded: to recognise its bytes under another name (a move)."""
+
+    video_id: int
+    path: Path
+    size: int  # bytes
+    mtime_ns: int
+    content_hash: str | None  # blake2b-256 hex (``media.files.content_hash``)
+
+
+@dataclass(frozen=True)
 class SegmentRow:
     """A segment with its video, as a search needs it."""
 

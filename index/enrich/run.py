@@ -23,8 +23,9 @@ import numpy as np
 from tempme.index.catalog import Catalog, EnrichmentRecord, NewTextLine, VideoToEnrich
 from tempme.index.enrich.ocr import OcrConfig, TextReader, pick_frames
 from tempme.index.enrich.speech import SpeechConfig, SpeechRecognizer, make_recognizer, transcribe_file
+from tempme.index.filenames import printable
 from tempme.index.hits import TextKind
-from tempme.index.reports import EnrichReport, ProgressFn
+from tempme.index.reports import EnrichReport, ProgressFn, SecondsTally
 from tempme.index.words.forms import speech_forms
 
 from tempme.video import VideoDecodeError, sample_frames, uniform_times
@@ -47,8 +48,9 @@ def speech_lines(path, recognizer: SpeechRecognizer) -> tuple[EnrichmentRecord, 
 
 
 def ocr_lines(
-    video: VideoToEnrich, reader: TextReader, num_frames: int, short_side: int
+    video: VideoToEnrich, reader: TextReader, num_frames: int, short_side: int, on_segment=None
 ) -> tuple[EnrichmentRecord, list[NewTextLine]]:
+    """Read the frames of each segment of ``video``; ``on_segment(end_s)`` (if given) after each."""
     t0 = time.perf_counter()
     per_seg = [
         uniform_times(a, b, num_frames)[pick_frames(num_frames, reader.config.frames_per_segment)]
@@ -62,10 +64,12 @@ def ocr_lines(
     except VideoDecodeError as e:
         return EnrichmentRecord("failed", error=e.reason, seconds=time.perf_counter() - t0, **base), []
     lines, at = [], 0
-    for times in per_seg:
+    for (_, _, end_s), times in zip(video.segments, per_seg):
         for ln in reader.read(frames[at : at + len(times)], times):
             lines.append(NewTextLine("ocr", ln.start_s, ln.end_s, ln.text, score=ln.score, box=ln.box))
         at += len(times)
+        if on_segment is not None:
+            on_segment(end_s)
     return EnrichmentRecord("ok", seconds=time.perf_counter() - t0, **base), lines
 
 
@@ -92,20 +96,23 @@ def enrich(
     t0 = time.perf_counter()
     todo = catalog.videos_missing(kind.value, redo=redo)
     report = EnrichReport(kind.value)
-    for i, video in enumerate(todo):
+    tally = SecondsTally(progress, {printable(v.path): v.duration_s for v in todo})
+    for video in todo:
+        name = printable(video.path)
+        tally.start(name)
         if kind is TextKind.SPEECH:
             rec, lines = speech_lines(video.path, recognizer)
         else:
-            rec, lines = ocr_lines(video, reader, num_frames, short_side)
+            rec, lines = ocr_lines(video, reader, num_frames, short_side, lambda end_s: tally.part(name, end_s))
         try:
             report.lines += catalog.add_enrichment(video.video_id, kind.value, rec, lines)
         except KeyError:  # removed by another process meanwhile
             log.info("%s: gone from the library; skipped", video.path)
+            tally.finish(name)
             continue
         report.videos += 1
         report.statuses[rec.status] = report.statuses.get(rec.status, 0) + 1
-        if progress is not None:
-            progress(i + 1, len(todo), str(video.path))
+        tally.finish(name)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -119,8 +126,9 @@ def enrich_library(
     progress: ProgressFn | None = None,
     redo: bool = False,
 ) -> EnrichReport:
-    """:func:`enrich` one kind (``redo``: every video again) with the recogniser ``speech`` asks for (default: the automatic
-    choice) or a :class:`~.ocr.TextReader` with ``ocr``; OCR reads the frames at the recorded
+    """:func:`enrich` one kind (``redo``: every video again) with the recogniser ``speech`` asks
+    for (default: the automatic choice) or a :class:`~.ocr.TextReader` with ``ocr``, neither
+    loaded when there is nothing to do; OCR reads the frames at the recorded
     encoder's frame count and resolution, but never below 224 pixels (tiny test models have
     32-pixel frames, where nothing is legible).
 
@@ -132,6 +140,8 @@ def enrich_library(
         kind = TextKind(kind)
     except ValueError:
         raise ValueError(f"kind must be speech or ocr, got {kind!r}") from None
+    if not catalog.videos_missing(kind.value, redo=redo):  # nothing to do: no recogniser or reader loaded
+        return EnrichReport(kind.value)
     if kind is TextKind.SPEECH:
         return enrich(catalog, kind, recognizer=make_recognizer(speech), progress=progress, redo=redo)
     info = catalog.encoder_info()

@@ -24,7 +24,7 @@ from tempme.index.hits import Hit, TextKind
 from tempme.index.media.clip_plan import DEFAULT_PAD_S, MODES, ClipExport, ClipExportError
 from tempme.index.media.clips import export_clip
 
-from tempme.video import VideoDecodeError, probe
+from tempme.probe import VideoDecodeError, probe  # torch-free: inputs are checked before torch (issue 28)
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,9 @@ _EXPORTS = {
     **dict.fromkeys(("IngestOptions",), "options"),
     **dict.fromkeys(("Executor", "FileStamp", "Outcome", "VideoFailure", "VideoResult"), "outcomes"),
     **dict.fromkeys(("IngestPlan", "gone_videos", "plan_ingest"), "plan"),
+    **dict.fromkeys(("ChangeBatch", "ChangeSink", "WatchConfig"), "batches"),
+    **dict.fromkeys(("plan_batch", "relink"), "changeset"),
+    "Watcher": "watch",
     **dict.fromkeys(("Committer", "storage_message", "to_new_video"), "writer"),
     **dict.fromkeys(
         (

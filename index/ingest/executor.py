@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from tempme.index.ingest.encoders import EncoderHandle
-from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
+from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
 from tempme.index.media.files import NotRegularFileError, content_hash
 from tempme.index.media.scan import ScannedSegment, VideoScan, scan_video
 from tempme.index.media.scan_pool import ScanPool
@@ -166,8 +166,8 @@ class _Batches:
     """One run's segments on their way through the encoder: each file's pending segments, the
     batch being filled, and the outcomes that become final as batches are encoded."""
 
-    def __init__(self, paths: list[Path], encoder, batch_size: int) -> None:
-        self.paths, self.enc, self.batch_size = paths, encoder, batch_size
+    def __init__(self, paths: list[Path], encoder, batch_size: int, parts: bool = False) -> None:
+        self.paths, self.enc, self.batch_size, self.parts = paths, encoder, batch_size, parts
         self.pending = {i: _Pending() for i in range(len(paths))}
         self.batch: list[tuple[int, SegmentSpan, torch.Tensor, bytes]] = []
         self.finished = 0
@@ -192,6 +192,9 @@ class _Batches:
         keys = sorted({b[0] for b in self.batch})
         self.batch = []
         for key in keys:
+            p = self.pending.get(key)
+            if self.parts and p is not None and p.spans and p.done is None:  # part of a file: for the progress
+                yield SegmentsEncoded(self.paths[key], max(sp.end_s for sp in p.spans))
             yield from self.finish(key)
 
     def finish(self, key: int) -> Iterator[Outcome]:
@@ -242,6 +245,7 @@ class LocalExecutor:
     file_timeout_s: float = field(default_factory=lambda: get_settings().file_timeout_s)  # per file, decoding only (s)
     cancel: threading.Event | None = None  # set (e.g. on SIGTERM): stop within a batch, yield nothing more
     processes: bool = False  # decode in `workers` processes (media.scan_pool), each driven by a thread
+    segment_progress: bool = False  # also yield SegmentsEncoded as a file's segments are encoded
 
     def run(self, paths: Sequence[Path], encoder: EncoderHandle) -> Iterator[Outcome]:
         paths = list(paths)
@@ -250,7 +254,7 @@ class LocalExecutor:
         enc = encoder.model
         out: queue.Queue = queue.Queue(maxsize=self.max_queued)
         stop = threading.Event()
-        batches = _Batches(paths, enc, self.batch_size)
+        batches = _Batches(paths, enc, self.batch_size, self.segment_progress)
         scan_pool = ScanPool(max(1, self.workers)) if self.processes else None
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="tempme-decode")
         try:

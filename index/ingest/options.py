@@ -32,7 +32,9 @@ class IngestOptions:
     call). ``flush_every``: videos between two saves of the vector index. ``prune``: also drop
     the known videos under the given folders that the walk did not list although they are still
     on disk (hidden ones, other extensions, under linked folders); by default only gone files go
-    (:func:`tempme.index.ingest.plan.gone_videos`).
+    (:func:`tempme.index.ingest.plan.gone_videos`). ``settle_s``: files
+    modified less than this many seconds ago may still be written (a watched folder): they are
+    not indexed now but listed in ``IndexReport.deferred``.
 
     Raises:
         ValueError: ``workers``, ``batch_size`` or ``flush_every`` below 1.
@@ -49,6 +51,7 @@ class IngestOptions:
     segment_params: SegmentParams = field(default_factory=SegmentParams)
     flush_every: int = field(default_factory=lambda: get_settings().flush_every)
     prune: bool = False
+    settle_s: float = 0.0  # files modified less than this long ago are left for a later run (watching)
 
     def __post_init__(self) -> None:
         if self.segment_params is None:  # the keyword form's old default

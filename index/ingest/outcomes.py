@@ -65,7 +65,16 @@ class VideoFailure:
     retry: bool = False
 
 
-Outcome = VideoResult | VideoFailure
+@dataclass(frozen=True)
+class SegmentsEncoded:
+    """Progress within a file: its segments up to ``end_s`` seconds are encoded (an engine may
+    send these between a file's start and its :class:`VideoResult`; the writer only reports them)."""
+
+    path: Path
+    end_s: float
+
+
+Outcome = VideoResult | VideoFailure | SegmentsEncoded
 
 
 class Executor(Protocol):

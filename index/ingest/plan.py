@@ -1,10 +1,13 @@
 """Ingest, step 1: plan what changes: new, changed and deleted files under the given paths.
 
 Pure decisions over the catalog's record of files (:meth:`Catalog.known_files`) and the files
-on disk; nothing is written. Unchanged files (same size and mtime) are skipped; a changed file
-is dropped and encoded again. A failure that may pass by itself (recorded with size -1:
-unreadable, changed while read) is tried again, unless the file still cannot even be stat'ed (a
-dangling link).
+on disk (their stats, taken once by :func:`~tempme.index.media.treescan.scan_tree`); nothing is
+written. Unchanged files (same size and mtime) are skipped; a changed file is dropped and
+encoded again. A failure that may pass by
+itself (recorded with size -1: unreadable, changed while read) is tried again, unless the file
+still cannot even be stat'ed (a dangling link). A file modified after ``young_after_ns`` may
+still be being written (a watched folder): it is deferred, neither encoded nor dropped.
+Moves (a video's bytes under a new name) are found by :mod:`.changeset`.
 
 Removal (:func:`gone_videos`) is for what is really gone, never for what one walk did not visit:
 a known video under a walked folder that the walk did not list is dropped only when its name no
@@ -37,6 +40,18 @@ class IngestPlan:
     gone: list[int] = field(default_factory=list)  # of those, files no longer on disk
     skipped: int = 0  # unchanged files
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders not listed: (folder, reason)
+    # (video_id, new path, size, mtime_ns): re-pathed, segments and vectors kept; size None: unchanged
+    moves: list[tuple[int, Path, int | None, int | None]] = field(default_factory=list)
+    deferred: list[Path] = field(default_factory=list)  # modified too recently: left for a later run
+    rejected: list[tuple[Path, str]] = field(default_factory=list)  # no video by their headers: (file, why)
+    durations: dict[Path, float] = field(default_factory=dict)  # seconds, from the headers (.screen)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:  # e.g. a dangling link: the executor records the failure
+        return None
 
 
 def gone_videos(
@@ -72,26 +87,29 @@ def plan_ingest(
     known: dict[str, KnownFile],
     unreadable: list[tuple[Path, str]] = (),
     *,
+    stats: dict[Path, os.stat_result | None] | None = None,
+    young_after_ns: int | None = None,
     prune: bool = False,
 ) -> IngestPlan:
-    """Compare ``files`` (absolute, from :func:`tempme.index.media.files.walk` over ``roots``) with ``known``.
+    """Compare ``files`` (absolute, as :func:`tempme.index.media.files.walk` lists them over
+    ``roots``) with ``known``.
 
-    ``unreadable``: the folders ``walk`` could not list, as ``(folder, reason)``; known videos
-    under them are neither gone nor changed. ``prune``: drop every known video under ``roots``
-    that the walk did not list (hidden ones too), not only the gone ones (:func:`gone_videos`).
+    ``unreadable``: the folders the walk could not list, as ``(folder, reason)``; known videos
+    under them are neither gone nor changed. ``stats``: each file's ``os.stat`` (None: cannot be
+    stat'ed) when the walk took them; missing ones are stat'ed here. ``young_after_ns``: files
+    whose mtime (ns since the epoch) is at or after it are deferred. ``prune``: drop every known
+    video under ``roots`` that the walk did not list (hidden ones too), not only the gone ones
+    (:func:`gone_videos`).
     """
     encode: list[Path] = []
     drop: list[int] = []
+    deferred: list[Path] = []
     skipped = 0
     listed: dict[str, os.stat_result | None] = {}
     for f in files:
         key = str(f)
         v = known.get(key)
-        try:
-            st = f.stat()
-        except OSError:  # e.g. a dangling link: the executor records the failure
-            st = None
-        listed[key] = st
+        st = listed[key] = stats[f] if stats is not None and f in stats else _stat(f)
         unchanged = (
             st is not None and v is not None and v.size >= 0 and (v.size, v.mtime_ns) == (st.st_size, st.st_mtime_ns)
         )
@@ -99,10 +117,19 @@ def plan_ingest(
         if unchanged or still_unreadable:  # (a file that can be stat'ed again is retried)
             skipped += 1
             continue
+        if young_after_ns is not None and st is not None and st.st_mtime_ns >= young_after_ns:
+            deferred.append(f)
+            continue
         if v is not None:
             drop.append(v.video_id)  # changed: drop, then encode again
         encode.append(f)
     gone = gone_videos(known, listed, roots, [Path(d) for d, _ in unreadable], prune=prune)
     return IngestPlan(
-        found=len(files), encode=encode, drop=drop + gone, gone=gone, skipped=skipped, unreadable=list(unreadable)
+        found=len(files),
+        encode=encode,
+        drop=drop + gone,
+        gone=gone,
+        skipped=skipped,
+        unreadable=list(unreadable),
+        deferred=deferred,
     )

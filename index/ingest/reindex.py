@@ -34,7 +34,7 @@ from tempme.index.filenames import printable
 from tempme.index.ingest import encoders
 from tempme.index.ingest.encoders import EncoderInfo
 from tempme.index.ingest.options import IngestOptions
-from tempme.index.ingest.outcomes import FileStamp, VideoResult
+from tempme.index.ingest.outcomes import FileStamp, SegmentsEncoded, VideoResult
 from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
 from tempme.index.ingest.run import IngestTarget, engine_for
 from tempme.index.ingest.writer import to_new_video
@@ -206,6 +206,8 @@ def _encode(target, handle, options, staging, todo, done, progress, report) -> l
         outcomes = engine_for(options, target.cancel).run(list(todo), handle)
         stack.callback(getattr(outcomes, "close", lambda: None))  # stop the decoders on any exit
         for outcome in outcomes:
+            if isinstance(outcome, SegmentsEncoded):
+                continue  # part of a file: the reindex counts whole videos
             video_id = todo[outcome.path]
             if isinstance(outcome, VideoResult):
                 stamp = outcome.stamp or FileStamp.of(outcome.path)

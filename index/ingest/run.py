@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +22,16 @@ from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
 from tempme.index.filenames import absolute, link_target, printable
 from tempme.index.ingest import encoders
+from tempme.index.ingest.batches import ChangeBatch
+from tempme.index.ingest.changeset import plan_batch, relink
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
 from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
+from tempme.index.ingest.screen import screen
 from tempme.index.ingest.writer import Committer
-from tempme.index.media.files import walk
-from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.media.treescan import scan_tree
+from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
 
@@ -62,8 +66,11 @@ def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.Encod
     )
 
 
-def plan_paths(catalog: Catalog, paths: list[Path], prune: bool = False) -> IngestPlan:
-    """Walk ``paths`` (links keep their names, :func:`.media.files.walk`) and plan against the catalog.
+def plan_paths(
+    catalog: Catalog, paths: list[Path], young_after_ns: int | None = None, prune: bool = False
+) -> IngestPlan:
+    """Walk ``paths`` (links keep their names; one stat per file, :func:`.media.treescan.scan_tree`)
+    and plan against the catalog, moved videos found by content hash (:func:`.changeset.relink`).
 
     Videos stored under a walked folder's target (indexed by another name, or before links kept
     their names) and walked now under the link's name are replaced by the names walked now, not
@@ -75,23 +82,47 @@ def plan_paths(catalog: Catalog, paths: list[Path], prune: bool = False) -> Inge
     """
     roots = [absolute(p) for p in paths]
     unreadable: list[tuple[Path, str]] = []
-    files = walk(roots, errors=unreadable)
+    scanned = scan_tree(roots, errors=unreadable)
     targets = [t for r in roots if r.is_dir() and (t := link_target(r)) is not None and t not in roots]
-    return plan_ingest(files, roots + targets, catalog.known_files(), unreadable, prune=prune)
+    known = catalog.known_files()
+    plan = plan_ingest(
+        [f.path for f in scanned],
+        roots + targets,
+        known,
+        unreadable,
+        stats={f.path: f.stat for f in scanned},
+        young_after_ns=young_after_ns,
+        prune=prune,
+    )
+    return relink(catalog, plan, known)
 
 
-def engine_for(options: IngestOptions, cancel: threading.Event) -> Executor:
-    """``options.executor``, else a local threaded engine (imported here: torch, PyAV)."""
+def plan_run(
+    catalog: Catalog, paths: list[Path] | ChangeBatch, settle_s: float = 0.0, prune: bool = False
+) -> IngestPlan:
+    """The plan of an ``add`` of ``paths``, or of a watcher's batch (:func:`.changeset.plan_batch`);
+    files modified less than ``settle_s`` ago are deferred; ``prune``: see :func:`plan_paths`."""
+    young = time.time_ns() - int(settle_s * 1e9) if settle_s > 0 else None
+    if isinstance(paths, ChangeBatch):
+        return plan_batch(catalog, paths, young)
+    return plan_paths(catalog, paths, young, prune)
+
+
+def engine_for(options: IngestOptions, cancel: threading.Event, parts: bool = False) -> Executor:
+    """``options.executor``, else a local threaded engine (imported here: torch, PyAV); ``parts``:
+    it also yields ``SegmentsEncoded`` within files (the progress in seconds of ``add``)."""
     if options.executor is not None:
         return options.executor
     from tempme.index.ingest.executor import LocalExecutor
 
-    return LocalExecutor(options.segment_params, options.workers, options.batch_size, cancel=cancel)
+    return LocalExecutor(
+        options.segment_params, options.workers, options.batch_size, cancel=cancel, segment_progress=parts
+    )
 
 
 def add_videos(
     target: IngestTarget,
-    paths: list[Path],
+    paths: list[Path] | ChangeBatch,
     spec: encoders.EncoderSpec,
     options: IngestOptions,
     progress: ProgressFn | None = None,
@@ -103,9 +134,12 @@ def add_videos(
     or stale, unless ``TEMPME_QUERY_MODEL=0``: :func:`.query_model.ensure_query_model`)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
-    plan = plan_paths(target.catalog, paths, options.prune)
-    if progress is not None:
-        progress(0, len(plan.encode), "")  # the total, before the encoder loads
+    plan = screen(plan_run(target.catalog, paths, options.settle_s, options.prune))  # headers: no model for non-videos
+    if progress is not None:  # the totals, before the encoder loads
+        progress(0, len(plan.encode) + len(plan.rejected), "")
+        if hasattr(progress, "seconds"):
+            total_s = sum(plan.durations.get(f, 0.0) for f in plan.encode)
+            progress.seconds(IngestProgress(0, len(plan.encode) + len(plan.rejected), 0.0, total_s, "", 0.0, 0.0, 0.0))
     encoder = handle = None
     if plan.encode:
         encoder = options.encoder
@@ -121,7 +155,7 @@ def add_videos(
     )
     target.dropped(committer.begin(plan))
     if handle is not None:
-        for outcome in engine_for(options, target.cancel).run(plan.encode, handle):
+        for outcome in engine_for(options, target.cancel, parts=True).run(plan.encode, handle):
             committer.commit(outcome)
             if target.cancel.is_set():
                 break

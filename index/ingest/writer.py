@@ -17,6 +17,7 @@ It runs in the thread that iterates the executor, with the library's write lock 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -27,9 +28,9 @@ import numpy as np
 from tempme.index.catalog import Catalog, NewVideo, storage_problem
 from tempme.index.errors import STORAGE_PROBLEMS, StorageError, cause
 from tempme.index.filenames import printable
-from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
+from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
 from tempme.index.ingest.plan import IngestPlan
-from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
 
@@ -66,7 +67,10 @@ class Committer:
         self.report.unreadable = [(printable(d), why) for d, why in plan.unreadable]
         for d, why in plan.unreadable:
             log.warning("cannot read folder %s (%s): its videos are kept as they were", printable(d), why)
-        self._total = len(plan.encode)
+        self._total = len(plan.encode) + len(plan.rejected)
+        self._durations = plan.durations
+        self._seconds = [0.0, sum(plan.durations.get(f, 0.0) for f in plan.encode)]  # done, total
+        self._current: SegmentsEncoded | None = None
         with self._storage("starting the run"):
             self._run_id = self.catalog.start_run()
             seg_ids = np.zeros(0, np.int64)
@@ -75,6 +79,11 @@ class Committer:
                 self.report.removed = len(plan.gone)
                 self.store.remove(seg_ids)
                 self.store.save()
+            if plan.moves:  # after the drops: a move may take the name of a video just dropped
+                self.report.moved = self.catalog.move_videos(plan.moves)
+        self.report.deferred = [os.fspath(p) for p in plan.deferred]
+        for path, why in plan.rejected:  # no video by their headers: failed without the engine
+            self.commit(VideoFailure(path, why))
         if plan.gone:
             log.info("removed %d deleted files from the library", len(plan.gone))
         return seg_ids
@@ -95,6 +104,10 @@ class Committer:
             raise StorageError(storage_message(kind, what, exc, self.report), kind) from exc
 
     def commit(self, outcome: Outcome) -> None:
+        if isinstance(outcome, SegmentsEncoded):
+            self._current = outcome
+            self._tell_seconds()
+            return
         if isinstance(outcome, VideoResult):
             try:
                 with self._storage(f"storing {printable(outcome.path)}"):
@@ -106,8 +119,27 @@ class Committer:
                 self._failure(VideoFailure(outcome.path, f"{type(exc).__name__}: {exc}", outcome.decode_s))
         else:
             self._failure(outcome)
+        self._seconds[0] += self._durations.get(outcome.path, 0.0)
+        self._current = None
         if self.progress is not None:
             self.progress(self.report.indexed + self.report.failed, self._total, printable(outcome.path))
+        self._tell_seconds()
+
+    def _tell_seconds(self) -> None:
+        """The progress in seconds of video, to a progress that asks for it (``seconds``)."""
+        tell = getattr(self.progress, "seconds", None)
+        if tell is None:
+            return
+        cur = self._current
+        cur_total = self._durations.get(cur.path, 0.0) if cur is not None else 0.0
+        cur_done = min(cur.end_s, cur_total or cur.end_s) if cur is not None else 0.0
+        tell(
+            IngestProgress(
+                self.report.indexed + self.report.failed, self._total, self._seconds[0] + cur_done,
+                self._seconds[1], printable(cur.path) if cur is not None else "", cur_done, cur_total,
+                time.perf_counter() - self._t0,
+            )
+        )  # fmt: skip
 
     def _video(self, v: VideoResult) -> None:
         ids = self.catalog.add_video(to_new_video(v))

@@ -73,7 +73,7 @@ from tempme.index.media.clip_streams import (
     set_durations,
 )
 
-from tempme.video import VideoDecodeError, probe
+from tempme.probe import VideoDecodeError, probe  # torch-free: inputs are checked before torch (issue 28)
 
 log = logging.getLogger(__name__)
 
