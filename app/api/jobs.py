@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 from tempme.app.context import AppContext
 from tempme.app.validate import BusyError, InputError
-from tempme.index import JobRecord, LibraryBusyError, is_video_name
+from tempme.index import IngestProgress, JobRecord, Library, LibraryBusyError, is_video_name
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,33 @@ def eta(record: JobRecord, now: float | None = None) -> tuple[float, float | Non
     return progress, max(0.0, elapsed * (1 - progress) / progress)
 
 
+class JobProgress:
+    """The ``ProgressFn`` of an index job: each finished video, and (through ``seconds``, which
+    the library calls with an :class:`IngestProgress` as the encoding goes) the seconds of video
+    done inside the current file, written to the job's record (at most every ``every_s`` seconds
+    for the in-file part). ``GET /jobs/{id}`` reads them back with the ETA from the measured rate.
+    """
+
+    def __init__(self, lib: Library, job_id: str, durations: dict[str, float], every_s: float = 0.5) -> None:
+        self.lib, self.job_id, self.durations, self.every_s = lib, job_id, durations, every_s
+        self.done_s = 0.0  # finished files' seconds, when the library does not report seconds
+        self.last_write = 0.0
+
+    def __call__(self, n: int, total: int, path: str) -> None:
+        self.done_s += self.durations.get(path, 0.0) if path else 0.0
+        self.lib.jobs.update(self.job_id, videos_done=n, videos_total=total, done_s=self.done_s, current=path or None)
+        if self.lib.jobs.cancel_requested(self.job_id):
+            self.lib.interrupt(this_run_only=True)
+
+    def seconds(self, p: IngestProgress) -> None:
+        now = time.monotonic()
+        if not p.current or (now - self.last_write < self.every_s and p.current_done_s < p.current_total_s):
+            return  # between files the finished count (``__call__``, the job's own durations) stands
+        self.last_write = now
+        done_s = self.done_s + min(p.current_done_s, self.durations.get(p.current, p.current_done_s))
+        self.lib.jobs.update(self.job_id, done_s=done_s, current=p.current)
+
+
 class JobRunner:
     """Starts jobs over ``ctx``'s library (one thread per job)."""
 
@@ -89,16 +116,8 @@ class JobRunner:
         threading.Thread(target=self._run, args=(record.job_id, paths), name=f"tempme-job-{kind}", daemon=True).start()
         return record
 
-    def _progress(self, job_id: str, durations: dict[str, float]):
-        lib, done = self.ctx.library(), [0.0]
-
-        def progress(n: int, total: int, path: str) -> None:
-            done[0] += durations.get(path, 0.0) if path else 0.0
-            lib.jobs.update(job_id, videos_done=n, videos_total=total, done_s=done[0], current=path or None)
-            if lib.jobs.cancel_requested(job_id):
-                lib.interrupt(this_run_only=True)
-
-        return progress
+    def _progress(self, job_id: str, durations: dict[str, float]) -> JobProgress:
+        return JobProgress(self.ctx.library(), job_id, durations)
 
     def _index(self, job_id: str, paths: list[Path]):
         """Wait for the write lock (checking for a cancellation), then index; None when cancelled first."""

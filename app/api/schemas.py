@@ -185,7 +185,9 @@ class Job(BaseModel):
     done_s: float = Field(description="Video seconds indexed.")
     progress: float = Field(ge=0, le=1, description="done_s / total_s (videos when durations are unknown).")
     eta_s: float | None = Field(description="Seconds left, estimated from the rate so far.")
-    current: str | None = Field(description="The file just indexed.")
+    current: str | None = Field(
+        description="The file being indexed (its seconds count in done_s as they are encoded), or the one just finished."
+    )
     summary: str | None = Field(description="What the run did, in words (when done).")
     error: str | None = Field(description="Why it failed.")
     cancel_requested: bool
