@@ -2,9 +2,9 @@
 
 Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
 
-- :class:`RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain httpx; the
-  server advertises itself in the library folder, :mod:`app.advert`); no torch here, and no
-  gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
+- :class:`~.remote.RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain
+  httpx; the server advertises itself in the library folder, :mod:`app.advert`); no torch here,
+  and no gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
 :func:`open_search` picks one: the server when its advert is live, it needs no login (or it has
@@ -20,20 +20,12 @@ import sys
 from pathlib import Path
 
 import typer
-from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.advert import find_server
+from tempme.app.cli.remote import NeedsKey, RemoteSearch, RemoteUnavailable
 from tempme.app.cli.request import SearchError, SearchRequest
 from tempme.index import Hit, LibraryError, printable
 
 DEFAULT_NPROBE = None  # None: the library's tuned nprobe (tempme rebuild), else the settings' (as the server)
-REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
-
-
-class RemoteUnavailable(Exception):
-    """The advertised server could not be reached or did not answer as `tempme serve` does."""
-
-
-class NeedsKey(RemoteUnavailable):
-    """The server asks for an API key that this command was not given (or that it refused)."""
 
 
 def query_errors() -> tuple[type[Exception], ...]:
@@ -64,16 +56,16 @@ class LocalSearch:
             raise SearchError(str(exc)) from None
         self.threads_set = False
 
-    def threads(self) -> None:
+    def threads(self, one_shot: bool = True) -> None:
         if not self.threads_set:  # once per process, from the settings (one query: one thread)
             from tempme.index import set_search_threads
 
-            set_search_threads()
+            set_search_threads(one_shot=one_shot)
             self.threads_set = True
 
     def warm(self) -> None:
         """Load the encoder now (for the shell: the first query then costs what the others do)."""
-        self.threads()
+        self.threads(one_shot=False)
         try:
             self.lib.warm_up()
         except query_errors() as exc:
@@ -90,52 +82,6 @@ class LocalSearch:
 
     def folders(self) -> list[Path]:
         return list(self.lib.stats().folders)
-
-
-class RemoteSearch:
-    """Searches through a running `tempme serve`: ``POST /api/v1/search`` with plain httpx (no
-    model here; ``api_key``: sent as ``Authorization: Bearer``).
-
-    Raises (search): NeedsKey (401), RemoteUnavailable (no answer, or not tempme's API),
-    SearchError (the server's one-line reason for a bad query, or a query it does not take)."""
-
-    def __init__(self, advert: ServerAdvert, api_key: str | None = None, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
-        import httpx
-
-        self.where = advert.url
-        base = advert.api or advert.url.rstrip("/") + "/api/v1"  # an advert written before the API: try it
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=base, headers=headers, timeout=timeout_s)
-
-    def warm(self) -> None:
-        pass  # the server's model is loaded
-
-    def search(self, request: SearchRequest) -> list[Hit]:
-        import httpx
-
-        r = request
-        if not r.text_only:
-            raise SearchError("examples, dates, sorts, --then and --while are not available through the server")
-        body = {"query": r.query.text, "k": r.k, "mode": r.mode, "per_video": r.per_video}
-        body |= {"folder": r.filters.folder} if r.filters.folder else {}
-        try:
-            answer = self.client.post("/search", json=body)
-        except httpx.HTTPError as exc:
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-        if answer.status_code == 401:
-            raise NeedsKey("needs an API key (--api-key or $TEMPME_API_KEY)")
-        if answer.status_code in (400, 404, 422) and answer.headers.get("content-type", "").startswith(
-            "application/problem"
-        ):
-            raise SearchError(str(answer.json().get("detail", "")))
-        try:
-            answer.raise_for_status()
-            return [Hit.from_dict(h) for h in answer.json()["hits"]]
-        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
-            raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
-
-    def folders(self) -> list[Path]:
-        return []  # the server's page offers its folders
 
 
 class ServerFirst:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import gradio as gr
 from tempme.app.context import AppContext
-from tempme.app.validate import InputError, clean_offset, example_request, make_filters
+from tempme.app.validate import InputError, make_filters
+from tempme.app.validate_example import clean_offset, example_request
 
 
 class Api:

@@ -1,9 +1,11 @@
 """``GET|POST /search`` (a text, or an example: an uploaded image or clip, or a span of a library
-video, refined by the text) and ``GET /moments/{segment_id}/similar`` (more like this).
+video, refined by the text; ``POST`` also takes a compound query's ``parts``) and
+``GET /moments/{segment_id}/similar`` (more like this).
 
-``POST /search`` takes JSON (:class:`~.schemas.SearchRequest`) or ``multipart/form-data``: the
-same fields as form fields and one file, ``image`` or ``clip`` (the service's checks and limits:
-`app.validate.example_request`, ``SearchService.search_example``).
+``POST /search`` takes JSON (:class:`~.schemas.CompoundSearchRequest`) or
+``multipart/form-data``: the fields of :class:`~.schemas.SearchRequest` as form fields and one
+file, ``image`` or ``clip`` (the service's checks and limits: `app.validate_example.example_request`,
+``SearchService.search_example``).
 """
 
 from __future__ import annotations
@@ -23,10 +25,28 @@ from starlette.datastructures import UploadFile
 from tempme.app.api.deps import Services, segment_row
 from tempme.app.api.metrics import observe_search
 from tempme.app.api.problems import ApiError
-from tempme.app.api.schemas import Filters, HitModel, SearchRequest, SearchResponse, SimilarRequest, Timings
+from tempme.app.api.schemas import (
+    CompoundSearchRequest,
+    Filters,
+    HitModel,
+    SearchRequest,
+    SearchResponse,
+    SimilarRequest,
+    Timings,
+)
 from tempme.app.uploads import safe_name
-from tempme.app.validate import InputError, example_request, make_filters
-from tempme.index import Hit, NotServableError, describe_encoder, is_video_name, search_timings
+from tempme.app.validate import InputError, make_filters
+from tempme.app.validate_example import example_request
+from tempme.index import (
+    CompoundQuery,
+    Hit,
+    NotServableError,
+    QueryPart,
+    Relation,
+    describe_encoder,
+    is_video_name,
+    search_timings,
+)
 
 EXAMPLE_FILES = ("image", "clip")
 """The multipart fields that carry an example (one per request)."""
@@ -37,6 +57,21 @@ def filters_of(req: Filters):
     return make_filters(
         req.folder or "", req.min_duration_s, req.max_duration_s, req.extensions or None, req.after, req.before
     )
+
+
+def compound_of(req: SearchRequest) -> CompoundQuery | None:
+    """The request's compound query (None without ``parts``): the first part is ``query`` with no
+    mode of its own (the search's ``mode``), then each of ``parts``. Raises InputError."""
+    parts = getattr(req, "parts", None)
+    if not parts:
+        return None
+    if req.query is None:
+        raise InputError("A compound query starts with query (its first part): give it.")
+    later = [QueryPart(p.query, p.mode, Relation(p.relation, p.within_s)) for p in parts]
+    try:
+        return CompoundQuery((QueryPart(req.query), *later))
+    except ValueError as e:
+        raise InputError(f"Compound query: {e}.") from None
 
 
 def answer(services: Services, query: str | None, mode: str, req, run) -> SearchResponse:
@@ -59,16 +94,16 @@ def answer(services: Services, query: str | None, mode: str, req, run) -> Search
     )
 
 
-def validated(data) -> SearchRequest:
-    """``data`` (a JSON body, form fields) as a :class:`SearchRequest`; a 422 problem otherwise."""
+def validated(data, model: type[SearchRequest] = SearchRequest) -> SearchRequest:
+    """``data`` (a JSON body, form fields) as a ``model``; a 422 problem otherwise."""
     try:
-        return SearchRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 
 
 def example_options(req: SearchRequest, start_s=None, end_s=None) -> dict:
-    """The request as `app.validate.example_request`'s options."""
+    """The request as `app.validate_example.example_request`'s options."""
     options = {
         "text": req.query, "k": req.k, "offset": req.offset, "mode": req.mode, "sort": req.sort,
         "text_weight": req.text_weight, "folder": req.folder, "min_duration_s": req.min_duration_s,
@@ -134,7 +169,7 @@ POST_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": SearchRequest.model_json_schema()},
+            "application/json": {"schema": {"$ref": "#/components/schemas/CompoundSearchRequest"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -150,30 +185,44 @@ POST_BODY = {
 }
 
 
+REF = "#/components/schemas/{model}"
+BODY_SCHEMAS = {
+    "CompoundSearchRequest": CompoundSearchRequest.model_json_schema(ref_template=REF),
+    **CompoundSearchRequest.model_json_schema(ref_template=REF).get("$defs", {}),
+}
+BODY_SCHEMAS["CompoundSearchRequest"].pop("$defs", None)
+"""The JSON body's schemas, for the OpenAPI document's components (`tempme.app.api.app`)."""
+
+
 def router(services: Services) -> APIRouter:
     r = APIRouter(tags=["search"], dependencies=[Depends(services.guard.api)])
     ctx = services.ctx
 
     def run_search(req: SearchRequest, upload: Path | None = None) -> SearchResponse:
-        filters = filters_of(req)
+        filters, compound = filters_of(req), compound_of(req)
         example, options = (upload, example_options(req)) if upload is not None else library_example(services, req)
         if example is None:
             if req.query is None:
                 raise ApiError(422, "Give a query (words), an example (image or clip), or video_id / segment_id.")
             run = lambda: ctx.search(
-                req.query, req.k, filters, req.offset, req.mode, req.sort, per_video=req.per_video, thumbnails=False
-            )
+                req.query, req.k, filters, req.offset, req.mode, req.sort, compound=compound,
+                per_video=req.per_video, thumbnails=False,
+            )  # fmt: skip
         else:
-            if req.per_video:
-                raise InputError("per_video is for text queries; an example's results are moments.")
+            if req.per_video or compound is not None:
+                raise InputError("An example searches for moments: no per_video, no compound parts.")
             path, kwargs = example_request(example, options)
             run = lambda: ctx.search_example(path, thumbnails=False, **kwargs)
-        return answer(services, req.query, req.mode, req, run)
+        return answer(services, compound.text if compound else req.query, req.mode, req, run)
 
     @r.post("/search", response_model=SearchResponse, summary="Search by text or by example", openapi_extra=POST_BODY)
     async def search_post(request: Request) -> SearchResponse:
         """The moments that match the query, best first, with why each matched: JSON, or
-        multipart with an ``image`` or ``clip`` file as the example (the other fields as form fields)."""
+        multipart with an ``image`` or ``clip`` file as the example (the other fields as form
+        fields). With ``parts`` (JSON): a compound query ("a goal" then "crowd cheers" within
+        10 s; "says coffee" while "a cup"), each part searched alone, the parts' hits joined
+        within a video under each relation and ranked by reciprocal rank fusion over the parts'
+        ranks (k = 60); each hit is the joined span with its ``parts`` and ``relation``."""
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             async with request.form(max_files=2, max_fields=64) as form:
                 req = validated(form_fields(form))
@@ -184,7 +233,7 @@ def router(services: Services) -> APIRouter:
             body = json.loads(await request.body())
         except ValueError:
             raise ApiError(422, "The body must be JSON (or multipart/form-data with an image or clip).") from None
-        return await run_in_threadpool(run_search, validated(body))
+        return await run_in_threadpool(run_search, validated(body, CompoundSearchRequest))
 
     @r.get("/search", response_model=SearchResponse, summary="Search (query parameters)")
     def search_get(req: Annotated[SearchRequest, Query()]) -> SearchResponse:
