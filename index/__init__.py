@@ -29,13 +29,11 @@ from tempme.index.filenames import (
 )
 from tempme.index.folders import FolderQuery, folder_labels, folder_matches, no_folder_message
 from tempme.index.hits import (
-    IMAGE_MODES,
     SEARCH_MODES,
     SORT_ORDERS,
     TEXT_KINDS,
     Hit,
     MatchedWord,
-    Query,
     SearchFilters,
     SearchMode,
     SortOrder,
@@ -46,6 +44,7 @@ from tempme.index.hits import (
 )
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
+from tempme.index.queries import IMAGE_MODES, Query
 from tempme.index.reports import (
     JOB_KINDS,
     JOB_STATES,

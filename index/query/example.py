@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from tempme.index.catalog import Catalog, SegmentRow
 from tempme.index.filenames import stored_names
-from tempme.index.hits import SPAN_TOLERANCE_S, Query
 from tempme.index.media.files import content_hash
+from tempme.index.queries import SPAN_TOLERANCE_S, Query
 
 from tempme.refine import DEFAULT_TEXT_WEIGHT, refine_query
 

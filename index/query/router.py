@@ -1,7 +1,7 @@
 """Which lists a search reads, and how they become one ranking (``Library.search``).
 
 Every query kind goes through :func:`search`: a text, an image, a clip or a span (alone or
-refined by a text, :class:`~tempme.index.hits.Query`), with the same filters, paging and
+refined by a text, :class:`~tempme.index.queries.Query`), with the same filters, paging and
 :class:`~tempme.index.hits.Hit`. The query becomes one vector (the text tower, or
 :mod:`.example`); then by ``mode``:
 
@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
-from tempme.index.hits import Hit, Query, SearchFilters, SearchMode, SortOrder, TextKind
+from tempme.index.hits import Hit, SearchFilters, SearchMode, SortOrder, TextKind
+from tempme.index.queries import Query
 from tempme.index.query.compound import CompoundQuery
 from tempme.index.query.example import VectorSample, query_vector
 from tempme.index.query.fusion import fuse_hits
