@@ -40,7 +40,7 @@ class VideoMeta:
     codec: str
 
 
-def _check_regular(p: Path) -> None:
+def check_regular(p: Path) -> None:
     """Raise VideoDecodeError unless ``p`` is a regular file now: stat first (a device is never
     opened), then a non-blocking open checked with ``fstat`` (a name swapped for a FIFO in between
     cannot block: FFmpeg's own open of a FIFO would wait for a writer forever)."""
@@ -66,7 +66,7 @@ def open_container(path: str | os.PathLike) -> av.container.InputContainer:
             stream, or a text file FFmpeg would render as a "video".
     """
     p = Path(path)
-    _check_regular(p)
+    check_regular(p)
     if p.stat().st_size == 0:
         raise VideoDecodeError(p, "empty file (0 bytes)")
     try:

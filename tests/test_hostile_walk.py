@@ -129,15 +129,14 @@ def test_content_hash_opens_only_regular_files_and_stops_when_told(tmp_path) -> 
 
 
 def test_sigterm_stops_an_indexer_hashing_a_huge_file(tmp_path) -> None:
-    """A real clip made a 1 TiB sparse file (its headers pass the screening before the encoder
-    loads): hashing it would take hours; SIGTERM stops the run within a batch (the per-file step
-    checks the stop), the lock is released."""
+    """A 1 TiB sparse video (a real one's headers, then zeros): hashing it would take hours; SIGTERM stops the run within
+    a batch (the per-file step checks the stop), the lock is released."""
     from filelock import FileLock
 
     folder = tmp_path / "v"
     folder.mkdir()
-    with open(folder / "huge.mp4", "wb") as fh:
-        fh.write((VIDEOS / GOOD[0]).read_bytes())
+    shutil.copyfile(VIDEOS / "moviepy__fire2.mp4", folder / "huge.mp4")  # its index (moov) comes first,
+    with open(folder / "huge.mp4", "r+b") as fh:  # so the headers still read after 1 TiB of zeros
         fh.truncate(1 << 40)
     library = tmp_path / "lib"
     cmd = [sys.executable, "-m", "tempme", "--library", str(library), "index", str(folder), *TINY]

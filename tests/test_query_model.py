@@ -97,11 +97,12 @@ def tiny(request, tmp_path_factory):
     return encoder, root / "qm"
 
 
-def test_tiny_equivalence(tiny, msrvtt_dir):
+@pytest.mark.parametrize("prepack", [True, False], ids=["prepacked", "one-shot"])
+def test_tiny_equivalence(tiny, msrvtt_dir, prepack):
     encoder, folder = tiny
-    model = QueryModel(folder, QueryModelIdentity.from_encoder_record(encoder.info.to_dict()))
+    model = QueryModel(folder, QueryModelIdentity.from_encoder_record(encoder.info.to_dict()), prepack=prepack)
     gap, same = equivalence(encoder, model, captions(msrvtt_dir, 200))
-    print(f"tempme-tiny quick_gelu={encoder.config.quick_gelu}: max cosine gap {gap:.2e}, top-{TOP_K} same {same:.0%}")
+    print(f"tempme-tiny quick_gelu={encoder.config.quick_gelu} prepack={prepack}: max cosine gap {gap:.2e}")
     assert gap <= COSINE_GAP and same == 1.0
     # batch independence: one query at a time gives the batch's vectors
     texts = ["a dog", "a cat jumps over the fence"]

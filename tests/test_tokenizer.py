@@ -130,6 +130,16 @@ def test_random_unicode(reference, ours):
     _assert_same(reference, ours, _random_texts(3000))
 
 
+def test_random_ascii(reference, ours):
+    """Plain ASCII skips ftfy (`tempme.tokenizer.clean`'s fast path); with "&", entities, "\\r" and
+    control characters it does not: both against open_clip's tokenizer, which always runs ftfy."""
+    rng = random.Random(2)
+    alphabet = [chr(c) for c in range(0x7F)] + ["&amp;", "&lt;", "&#39;", "&quot;", "\r\n", "\x1b[31m"] * 4
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(2000)]
+    texts += ["".join(rng.choice("ab cd,.'?!-\t\n") for _ in range(30)) for _ in range(200)]
+    _assert_same(reference, ours, texts)
+
+
 def test_edges(reference, ours):
     words = "a dog runs on the beach while a man plays the guitar".split()
     rng = random.Random(1)

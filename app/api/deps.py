@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from tempme.app.api.jobs import JobRunner
 from tempme.app.api.keys import Guard, Signer
+from tempme.app.api.loading import API_PREFIX
 from tempme.app.api.problems import ApiError
 from tempme.app.api.readiness import Readiness
 from tempme.app.context import AppContext
 
-API_PREFIX = "/api/v1"
+__all__ = ["API_PREFIX", "Services"]
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """``tempme serve``: uvicorn serving the API and the page, in one process or as N replicas.
 
-It listens first and loads the model in the background (``/api/v1/ready`` is 503 and the page
-says "loading the model…" until then), then advertises itself in ``<library>/serving.json``
+It listens first, with a small ASGI app (:mod:`.loading`: health, 503 readiness, a "loading the
+model…" page) while a background thread imports FastAPI and Gradio and builds the API and the
+page; it then hands over to that app, loads the model (``/api/v1/ready`` stays 503 and the page
+says "loading the model…" until then) and advertises itself in ``<library>/serving.json``
 (:mod:`app.advert`: the page URL and the API's base URL) for `tempme search` / `tempme shell`.
 
 ``--workers N``: N processes accept on one listening socket (the kernel hands each connection
@@ -29,16 +31,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
-from tempme.app.api.app import create_app
-from tempme.app.api.deps import API_PREFIX, Services
-from tempme.app.api.jobs import JobRunner
-from tempme.app.api.keys import Guard, Signer, load_secret
-from tempme.app.api.readiness import for_library
-from tempme.app.api.relay import Relay
-from tempme.app.auth import LoginThrottle
-from tempme.app.context import AppContext
+from tempme.app.api.loading import API_PREFIX, Loading
+
+if TYPE_CHECKING:
+    from tempme.app.api.keys import Signer
+    from tempme.app.context import AppContext
+
+# FastAPI, Gradio, the API's modules and the library are imported in `build`, after the socket
+# listens (`Loading` answers meanwhile): `tempme serve` listens within seconds (issue 25).
 
 logger = logging.getLogger(__name__)
 GRACE_S = 5
@@ -74,6 +77,15 @@ class PageLinks:
 
 def build(options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str | None = None):
     """The ASGI app of one process: the API, then the page (``page``) or a relay to it. Returns (app, ctx)."""
+    from tempme.app.api.app import create_app
+    from tempme.app.api.deps import Services
+    from tempme.app.api.jobs import JobRunner
+    from tempme.app.api.keys import Guard, Signer, load_secret
+    from tempme.app.api.readiness import for_library
+    from tempme.app.api.relay import Relay
+    from tempme.app.auth import LoginThrottle
+    from tempme.app.context import AppContext
+
     ctx = AppContext(options.library, allow_folder_add=options.allow_folder_add, remux_dir=media_dir / "tempme-remux")
     ctx.loading = True  # until the warm-up after listening has loaded the model (the page's status line says so)
     throttle = LoginThrottle(options.credentials) if options.credentials else None
@@ -93,16 +105,16 @@ def build(options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str |
 class Server(uvicorn.Server):
     """uvicorn's server that stops a running add as soon as it is told to exit."""
 
-    def __init__(self, config: uvicorn.Config, ctx: AppContext) -> None:
+    def __init__(self, config: uvicorn.Config, stop: Callable[[], None]) -> None:
         super().__init__(config)
-        self.ctx = ctx
+        self.stop = stop
 
     def handle_exit(self, sig, frame) -> None:
-        self.ctx.interrupt()
+        self.stop()
         super().handle_exit(sig, frame)
 
 
-def _config(app) -> uvicorn.Config:
+def uvicorn_config(app) -> uvicorn.Config:
     return uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="on")
 
 
@@ -125,20 +137,42 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _after_start(server: uvicorn.Server, ctx: AppContext, then: Callable[[], None] | None) -> None:
-    """Once ``server`` listens: ``then()``, and the model loads in the background."""
-    while not server.started and not server.should_exit:
-        time.sleep(0.05)
-    if server.started:
-        if then is not None:
-            then()
-        ctx.warm_up()
+class Startup:
+    """What runs once the server listens (a background thread): build the full app, hand the
+    `Loading` app over to it, ``then()``, and load the model (``ctx.warm_up``)."""
+
+    def __init__(self, make: Callable[[], tuple], then: Callable[[AppContext], None] | None = None) -> None:
+        self.make, self.then = make, then
+        self.loading = Loading()
+        self.ctx: AppContext | None = None
+
+    def stop(self) -> None:
+        """Stop a running page add (SIGTERM, Ctrl-C)."""
+        if self.ctx is not None:
+            self.ctx.interrupt()
+
+    def after_start(self, server: uvicorn.Server) -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.05)
+        if not server.started:
+            return
+        logger.info("listening; building the API and the page")
+        try:
+            app, self.ctx = self.make()
+            self.loading.switch(app)
+        except Exception:
+            logger.exception("the server could not start its app")
+            server.should_exit = True
+            return
+        if self.then is not None:
+            self.then(self.ctx)
+        self.ctx.warm_up()
 
 
-def run(app, ctx: AppContext, sockets: list[socket.socket], then: Callable[[], None] | None = None) -> None:
-    """Serve ``app`` on ``sockets`` until told to exit; ``then()`` once listening."""
-    server = Server(_config(app), ctx)
-    threading.Thread(target=_after_start, args=(server, ctx, then), name="tempme-warm-up", daemon=True).start()
+def run(startup: Startup, sockets: list[socket.socket]) -> None:
+    """Serve on ``sockets`` until told to exit: `Loading` at once, the full app once built."""
+    server = Server(uvicorn_config(startup.loading), startup.stop)
+    threading.Thread(target=startup.after_start, args=(server,), name="tempme-warm-up", daemon=True).start()
     server.run(sockets=sockets)
 
 
@@ -148,9 +182,8 @@ def worker_main(options: ServeOptions, sock: socket.socket, page_socket: str, me
     logging.getLogger("tempme").setLevel(options.log_level)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     search_threads(options.torch_threads)
-    app, ctx = build(options, Path(media_dir), page=False, relay_to=page_socket)
     try:
-        run(app, ctx, [sock])
+        run(Startup(lambda: build(options, Path(media_dir), page=False, relay_to=page_socket)), [sock])
     finally:
         gc.freeze()  # as in serve: no last collection of every object at exit
 
@@ -205,7 +238,7 @@ def _exit_zero(signum, frame) -> None:
 
 def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     """Serve ``options.library`` until SIGTERM (returns) or Ctrl-C (KeyboardInterrupt);
-    ``announce(url)`` once it listens. With ``options.workers > 1`` the caller has set
+    ``announce(url)`` once the API and the page answer (it listens earlier: `Loading`). With ``options.workers > 1`` the caller has set
     ``PROMETHEUS_MULTIPROC_DIR`` before this module was imported."""
     from tempme.app.advert import local_url, remove_advert, write_advert
     from tempme.app.web.server import private_gradio_dir
@@ -214,17 +247,19 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
     private = private_gradio_dir()
     logger.info("uploads and served copies go to %s (removed at exit)", private)
-    search_threads(options.torch_threads)
     sock = bind(options.host, options.port)
     sockets, replicas = [sock], None
-    app, ctx = build(options, private, page=True)
     if options.workers > 1:
         unix, path = page_socket(private)
         sockets.append(unix)
         replicas = Replicas(options, sock, path, private)
     url = local_url(options.host, sock.getsockname()[1])
 
-    def listening() -> None:
+    def make() -> tuple:
+        search_threads(options.torch_threads)
+        return build(options, private, page=True)
+
+    def serving(ctx: AppContext) -> None:
         api = url + API_PREFIX.lstrip("/")
         if write_advert(options.library, url, auth=options.credentials is not None, api=api) is not None:
             import atexit
@@ -234,10 +269,11 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         announce(url)
 
     signal.signal(signal.SIGTERM, _exit_zero)
+    startup = Startup(make, serving)
     try:
-        run(app, ctx, sockets, listening)
+        run(startup, sockets)
     finally:
-        ctx.interrupt()
+        startup.stop()
         if replicas is not None:
             replicas.stop()
         # The interpreter's last garbage collection walks every object of torch, Gradio, pandas...

@@ -24,10 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tempme.app.context import AppContext
-
 if TYPE_CHECKING:
     import gradio as gr
+    from tempme.app.context import AppContext
     from tempme.app.web.events import Links
 
 # gradio itself is imported only once `private_gradio_dir` has set GRADIO_TEMP_DIR: some of its

@@ -29,12 +29,12 @@ class IngestOptions:
     ``tempme.encoder.VideoEncoder`` to use instead (``add`` only). ``executor``: the engine that
     decodes and encodes (default: a :class:`~tempme.index.ingest.executor.LocalExecutor` with
     ``segment_params``, ``workers`` decoding threads and ``batch_size`` segments per encoder
-    call). ``flush_every``: videos between two saves of the vector index. ``prune``: also drop
+    call). ``flush_every``: videos between two saves of the vector index. ``settle_s``: files
+    modified less than this many seconds ago may still be written (a watched folder): they are
+    not indexed now but listed in ``IndexReport.deferred``. ``prune``: also drop
     the known videos under the given folders that the walk did not list although they are still
     on disk (hidden ones, other extensions, under linked folders); by default only gone files go
-    (:func:`tempme.index.ingest.plan.gone_videos`). ``settle_s``: files
-    modified less than this many seconds ago may still be written (a watched folder): they are
-    not indexed now but listed in ``IndexReport.deferred``.
+    (:func:`tempme.index.ingest.plan.gone_videos`).
 
     Raises:
         ValueError: ``workers``, ``batch_size`` or ``flush_every`` below 1.
@@ -50,8 +50,8 @@ class IngestOptions:
     batch_size: int = 8
     segment_params: SegmentParams = field(default_factory=SegmentParams)
     flush_every: int = field(default_factory=lambda: get_settings().flush_every)
-    prune: bool = False
     settle_s: float = 0.0  # files modified less than this long ago are left for a later run (watching)
+    prune: bool = False
 
     def __post_init__(self) -> None:
         if self.segment_params is None:  # the keyword form's old default

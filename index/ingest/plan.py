@@ -3,11 +3,11 @@
 Pure decisions over the catalog's record of files (:meth:`Catalog.known_files`) and the files
 on disk (their stats, taken once by :func:`~tempme.index.media.treescan.scan_tree`); nothing is
 written. Unchanged files (same size and mtime) are skipped; a changed file is dropped and
-encoded again. A failure that may pass by
-itself (recorded with size -1: unreadable, changed while read) is tried again, unless the file
-still cannot even be stat'ed (a dangling link). A file modified after ``young_after_ns`` may
-still be being written (a watched folder): it is deferred, neither encoded nor dropped.
-Moves (a video's bytes under a new name) are found by :mod:`.changeset`.
+encoded again. A failure that may pass by itself (recorded with size -1: unreadable, changed
+while read) is tried again, unless the file still cannot even be stat'ed (a dangling link). A
+file modified after ``young_after_ns`` may still be being written (a watched folder): it is
+deferred, neither encoded nor dropped. Moves (a video's bytes under a new name) are found by
+:mod:`.changeset`.
 
 Removal (:func:`gone_videos`) is for what is really gone, never for what one walk did not visit:
 a known video under a walked folder that the walk did not list is dropped only when its name no
@@ -109,7 +109,8 @@ def plan_ingest(
     for f in files:
         key = str(f)
         v = known.get(key)
-        st = listed[key] = stats[f] if stats is not None and f in stats else _stat(f)
+        st = stats[f] if stats is not None and f in stats else _stat(f)
+        listed[key] = st
         unchanged = (
             st is not None and v is not None and v.size >= 0 and (v.size, v.mtime_ns) == (st.st_size, st.st_mtime_ns)
         )

@@ -101,7 +101,7 @@ def plan_run(
     catalog: Catalog, paths: list[Path] | ChangeBatch, settle_s: float = 0.0, prune: bool = False
 ) -> IngestPlan:
     """The plan of an ``add`` of ``paths``, or of a watcher's batch (:func:`.changeset.plan_batch`);
-    files modified less than ``settle_s`` ago are deferred; ``prune``: see :func:`plan_paths`."""
+    files modified less than ``settle_s`` ago are deferred; ``prune``: see :func:`.plan.plan_ingest`."""
     young = time.time_ns() - int(settle_s * 1e9) if settle_s > 0 else None
     if isinstance(paths, ChangeBatch):
         return plan_batch(catalog, paths, young)
