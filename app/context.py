@@ -27,6 +27,7 @@ from tempme.app.validate import (
     clean_encoder_choice,
     clean_k,
     clean_query,
+    clean_segment_id,
     clean_server_folder,
     weight_choices,
 )
@@ -206,16 +207,13 @@ class AppContext:
         thumbnails: bool = True,
     ) -> list[Hit]:
         """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
-        from tempme.app.validate import clean_segment_id
-
         k, segment_id = clean_k(k), clean_segment_id(segment_id)
-        lib = self._searchable()
-        filters = self._in_library(filters)
+        lib, filters = self._searchable(), self._in_library(filters)
         try:
             vec = lib.segment_vector(segment_id)
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
-        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
+        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=segment_id, filters=filters)
         return self._with_thumbnails(lib, hits) if thumbnails else hits
 
     def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
