@@ -10,28 +10,26 @@ Results are the library's own `Hit`s (with their thumbnail filled in) and filter
 
 from __future__ import annotations
 
-import atexit
 import functools
 import logging
-import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tempme.app.explain_cache import explain_picture
+from tempme.app.explain_cache import explain_picture, private_folder
 from tempme.app.status import format_stats, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import (
-    RANDOM_WEIGHTS,
-    WEIGHTS_FILE,
     BusyError,
     InputError,
     clean_encoder_choice,
     clean_k,
     clean_query,
+    clean_segment_id,
     clean_server_folder,
+    weight_choices,
 )
 from tempme.index import (
     SEARCH_MODES,
@@ -131,23 +129,8 @@ class AppContext:
         )
 
     def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
-        """(label, value) of the weights the page offers for a new library with ``arch``: the
-        open_clip tags already downloaded to this machine (never a download; only with
-        ``downloaded``: listing them imports torch), a checkpoint file on the server, random
-        weights (not semantic)."""
-        tags: list[str] = []
-        if downloaded:
-            from tempme.weights import cached_tags
-
-            try:
-                tags = cached_tags(arch)
-            except ValueError:
-                pass
-        return [
-            *((f"{t} (downloaded)", t) for t in tags),
-            ("a weights file on the server", WEIGHTS_FILE),
-            ("random weights (not semantic: a quick test only)", RANDOM_WEIGHTS),
-        ]
+        """The page's weights choices for a new library (`app.validate.weight_choices`)."""
+        return weight_choices(arch, downloaded)
 
     def encoder_choice(
         self, arch: str | None, weights: str | None, weights_file: str | None, adapter: str | None, confirmed: bool
@@ -224,16 +207,13 @@ class AppContext:
         thumbnails: bool = True,
     ) -> list[Hit]:
         """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
-        from tempme.app.validate import clean_segment_id
-
         k, segment_id = clean_k(k), clean_segment_id(segment_id)
-        lib = self._searchable()
-        filters = self._in_library(filters)
+        lib, filters = self._searchable(), self._in_library(filters)
         try:
             vec = lib.segment_vector(segment_id)
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
-        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
+        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=segment_id, filters=filters)
         return self._with_thumbnails(lib, hits) if thumbnails else hits
 
     def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
@@ -268,13 +248,8 @@ class AppContext:
 
     @functools.cached_property
     def explain_dir(self) -> Path:
-        """Where :meth:`explain` keeps its pictures: a private folder of this process under the
-        system temp folder (which Gradio accepts as an output location), made on first use with
-        an unguessable name and removed at exit, so no other user can plant or read a picture and
-        nothing accumulates across runs."""
-        path = Path(tempfile.mkdtemp(prefix="tempme-explain-"))
-        atexit.register(shutil.rmtree, path, ignore_errors=True)
-        return path
+        """Where :meth:`explain` keeps its pictures (`app.explain_cache.private_folder`)."""
+        return private_folder()
 
     def video_paths(self) -> list[Path]:
         """Every indexed video of the library."""

@@ -234,6 +234,26 @@ WEIGHTS_FILE = "file"
 """The weights choice for a checkpoint file on the server."""
 
 
+def weight_choices(arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
+    """(label, value) of the weights the page offers for a new library with ``arch``: the
+    open_clip tags already downloaded to this machine (never a download; only with
+    ``downloaded``: listing them imports torch), a checkpoint file on the server, random
+    weights (not semantic)."""
+    tags: list[str] = []
+    if downloaded:
+        from tempme.weights import cached_tags
+
+        try:
+            tags = cached_tags(arch)
+        except ValueError:
+            pass
+    return [
+        *((f"{t} (downloaded)", t) for t in tags),
+        ("a weights file on the server", WEIGHTS_FILE),
+        ("random weights (not semantic: a quick test only)", RANDOM_WEIGHTS),
+    ]
+
+
 def clean_encoder_choice(
     arch: str | None,
     weights: str | None,

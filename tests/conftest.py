@@ -127,3 +127,19 @@ def order_clips(videos_dir, tmp_path_factory) -> dict:
         synth_av.draw_text(videos_dir / SPEECH_SOURCE, drawn, [synth_av.Caption(SIGN, a, b, "title")])
         synth_av.mux_speech(drawn, folder / name, [(say_at, SAY)])
     return {name: folder / name for name in ORDERS}
+
+
+@pytest.fixture(scope="session")
+def order_library(tmp_path_factory, order_clips):
+    """A real library of :func:`order_clips` (tiny random encoder, 4 s windows), enriched with
+    pocketsphinx transcripts and RapidOCR lines (tests/test_compound_search.py, test_api_export.py)."""
+    from tempme.index import Library
+    from tempme.index.enrich import SpeechConfig
+    from tempme.index.media import SegmentParams
+
+    folder = next(iter(order_clips.values())).parent
+    lib = Library.open(tmp_path_factory.mktemp("compound") / "library", create=True)
+    lib.add([folder], model="tempme-tiny", pretrained="none", segment_params=SegmentParams(window_s=4.0))
+    lib.enrich(("speech", "ocr"), speech=SpeechConfig(backend="pocketsphinx"))
+    yield lib
+    lib.close()

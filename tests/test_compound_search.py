@@ -18,8 +18,6 @@ import pytest
 from parts import catalog_of
 from tempme.app.cli import cli
 from tempme.index import CompoundQuery, ExportOptions, Library
-from tempme.index.enrich import SpeechConfig
-from tempme.index.media import SegmentParams
 from typer.testing import CliRunner
 
 SPEECH = dict(mode="speech")
@@ -28,13 +26,8 @@ WHILE = CompoundQuery.of("kettle", while_="summer holiday", mode="speech", then_
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory, order_clips) -> Library:
-    folder = next(iter(order_clips.values())).parent
-    lib = Library.open(tmp_path_factory.mktemp("compound") / "library", create=True)
-    lib.add([folder], model="tempme-tiny", pretrained="none", segment_params=SegmentParams(window_s=4.0))
-    lib.enrich(("speech", "ocr"), speech=SpeechConfig(backend="pocketsphinx"))
-    yield lib
-    lib.close()
+def library(order_library) -> Library:
+    return order_library
 
 
 def names(hits) -> list[str]:

@@ -180,6 +180,8 @@ def test_a_video_replaced_by_a_link_to_the_disk_serves_nothing(tmp_path, auth) -
     folder, library, ids = _library_with_swaps(tmp_path)  # swapped before the server starts
     args = ["--auth", "u:p"] if auth else []
     with running_server(library, args=args) as srv, httpx.Client(timeout=60, auth=("u", "p") if auth else None) as web:
+        if auth:  # the page's login (a cookie) for Gradio's routes; Basic auth for the API's
+            assert web.post(f"{srv.url}login", data={"username": "u", "password": "p"}).status_code == 200
         ok = web.get(f"{srv.url}api/v1/videos/{ids['kept.mp4']}/stream")  # the control
         assert ok.status_code == 200 and ok.content == (folder / "kept.mp4").read_bytes()
         for name in ("root.mp4", "db.mp4"):

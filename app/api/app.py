@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from tempme.app.api import problems
 from tempme.app.api.deps import API_PREFIX, Services
 from tempme.app.api.metrics import observe_request
-from tempme.app.api.routes import jobs, moments, search, system, videos
+from tempme.app.api.routes import exports, jobs, moments, search, system, videos
 from tempme.app.validate import MAX_UPLOAD_BYTES
 
 from tempme import __version__
@@ -102,7 +102,7 @@ def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> Fas
     )
     problems.install(app)
     problems.document(app)
-    for module in (search, moments, videos, jobs, system):
+    for module in (search, moments, exports, videos, jobs, system):
         app.include_router(module.router(services), prefix=API_PREFIX)
 
     def ready_now() -> JSONResponse:  # issue 25's GET /ready: {"ready", "text"}, no key
@@ -124,6 +124,7 @@ def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> Fas
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Range"],
+            expose_headers=["Content-Disposition", *exports.CLIP_HEADERS],
         )
     app.add_middleware(Gatekeeper)
     app.state.services = services

@@ -71,6 +71,74 @@ class SearchRequest(Paging):
             raise ValueError(str(e)) from None
 
 
+MAX_PARTS = 4
+"""Most parts a compound query may have (each part is a search of its own)."""
+MAX_TIMELINE_MOMENTS = 200
+"""Most moments one timeline takes."""
+
+
+class PartRequest(BaseModel):
+    """A later part of a compound query ("a goal" *then* "crowd cheers"): its text, its mode and
+    how it relates in time to the part before it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="What this part looks for.")
+    mode: ModeName | None = Field(None, description="How this part is matched (null: the search's mode).")
+    relation: Literal["then", "while"] = Field(
+        "then",
+        description="then: this part's moment starts 0 to within_s seconds after the previous part's ends; "
+        "while: the two moments overlap in time.",
+    )
+    within_s: float = Field(10.0, ge=0, le=3600, description="The most seconds between the parts (then only).")
+
+    @field_validator("query", mode="before")
+    @classmethod
+    def _query(cls, value):
+        return SearchRequest._query(value)
+
+
+class CompoundSearchRequest(SearchRequest):
+    """A search whose ``query`` / ``mode`` are the first part of a compound query when ``parts``
+    is not empty (``POST /search`` only; each part is searched alone and the parts' hits are
+    joined within a video and ranked by reciprocal rank fusion over the parts' ranks)."""
+
+    parts: list[PartRequest] = Field(
+        default_factory=list,
+        max_length=MAX_PARTS - 1,
+        description=f"Later parts of a compound query, in order (at most {MAX_PARTS - 1}); empty: a plain search.",
+    )
+
+
+class MomentSpan(BaseModel):
+    """A hit's own span in the video of its segment (a speech or compound hit is not its segment's span)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    segment_id: int
+    start_s: float = Field(ge=0, description="Start in the video, in seconds (a hit's start_s).")
+    end_s: float = Field(gt=0, description="End (exclusive), in seconds (a hit's end_s).")
+
+
+class TimelineRequest(BaseModel):
+    """Moments to put on one timeline, in the order given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    segment_ids: list[int | MomentSpan] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_TIMELINE_MOMENTS,
+        description="The moments: a hit's segment_id (the segment's span), or {segment_id, start_s, end_s} "
+        "(the hit's own span, e.g. a compound hit's joined span).",
+    )
+    format: Literal["otio", "edl"] = Field("otio", description="otio (OpenTimelineIO JSON) or edl (CMX 3600).")
+    order: Literal["result", "time"] = Field(
+        "result", description="Clip order: result (as given) or time (by video, then start)."
+    )
+    query: str = Field("", max_length=1000, description="Named by the timeline's markers (e.g. the search).")
+
+
 class SimilarRequest(Paging):
     """More like a moment: how many results and the filters."""
 
@@ -104,14 +172,32 @@ class HitModel(BaseModel):
     ocr_box: list[float] | None = Field(
         None, description="Where that line is: [x0, y0, x1, y1] as fractions of the frame."
     )
-    match_kind: str | None = Field(None, description="How a spoken match matched: exact, normalised or phonetic.")
-    match_score: float | None = Field(None, description="That match's score, in [0, 1].")
-    heard_as: str | None = Field(None, description="A phonetic match: the words as the recogniser heard them.")
+    match_kind: Literal["exact", "normalised", "phonetic"] | None = Field(
+        None,
+        description="How the spoken words matched the query (speech hits only, else null): exact (the words "
+        "as recognised), normalised (after spelling numbers, currency and abbreviations one way: '$40' for "
+        "'forty dollars') or phonetic (words that sound like the query: spoken-term detection).",
+    )
+    match_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="How well the utterance says the query, unitless in [0, 1] (speech hits only, else null): "
+        "the fraction of the query's words found times 1.0 (exact) or 0.95 (normalised), or 0.9 times the "
+        "phonetic similarity of the closest window of words (phonetic matches are kept from 0.7 up); so a "
+        "line with every query word always ranks above one that only sounds like it.",
+    )
+    heard_as: str | None = Field(
+        None, description="A phonetic match only: the words as the recogniser heard them ('musket ball coach')."
+    )
     parts: list[HitModel] = Field(
         default_factory=list,
-        description="A compound query's result (\"A then B\"): each part's own hit, in query order.",
+        description="A compound query's result (\"A then B\"): each part's own hit, in query order; the "
+        "result's start_s / end_s are the union of the parts' spans, its segment_id the first part's.",
     )
-    relation: str | None = Field(None, description="How each part relates to the one before: then, while.")
+    relation: str | None = Field(
+        None, description="A compound result: how each part relates to the one before (then, while)."
+    )
 
     @classmethod
     def of(cls, hit: Hit) -> HitModel:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.advert import find_server
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, checked_path, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, path_text, printable
+from tempme.app.cli.remote import NeedsKey, RemoteSearch, RemoteUnavailable, SearchError
+from tempme.index import Hit, LibraryError, SearchMode, printable
 
 from tempme.cli_errors import fail
 
@@ -40,15 +41,6 @@ if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the ser
 log = logging.getLogger(__name__)
 
 DEFAULT_NPROBE = None  # None: the library's tuned nprobe (tempme rebuild), else the settings' (as the server)
-REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
-
-
-class SearchError(Exception):
-    """A query that could not be answered; the message says why (shown as ``error: ...``)."""
-
-
-class RemoteUnavailable(Exception):
-    """The advertised server could not be reached or did not answer as `tempme serve` does."""
 
 
 def query_errors() -> tuple[type[Exception], ...]:
@@ -106,63 +98,6 @@ class LocalSearch:
             )
         except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
-
-
-class NeedsKey(RemoteUnavailable):
-    """The server asks for an API key that this command was not given (or that it refused)."""
-
-
-class RemoteSearch:
-    """Searches through a running `tempme serve`: ``POST /api/v1/search`` with plain httpx (no
-    model here; ``api_key``: sent as ``Authorization: Bearer``).
-
-    Raises (search): NeedsKey (401), RemoteUnavailable (no answer, or not tempme's API),
-    SearchError (the server's one-line reason for a bad query)."""
-
-    def __init__(self, advert: ServerAdvert, api_key: str | None = None, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
-        import httpx
-
-        self.where = advert.url
-        base = advert.api or advert.url.rstrip("/") + "/api/v1"  # an advert written before the API: try it
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(base_url=base, headers=headers, timeout=timeout_s)
-
-    def warm(self) -> None:
-        pass  # the server's model is loaded
-
-    def search(
-        self,
-        query: str | CompoundQuery,
-        k: int,
-        *,
-        per_video: bool = False,
-        mode: str = "all",
-        folder: Path | None = None,
-    ) -> list[Hit]:
-        import httpx
-
-        if not isinstance(query, str):  # a CompoundQuery
-            raise SearchError("--then and --while are not available through the server")
-        body = {
-            "query": query,
-            "k": k,
-            "mode": mode,
-            "per_video": per_video,
-            **({"folder": path_text(folder)} if folder else {}),
-        }
-        try:
-            r = self.client.post("/search", json=body)
-        except httpx.HTTPError as exc:
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-        if r.status_code == 401:
-            raise NeedsKey("needs an API key (--api-key or $TEMPME_API_KEY)")
-        if r.status_code in (400, 404, 422) and r.headers.get("content-type", "").startswith("application/problem"):
-            raise SearchError(str(r.json().get("detail", "")))
-        try:
-            r.raise_for_status()
-            return [Hit.from_dict(h) for h in r.json()["hits"]]
-        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
-            raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
 
 
 def _note(text: str) -> None:

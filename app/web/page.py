@@ -20,8 +20,8 @@ import functools
 from importlib.resources import files
 
 import gradio as gr
-from tempme.app.context import ARCHITECTURES, WEIGHTS_FILE, AppContext
-from tempme.app.validate import MAX_K
+from tempme.app.context import ARCHITECTURES, AppContext
+from tempme.app.validate import MAX_K, WEIGHTS_FILE
 from tempme.app.web import endpoints
 from tempme.app.web.components import AddPanel, LinkedVideo, Page, Player, Results, SearchBar
 from tempme.app.web.events import Links, wire

@@ -25,7 +25,7 @@ import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.hits import Hit, SearchFilters
 from tempme.index.query.timing import stage
-from tempme.index.vectors.store import VectorStore
+from tempme.index.vectors.protocols import VectorStore
 
 
 @dataclass(frozen=True)

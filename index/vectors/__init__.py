@@ -32,6 +32,7 @@ from tempme.index.vectors.policy import (
     set_nprobe,
     training_size,
 )
+from tempme.index.vectors.protocols import VectorLedger, VectorStore
 from tempme.index.vectors.rerank import rerank
 from tempme.index.vectors.shards import (
     LocalRunner,
@@ -48,7 +49,7 @@ from tempme.index.vectors.shards import (
     runner_for,
 )
 from tempme.index.vectors.sources import ArraySource, NpySource, VectorSource, training_sample
-from tempme.index.vectors.store import FaissStore, VectorLedger, VectorStore
+from tempme.index.vectors.store import FaissStore
 from tempme.index.vectors.tune import TARGET_RECALL, TunePoint, TuneResult, check_budget, exact_neighbours, tune
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""``GET|POST /search`` (text) and ``GET /moments/{segment_id}/similar`` (more like this)."""
+"""``GET|POST /search`` (text; ``POST`` also takes a compound query's ``parts``) and
+``GET /moments/{segment_id}/similar`` (more like this)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,35 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from tempme.app.api.deps import Services, segment_row
 from tempme.app.api.metrics import observe_search
-from tempme.app.api.schemas import Filters, HitModel, SearchRequest, SearchResponse, SimilarRequest, Timings
-from tempme.app.validate import make_filters
-from tempme.index import Hit, describe_encoder, search_timings
+from tempme.app.api.schemas import (
+    CompoundSearchRequest,
+    Filters,
+    HitModel,
+    SearchRequest,
+    SearchResponse,
+    SimilarRequest,
+    Timings,
+)
+from tempme.app.validate import InputError, make_filters
+from tempme.index import CompoundQuery, Hit, QueryPart, Relation, describe_encoder, search_timings
 
 
 def filters_of(req: Filters):
     """The request's filters as the library's ``SearchFilters`` (checked as the page checks them)."""
     return make_filters(req.folder or "", req.min_duration_s, req.max_duration_s, req.extensions or None)
+
+
+def compound_of(req: SearchRequest) -> CompoundQuery | None:
+    """The request's compound query (None without ``parts``): the first part is ``query`` with no
+    mode of its own (the search's ``mode``), then each of ``parts``. Raises InputError."""
+    parts = getattr(req, "parts", None)
+    if not parts:
+        return None
+    later = [QueryPart(p.query, p.mode, Relation(p.relation, p.within_s)) for p in parts]
+    try:
+        return CompoundQuery((QueryPart(req.query), *later))
+    except ValueError as e:
+        raise InputError(f"Compound query: {e}.") from None
 
 
 def answer(services: Services, query: str | None, mode: str, req, run) -> SearchResponse:
@@ -43,15 +65,19 @@ def router(services: Services) -> APIRouter:
     ctx = services.ctx
 
     def text_search(req: SearchRequest) -> SearchResponse:
-        filters = filters_of(req)
+        filters, compound = filters_of(req), compound_of(req)
         run = lambda: ctx.search(
-            req.query, req.k, filters, req.offset, req.mode, per_video=req.per_video, thumbnails=False
+            req.query, req.k, filters, req.offset, req.mode, compound, per_video=req.per_video, thumbnails=False
         )
-        return answer(services, req.query, req.mode, req, run)
+        return answer(services, compound.text if compound else req.query, req.mode, req, run)
 
     @r.post("/search", response_model=SearchResponse, summary="Search by text (JSON body)")
-    def search_post(req: SearchRequest) -> SearchResponse:
-        """The moments that match the query, best first, with why each matched."""
+    def search_post(req: CompoundSearchRequest) -> SearchResponse:
+        """The moments that match the query, best first, with why each matched. With ``parts``: a
+        compound query ("a goal" then "crowd cheers" within 10 s; "says coffee" while "a cup"),
+        each part searched alone, the parts' hits joined within a video under each relation and
+        ranked by reciprocal rank fusion over the parts' ranks (k = 60); each hit is the joined
+        span with its ``parts`` (each part's own hit) and ``relation``."""
         return text_search(req)
 
     @r.get("/search", response_model=SearchResponse, summary="Search by text (query parameters)")
