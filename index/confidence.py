@@ -25,8 +25,9 @@ utterances, T-norm a test utterance's by its scores against a cohort of impostor
 (Auckenthaler, Carey & Lloyd-Thomas, *Digital Signal Processing* 10, 2000; Reynolds, 1997);
 here the impostors are the null queries and the statistic is the rank among them rather than a
 z-score, which needs no normality assumption. It answers the complaint that a search engine
-with no threshold shows confident results for anything (Immich issues #5996 and #8377, whose
-fixed cosine thresholds do not carry over between models: PR #21537).
+with no threshold shows confident results for anything (Immich issue #5996 and discussion
+#8377; the closed PR #21537 offered a fixed ``maxDistance``, and fixed cosine thresholds do not
+carry over between models or libraries).
 
 "Find moments like this one" queries are videos, not text, and CLIP-style encoders put the two
 modalities in separate cones (Liang et al., "Mind the Gap", NeurIPS 2022): a video-video cosine

@@ -1,0 +1,186 @@
+"""Do the confidence cut-offs behave? Verdicts for real and nonsense queries on the real clips.
+
+Indexes the top-level clips of ``../shared/data/videos`` (catalog.tsv lists one query that
+should find each) with each ``--models`` encoder (random weights: no CLIP weights download
+here), computes the library's text null (the top-1 cosine of each of the 999 content-free
+prompts of :func:`tempme.index.confidence.null_prompts`) and video null, then prints for each
+catalog query and each nonsense query: the top hit, its cosine, p-value, confidence, and the
+query's verdict; then the share of each level per kind of query.
+
+With random weights no score means anything, so real and nonsense queries alike should land
+inside the null: about 95% ``none`` and a verdict of "no good match" nearly always (about 1%
+of queries reach ``medium`` by chance, which is what p <= 0.01 promises).
+
+    python bench/confidence.py [--models tempme-tiny ViT-B-32] [--videos ../shared/data/videos] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tempme.index.confidence import (
+    Confidence,
+    NullDistribution,
+    null_prompts,
+    text_null,
+    verdict,
+    video_null,
+)
+from tempme.index.library import Library
+
+NONSENSE = [
+    "zxqv blorp 12345",
+    "qwerty flumph",
+    "asdf ghjkl",
+    "blibber blabber wop",
+    "xkcd 927 plover",
+    "mmmm nnnn oooo",
+    "florp the wibble",
+    "7 8 9 10 11",
+    "quantum gravy sonnet",
+    "lorem dolor sit amet",
+]
+
+
+def catalog_queries(videos: Path) -> list[tuple[str, str]]:
+    """(file, query) for each top-level clip of catalog.tsv that has a query."""
+    with open(videos / "catalog.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [
+        (r["file"], r["example_query"])
+        for r in rows
+        if "/" not in r["file"] and r["example_query"] not in ("-", "") and not r["example_query"].startswith("(")
+    ]
+
+
+def encode_texts(encoder, texts: list[str], batch: int = 128) -> np.ndarray:
+    out = []
+    with torch.inference_mode():
+        for a in range(0, len(texts), batch):
+            out.append(encoder.encode_text(texts[a : a + batch]).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def nulls(lib: Library) -> tuple[NullDistribution, NullDistribution, float, float]:
+    """The library's text and video nulls, and the seconds each took."""
+    t0 = time.perf_counter()
+    prompts = encode_texts(lib.encoder(), null_prompts())  # (999, D)
+    segments = lib.catalog.segment_count()
+    text = text_null(lib.store.search, prompts, segments)
+    t1 = time.perf_counter()
+    ids, vecs = lib.catalog.stored_vectors()
+    rows = lib.catalog.segment_rows(ids.tolist(), None)
+    video_of = {i: rows[i].video_id for i in rows}
+    video = video_null(vecs, ids, video_of, lib.store.search, segments)
+    return text, video, t1 - t0, time.perf_counter() - t1
+
+
+def judge(lib: Library, null: NullDistribution, query: str, k: int) -> dict:
+    hits = lib.search(query, k=k, mode="visual")
+    scored = [(h, *null.confidence(h.score)) for h in hits]
+    v = verdict(query, [c for _, _, c in scored])
+    top, p, c = scored[0] if scored else (None, 1.0, Confidence.NONE)
+    return {
+        "query": query,
+        "top": top.name if top else None,
+        "cosine": float(top.score) if top else None,
+        "p_value": p,
+        "confidence": c.value,
+        "verdict": v.verdict,
+        "message": v.message,
+    }
+
+
+def run(models: list[str], videos: Path, k: int, workdir: Path) -> list[dict]:
+    pairs = catalog_queries(videos)
+    files = [videos / f for f, _ in pairs]
+    results = []
+    for model in models:
+        lib = Library.open(workdir / model, create=True)
+        t0 = time.perf_counter()
+        report = lib.add(files, model=model, pretrained="none")
+        index_s = time.perf_counter() - t0
+        text, video, text_s, video_s = nulls(lib)
+        row = {
+            "model": model,
+            "videos": report.indexed,
+            "segments": lib.catalog.segment_count(),
+            "index_s": index_s,
+            "text_null_s": text_s,
+            "video_null_s": video_s,
+            "text_null": text.summary(),
+            "video_null": video.summary(),
+            "real": [],
+            "nonsense": [],
+        }
+        for f, q in pairs:
+            j = judge(lib, text, q, k)
+            j["expected"] = f
+            row["real"].append(j)
+        row["nonsense"] = [judge(lib, text, q, k) for q in NONSENSE]
+        lib.close()
+        results.append(row)
+    return results
+
+
+def print_tables(results: list[dict]) -> None:
+    for r in results:
+        tn = r["text_null"]
+        print(
+            f"\n## {r['model']} (random weights): {r['videos']} videos, {r['segments']} segments; "
+            f"indexed in {r['index_s']:.0f} s, text null {r['text_null_s']:.1f} s, video null {r['video_null_s']:.1f} s"
+        )
+        print(
+            f"text null: N={tn['size']}, a hit must beat cosine {tn['beat']['low']:.4f} (low), "
+            f"{tn['beat']['medium']:.4f} (medium), {tn['beat']['high']:.4f} (high); "
+            f"video null: N={r['video_null']['size']}"
+        )
+        print("\n| kind | query | top hit | cosine | p | confidence | verdict |")
+        print("|---|---|---|---:|---:|---|---|")
+        for kind in ("real", "nonsense"):
+            for j in r[kind]:
+                top = j["top"] or "-"
+                if kind == "real":
+                    top += " ✓" if j["top"] == Path(j["expected"]).name else ""
+                print(
+                    f"| {kind} | {j['query']} | {top} | {j['cosine']:.4f} | {j['p_value']:.3f} | "
+                    f"{j['confidence']} | {j['verdict']} |"
+                )
+        print("\n| kind | none | low | medium | high | no good match |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for kind in ("real", "nonsense"):
+            levels = [j["confidence"] for j in r[kind]]
+            ngm = sum(j["verdict"] == "no good match" for j in r[kind])
+            counts = " | ".join(str(levels.count(c)) for c in ("none", "low", "medium", "high"))
+            print(f"| {kind} | {counts} | {ngm}/{len(levels)} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", default=["tempme-tiny", "ViT-B-32"])
+    ap.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/videos")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    with tempfile.TemporaryDirectory(prefix="tempme-confidence-") as tmp:
+        results = run(args.models, args.videos, args.k, Path(tmp))
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print_tables(results)
+
+
+if __name__ == "__main__":
+    main()
