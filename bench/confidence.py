@@ -11,7 +11,7 @@ With random weights no score means anything, so real and nonsense queries alike 
 inside the null: about 95% ``none`` and a verdict of "no good match" nearly always (about 1%
 of queries reach ``medium`` by chance, which is what p <= 0.01 promises).
 
-    python bench/confidence.py [--models tempme-tiny ViT-B-32] [--videos ../shared/data/videos] [--json]
+    python bench/confidence.py [--models tempme-tiny ViT-B-32] [--videos ../shared/data/videos] [--long] [--json]
 """
 
 from __future__ import annotations
@@ -100,9 +100,37 @@ def judge(lib: Library, null: NullDistribution, query: str, k: int) -> dict:
     }
 
 
-def run(models: list[str], videos: Path, k: int, workdir: Path) -> list[dict]:
+def like_this(lib: Library, null: NullDistribution, k: int) -> list[dict]:
+    """ "More like this" from the first segment of each video (itself excluded), judged against
+    the video null: the evidence random weights do carry (low-level picture statistics make a
+    video's own segments alike)."""
+    out = []
+    ids, vecs = lib.catalog.stored_vectors()
+    rows = lib.catalog.segment_rows(ids.tolist(), None)
+    first: dict[int, int] = {}
+    for i in ids.tolist():
+        first.setdefault(rows[i].video_id, i)
+    for video_id, seg in first.items():
+        hits = lib.search_vector(vecs[ids.tolist().index(seg)], k=k, exclude_segment=seg)
+        if not hits:
+            continue
+        p, c = null.confidence(hits[0].score)
+        out.append(
+            {
+                "query": f"like {rows[seg].path.name}",
+                "top": hits[0].name,
+                "same_video": hits[0].video_id == video_id,
+                "cosine": float(hits[0].score),
+                "p_value": p,
+                "confidence": c.value,
+            }
+        )
+    return out
+
+
+def run(models: list[str], videos: Path, k: int, workdir: Path, long: bool = False) -> list[dict]:
     pairs = catalog_queries(videos)
-    files = [videos / f for f, _ in pairs]
+    files = [videos / f for f, _ in pairs] + ([videos / "long"] if long else [])
     results = []
     for model in models:
         lib = Library.open(workdir / model, create=True)
@@ -127,6 +155,7 @@ def run(models: list[str], videos: Path, k: int, workdir: Path) -> list[dict]:
             j["expected"] = f
             row["real"].append(j)
         row["nonsense"] = [judge(lib, text, q, k) for q in NONSENSE]
+        row["like_this"] = like_this(lib, video, k)
         lib.close()
         results.append(row)
     return results
@@ -162,6 +191,15 @@ def print_tables(results: list[dict]) -> None:
             ngm = sum(j["verdict"] == "no good match" for j in r[kind])
             counts = " | ".join(str(levels.count(c)) for c in ("none", "low", "medium", "high"))
             print(f"| {kind} | {counts} | {ngm}/{len(levels)} |")
+        like = r.get("like_this") or []
+        if like:
+            levels = [j["confidence"] for j in like]
+            same = sum(j["same_video"] for j in like)
+            print(
+                f"\nmore like this (first segment of each video, against the video null): top hit in the same "
+                f"video {same}/{len(like)}; "
+                + ", ".join(f"{c} {levels.count(c)}" for c in ("none", "low", "medium", "high"))
+            )
 
 
 def main() -> None:
@@ -169,12 +207,13 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["tempme-tiny", "ViT-B-32"])
     ap.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/videos")
     ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--long", action="store_true", help="also index long/ (a 10-minute film: many more segments)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory(prefix="tempme-confidence-") as tmp:
-        results = run(args.models, args.videos, args.k, Path(tmp))
+        results = run(args.models, args.videos, args.k, Path(tmp), args.long)
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.json:
         print(json.dumps(results, indent=1))
