@@ -19,15 +19,21 @@ from tempme.index.compat import install as install_moved_paths
 from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
 from tempme.index.hits import (
+    CONFIDENCES,
     SEARCH_MODES,
     TEXT_KINDS,
+    Confidence,
     Hit,
     MatchedWord,
     SearchFilters,
     SearchMode,
     TextKind,
+    Verdict,
+    best_confidence,
     format_clock,
     format_time,
+    quoted,
+    verdict,
 )
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
@@ -38,9 +44,9 @@ from tempme.index.reports import (
     LibraryStats,
     ProgressFn,
     ReindexReport,
-    plural,
 )
 from tempme.index.settings import Settings, get_settings
+from tempme.index.wording import plural
 
 _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "Library": "library",
@@ -55,9 +61,11 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
 
 __all__ = [
+    "CONFIDENCES",
     "SEARCH_MODES",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
+    "Confidence",
     "EncoderInfo",
     "EncoderSpec",
     "EnrichReport",
@@ -78,7 +86,9 @@ __all__ = [
     "Settings",
     "StorageError",
     "TextKind",
+    "Verdict",
     "absolute",
+    "best_confidence",
     "content_hash",
     "describe_encoder",
     "format_clock",
@@ -89,6 +99,8 @@ __all__ = [
     "link_target",
     "plural",
     "printable",
+    "quoted",
     "set_search_threads",
     "stored_names",
+    "verdict",
 ]

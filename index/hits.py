@@ -1,16 +1,20 @@
-"""What a search asks for and what it returns: modes, filters, hits.
+"""What a search asks for and what it returns: modes, filters, hits, and what they mean.
 
 One type per concept: :class:`SearchMode` is how to search (and :class:`TextKind` what was said
 or written, with the one mapping between them), :class:`SearchFilters` what the CLI and the page
 ask for, :class:`Hit` what the search returns and what the page shows (its thumbnail filled in
-by the app).
+by the app), :class:`Confidence` how much a hit means and :class:`Verdict` what a whole search
+found (docs/confidence.md; computed by :mod:`.nulls` and :mod:`.query.confidence`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from tempme.index.wording import plural
 
 
 class TextKind(StrEnum):
@@ -60,6 +64,124 @@ class SearchMode(StrEnum):
 
 SEARCH_MODES = tuple(m.value for m in SearchMode)  # ("all", "visual", "speech", "text"): the names
 TEXT_KINDS = tuple(k.value for k in TextKind)  # ("speech", "ocr")
+
+
+class Confidence(StrEnum):
+    """How much a hit means, from ``none`` (what a query about nothing also gets) to ``high``
+    (docs/confidence.md). Ordered, also against the plain names: ``Confidence.LOW < "high"``."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def level(self) -> int:
+        """0 (none) .. 3 (high)."""
+        return CONFIDENCES.index(self.value)
+
+    @property
+    def dots(self) -> str:
+        """For people: ``●●●`` (high), ``●●○``, ``●○○``, ``○○○`` (none)."""
+        return "●" * self.level + "○" * (3 - self.level)
+
+    def _other(self, other: object) -> int | None:
+        return Confidence.parse(other).level if isinstance(other, str) else None  # never alphabetical
+
+    def __lt__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level < o
+
+    def __le__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level <= o
+
+    def __gt__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level > o
+
+    def __ge__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level >= o
+
+    @classmethod
+    def parse(cls, value: str | Confidence) -> Confidence:
+        """The level named ``value`` (case-insensitive): the one check for the CLI, API and page.
+
+        Raises:
+            ValueError: not a level (the message lists them)."""
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"confidence must be one of {', '.join(CONFIDENCES)}, got {value!r}") from None
+
+
+CONFIDENCES = ("none", "low", "medium", "high")  # the names of the levels, in order
+GOOD_FROM = Confidence.MEDIUM  # a search has good matches when some hit reaches this level
+GOOD = "good matches"
+NO_GOOD_MATCH = "no good match"
+
+
+def best_confidence(levels: Iterable[Confidence | None]) -> Confidence:
+    """The best of some evidence's levels (``none`` when there is none): a fused hit's confidence."""
+    return max((c for c in levels if c is not None), default=Confidence.NONE)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a search found, in one phrase: ``good matches`` or ``no good match``.
+
+    Attributes:
+        query: what was searched, for people (``“dog”``: :func:`quoted`; ``moments like clip.mp4 at 0:41``).
+        best: the best hit's confidence (``none`` without hits).
+        good: how many hits reach ``min_good``.
+        hits: how many hits were judged.
+        min_good: :data:`GOOD_FROM` unless asked otherwise.
+    """
+
+    query: str
+    best: Confidence
+    good: int
+    hits: int
+    min_good: Confidence = GOOD_FROM
+
+    @property
+    def found(self) -> bool:
+        return self.good > 0
+
+    @property
+    def verdict(self) -> str:
+        return GOOD if self.found else NO_GOOD_MATCH
+
+    @property
+    def message(self) -> str:
+        """``2 good matches for “dog”`` or ``no good match for “zxqv”``."""
+        return (
+            f"{plural(self.good, 'good match')} for {self.query}" if self.found else f"{NO_GOOD_MATCH} for {self.query}"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "best_confidence": self.best.value,
+            "good": self.good,
+            "hits": self.hits,
+            "min_confidence": self.min_good.value,
+            "message": self.message,
+        }
+
+
+def quoted(query: str) -> str:
+    """A query as people see it quoted: ``“a dog”`` (whitespace collapsed)."""
+    return f"“{' '.join(query.split())}”"
+
+
+def verdict(what: str, hits: Sequence[Hit | Confidence | None], min_good: Confidence = GOOD_FROM) -> Verdict:
+    """The :class:`Verdict` of a search from its hits (or their levels; one not judged counts as
+    ``none``). ``what``: the search for people, ``quoted(query)`` or ``moments like clip.mp4 at 0:41``."""
+    levels = [h.confidence if isinstance(h, Hit) else h for h in hits]
+    levels = [Confidence.NONE if c is None else Confidence.parse(c) for c in levels]
+    return Verdict(what, best_confidence(levels), sum(c >= min_good for c in levels), len(levels), min_good)
 
 
 def format_time(seconds: float) -> str:
@@ -122,6 +244,10 @@ class Hit:
     words that matched, with their times) in ``transcript`` (the utterance they are in),
     ``ocr_text`` / ``ocr_box`` (the on-screen line that matched, box as frame fractions), and
     ``matched``, the lists that found it (``visual``, ``speech``, ``text``).
+
+    ``confidence``: how much the match means, the best of its evidence (docs/confidence.md);
+    ``p_value``: that of its visual evidence against the library's null (None without one).
+    Both None for hits no search judged (e.g. "show new videos").
     """
 
     segment_id: int
@@ -139,6 +265,8 @@ class Hit:
     ocr_text: str | None = None
     ocr_box: tuple[float, float, float, float] | None = None
     matched: tuple[str, ...] = ("visual",)
+    confidence: Confidence | None = None
+    p_value: float | None = None
 
     @property
     def name(self) -> str:
@@ -199,6 +327,8 @@ class Hit:
             "transcript": self.transcript,
             "ocr_text": self.ocr_text,
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
+            "confidence": None if self.confidence is None else self.confidence.value,
+            "p_value": None if self.p_value is None else float(self.p_value),
         }
 
     @classmethod
@@ -231,4 +361,6 @@ class Hit:
             ocr_text=d.get("ocr_text"),
             ocr_box=None if d.get("ocr_box") is None else tuple(float(v) for v in d["ocr_box"]),
             matched=tuple(d.get("matched") or ("visual",)),
+            confidence=None if d.get("confidence") is None else Confidence.parse(d["confidence"]),
+            p_value=None if d.get("p_value") is None else float(d["p_value"]),
         )

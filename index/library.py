@@ -23,7 +23,7 @@ from tempme.index import Hit, LibraryStats, SearchFilters, SearchMode, stored_na
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import IngestOptions, IngestTarget, encoders
 from tempme.index.media import Thumbnails, load_key, purge_legacy
-from tempme.index.query import QueryEncoder, Searchable, search, search_moments
+from tempme.index.query import QueryEncoder, Searchable, search, search_vector, warm
 from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
 from tempme.index.vectors import FaissStore, runner_for
 
@@ -48,7 +48,7 @@ class Library:
         self._query = QueryEncoder(self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
-        self._searchable = Searchable(self.path, self._catalog, self._store, lambda text: self._query.encode(text))
+        self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._query)
         self._target = IngestTarget(self.path, self._catalog, self._store, self._cancel, self._thumbs.drop)
         if not self.read_only:
             purge_legacy(self.thumbnail_dir)
@@ -115,9 +115,8 @@ class Library:
             return self._encoder
 
     def warm_up(self) -> None:
-        """Load the text tower now if the library holds vectors, so the first query does not wait."""
-        if self._store.ntotal:
-            self._query.encode("warm up")
+        """Load the text tower and confidence null now if the library holds vectors (the first query then does not wait)."""
+        warm(self._searchable)
 
     def add(self, paths: list[Path], options: IngestOptions | None = None, *, progress: ProgressFn | None = None,
             wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
@@ -183,10 +182,10 @@ class Library:
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:  # fmt: skip
-        """Moments nearest to the (D,) unit vector ``vec``: results ``offset`` to ``offset + k``."""
+        """ "More like this": moments nearest to the (D,) unit vector ``vec``, results ``offset`` to ``offset + k``."""
         self.refresh()
-        return search_moments(self._catalog, self._store, vec, k, offset=offset, per_video=per_video, filters=filters,
-                              exclude_segment=exclude_segment)  # fmt: skip
+        return search_vector(self._searchable, vec, k, offset=offset, per_video=per_video, filters=filters,
+                             exclude_segment=exclude_segment)  # fmt: skip
 
     def video_moments(self, paths: list[Path], per_video: int = 12) -> list[Hit]:
         """The first ``per_video`` segments of each indexed video at ``paths``, as hits in time order."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from tempme.index.wording import plural
+
 
 class ProgressFn(Protocol):
     """Told how a long run goes: ``done`` of ``total`` videos, ``path`` the one just finished
@@ -14,11 +16,6 @@ class ProgressFn(Protocol):
     implement it."""
 
     def __call__(self, done: int, total: int, path: str) -> None: ...
-
-
-def plural(n: int, noun: str) -> str:
-    """``plural(1, "video")`` -> ``"1 video"``; ``plural(2, "video")`` -> ``"2 videos"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Calibrated confidence (index/confidence.py) on planted cases whose answers are known
+"""Calibrated confidence (index/nulls.py, index/query/confidence.py, the levels and verdicts of
+index/hits.py) on planted cases whose answers are known
 independently: hand-computed p-values, a planted exact match, random vectors (where p-values
 must be uniform, the defining property of a valid p-value), FAISS and plain loops as references
 for the searches, hand-scored speech lines."""
@@ -10,27 +11,28 @@ import itertools
 
 import numpy as np
 import pytest
-from tempme.index.confidence import (
+from tempme.index.hits import Confidence, best_confidence, quoted, verdict
+from tempme.index.nulls import (
     NEUTRAL,
     NULL_SIZE,
     NULL_VERSION,
     P_CUTS,
     TEXT,
     VIDEO,
-    Confidence,
     NullDistribution,
-    best_confidence,
     brute_force_search,
     confidence_of_p,
     cross_video_top1,
     null_prompts,
     p_value,
-    shortest_window,
-    text_evidence,
-    text_null,
     top1_scores,
-    verdict,
 )
+from tempme.index.query.confidence import shortest_window, text_evidence
+
+
+def text_null(search, prompt_vectors, segments):
+    """The text null as compute_nulls makes it: the top-1 score of each prompt."""
+    return NullDistribution(TEXT, top1_scores(search, prompt_vectors), segments)
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -153,16 +155,19 @@ def test_cross_video_top1_equals_a_plain_loop():
     centres = unit(rng.standard_normal((6, 16)))
     vecs = unit(np.repeat(centres, 5, axis=0) + 0.05 * rng.standard_normal((30, 16)))
     ids = np.arange(100, 130)
-    video_of = {int(i): int((i - 100) // 5) for i in ids}
-    got = cross_video_top1(vecs, ids, video_of, brute_force_search(vecs, ids), sample=30, depth=2)
+    videos = {int(i): int((i - 100) // 5) for i in ids}
+
+    def video_of(some):
+        return {int(i): videos[int(i)] for i in some if int(i) in videos}
+
+    got = cross_video_top1(vecs, ids, video_of, brute_force_search(vecs, ids), depth=2)
     expected = []
     for a in range(30):
-        best = max(float(vecs[a] @ vecs[b]) for b in range(30) if video_of[100 + b] != video_of[100 + a])
+        best = max(float(vecs[a] @ vecs[b]) for b in range(30) if videos[100 + b] != videos[100 + a])
         expected.append(best)
     np.testing.assert_allclose(np.sort(got), np.sort(expected), atol=1e-5)
     one_video = cross_video_top1(vecs[:5], ids[:5], video_of, brute_force_search(vecs[:5], ids[:5]))
     assert one_video.size == 0  # no other video: no null value
-    assert cross_video_top1(vecs, ids, video_of, brute_force_search(vecs, ids), sample=7).size == 7
 
 
 # ---- planted cases -----------------------------------------------------------------------------------
@@ -201,7 +206,7 @@ def test_a_segment_whose_vector_is_the_query_embedding_is_high(tiny_text, tiny_p
     assert ids[0, 0] == 137
     p, level = null.confidence(float(scores[0, 0]))
     assert p == pytest.approx(1 / (NULL_SIZE + 1)) and level is Confidence.HIGH
-    assert verdict(query, [level] + [null.confidence(float(s))[1] for s in scores[0, 1:]]).found
+    assert verdict(quoted(query), [level] + [null.confidence(float(s))[1] for s in scores[0, 1:]]).found
 
 
 def test_random_vectors_and_nonsense_queries_on_random_weights_are_no_good_match(tiny_text, tiny_prompts):
@@ -216,7 +221,7 @@ def test_random_vectors_and_nonsense_queries_on_random_weights_are_no_good_match
         scores, _ = search(tiny_text([query]), 10)
         levels = [null.confidence(float(s))[1] for s in scores[0]]
         assert max(levels) <= Confidence.LOW, (query, null.p_value(float(scores[0, 0])))
-        v = verdict(query, levels)
+        v = verdict(quoted(query), levels)
         assert not v.found and v.message == f"no good match for “{query}”"
     # a random query vector against random vectors
     scores, _ = search(unit(rng.standard_normal((1, library.shape[1]))), 1)
@@ -309,18 +314,19 @@ def test_shortest_window_equals_brute_force():
 def test_fused_hits_carry_their_best_evidence_and_verdicts_count_good_hits():
     assert best_confidence([Confidence.LOW, None, Confidence.MEDIUM]) is Confidence.MEDIUM
     assert best_confidence([]) is Confidence.NONE
-    v = verdict("dog", [Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW])
+    v = verdict(quoted("dog"), [Confidence.HIGH, Confidence.MEDIUM, Confidence.LOW])
     assert v.found and v.good == 2 and v.message == "2 good matches for “dog”"
-    assert verdict("dog", [Confidence.HIGH]).message == "1 good match for “dog”"
-    v = verdict(" zxqv ", [Confidence.LOW, Confidence.NONE])
-    assert not v.found and v.best is Confidence.LOW and v.message == "no good match for “zxqv”"
+    assert verdict(quoted("dog"), [Confidence.HIGH]).message == "1 good match for “dog”"
+    v = verdict(quoted(" zxqv  blorp "), [Confidence.LOW, Confidence.NONE, None])
+    assert not v.found and v.best is Confidence.LOW and v.message == "no good match for “zxqv blorp”"
     assert v.to_dict()["verdict"] == "no good match" and v.to_dict()["best_confidence"] == "low"
     assert verdict("x", [Confidence.LOW], min_good=Confidence.LOW).found
-    assert verdict("x", []).to_dict() == {
+    assert verdict("moments like a.mp4 at 0:41", []).to_dict() == {
         "verdict": "no good match",
         "best_confidence": "none",
         "good": 0,
         "hits": 0,
         "min_confidence": "medium",
-        "message": "no good match for “x”",
+        "message": "no good match for moments like a.mp4 at 0:41",
     }
+    assert Confidence.HIGH.dots == "●●●" and Confidence.LOW.dots == "●○○" and Confidence.NONE.dots == "○○○"

@@ -172,3 +172,19 @@ class TextLine(Base):
     score: Mapped[Optional[float]] = mapped_column(Float)  # OCR confidence
     words_json: Mapped[Optional[str]] = mapped_column(Text)
     box_json: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class ScoreNull(Base):
+    """A library's null distribution for one query kind (``text`` or ``video``): the sorted
+    top-1 cosines of content-free queries (``tempme.index.nulls``), float32 little-endian
+    bytes, computed for ``segments`` segments with prompt set ``version``. Dropped when the
+    encoder changes (``Catalog.replace_encoding``)."""
+
+    __tablename__ = "score_nulls"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[int] = mapped_column(Int64)
+    size: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[bytes] = mapped_column(LargeBinary)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

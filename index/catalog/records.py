@@ -177,3 +177,15 @@ class TextMatch:
     box: tuple[float, float, float, float] | None
     relevance: float
     rank: int
+
+
+@dataclass(frozen=True)
+class NullRecord:
+    """A stored null distribution (``tempme.index.nulls.NullDistribution`` as bytes): its query
+    ``kind``, the scores as little-endian float32 bytes, the segment count it was computed for and
+    the prompt-set ``version``."""
+
+    kind: str
+    scores: bytes
+    segments: int
+    version: int

@@ -21,6 +21,7 @@ from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
 from tempme.index.filenames import absolute, link_target, printable
 from tempme.index.ingest import encoders
+from tempme.index.ingest.calibrate import calibrate
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
@@ -116,7 +117,10 @@ def add_videos(
             committer.commit(outcome)
             if target.cancel.is_set():
                 break
-    return committer.finish(interrupted=target.cancel.is_set()), encoder
+    report = committer.finish(interrupted=target.cancel.is_set())
+    if encoder is not None and not report.interrupted:
+        calibrate(target.catalog, target.store, encoder)  # confidence's nulls (docs/confidence.md)
+    return report, encoder
 
 
 def remove_videos(target: IngestTarget, path: Path, confirm: Callable[[list[Path]], bool] | None = None) -> int:

@@ -1,10 +1,13 @@
 """The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), vector -> moments
 (:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
-the router that picks and fuses the lists of a search (:mod:`.router`)."""
+the router that picks and fuses the lists of a search (:mod:`.router`), and what each hit means
+(:mod:`.confidence` against the nulls of :mod:`.calibration`; docs/confidence.md)."""
 
+from tempme.index.query.calibration import NullCache
+from tempme.index.query.confidence import TextEvidence, judge, text_evidence
 from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_threads
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
-from tempme.index.query.router import OVERFETCH, Searchable, search
+from tempme.index.query.router import OVERFETCH, Searchable, search, search_vector, warm
 from tempme.index.query.text import matched_words, search_lines
 from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_video_hits, search_moments
 
@@ -13,17 +16,23 @@ __all__ = [
     "RRF_K",
     "Fused",
     "Moment",
+    "NullCache",
     "QueryEncoder",
     "Searchable",
     "SegmentHit",
     "TextBatcher",
+    "TextEvidence",
     "fuse_hits",
     "group_moments",
+    "judge",
     "matched_words",
     "merge_video_hits",
     "reciprocal_rank_fusion",
     "search",
     "search_lines",
     "search_moments",
+    "search_vector",
     "set_search_threads",
+    "text_evidence",
+    "warm",
 ]

@@ -99,6 +99,7 @@ class QueryEncoder:
         self._cache_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._batcher: TextBatcher | None = None
+        self._encode_many: Callable[[Sequence[str]], np.ndarray] | None = None
         self.max_batch = max_batch or settings.query_batch
 
     def _start(self) -> TextBatcher:
@@ -113,6 +114,7 @@ class QueryEncoder:
                         return encoder.encode_text(list(texts)).float().cpu().numpy()
 
                 self._batcher = TextBatcher(encode_many, max_batch=self.max_batch)
+                self._encode_many = encode_many
             return self._batcher
 
     def encode(self, text: str) -> np.ndarray:
@@ -132,6 +134,12 @@ class QueryEncoder:
             with self._cache_lock:
                 self._cache[text] = vec
         return vec
+
+    def encode_many(self, texts: Sequence[str]) -> np.ndarray:
+        """(Q, D) embeddings of ``texts`` in one forward pass, in the caller's thread, not cached
+        (e.g. the 999 prompts of the confidence null, :mod:`tempme.index.nulls`)."""
+        self._start()
+        return np.asarray(self._encode_many(list(texts)), dtype=np.float32)
 
     @property
     def batches(self) -> list[int]:
