@@ -35,6 +35,7 @@ from tempme.index import (
     LibraryError,
     ProgressFn,
     SearchFilters,
+    TextKind,
     is_under,
 )
 
@@ -360,6 +361,22 @@ class AppContext:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
             logger.info("model not loaded at start: %s", exc)
+
+    def info(self) -> dict:
+        """What front ends say beside results: ``weights`` (random / named / file / unknown),
+        ``weights_warning`` (the sentence for random weights, or None), ``modes`` (the search
+        modes this library has data for: ``speech`` / ``text`` once transcripts / on-screen text
+        exist), ``videos``."""
+        try:
+            stats = self.library().stats()
+        except InputError:
+            return {"weights": "unknown", "weights_warning": None, "modes": ["all", "visual"], "videos": 0}
+        return {
+            "weights": stats.weights,
+            "weights_warning": stats.weights_warning,
+            "modes": ["all", "visual"] + [TextKind(k).mode.value for k in stats.text_kinds],
+            "videos": stats.videos,
+        }
 
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures."""

@@ -20,6 +20,8 @@ from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
 from tempme.index.hits import (
     CONFIDENCES,
+    GOOD_FROM,
+    NO_GOOD_MATCH,
     SEARCH_MODES,
     TEXT_KINDS,
     Confidence,
@@ -44,6 +46,8 @@ from tempme.index.reports import (
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    weights_of,
+    weights_warning,
 )
 from tempme.index.settings import Settings, get_settings
 from tempme.index.wording import plural
@@ -62,6 +66,8 @@ install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (
 
 __all__ = [
     "CONFIDENCES",
+    "GOOD_FROM",
+    "NO_GOOD_MATCH",
     "SEARCH_MODES",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
@@ -103,4 +109,6 @@ __all__ = [
     "set_search_threads",
     "stored_names",
     "verdict",
+    "weights_of",
+    "weights_warning",
 ]

@@ -18,6 +18,31 @@ class ProgressFn(Protocol):
     def __call__(self, done: int, total: int, path: str) -> None: ...
 
 
+def weights_of(encoder: dict | None) -> str:
+    """What a library's weights are, from its recorded ``EncoderInfo.to_dict()``: ``random``
+    (``--pretrained none``: an untrained network), ``named`` (an open_clip tag or an ``hf-hub:``
+    id), ``file`` (a local checkpoint), ``unknown`` (nothing recorded)."""
+    pretrained = str((encoder or {}).get("pretrained") or "")
+    if not pretrained:
+        return "unknown"
+    if pretrained == "none":
+        return "random"
+    if pretrained.startswith("hf-hub:") or ("/" not in pretrained and "." not in pretrained):
+        return "named"
+    return "file"
+
+
+def weights_warning(encoder: dict | None) -> str | None:
+    """The sentence every search front end shows for a library whose results cannot mean
+    anything (random weights), or None."""
+    if weights_of(encoder) == "random":
+        return (
+            f"this library's encoder ({encoder.get('arch')}) has random weights (--pretrained none): "
+            "it is untrained, so every result is meaningless"
+        )
+    return None
+
+
 @dataclass
 class IndexReport:
     """What one :meth:`Library.add` did."""
@@ -69,14 +94,21 @@ class LibraryStats:
     encoder: dict | None  # EncoderInfo.to_dict()
     last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
     index_mapped: bool = False  # the index's lists are memory-mapped from its file (not in memory)
+    weights: str = "unknown"  # weights_of(encoder): random / named / file / unknown
+    calibration: dict = field(default_factory=dict)  # query kind -> the stored null's summary (docs/confidence.md)
+    text_kinds: list[str] = field(default_factory=list)  # speech / ocr: what any video was processed for
 
     @classmethod
     def of(cls, path: Path, counts: tuple, store, encoder: dict | None) -> LibraryStats:
-        """From the catalog's ``counts()`` (videos, segments, failures, last run) and a vector
-        store (its ``kind``, ``ntotal``, ``version``, ``mapped``)."""
-        videos, segments, failures, last = counts
+        """From the catalog's ``counts()`` (videos, segments, failures, last run, calibration)
+        and a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``)."""
+        videos, segments, failures, last, calibration, kinds = counts
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped)  # fmt: skip
+                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds)  # fmt: skip
+
+    @property
+    def weights_warning(self) -> str | None:
+        return weights_warning(self.encoder)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)

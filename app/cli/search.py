@@ -17,7 +17,6 @@ a note on stderr when a server was there but could not be used. `tempme shell` (
 from __future__ import annotations
 
 import cmd
-import json
 import logging
 import sys
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.advert import ServerAdvert, find_server
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.index import Hit, LibraryError, SearchMode, get_settings, printable
+from tempme.app.cli.results import Output
+from tempme.index import CONFIDENCES, Hit, LibraryError, SearchMode, get_settings, printable, weights_warning
 
 from tempme.cli_errors import fail
 
@@ -57,6 +57,7 @@ class LocalSearch:
         except LibraryError as exc:
             raise SearchError(str(exc)) from None
         self._threads_set = False
+        self.weights_note = weights_warning(self.lib.encoder_info())
 
     def _threads(self) -> None:
         if not self._threads_set:  # once per process, from the settings (one query: one thread)
@@ -106,6 +107,16 @@ class RemoteSearch:
             self.client = Client(advert.url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout_s})
         except Exception as exc:  # gradio_client raises httpx, ValueError or its own errors
             raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
+        self.weights_note = self._weights_note()
+
+    def _weights_note(self) -> str | None:
+        """The server's word on its library's weights (its ``/info``; a server without it: none)."""
+        try:
+            info = self.client.predict(api_name="/info")
+        except Exception as exc:  # an older server: no /info
+            log.info("no /info from %s (%s)", self.where, exc)
+            return None
+        return info.get("weights_warning") if isinstance(info, dict) else None
 
     def warm(self) -> None:
         pass  # the server's model is loaded
@@ -157,23 +168,6 @@ def open_search(
     return LocalSearch(library, nprobe)
 
 
-def print_hits(hits: list[Hit], as_json: bool) -> None:
-    """Rank, score, the moment (m:ss-m:ss of the video), path; a second line says why a hit
-    found by speech or on-screen text matched. ``--json``: one array of ``Hit.to_dict()``."""
-    if as_json:
-        typer.echo(json.dumps([dict(h.to_dict(), video=printable(h.path)) for h in hits]))
-        return
-    if not hits:
-        typer.echo("no results")
-        return
-    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  path")
-    for h in hits:
-        span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
-        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {printable(h.path)}")
-        if h.matched != ("visual",):
-            typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
-
-
 def _check_mode(mode: str) -> None:
     try:
         SearchMode.parse(mode)
@@ -195,13 +189,13 @@ class SearchShell(cmd.Cmd):
     """The `tempme shell` loop: each line is a query; ``:k N``, ``:mode M``, ``:help``; a blank
     line, end of input or ``:q`` ends it. A query that fails prints its error and the loop goes on."""
 
-    def __init__(self, backend, *, k: int, per_video: bool, mode: str, folder: Path | None, as_json: bool) -> None:
+    def __init__(self, backend, *, k: int, per_video: bool, mode: str, folder: Path | None, out: Output) -> None:
         interactive = sys.stdin.isatty()
         super().__init__()
         self.use_rawinput = True  # input(): readline editing and history on a terminal
         self.prompt = "search> " if interactive else ""
         self.backend, self.k, self.per_video, self.mode, self.folder = backend, k, per_video, mode, folder
-        self.as_json = as_json
+        self.out = out
 
     def emptyline(self) -> bool:
         return True  # a blank line ends the shell
@@ -214,7 +208,8 @@ class SearchShell(cmd.Cmd):
             if line.startswith(":"):
                 self._setting(line)
             else:
-                print_hits(run_query(self.backend, line, self.k, self.per_video, self.mode, self.folder), self.as_json)
+                hits = run_query(self.backend, line, self.k, self.per_video, self.mode, self.folder)
+                self.out.show(line, hits, self.backend.weights_note)
         except SearchError as exc:
             typer.echo(f"error: {exc}", err=True)
         except Exception as exc:  # one bad query never ends the shell
@@ -265,7 +260,17 @@ ModeOpt = Annotated[
         help="all (fused by reciprocal rank fusion), visual (TempMe), speech (transcripts) or text (on-screen text).",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object per query: query, verdict, weights_warning, hits.")
+]
+MinConfidenceOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--min-confidence",
+        help=f"Only moments at this confidence or above ({', '.join(CONFIDENCES)}); "
+        "none passing prints “no good match” (exit 0). See docs/confidence.md.",
+    ),
+]
 ServerOpt = Annotated[
     bool,
     typer.Option(
@@ -288,13 +293,20 @@ def _folder(folder: Path | None) -> Path | None:
     return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
 
 
-def _shell(backend, k, per_video, mode, folder, as_json) -> None:
+def _output(as_json: bool, min_confidence: str | None) -> Output:
+    try:
+        return Output.of(as_json, min_confidence)
+    except ValueError as exc:
+        fail(f"--min-confidence: {exc}")
+
+
+def _shell(backend, k, per_video, mode, folder, out: Output) -> None:
     try:
         backend.warm()
     except SearchError as exc:
         fail(str(exc))
     typer.echo(f"ready: searching through {backend.where}; a blank line or :q quits, :help", err=True)
-    SearchShell(backend, k=k, per_video=per_video, mode=mode, folder=folder, as_json=as_json).loop()
+    SearchShell(backend, k=k, per_video=per_video, mode=mode, folder=folder, out=out).loop()
 
 
 def search(
@@ -307,25 +319,28 @@ def search(
     nprobe: NprobeOpt = DEFAULT_NPROBE,
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
+    min_confidence: MinConfidenceOpt = None,
     server: ServerOpt = True,
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
 ) -> None:
-    """Search the library by text; prints rank, score, path, the moment's start-end and why it
+    """Search the library by text; prints the verdict (good matches, or “no good match” and the
+    closest moments), then rank, confidence, score, path, the moment's start-end and why it
     matched. Uses a running `tempme serve` of the library when there is one."""
     library = library_dir(ctx, library)
     if query is None and not interactive:
         fail("give a query (or -i for a shell)")
+    out = _output(as_json, min_confidence)
     backend = _start(library, nprobe, per_video, server)
     folder = _folder(folder)
     if query is not None:
         try:
-            print_hits(run_query(backend, query, k, per_video, mode, folder), as_json)
+            out.show(query, run_query(backend, query, k, per_video, mode, folder), backend.weights_note)
         except SearchError as exc:
             fail(str(exc))
     if interactive:
-        _shell(backend, k, per_video, mode, folder, as_json)
+        _shell(backend, k, per_video, mode, folder, out)
 
 
 def shell(
@@ -337,12 +352,14 @@ def shell(
     nprobe: NprobeOpt = DEFAULT_NPROBE,
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
+    min_confidence: MinConfidenceOpt = None,
     server: ServerOpt = True,
 ) -> None:
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
-    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), as_json)
+    out = _output(as_json, min_confidence)
+    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), out)
 
 
 COMMANDS = {"search": search, "shell": shell}

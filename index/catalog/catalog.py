@@ -50,7 +50,7 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText, RunRecords, NullRecords):
+class Catalog(FullText, NullRecords, RunRecords):  # NullRecords first: RunRecords only declares score_nulls
     """SQL side of a library; see the module docstring.
 
     Args:
