@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tempme.app.explain_cache import explain_picture
-from tempme.app.status import format_stats, summarize_report
+from tempme.app.status import format_stats, format_summary, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
 from tempme.index import (
@@ -379,9 +379,15 @@ class AppContext:
         }
 
     def status(self) -> str:
-        """One line: library size, encoder, index type, last indexing run and its failures."""
+        """One line: library size, encoder, index type, last indexing run and its failures (the
+        API's ``/status``; how to start a missing library is the page's message, not this)."""
+        return self.status_lines()[1]
+
+    def status_lines(self) -> tuple[str, str]:
+        """(the status in one short line, all of it), Markdown, for the page's collapsed status."""
         try:
             lib = self.library()
-        except InputError as e:
-            return str(e)
-        return format_stats(lib.stats(), self.last_add)
+        except InputError:
+            return f"No library at {self.library_dir} yet", f"No library at {self.library_dir} yet."
+        stats = lib.stats()
+        return format_summary(stats), format_stats(stats, self.last_add)

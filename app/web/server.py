@@ -143,7 +143,7 @@ class RunningPage:
 
 def start(options: ServeOptions) -> RunningPage:
     """Build the page for ``options.library`` and start listening (returns once it does)."""
-    from tempme.app.web.page import asset
+    from tempme.app.web.page import asset, page_script
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
     os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
@@ -175,7 +175,7 @@ def start(options: ServeOptions) -> RunningPage:
         max_file_size="4gb",
         footer_links=["api"],
         css=asset("page.css"),
-        js=asset("player.js"),
+        js=page_script(),
         quiet=True,  # Gradio's banner ("Running on local URL", "set `share=True`"): the caller prints ours
         prevent_thread_lock=True,
     )
