@@ -157,8 +157,8 @@ def test_search_select_plays_from_start(page, server, tmp_path):
     cards = page.evaluate(CARDS)
     # The page shows exactly the API's moments, one card per video in the order of each video's
     # best moment, its other moments listed under it in time order (every moment clickable once);
-    # each card captioned with its best moment: match · file · span, five dots for the best of
-    # all, fewer (never more) down the cards; the raw cosine is the API's.
+    # each card captioned with its best moment: #rank confidence · file · span; the raw cosine
+    # and the p-value are the API's.
     names = [Path(h["video"]).name for h in hits]
     assert [c["caption"].split(" · ")[1] for c in cards] == list(dict.fromkeys(names))
     assert sorted(i for c in cards for i in set(c["indices"])) == list(range(K))
@@ -167,9 +167,11 @@ def test_search_select_plays_from_start(page, server, tmp_path):
         times = [hits[i]["start_s"] for i in c["indices"][1:]]  # the listed moments (after the picture)
         assert times == sorted(times)
         assert _span_start(c["caption"]) == int(hits[c["best"]]["start_s"])
-    dots = [c["caption"].split(" · ")[0] for c in cards]
-    assert dots[0] == "●●●●●" and all(len(d) == 5 for d in dots)
-    assert [d.count("●") for d in dots] == sorted((d.count("●") for d in dots), reverse=True)
+    # each caption starts with the moment's rank and its absolute confidence (three dots)
+    heads = [c["caption"].split(" · ")[0].split() for c in cards]
+    assert [int(h[0].lstrip("#")) for h in heads] == [hits[c["best"]]["rank"] for c in cards]
+    levels = {"high": "●●●", "medium": "●●○", "low": "●○○", "none": "○○○"}
+    assert [h[1] for h in heads] == [levels[hits[c["best"]]["confidence"]] for c in cards]
     assert all(re.search(r"\d+:\d\d–\d+:\d\d of \d+:\d\d$", c["caption"]) for c in cards), cards
     pick = next(i for i, h in enumerate(hits) if h["start_s"] > 0.5)
     start = hits[pick]["start_s"]

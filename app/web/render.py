@@ -201,8 +201,8 @@ def explain_caption(m: Hit) -> str:
 
 
 def md_inline(text: str) -> str:
-    """HTML of one-line Markdown as the status writes it: escaped, ``**bold**``, ``\`code\```,
-    and a line break for a trailing-two-spaces newline."""
+    """HTML of one-line Markdown as the status writes it: escaped, bold (double stars), code
+    (backticks), and a line break for a trailing-two-spaces newline."""
     html = escape(text)
     html = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html)
     html = re.sub(r"`(.+?)`", r"<code>\1</code>", html)
