@@ -50,7 +50,8 @@ class IndexReport:
     found: int = 0  # video files under the given paths
     indexed: int = 0  # newly encoded (new or changed)
     skipped: int = 0  # unchanged since the last run (nothing encoded)
-    removed: int = 0  # deleted files dropped from the library
+    removed: int = 0  # videos whose files were deleted, dropped from the library
+    forgotten: int = 0  # records of failed files that were deleted since (no video was in the library)
     failed: int = 0  # could not be decoded in this run
     segments: int = 0  # segments encoded
     seconds: float = 0.0  # wall time
@@ -69,13 +70,16 @@ class IndexReport:
         return self.seconds / self.segments if self.segments else 0.0
 
     def summary(self) -> str:
+        gone = f"{plural(self.removed, 'video')} removed (deleted from disk), " if self.removed else ""
         text = (
             f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
-            f"{self.removed} removed, {self.failed} failed, in {self.seconds:.1f} s "
+            f"{gone}{self.failed} failed, in {self.seconds:.1f} s "
             f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)"
         )
+        if self.forgotten:
+            text += f"; {plural(self.forgotten, 'failure record')} of deleted files cleared"
         if self.unreadable:
-            text += f"; {len(self.unreadable)} folder(s) could not be read (their videos are kept)"
+            text += f"; {plural(len(self.unreadable), 'folder')} could not be read (their videos are kept)"
         if self.interrupted:
             text += "; interrupted (what was indexed is kept; run again to finish)"
         return text

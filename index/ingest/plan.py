@@ -25,6 +25,7 @@ class IngestPlan:
     encode: list[Path] = field(default_factory=list)  # new or changed files, to decode and encode
     drop: list[int] = field(default_factory=list)  # video ids to delete first (changed + gone)
     gone: list[int] = field(default_factory=list)  # of those, files no longer on disk
+    forgotten: int = 0  # of those, records of files that had failed (no video was in the library)
     skipped: int = 0  # unchanged files
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders not listed: (folder, reason)
 
@@ -60,7 +61,9 @@ def plan_ingest(
             drop.append(v.video_id)  # changed: drop, then encode again
         encode.append(f)
     hidden = [Path(d) for d, _ in unreadable]
-    gone = [v.video_id for k, v in known.items() if is_under(k, roots) and k not in on_disk and not is_under(k, hidden)]
+    missing = [v for k, v in known.items() if is_under(k, roots) and k not in on_disk and not is_under(k, hidden)]
+    gone = [v.video_id for v in missing]
     return IngestPlan(
-        found=len(files), encode=encode, drop=drop + gone, gone=gone, skipped=skipped, unreadable=list(unreadable)
-    )
+        found=len(files), encode=encode, drop=drop + gone, gone=gone, skipped=skipped, unreadable=list(unreadable),
+        forgotten=sum(v.status == "failed" for v in missing),
+    )  # fmt: skip

@@ -69,11 +69,14 @@ class Committer:
             seg_ids = np.zeros(0, np.int64)
             if plan.drop:
                 seg_ids = self.catalog.delete_videos(plan.drop)
-                self.report.removed = len(plan.gone)
+                self.report.removed = len(plan.gone) - plan.forgotten  # videos, not old failure records
+                self.report.forgotten = plan.forgotten
                 self.store.remove(seg_ids)
                 self.store.save()
         if plan.gone:
-            log.info("removed %d deleted files from the library", len(plan.gone))
+            log.info(
+                "removed %d deleted files from the library (%d of them failure records)", len(plan.gone), plan.forgotten
+            )
         return seg_ids
 
     @contextmanager
