@@ -2,10 +2,11 @@
 
 Indexes the top-level clips of ``../shared/data/videos`` (catalog.tsv lists one query that
 should find each) with each ``--models`` encoder (random weights: no CLIP weights download
-here), computes the library's text null (the top-1 cosine of each of the 999 content-free
-prompts of :func:`tempme.index.confidence.null_prompts`) and video null, then prints for each
-catalog query and each nonsense query: the top hit, its cosine, p-value, confidence, and the
-query's verdict; then the share of each level per kind of query.
+here); indexing computes and stores the library's nulls (the top-1 cosine of each of the 999
+content-free prompts of :func:`tempme.index.nulls.null_prompts`, and the video null). Then, for
+each catalog query and each nonsense query, ``Library.search`` (visual) gives the top hit, its
+cosine, p-value and confidence, and the query's verdict; then the share of each level per kind
+of query, and "more like this" from each video's first segment against the video null.
 
 With random weights no score means anything, so real and nonsense queries alike should land
 inside the null: about 95% ``none`` and a verdict of "no good match" nearly always (about 1%
@@ -27,15 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tempme.index.confidence import (
-    Confidence,
-    NullDistribution,
-    null_prompts,
-    text_null,
-    verdict,
-    video_null,
-)
-from tempme.index.library import Library
+from tempme.index import Confidence, Library, quoted, verdict
+from tempme.index.catalog import Catalog
+from tempme.index.nulls import NullDistribution, from_records, null_prompts
 
 NONSENSE = [
     "zxqv blorp 12345",
@@ -70,61 +65,46 @@ def encode_texts(encoder, texts: list[str], batch: int = 128) -> np.ndarray:
     return np.concatenate(out)
 
 
-def nulls(lib: Library) -> tuple[NullDistribution, NullDistribution, float, float]:
-    """The library's text and video nulls, and the seconds each took."""
+def nulls(lib: Library) -> tuple[NullDistribution, NullDistribution, float]:
+    """The library's stored text and video nulls, and the seconds its encoder takes to embed
+    the 999 prompts (most of what calibrating costs)."""
+    catalog = Catalog(lib.database_url)
+    stored = from_records(catalog.score_nulls())
+    catalog.close()
     t0 = time.perf_counter()
-    prompts = encode_texts(lib.encoder(), null_prompts())  # (999, D)
-    segments = lib.catalog.segment_count()
-    text = text_null(lib.store.search, prompts, segments)
-    t1 = time.perf_counter()
-    ids, vecs = lib.catalog.stored_vectors()
-    rows = lib.catalog.segment_rows(ids.tolist(), None)
-    video_of = {i: rows[i].video_id for i in rows}
-    video = video_null(vecs, ids, video_of, lib.store.search, segments)
-    return text, video, t1 - t0, time.perf_counter() - t1
+    encode_texts(lib.encoder(), null_prompts())
+    return stored["text"], stored["video"], time.perf_counter() - t0
 
 
-def judge(lib: Library, null: NullDistribution, query: str, k: int) -> dict:
+def judge(lib: Library, query: str, k: int) -> dict:
     hits = lib.search(query, k=k, mode="visual")
-    scored = [(h, *null.confidence(h.score)) for h in hits]
-    v = verdict(query, [c for _, _, c in scored])
-    top, p, c = scored[0] if scored else (None, 1.0, Confidence.NONE)
+    v = verdict(quoted(query), hits)
+    top = hits[0] if hits else None
     return {
         "query": query,
         "top": top.name if top else None,
         "cosine": float(top.score) if top else None,
-        "p_value": p,
-        "confidence": c.value,
+        "p_value": top.p_value if top else 1.0,
+        "confidence": (top.confidence or Confidence.NONE).value if top else "none",
         "verdict": v.verdict,
         "message": v.message,
     }
 
 
-def like_this(lib: Library, null: NullDistribution, k: int) -> list[dict]:
-    """ "More like this" from the first segment of each video (itself excluded), judged against
-    the video null: the evidence random weights do carry (low-level picture statistics make a
-    video's own segments alike)."""
-    out = []
-    ids, vecs = lib.catalog.stored_vectors()
-    rows = lib.catalog.segment_rows(ids.tolist(), None)
-    first: dict[int, int] = {}
-    for i in ids.tolist():
-        first.setdefault(rows[i].video_id, i)
-    for video_id, seg in first.items():
-        hits = lib.search_vector(vecs[ids.tolist().index(seg)], k=k, exclude_segment=seg)
-        if not hits:
+def like_this(lib: Library, k: int) -> list[dict]:
+    """ "More like this" from the first segment of each video (itself excluded), judged by the
+    library against its video null."""
+    out, seen = [], set()
+    for path in lib.video_paths():
+        row = lib.segment_at(path, 0.0)
+        if row is None or row.video_id in seen:
             continue
-        p, c = null.confidence(hits[0].score)
-        out.append(
-            {
-                "query": f"like {rows[seg].path.name}",
-                "top": hits[0].name,
-                "same_video": hits[0].video_id == video_id,
-                "cosine": float(hits[0].score),
-                "p_value": p,
-                "confidence": c.value,
-            }
-        )
+        seen.add(row.video_id)
+        hits = lib.search_vector(lib.segment_vector(row.segment_id), k=k, exclude_segment=row.segment_id)
+        if hits:
+            out.append({"query": f"like {path.name}", "top": hits[0].name, "same_video": hits[0].video_id == row.video_id,
+                        "cosine": float(hits[0].score), "p_value": hits[0].p_value,
+                        "confidence": (hits[0].confidence or Confidence.NONE).value})  # fmt: skip
     return out
 
 
@@ -137,25 +117,24 @@ def run(models: list[str], videos: Path, k: int, workdir: Path, long: bool = Fal
         t0 = time.perf_counter()
         report = lib.add(files, model=model, pretrained="none")
         index_s = time.perf_counter() - t0
-        text, video, text_s, video_s = nulls(lib)
+        text, video, prompts_s = nulls(lib)
         row = {
             "model": model,
             "videos": report.indexed,
-            "segments": lib.catalog.segment_count(),
+            "segments": lib.stats().segments,
             "index_s": index_s,
-            "text_null_s": text_s,
-            "video_null_s": video_s,
+            "prompts_s": prompts_s,
             "text_null": text.summary(),
             "video_null": video.summary(),
             "real": [],
             "nonsense": [],
         }
         for f, q in pairs:
-            j = judge(lib, text, q, k)
+            j = judge(lib, q, k)
             j["expected"] = f
             row["real"].append(j)
-        row["nonsense"] = [judge(lib, text, q, k) for q in NONSENSE]
-        row["like_this"] = like_this(lib, video, k)
+        row["nonsense"] = [judge(lib, q, k) for q in NONSENSE]
+        row["like_this"] = like_this(lib, k)
         lib.close()
         results.append(row)
     return results
@@ -166,7 +145,7 @@ def print_tables(results: list[dict]) -> None:
         tn = r["text_null"]
         print(
             f"\n## {r['model']} (random weights): {r['videos']} videos, {r['segments']} segments; "
-            f"indexed in {r['index_s']:.0f} s, text null {r['text_null_s']:.1f} s, video null {r['video_null_s']:.1f} s"
+            f"indexed and calibrated in {r['index_s']:.0f} s (embedding the 999 null prompts alone: {r['prompts_s']:.1f} s)"
         )
         print(
             f"text null: N={tn['size']}, a hit must beat cosine {tn['beat']['low']:.4f} (low), "
