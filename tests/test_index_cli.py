@@ -44,7 +44,9 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
 
     res = runner.invoke(cli, ["search", "a man", "--library", str(lib_dir), "--per-video"])
     assert res.exit_code == 0 and "rank" in res.output and "carphone" in res.output
-    assert "confidence" in res.output and "warning: this library's encoder (tempme-tiny) has random weights" in res.output
+    assert (
+        "confidence" in res.output and "warning: this library's encoder (tempme-tiny) has random weights" in res.output
+    )
     # random weights: nothing reaches high; "no good match" is an answer (exit 0), not an error
     res = runner.invoke(cli, ["search", "zxqv blorp", "--library", str(lib_dir), "--min-confidence", "high"])
     assert res.exit_code == 0 and "no good match for “zxqv blorp” (nothing at high confidence or above)" in res.stdout
