@@ -28,6 +28,7 @@ from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
 from tempme.index import (
     SEARCH_MODES,
+    CompoundQuery,
     EncoderSpec,
     Hit,
     Library,
@@ -174,10 +175,17 @@ class AppContext:
         return filters
 
     def search(
-        self, query: str, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0, mode: str = "all"
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters = SearchFilters(),
+        offset: int = 0,
+        mode: str = "all",
+        compound: CompoundQuery | None = None,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
-        ``mode``: all (fused), visual, speech or text (see ``Library.search``).
+        ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
+        search that "then / while" query instead (``app.exports.compound_query``).
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
         text search on a library without transcripts / on-screen text."""
@@ -187,7 +195,7 @@ class AppContext:
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            hits = lib.search(query, k, offset=offset, filters=filters, mode=mode)
+            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits)
@@ -364,9 +372,8 @@ class AppContext:
 
     def info(self) -> dict:
         """What front ends say beside results: ``weights`` (random / named / file / unknown),
-        ``weights_warning`` (the sentence for random weights, or None), ``modes`` (the search
-        modes this library has data for: ``speech`` / ``text`` once transcripts / on-screen text
-        exist), ``videos``."""
+        ``weights_warning`` (for random weights, or None), ``modes`` (those the library has data
+        for: ``speech`` / ``text`` once transcripts / on-screen text exist), ``videos``."""
         try:
             stats = self.library().stats()
         except InputError:

@@ -49,7 +49,7 @@ VIDEOS = REPO.parent / "shared" / "data" / "videos"
 METHODS = [  # (row name, outer, inner)
     ("uniform", "uniform", None),
     ("tome", "tome", None),
-    ("vqtoken", "vqtoken", None),
+    ("vqtoken (fixed K)", "vqtoken", None),  # K = the budget, so rows compare at equal budgets (our extension)
     ("bvllm-clip", "bvllm-clip", None),
     ("holitom (outer)", "holitom", None),
     ("holitom", "holitom", "holitom-inner"),
@@ -186,7 +186,7 @@ def main() -> None:
     for retain in args.retains:
         for row_name, outer_name, inner_name in METHODS:
             budget = Budget(retain=retain)
-            outer = build_outer(outer_name)
+            outer = build_outer(outer_name, **({"fixed_k": True} if outer_name == "vqtoken" else {}))
             if outer_name == "none":  # FastV alone: keep `retain` of the visual tokens from layer 2 on
                 inner = build_inner(inner_name, keep=retain, layer=2)
                 inner_tiny = build_inner(inner_name, keep=retain)

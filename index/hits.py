@@ -248,6 +248,11 @@ class Hit:
     ``confidence``: how much the match means, the best of its evidence (docs/confidence.md);
     ``p_value``: that of its visual evidence against the library's null (None without one).
     Both None for hits no search judged (e.g. "show new videos").
+
+    A compound query's result (``tempme search A --then B``) spans all its ``parts``, the parts'
+    own hits in query order, each related to the one before by ``relation`` (``then``,
+    ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks,
+    its ``confidence`` the weakest part's.
     """
 
     segment_id: int
@@ -267,6 +272,8 @@ class Hit:
     matched: tuple[str, ...] = ("visual",)
     confidence: Confidence | None = None
     p_value: float | None = None
+    parts: tuple[Hit, ...] = ()
+    relation: str | None = None
 
     @property
     def name(self) -> str:
@@ -283,7 +290,10 @@ class Hit:
 
     @property
     def why(self) -> str:
-        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``."""
+        """One line of evidence: ``said "…"``, ``reads "…"``, ``looks like (0.31)``; a compound
+        hit's parts in order: ``said "…" at 0:02.0 (0:02.0–0:03.3), then reads "…" (0:06.0–0:09.0)``."""
+        if self.parts:
+            return f", {self.relation} ".join(f"{p.why or 'looks like'} ({p.span})" for p in self.parts)
         parts = []
         if self.words:
             parts.append("said “" + " ".join(w.word for w in self.words) + f"” at {format_time(self.seek_s)}")
@@ -306,7 +316,7 @@ class Hit:
         """What a result card says under its picture (the raw score is in :meth:`to_dict`);
         hits found by speech or on-screen text add why they matched."""
         base = f"{self.name} · {self.when}"
-        return base if self.matched == ("visual",) else f"{base} · {self.why}"
+        return base if self.matched == ("visual",) and not self.parts else f"{base} · {self.why}"
 
     def to_dict(self) -> dict:
         """JSON-ready; the path is under ``"video"``, not ``"path"`` (gradio_client would take a
@@ -329,6 +339,8 @@ class Hit:
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
             "confidence": None if self.confidence is None else self.confidence.value,
             "p_value": None if self.p_value is None else float(self.p_value),
+            "parts": [p.to_dict() for p in self.parts],
+            "relation": self.relation,
         }
 
     @classmethod
@@ -363,4 +375,6 @@ class Hit:
             matched=tuple(d.get("matched") or ("visual",)),
             confidence=None if d.get("confidence") is None else Confidence.parse(d["confidence"]),
             p_value=None if d.get("p_value") is None else float(d["p_value"]),
+            parts=tuple(cls.from_dict(p) for p in d.get("parts") or ()),
+            relation=d.get("relation"),
         )

@@ -19,12 +19,22 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from tempme.index import Hit, LibraryStats, SearchFilters, SearchMode, stored_names
+from tempme.index import (
+    EnrichReport,
+    Hit,
+    IndexReport,
+    LibraryStats,
+    ProgressFn,
+    ReindexReport,
+    SearchFilters,
+    SearchMode,
+    stored_names,
+)
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
+from tempme.index.export import ExportOptions, ExportReport, export_moments
 from tempme.index.ingest import IngestOptions, IngestTarget, encoders
 from tempme.index.media import Thumbnails, load_key, purge_legacy
-from tempme.index.query import QueryEncoder, Searchable, search, search_vector, warm
-from tempme.index.reports import EnrichReport, IndexReport, ProgressFn, ReindexReport
+from tempme.index.query import CompoundQuery, QueryEncoder, Searchable, search, search_vector, warm
 from tempme.index.vectors import FaissStore, runner_for
 
 log = logging.getLogger(__name__)
@@ -174,11 +184,16 @@ class Library:
         with self._writer(wait):
             return [enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress) for k in kinds]
 
-    def search(self, query: str, k: int = 10, *, offset: int = 0, per_video: bool = False,
+    def search(self, query: str | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
                filters: SearchFilters | None = None, mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
-        """Moments matching ``query`` by ``mode``, each saying why it matched (:mod:`.query.router`)."""
+        """Moments matching ``query`` by ``mode`` (a compound query: its parts joined in time,
+        :mod:`.query.parts`), each saying why it matched (:mod:`.query.router`)."""
         self.refresh()
         return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode)
+
+    def export(self, hits: list[Hit], out_dir: Path, options: ExportOptions | None = None) -> ExportReport:
+        """Hits as MP4 clips (+ ``.srt``) in ``out_dir`` and a timeline (:mod:`.export.moments`)."""
+        return export_moments(self._catalog, hits, Path(out_dir), options or ExportOptions())
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:  # fmt: skip

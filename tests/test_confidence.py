@@ -177,7 +177,7 @@ def test_cross_video_top1_equals_a_plain_loop():
 def tiny_text():
     """The random-weights tiny encoder's text tower: (Q,) texts -> (Q, D) unit vectors."""
     import torch
-    from tempme.index.encoders import load
+    from tempme.index.ingest.encoders import load
 
     enc = load("tempme-tiny", "none")
 

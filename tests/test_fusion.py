@@ -44,6 +44,8 @@ def test_rrf_rejects_bad_input():
         reciprocal_rank_fusion({"visual": ["a"]}, k=0)
     with pytest.raises(ValueError, match="unknown rankings"):
         reciprocal_rank_fusion({"visual": ["a"]}, weights={"speech": 1.0})
+    with pytest.raises(ValueError, match="weights must be >= 0, got \\{'visual': -1.0\\}"):
+        reciprocal_rank_fusion({"visual": ["a"]}, weights={"visual": -1.0})
     assert reciprocal_rank_fusion({}) == []
     assert reciprocal_rank_fusion({"visual": []}) == []
 
@@ -103,3 +105,66 @@ def test_fuse_hits_merges_evidence_per_moment_by_hand():
     assert [
         h.video_id for h in fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10, per_video=True)
     ] == [1, 2, 3]
+
+
+def test_fuse_hits_one_moment_found_three_ways_and_the_boundaries():
+    """Moment 20 (video 5, 10-20 s) is seen by all three lists: its hit carries the speech line's
+    words and transcript, the on-screen line's text and box, the visual score. A line starting
+    exactly at a moment's end belongs to the next one (spans are [start, end)); a line outside
+    every visual moment stays its own item; equal scores go to speech, then text, then visual."""
+    from pathlib import Path
+
+    from tempme.index import Hit, MatchedWord
+    from tempme.index.query import fuse_hits
+
+    def hit(seg, vid, a, b, **kw):
+        return Hit(
+            segment_id=seg,
+            video_id=vid,
+            path=Path(f"/v/{vid}.mp4"),
+            start_s=a,
+            end_s=b,
+            score=0.0,
+            rank=0,
+            duration_s=30.0,
+            **kw,
+        )
+
+    visual = [hit(20, 5, 10.0, 20.0, visual_score=0.4), hit(21, 5, 20.0, 30.0, visual_score=0.2)]
+    speech = [
+        hit(22, 5, 10.0, 12.0, words=(MatchedWord("tea", 10.5, 11.0),), transcript="green tea", matched=("speech",))
+    ]
+    text = [
+        hit(23, 5, 20.0, 21.0, ocr_text="TEA", ocr_box=(0.1, 0.2, 0.3, 0.4), matched=("text",)),  # in moment 21
+        hit(24, 5, 12.0, 13.0, ocr_text="TEA ROOM", ocr_box=(0.5, 0.5, 0.2, 0.1), matched=("text",)),  # in 20
+        hit(40, 9, 0.0, 1.0, ocr_text="tea", matched=("text",)),  # no visual moment of video 9
+    ]
+    fused = fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10)
+    # k = 60: moment 20 = 1/61 (visual) + 1/61 (speech) + 1/62 (text, 2nd); moment 21 = 1/62 + 1/61;
+    # segment 40 = 1/63 (text, 3rd)
+    assert [(h.segment_id, round(h.score, 6)) for h in fused] == [
+        (20, round(2 / 61 + 1 / 62, 6)),
+        (21, round(1 / 62 + 1 / 61, 6)),
+        (40, round(1 / 63, 6)),
+    ]
+    top = fused[0]
+    assert top.matched == ("visual", "speech", "text") and top.visual_score == 0.4
+    assert (top.transcript, top.words[0].word) == ("green tea", "tea")
+    assert (top.ocr_text, top.ocr_box) == ("TEA ROOM", (0.5, 0.5, 0.2, 0.1))
+    assert (top.start_s, top.end_s) == (10.0, 12.0)  # the spoken line's time
+    assert fused[1].ocr_box == (0.1, 0.2, 0.3, 0.4) and fused[1].transcript is None and fused[1].words == ()
+    assert fused[2].segment_id == 40 and fused[2].matched == ("text",) and fused[2].visual_score is None
+    # k = 1 (the RRF constant passed on): moment 20 = 1/2 + 1/2 + 1/3
+    assert fuse_hits({"visual": visual, "speech": speech, "text": text}, k=1, rrf_k=1)[0].score == 1 + 1 / 3
+    # one row per video: video 5's second moment is skipped, video 9's line still comes
+    best = fuse_hits({"visual": visual, "speech": speech, "text": text}, k=10, per_video=True)
+    assert [h.segment_id for h in best] == [20, 40]
+    # exactly k results, ranked from offset + 1
+    two = fuse_hits({"visual": visual, "speech": speech, "text": text}, k=2)
+    assert [h.rank for h in two] == [1, 2] and len(two) == 2
+    # ties: one line in speech and one in text, each first in its list, no visual list: speech first
+    tie = fuse_hits({"text": [hit(50, 6, 0.0, 1.0, matched=("text",))], "speech": [speech[0]]}, k=5)
+    assert [h.segment_id for h in tie] == [22, 50] and tie[0].score == tie[1].score
+    # a list counts an item once, at its best rank: a second line in the same moment adds nothing
+    again = fuse_hits({"visual": visual, "text": [text[1], hit(25, 5, 15.0, 16.0, matched=("text",))]}, k=5)
+    assert [(h.segment_id, round(h.score, 6)) for h in again][0] == (20, round(1 / 61 + 1 / 61, 6))

@@ -313,3 +313,69 @@ def test_qa_eval_reports_accuracy_tokens_flops_and_ttft_per_reducer(model_dir, t
         cli, ["qa-eval", "--bench", str(nextqa), "--videos", str(VIDEOS), "--model", str(tmp_path / "none")]
     )
     assert nowhere.exit_code == 1 and "cannot load LLaVA-OneVision weights" in nowhere.output
+
+
+def test_qa_eval_counts_right_and_wrong_answers_of_a_model_that_always_answers_b(tmp_path):
+    """A tiny model whose head is biased to the token "B" answers (B) to every question: the two
+    questions whose answer is B count as right, the two others as wrong, so accuracy is 2 / 4."""
+    import numpy as np
+    from tiny_llava import tiny_llava_onevision
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from tempme.llm.pipeline import VideoQAPipeline
+    from tempme.llm.qa import build_inputs
+    from tempme.llm.qa_eval import MCItem, evaluate
+
+    words = ["<unk>", "<eos>", "A", "B", "C", "D", "USER:", "ASSISTANT:", "what", "is", "it"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
+    model = tiny_llava_onevision()
+    head = torch.nn.Linear(model.config.text_config.hidden_size, model.config.text_config.vocab_size, bias=True)
+    torch.nn.init.zeros_(head.weight)
+    with torch.no_grad():
+        head.bias.zero_()
+        head.bias[words.index("B")] = 10.0  # every position's logits put "B" first
+    model.lm_head = head
+    items = [
+        MCItem(f"v{i}.mp4", "what is it", ("x", "y", "z"), answer, f"q{i}") for i, answer in enumerate([1, 0, 1, 2])
+    ]
+    for item in items:
+        (tmp_path / item.video).write_bytes(b"")  # evaluate checks the files exist; frames come from read_frames
+    frames = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    pipe = VideoQAPipeline(model, tokenizer=tokenizer)
+    score = evaluate(
+        items,
+        tmp_path,
+        pipe,
+        lambda rgb, prompt: build_inputs(model, None, tokenizer, rgb, prompt),
+        lambda path, n: frames[:n],
+        4,
+        "none+none",
+        max_new_tokens=2,
+    )
+    assert [r["text"] for r in score.records] == ["B B"] * 4
+    assert [r["choice"] for r in score.records] == [1] * 4
+    assert [r["correct"] for r in score.records] == [True, False, True, False]
+    assert score.accuracy == 0.5 and score.questions == 4
+
+
+@pytest.mark.skipif(not CLIP.exists(), reason="shared clips not present")
+def test_vqtoken_runs_the_references_elbow_rule_by_default(model_dir):
+    """`--reducer vqtoken` chooses K by the reference's elbow rule (K in 12 .. 22, under the budget of
+    32); `--fixed-k` (our extension) uses K = the budget; qa-eval labels the `none` row without a budget."""
+    from tempme.app.cli import cli
+
+    from tempme.llm.cli import setting_label
+
+    base = ["qa", str(CLIP), "what are the people doing", "--model", str(model_dir), "--frames", "8"]
+    base += ["--max-new-tokens", "1", "--json", "--reducer", "vqtoken", "--retain", "0.25"]
+    outs = []
+    for extra in ([], ["--fixed-k"], ["--adaptive"]):
+        result = CliRunner().invoke(cli, base + extra)
+        assert result.exit_code == 0, result.output
+        outs.append(json.loads(result.stdout[result.stdout.index("{") :])["report"]["visual_tokens_out"])
+    assert 12 <= outs[0] <= 22 and outs[1] == 32 and outs[2] == outs[0]
+    assert setting_label("none", "fastv", 0.1) == "none+fastv"
+    assert setting_label("tome", "none", 0.25) == "tome+none@0.25"

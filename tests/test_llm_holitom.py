@@ -125,3 +125,83 @@ def test_token_count_is_the_references_rounding():
     x = torch.randn(32, 196, 256, generator=torch.Generator().manual_seed(2))  # no cosine near tau
     red = HoliTom()(x, (14, 14), Budget(retain=0.1))
     assert red.num_tokens == 32 * math.ceil(196 * 0.1) == 640
+
+
+def test_static_tokens_are_segment_means_clustered_with_k_at_most_the_clusters():
+    """3 frames on a 1x6 grid. Positions 0-4 are static (cosine > 0.8 between frames) but move along
+    e2 by 0.2 per frame, so their segment means sit at z = 0.2 (frame 0 alone: z = 0); along e0 the
+    means are 0, 1, 3, 10, 10.5 (+10 e1): test_dpc_knn_by_hand's points. Position 5 flips sign:
+    dynamic. One segment, R = 5 x 2 = 10 of S = 18; at 3 tokens (retain 1/6) r' = (1/6) / (8/18) =
+    0.375, so round(5 x 0.375) = 2 static clusters with DPC-kNN's k = min(7, 2) = 2: centres p0 and p3
+    (with k = 5 they would be p1 and p2), then ceil(1 x 0.375) = 1 dynamic token per frame."""
+    x = torch.zeros(3, 6, 4)
+    for t in range(3):
+        x[t, :5, 0] = torch.tensor([0.0, 1.0, 3.0, 10.0, 10.5])
+        x[t, :5, 1] = 10.0
+        x[t, :5, 2] = 0.2 * t
+        x[t, 5, 3] = 10.0 if t % 2 == 0 else -10.0
+    red = HoliTom()(x, (1, 6), Budget(max_tokens=3))
+    assert red.extra["segments"] == [(0, 2)] and red.extra["tau"] == 0.8
+    assert red.extra["ratio"] == pytest.approx(0.375)
+    assert red.slot.view(3, 6).tolist() == [[0, 0, 0, 1, 1, 2], [0, 0, 0, 1, 1, 3], [0, 0, 0, 1, 1, 4]]
+    expected = torch.tensor(
+        [
+            [0.6 * 0 + 0.4 * (1 + 3) / 2, 10, 0.2, 0],  # beta * centre + (1 - beta) * mean(members)
+            [0.6 * 10 + 0.4 * 10.5, 10, 0.2, 0],
+            [0, 0, 0, 10.0],
+            [0, 0, 0, -10.0],
+            [0, 0, 0, 10.0],
+        ]
+    )
+    torch.testing.assert_close(red.tokens, expected)
+    assert red.sizes.tolist() == [9.0, 6.0, 1.0, 1.0, 1.0]
+
+
+def test_defaults_are_the_references():
+    """beta 0.6, D = 0, K = 7, windows up to 1024 frames (cokeshao/HoliTom's LLaVA-OV scripts)."""
+    h = HoliTom()
+    assert (h.tau, h.beta, h.d, h.k, h.max_window) == (None, 0.6, 0.0, 7, 1024)
+
+
+def test_consecutive_similarity_and_knob_limits():
+    """Cosines between frames t and t + 1 (not frame 0): (1, 0) -> (0, 1) -> (0, 2) gives 0 then 1."""
+    from tempme.llm.holitom import consecutive_similarity
+
+    x = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[0.0, 2.0]]])
+    torch.testing.assert_close(consecutive_similarity(x), torch.tensor([[0.0], [1.0]]))
+    # max_window = 1: no temporal merge (every frame its own segment); k and windows below 1 are refused
+    x = torch.randn(3, 4, 8).expand(3, 4, 8).clone()
+    x[1:] = x[0]
+    assert HoliTom(max_window=1)(x, (2, 2), Budget(retain=0.5)).extra["segments"] == [(0, 0), (1, 1), (2, 2)]
+    assert HoliTom()(x, (2, 2), Budget(retain=0.5)).extra["segments"] == [(0, 2)]
+    for bad in (dict(k=0), dict(max_window=0)):
+        with pytest.raises(ValueError, match="k and max_window must be >= 1"):
+            HoliTom(**bad)
+    with pytest.raises(ValueError, match="tau is a cosine threshold"):
+        HoliTom(tau=1.5)
+
+
+def test_a_static_token_averages_its_own_segment_only():
+    """Frames 0-1 share a static position 0 ((10, 0, 0, 0) then (10, 0, 1, 0)); frame 2 is a cut.
+    Segments [0, 1] and [2]; R = 1 of S = 6, r' = 0.5 / (5 / 6) = 0.6: one static token, the mean
+    of frames 0 and 1 only (10, 0, 0.5, 0); ceil(0.6) = 1 dynamic token per frame in [0, 1], and
+    ceil(2 x 0.6) = 2 in frame 2."""
+    x = torch.zeros(3, 2, 4)
+    x[0, 0, 0], x[1, 0, 0], x[1, 0, 2], x[2, 0, 1] = 10.0, 10.0, 1.0, 10.0
+    x[:, 1, 3] = torch.tensor([10.0, -10.0, 10.0])
+    red = HoliTom()(x, (1, 2), Budget(max_tokens=3))
+    assert red.extra["segments"] == [(0, 1), (2, 2)] and red.extra["ratio"] == pytest.approx(0.6)
+    assert red.slot.view(3, 2).tolist() == [[0, 1], [0, 2], [3, 4]]
+    expected = torch.tensor([[10, 0, 0.5, 0], [0, 0, 0, 10], [0, 0, 0, -10], [0, 10, 0, 0], [0, 0, 0, 10]])
+    torch.testing.assert_close(red.tokens, expected.float())
+
+
+def test_density_is_the_mean_squared_distance_to_the_k_nearest():
+    """1-d points -1, 0, 1, 8.7, 10, 10.2 with k = 3 (the point itself and two neighbours):
+    mean squared distances 0 -> (0 + 1 + 1) / 3 = 0.667 and 10 -> (0 + 0.04 + 1.69) / 3 = 0.577,
+    so 10 is the densest point and the single centre (with cubes, 0.667 < 0.735, it would be 0)."""
+    x = torch.tensor([-1.0, 0.0, 1.0, 8.7, 10.0, 10.2]).view(6, 1)
+    assert dpc_knn(x, 1, k=3)[0].tolist() == [4]
+    # HoliTom keeps the tokens' dtype
+    video = torch.randn(4, 6, 8, generator=torch.Generator().manual_seed(3)).bfloat16()
+    assert HoliTom()(video, (2, 3), Budget(retain=0.5)).tokens.dtype == torch.bfloat16

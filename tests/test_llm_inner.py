@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
+from llm_reference import dropped_mask, last_token_attention, layer_input, masked_forward, sequential_merge
 
 from tempme.llm.hooks import attach_inner
 from tempme.llm.inner import FastV, HoliTomInnerMerge
@@ -18,32 +21,12 @@ def model():
     return tiny_llava_onevision(layers=4)
 
 
-def _reference(model, embeds: torch.Tensor, dropped: torch.Tensor, layer: int) -> torch.Tensor:
-    """The unmodified decoder layers, run with the dropped tokens masked out as keys from ``layer`` on.
-
-    Args:
-        embeds: (B, L, C); dropped: (B, L) bool. Returns logits (B, L, vocab).
-    """
-    lm = model.model.language_model
-    b, n, _ = embeds.shape
-    pos = torch.arange(n)[None]
-    pe = lm.rotary_emb(embeds, pos)
-    neg = torch.finfo(embeds.dtype).min
-    causal = torch.full((n, n), neg).triu(1)[None, None].expand(b, 1, n, n)
-    masked = causal.masked_fill(dropped[:, None, None, :], neg)
-    x = embeds
-    for i, block in enumerate(lm.layers):
-        x = block(x, attention_mask=causal if i < layer else masked, position_embeddings=pe, position_ids=pos)
-        x = x[0] if isinstance(x, tuple) else x  # transformers < 4.54 returns (hidden,)
-    return model.lm_head(lm.norm(x))
+def _reference(model, embeds, dropped, layer, replace=None):
+    return masked_forward(model, embeds, dropped, layer, replace)
 
 
 def _dropped(keep: torch.Tensor, total: int) -> torch.Tensor:
-    b = keep.shape[0]
-    dropped = torch.zeros(b, total, dtype=torch.bool)
-    dropped[:, START : START + V] = True
-    dropped[torch.arange(b)[:, None], START + keep] = False
-    return dropped
+    return dropped_mask(keep, START, V, total)
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
@@ -145,27 +128,77 @@ def test_generate_with_pruned_cache_matches_masked_recomputation(attn_model):
             seq = torch.cat([seq, model.get_input_embeddings()(out.sequences[:, step])[:, None]], dim=1)
 
 
+def _holitom_reference(model, embeds, layer, keep_fraction=0.5):
+    """Kept span indices (B, V') and the replacement (states, where) HoliTom's inner merge puts in at
+    layer K, from the unmodified model: layer K - 1's eager attention, layer K's input states and
+    the reference's token-by-token merge."""
+    attention = last_token_attention(model, embeds, layer - 1, (START, V))
+    keep = torch.topk(attention, round(keep_fraction * V), dim=1).indices.sort(dim=1).values
+    hidden = layer_input(model, embeds, layer)
+    states = hidden.clone()
+    where = torch.zeros(embeds.shape[:2], dtype=torch.bool)
+    for b in range(embeds.shape[0]):
+        merged = sequential_merge(hidden[b, START : START + V], keep[b].tolist())
+        states[b, START + keep[b]] = merged
+        where[b, START + keep[b]] = True
+    return keep, (states, where)
+
+
+@pytest.mark.parametrize("layer", [1, 3])
+def test_holitom_inner_merged_states_reach_the_later_layers(attn_model, layer):
+    """Prefill logits with the merge attached equal the unmodified layers run with the merged states
+    put in at layer K and the dropped tokens masked out as keys from layer K on."""
+    model = attn_model
+    embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        keep, replace = _holitom_reference(model, embeds, layer)
+        dropped = _dropped(keep, L)
+        ref = _reference(model, embeds, dropped, layer, replace)
+        handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=layer))
+        handle.visual_span = (START, V)
+        try:
+            out = model(inputs_embeds=embeds).logits
+        finally:
+            handle.detach()
+    assert torch.equal(handle.last_keep, keep)
+    assert out.shape[1] == L - (V - 15)
+    for b in range(2):
+        torch.testing.assert_close(out[b], ref[b][~dropped[b]], atol=1e-5, rtol=0)
+    # the merge changed something: the plain masked model (FastV's tokens, unmerged) differs
+    plain = _reference(model, embeds, dropped, layer)
+    assert (out[0] - plain[0][~dropped[0]]).abs().max() > 1e-3
+
+
 def test_generate_with_holitom_inner_merge(attn_model):
-    """The first generated token's logits equal one prefill pass; decoding continues on the merged cache."""
+    """Every generated step's logits equal the masked recomputation with HoliTom's merged states put
+    in at layer K (whole prefix, no cache): decoding runs on the merged cache."""
     model = attn_model
     embeds = torch.randn(2, L, model.config.text_config.hidden_size, generator=torch.Generator().manual_seed(1))
+    steps = 3
     with torch.no_grad():
+        keep, (states, where) = _holitom_reference(model, embeds, 2)
         handle = attach_inner(model, HoliTomInnerMerge(keep=0.5, layer=2))
         handle.visual_span = (START, V)
-        prefill = model(inputs_embeds=embeds).logits[:, -1]
         out = model.generate(
             inputs_embeds=embeds,
             attention_mask=torch.ones(2, L, dtype=torch.long),
-            max_new_tokens=5,
+            max_new_tokens=steps,
             do_sample=False,
             return_dict_in_generate=True,
             output_logits=True,
             pad_token_id=0,
         )
         handle.detach()
-    torch.testing.assert_close(out.logits[0], prefill, atol=1e-6, rtol=0)
-    assert out.sequences.shape == (2, 5)
-    assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+        assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+        dropped = _dropped(keep, L)
+        seq = embeds
+        for step in range(steps):
+            extra = seq.shape[1] - L
+            pad = torch.zeros(2, extra, dtype=torch.bool)
+            replace = (torch.cat([states, seq[:, L:]], 1), torch.cat([where, pad], 1))
+            logits = _reference(model, seq, torch.cat([dropped, pad], 1), 2, replace)[:, -1]
+            torch.testing.assert_close(logits, out.logits[step], atol=1e-5, rtol=0)
+            seq = torch.cat([seq, model.get_input_embeddings()(out.sequences[:, step])[:, None]], dim=1)
 
 
 def test_holitom_inner_merge_is_the_references_sequential_average():
@@ -194,6 +227,14 @@ def test_holitom_inner_counts_and_span():
     assert merge.span_includes_newline and not FastV().span_includes_newline
 
 
+def test_fastv_keeps_the_references_round():
+    """The reference keeps ``round(V * (1 - R))`` (Python: half to even): 312 of 625 at R = 50 %,
+    2 of 5, 314 of 627 (313.5 -> 314); ``round_half_up`` gives the old 313 and 3."""
+    assert [FastV(keep=0.5).kept_count(v) for v in (625, 5, 627, 1)] == [312, 2, 314, 1]
+    assert [FastV(keep=0.5, round_half_up=True).kept_count(v) for v in (625, 5, 627)] == [313, 3, 314]
+    assert FastV(keep=0.25).kept_count(6) == 2  # 1.5 -> 2
+
+
 def test_bad_settings_raise_clear_errors(model):
     with pytest.raises(ValueError, match="layer 9 is outside"):
         attach_inner(model, FastV(layer=9))
@@ -211,3 +252,107 @@ def test_bad_settings_raise_clear_errors(model):
             model(inputs_embeds=torch.randn(1, L, model.config.text_config.hidden_size))
     finally:
         handle.detach()
+
+
+def test_the_decoder_stack_is_found_on_every_layout(model):
+    """LLaVA-OV's model.model.language_model, the Qwen2 stack itself; a model without one is a TypeError."""
+    from tempme.llm.hooks import language_model
+
+    stack = model.model.language_model
+    assert language_model(model) is stack and language_model(model.model) is stack
+    assert language_model(stack) is stack
+    with pytest.raises(TypeError, match="no Qwen2-style decoder stack .* in Linear"):
+        language_model(torch.nn.Linear(2, 2))
+
+
+def test_flash_attention_and_multi_token_decoding_are_refused(model):
+    from tempme.llm.hooks import language_model
+
+    # the decoder stack's own config: older transformers (4.52) give it a copy of text_config
+    config = language_model(model).config
+    config._attn_implementation = "flash_attention_2"
+    try:
+        with pytest.raises(ValueError, match="support eager and sdpa attention, the model uses 'flash_attention_2'"):
+            attach_inner(model, FastV(layer=2))
+    finally:
+        config._attn_implementation = "eager"
+    handle = attach_inner(model, FastV(layer=2))
+    handle.visual_span = (START, V)
+    try:
+        with torch.no_grad():
+            embeds = torch.randn(1, L, model.config.text_config.hidden_size)
+            out = model(inputs_embeds=embeds, use_cache=True)
+            assert handle.tokens_per_layer == [L, L, L - 15, L - 15]
+            more = torch.randn(1, 2, model.config.text_config.hidden_size)
+            cache = getattr(out, "cache", None) or out.past_key_values
+            name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+            with pytest.raises(ValueError, match="decode one token per step \\(got 2\\)"):
+                model(inputs_embeds=more, use_cache=True, **{name: cache})
+    finally:
+        handle.detach()
+    # detached: the same prompt runs at full length again
+    with torch.no_grad():
+        full = model(inputs_embeds=embeds).logits
+    assert full.shape[1] == L
+
+
+def test_hooks_edge_cases(model):
+    """A causal LM (Qwen2ForCausalLM: its stack under .model) is found; without a visual span the
+    attached model is the unmodified one; a span with a single token after it fits; a prefill of 2
+    tokens is a prefill."""
+    from transformers import Qwen2ForCausalLM
+
+    from tempme.llm.hooks import language_model
+
+    lm = Qwen2ForCausalLM(model.config.text_config)
+    assert language_model(lm) is lm.model
+    c = model.config.text_config.hidden_size
+    embeds = torch.randn(1, L, c, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ref = model(inputs_embeds=embeds).logits
+        handle = attach_inner(model, FastV(keep=0.5, layer=2))
+        try:
+            torch.testing.assert_close(model(inputs_embeds=embeds).logits, ref, atol=1e-6, rtol=0)  # no span
+            handle.visual_span = (START, L - START - 1)  # up to the last token but one
+            assert model(inputs_embeds=embeds).logits.shape[1] == L - 18
+            handle.visual_span = (0, 1)
+            model(inputs_embeds=embeds[:, :2], use_cache=True)
+            assert handle.last_keep.tolist() == [[0]] and handle.tokens_per_layer == [2] * 4
+            # a one-token forward is a decoding step, not a prefill of the span: nothing to prune
+            handle.visual_span = (START, V)
+            assert model(inputs_embeds=embeds[:, :1], use_cache=True).logits.shape[1] == 1
+            handle.visual_span = (START, L - START)  # no text token after the span
+            with pytest.raises(ValueError, match=f"visual span \\({START}, {L - START}\\) does not fit"):
+                model(inputs_embeds=embeds)
+        finally:
+            handle.detach()
+
+
+def test_default_layers_and_limits():
+    """K = 2 of 28 for FastV and 18 of 28 for HoliTom's merge (the papers'), scaled to the depth and
+    at least 1; layer 0 is a valid setting that attention-based reducers then refuse."""
+    assert (FastV().resolve_layer(28), HoliTomInnerMerge().resolve_layer(28)) == (2, 18)
+    assert (FastV().resolve_layer(4), HoliTomInnerMerge().resolve_layer(4)) == (1, 3)  # max(1, 0.29), 2.57
+    assert FastV(layer=3).resolve_layer(4) == 3
+    with pytest.raises(ValueError, match="fastv: layer 0 is outside \\[1, 3\\] for a 4-layer model"):
+        FastV(layer=0).resolve_layer(4)
+    with pytest.raises(ValueError, match="fastv: layer must be >= 0, got -1"):
+        FastV(layer=-1)
+    with pytest.raises(ValueError, match="holitom-inner: keep must be in \\(0, 1\\], got 1.5"):
+        HoliTomInnerMerge(keep=1.5)
+
+
+def test_holitom_inner_merge_of_many_tokens_into_one_and_dtype():
+    """63 dropped tokens all merge into the one kept token, in sequence order (the reference's loop);
+    with nothing dropped the kept states come back in the input's dtype."""
+    g = torch.Generator().manual_seed(6)
+    hidden = torch.randn(2, 70, 8, generator=g)
+    hidden[:, 3:67] += 3 * torch.ones(8)  # every token closest to the one kept: a single target
+    attention = torch.rand(2, 64, generator=g)
+    sel = HoliTomInnerMerge(keep=1 / 64).select(hidden, (3, 64), attention)
+    for b in range(2):
+        keep = sel.keep[b].tolist()
+        assert keep == [int(attention[b].argmax())]
+        torch.testing.assert_close(sel.hidden[b], sequential_merge(hidden[b, 3:67], keep), atol=1e-6, rtol=0)
+    half = HoliTomInnerMerge(keep=1.0).select(hidden.bfloat16(), (3, 64), attention)
+    assert half.hidden.dtype == torch.bfloat16 and half.keep.shape == (2, 64)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
+from llm_reference import dropped_mask, last_token_attention, masked_forward
 
-from tempme.llm.flops import formula_flops
 from tempme.llm.inner import FastV
-from tempme.llm.outer import Budget, SideInputs
+from tempme.llm.outer import Budget, Identity, SideInputs
 from tempme.llm.pipeline import VideoQAPipeline
 from tempme.llm.registry import build_inner, build_outer
 
@@ -89,8 +91,13 @@ def test_unpooled_features_are_the_models_tokens_before_its_pooling(model, input
     assert raw.shape[:3] == (2, FRAMES, 64) and grid == (8, 8)
     torch.testing.assert_close(pooled, tokens)
     # the budget stays relative to the pooled count: 25 % of 6 x 16 = 24 codes from 6 x 64 tokens
-    prep = VideoQAPipeline(model, build_outer("vqtoken"), Budget(retain=0.25)).prepare(ids, pixels)
+    prep = VideoQAPipeline(model, build_outer("vqtoken", fixed_k=True), Budget(retain=0.25)).prepare(ids, pixels)
     assert prep.visual_span[1] == 24 and prep.reductions[0].grid == (FRAMES, 8, 8)
+
+
+def _paper_flops(tokens_per_layer, d, m):
+    """FastV Sec. 4.3's prefill formula, written out: sum over layers of 4nd^2 + 2n^2d + 2ndm."""
+    return sum(4 * n * d * d + 2 * n * n * d + 2 * n * d * m for n in tokens_per_layer)
 
 
 @pytest.mark.parametrize("name", ["uniform", "tome", "holitom", "vqtoken", "bvllm-clip"])
@@ -98,31 +105,63 @@ def test_answer_and_report(model, inputs, name):
     ids, pixels = inputs
     inner = build_inner("holitom-inner" if name == "holitom" else "fastv", keep=0.5, layer=2)
     sides = [SideInputs(frame_scores=torch.arange(FRAMES, dtype=torch.float)) for _ in range(2)]
-    pipe = VideoQAPipeline(model, build_outer(name), Budget(retain=0.25), inner)
+    outer = build_outer(name, fixed_k=True) if name == "vqtoken" else build_outer(name)
+    pipe = VideoQAPipeline(model, outer, Budget(retain=0.25), inner)
     result = pipe.answer(ids, pixels, sides, max_new_tokens=3)
     r = result.report
     assert result.sequences.shape == (2, 3)
     # HoliTom: 6 frames without static positions keep ceil(16 * 0.25) = 4 each; its inner merge keeps
-    # round(0.5 * 25) = 12 of the 24 visual tokens + the newline token (its span includes it)
-    final = 11 if name == "holitom" else 12
-    assert (r.visual_tokens_in, r.visual_tokens_out, r.visual_tokens_final) == (96, 24, final)
+    # round(0.5 * 25) = 12 of its span, the 24 visual tokens + the newline token; FastV 12 of 24
+    assert (r.visual_tokens_in, r.visual_tokens_out, r.visual_tokens_final) == (96, 24, 12)
     assert r.retained_pct == 25.0
     text = ids.shape[1] - FRAMES * N  # 11 text tokens + newline
-    assert r.tokens_per_layer == [text + 24] * 2 + [text + final] * 2
+    after = text + 12 - (1 if name == "holitom" else 0)  # the newline is among HoliTom's 12
+    assert r.tokens_per_layer == [text + 24] * 2 + [after] * 2
     cfg = model.config.text_config
-    assert r.formula_tflops == pytest.approx(
-        formula_flops(r.tokens_per_layer, cfg.hidden_size, cfg.intermediate_size) / 1e12
-    )
+    assert (cfg.hidden_size, cfg.intermediate_size) == (64, 128)
+    assert r.formula_tflops == pytest.approx(_paper_flops([text + 24] * 2 + [after] * 2, 64, 128) / 1e12)
     assert r.exact_tflops > 0 and r.ttft_seconds > 0 and r.reducer_seconds > 0
 
 
-def test_inner_reduction_in_the_pipeline_equals_direct_attachment(model, inputs):
+class _SlowIdentity(Identity):
+    """No reduction, after ``delay`` seconds of work (a reducer whose cost the TTFT must include)."""
+
+    def __init__(self, delay: float):
+        self.delay = delay
+
+    def reduce(self, tokens, grid, budget, side):
+        time.sleep(self.delay)
+        return super().reduce(tokens, grid, budget, side)
+
+
+def test_ttft_moves_with_the_work_before_the_first_token(model, inputs):
+    """TTFT runs from the pixel values to the first logits: 0.4 s more reducer work per video
+    (two videos) adds at least 0.8 s to it, and the reducer seconds say so too."""
+    ids, pixels = inputs
+    fast = VideoQAPipeline(model).answer(ids, pixels, max_new_tokens=1).report
+    slow = VideoQAPipeline(model, _SlowIdentity(0.4)).answer(ids, pixels, max_new_tokens=1).report
+    assert 0 < fast.ttft_seconds < slow.ttft_seconds
+    assert slow.reducer_seconds >= 0.8 and slow.ttft_seconds >= slow.reducer_seconds
+    assert slow.ttft_seconds - fast.ttft_seconds >= 0.8 - fast.reducer_seconds
+
+
+def test_inner_reduction_in_the_pipeline_equals_the_masked_model(model, inputs):
+    """The pipeline's prefill with FastV at layer 1 equals the unmodified model on the same inputs
+    with the tokens that layer 0's last-token attention ranks lowest masked out from layer 1 on."""
     ids, pixels = inputs
     pipe = VideoQAPipeline(model, inner=FastV(keep=0.5, layer=1))
     with torch.no_grad():
         prep = pipe.prepare(ids, pixels)
         logits = pipe.prefill_logits(prep)
+        start, v = prep.visual_span
+        attention = last_token_attention(model, prep.inputs_embeds, 0, (start, v))
+        keep = torch.topk(attention, round(0.5 * v), dim=1).indices.sort(dim=1).values
+        dropped = dropped_mask(keep, start, v, prep.inputs_embeds.shape[1])
+        ref = masked_forward(model, prep.inputs_embeds, dropped, 1)
+    assert (start, v) == (5, FRAMES * N)
     assert logits.shape[1] == ids.shape[1] - FRAMES * N // 2
+    for b in range(2):
+        torch.testing.assert_close(logits[b], ref[b][~dropped[b]], atol=1e-5, rtol=0)
 
 
 def test_pipeline_errors(model, inputs):
@@ -155,6 +194,7 @@ def test_pipeline_on_cuda_bf16(inputs):
     gpu = tiny_llava_onevision().to("cuda", torch.bfloat16)
     for name in ["uniform", "tome", "holitom", "vqtoken", "bvllm-clip"]:
         sides = [SideInputs(frame_scores=torch.arange(FRAMES, dtype=torch.float)) for _ in range(2)]
-        pipe = VideoQAPipeline(gpu, build_outer(name), Budget(retain=0.25), build_inner("holitom-inner", layer=2))
+        outer = build_outer(name, fixed_k=True) if name == "vqtoken" else build_outer(name)
+        pipe = VideoQAPipeline(gpu, outer, Budget(retain=0.25), build_inner("holitom-inner", layer=2))
         result = pipe.answer(ids.cuda(), pixels.cuda().to(torch.bfloat16), sides, max_new_tokens=2)
         assert result.sequences.shape == (2, 2) and result.report.visual_tokens_out == 24

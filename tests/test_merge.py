@@ -9,7 +9,7 @@ position parity, one token at a time; it shares nothing with ``tempme.merge``.
 import pytest
 import torch
 
-from tempme.merge import bipartite_soft_matching, merge_wavg
+from tempme.merge import bipartite_soft_matching, merge_wavg, set_a_size
 
 
 def reference_merge(metric, x, size, r, protected):
@@ -39,7 +39,7 @@ def reference_merge(metric, x, size, r, protected):
 
 @pytest.mark.parametrize(
     "n,r,protected",
-    [(17, 3, 1), (50, 2, 1), (50, 24, 1), (68, 20, 2), (30, 14, 2), (9, 1, 3), (168, 50, 12), (12, 4, 4)],
+    [(17, 3, 1), (50, 2, 1), (50, 24, 1), (68, 20, 2), (30, 14, 2), (9, 1, 3), (168, 50, 12), (12, 4, 4), (10, 5, 0)],
 )
 def test_matches_reference(n, r, protected):
     g = torch.Generator().manual_seed(n * 100 + r)
@@ -92,7 +92,32 @@ def test_identical_tokens_merge_to_themselves():
     assert float(size.sum()) == 42
 
 
+def test_defaults_small_metrics_and_size_dtype():
+    """One class token by default (ToMe's ``class_token=True``); the cosine does not depend on the
+    metric's scale (vectors of norm 1e-3 match as their directions do); sizes take x's dtype."""
+    g = torch.Generator().manual_seed(11)
+    metric = 1e-3 * torch.randn(2, 15, 6, generator=g)
+    x = torch.randn(2, 15, 4, generator=g)
+    size = torch.ones(2, 15, 1)
+    got_x, got_s = merge_wavg(bipartite_soft_matching(metric, 5), x, size)
+    ref_x, ref_s = reference_merge(metric, x, size, 5, 1)
+    torch.testing.assert_close(got_x, ref_x, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_s, ref_s)
+    _, int_size = merge_wavg(bipartite_soft_matching(metric, 5), x, torch.ones(2, 15, 1, dtype=torch.long))
+    assert int_size.dtype == x.dtype
+
+
+def test_set_a_size_by_hand():
+    # 49 patches after 1 class token: A = tokens 2, 4, ..., 48 (24); after 2: tokens 2, ..., 50 (25)
+    assert [set_a_size(50, 1), set_a_size(51, 2), set_a_size(10, 0), set_a_size(12, 3)] == [24, 25, 5, 4]
+    assert all(isinstance(set_a_size(n, p), int) for n, p in [(50, 1), (51, 2), (12, 3)])
+
+
 def test_rejects_r_larger_than_set_a():
+    with pytest.raises(ValueError, match="protected=5 tokens but the sequence has N=4"):
+        bipartite_soft_matching(torch.randn(1, 4, 4), 1, protected=5)
+    with pytest.raises(ValueError, match="set A has 0"):  # every token protected: nothing to merge
+        bipartite_soft_matching(torch.randn(1, 4, 4), 1, protected=4)
     # 10 patches after 1 class token: A = tokens 2, 4, ..., 10 (5); after 2: tokens 2, ..., 10 (5)
     with pytest.raises(ValueError, match="set A has 5"):
         bipartite_soft_matching(torch.randn(1, 11, 4), 6, protected=1)

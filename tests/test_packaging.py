@@ -112,6 +112,11 @@ PLANTED = {
     ),
     "tempme/index/query/text.py": ("import faiss", "faiss only in tempme.index.vectors", "query.text -> faiss"),
     "tempme/index/hits.py": ("import typer", "typer nowhere in tempme.index", "index.hits -> typer"),
+    "tempme/index/media/clips.py": (
+        "import opentimelineio",
+        "opentimelineio and srt only in",
+        "clips -> opentimelineio",
+    ),
     "tempme/app/cli/options.py": ("import gradio", "gradio only in tempme.app.web", "cli.options -> gradio"),
     "tempme/index/catalog/paths.py": ("import tempme.index.ingest.plan", "index rooms in layers", "catalog.paths"),
     "tempme/index/query/vector.py": ("import tempme.index.ingest.outcomes", "are independent", "query.vector"),

@@ -54,6 +54,16 @@ def test_keep_to_r_floors():
 def test_infeasible_plans_raise_clear_errors():
     with pytest.raises(ValueError, match="exceeds set A"):
         plan_schedule(TempMeConfig.preset("ViT-B-32", imgme_r=30), 50, 12)
+    # layer 8: keeping 30 % of 68 removes 47, set A holds 33 (2 class tokens protected)
+    with pytest.raises(
+        ValueError, match="layer 8: cross merge of r=47 exceeds set A \\(33 of 68 tokens, 2 protected\\)"
+    ):
+        plan_schedule(TempMeConfig.preset("ViT-B-32", cross_keep=0.3), 50, 12)
+    # layer 8: 48 tokens after the cross merge, keeping 30 % removes 33, set A holds 23
+    with pytest.raises(
+        ValueError, match="layer 8: intra merge of r=33 exceeds set A \\(23 of 48 tokens, 2 protected\\)"
+    ):
+        plan_schedule(TempMeConfig.preset("ViT-B-32", intra_keep=0.3), 50, 12)
     with pytest.raises(ValueError, match="too shallow"):
         plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 3)
     with pytest.raises(ValueError, match="product of clip_groups"):
@@ -68,3 +78,37 @@ def test_config_json_round_trip(tmp_path):
     assert TempMeConfig.load(tmp_path / "c.json") == cfg
     with pytest.raises(ValueError, match="unknown"):
         TempMeConfig.from_dict({"bogus": 1})
+
+
+def test_the_logged_table_lists_the_papers_counts():
+    """The plan's table (logged at debug level) shows the paper's per-layer counts for ViT-B/32."""
+    rows = plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 12).table().splitlines()
+    assert rows[0].split() == ["layer", "kind", "group", "seqs", "tok_in", "cross", "attn", "intra", "out", "temb"]
+    assert rows[1].split() == ["0", "imgme", "1", "12", "50", "0", "50", "2", "48", "0"]
+    assert rows[9].split() == ["8", "clipme", "2", "6", "68", "20", "48", "4", "44", "12"]
+    assert rows[11].split() == ["10", "clipme", "3", "1", "168", "50", "118", "11", "107", "3"]
+    assert rows[12].split() == ["11", "last", "1", "1", "107", "0", "107", "10", "97", "0"]
+    assert rows[13] == "tokens per video: 600 -> 97" and len(rows) == 14
+    assert rows[9] == "    8 clipme      2    6     68     20    48     4   44    12"
+
+
+def test_without_temporal_embeddings_no_vectors_are_planned():
+    plan = plan_schedule(TempMeConfig.preset("ViT-B-32", temporal_embed=False), 50, 12)
+    assert [lp.temporal_vectors for lp in plan.layers] == [0] * 12
+    assert plan.tokens_out == 97  # the token counts do not depend on them
+    # per layer: sequences in and out, tokens in per incoming sequence
+    assert [(lp.seqs_in, lp.seqs_out, lp.tokens_in) for lp in plan.layers[7:]] == [
+        (12, 12, 36),
+        (12, 6, 34),
+        (6, 3, 44),
+        (3, 1, 56),
+        (1, 1, 107),
+    ]
+
+
+def test_the_shallowest_tower_has_one_imgme_layer():
+    """3 ClipMe layers need depth >= 3 + 2: one ImgMe layer, the ClipMe ones, the last layer."""
+    plan = plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 5)
+    assert [lp.kind for lp in plan.layers] == ["imgme", "clipme", "clipme", "clipme", "last"]
+    with pytest.raises(ValueError, match="depth 4 is too shallow for 3 ClipMe layers"):
+        plan_schedule(TempMeConfig.preset("ViT-B-32"), 50, 4)

@@ -43,3 +43,23 @@ def test_gap_tolerance() -> None:
         (0.0, 9.0),
         (9.5, 10.0),
     ]
+
+
+def test_limits_are_inclusive_and_defaults_apply() -> None:
+    # a hit starting exactly gap_s after the moment's end joins it; a score exactly score_tol away too
+    hits = [H(1, 1, 0.0, 5.0, 0.5), H(2, 1, 5.5, 9.0, 0.25)]
+    assert [m.segments for m in merge_video_hits(hits, gap_s=0.5, score_tol=0.25)] == [(1, 2)]
+    # the defaults: 0.05 s gap, 0.02 score tolerance (0.5 s apart, equal scores: two moments)
+    apart = [H(1, 1, 0.0, 5.0, 0.3), H(2, 1, 5.5, 9.0, 0.3)]
+    assert len(merge_video_hits(apart)) == 2 and len(group_moments(apart)) == 2
+    assert len(merge_video_hits(apart, gap_s=0.5)) == 1 and len(group_moments(apart, gap_s=0.5)) == 1
+    # group_moments passes both limits on: a wide gap with a strict tolerance, and the reverse
+    assert len(group_moments(apart, gap_s=1.0, score_tol=0.0)) == 1
+    near = [H(1, 1, 0.0, 5.0, 0.9), H(2, 1, 5.0, 9.0, 0.3)]
+    assert len(group_moments(near, gap_s=0.05, score_tol=1.0)) == 1 and len(group_moments(near)) == 2
+
+
+def test_equal_scores_point_at_the_lowest_segment() -> None:
+    hits = [H(9, 1, 0.0, 5.0, 0.4), H(3, 1, 5.0, 9.0, 0.4)]
+    (moment,) = merge_video_hits(hits)
+    assert (moment.segment_id, moment.segments, moment.start_s, moment.end_s) == (3, (3, 9), 0.0, 9.0)

@@ -40,18 +40,26 @@ def test_merging_off_equals_stock_encode_image():
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("arch,tokens_in,tokens_out", [("ViT-B-32", 600, 97), ("ViT-B-16", 2364, 127)])
+@pytest.mark.parametrize(
+    "arch,tokens_in,tokens_out", [("tempme-tiny", 204, 44), ("ViT-B-32", 600, 97), ("ViT-B-16", 2364, 127)]
+)
 def test_executed_token_counts_follow_the_plan(arch, tokens_in, tokens_out):
     enc = load_encoder(arch, "none", device="cpu")
     trace: list = []
+    size = enc.model.visual.image_size[0]
     with torch.inference_mode():
-        enc.model.visual.forward_video(torch.randn(2, 12, 3, 224, 224), trace=trace)
+        enc.model.visual.forward_video(torch.randn(2, 12, 3, size, size), trace=trace)
     per_layer = [seqs * tokens for _, seqs, tokens, _ in trace]
     planned = [lp.seqs_out * lp.tokens_out for lp in enc.plan.layers]
     assert per_layer == planned
     assert per_layer[-1] == tokens_out and enc.plan.tokens_in == tokens_in
     for _, _, _, size_sum in trace:  # every original token is accounted for, per video
         assert size_sum == pytest.approx(tokens_in)
+    assert [layer for layer, *_ in trace] == list(range(len(enc.plan.layers)))
+    assert [seqs for _, seqs, _, _ in trace] == [lp.seqs_out for lp in enc.plan.layers]
+    assert all(isinstance(seqs, int) and isinstance(tokens, int) for _, seqs, tokens, _ in trace)
+    with pytest.raises(ValueError, match="expected 12 frames per video, got 3"):
+        enc.model.visual.forward_video(torch.randn(1, 3, 3, size, size))
 
 
 def test_trainable_parameters_are_exactly_lora_and_temporal(tmp_path):

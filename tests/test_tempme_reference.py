@@ -75,11 +75,45 @@ def test_tiny_equals_reference_forward():
     _check(enc, _frames(enc, batch=3))
 
 
-@pytest.mark.parametrize("overrides", [dict(prop_attn=False), dict(imgme_r=2, cross_keep=0.8, intra_keep=0.8)])
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(prop_attn=False), dict(imgme_r=2, cross_keep=0.8, intra_keep=0.8), dict(imgme_r=0)],
+    ids=["no-prop-attn", "other-ratios", "clipme-first-merge"],
+)
 def test_tiny_variants_equal_reference_forward(overrides):
     enc = _encoder("tempme-tiny", **overrides)
     frame_diff, video_diff = _compare(enc, _frames(enc, seed=1))
     assert frame_diff < 1e-5 and video_diff < 1e-5
+
+
+def test_tiny_with_attention_biases_equals_reference_forward():
+    """open_clip initialises the attention biases to zero; with random ones the encoder still equals
+    the reference (the fused QKV bias and the output projection's bias are used)."""
+    enc = _encoder("tempme-tiny")
+    g = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        for name, p in enc.model.visual.named_parameters():
+            if name.endswith(("in_proj_bias", "out_proj.bias")):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    frame_diff, video_diff = _compare(enc, _frames(enc, seed=2))
+    assert frame_diff < 1e-5 and video_diff < 1e-5
+
+
+def test_provenance_stages_follow_the_plan():
+    """One stage per planned merge step, named for it: imgme, clipme-cross, clipme-intra, last."""
+    enc = _encoder("tempme-tiny")
+    with torch.inference_mode():
+        _, traces = enc.model.visual.forward_video_traced(_frames(enc, batch=1))
+    steps = [(st.layer, st.step, st.sequences, st.tokens) for st in traces[0].stages]
+    expected = []
+    for lp in enc.plan.layers:
+        if lp.kind == "clipme":
+            expected += [(lp.index, "clipme-cross", lp.seqs_out, lp.tokens_attn)]
+            expected += [(lp.index, "clipme-intra", lp.seqs_out, lp.tokens_out)]
+        else:
+            expected += [(lp.index, lp.kind, lp.seqs_out, lp.tokens_out)]
+    assert steps == expected
+    assert [s for s in steps if s[1] == "clipme-cross"][0][2:] == (6, 21)  # tiny: 2 x 15 tokens -> 21
 
 
 def test_reference_forward_sees_lora_and_temporal_embeddings():

@@ -3,7 +3,7 @@
 Each command module exports ``COMMANDS: dict[str, callable]`` (Typer-annotated functions whose
 heavy imports happen inside the function body, so `tempme --help` stays fast): the library's
 commands are in this package (:mod:`.library`, :mod:`.ingest`, :mod:`.enrich`, :mod:`.search`,
-:mod:`.explain`; shared options in :mod:`.options`, the progress bar in :mod:`.progress`),
+:mod:`.export`, :mod:`.explain`; shared options in :mod:`.options`, the progress bar in :mod:`.progress`),
 ``tempme serve`` in :mod:`tempme.app.cli.serve`, training's in :mod:`tempme.train.cli`, the LLM
 reducers' in :mod:`tempme.llm.cli`. The CLI is an entry point, so it sits in the outermost
 layer: ``app -> index -> tempme`` and ``app -> train``.
@@ -22,6 +22,7 @@ from tempme.app.cli.help_format import PlainCommand, PlainGroup
 COMMAND_MODULES = (
     "tempme.app.cli.library",
     "tempme.app.cli.search",
+    "tempme.app.cli.export",
     "tempme.app.cli.serve",
     "tempme.train.cli",
     "tempme.llm.cli",

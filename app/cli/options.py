@@ -31,8 +31,8 @@ AsrOpt = Annotated[
     Optional[str],
     typer.Option(
         "--asr",
-        help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper "
-        "when its model is on this machine, else pocketsphinx, said in the log).",
+        help="Speech recogniser: faster-whisper or pocketsphinx (default: faster-whisper with a model "
+        "from the Hugging Face cache, else the bundled Whisper tiny.en, else pocketsphinx; said in the log).",
     ),
 ]
 AsrModelOpt = Annotated[
@@ -40,10 +40,14 @@ AsrModelOpt = Annotated[
     typer.Option(
         "--asr-model",
         help="faster-whisper model name (tiny, base, small, medium, large-v3, ...; "
-        "must be in the Hugging Face cache) or a local CTranslate2 model directory. Default: small.",
+        "must be in the Hugging Face cache) or a local CTranslate2 model directory. "
+        "Default: a cached model, else the bundled tiny.en (English only).",
     ),
 ]
-LanguageOpt = Annotated[Optional[str], typer.Option("--language", help="Spoken language (ISO code); default: detect.")]
+LanguageOpt = Annotated[
+    Optional[str],
+    typer.Option("--language", help="Spoken language (ISO code); default: detect (English for English-only models)."),
+]
 OcrFramesOpt = Annotated[int, typer.Option("--ocr-frames", help="Frames read by OCR per segment.")]
 
 

@@ -24,9 +24,11 @@ from typing import Annotated, Optional
 
 import typer
 from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
+from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, library_dir
-from tempme.app.cli.results import Output
-from tempme.index import CONFIDENCES, Hit, LibraryError, SearchMode, get_settings, printable, weights_warning
+from tempme.app.cli.results import MinConfidenceOpt, Output, output_of
+from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, printable, weights_warning
 
 from tempme.cli_errors import fail
 
@@ -77,7 +79,13 @@ class LocalSearch:
             raise SearchError(printable(str(exc))) from None
 
     def search(
-        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
+        self,
+        query: str | CompoundQuery,
+        k: int,
+        *,
+        per_video: bool = False,
+        mode: str = "all",
+        folder: Path | None = None,
     ) -> list[Hit]:
         from tempme.index import SearchFilters
 
@@ -122,12 +130,18 @@ class RemoteSearch:
         pass  # the server's model is loaded
 
     def search(
-        self, query: str, k: int, *, per_video: bool = False, mode: str = "all", folder: Path | None = None
+        self,
+        query: str | CompoundQuery,
+        k: int,
+        *,
+        per_video: bool = False,
+        mode: str = "all",
+        folder: Path | None = None,
     ) -> list[Hit]:
         from gradio_client.exceptions import AppError
 
-        if per_video:
-            raise SearchError("--per-video is not available through the server")
+        if per_video or isinstance(query, CompoundQuery):
+            raise SearchError("--per-video, --then and --while are not available through the server")
         try:
             rows = self.client.predict(
                 query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
@@ -159,7 +173,7 @@ def open_search(
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
         elif per_video or nprobe != DEFAULT_NPROBE:
-            log.info("--per-video / --nprobe are not in the server's API: searching here")
+            log.info("--per-video / --nprobe / --then / --while are not in the server's API: searching here")
         else:
             try:
                 return RemoteSearch(advert)
@@ -175,10 +189,14 @@ def _check_mode(mode: str) -> None:
         raise SearchError(str(exc)) from None
 
 
-def run_query(backend, query: str, k: int, per_video: bool, mode: str, folder: Path | None) -> list[Hit]:
+def run_query(
+    backend, query: str | CompoundQuery, k: int, per_video: bool, mode: str, folder: Path | None
+) -> list[Hit]:
     """One query on `backend`; a server that stops answering is replaced by a local search
     (said on stderr). Raises SearchError."""
     _check_mode(mode)
+    for part in query.parts if isinstance(query, CompoundQuery) else ():
+        _check_mode(part.mode or mode)
     try:
         return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
     except RemoteUnavailable as exc:
@@ -263,14 +281,6 @@ ModeOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON object per query: query, verdict, weights_warning, hits.")
 ]
-MinConfidenceOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--min-confidence",
-        help=f"Only moments at this confidence or above ({', '.join(CONFIDENCES)}); "
-        "none passing prints “no good match” (exit 0). See docs/confidence.md.",
-    ),
-]
 ServerOpt = Annotated[
     bool,
     typer.Option(
@@ -291,13 +301,6 @@ def _folder(folder: Path | None) -> Path | None:
     from tempme.index import absolute
 
     return absolute(folder) if folder else None  # absolute, links kept as stored: the same here and on the server
-
-
-def _output(as_json: bool, min_confidence: str | None) -> Output:
-    try:
-        return Output.of(as_json, min_confidence)
-    except ValueError as exc:
-        fail(f"--min-confidence: {exc}")
 
 
 def _shell(backend, k, per_video, mode, folder, out: Output) -> None:
@@ -324,21 +327,39 @@ def search(
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
+    then: ThenOpt = None,
+    while_: WhileOpt = None,
+    within: WithinOpt = 10.0,
+    then_mode: ThenModeOpt = None,
+    export_dir: ExportDirOpt = None,
+    timeline: TimelineOpt = None,
+    pad: PadOpt = 1.0,
+    clip_mode: ClipModeOpt = "auto",
+    order: OrderOpt = "result",
+    srt: SrtOpt = True,
 ) -> None:
     """Search the library by text; prints the verdict (good matches, or “no good match” and the
     closest moments), then rank, confidence, score, path, the moment's start-end and why it
-    matched. Uses a running `tempme serve` of the library when there is one."""
+    matched. Uses a running `tempme serve` of the library when there is one. --then / --while
+    join a second query in time ("a goal" --then "crowd cheers"); --export and --timeline write
+    the results as clips and a timeline for editors."""
     library = library_dir(ctx, library)
     if query is None and not interactive:
         fail("give a query (or -i for a shell)")
-    out = _output(as_json, min_confidence)
-    backend = _start(library, nprobe, per_video, server)
+    out = output_of(as_json, min_confidence)
+    compound = compound_query(query, then, while_, within, then_mode)
+    backend = _start(library, nprobe, per_video or compound is not None, server)
     folder = _folder(folder)
     if query is not None:
+        text = compound.text if compound else query
         try:
-            out.show(query, run_query(backend, query, k, per_video, mode, folder), backend.weights_note)
+            hits = run_query(backend, compound or query, k, per_video, mode, folder)
         except SearchError as exc:
             fail(str(exc))
+        hits = out.show(text, hits, backend.weights_note)
+        if (export_dir or timeline) and hits:
+            export_hits(library, hits, export_dir, timeline=timeline, pad=pad, clip_mode=clip_mode, order=order,
+                        srt=srt, query=text)  # fmt: skip
     if interactive:
         _shell(backend, k, per_video, mode, folder, out)
 
@@ -358,7 +379,7 @@ def shell(
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
-    out = _output(as_json, min_confidence)
+    out = output_of(as_json, min_confidence)
     _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), out)
 
 

@@ -23,6 +23,15 @@ class SearchBar:
     min_d: gr.Number
     max_d: gr.Number
     exts: gr.CheckboxGroup
+    then: gr.Textbox  # "then / while": a second query joined in time (empty: a plain search)
+    relation: gr.Radio
+    within: gr.Number
+    then_mode: gr.Dropdown
+
+    @property
+    def compound(self) -> list[gr.components.Component]:
+        """The "then / while" inputs, in the order `app.exports.compound_query` takes them."""
+        return [self.then, self.relation, self.within, self.then_mode]
 
     @property
     def filters(self) -> list[gr.components.Component]:
@@ -38,6 +47,10 @@ class Results:
     gallery: gr.HTML
     evidence: gr.HTML
     more_btn: gr.Button
+    ticked: gr.CheckboxGroup  # moments ticked for the timeline (values: indices into the results)
+    timeline_format: gr.Radio
+    timeline_btn: gr.Button
+    timeline_file: gr.File
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,8 @@ class Player:
     explain_btn: gr.Button
     explain_picture: gr.Image
     explain_note: gr.Markdown
+    download_btn: gr.Button  # "Download this moment": an MP4 of the selected moment
+    download_file: gr.File
 
 
 @dataclass(frozen=True)
@@ -97,4 +112,5 @@ class Page:
     def result_outputs(self) -> list[gr.components.Component]:
         """What a new result list may change: the results, the state and the player."""
         r, p = self.results, self.player
-        return [r.gallery, self.state, r.message, r.more_btn, r.evidence, p.video, p.span, self.selected, p.similar_btn]
+        return [r.gallery, self.state, r.message, r.more_btn, r.evidence, r.ticked, p.video, p.span, self.selected,
+                p.similar_btn]  # fmt: skip

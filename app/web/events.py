@@ -11,6 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 from tempme.app.context import RANDOM_WEIGHTS, WEIGHTS_FILE, AppContext
+from tempme.app.exports import PageExports, compound_query
 from tempme.app.validate import InputError, make_filters
 from tempme.app.web.components import Page
 from tempme.app.web.render import (
@@ -56,6 +57,7 @@ class Events:
 
     def __init__(self, ctx: AppContext, page: Page) -> None:
         self.ctx, self.page = ctx, page
+        self.exports = PageExports(ctx)
 
     # -- what every result list shows ---------------------------------------------------------
 
@@ -66,12 +68,14 @@ class Events:
         """The results of `state` (``new``: how many the last request returned); unless
         ``keep_player``, no selection, an empty player and nothing to find "more like"."""
         p, r = self.page, self.page.results
+        ticks = [(f"{i + 1}. {m.name} {m.span}", i) for i, m in enumerate(state.moments)]  # for the timeline
         out = {
             r.gallery: results_html(state.moments, scored),
             p.state: state,
             r.message: found_message(state, new),
             r.more_btn: gr.update(visible=scored and new == state.k),
             r.evidence: evidence_list(state.moments) if scored else "",
+            r.ticked: gr.update(choices=ticks) if keep_player else gr.update(choices=ticks, value=[]),
         }
         if not keep_player:
             pl = p.player
@@ -81,14 +85,19 @@ class Events:
 
     # -- searching ----------------------------------------------------------------------------
 
-    def run_search(self, query, k, folder, min_d, max_d, exts, state: SearchState, mode="all") -> dict:
+    def run_search(
+        self, query, k, folder, min_d, max_d, exts, state: SearchState, mode="all", then="", relation="then",
+        within=10, then_mode="",
+    ) -> dict:  # fmt: skip
         mode = mode or "all"
         try:
             filters = make_filters(folder, min_d, max_d, exts)
-            moments = self.ctx.search(query, k, filters, mode=mode)
+            compound = compound_query(query, then, relation, within, then_mode)
+            moments = self.ctx.search(query, k, filters, mode=mode, compound=compound)
         except InputError as e:
             return self._error(e)
-        state = SearchState(query=" ".join(query.split()), k=int(k), filters=filters, moments=moments, mode=mode)
+        query = " ".join(query.split())
+        state = SearchState(query=query, k=int(k), filters=filters, moments=moments, mode=mode, compound=compound)
         return self._show(state, len(moments))
 
     def load_more(self, state: SearchState) -> dict:
@@ -166,7 +175,29 @@ class Events:
 
     def on_selection_change(self) -> dict:
         pl = self.page.player
-        return {pl.explain_picture: gr.update(value=None, visible=False), pl.explain_note: ""}
+        hidden = gr.update(value=None, visible=False)
+        return {pl.explain_picture: hidden, pl.explain_note: "", pl.download_file: hidden}
+
+    # -- moments out of the page --------------------------------------------------------------
+
+    def on_download(self, state: SearchState, segment_id) -> dict:
+        pl = self.page.player
+        try:
+            path = self.exports.clip(state.moment(segment_id))
+        except InputError as e:
+            return {pl.download_file: gr.update(value=None, visible=False), pl.explain_note: warning(str(e))}
+        return {pl.download_file: gr.update(value=str(path), visible=True, label=f"Clip · {path.name}")}
+
+    def on_timeline(self, state: SearchState, ticked, fmt) -> dict:
+        r = self.page.results
+        hits = [state.moments[i] for i in sorted(ticked or ()) if 0 <= int(i) < len(state.moments)]
+        text = state.compound.text if state.compound else state.query or ""
+        try:
+            path = self.exports.timeline(hits, fmt or ".otio", query=text)
+        except InputError as e:
+            return {r.timeline_file: gr.update(value=None, visible=False), r.message: warning(str(e))}
+        label = f"Timeline · {len(hits)} moments ({fmt})"
+        return {r.timeline_file: gr.update(value=str(path), visible=True, label=label)}
 
     # -- adding videos ------------------------------------------------------------------------
 
@@ -266,8 +297,19 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
         concurrency_limit=1,
         **PRIVATE,
     )
-    page.selected.change(ev.on_selection_change, None, [pl.explain_picture, pl.explain_note], **PRIVATE)
-    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode], page.result_outputs
+    page.selected.change(
+        ev.on_selection_change, None, [pl.explain_picture, pl.explain_note, pl.download_file], **PRIVATE
+    )
+    pl.download_btn.click(
+        ev.on_download, [page.state, page.selected], [pl.download_file, pl.explain_note], concurrency_id="export",
+        concurrency_limit=2, **PRIVATE,
+    )  # fmt: skip
+    r = page.results
+    r.timeline_btn.click(
+        ev.on_timeline, [page.state, r.ticked, r.timeline_format], [r.timeline_file, r.message],
+        concurrency_id="export", **PRIVATE,
+    )  # fmt: skip
+    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode, *s.compound], page.result_outputs
     for trigger in (s.query.submit, s.search_btn.click):
         trigger(ev.run_search, inputs, outputs, **SEARCHING).then(None, [s.query, s.mode], None, js=SET_ADDRESS)
     page.results.more_btn.click(ev.load_more, [page.state], outputs, **SEARCHING)

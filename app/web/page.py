@@ -4,16 +4,18 @@ Layout, top to bottom, so that on a 390 px phone the first result is on screen a
 title; a banner when the library's weights are random; the status as one line (tap for the
 rest); the query box (Enter searches) and Search; the message (the search's verdict, or what
 went wrong) right under the query box; "Mode and filters", collapsed (K, the match modes the
-library has data for, folder, duration range, file type); the results as cards, one per video,
-its best moment's picture captioned "#rank ●●○ · file · start–end of length" (the dots: the
-moment's confidence) and, when several moments of the video matched, those moments listed
-under it as clickable times (like key moments under a video), with "load more"; a player that
-opens the selected moment at its `start_s` (gr.Video's `playback_position`), the span marked
-on its timeline, stopping on the moment's last frame or looping exactly within it
-(``assets/player.js``), "more like this" and "explain this moment"; an "add videos" panel
-(upload, or a server folder when allowed; for a library without an encoder, the encoder to
-start it with), whose result offers "Show new videos". Keys, the ``?q=…&mode=…`` address and
-the "server gone" notice: ``assets/keys.js``.
+library has data for, a "then / while" second query joined in time, folder, duration range,
+file type); the results as cards, one per video, its best moment's picture captioned
+"#rank ●●○ · file · start–end of length" (the dots: the moment's confidence) and, when several
+moments of the video matched, those moments listed under it as clickable times (like key
+moments under a video), with "load more", and ticks to put moments on a timeline for editors
+(.otio / .edl); a player that opens the selected moment at its `start_s` (gr.Video's
+`playback_position`), the span marked on its timeline, stopping on the moment's last frame or
+looping exactly within it (``assets/player.js``), "more like this", "explain this moment" and
+"download this moment" (an MP4 clip); an "add videos" panel (upload, or a server folder when
+allowed; for a library without an encoder, the encoder to start it with), whose result offers
+"Show new videos". Keys, the ``?q=…&mode=…`` address and the "server gone" notice:
+``assets/keys.js``.
 
 What the controls do is `events`; the API (gradio_client) is `endpoints`.
 """
@@ -86,7 +88,8 @@ def layout(ctx: AppContext) -> Page:
 
 
 def _options(query: gr.Textbox, search_btn: gr.Button) -> SearchBar:
-    """K, the match mode and the filters, in one collapsed row under the message."""
+    """K, the match mode, the "then / while" second query and the filters, in one collapsed row
+    under the message."""
     with gr.Accordion("Mode and filters", open=False, elem_id="options"):
         with gr.Row():
             # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
@@ -101,12 +104,32 @@ def _options(query: gr.Textbox, search_btn: gr.Button) -> SearchBar:
                 scale=3,
                 info="all: what it looks like, what is said and what is written, fused",
             )
+        relation, then, within, then_mode = _compound_row()
         with gr.Row():
             folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
             min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
             max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
             exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
-    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts)
+    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, then, relation, within, then_mode)
+
+
+def _compound_row() -> tuple[gr.Radio, gr.Textbox, gr.Number, gr.Dropdown]:
+    """ "Then / while": a second query joined in time, collapsed."""
+    with gr.Accordion("Then / while: a second moment in time", open=False, elem_id="compound"):
+        with gr.Row(equal_height=True):
+            relation = gr.Radio(["then", "while"], value="then", label="Relation", scale=2, elem_id="relation")
+            then = gr.Textbox(
+                label="…followed by / while", placeholder="e.g. “the crowd cheers”", scale=5, elem_id="then"
+            )
+            within = gr.Number(value=10, label="Within (s, for then)", scale=1, min_width=80, elem_id="within")
+            then_mode = gr.Dropdown(
+                [("same as Match", ""), *[(m, m) for m in SEARCH_MODES]],
+                value="",
+                label="Its match",
+                scale=2,
+                elem_id="then-mode",
+            )
+    return relation, then, within, then_mode
 
 
 def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
@@ -116,6 +139,12 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
             gallery = gr.HTML("", elem_id="results", js_on_load=asset("results.js"), padding=False)
             evidence = gr.HTML(elem_id="evidence")
             more_btn = gr.Button("Load more", visible=False, elem_id="load-more")
+            with gr.Accordion("Timeline for editors", open=False, elem_id="timeline"):
+                ticked = gr.CheckboxGroup([], label="Moments to put on the timeline", elem_id="ticked")
+                with gr.Row(equal_height=True):
+                    timeline_format = gr.Radio([".otio", ".edl"], value=".otio", label="Format", scale=1)
+                    timeline_btn = gr.Button("Export timeline", scale=1, elem_id="export-timeline")
+                timeline_file = gr.File(label="Timeline", visible=False, elem_id="timeline-file")
         with gr.Column(scale=2, elem_id="player-col"):
             video = gr.Video(label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"])
             loop = gr.Checkbox(
@@ -133,8 +162,11 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
                 elem_id="explain-image",
             )  # fmt: skip
             note = gr.Markdown(elem_id="explain-message")
-    player = Player(video, loop, span, moment, similar_btn, explain_btn, picture, note)
-    return Results(message, gallery, evidence, more_btn), player
+            download_btn = gr.Button("Download this moment", elem_id="download-moment", size="sm")
+            download_file = gr.File(label="Clip", visible=False, elem_id="moment-file")
+    player = Player(video, loop, span, moment, similar_btn, explain_btn, picture, note, download_btn, download_file)
+    results = Results(message, gallery, evidence, more_btn, ticked, timeline_format, timeline_btn, timeline_file)
+    return results, player
 
 
 def _encoder_choice(ctx: AppContext) -> list:

@@ -154,7 +154,10 @@ def evidence_list(moments: list[Hit]) -> str:
 
 
 def searched(state: SearchState) -> str:
-    """What the shown results are for, in words: ``“a dog”`` or ``moments like clip.mp4 at 0:41``."""
+    """What the shown results are for, in words: ``“a dog”``, ``“a” then (within 10 s) “b”`` or
+    ``moments like clip.mp4 at 0:41``."""
+    if state.compound is not None:
+        return state.compound.text  # “a” then (within 10 s) “b”
     return quoted(state.query) if state.query is not None else f"moments like {state.similar_label}"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tempme.app.context import AppContext
 from tempme.app.validate import InputError
-from tempme.index import Hit, SearchFilters
+from tempme.index import CompoundQuery, Hit, SearchFilters
 
 
 @dataclass
@@ -23,6 +23,7 @@ class SearchState:
     filters: SearchFilters = field(default_factory=SearchFilters)
     moments: list[Hit] = field(default_factory=list)
     mode: str = "all"
+    compound: CompoundQuery | None = None  # a "then / while" search (its first part is `query`)
 
     @property
     def active(self) -> bool:
@@ -44,4 +45,4 @@ def next_page(ctx: AppContext, state: SearchState) -> list[Hit]:
     offset = len(state.moments)
     if state.similar_to is not None:
         return ctx.similar(state.similar_to, state.k, state.filters, offset)
-    return ctx.search(state.query, state.k, state.filters, offset, state.mode)
+    return ctx.search(state.query, state.k, state.filters, offset, state.mode, state.compound)

@@ -303,6 +303,14 @@ class Catalog(FullText, NullRecords, RunRecords):  # NullRecords first: RunRecor
         with self.session() as s:
             return {r[0]: _segment_row(r) for chunk in chunks(ids) for r in s.execute(q.where(Segment.id.in_(chunk)))}
 
+    def scene_cuts(self, video_id: int) -> list[float]:
+        """Where the video's shots end at a scene cut (s, sorted): the end of every ``shot``
+        segment but the last (short pieces merged at ingest drop their cuts)."""
+        with self.session() as s:
+            q = select(Segment.end_s, Segment.kind).where(Segment.video_id == int(video_id)).order_by(Segment.start_s)
+            rows = s.execute(q).all()
+        return [float(end) for end, kind in rows[:-1] if kind == "shot"]
+
     def video_segments(self, paths: list[Path], per_video: int) -> list[SegmentRow]:
         """The first ``per_video`` segments of each indexed video at ``paths`` (absolute,
         resolved), in the order of ``paths`` and each video's in time order."""

@@ -12,8 +12,9 @@ words with start/end seconds on the video's clock:
   nothing is downloaded) or a local CTranslate2 model directory; VAD filtering (Silero), word
   timestamps, language detection, batched inference on GPU.
 
-:func:`make_recognizer` picks one from a :class:`SpeechConfig` (``backend=None``: faster-whisper
-when its model is available, else pocketsphinx, said in the log). :func:`transcribe_file` never
+:func:`make_recognizer` picks one from a :class:`SpeechConfig` (``backend=None``: a cached
+faster-whisper model, else the bundled Whisper tiny.en, else pocketsphinx with a warning; said
+once in the log; docs/speech.md). :func:`transcribe_file` never
 fails on a video's audio: no stream, or a broken one, comes back as a :class:`Transcript` whose
 ``status`` says so.
 """
@@ -27,6 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from tempme.index.enrich.asr_models import POCKETSPHINX, WHISPER, AsrChoice, AsrModelUnavailable, resolve_asr_model
+from tempme.index.enrich.whisper_guards import (
+    DecodeOptions,
+    SegmentStats,
+    WhisperGuards,
+    keep_segment,
+    transcribe_guarded,
+)
 from tempme.index.media.audio import SAMPLE_RATE, Audio, AudioError, decode_audio
 
 from tempme.config import JsonConfig
@@ -38,8 +47,9 @@ STATUSES = ("ok", "no_audio", "broken_audio")
 DEFAULT_WHISPER_MODEL = "small"
 
 
-class SpeechModelUnavailable(LookupError):
-    """The requested speech model is not on this machine (nothing is ever downloaded)."""
+# The requested speech model is not on this machine (nothing is ever downloaded): the name the
+# CLI and library catch, one class with asr_models' (whose messages say what to install).
+SpeechModelUnavailable = AsrModelUnavailable
 
 
 @dataclass(frozen=True)
@@ -94,10 +104,12 @@ class SpeechConfig(JsonConfig):
     """Which recogniser, and how it runs.
 
     Attributes:
-        backend: ``faster-whisper``, ``pocketsphinx``, or None (faster-whisper when its model is
-            available, else pocketsphinx).
+        backend: ``faster-whisper``, ``pocketsphinx``, or None (the order of
+            :func:`~tempme.index.enrich.asr_models.resolve_asr_model`: a cached faster-whisper
+            model, the bundled Whisper tiny.en, pocketsphinx last).
         model: faster-whisper model name (see ``faster_whisper.available_models()``) or path to a
-            CTranslate2 Whisper directory (None: ``small``); for pocketsphinx, an acoustic-model
+            CTranslate2 Whisper directory (None: the first available, see ``backend``); for
+            pocketsphinx, an acoustic-model
             directory (None: the US English model in its wheel).
         language: ISO code such as ``en``; None lets Whisper detect it (pocketsphinx: English only).
         device: ``auto``, ``cpu`` or ``cuda`` (faster-whisper).
@@ -281,28 +293,36 @@ class FasterWhisperRecognizer:
 
     name = "faster-whisper"
 
-    def __init__(self, config: SpeechConfig):
-        model = config.model or DEFAULT_WHISPER_MODEL
-        path = whisper_model_path(model)
+    def __init__(self, config: SpeechConfig, choice: AsrChoice | None = None):
+        choice = choice or resolve_asr_model(config.model, backend=WHISPER, language=config.language)
         import ctranslate2
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         device = config.device
         if device == "auto":
             device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-        self.config, self.device, self.model = config, device, model
-        self._model = WhisperModel(str(path), device=device, compute_type=config.compute_type, local_files_only=True)
+        # int8 on CPU: what bench/speech.py measured (CTranslate2's "default" keeps float16 weights
+        # as float32 there, several times slower)
+        compute_type = "int8" if device == "cpu" and config.compute_type == "default" else config.compute_type
+        self.config, self.device, self.model, self.choice = config, device, choice.model, choice
+        self._model = WhisperModel(str(choice.path), device=device, compute_type=compute_type, local_files_only=True)
         self._batched = BatchedInferencePipeline(self._model) if device == "cuda" and config.batch_size > 1 else None
+        self._guards = WhisperGuards(vad=config.vad)
+        self._options = DecodeOptions(choice.language, beam_size=config.beam_size, guards=self._guards)
 
     def transcribe(self, audio: Audio) -> tuple[list[Utterance], str | None]:
-        cfg = self.config
-        kwargs = dict(language=cfg.language, beam_size=cfg.beam_size, word_timestamps=True, vad_filter=cfg.vad)
+        """Guarded decoding (:func:`~tempme.index.enrich.whisper_guards.transcribe_guarded`); on a
+        GPU, faster-whisper's batched pipeline with the same segment rules."""
         if self._batched is not None:
-            segments, info = self._batched.transcribe(audio.samples, batch_size=cfg.batch_size, **kwargs)
+            kwargs = self._options.kwargs()
+            kwargs.pop("hallucination_silence_threshold", None)  # not in the batched pipeline
+            kwargs.pop("condition_on_previous_text", None)
+            segments, info = self._batched.transcribe(audio.samples, batch_size=self.config.batch_size, **kwargs)
+            segments, language = [s for s in segments if self._keep(s)], info.language
         else:
-            segments, info = self._model.transcribe(audio.samples, **kwargs)
+            segments, language = transcribe_guarded(self._model, audio.samples, self._options), self._options.language
         out = []
-        for seg in segments:  # a generator: decoding happens here
+        for seg in segments:
             words = tuple(
                 Word(w.word.strip(), round(float(w.start), 3), round(float(w.end), 3), round(float(w.probability), 4))
                 for w in (seg.words or ())
@@ -310,31 +330,34 @@ class FasterWhisperRecognizer:
             )
             if words:
                 out.append(Utterance(round(float(seg.start), 3), round(float(seg.end), 3), words))
-        return out, info.language
+        return out, language or "en"
+
+    def _keep(self, seg) -> bool:
+        return keep_segment(SegmentStats(seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio), self._guards)
 
 
 # --- choosing and running -----------------------------------------------------------------------
 
 
 def make_recognizer(config: SpeechConfig | None = None) -> SpeechRecognizer:
-    """The recogniser ``config`` asks for; ``backend=None`` falls back to pocketsphinx (logged)
-    when faster-whisper or its model is not available.
+    """The recogniser ``config`` asks for, by :func:`~tempme.index.enrich.asr_models.resolve_asr_model`
+    (``--asr-model`` -> a cached faster-whisper model -> the bundled Whisper tiny.en ->
+    pocketsphinx with a warning), said once in the log.
 
     Raises:
-        SpeechModelUnavailable: an explicitly requested backend or model is not available.
+        SpeechModelUnavailable: an explicitly requested backend or model is not available, or
+            none for the requested language.
     """
     config = config or SpeechConfig()
-    if config.backend == "pocketsphinx":
+    if config.backend == POCKETSPHINX:
         return PocketSphinxRecognizer(config)
-    if config.backend == "faster-whisper":
-        return FasterWhisperRecognizer(config)
-    try:
-        rec = FasterWhisperRecognizer(config)
-    except SpeechModelUnavailable as e:
-        log.info("speech: %s; using pocketsphinx (offline English model)", e)
+    choice = resolve_asr_model(config.model, backend=config.backend, language=config.language)
+    choice.log_once()
+    if choice.backend == POCKETSPHINX:
         return PocketSphinxRecognizer(
             SpeechConfig(backend="pocketsphinx", max_utterance_s=config.max_utterance_s, vad_mode=config.vad_mode)
         )
+    rec = FasterWhisperRecognizer(config, choice)
     log.info("speech: faster-whisper model %s on %s", rec.model, rec.device)
     return rec
 

@@ -1,7 +1,8 @@
 """The media room: video files and what is decoded from them. The one list of video extensions
 and folder walking (:mod:`.files`), the segmentation rule (:mod:`.segments`), scene cuts
 (:mod:`.cuts`), the decoding pass (:mod:`.scan`, in worker processes: :mod:`.scan_pool`),
-thumbnails (:mod:`.thumbnails`) and soundtracks (:mod:`.audio`).
+thumbnails (:mod:`.thumbnails`), soundtracks (:mod:`.audio`) and moments cut out as MP4 clips
+(:mod:`.clips`, with :mod:`.clip_plan` and :mod:`.clip_streams`).
 
 Names resolve on first use, so ``media.files`` does not import PyAV or OpenCV."""
 
@@ -27,6 +28,8 @@ _EXPORTS = {
         ),
         "thumbnails",
     ),
+    **dict.fromkeys(("ClipExport", "ClipExportError", "ClipSpan", "clip_name", "plan_span"), "clip_plan"),
+    "export_clip": "clips",
     **dict.fromkeys(
         ("SAMPLE_RATE", "Audio", "AudioDecodeError", "AudioError", "NoAudioError", "decode_audio"), "audio"
     ),

@@ -1,9 +1,12 @@
 """The query room: text -> vector (:mod:`.encoder`: LRU cache + micro-batcher), vector -> moments
 (:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
-the router that picks and fuses the lists of a search (:mod:`.router`), and what each hit means
-(:mod:`.confidence` against the nulls of :mod:`.calibration`; docs/confidence.md)."""
+the router that picks and fuses the lists of a search (:mod:`.router`), compound queries ("A then
+B": :mod:`.compound` joins the parts' hits in time, :mod:`.parts` searches and pages them), and
+what each hit means (:mod:`.confidence` against the nulls of :mod:`.calibration`;
+docs/confidence.md)."""
 
 from tempme.index.query.calibration import NullCache
+from tempme.index.query.compound import CompoundQuery, JoinedMoment, PartHit, QueryPart, Relation, join_parts
 from tempme.index.query.confidence import TextEvidence, judge, text_evidence
 from tempme.index.query.encoder import QueryEncoder, TextBatcher, set_search_threads
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
@@ -13,6 +16,12 @@ from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_v
 
 __all__ = [
     "OVERFETCH",
+    "CompoundQuery",
+    "JoinedMoment",
+    "PartHit",
+    "QueryPart",
+    "Relation",
+    "join_parts",
     "RRF_K",
     "Fused",
     "Moment",

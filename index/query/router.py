@@ -10,6 +10,9 @@
 Every hit leaves with its ``confidence`` and ``p_value`` (:func:`.confidence.judge`: the visual
 evidence against the library's text null, lines by their words); "more like this"
 (:func:`search_vector`) against the video null.
+
+A :class:`~.compound.CompoundQuery` ("A then B") searches each part this way and joins them in
+time (:mod:`.parts`); a joined moment is as confident as its weakest part.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from tempme.index.errors import LibraryError
 from tempme.index.hits import Hit, SearchFilters, SearchMode, TextKind
 from tempme.index.nulls import TEXT, VIDEO
 from tempme.index.query.calibration import NullCache
+from tempme.index.query.compound import CompoundQuery
 from tempme.index.query.confidence import judge
 from tempme.index.query.encoder import QueryEncoder
 from tempme.index.query.fusion import fuse_hits
+from tempme.index.query.parts import search_compound
 from tempme.index.query.text import search_lines
 from tempme.index.query.vector import search_moments
 from tempme.index.vectors import VectorStore
@@ -60,7 +65,7 @@ def warm(src: Searchable) -> None:
 
 def search(
     src: Searchable,
-    query: str,
+    query: str | CompoundQuery,
     k: int,
     *,
     offset: int = 0,
@@ -75,6 +80,12 @@ def search(
         library where no video was processed for it.
     """
     mode = SearchMode.parse(mode)
+    if isinstance(query, CompoundQuery):
+
+        def part(text: str, part_mode: str | None, depth: int) -> list[Hit]:
+            return search(src, text, depth, filters=filters, mode=part_mode or mode)
+
+        return search_compound(query, part, k, offset=offset, per_video=per_video, overfetch=OVERFETCH)
     if not query.strip():
         raise ValueError("empty query")
     if mode.kind is not None:

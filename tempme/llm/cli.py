@@ -34,7 +34,12 @@ DOpt = Annotated[
     ),
 ]
 AdaptiveOpt = Annotated[
-    bool, typer.Option("--adaptive", help="vqtoken: choose K by the reference's elbow rule (at most the budget).")
+    bool,
+    typer.Option(
+        "--adaptive/--fixed-k",
+        help="vqtoken: K by the reference's elbow rule, at most the budget (default, as the reference), "
+        "or K = the budget (--fixed-k, our extension: the reference's fixed-K path does not run).",
+    ),
 ]
 VQAttentionOpt = Annotated[
     Optional[Path],
@@ -68,20 +73,27 @@ def _reducers(reducer: str, retain: float, tau, beta, d, adaptive, vq_attention,
     options: dict = {}
     if reducer == "holitom":
         options = dict(tau=tau, beta=beta, d=d)
-    elif reducer == "vqtoken" and vq_attention is not None:
-        from tempme.llm.vqtoken import VQAttention
+    elif reducer == "vqtoken":
+        options = dict(fixed_k=not adaptive)
+        if vq_attention is not None:
+            from tempme.llm.vqtoken import VQAttention
 
-        try:
-            options = dict(attention=VQAttention.from_checkpoint(vq_attention))
-        except (FileNotFoundError, KeyError) as exc:
-            raise typer.BadParameter(f"--vq-attention: {exc}") from exc
+            try:
+                options["attention"] = VQAttention.from_checkpoint(vq_attention)
+            except (FileNotFoundError, KeyError) as exc:
+                raise typer.BadParameter(f"--vq-attention: {exc}") from exc
     try:
         outer = build_outer(reducer, **options)
         inner_name = DEFAULT_INNER.get(reducer, "none") if inner == "auto" else inner
         inner_red = build_inner(inner_name, inner_keep, inner_layer)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    return outer, Budget(retain=retain, adaptive=adaptive), inner_red
+    return outer, Budget(retain=retain), inner_red
+
+
+def setting_label(outer: str, inner: str, retain: float) -> str:
+    """``outer+inner@retain`` for a qa-eval row; ``none`` applies no budget, so its row has no ``@``."""
+    return f"{outer}+{inner}" if outer == "none" else f"{outer}+{inner}@{retain:g}"
 
 
 def _frame_scorer(outer, clip_model: str, clip_pretrained: str, device):
@@ -112,7 +124,7 @@ def qa_command(
     tau: TauOpt = None,
     beta: BetaOpt = 0.6,
     holitom_d: DOpt = 0.0,
-    adaptive: AdaptiveOpt = False,
+    adaptive: AdaptiveOpt = True,
     vq_attention: VQAttentionOpt = None,
     inner: InnerOpt = "auto",
     inner_keep: InnerKeepOpt = 0.5,
@@ -172,7 +184,7 @@ def qa_eval_command(
     tau: TauOpt = None,
     beta: BetaOpt = 0.6,
     holitom_d: DOpt = 0.0,
-    adaptive: AdaptiveOpt = False,
+    adaptive: AdaptiveOpt = True,
     vq_attention: VQAttentionOpt = None,
     inner: InnerOpt = "auto",
     inner_keep: InnerKeepOpt = 0.5,
@@ -213,7 +225,7 @@ def qa_eval_command(
                 question=item.question, frame_scores=score(rgb, item.question)
             )  # noqa: E731
         pipe = VideoQAPipeline(llm, outer, budget, inner_red, tokenizer)
-        label = f"{name}+{inner_red.name if inner_red else 'none'}@{retain:g}"
+        label = setting_label(name, inner_red.name if inner_red else "none", retain)
         try:
             scores.append(
                 evaluate(

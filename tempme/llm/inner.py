@@ -67,7 +67,8 @@ class InnerReducer:
         return k
 
     def kept_count(self, v: int) -> int:
-        return max(1, min(v, math.floor(self.keep * v + 0.5)))
+        """Visual tokens kept of ``v``: ``round(keep * v)`` as Python rounds (half to even), clamped to [1, v]."""
+        return max(1, min(v, round(self.keep * v)))
 
     def select(self, hidden: Tensor, span: tuple[int, int], attention: Tensor | None) -> InnerSelection:
         """Choose the visual tokens kept from layer K on.
@@ -88,10 +89,25 @@ def _top_attention(attention: Tensor, k: int) -> Tensor:
 class FastV(InnerReducer):
     """FastV: at layer K (default 2), drop the visual tokens the last token attends to least.
 
-    The paper's default keeps 50 % of the image tokens after layer 2 (R = 50 %).
+    The paper's default keeps 50 % of the image tokens after layer 2 (R = 50 %). The kept count is
+    the reference's ``round(V * (1 - R))`` with Python's rounding (``pkunlp-icler/FastV``,
+    ``fastv_forward`` in ``src/FastV/llava-hf/.../llama/modeling_llama.py``): 312 of 625 at R = 50 %.
+
+    Args:
+        round_half_up: round ``keep * V`` half up instead (313 of 625; this project's rule before
+            issue 31, kept as an option).
     """
 
     name = "fastv"
+
+    def __init__(self, keep: float = 0.5, layer: int | None = None, round_half_up: bool = False):
+        super().__init__(keep, layer)
+        self.round_half_up = round_half_up
+
+    def kept_count(self, v: int) -> int:
+        if self.round_half_up:
+            return max(1, min(v, math.floor(self.keep * v + 0.5)))
+        return super().kept_count(v)
 
     def select(self, hidden, span, attention):
         return InnerSelection(_top_attention(attention, self.kept_count(span[1])))
@@ -111,9 +127,6 @@ class HoliTomInnerMerge(InnerReducer):
     name = "holitom-inner"
     default_layer_fraction = 18 / 28
     span_includes_newline = True
-
-    def kept_count(self, v: int) -> int:
-        return max(1, min(v, round(self.keep * v)))
 
     def select(self, hidden, span, attention):
         start, v = span

@@ -32,7 +32,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class QAReport:
-    """Cost and size of one QA call (see module docstring); FLOPs in TFLOPs."""
+    """Cost and size of one QA call (see module docstring); FLOPs in TFLOPs, times in seconds.
+
+    ``visual_tokens_out`` counts the outer reducer's tokens (the newline token excluded);
+    ``visual_tokens_final`` the tokens of the inner reducer's span kept from layer K on (the span
+    is the visual tokens, plus the newline token for HoliTom's inner merge, whose reference
+    counts it), or ``visual_tokens_out`` without an inner reducer.
+    """
 
     outer: str
     inner: str
@@ -235,8 +241,8 @@ class VideoQAPipeline:
         cfg = self.text_config
         m = prepared.visual_span[1]
         final = m
-        if self.inner is not None:
-            final = m - (tokens_per_layer[0] - tokens_per_layer[-1])
+        if self.inner is not None:  # what the inner span keeps (HoliTom's span includes the newline token)
+            final = self.inner_span(prepared)[1] - (tokens_per_layer[0] - tokens_per_layer[-1])
         return QAReport(
             outer=self.outer.name,
             inner=self.inner.name if self.inner is not None else "none",

@@ -11,11 +11,13 @@ Inference path, as the authors' code runs it:
    Euclidean distance + 1e-6), assignment by cosine distance, centroid = mean of the members
    (not re-normalised; an empty cluster keeps its centroid), at most 100 iterations, stopping when
    the centroids move less than 1e-4 (Frobenius norm).
-3. K is adaptive by the reference's **elbow rule**: distortions (squared Euclidean, on the
-   normalised tokens) for K = 12 .. 32; with i* the argmax of their second difference, the
-   reference takes K = max(12, i* + 4), an *index* offset rather than a K offset, so its K is
-   always in 12 .. 22 (:func:`reference_elbow`). A fixed K (``Budget(adaptive=False)``, our
-   extension: the reference's fixed-K path does not run) uses the budget.
+3. K is chosen by the reference's **elbow rule** (the default, as the reference hard-codes it):
+   distortions (squared Euclidean, on the normalised tokens) for K = 12 .. 32; with i* the argmax
+   of their second difference, the reference takes K = max(12, i* + 4), an *index* offset rather
+   than a K offset, so its K is always in 12 .. 22 (:func:`reference_elbow`); we cap it at the
+   budget. ``VQToken(fixed_k=True)`` uses K = the budget instead: our extension, since the
+   reference's fixed-K path raises TypeError (it passes ``n_clusters``/``max_iter`` keywords that
+   its ``KMeansTorch`` does not take).
 4. The LLM sees the K cluster means of the normalised tokens (``token_dynamics_only_base``, the
    method the released code selects); the token hash maps every (t, y, x) to its code
    (``Reduction.token_hash()``).
@@ -167,21 +169,32 @@ class VQToken(OuterReducer):
     Args:
         max_iter, tol: the reference's k-means limits (100, 1e-4).
         attention: the authors' :class:`VQAttention` (``token_dynamics``: one token per frame).
-        seed: k-means++ seed.
+        seed: k-means++ seed (one seed for every k-means run; the reference draws from torch's
+            global generator).
+        fixed_k: K = the budget (``budget.resolve(S)``) instead of the reference's elbow rule;
+            our extension (the reference's fixed-K path does not run). ``Budget(adaptive=True)``
+            asks for the elbow rule even then.
 
-    ``Budget(adaptive=True)`` chooses K by the reference's elbow rule (12 .. 22, capped by the
-    budget); otherwise K is the budget.
+    By default K is the reference's elbow choice (12 .. 22), capped by the budget.
     """
 
     name = "vqtoken"
     uses_unpooled = True
 
-    def __init__(self, max_iter: int = 100, tol: float = 1e-4, attention: VQAttention | None = None, seed: int = 0):
+    def __init__(
+        self,
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        attention: VQAttention | None = None,
+        seed: int = 0,
+        fixed_k: bool = False,
+    ):
         self.max_iter, self.tol, self.attention, self.seed = max_iter, tol, attention, seed
+        self.fixed_k = fixed_k
 
-    @property
-    def exact_budget(self) -> bool:  # type: ignore[override]
-        return self.attention is None
+    exact_budget = False
+    """At most the budget: the elbow's K, or with ``fixed_k`` K minus the clusters k-means leaves
+    empty (identical tokens: a still black video), and one token per frame with VQ-Attention."""
 
     def choose_k(self, x: Tensor, cap: int) -> tuple[int, list[float]]:
         """The reference's elbow K for normalised tokens ``x`` (S, C), at most ``cap``; and the distortions."""
@@ -199,7 +212,7 @@ class VQToken(OuterReducer):
         x = torch.nn.functional.normalize(tokens.reshape(t * n, c).float(), dim=-1)  # (T, N, C) -> (S, C)
         k = budget.resolve(t * n)
         extra: dict = {}
-        if budget.adaptive:
+        if budget.adaptive or not self.fixed_k:
             k, extra["distortions"] = self.choose_k(x, k)
             log.debug("vqtoken: elbow chose K=%d", k)
         labels, _ = cosine_kmeans(x, k, self.max_iter, self.tol, self.seed)
