@@ -114,8 +114,8 @@ def test_layout_after_a_search(browser, served, size):
             _screenshot(pg, "screenshot-no-good-match.png")
         # filters open and a mistake: the message is still where the eye is
         pg.locator("#options").get_by_text("Mode and filters").click()
-        pg.locator("#options input[type=number]").nth(1).fill("20")
-        pg.locator("#options input[type=number]").nth(2).fill("10")
+        pg.locator("#min-duration input").fill("20")
+        pg.locator("#max-duration input").fill("10")
         pg.locator("#query textarea, #query input").first.press("Enter")
         pg.wait_for_function("() => document.querySelector('#message').innerText.startsWith('⚠️')")
         g = pg.evaluate(GEOMETRY)

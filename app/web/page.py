@@ -107,8 +107,8 @@ def _options(query: gr.Textbox, search_btn: gr.Button) -> SearchBar:
         relation, then, within, then_mode = _compound_row()
         with gr.Row():
             folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
-            min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
-            max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
+            min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1, elem_id="min-duration")
+            max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1, elem_id="max-duration")
             exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
     return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, then, relation, within, then_mode)
 
