@@ -31,6 +31,7 @@ from tempme.index.ingest.plan import IngestPlan
 from tempme.index.reports import IndexReport, ProgressFn
 from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
+from tempme.index.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +159,9 @@ class Committer:
 def storage_message(kind: str, what: str, exc: BaseException, report: IndexReport) -> str:
     """One paragraph for a storage failure: what failed, why, what is kept, what to do."""
     why = STORAGE_PROBLEMS[kind]
+    kept = f"{plural(report.indexed, 'video')} indexed in this run before it {'is' if report.indexed == 1 else 'are'}"
     return (
-        f"{why} ({cause(exc)}) while {what}. The library is consistent: the "
-        f"{report.indexed} video(s) indexed in this run before it are kept, nothing after it was "
+        f"{why} ({cause(exc)}) while {what}. The library is consistent: the {kept} kept, nothing after it was "
         f"written. {'Free some space and run' if kind == 'full' else 'Fix the storage and run'} "
         "the same command again to index the rest."
     )
