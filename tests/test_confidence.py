@@ -330,3 +330,24 @@ def test_fused_hits_carry_their_best_evidence_and_verdicts_count_good_hits():
         "message": "no good match for moments like a.mp4 at 0:41",
     }
     assert Confidence.HIGH.dots == "●●●" and Confidence.LOW.dots == "●○○" and Confidence.NONE.dots == "○○○"
+
+
+def test_a_compound_result_is_as_confident_as_its_weakest_part():
+    from pathlib import Path
+
+    from tempme.index.hits import Hit
+    from tempme.index.query.compound import CompoundQuery, JoinedMoment, PartHit
+    from tempme.index.query.parts import joined_hit
+
+    def part(seg, start, level, p):
+        return Hit(seg, 1, Path("/v/a.mp4"), start, start + 2, 0.3, 1, 60.0, confidence=level, p_value=p)
+
+    a, b = part(1, 0.0, Confidence.HIGH, 0.001), part(2, 5.0, Confidence.LOW, 0.04)
+    query = CompoundQuery.of("a", then="b")
+    j = JoinedMoment(1, 0.0, 7.0, 0.03, 1, (PartHit(1, 0.0, 2.0, 1, a), PartHit(1, 5.0, 7.0, 1, b)))
+    h = joined_hit(j, 1, query)
+    assert (h.confidence, h.p_value) == (Confidence.LOW, 0.04)
+    unjudged = part(3, 5.0, None, None)
+    j = JoinedMoment(1, 0.0, 7.0, 0.03, 1, (PartHit(1, 0.0, 2.0, 1, a), PartHit(1, 5.0, 7.0, 1, unjudged)))
+    assert joined_hit(j, 1, query).confidence is None  # one part not judged: the whole is not either
+    assert Hit.from_dict(h.to_dict()).confidence is Confidence.LOW
