@@ -74,7 +74,7 @@ def test_messages_count_in_words():
     state = SearchState(query="a dog", k=12, moments=[one, weak])
     assert (
         found_message(state, 2)
-        == "**1 good match for “a dog”** (2 moments shown (no more results)). Select one to play it."
+        == "**1 good match for “a dog”** (2 moments shown, no more results). Select one to play it."
     )
     state = SearchState(query="zxqv", k=1, moments=[weak])
     assert found_message(state, 1) == "**No good match for “zxqv”.** The closest 1 moment, dimmed:"

@@ -26,7 +26,7 @@ from tempme.app.web.render import (
     warning,
 )
 from tempme.app.web.state import SearchState, next_page
-from tempme.index import format_time
+from tempme.index import format_time, plural
 
 # after a tap, bring the player into view (on a phone it sits below the results)
 SCROLL_TO_PLAYER = "() => { const p = document.querySelector('#player'); if (p) p.scrollIntoView({block: 'start'}); }"
@@ -196,7 +196,7 @@ class Events:
             path = self.exports.timeline(hits, fmt or ".otio", query=text)
         except InputError as e:
             return {r.timeline_file: gr.update(value=None, visible=False), r.message: warning(str(e))}
-        label = f"Timeline · {len(hits)} moments ({fmt})"
+        label = f"Timeline · {plural(len(hits), 'moment')} ({fmt})"
         return {r.timeline_file: gr.update(value=str(path), visible=True, label=label)}
 
     # -- adding videos ------------------------------------------------------------------------

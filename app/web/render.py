@@ -174,9 +174,11 @@ def found_message(state: SearchState, new: int) -> str:
     if not n:
         return f"No moments for {searched(state)}" + ("" if state.filters.empty else " with these filters") + "."
     v = verdict(searched(state), state.moments)
-    more = "" if new == state.k else " (no more results)"
+    last = new != state.k  # fewer than asked for: no more to load
     if v.found:
+        more = ", no more results" if last else ""
         return f"**{v.message}** ({plural(n, 'moment')} shown{more}). Select one to play it."
+    more = " (no more results)" if last else ""
     return f"**{v.message[0].upper() + v.message[1:]}.** The closest {plural(n, 'moment')}, dimmed{more}:"
 
 
