@@ -73,8 +73,16 @@ def page(server):
         pg.set_default_timeout(120_000)
         pg.goto(server[0].url)
         pg.wait_for_selector("#query textarea, #query input")
+        _open_options(pg)
         yield pg
         browser.close()
+
+
+def _open_options(pg) -> None:
+    """Open "Mode and filters" (collapsed on load: K, mode and filters live there) unless open."""
+    if not pg.locator("#k input").is_visible():
+        pg.locator("#options").get_by_text("Mode and filters").click()
+        pg.locator("#k input").wait_for(state="visible")
 
 
 def _search(pg, text: str) -> None:
@@ -381,7 +389,7 @@ def test_upload_then_find_it(page, server, tmp_path):
     assert f"{UPLOAD_CLIP}: already in the library (as {UPLOAD_CLIP})" in page.inner_text("#add-message")
     page.locator("#upload button[aria-label='Clear']").first.click()
     # Find it: the folder filter narrows the search to the uploads folder of the library.
-    page.locator("text=Filters").first.click()
+    _open_options(page)
     page.get_by_label("Folder (path prefix)").fill(str((library / "uploads").resolve()))
     _search(page, "a man talking while sitting in a car")
     page.wait_for_function(
