@@ -351,3 +351,34 @@ def test_a_compound_result_is_as_confident_as_its_weakest_part():
     j = JoinedMoment(1, 0.0, 7.0, 0.03, 1, (PartHit(1, 0.0, 2.0, 1, a), PartHit(1, 5.0, 7.0, 1, unjudged)))
     assert joined_hit(j, 1, query).confidence is None  # one part not judged: the whole is not either
     assert Hit.from_dict(h.to_dict()).confidence is Confidence.LOW
+
+
+def test_judge_levels_each_hit_from_its_visual_and_text_evidence():
+    from pathlib import Path
+
+    from tempme.index.hits import Hit
+    from tempme.index.query.confidence import judge
+
+    def hit(seg, visual=None, transcript=None, ocr=None):
+        return Hit(seg, 1, Path("/v/a.mp4"), 0.0, 2.0, 0.5, seg, 60.0, visual_score=visual, transcript=transcript,
+                   ocr_text=ocr)  # fmt: skip
+
+    null = NullDistribution(TEXT, np.linspace(0.0, 0.5, 999), segments=50)  # p = (1 + #{null >= s}) / 1000
+    hits = [
+        hit(1, visual=0.9),  # above every null score: p = 1/1000
+        hit(2, visual=-0.1, transcript="we spent the summer holidays there"),  # "holiday" by stem
+        hit(3, visual=-0.1, ocr="nothing to see"),
+        hit(4),
+    ]
+    judged = judge(hits, "holiday", null)
+    assert [(h.segment_id, h.confidence, h.p_value) for h in judged] == [
+        (1, Confidence.HIGH, pytest.approx(0.001)),
+        (2, Confidence.HIGH, 1.0),  # the visual evidence is none, the spoken line's word is all of the query
+        (3, Confidence.NONE, 1.0),
+        (4, Confidence.NONE, None),  # no evidence at all
+    ]
+    assert hits[0].confidence is None  # judged copies; the hits passed in are left alone
+    no_null = judge(hits[:1], "holiday", None)  # no null: the visual evidence cannot count
+    assert (no_null[0].confidence, no_null[0].p_value) == (Confidence.NONE, None)
+    like_this = judge(hits[1:2], None, null)  # "more like this": no query, no text evidence
+    assert like_this[0].confidence is Confidence.NONE
