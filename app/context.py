@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tempme.app.explain_cache import explain_picture
-from tempme.app.status import format_stats, format_summary, summarize_report
+from tempme.app.status import format_stats, format_summary, front_info, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
-from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, clean_encoder_choice, clean_k, clean_query
+from tempme.app.validate import InputError, clean_encoder_choice, clean_k, clean_query, weight_choices
 from tempme.index import (
     SEARCH_MODES,
     CompoundQuery,
@@ -36,7 +36,6 @@ from tempme.index import (
     LibraryError,
     ProgressFn,
     SearchFilters,
-    TextKind,
     is_under,
 )
 
@@ -87,6 +86,7 @@ class AppContext:
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
+        self.loading = False  # the model is being loaded (`warm_up`): the status line says so
 
     @property
     def uploads_dir(self) -> Path:
@@ -124,21 +124,9 @@ class AppContext:
             f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
         )
 
-    def weight_choices(self, arch: str) -> list[tuple[str, str]]:
-        """(label, value) of the weights the page offers for a new library with ``arch``: the
-        open_clip tags already downloaded to this machine (never a download), a checkpoint file
-        on the server, random weights (not semantic)."""
-        from tempme.weights import cached_tags
-
-        try:
-            tags = cached_tags(arch)
-        except ValueError:
-            tags = []
-        return [
-            *((f"{t} (downloaded)", t) for t in tags),
-            ("a weights file on the server", WEIGHTS_FILE),
-            ("random weights (not semantic: a quick test only)", RANDOM_WEIGHTS),
-        ]
+    def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
+        """(label, value) of the weights the page offers for a new library (:func:`.validate.weight_choices`)."""
+        return weight_choices(arch, downloaded)
 
     def encoder_choice(
         self, arch: str | None, weights: str | None, weights_file: str | None, adapter: str | None, confirmed: bool
@@ -182,10 +170,12 @@ class AppContext:
         offset: int = 0,
         mode: str = "all",
         compound: CompoundQuery | None = None,
+        per_video: bool = False,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
         ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
-        search that "then / while" query instead (``app.exports.compound_query``).
+        search that "then / while" query instead (``app.exports.compound_query``);
+        ``per_video``: each video's best moment only.
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
         text search on a library without transcripts / on-screen text."""
@@ -195,7 +185,7 @@ class AppContext:
         lib = self._searchable()
         filters = self._in_library(filters)
         try:
-            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode)
+            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode, per_video=per_video)
         except LibraryError as e:
             raise InputError(str(e)) from None
         return self._with_thumbnails(lib, hits)
@@ -364,26 +354,31 @@ class AppContext:
             self._library.interrupt()
 
     def warm_up(self) -> None:
-        """Load the text tower now, so that the first search (page or CLI) does not wait for it."""
+        """Load the text tower now, so that the first search (page or CLI) does not wait for it;
+        ``loading`` is True meanwhile (`tempme serve` runs this after it listens)."""
+        self.loading = True
         try:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
             logger.info("model not loaded at start: %s", exc)
+        finally:
+            self.loading = False
+
+    def text_ready(self) -> bool:
+        """True when text searches are answered without waiting for a torch model: the library's
+        query model is fresh, or a text tower is loaded (``Library.text_ready``). What a server
+        can report as ready while its torch model (image queries, explain) still loads."""
+        try:
+            return self.library().text_ready()
+        except InputError:
+            return False
 
     def info(self) -> dict:
-        """What front ends say beside results: ``weights`` (random / named / file / unknown),
-        ``weights_warning`` (for random weights, or None), ``modes`` (those the library has data
-        for: ``speech`` / ``text`` once transcripts / on-screen text exist), ``videos``."""
+        """What front ends say beside results (:func:`.status.front_info`; the API's ``/info``)."""
         try:
-            stats = self.library().stats()
+            return front_info(self.library().stats())
         except InputError:
-            return {"weights": "unknown", "weights_warning": None, "modes": ["all", "visual"], "videos": 0}
-        return {
-            "weights": stats.weights,
-            "weights_warning": stats.weights_warning,
-            "modes": ["all", "visual"] + [TextKind(k).mode.value for k in stats.text_kinds],
-            "videos": stats.videos,
-        }
+            return front_info(None)
 
     def status(self) -> str:
         """One line: library size, encoder, index type, last indexing run and its failures (the
@@ -397,4 +392,6 @@ class AppContext:
         except InputError:
             return f"No library at {self.library_dir} yet", f"No library at {self.library_dir} yet."
         stats = lib.stats()
-        return format_summary(stats), format_stats(stats, self.last_add)
+        meanwhile = "text searches answer meanwhile" if lib.text_ready() else "searches wait for it"
+        loading = f"Loading the model… ({meanwhile}). " if self.loading else ""
+        return loading + format_summary(stats), loading + format_stats(stats, self.last_add)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tempme.index import IndexReport, LibraryStats, plural
+from tempme.index import IndexReport, LibraryStats, TextKind, plural
 
 
 def bold_count(n: int, noun: str) -> str:
@@ -68,3 +68,18 @@ def format_summary(stats: LibraryStats) -> str:
     moments``, and ``random weights`` when they are."""
     line = f"{bold_count(stats.videos, 'video')} · {bold_count(stats.segments, 'moment')}"
     return line + (" · ⚠️ random weights" if stats.weights == "random" else "")
+
+
+def front_info(stats: LibraryStats | None) -> dict:
+    """What front ends say beside results (the API's ``/info``): ``weights`` (random / named /
+    file / unknown), ``weights_warning`` (for random weights, or None), ``modes`` (those the
+    library has data for: ``speech`` / ``text`` once transcripts / on-screen text exist),
+    ``videos``. ``stats`` None: no library yet."""
+    if stats is None:
+        return {"weights": "unknown", "weights_warning": None, "modes": ["all", "visual"], "videos": 0}
+    return {
+        "weights": stats.weights,
+        "weights_warning": stats.weights_warning,
+        "modes": ["all", "visual"] + [TextKind(k).mode.value for k in stats.text_kinds],
+        "videos": stats.videos,
+    }

@@ -237,3 +237,23 @@ def clean_encoder_choice(
         if not folder.is_absolute() or not folder.is_dir():
             raise InputError(f"{text}: no such adapter folder on the server (give an absolute path).")
     return EncoderSpec(arch, pretrained, folder)
+
+
+def weight_choices(arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
+    """(label, value) of the weights the page offers for a new library with ``arch``: the
+    open_clip tags already downloaded to this machine (never a download; only with
+    ``downloaded``: listing them imports torch), a checkpoint file on the server, random
+    weights (not semantic)."""
+    tags: list[str] = []
+    if downloaded:
+        from tempme.weights import cached_tags
+
+        try:
+            tags = cached_tags(arch)
+        except ValueError:
+            pass
+    return [
+        *((f"{t} (downloaded)", t) for t in tags),
+        ("a weights file on the server", WEIGHTS_FILE),
+        ("random weights (not semantic: a quick test only)", RANDOM_WEIGHTS),
+    ]

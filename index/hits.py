@@ -249,6 +249,12 @@ class Hit:
     ``p_value``: that of its visual evidence against the library's null (None without one).
     Both None for hits no search judged (e.g. "show new videos").
 
+    A spoken match also says how it matched (:mod:`tempme.index.query.spoken`): ``match_kind``
+    ``exact`` (the query's words as recognised), ``normalised`` (their search form: "$40" for
+    *forty dollars*) or ``phonetic`` (words that sound like the query), ``match_score`` in [0, 1]
+    (1.0 every word exact, at most 0.95 normalised, at most 0.9 phonetic: its confidence), and
+    for phonetic matches ``heard_as``, the words as recognised ("musket ball coach").
+
     A compound query's result (``tempme search A --then B``) spans all its ``parts``, the parts'
     own hits in query order, each related to the one before by ``relation`` (``then``,
     ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks,
@@ -272,6 +278,9 @@ class Hit:
     matched: tuple[str, ...] = ("visual",)
     confidence: Confidence | None = None
     p_value: float | None = None
+    match_kind: str | None = None
+    match_score: float | None = None
+    heard_as: str | None = None
     parts: tuple[Hit, ...] = ()
     relation: str | None = None
 
@@ -295,7 +304,9 @@ class Hit:
         if self.parts:
             return f", {self.relation} ".join(f"{p.why or 'looks like'} ({p.span})" for p in self.parts)
         parts = []
-        if self.words:
+        if self.heard_as is not None:
+            parts.append(f"heard as “{self.heard_as}” at {format_time(self.seek_s)} ({self.match_score:.2f})")
+        elif self.words:
             parts.append("said “" + " ".join(w.word for w in self.words) + f"” at {format_time(self.seek_s)}")
         if self.ocr_text:
             parts.append(f"reads “{self.ocr_text}”")
@@ -339,6 +350,9 @@ class Hit:
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
             "confidence": None if self.confidence is None else self.confidence.value,
             "p_value": None if self.p_value is None else float(self.p_value),
+            "match_kind": self.match_kind,
+            "match_score": None if self.match_score is None else float(self.match_score),
+            "heard_as": self.heard_as,
             "parts": [p.to_dict() for p in self.parts],
             "relation": self.relation,
         }
@@ -375,6 +389,9 @@ class Hit:
             matched=tuple(d.get("matched") or ("visual",)),
             confidence=None if d.get("confidence") is None else Confidence.parse(d["confidence"]),
             p_value=None if d.get("p_value") is None else float(d["p_value"]),
+            match_kind=d.get("match_kind"),
+            match_score=None if d.get("match_score") is None else float(d["match_score"]),
+            heard_as=d.get("heard_as"),
             parts=tuple(cls.from_dict(p) for p in d.get("parts") or ()),
             relation=d.get("relation"),
         )

@@ -32,9 +32,9 @@ from tempme.index import (
 )
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.export import ExportOptions, ExportReport, export_moments
-from tempme.index.ingest import IngestOptions, IngestTarget, encoders
+from tempme.index.ingest import QUERY_MODEL_DIR, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import Thumbnails, load_key, purge_legacy
-from tempme.index.query import CompoundQuery, QueryEncoder, Searchable, search, search_vector, warm
+from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_vector, warm
 from tempme.index.vectors import FaissStore, runner_for
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,13 @@ class Library:
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
         self.lock = self._write_lock.lock
         self._encoder, self._encoder_lock, self._writing = encoder, threading.Lock(), False
-        self._query = QueryEncoder(self.encoder)
+        self._text = TextQueries(self.path / QUERY_MODEL_DIR, self._catalog.encoder_info, self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
-        self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._query)
-        self._target = IngestTarget(self.path, self._catalog, self._store, self._cancel, self._thumbs.drop)
+        self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._text.query)
+        self._target = IngestTarget(
+            self.path, self._catalog, self._store, self._cancel, self._thumbs.drop, self._thumbs.put
+        )
         if not self.read_only:
             purge_legacy(self.thumbnail_dir)
         self._load()
@@ -90,12 +92,14 @@ class Library:
         self._cancel.set()
 
     def refresh(self) -> None:
-        """Reload the vectors (and after another process's ``reindex``, the encoder) when stale; cheap when not."""
+        """Reload the vectors (and after another process's ``reindex``, the text tower and the
+        encoder) when stale; cheap when not."""
         if not self._writing and self._store.is_stale():
             with self._encoder_lock:
-                if self._encoder is not None and EncoderInfo.of(self._encoder) != self._catalog.encoder_info():
+                info = self._catalog.encoder_info()
+                if self._text.changed(info) and self._encoder is not None and EncoderInfo.of(self._encoder) != info:
                     log.info("%s was re-encoded: loading its new encoder", self.path)
-                    self._encoder, self._query = None, QueryEncoder(self.encoder)
+                    self._encoder = None
             self._load()
 
     @contextmanager
@@ -122,11 +126,23 @@ class Library:
         with self._encoder_lock:
             if self._encoder is None:
                 self._encoder = encoders.load_recorded(self._catalog, self.path)
+                apply_search_threads()
             return self._encoder
 
     def warm_up(self) -> None:
         """Load the text tower and confidence null now if the library holds vectors (the first query then does not wait)."""
         warm(self._searchable)
+
+    def text_ready(self) -> bool:
+        """True when a text query needs no torch model loaded first (a fresh query model, or a tower loaded)."""
+        return self._text.ready()
+
+    text_backend = property(lambda self: self._text.backend, doc='"onnx" or "torch" once a text query loaded a tower')
+
+    def rebuild_query_model(self, *, wait: Wait = False) -> str:
+        """Export the text tower unless the query model is fresh (its files hashed): what happened."""
+        with self._writer(wait):
+            return library_query_model(self._target, self._encoder, verify=True)
 
     def add(self, paths: list[Path], options: IngestOptions | None = None, *, progress: ProgressFn | None = None,
             wait: Wait = False, **keywords) -> IndexReport:  # fmt: skip
@@ -152,7 +168,7 @@ class Library:
             report, encoder = reindex_videos(self._target, spec, options, progress)
             if encoder is not None:
                 with self._encoder_lock:
-                    self._encoder, self._query = encoder, QueryEncoder(self.encoder)
+                    self._encoder, _ = encoder, self._text.renew(self._catalog.encoder_info())
         return report
 
     def remove(self, path: Path, *, wait: Wait = False, confirm: Callable[[list[Path]], bool] | None = None) -> int:
@@ -177,12 +193,15 @@ class Library:
             return n
 
     def enrich(self, kinds: tuple[str, ...], *, speech=None, ocr=None, progress: ProgressFn | None = None,
-               wait: Wait = False) -> list[EnrichReport]:  # fmt: skip
-        """Transcripts and on-screen text for the videos that lack them (:mod:`.enrich`), a report per kind."""
+               wait: Wait = False, redo: bool = False) -> list[EnrichReport]:  # fmt: skip
+        """Transcripts and on-screen text for the videos that lack them (``redo``: for every video,
+        replacing what is stored) (:mod:`.enrich`), a report per kind."""
         from tempme.index.enrich import enrich_library
 
         with self._writer(wait):
-            return [enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress) for k in kinds]
+            return [
+                enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress, redo=redo) for k in kinds
+            ]
 
     def search(self, query: str | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
                filters: SearchFilters | None = None, mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
@@ -251,12 +270,12 @@ class Library:
 
     def stats(self) -> LibraryStats:
         self.refresh()
-        return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info())
+        return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info(), self._text.state())
 
     # the parts were public until the rooms; deprecated: use the methods above
     catalog = property(lambda self: self._deprecated("catalog", self._catalog))
     store = property(lambda self: self._deprecated("store", self._store))
-    query = property(lambda self: self._deprecated("query", self._query))
+    query = property(lambda self: self._deprecated("query", self._text.query))
 
     @staticmethod
     def _deprecated(name: str, part: object) -> object:

@@ -60,6 +60,8 @@ class IndexReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) of this run's failures
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason): not listed, videos kept
     interrupted: bool = False  # stopped early (SIGTERM, Library.interrupt); what was committed is kept
+    # the library's query model after the run: "fresh", "exported in 12.3 s", "failed: ...", "" (off)
+    query_model: str = ""
 
     @property
     def videos_per_s(self) -> float:
@@ -101,14 +103,17 @@ class LibraryStats:
     weights: str = "unknown"  # weights_of(encoder): random / named / file / unknown
     calibration: dict = field(default_factory=dict)  # query kind -> the stored null's summary (docs/confidence.md)
     text_kinds: list[str] = field(default_factory=list)  # speech / ocr: what any video was processed for
+    # the torch-free text path: "fresh", or why not ("missing (...)", "stale: ...", "no encoder recorded")
+    query_model: str = ""
 
     @classmethod
-    def of(cls, path: Path, counts: tuple, store, encoder: dict | None) -> LibraryStats:
-        """From the catalog's ``counts()`` (videos, segments, failures, last run, calibration)
-        and a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``)."""
+    def of(cls, path: Path, counts: tuple, store, encoder: dict | None, query_model: str = "") -> LibraryStats:
+        """From the catalog's ``counts()`` (videos, segments, failures, last run, calibration,
+        text kinds), a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``) and the
+        query model's state."""
         videos, segments, failures, last, calibration, kinds = counts
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds)  # fmt: skip
+                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds, query_model)  # fmt: skip
 
     @property
     def weights_warning(self) -> str | None:
@@ -144,6 +149,7 @@ class ReindexReport:
     seconds: float = 0.0
     interrupted: bool = False  # stopped before the swap: the library is as it was
     encoder: str = ""  # the new encoder, described
+    query_model: str = ""  # the new encoder's query model: "exported in 30.1 s", "failed: ...", "" (off)
 
     def summary(self) -> str:
         if self.interrupted:

@@ -35,11 +35,13 @@ class Settings:
     query_batch: int = 32  # most queries per text-tower forward (micro-batching)
     file_timeout_s: float = 1800.0  # longest decode of one file while indexing (s)
     flush_every: int = 16  # videos committed between two saves of the vector index
+    # export the text tower at index time for torch-free queries (docs/query.md); 0: never
+    query_model: bool = True
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value <= 0:
+            if not isinstance(value, bool) and value <= 0:
                 raise ValueError(f"{ENV_PREFIX}{f.name.upper()} ({f.name}) must be > 0, got {value!r}")
 
     @classmethod
@@ -56,6 +58,9 @@ class Settings:
         for f in fields(cls):
             name = ENV_PREFIX + f.name.upper()
             if name in environ:
+                if f.type in (bool, "bool"):
+                    values[f.name] = parse_switch(name, environ[name])
+                    continue
                 whole = f.type in (int, "int")
                 try:
                     values[f.name] = int(environ[name]) if whole else float(environ[name])
@@ -63,6 +68,17 @@ class Settings:
                     what = "a whole number" if whole else "a number"
                     raise ValueError(f"{name}={environ[name]!r}: expected {what}") from None
         return cls(**values)
+
+
+SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def parse_switch(name: str, text: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case). Raises ValueError naming ``name``."""
+    try:
+        return SWITCH_WORDS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{name}={text!r}: expected 1 or 0 (true/false, yes/no, on/off)") from None
 
 
 @functools.cache

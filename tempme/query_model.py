@@ -199,6 +199,16 @@ def check_query_model(
     return sidecar
 
 
+def query_model_state(directory: Path, expected: Optional[QueryModelIdentity] = None, verify: bool = False) -> str:
+    """:func:`check_query_model` as a word: ``"fresh"``, or the ``reason`` it would raise
+    (``"missing (...)"``, ``"stale: <field>: <found> != <expected>"``, ``"corrupt: ..."``, ...)."""
+    try:
+        check_query_model(directory, expected, verify=verify)
+    except QueryModelError as e:
+        return e.reason
+    return "fresh"
+
+
 class QueryModel:
     """Query text -> (Q, D) unit vectors with onnxruntime; the torch text path's numbers.
 

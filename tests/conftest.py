@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ VIDEOS = SHARED / "videos"
 MSRVTT = SHARED / "msrvtt"
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# Libraries built by tests do not export their text tower (about 5 CPU-s per tiny library here):
+# the tests of the query model turn it on (tests/test_query_path.py); subprocesses inherit this.
+os.environ.setdefault("TEMPME_QUERY_MODEL", "0")
 
 
 @pytest.fixture(scope="session")

@@ -234,6 +234,17 @@ def test_add_folder_needs_permission(ctx, tmp_path):
     assert {Path(m.path).name for m in ctx.search("snow", 10, SearchFilters(folder=str(folder)))} == {"snow.mp4"}
 
 
+def test_while_the_model_loads_the_status_line_and_ready_say_so(ctx):
+    from tempme.app.web.server import ready_state
+
+    ctx.loading = True  # as `tempme serve` sets it before it listens (the suite exports no query model)
+    assert ctx.status().startswith("Loading the model… (searches wait for it). **")
+    assert ready_state(ctx) == (503, {"ready": False, "text": False})
+    ctx.warm_up()
+    assert not ctx.loading and ctx.status().startswith("**")
+    assert ready_state(ctx) == (200, {"ready": True, "text": True})
+
+
 def test_status_line(ctx):
     from tempme.index import IndexReport
 

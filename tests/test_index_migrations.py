@@ -51,7 +51,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     _make_0001_library(folder, vectors)
 
     lib = Library.open(folder)  # upgrades to head, then repairs the (missing) FAISS file from the rows
-    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0005"
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0006"
     columns = {c["name"] for c in inspect(catalog_of(lib).engine).get_columns("videos")}
     assert "embedding" not in columns and {"path", "duration_s", "status"} <= columns
     ids, stored = catalog_of(lib).stored_vectors()
@@ -73,7 +73,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     lib.close()
     # opening again is a no-op at head
     again = Library.open(folder)
-    assert db.current_revision(catalog_of(again).engine) == "0005" and again.stats().segments == 5
+    assert db.current_revision(catalog_of(again).engine) == "0006" and again.stats().segments == 5
     again.close()
 
 
@@ -84,3 +84,54 @@ def test_the_recorded_head_is_alembics_head() -> None:
     from alembic.script import ScriptDirectory
 
     assert db.head_revision() == ScriptDirectory.from_config(db.alembic_config("sqlite://")).get_current_head()
+
+
+def test_speech_stored_before_0005_gets_search_forms_and_phones(database_url, tmp_path: Path) -> None:
+    """Revision 0005 backfills each utterance's search form and phones from its stored words
+    (SQLite and PostgreSQL), and the full-text search reaches the search form."""
+    from sqlalchemy import text
+    from tempme.index.catalog import Catalog
+    from tempme.index.query import search_lines
+
+    url = database_url or db.sqlite_url(tmp_path)
+    engine = db.make_engine(url)
+    db.upgrade(engine, "0004")
+    words = [["It", 1.0, 1.2], ["costs", 1.2, 1.6], ["$40.", 1.6, 2.4]]
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO videos (id, path, size, mtime_ns, duration_s, status, indexed_at) "
+                "VALUES (1, '/v/a.mp4', 10, 1, 9.0, 'indexed', '2026-12-01 10:00:00')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO segments (id, video_id, start_s, end_s, kind, embedding) VALUES (1, 1, 0, 9, 'shot', :e)"
+            ),
+            {"e": np.zeros(4, np.float32).tobytes()},
+        )
+        for kind, line, wj in [("speech", "It costs $40.", json.dumps(words)), ("ocr", "SALE $40", None)]:
+            c.execute(
+                text(
+                    "INSERT INTO text_lines (video_id, segment_id, kind, start_s, end_s, text, words_json) "
+                    "VALUES (1, 1, :k, 1.0, 2.4, :t, :w)"
+                ),
+                {"k": kind, "t": line, "w": wj},
+            )
+    db.upgrade(engine)
+    with engine.connect() as c:
+        rows = dict(c.execute(text("SELECT kind, search_text || ' / ' || phones FROM text_lines")).all())
+    engine.dispose()
+    assert rows["ocr"] is None  # on-screen lines have neither
+    form, phones = rows["speech"].split(" / ")
+    assert "forty dollars" in form
+    assert phones == "IH T|K AA S T S|F AO R T IY D AA L ER Z"  # CMUdict: IT, COSTS, FORTY DOLLARS
+
+    catalog = Catalog(url)
+    try:
+        (hit,) = search_lines(catalog, "forty dollars", "speech", 5)  # no "forty" in the text itself
+        assert (hit.transcript, hit.match_kind, hit.match_score) == ("It costs $40.", "normalised", 0.95)
+        (hit,) = search_lines(catalog, "costs", "speech", 5)
+        assert (hit.match_kind, hit.match_score, [w.word for w in hit.words]) == ("exact", 1.0, ["costs"])
+    finally:
+        catalog.close()

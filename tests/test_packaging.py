@@ -60,6 +60,7 @@ def test_wheel_has_one_top_level_package_with_the_migrations(wheel) -> None:
         "tempme/index/migrations/versions/0001_initial.py",
         "tempme/index/migrations/versions/0002_drop_video_embedding.py",
         "tempme/index/migrations/versions/0004_speech_and_screen_text.py",
+        "tempme/index/migrations/versions/0005_speech_search_forms.py",
         "tempme/index/library.py",
         "tempme/index/catalog/catalog.py",
         "tempme/index/vectors/policy.py",

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from serving import ROOT, build_library, free_port, running_server
 from tempme.app.advert import ADVERT_NAME, find_server
@@ -41,10 +42,10 @@ def library(tmp_path_factory, videos_dir) -> Path:
 _OPEN: dict[Path, Library] = {}
 
 
-def reference(lib: Path, query: str, k: int = 5, mode: str = "all") -> list[dict]:
+def reference(lib: Path, query: str, k: int = 5, mode: str = "all", per_video: bool = False) -> list[dict]:
     """The hits `Library.search` gives here (one library object: the model loads once)."""
     library = _OPEN.setdefault(lib, Library.open(lib))
-    return [h.to_dict() for h in library.search(query, k, mode=mode)]
+    return [h.to_dict() for h in library.search(query, k, mode=mode, per_video=per_video)]
 
 
 def cli_search(lib: Path, query: str, *args: str) -> tuple[list[dict], str, bool]:
@@ -93,6 +94,20 @@ def test_search_goes_through_a_running_server_with_the_same_hits(library: Path) 
             hits, _, torch_loaded = cli_search(library, query)
             same_hits(hits, reference(library, query))
             assert not torch_loaded, "a served search must not load the model here"
+        # --per-video goes through the server too (one hit per video, as Library.search gives)
+        hits, err, torch_loaded = cli_search(library, QUERIES[0], "--per-video")
+        same_hits(hits, reference(library, QUERIES[0], per_video=True))
+        assert not torch_loaded and len({h["video"] for h in hits}) == len(hits) and "note:" not in err
+        # an --nprobe the server does not take: searched here, and stderr says why
+        hits, err, torch_loaded = cli_search(library, QUERIES[0], "--nprobe", "3")
+        same_hits(hits, reference(library, QUERIES[0]))  # a flat index: nprobe changes nothing
+        assert torch_loaded and "searches with its own nprobe" in err and "not --nprobe 3" in err
+        # GET /ready: the model loaded in the background once the server listened
+        deadline = time.monotonic() + 120
+        while (ready := httpx.get(f"{srv.url}ready", timeout=10)).status_code == 503 and time.monotonic() < deadline:
+            assert ready.json() == {"ready": False, "text": False}  # this library has no query model
+            time.sleep(0.5)
+        assert ready.status_code == 200 and ready.json() == {"ready": True, "text": True}
         # --no-server: the same hits, from a model loaded here
         hits, _, torch_loaded = cli_search(library, QUERIES[0], "--no-server")
         same_hits(hits, reference(library, QUERIES[0]))

@@ -70,3 +70,25 @@ def test_thumbnail_skips_the_black_start(tmp_path):
     out = thumbnail(tmp_path / "thumbs", b"k" * 32, row.segment_id, row.path, row.start_s, row.end_s)
     frame = np.asarray(Image.open(out).convert("RGB"))
     assert not is_blank(frame), luma_stats(frame)
+
+
+def test_an_index_time_thumbnail_picks_as_the_on_demand_one_from_frames_already_decoded():
+    """Hand-built segment 10-20 s sampled at 12 uniform times: the frames nearest 50 % and 25 %
+    are black, the one nearest 75 % is a pattern, so the pattern is kept; scaled to 320 px."""
+    from io import BytesIO
+
+    from PIL import Image
+    from tempme.index.media import thumbnail_jpeg
+
+    times = 10.0 + (np.arange(12) + 0.5) * (10.0 / 12)  # (T,) uniform sample times
+    frames = np.zeros((12, 360, 640, 3), np.uint8)  # (T, H, W, 3)
+    pattern = (np.indices((360, 640)).sum(0) % 64 * 4).astype(np.uint8)
+    late = times >= 16.5  # the frames nearest 75 % and 90 % (17.5 s, 19.0 s), not 50 % / 25 % / 10 %
+    frames[late] = pattern[..., None]
+    picture = np.asarray(Image.open(BytesIO(thumbnail_jpeg(frames, times, 10.0, 20.0))).convert("RGB"))
+    assert picture.shape == (180, 320, 3)  # longer side 320, aspect kept
+    assert not is_blank(picture) and luma_stats(picture)[1] > 20
+    small = np.asarray(Image.open(BytesIO(thumbnail_jpeg(frames[:, :64, :113], times, 10.0, 20.0))))
+    assert small.shape == (64, 113, 3)  # never scaled up
+    frames[:] = 0  # every frame blank: the one with the most spread (the first, a tie)
+    assert is_blank(np.asarray(Image.open(BytesIO(thumbnail_jpeg(frames, times, 10.0, 20.0)))))

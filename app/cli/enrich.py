@@ -12,17 +12,19 @@ from tempme.app.cli.progress import video_bar
 from tempme.cli_errors import fail
 
 
-def run_enrich(lib, kinds: tuple[str, ...], speech_config, ocr_config, wait: bool) -> None:
+def run_enrich(lib, kinds: tuple[str, ...], speech_config, ocr_config, wait: bool, redo: bool = False) -> None:
     """Each kind in turn under its own bar; prints one summary line per kind."""
     from tempme.index import TextKind
 
     for kind in map(TextKind, kinds):
         with video_bar(kind.label) as progress:
-            (report,) = lib.enrich((kind.value,), speech=speech_config, ocr=ocr_config, progress=progress, wait=wait)
+            (report,) = lib.enrich(
+                (kind.value,), speech=speech_config, ocr=ocr_config, progress=progress, wait=wait, redo=redo
+            )
         typer.echo(report.summary())
 
 
-def enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait) -> None:
+def enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait, redo: bool = False) -> None:
     """The stages asked for (none: nothing to do); a library or recogniser problem is one error line."""
     from tempme.index import LibraryError
     from tempme.index.enrich import OcrConfig, SpeechConfig, SpeechModelUnavailable
@@ -32,7 +34,7 @@ def enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
         return
     try:
         speech_config = SpeechConfig(backend=asr, model=asr_model, language=language)
-        run_enrich(lib, kinds, speech_config, OcrConfig(frames_per_segment=ocr_frames), wait)
+        run_enrich(lib, kinds, speech_config, OcrConfig(frames_per_segment=ocr_frames), wait, redo)
     except (LibraryError, SpeechModelUnavailable, ValueError) as exc:
         fail(str(exc))
 
@@ -47,9 +49,13 @@ def enrich(
     language: LanguageOpt = None,
     ocr_frames: OcrFramesOpt = 3,
     wait: WaitOpt = False,
+    redo: Annotated[
+        bool,
+        typer.Option("--redo", help="Process every video again, replacing its lines (e.g. with a better recogniser)."),
+    ] = False,
 ) -> None:
     """Add transcripts (--speech) and on-screen text (--ocr) to an indexed library: only videos
-    that lack them are processed, and no video is re-encoded."""
+    that lack them are processed (--redo: all of them), and no video is re-encoded."""
     library = library_dir(ctx, library)
     from tempme.index import Library, LibraryError
 
@@ -59,4 +65,4 @@ def enrich(
         lib = Library.open(library)
     except LibraryError as exc:
         fail(str(exc))
-    enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait)
+    enrich_or_fail(lib, speech, ocr, asr, asr_model, language, ocr_frames, wait, redo)

@@ -65,12 +65,21 @@ def run_with_bar(lib, desc: str, run):
         fail(printable(str(exc)))
 
 
+def query_model_line(what: str) -> None:
+    """Say what a run did to the library's query model when it did something (docs/query.md)."""
+    if what.startswith("exported"):
+        typer.echo(f"query model: {what} (text queries without torch)")
+    elif what.startswith("failed"):
+        typer.echo(f"query model: {what}; searches load torch (`tempme rebuild --query-model` tries again)", err=True)
+
+
 def _index_report(report) -> None:
     typer.echo(report.summary())
     for folder, why in report.unreadable:
         typer.echo(f"cannot read folder {folder} ({why}): its videos were kept as they were", err=True)
     if report.failed:
         typer.echo(f"{report.failed} file(s) could not be indexed (`tempme stats` lists them)")
+    query_model_line(report.query_model)
     exit_if_interrupted(report.interrupted)
 
 
@@ -229,4 +238,5 @@ def reindex(
     typer.echo(report.summary())
     for path, why in report.errors:
         typer.echo(f"dropped {path}: {why}", err=True)
+    query_model_line(report.query_model)
     exit_if_interrupted(report.interrupted)

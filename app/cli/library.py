@@ -36,19 +36,47 @@ def rebuild(
         Optional[str], typer.Option(help="Ray cluster for the shards: auto or HOST:PORT (default: a local Ray).")
     ] = None,
     wait: WaitOpt = False,
+    query_model: Annotated[
+        bool,
+        typer.Option(
+            "--query-model",
+            help="Instead: export the library's text tower for searches without torch, unless it is fresh "
+            "(docs/query.md).",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the FAISS index from the vectors stored in the catalog (no decoding); --index
     pins its type (IVF types are trained on a sample, added in --shards shards and merged into
-    one on-disk index that searches map read-only)."""
+    one on-disk index that searches map read-only). --query-model: the query model instead."""
     library = library_dir(ctx, library)
     from tempme.index import Library, LibraryError
 
+    if query_model:
+        return _rebuild_query_model(library, wait, index is not None or shards != 1 or ray_address is not None)
     try:
         lib = Library.open(library)
         n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait)
     except (LibraryError, ValueError) as exc:
         fail(printable(str(exc)))
     typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
+
+
+def _rebuild_query_model(library: Path, wait, vector_options: bool) -> None:
+    """`tempme rebuild --query-model`: export unless fresh; a failed export is an error here."""
+    from tempme.index import Library, LibraryError
+
+    if vector_options:
+        fail("--query-model rebuilds the query model only: drop --index, --shards and --ray-address")
+    try:
+        with Library.open(library) as lib:
+            what = lib.rebuild_query_model(wait=wait)
+    except LibraryError as exc:
+        fail(printable(str(exc)))
+    if what == "no encoder recorded":
+        fail(f"the library {printable(library)} is empty: index videos first")
+    if what.startswith("failed"):
+        fail(f"query model: {what}")
+    typer.echo(f"query model: {'fresh (nothing to do)' if what == 'fresh' else what}")
 
 
 def remove(
@@ -120,6 +148,8 @@ def stats(
         typer.echo(f"confidence ({kind} queries): null of {null['size']} for {null['segments']} segments; {beat}")
     if st.videos and not st.calibration:
         typer.echo("confidence: not calibrated yet (searches compute it; the next `tempme index` stores it)")
+    if st.encoder:
+        typer.echo(f"query model: {_query_model_line(st.query_model)}")
     if st.last_run:
         r = st.last_run
         typer.echo(
@@ -129,6 +159,12 @@ def stats(
         )
     for path, error in st.failures:
         typer.echo(f"failed:   {printable(path)}: {printable(error)}")
+
+
+def _query_model_line(state: str) -> str:
+    if state == "fresh":
+        return "fresh (text queries without torch)"
+    return f"{state}; text queries load torch (`tempme rebuild --query-model` makes it)"
 
 
 COMMANDS = {"index": index, "enrich": enrich, "reindex": reindex, "rebuild": rebuild, "remove": remove, "stats": stats}

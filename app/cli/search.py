@@ -7,9 +7,9 @@ Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> 
   advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
-:func:`open_search` picks one: the server when its advert is live, it needs no login and the
-query asks for nothing `/search` lacks (``--per-video``, ``--nprobe``); otherwise local, with
-a note on stderr when a server was there but could not be used. `tempme shell` (or
+:func:`open_search` picks one: the server when its advert is live and it needs no login; otherwise
+local, with a note on stderr saying why when a server was there but could not be used (a login,
+no answer, ``--nprobe``: the server searches with its own setting, or ``--then`` / ``--while``). `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
 """
@@ -46,6 +46,14 @@ class RemoteUnavailable(Exception):
     """The advertised server could not be reached or did not answer as `tempme serve` does."""
 
 
+def query_errors() -> tuple[type[Exception], ...]:
+    """What a local query's failure can be, each one line: LibraryError, ValueError, and
+    ``tempme.weights.WeightsUnavailableError`` once that module is loaded (only the torch text
+    path loads it: importing it here would load torch for every search, ~9 s of a speech search)."""
+    weights = sys.modules.get("tempme.weights")
+    return (LibraryError, ValueError) + ((weights.WeightsUnavailableError,) if weights is not None else ())
+
+
 class LocalSearch:
     """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
 
@@ -69,13 +77,11 @@ class LocalSearch:
             self._threads_set = True
 
     def warm(self) -> None:
-        """Load the encoder now (for the shell: the first query then costs what the others do)."""
-        from tempme.weights import WeightsUnavailableError
-
+        """Load the text tower now (for the shell: the first query then costs what the others do)."""
         self._threads()
         try:
             self.lib.warm_up()
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
     def search(
@@ -89,14 +95,12 @@ class LocalSearch:
     ) -> list[Hit]:
         from tempme.index import SearchFilters
 
-        from tempme.weights import WeightsUnavailableError
-
         self._threads()
         try:
             return self.lib.search(
                 query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
             )
-        except (LibraryError, WeightsUnavailableError, ValueError) as exc:
+        except query_errors() as exc:
             raise SearchError(printable(str(exc))) from None
 
 
@@ -140,11 +144,11 @@ class RemoteSearch:
     ) -> list[Hit]:
         from gradio_client.exceptions import AppError
 
-        if per_video or isinstance(query, CompoundQuery):
-            raise SearchError("--per-video, --then and --while are not available through the server")
+        if isinstance(query, CompoundQuery):
+            raise SearchError("--then and --while are not available through the server")
         try:
             rows = self.client.predict(
-                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, api_name="/search"
+                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, per_video, api_name="/search"
             )
         except AppError as exc:  # the page's own one-line message
             raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
@@ -161,9 +165,15 @@ def _note(text: str) -> None:
 
 
 def open_search(
-    library: Path, *, nprobe: int = DEFAULT_NPROBE, per_video: bool = False, use_server: bool = True
+    library: Path,
+    *,
+    nprobe: int = DEFAULT_NPROBE,
+    per_video: bool = False,
+    use_server: bool = True,
+    compound: bool = False,
 ) -> LocalSearch | RemoteSearch:
-    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`.
+    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`
+    (``per_video`` goes through the server; ``compound``, a --then / --while query, does not).
 
     Raises:
         SearchError: no library at `library` (local backend).
@@ -172,8 +182,11 @@ def open_search(
     if advert is not None:
         if advert.auth:
             _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif per_video or nprobe != DEFAULT_NPROBE:
-            log.info("--per-video / --nprobe / --then / --while are not in the server's API: searching here")
+        elif nprobe != DEFAULT_NPROBE:
+            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
+                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
+        elif compound:
+            _note(f"the server at {advert.url} does not take --then / --while (not in its API); searching here instead")
         else:
             try:
                 return RemoteSearch(advert)
@@ -290,9 +303,9 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool):
+def _start(library: Path, nprobe: int, per_video: bool, server: bool, compound: bool = False):
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server)
+        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, compound=compound)
     except SearchError as exc:
         fail(str(exc))
 
@@ -348,7 +361,7 @@ def search(
         fail("give a query (or -i for a shell)")
     out = output_of(as_json, min_confidence)
     compound = compound_query(query, then, while_, within, then_mode)
-    backend = _start(library, nprobe, per_video or compound is not None, server)
+    backend = _start(library, nprobe, per_video, server, compound=compound is not None)
     folder = _folder(folder)
     if query is not None:
         text = compound.text if compound else query

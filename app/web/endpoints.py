@@ -1,6 +1,6 @@
 """The page's API for gradio_client, typed by the signatures below.
 
-``/search`` (query, k, folder, min_duration_s, max_duration_s, extensions, mode) -> list of hit
+``/search`` (query, k, folder, min_duration_s, max_duration_s, extensions, mode, per_video) -> list of hit
 dicts; ``/similar`` (segment_id, k) -> list of hit dicts; ``/add`` (files) -> summary text;
 ``/add_folder`` (path) when the server allows it; ``/status`` -> the status line; ``/info`` ->
 the library's weights (random weights said) and search modes. A person's
@@ -29,15 +29,17 @@ class Api:
         max_duration_s: float = 0.0,
         extensions: list[str] | None = None,
         mode: str = "all",
+        per_video: bool = False,
     ) -> list[dict]:
         """Text search. Returns the hits, best first: dicts with segment_id, video_id, video,
         start_s, end_s, seek_s (seconds), score, rank, duration_s and why they matched: matched
         (lists), visual_score, words (word, start_s, end_s), transcript, ocr_text, ocr_box. A
-        max_duration_s of 0 means no maximum. mode: all, visual, speech or text. Raises
+        max_duration_s of 0 means no maximum. mode: all, visual, speech or text. per_video: one
+        hit per video (its best moment), as `tempme search --per-video`. Raises
         gr.Error with the reason for bad input or a missing/empty library."""
         try:
             filters = make_filters(folder, min_duration_s, max_duration_s, extensions)
-            return [m.to_dict() for m in self.ctx.search(query, k, filters, mode=mode)]
+            return [m.to_dict() for m in self.ctx.search(query, k, filters, mode=mode, per_video=per_video)]
         except InputError as e:
             raise gr.Error(str(e)) from None
 

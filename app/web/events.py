@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
-from tempme.app.context import RANDOM_WEIGHTS, WEIGHTS_FILE, AppContext
+from tempme.app.context import AppContext
 from tempme.app.exports import PageExports, compound_query
-from tempme.app.validate import InputError, make_filters
+from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, make_filters
 from tempme.app.web.components import Page
 from tempme.app.web.render import (
     banner_text,

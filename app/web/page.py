@@ -26,8 +26,8 @@ import functools
 from importlib.resources import files
 
 import gradio as gr
-from tempme.app.context import ARCHITECTURES, WEIGHTS_FILE, AppContext
-from tempme.app.validate import MAX_K
+from tempme.app.context import ARCHITECTURES, AppContext
+from tempme.app.validate import MAX_K, WEIGHTS_FILE
 from tempme.app.web import endpoints
 from tempme.app.web.components import AddPanel, Page, Player, Results, SearchBar
 from tempme.app.web.events import wire
@@ -181,7 +181,10 @@ def _encoder_choice(ctx: AppContext) -> list:
         label="Model (open_clip architecture; tempme-tiny: a small test model)",
         elem_id="arch",
     )
-    first_weights = ctx.weight_choices(ARCHITECTURES[0])
+    # a library with an encoder never shows this panel: building it must not import torch (listing
+    # the downloaded tags does), so that a server answers text queries without it; the tags are
+    # listed again when the model radio changes
+    first_weights = ctx.weight_choices(ARCHITECTURES[0], downloaded=ctx.needs_encoder())
     weights = gr.Radio(
         first_weights,
         value=first_weights[0][1],

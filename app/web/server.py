@@ -12,6 +12,10 @@
 - SIGTERM stops a page add within a batch (committed videos kept, the lock released) and exits.
 - Once it listens it advertises itself in ``<library>/serving.json`` (:mod:`app.advert`, removed
   at exit) so that `tempme search` / `tempme shell` use its loaded model.
+- It listens before the model loads: the text tower loads in the background (`RunningPage.run`);
+  ``GET /ready`` answers 503 until it is loaded, then 200 (`ready_state`; no login needed: it
+  says nothing of the library), and the page's status line says "Loading the model…" meanwhile.
+  A library with a fresh query model answers text searches during that time.
 """
 
 from __future__ import annotations
@@ -113,6 +117,23 @@ def _one_thread_per_search(torch_threads: int) -> None:
     set_search_threads(torch_threads=max(1, torch_threads), faiss_threads=1)
 
 
+def ready_state(ctx: AppContext) -> tuple[int, dict]:
+    """``GET /ready``: (HTTP status, body). 200 once the model is loaded (``ready``), 503 before;
+    ``text`` says whether text searches are answered without waiting for it meanwhile."""
+    ready = not ctx.loading
+    return (200 if ready else 503), {"ready": ready, "text": ready or ctx.text_ready()}
+
+
+def _add_ready_route(demo: gr.Blocks, ctx: AppContext) -> None:
+    from fastapi.responses import JSONResponse
+
+    def ready() -> JSONResponse:
+        code, body = ready_state(ctx)
+        return JSONResponse(body, status_code=code)
+
+    demo.app.add_api_route("/ready", ready, methods=["GET"], include_in_schema=False)
+
+
 def _on_sigterm(served: list[AppContext], signum, frame) -> None:
     # SIGTERM (systemd, docker stop, tests): stop a page add first (its decoding threads would
     # hold the exit), then exit normally so that the private folder is removed.
@@ -154,6 +175,7 @@ def start(options: ServeOptions) -> RunningPage:
     _one_thread_per_search(options.torch_threads)
     demo, allowed, ctx = build_app(options.library, allow_folder_add=options.allow_folder_add, media_dir=private)
     served.append(ctx)
+    ctx.loading = True  # until RunningPage.run's warm-up has loaded the model
     demo.queue(default_concurrency_limit=1)
     logger.info(
         "serving library %s on http://%s:%d (%d files allowed)",
@@ -179,6 +201,7 @@ def start(options: ServeOptions) -> RunningPage:
         quiet=True,  # Gradio's banner ("Running on local URL", "set `share=True`"): the caller prints ours
         prevent_thread_lock=True,
     )
+    _add_ready_route(demo, ctx)
     url = local_url(options.host, demo.server_port or options.port)
     if write_advert(options.library, url, auth=options.credentials is not None) is not None:
         atexit.register(remove_advert, options.library)  # also on SIGTERM (sys.exit) and Ctrl-C

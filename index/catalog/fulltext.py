@@ -39,7 +39,18 @@ def text_match(row: TextLine, relevance: float, rank: int) -> TextMatch:
     words = tuple((w, float(a), float(b)) for w, a, b in json.loads(row.words_json)) if row.words_json else ()
     box = tuple(float(v) for v in json.loads(row.box_json)) if row.box_json else None
     return TextMatch(
-        row.id, row.video_id, row.segment_id, row.kind, row.start_s, row.end_s, row.text, words, box, relevance, rank
+        row.id,
+        row.video_id,
+        row.segment_id,
+        row.kind,
+        row.start_s,
+        row.end_s,
+        row.text,
+        words,
+        box,
+        relevance,
+        rank,
+        row.search_text,
     )
 
 
@@ -52,15 +63,16 @@ class FullText:
     def transaction(self, what: str) -> AbstractContextManager[Session]:  # Catalog's
         raise NotImplementedError
 
-    def videos_missing(self, kind: str) -> list[VideoToEnrich]:
-        """Indexed videos with no ``kind`` enrichment yet (by path), each with its segments."""
+    def videos_missing(self, kind: str, redo: bool = False) -> list[VideoToEnrich]:
+        """Indexed videos with no ``kind`` enrichment yet (with ``redo``: every indexed video),
+        by path, each with its segments."""
         if kind not in TEXT_KINDS:
             raise ValueError(f"kind must be one of {TEXT_KINDS}, got {kind!r}")
         done = select(Enrichment.video_id).where(Enrichment.kind == kind)
         with self.session() as s:
             videos = s.execute(
                 select(Video.id, Video.path, Video.duration_s)
-                .where(Video.status == "indexed", Video.id.not_in(done))
+                .where(Video.status == "indexed", *([] if redo else [Video.id.not_in(done)]))
                 .order_by(Video.path)
             ).all()
             segs: dict[int, list[tuple[int, float, float]]] = {}
@@ -105,6 +117,8 @@ class FullText:
                         score=ln.score,
                         words_json=json.dumps([list(w) for w in ln.words]) if ln.words else None,
                         box_json=json.dumps(list(ln.box)) if ln.box is not None else None,
+                        search_text=ln.search_text,
+                        phones=ln.phones,
                     )
                 )
             s.add(
@@ -149,8 +163,10 @@ class FullText:
     def search_text(
         self, query: str, kinds: tuple[str, ...], limit: int, filters: SearchFilters | None = None
     ) -> list[TextMatch]:
-        """Lines of ``kinds`` matching any word of ``query`` (stop words dropped), most relevant
-        first: FTS5 BM25 on SQLite, ``ts_rank`` over ``to_tsvector('english', text)`` on PostgreSQL."""
+        """Lines of ``kinds`` matching any word of ``query`` (stop words dropped) in their text or
+        their search form (``search_text``), most relevant first: FTS5 BM25 over both columns on
+        SQLite, ``ts_rank`` over ``to_tsvector('english', text || ' ' || search_text)`` on
+        PostgreSQL (the expression migration 0005 indexes)."""
         terms = query_terms(query)
         if not terms or limit <= 0:
             return []
@@ -171,9 +187,10 @@ class FullText:
                 # 'simple' configuration instead (no index: a scan, for rare queries only)
                 empty = s.execute(text("SELECT numnode(to_tsquery('english', :q)) = 0"), {"q": q_or}).scalar()
                 cfg = "simple" if empty else "english"
+                tsv = f"to_tsvector('{cfg}', text || ' ' || coalesce(search_text, ''))"
                 sql = text(
-                    f"SELECT id, ts_rank(to_tsvector('{cfg}', text), q) AS r FROM text_lines, "
-                    f"to_tsquery('{cfg}', :q) q WHERE to_tsvector('{cfg}', text) @@ q "
+                    f"SELECT id, ts_rank({tsv}, q) AS r FROM text_lines, "
+                    f"to_tsquery('{cfg}', :q) q WHERE {tsv} @@ q "
                     "ORDER BY r DESC, id LIMIT :n"
                 )
                 scored = s.execute(sql, {"q": q_or, "n": fetch}).all()
@@ -189,3 +206,31 @@ class FullText:
             rows = s.execute(q).all()
         rows.sort(key=lambda r: (-relevance[r[0].id], r[0].id))
         return [text_match(r[0], relevance[r[0].id], i) for i, r in enumerate(rows[:limit], 1)]
+
+    def speech_phones(self) -> list[tuple[int, str]]:
+        """(line id, phones) of every utterance stored with phones, in id order: what the phonetic
+        index (:class:`tempme.index.words.phonetic.PhoneIndex`) is built from."""
+        with self.session() as s:
+            rows = s.execute(
+                select(TextLine.id, TextLine.phones)
+                .where(TextLine.kind == "speech", TextLine.phones.is_not(None))
+                .order_by(TextLine.id)
+            ).all()
+        return [(int(i), p) for i, p in rows if p]
+
+    def speech_version(self) -> tuple[int, int]:
+        """(number, highest id) of the stored utterances: changes whenever any are added or
+        replaced (ids are never reused), so a phonetic index built from them can be kept."""
+        with self.session() as s:
+            n, top = s.execute(select(func.count(), func.max(TextLine.id)).where(TextLine.kind == "speech")).one()
+        return int(n), int(top or 0)
+
+    def text_lines_by_id(self, ids: list[int], filters: SearchFilters | None = None) -> dict[int, TextMatch]:
+        """line id -> the stored line (``relevance`` 0), for those of ``ids`` whose video passes
+        ``filters``."""
+        if not ids:
+            return {}
+        with self.session() as s:
+            q = select(TextLine).join(Video, TextLine.video_id == Video.id).where(TextLine.id.in_(list(ids)))
+            rows = s.scalars(filter_videos(q, filters)).all()
+            return {r.id: text_match(r, 0.0, 0) for r in rows}

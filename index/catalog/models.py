@@ -150,9 +150,11 @@ class TextLine(Base):
     on-screen text), ``[start_s, end_s)`` seconds, in the segment where it starts.
 
     ``words_json``: speech only, ``[[word, start_s, end_s], ...]``. ``box_json``: ocr only,
-    ``[x0, y0, x1, y1]`` as fractions of the frame. Full-text search runs over ``text``: the FTS5
-    table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
-    expression on PostgreSQL (migration 0004).
+    ``[x0, y0, x1, y1]`` as fractions of the frame. ``search_text`` and ``phones``: speech only,
+    the utterance's search form and phones (:func:`tempme.index.words.forms.speech_forms`; None
+    for lines stored without them). Full-text search runs over ``text`` and ``search_text``: the
+    FTS5 table ``text_lines_fts`` on SQLite (kept in step by triggers), a GIN-indexed ``tsvector``
+    expression on PostgreSQL (migrations 0004, 0005).
     """
 
     __tablename__ = "text_lines"
@@ -172,6 +174,8 @@ class TextLine(Base):
     score: Mapped[Optional[float]] = mapped_column(Float)  # OCR confidence
     words_json: Mapped[Optional[str]] = mapped_column(Text)
     box_json: Mapped[Optional[str]] = mapped_column(Text)
+    search_text: Mapped[Optional[str]] = mapped_column(Text)  # speech: wordnorm.search_form (0005)
+    phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)
 
 
 class ScoreNull(Base):

@@ -65,6 +65,20 @@ class EncoderInfo:
             json.dumps(cfg, sort_keys=True, default=str),
         )  # fmt: skip
 
+    def query_identity(self):
+        """The :class:`tempme.query_model.QueryModelIdentity` of this encoder's exported text
+        tower (docs/query.md); a record without an activation counts as :data:`LEGACY_QUICK_GELU`,
+        as :meth:`identity` does, so it matches the tower its reloaded encoder exports.
+
+        Raises:
+            KeyError: a record without ``embed_dim``."""
+        from tempme.query_model import QueryModelIdentity  # numpy only: no torch, no onnxruntime
+
+        record = self.to_dict()
+        if self.config and self.quick_gelu is None:
+            record["config"] = {**self.config, "quick_gelu": LEGACY_QUICK_GELU}
+        return QueryModelIdentity.from_encoder_record(record)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, EncoderInfo) and self.identity() == other.identity()
 
@@ -137,6 +151,8 @@ class NewTextLine:
     score: float | None = None
     words: tuple[tuple[str, float, float], ...] = ()
     box: tuple[float, float, float, float] | None = None
+    search_text: str | None = None  # speech: the search form of the words (words.forms)
+    phones: str | None = None  # speech: their phones, one |-separated group per word
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,7 @@ class TextMatch:
     box: tuple[float, float, float, float] | None
     relevance: float
     rank: int
+    search_text: str | None = None  # speech: the stored search form (None: stored before 0005)
 
 
 @dataclass(frozen=True)

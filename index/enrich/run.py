@@ -4,7 +4,7 @@
 (:meth:`Catalog.videos_missing`) and, one video at a time:
 
 - ``speech``: decodes the soundtrack and recognises it (:func:`.speech.transcribe_file`);
-  each utterance becomes a line with its words and times; a video without audio, or with a
+  each utterance becomes a line with its words and times, its search form and its phones; a video without audio, or with a
   broken audio stream, is recorded with that status and no lines;
 - ``ocr``: decodes ``frames_per_segment`` frames of each segment at the times the encoder's
   frames were sampled (:func:`tempme.video.uniform_times` over the segment, T frames, short side
@@ -25,6 +25,7 @@ from tempme.index.enrich.ocr import OcrConfig, TextReader, pick_frames
 from tempme.index.enrich.speech import SpeechConfig, SpeechRecognizer, make_recognizer, transcribe_file
 from tempme.index.hits import TextKind
 from tempme.index.reports import EnrichReport, ProgressFn
+from tempme.index.words.forms import speech_forms
 
 from tempme.video import VideoDecodeError, sample_frames, uniform_times
 
@@ -32,12 +33,15 @@ log = logging.getLogger(__name__)
 
 
 def speech_lines(path, recognizer: SpeechRecognizer) -> tuple[EnrichmentRecord, list[NewTextLine]]:
+    """The video's utterances, each with its words, its search form and its phones
+    (:func:`tempme.index.words.forms.speech_forms`), and the record of the run."""
     t0 = time.perf_counter()
     tr = transcribe_file(path, recognizer)
-    lines = [
-        NewTextLine("speech", u.start_s, u.end_s, u.text, words=tuple((w.text, w.start_s, w.end_s) for w in u.words))
-        for u in tr.utterances
-    ]
+    lines = []
+    for u in tr.utterances:
+        forms = speech_forms([w.text for w in u.words])
+        words = tuple((w.text, w.start_s, w.end_s) for w in u.words)
+        lines.append(NewTextLine("speech", u.start_s, u.end_s, u.text, words=words, **vars(forms)))
     rec = EnrichmentRecord(tr.status, tr.backend, tr.model, tr.language, tr.error, time.perf_counter() - t0)
     return rec, lines
 
@@ -74,8 +78,10 @@ def enrich(
     num_frames: int = 12,
     short_side: int = 224,
     progress: ProgressFn | None = None,
+    redo: bool = False,
 ) -> EnrichReport:
-    """Process every indexed video that has no ``kind`` record yet (see the module docstring).
+    """Process every indexed video that has no ``kind`` record yet (see the module docstring);
+    with ``redo``, every indexed video, each one's old lines replaced in the same transaction.
 
     Raises:
         ValueError: ``kind`` is ``speech`` without a recogniser or ``ocr`` without a reader.
@@ -84,7 +90,7 @@ def enrich(
     if kind is TextKind.SPEECH and recognizer is None or kind is TextKind.OCR and reader is None:
         raise ValueError(f"enriching {kind!r} needs a {'recognizer' if kind == 'speech' else 'reader'}")
     t0 = time.perf_counter()
-    todo = catalog.videos_missing(kind.value)
+    todo = catalog.videos_missing(kind.value, redo=redo)
     report = EnrichReport(kind.value)
     for i, video in enumerate(todo):
         if kind is TextKind.SPEECH:
@@ -111,8 +117,9 @@ def enrich_library(
     speech: SpeechConfig | None = None,
     ocr: OcrConfig | None = None,
     progress: ProgressFn | None = None,
+    redo: bool = False,
 ) -> EnrichReport:
-    """:func:`enrich` one kind with the recogniser ``speech`` asks for (default: the automatic
+    """:func:`enrich` one kind (``redo``: every video again) with the recogniser ``speech`` asks for (default: the automatic
     choice) or a :class:`~.ocr.TextReader` with ``ocr``; OCR reads the frames at the recorded
     encoder's frame count and resolution, but never below 224 pixels (tiny test models have
     32-pixel frames, where nothing is legible).
@@ -126,10 +133,16 @@ def enrich_library(
     except ValueError:
         raise ValueError(f"kind must be speech or ocr, got {kind!r}") from None
     if kind is TextKind.SPEECH:
-        return enrich(catalog, kind, recognizer=make_recognizer(speech), progress=progress)
+        return enrich(catalog, kind, recognizer=make_recognizer(speech), progress=progress, redo=redo)
     info = catalog.encoder_info()
     num_frames = info.num_frames if info and info.num_frames else 12
     short_side = max(info.image_size if info and info.image_size else 224, 224)
     return enrich(
-        catalog, kind, reader=TextReader(ocr), num_frames=num_frames, short_side=short_side, progress=progress
+        catalog,
+        kind,
+        reader=TextReader(ocr),
+        num_frames=num_frames,
+        short_side=short_side,
+        progress=progress,
+        redo=redo,
     )

@@ -14,10 +14,22 @@ _EXPORTS = {
     **dict.fromkeys(("Executor", "FileStamp", "Outcome", "VideoFailure", "VideoResult"), "outcomes"),
     **dict.fromkeys(("IngestPlan", "plan_ingest"), "plan"),
     **dict.fromkeys(("Committer", "storage_message", "to_new_video"), "writer"),
-    **dict.fromkeys(("IngestTarget", "add_videos", "engine_for", "plan_paths", "remove_videos", "request_spec"), "run"),
+    **dict.fromkeys(
+        (
+            "IngestTarget",
+            "add_videos",
+            "engine_for",
+            "library_query_model",
+            "plan_paths",
+            "remove_videos",
+            "request_spec",
+        ),
+        "run",
+    ),
     **dict.fromkeys(("STAGING_NAME", "Staging", "discard_staging", "reindex_spec", "reindex_videos"), "reindex"),
     **dict.fromkeys(("FileChangedError", "LocalExecutor"), "executor"),
     "RayExecutor": "ray",
+    **dict.fromkeys(("QUERY_MODEL_DIR", "ensure_query_model", "library_state"), "query_model"),
     **dict.fromkeys(
         (
             "EncoderHandle",

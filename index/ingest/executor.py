@@ -34,9 +34,10 @@ import torch
 from tempme.index.ingest.encoders import EncoderHandle
 from tempme.index.ingest.outcomes import FileStamp, Outcome, VideoFailure, VideoResult
 from tempme.index.media.files import content_hash
-from tempme.index.media.scan import VideoScan, scan_video
+from tempme.index.media.scan import ScannedSegment, VideoScan, scan_video
 from tempme.index.media.scan_pool import ScanPool
 from tempme.index.media.segments import SegmentParams, SegmentSpan
+from tempme.index.media.thumbnails import thumbnail_jpeg
 from tempme.index.settings import get_settings
 
 from tempme.video import VideoDecodeError, probe
@@ -52,6 +53,7 @@ class FileChangedError(OSError):
 class _Pending:
     spans: list[SegmentSpan] = field(default_factory=list)
     embeddings: list[np.ndarray] = field(default_factory=list)
+    thumbnails: list[bytes] = field(default_factory=list)  # JPEG per segment (b"": none)
     queued: int = 0  # segments waiting in the batch
     encode_s: float = 0.0
     done: tuple | None = None  # ("done", key, meta, digest, decoded_frames, decode_s, stamp)
@@ -70,6 +72,16 @@ def _put(out: queue.Queue, item: tuple, stop: threading.Event, waited: list[floa
         return False
     finally:
         waited[0] += time.perf_counter() - t0
+
+
+def segment_thumbnail(seg: ScannedSegment) -> bytes:
+    """The segment's thumbnail JPEG from its sampled frames (``b""`` when it cannot be made: the
+    page then makes one on demand); never fails the file."""
+    try:
+        return thumbnail_jpeg(seg.frames, seg.times_s, seg.span.start_s, seg.span.end_s)
+    except Exception as exc:  # PIL on an odd frame: the picture is optional
+        log.debug("no thumbnail for %s-%s s: %s", seg.span.start_s, seg.span.end_s, exc)
+        return b""
 
 
 def _decode_job(
@@ -107,7 +119,8 @@ def _decode_job(
                         f"decoding took more than {timeout_s:g} s (at {seg.span.end_s:.1f} s "
                         f"of the video); the file is skipped"
                     )
-                if not _put(out, ("seg", key, seg.span, preprocess(seg.frames)), stop, waited):
+                item = ("seg", key, seg.span, preprocess(seg.frames), segment_thumbnail(seg))
+                if not _put(out, item, stop, waited):
                     return
             if FileStamp.of(path) == before:
                 _put(out, ("done", key, meta, digest, scan.decoded_frames, spent(), before), stop, waited)
@@ -136,7 +149,7 @@ class _Batches:
     def __init__(self, paths: list[Path], encoder, batch_size: int) -> None:
         self.paths, self.enc, self.batch_size = paths, encoder, batch_size
         self.pending = {i: _Pending() for i in range(len(paths))}
-        self.batch: list[tuple[int, SegmentSpan, torch.Tensor]] = []
+        self.batch: list[tuple[int, SegmentSpan, torch.Tensor, bytes]] = []
         self.finished = 0
 
     def flush(self) -> Iterator[Outcome]:
@@ -148,11 +161,12 @@ class _Batches:
         with self.enc.inference():
             emb = self.enc.encode_video(x).float().cpu().numpy()  # (B, D)
         share = (time.perf_counter() - t0) / len(self.batch)
-        for (key, span, _), e in zip(self.batch, emb):
+        for (key, span, _, thumb), e in zip(self.batch, emb):
             p = self.pending.get(key)
             if p is not None:
                 p.spans.append(span)
                 p.embeddings.append(e)
+                p.thumbnails.append(thumb)
                 p.queued -= 1
                 p.encode_s += share
         keys = sorted({b[0] for b in self.batch})
@@ -172,15 +186,16 @@ class _Batches:
             yield VideoFailure(self.paths[key], "no segment: no decoded frame has a timestamp", decode_s)
             return
         yield VideoResult(
-            self.paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames, decode_s, p.encode_s, stamp
-        )
+            self.paths[key], meta, digest, p.spans, np.stack(p.embeddings), n_frames, decode_s, p.encode_s, stamp,
+            tuple(p.thumbnails),
+        )  # fmt: skip
 
     def take(self, item: tuple) -> Iterator[Outcome]:
         """One message of a decoding job (see :func:`_decode_job`)."""
         kind, key = item[0], item[1]
         if kind == "seg":
             self.pending[key].queued += 1
-            self.batch.append((key, item[2], item[3]))
+            self.batch.append((key, item[2], item[3], item[4]))
             if len(self.batch) >= self.batch_size:
                 yield from self.flush()
         elif kind == "done":

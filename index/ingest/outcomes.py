@@ -50,6 +50,7 @@ class VideoResult:
     decode_s: float = 0.0  # this video's decoding time (s), without waiting for the encoder
     encode_s: float = 0.0  # its share of the encoder's time (s)
     stamp: FileStamp | None = None  # None: stat the file at commit (executors that do not stamp)
+    thumbnails: tuple[bytes, ...] = ()  # (S,) JPEGs made from the decoded frames; empty: made on demand
 
 
 @dataclass(frozen=True)

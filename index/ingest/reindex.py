@@ -36,9 +36,11 @@ from tempme.index.ingest.calibrate import calibrate
 from tempme.index.ingest.encoders import EncoderInfo
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import FileStamp, VideoResult
+from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
 from tempme.index.ingest.run import IngestTarget, engine_for
 from tempme.index.ingest.writer import to_new_video
 from tempme.index.reports import ProgressFn, ReindexReport
+from tempme.index.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,8 @@ def reindex_videos(
     if target.cancel.is_set() or len(done) + len(failed) < len(videos):
         report.interrupted = True
     else:
+        if get_settings().query_model:  # staged beside the vectors, moved in by the switch
+            report.query_model = ensure_query_model(staging.dir / QUERY_MODEL_DIR, info, lambda: encoder)
         _switch(target, spec, info, staging, done, failed)
         log.info("library %s: re-encoded with %s", target.path, report.encoder)
         calibrate(target.catalog, target.store, encoder, force=True)  # the new encoder's nulls
@@ -237,7 +241,16 @@ def _switch(target: IngestTarget, spec, record: EncoderInfo, staging: Staging, d
         target.store.rebuild()
     target.store.save()
     target.dropped(old_ids)
+    _move_query_model(staging.dir / QUERY_MODEL_DIR, target.path / QUERY_MODEL_DIR)
     staging.clear()
+
+
+def _move_query_model(staged: Path, folder: Path) -> None:
+    """The new encoder's query model in place of the old one (which no search uses any more: the
+    record changed); without a staged one, the old one goes (stale: the torch path answers)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    if staged.is_dir():
+        os.replace(staged, folder)
 
 
 def reindex_spec(target: IngestTarget, options: IngestOptions) -> encoders.EncoderSpec:

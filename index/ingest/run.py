@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +25,11 @@ from tempme.index.ingest.calibrate import calibrate
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
+from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
 from tempme.index.ingest.writer import Committer
 from tempme.index.media.files import walk
 from tempme.index.reports import IndexReport, ProgressFn
+from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -36,13 +38,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class IngestTarget:
     """The library a run writes to. ``cancel``: set to stop a run within a batch (what was
-    committed is kept); ``dropped``: told the (N,) segment ids a run deletes (their thumbnails go)."""
+    committed is kept); ``dropped``: told the (N,) segment ids a run deletes (their thumbnails go);
+    ``thumbnails``: stores the JPEGs an engine made for a video's new (S,) segment ids."""
 
     path: Path
     catalog: Catalog
     store: VectorStore
     cancel: threading.Event
     dropped: Callable[[np.ndarray], None]
+    thumbnails: Callable[[np.ndarray, Sequence[bytes]], None] | None = None
 
 
 def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.EncoderSpec:
@@ -94,7 +98,8 @@ def add_videos(
 ) -> tuple[IndexReport, object | None]:
     """Index ``paths`` with the encoder ``spec`` (see ``Library.add``); ``loaded``: the library's
     encoder if it already has one in memory. Returns the report and the encoder used (None when
-    nothing needed encoding)."""
+    nothing needed encoding). Then the library's query model is made fresh (exported when missing
+    or stale, unless ``TEMPME_QUERY_MODEL=0``: :func:`.query_model.ensure_query_model`)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
     plan = plan_paths(target.catalog, paths)
@@ -110,7 +115,9 @@ def add_videos(
             )  # fmt: skip
         handle = encoders.bind(target.catalog, target.path, encoder, spec)
         target.store.ensure(encoder.embed_dim)
-    committer = Committer(target.catalog, target.store, flush_every=options.flush_every, progress=progress)
+    committer = Committer(
+        target.catalog, target.store, flush_every=options.flush_every, progress=progress, thumbnails=target.thumbnails
+    )
     target.dropped(committer.begin(plan))
     if handle is not None:
         for outcome in engine_for(options, target.cancel).run(plan.encode, handle):
@@ -120,7 +127,20 @@ def add_videos(
     report = committer.finish(interrupted=target.cancel.is_set())
     if encoder is not None and not report.interrupted:
         calibrate(target.catalog, target.store, encoder)  # confidence's nulls (docs/confidence.md)
+    if get_settings().query_model and not report.interrupted:
+        report.query_model = library_query_model(target, encoder or loaded)
     return report, encoder
+
+
+def library_query_model(target: IngestTarget, encoder: object | None = None, verify: bool = False) -> str:
+    """:func:`.query_model.ensure_query_model` for the library: ``encoder`` (its loaded encoder),
+    else the recorded one, loaded only when an export is needed. Returns what happened."""
+
+    def load():
+        return encoder if encoder is not None else encoders.load_recorded(target.catalog, target.path)
+
+    folder = target.path / QUERY_MODEL_DIR
+    return ensure_query_model(folder, target.catalog.encoder_info(), load, verify=verify)
 
 
 def remove_videos(target: IngestTarget, path: Path, confirm: Callable[[list[Path]], bool] | None = None) -> int:

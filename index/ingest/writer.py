@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -46,8 +47,10 @@ class Committer:
         *,
         flush_every: int | None = None,
         progress: ProgressFn | None = None,
+        thumbnails: Callable[[np.ndarray, Sequence[bytes]], None] | None = None,
     ) -> None:
         self.catalog = catalog
+        self.thumbnails = thumbnails  # stores a video's index-time JPEGs under its new segment ids
         self.store = store
         self.flush_every = flush_every or get_settings().flush_every
         self.progress = progress
@@ -113,6 +116,8 @@ class Committer:
     def _video(self, v: VideoResult) -> None:
         ids = self.catalog.add_video(to_new_video(v))
         self.store.add(np.asarray(v.embeddings, np.float32), ids)
+        if self.thumbnails is not None and len(v.thumbnails) == len(ids):
+            self.thumbnails(ids, v.thumbnails)
         r = self.report
         r.indexed += 1
         r.segments += len(ids)

@@ -24,6 +24,7 @@ _EXPORTS = {
             "pick_frame",
             "purge_legacy",
             "thumbnail",
+            "thumbnail_jpeg",
             "thumbnail_name",
         ),
         "thumbnails",

@@ -4,6 +4,11 @@ The frame at a moment's first instant is often black or flat (fades, title cards
 frames inside the segment are decoded and the first that is neither near-black nor
 near-uniform is kept (else the one with the most detail): :func:`pick_frame`.
 
+Made twice over: at index time from the frames the decoding pass already sampled for the encoder
+(:func:`thumbnail_jpeg`: no second decode, so a new query's page shows pictures at once), and on
+demand for segments without one (libraries indexed before, a reindex, the Ray engine): a few
+frames decoded inside the segment (:func:`thumbnail`).
+
 The folder is served by the page, so its names must not be guessable: a thumbnail is named by
 a keyed hash of its segment id (blake2b with the library's secret key, ``thumbs.key`` beside the
 folder, never inside it). Thumbnails are made only for segments still in the catalog, and the
@@ -13,10 +18,13 @@ library deletes those of the segments it drops (:func:`drop_thumbnails`).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
 import secrets
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +115,31 @@ def purge_legacy(folder: Path) -> int:
     return gone
 
 
+def thumbnail_jpeg(frames: np.ndarray, times_s: np.ndarray, start_s: float, end_s: float, max_side: int = 320) -> bytes:
+    """The JPEG (bytes) of a segment's thumbnail from frames already decoded: of the (T, H, W, 3)
+    uint8 ``frames`` sampled at ``times_s`` (T,) seconds, those nearest to the :data:`CANDIDATES`
+    fractions of ``[start_s, end_s)``, then :func:`pick_frame`; scaled down (never up) so the
+    longer side is at most ``max_side`` px. About 10-20 KB at 320 x 180."""
+    from PIL import Image
+
+    length = max(0.0, end_s - start_s)
+    times = np.asarray(times_s, dtype=np.float64)
+    nearest = [int(np.argmin(np.abs(times - (start_s + f * length)))) for f in CANDIDATES]
+    frame = frames[nearest[pick_frame([frames[i] for i in nearest])]]
+    image = Image.fromarray(np.ascontiguousarray(frame[..., :3]))
+    image.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)  # keeps the aspect ratio
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def _write(out: Path, data: bytes) -> None:
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+
+
 def thumbnail(
     folder: Path, key: bytes, segment_id: int, path: Path, start_s: float, end_s: float, max_side: int = 320
 ) -> Path:
@@ -118,20 +151,19 @@ def thumbnail(
     Raises:
         tempme.video.VideoDecodeError: the file is gone or broken.
     """
+    out = Path(folder) / thumbnail_name(key, segment_id)
+    if out.is_file():  # made at index time or earlier: no decoding, no torch (tempme.video imports it)
+        return out
     from PIL import Image
 
     from tempme.video import sample_frames
 
-    out = Path(folder) / thumbnail_name(key, segment_id)
-    if out.is_file():
-        return out
     length = max(0.0, end_s - start_s)
     frames = list(sample_frames(path, [start_s + f * length for f in CANDIDATES], max_side=max_side))
     frame = frames[pick_frame(frames)]
-    out.parent.mkdir(exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    Image.fromarray(frame).save(tmp, format="JPEG", quality=85)
-    os.replace(tmp, out)
+    data = io.BytesIO()
+    Image.fromarray(frame).save(data, format="JPEG", quality=85)
+    _write(out, data.getvalue())
     return out
 
 
@@ -145,6 +177,16 @@ class Thumbnails:
     def get(self, segment_id: int, path: Path, start_s: float, end_s: float, max_side: int = 320) -> Path:
         """:func:`thumbnail` of the segment ``[start_s, end_s)`` of ``path``."""
         return thumbnail(self.folder, self.key, segment_id, path, start_s, end_s, max_side)
+
+    def put(self, segment_ids: np.ndarray, jpegs: Sequence[bytes]) -> None:
+        """Store the JPEGs made at index time (:func:`thumbnail_jpeg`), one per segment id (S,);
+        a file that cannot be written is logged, not raised (the page makes it on demand)."""
+        try:
+            for sid, data in zip(np.asarray(segment_ids, dtype=np.int64).tolist(), jpegs, strict=True):
+                if data:
+                    _write(self.folder / thumbnail_name(self.key, sid), data)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot store thumbnails made while indexing: %s", exc)
 
     def drop(self, segment_ids: np.ndarray) -> None:
         """:func:`drop_thumbnails`; a file that cannot be deleted is logged, not raised."""

@@ -11,9 +11,10 @@ lone query is encoded at once, and under load the batch grows by itself. On CPU 
 Q queries costs much less than Q forwards of one (the weights are read once), so throughput
 rises with concurrency.
 
-Threads: the text tower runs on the torch threads the entry point set once
-(:func:`set_search_threads`: ``tempme search`` and ``tempme serve`` use one, a 32-token sequence
-gains nothing from a team of threads).
+The text tower is the library's query model (ONNX, no torch) when it is fresh, else the torch
+encoder (:mod:`.towers`); threads: the count the entry point set once
+(:func:`.towers.set_search_threads`: ``tempme search`` and ``tempme serve`` use one, a 32-token
+sequence gains nothing from a team of threads).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from pathlib import Path
 
 import numpy as np
 from cachetools import LRUCache
+from tempme.index.catalog import EncoderInfo
+from tempme.index.query.towers import TextTower, open_query_model, open_text_tower
 from tempme.index.settings import get_settings
-from tempme.index.vectors import set_faiss_threads
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +87,29 @@ class QueryEncoder:
 
     Args:
         load_encoder: returns the library's ``tempme.encoder.VideoEncoder``; called once, by the
-            first query, in the caller's thread (so that its errors reach that caller).
+            first query, in the caller's thread (so that its errors reach that caller), unless
+            ``load_query_model`` gives a tower.
         cache_size: queries kept (default: ``get_settings().query_cache``).
         max_batch: most queries per text-tower forward (default: ``get_settings().query_batch``).
+        load_query_model: opens the library's query model (:func:`.towers.open_query_model`),
+            raising ``QueryModelError`` when it is missing or stale; None: torch only.
+
+    ``backend`` is None until the first query, then ``"onnx"`` or ``"torch"``.
     """
 
     def __init__(
-        self, load_encoder: Callable[[], object], cache_size: int | None = None, max_batch: int | None = None
+        self,
+        load_encoder: Callable[[], object],
+        cache_size: int | None = None,
+        max_batch: int | None = None,
+        *,
+        load_query_model: Callable[[], TextTower] | None = None,
     ) -> None:
         settings = get_settings()
         cache_size = cache_size or settings.query_cache
         self._load_encoder = load_encoder
+        self._load_query_model = load_query_model
+        self.backend: str | None = None
         self._cache: LRUCache[str, np.ndarray] = LRUCache(maxsize=cache_size)
         self._cache_lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -105,16 +120,10 @@ class QueryEncoder:
     def _start(self) -> TextBatcher:
         with self._start_lock:
             if self._batcher is None:
-                import torch  # here, not at import: `tempme stats` never loads it
-
-                encoder = self._load_encoder()
-
-                def encode_many(texts: Sequence[str]) -> np.ndarray:  # (Q,) -> (Q, D)
-                    with torch.inference_mode():
-                        return encoder.encode_text(list(texts)).float().cpu().numpy()
-
-                self._batcher = TextBatcher(encode_many, max_batch=self.max_batch)
-                self._encode_many = encode_many
+                tower = open_text_tower(self._load_query_model, self._load_encoder)
+                self._batcher = TextBatcher(tower.encode_many, max_batch=self.max_batch)
+                self._encode_many = tower.encode_many
+                self.backend = tower.backend
             return self._batcher
 
     def encode(self, text: str) -> np.ndarray:
@@ -122,7 +131,7 @@ class QueryEncoder:
 
         Raises:
             ValueError: empty query. Whatever loading the encoder raises (LibraryError,
-            tempme.weights.WeightsUnavailableError).
+            tempme.weights.WeightsUnavailableError) when the query model is not used.
         """
         if not text or not text.strip():
             raise ValueError("empty query")
@@ -147,14 +156,53 @@ class QueryEncoder:
         return list(self._batcher.batches) if self._batcher is not None else []
 
 
-def set_search_threads(torch_threads: int | None = None, faiss_threads: int | None = None) -> None:
-    """The thread counts of a search process, set once by its entry point (``tempme search``,
-    ``tempme serve``): torch's (the text tower) and FAISS's (OpenMP); default the settings' (1
-    and 1). One query gains nothing from a team of threads: the text tower takes 57 ms on one
-    thread against 1.2 s on two busy cores, FAISS 1.8 against 8 ms p50 for IVF at 1e5 vectors,
-    a whole search 23 against 44 ms on 2 shared cores."""
-    import torch  # here, not at import: `tempme stats` never loads it
+class TextQueries:
+    """A library's text side: a :class:`QueryEncoder` over its query model in ``folder``
+    (or the torch tower of ``load_encoder()``), renewed when the recorded encoder changes.
 
-    settings = get_settings()
-    torch.set_num_threads(max(1, torch_threads or settings.torch_threads))
-    set_faiss_threads(faiss_threads or settings.faiss_threads)
+    Args:
+        folder: the library's query-model folder.
+        record: the catalog's encoder record now (``Catalog.encoder_info``).
+        load_encoder: the library's ``VideoEncoder`` (used only without a fresh query model).
+    """
+
+    def __init__(self, folder: Path, record: Callable[[], EncoderInfo | None], load_encoder: Callable[[], object]):
+        self.folder, self.record, self.load_encoder = Path(folder), record, load_encoder
+        self.query, self.info = self.renew(record())
+
+    def renew(self, info: EncoderInfo | None):
+        """A fresh :class:`QueryEncoder` (cache empty, tower loaded on its first query) for ``info``."""
+        self.query = QueryEncoder(
+            self.load_encoder, load_query_model=lambda: open_query_model(self.folder, self.record())
+        )
+        self.info = info
+        return self.query, info
+
+    def changed(self, info: EncoderInfo | None) -> bool:
+        """Renew when ``info`` (the record now) is not the one this side was made for; True then."""
+        if info == self.info:
+            return False
+        self.renew(info)
+        return True
+
+    def encode(self, text: str) -> np.ndarray:
+        """(D,) unit vector of ``text`` (:meth:`QueryEncoder.encode`)."""
+        return self.query.encode(text)
+
+    @property
+    def backend(self) -> str | None:
+        """``"onnx"`` or ``"torch"`` once the first query loaded a tower; None before."""
+        return self.query.backend
+
+    def state(self, verify: bool = False) -> str:
+        """``"fresh"``, or why text queries would load torch (``"missing (...)"``, ``"stale: ..."``,
+        ``"no encoder recorded"``); ``verify`` hashes every file. No torch."""
+        from tempme.query_model import query_model_state
+
+        info = self.record()
+        return "no encoder recorded" if info is None else query_model_state(self.folder, info.query_identity(), verify)
+
+    def ready(self) -> bool:
+        """True when a text query needs no torch model loaded first: a tower is loaded, or the
+        query model is fresh for the record."""
+        return self.backend is not None or self.state() == "fresh"
