@@ -1,7 +1,8 @@
 """Who serves a library: `tempme serve` advertises itself in the library folder so that
 `tempme search` and `tempme shell` reuse its loaded model instead of loading their own.
 
-The advert is ``<library>/serving.json``: ``{"url", "pid", "auth", "started_at"}``, written
+The advert is ``<library>/serving.json``: ``{"url", "api", "pid", "auth", "started_at"}`` (``url``
+the page, ``api`` the REST API's base URL, ``http://127.0.0.1:7860/api/v1``), written
 (atomically) once the server listens and removed when it exits. A reader trusts it only when
 the process is alive and the port accepts a connection within half a second (a server killed
 with SIGKILL leaves a stale file; a reused pid does not answer on the port); a stale advert is
@@ -34,9 +35,10 @@ class ServerAdvert:
     pid: int
     auth: bool = False
     started_at: str = ""
+    api: str = ""  # the REST API's base URL; "" in adverts of servers before the API (issue 23)
 
     def to_dict(self) -> dict:
-        return {"url": self.url, "pid": self.pid, "auth": self.auth, "started_at": self.started_at}
+        return {"url": self.url, "api": self.api, "pid": self.pid, "auth": self.auth, "started_at": self.started_at}
 
 
 def advert_path(library: Path) -> Path:
@@ -53,10 +55,12 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/"
 
 
-def write_advert(library: Path, url: str, *, auth: bool) -> Path | None:
-    """Advertise this process as the server of ``library``; returns the file, or None when the
-    folder cannot be written (logged: searches then load their own model)."""
-    advert = ServerAdvert(url, os.getpid(), auth, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+def write_advert(library: Path, url: str, *, auth: bool, api: str = "") -> Path | None:
+    """Advertise this process as the server of ``library`` (``api``: its REST API's base URL);
+    returns the file, or None when the folder cannot be written (logged: searches then load
+    their own model)."""
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    advert = ServerAdvert(url, os.getpid(), auth, when, api)
     path = advert_path(library)
     tmp = path.with_name(f".{ADVERT_NAME}.{os.getpid()}.tmp")
     try:
@@ -104,7 +108,9 @@ def find_server(library: Path) -> ServerAdvert | None:
     path = advert_path(library)
     try:
         d = json.loads(path.read_text())
-        advert = ServerAdvert(str(d["url"]), int(d["pid"]), bool(d.get("auth")), str(d.get("started_at", "")))
+        advert = ServerAdvert(
+            str(d["url"]), int(d["pid"]), bool(d.get("auth")), str(d.get("started_at", "")), str(d.get("api") or "")
+        )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:

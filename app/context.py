@@ -1,8 +1,7 @@
 """The service layer over one library: search, play, explain, add, status, as plain functions.
 
-The Gradio page (`tempme.app.web`) and any other front end (a REST API) call `AppContext`; it
-takes and returns plain Python values (no Gradio types), so it is unit-tested without a server
-or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
+The Gradio page (`tempme.app.web`) and the REST API (`tempme.app.api`) call `AppContext`; it
+takes and returns plain Python values, so it is unit-tested without a server or a browser. Every problem a person can cause (see `app.validate`; also a missing or empty
 library, a folder the server does not allow) raises `InputError`, whose message is shown as is.
 
 Results are the library's own `Hit`s (with their thumbnail filled in) and filters its own
@@ -11,21 +10,26 @@ Results are the library's own `Hit`s (with their thumbnail filled in) and filter
 
 from __future__ import annotations
 
-import atexit
 import functools
 import logging
-import shutil
 import tempfile
 import threading
-import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tempme.app.explain_cache import explain_picture
+from tempme.app.explain_cache import explain_picture, private_folder
+from tempme.app.first_run import encoder_choice, no_encoder, start_message
 from tempme.app.status import format_stats, format_summary, front_info, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
-from tempme.app.validate import InputError, clean_encoder_choice, clean_k, clean_query, weight_choices
+from tempme.app.validate import (
+    BusyError,
+    InputError,
+    clean_k,
+    clean_query,
+    clean_server_folder,
+    weight_choices,
+)
 from tempme.index import (
     SEARCH_MODES,
     CompoundQuery,
@@ -34,6 +38,7 @@ from tempme.index import (
     Library,
     LibraryBusyError,
     LibraryError,
+    NotServableError,
     ProgressFn,
     SearchFilters,
     is_under,
@@ -41,8 +46,6 @@ from tempme.index import (
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES = ("ViT-B-32", "ViT-B-16", "tempme-tiny")
-"""Models the page offers for a new library (tempme.weights.SUPPORTED_ARCHS, without importing torch)."""
 NEW_VIDEO_MOMENTS = 12
 """Moments shown per video by "Show new videos"."""
 
@@ -66,7 +69,6 @@ class AppContext:
         library_dir: the library directory (`tempme --library DIR serve`).
         allow_folder_add: accept a server folder path in `add_folder` (off by default: it lets a
             page user make the server read any folder it can).
-        on_new_files: called with the paths of videos just added (the server allows them).
         remux_dir: where browser-playable copies of AVI/MKV videos go (served by the page; `tempme
             serve` passes Gradio's private folder). Default: a ``tempme-remux`` temporary folder.
     """
@@ -76,16 +78,15 @@ class AppContext:
         library_dir: str | Path,
         *,
         allow_folder_add: bool = False,
-        on_new_files: Callable[[list[Path]], None] | None = None,
         remux_dir: str | Path | None = None,
     ) -> None:
         self.library_dir = Path(library_dir).expanduser().resolve()
         self.allow_folder_add = allow_folder_add
-        self.on_new_files = on_new_files
         self.remux_dir = Path(remux_dir) if remux_dir is not None else Path(tempfile.gettempdir()) / "tempme-remux"
         self._open_lock = threading.Lock()
         self._library: Library | None = None
         self.last_add: str | None = None
+        self.warmed_up, self.warm_up_error = False, None  # set by warm_up (the server's start)
         self.loading = False  # the model is being loaded (`warm_up`): the status line says so
 
     @property
@@ -117,12 +118,7 @@ class AppContext:
 
     def start_message(self) -> str:
         """How to start a library that does not exist yet (or is empty), for the page."""
-        exists = self._library is not None  # no lock: library() calls this while holding it
-        where = f"No videos in {self.library_dir}" if exists else f"No library at {self.library_dir}"
-        return (
-            f"{where} yet. To start: open **Add videos** below, choose the "
-            f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
-        )
+        return start_message(self.library_dir, self._library is not None)  # no lock: library() holds it
 
     def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
         """(label, value) of the weights the page offers for a new library (:func:`.validate.weight_choices`)."""
@@ -131,11 +127,8 @@ class AppContext:
     def encoder_choice(
         self, arch: str | None, weights: str | None, weights_file: str | None, adapter: str | None, confirmed: bool
     ) -> EncoderSpec:
-        """Check the page's first-run encoder choice (`app.validate.clean_encoder_choice`)."""
-        offline = [v for _, v in self.weight_choices(arch)] if arch in ARCHITECTURES else []
-        return clean_encoder_choice(
-            arch, weights, weights_file, adapter, confirmed, architectures=ARCHITECTURES, offline_tags=offline
-        )
+        """Check the page's first-run encoder choice (:func:`.first_run.encoder_choice`)."""
+        return encoder_choice(arch, weights, weights_file, adapter, confirmed)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -171,11 +164,14 @@ class AppContext:
         mode: str = "all",
         compound: CompoundQuery | None = None,
         per_video: bool = False,
+        *,
+        thumbnails: bool = True,
     ) -> list[Hit]:
         """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
         ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
         search that "then / while" query instead (``app.exports.compound_query``);
-        ``per_video``: each video's best moment only.
+        ``per_video``: each video's best moment only; ``thumbnails``: make each hit's picture now
+        (the page), or leave it to be made when asked for (the API).
 
         Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
         text search on a library without transcripts / on-screen text."""
@@ -188,9 +184,17 @@ class AppContext:
             hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode, per_video=per_video)
         except LibraryError as e:
             raise InputError(str(e)) from None
-        return self._with_thumbnails(lib, hits)
+        return self._with_thumbnails(lib, hits) if thumbnails else hits
 
-    def similar(self, segment_id: int, k: int, filters: SearchFilters = SearchFilters(), offset: int = 0) -> list[Hit]:
+    def similar(
+        self,
+        segment_id: int,
+        k: int,
+        filters: SearchFilters = SearchFilters(),
+        offset: int = 0,
+        *,
+        thumbnails: bool = True,
+    ) -> list[Hit]:
         """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
         k = clean_k(k)
         lib = self._searchable()
@@ -200,7 +204,7 @@ class AppContext:
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
-        return self._with_thumbnails(lib, hits)
+        return self._with_thumbnails(lib, hits) if thumbnails else hits
 
     def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
         """The moments of ``videos`` (e.g. just added), each video's first `NEW_VIDEO_MOMENTS`
@@ -208,18 +212,19 @@ class AppContext:
         lib = self.library()
         return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
 
-    def playable(self, hit: Hit) -> Path:
-        """The file to play for `hit` (a browser-playable copy for AVI/MKV); refuses anything
-        that is not an indexed library video."""
+    def playable(self, video_id: int, *, browser: bool = True) -> Path:
+        """The file to send for video ``video_id``: only a video the library may serve now
+        (``Library.servable_video``: in the catalog, a regular file, the file that was indexed);
+        with ``browser``, a browser-playable copy for AVI/MKV (`app.media`).
+
+        Raises InputError otherwise (the reason in words)."""
         from tempme.app.media import playable_file
 
-        lib = self.library()
-        path = Path(hit.path)
-        if not lib.is_library_file(path):
-            raise InputError(f"{path.name} is not (or no longer) in the library.")
-        if self.on_new_files is not None:  # e.g. indexed by `tempme index` while serving
-            self.on_new_files([path])
-        return playable_file(path, self.remux_dir)
+        try:
+            path = self.library().servable_video(int(video_id))
+        except NotServableError as e:
+            raise InputError(str(e)) from None
+        return playable_file(path, self.remux_dir) if browser else path
 
     def explain(self, hit: Hit) -> Path:
         """A PNG of how TempMe merged the tokens of `hit`'s segment (:mod:`tempme.explain`): its
@@ -233,50 +238,31 @@ class AppContext:
 
     @functools.cached_property
     def explain_dir(self) -> Path:
-        """Where :meth:`explain` keeps its pictures: a private folder of this process under the
-        system temp folder (which Gradio accepts as an output location), made on first use with
-        an unguessable name and removed at exit, so no other user can plant or read a picture and
-        nothing accumulates across runs."""
-        path = Path(tempfile.mkdtemp(prefix="tempme-explain-"))
-        atexit.register(shutil.rmtree, path, ignore_errors=True)
-        return path
+        """Where :meth:`explain` keeps its pictures (:func:`.explain_cache.private_folder`: this process's, removed at exit)."""
+        return private_folder()
 
     def video_paths(self) -> list[Path]:
         """Every indexed video of the library."""
         return self.library().video_paths()
 
-    def media_paths(self) -> list[Path]:
-        """Every file the page may serve: the library's videos and its thumbnail folder
-        (videos indexed later are added as they are played or added from the page)."""
-        try:
-            videos = self.video_paths()
-        except InputError:
-            videos = []
-        return [*videos, self.thumbnail_dir]
-
     # -- adding videos ----------------------------------------------------------------------
 
-    def _no_encoder(self) -> InputError:
-        return InputError(
-            f"The library at {self.library_dir} has no encoder yet: choose one under *Start the "
-            f"library* (in Add videos), or run "
-            f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
-        )
-
-    def _index(self, paths: list[Path], progress: ProgressFn | None, encoder: EncoderSpec | None = None) -> AddResult:
+    def _index(
+        self, paths: list[Path], progress: ProgressFn | None, encoder: EncoderSpec | None = None, wait: float = 5.0
+    ) -> AddResult:
         """Index ``paths`` with the library's encoder or, for a library without one, with
         ``encoder`` (recorded by the first add, as ``tempme index --model ...`` records it)."""
         lib = self.library(create=encoder is not None)
         spec = {}
         if lib.encoder_info() is None:
             if encoder is None:
-                raise self._no_encoder()
+                raise no_encoder(self.library_dir)
             spec = dict(model=encoder.model, pretrained=encoder.pretrained, adapter=encoder.adapter)
         before = set(lib.video_paths())
         try:  # the library's own encoder; the write lock is held for this run only
-            report = lib.add(paths, progress=progress, wait=5.0, **spec)
+            report = lib.add(paths, progress=progress, wait=wait, **spec)
         except LibraryBusyError:
-            raise InputError("Another tempme process is indexing this library; try again when it is done.") from None
+            raise BusyError("Another tempme process is indexing this library; try again when it is done.") from None
         except (LibraryError, FileNotFoundError) as e:
             raise InputError(str(e)) from None
         except Exception as e:  # weights that do not load, an adapter that does not fit (first run)
@@ -285,14 +271,12 @@ class AppContext:
             logger.info("first-run encoder refused: %s", e)
             raise InputError(f"Cannot load {encoder.model} with weights {Path(encoder.pretrained).name}: {e}") from None
         added = [p for p in lib.video_paths() if is_under(p, paths)]
-        if self.on_new_files is not None and added:
-            self.on_new_files(added)
         self.last_add = summarize_report(report)
         logger.info("page add: %s", report.summary())
         return AddResult(self.last_add, tuple(p for p in added if p not in before))
 
     def add_files(self, files: Iterable[str | Path] | None, progress: ProgressFn | None = None) -> str:
-        """`upload`'s summary (the API's ``/add``)."""
+        """`upload`'s summary (gradio_client's ``/add``)."""
         return self.upload(files, progress).summary
 
     def upload(
@@ -315,7 +299,7 @@ class AppContext:
         # a missing library, or one without an encoder when none is chosen, is reported before anything is copied
         lib = self.library(create=encoder is not None)
         if lib.encoder_info() is None and encoder is None:
-            raise self._no_encoder()
+            raise no_encoder(self.library_dir)
         staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
         try:
             result = self._index(staged.stored, progress, encoder)
@@ -331,20 +315,30 @@ class AppContext:
     ) -> str:
         """Index a folder on the server (recursively), when the server was started with
         ``--allow-folder-add`` (``encoder``: as for `upload`). Raises InputError otherwise, or
-        for a path that is not a folder."""
-        if not self.allow_folder_add:
-            raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
-        if folder is not None and not isinstance(folder, str):
-            raise InputError(f"The folder must be a path (text), got {type(folder).__name__}.")
-        text = (folder or "").strip()
-        if not text or any(unicodedata.category(c) == "Cc" for c in text):
-            raise InputError("Give the absolute path of a folder on the server.")
-        path = Path(text).expanduser()
-        if not path.is_absolute():
-            raise InputError(f"{text!r} is not an absolute path.")
-        if not path.is_dir():
-            raise InputError(f"{path} is not a folder on the server.")
-        return self._index([path], progress, encoder).summary  # as given: links keep their names (index.files.walk)
+        for a path that is not a folder (`server_folder`)."""
+        return self._index([self.server_folder(folder)], progress, encoder).summary
+
+    def server_folder(self, folder: str | None) -> Path:
+        """The folder a person asked to index, checked (`app.validate.clean_server_folder`)."""
+        return clean_server_folder(folder, self.allow_folder_add)
+
+    def stage_upload(self, files: Iterable[str | Path] | None) -> list[Path]:
+        """Check uploaded files and copy those that pass into ``LIBRARY/uploads/`` (as `upload`
+        does) without indexing them yet: the API indexes them in a job (`index_files`).
+        Returns the copies. Raises InputError when nothing passes (every reason said), or the
+        library is missing or has no encoder."""
+        files = uploaded_paths(files)
+        lib = self.library()
+        if lib.encoder_info() is None:
+            raise no_encoder(self.library_dir)
+        staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
+        if staged.rejected:
+            logger.info("upload: not added: %s", " ".join(staged.rejected))
+        return staged.stored
+
+    def index_files(self, paths: list[Path], progress: ProgressFn | None = None, wait: float = 5.0) -> AddResult:
+        """Index ``paths`` (staged uploads, a checked server folder), waiting up to ``wait`` s for another indexer."""
+        return self._index(paths, progress, None, wait=wait)
 
     # -- the server -------------------------------------------------------------------------
 
@@ -360,9 +354,14 @@ class AppContext:
         try:
             self.library().warm_up()
         except Exception as exc:  # no library yet, weights unavailable: the first search says so
+            self.warm_up_error = str(exc)
             logger.info("model not loaded at start: %s", exc)
         finally:
-            self.loading = False
+            self.warmed_up, self.loading = True, False
+
+    def model_loaded(self) -> bool:
+        """True once the library's encoder is loaded (a torch text tower: queries answer without waiting)."""
+        return self._library is not None and self._library.model_loaded
 
     def text_ready(self) -> bool:
         """True when text searches are answered without waiting for a torch model: the library's

@@ -7,14 +7,26 @@ encoder, and kept under a private folder of the server process.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 
 from tempme.app.validate import InputError
 from tempme.index import Library, LibraryError
+
+
+def private_folder() -> Path:
+    """A private folder for explain pictures: under the system temp folder (which Gradio accepts
+    as an output location), made with an unguessable name and removed at exit, so no other user
+    can plant or read a picture and nothing accumulates across runs."""
+    path = Path(tempfile.mkdtemp(prefix="tempme-explain-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def explain_picture(lib: Library, segment_id: int, name: str, folder: Path) -> Path:

@@ -15,10 +15,14 @@ import functools
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tempme.app.context import AppContext
 from tempme.app.validate import InputError, clean_query
-from tempme.index import CompoundQuery, ExportOptions, Hit, LibraryError, TimelineError
+from tempme.index import CompoundQuery, Hit, LibraryError
+
+if TYPE_CHECKING:  # the export room imports tempme.video (torch): only when the page exports
+    from tempme.index import ExportOptions
 
 RELATIONS = ("then", "while")
 TIMELINE_FORMATS = (".otio", ".edl")
@@ -58,6 +62,8 @@ class PageExports:
         return path
 
     def _export(self, hits: list[Hit], options: ExportOptions):
+        from tempme.index import TimelineError
+
         out = Path(tempfile.mkdtemp(dir=self.folder))
         try:
             report = self.ctx.library().export(hits, out, options)
@@ -73,6 +79,8 @@ class PageExports:
         Raises InputError: no moment, or one that cannot be cut."""
         if hit is None:
             raise InputError("Select a result first, then “Download this moment”.")
+        from tempme.index import ExportOptions
+
         return self._export([hit], ExportOptions(pad_s=pad_s, mode=mode, subtitles=False)).clips[0].path
 
     def timeline(self, hits: list[Hit], fmt: str = ".otio", query: str = "") -> Path:
@@ -86,4 +94,6 @@ class PageExports:
         if fmt not in TIMELINE_FORMATS:
             raise InputError(f"Timeline format must be .otio or .edl, not {fmt!r}.")
         out = Path(tempfile.mkdtemp(dir=self.folder)) / f"tempme-moments{fmt}"
+        from tempme.index import ExportOptions
+
         return self._export(hits, ExportOptions(timeline=out, query=query, clips=False)).timeline

@@ -48,7 +48,9 @@ def format_stats(stats: LibraryStats, last_add: str | None = None) -> str:
         parts.append(f"encoder {enc['arch']} ({weights} weights{adapter})")
     else:
         parts.append("no encoder yet")
-    parts.append(f"index {stats.index_type} ({stats.vectors} vectors)")
+    tuned = stats.search_tuning
+    recall = f", recall@10 {tuned['recall']:.2f} at nprobe {tuned['nprobe']}" if tuned else ""
+    parts.append(f"index {stats.index_type} ({stats.vectors} vectors{recall})")
     run = stats.last_run
     if run:
         when = str(run["started_at"]).replace("T", " ")[:16]

@@ -29,6 +29,10 @@ class InputError(ValueError):
     """A problem with what the person asked for; the message is shown on the page verbatim."""
 
 
+class BusyError(InputError):
+    """Another process is indexing the library: try again when it is done."""
+
+
 def clean_query(text: str | None) -> str:
     """Validate a text query and collapse its whitespace.
 
@@ -257,3 +261,25 @@ def weight_choices(arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
         ("a weights file on the server", WEIGHTS_FILE),
         ("random weights (not semantic: a quick test only)", RANDOM_WEIGHTS),
     ]
+
+
+def clean_server_folder(folder: str | None, allowed: bool) -> Path:
+    """A folder on the server that a person asked to index: only when the server allows it
+    (``--allow-folder-add``), an absolute path of a folder (as given: links keep their names,
+    as index.files.walk names them).
+
+    Raises InputError: not allowed, not text, empty or with control characters, relative, or
+    not a folder."""
+    if not allowed:
+        raise InputError("This server does not accept folder paths; start it with --allow-folder-add.")
+    if folder is not None and not isinstance(folder, str):
+        raise InputError(f"The folder must be a path (text), got {type(folder).__name__}.")
+    text = (folder or "").strip()
+    if not text or any(unicodedata.category(c) == "Cc" for c in text):
+        raise InputError("Give the absolute path of a folder on the server.")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise InputError(f"{text!r} is not an absolute path.")
+    if not path.is_dir():
+        raise InputError(f"{path} is not a folder on the server.")
+    return path

@@ -16,7 +16,7 @@ docs/architecture.md walks a video and a query through them. The command line is
 """
 
 from tempme.index.compat import install as install_moved_paths
-from tempme.index.errors import LibraryBusyError, LibraryError, StorageError
+from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
 from tempme.index.filenames import absolute, is_under, link_target, printable, stored_names
 from tempme.index.hits import (
     CONFIDENCES,
@@ -40,12 +40,18 @@ from tempme.index.hits import (
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
 from tempme.index.reports import (
+    JOB_KINDS,
+    JOB_STATES,
+    ApiKeyInfo,
     EnrichReport,
     IndexFileState,
     IndexReport,
+    JobRecord,
     LibraryStats,
     ProgressFn,
     ReindexReport,
+    SearchTuning,
+    VideoRecord,
     weights_of,
     weights_warning,
 )
@@ -60,6 +66,7 @@ _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "IngestOptions": "ingest.options",
     "IndexParams": "vectors",
     "set_search_threads": "query",
+    "search_timings": "query",
     "CompoundQuery": "query",
     "QueryPart": "query",
     "Relation": "query",
@@ -73,10 +80,13 @@ install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (
 __all__ = [
     "CONFIDENCES",
     "GOOD_FROM",
+    "JOB_KINDS",
+    "JOB_STATES",
     "NO_GOOD_MATCH",
     "SEARCH_MODES",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
+    "ApiKeyInfo",
     "CompoundQuery",
     "Confidence",
     "EncoderInfo",
@@ -89,20 +99,24 @@ __all__ = [
     "IndexParams",
     "IndexReport",
     "IngestOptions",
+    "JobRecord",
     "Library",
     "LibraryBusyError",
     "LibraryError",
     "LibraryStats",
     "MatchedWord",
+    "NotServableError",
     "ProgressFn",
     "QueryPart",
     "ReindexReport",
     "Relation",
     "SearchFilters",
     "SearchMode",
+    "SearchTuning",
     "Settings",
     "StorageError",
     "TextKind",
+    "VideoRecord",
     "TimelineError",
     "Verdict",
     "absolute",
@@ -118,6 +132,7 @@ __all__ = [
     "plural",
     "printable",
     "quoted",
+    "search_timings",
     "set_search_threads",
     "stored_names",
     "verdict",

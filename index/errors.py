@@ -21,6 +21,11 @@ class LibraryBusyError(LibraryError):
     """Another process holds the library's indexing lock."""
 
 
+class NotServableError(LibraryError):
+    """A video that may not be served as a file now: not in the catalog, not a regular file, or
+    not the file that was indexed (:mod:`tempme.index.media.servable`)."""
+
+
 class StorageError(LibraryError):
     """The library's storage failed: a full disk, a read-only folder, an I/O error, a damaged
     database. The message says what failed and what was kept; ``kind`` is one of

@@ -1,11 +1,7 @@
 """A video library: a thin facade that opens the catalog and the vectors, holds the write lock
 (:class:`~.catalog.WriteLock`) and delegates to the rooms (:mod:`.ingest`, :mod:`.enrich`,
 :mod:`.query`, :mod:`.media`). Searches never take the lock; they see an indexer's videos when it
-saves its index (every few videos and at the end). docs/library.md describes every method:
-
->>> lib = Library.open(Path("tempme-library"), create=True)
->>> lib.add([Path("~/Videos")], IngestOptions(model="ViT-B-32", pretrained="openai"))
->>> lib.search("a dog catching a frisbee", k=10)
+saves its index (every few videos and at the end). docs/library.md describes every method.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 from tempme.index import (
@@ -28,21 +24,26 @@ from tempme.index import (
     ReindexReport,
     SearchFilters,
     SearchMode,
+    VideoRecord,
     stored_names,
 )
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
-from tempme.index.export import ExportOptions, ExportReport, export_moments
 from tempme.index.ingest import QUERY_MODEL_DIR, IngestOptions, IngestTarget, encoders, library_query_model
-from tempme.index.media import Thumbnails, load_key, purge_legacy
-from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_vector, warm
+from tempme.index.media import Thumbnails, load_key, purge_legacy, servable_file
+from tempme.index.query import Searchable, TextQueries, apply_search_threads, search, search_vector, warm
 from tempme.index.vectors import FaissStore, runner_for
+
+if TYPE_CHECKING:  # the export room imports tempme.video (torch): only when a library exports
+    from tempme.index.export import ExportOptions, ExportReport
+    from tempme.index.query import CompoundQuery
 
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
 
 
 class Library:
-    """Use :meth:`open`. ``path``, ``database_url`` (its catalog), ``read_only``, ``lock`` (the write lock)."""
+    """Use :meth:`open`. ``path``, ``database_url`` (its catalog), ``read_only``, ``lock`` (the write lock),
+    ``jobs`` and ``keys`` (the API's jobs and keys in the catalog: :class:`~.catalog.JobBoard`, :class:`~.catalog.KeyRing`)."""
 
     def __init__(self, path: Path, *, database_url: str | None = None, index_params=None, encoder=None) -> None:
         self.path = Path(path).resolve()
@@ -53,8 +54,8 @@ class Library:
         self._catalog = Catalog(self.database_url, read_only=self.read_only)
         self._store = FaissStore(self.path, self._catalog, index_params)
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
-        self.lock = self._write_lock.lock
-        self._encoder, self._encoder_lock, self._writing = encoder, threading.Lock(), False
+        self.lock, self.jobs, self.keys = self._write_lock.lock, self._catalog.jobs, self._catalog.keys
+        self._encoder, self._encoder_lock, self._writing, self._run_only = encoder, threading.Lock(), False, False
         self._text = TextQueries(self.path / QUERY_MODEL_DIR, self._catalog.encoder_info, self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
@@ -87,8 +88,9 @@ class Library:
         if self._store.load() and not self._writing:  # else the indexer's next save writes the repair
             self._write_lock.when_free(self._store.save, "the repaired index")
 
-    def interrupt(self) -> None:
-        """Stop a running (or later) ``add``/``reindex`` within a batch, keeping what was committed (signal-safe)."""
+    def interrupt(self, *, this_run_only: bool = False) -> None:
+        """Stop a running (or, unless ``this_run_only``, later) ``add``/``reindex`` within a batch (signal-safe)."""
+        self._run_only = this_run_only and self._writing and not self._cancel.is_set()
         self._cancel.set()
 
     def refresh(self) -> None:
@@ -112,6 +114,9 @@ class Library:
                 yield
             finally:
                 self._writing = False
+                if self._run_only:  # a cancelled job: the next run goes ahead
+                    self._run_only = False
+                    self._cancel.clear()
 
     def encoder_info(self) -> dict | None:
         """The recorded ``EncoderInfo.to_dict()``; None before the first video."""
@@ -128,6 +133,11 @@ class Library:
                 self._encoder = encoders.load_recorded(self._catalog, self.path)
                 apply_search_threads()
             return self._encoder
+
+    @property
+    def model_loaded(self) -> bool:
+        """True once the encoder is loaded (a text query does not wait for it)."""
+        return self._encoder is not None
 
     def warm_up(self) -> None:
         """Load the text tower and confidence null now if the library holds vectors (the first query then does not wait)."""
@@ -179,8 +189,8 @@ class Library:
             return remove_videos(self._target, path, confirm)
 
     def rebuild(self, index: str | None = None, *, shards: int = 1, ray_address: str | None = None,
-                wait: Wait = False) -> int:  # fmt: skip
-        """Rebuild the vectors from the catalog as ``index`` (a FAISS factory to pin; None: by size); returns N."""
+                wait: Wait = False, target_recall: float | None = None, max_ms: float | None = None) -> int:  # fmt: skip
+        """As ``index`` (a FAISS factory to pin; None: by size), tuned for ``target_recall`` | ``max_ms``; returns N."""
         if shards < 1:
             raise ValueError(f"shards must be at least 1, got {shards}")
         with self._writer(wait):
@@ -188,7 +198,7 @@ class Library:
                 if index is not None:
                     raise ValueError("the library has no vectors yet: index videos before choosing an index type")
                 return 0
-            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address))
+            n = self._store.rebuild(index, shards=shards, runner=runner_for(shards, ray_address), target_recall=target_recall, max_ms=max_ms)  # fmt: skip
             self._store.save()
             return n
 
@@ -212,6 +222,8 @@ class Library:
 
     def export(self, hits: list[Hit], out_dir: Path, options: ExportOptions | None = None) -> ExportReport:
         """Hits as MP4 clips (+ ``.srt``) in ``out_dir`` and a timeline (:mod:`.export.moments`)."""
+        from tempme.index.export import ExportOptions, export_moments
+
         return export_moments(self._catalog, hits, Path(out_dir), options or ExportOptions())
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
@@ -239,6 +251,15 @@ class Library:
         """Raises KeyError for an unknown id."""
         return self._catalog.video_path(video_id)
 
+    def videos(self, offset: int = 0, limit: int = 50) -> tuple[int, list[VideoRecord]]:
+        """(how many videos, indexed or failed; those ``offset`` to ``offset + limit`` by path)."""
+        return self._catalog.video_total(), self._catalog.video_records(offset, limit)
+
+    def servable_video(self, video_id: int) -> Path:
+        """The file of video ``video_id`` if it may be served now (:mod:`.media.servable`: in the catalog, a regular
+        file, the file that was indexed). Raises NotServableError."""
+        return servable_file(self._catalog.video_record(video_id, missing_ok=True), video_id)
+
     def path_with_hash(self, digest: str) -> Path | None:
         """An indexed video whose bytes have this :func:`~.media.files.content_hash`, or None."""
         return self._catalog.path_with_hash(digest)
@@ -263,10 +284,12 @@ class Library:
     def thumbnail_dir(self) -> Path:
         return self.path / "thumbs"
 
-    def thumbnail(self, segment_id: int, max_side: int = 320) -> Path:
-        """A cached JPEG inside the segment (:mod:`.media.thumbnails`); KeyError for an unknown one."""
+    def thumbnail(self, segment_id: int, max_side: int = 320, *, checked: bool = False) -> Path:
+        """A cached JPEG inside the segment (:mod:`.media.thumbnails`); KeyError for an unknown one. ``checked``:
+        made only from a servable file (:meth:`servable_video`; NotServableError otherwise)."""
         row = self.segment(segment_id)
-        return self._thumbs.get(row.segment_id, row.path, row.start_s, row.end_s, max_side)
+        path = self.servable_video(row.video_id) if checked else row.path
+        return self._thumbs.get(row.segment_id, path, row.start_s, row.end_s, max_side)
 
     def stats(self) -> LibraryStats:
         self.refresh()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -103,17 +103,19 @@ class LibraryStats:
     weights: str = "unknown"  # weights_of(encoder): random / named / file / unknown
     calibration: dict = field(default_factory=dict)  # query kind -> the stored null's summary (docs/confidence.md)
     text_kinds: list[str] = field(default_factory=list)  # speech / ocr: what any video was processed for
+    search_tuning: dict | None = None  # SearchTuning's fields when the library tuned its index (rebuild)
     # the torch-free text path: "fresh", or why not ("missing (...)", "stale: ...", "no encoder recorded")
     query_model: str = ""
 
     @classmethod
     def of(cls, path: Path, counts: tuple, store, encoder: dict | None, query_model: str = "") -> LibraryStats:
         """From the catalog's ``counts()`` (videos, segments, failures, last run, calibration,
-        text kinds), a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``) and the
-        query model's state."""
+        text kinds), a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``,
+        ``tuning``) and the query model's state."""
         videos, segments, failures, last, calibration, kinds = counts
+        tuning = None if store.tuning is None else asdict(store.tuning)
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds, query_model)  # fmt: skip
+                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds, tuning, query_model)  # fmt: skip
 
     @property
     def weights_warning(self) -> str | None:
@@ -127,14 +129,41 @@ class LibraryStats:
 
 
 @dataclass(frozen=True)
+class SearchTuning:
+    """How a library's IVF index is searched, as the tuner measured it (:mod:`.vectors.tune`):
+    ``nprobe`` lists probed, ``rerank`` R (R x k candidates re-scored exactly; 0: off), the
+    recall@10 and p50 (ms, one query, one thread) measured at them on ``queries`` of the
+    library's own vectors, and what was asked: ``target_recall`` or ``max_ms``."""
+
+    nprobe: int
+    rerank: int
+    recall: float
+    p50_ms: float
+    queries: int
+    target_recall: float | None = None
+    max_ms: float | None = None
+
+    def describe(self) -> str:
+        """``nprobe 8, re-rank x10: recall@10 0.957 at p50 0.8 ms on 400 of its vectors (target 0.95)``"""
+        asked = f"target {self.target_recall:g}" if self.target_recall is not None else f"budget {self.max_ms:g} ms"
+        rr = f"re-rank x{self.rerank}" if self.rerank else "no re-rank"
+        return (
+            f"nprobe {self.nprobe}, {rr}: recall@10 {self.recall:.3f} at p50 {self.p50_ms:.2f} ms "
+            f"on {self.queries} of its vectors ({asked})"
+        )
+
+
+@dataclass(frozen=True)
 class IndexFileState:
-    """Which vector-store file matches the catalog (recorded after the file is in place)."""
+    """Which vector-store file matches the catalog (recorded after the file is in place), and
+    how it is searched when it was tuned."""
 
     version: int
     file: str | None
     kind: str
     ntotal: int
     id_checksum: int
+    tuning: SearchTuning | None = None
 
 
 @dataclass
@@ -179,3 +208,73 @@ class EnrichReport:
         what = "utterances" if self.kind == "speech" else "on-screen lines"
         st = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items())) or "nothing to do"
         return f"{self.kind}: {self.videos} videos ({st}), {self.lines} {what}, in {self.seconds:.1f} s"
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video row as the catalog holds it: ``status`` ``indexed`` or ``failed`` (``error``
+    says why); ``size`` in bytes and ``mtime_ns`` as stat'ed when it was indexed (what a server
+    checks before serving the file); ``content_hash`` blake2b-256 hex of its bytes."""
+
+    video_id: int
+    path: Path
+    status: str
+    error: str | None
+    duration_s: float | None
+    segments: int
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    indexed_at: str  # ISO 8601, UTC
+
+
+JOB_KINDS = ("upload", "folder")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+"""A job's ``status``, in the order a job goes through them (``done``, ``failed`` and
+``cancelled`` are final)."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A long task started through the API (``kind`` in :data:`JOB_KINDS`), as stored in the
+    catalog: ``status`` in :data:`JOB_STATES`; progress ``done_s`` of ``total_s`` video seconds
+    and ``videos_done`` of ``videos_total``; ``current`` the file just indexed; ``summary`` the
+    run's report once done; ``error`` why it failed; ``videos`` what it added. Times ISO 8601 (UTC)."""
+
+    job_id: str
+    kind: str
+    status: str
+    owner: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    videos_total: int
+    videos_done: int
+    total_s: float
+    done_s: float
+    current: str | None
+    summary: str | None
+    error: str | None
+    cancel_requested: bool
+    paths: tuple[str, ...]
+    videos: tuple[str, ...]
+
+    @property
+    def final(self) -> bool:
+        return self.status in ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key as listed (never its secret): ``prefix`` its first characters; times ISO 8601 (UTC)."""
+
+    key_id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

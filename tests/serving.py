@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -63,7 +64,8 @@ class ServerProcess:
 def start_server(
     library: str | Path, *, port: int | None = None, args: Sequence[str] = (), timeout_s: float = 180.0
 ) -> ServerProcess:
-    """Start ``tempme serve --library LIBRARY --port PORT ARGS`` and wait until the port accepts.
+    """Start ``tempme serve --library LIBRARY --port PORT ARGS`` and wait until it answers
+    (``/api/v1/health``: the socket accepts before the app has started) and has said so.
 
     Raises:
         RuntimeError: the process exited, or did not listen within `timeout_s` seconds (its log
@@ -83,10 +85,12 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"tempme serve exited with {proc.returncode}:\n{server.log()[-3000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
+            with urllib.request.urlopen(f"{server.url}api/v1/health", timeout=5) as r:
+                if r.status == 200 and "tempme: serving" in server.log():
+                    return server
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     server.stop()
     raise RuntimeError(f"tempme serve did not listen on {port} within {timeout_s:.0f} s:\n{server.log()[-3000:]}")
 

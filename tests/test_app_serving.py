@@ -1,5 +1,6 @@
-"""`tempme serve` over HTTP: auth on page, API and files; only library files are served;
-the named API endpoints through gradio_client. A real server process, a real library."""
+"""`tempme serve` over HTTP: auth on page, API and files; Gradio serves no library file (the API's
+file routes do, tests/test_api.py); the page's gradio_client endpoints still work. A real server
+process, a real library."""
 
 from __future__ import annotations
 
@@ -42,9 +43,16 @@ def session(served):
     client.close()
 
 
-def test_binds_loopback_by_default(served):
+def test_binds_loopback_by_default_and_cors_is_off(served):
     srv = served[0]
     assert f"http://127.0.0.1:{srv.port}" in srv.log()
+    origin = {"Origin": "https://elsewhere.example"}  # no --cors-origin: no page of any origin may call the API
+    ask = {"Access-Control-Request-Method": "POST", **origin}
+    for r in (
+        httpx.options(srv.url + "api/v1/search", headers=ask),
+        httpx.get(srv.url + "api/v1/health", headers=origin),
+    ):
+        assert "access-control-allow-origin" not in r.headers, r.headers
 
 
 def test_auth_required_for_api_and_files(served):
@@ -53,6 +61,11 @@ def test_auth_required_for_api_and_files(served):
     with httpx.Client(timeout=30) as anon:
         assert anon.get(f"{srv.url}config").status_code == 401
         assert anon.get(_file_url(srv, video)).status_code in (401, 403)
+        for path in ("api/v1/library", "api/v1/videos/1/stream", "api/v1/moments/1/thumbnail"):
+            assert anon.get(srv.url + path).status_code == 401, path
+        assert anon.get(srv.url + "api/v1/library", auth=(USER, PASSWORD)).status_code == 200  # Basic: --auth users
+        folder_job = anon.post(srv.url + "api/v1/jobs/index", json={"folder": str(VIDEOS)}, auth=(USER, PASSWORD))
+        assert folder_job.status_code == 403 and "--allow-folder-add" in folder_job.json()["detail"], folder_job.text
         bad = anon.post(f"{srv.url}login", data={"username": USER, "password": "wrong"})
         assert bad.status_code == 400
     from gradio_client import Client
@@ -61,15 +74,16 @@ def test_auth_required_for_api_and_files(served):
         Client(srv.url, auth=(USER, "wrong"), verbose=False)
 
 
-def test_only_library_files_served(served, session):
+def test_gradio_serves_no_library_file(served, session):
     srv, library, base = served
-    ok = session.get(_file_url(srv, (VIDEOS / CLIPS[0]).resolve()))
-    assert ok.status_code == 200 and len(ok.content) == (VIDEOS / CLIPS[0]).stat().st_size  # the control
+    ok = session.get(srv.url + "api/v1/videos/1/stream", auth=(USER, PASSWORD))
+    assert ok.status_code == 200 and len(ok.content) == (VIDEOS / CLIPS[0]).stat().st_size  # the control: the API
     refused = [
+        VIDEOS / CLIPS[0],  # a library video: the page plays it through the API's stream route
         Path("/etc/passwd"),
         base / "secret.txt",  # next to the library
         VIDEOS / "opencv-doc__cup.mp4",  # a video beside library videos, not indexed
-        *[p for p in library.rglob("*") if p.is_file() and p.suffix not in (".jpg", ".jpeg")],  # SQLite, FAISS
+        *[p for p in library.rglob("*") if p.is_file()],  # SQLite, FAISS, pictures, the link-signing secret
     ]
     assert len(refused) >= 4
     for path in refused:
@@ -92,11 +106,8 @@ def test_api_search_and_add(served, tmp_path):
     assert hits == sorted(hits, key=lambda h: -h["score"])
     with pytest.raises(Exception, match="empty"):
         client.predict("   ", 5, api_name="/search")
-    thumbs = sorted((library / "thumbs").glob("*.jpg"))  # made for those hits: served
-    assert thumbs
-    with httpx.Client(timeout=30) as s:
-        s.post(f"{srv.url}login", data={"username": USER, "password": PASSWORD})
-        r = s.get(_file_url(srv, thumbs[0]))
+    with httpx.Client(timeout=30, auth=(USER, PASSWORD)) as s:  # pictures: the API's thumbnail route
+        r = s.get(f"{srv.url}api/v1/moments/{hits[0]['segment_id']}/thumbnail")
         assert r.status_code == 200 and r.content[:3] == b"\xff\xd8\xff"  # a JPEG
 
     not_video = tmp_path / "notes.mp4"
@@ -109,10 +120,12 @@ def test_api_search_and_add(served, tmp_path):
     assert any("opencv-doc__cup.mp4" in h["video"] for h in hits)
     uploaded = next(h["video"] for h in hits if "opencv-doc__cup.mp4" in h["video"])
     assert Path(uploaded).parent == (library / "uploads").resolve()
-    # The newly added video is now servable; the original beside the library videos is not.
-    with httpx.Client(timeout=30) as s:
+    # The newly added video is now served by the API; Gradio serves neither it nor the original.
+    vid = next(h["video_id"] for h in hits if h["video"] == uploaded)
+    with httpx.Client(timeout=30, auth=(USER, PASSWORD)) as s:
+        assert s.get(f"{srv.url}api/v1/videos/{vid}/stream").status_code == 200
         s.post(f"{srv.url}login", data={"username": USER, "password": PASSWORD})
-        assert s.get(_file_url(srv, uploaded)).status_code == 200
+        assert s.get(_file_url(srv, uploaded)).status_code == 403
         assert s.get(_file_url(srv, VIDEOS / "opencv-doc__cup.mp4")).status_code == 403
 
 

@@ -194,6 +194,9 @@ def test_search_select_plays_from_start(page, server, tmp_path):
     page.evaluate(
         "() => { window.holdStill = e => e.target.pause(); document.addEventListener('play', window.holdStill, true); }"
     )
+    media = []  # the player's requests: the API's stream route, ranged (HTTP 206), so it can seek
+    on_response = lambda r: "/stream" in r.url and media.append((r.url, r.status, r.request.headers.get("range")))
+    page.on("response", on_response)
     _click_moment(page, pick)
     page.wait_for_function(
         "() => { const v = document.querySelector('#player video'); return v && v.readyState >= 1; }"
@@ -206,6 +209,10 @@ def test_search_select_plays_from_start(page, server, tmp_path):
         pass
     t = page.evaluate("() => document.querySelector('#player video').currentTime")
     assert t == pytest.approx(start, abs=0.3), f"player at {t:.2f} s, moment starts at {start:.2f} s"
+    page.remove_listener("response", on_response)
+    src = page.evaluate("() => document.querySelector('#player video').src")
+    assert f"/api/v1/videos/{hits[pick]['video_id']}/stream?" in src, src
+    assert any(status == 206 and ask and ask.startswith("bytes=") for _, status, ask in media), media
     span = page.inner_text("#span")
     assert Path(hits[pick]["video"]).name in span and f"moment {_clock(start)}–" in span
     # the span is marked on the player's timeline: a bar over the progress element, as long as the moment
@@ -379,8 +386,9 @@ def test_upload_then_find_it(page, server, tmp_path):
     assert _captions(page) and all(UPLOAD_CLIP in c for c in _captions(page))
     _click_moment(page, 0)
     page.wait_for_function(
-        f"() => document.querySelector('#player video') && document.querySelector('#player video').src.includes('{UPLOAD_CLIP}')"
+        "() => document.querySelector('#player video') && document.querySelector('#player video').src.includes('/stream?')"
     )
+    page.wait_for_function(f"() => document.querySelector('#span').innerText.includes('{UPLOAD_CLIP}')")
     # the same file again: refused by its content, not indexed twice
     page.locator("#upload input[type=file]").set_input_files(str(VIDEOS / UPLOAD_CLIP))
     page.wait_for_function(f"() => document.querySelector('#upload').innerText.includes('{UPLOAD_CLIP[:12]}')")

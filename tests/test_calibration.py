@@ -1,5 +1,5 @@
 """Confidence through the library, on real clips and real SQLite / PostgreSQL catalogs: the nulls
-computed at index time, stored (Alembic 0006), refreshed on growth, recomputed after a re-encode
+computed at index time, stored (Alembic 0008), refreshed on growth, recomputed after a re-encode
 and in memory when missing; every hit's ``confidence`` and ``p_value`` against an independent
 count over the stored null; a planted exact match is ``high``; planted spoken lines by their words."""
 

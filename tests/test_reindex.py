@@ -208,6 +208,20 @@ def test_sigkill_mid_run_leaves_the_old_index_and_the_rerun_resumes(tmp_path, ch
         assert_same_library(done, ref)
 
 
+def test_a_pinned_fast_scan_type_and_its_tuning_survive_reindex(tmp_path, clips, checkpoint):
+    """A reindex rebuilds the pinned type from the new vectors and tunes it for the same request."""
+    fine = SegmentParams(window_s=1.2, min_shot_s=0.5)  # >= 16 vectors: a 4-bit PQ trains 16 centroids
+    lib = Library.open(tmp_path / "lib", create=True)
+    lib.add(clips, model="tempme-tiny", pretrained="none", segment_params=fine)
+    assert lib.stats().vectors >= 16
+    lib.rebuild("IVF4,PQ8x4fsr", target_recall=0.8)
+    before = lib.stats().search_tuning
+    lib.reindex(pretrained=str(checkpoint), segment_params=fine)
+    st = Library.open(tmp_path / "lib").stats()
+    assert st.index_type == "IVF4,PQ8x4fsr" and st.index_version > 0
+    assert st.search_tuning is not None and st.search_tuning["target_recall"] == before["target_recall"] == 0.8
+
+
 def test_a_pinned_index_type_survives_reindex(tmp_path, clips, checkpoint, reference):
     lib = old_library(tmp_path / "lib", clips)
     lib.rebuild("IVF4,Flat")

@@ -1,5 +1,6 @@
-"""`tempme search` through a running `tempme serve` (its advert, gradio_client), the fallbacks
-(stale advert, a server with a login), `tempme shell` fed by a pipe, and the serve banner.
+"""`tempme search` through a running `tempme serve` (its advert, the REST API with httpx), the
+fallbacks (stale advert, a server with a login, a server with API keys: with and without the
+key), `tempme shell` fed by a pipe, and the serve banner.
 
 Real server processes, a real library of three clips; the reference for every hit list is
 `Library.search` in this process.
@@ -28,7 +29,7 @@ PROBE = (
     "import sys\nfrom typer.testing import CliRunner\nfrom tempme.app.cli import cli\n"
     "res = CliRunner().invoke(cli, sys.argv[1:])\n"
     "sys.stdout.write(res.stdout)\nsys.stderr.write(res.stderr)\n"
-    "print('EXIT', res.exit_code, 'torch' in sys.modules)\n"
+    "print('EXIT', res.exit_code, 'torch' in sys.modules, 'gradio_client' in sys.modules)\n"
 )
 
 
@@ -59,8 +60,9 @@ def cli_search(lib: Path, query: str, *args: str) -> tuple[list[dict], str, bool
         cwd=ROOT,
     )
     *lines, last = out.stdout.strip().splitlines()
-    _, code, torch_loaded = last.split()
+    _, code, torch_loaded, client_loaded = last.split()
     assert code == "0", out.stdout + out.stderr
+    assert client_loaded == "False", "the CLI talks to the server with plain httpx"
     answer = json.loads(lines[-1])
     assert answer["query"] == query and "random weights" in answer["weights_warning"]
     good = sum(h["confidence"] in ("medium", "high") for h in answer["hits"])
@@ -90,6 +92,7 @@ def test_search_goes_through_a_running_server_with_the_same_hits(library: Path) 
     with running_server(library) as srv:
         advert = wait_for_advert(library)
         assert advert.url == srv.url and advert.pid == srv.proc.pid and not advert.auth
+        assert advert.api == srv.url + "api/v1"
         for query in QUERIES:
             hits, _, torch_loaded = cli_search(library, query)
             same_hits(hits, reference(library, query))
@@ -142,7 +145,24 @@ def test_a_server_with_a_login_is_not_used_and_the_search_does_not_hang(library:
         assert advert.auth
         hits, err, torch_loaded = cli_search(library, QUERIES[0])
         same_hits(hits, reference(library, QUERIES[0]))
-        assert torch_loaded and "asks for a login; searching here instead" in err
+        assert torch_loaded and "asks for a login or an API key (--api-key or $TEMPME_API_KEY); searching here" in err
+
+
+def test_a_server_with_keys_is_used_with_a_key_and_said_so_without(library: Path) -> None:
+    with Library.open(library) as lib:
+        _, secret = lib.keys.create("cli")
+    try:
+        with running_server(library):
+            wait_for_advert(library)
+            hits, err, torch_loaded = cli_search(library, QUERIES[1], "--api-key", secret)
+            same_hits(hits, reference(library, QUERIES[1]))
+            assert not torch_loaded and "note:" not in err
+            hits, err, torch_loaded = cli_search(library, QUERIES[1])  # no key: said, then searched here
+            same_hits(hits, reference(library, QUERIES[1]))
+            assert torch_loaded and "needs an API key (--api-key or $TEMPME_API_KEY); searching here" in err
+    finally:
+        with Library.open(library) as lib:
+            lib.keys.revoke("cli")
 
 
 def run_shell(lib: Path, stdin: str, *args: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tempme.index import IndexParams, Settings, get_settings
+from tempme.index import IndexParams, SearchTuning, Settings, get_settings
 
 
 def test_defaults_and_environment_overrides() -> None:
@@ -29,8 +29,12 @@ def test_the_process_settings_feed_the_defaults(monkeypatch) -> None:
     monkeypatch.setenv("TEMPME_NPROBE", "7")
     get_settings.cache_clear()
     try:
-        assert get_settings().nprobe == 7 and IndexParams().nprobe == 7
+        assert get_settings().nprobe == 7 and IndexParams().search_nprobe(None) == 7
+        tuned = SearchTuning(nprobe=12, rerank=5, recall=0.96, p50_ms=1.0, queries=100, target_recall=0.95)
+        assert IndexParams().search_nprobe(tuned) == 12  # what the library measured beats the setting
+        assert IndexParams(nprobe=3).search_nprobe(tuned) == 3  # and an explicit value beats both
+        assert IndexParams().search_rerank(tuned) == 5 and IndexParams(rerank=0).search_rerank(tuned) == 0
     finally:
         monkeypatch.delenv("TEMPME_NPROBE")
         get_settings.cache_clear()
-    assert IndexParams().nprobe == Settings().nprobe
+    assert IndexParams().search_nprobe(None) == Settings().nprobe

@@ -48,16 +48,23 @@ def trained_pq(data):
 
 
 def test_factory_by_size():
+    """The ladder of docs/scale.md (issue 30's measurements): exact, IVF-Flat, fast-scan PQ re-ranked, IVF-PQ on disk."""
     assert vs.factory_for(1000, 512) == "Flat"
-    assert vs.factory_for(199_999, 512) == "Flat"
-    assert vs.factory_for(1_000_000, 512) == "IVF4096,Flat"  # 4 sqrt(N) = 4000 -> 4096
-    assert vs.factory_for(5_000_000, 512) == "IVF8192,SQ8"  # 8944 -> 8192
-    assert vs.factory_for(10**7, 512) == "IVF32768,PQ64"  # 8 sqrt(N) = 25298 -> 32768
-    assert vs.factory_for(10**8, 512) == "IVF65536,PQ64"  # the issue's example at 10^8
+    assert vs.factory_for(99_999, 512) == "Flat"
+    assert vs.factory_for(100_000, 512) == "IVF1024,Flat"  # 4 sqrt(N) = 1265 -> 1024
+    assert vs.factory_for(500_000, 512) == "IVF2048,Flat"  # 4 sqrt(N) = 2828 -> 2048
+    assert vs.factory_for(1_000_000, 512) == "IVF2048,PQ128x4fsr"  # 2 sqrt(N) = 2000 -> 2048; D/8 bytes
+    assert vs.factory_for(10**7, 512) == "IVF8192,PQ128x4fsr"  # 6325 -> 8192, as measured at 10^7
+    assert vs.factory_for(10**7, 100) == "IVF16384,SQ8"  # no PQ for a width that is not a multiple of 8
+    assert vs.factory_for(10**8, 512) == "IVF65536_HNSW32,PQ64"  # on disk, an HNSW graph over 65,536 centroids
+    old = vs.IndexParams(sq_threshold=5_000_000, fs_threshold=10**7)  # the old rung, on request
+    assert [old.kind_for(n) for n in (10**4, 10**6, 5 * 10**6, 10**7)] == ["flat", "ivf", "ivf-sq8", "ivf-fs"]
     assert vs.nlist_of("OPQ64,IVF65536,PQ64") == 65536 and vs.nlist_of("Flat") is None
+    assert vs.is_fast_scan("IVF8192,PQ128x4fsr") and vs.is_fast_scan("IVF64,PQ16x4fs")
+    assert not vs.is_fast_scan("IVF8192,PQ128") and not vs.is_fast_scan("IVF64,PQ16x4")
     with pytest.raises(ValueError, match="divisible by 8"):
         vs.factory_for(10**8, 100)
-    for n in (10**6, 5 * 10**6, 10**8):  # every string is one FAISS builds
+    for n in (5 * 10**5, 10**6, 10**7, 10**8):  # every string is one FAISS builds
         assert faiss.index_factory(512, vs.factory_for(n, 512), faiss.METRIC_INNER_PRODUCT).d == 512
 
 

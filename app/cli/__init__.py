@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tempme.app.cli.search",
     "tempme.app.cli.export",
     "tempme.app.cli.serve",
+    "tempme.app.cli.keys",
     "tempme.train.cli",
     "tempme.llm.cli",
     "tempme.app.cli.explain",

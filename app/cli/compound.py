@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from tempme.index import CompoundQuery
 
 from tempme.cli_errors import fail
 
@@ -36,6 +35,8 @@ def compound_query(query: str | None, then: str | None, while_: str | None, with
         return None
     if query is None:
         fail("--then / --while need a first query")
+    from tempme.index import CompoundQuery  # here: the query room imports SQLAlchemy and FAISS
+
     try:
         return CompoundQuery.of(query, then=then, while_=while_, within_s=within, then_mode=then_mode)
     except ValueError as exc:

@@ -15,7 +15,7 @@ import typer
 from tempme.app.cli.enrich import enrich
 from tempme.app.cli.ingest import index, reindex
 from tempme.app.cli.options import LibraryOpt, WaitOpt, library_dir
-from tempme.index import plural, printable
+from tempme.index import SearchTuning, plural, printable
 
 from tempme.cli_errors import fail
 
@@ -28,7 +28,7 @@ def rebuild(
         typer.Option(
             "--index",
             help="FAISS index_factory string to pin, e.g. Flat, IVF4096,Flat, IVF65536,PQ64 "
-            "(default: chosen by size: flat, IVF, IVF-SQ8, past 10^7 vectors IVF-PQ).",
+            "(default: chosen by size: flat, IVF, then IVF with 4-bit fast-scan PQ, re-ranked exactly).",
         ),
     ] = None,
     shards: Annotated[int, typer.Option(min=1, help="Parallel add shards (Ray tasks when Ray is installed).")] = 1,
@@ -36,6 +36,10 @@ def rebuild(
         Optional[str], typer.Option(help="Ray cluster for the shards: auto or HOST:PORT (default: a local Ray).")
     ] = None,
     wait: WaitOpt = False,
+    target_recall: Annotated[
+        Optional[float], typer.Option(help="Tune nprobe / re-rank to reach this recall@10 (default: as before, 0.95).")
+    ] = None,
+    max_ms: Annotated[Optional[float], typer.Option(help="Instead: the best recall@10 within this p50 (ms).")] = None,
     query_model: Annotated[
         bool,
         typer.Option(
@@ -45,20 +49,29 @@ def rebuild(
         ),
     ] = False,
 ) -> None:
-    """Rebuild the FAISS index from the vectors stored in the catalog (no decoding); --index
-    pins its type (IVF types are trained on a sample, added in --shards shards and merged into
-    one on-disk index that searches map read-only). --query-model: the query model instead."""
+    """Rebuild the FAISS index from the vectors stored in the catalog (no decoding) and tune how
+    it is searched; --index pins its type (IVF types are trained on a sample, added in --shards
+    shards and merged into one on-disk index that searches map read-only). --query-model: the
+    query model instead."""
     library = library_dir(ctx, library)
     from tempme.index import Library, LibraryError
+    from tempme.index.vectors import check_budget
 
     if query_model:
-        return _rebuild_query_model(library, wait, index is not None or shards != 1 or ray_address is not None)
+        vector_options = index is not None or shards != 1 or ray_address is not None
+        return _rebuild_query_model(library, wait, vector_options or target_recall is not None or max_ms is not None)
     try:
+        if target_recall is not None or max_ms is not None:
+            check_budget(target_recall, max_ms)
         lib = Library.open(library)
-        n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait)
+        n = lib.rebuild(index, shards=shards, ray_address=ray_address, wait=wait, target_recall=target_recall,
+                        max_ms=max_ms)  # fmt: skip
     except (LibraryError, ValueError) as exc:
         fail(printable(str(exc)))
-    typer.echo(f"rebuilt {lib.stats().index_type} index with {n} vectors")
+    st = lib.stats()
+    typer.echo(f"rebuilt {st.index_type} index with {n} vectors")
+    if st.search_tuning:
+        typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
 
 
 def _rebuild_query_model(library: Path, wait, vector_options: bool) -> None:
@@ -66,7 +79,9 @@ def _rebuild_query_model(library: Path, wait, vector_options: bool) -> None:
     from tempme.index import Library, LibraryError
 
     if vector_options:
-        fail("--query-model rebuilds the query model only: drop --index, --shards and --ray-address")
+        fail(
+            "--query-model rebuilds the query model only: drop --index, --shards, --ray-address, --target-recall and --max-ms"
+        )
     try:
         with Library.open(library) as lib:
             what = lib.rebuild_query_model(wait=wait)
@@ -141,6 +156,8 @@ def stats(
         f"segments: {st.segments}; index: {st.index_type}{' (memory-mapped)' if st.index_mapped else ''}, "
         f"{st.vectors} vectors (file v{st.index_version})"
     )
+    if st.search_tuning:
+        typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
     typer.echo(f"encoder:  {enc}")
     typer.echo(f"weights:  {st.weights}" + (f" (warning: {st.weights_warning})" if st.weights_warning else ""))
     for kind, null in sorted(st.calibration.items()):

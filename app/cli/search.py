@@ -3,13 +3,15 @@
 
 Two backends with one method, ``search(query, k, per_video=, mode=, folder=) -> list[Hit]``:
 
-- :class:`RemoteSearch`: the server's `/search` endpoint through gradio_client (the server
-  advertises itself in the library folder, :mod:`app.advert`); no torch in this process.
+- :class:`RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain httpx; the
+  server advertises itself in the library folder, :mod:`app.advert`); no torch here, and no
+  gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
-:func:`open_search` picks one: the server when its advert is live and it needs no login; otherwise
-local, with a note on stderr saying why when a server was there but could not be used (a login,
-no answer, ``--nprobe``: the server searches with its own setting, or ``--then`` / ``--while``). `tempme shell` (or
+:func:`open_search` picks one: the server when its advert is live and it needs no login (or it
+has a key); otherwise local, with a note on stderr saying why when a server was there but could
+not be used (a login or key, no answer, ``--nprobe``: the server searches with its own setting,
+or ``--then`` / ``--while``) (:class:`ServerFirst`). `tempme shell` (or
 ``tempme search -i``) keeps either backend for repeated queries: a :class:`cmd.Cmd` loop
 (readline line editing and history on a terminal; plain lines from a pipe).
 """
@@ -20,179 +22,27 @@ import cmd
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from tempme.app.advert import ServerAdvert, find_server
+from tempme.app.cli.backends import (
+    DEFAULT_NPROBE,
+    RemoteUnavailable,
+    SearchError,
+    open_search,
+)
 from tempme.app.cli.compound import ThenModeOpt, ThenOpt, WhileOpt, WithinOpt, compound_query
 from tempme.app.cli.export import ClipModeOpt, ExportDirOpt, OrderOpt, PadOpt, SrtOpt, TimelineOpt, export_hits
 from tempme.app.cli.options import LibraryOpt, library_dir
 from tempme.app.cli.results import MinConfidenceOpt, Output, output_of
-from tempme.index import CompoundQuery, Hit, LibraryError, SearchMode, get_settings, printable, weights_warning
+from tempme.index import Hit, SearchMode
 
 from tempme.cli_errors import fail
 
+if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the server path
+    from tempme.index import CompoundQuery
+
 log = logging.getLogger(__name__)
-
-DEFAULT_NPROBE = get_settings().nprobe  # the server searches with its own settings' nprobe
-REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
-
-
-class SearchError(Exception):
-    """A query that could not be answered; the message says why (shown as ``error: ...``)."""
-
-
-class RemoteUnavailable(Exception):
-    """The advertised server could not be reached or did not answer as `tempme serve` does."""
-
-
-def query_errors() -> tuple[type[Exception], ...]:
-    """What a local query's failure can be, each one line: LibraryError, ValueError, and
-    ``tempme.weights.WeightsUnavailableError`` once that module is loaded (only the torch text
-    path loads it: importing it here would load torch for every search, ~9 s of a speech search)."""
-    weights = sys.modules.get("tempme.weights")
-    return (LibraryError, ValueError) + ((weights.WeightsUnavailableError,) if weights is not None else ())
-
-
-class LocalSearch:
-    """Searches with :class:`Library` in this process (model loaded on the first query, once)."""
-
-    where = "this process"
-
-    def __init__(self, library: Path, nprobe: int = DEFAULT_NPROBE) -> None:
-        from tempme.index import IndexParams, Library
-
-        try:
-            self.lib = Library.open(library, index_params=IndexParams(nprobe=nprobe))  # missing: no torch
-        except LibraryError as exc:
-            raise SearchError(str(exc)) from None
-        self._threads_set = False
-        self.weights_note = weights_warning(self.lib.encoder_info())
-
-    def _threads(self) -> None:
-        if not self._threads_set:  # once per process, from the settings (one query: one thread)
-            from tempme.index import set_search_threads
-
-            set_search_threads()
-            self._threads_set = True
-
-    def warm(self) -> None:
-        """Load the text tower now (for the shell: the first query then costs what the others do)."""
-        self._threads()
-        try:
-            self.lib.warm_up()
-        except query_errors() as exc:
-            raise SearchError(printable(str(exc))) from None
-
-    def search(
-        self,
-        query: str | CompoundQuery,
-        k: int,
-        *,
-        per_video: bool = False,
-        mode: str = "all",
-        folder: Path | None = None,
-    ) -> list[Hit]:
-        from tempme.index import SearchFilters
-
-        self._threads()
-        try:
-            return self.lib.search(
-                query, k, per_video=per_video, mode=mode, filters=SearchFilters(folder=str(folder)) if folder else None
-            )
-        except query_errors() as exc:
-            raise SearchError(printable(str(exc))) from None
-
-
-class RemoteSearch:
-    """Searches through a running `tempme serve` (its `/search` endpoint; no model here).
-
-    Raises (constructor):
-        RemoteUnavailable: the server does not answer, or has no `/search` endpoint.
-    """
-
-    def __init__(self, advert: ServerAdvert, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
-        from gradio_client import Client
-
-        self.where = advert.url
-        try:
-            self.client = Client(advert.url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout_s})
-        except Exception as exc:  # gradio_client raises httpx, ValueError or its own errors
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-        self.weights_note = self._weights_note()
-
-    def _weights_note(self) -> str | None:
-        """The server's word on its library's weights (its ``/info``; a server without it: none)."""
-        try:
-            info = self.client.predict(api_name="/info")
-        except Exception as exc:  # an older server: no /info
-            log.info("no /info from %s (%s)", self.where, exc)
-            return None
-        return info.get("weights_warning") if isinstance(info, dict) else None
-
-    def warm(self) -> None:
-        pass  # the server's model is loaded
-
-    def search(
-        self,
-        query: str | CompoundQuery,
-        k: int,
-        *,
-        per_video: bool = False,
-        mode: str = "all",
-        folder: Path | None = None,
-    ) -> list[Hit]:
-        from gradio_client.exceptions import AppError
-
-        if isinstance(query, CompoundQuery):
-            raise SearchError("--then and --while are not available through the server")
-        try:
-            rows = self.client.predict(
-                query, k, str(folder) if folder else "", 0.0, 0.0, None, mode, per_video, api_name="/search"
-            )
-        except AppError as exc:  # the page's own one-line message
-            raise SearchError(str(exc.message if getattr(exc, "message", None) else exc)) from None
-        except Exception as exc:
-            raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-        try:
-            return [Hit.from_dict(r) for r in rows]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
-
-
-def _note(text: str) -> None:
-    typer.echo(f"note: {text}", err=True)
-
-
-def open_search(
-    library: Path,
-    *,
-    nprobe: int = DEFAULT_NPROBE,
-    per_video: bool = False,
-    use_server: bool = True,
-    compound: bool = False,
-) -> LocalSearch | RemoteSearch:
-    """The backend for `library`: its running server when usable, else a :class:`LocalSearch`
-    (``per_video`` goes through the server; ``compound``, a --then / --while query, does not).
-
-    Raises:
-        SearchError: no library at `library` (local backend).
-    """
-    advert = find_server(library) if use_server else None
-    if advert is not None:
-        if advert.auth:
-            _note(f"the server at {advert.url} asks for a login; searching here instead (loading the model)")
-        elif nprobe != DEFAULT_NPROBE:
-            _note(f"the server at {advert.url} searches with its own nprobe ({DEFAULT_NPROBE} unless its settings say"
-                  f" otherwise), not --nprobe {nprobe}; searching here instead")  # fmt: skip
-        elif compound:
-            _note(f"the server at {advert.url} does not take --then / --while (not in its API); searching here instead")
-        else:
-            try:
-                return RemoteSearch(advert)
-            except RemoteUnavailable as exc:
-                _note(f"the server at {advert.url} did not answer ({exc}); searching here instead")
-    return LocalSearch(library, nprobe)
 
 
 def _check_mode(mode: str) -> None:
@@ -205,10 +55,10 @@ def _check_mode(mode: str) -> None:
 def run_query(
     backend, query: str | CompoundQuery, k: int, per_video: bool, mode: str, folder: Path | None
 ) -> list[Hit]:
-    """One query on `backend`; a server that stops answering is replaced by a local search
-    (said on stderr). Raises SearchError."""
+    """One query on `backend` (a :class:`ServerFirst` replaces a server that stops answering by a
+    local search, said on stderr). Raises SearchError."""
     _check_mode(mode)
-    for part in query.parts if isinstance(query, CompoundQuery) else ():
+    for part in () if isinstance(query, str) else query.parts:  # a CompoundQuery's parts
         _check_mode(part.mode or mode)
     try:
         return backend.search(query, k, per_video=per_video, mode=mode, folder=folder)
@@ -283,7 +133,10 @@ class SearchShell(cmd.Cmd):
 KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
 PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
 FolderOpt = Annotated[Optional[Path], typer.Option(help="Only videos under this folder.")]
-NprobeOpt = Annotated[int, typer.Option(help="IVF lists probed per query (large libraries).")]
+NprobeOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="IVF lists probed per query (default: the library's tuned value, see `tempme stats`)."),
+]
 ModeOpt = Annotated[
     str,
     typer.Option(
@@ -294,6 +147,12 @@ ModeOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON object per query: query, verdict, weights_warning, hits.")
 ]
+ApiKeyOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key", envvar="TEMPME_API_KEY", help="API key for a server that asks for one (tempme keys create)."
+    ),
+]
 ServerOpt = Annotated[
     bool,
     typer.Option(
@@ -303,9 +162,13 @@ ServerOpt = Annotated[
 ]
 
 
-def _start(library: Path, nprobe: int, per_video: bool, server: bool, compound: bool = False):
+def _start(
+    library: Path, nprobe: int | None, per_video: bool, server: bool, api_key: str | None = None, compound: bool = False
+):
     try:
-        return open_search(library, nprobe=nprobe, per_video=per_video, use_server=server, compound=compound)
+        return open_search(
+            library, nprobe=nprobe, per_video=per_video, use_server=server, api_key=api_key, compound=compound
+        )
     except SearchError as exc:
         fail(str(exc))
 
@@ -337,6 +200,7 @@ def search(
     as_json: JsonOpt = False,
     min_confidence: MinConfidenceOpt = None,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
     interactive: Annotated[
         bool, typer.Option("--interactive", "-i", help="Keep going: read more queries (as `tempme shell`).")
     ] = False,
@@ -361,7 +225,7 @@ def search(
         fail("give a query (or -i for a shell)")
     out = output_of(as_json, min_confidence)
     compound = compound_query(query, then, while_, within, then_mode)
-    backend = _start(library, nprobe, per_video, server, compound=compound is not None)
+    backend = _start(library, nprobe, per_video, server, api_key, compound=compound is not None)
     folder = _folder(folder)
     if query is not None:
         text = compound.text if compound else query
@@ -388,12 +252,13 @@ def shell(
     as_json: JsonOpt = False,
     min_confidence: MinConfidenceOpt = None,
     server: ServerOpt = True,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
     out = output_of(as_json, min_confidence)
-    _shell(_start(library, nprobe, per_video, server), k, per_video, mode, _folder(folder), out)
+    _shell(_start(library, nprobe, per_video, server, api_key), k, per_video, mode, _folder(folder), out)
 
 
 COMMANDS = {"search": search, "shell": shell}

@@ -1,19 +1,25 @@
-"""`tempme serve`: the search page for one library, safe by default.
+"""`tempme serve`: the REST API and the search page for one library, safe by default.
 
-The command checks its options and starts the page (`tempme.app.web.server`, which says what is
-served and how); this module imports no Gradio.
+The command checks its options and starts the server (`tempme.app.api.server`, which says what
+is served and how); this module imports neither Gradio nor FastAPI.
 
 - Binds 127.0.0.1 unless ``--host`` says otherwise (a warning when exposed without auth).
 - ``--auth user:password`` or ``--auth-file FILE`` (one ``user:password`` a line) protects the
-  page, the API and every file URL; failed logins are throttled (:mod:`app.auth`).
-- Once it listens it prints one line with its URL (Gradio's own banner is silenced).
+  page, the API and every file URL; failed logins are throttled (:mod:`app.auth`). API keys of
+  the library (`tempme keys`) protect the API too.
+- ``--workers N``: N processes over the library (the page in one, the API in all).
+- Once it listens it prints one line with its URL.
 """
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -80,10 +86,16 @@ def serve_command(
     torch_threads: Annotated[
         int, typer.Option("--torch-threads", help="torch threads (text queries; videos added from the page).")
     ] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Server processes (the API in each, the page in one).")
+    ] = 1,
+    cors_origin: Annotated[
+        Optional[list[str]],
+        typer.Option("--cors-origin", help="Let web pages of this origin call the API (repeatable; off by default)."),
+    ] = None,
 ) -> None:
-    """Open the search page for a library (Gradio): type a sentence, play the moments found."""
-    from tempme.app.web.server import ServeOptions, start
-
+    """Serve a library: the REST API (/api/v1, docs at /docs) and the search page (type a
+    sentence, play the moments found)."""
     library = library_dir(ctx, library)
     credentials = parse_auth(auth, auth_file)
     if not (Path(library).expanduser() / "library.db").is_file():  # e.g. a misspelled --library
@@ -97,16 +109,34 @@ def serve_command(
         logger.warning(
             "serving on %s without --auth: anyone who can reach port %d can search and add videos", host, port
         )
-    options = ServeOptions(Path(library), host, port, credentials, allow_folder_add, torch_threads)
-    page = start(options)
-    typer.echo(f"tempme: serving {Path(library).expanduser().resolve()} at {page.url} (Ctrl+C to stop)")
-    sys.stdout.flush()
+    if workers > 1:  # before prometheus-client is imported: every process counts into one folder
+        metrics = tempfile.mkdtemp(prefix="tempme-metrics-")
+        atexit.register(shutil.rmtree, metrics, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics
+    from tempme.app.api.server import ServeOptions, serve
+
+    level = logging.getLogger("tempme").getEffectiveLevel()
+    options = ServeOptions(
+        Path(library),
+        host,
+        port,
+        credentials,
+        allow_folder_add,
+        torch_threads,
+        workers,
+        tuple(cors_origin or ()),
+        level,
+    )
+    where = Path(library).expanduser().resolve()
+
+    def announce(url: str) -> None:
+        typer.echo(f"tempme: serving {where} at {url} (Ctrl+C to stop)")
+        sys.stdout.flush()
+
     try:
-        page.run()
+        serve(options, announce)
     except KeyboardInterrupt:
         typer.echo("tempme: stopped")
-    finally:
-        page.close()
 
 
 COMMANDS = {"serve": serve_command}

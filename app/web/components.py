@@ -6,9 +6,35 @@ the dict as it is), so an output is named where it is set, never found by its po
 
 from __future__ import annotations
 
+from abc import ABCMeta
 from dataclasses import dataclass
 
 import gradio as gr
+from gradio.component_meta import ComponentMeta
+from gradio.data_classes import FileData
+
+
+def _linked_postprocess(self: gr.Video, value):
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return FileData(path=value, url=value, mime_type="video/mp4")  # a url: Gradio sends it as it is
+    return gr.Video.postprocess(self, value)
+
+
+# The player: a ``gr.Video`` that takes an http(s) URL the browser fetches itself, with Range
+# requests (the API's stream route). A plain ``gr.Video`` downloads such a URL into Gradio's cache
+# first, and refuses a loopback host. It must be a class, not a patched instance: an update
+# (``gr.Video(value=..., playback_position=...)`` from a handler) makes Gradio build a new
+# instance with ``block.__class__(**kwargs)`` (gradio/blocks.py, postprocess_data).
+# Built with ``ABCMeta.__new__`` instead of a class statement: ``ComponentMeta.__new__``
+# (gradio/component_meta.py) would write a ``.pyi`` beside this module; besides that file it only
+# wraps a class's own ``__init__`` (there is none here) and binds ``EVENTS`` (inherited from
+# gr.Video, already bound). ``is_template``: the page draws it with Video's Svelte component.
+LinkedVideo: type[gr.Video] = ABCMeta.__new__(
+    ComponentMeta,
+    "LinkedVideo",
+    (gr.Video,),
+    {"__module__": __name__, "postprocess": _linked_postprocess, "is_template": True},
+)
 
 
 @dataclass(frozen=True)

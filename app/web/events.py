@@ -8,6 +8,7 @@ components it changes (`components.Page`); outputs left out keep their value. A 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import gradio as gr
 from tempme.app.context import AppContext
@@ -52,11 +53,34 @@ def _progress_cb(progress: gr.Progress):
     return cb
 
 
-class Events:
-    """The page's handlers over `ctx`, writing to the components of `page`."""
+class Links(Protocol):
+    """Where the page's pictures and videos are fetched from: the API's file routes, as signed
+    links relative to the page (``api/v1/moments/17/thumbnail?exp=...&sig=...``), so that a
+    browser logged in to the page may load them (`tempme.app.api.keys.Signer`)."""
 
-    def __init__(self, ctx: AppContext, page: Page) -> None:
-        self.ctx, self.page = ctx, page
+    def thumbnail(self, segment_id: int) -> str: ...
+
+    def stream(self, video_id: int) -> str: ...
+
+
+def root_url(request: gr.Request | None) -> str:
+    """The page's public URL (``http://host:port/``, behind a proxy its forwarded host), from the
+    request of the event."""
+    from gradio.route_utils import get_root_url
+
+    req = getattr(request, "request", None)
+    if req is None:
+        return ""
+    return get_root_url(req, route_path=req.url.path, root_path=None) + "/"
+
+
+class Events:
+    """The page's handlers over `ctx`, writing to the components of `page`; ``links``: where
+    the browser fetches pictures and videos (None: Gradio serves the files themselves, for
+    tests without the API)."""
+
+    def __init__(self, ctx: AppContext, page: Page, links: Links | None = None) -> None:
+        self.ctx, self.page, self.links = ctx, page, links
         self.exports = PageExports(ctx)
 
     # -- what every result list shows ---------------------------------------------------------
@@ -70,7 +94,7 @@ class Events:
         p, r = self.page, self.page.results
         ticks = [(f"{i + 1}. {m.name} {m.span}", i) for i, m in enumerate(state.moments)]  # for the timeline
         out = {
-            r.gallery: results_html(state.moments, scored),
+            r.gallery: results_html(state.moments, scored, self.links.thumbnail if self.links else None),
             p.state: state,
             r.message: found_message(state, new),
             r.more_btn: gr.update(visible=scored and new == state.k),
@@ -130,17 +154,18 @@ class Events:
 
     # -- the selected moment ------------------------------------------------------------------
 
-    def select(self, state: SearchState, evt: gr.SelectData) -> dict:
+    def select(self, state: SearchState, evt: gr.SelectData, request: gr.Request = None) -> dict:
         pl, index = self.page.player, evt.index if isinstance(evt.index, int) else -1
         if not state.moments or not 0 <= index < len(state.moments):
             return {pl.span: warning("Select a result first."), self.page.selected: None, pl.moment: None}
         m = state.moments[index]
         try:
-            path = self.ctx.playable(m)
+            path = self.ctx.playable(m.video_id)  # the library's rule, said on the page before the player asks
         except InputError as e:
             return {pl.span: warning(str(e)), self.page.selected: None, pl.moment: None}
+        root = root_url(request) if self.links else ""
         video = gr.Video(
-            value=str(path),
+            value=root + self.links.stream(m.video_id) + "&playable=true" if root else str(path),
             playback_position=m.seek_s,  # the first matched word, else the moment's start
             subtitles=[{"text": f"matched moment {m.span}", "timestamp": [m.start_s, m.end_s]}],
             label=f"{m.name} @ {format_time(m.start_s)}",
@@ -286,9 +311,9 @@ class Events:
         return status_html(*self.ctx.status_lines())
 
 
-def wire(demo: gr.Blocks, ctx: AppContext, page: Page) -> None:
+def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = None) -> None:
     """Attach the handlers of `Events` to the page's components (inside ``demo``'s context)."""
-    ev, s, pl, a = Events(ctx, page), page.search, page.player, page.add
+    ev, s, pl, a = Events(ctx, page, links), page.search, page.player, page.add
     pl.explain_btn.click(
         ev.on_explain,
         [page.state, page.selected],

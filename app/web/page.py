@@ -26,11 +26,12 @@ import functools
 from importlib.resources import files
 
 import gradio as gr
-from tempme.app.context import ARCHITECTURES, AppContext
+from tempme.app.context import AppContext
+from tempme.app.first_run import ARCHITECTURES
 from tempme.app.validate import MAX_K, WEIGHTS_FILE
 from tempme.app.web import endpoints
-from tempme.app.web.components import AddPanel, Page, Player, Results, SearchBar
-from tempme.app.web.events import wire
+from tempme.app.web.components import AddPanel, LinkedVideo, Page, Player, Results, SearchBar
+from tempme.app.web.events import Links, wire
 from tempme.app.web.state import SearchState
 from tempme.index import SEARCH_MODES
 
@@ -49,17 +50,18 @@ def asset(name: str) -> str:
 
 
 def page_script() -> str:
-    """The page's one script (Gradio's ``launch(js=...)`` takes one function): the player's
+    """The page's one script (Gradio's ``js=`` takes one function): the player's
     (``player.js``) and the keyboard, address and connection watcher's (``keys.js``)."""
     return f"() => {{ ({asset('player.js').strip()})(); ({asset('keys.js').strip()})(); }}"
 
 
-def build_demo(ctx: AppContext) -> gr.Blocks:
-    """The page and its API for the library in `ctx` (CSS and the player script are given to
-    ``launch``: `tempme.app.web.server`)."""
+def build_demo(ctx: AppContext, links: Links | None = None) -> gr.Blocks:
+    """The page and its gradio_client API for the library in `ctx` (CSS and the page script
+    are given when it is mounted: `tempme.app.web.server`); ``links``: the API's file links
+    (`events.Links`)."""
     with gr.Blocks(title="tempme · video moment search", fill_width=True) as demo:
         page = layout(ctx)
-        wire(demo, ctx, page)
+        wire(demo, ctx, page, links)
         endpoints.register(ctx)
     return demo
 
@@ -146,7 +148,9 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
                     timeline_btn = gr.Button("Export timeline", scale=1, elem_id="export-timeline")
                 timeline_file = gr.File(label="Timeline", visible=False, elem_id="timeline-file")
         with gr.Column(scale=2, elem_id="player-col"):
-            video = gr.Video(label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"])
+            video = LinkedVideo(
+                label="Player", interactive=False, autoplay=True, elem_id="player", buttons=["download"]
+            )
             loop = gr.Checkbox(
                 value=False, label="Loop the moment (off: stop at its end)", elem_id="loop", container=False
             )

@@ -12,6 +12,7 @@ under the player. Counts go through the one `plural`; file names break only betw
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -80,13 +81,14 @@ def file_url(path: str | Path) -> str:
     return "gradio_api/file=" + quote(str(path))
 
 
-def _card(g: VideoGroup, scored: bool) -> str:
+def _card(g: VideoGroup, scored: bool, picture: Callable[[int], str] | None) -> str:
     """One video's card: its best moment's picture and caption (rank and confidence dots when
     ``scored``), then (when several of its moments are shown) each moment as a clickable time."""
     b = g.indices[g.moments.index(g.best)]
     name = escape(g.best.name)
+    src = picture(g.best.segment_id) if picture else file_url(g.best.thumbnail or "")
     pic = (
-        f'<img src="{escape(file_url(g.best.thumbnail))}" alt="{name} at {escape(g.best.span)}">'
+        f'<img src="{escape(src)}" alt="{name} at {escape(g.best.span)}">'
         if g.best.thumbnail
         else '<span class="nopic" role="img" aria-label="no picture"></span>'
     )
@@ -114,15 +116,17 @@ def _card(g: VideoGroup, scored: bool) -> str:
     )
 
 
-def results_html(moments: list[Hit], scored: bool = True) -> str:
+def results_html(moments: list[Hit], scored: bool = True, picture: Callable[[int], str] | None = None) -> str:
     """The result cards: one per video (`group_by_video`), headed by its best moment's picture
     and caption (``#1 ●●○ · file · 0:41–0:44 of 0:55``; without rank and dots when not
     ``scored``), then, when several of its moments are shown, each as a clickable time with its
     dots. A card whose moments are all under medium confidence is dimmed (class ``weak``).
-    Every clickable element carries ``data-index``, the moment's position in ``moments``."""
+    Every clickable element carries ``data-index``, the moment's position in ``moments``.
+    ``picture(segment_id)``: the URL of a moment's picture (the API's signed thumbnail link);
+    None: the thumbnail file through Gradio."""
     if not moments:
         return ""
-    cards = "".join(_card(g, scored) for g in group_by_video(moments))
+    cards = "".join(_card(g, scored, picture) for g in group_by_video(moments))
     return f'<div class="cards">{cards}</div>'
 
 

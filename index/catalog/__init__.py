@@ -15,6 +15,7 @@ from tempme.index.catalog.db import (
     storage_problem,
 )
 from tempme.index.catalog.fulltext import STOP_WORDS, query_terms
+from tempme.index.catalog.jobs import JobBoard, KeyRing
 from tempme.index.catalog.locks import WriteLock
 from tempme.index.catalog.paths import UnstorablePathError, from_db, to_db
 from tempme.index.catalog.pglock import AdvisoryLock
@@ -45,6 +46,8 @@ __all__ = [
     "Catalog",
     "EnrichmentRecord",
     "IndexFileState",
+    "JobBoard",
+    "KeyRing",
     "KnownFile",
     "NewTextLine",
     "NewVideo",

@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from tempme.index.catalog import db
 from tempme.index.catalog.filters import filter_videos, prefix
 from tempme.index.catalog.fulltext import FullText
+from tempme.index.catalog.jobs import JobBoard, KeyRing
+from tempme.index.catalog.listing import VideoListing
 from tempme.index.catalog.models import (
     EncoderRecord,
     Enrichment,
@@ -50,7 +52,9 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText, NullRecords, RunRecords):  # NullRecords first: RunRecords only declares score_nulls
+class Catalog(
+    FullText, NullRecords, RunRecords, VideoListing
+):  # NullRecords first: RunRecords only declares score_nulls
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -82,6 +86,7 @@ class Catalog(FullText, NullRecords, RunRecords):  # NullRecords first: RunRecor
                 "as it is: restore it from a backup, or move it away to start a new library."
             ) from None
         self.session = db.session_factory(self.engine)  # a sessionmaker: ``with catalog.session() as s``
+        self.jobs, self.keys = JobBoard(self.session, self.transaction), KeyRing(self.session, self.transaction)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Optional
 
 import numpy as np
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # 64-bit columns: BIGINT on PostgreSQL (its INTEGER is 32-bit); SQLite's INTEGER already stores
@@ -107,6 +107,14 @@ class IndexState(Base):
     # vectors.file_checksum of the file's bytes (ids and vectors; older libraries: of the ids only, rebuilt once)
     id_checksum: Mapped[int] = mapped_column(Int64, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # how the index is searched, as tuned (reports.SearchTuning; revision 0007); NULL: not tuned
+    nprobe: Mapped[Optional[int]] = mapped_column(Integer)
+    rerank: Mapped[Optional[int]] = mapped_column(Integer)
+    tuned_recall: Mapped[Optional[float]] = mapped_column(Float)
+    tuned_p50_ms: Mapped[Optional[float]] = mapped_column(Float)
+    tuned_queries: Mapped[Optional[int]] = mapped_column(Integer)
+    target_recall: Mapped[Optional[float]] = mapped_column(Float)
+    max_ms: Mapped[Optional[float]] = mapped_column(Float)
 
 
 class IndexRun(Base):
@@ -179,7 +187,7 @@ class TextLine(Base):
 
 
 class ScoreNull(Base):
-    """A library's null distribution for one query kind (``text`` or ``video``): the sorted
+    """A library's null distribution (revision 0008) for one query kind (``text`` or ``video``): the sorted
     top-1 cosines of content-free queries (``tempme.index.nulls``), float32 little-endian
     bytes, computed for ``segments`` segments with prompt set ``version``. Dropped when the
     encoder changes (``Catalog.replace_encoding``)."""
@@ -192,3 +200,49 @@ class ScoreNull(Base):
     size: Mapped[int] = mapped_column(Integer)
     scores: Mapped[bytes] = mapped_column(LargeBinary)
     computed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Job(Base):
+    """A long task started through the API (an upload's indexing, a server folder), in the
+    catalog so every server process of the library sees it (revision 0006).
+
+    ``kind``: ``upload`` or ``folder``; ``status``: ``queued``, ``running``, ``done``,
+    ``failed`` or ``cancelled``. Progress in video-seconds (``done_s`` of ``total_s``) and
+    videos; ``cancel_requested`` is set by any process and read by the one running it
+    (``owner``: host and pid)."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    videos_total: Mapped[int] = mapped_column(Integer, default=0)
+    videos_done: Mapped[int] = mapped_column(Integer, default=0)
+    total_s: Mapped[float] = mapped_column(Float, default=0.0)  # video seconds to index
+    done_s: Mapped[float] = mapped_column(Float, default=0.0)
+    current: Mapped[Optional[str]] = mapped_column(Text)  # the file just indexed
+    summary: Mapped[Optional[str]] = mapped_column(Text)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    paths_json: Mapped[str] = mapped_column(Text, default="[]")  # what it indexes
+    videos_json: Mapped[str] = mapped_column(Text, default="[]")  # the videos it added
+
+
+class ApiKey(Base):
+    """An API key (revision 0006): only the SHA-256 of the secret is stored, with its first
+    characters (``prefix``) to find and show it. Revoked keys keep their row (``revoked_at``)."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tempme.index.catalog.models import Enrichment, IndexRun, IndexState, Segment, Video, utcnow
 from tempme.index.catalog.paths import from_db
 from tempme.index.nulls import from_records
-from tempme.index.reports import IndexFileState, IndexReport
+from tempme.index.reports import IndexFileState, IndexReport, SearchTuning
 
 
 class RunRecords:
@@ -50,9 +50,16 @@ class RunRecords:
             st = s.get(IndexState, 1)
             if st is None:
                 return None
-            return IndexFileState(st.faiss_version, st.faiss_file, st.index_type, st.ntotal, st.id_checksum)
+            tuning = None
+            if st.nprobe is not None:
+                tuning = SearchTuning(
+                    st.nprobe, st.rerank or 0, st.tuned_recall or 0.0, st.tuned_p50_ms or 0.0,
+                    st.tuned_queries or 0, st.target_recall, st.max_ms,
+                )  # fmt: skip
+            return IndexFileState(st.faiss_version, st.faiss_file, st.index_type, st.ntotal, st.id_checksum, tuning)
 
     def record_index(self, state: IndexFileState) -> None:
+        """Record which file matches the catalog, and its tuning (None: clears it)."""
         with self.transaction("recording the vector index file") as s:
             st = s.get(IndexState, 1)
             if st is None:
@@ -60,6 +67,10 @@ class RunRecords:
                 s.add(st)
             st.faiss_version, st.faiss_file, st.index_type = state.version, state.file, state.kind
             st.ntotal, st.id_checksum, st.updated_at = state.ntotal, state.id_checksum, utcnow()
+            t = state.tuning
+            st.nprobe, st.rerank = (t.nprobe, t.rerank) if t else (None, None)
+            st.tuned_recall, st.tuned_p50_ms, st.tuned_queries = (t.recall, t.p50_ms, t.queries) if t else (None,) * 3
+            st.target_recall, st.max_ms = (t.target_recall, t.max_ms) if t else (None, None)
 
     # ---- stats -----------------------------------------------------------------------------
     def counts(self) -> tuple[int, int, list[tuple[str, str]], dict | None, dict, list[str]]:

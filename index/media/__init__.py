@@ -14,6 +14,7 @@ _EXPORTS = {
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
     "ScanPool": "scan_pool",
+    "servable_file": "servable",
     **dict.fromkeys(
         (
             "Thumbnails",

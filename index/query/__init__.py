@@ -13,6 +13,7 @@ from tempme.index.query.encoder import QueryEncoder, TextBatcher, TextQueries
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
 from tempme.index.query.router import OVERFETCH, Searchable, search, search_vector, warm
 from tempme.index.query.text import matched_words, search_lines
+from tempme.index.query.timing import STAGES, search_timings, stage
 from tempme.index.query.towers import (
     TextTower,
     apply_search_threads,
@@ -24,6 +25,7 @@ from tempme.index.query.vector import Moment, SegmentHit, group_moments, merge_v
 
 __all__ = [
     "OVERFETCH",
+    "STAGES",
     "CompoundQuery",
     "JoinedMoment",
     "PartHit",
@@ -53,8 +55,10 @@ __all__ = [
     "search",
     "search_lines",
     "search_moments",
+    "search_timings",
     "search_vector",
     "set_search_threads",
+    "stage",
     "text_evidence",
     "warm",
 ]

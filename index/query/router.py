@@ -33,6 +33,7 @@ from tempme.index.query.encoder import QueryEncoder
 from tempme.index.query.fusion import fuse_hits
 from tempme.index.query.parts import search_compound
 from tempme.index.query.text import search_lines
+from tempme.index.query.timing import stage
 from tempme.index.query.vector import search_moments
 from tempme.index.vectors import VectorStore
 
@@ -116,15 +117,18 @@ def _ranked(src, query, k, offset, per_video, filters, mode: SearchMode) -> list
     if src.store.ntotal > 0:  # nothing indexed yet: no encoder to load
         fused = mode is not SearchMode.VISUAL
         depth = OVERFETCH * (offset + k) if fused else k
+        with stage("encode"):
+            vec = src.encode(query)
         visual = search_moments(
-            src.catalog, src.store, src.encode(query), depth,
+            src.catalog, src.store, vec, depth,
             offset=0 if fused else offset, per_video=per_video, filters=filters,
         )  # fmt: skip
     if mode is SearchMode.VISUAL:
         return visual
     lists = {SearchMode.VISUAL.value: visual}
     for kind in kinds:
-        lists[kind.mode.value] = search_lines(src.catalog, query, kind, OVERFETCH * (offset + k), filters)
+        with stage("catalog"):
+            lists[kind.mode.value] = search_lines(src.catalog, query, kind, OVERFETCH * (offset + k), filters)
     return fuse_hits(lists, k, offset=offset, per_video=per_video)
 
 
@@ -137,7 +141,8 @@ def _one_kind(src, query, k, offset, per_video, filters, kind: TextKind) -> list
             f"the library {src.path} has no {what}: no video was processed for {kind}; "
             f"add them with `tempme enrich {flag}` (or `tempme index {flag} ...`)"
         )
-    hits = search_lines(src.catalog, query, kind, offset + k, filters)
+    with stage("catalog"):
+        hits = search_lines(src.catalog, query, kind, offset + k, filters)
     if per_video:
         return fuse_hits({kind.mode.value: hits}, k, offset=offset, per_video=True)
     return hits[offset : offset + k]

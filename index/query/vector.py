@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.hits import Hit, SearchFilters
+from tempme.index.query.timing import stage
 from tempme.index.vectors.store import VectorStore
 
 
@@ -114,9 +115,11 @@ def search_moments(
     want = offset + k
     fetch = min(max(4 * want, 32), total)
     while True:
-        scores, ids = store.search(vec, fetch)  # (1, K) each
+        with stage("vector"):
+            scores, ids = store.search(vec, fetch)  # (1, K) each
         found = [(int(i), float(sc)) for i, sc in zip(ids[0], scores[0]) if i >= 0 and i != exclude_segment]
-        rows = catalog.segment_rows([i for i, _ in found], filters)
+        with stage("catalog"):
+            rows = catalog.segment_rows([i for i, _ in found], filters)
         hits = [SegmentHit(i, rows[i].video_id, rows[i].start_s, rows[i].end_s, sc) for i, sc in found if i in rows]
         moments = group_moments(hits, per_video=per_video)
         if len(moments) >= want + 1 or fetch >= total:

@@ -1,18 +1,29 @@
 """The vectors room: the only importer of FAISS. One size ladder (:mod:`.policy`), the index
 (:mod:`.index`: flat / IVF / IVF-SQ8 or a pinned factory, on CPU or GPUs), building any factory
 (:mod:`.build`, sharded and merged on disk by :mod:`.shards`, from :mod:`.sources`), exact
-re-ranking of lossy results (:mod:`.rerank`), and the versioned, self-repairing store
+re-ranking of lossy results (:mod:`.rerank`), tuning nprobe / re-ranking on the library's own
+vectors (:mod:`.tune`), and the versioned, self-repairing store
 (:mod:`.store`) that the library keeps its vectors in."""
 
-from tempme.index.vectors.build import MAX_FACTORY_CHARS, build_factory, build_in_memory, check_factory, train_empty
+from tempme.index.vectors.build import (
+    MAX_FACTORY_CHARS,
+    build_factory,
+    build_fast_scan,
+    build_in_memory,
+    check_factory,
+    to_fast_scan,
+    train_empty,
+)
 from tempme.index.vectors.index import VectorIndex, checksum, file_checksum, set_faiss_threads, to_gpus
 from tempme.index.vectors.policy import (
     AUTO_KINDS,
+    FS_FROM,
     IVF_FROM,
     PQ_FROM,
     SQ8_FROM,
     IndexParams,
     factory_for,
+    is_fast_scan,
     is_ivf,
     is_lossy,
     nlist_for,
@@ -37,9 +48,20 @@ from tempme.index.vectors.shards import (
 )
 from tempme.index.vectors.sources import ArraySource, NpySource, VectorSource, training_sample
 from tempme.index.vectors.store import FaissStore, VectorLedger, VectorStore
+from tempme.index.vectors.tune import TARGET_RECALL, TunePoint, TuneResult, check_budget, exact_neighbours, tune
 
 __all__ = [
     "AUTO_KINDS",
+    "FS_FROM",
+    "TARGET_RECALL",
+    "TunePoint",
+    "TuneResult",
+    "build_fast_scan",
+    "check_budget",
+    "exact_neighbours",
+    "is_fast_scan",
+    "to_fast_scan",
+    "tune",
     "IVF_FROM",
     "MAX_FACTORY_CHARS",
     "PQ_FROM",

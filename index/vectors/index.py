@@ -8,7 +8,11 @@ An ``IndexIDMap2`` (ids = SQLite segment ids) wraps an inner index chosen by siz
 - ``flat``: exact inner product (``IndexFlatIP``) below ``ivf_threshold`` vectors;
 - ``ivf``: ``IndexIVFFlat`` with a coarse quantizer trained on the stored vectors
   (nlist ~ 4 sqrt(N)), ``nprobe`` lists probed per query, below ``sq_threshold``;
-- ``ivf-sq8``: the same with 8-bit scalar-quantized codes (``IndexIVFScalarQuantizer``).
+- ``ivf-sq8``: the same with 8-bit scalar-quantized codes (``IndexIVFScalarQuantizer``; only
+  libraries built before issue 30, or with ``IndexParams(sq_threshold=...)``);
+- ``ivf-fs``: IVF with 4-bit fast-scan PQ codes (``IndexIVFPQFastScan``, built by the store
+  from :meth:`~.policy.IndexParams.factory_for`'s string, ids in its lists, no id map), held
+  in memory (FAISS cannot map fast-scan lists from disk).
 
 Or the type a user pinned with ``tempme rebuild --index FACTORY`` (:meth:`VectorIndex.from_factory`,
 built by :mod:`.build`): its ``kind`` is the FAISS ``index_factory`` string itself.
@@ -34,7 +38,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from tempme.index.vectors.policy import AUTO_KINDS, IndexParams, is_ivf, is_lossy, ivf_of
+from tempme.index.reports import SearchTuning
+from tempme.index.vectors.policy import AUTO_KINDS, IndexParams, is_fast_scan, is_ivf, is_lossy, ivf_of
 from tempme.index.vectors.shards import open_index
 
 log = logging.getLogger(__name__)
@@ -52,17 +57,43 @@ class VectorIndex:
     see the module docstring.
 
     Attributes:
-        kind: ``flat`` / ``ivf`` / ``ivf-sq8`` (chosen by size) or the pinned factory string.
+        kind: ``flat`` / ``ivf`` / ``ivf-fs`` / ``ivf-sq8`` (chosen by size) or the pinned factory string.
         mapped: the file whose lists are memory-mapped read-only (None: all in memory).
+        tuning: what the library measured for this index (:mod:`.tune`), or None.
     """
 
-    def __init__(self, index: faiss.Index, kind: str, params: IndexParams | None, *, mapped: Path | None = None):
+    def __init__(
+        self,
+        index: faiss.Index,
+        kind: str,
+        params: IndexParams | None,
+        *,
+        mapped: Path | None = None,
+        tuning: SearchTuning | None = None,
+    ):
         self.index = index
         self.kind = kind
         self.params = params if params is not None else IndexParams()
         self.mapped = mapped
+        self.tuning = tuning
         self._gpu = None  # GPU clone of the inner index, rebuilt lazily after changes
         self._set_nprobe()
+
+    @property
+    def nprobe(self) -> int:
+        """Lists probed per query: :meth:`IndexParams.search_nprobe` (given, tuned, or the settings')."""
+        return self.params.search_nprobe(self.tuning)
+
+    @property
+    def rerank(self) -> int:
+        """Re-rank factor of a lossy index: :meth:`IndexParams.search_rerank`; 0 for an exact one."""
+        return self.params.search_rerank(self.tuning) if self.lossy else 0
+
+    def set_tuning(self, tuning: SearchTuning | None) -> None:
+        """Search with ``tuning`` (where :class:`IndexParams` does not say otherwise)."""
+        self.tuning = tuning
+        self._set_nprobe()
+        self._gpu = None
 
     @property
     def pinned(self) -> bool:
@@ -72,7 +103,7 @@ class VectorIndex:
     @property
     def lossy(self) -> bool:
         """True when search scores compressed codes (re-rank with exact vectors)."""
-        return self.kind == "ivf-sq8" or (self.pinned and is_lossy(self.index))
+        return self.kind in ("ivf-sq8", "ivf-fs") or (self.pinned and is_lossy(self.index))
 
     @property
     def _id_mapped(self) -> bool:
@@ -99,6 +130,13 @@ class VectorIndex:
         kind = params.kind_for(n)
         if kind == "flat":
             out = cls.empty(dim, params)
+        elif kind == "ivf-fs":  # in memory here; the store builds it in shards (build_factory)
+            inner = faiss.index_factory(dim, params.factory_for(n, dim), faiss.METRIC_INNER_PRODUCT)
+            nlist = ivf_of(inner).nlist
+            rng = np.random.default_rng(0)
+            train = vectors if n <= 64 * nlist else vectors[rng.choice(n, 64 * nlist, replace=False)]
+            inner.train(train)
+            out = cls(inner, kind, params)
         else:
             nlist = min(params.nlist_for(n), max(n // 39, 1))
             quantizer = faiss.IndexFlatIP(dim)
@@ -119,17 +157,26 @@ class VectorIndex:
         return out
 
     @classmethod
-    def from_factory(cls, factory: str, index: faiss.Index, params: IndexParams | None = None, *, mapped=None):
+    def from_factory(
+        cls,
+        factory: str,
+        index: faiss.Index,
+        params: IndexParams | None = None,
+        *,
+        mapped=None,
+        kind: str | None = None,
+    ):
         """Wrap a filled index built from ``factory`` (:mod:`.build`): an IVF as it is (ids
-        in its lists), anything else must already be an ``IndexIDMap2``."""
+        in its lists), anything else must already be an ``IndexIDMap2``. ``kind``: an automatic
+        kind the factory implements (``ivf-fs``); default: the factory string (pinned)."""
         if not (is_ivf(index) or isinstance(index, faiss.IndexIDMap2)):
             raise ValueError(f"{factory}: expected an IVF index or an IndexIDMap2, got {type(index).__name__}")
-        return cls(index, factory, params, mapped=mapped)
+        return cls(index, kind or factory, params, mapped=mapped)
 
     def _set_nprobe(self) -> None:
         ivf = faiss.try_extract_index_ivf(self.index)
         if ivf is not None:
-            ivf.nprobe = self.params.nprobe
+            ivf.nprobe = self.nprobe
 
     def _in_memory(self) -> None:
         """Before a change: copy memory-mapped (read-only) lists into memory."""
@@ -182,19 +229,24 @@ class VectorIndex:
     def reconstruct(self, segment_id: int) -> np.ndarray:
         return self.index.reconstruct(int(segment_id))
 
+    @property
+    def fast_scan(self) -> bool:
+        """True for 4-bit fast-scan codes (searched on the CPU: FAISS has no GPU fast-scan)."""
+        return isinstance(ivf_of(self.index), faiss.IndexIVFFastScan)
+
     def _searcher(self):
-        if not (self.params.use_gpu and faiss.get_num_gpus() > 0):
+        if not (self.params.use_gpu and faiss.get_num_gpus() > 0) or self.fast_scan:
             return None
         if self._gpu is None:
             inner = self.index.index if self._id_mapped else self.index
             if faiss.get_num_gpus() > 1:  # FAISS's own sharding: each GPU holds 1/G of the lists' entries
-                nprobe = self.params.nprobe if faiss.try_extract_index_ivf(self.index) is not None else None
+                nprobe = self.nprobe if faiss.try_extract_index_ivf(self.index) is not None else None
                 self._gpu = (None, to_gpus(inner, nprobe=nprobe))
                 return self._gpu[1]
             res = faiss.StandardGpuResources()
             self._gpu = (res, faiss.index_cpu_to_gpu(res, 0, inner))
             if faiss.try_extract_index_ivf(self.index) is not None:
-                faiss.GpuParameterSpace().set_index_parameter(self._gpu[1], "nprobe", self.params.nprobe)
+                faiss.GpuParameterSpace().set_index_parameter(self._gpu[1], "nprobe", self.nprobe)
         return self._gpu[1]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +304,11 @@ class VectorIndex:
         memory-mapped (its ``.ivfdata`` beside it, or the file itself), the others are read
         into memory and their kind comes from the file."""
         path = Path(path)
+        if kind == "ivf-fs" or (kind is not None and kind not in AUTO_KINDS and is_fast_scan(kind)):
+            index = faiss.read_index(str(path))  # fast-scan lists: read into memory (no mapping in FAISS)
+            if not is_ivf(index):
+                raise ValueError(f"{path}: expected an IVF index for {kind}, got {type(index).__name__}")
+            return cls.from_factory(kind, index, params, kind=kind)
         if kind is not None and kind not in AUTO_KINDS:
             with open(path, "rb") as fh:
                 fourcc = fh.read(4)

@@ -5,10 +5,17 @@ library folder. ``save`` writes it to a new versioned file (``vectors-<N>.faiss`
 and then records that file, its size and a checksum of its bytes in the catalog; ``load`` reads
 the file the catalog points at and repairs it from the catalog's stored vectors when the ids
 disagree (a run killed between a commit and the next save). A file that does not match its
-recorded checksum (of every byte: ids and vectors), or that FAISS cannot read (truncated,
-garbage), is never trusted: the index is rebuilt from the catalog instead. The previous file is kept for
-readers that have not reloaded yet. All methods are thread-safe (one lock: searches, changes
+recorded checksum (of every byte), or that FAISS cannot read (truncated, garbage), is never
+trusted: the index is rebuilt from the catalog instead. The previous file is kept for readers
+that have not reloaded yet. All methods are thread-safe (one lock: searches, changes
 and reloads take turns).
+
+Every rebuild of an IVF index tunes it (:mod:`.tune`): the smallest nprobe / re-rank depth that
+reaches a target recall@10 on the library's own vectors (``target_recall``, default
+:data:`~.tune.TARGET_RECALL`), or the best recall within ``max_ms``; the last request is kept,
+so the automatic rebuild of a library that outgrew its type tunes for the same. The result is
+recorded with the file (:class:`~tempme.index.reports.SearchTuning`) and searches use it
+wherever :class:`~.policy.IndexParams` does not set nprobe / rerank itself.
 
 ``rebuild(factory, shards=N)`` pins an index type given as a FAISS ``index_factory`` string:
 an IVF factory is trained on a sample, added in N shards (:mod:`.build`, :mod:`.shards`; Ray tasks
@@ -16,12 +23,12 @@ or this process) and merged into ``vectors-<N>.faiss`` + ``vectors-<N>.ivfdata``
 searches map read-only. Results of lossy indexes (PQ, SQ codes) are re-ranked exactly with the
 catalog's stored vectors (``IndexParams.rerank`` candidates per result).
 
-Writing (``add``/``remove``/``save``/``rebuild``) is for the one indexer that holds the
-library's lock; the store itself does not lock files.
+Writing (``add``/``remove``/``save``/``rebuild``) is for the one indexer holding the library's lock.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import threading
@@ -31,13 +38,14 @@ from typing import Protocol
 
 import numpy as np
 from tempme.index.errors import storage_boundary
-from tempme.index.reports import IndexFileState
+from tempme.index.reports import IndexFileState, SearchTuning
 from tempme.index.vectors.build import build_factory, check_factory
 from tempme.index.vectors.index import VectorIndex, file_checksum
-from tempme.index.vectors.policy import IndexParams
+from tempme.index.vectors.policy import IndexParams, is_ivf
 from tempme.index.vectors.rerank import rerank
 from tempme.index.vectors.shards import ShardRunner
 from tempme.index.vectors.sources import NpySource
+from tempme.index.vectors.tune import TARGET_RECALL, TuneResult, check_budget, tune
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +110,22 @@ class VectorStore(Protocol):
     def is_stale(self) -> bool:
         """True when the catalog records a newer version (or another number of vectors)."""
 
-    def rebuild(self, factory: str | None = None, *, shards: int = 1, runner: ShardRunner | None = None) -> int:
+    @property
+    def tuning(self) -> SearchTuning | None: ...  # how the index is searched, as measured (None: not tuned)
+
+    def rebuild(
+        self,
+        factory: str | None = None,
+        *,
+        shards: int = 1,
+        runner: ShardRunner | None = None,
+        target_recall: float | None = None,
+        max_ms: float | None = None,
+    ) -> int:
         """A fresh index from the catalog's vectors: of type ``factory`` (pinned), or by size
-        when None; returns N. Raises ValueError for a factory FAISS cannot build here (the old
-        index is kept)."""
+        when None, tuned for ``target_recall`` or ``max_ms`` (None: the last request); returns N.
+        Raises ValueError for a factory FAISS cannot build here or a bad budget (the old index
+        is kept)."""
 
     def needs_rebuild(self) -> bool:
         """True when the library outgrew (or shrank below) its index type."""
@@ -121,6 +141,9 @@ class FaissStore:
         self._index: VectorIndex | None = None
         self._version = 0
         self._fresh: tuple[int, Path] | None = None  # an on-disk index rebuild wrote, not yet recorded
+        self._tuning: SearchTuning | None = None
+        self._tuning_unsaved = False
+        self._request: tuple[float | None, float | None] = (TARGET_RECALL, None)  # (target recall, max ms)
         self._lock = threading.RLock()
 
     @property
@@ -138,6 +161,10 @@ class FaissStore:
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def tuning(self) -> SearchTuning | None:
+        return self._tuning
 
     @property
     def mapped(self) -> bool:
@@ -168,9 +195,10 @@ class FaissStore:
             index = self._index
             if index is None:
                 return np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64)
-            if not (index.lossy and self.params.rerank > 0 and k > 0):
+            factor = index.rerank
+            if not (factor > 0 and k > 0):
                 return index.search(q, k)
-            _, candidates = index.search(q, min(max(k * self.params.rerank, k), max(index.ntotal, k)))
+            _, candidates = index.search(q, min(max(k * factor, k), max(index.ntotal, k)))
             return rerank(q, candidates, self.ledger.stored_vectors, k)
 
     def _next_version(self) -> int:
@@ -184,8 +212,11 @@ class FaissStore:
                 return
             state = self.ledger.index_state()
             old = state.file if state else None
-            if self._index.mapped is not None and self._fresh is None:
-                return  # unchanged since it was loaded from the recorded file
+            if self._index.mapped is not None and self._fresh is None:  # unchanged since loaded
+                if self._tuning_unsaved and state is not None:
+                    self.ledger.record_index(dataclasses.replace(state, tuning=self._tuning))
+                    self._tuning_unsaved = False
+                return
             if self._index.mapped is not None:  # the on-disk index rebuild wrote: record it as it is
                 version, path = self._fresh
                 name, digest = path.name, file_checksum(path)
@@ -194,8 +225,10 @@ class FaissStore:
                 name = f"vectors-{version}.faiss"
                 (self.directory / name).with_suffix(".ivfdata").unlink(missing_ok=True)  # a killed rebuild's
                 digest = self._index.save(self.directory / name)
-            self.ledger.record_index(IndexFileState(version, name, self._index.kind, self._index.ntotal, digest))
-            self._version, self._fresh = version, None
+            self.ledger.record_index(
+                IndexFileState(version, name, self._index.kind, self._index.ntotal, digest, self._tuning)
+            )
+            self._version, self._fresh, self._tuning_unsaved = version, None, False
         keep = {Path(n).stem for n in (name, old) if n}
         for pattern in ("vectors-*.faiss", "vectors-*.ivfdata"):  # keep the previous file for open readers
             for f in self.directory.glob(pattern):
@@ -219,8 +252,12 @@ class FaissStore:
             if index is None and dim is not None:
                 index = VectorIndex.empty(dim, self.params)
             self._index, self._version, self._fresh = index, version, None
+            self._tuning, self._tuning_unsaved = (state.tuning if state else None), False
+            if self._tuning is not None:
+                self._request = (self._tuning.target_recall, self._tuning.max_ms)
             if index is None:
                 return False
+            index.set_tuning(self._tuning)
             db_ids, index_ids = self.ledger.segment_ids(), index.ids()
             missing, extra = np.setdiff1d(db_ids, index_ids), np.setdiff1d(index_ids, db_ids)
             duplicates = len(index_ids) != len(np.unique(index_ids))
@@ -266,19 +303,66 @@ class FaissStore:
         with self._lock:
             return version != self._version or count != self.ntotal
 
-    def rebuild(self, factory: str | None = None, *, shards: int = 1, runner: ShardRunner | None = None) -> int:
+    def rebuild(
+        self,
+        factory: str | None = None,
+        *,
+        shards: int = 1,
+        runner: ShardRunner | None = None,
+        target_recall: float | None = None,
+        max_ms: float | None = None,
+    ) -> int:
+        if target_recall is not None or max_ms is not None:
+            check_budget(target_recall, max_ms)  # before any work
         with self._lock:
             dim = self.ledger.embed_dim()
-            if factory is None:  # past IVF-SQ8: IVF-PQ on disk
-                factory = self.params.rebuild_factory(self.ledger.segment_count(), dim)
+            n = self.ledger.segment_count()
+            kind = None
+            if factory is None:  # past the fast-scan rung: IVF-PQ on disk
+                factory = self.params.rebuild_factory(n, dim)
+            if factory is None and dim is not None and self.params.kind_for(n) == "ivf-fs":
+                factory, kind = self.params.factory_for(n, dim), "ivf-fs"  # built in shards, bounded memory
             if factory is None:
                 ids, vecs = self.ledger.stored_vectors()
                 self._index, self._fresh = VectorIndex.build(vecs, ids, vecs.shape[1], self.params), None
-                return self._index.ntotal
-            self._index = self._build_pinned(factory.strip(), dim, shards, runner)
+            else:
+                self._index = self._build_pinned(factory.strip(), dim, shards, runner, kind)
+            self._tuning, self._tuning_unsaved = None, True
+            if target_recall is not None or max_ms is not None:
+                self._request = (target_recall, max_ms)
+            if self._index.ntotal >= 2 and (is_ivf(self._index.index) or self._index.lossy):
+                self.tune(*self._request)
             return self._index.ntotal
 
-    def _build_pinned(self, factory: str, dim: int | None, shards: int, runner) -> VectorIndex:
+    def tune(self, target_recall: float | None = None, max_ms: float | None = None) -> TuneResult:
+        """Tune the current index on the catalog's vectors (:func:`.tune.tune`) for
+        ``target_recall`` or ``max_ms``, and search with the result from now on; the next
+        :meth:`save` records it. Raises ValueError (one line) for a bad budget or an empty index."""
+        check_budget(target_recall, max_ms)
+        with self._lock:
+            index = self._index
+            if index is None or index.ntotal < 2:
+                raise ValueError("the library needs at least 2 vectors before its index can be tuned")
+            ledger = self.ledger
+
+            def lookup(ids: np.ndarray) -> np.ndarray:
+                got, vecs = ledger.stored_vectors(ids)
+                return vecs[np.searchsorted(got, ids)]
+
+            result = tune(
+                index.index,
+                ledger.vector_chunks,
+                lookup,
+                n_stored=index.ntotal,
+                target_recall=target_recall,
+                max_ms=max_ms,
+            )
+            self._tuning, self._tuning_unsaved = result.tuning, True
+            self._request = (target_recall, max_ms)
+            index.set_tuning(result.tuning)  # also restores nprobe where IndexParams gives one
+            return result
+
+    def _build_pinned(self, factory: str, dim: int | None, shards: int, runner, kind: str | None = None) -> VectorIndex:
         """Export the catalog's vectors to ``.npy`` files in the library folder (every shard task
         maps them: shared storage on a cluster), build ``factory`` from them, drop the export."""
         if dim is None:
@@ -308,7 +392,7 @@ class FaissStore:
             shutil.rmtree(work, ignore_errors=True)
         log.info("rebuilt the index as %s: %d vectors%s", factory, index.ntotal, " (on disk)" if mapped else "")
         self._fresh = (version, path) if mapped else None
-        return VectorIndex.from_factory(factory, index, self.params, mapped=mapped)
+        return VectorIndex.from_factory(factory, index, self.params, mapped=mapped, kind=kind)
 
     def needs_rebuild(self) -> bool:
         with self._lock:

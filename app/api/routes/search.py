@@ -1,0 +1,81 @@
+"""``GET|POST /search`` (text) and ``GET /moments/{segment_id}/similar`` (more like this)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from tempme.app.api.deps import Services, segment_row
+from tempme.app.api.metrics import observe_search
+from tempme.app.api.schemas import (
+    Filters,
+    HitModel,
+    SearchRequest,
+    SearchResponse,
+    SimilarRequest,
+    Timings,
+    VerdictModel,
+)
+from tempme.app.validate import make_filters
+from tempme.index import Hit, describe_encoder, quoted, search_timings, verdict, weights_warning
+
+
+def filters_of(req: Filters):
+    """The request's filters as the library's ``SearchFilters`` (checked as the page checks them)."""
+    return make_filters(req.folder or "", req.min_duration_s, req.max_duration_s, req.extensions or None)
+
+
+def answer(services: Services, query: str | None, mode: str, req, run, what: str | None = None) -> SearchResponse:
+    """Run ``run() -> list[Hit]`` timed by stage and answer with its hits, their verdict (``what``:
+    the search for people; default the query quoted) and the random-weights warning."""
+    start = time.perf_counter()
+    with search_timings() as spent:
+        hits: list[Hit] = run()
+    took = (time.perf_counter() - start) * 1000
+    observe_search(mode, spent)
+    info = services.ctx.library().encoder_info()
+    return SearchResponse(
+        query=query,
+        mode=mode,
+        k=req.k,
+        offset=req.offset,
+        took_ms=round(took, 3),
+        timings_ms=Timings(**{stage: round(s * 1000, 3) for stage, s in spent.items()}),
+        encoder=describe_encoder(info) if info else None,
+        weights_warning=weights_warning(info),
+        verdict=VerdictModel(**verdict(what or quoted(query or ""), hits).to_dict()),
+        hits=[HitModel.of(h) for h in hits],
+    )
+
+
+def router(services: Services) -> APIRouter:
+    r = APIRouter(tags=["search"], dependencies=[Depends(services.guard.api)])
+    ctx = services.ctx
+
+    def text_search(req: SearchRequest) -> SearchResponse:
+        filters = filters_of(req)
+        run = lambda: ctx.search(
+            req.query, req.k, filters, req.offset, req.mode, per_video=req.per_video, thumbnails=False
+        )
+        return answer(services, req.query, req.mode, req, run)
+
+    @r.post("/search", response_model=SearchResponse, summary="Search by text (JSON body)")
+    def search_post(req: SearchRequest) -> SearchResponse:
+        """The moments that match the query, best first, with why each matched."""
+        return text_search(req)
+
+    @r.get("/search", response_model=SearchResponse, summary="Search by text (query parameters)")
+    def search_get(req: Annotated[SearchRequest, Query()]) -> SearchResponse:
+        """The same search as ``POST /search``, its fields as query parameters."""
+        return text_search(req)
+
+    @r.get("/moments/{segment_id}/similar", response_model=SearchResponse, summary="More like this moment")
+    def similar(segment_id: int, req: Annotated[SimilarRequest, Query()]) -> SearchResponse:
+        """Moments nearest to the stored vector of ``segment_id`` (itself left out)."""
+        segment_row(services, segment_id)  # 404 for an unknown moment
+        filters = filters_of(req)
+        run = lambda: ctx.similar(segment_id, req.k, filters, req.offset, thumbnails=False)
+        return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
+
+    return r

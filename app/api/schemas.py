@@ -1,0 +1,269 @@
+"""The API's schema: Pydantic models of what goes in and out (OpenAPI at ``/api/v1/openapi.json``).
+
+Every field says its unit. A search request is one :class:`SearchRequest` (a JSON body for
+``POST /search``, query parameters for ``GET /search``); a hit is one :class:`HitModel`, built
+from ``Hit.to_dict()`` (the same fields as ``tempme search --json``). New fields go on these two
+(tests/test_api.py checks that the hit schema names every key of ``Hit.to_dict()``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tempme.app.validate import MAX_K, MAX_QUERY_CHARS, InputError, clean_k, clean_query
+from tempme.index import SEARCH_MODES, Hit
+
+MAX_OFFSET = 10_000
+"""Deepest result a search pages to (``offset + k``)."""
+ModeName = Literal[tuple(SEARCH_MODES)]  # type: ignore[valid-type]
+
+
+class Filters(BaseModel):
+    """Which videos a search may return (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str | None = Field(
+        None, max_length=4096, description="Only videos under this folder (absolute, or relative to the library)."
+    )
+    min_duration_s: float | None = Field(None, ge=0, le=1e9, description="Shortest video, in seconds.")
+    max_duration_s: float | None = Field(None, ge=0, le=1e9, description="Longest video, in seconds.")
+    extensions: list[str] = Field(
+        default_factory=list, max_length=32, description='File types, e.g. [".mp4", "webm"] (case-insensitive).'
+    )
+
+
+class Paging(Filters):
+    """How many results and from where."""
+
+    k: int = Field(10, ge=1, le=MAX_K, description=f"Results per page (1 to {MAX_K}).")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Results to skip (paging: the next page is offset + k).")
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value):
+        try:
+            return clean_k(value)
+        except InputError as e:
+            raise ValueError(str(e)) from None
+
+
+class SearchRequest(Paging):
+    """A text search: the query, how to match it, how many results, the filters."""
+
+    query: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in words (whitespace collapsed)."
+    )
+    mode: ModeName = Field(
+        "all",
+        description="all (fused by reciprocal rank fusion), visual (TempMe vectors), speech (transcripts) "
+        "or text (on-screen text).",
+    )
+    per_video: bool = Field(False, description="Only each video's best moment.")
+
+    @field_validator("query", mode="before")
+    @classmethod
+    def _query(cls, value):
+        try:
+            return clean_query(value)
+        except InputError as e:
+            raise ValueError(str(e)) from None
+
+
+class SimilarRequest(Paging):
+    """More like a moment: how many results and the filters."""
+
+
+class Word(BaseModel):
+    word: str
+    start_s: float = Field(description="Where the word starts on the video's clock, in seconds.")
+    end_s: float = Field(description="Where it ends, in seconds.")
+
+
+class HitModel(BaseModel):
+    """One moment found: ``Hit.to_dict()``."""
+
+    rank: int = Field(description="1-based rank across pages.")
+    score: float = Field(
+        description="What ranked it: cosine similarity (visual), full-text relevance (speech, text) or the "
+        "reciprocal-rank-fusion score (all)."
+    )
+    video: str = Field(description="The video file's path on the server.")
+    start_s: float = Field(description="Start of the moment, in seconds.")
+    end_s: float = Field(description="End of the moment (exclusive), in seconds.")
+    segment_id: int = Field(description="The moment's best segment (for /moments/{segment_id}).")
+    video_id: int = Field(description="The video (for /videos/{video_id}/stream).")
+    duration_s: float = Field(description="Length of the whole video, in seconds.")
+    seek_s: float = Field(description="Where a player should start: the first matched word, else start_s (s).")
+    matched: list[str] = Field(description="The ranked lists that found it: visual, speech, text.")
+    visual_score: float | None = Field(None, description="Cosine similarity, when the vector search found it.")
+    words: list[Word] = Field(default_factory=list, description="Spoken words that matched, with their times.")
+    transcript: str | None = Field(None, description="The utterance the words are in.")
+    ocr_text: str | None = Field(None, description="The on-screen line that matched.")
+    ocr_box: list[float] | None = Field(
+        None, description="Where that line is: [x0, y0, x1, y1] as fractions of the frame."
+    )
+    match_kind: str | None = Field(None, description="How a spoken match matched: exact, normalised or phonetic.")
+    match_score: float | None = Field(None, description="That match's score, in [0, 1].")
+    heard_as: str | None = Field(None, description="A phonetic match: the words as the recogniser heard them.")
+    parts: list[HitModel] = Field(
+        default_factory=list,
+        description="A compound query's result (\"A then B\"): each part's own hit, in query order.",
+    )
+    relation: str | None = Field(None, description="How each part relates to the one before: then, while.")
+    confidence: Literal["high", "medium", "low", "none"] | None = Field(
+        None,
+        description="What the match means, absolutely (not its rank): high, medium, low or none; from the "
+        "p-value against the library's null (visual) or the query's content words found (speech, text); "
+        "docs/confidence.md. None: not judged.",
+    )
+    p_value: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Of the visual evidence: the share of content-free queries scoring at least this well "
+        "against the library (None without visual evidence).",
+    )
+
+    @classmethod
+    def of(cls, hit: Hit) -> HitModel:
+        return cls.model_validate(hit.to_dict())
+
+
+class Timings(BaseModel):
+    encode: float = Field(description="Text tower, in milliseconds.")
+    vector: float = Field(description="Vector index (FAISS), in milliseconds.")
+    catalog: float = Field(description="Catalog (SQL: rows, full text), in milliseconds.")
+
+
+class VerdictModel(BaseModel):
+    """What a search found, in one phrase (``tempme.index.Verdict``)."""
+
+    verdict: Literal["good matches", "no good match"]
+    best_confidence: Literal["high", "medium", "low", "none"] = Field(description="The best hit's confidence.")
+    good: int = Field(description="Hits at min_confidence or better.")
+    hits: int = Field(description="Hits judged.")
+    min_confidence: Literal["high", "medium", "low", "none"] = Field(description="What counts as a good match.")
+    message: str = Field(description="For people: '2 good matches for “dog”' or 'no good match for “zxqv”'.")
+
+
+class SearchResponse(BaseModel):
+    query: str | None = Field(description="The query as searched (None for more-like-this).")
+    mode: str = Field(description="How it was matched.")
+    k: int
+    offset: int
+    took_ms: float = Field(description="Time to answer, in milliseconds.")
+    timings_ms: Timings
+    encoder: str | None = Field(description="The library's encoder, described.")
+    weights_warning: str | None = Field(
+        None, description="Set when the encoder's weights are random: no result can mean anything."
+    )
+    verdict: VerdictModel = Field(description="Good matches, or no good match (the hits then are the closest).")
+    hits: list[HitModel]
+
+
+class Moment(BaseModel):
+    """A segment of a video."""
+
+    segment_id: int
+    video_id: int
+    video: str = Field(description="The video file's path on the server.")
+    start_s: float = Field(description="Start, in seconds.")
+    end_s: float = Field(description="End (exclusive), in seconds.")
+    duration_s: float = Field(description="Length of the whole video, in seconds.")
+    thumbnail_url: str = Field(description="Its picture (JPEG), relative to the server.")
+    stream_url: str = Field(description="Its video, relative to the server (HTTP Range).")
+
+
+class Video(BaseModel):
+    video_id: int
+    video: str = Field(description="The file's path on the server.")
+    status: Literal["indexed", "failed"]
+    error: str | None = Field(description="Why it failed (status failed).")
+    duration_s: float | None = Field(description="Length, in seconds.")
+    segments: int = Field(description="Moments indexed.")
+    size_bytes: int = Field(description="File size when indexed, in bytes (-1: unknown).")
+    indexed_at: str = Field(description="When, ISO 8601 UTC.")
+
+
+class VideoPage(BaseModel):
+    total: int = Field(description="Videos in the library (indexed and failed).")
+    offset: int
+    limit: int
+    videos: list[Video]
+
+
+class FolderJobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str = Field(..., max_length=4096, description="Absolute path of a folder on the server.")
+
+
+class Job(BaseModel):
+    job_id: str
+    kind: Literal["upload", "folder"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    created_at: str = Field(description="ISO 8601 UTC.")
+    started_at: str | None
+    finished_at: str | None
+    videos_total: int = Field(description="Videos to index.")
+    videos_done: int
+    total_s: float = Field(description="Video seconds to index.")
+    done_s: float = Field(description="Video seconds indexed.")
+    progress: float = Field(ge=0, le=1, description="done_s / total_s (videos when durations are unknown).")
+    eta_s: float | None = Field(description="Seconds left, estimated from the rate so far.")
+    current: str | None = Field(description="The file just indexed.")
+    summary: str | None = Field(description="What the run did, in words (when done).")
+    error: str | None = Field(description="Why it failed.")
+    cancel_requested: bool
+    videos: list[str] = Field(description="Videos it added.")
+    owner: str = Field(description="The server process running it (host:pid).")
+
+
+class Library(BaseModel):
+    path: str
+    videos: int = Field(description="Indexed videos.")
+    segments: int
+    failed: int = Field(description="Videos that could not be indexed.")
+    index_type: str = Field(description="flat / ivf / ivf-sq8, or a pinned FAISS factory string.")
+    vectors: int
+    index_version: int
+    index_mapped: bool = Field(description="The index's lists are memory-mapped from its file.")
+    encoder: str | None = Field(description="The encoder, described (None before the first video).")
+    last_run: dict | None = Field(description="The last indexing run: started_at, seconds, counts.")
+    weights: Literal["random", "named", "file", "unknown"] = Field(
+        "unknown", description="The encoder's weights: random (not semantic), named (open_clip tag), file, unknown."
+    )
+    weights_warning: str | None = Field(None, description="Set when the weights are random.")
+
+
+class Info(BaseModel):
+    """What a front end says beside results (the page's banner and modes, the CLI's warning)."""
+
+    weights: Literal["random", "named", "file", "unknown"]
+    weights_warning: str | None = Field(description="Set when the weights are random: results mean nothing.")
+    modes: list[str] = Field(description="Search modes the library has data for (speech / text once processed).")
+    videos: int = Field(description="Indexed videos.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    pid: int = Field(description="The server process that answered (one of the replicas).")
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: dict[str, bool] = Field(description="Each check: catalog, index, model, ...")
+    detail: dict[str, str] = Field(default_factory=dict, description="Why a check is not passing.")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong, in one line.")
+    instance: str | None = None

@@ -1,0 +1,246 @@
+"""``tempme serve``: uvicorn serving the API and the page, in one process or as N replicas.
+
+It listens first and loads the model in the background (``/api/v1/ready`` is 503 and the page
+says "loading the model…" until then), then advertises itself in ``<library>/serving.json``
+(:mod:`app.advert`: the page URL and the API's base URL) for `tempme search` / `tempme shell`.
+
+``--workers N``: N processes accept on one listening socket (the kernel hands each connection
+to one of them). All answer the API; the page lives in the first process (its Gradio state is
+per process), and the others relay page requests to it over a private Unix socket
+(:mod:`.relay`). Each process opens the library read-mostly: searches share the memory-mapped
+index and the catalog; writes (jobs, removals) take the library's write lock, one at a time
+across processes; jobs and keys are in the catalog. Metrics of all processes add up
+(prometheus-client's multiprocess folder). A worker that dies is started again.
+
+SIGTERM or Ctrl-C: a running add stops within a batch (committed videos kept, the lock
+released), open connections get 5 s, then the process exits 0 and its private folder is gone.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from tempme.app.api.app import create_app
+from tempme.app.api.deps import API_PREFIX, Services
+from tempme.app.api.jobs import JobRunner
+from tempme.app.api.keys import Guard, Signer, load_secret
+from tempme.app.api.readiness import for_library
+from tempme.app.api.relay import Relay
+from tempme.app.auth import LoginThrottle
+from tempme.app.context import AppContext
+
+logger = logging.getLogger(__name__)
+GRACE_S = 5
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `tempme serve` was asked for (its options, checked)."""
+
+    library: Path
+    host: str = "127.0.0.1"
+    port: int = 7860
+    credentials: list[tuple[str, str]] | None = None  # (user, password); None: no login
+    allow_folder_add: bool = False
+    torch_threads: int = 1
+    workers: int = 1
+    cors_origins: tuple[str, ...] = ()
+    log_level: int = logging.WARNING
+
+
+class PageLinks:
+    """The page's links to the API's file routes, signed (`keys.Signer`), relative to the page."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    def thumbnail(self, segment_id: int) -> str:
+        return self.signer.sign(f"{API_PREFIX}/moments/{int(segment_id)}/thumbnail").lstrip("/")
+
+    def stream(self, video_id: int) -> str:
+        return self.signer.sign(f"{API_PREFIX}/videos/{int(video_id)}/stream").lstrip("/")
+
+
+def build(options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str | None = None):
+    """The ASGI app of one process: the API, then the page (``page``) or a relay to it. Returns (app, ctx)."""
+    ctx = AppContext(options.library, allow_folder_add=options.allow_folder_add, remux_dir=media_dir / "tempme-remux")
+    ctx.loading = True  # until the warm-up after listening has loaded the model (the page's status line says so)
+    throttle = LoginThrottle(options.credentials) if options.credentials else None
+    signer = Signer(load_secret(ctx.library_dir) if ctx.library_dir.is_dir() else os.urandom(32))
+    services = Services(ctx, Guard(ctx, throttle, signer), signer, JobRunner(ctx), for_library(ctx))
+    app = create_app(services, cors_origins=options.cors_origins)
+    if page:
+        from tempme.app.web.server import build_page, mount_page
+
+        demo = build_page(ctx, PageLinks(signer))
+        mount_page(app, demo, login=throttle.login if throttle else None, host=options.host, port=options.port)
+    elif relay_to is not None:
+        app.mount("/", Relay(relay_to))
+    return app, ctx
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server that stops a running add as soon as it is told to exit."""
+
+    def __init__(self, config: uvicorn.Config, ctx: AppContext) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    def handle_exit(self, sig, frame) -> None:
+        self.ctx.interrupt()
+        super().handle_exit(sig, frame)
+
+
+def _config(app) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACE_S, lifespan="on")
+
+
+def search_threads(torch_threads: int) -> None:
+    """Set once per process. Every search is one query vector: waking OpenMP threads costs
+    more than it saves (measured: 44 -> 23 ms per search on 2 shared cores)."""
+    from tempme.index import set_search_threads
+
+    set_search_threads(torch_threads=max(1, torch_threads), faiss_threads=1)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening TCP socket every process accepts on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _after_start(server: uvicorn.Server, ctx: AppContext, then: Callable[[], None] | None) -> None:
+    """Once ``server`` listens: ``then()``, and the model loads in the background."""
+    while not server.started and not server.should_exit:
+        time.sleep(0.05)
+    if server.started:
+        if then is not None:
+            then()
+        ctx.warm_up()
+
+
+def run(app, ctx: AppContext, sockets: list[socket.socket], then: Callable[[], None] | None = None) -> None:
+    """Serve ``app`` on ``sockets`` until told to exit; ``then()`` once listening."""
+    server = Server(_config(app), ctx)
+    threading.Thread(target=_after_start, args=(server, ctx, then), name="tempme-warm-up", daemon=True).start()
+    server.run(sockets=sockets)
+
+
+def worker_main(options: ServeOptions, sock: socket.socket, page_socket: str, media_dir: str) -> None:
+    """A replica (a spawned process): the API here, the page relayed to the page process."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tempme").setLevel(options.log_level)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    search_threads(options.torch_threads)
+    app, ctx = build(options, Path(media_dir), page=False, relay_to=page_socket)
+    try:
+        run(app, ctx, [sock])
+    finally:
+        gc.freeze()  # as in serve: no last collection of every object at exit
+
+
+class Replicas:
+    """The N - 1 worker processes beside the page process, started again when one dies."""
+
+    def __init__(self, options: ServeOptions, sock: socket.socket, page_socket: str, media_dir: Path) -> None:
+        self.args = (options, sock, page_socket, str(media_dir))
+        self.spawn = multiprocessing.get_context("spawn")
+        self.procs = [self._start() for _ in range(options.workers - 1)]
+        self.stopping = threading.Event()
+        threading.Thread(target=self._watch, name="tempme-replicas", daemon=True).start()
+
+    def _start(self):
+        proc = self.spawn.Process(target=worker_main, args=self.args, name="tempme-worker", daemon=False)
+        proc.start()
+        return proc
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            for i, proc in enumerate(self.procs):
+                if not proc.is_alive() and not self.stopping.is_set():
+                    logger.warning("worker %d exited with %s; starting it again", proc.pid, proc.exitcode)
+                    self.procs[i] = self._start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join(GRACE_S + 10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+
+def page_socket(folder: Path) -> tuple[socket.socket, str]:
+    """The page process's private Unix socket for the workers' relays."""
+    path = str(folder / "page.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    os.chmod(path, 0o600)
+    sock.listen(2048)
+    return sock, path
+
+
+def _exit_zero(signum, frame) -> None:
+    raise SystemExit(0)  # uvicorn hands SIGTERM back once it has shut down: exit normally (atexit runs)
+
+
+def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
+    """Serve ``options.library`` until SIGTERM (returns) or Ctrl-C (KeyboardInterrupt);
+    ``announce(url)`` once it listens. With ``options.workers > 1`` the caller has set
+    ``PROMETHEUS_MULTIPROC_DIR`` before this module was imported."""
+    from tempme.app.advert import local_url, remove_advert, write_advert
+    from tempme.app.web.server import private_gradio_dir
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls
+    os.environ.pop("GRADIO_ALLOWED_PATHS", None)  # only the library's files, never more
+    private = private_gradio_dir()
+    logger.info("uploads and served copies go to %s (removed at exit)", private)
+    search_threads(options.torch_threads)
+    sock = bind(options.host, options.port)
+    sockets, replicas = [sock], None
+    app, ctx = build(options, private, page=True)
+    if options.workers > 1:
+        unix, path = page_socket(private)
+        sockets.append(unix)
+        replicas = Replicas(options, sock, path, private)
+    url = local_url(options.host, sock.getsockname()[1])
+
+    def listening() -> None:
+        api = url + API_PREFIX.lstrip("/")
+        if write_advert(options.library, url, auth=options.credentials is not None, api=api) is not None:
+            import atexit
+
+            atexit.register(remove_advert, options.library)  # also on SIGTERM (SystemExit) and Ctrl-C
+        logger.info("serving library %s on %s (%d process(es))", ctx.library_dir, url, options.workers)
+        announce(url)
+
+    signal.signal(signal.SIGTERM, _exit_zero)
+    try:
+        run(app, ctx, sockets, listening)
+    finally:
+        ctx.interrupt()
+        if replicas is not None:
+            replicas.stop()
+        # The interpreter's last garbage collection walks every object of torch, Gradio, pandas...
+        # (measured: 18.7 s of a SIGTERM exit on a loaded 2-core host, the process in
+        # "Garbage-collecting"); nothing of ours needs it: freeze them out of it.
+        gc.freeze()
