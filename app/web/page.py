@@ -28,7 +28,7 @@ from importlib.resources import files
 import gradio as gr
 from tempme.app.context import AppContext
 from tempme.app.first_run import ARCHITECTURES
-from tempme.app.validate import MAX_K, WEIGHTS_FILE
+from tempme.app.validate import MAX_K, MAX_QUERY_CHARS, WEIGHTS_FILE
 from tempme.app.web import endpoints
 from tempme.app.web.components import AddPanel, LinkedVideo, Page, Player, Results, SearchBar
 from tempme.app.web.events import Links, wire
@@ -52,7 +52,8 @@ def asset(name: str) -> str:
 def page_script() -> str:
     """The page's one script (Gradio's ``js=`` takes one function): the player's
     (``player.js``) and the keyboard, address and connection watcher's (``keys.js``)."""
-    return f"() => {{ ({asset('player.js').strip()})(); ({asset('keys.js').strip()})(); }}"
+    keys = asset("keys.js").strip().replace("__MAX_QUERY_CHARS__", str(MAX_QUERY_CHARS))
+    return f"() => {{ ({asset('player.js').strip()})(); ({keys})(); }}"
 
 
 def build_demo(ctx: AppContext, links: Links | None = None) -> gr.Blocks:

@@ -13,14 +13,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 from tempme.index.nulls import LibraryView, NullDistribution, compute_nulls, fresh, from_records, prompt_vectors
 
-if TYPE_CHECKING:
-    from tempme.index.query.router import Searchable
-
 log = logging.getLogger(__name__)
+
+
+class Searchable(Protocol):
+    """What a null is read or computed from (``tempme.index.query.router.Searchable`` has it):
+    the library's folder, catalog, vector store and query encoder getter."""
+
+    path: Path
+    catalog: object  # Catalog: score_nulls(), encoder_info(), segment_sample, video_ids
+    store: object  # VectorStore: ntotal, search
+    query: Callable[[], object]  # the QueryEncoder now (renewed on a new encoder)
 
 
 class NullCache:

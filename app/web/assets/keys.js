@@ -38,9 +38,15 @@
     const p = new URLSearchParams(window.location.search);
     return [p.get('q') || '', p.get('mode') || 'all'];
   };
+  // the longest query the server takes (app.validate.MAX_QUERY_CHARS, put in by page.page_script):
+  // a longer one is refused, so it is not kept in the address. Gradio's client also sends the
+  // address's parameters with every request: a 100,000-character ?q= made each later request
+  // too long for the server, and the page waited on it forever.
+  const MAX_QUERY = Number('__MAX_QUERY_CHARS__');
   K.address = (q, mode) => {
     const p = new URLSearchParams(window.location.search);
-    if (q && q.trim()) p.set('q', q.trim()); else p.delete('q');
+    const t = (q || '').trim().replace(/\s+/g, ' ');
+    if (t && t.length <= MAX_QUERY) p.set('q', t); else p.delete('q');
     if (mode && mode !== 'all') p.set('mode', mode); else p.delete('mode');
     const s = p.toString();
     window.history.replaceState(null, '', window.location.pathname + (s ? '?' + s : '') + window.location.hash);
