@@ -159,7 +159,7 @@ class IndexReport:
         return self.seconds / self.segments if self.segments else 0.0
 
     def summary(self) -> str:
-        gone = f"{plural(self.removed, 'video')} removed (deleted from disk), " if self.removed else ""
+        gone = f"{plural(self.removed, 'video')} removed, " if self.removed else ""
         text = (
             f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
             f"{gone}{f'{self.moved} moved, ' if self.moved else ''}{self.failed} failed, in {self.seconds:.1f} s "
