@@ -29,22 +29,27 @@ from tempme.index.filenames import (
 )
 from tempme.index.folders import FolderQuery, folder_labels, folder_matches, no_folder_message
 from tempme.index.hits import (
+    CONFIDENCES,
+    GOOD_FROM,
+    NO_GOOD_MATCH,
     SEARCH_MODES,
-    SORT_ORDERS,
     TEXT_KINDS,
+    Confidence,
     Hit,
     MatchedWord,
     SearchFilters,
     SearchMode,
-    SortOrder,
     TextKind,
+    Verdict,
+    best_confidence,
     format_clock,
     format_time,
-    typed_date,
+    quoted,
+    verdict,
 )
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
-from tempme.index.queries import IMAGE_MODES, Query
+from tempme.index.queries import IMAGE_MODES, SORT_ORDERS, Query, SortOrder, typed_date
 from tempme.index.reports import (
     JOB_KINDS,
     JOB_STATES,
@@ -59,9 +64,11 @@ from tempme.index.reports import (
     ReindexReport,
     SearchTuning,
     VideoRecord,
-    plural,
+    weights_of,
+    weights_warning,
 )
 from tempme.index.settings import Settings, get_settings
+from tempme.index.wording import plural
 
 _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "Library": "library",
@@ -84,14 +91,18 @@ install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (
 
 __all__ = [
     "IMAGE_MODES",
+    "CONFIDENCES",
+    "GOOD_FROM",
     "JOB_KINDS",
     "JOB_STATES",
+    "NO_GOOD_MATCH",
     "SEARCH_MODES",
     "SORT_ORDERS",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
     "ApiKeyInfo",
     "CompoundQuery",
+    "Confidence",
     "EncoderInfo",
     "EncoderSpec",
     "EnrichReport",
@@ -125,7 +136,9 @@ __all__ = [
     "TextKind",
     "VideoRecord",
     "TimelineError",
+    "Verdict",
     "absolute",
+    "best_confidence",
     "content_hash",
     "describe_encoder",
     "folder_labels",
@@ -140,10 +153,14 @@ __all__ = [
     "plural",
     "path_text",
     "printable",
+    "quoted",
     "search_timings",
     "set_search_threads",
     "stored_names",
     "text_path",
     "typed_date",
     "wrong_kind",
+    "verdict",
+    "weights_of",
+    "weights_warning",
 ]

@@ -1,17 +1,52 @@
 """What a search looks for (:class:`Query`): a text, an image, a video clip or a span of one,
 or an example refined by a text; one value for every entry point (``Library.search``, the CLI,
-the page, the REST API). Issue 27; the encoding of each kind: :mod:`tempme.index.query.example`.
+the page, the REST API); the order of its results (:class:`SortOrder`) and dates as people type
+them (:func:`typed_date`). Issue 27; the encoding of each kind: :mod:`tempme.index.query.example`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-from tempme.index.hits import format_time
+from tempme.index.wording import format_time
 
 IMAGE_MODES = ("still", "frame")  # tempme.example_query.IMAGE_MODES (no torch here)
 SPAN_TOLERANCE_S = 0.01  # a span within this of a stored segment's bounds is that segment
+
+
+class SortOrder(StrEnum):
+    """How a page of results is ordered: ``relevance`` (the query's ranking, the default), by
+    recording date (``date``: newest first, ``date-asc``) or by the video's duration
+    (``duration``: longest first, ``duration-asc``). A sort other than relevance orders the
+    moments that pass the score cutoff (:attr:`tempme.index.hits.SearchFilters.min_score`, or the router's default
+    for a sort) among the :data:`tempme.index.query.router.SORT_POOL` most relevant."""
+
+    RELEVANCE = "relevance"
+    DATE = "date"
+    DATE_ASC = "date-asc"
+    DURATION = "duration"
+    DURATION_ASC = "duration-asc"
+
+    @classmethod
+    def parse(cls, value: str | SortOrder) -> SortOrder:
+        """Raises ValueError naming the orders."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"sort must be one of {', '.join(SORT_ORDERS)}, got {value!r}") from None
+
+
+SORT_ORDERS = tuple(s.value for s in SortOrder)
+
+
+def typed_date(text: str) -> dt.datetime:
+    """A date as people type it (``2024-06-01``, ``2024-06-01T18:30``, ``2024-06-01 18:30+02:00``)
+    as an aware datetime; without an offset, the local time of this machine. Raises ValueError."""
+    when = dt.datetime.fromisoformat(str(text).strip())
+    return when if when.tzinfo is not None else when.astimezone()
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def _clear_image(pg) -> None:
 def test_an_image_on_the_query_box_searches_by_example(page, how) -> None:
     _clear_image(page)
     _search(page, "a cup")  # a text search first, so that the message changes with the image's
-    _wait_message(page, "moments for “a cup”")
+    _wait_message(page, "for “a cup”")
     page.evaluate(DROP, [_png(), how])
     _wait_message(page, "moments like the image")
     assert page.locator("#results .card").count() >= 1
@@ -118,7 +118,7 @@ def test_an_image_on_the_query_box_searches_by_example(page, how) -> None:
 def test_a_clip_dropped_on_the_query_box_searches_by_example(page) -> None:
     _clear_image(page)
     _search(page, "a cup")
-    _wait_message(page, "moments for “a cup”")
+    _wait_message(page, "for “a cup”")
     clip = list((VIDEOS / "mmaction2__demo.mp4").read_bytes())  # the library's video, dropped as a file
     page.evaluate(DROP, [clip, "drop", "clip.mp4", "video/mp4"])
     _wait_message(page, "like clip.mp4")
@@ -129,13 +129,13 @@ def test_a_clip_dropped_on_the_query_box_searches_by_example(page) -> None:
     page.locator("#query-clip button[aria-label='Clear']").first.click()
     page.wait_for_function("() => !document.querySelector('#query-clip').innerText.includes('clip.mp4')")
     _search(page, "a cup")  # a text alone again
-    _wait_message(page, "moments for “a cup”")
+    _wait_message(page, "for “a cup”")
 
 
 def test_folder_choices_and_the_no_match_message(page) -> None:
     _clear_image(page)
     if not page.locator("#folder input").is_visible():
-        page.get_by_text("Filters", exact=True).click()  # open the filters
+        page.locator("#options").get_by_text("Mode and filters").click()  # open the options
     page.locator("#folder input").click()
     choices = page.locator("ul[role='listbox'] li").all_inner_texts()
     assert any("Holiday 2023" in c for c in choices) and any("edge_50%" in c for c in choices), choices
@@ -146,12 +146,12 @@ def test_folder_choices_and_the_no_match_message(page) -> None:
     assert "Holiday 2023" in _message(page) and "edge_50%" in _message(page)
     page.locator("#folder input").fill("HOLIDAY")  # partial, any case
     _search(page, "a bicycle")
-    _wait_message(page, "moments for “a bicycle”")
+    _wait_message(page, "for “a bicycle”")
     captions = page.locator("#results .caption-label").all_inner_texts()
     assert captions and not any("mmaction2__demo" in c for c in captions)
     page.locator("#folder input").fill("_50%")  # literal: _ and % are themselves
     _search(page, "a cup")
-    _wait_message(page, "moments for “a cup”")
+    _wait_message(page, "for “a cup”")
     captions = page.locator("#results .caption-label").all_inner_texts()
     assert captions and all("mmaction2__demo" in c for c in captions)
     page.locator("#folder input").fill("")
@@ -160,7 +160,7 @@ def test_folder_choices_and_the_no_match_message(page) -> None:
 def test_find_moments_like_this_span(page) -> None:
     _clear_image(page)
     _search(page, "a person")
-    _wait_message(page, "moments for “a person”")
+    _wait_message(page, "for “a person”")
     first = page.locator("#results .caption-label").first.inner_text()
     name = next(n for names in FOLDERS.values() for n in names if n in first)
     page.locator("#results button[data-index='0']").first.click()

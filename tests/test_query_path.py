@@ -42,8 +42,10 @@ if os.environ.get("TEMPME_PROBE_LIBRARY"):
     hits = [h.to_dict() for h in lib.search(sys.argv[1], 10, mode="visual")]
     print(json.dumps(hits)); code = 0; backend = lib.text_backend
 elif os.environ.get("TEMPME_PROBE_PAGE"):
-    from tempme.app.web.server import build_app
-    demo, _, ctx = build_app(os.environ["TEMPME_PROBE_PAGE"])
+    from pathlib import Path
+    from tempme.app.api.server import ServeOptions, build
+    from tempme.app.web.server import private_gradio_dir
+    app, ctx = build(ServeOptions(Path(os.environ["TEMPME_PROBE_PAGE"])), private_gradio_dir(), page=True)
     ctx.warm_up()
     hits = [dict(h.to_dict(), thumbnail=h.thumbnail) for h in ctx.search(sys.argv[1], 10, mode="visual")]
     print(json.dumps(hits)); code = 0; backend = ctx.library().text_backend

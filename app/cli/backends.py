@@ -1,10 +1,11 @@
 """Where `tempme search` and `tempme shell` run a query: the two backends and how one is picked.
 
-Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``:
+Two backends with one method, ``search(request: SearchRequest) -> list[Hit]``, and
+``weights_note`` (the random-weights warning of the library searched, or None):
 
 - :class:`~.remote.RemoteSearch`: the server's REST API (``POST /api/v1/search`` with plain
   httpx; the server advertises itself in the library folder, :mod:`app.advert`); no torch here,
-  and no gradio_client. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
+  and no gradio_client; the weights warning comes with each answer. ``--api-key`` / ``$TEMPME_API_KEY`` for a server that asks for a key.
 - :class:`LocalSearch`: :meth:`Library.search` here (the text tower loads on the first query).
 
 :func:`open_search` picks one: the server when its advert is live, it needs no login (or it has
@@ -23,7 +24,7 @@ import typer
 from tempme.app.advert import find_server
 from tempme.app.cli.remote import NeedsKey, RemoteSearch, RemoteUnavailable
 from tempme.app.cli.request import SearchError, SearchRequest
-from tempme.index import Hit, LibraryError, printable
+from tempme.index import Hit, LibraryError, printable, weights_warning
 
 DEFAULT_NPROBE = None  # None: the library's tuned nprobe (tempme rebuild), else the settings' (as the server)
 
@@ -55,6 +56,7 @@ class LocalSearch:
         except LibraryError as exc:
             raise SearchError(str(exc)) from None
         self.threads_set = False
+        self.weights_note = weights_warning(self.lib.encoder_info())
 
     def threads(self, one_shot: bool = True) -> None:
         if not self.threads_set:  # once per process, from the settings (one query: one thread)
@@ -94,6 +96,10 @@ class ServerFirst:
     @property
     def where(self) -> str:
         return self.local.where if self.local else self.remote.where
+
+    @property
+    def weights_note(self) -> str | None:
+        return (self.local or self.remote).weights_note
 
     def warm(self) -> None:
         (self.local or self.remote).warm()

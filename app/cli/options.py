@@ -80,7 +80,9 @@ ModeOpt = Annotated[
         help="all (fused by reciprocal rank fusion), visual (TempMe), speech (transcripts) or text (on-screen text).",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON array per query.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object per query: query, verdict, weights_warning, hits.")
+]
 ServerOpt = Annotated[
     bool,
     typer.Option(

@@ -11,7 +11,6 @@ and a timeline (:mod:`.export`).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -44,8 +43,9 @@ from tempme.app.cli.options import (
     library_dir,
 )  # fmt: skip
 from tempme.app.cli.request import RequestError, SearchError, SearchRequest, build_request, check_mode
+from tempme.app.cli.results import MinConfidenceOpt, Output, output_of
 from tempme.app.cli.shell_loop import QueryShell
-from tempme.index import Hit, Query, no_folder_message, printable
+from tempme.index import Hit, Query, no_folder_message
 
 from tempme.cli_errors import fail
 
@@ -58,31 +58,11 @@ __all__ = [  # the backends, where they were before .backends
     "RemoteUnavailable",
     "ServerFirst",
     "open_search",
-    "print_hits",
     "query_errors",
     "run_query",
     "search",
     "shell",
 ]
-
-
-def print_hits(hits: list[Hit], as_json: bool, dates: bool = False) -> None:
-    """Rank, score, the moment (m:ss-m:ss of the video), path (with ``dates``, the recording
-    date first); a second line says why a hit found by speech or on-screen text matched.
-    ``--json``: one array of ``Hit.to_dict()``."""
-    if as_json:
-        typer.echo(json.dumps([h.to_dict() for h in hits]))  # names in the one text spelling (index.path_text)
-        return
-    if not hits:
-        typer.echo("no results")
-        return
-    typer.echo(f"{'rank':>4}  {'score':>7}  {'start-end (s)':>17}  " + ("recorded    " if dates else "") + "path")
-    for h in hits:
-        span = f"{h.start_s:7.2f}-{h.end_s:<7.2f}"
-        when = (f"{h.recorded_at.astimezone():%Y-%m-%d}  " if h.recorded_at else f"{'-':10}  ") if dates else ""
-        typer.echo(f"{h.rank:>4}  {h.score:7.4f}  {span:>17}  {when}{printable(h.path)}")
-        if h.matched != ("visual",) or h.parts:
-            typer.echo(f"{'':>4}  {'':>7}  {'':>17}  {h.why}")
 
 
 def run_query(backend, request: SearchRequest) -> list[Hit]:
@@ -97,12 +77,16 @@ def run_query(backend, request: SearchRequest) -> list[Hit]:
         raise SearchError(f"the server at {backend.where} stopped answering ({exc})") from None
 
 
-def show(backend, request: SearchRequest, as_json: bool) -> list[Hit]:
-    """Run ``request``, print its hits and return them; when nothing was found in a folder filter
-    that matches none of the library's folders, say so and list them (stderr)."""
+def show(backend, request: SearchRequest, out: Output) -> list[Hit]:
+    """Run ``request`` and print its verdict and hits (:class:`.results.Output`; with a date
+    filter or sort, each hit's recording date too); returns the hits shown. When nothing was found
+    in a folder filter that matches none of the library's folders, say so and list them (stderr)."""
     hits = run_query(backend, request)
-    f = request.filters
-    print_hits(hits, as_json, dates=request.sort.startswith("date") or f.date_from is not None or f.date_to is not None)
+    f, q = request.filters, request.query
+    dates = request.sort.startswith("date") or f.date_from is not None or f.date_to is not None
+    example = isinstance(q, Query) and q.example
+    hits = out.show(q.text or q.describe(), hits, backend.weights_note, what=q.describe() if example else None,
+                    dates=dates)  # fmt: skip
     if not hits and f.folder:
         message = no_folder_message(f.folder, backend.folders())
         if message:
@@ -126,13 +110,13 @@ def _start(library: Path, nprobe: int | None, per_video: bool, server: bool, api
         fail(str(exc))
 
 
-def _shell(backend, k, per_video, mode, folder, as_json) -> None:
+def _shell(backend, k, per_video, mode, folder, out: Output) -> None:
     try:
         backend.warm()
     except SearchError as exc:
         fail(str(exc))
     typer.echo(f"ready: searching through {backend.where}; a blank line or :q quits, :help", err=True)
-    SearchShell(backend, k=k, per_video=per_video, mode=mode, folder=folder, as_json=as_json).loop()
+    SearchShell(backend, k=k, per_video=per_video, mode=mode, folder=folder, out=out).loop()
 
 
 def search(
@@ -147,6 +131,7 @@ def search(
     nprobe: NprobeOpt = DEFAULT_NPROBE,
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
+    min_confidence: MinConfidenceOpt = None,
     server: ServerOpt = True,
     api_key: ApiKeyOpt = None,
     interactive: Annotated[
@@ -175,11 +160,13 @@ def search(
     srt: SrtOpt = True,
 ) -> None:
     """Search the library by text, by example (--image, --clip [--start --end]) or both; filter by
-    folder and recording date, sort by relevance, date or duration. Prints rank, score, the
+    folder and recording date, sort by relevance, date or duration. Prints the verdict (good
+    matches, or “no good match” and the closest moments), then rank, confidence, score, the
     moment's start-end, path and why it matched. Uses a running `tempme serve` of the library for
     text queries when there is one. --then / --while join a second query in time ("a goal"
     --then "crowd cheers"); --export and --timeline write the results as clips and a timeline."""
     library = library_dir(ctx, library)
+    out = output_of(as_json, min_confidence)
     folder = checked_path(folder, "--folder") if folder else folder
     request = None
     if query is not None or image is not None or clip is not None:
@@ -199,7 +186,7 @@ def search(
     backend = _start(library, nprobe, per_video, server, api_key, request is None or request.text_only)
     if request is not None:
         try:
-            hits = show(backend, request, as_json)
+            hits = show(backend, request, out)
         except SearchError as exc:
             fail(str(exc))
         if (export_dir or timeline) and hits:
@@ -207,7 +194,7 @@ def search(
             export_hits(library, hits, export_dir, timeline=timeline, pad=pad, clip_mode=clip_mode, order=order,
                         srt=srt, query=text)  # fmt: skip
     if interactive:
-        _shell(backend, k, per_video, mode, req_opts.folder_filter(folder), as_json)
+        _shell(backend, k, per_video, mode, req_opts.folder_filter(folder), out)
 
 
 def shell(
@@ -219,16 +206,16 @@ def shell(
     nprobe: NprobeOpt = DEFAULT_NPROBE,
     mode: ModeOpt = "all",
     as_json: JsonOpt = False,
+    min_confidence: MinConfidenceOpt = None,
     server: ServerOpt = True,
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Search interactively: the model loads once (or a running `tempme serve` answers), then
     each line is a query. `:k N` and `:mode M` change the search; a blank line or :q quits."""
     library = library_dir(ctx, library)
+    out = output_of(as_json, min_confidence)
     folder = checked_path(folder, "--folder") if folder else folder
-    _shell(
-        _start(library, nprobe, per_video, server, api_key), k, per_video, mode, req_opts.folder_filter(folder), as_json
-    )
+    _shell(_start(library, nprobe, per_video, server, api_key), k, per_video, mode, req_opts.folder_filter(folder), out)
 
 
 COMMANDS = {"search": search, "shell": shell}

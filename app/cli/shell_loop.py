@@ -19,15 +19,15 @@ class QueryShell(cmd.Cmd):
     line, end of input or ``:q`` ends it. A query that fails prints its error and the loop goes on."""
 
     def __init__(
-        self, backend, *, k: int, per_video: bool, mode: str, folder: str | None, as_json: bool,
-        show: Callable[[object, SearchRequest, bool], object],
+        self, backend, *, k: int, per_video: bool, mode: str, folder: str | None, out: object,
+        show: Callable[[object, SearchRequest, object], object],
     ) -> None:  # fmt: skip
         interactive = sys.stdin.isatty()
         super().__init__()
         self.use_rawinput = True  # input(): readline editing and history on a terminal
         self.prompt = "search> " if interactive else ""
         self.backend, self.k, self.per_video, self.mode, self.folder = backend, k, per_video, mode, folder
-        self.as_json, self.show = as_json, show  # show(backend, request, as_json): runs and prints
+        self.out, self.show = out, show  # show(backend, request, out): runs and prints (out: results.Output)
 
     def emptyline(self) -> bool:
         return True  # a blank line ends the shell
@@ -41,7 +41,7 @@ class QueryShell(cmd.Cmd):
                 self._setting(line)
             else:
                 request = SearchRequest(Query(text=line), self.k, self.per_video, self.mode, SearchFilters(self.folder))
-                self.show(self.backend, request, self.as_json)
+                self.show(self.backend, request, self.out)
         except SearchError as exc:
             typer.echo(f"error: {exc}", err=True)
         except Exception as exc:  # one bad query never ends the shell

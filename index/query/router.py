@@ -21,23 +21,32 @@ dropped, the rest ordered and paged, so a sort never surfaces junk. The cutoff i
 :data:`CUTOFF_STDS` standard deviations above the mean cosine of the query's vector over a sample
 of the library (:func:`default_cutoff`). Every hit carries its video's recording date.
 
+Every hit leaves with its ``confidence`` and ``p_value`` (:func:`.confidence.judge`: the visual
+evidence against the library's text null (an example's: the video null), lines by their words);
+"more like this" (:func:`search_vector`) against the video null.
+
 A :class:`~.compound.CompoundQuery` ("A then B") searches each part this way and joins them in
-time (:mod:`.parts`); it is ordered by relevance only.
+time (:mod:`.parts`); it is ordered by relevance only, and a joined moment is as confident as its
+weakest part.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
-from tempme.index.hits import Hit, SearchFilters, SearchMode, SortOrder, TextKind
-from tempme.index.queries import Query
+from tempme.index.hits import Hit, SearchFilters, SearchMode, TextKind
+from tempme.index.nulls import TEXT, VIDEO
+from tempme.index.queries import Query, SortOrder
+from tempme.index.query.calibration import NullCache
 from tempme.index.query.compound import CompoundQuery
+from tempme.index.query.confidence import judge
+from tempme.index.query.encoder import QueryEncoder
 from tempme.index.query.example import VectorSample, query_vector
 from tempme.index.query.fusion import fuse_hits
 from tempme.index.query.parts import search_compound
@@ -54,20 +63,34 @@ CUTOFF_STDS = 1.0  # a sort's default cutoff: this many standard deviations abov
 
 @dataclass(frozen=True)
 class Searchable:
-    """What a search reads: the library's folder (for messages), catalog, vectors, text tower
-    (``encode(text) -> (D,)`` unit vector, loaded on the first call), the library's encoder
-    (``encoder()``, for examples) and a sample of its vectors (``sample() -> (N, D)``)."""
+    """What a search reads: the library's folder (for messages), catalog, vectors and text
+    tower (``query()``: the library's current :class:`.encoder.QueryEncoder`, whose model loads
+    on the first query), the nulls its hits are judged against (:class:`.calibration.NullCache`),
+    the library's encoder (``encoder()``, for examples) and a sample of its vectors
+    (``sample() -> (N, D)``)."""
 
     path: Path
     catalog: Catalog
     store: VectorStore
-    encode: Callable[[str], np.ndarray]
+    query: Callable[[], QueryEncoder]
+    nulls: NullCache = field(default_factory=NullCache)
     encoder: Callable[[], object] | None = None
     sample: Callable[[], np.ndarray] | None = None  # default: a VectorSample of the catalog and store
 
     def __post_init__(self) -> None:
         if self.sample is None:
             object.__setattr__(self, "sample", VectorSample(self.catalog, self.store))
+
+    def encode(self, text: str) -> np.ndarray:
+        """(D,) unit vector of ``text``."""
+        return self.query().encode(text)
+
+
+def warm(src: Searchable) -> None:
+    """Load the text tower and the text null now, so that the first query does not wait."""
+    if src.store.ntotal:
+        src.encode("warm up")
+        src.nulls.get(src, TEXT)
 
 
 def search(
@@ -120,7 +143,21 @@ def search(
     hits = with_dates(src.catalog, hits)
     if sorted_:
         hits = [replace(h, rank=i) for i, h in enumerate(ordered(hits, sort)[offset : offset + k], start=offset + 1)]
-    return hits
+    kind = VIDEO if q.example else TEXT  # an example's cosines are the video tower's against itself
+    null = src.nulls.get(src, kind) if any(h.visual_score is not None for h in hits) else None
+    return judge(hits, q.text, null)
+
+
+def search_vector(
+    src: Searchable, vec: np.ndarray, k: int, *, offset: int = 0, per_video: bool = False,
+    filters: SearchFilters | None = None, exclude_segment: int | None = None,
+) -> list[Hit]:  # fmt: skip
+    """ "More like this": moments nearest to the (D,) unit vector ``vec`` (results ``offset`` to
+    ``offset + k``), judged against the library's video null."""
+    hits = search_moments(src.catalog, src.store, vec, k, offset=offset, per_video=per_video, filters=filters,
+                          exclude_segment=exclude_segment)  # fmt: skip
+    hits = with_dates(src.catalog, hits)
+    return judge(hits, None, src.nulls.get(src, VIDEO) if hits else None)
 
 
 def _ranked(src, q: Query, vec, k, offset, per_video, filters, mode: SearchMode) -> list[Hit]:

@@ -33,6 +33,7 @@ from tempme.app.api.schemas import (
     SearchResponse,
     SimilarRequest,
     Timings,
+    VerdictModel,
 )
 from tempme.app.uploads import safe_name
 from tempme.app.validate import InputError, make_filters
@@ -45,7 +46,10 @@ from tempme.index import (
     Relation,
     describe_encoder,
     is_video_name,
+    quoted,
     search_timings,
+    verdict,
+    weights_warning,
 )
 
 EXAMPLE_FILES = ("image", "clip")
@@ -74,8 +78,9 @@ def compound_of(req: SearchRequest) -> CompoundQuery | None:
         raise InputError(f"Compound query: {e}.") from None
 
 
-def answer(services: Services, query: str | None, mode: str, req, run) -> SearchResponse:
-    """Run ``run() -> list[Hit]`` timed by stage and answer with its hits."""
+def answer(services: Services, query: str | None, mode: str, req, run, what: str | None = None) -> SearchResponse:
+    """Run ``run() -> list[Hit]`` timed by stage and answer with its hits, their verdict (``what``:
+    the search for people; default the query quoted) and the random-weights warning."""
     start = time.perf_counter()
     with search_timings() as spent:
         hits: list[Hit] = run()
@@ -90,6 +95,8 @@ def answer(services: Services, query: str | None, mode: str, req, run) -> Search
         took_ms=round(took, 3),
         timings_ms=Timings(**{stage: round(s * 1000, 3) for stage, s in spent.items()}),
         encoder=describe_encoder(info) if info else None,
+        weights_warning=weights_warning(info),
+        verdict=VerdictModel(**verdict(what or quoted(query or ""), hits).to_dict()),
         hits=[HitModel.of(h) for h in hits],
     )
 
@@ -201,6 +208,7 @@ def router(services: Services) -> APIRouter:
     def run_search(req: SearchRequest, upload: Path | None = None) -> SearchResponse:
         filters, compound = filters_of(req), compound_of(req)
         example, options = (upload, example_options(req)) if upload is not None else library_example(services, req)
+        what = None  # the verdict's words: the query quoted, or the example and its text
         if example is None:
             if req.query is None:
                 raise ApiError(422, "Give a query (words), an example (image or clip), or video_id / segment_id.")
@@ -213,7 +221,8 @@ def router(services: Services) -> APIRouter:
                 raise InputError("An example searches for moments: no per_video, no compound parts.")
             path, kwargs = example_request(example, options)
             run = lambda: ctx.search_example(path, thumbnails=False, **kwargs)
-        return answer(services, compound.text if compound else req.query, req.mode, req, run)
+            what = f"moments like {Path(example).name}" + (f" + {quoted(req.query)}" if req.query else "")
+        return answer(services, compound.text if compound else req.query, req.mode, req, run, what=what)
 
     @r.post("/search", response_model=SearchResponse, summary="Search by text or by example", openapi_extra=POST_BODY)
     async def search_post(request: Request) -> SearchResponse:
@@ -246,6 +255,6 @@ def router(services: Services) -> APIRouter:
         segment_row(services, segment_id)  # 404 for an unknown moment
         filters = filters_of(req)
         run = lambda: ctx.similar(segment_id, req.k, filters, req.offset, thumbnails=False)
-        return answer(services, None, "visual", req, run)
+        return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
 
     return r
