@@ -85,7 +85,7 @@ def show(backend, request: SearchRequest, out: Output) -> list[Hit]:
     f, q = request.filters, request.query
     dates = request.sort.startswith("date") or f.date_from is not None or f.date_to is not None
     example = isinstance(q, Query) and q.example
-    hits = out.show(q.text or q.describe(), hits, backend.weights_note, what=q.describe() if example else None,
+    hits = out.show(q.text or q.describe(), hits, backend.weights_note, what=f"moments like {q.describe()}" if example else None,
                     dates=dates)  # fmt: skip
     if not hits and f.folder:
         message = no_folder_message(f.folder, backend.folders())
