@@ -30,15 +30,7 @@ from tempme.index import (
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
-from tempme.index.query import (
-    CompoundQuery,
-    Searchable,
-    TextQueries,
-    apply_search_threads,
-    search,
-    search_vector,
-    warm,
-)
+from tempme.index.query import Searchable, TextQueries, apply_search_threads, search, search_vector, warm
 from tempme.index.vectors import FaissStore, runner_for
 
 if TYPE_CHECKING:  # the export room imports tempme.video (torch): only when a library exports
