@@ -109,7 +109,10 @@ def parse_advert(d: object) -> ServerAdvert:
         raise ValueError(f"pid {str(pid)[:30]!r} is not a process id")
     if not isinstance(auth, bool):
         raise ValueError("auth is not true or false")
-    return ServerAdvert(url, pid, auth, str(d.get("started_at", ""))[:40])
+    api = d.get("api", "")
+    if not isinstance(api, str) or len(api) > 300 or api and urlsplit(api).scheme not in ("http", "https"):
+        raise ValueError("api is not an http(s) URL")
+    return ServerAdvert(url, pid, auth, str(d.get("started_at", ""))[:40], api)
 
 
 def _alive(pid: int) -> bool:
