@@ -19,12 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tempme.app.explain_cache import explain_picture, private_folder
-from tempme.app.status import format_stats, summarize_report
+from tempme.app.first_run import encoder_choice, no_encoder, start_message
+from tempme.app.status import format_stats, format_summary, front_info, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import (
     BusyError,
     InputError,
-    clean_encoder_choice,
     clean_k,
     clean_query,
     clean_segment_id,
@@ -47,8 +47,6 @@ from tempme.index import (
 
 logger = logging.getLogger(__name__)
 
-ARCHITECTURES = ("ViT-B-32", "ViT-B-16", "tempme-tiny")
-"""Models the page offers for a new library (tempme.weights.SUPPORTED_ARCHS, without importing torch)."""
 NEW_VIDEO_MOMENTS = 12
 """Moments shown per video by "Show new videos"."""
 
@@ -121,25 +119,17 @@ class AppContext:
 
     def start_message(self) -> str:
         """How to start a library that does not exist yet (or is empty), for the page."""
-        exists = self._library is not None  # no lock: library() calls this while holding it
-        where = f"No videos in {self.library_dir}" if exists else f"No library at {self.library_dir}"
-        return (
-            f"{where} yet. To start: open **Add videos** below, choose the "
-            f"encoder, and upload videos; or run `tempme --library {self.library_dir} index VIDEO_DIR`."
-        )
+        return start_message(self.library_dir, self._library is not None)  # no lock: library() holds it
 
     def weight_choices(self, arch: str, downloaded: bool = True) -> list[tuple[str, str]]:
-        """The page's weights choices for a new library (`app.validate.weight_choices`)."""
+        """(label, value) of the weights the page offers for a new library (:func:`.validate.weight_choices`)."""
         return weight_choices(arch, downloaded)
 
     def encoder_choice(
         self, arch: str | None, weights: str | None, weights_file: str | None, adapter: str | None, confirmed: bool
     ) -> EncoderSpec:
-        """Check the page's first-run encoder choice (`app.validate.clean_encoder_choice`)."""
-        offline = [v for _, v in self.weight_choices(arch)] if arch in ARCHITECTURES else []
-        return clean_encoder_choice(
-            arch, weights, weights_file, adapter, confirmed, architectures=ARCHITECTURES, offline_tags=offline
-        )
+        """Check the page's first-run encoder choice (:func:`.first_run.encoder_choice`)."""
+        return encoder_choice(arch, weights, weights_file, adapter, confirmed)
 
     # -- search -----------------------------------------------------------------------------
 
@@ -248,7 +238,7 @@ class AppContext:
 
     @functools.cached_property
     def explain_dir(self) -> Path:
-        """Where :meth:`explain` keeps its pictures (`app.explain_cache.private_folder`)."""
+        """Where :meth:`explain` keeps its pictures (:func:`.explain_cache.private_folder`: this process's, removed at exit)."""
         return private_folder()
 
     def video_paths(self) -> list[Path]:
@@ -256,13 +246,6 @@ class AppContext:
         return self.library().video_paths()
 
     # -- adding videos ----------------------------------------------------------------------
-
-    def _no_encoder(self) -> InputError:
-        return InputError(
-            f"The library at {self.library_dir} has no encoder yet: choose one under *Start the "
-            f"library* (in Add videos), or run "
-            f"`tempme --library {self.library_dir} index VIDEO_DIR --model ... --pretrained ...`."
-        )
 
     def _index(
         self, paths: list[Path], progress: ProgressFn | None, encoder: EncoderSpec | None = None, wait: float = 5.0
@@ -273,7 +256,7 @@ class AppContext:
         spec = {}
         if lib.encoder_info() is None:
             if encoder is None:
-                raise self._no_encoder()
+                raise no_encoder(self.library_dir)
             spec = dict(model=encoder.model, pretrained=encoder.pretrained, adapter=encoder.adapter)
         before = set(lib.video_paths())
         try:  # the library's own encoder; the write lock is held for this run only
@@ -316,7 +299,7 @@ class AppContext:
         # a missing library, or one without an encoder when none is chosen, is reported before anything is copied
         lib = self.library(create=encoder is not None)
         if lib.encoder_info() is None and encoder is None:
-            raise self._no_encoder()
+            raise no_encoder(self.library_dir)
         staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
         try:
             result = self._index(staged.stored, progress, encoder)
@@ -347,7 +330,7 @@ class AppContext:
         files = uploaded_paths(files)
         lib = self.library()
         if lib.encoder_info() is None:
-            raise self._no_encoder()
+            raise no_encoder(self.library_dir)
         staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
         if staged.rejected:
             logger.info("upload: not added: %s", " ".join(staged.rejected))
@@ -389,12 +372,25 @@ class AppContext:
         except InputError:
             return False
 
+    def info(self) -> dict:
+        """What front ends say beside results (:func:`.status.front_info`; the API's ``/info``)."""
+        try:
+            return front_info(self.library().stats())
+        except InputError:
+            return front_info(None)
+
     def status(self) -> str:
-        """One line: library size, encoder, index type, last indexing run and its failures."""
+        """One line: library size, encoder, index type, last indexing run and its failures (the
+        API's ``/status``; how to start a missing library is the page's message, not this)."""
+        return self.status_lines()[1]
+
+    def status_lines(self) -> tuple[str, str]:
+        """(the status in one short line, all of it), Markdown, for the page's collapsed status."""
         try:
             lib = self.library()
-        except InputError as e:
-            return str(e)
+        except InputError:
+            return f"No library at {self.library_dir} yet", f"No library at {self.library_dir} yet."
+        stats = lib.stats()
         meanwhile = "text searches answer meanwhile" if lib.text_ready() else "searches wait for it"
         loading = f"Loading the model… ({meanwhile}). " if self.loading else ""
-        return loading + format_stats(lib.stats(), self.last_add)
+        return loading + format_summary(stats), loading + format_stats(stats, self.last_add)

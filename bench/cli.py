@@ -179,7 +179,9 @@ def median_of(fn, repeats: int) -> float:
 
 
 def bench_model(library: Path, repeats: int, cold: dict) -> list[tuple[str, float]]:
-    from tempme.app.cli.search import LocalSearch, SearchShell
+    from tempme.app.cli.backends import LocalSearch
+    from tempme.app.cli.results import Output
+    from tempme.app.cli.search import SearchShell
 
     rows = [
         ("stats", median_of(lambda i: tempme(library, "stats"), repeats)),
@@ -188,7 +190,7 @@ def bench_model(library: Path, repeats: int, cold: dict) -> list[tuple[str, floa
     ]
     backend = LocalSearch(library)
     backend.warm()
-    shell = SearchShell(backend, k=10, per_video=False, mode="all", folder=None, as_json=False)
+    shell = SearchShell(backend, k=10, per_video=False, mode="all", folder=None, out=Output.of(False, None))
 
     def shell_query(i: int) -> float:
         t0 = time.perf_counter()

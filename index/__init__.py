@@ -28,15 +28,23 @@ from tempme.index.filenames import (
     wrong_kind,
 )
 from tempme.index.hits import (
+    CONFIDENCES,
+    GOOD_FROM,
+    NO_GOOD_MATCH,
     SEARCH_MODES,
     TEXT_KINDS,
+    Confidence,
     Hit,
     MatchedWord,
     SearchFilters,
     SearchMode,
     TextKind,
+    Verdict,
+    best_confidence,
     format_clock,
     format_time,
+    quoted,
+    verdict,
 )
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
@@ -54,9 +62,11 @@ from tempme.index.reports import (
     ReindexReport,
     SearchTuning,
     VideoRecord,
-    plural,
+    weights_of,
+    weights_warning,
 )
 from tempme.index.settings import Settings, get_settings
+from tempme.index.wording import plural
 
 _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "Library": "library",
@@ -78,13 +88,17 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
 
 __all__ = [
+    "CONFIDENCES",
+    "GOOD_FROM",
     "JOB_KINDS",
     "JOB_STATES",
+    "NO_GOOD_MATCH",
     "SEARCH_MODES",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
     "ApiKeyInfo",
     "CompoundQuery",
+    "Confidence",
     "EncoderInfo",
     "EncoderSpec",
     "EnrichReport",
@@ -115,7 +129,9 @@ __all__ = [
     "TextKind",
     "VideoRecord",
     "TimelineError",
+    "Verdict",
     "absolute",
+    "best_confidence",
     "content_hash",
     "describe_encoder",
     "format_clock",
@@ -127,9 +143,13 @@ __all__ = [
     "plural",
     "path_text",
     "printable",
+    "quoted",
     "search_timings",
     "set_search_threads",
     "stored_names",
     "text_path",
     "wrong_kind",
+    "verdict",
+    "weights_of",
+    "weights_warning",
 ]

@@ -1,18 +1,21 @@
-"""What a search asks for and what it returns: modes, filters, hits.
+"""What a search asks for and what it returns: modes, filters, hits, and what they mean.
 
 One type per concept: :class:`SearchMode` is how to search (and :class:`TextKind` what was said
 or written, with the one mapping between them), :class:`SearchFilters` what the CLI and the page
 ask for, :class:`Hit` what the search returns and what the page shows (its thumbnail filled in
-by the app).
+by the app), :class:`Confidence` how much a hit means and :class:`Verdict` what a whole search
+found (docs/confidence.md; computed by :mod:`.nulls` and :mod:`.query.confidence`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from tempme.index.filenames import path_text, printable, text_path
+from tempme.index.wording import format_clock, format_time, plural  # noqa: F401 (format_* were defined here)
 
 
 class TextKind(StrEnum):
@@ -64,24 +67,122 @@ SEARCH_MODES = tuple(m.value for m in SearchMode)  # ("all", "visual", "speech",
 TEXT_KINDS = tuple(k.value for k in TextKind)  # ("speech", "ocr")
 
 
-def format_time(seconds: float) -> str:
-    """``75.25`` -> ``"1:15.2"``; hours when needed (``"1:02:03.0"``)."""
-    seconds = max(0.0, float(seconds))
-    minutes, sec = divmod(seconds, 60.0)
-    hours, minutes = divmod(int(minutes), 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{sec:04.1f}"
-    return f"{minutes}:{sec:04.1f}"
+class Confidence(StrEnum):
+    """How much a hit means, from ``none`` (what a query about nothing also gets) to ``high``
+    (docs/confidence.md). Ordered, also against the plain names: ``Confidence.LOW < "high"``."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def level(self) -> int:
+        """0 (none) .. 3 (high)."""
+        return CONFIDENCES.index(self.value)
+
+    @property
+    def dots(self) -> str:
+        """For people: ``●●●`` (high), ``●●○``, ``●○○``, ``○○○`` (none)."""
+        return "●" * self.level + "○" * (3 - self.level)
+
+    def _other(self, other: object) -> int | None:
+        return Confidence.parse(other).level if isinstance(other, str) else None  # never alphabetical
+
+    def __lt__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level < o
+
+    def __le__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level <= o
+
+    def __gt__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level > o
+
+    def __ge__(self, other: object) -> bool:
+        o = self._other(other)
+        return NotImplemented if o is None else self.level >= o
+
+    @classmethod
+    def parse(cls, value: str | Confidence) -> Confidence:
+        """The level named ``value`` (case-insensitive): the one check for the CLI, API and page.
+
+        Raises:
+            ValueError: not a level (the message lists them)."""
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"confidence must be one of {', '.join(CONFIDENCES)}, got {value!r}") from None
 
 
-def format_clock(seconds: float, up: bool = False) -> str:
-    """Whole seconds for people: ``41.7`` -> ``"0:41"`` (``"0:42"`` with ``up``); ``"1:02:03"`` with hours."""
-    import math
+CONFIDENCES = ("none", "low", "medium", "high")  # the names of the levels, in order
+GOOD_FROM = Confidence.MEDIUM  # a search has good matches when some hit reaches this level
+GOOD = "good matches"
+NO_GOOD_MATCH = "no good match"
 
-    total = int(math.ceil(float(seconds) - 1e-6) if up else math.floor(max(0.0, float(seconds))))
-    hours, rest = divmod(max(0, total), 3600)
-    minutes, sec = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
+
+def best_confidence(levels: Iterable[Confidence | None]) -> Confidence:
+    """The best of some evidence's levels (``none`` when there is none): a fused hit's confidence."""
+    return max((c for c in levels if c is not None), default=Confidence.NONE)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a search found, in one phrase: ``good matches`` or ``no good match``.
+
+    Attributes:
+        query: what was searched, for people (``“dog”``: :func:`quoted`; ``moments like clip.mp4 at 0:41``).
+        best: the best hit's confidence (``none`` without hits).
+        good: how many hits reach ``min_good``.
+        hits: how many hits were judged.
+        min_good: :data:`GOOD_FROM` unless asked otherwise.
+    """
+
+    query: str
+    best: Confidence
+    good: int
+    hits: int
+    min_good: Confidence = GOOD_FROM
+
+    @property
+    def found(self) -> bool:
+        return self.good > 0
+
+    @property
+    def verdict(self) -> str:
+        return GOOD if self.found else NO_GOOD_MATCH
+
+    @property
+    def message(self) -> str:
+        """``2 good matches for “dog”`` or ``no good match for “zxqv”``."""
+        return (
+            f"{plural(self.good, 'good match')} for {self.query}" if self.found else f"{NO_GOOD_MATCH} for {self.query}"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "best_confidence": self.best.value,
+            "good": self.good,
+            "hits": self.hits,
+            "min_confidence": self.min_good.value,
+            "message": self.message,
+        }
+
+
+def quoted(query: str) -> str:
+    """A query as people see it quoted: ``“a dog”`` (whitespace collapsed)."""
+    return f"“{' '.join(query.split())}”"
+
+
+def verdict(what: str, hits: Sequence[Hit | Confidence | None], min_good: Confidence = GOOD_FROM) -> Verdict:
+    """The :class:`Verdict` of a search from its hits (or their levels; one not judged counts as
+    ``none``). ``what``: the search for people, ``quoted(query)`` or ``moments like clip.mp4 at 0:41``."""
+    levels = [h.confidence if isinstance(h, Hit) else h for h in hits]
+    levels = [Confidence.NONE if c is None else Confidence.parse(c) for c in levels]
+    return Verdict(what, best_confidence(levels), sum(c >= min_good for c in levels), len(levels), min_good)
 
 
 @dataclass(frozen=True)
@@ -125,14 +226,20 @@ class Hit:
     ``ocr_text`` / ``ocr_box`` (the on-screen line that matched, box as frame fractions), and
     ``matched``, the lists that found it (``visual``, ``speech``, ``text``).
 
+    ``confidence``: how much the match means, the best of its evidence (docs/confidence.md);
+    ``p_value``: that of its visual evidence against the library's null (None without one).
+    Both None for hits no search judged (e.g. "show new videos").
+
     A spoken match also says how it matched (:mod:`tempme.index.query.spoken`): ``match_kind``
     ``exact`` (the query's words as recognised), ``normalised`` (their search form: "$40" for
     *forty dollars*) or ``phonetic`` (words that sound like the query), ``match_score`` in [0, 1]
     (1.0 every word exact, at most 0.95 normalised, at most 0.9 phonetic: its confidence), and
     for phonetic matches ``heard_as``, the words as recognised ("musket ball coach").
+
     A compound query's result (``tempme search A --then B``) spans all its ``parts``, the parts'
     own hits in query order, each related to the one before by ``relation`` (``then``,
-    ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks.
+    ``while``); its ``segment_id`` is the first part's, its ``score`` the RRF over the parts' ranks,
+    its ``confidence`` the weakest part's.
     """
 
     segment_id: int
@@ -150,6 +257,8 @@ class Hit:
     ocr_text: str | None = None
     ocr_box: tuple[float, float, float, float] | None = None
     matched: tuple[str, ...] = ("visual",)
+    confidence: Confidence | None = None
+    p_value: float | None = None
     match_kind: str | None = None
     match_score: float | None = None
     heard_as: str | None = None
@@ -228,6 +337,8 @@ class Hit:
             "transcript": self.transcript,
             "ocr_text": self.ocr_text,
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
+            "confidence": None if self.confidence is None else self.confidence.value,
+            "p_value": None if self.p_value is None else float(self.p_value),
             "match_kind": self.match_kind,
             "match_score": None if self.match_score is None else float(self.match_score),
             "heard_as": self.heard_as,
@@ -265,6 +376,8 @@ class Hit:
             ocr_text=d.get("ocr_text"),
             ocr_box=None if d.get("ocr_box") is None else tuple(float(v) for v in d["ocr_box"]),
             matched=tuple(d.get("matched") or ("visual",)),
+            confidence=None if d.get("confidence") is None else Confidence.parse(d["confidence"]),
+            p_value=None if d.get("p_value") is None else float(d["p_value"]),
             match_kind=d.get("match_kind"),
             match_score=None if d.get("match_score") is None else float(d["match_score"]),
             heard_as=d.get("heard_as"),

@@ -30,11 +30,12 @@ from tempme.index import (
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
-from tempme.index.query import CompoundQuery, Searchable, TextQueries, apply_search_threads, search, search_moments
+from tempme.index.query import Searchable, TextQueries, apply_search_threads, search, search_vector, warm
 from tempme.index.vectors import FaissStore, runner_for
 
 if TYPE_CHECKING:  # the export room imports tempme.video (torch): only when a library exports
     from tempme.index.export import ExportOptions, ExportReport
+    from tempme.index.query import CompoundQuery
 
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
@@ -58,7 +59,7 @@ class Library:
         self._text = TextQueries(self.path / QUERY_MODEL_DIR, self._catalog.encoder_info, self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
-        self._searchable = Searchable(self.path, self._catalog, self._store, self._text.encode)
+        self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._text.query)
         self._target = IngestTarget(
             self.path, self._catalog, self._store, self._cancel, self._thumbs.drop, self._thumbs.put
         )
@@ -139,9 +140,8 @@ class Library:
         return self._encoder is not None
 
     def warm_up(self) -> None:
-        """Load the text tower now if the library holds vectors, so the first query does not wait."""
-        if self._store.ntotal:
-            self._text.encode("warm up")
+        """Load the text tower and confidence null now if the library holds vectors (the first query then does not wait)."""
+        warm(self._searchable)
 
     def text_ready(self) -> bool:
         """True when a text query needs no torch model loaded first (a fresh query model, or a tower loaded)."""
@@ -228,10 +228,10 @@ class Library:
 
     def search_vector(self, vec: np.ndarray, k: int = 10, *, offset: int = 0, per_video: bool = False,
                       filters: SearchFilters | None = None, exclude_segment: int | None = None) -> list[Hit]:  # fmt: skip
-        """Moments nearest to the (D,) unit vector ``vec``: results ``offset`` to ``offset + k``."""
+        """ "More like this": moments nearest to the (D,) unit vector ``vec``, results ``offset`` to ``offset + k``."""
         self.refresh()
-        return search_moments(self._catalog, self._store, vec, k, offset=offset, per_video=per_video, filters=filters,
-                              exclude_segment=exclude_segment)  # fmt: skip
+        return search_vector(self._searchable, vec, k, offset=offset, per_video=per_video, filters=filters,
+                             exclude_segment=exclude_segment)  # fmt: skip
 
     def video_moments(self, paths: list[Path], per_video: int = 12) -> list[Hit]:
         """The first ``per_video`` segments of each indexed video at ``paths``, as hits in time order."""

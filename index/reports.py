@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from tempme.index.wording import plural
+
 
 class ProgressFn(Protocol):
     """Told how a long run goes: ``done`` of ``total`` videos, ``path`` the one just finished
@@ -101,9 +103,29 @@ class SecondsTally:
         )  # fmt: skip
 
 
-def plural(n: int, noun: str) -> str:
-    """``plural(1, "video")`` -> ``"1 video"``; ``plural(2, "video")`` -> ``"2 videos"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def weights_of(encoder: dict | None) -> str:
+    """What a library's weights are, from its recorded ``EncoderInfo.to_dict()``: ``random``
+    (``--pretrained none``: an untrained network), ``named`` (an open_clip tag or an ``hf-hub:``
+    id), ``file`` (a local checkpoint), ``unknown`` (nothing recorded)."""
+    pretrained = str((encoder or {}).get("pretrained") or "")
+    if not pretrained:
+        return "unknown"
+    if pretrained == "none":
+        return "random"
+    if pretrained.startswith("hf-hub:") or ("/" not in pretrained and "." not in pretrained):
+        return "named"
+    return "file"
+
+
+def weights_warning(encoder: dict | None) -> str | None:
+    """The sentence every search front end shows for a library whose results cannot mean
+    anything (random weights), or None."""
+    if weights_of(encoder) == "random":
+        return (
+            f"this library's encoder ({encoder.get('arch')}) has random weights (--pretrained none): "
+            "it is untrained, so every result is meaningless"
+        )
+    return None
 
 
 @dataclass
@@ -113,7 +135,8 @@ class IndexReport:
     found: int = 0  # video files under the given paths
     indexed: int = 0  # newly encoded (new or changed)
     skipped: int = 0  # unchanged since the last run (nothing encoded)
-    removed: int = 0  # deleted files dropped from the library
+    removed: int = 0  # videos whose files were deleted, dropped from the library
+    forgotten: int = 0  # records of failed files that were deleted since (no video was in the library)
     failed: int = 0  # could not be decoded in this run
     segments: int = 0  # segments encoded
     seconds: float = 0.0  # wall time
@@ -136,14 +159,16 @@ class IndexReport:
         return self.seconds / self.segments if self.segments else 0.0
 
     def summary(self) -> str:
+        gone = f"{plural(self.removed, 'video')} removed, " if self.removed else ""
         text = (
             f"{plural(self.indexed, 'video')} indexed ({plural(self.segments, 'segment')}), {self.skipped} unchanged, "
-            f"{self.removed} removed, {f'{self.moved} moved, ' if self.moved else ''}{self.failed} failed, "
-            f"in {self.seconds:.1f} s "
+            f"{gone}{f'{self.moved} moved, ' if self.moved else ''}{self.failed} failed, in {self.seconds:.1f} s "
             f"({self.videos_per_s:.2f} videos/s, {self.seconds_per_segment:.2f} s/segment)"
         )
+        if self.forgotten:
+            text += f"; {plural(self.forgotten, 'failure record')} of deleted files cleared"
         if self.unreadable:
-            text += f"; {len(self.unreadable)} folder(s) could not be read (their videos are kept)"
+            text += f"; {plural(len(self.unreadable), 'folder')} could not be read (their videos are kept)"
         if self.interrupted:
             text += "; interrupted (what was indexed is kept; run again to finish)"
         return text
@@ -162,18 +187,26 @@ class LibraryStats:
     encoder: dict | None  # EncoderInfo.to_dict()
     last_run: dict | None  # started_at, seconds, finished, videos_indexed, segments_added, failures, removed
     index_mapped: bool = False  # the index's lists are memory-mapped from its file (not in memory)
+    weights: str = "unknown"  # weights_of(encoder): random / named / file / unknown
+    calibration: dict = field(default_factory=dict)  # query kind -> the stored null's summary (docs/confidence.md)
+    text_kinds: list[str] = field(default_factory=list)  # speech / ocr: what any video was processed for
     search_tuning: dict | None = None  # SearchTuning's fields when the library tuned its index (rebuild)
     # the torch-free text path: "fresh", or why not ("missing (...)", "stale: ...", "no encoder recorded")
     query_model: str = ""
 
     @classmethod
     def of(cls, path: Path, counts: tuple, store, encoder: dict | None, query_model: str = "") -> LibraryStats:
-        """From the catalog's ``counts()`` (videos, segments, failures, last run), a vector
-        store (its ``kind``, ``ntotal``, ``version``, ``mapped``, ``tuning``) and the query model's state."""
-        videos, segments, failures, last = counts
-        tuning = store.tuning
+        """From the catalog's ``counts()`` (videos, segments, failures, last run, calibration,
+        text kinds), a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``,
+        ``tuning``) and the query model's state."""
+        videos, segments, failures, last, calibration, kinds = counts
+        tuning = None if store.tuning is None else asdict(store.tuning)
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped, None if tuning is None else asdict(tuning), query_model)  # fmt: skip
+                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds, tuning, query_model)  # fmt: skip
+
+    @property
+    def weights_warning(self) -> str | None:
+        return weights_warning(self.encoder)
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)

@@ -13,9 +13,9 @@ from tempme.app.context import AppContext
 from tempme.app.validate import RANDOM_WEIGHTS
 from tempme.app.web.events import Events
 from tempme.app.web.page import asset, layout
-from tempme.app.web.render import match_dots, results_html
+from tempme.app.web.render import found_message, results_html, status_html, wrap_name
 from tempme.app.web.state import SearchState
-from tempme.index import Hit
+from tempme.index import Confidence, Hit, SearchFilters
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()
@@ -23,43 +23,77 @@ VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()
 pytestmark = pytest.mark.timeout(300)
 
 
-def _hit(segment_id: int, video_id: int, name: str, start: float, score: float, rank: int) -> Hit:
-    return Hit(segment_id, video_id, Path(f"/v/{name}"), start, start + 2, score, rank, 60.0)
-
-
-@pytest.mark.parametrize(
-    "score, dots", [(0.9, "●●●●●"), (0.5, "●○○○○"), (0.7, "●●●○○"), (0.6, "●●○○○"), (0.8, "●●●●○")]
-)
-def test_match_dots_between_best_and_worst(score, dots):
-    # 1 + round(4 * (score - 0.5) / 0.4): 0.7 -> 1 + 2 = 3 dots; 0.6 -> 1 + 1 = 2
-    assert match_dots(score, 0.9, 0.5) == dots
-    assert match_dots(0.3, 0.3, 0.3) == "●●●●●"  # one result, or all equal: all filled
+def _hit(segment_id: int, video_id: int, name: str, start: float, score: float, rank: int, conf=None) -> Hit:
+    level = None if conf is None else Confidence(conf)
+    return Hit(segment_id, video_id, Path(f"/v/{name}"), start, start + 2, score, rank, 60.0, confidence=level)
 
 
 def test_results_html_cards_and_indices():
     """Ranked a b a (videos 1 2 1): two cards; video 1's card lists its moments in time order,
-    each button carrying its position in the flat list; names are escaped; no dots unscored."""
+    each button carrying its position in the flat list; names are escaped; each caption and
+    listed moment shows its absolute confidence (not its place among the results); a card
+    whose moments are all under medium is dimmed; no rank or dots unscored."""
     hits = [
-        _hit(11, 1, "a<b>.mp4", 30, 0.9, 1),
-        _hit(21, 2, "b.mp4", 5, 0.8, 2),
-        _hit(12, 1, "a<b>.mp4", 10, 0.7, 3),
+        _hit(11, 1, "a<b>.mp4", 30, 0.9, 1, "high"),
+        _hit(21, 2, "b.mp4", 5, 0.8, 2, "low"),
+        _hit(12, 1, "a<b>.mp4", 10, 0.7, 3, "none"),
     ]
     html = results_html(hits)
-    assert html.count('<article class="card"') == 2
+    assert html.count('<article class="card') == 2
     assert html.index('data-video="1"') < html.index('data-video="2"')
     assert "a&lt;b&gt;.mp4" in html and "a<b>.mp4" not in html
     moments = html[html.index('<ol class="moments"') : html.index("</ol>")]
     assert moments.index('data-index="2"') < moments.index('data-index="0"')  # 0:10 before 0:30
     assert 'class="moment best" data-index="0" data-segment="11"' in moments
+    assert 'class="moment weak" data-index="2"' in moments  # "none": dimmed
     assert '<button class="pic" data-index="1" data-segment="21"' in html
-    assert html.count('class="dots"') == 2 + 2  # two captions, two listed moments
-    assert 'class="dots"' not in results_html(hits, scored=False)
+    assert html.count('class="dots conf-') == 2 + 2  # two captions, two listed moments
+    assert '<span class="rank">#1</span> <span class="dots conf-high"' in html and ">●●●</span>" in html
+    assert '<article class="card weak" data-video="2">' in html and '<article class="card" data-video="1">' in html
+    assert 'class="dots' not in results_html(hits, scored=False) and "#1" not in results_html(hits, scored=False)
     assert results_html([]) == ""
+
+
+@pytest.mark.parametrize(
+    "name, html",
+    [
+        ("mmaction2__test_video_structuralize.mp4", "mmaction2_<wbr>_<wbr>test_<wbr>video_<wbr>structuralize<wbr>.mp4"),
+        ("opencv-doc__cup.mp4", "opencv-<wbr>doc_<wbr>_<wbr>cup<wbr>.mp4"),
+        ("plain", "plain"),
+        (".hidden", ".hidden"),
+        ("a b&c.tar.gz", "a <wbr>b&amp;c.tar<wbr>.gz"),
+    ],
+)
+def test_file_names_break_only_between_words(name, html):
+    assert wrap_name(name) == html
+
+
+def test_messages_count_in_words():
+    one = _hit(1, 1, "a.mp4", 0, 0.3, 1, "high")
+    weak = _hit(2, 2, "b.mp4", 0, 0.2, 2, "low")
+    state = SearchState(query="a dog", k=12, moments=[one, weak])
+    assert (
+        found_message(state, 2)
+        == "**1 good match for “a dog”** (2 moments shown, no more results). Select one to play it."
+    )
+    state = SearchState(query="zxqv", k=1, moments=[weak])
+    assert found_message(state, 1) == "**No good match for “zxqv”.** The closest 1 moment, dimmed:"
+    state = SearchState(similar_to=1, similar_label="x.mp4 at 8:00", k=2, moments=[weak, weak])
+    assert found_message(state, 2).startswith("**No good match for moments like x.mp4 at 8:00.**")
+    state = SearchState(new_videos=(Path("/v/a.mp4"),), moments=[one])
+    assert found_message(state, 0) == "1 moment of 1 video just added (a.mp4). Select one to play it."
+    state = SearchState(query="a dog", filters=SearchFilters(folder="/x"))
+    assert found_message(state, 0) == "No moments for “a dog” with these filters."
+    assert status_html("**2** videos", "**2** videos · encoder x  \nLast upload: y") == (
+        '<details class="status-line"><summary><b>2</b> videos</summary>'
+        "<div><b>2</b> videos · encoder x<br>Last upload: y</div></details>"
+    )
 
 
 def test_assets_are_package_files():
     assert "#results .cards" in asset("page.css")
     assert asset("player.js").startswith("() => {") and "window.tempmePlayer" in asset("player.js")
+    assert asset("keys.js").startswith("() => {") and "window.tempmeKeys" in asset("keys.js")
     assert "trigger('select'" in asset("results.js")
 
 
@@ -140,7 +174,9 @@ def test_search_select_and_load_more(served):
     out = ev.run_search("  a bicycle ", 2, "", None, None, [], SearchState(), "visual")
     state = out[page.state]
     assert state.query == "a bicycle" and state.k == 2 and state.mode == "visual" and len(state.moments) == 2
-    assert out[r.gallery] == results_html(state.moments) and out[r.message].startswith("2 moments for “a bicycle”")
+    assert out[r.gallery] == results_html(state.moments)
+    assert out[r.message].startswith(("**2 good matches for “a bicycle”", "**No good match for “a bicycle”."))
+    assert all(m.confidence is not None and m.p_value is not None for m in state.moments)
     assert out[r.more_btn]["visible"] is True and out[pl.video]["value"] is None and out[page.selected] is None
     assert out[pl.similar_btn]["interactive"] is False
     m = state.moments[1]
@@ -148,7 +184,7 @@ def test_search_select_and_load_more(served):
     assert shown[page.selected] == m.segment_id and shown[pl.similar_btn]["interactive"] is True
     assert shown[pl.video].playback_position == m.start_s and Path(shown[pl.video].value["path"]).name == m.name
     assert shown[pl.moment] == {"start": m.start_s, "end": m.end_s, "duration": m.duration_s}
-    assert f"result {m.rank} (score {m.score:.3f})" in shown[pl.span]
+    assert f"result {m.rank} (score {m.score:.3f}, {m.confidence.value} confidence)" in shown[pl.span]
     bad = ev.select(state, gr.SelectData(None, {"index": 5, "value": None}))
     assert bad[pl.span].startswith("⚠️ Select a result first") and bad[page.selected] is None and pl.video not in bad
     more = ev.load_more(state)
@@ -185,3 +221,31 @@ def test_add_panel_progress_is_in_seconds_of_video(tmp_path):
     total = round(probe(clip).duration_s, 1)
     assert seconds and {p[1] for p, _ in seconds} == {total} and seconds[-1][0] == (total, total)
     assert any(clip.name in desc for _, desc in seconds)
+
+
+def test_the_page_opens_with_the_address_search_and_says_random_weights(served):
+    """``?q=…&mode=…`` (read by keys.js) gives on_load that search's results; the banner says the
+    weights are random; the status is one line; no modes to choose while the library has only
+    pictures, then ``speech`` once it has transcripts."""
+    ev, page = served
+    out = ev.on_load("a bicycle", "speech")
+    assert out[page.search.query] == "a bicycle" and out[page.state].query == "a bicycle"
+    assert out[page.state].mode == "all"  # speech asked for, but the library has none: all
+    assert out[page.banner]["visible"] is True and "Random weights:" in out[page.banner]["value"]
+    assert out[page.status].startswith('<details class="status-line"><summary><b>1</b> video · ')
+    assert out[page.search.mode]["visible"] is False and out[page.search.mode]["choices"] == ["all", "visual"]
+    plain = ev.on_load("", "all")
+    assert page.state not in plain and plain[page.results.message] == ""
+    from parts import catalog_of
+    from tempme.index.catalog import EnrichmentRecord, NewTextLine
+
+    lib = ev.ctx.library()
+    cat = catalog_of(lib)
+    line = NewTextLine(
+        "speech", 1.0, 2.0, "a red bicycle", words=(("a", 1.0, 1.2), ("red", 1.2, 1.5), ("bicycle", 1.5, 2.0))
+    )
+    cat.add_enrichment(cat.indexed_videos()[0][0], "speech", EnrichmentRecord("ok", "planted", "none"), [line])
+    shown = ev.on_load("red bicycle", "speech")
+    assert shown[page.search.mode]["choices"] == ["all", "visual", "speech"] and shown[page.search.mode]["visible"]
+    assert shown[page.state].mode == "speech" and shown[page.state].moments[0].confidence is Confidence.HIGH
+    assert shown[page.results.message].startswith("**1 good match for “red bicycle”**")

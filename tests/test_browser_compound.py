@@ -47,6 +47,7 @@ def test_then_row_timeline_and_download(server, tmp_path):
         page.set_default_timeout(120_000)
         page.goto(server.url)
         page.locator("#query textarea, #query input").first.fill("kettle")
+        page.locator("#options").get_by_text("Mode and filters").click()  # mode and "then" are collapsed
         page.locator("#mode label", has_text="speech").click()
         page.locator("#compound").get_by_text("Then / while").click()
         page.locator("#then textarea, #then input").first.fill("summer holiday")

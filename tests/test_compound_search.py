@@ -92,7 +92,7 @@ def test_cli_then_and_while(library):
         "--then-mode", "text", "--json", "--no-server",
     )  # fmt: skip
     assert code == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["hits"]
     assert [Path(r["video"]).name for r in rows] == ["kettle_then_sign.mp4"]
     assert rows[0]["relation"] == "then" and len(rows[0]["parts"]) == 2
     code, out, err = run_cli("--library", library.path, "search", "kettle", "--mode", "speech", "--while",
@@ -139,7 +139,7 @@ def test_export_clip_srt_and_timeline_of_a_compound_hit(library, tmp_path):
 def test_cli_export_by_segment_id_and_from_json(library, tmp_path):
     code, out, err = run_cli("--library", library.path, "search", "kettle", "--mode", "speech", "--json", "--no-server")
     assert code == 0, err
-    rows = json.loads(out)
+    rows = json.loads(out)["hits"]
     (tmp_path / "hits.json").write_text(out)
     code, out, err = run_cli("--library", library.path, "export", rows[0]["segment_id"], "--out", tmp_path / "a")
     assert code == 0, err

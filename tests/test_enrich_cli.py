@@ -38,10 +38,11 @@ def test_cli_speech_then_ocr_then_search_modes(tmp_path, speech_clip, text_clip)
     assert res.exit_code == 0, res.output
     assert "bikes_speech.mp4" in res.output and "said “cup coffee”" in res.output
     res = runner.invoke(cli, ["--library", lib_dir, "search", "summer holiday", "--mode", "text", "--json"])
-    hits = json.loads(res.stdout.strip().splitlines()[-1])
+    hits = json.loads(res.stdout.strip().splitlines()[-1])["hits"]
     assert hits[0]["ocr_text"] == "SUMMER HOLIDAY" and hits[0]["matched"] == ["text"]
+    assert hits[0]["confidence"] == "high"  # every word of the query, in order, on screen
     res = runner.invoke(cli, ["--library", lib_dir, "search", "a cup of coffee", "--json"])  # --mode all
-    hits = json.loads(res.stdout.strip().splitlines()[-1])
+    hits = json.loads(res.stdout.strip().splitlines()[-1])["hits"]
     assert hits[0]["video"].endswith("bikes_speech.mp4") and "speech" in hits[0]["matched"]
     assert hits[0]["visual_score"] is not None and [w["word"] for w in hits[0]["words"]] == ["cup", "coffee"]
 

@@ -72,7 +72,7 @@ def test_cli_remove_asks_before_removing_several(holidays) -> None:
     assert r.exit_code == 1 and "matches 2 videos" in r.output and "--yes" in r.output and "Traceback" not in r.output
     assert len(Library.open(lib.path).video_paths()) == 3
     r = runner.invoke(cli, ["--library", str(lib.path), "remove", str(b), "--yes"])
-    assert r.exit_code == 0 and "removed 2 video(s)" in r.output
+    assert r.exit_code == 0 and f"removed 2 videos under {b}" in r.output
     assert Library.open(lib.path).video_paths() == [a.resolve() / "one.mp4"]
 
 
@@ -319,7 +319,7 @@ def test_unreadable_subfolder_as_unprivileged_user(tmp_path) -> None:
         second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
         os.chmod(folder / "locked", 0o755)
         assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr[-2000:]
-        assert "cannot read folder" in second.stderr and "0 removed" in second.stdout
+        assert "cannot read folder" in second.stderr and "removed" not in second.stdout  # nothing was removed
         assert len(Library.open(base / "lib").video_paths()) == 2
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -353,7 +353,8 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     runner = CliRunner()
     res = runner.invoke(cli, ["search", "a box", "--library", str(lib.path), "--json", "--k", "10"])
     assert res.exit_code == 0, res.output
-    assert {h["video"] for h in json.loads(res.stdout.strip().splitlines()[-1])} == set(map(str, lib.video_paths()))
+    answer = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {h["video"] for h in answer["hits"]} == set(map(str, lib.video_paths()))
     res = runner.invoke(cli, ["stats", "--library", str(lib.path)])
     assert f"failed:   {folder / 'dangling.mp4'}:" in res.output and "gone.mp4" not in res.output
     # the page plays a hit under its link name (and refuses what is not in the library)

@@ -34,7 +34,7 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
 
     res = runner.invoke(cli, ["search", "a man talking in a car", "--library", str(lib_dir), "--json", "--k", "3"])
     assert res.exit_code == 0, res.output
-    hits = json.loads(res.stdout.strip().splitlines()[-1])
+    hits = json.loads(res.stdout.strip().splitlines()[-1])["hits"]
     assert 1 <= len(hits) <= 3 and {"video", "start_s", "end_s", "score"} <= set(hits[0])
     # the CLI process rebuilt the same (seeded) random encoder: same results as in-process
     lib = Library.open(lib_dir)
@@ -44,18 +44,28 @@ def test_cli_index_search_stats_remove_rebuild(tmp_path: Path) -> None:
 
     res = runner.invoke(cli, ["search", "a man", "--library", str(lib_dir), "--per-video"])
     assert res.exit_code == 0 and "rank" in res.output and "carphone" in res.output
+    assert (
+        "confidence" in res.output and "warning: this library's encoder (tempme-tiny) has random weights" in res.output
+    )
+    # random weights: nothing reaches high; "no good match" is an answer (exit 0), not an error
+    res = runner.invoke(cli, ["search", "zxqv blorp", "--library", str(lib_dir), "--min-confidence", "high"])
+    assert res.exit_code == 0 and "no good match for “zxqv blorp” (nothing at high confidence or above)" in res.stdout
+    res = runner.invoke(cli, ["search", "zxqv blorp", "--library", str(lib_dir), "--min-confidence", "sure"])
+    assert res.exit_code == 1 and "confidence must be one of none, low, medium, high" in res.output
 
     res = runner.invoke(cli, ["stats", "--library", str(lib_dir)])
     assert res.exit_code == 0 and "2 indexed, 1 failed" in res.output and "tempme-tiny" in res.output
-    assert "broken.mp4" in res.output
+    assert "broken.mp4" in res.output and "weights:  random (warning: " in res.output
+    assert "confidence (text queries): null of 999 for" in res.output
 
     res = runner.invoke(cli, ["remove", str(folder / "moviepy__fire2.mp4"), "--library", str(lib_dir)])
-    assert res.exit_code == 0 and "removed 1" in res.output
+    assert res.exit_code == 0 and f"removed {folder / 'moviepy__fire2.mp4'}" in res.output
     res = runner.invoke(cli, ["rebuild", "--library", str(lib_dir)])
     assert res.exit_code == 0 and "flat index" in res.output
     res = runner.invoke(cli, ["stats", "--library", str(lib_dir), "--json"])
     st = json.loads(res.stdout.strip().splitlines()[-1])
-    assert st["videos"] == 1 and st["segments"] == st["vectors"]
+    assert st["videos"] == 1 and st["segments"] == st["vectors"] and st["weights"] == "random"
+    assert set(st["calibration"]) == {"text", "video"} and st["calibration"]["text"]["size"] == 999
 
     res = runner.invoke(
         cli, ["index", str(folder), "--library", str(lib_dir), "--model", "ViT-B-16", "--pretrained", "none"]

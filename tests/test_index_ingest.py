@@ -169,3 +169,26 @@ def test_query_encoder_equals_the_text_tower_and_caches(tiny) -> None:
     q.encode("a cat"), q.encode("a bird")  # LRU of 2: "a dog" falls out
     np.testing.assert_allclose(q.encode("a dog"), ref[0], atol=1e-5)
     assert q.batches == [1, 1, 1, 1] and calls == [1]
+
+
+def test_a_deleted_failed_file_is_a_cleared_record_not_a_removed_video(tmp_path, videos_dir):
+    """Issue 24: "1 removed" used to count the record of a file that had failed; now only videos
+    that were in the library count as removed, and the failure record is said as such."""
+    import shutil
+
+    from tempme.index import Library
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(videos_dir / "opencv-doc__cup.mp4", folder / "cup.mp4")
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+    lib = Library.open(tmp_path / "lib", create=True)
+    first = lib.add([folder], model="tempme-tiny", pretrained="none")
+    assert (first.indexed, first.failed) == (1, 1)
+    (folder / "broken.mp4").unlink()
+    second = lib.add([folder])
+    assert (second.removed, second.forgotten) == (0, 1)
+    assert "removed" not in second.summary() and "1 failure record of deleted files cleared" in second.summary()
+    (folder / "cup.mp4").unlink()
+    third = lib.add([folder])
+    assert (third.removed, third.forgotten) == (1, 0) and "1 video removed," in third.summary()

@@ -51,7 +51,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     _make_0001_library(folder, vectors)
 
     lib = Library.open(folder)  # upgrades to head, then repairs the (missing) FAISS file from the rows
-    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0007"
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0008"
     columns = {c["name"] for c in inspect(catalog_of(lib).engine).get_columns("videos")}
     assert "embedding" not in columns and {"path", "duration_s", "status"} <= columns
     ids, stored = catalog_of(lib).stored_vectors()
@@ -74,7 +74,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     lib.close()
     # opening again is a no-op at head
     again = Library.open(folder)
-    assert db.current_revision(catalog_of(again).engine) == "0007" and again.stats().segments == 5
+    assert db.current_revision(catalog_of(again).engine) == "0008" and again.stats().segments == 5
     again.close()
 
 

@@ -50,7 +50,8 @@ def reference(lib: Path, query: str, k: int = 5, mode: str = "all", per_video: b
 
 
 def cli_search(lib: Path, query: str, *args: str) -> tuple[list[dict], str, bool]:
-    """(hits, stderr, whether torch was imported) of `tempme search QUERY --json` in a new interpreter."""
+    """(hits, stderr, whether torch was imported) of `tempme search QUERY --json` in a new
+    interpreter; the answer's verdict must be its hits' and it must say the library's random weights."""
     out = subprocess.run(
         [sys.executable, "-c", PROBE, "--library", str(lib), "search", query, "--json", "--k", "5", *args],
         capture_output=True,
@@ -62,7 +63,11 @@ def cli_search(lib: Path, query: str, *args: str) -> tuple[list[dict], str, bool
     _, code, torch_loaded, client_loaded = last.split()
     assert code == "0", out.stdout + out.stderr
     assert client_loaded == "False", "the CLI talks to the server with plain httpx"
-    return json.loads(lines[-1]), out.stderr, torch_loaded == "True"
+    answer = json.loads(lines[-1])
+    assert answer["query"] == query and "random weights" in answer["weights_warning"]
+    good = sum(h["confidence"] in ("medium", "high") for h in answer["hits"])
+    assert answer["verdict"]["good"] == good and answer["verdict"]["hits"] == len(answer["hits"])
+    return answer["hits"], out.stderr, torch_loaded == "True"
 
 
 def wait_for_advert(lib: Path, timeout_s: float = 60.0):
@@ -80,6 +85,7 @@ def same_hits(got: list[dict], want: list[dict]) -> None:
     for g, w in zip(got, want):
         assert g["video"] == w["video"] and g["start_s"] == w["start_s"] and g["end_s"] == w["end_s"]
         assert g["score"] == pytest.approx(w["score"], abs=1e-6)
+        assert g["confidence"] == w["confidence"] and g["p_value"] == pytest.approx(w["p_value"])
 
 
 def test_search_goes_through_a_running_server_with_the_same_hits(library: Path) -> None:
@@ -174,7 +180,7 @@ def test_shell_answers_piped_queries_until_a_blank_line(library: Path) -> None:
     lines = [QUERIES[0], ":mode speech", QUERIES[1], ":mode visual", ":k 2", QUERIES[1], ":k zero", "", "never run"]
     out = run_shell(library, "\n".join(lines) + "\n", "shell", "--no-server", "--json", "--k", "5")
     assert out.returncode == 0, out.stderr
-    answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("[")]
+    answers = [json.loads(line)["hits"] for line in out.stdout.splitlines() if line.startswith("{")]
     assert len(answers) == 2, out.stdout  # the speech query failed; nothing after the blank line ran
     same_hits(answers[0], reference(library, QUERIES[0]))
     same_hits(answers[1], reference(library, QUERIES[1], k=2, mode="visual"))
@@ -186,7 +192,7 @@ def test_shell_ends_at_end_of_input_and_at_q(library: Path) -> None:
     for stdin, args in ((QUERIES[0] + "\n", ["shell"]), (QUERIES[0] + "\n:q\n" + QUERIES[1] + "\n", ["search", "-i"])):
         out = run_shell(library, stdin, *args, "--no-server", "--json")
         assert out.returncode == 0, out.stderr
-        answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("[")]
+        answers = [json.loads(line)["hits"] for line in out.stdout.splitlines() if line.startswith("{")]
         assert len(answers) == 1
         same_hits(answers[0], reference(library, QUERIES[0], k=10))
 

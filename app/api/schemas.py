@@ -198,6 +198,19 @@ class HitModel(BaseModel):
     relation: str | None = Field(
         None, description="A compound result: how each part relates to the one before (then, while)."
     )
+    confidence: Literal["high", "medium", "low", "none"] | None = Field(
+        None,
+        description="What the match means, absolutely (not its rank): high, medium, low or none; from the "
+        "p-value against the library's null (visual) or the query's content words found (speech, text); "
+        "docs/confidence.md. None: not judged.",
+    )
+    p_value: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Of the visual evidence: the share of content-free queries scoring at least this well "
+        "against the library (None without visual evidence).",
+    )
 
     @classmethod
     def of(cls, hit: Hit) -> HitModel:
@@ -210,6 +223,17 @@ class Timings(BaseModel):
     catalog: float = Field(description="Catalog (SQL: rows, full text), in milliseconds.")
 
 
+class VerdictModel(BaseModel):
+    """What a search found, in one phrase (``tempme.index.Verdict``)."""
+
+    verdict: Literal["good matches", "no good match"]
+    best_confidence: Literal["high", "medium", "low", "none"] = Field(description="The best hit's confidence.")
+    good: int = Field(description="Hits at min_confidence or better.")
+    hits: int = Field(description="Hits judged.")
+    min_confidence: Literal["high", "medium", "low", "none"] = Field(description="What counts as a good match.")
+    message: str = Field(description="For people: '2 good matches for “dog”' or 'no good match for “zxqv”'.")
+
+
 class SearchResponse(BaseModel):
     query: str | None = Field(description="The query as searched (None for more-like-this).")
     mode: str = Field(description="How it was matched.")
@@ -218,6 +242,10 @@ class SearchResponse(BaseModel):
     took_ms: float = Field(description="Time to answer, in milliseconds.")
     timings_ms: Timings
     encoder: str | None = Field(description="The library's encoder, described.")
+    weights_warning: str | None = Field(
+        None, description="Set when the encoder's weights are random: no result can mean anything."
+    )
+    verdict: VerdictModel = Field(description="Good matches, or no good match (the hits then are the closest).")
     hits: list[HitModel]
 
 
@@ -292,6 +320,19 @@ class Library(BaseModel):
     index_mapped: bool = Field(description="The index's lists are memory-mapped from its file.")
     encoder: str | None = Field(description="The encoder, described (None before the first video).")
     last_run: dict | None = Field(description="The last indexing run: started_at, seconds, counts.")
+    weights: Literal["random", "named", "file", "unknown"] = Field(
+        "unknown", description="The encoder's weights: random (not semantic), named (open_clip tag), file, unknown."
+    )
+    weights_warning: str | None = Field(None, description="Set when the weights are random.")
+
+
+class Info(BaseModel):
+    """What a front end says beside results (the page's banner and modes, the CLI's warning)."""
+
+    weights: Literal["random", "named", "file", "unknown"]
+    weights_warning: str | None = Field(description="Set when the weights are random: results mean nothing.")
+    modes: list[str] = Field(description="Search modes the library has data for (speech / text once processed).")
+    videos: int = Field(description="Indexed videos.")
 
 
 class Health(BaseModel):

@@ -3,8 +3,8 @@ also what `tempme search --export DIR --timeline FILE` does with its results.
 
 - ``tempme export 12 57 --out clips/``: the segments with these ids (the ``segment_id`` of
   ``tempme search --json``), each a clip of its span;
-- ``tempme export --hits results.json --out clips/``: the moments of a ``search --json`` array
-  (``-``: standard input) as they were found, spans of merged or compound results included;
+- ``tempme export --hits results.json --out clips/``: the moments of a ``search --json`` object
+  (its ``hits``; an array of hits as older versions printed is read too; ``-``: standard input) as they were found, spans of merged or compound results included;
 - ``--timeline cut.otio`` / ``cut.edl``: the same moments as one OpenTimelineIO timeline or CMX
   3600 EDL (``--no-clips``: only the timeline).
 
@@ -88,11 +88,13 @@ def _read_hits(source: Path) -> list[Hit]:
     try:
         text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
         rows = json.loads(text)
+        if isinstance(rows, dict):  # `tempme search --json` since issue 24: {"query", "verdict", ..., "hits"}
+            rows = rows["hits"]
         return [Hit.from_dict(r) for r in rows]
     except OSError as exc:
         fail(f"cannot read {source}: {exc.strerror or exc}")
     except (ValueError, KeyError, TypeError) as exc:
-        fail(f"{source}: not the JSON array of `tempme search --json` ({type(exc).__name__}: {exc})")
+        fail(f"{source}: not the JSON of `tempme search --json` ({type(exc).__name__}: {exc})")
 
 
 def _segment_hits(library: Path, ids: list[int]) -> list[Hit]:

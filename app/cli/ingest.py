@@ -29,7 +29,7 @@ from tempme.app.cli.options import (
     library_dir,
 )
 from tempme.app.cli.progress import exit_if_interrupted, seconds_bar, stop_on_sigterm, video_bar
-from tempme.index import printable
+from tempme.index import plural, printable
 
 from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt, QuickGeluOpt
@@ -195,7 +195,7 @@ def _confirm_reindex(lib, n: int, model, pretrained, adapter, yes: bool) -> bool
     chosen = (("--model", model), ("--pretrained", pretrained), ("--adapter", adapter))
     new = ", ".join(f"{name} {value}" for name, value in chosen if value is not None) or "the same encoder"
     question = (
-        f"re-encode {n} video(s) of {lib.path} (built with {describe_encoder(lib.encoder_info())}) with {new}? "
+        f"re-encode {plural(n, 'video')} of {lib.path} (built with {describe_encoder(lib.encoder_info())}) with {new}? "
         "Searches keep the old index until every video is done."
     )
     if yes:

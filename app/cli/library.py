@@ -15,7 +15,7 @@ import typer
 from tempme.app.cli.enrich import enrich
 from tempme.app.cli.ingest import index, reindex
 from tempme.app.cli.options import LibraryOpt, WaitOpt, checked_path, library_dir
-from tempme.index import SearchTuning, printable
+from tempme.index import SearchTuning, plural, printable
 
 from tempme.cli_errors import fail
 
@@ -125,7 +125,12 @@ def remove(
         n = Library.open(library).remove(path, wait=wait, confirm=confirm)
     except LibraryError as exc:
         fail(printable(str(exc)))
-    typer.echo(f"removed {n} video(s)" if n else "nothing removed")
+    if not n:
+        typer.echo("nothing removed")
+    elif n == 1 and not path.is_dir():
+        typer.echo(f"removed {printable(path)}")
+    else:
+        typer.echo(f"removed {plural(n, 'video')} under {printable(path)}")
 
 
 def stats(
@@ -156,6 +161,12 @@ def stats(
     if st.search_tuning:
         typer.echo(f"search:   {SearchTuning(**st.search_tuning).describe()}")
     typer.echo(f"encoder:  {enc}")
+    typer.echo(f"weights:  {st.weights}" + (f" (warning: {st.weights_warning})" if st.weights_warning else ""))
+    for kind, null in sorted(st.calibration.items()):
+        beat = ", ".join(f"{lvl} > {v:.4f}" for lvl, v in null["beat"].items() if v is not None) or "too small"
+        typer.echo(f"confidence ({kind} queries): null of {null['size']} for {null['segments']} segments; {beat}")
+    if st.videos and not st.calibration:
+        typer.echo("confidence: not calibrated yet (searches compute it; the next `tempme index` stores it)")
     if st.encoder:
         typer.echo(f"query model: {_query_model_line(st.query_model)}")
     if st.last_run:

@@ -42,6 +42,7 @@ class RemoteSearch:
         base = advert.api or advert.url.rstrip("/") + "/api/v1"  # an advert written before the API: try it
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(base_url=base, headers=headers, timeout=timeout_s)
+        self.weights_note: str | None = None  # the server's word on its weights, from each answer
 
     def warm(self) -> None:
         pass  # the server's model is loaded
@@ -76,6 +77,9 @@ class RemoteSearch:
             raise SearchError(str(r.json().get("detail", "")))
         try:
             r.raise_for_status()
-            return [Hit.from_dict(h) for h in r.json()["hits"]]
+            answer = r.json()
+            hits = [Hit.from_dict(h) for h in answer["hits"]]
         except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
+        self.weights_note = answer.get("weights_warning")  # the API's random-weights warning (issue 24)
+        return hits

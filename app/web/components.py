@@ -125,7 +125,8 @@ class AddPanel:
 class Page:
     """Every component a handler reads or writes."""
 
-    status: gr.Markdown
+    status: gr.HTML  # one line; a tap opens the rest (render.status_html)
+    banner: gr.Markdown  # random weights, said over the page
     state: gr.State  # the `SearchState` shown
     selected: gr.State  # the selected moment's segment id, or None
     search: SearchBar

@@ -2,7 +2,8 @@
 
 ``/search`` (query, k, folder, min_duration_s, max_duration_s, extensions, mode, per_video) -> list of hit
 dicts; ``/similar`` (segment_id, k) -> list of hit dicts; ``/add`` (files) -> summary text;
-``/add_folder`` (path) when the server allows it; ``/status`` -> the status line. A person's
+``/add_folder`` (path) when the server allows it; ``/status`` -> the status line; ``/info`` ->
+the library's weights (random weights said) and search modes. A person's
 mistake (`InputError`) becomes ``gr.Error`` with its message.
 """
 
@@ -49,6 +50,12 @@ class Api:
         except InputError as e:
             raise gr.Error(str(e)) from None
 
+    def api_info(self) -> dict:
+        """The library's weights (``weights``: random, named, file or unknown; ``weights_warning``:
+        the sentence to show with every result for random weights, else null) and the search
+        ``modes`` it has data for."""
+        return self.ctx.info()
+
     def api_status(self) -> str:
         """The status line: library size, encoder, index type, last indexing run."""
         return self.ctx.status()
@@ -73,6 +80,7 @@ def register(ctx: AppContext) -> None:
     gr.api(api.api_search, api_name="search", concurrency_id="search", concurrency_limit=4)
     gr.api(api.api_similar, api_name="similar", concurrency_id="search", concurrency_limit=4)
     gr.api(api.api_status, api_name="status")
+    gr.api(api.api_info, api_name="info")
     # Files travel through a (hidden) File component so gradio_client can upload them.
     files = gr.File(file_count="multiple", visible=False)
     result = gr.Textbox(visible=False, label="summary")

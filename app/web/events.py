@@ -16,16 +16,18 @@ from tempme.app.exports import PageExports, compound_query
 from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, make_filters
 from tempme.app.web.components import Page
 from tempme.app.web.render import (
+    banner_text,
     evidence_list,
     explain_caption,
     found_message,
     moment_caption,
     results_html,
     similar_label,
+    status_html,
     warning,
 )
 from tempme.app.web.state import SearchState, next_page
-from tempme.index import format_time
+from tempme.index import format_time, plural
 
 # after a tap, bring the player into view (on a phone it sits below the results)
 SCROLL_TO_PLAYER = "() => { const p = document.querySelector('#player'); if (p) p.scrollIntoView({block: 'start'}); }"
@@ -33,6 +35,9 @@ SCROLL_TO_RESULTS = "() => { const r = document.querySelector('#results'); if (r
 # hand the selected moment's span and the loop setting to player.js (window.tempmePlayer)
 SET_SPAN = "(span, loop) => { if (window.tempmePlayer) window.tempmePlayer.set(span, loop); }"
 SET_LOOP = "(loop) => { if (window.tempmePlayer) window.tempmePlayer.loop = !!loop; }"
+# the address carries the search (?q=…&mode=…): kept in step after each search, read on load (keys.js)
+SET_ADDRESS = "(q, mode) => { if (window.tempmeKeys) window.tempmeKeys.address(q, mode); }"
+READ_ADDRESS = "() => window.tempmeKeys ? window.tempmeKeys.read() : ['', 'all']"
 PRIVATE = {"api_visibility": "private"}  # page events are not part of the API (endpoints.py is)
 SEARCHING = {"concurrency_id": "search", "concurrency_limit": 4, **PRIVATE}
 INDEXING = {"concurrency_id": "index", **PRIVATE}
@@ -230,7 +235,7 @@ class Events:
             path = self.exports.timeline(hits, fmt or ".otio", query=text)
         except InputError as e:
             return {r.timeline_file: gr.update(value=None, visible=False), r.message: warning(str(e))}
-        label = f"Timeline · {len(hits)} moments ({fmt})"
+        label = f"Timeline · {plural(len(hits), 'moment')} ({fmt})"
         return {r.timeline_file: gr.update(value=str(path), visible=True, label=label)}
 
     # -- adding videos ------------------------------------------------------------------------
@@ -247,10 +252,10 @@ class Events:
             encoder = self._first_run(arch, weights, weights_file, adapter, confirmed)
             result = self.ctx.upload(files, _progress_cb(progress), encoder)
         except InputError as e:
-            return {a.message: warning(str(e)), self.page.status: self.ctx.status()}
+            return {a.message: warning(str(e)), **self._library_view()}
         return {
             a.message: result.summary,
-            self.page.status: self.ctx.status(),
+            **self._library_view(),
             a.uploads: None,  # the file list is cleared once they are in
             a.new_videos: [str(v) for v in result.videos],
             a.show_new_btn: gr.update(visible=bool(result.videos)),
@@ -263,10 +268,10 @@ class Events:
             encoder = self._first_run(arch, weights, weights_file, adapter, confirmed)
             text = self.ctx.add_folder(folder, _progress_cb(progress), encoder)
         except InputError as e:
-            return {a.message: warning(str(e)), self.page.status: self.ctx.status()}
+            return {a.message: warning(str(e)), **self._library_view()}
         return {
             a.message: text,
-            self.page.status: self.ctx.status(),
+            **self._library_view(),
             a.first_run: gr.update(visible=self.ctx.needs_encoder()),
         }
 
@@ -282,23 +287,42 @@ class Events:
             a.random_ok: gr.update(visible=random, value=False),
         }
 
-    # -- the status line ----------------------------------------------------------------------
+    # -- the status line, the banner, the modes, the address ---------------------------------
 
-    def status_line(self) -> str:
-        """The status line (``AppContext.status``: "Loading the model…" while the server's warm-up runs)."""
-        return self.ctx.status()
+    def _library_view(self) -> dict:
+        """What the page says about the library: the status line, the random-weights banner, and
+        the match modes it has data for (speech / text once transcripts / on-screen text exist;
+        none to choose while it has only pictures)."""
+        info = self.ctx.info()
+        modes = info["modes"]
+        return {
+            self.page.status: status_html(*self.ctx.status_lines()),
+            self.page.banner: gr.update(
+                value=banner_text(info["weights_warning"]), visible=bool(info["weights_warning"])
+            ),
+            self.page.search.mode: gr.update(choices=modes, visible=len(modes) > 2),
+        }
 
-    def on_load(self) -> dict:
+    def on_load(self, query: str = "", mode: str = "all") -> dict:
+        """The page as it opens; with ``?q=…&mode=…`` in its address (``query`` and ``mode``, read
+        by keys.js), that search's results too."""
         new = self.ctx.needs_encoder()
-        out = {self.page.status: self.status_line(), self.page.add.first_run: gr.update(visible=new)}
+        out = {**self._library_view(), self.page.add.first_run: gr.update(visible=new)}
         if new:
-            out |= {self.page.add.panel: gr.update(open=True), self.page.results.message: self.ctx.start_message()}
-        else:
-            out[self.page.results.message] = ""
+            return out | {
+                self.page.add.panel: gr.update(open=True),
+                self.page.results.message: self.ctx.start_message(),
+            }
+        out[self.page.results.message] = ""
+        if query and query.strip():
+            s, modes = self.page.search, self.ctx.info()["modes"]
+            mode = mode if mode in modes else "all"
+            out |= {s.query: query, s.mode: gr.update(choices=modes, visible=len(modes) > 2, value=mode)}
+            out |= self.run_search(query, s.k.value, "", None, None, [], SearchState(), mode)
         return out
 
     def on_status(self) -> str:
-        return self.status_line()
+        return status_html(*self.ctx.status_lines())
 
 
 def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = None) -> None:
@@ -325,8 +349,8 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = Non
         concurrency_id="export", **PRIVATE,
     )  # fmt: skip
     inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode, *s.compound], page.result_outputs
-    s.query.submit(ev.run_search, inputs, outputs, **SEARCHING)
-    s.search_btn.click(ev.run_search, inputs, outputs, **SEARCHING)
+    for trigger in (s.query.submit, s.search_btn.click):
+        trigger(ev.run_search, inputs, outputs, **SEARCHING).then(None, [s.query, s.mode], None, js=SET_ADDRESS)
     page.results.more_btn.click(ev.load_more, [page.state], outputs, **SEARCHING)
     # Two steps: Gradio's player resets its position when a new file loads, so the start
     # (playback_position) is set once the file is in place.
@@ -342,7 +366,8 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = Non
     pl.loop.change(None, [pl.loop], None, js=SET_LOOP, **PRIVATE)
     pl.similar_btn.click(ev.more_like_this, [page.selected, s.k, *s.filters, page.state], outputs, **SEARCHING)
     # progress shows in the Add panel (on its message), not over the status line
-    added = [a.message, page.status, a.uploads, a.new_videos, a.show_new_btn, a.first_run]
+    library_view = [page.status, page.banner, s.mode]
+    added = [a.message, *library_view, a.uploads, a.new_videos, a.show_new_btn, a.first_run]
     a.add_btn.click(ev.on_add_files, [a.uploads, *a.encoder_choice], added, show_progress_on=[a.message], **INDEXING)
     a.show_new_btn.click(ev.show_new, [a.new_videos, s.k, page.state], outputs, **SEARCHING).then(
         None, None, None, js=SCROLL_TO_RESULTS
@@ -351,11 +376,12 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = Non
         a.folder_btn.click(
             ev.on_add_folder,
             [a.folder_path, *a.encoder_choice],
-            [a.message, page.status, a.first_run],
+            [a.message, *library_view, a.first_run],
             show_progress_on=[a.message],
             **INDEXING,
         )
     a.arch.change(ev.on_arch, [a.arch], [a.weights], **PRIVATE)
     a.weights.change(ev.on_weights, [a.weights], [a.weights_file, a.random_warning, a.random_ok], **PRIVATE)
-    demo.load(ev.on_load, None, [page.status, a.first_run, a.panel, page.results.message], **PRIVATE)
+    loaded = [*library_view, a.first_run, a.panel, s.query, *outputs]
+    demo.load(ev.on_load, [s.query, s.mode], loaded, js=READ_ADDRESS, **PRIVATE)
     gr.Timer(30).tick(ev.on_status, None, page.status, **PRIVATE)  # indexing by other processes

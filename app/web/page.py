@@ -1,15 +1,21 @@
 """The page's layout, and `build_demo`: the page and its API for one library.
 
-Layout: status line; query box (Enter searches), K, match mode and filters (folder, duration
-range, file type); the results as cards, one per video, its best moment's picture captioned
-"match · file · start–end of length" and, when several moments of the video matched, those
-moments listed under it as clickable times (like key moments under a video), with "load
-more", and ticks to put moments on a timeline for editors (.otio / .edl); a "then / while" row
-joining a second query in time; a player that opens the selected moment at its `start_s` (gr.Video's
-`playback_position`), the span marked on its timeline and shown under it, stopping at the
-moment's end or looping it (``assets/player.js``), "more like this", "explain this moment" and "download this moment" (an MP4 clip);
-an "add videos" panel (upload, or a server folder when allowed; for a library without an
-encoder, the encoder to start it with), whose result offers "Show new videos".
+Layout, top to bottom, so that on a 390 px phone the first result is on screen after a search:
+title; a banner when the library's weights are random; the status as one line (tap for the
+rest); the query box (Enter searches) and Search; the message (the search's verdict, or what
+went wrong) right under the query box; "Mode and filters", collapsed (K, the match modes the
+library has data for, a "then / while" second query joined in time, folder, duration range,
+file type); the results as cards, one per video, its best moment's picture captioned
+"#rank ●●○ · file · start–end of length" (the dots: the moment's confidence) and, when several
+moments of the video matched, those moments listed under it as clickable times (like key
+moments under a video), with "load more", and ticks to put moments on a timeline for editors
+(.otio / .edl); a player that opens the selected moment at its `start_s` (gr.Video's
+`playback_position`), the span marked on its timeline, stopping on the moment's last frame or
+looping exactly within it (``assets/player.js``), "more like this", "explain this moment" and
+"download this moment" (an MP4 clip); an "add videos" panel (upload, or a server folder when
+allowed; for a library without an encoder, the encoder to start it with), whose result offers
+"Show new videos". Keys, the ``?q=…&mode=…`` address and the "server gone" notice:
+``assets/keys.js``.
 
 What the controls do is `events`; the API (gradio_client) is `endpoints`.
 """
@@ -20,8 +26,9 @@ import functools
 from importlib.resources import files
 
 import gradio as gr
-from tempme.app.context import ARCHITECTURES, AppContext
-from tempme.app.validate import MAX_K, WEIGHTS_FILE
+from tempme.app.context import AppContext
+from tempme.app.first_run import ARCHITECTURES
+from tempme.app.validate import MAX_K, MAX_QUERY_CHARS, WEIGHTS_FILE
 from tempme.app.web import endpoints
 from tempme.app.web.components import AddPanel, LinkedVideo, Page, Player, Results, SearchBar
 from tempme.app.web.events import Links, wire
@@ -42,8 +49,15 @@ def asset(name: str) -> str:
     return files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
 
 
+def page_script() -> str:
+    """The page's one script (Gradio's ``js=`` takes one function): the player's
+    (``player.js``) and the keyboard, address and connection watcher's (``keys.js``)."""
+    keys = asset("keys.js").strip().replace("__MAX_QUERY_CHARS__", str(MAX_QUERY_CHARS))
+    return f"() => {{ ({asset('player.js').strip()})(); ({keys})(); }}"
+
+
 def build_demo(ctx: AppContext, links: Links | None = None) -> gr.Blocks:
-    """The page and its gradio_client API for the library in `ctx` (CSS and the player script
+    """The page and its gradio_client API for the library in `ctx` (CSS and the page script
     are given when it is mounted: `tempme.app.web.server`); ``links``: the API's file links
     (`events.Links`)."""
     with gr.Blocks(title="tempme · video moment search", fill_width=True) as demo:
@@ -55,36 +69,55 @@ def build_demo(ctx: AppContext, links: Links | None = None) -> gr.Blocks:
 
 def layout(ctx: AppContext) -> Page:
     """The page's components, top to bottom (inside a ``gr.Blocks``), by name."""
-    gr.Markdown("## tempme · find moments in your videos")
-    status = gr.Markdown(elem_id="status")
+    gr.Markdown("## tempme · find moments in your videos", elem_id="title")
+    banner = gr.Markdown(visible=False, elem_id="weights-banner")
+    status = gr.HTML(elem_id="status", padding=False)
     state = gr.State(SearchState())
     selected = gr.State(None)
-    search = _search_bar()
-    message = gr.Markdown(elem_id="message")
-    results, player = _results_and_player(message)
-    return Page(status, state, selected, search, results, player, _add_panel(ctx))
-
-
-def _search_bar() -> SearchBar:
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_id="search-row"):
         query = gr.Textbox(
             label="Describe a moment",
-            placeholder="e.g. “a woman flipping a pancake”, then press Enter",
+            placeholder="e.g. a dog on a beach",
             scale=6,
             max_lines=1,
             elem_id="query",
             autofocus=True,
         )
-        # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
-        k = gr.Number(value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k", info=f"1 to {MAX_K}")
-        search_btn = gr.Button("Search", variant="primary", scale=1, min_width=100)
-    mode = gr.Radio(
-        list(SEARCH_MODES),
-        value="all",
-        label="Match",
-        elem_id="mode",
-        info="all: what it looks like, what is said and what is written, fused",
-    )
+        search_btn = gr.Button("Search", variant="primary", scale=1, min_width=90, elem_id="search-btn")
+    message = gr.Markdown(elem_id="message")
+    search = _options(query, search_btn)
+    results, player = _results_and_player(message)
+    return Page(status, banner, state, selected, search, results, player, _add_panel(ctx))
+
+
+def _options(query: gr.Textbox, search_btn: gr.Button) -> SearchBar:
+    """K, the match mode, the "then / while" second query and the filters, in one collapsed row
+    under the message."""
+    with gr.Accordion("Mode and filters", open=False, elem_id="options"):
+        with gr.Row():
+            # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
+            k = gr.Number(
+                value=12, precision=0, label="Results", scale=1, min_width=80, elem_id="k", info=f"1 to {MAX_K}"
+            )
+            mode = gr.Radio(
+                list(SEARCH_MODES),
+                value="all",
+                label="Match",
+                elem_id="mode",
+                scale=3,
+                info="all: what it looks like, what is said and what is written, fused",
+            )
+        relation, then, within, then_mode = _compound_row()
+        with gr.Row():
+            folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
+            min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1, elem_id="min-duration")
+            max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1, elem_id="max-duration")
+            exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
+    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, then, relation, within, then_mode)
+
+
+def _compound_row() -> tuple[gr.Radio, gr.Textbox, gr.Number, gr.Dropdown]:
+    """ "Then / while": a second query joined in time, collapsed."""
     with gr.Accordion("Then / while: a second moment in time", open=False, elem_id="compound"):
         with gr.Row(equal_height=True):
             relation = gr.Radio(["then", "while"], value="then", label="Relation", scale=2, elem_id="relation")
@@ -99,13 +132,7 @@ def _search_bar() -> SearchBar:
                 scale=2,
                 elem_id="then-mode",
             )
-    with gr.Accordion("Filters", open=False):
-        with gr.Row():
-            folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
-            min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1)
-            max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1)
-            exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
-    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, then, relation, within, then_mode)
+    return relation, then, within, then_mode
 
 
 def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
@@ -134,9 +161,11 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
             # "Explain this moment": a picture of how TempMe merged the selected moment's tokens
             # (AppContext.explain), hidden until asked for and again when the selection changes
             explain_btn = gr.Button("Explain this moment", elem_id="explain", size="sm")
+            # no label over the picture: Gradio's label would cover the title drawn in it
             picture = gr.Image(
-                label="Token merging", type="filepath", interactive=False, visible=False, elem_id="explain-image"
-            )
+                label="Token merging", show_label=False, type="filepath", interactive=False, visible=False,
+                elem_id="explain-image",
+            )  # fmt: skip
             note = gr.Markdown(elem_id="explain-message")
             download_btn = gr.Button("Download this moment", elem_id="download-moment", size="sm")
             download_file = gr.File(label="Clip", visible=False, elem_id="moment-file")

@@ -79,7 +79,7 @@ def mount_page(app, demo: gr.Blocks, *, login: Callable | None, host: str, port:
     routes, which check the catalog at each request). ``login``: the page's login check
     (`app.auth.LoginThrottle.login`), or None."""
     import gradio as gr
-    from tempme.app.web.page import asset
+    from tempme.app.web.page import asset, page_script
 
     gr.mount_gradio_app(
         app,
@@ -97,5 +97,5 @@ def mount_page(app, demo: gr.Blocks, *, login: Callable | None, host: str, port:
         pwa=False,
         mcp_server=False,
         css=asset("page.css"),
-        js=asset("player.js"),
+        js=page_script(),
     )

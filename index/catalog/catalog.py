@@ -30,10 +30,12 @@ from tempme.index.catalog.location import record_database_url
 from tempme.index.catalog.models import (
     EncoderRecord,
     Enrichment,
+    ScoreNull,
     Segment,
     TextLine,
     Video,
 )
+from tempme.index.catalog.nullrecords import NullRecords
 from tempme.index.catalog.paths import from_db, to_db
 from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow, StoredFile
 from tempme.index.catalog.runs import RunRecords
@@ -51,7 +53,9 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(FullText, RunRecords, VideoListing):
+class Catalog(
+    FullText, NullRecords, RunRecords, VideoListing
+):  # NullRecords first: RunRecords only declares score_nulls
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -121,6 +125,7 @@ class Catalog(FullText, RunRecords, VideoListing):
         new: dict[int, list[Segment]] = {}
         with self.transaction("switching the library to the new encoder") as s:
             s.execute(delete(EncoderRecord))
+            s.execute(delete(ScoreNull))  # another encoder: its nulls are computed anew
             s.add(_encoder_row(info))
             for video_id, v in videos:
                 old += s.scalars(select(Segment.id).where(Segment.video_id == video_id)).all()

@@ -186,6 +186,22 @@ class TextLine(Base):
     phones: Mapped[Optional[str]] = mapped_column(Text)  # speech: phonetic.encode_phones (0005)
 
 
+class ScoreNull(Base):
+    """A library's null distribution (revision 0008) for one query kind (``text`` or ``video``): the sorted
+    top-1 cosines of content-free queries (``tempme.index.nulls``), float32 little-endian
+    bytes, computed for ``segments`` segments with prompt set ``version``. Dropped when the
+    encoder changes (``Catalog.replace_encoding``)."""
+
+    __tablename__ = "score_nulls"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[int] = mapped_column(Int64)
+    size: Mapped[int] = mapped_column(Integer)
+    scores: Mapped[bytes] = mapped_column(LargeBinary)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Job(Base):
     """A long task started through the API (an upload's indexing, a server folder), in the
     catalog so every server process of the library sees it (revision 0006).

@@ -205,3 +205,15 @@ class TextMatch:
     relevance: float
     rank: int
     search_text: str | None = None  # speech: the stored search form (None: stored before 0005)
+
+
+@dataclass(frozen=True)
+class NullRecord:
+    """A stored null distribution (``tempme.index.nulls.NullDistribution`` as bytes): its query
+    ``kind``, the scores as little-endian float32 bytes, the segment count it was computed for and
+    the prompt-set ``version``."""
+
+    kind: str
+    scores: bytes
+    segments: int
+    version: int

@@ -11,8 +11,9 @@ from contextlib import AbstractContextManager
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from tempme.index.catalog.models import IndexRun, IndexState, Segment, Video, utcnow
+from tempme.index.catalog.models import Enrichment, IndexRun, IndexState, Segment, Video, utcnow
 from tempme.index.catalog.paths import from_db
+from tempme.index.nulls import from_records
 from tempme.index.reports import IndexFileState, IndexReport, SearchTuning
 
 
@@ -22,6 +23,9 @@ class RunRecords:
     session: sessionmaker[Session]
 
     def transaction(self, what: str) -> AbstractContextManager[Session]:  # Catalog's
+        raise NotImplementedError
+
+    def score_nulls(self) -> list:  # NullRecords'
         raise NotImplementedError
 
     # ---- runs ------------------------------------------------------------------------------
@@ -69,8 +73,9 @@ class RunRecords:
             st.target_recall, st.max_ms = (t.target_recall, t.max_ms) if t else (None, None)
 
     # ---- stats -----------------------------------------------------------------------------
-    def counts(self) -> tuple[int, int, list[tuple[str, str]], dict | None]:
-        """(indexed videos, segments, failures as (path, error), the last run as a dict or None)."""
+    def counts(self) -> tuple[int, int, list[tuple[str, str]], dict | None, dict, list[str]]:
+        """(indexed videos, segments, failures as (path, error), the last run as a dict or None,
+        the stored nulls' summaries by query kind, the text kinds any video was processed for)."""
         with self.session() as s:
             videos = s.scalar(select(func.count(Video.id)).where(Video.status == "indexed"))
             segments = s.scalar(select(func.count(Segment.id)))
@@ -78,6 +83,7 @@ class RunRecords:
                 select(Video.path, Video.error).where(Video.status == "failed").order_by(Video.path)
             ).all()
             run = s.scalars(select(IndexRun).order_by(IndexRun.id.desc()).limit(1)).first()
+            kinds = sorted(s.scalars(select(Enrichment.kind).distinct()).all())
             last = None
             if run is not None:
                 last = {
@@ -89,4 +95,5 @@ class RunRecords:
                     "failures": run.failures,
                     "removed": run.removed,
                 }
-        return int(videos), int(segments), [(from_db(p), e) for p, e in failures], last
+        calibration = {kind: null.summary() for kind, null in from_records(self.score_nulls()).items()}
+        return int(videos), int(segments), [(from_db(p), e) for p, e in failures], last, calibration, kinds

@@ -38,6 +38,7 @@ class IngestPlan:
     encode: list[Path] = field(default_factory=list)  # new or changed files, to decode and encode
     drop: list[int] = field(default_factory=list)  # video ids to delete first (changed + gone)
     gone: list[int] = field(default_factory=list)  # of those, files no longer on disk
+    forgotten: int = 0  # of those, records of files that had failed (no video was in the library)
     skipped: int = 0  # unchanged files
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # folders not listed: (folder, reason)
     # (video_id, new path, size, mtime_ns): re-pathed, segments and vectors kept; size None: unchanged
@@ -125,6 +126,7 @@ def plan_ingest(
             drop.append(v.video_id)  # changed: drop, then encode again
         encode.append(f)
     gone = gone_videos(known, listed, roots, [Path(d) for d, _ in unreadable], prune=prune)
+    failed = {v.video_id for v in known.values() if v.status == "failed"}
     return IngestPlan(
         found=len(files),
         encode=encode,
@@ -133,4 +135,5 @@ def plan_ingest(
         skipped=skipped,
         unreadable=list(unreadable),
         deferred=deferred,
+        forgotten=sum(g in failed for g in gone),
     )

@@ -32,6 +32,7 @@ from tempme.index.catalog import NewVideo
 from tempme.index.errors import LibraryError
 from tempme.index.filenames import printable
 from tempme.index.ingest import encoders
+from tempme.index.ingest.calibrate import calibrate
 from tempme.index.ingest.encoders import EncoderInfo
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import FileStamp, SegmentsEncoded, VideoResult
@@ -169,6 +170,7 @@ def reindex_videos(
             report.query_model = ensure_query_model(staging.dir / QUERY_MODEL_DIR, info, lambda: encoder)
         _switch(target, spec, info, staging, done, failed)
         log.info("library %s: re-encoded with %s", target.path, report.encoder)
+        calibrate(target.catalog, target.store, encoder, force=True)  # the new encoder's nulls
     report.seconds = time.perf_counter() - t0
     return report, None if report.interrupted else encoder
 

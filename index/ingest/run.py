@@ -23,6 +23,7 @@ from tempme.index.errors import LibraryError
 from tempme.index.filenames import absolute, link_target, printable
 from tempme.index.ingest import encoders
 from tempme.index.ingest.batches import ChangeBatch
+from tempme.index.ingest.calibrate import calibrate
 from tempme.index.ingest.changeset import plan_batch, relink
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
@@ -160,6 +161,8 @@ def add_videos(
             if target.cancel.is_set():
                 break
     report = committer.finish(interrupted=target.cancel.is_set())
+    if encoder is not None and not report.interrupted:
+        calibrate(target.catalog, target.store, encoder)  # confidence's nulls (docs/confidence.md)
     if get_settings().query_model and not report.interrupted:
         report.query_model = library_query_model(target, encoder or loaded)
     return report, encoder

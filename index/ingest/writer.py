@@ -33,6 +33,7 @@ from tempme.index.ingest.plan import IngestPlan
 from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
+from tempme.index.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ class Committer:
             seg_ids = np.zeros(0, np.int64)
             if plan.drop:
                 seg_ids = self.catalog.delete_videos(plan.drop)
-                self.report.removed = len(plan.gone)
+                self.report.removed = len(plan.gone) - plan.forgotten  # videos, not old failure records
+                self.report.forgotten = plan.forgotten
                 self.store.remove(seg_ids)
                 self.store.save()
             if plan.moves:  # after the drops: a move may take the name of a video just dropped
@@ -85,7 +87,9 @@ class Committer:
         for path, why in plan.rejected:  # no video by their headers: failed without the engine
             self.commit(VideoFailure(path, why))
         if plan.gone:
-            log.info("removed %d deleted files from the library", len(plan.gone))
+            log.info(
+                "removed %d deleted files from the library (%d of them failure records)", len(plan.gone), plan.forgotten
+            )
         return seg_ids
 
     @contextmanager
@@ -192,9 +196,9 @@ class Committer:
 def storage_message(kind: str, what: str, exc: BaseException, report: IndexReport) -> str:
     """One paragraph for a storage failure: what failed, why, what is kept, what to do."""
     why = STORAGE_PROBLEMS[kind]
+    kept = f"{plural(report.indexed, 'video')} indexed in this run before it {'is' if report.indexed == 1 else 'are'}"
     return (
-        f"{why} ({cause(exc)}) while {what}. The library is consistent: the "
-        f"{report.indexed} video(s) indexed in this run before it are kept, nothing after it was "
+        f"{why} ({cause(exc)}) while {what}. The library is consistent: the {kept} kept, nothing after it was "
         f"written. {'Free some space and run' if kind == 'full' else 'Fix the storage and run'} "
         "the same command again to index the rest."
     )

@@ -2,12 +2,16 @@
 :mod:`.towers` opens: the library's ONNX query model, or torch's), vector -> moments
 (:mod:`.vector`), full text -> hits (:mod:`.text`), reciprocal rank fusion (:mod:`.fusion`), and
 the router that picks and fuses the lists of a search (:mod:`.router`), compound queries ("A then
-B": :mod:`.compound` joins the parts' hits in time, :mod:`.parts` searches and pages them)."""
+B": :mod:`.compound` joins the parts' hits in time, :mod:`.parts` searches and pages them), and
+what each hit means (:mod:`.confidence` against the nulls of :mod:`.calibration`;
+docs/confidence.md)."""
 
+from tempme.index.query.calibration import NullCache
 from tempme.index.query.compound import CompoundQuery, JoinedMoment, PartHit, QueryPart, Relation, join_parts
+from tempme.index.query.confidence import TextEvidence, judge, text_evidence
 from tempme.index.query.encoder import QueryEncoder, TextBatcher, TextQueries
 from tempme.index.query.fusion import RRF_K, Fused, fuse_hits, reciprocal_rank_fusion
-from tempme.index.query.router import OVERFETCH, Searchable, search
+from tempme.index.query.router import OVERFETCH, Searchable, search, search_vector, warm
 from tempme.index.query.text import matched_words, search_lines
 from tempme.index.query.timing import STAGES, search_timings, stage
 from tempme.index.query.towers import (
@@ -31,15 +35,18 @@ __all__ = [
     "RRF_K",
     "Fused",
     "Moment",
+    "NullCache",
     "QueryEncoder",
     "Searchable",
     "SegmentHit",
     "TextBatcher",
+    "TextEvidence",
     "TextQueries",
     "TextTower",
     "apply_search_threads",
     "fuse_hits",
     "group_moments",
+    "judge",
     "matched_words",
     "merge_video_hits",
     "open_query_model",
@@ -49,6 +56,9 @@ __all__ = [
     "search_lines",
     "search_moments",
     "search_timings",
+    "search_vector",
     "set_search_threads",
     "stage",
+    "text_evidence",
+    "warm",
 ]

@@ -114,6 +114,7 @@ class QueryEncoder:
         self._cache_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._batcher: TextBatcher | None = None
+        self._encode_many: Callable[[Sequence[str]], np.ndarray] | None = None
         self.max_batch = max_batch or settings.query_batch
 
     def _start(self) -> TextBatcher:
@@ -121,6 +122,7 @@ class QueryEncoder:
             if self._batcher is None:
                 tower = open_text_tower(self._load_query_model, self._load_encoder)
                 self._batcher = TextBatcher(tower.encode_many, max_batch=self.max_batch)
+                self._encode_many = tower.encode_many
                 self.backend = tower.backend
             return self._batcher
 
@@ -141,6 +143,12 @@ class QueryEncoder:
             with self._cache_lock:
                 self._cache[text] = vec
         return vec
+
+    def encode_many(self, texts: Sequence[str]) -> np.ndarray:
+        """(Q, D) embeddings of ``texts`` in one forward pass, in the caller's thread, not cached
+        (e.g. the 999 prompts of the confidence null, :mod:`tempme.index.nulls`)."""
+        self._start()
+        return np.asarray(self._encode_many(list(texts)), dtype=np.float32)
 
     @property
     def batches(self) -> list[int]:

@@ -7,7 +7,8 @@ each video under the parts' relations and ranked by reciprocal rank fusion over 
 part's list came back full (more of it may exist), every part is searched again four times as
 deep, up to :data:`MAX_DEPTH`: a page is complete whenever the parts' first ``MAX_DEPTH``
 results hold its pairs. A result is one :class:`~tempme.index.hits.Hit` spanning its parts
-(``Hit.parts``: the parts' own hits, with why each matched).
+(``Hit.parts``: the parts' own hits, with why each matched); it is as confident as its weakest
+part (every part must match: docs/confidence.md), its ``p_value`` the largest of the parts'.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tempme.index.hits import Hit
+from tempme.index.hits import Confidence, Hit
 from tempme.index.query.compound import CompoundQuery, JoinedMoment, PartHit, join_parts
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,20 @@ def _first(values):
     return next((v for v in values if v is not None), None)
 
 
+def _weakest(items: list[Hit]) -> tuple[Confidence | None, float | None]:
+    """The least confident part's level and the largest p-value (None when a part was not judged)."""
+    levels = [i.confidence for i in items]
+    level = None if any(c is None for c in levels) else min(levels)
+    p_values = [i.p_value for i in items if i.p_value is not None]
+    return level, max(p_values, default=None)
+
+
 def joined_hit(j: JoinedMoment[Hit], rank: int, query: CompoundQuery) -> Hit:
     """One result: the joined span, the first part's segment and video, the parts' evidence."""
     items = [h.item for h in j.hits]
     first = items[0]
     kinds = {r.kind for r in query.relations}
+    confidence, p_value = _weakest(items)
     return Hit(
         segment_id=first.segment_id,
         video_id=first.video_id,
@@ -54,6 +64,8 @@ def joined_hit(j: JoinedMoment[Hit], rank: int, query: CompoundQuery) -> Hit:
         matched=tuple(dict.fromkeys(m for i in items for m in i.matched)),
         parts=tuple(items),
         relation=kinds.pop() if len(kinds) == 1 else "/".join(r.kind for r in query.relations),
+        confidence=confidence,
+        p_value=p_value,
     )
 
 

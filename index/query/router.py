@@ -7,21 +7,29 @@
   as the page needs, fused by reciprocal rank fusion (:func:`.fusion.fuse_hits`); with no
   transcripts and no on-screen text it is the visual ranking as it is (its cosine scores kept).
 
+Every hit leaves with its ``confidence`` and ``p_value`` (:func:`.confidence.judge`: the visual
+evidence against the library's text null, lines by their words); "more like this"
+(:func:`search_vector`) against the video null.
+
 A :class:`~.compound.CompoundQuery` ("A then B") searches each part this way and joins them in
-time (:mod:`.parts`).
+time (:mod:`.parts`); a joined moment is as confident as its weakest part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
 from tempme.index.hits import Hit, SearchFilters, SearchMode, TextKind
+from tempme.index.nulls import TEXT, VIDEO
+from tempme.index.query.calibration import NullCache
 from tempme.index.query.compound import CompoundQuery
+from tempme.index.query.confidence import judge
+from tempme.index.query.encoder import QueryEncoder
 from tempme.index.query.fusion import fuse_hits
 from tempme.index.query.parts import search_compound
 from tempme.index.query.text import search_lines
@@ -34,13 +42,26 @@ OVERFETCH = 4  # a fused list reads this many times the results a page needs fro
 
 @dataclass(frozen=True)
 class Searchable:
-    """What a search reads: the library's folder (for messages), catalog, vectors and text tower
-    (``encode(text) -> (D,)`` unit vector, loaded on the first call)."""
+    """What a search reads: the library's folder (for messages), catalog, vectors and text
+    tower (``query()``: the library's current :class:`.encoder.QueryEncoder`, whose model loads
+    on the first query), and the nulls its hits are judged against (:class:`.calibration.NullCache`)."""
 
     path: Path
     catalog: Catalog
     store: VectorStore
-    encode: Callable[[str], np.ndarray]
+    query: Callable[[], QueryEncoder]
+    nulls: NullCache = field(default_factory=NullCache)
+
+    def encode(self, text: str) -> np.ndarray:
+        """(D,) unit vector of ``text``."""
+        return self.query().encode(text)
+
+
+def warm(src: Searchable) -> None:
+    """Load the text tower and the text null now, so that the first query does not wait."""
+    if src.store.ntotal:
+        src.encode("warm up")
+        src.nulls.get(src, TEXT)
 
 
 def search(
@@ -69,7 +90,26 @@ def search(
     if not query.strip():
         raise ValueError("empty query")
     if mode.kind is not None:
-        return _one_kind(src, query, k, offset, per_video, filters, mode.kind)
+        hits = _one_kind(src, query, k, offset, per_video, filters, mode.kind)
+    else:
+        hits = _ranked(src, query, k, offset, per_video, filters, mode)
+    null = src.nulls.get(src, TEXT) if any(h.visual_score is not None for h in hits) else None
+    return judge(hits, query, null)
+
+
+def search_vector(
+    src: Searchable, vec: np.ndarray, k: int, *, offset: int = 0, per_video: bool = False,
+    filters: SearchFilters | None = None, exclude_segment: int | None = None,
+) -> list[Hit]:  # fmt: skip
+    """ "More like this": moments nearest to the (D,) unit vector ``vec`` (results ``offset`` to
+    ``offset + k``), judged against the library's video null."""
+    hits = search_moments(src.catalog, src.store, vec, k, offset=offset, per_video=per_video, filters=filters,
+                          exclude_segment=exclude_segment)  # fmt: skip
+    return judge(hits, None, src.nulls.get(src, VIDEO) if hits else None)
+
+
+def _ranked(src, query, k, offset, per_video, filters, mode: SearchMode) -> list[Hit]:
+    """``visual`` or ``all``: the vector ranking, fused with the text lists the library has."""
     kinds = [kind for kind in TextKind if src.catalog.enrichment_counts(kind.value)]
     if not kinds:
         mode = SearchMode.VISUAL  # nothing to fuse with: the visual ranking and its cosine scores as they are

@@ -37,16 +37,17 @@ _indexes: dict[str, tuple[tuple[int, int], PhoneIndex]] = {}  # catalog URL -> (
 _lock = threading.Lock()
 
 
-def _stem(word: str) -> str:
-    """A crude English stem, to tell which words of a line matched (FTS5 used Porter's)."""
+def stem(word: str) -> str:
+    """A crude English stem, to tell which words of a line matched (FTS5 used Porter's); also
+    how :mod:`.confidence` compares a line's words with the query's."""
     w = word.casefold().strip("'’.,!?;:\"")
     return re.sub(r"(ing|ed|es|s)$", "", w) if len(w) > 4 else w
 
 
 def matched_words(match: TextMatch, query: str) -> tuple[MatchedWord, ...]:
     """The words of a spoken line that are words of ``query`` (stop words aside), in time order."""
-    stems = {_stem(t) for t in query_terms(query)}
-    return tuple(MatchedWord(w, a, b) for w, a, b in match.words if _stem(w) in stems)
+    stems = {stem(t) for t in query_terms(query)}
+    return tuple(MatchedWord(w, a, b) for w, a, b in match.words if stem(w) in stems)
 
 
 def phone_index(catalog: Catalog) -> PhoneIndex:

@@ -17,9 +17,20 @@ from tempme.app.api.schemas import (
     SearchResponse,
     SimilarRequest,
     Timings,
+    VerdictModel,
 )
 from tempme.app.validate import InputError, make_filters
-from tempme.index import CompoundQuery, Hit, QueryPart, Relation, describe_encoder, search_timings
+from tempme.index import (
+    CompoundQuery,
+    Hit,
+    QueryPart,
+    Relation,
+    describe_encoder,
+    quoted,
+    search_timings,
+    verdict,
+    weights_warning,
+)
 
 
 def filters_of(req: Filters):
@@ -40,8 +51,9 @@ def compound_of(req: SearchRequest) -> CompoundQuery | None:
         raise InputError(f"Compound query: {e}.") from None
 
 
-def answer(services: Services, query: str | None, mode: str, req, run) -> SearchResponse:
-    """Run ``run() -> list[Hit]`` timed by stage and answer with its hits."""
+def answer(services: Services, query: str | None, mode: str, req, run, what: str | None = None) -> SearchResponse:
+    """Run ``run() -> list[Hit]`` timed by stage and answer with its hits, their verdict (``what``:
+    the search for people; default the query quoted) and the random-weights warning."""
     start = time.perf_counter()
     with search_timings() as spent:
         hits: list[Hit] = run()
@@ -56,6 +68,8 @@ def answer(services: Services, query: str | None, mode: str, req, run) -> Search
         took_ms=round(took, 3),
         timings_ms=Timings(**{stage: round(s * 1000, 3) for stage, s in spent.items()}),
         encoder=describe_encoder(info) if info else None,
+        weights_warning=weights_warning(info),
+        verdict=VerdictModel(**verdict(what or quoted(query or ""), hits).to_dict()),
         hits=[HitModel.of(h) for h in hits],
     )
 
@@ -91,6 +105,6 @@ def router(services: Services) -> APIRouter:
         segment_row(services, segment_id)  # 404 for an unknown moment
         filters = filters_of(req)
         run = lambda: ctx.similar(segment_id, req.k, filters, req.offset, thumbnails=False)
-        return answer(services, None, "visual", req, run)
+        return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
 
     return r

@@ -1,4 +1,4 @@
-"""``GET /library`` (stats), ``GET /health`` (liveness), ``GET /ready`` (readiness) and
+"""``GET /library`` (stats), ``GET /info`` (weights warning, modes), ``GET /health`` (liveness), ``GET /ready`` (readiness) and
 ``GET /metrics`` (Prometheus text)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from tempme.app.api.deps import Services
 from tempme.app.api.metrics import CONTENT_TYPE, exposition
-from tempme.app.api.schemas import Health, Library, Ready
+from tempme.app.api.schemas import Health, Info, Library, Ready
 from tempme.index import describe_encoder
 
 from tempme import __version__
@@ -49,7 +49,15 @@ def router(services: Services) -> APIRouter:
             index_mapped=s.index_mapped,
             encoder=describe_encoder(s.encoder) if s.encoder else None,
             last_run=s.last_run,
+            weights=s.weights,
+            weights_warning=s.weights_warning,
         )
+
+    @r.get("/info", response_model=Info, dependencies=api)
+    def info() -> Info:
+        """What a front end says beside results: whether the weights are random (then no result
+        means anything), the search modes the library has data for, its size."""
+        return Info(**ctx.info())
 
     @r.get("/metrics", response_class=Response, responses=PROMETHEUS, dependencies=api)
     def metrics() -> Response:
