@@ -121,4 +121,4 @@ def test_json_output_stays_json_after_every_index_type(library, kind, capfd) -> 
     libc.fflush(None)
     out = capfd.readouterr().out.splitlines()
     stats, hits = (json.loads(line) for line in out)  # exactly two lines, each one JSON document
-    assert stats["index_type"] == (kind or "flat") and stats["vectors"] == 3 and len(hits) == 3
+    assert stats["index_type"] == (kind or "flat") and stats["vectors"] == 3 and len(hits["hits"]) == 3
