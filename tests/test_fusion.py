@@ -1,5 +1,8 @@
 """Reciprocal rank fusion against rankings computed by hand (Cormack et al. 2009, k = 60)."""
 
+import functools
+from pathlib import Path
+
 import pytest
 from tempme.index.query import RRF_K, reciprocal_rank_fusion
 
@@ -50,24 +53,22 @@ def test_rrf_rejects_bad_input():
     assert reciprocal_rank_fusion({"visual": []}) == []
 
 
-def test_fuse_hits_merges_evidence_per_moment_by_hand():
-    from pathlib import Path
+def _hit(seg, vid, a, b, *, duration_s, **kw):
+    """A hand-built hit of video ``vid`` (``/v/<vid>.mp4``) from ``a`` to ``b`` seconds."""
+    from tempme.index import Hit
 
-    from tempme.index import Hit, MatchedWord
+    return Hit(
+        segment_id=seg, video_id=vid, path=Path(f"/v/{vid}.mp4"), start_s=a, end_s=b, score=0.0, rank=0,
+        duration_s=duration_s, **kw,
+    )  # fmt: skip
+
+
+def test_fuse_hits_merges_evidence_per_moment_by_hand():
+
+    from tempme.index import MatchedWord
     from tempme.index.query import fuse_hits
 
-    def hit(seg, vid, a, b, **kw):
-        return Hit(
-            segment_id=seg,
-            video_id=vid,
-            path=Path(f"/v/{vid}.mp4"),
-            start_s=a,
-            end_s=b,
-            score=0.0,
-            rank=0,
-            duration_s=20.0,
-            **kw,
-        )
+    hit = functools.partial(_hit, duration_s=20.0)
 
     visual = [
         hit(10, 1, 0, 5, visual_score=0.3),
@@ -112,23 +113,11 @@ def test_fuse_hits_one_moment_found_three_ways_and_the_boundaries():
     words and transcript, the on-screen line's text and box, the visual score. A line starting
     exactly at a moment's end belongs to the next one (spans are [start, end)); a line outside
     every visual moment stays its own item; equal scores go to speech, then text, then visual."""
-    from pathlib import Path
 
-    from tempme.index import Hit, MatchedWord
+    from tempme.index import MatchedWord
     from tempme.index.query import fuse_hits
 
-    def hit(seg, vid, a, b, **kw):
-        return Hit(
-            segment_id=seg,
-            video_id=vid,
-            path=Path(f"/v/{vid}.mp4"),
-            start_s=a,
-            end_s=b,
-            score=0.0,
-            rank=0,
-            duration_s=30.0,
-            **kw,
-        )
+    hit = functools.partial(_hit, duration_s=30.0)
 
     visual = [hit(20, 5, 10.0, 20.0, visual_score=0.4), hit(21, 5, 20.0, 30.0, visual_score=0.2)]
     speech = [

@@ -56,7 +56,7 @@ def test_a_non_utf8_name_goes_through_every_output(library) -> None:
     odd = next(p for p in Library.open(library).video_paths() if p.name == ODD)
     r = _run("search", "a box", "--library", str(library), "--json", "--no-server", "--k", "10")
     assert r.exit_code == 0, r.output
-    hits = json.loads(r.stdout.strip().splitlines()[-1])
+    hits = json.loads(r.stdout.strip().splitlines()[-1])["hits"]  # one object per query (issue 24)
     assert os.fsencode(text_path(next(h["video"] for h in hits if "caf" in h["video"]))) == os.fsencode(odd)
     r = _run("search", "a box", "--library", str(library), "--no-server", "--k", "10")  # the table
     assert r.exit_code == 0 and "caf\\xe9 \\xff.mp4" in r.output, r.output

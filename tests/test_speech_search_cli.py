@@ -55,7 +55,7 @@ def search(lib, query: str, mode: str = "speech") -> list[dict]:
 
     res = CliRunner().invoke(cli, ["--library", str(lib), "search", query, "--mode", mode, "--k", "5", "--json"])
     assert res.exit_code == 0, res.output
-    return json.loads(res.output.strip().splitlines()[-1])
+    return json.loads(res.output.strip().splitlines()[-1])["hits"]  # one object per query (issue 24)
 
 
 def said_there(hit: dict, spoken, sentence: int) -> bool:

@@ -8,7 +8,9 @@ search from the page and one from the API take one path: ``AppContext.search``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 
 from fastapi import FastAPI
@@ -21,6 +23,8 @@ from tempme.app.api.routes import exports, jobs, moments, search, system, videos
 from tempme.app.validate import MAX_UPLOAD_BYTES
 
 from tempme import __version__
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body of the API but uploads (JSON: a query is at most 1,000 characters)."""
@@ -72,6 +76,11 @@ class Gatekeeper:
             await self.app(scope, bounded, counted)
         except BodyTooLarge:
             await self._too_large(send, limit, status)
+        except asyncio.CancelledError:  # the server stopping: a request still open when its grace ran out
+            log.info("stopping: cancelled %s %s (still open after the grace period)", method, path)
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # handled here: uvicorn would log the cancellation as a traceback
         finally:
             name = getattr(scope.get("route"), "path", None) or "unmatched" if path.startswith("/api/") else "page"
             observe_request(method, name, status[0], time.perf_counter() - start)

@@ -53,7 +53,7 @@ class Output:
             hits = [h for h in hits if h.confidence is not None and h.confidence >= floor]
         v = verdict(what or quoted(query), hits, floor or GOOD_FROM)
         if self.as_json:
-            rows = [dict(h.to_dict(), video=printable(h.path)) for h in hits]
+            rows = [h.to_dict() for h in hits]  # names in the one text spelling (index.path_text, issue 22)
             typer.echo(
                 json.dumps({"query": query, "verdict": v.to_dict(), "weights_warning": weights_note, "hits": rows})
             )

@@ -193,7 +193,8 @@ class _Batches:
         self.batch = []
         for key in keys:
             p = self.pending.get(key)
-            if self.parts and p is not None and p.spans and p.done is None:  # part of a file: for the progress
+            if self.parts and p is not None and p.spans:  # the file's seconds so far, for the progress (also
+                # when this batch completes it: a file encoded in one batch is still named while it is worked on)
                 yield SegmentsEncoded(self.paths[key], max(sp.end_s for sp in p.spans))
             yield from self.finish(key)
 

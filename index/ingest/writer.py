@@ -72,7 +72,7 @@ class Committer:
         self._total = len(plan.encode) + len(plan.rejected)
         self._durations = plan.durations
         self._seconds = [0.0, sum(plan.durations.get(f, 0.0) for f in plan.encode)]  # done, total
-        self._current: SegmentsEncoded | None = None
+        self._parts: dict[Path, float] = {}  # files in flight -> seconds encoded (insertion order: newest last)
         with self._storage("starting the run"):
             self._run_id = self.catalog.start_run()
             seg_ids = np.zeros(0, np.int64)
@@ -109,8 +109,10 @@ class Committer:
             raise StorageError(storage_message(kind, what, exc, self.report), kind) from exc
 
     def commit(self, outcome: Outcome) -> None:
-        if isinstance(outcome, SegmentsEncoded):
-            self._current = outcome
+        if isinstance(outcome, SegmentsEncoded):  # several files can be in flight (a batch spans files)
+            self._parts.pop(outcome.path, None)
+            total = self._durations.get(outcome.path, 0.0)
+            self._parts[outcome.path] = min(outcome.end_s, total or outcome.end_s)
             self._tell_seconds()
             return
         if isinstance(outcome, VideoResult):
@@ -125,7 +127,7 @@ class Committer:
         else:
             self._failure(outcome)
         self._seconds[0] += self._durations.get(outcome.path, 0.0)
-        self._current = None
+        self._parts.pop(outcome.path, None)  # its part becomes its whole duration: done_s never goes back
         if self.progress is not None:
             self.progress(self.report.indexed + self.report.failed, self._total, printable(outcome.path))
         self._tell_seconds()
@@ -135,13 +137,13 @@ class Committer:
         tell = getattr(self.progress, "seconds", None)
         if tell is None:
             return
-        cur = self._current
-        cur_total = self._durations.get(cur.path, 0.0) if cur is not None else 0.0
-        cur_done = min(cur.end_s, cur_total or cur.end_s) if cur is not None else 0.0
+        cur = next(reversed(self._parts), None)  # the file most recently worked on
+        cur_done = self._parts[cur] if cur is not None else 0.0
+        cur_total = self._durations.get(cur, 0.0) if cur is not None else 0.0
         tell(
             IngestProgress(
-                self.report.indexed + self.report.failed, self._total, self._seconds[0] + cur_done,
-                self._seconds[1], printable(cur.path) if cur is not None else "", cur_done, cur_total,
+                self.report.indexed + self.report.failed, self._total, self._seconds[0] + sum(self._parts.values()),
+                self._seconds[1], printable(cur) if cur is not None else "", cur_done, cur_total,
                 time.perf_counter() - self._t0,
             )
         )  # fmt: skip
