@@ -202,10 +202,10 @@ BODY_SCHEMAS["CompoundSearchRequest"].pop("$defs", None)
 """The JSON body's schemas, for the OpenAPI document's components (`tempme.app.api.app`)."""
 
 
-def loading_refusal(services: Services, example: bool) -> None:
+def loading_refusal(services: Services, text_only: bool, example: bool) -> None:
     """While `tempme serve` loads (``text_only``): raise the loading app's 503 problem for a search
     that needs the torch model (an example, or no fresh query model for the text)."""
-    if example or not services.ctx.text_ready():
+    if text_only and (example or not services.ctx.text_ready()):
         raise ApiError(503, LOADING, {"Retry-After": str(RETRY_S)})
 
 
@@ -216,8 +216,7 @@ def router(services: Services, *, text_only: bool = False) -> APIRouter:
 
     def run_search(req: SearchRequest, upload: Path | None = None) -> SearchResponse:
         filters, compound = filters_of(req), compound_of(req)
-        if text_only:
-            loading_refusal(services, upload is not None or req.video_id is not None or req.segment_id is not None)
+        loading_refusal(services, text_only, upload is not None or (req.video_id, req.segment_id) != (None, None))
         example, options = (upload, example_options(req)) if upload is not None else library_example(services, req)
         what = None  # the verdict's words: the query quoted, or the example and its text
         if example is None:
@@ -244,8 +243,7 @@ def router(services: Services, *, text_only: bool = False) -> APIRouter:
         within a video under each relation and ranked by reciprocal rank fusion over the parts'
         ranks (k = 60); each hit is the joined span with its ``parts`` and ``relation``."""
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            if text_only:
-                loading_refusal(services, example=True)
+            loading_refusal(services, text_only, example=True)
             async with request.form(max_files=2, max_fields=64) as form:
                 req = validated(form_fields(form))
                 with tempfile.TemporaryDirectory(prefix="tempme-example-") as tmp:
