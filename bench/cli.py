@@ -107,7 +107,7 @@ def bench_cold(library: Path, repeats: int) -> dict[str, tuple[float, float, flo
         for path in ("torch", "onnx"):
             with torch_path(library) if path == "torch" else contextlib.nullcontext():
                 *r, out = cold_process(library, "search", f"a cup {i}", "--no-server", "--mode", "visual", "--json")
-            hits[path] = json.loads(out.strip().splitlines()[-1])
+            hits[path] = json.loads(out.strip().splitlines()[-1])["hits"]  # --json: one object per query (issue 24)
             if i >= 0:
                 runs[path].append(tuple(r))
         ids = {p: [h["segment_id"] for h in hs] for p, hs in hits.items()}
