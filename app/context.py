@@ -20,20 +20,16 @@ from pathlib import Path
 
 from tempme.app.explain_cache import explain_picture, private_folder
 from tempme.app.first_run import encoder_choice, no_encoder, start_message
+from tempme.app.searching import SearchService
 from tempme.app.status import format_stats, format_summary, front_info, summarize_report
 from tempme.app.uploads import remove_unindexed, stage_uploads, uploaded_paths
 from tempme.app.validate import (
     BusyError,
     InputError,
-    clean_k,
-    clean_query,
-    clean_segment_id,
     clean_server_folder,
     weight_choices,
 )
 from tempme.index import (
-    SEARCH_MODES,
-    CompoundQuery,
     EncoderSpec,
     Hit,
     Library,
@@ -41,14 +37,10 @@ from tempme.index import (
     LibraryError,
     NotServableError,
     ProgressFn,
-    SearchFilters,
     is_under,
 )
 
 logger = logging.getLogger(__name__)
-
-NEW_VIDEO_MOMENTS = 12
-"""Moments shown per video by "Show new videos"."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class AddResult:
     videos: tuple[Path, ...] = ()
 
 
-class AppContext:
+class AppContext(SearchService):
     """The served library and what its front ends share.
 
     One `Library`, opened on first use (a page may be started before the library exists).
@@ -131,86 +123,7 @@ class AppContext:
         """Check the page's first-run encoder choice (:func:`.first_run.encoder_choice`)."""
         return encoder_choice(arch, weights, weights_file, adapter, confirmed)
 
-    # -- search -----------------------------------------------------------------------------
-
-    def _with_thumbnails(self, lib: Library, hits: list[Hit]) -> list[Hit]:
-        out = []
-        for hit in hits:
-            try:
-                thumb = str(lib.thumbnail(hit.segment_id))
-            except Exception as e:  # a broken or vanished file must not lose the hit
-                logger.warning("no thumbnail for segment %d: %s", hit.segment_id, e)
-                thumb = None
-            out.append(replace(hit, thumbnail=thumb))
-        return out
-
-    def _searchable(self) -> Library:
-        lib = self.library()
-        if lib.encoder_info() is None:
-            raise InputError(self.start_message())
-        return lib
-
-    def _in_library(self, filters: SearchFilters) -> SearchFilters:
-        """A relative folder filter ("uploads") means a folder of the library."""
-        if filters.folder and not Path(filters.folder).expanduser().is_absolute():
-            return replace(filters, folder=str(self.library_dir / filters.folder))
-        return filters
-
-    def search(
-        self,
-        query: str,
-        k: int,
-        filters: SearchFilters = SearchFilters(),
-        offset: int = 0,
-        mode: str = "all",
-        compound: CompoundQuery | None = None,
-        per_video: bool = False,
-        *,
-        thumbnails: bool = True,
-    ) -> list[Hit]:
-        """Text search: the `k` best moments after the first `offset` (ranks offset+1...);
-        ``mode``: all (fused), visual, speech or text (see ``Library.search``); ``compound``:
-        search that "then / while" query instead (``app.exports.compound_query``);
-        ``per_video``: each video's best moment only; ``thumbnails``: make each hit's picture now
-        (the page), or leave it to be made when asked for (the API).
-
-        Raises InputError for a bad query, K or mode, a missing or empty library, or a speech /
-        text search on a library without transcripts / on-screen text."""
-        query, k = clean_query(query), clean_k(k)
-        if mode not in SEARCH_MODES:
-            raise InputError(f"Search mode must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
-        lib = self._searchable()
-        filters = self._in_library(filters)
-        try:
-            hits = lib.search(compound or query, k, offset=offset, filters=filters, mode=mode, per_video=per_video)
-        except LibraryError as e:
-            raise InputError(str(e)) from None
-        return self._with_thumbnails(lib, hits) if thumbnails else hits
-
-    def similar(
-        self,
-        segment_id: int,
-        k: int,
-        filters: SearchFilters = SearchFilters(),
-        offset: int = 0,
-        *,
-        thumbnails: bool = True,
-    ) -> list[Hit]:
-        """ "More like this": search with the stored vector of `segment_id`, itself excluded."""
-        k, segment_id = clean_k(k), clean_segment_id(segment_id)
-        lib, filters = self._searchable(), self._in_library(filters)
-        try:
-            vec = lib.segment_vector(segment_id)
-        except (KeyError, TypeError, ValueError):
-            raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
-        hits = lib.search_vector(vec, k, offset=offset, exclude_segment=segment_id, filters=filters)
-        return self._with_thumbnails(lib, hits) if thumbnails else hits
-
-    def new_moments(self, videos: Iterable[str | Path]) -> list[Hit]:
-        """The moments of ``videos`` (e.g. just added), each video's first `NEW_VIDEO_MOMENTS`
-        in time order, with thumbnails; only indexed library videos are shown."""
-        lib = self.library()
-        return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], NEW_VIDEO_MOMENTS))
+    # -- search: app.searching (SearchService) --------------------------------------------
 
     def playable(self, video_id: int, *, browser: bool = True) -> Path:
         """The file to send for video ``video_id``: only a video the library may serve now

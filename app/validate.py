@@ -7,12 +7,13 @@ name and the decoder's reason).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name, text_path
+from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name, text_path, typed_date
 
 MAX_PATH_CHARS = 4096
 """Longest accepted path (Linux's PATH_MAX, in characters): a folder filter, a path to remove."""
@@ -27,6 +28,8 @@ of English; a thousand leaves room for any sentence and rejects pasted documents
 MAX_K = 100
 MAX_UPLOAD_FILES = 32
 """Most files one upload request may add."""
+MAX_IMAGE_BYTES = 50 * 1024**2
+"""Largest image accepted as a query (50 MiB: a 100-megapixel JPEG is about 30)."""
 MAX_UPLOAD_BYTES = 8 * 1024**3
 """Most bytes one upload request may add (8 GiB; each file is also bounded by ``tempme serve``'s
 ``max_file_size``)."""
@@ -138,19 +141,33 @@ def _duration(value: float | int | str | None, name: str) -> float | None:
     return seconds
 
 
+def _date(value: str | None, name: str) -> dt.datetime | None:
+    """A date typed on the page (``2024-06-01``, ``2024-06-01 18:30``): local time unless it says."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return typed_date(str(value))
+    except ValueError:
+        raise InputError(f"The {name} date must look like 2024-06-01 (or 2024-06-01 18:30), got {value!r}.") from None
+
+
 def make_filters(
     folder: str | None = None,
     min_duration_s: float | str | None = None,
     max_duration_s: float | str | None = None,
     extensions: Sequence[str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
 ) -> SearchFilters:
     """Validate the filter controls into the library's `SearchFilters`.
 
     A minimum or maximum of 0 (or empty) means "no bound"; extensions are normalised to lower case with a leading dot (``"MP4"`` -> ``".mp4"``).
+    The folder is matched as typed (``holiday`` finds ``.../holiday 2023/``); ``after`` / ``before``
+    bound the recording date (local time unless the text gives an offset).
 
     Raises:
         InputError: a negative or non-numeric duration, minimum above maximum, a folder with a
-            control character.
+            control character, a date that is not one, or a date range that ends before it starts.
     """
     if folder is not None and not isinstance(folder, str):
         raise InputError(f"The folder filter must be text, got {type(folder).__name__}.")
@@ -172,7 +189,10 @@ def make_filters(
     if folder is not None:
         folder = clean_path(folder, "The folder filter", spelled=True)
     exts = tuple(sorted({("." + e.lower().lstrip(".")) for e in (extensions or []) if e and e.strip(".")}))
-    return SearchFilters(folder=folder, min_duration_s=lo, max_duration_s=hi, extensions=exts)
+    date_from, date_to = _date(after, "“recorded after”"), _date(before, "“recorded before”")
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise InputError(f"The dates are the wrong way round: recorded after {after}, before {before}.")
+    return SearchFilters(folder, lo, hi, exts, date_from, date_to)
 
 
 def check_upload_batch(paths: Sequence[Path]) -> None:

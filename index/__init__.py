@@ -9,7 +9,7 @@ start at :class:`Library`, a thin facade over the rooms:
 - :mod:`.ingest` (plan, engines, writer, reindex, encoders), :mod:`.enrich` (speech, on-screen
   text), :mod:`.query` (text tower, vector and full-text search, fusion, the search router);
 - the vocabulary every room shares: :mod:`.hits`, :mod:`.reports`, :mod:`.errors`,
-  :mod:`.settings`, :mod:`.filenames`.
+  :mod:`.settings`, :mod:`.filenames`, :mod:`.folders`.
 
 docs/architecture.md walks a video and a query through them. The command line is
 ``tempme.app.cli``.
@@ -27,6 +27,7 @@ from tempme.index.filenames import (
     text_path,
     wrong_kind,
 )
+from tempme.index.folders import FolderQuery, folder_labels, folder_matches, no_folder_message
 from tempme.index.hits import (
     CONFIDENCES,
     GOOD_FROM,
@@ -48,6 +49,7 @@ from tempme.index.hits import (
 )
 from tempme.index.lazy import lazy_exports
 from tempme.index.media.files import VIDEO_EXTENSIONS, content_hash, is_video_name
+from tempme.index.queries import IMAGE_MODES, SORT_ORDERS, Query, SortOrder, typed_date
 from tempme.index.reports import (
     JOB_KINDS,
     JOB_STATES,
@@ -88,12 +90,14 @@ __getattr__ = lazy_exports(__name__, _LAZY)
 install_moved_paths()  # tempme.index.types, .segment, ...: deprecated aliases (CHANGELOG.md)
 
 __all__ = [
+    "IMAGE_MODES",
     "CONFIDENCES",
     "GOOD_FROM",
     "JOB_KINDS",
     "JOB_STATES",
     "NO_GOOD_MATCH",
     "SEARCH_MODES",
+    "SORT_ORDERS",
     "TEXT_KINDS",
     "VIDEO_EXTENSIONS",
     "ApiKeyInfo",
@@ -104,6 +108,7 @@ __all__ = [
     "EnrichReport",
     "ExportOptions",
     "ExportReport",
+    "FolderQuery",
     "Hit",
     "IndexFileState",
     "IndexParams",
@@ -118,11 +123,13 @@ __all__ = [
     "MatchedWord",
     "NotServableError",
     "ProgressFn",
+    "Query",
     "QueryPart",
     "ReindexReport",
     "Relation",
     "SearchFilters",
     "SearchMode",
+    "SortOrder",
     "SearchTuning",
     "Settings",
     "StorageError",
@@ -134,12 +141,15 @@ __all__ = [
     "best_confidence",
     "content_hash",
     "describe_encoder",
+    "folder_labels",
+    "folder_matches",
     "format_clock",
     "format_time",
     "get_settings",
     "is_under",
     "is_video_name",
     "link_target",
+    "no_folder_message",
     "plural",
     "path_text",
     "printable",
@@ -148,6 +158,7 @@ __all__ = [
     "set_search_threads",
     "stored_names",
     "text_path",
+    "typed_date",
     "wrong_kind",
     "verdict",
     "weights_of",

@@ -9,12 +9,14 @@ found (docs/confidence.md; computed by :mod:`.nulls` and :mod:`.query.confidence
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
 from tempme.index.filenames import path_text, printable, text_path
+from tempme.index.filters import SearchFilters  # noqa: F401 (defined here before issue 27's merge of 24)
 from tempme.index.wording import format_clock, format_time, plural  # noqa: F401 (format_* were defined here)
 
 
@@ -186,24 +188,6 @@ def verdict(what: str, hits: Sequence[Hit | Confidence | None], min_good: Confid
 
 
 @dataclass(frozen=True)
-class SearchFilters:
-    """Which videos a search may return (all bounds optional)."""
-
-    folder: str | None = None  # only videos under this folder
-    min_duration_s: float | None = None  # video duration bounds (s)
-    max_duration_s: float | None = None
-    extensions: tuple[str, ...] = ()  # e.g. (".mp4", "webm"); case-insensitive
-
-    @property
-    def empty(self) -> bool:
-        return self == SearchFilters()
-
-    def suffixes(self) -> frozenset[str]:
-        """The extensions, lower case with a leading dot."""
-        return frozenset("." + e.lower().lstrip(".") for e in self.extensions)
-
-
-@dataclass(frozen=True)
 class MatchedWord:
     """A spoken word that matched the query, ``[start_s, end_s)`` on the video's clock."""
 
@@ -257,6 +241,8 @@ class Hit:
     ocr_text: str | None = None
     ocr_box: tuple[float, float, float, float] | None = None
     matched: tuple[str, ...] = ("visual",)
+    recorded_at: dt.datetime | None = None  # the video's recording date (UTC); source: tempme.index.media.dates
+    recorded_source: str | None = None
     confidence: Confidence | None = None
     p_value: float | None = None
     match_kind: str | None = None
@@ -337,6 +323,8 @@ class Hit:
             "transcript": self.transcript,
             "ocr_text": self.ocr_text,
             "ocr_box": None if self.ocr_box is None else [float(v) for v in self.ocr_box],
+            "recorded_at": None if self.recorded_at is None else self.recorded_at.isoformat(),
+            "recorded_source": self.recorded_source,
             "confidence": None if self.confidence is None else self.confidence.value,
             "p_value": None if self.p_value is None else float(self.p_value),
             "match_kind": self.match_kind,
@@ -376,6 +364,8 @@ class Hit:
             ocr_text=d.get("ocr_text"),
             ocr_box=None if d.get("ocr_box") is None else tuple(float(v) for v in d["ocr_box"]),
             matched=tuple(d.get("matched") or ("visual",)),
+            recorded_at=None if not d.get("recorded_at") else dt.datetime.fromisoformat(d["recorded_at"]),
+            recorded_source=d.get("recorded_source"),
             confidence=None if d.get("confidence") is None else Confidence.parse(d["confidence"]),
             p_value=None if d.get("p_value") is None else float(d["p_value"]),
             match_kind=d.get("match_kind"),

@@ -21,12 +21,14 @@ from tempme.index import (
     IndexReport,
     LibraryStats,
     ProgressFn,
+    Query,
     ReindexReport,
     SearchFilters,
     SearchMode,
+    SortOrder,
     VideoRecord,
     stored_names,
-)
+)  # fmt: skip
 from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
@@ -59,7 +61,7 @@ class Library:
         self._text = TextQueries(self.path / QUERY_MODEL_DIR, self._catalog.encoder_info, self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
-        self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._text.query)
+        self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._text.query, encoder=self.encoder)  # fmt: skip
         self._target = IngestTarget(
             self.path, self._catalog, self._store, self._cancel, self._thumbs.drop, self._thumbs.put
         )
@@ -213,12 +215,13 @@ class Library:
                 enrich_library(self._catalog, k, speech=speech, ocr=ocr, progress=progress, redo=redo) for k in kinds
             ]
 
-    def search(self, query: str | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
-               filters: SearchFilters | None = None, mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
-        """Moments matching ``query`` by ``mode`` (a compound query: its parts joined in time,
-        :mod:`.query.parts`), each saying why it matched (:mod:`.query.router`)."""
+    def search(self, query: str | Query | CompoundQuery, k: int = 10, *, offset: int = 0, per_video: bool = False,
+               sort: SortOrder | str = "relevance", filters: SearchFilters | None = None,
+               mode: SearchMode | str = "visual") -> list[Hit]:  # fmt: skip
+        """Moments matching ``query`` (a text, a :class:`Query`: image, clip or span, or a compound query:
+        :mod:`.query.parts`) by ``mode`` in ``sort`` order, each saying why it matched (:mod:`.query.router`)."""
         self.refresh()
-        return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode)
+        return search(self._searchable, query, k, offset=offset, per_video=per_video, filters=filters, mode=mode, sort=sort)  # fmt: skip
 
     def export(self, hits: list[Hit], out_dir: Path, options: ExportOptions | None = None) -> ExportReport:
         """Hits as MP4 clips (+ ``.srt``) in ``out_dir`` and a timeline (:mod:`.export.moments`)."""
@@ -293,7 +296,8 @@ class Library:
 
     def stats(self) -> LibraryStats:
         self.refresh()
-        return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info(), self._text.state())
+        return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info(), self._text.state(),
+                               folders=self._catalog.folders())  # fmt: skip
 
     # the parts were public until the rooms; deprecated: use the methods above
     catalog = property(lambda self: self._deprecated("catalog", self._catalog))

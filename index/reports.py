@@ -191,18 +191,22 @@ class LibraryStats:
     calibration: dict = field(default_factory=dict)  # query kind -> the stored null's summary (docs/confidence.md)
     text_kinds: list[str] = field(default_factory=list)  # speech / ocr: what any video was processed for
     search_tuning: dict | None = None  # SearchTuning's fields when the library tuned its index (rebuild)
+    folders: tuple[Path, ...] = ()  # the folders holding indexed videos (choices for the folder filter)
     # the torch-free text path: "fresh", or why not ("missing (...)", "stale: ...", "no encoder recorded")
     query_model: str = ""
 
     @classmethod
-    def of(cls, path: Path, counts: tuple, store, encoder: dict | None, query_model: str = "") -> LibraryStats:
+    def of(
+        cls, path: Path, counts: tuple, store, encoder: dict | None, query_model: str = "", folders=()
+    ) -> LibraryStats:
         """From the catalog's ``counts()`` (videos, segments, failures, last run, calibration,
         text kinds), a vector store (its ``kind``, ``ntotal``, ``version``, ``mapped``,
-        ``tuning``) and the query model's state."""
+        ``tuning``), the query model's state and the catalog's ``folders()``."""
         videos, segments, failures, last, calibration, kinds = counts
         tuning = None if store.tuning is None else asdict(store.tuning)
         return cls(path, videos, segments, len(failures), failures, store.kind, store.ntotal, store.version,
-                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds, tuning, query_model)  # fmt: skip
+                   encoder, last, store.mapped, weights_of(encoder), calibration, kinds, tuning, tuple(folders),
+                   query_model)  # fmt: skip
 
     @property
     def weights_warning(self) -> str | None:
@@ -212,6 +216,7 @@ class LibraryStats:
         d = dict(self.__dict__)
         d["path"] = str(self.path)
         d["failures"] = [{"path": p, "error": e} for p, e in self.failures]
+        d["folders"] = [str(f) for f in self.folders]
         return d
 
 

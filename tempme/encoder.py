@@ -146,6 +146,25 @@ class VideoEncoder(nn.Module):
         per_frame = self.encode_frames(frames)  # (B, T, D)
         return F.normalize(per_frame.float().mean(dim=1), dim=-1)
 
+    def encode_still(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode images as still videos: each image as T identical frames.
+
+        Args:
+            images: (Q, 3, S, S) preprocessed images (:meth:`preprocess_frames`).
+
+        Returns:
+            (Q, D) L2-normalised float32 embeddings: :meth:`encode_video` on T copies of each
+            image, with the per-frame layers run once (``TempMeVisionTransformer.forward_still``;
+            equal with merging off, to the tie-breaking among identical tokens with merging on).
+
+        Raises:
+            ValueError: if the shape is not (Q, 3, H, W).
+        """
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected (Q, 3, H, W) images, got shape {tuple(images.shape)}")
+        per_frame = F.normalize(self.model.visual.forward_still(images.to(self.device)), dim=-1)  # (Q, T, D)
+        return F.normalize(per_frame.float().mean(dim=1), dim=-1)
+
     def encode_video_traced(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[MergeTrace]]:
         """:meth:`encode_video` with merge provenance (the same embeddings, bit for bit).
 

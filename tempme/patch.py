@@ -179,6 +179,45 @@ class TempMeVisionTransformer(VisionTransformer):
         out, traces = self._forward_video(frames, None, provenance=True)
         return out, traces
 
+    def forward_still(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode each image as a still video of T copies, running the per-frame layers once.
+
+        What ``forward_video(images[:, None].expand(-1, T, -1, -1, -1))`` computes: until the
+        first layer that concatenates sequences (ClipMe), every frame of a video is its own
+        sequence and the T copies of an image stay identical, so those layers run on one copy and
+        the result is repeated T times before it (with merging off: through the whole tower, and
+        the result equals ``forward_video``'s to float rounding). With merging on, the copies'
+        tokens tie exactly in ClipMe's cross-clip matching (each token has a copy, similarity 1),
+        and float rounding (which differs with the batch size) decides which pairs merge first:
+        the two agree to a cosine of 0.997 or more (ViT-B/32, random weights, noise images),
+        not bit for bit, like two encodings of a static shot whose frames differ by noise.
+
+        Args:
+            images: (Q, 3, H, W) preprocessed images.
+
+        Returns:
+            (Q, T, D) projected class-token embeddings (not normalised), as :meth:`forward_video`.
+        """
+        Q, T = images.shape[0], self.tempme_plan.num_frames
+        x = self._embeds(images)  # (Q, 3, H, W) -> (Q, N0, C)
+        size = None
+        tiled = False
+        for block in self.transformer.resblocks:
+            if not tiled and block.tempme_layer.group > 1:
+                # (Q, N, C) -> (Q*T, N, C): the T identical sequences of each still video
+                x = x.repeat_interleave(T, dim=0)
+                size = size.repeat_interleave(T, dim=0) if size is not None else None
+                tiled = True
+            x, size, _, _ = block.forward_tempme(x, size)
+        if self.attn_pool is not None:
+            raise ValueError("attentional pooling towers are not supported by TempMe")
+        cls = x[:, : self.tempme_plan.layers[-1].protected]  # (Q*S, T/S, C) or (Q, 1, C) untiled
+        cls = cls.reshape(Q, -1, cls.shape[-1])  # -> (Q, T, C), or (Q, 1, C) when never tiled
+        if not tiled:
+            cls = cls.expand(-1, T, -1)  # every frame's class token is the image's
+        cls = self.ln_post(cls)
+        return cls @ self.proj if self.proj is not None else cls
+
     def _forward_video(
         self, frames: torch.Tensor, trace: Optional[list], provenance: bool
     ) -> tuple[torch.Tensor, Optional[list[MergeTrace]]]:

@@ -123,6 +123,52 @@ def test_search_gives_the_librarys_hits(api) -> None:
     assert sid not in [h["segment_id"] for h in similar["hits"]] and len(similar["hits"]) == 2
 
 
+def test_search_by_example_by_date_and_in_order(api, tmp_path) -> None:
+    """An image or clip uploaded to ``POST /search`` (multipart), a span named by ``segment_id``,
+    and ``after`` / ``sort``: the hits ``Library.search`` gives for the same query here."""
+    import av
+    from tempme.app.validate import make_filters
+    from tempme.index import Query
+
+    _, library, clips, client = api
+    with av.open(str(clips / "carphone.mp4")) as c:
+        next(c.decode(video=0)).to_image().save(tmp_path / "frame.png")
+    clip = shutil.copyfile(clips / "example.mp4", tmp_path / "mine.mp4")
+    dated = make_filters(after="2000-01-01")
+    with Library.open(library) as lib:
+        seg = lib.search("a man talking on a phone in a car", 1, mode="visual")[0]
+        want = {
+            "image": lib.search(Query(image=tmp_path / "frame.png"), 3, mode="visual"),
+            "clip": lib.search(Query(text="a car", clip=clip), 3, mode="visual"),
+            "span": lib.search(Query(clip=seg.path, start_s=seg.start_s, end_s=seg.end_s), 3, mode="visual"),
+            "dated": lib.search("a car", 3, mode="visual", sort="date", filters=dated),
+        }
+    with (tmp_path / "frame.png").open("rb") as f:
+        got = client.post("search", files={"image": f}, data={"k": "3", "mode": "visual"}).json()
+    same_hits(got["hits"], [h.to_dict() for h in want["image"]])
+    with clip.open("rb") as f:
+        got = client.post("search", files={"clip": f}, data={"query": "a car", "k": "3", "mode": "visual"}).json()
+    same_hits(got["hits"], [h.to_dict() for h in want["clip"]])
+    got = client.post("search", json={"segment_id": seg.segment_id, "k": 3, "mode": "visual"}).json()
+    same_hits(got["hits"], [h.to_dict() for h in want["span"]])
+    assert seg.video_id not in {h["video_id"] for h in got["hits"]}  # its own video left out
+    got = client.get(
+        "search", params={"query": "a car", "k": 3, "mode": "visual", "sort": "date", "after": "2000-01-01"}
+    )
+    same_hits(got.json()["hits"], [h.to_dict() for h in want["dated"]])
+    assert all(h["recorded_at"] and h["recorded_source"] for h in got.json()["hits"])
+    cases = [
+        (client.post("search", files={"image": ("x.png", b"not a picture")}, data={"k": "3"}), 400, "image"),
+        (client.post("search", json={"k": 3}), 422, "Give a query"),
+        (client.get("search", params={"query": "a", "after": "yesterday-ish"}), 400, "yesterday-ish"),
+        (client.get("search", params={"query": "a", "sort": "sideways"}), 422, "sort"),
+        (client.post("search", json={"video_id": 1, "segment_id": 1}), 400, "not both"),
+        (client.post("search", json={"segment_id": 999999}), 404, "Moment 999999"),
+    ]
+    for response, status, words in cases:
+        assert words in problem_of(response, status), (status, words, response.text)
+
+
 def test_mistakes_are_problems_with_the_pages_messages_and_one_log_line(api) -> None:
     srv, _, _, client = api
     cases = [

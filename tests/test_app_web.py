@@ -132,15 +132,15 @@ def test_one_error_path(missing):
     ev, page = missing
     state = SearchState()
     for out in [
-        ev.run_search("   ", 12, "", None, None, [], state, "all"),
-        ev.run_search("a dog", 0, "", None, None, [], state, "all"),
-        ev.run_search("a dog", 12, "", 20, 10, [], state, "all"),
+        ev.run_search("   ", 12, "", None, None, [], "", "", state, "all"),
+        ev.run_search("a dog", 0, "", None, None, [], "", "", state, "all"),
+        ev.run_search("a dog", 12, "", 20, 10, [], "", "", state, "all"),
         ev.load_more(state),
-        ev.more_like_this(None, 12, "", None, None, [], state),
+        ev.more_like_this(None, 12, "", None, None, [], "", "", state),
     ]:
         assert list(out) == [page.results.message] and out[page.results.message].startswith("⚠️ ")
-    assert "empty" in ev.run_search("   ", 12, "", None, None, [], state)[page.results.message]
-    assert "No library at" in ev.run_search("a dog", 12, "", None, None, [], state)[page.results.message]
+    assert "empty" in ev.run_search("   ", 12, "", None, None, [], "", "", state)[page.results.message]
+    assert "No library at" in ev.run_search("a dog", 12, "", None, None, [], "", "", state)[page.results.message]
     assert "Search first" in ev.load_more(state)[page.results.message]
 
 
@@ -171,7 +171,7 @@ def test_search_select_and_load_more(served):
     start; "load more" continues the ranks and keeps the player."""
     ev, page = served
     r, pl = page.results, page.player
-    out = ev.run_search("  a bicycle ", 2, "", None, None, [], SearchState(), "visual")
+    out = ev.run_search("  a bicycle ", 2, "", None, None, [], "", "", SearchState(), "visual")
     state = out[page.state]
     assert state.query == "a bicycle" and state.k == 2 and state.mode == "visual" and len(state.moments) == 2
     assert out[r.gallery] == results_html(state.moments)

@@ -168,7 +168,22 @@ def test_page_then_row_download_and_timeline(library):
     with gr.Blocks():
         page = layout(ctx)
     ev, r, pl = Events(ctx, page), page.results, page.player
-    out = ev.run_search("kettle", 12, "", None, None, [], SearchState(), "speech", "summer holiday", "then", 10, "text")
+    out = ev.run_search(
+        "kettle",
+        12,
+        "",
+        None,
+        None,
+        [],
+        "",
+        "",
+        SearchState(),
+        "speech",
+        then="summer holiday",
+        relation="then",
+        within=10,
+        then_mode="text",
+    )
     state = out[page.state]
     assert names(state.moments) == ["kettle_then_sign.mp4"] and state.compound.parts[1] == THEN.parts[1]
     assert out[r.ticked]["choices"] == [(f"1. kettle_then_sign.mp4 {state.moments[0].span}", 0)]
@@ -182,8 +197,8 @@ def test_page_then_row_download_and_timeline(library):
     tl = ev.on_timeline(state, [0], ".edl")[r.timeline_file]
     assert tl["visible"] and len(list(otio.adapters.read_from_file(tl["value"], rate=25).find_clips())) == 1
     assert "Tick the moments" in ev.on_timeline(state, [], ".otio")[r.message]
-    while_out = ev.run_search("kettle", 12, "", None, None, [], SearchState(), "speech", "summer holiday", "while",
-                              None, "text")  # fmt: skip
+    while_out = ev.run_search("kettle", 12, "", None, None, [], "", "", SearchState(), "speech", then="summer holiday",
+                              relation="while", within=None, then_mode="text")  # fmt: skip
     assert names(while_out[page.state].moments) == ["kettle_with_sign.mp4"]
     assert compound_query("kettle", "  ") is None
     with pytest.raises(InputError, match="“Within” must be 0 to 3600 seconds"):

@@ -51,9 +51,13 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     _make_0001_library(folder, vectors)
 
     lib = Library.open(folder)  # upgrades to head, then repairs the (missing) FAISS file from the rows
-    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0008"
+    assert db.current_revision(catalog_of(lib).engine) == db.head_revision() == "0009"
     columns = {c["name"] for c in inspect(catalog_of(lib).engine).get_columns("videos")}
     assert "embedding" not in columns and {"path", "duration_s", "status"} <= columns
+    # revision 0006: the folder filter's key filled from each stored path; recording dates come later
+    with catalog_of(lib).engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT path, folder_key, recorded_at FROM videos ORDER BY id").all()
+    assert [(p, key, when) for p, key, when in rows] == [("/v/a.mp4", "/v/", None), ("/v/b.mp4", "/v/", None)]
     ids, stored = catalog_of(lib).stored_vectors()
     assert ids.tolist() == [1, 2, 3, 4, 5]  # no row lost (dropping the column must not cascade)
     np.testing.assert_array_equal(stored, vectors)
@@ -74,7 +78,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     lib.close()
     # opening again is a no-op at head
     again = Library.open(folder)
-    assert db.current_revision(catalog_of(again).engine) == "0008" and again.stats().segments == 5
+    assert db.current_revision(catalog_of(again).engine) == "0009" and again.stats().segments == 5
     again.close()
 
 

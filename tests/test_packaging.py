@@ -85,7 +85,7 @@ def test_installed_wheel_finds_its_migrations(installed, tmp_path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
     )
     head, where = out.stdout.split()
-    assert head == "0008" and Path(where).is_relative_to(installed)
+    assert head == "0009" and Path(where).is_relative_to(installed)
 
 
 def _lint_imports(site: Path, cwd: Path) -> subprocess.CompletedProcess:

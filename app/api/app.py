@@ -48,8 +48,14 @@ class Gatekeeper:
         path, method, start, status = scope["path"], scope["method"], time.perf_counter(), [500]
         limit = None
         if path.startswith("/api/"):
-            limit = MAX_UPLOAD_BODY if (method, path) == ("POST", f"{API_PREFIX}/videos") else MAX_BODY_BYTES
-            length = dict(scope["headers"]).get(b"content-length", b"0")
+            headers = dict(scope["headers"])
+            upload = (
+                (method, path) == ("POST", f"{API_PREFIX}/videos")
+                or (method, path) == ("POST", f"{API_PREFIX}/search")
+                and headers.get(b"content-type", b"").startswith(b"multipart/")
+            )
+            limit = MAX_UPLOAD_BODY if upload else MAX_BODY_BYTES  # an example clip or image: as an upload
+            length = headers.get(b"content-length", b"0")
             if not length.isdigit() or int(length) > limit:
                 return await self._too_large(send, limit, status)
         received = [0]
@@ -111,6 +117,14 @@ def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> Fas
     )
     problems.install(app)
     problems.document(app)
+    documented = app.openapi
+
+    def openapi() -> dict:  # POST /search reads its own body (JSON or multipart): its JSON schemas by hand
+        spec = documented()
+        spec["components"]["schemas"].update(search.BODY_SCHEMAS)
+        return spec
+
+    app.openapi = openapi
     for module in (search, moments, exports, videos, jobs, system):
         app.include_router(module.router(services), prefix=API_PREFIX)
 

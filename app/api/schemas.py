@@ -12,11 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tempme.app.validate import MAX_K, MAX_QUERY_CHARS, InputError, clean_k, clean_query
-from tempme.index import SEARCH_MODES, Hit
+from tempme.index import SEARCH_MODES, SORT_ORDERS, Hit
 
 MAX_OFFSET = 10_000
 """Deepest result a search pages to (``offset + k``)."""
 ModeName = Literal[tuple(SEARCH_MODES)]  # type: ignore[valid-type]
+SortName = Literal[tuple(SORT_ORDERS)]  # type: ignore[valid-type]
+MAX_ID = 2**63 - 1
 
 
 class Filters(BaseModel):
@@ -25,13 +27,21 @@ class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     folder: str | None = Field(
-        None, max_length=4096, description="Only videos under this folder (absolute, or relative to the library)."
+        None,
+        max_length=4096,
+        description="Only videos in folders matching this, as typed (holiday finds "
+        ".../holiday 2023/; case-insensitive, no wildcards); an absolute path: that folder and those inside it.",
     )
     min_duration_s: float | None = Field(None, ge=0, le=1e9, description="Shortest video, in seconds.")
     max_duration_s: float | None = Field(None, ge=0, le=1e9, description="Longest video, in seconds.")
     extensions: list[str] = Field(
         default_factory=list, max_length=32, description='File types, e.g. [".mp4", "webm"] (case-insensitive).'
     )
+    after: str | None = Field(
+        None, max_length=64, description="Only videos recorded on or after this date (2024-06-01, ISO 8601; "
+        "no offset: the server's local time).",
+    )  # fmt: skip
+    before: str | None = Field(None, max_length=64, description="Only videos recorded before this date (as after).")
 
 
 class Paging(Filters):
@@ -50,10 +60,34 @@ class Paging(Filters):
 
 
 class SearchRequest(Paging):
-    """A text search: the query, how to match it, how many results, the filters."""
+    """A search: the query (words), an example (an image or clip uploaded as multipart
+    ``image`` / ``clip``, or a span of a library video: ``video_id`` or ``segment_id``) refined
+    by the words when both are given, how to match and order it, how many results, the filters."""
 
-    query: str = Field(
-        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="What to look for, in words (whitespace collapsed)."
+    query: str | None = Field(
+        None, min_length=1, max_length=MAX_QUERY_CHARS,
+        description="What to look for, in words (whitespace collapsed); with an example: how to refine it.",
+    )  # fmt: skip
+    sort: SortName = Field(
+        "relevance",
+        description="relevance, or date / date-asc (recording date), duration / duration-asc: the moments above "
+        "a score cutoff among the 200 most relevant, ordered.",
+    )
+    video_id: int | None = Field(
+        None, ge=0, le=MAX_ID, description="Search by example: a span of this library video (start_s, end_s; "
+        "default the whole video); the video itself is left out unless include_self.",
+    )  # fmt: skip
+    segment_id: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_ID,
+        description="Search by example: like this moment (its stored vector), its video left out.",
+    )
+    start_s: float | None = Field(None, ge=0, le=1e9, description="The example span's start, in seconds.")
+    end_s: float | None = Field(None, ge=0, le=1e9, description="The example span's end, in seconds.")
+    include_self: bool = Field(False, description="Let a library example's own video be in the results.")
+    text_weight: float | None = Field(
+        None, ge=0, le=1, description="Weight of the words against the example (default 0.65; 0: the example only)."
     )
     mode: ModeName = Field(
         "all",
@@ -197,6 +231,10 @@ class HitModel(BaseModel):
     )
     relation: str | None = Field(
         None, description="A compound result: how each part relates to the one before (then, while)."
+    )
+    recorded_at: str | None = Field(None, description="When the video was recorded, ISO 8601 UTC.")
+    recorded_source: str | None = Field(
+        None, description="Where recorded_at comes from: the container's date tag, else the file's mtime."
     )
     confidence: Literal["high", "medium", "low", "none"] | None = Field(
         None,

@@ -59,6 +59,45 @@ def library_dir(ctx: typer.Context, library: Path | None) -> Path:
     return ctx.find_root().params.get("library") or DEFAULT_LIBRARY
 
 
+# the options of `tempme search` and `tempme shell`
+KOpt = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="Number of results (1-1000).")]
+PerVideoOpt = Annotated[bool, typer.Option("--per-video", help="One row per video (its best moment).")]
+FolderOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Only videos in folders matching this, as typed (holiday finds .../holiday 2023/; "
+        "case-insensitive, no wildcards); ./x, ../x, ~/x or /x: that folder and those inside it."
+    ),
+]
+NprobeOpt = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="IVF lists probed per query (default: the library's tuned value, see `tempme stats`)."),
+]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        help="all (fused by reciprocal rank fusion), visual (TempMe), speech (transcripts) or text (on-screen text).",
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object per query: query, verdict, weights_warning, hits.")
+]
+ServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--server/--no-server",
+        help="Use a running `tempme serve` of this library when there is one (its model is loaded).",
+    ),
+]
+ApiKeyOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--api-key", envvar="TEMPME_API_KEY", help="API key for a server that asks for one (tempme keys create)."
+    ),
+]
+
+
 def checked_path(path: Path, what: str) -> Path:
     """``path`` as given on the command line, if :func:`tempme.app.validate.clean_path` accepts
     it (length, control characters, reserved code points); else the one-line error and exit 1."""

@@ -1,23 +1,17 @@
 """The client of a running `tempme serve` for `tempme search` / `tempme shell`: its REST API
 (``POST /api/v1/search``) with plain httpx, no torch and no gradio_client in this process.
-`tempme.app.cli.search` picks it (or a local search) and falls back when it cannot be used."""
+`tempme.app.cli.backends` picks it (or a local search) and falls back when it cannot be used."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tempme.app.advert import ServerAdvert
+from tempme.app.cli.request import SearchError, SearchRequest
 from tempme.index import Hit, path_text
 
-if TYPE_CHECKING:  # the query room imports SQLAlchemy and FAISS: not on the server path
-    from tempme.index import CompoundQuery
-
 REMOTE_TIMEOUT_S = 60.0  # per request to the server (a search waits behind at most a few others)
-
-
-class SearchError(Exception):
-    """A query that could not be answered; the message says why (shown as ``error: ...``)."""
+__all__ = ["REMOTE_TIMEOUT_S", "NeedsKey", "RemoteSearch", "RemoteUnavailable", "SearchError"]
 
 
 class RemoteUnavailable(Exception):
@@ -33,7 +27,7 @@ class RemoteSearch:
     model here; ``api_key``: sent as ``Authorization: Bearer``).
 
     Raises (search): NeedsKey (401), RemoteUnavailable (no answer, or not tempme's API),
-    SearchError (the server's one-line reason for a bad query)."""
+    SearchError (the server's one-line reason for a bad query, or a query it does not take)."""
 
     def __init__(self, advert: ServerAdvert, api_key: str | None = None, timeout_s: float = REMOTE_TIMEOUT_S) -> None:
         import httpx
@@ -47,39 +41,32 @@ class RemoteSearch:
     def warm(self) -> None:
         pass  # the server's model is loaded
 
-    def search(
-        self,
-        query: str | CompoundQuery,
-        k: int,
-        *,
-        per_video: bool = False,
-        mode: str = "all",
-        folder: Path | None = None,
-    ) -> list[Hit]:
+    def search(self, request: SearchRequest) -> list[Hit]:
         import httpx
 
-        if not isinstance(query, str):  # a CompoundQuery
-            raise SearchError("--then and --while are not available through the server")
-        body = {
-            "query": query,
-            "k": k,
-            "mode": mode,
-            "per_video": per_video,
-            **({"folder": path_text(folder)} if folder else {}),
-        }
+        r = request
+        if not r.text_only:
+            raise SearchError("examples, dates, sorts, --then and --while are not available through the server")
+        body = {"query": r.query.text, "k": r.k, "mode": r.mode, "per_video": r.per_video}
+        body |= {"folder": path_text(r.filters.folder)} if r.filters.folder else {}  # issue 22: one spelling
         try:
-            r = self.client.post("/search", json=body)
+            answer = self.client.post("/search", json=body)
         except httpx.HTTPError as exc:
             raise RemoteUnavailable(f"{type(exc).__name__}: {exc}") from None
-        if r.status_code == 401:
+        if answer.status_code == 401:
             raise NeedsKey("needs an API key (--api-key or $TEMPME_API_KEY)")
-        if r.status_code in (400, 404, 422) and r.headers.get("content-type", "").startswith("application/problem"):
-            raise SearchError(str(r.json().get("detail", "")))
+        if answer.status_code in (400, 404, 422) and answer.headers.get("content-type", "").startswith(
+            "application/problem"
+        ):
+            raise SearchError(str(answer.json().get("detail", "")))
         try:
-            r.raise_for_status()
-            answer = r.json()
-            hits = [Hit.from_dict(h) for h in answer["hits"]]
+            answer.raise_for_status()
+            payload = answer.json()
+            hits = [Hit.from_dict(h) for h in payload["hits"]]
         except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
             raise RemoteUnavailable(f"unexpected answer from {self.where}: {exc}") from None
-        self.weights_note = answer.get("weights_warning")  # the API's random-weights warning (issue 24)
+        self.weights_note = payload.get("weights_warning")  # the API's random-weights warning (issue 24)
         return hits
+
+    def folders(self) -> list[Path]:
+        return []  # the server's page offers its folders

@@ -39,16 +39,21 @@ LinkedVideo: type[gr.Video] = ABCMeta.__new__(
 
 @dataclass(frozen=True)
 class SearchBar:
-    """The query, K, the match mode and the filters."""
+    """The query (text, and an image or clip dropped or pasted on it), K, the match mode, the order and the filters."""
 
     query: gr.Textbox
     k: gr.Number
     search_btn: gr.Button
     mode: gr.Radio
-    folder: gr.Textbox
+    folder: gr.Dropdown  # the library's folders as choices, or any text
     min_d: gr.Number
     max_d: gr.Number
     exts: gr.CheckboxGroup
+    image: gr.Image  # an image query (dropped or pasted on the query box: assets/query_drop.js)
+    sort: gr.Dropdown
+    after: gr.Textbox
+    before: gr.Textbox
+    clip: gr.File  # a video clip query (dropped on the query box: assets/query_drop.js, or uploaded here)
     then: gr.Textbox  # "then / while": a second query joined in time (empty: a plain search)
     relation: gr.Radio
     within: gr.Number
@@ -62,7 +67,7 @@ class SearchBar:
     @property
     def filters(self) -> list[gr.components.Component]:
         """The filter inputs, in the order `app.validate.make_filters` takes them."""
-        return [self.folder, self.min_d, self.max_d, self.exts]
+        return [self.folder, self.min_d, self.max_d, self.exts, self.after, self.before]
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,11 @@ class Player:
     span: gr.Markdown
     moment: gr.JSON  # {start, end, duration} of the selected moment, for player.js
     similar_btn: gr.Button
+    span_start: gr.Number  # "find moments like this span": the span of the playing video (s)
+    span_end: gr.Number
+    span_from_here: gr.Button  # set the span's start / end to the player's position (JavaScript)
+    span_to_here: gr.Button
+    span_btn: gr.Button
     explain_btn: gr.Button
     explain_picture: gr.Image
     explain_note: gr.Markdown
@@ -138,5 +148,7 @@ class Page:
     def result_outputs(self) -> list[gr.components.Component]:
         """What a new result list may change: the results, the state and the player."""
         r, p = self.results, self.player
-        return [r.gallery, self.state, r.message, r.more_btn, r.evidence, r.ticked, p.video, p.span, self.selected,
-                p.similar_btn]  # fmt: skip
+        return [
+            r.gallery, self.state, r.message, r.more_btn, r.evidence, r.ticked, p.video, p.span, self.selected,
+            p.similar_btn, p.span_btn,
+        ]  # fmt: skip

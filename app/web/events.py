@@ -8,13 +8,14 @@ components it changes (`components.Page`); outputs left out keep their value. A 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 import gradio as gr
 from tempme.app.context import AppContext
 from tempme.app.exports import PageExports, compound_query
 from tempme.app.validate import RANDOM_WEIGHTS, WEIGHTS_FILE, InputError, make_filters
 from tempme.app.web.components import Page
+from tempme.app.web.links import Links, root_url
+from tempme.app.web.progress import progress_bar
 from tempme.app.web.render import (
     banner_text,
     evidence_list,
@@ -35,57 +36,14 @@ SCROLL_TO_RESULTS = "() => { const r = document.querySelector('#results'); if (r
 # hand the selected moment's span and the loop setting to player.js (window.tempmePlayer)
 SET_SPAN = "(span, loop) => { if (window.tempmePlayer) window.tempmePlayer.set(span, loop); }"
 SET_LOOP = "(loop) => { if (window.tempmePlayer) window.tempmePlayer.loop = !!loop; }"
+# the player's position (s, 2 decimals), for the span of "find moments like this span"
+PLAYHEAD = "() => { const v = document.querySelector('#player video'); return v ? Math.round(v.currentTime * 100) / 100 : null; }"
 # the address carries the search (?q=…&mode=…): kept in step after each search, read on load (keys.js)
 SET_ADDRESS = "(q, mode) => { if (window.tempmeKeys) window.tempmeKeys.address(q, mode); }"
 READ_ADDRESS = "() => window.tempmeKeys ? window.tempmeKeys.read() : ['', 'all']"
 PRIVATE = {"api_visibility": "private"}  # page events are not part of the API (endpoints.py is)
 SEARCHING = {"concurrency_id": "search", "concurrency_limit": 4, **PRIVATE}
 INDEXING = {"concurrency_id": "index", **PRIVATE}
-
-
-class _PageProgress:
-    """A `ProgressFn` that shows an add's progress on the page: in seconds of video (what takes
-    time; `IngestProgress`) with the file being encoded and its own part, as the CLI's bar."""
-
-    def __init__(self, progress: gr.Progress) -> None:
-        self.progress = progress
-
-    def __call__(self, done: int, total: int, name: str) -> None:
-        if not name and not done:
-            self.progress((0, max(total, 1)), desc="loading the encoder", unit="videos")
-
-    def seconds(self, p) -> None:
-        if p.current:
-            desc = f"{Path(p.current).name} {p.current_done_s:.0f}/{p.current_total_s:.0f} s"
-        else:
-            desc = f"{p.videos_done}/{p.videos_total} videos"
-        eta = f", about {p.eta_s:.0f} s left" if p.eta_s is not None and p.done_s > 0 else ""
-        self.progress((round(p.done_s, 1), round(max(p.total_s, 0.1), 1)), desc=desc + eta, unit="s of video")
-
-
-def _progress_cb(progress: gr.Progress) -> _PageProgress:
-    return _PageProgress(progress)
-
-
-class Links(Protocol):
-    """Where the page's pictures and videos are fetched from: the API's file routes, as signed
-    links relative to the page (``api/v1/moments/17/thumbnail?exp=...&sig=...``), so that a
-    browser logged in to the page may load them (`tempme.app.api.keys.Signer`)."""
-
-    def thumbnail(self, segment_id: int) -> str: ...
-
-    def stream(self, video_id: int) -> str: ...
-
-
-def root_url(request: gr.Request | None) -> str:
-    """The page's public URL (``http://host:port/``, behind a proxy its forwarded host), from the
-    request of the event."""
-    from gradio.route_utils import get_root_url
-
-    req = getattr(request, "request", None)
-    if req is None:
-        return ""
-    return get_root_url(req, route_path=req.url.path, root_path=None) + "/"
 
 
 class Events:
@@ -119,24 +77,56 @@ class Events:
             pl = p.player
             out |= {pl.video: gr.update(value=None, label="Player"), pl.span: "", p.selected: None}
             out[pl.similar_btn] = gr.update(interactive=False)
+            out[pl.span_btn] = gr.update(interactive=False)
         return out
 
     # -- searching ----------------------------------------------------------------------------
 
+    def _found(self, state: SearchState) -> dict:
+        """A new result list; when empty because its folder matches no folder of the library, say so."""
+        out = self._show(state, len(state.moments))
+        if not state.moments and (message := self.ctx.no_match_message(state.filters)):
+            out[self.page.results.message] = message
+        return out
+
     def run_search(
-        self, query, k, folder, min_d, max_d, exts, state: SearchState, mode="all", then="", relation="then",
-        within=10, then_mode="",
+        self, query, k, folder, min_d, max_d, exts, after, before, state: SearchState, mode="all", image=None,
+        sort="relevance", clip=None, then="", relation="then", within=10, then_mode="",
     ) -> dict:  # fmt: skip
-        mode = mode or "all"
+        """A text (or "then / while" two), else the picture refined by it, else the clip refined by it."""
+        mode, sort = mode or "all", sort or "relevance"
+        image, clip = image or None, (clip or None) if not image else None
         try:
-            filters = make_filters(folder, min_d, max_d, exts)
+            filters = make_filters(folder, min_d, max_d, exts, after, before)
             compound = compound_query(query, then, relation, within, then_mode)
-            moments = self.ctx.search(query, k, filters, mode=mode, compound=compound)
+            if clip is not None and compound is None:
+                moments = self.ctx.search_clip(clip, query, k, filters, mode=mode, sort=sort)
+            else:
+                clip = None  # "then / while" searches the texts; a picture in place is refused
+                moments = self.ctx.search(query, k, filters, mode=mode, sort=sort, image=image, compound=compound)
         except InputError as e:
             return self._error(e)
-        query = " ".join(query.split())
-        state = SearchState(query=query, k=int(k), filters=filters, moments=moments, mode=mode, compound=compound)
-        return self._show(state, len(moments))
+        text = " ".join((query or "").split()) or None
+        state = SearchState(query=text, image=image, clip=clip, sort=sort, k=int(k), filters=filters,
+                            moments=moments, mode=mode, compound=compound)  # fmt: skip
+        return self._found(state)
+
+    def run_clip(self, query, k, folder, min_d, max_d, exts, after, before, state, mode, clip, sort) -> dict:
+        """A clip just dropped or uploaded: it, refined by the text (a picture in place is not used)."""
+        return self.run_search(query, k, folder, min_d, max_d, exts, after, before, state, mode, None, sort, clip)
+
+    def like_span(self, state: SearchState, segment_id, start, end, k, folder, min_d, max_d, exts, after, before,
+                  sort="relevance") -> dict:  # fmt: skip
+        m = state.moment(segment_id)
+        if m is None:
+            return self._error("Select a result first; then set a span of its video and “find moments like this span”.")
+        try:
+            filters = make_filters(folder, min_d, max_d, exts, after, before)
+            moments = self.ctx.like_span(m.path, start, end, k, filters, sort=sort or "relevance")
+        except InputError as e:
+            return self._error(e)
+        span = (str(m.path), float(start), float(end))
+        return self._found(SearchState(span=span, sort=sort or "relevance", k=int(k), filters=filters, moments=moments))
 
     def load_more(self, state: SearchState) -> dict:
         try:
@@ -146,11 +136,11 @@ class Events:
         state.moments = state.moments + new
         return self._show(state, len(new), keep_player=True)
 
-    def more_like_this(self, segment_id, k, folder, min_d, max_d, exts, state: SearchState) -> dict:
+    def more_like_this(self, segment_id, k, folder, min_d, max_d, exts, after, before, state: SearchState) -> dict:
         if segment_id is None:
             return self._error("Select a result first, then “more like this”.")
         try:
-            filters = make_filters(folder, min_d, max_d, exts)
+            filters = make_filters(folder, min_d, max_d, exts, after, before)
             moments = self.ctx.similar(segment_id, k, filters)
         except InputError as e:
             return self._error(e)
@@ -190,6 +180,9 @@ class Events:
             self.page.selected: m.segment_id,
             pl.similar_btn: gr.update(interactive=True),
             pl.moment: {"start": m.start_s, "end": m.end_s, "duration": m.duration_s},
+            pl.span_start: round(m.start_s, 2),
+            pl.span_end: round(m.end_s, 2),
+            pl.span_btn: gr.update(interactive=True),
         }
 
     def seek(self, state: SearchState, segment_id):
@@ -250,7 +243,7 @@ class Events:
         a = self.page.add
         try:
             encoder = self._first_run(arch, weights, weights_file, adapter, confirmed)
-            result = self.ctx.upload(files, _progress_cb(progress), encoder)
+            result = self.ctx.upload(files, progress_bar(progress), encoder)
         except InputError as e:
             return {a.message: warning(str(e)), **self._library_view()}
         return {
@@ -266,7 +259,7 @@ class Events:
         a = self.page.add
         try:
             encoder = self._first_run(arch, weights, weights_file, adapter, confirmed)
-            text = self.ctx.add_folder(folder, _progress_cb(progress), encoder)
+            text = self.ctx.add_folder(folder, progress_bar(progress), encoder)
         except InputError as e:
             return {a.message: warning(str(e)), **self._library_view()}
         return {
@@ -292,7 +285,7 @@ class Events:
     def _library_view(self) -> dict:
         """What the page says about the library: the status line, the random-weights banner, and
         the match modes it has data for (speech / text once transcripts / on-screen text exist;
-        none to choose while it has only pictures)."""
+        none to choose while it has only pictures) and the folders to filter by."""
         info = self.ctx.info()
         modes = info["modes"]
         return {
@@ -301,6 +294,7 @@ class Events:
                 value=banner_text(info["weights_warning"]), visible=bool(info["weights_warning"])
             ),
             self.page.search.mode: gr.update(choices=modes, visible=len(modes) > 2),
+            self.page.search.folder: gr.update(choices=self.ctx.folder_choices()),
         }
 
     def on_load(self, query: str = "", mode: str = "all") -> dict:
@@ -318,16 +312,16 @@ class Events:
             s, modes = self.page.search, self.ctx.info()["modes"]
             mode = mode if mode in modes else "all"
             out |= {s.query: query, s.mode: gr.update(choices=modes, visible=len(modes) > 2, value=mode)}
-            out |= self.run_search(query, s.k.value, "", None, None, [], SearchState(), mode)
+            out |= self.run_search(query, s.k.value, "", None, None, [], None, None, SearchState(), mode)
         return out
 
     def on_status(self) -> str:
         return status_html(*self.ctx.status_lines())
 
 
-def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = None) -> None:
-    """Attach the handlers of `Events` to the page's components (inside ``demo``'s context)."""
-    ev, s, pl, a = Events(ctx, page, links), page.search, page.player, page.add
+def _wire_exports(ev: Events, page: Page) -> None:
+    """ "Explain this moment", "Download this moment" and "Timeline for editors"."""
+    pl, r = page.player, page.results
     pl.explain_btn.click(
         ev.on_explain,
         [page.state, page.selected],
@@ -343,12 +337,18 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = Non
         ev.on_download, [page.state, page.selected], [pl.download_file, pl.explain_note], concurrency_id="export",
         concurrency_limit=2, **PRIVATE,
     )  # fmt: skip
-    r = page.results
     r.timeline_btn.click(
         ev.on_timeline, [page.state, r.ticked, r.timeline_format], [r.timeline_file, r.message],
         concurrency_id="export", **PRIVATE,
     )  # fmt: skip
-    inputs, outputs = [s.query, s.k, *s.filters, page.state, s.mode, *s.compound], page.result_outputs
+
+
+def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = None) -> None:
+    """Attach the handlers of `Events` to the page's components (inside ``demo``'s context)."""
+    ev, s, pl, a = Events(ctx, page, links), page.search, page.player, page.add
+    _wire_exports(ev, page)
+    inputs = [s.query, s.k, *s.filters, page.state, s.mode, s.image, s.sort, s.clip, *s.compound]
+    outputs = page.result_outputs
     for trigger in (s.query.submit, s.search_btn.click):
         trigger(ev.run_search, inputs, outputs, **SEARCHING).then(None, [s.query, s.mode], None, js=SET_ADDRESS)
     page.results.more_btn.click(ev.load_more, [page.state], outputs, **SEARCHING)
@@ -357,7 +357,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = Non
     page.results.gallery.select(
         ev.select,
         [page.state],
-        [pl.video, pl.span, page.selected, pl.similar_btn, pl.moment],
+        [pl.video, pl.span, page.selected, pl.similar_btn, pl.moment, pl.span_start, pl.span_end, pl.span_btn],
         concurrency_limit=4,
         **PRIVATE,
     ).then(ev.seek, [page.state, page.selected], [pl.video], **PRIVATE).then(
@@ -365,8 +365,16 @@ def wire(demo: gr.Blocks, ctx: AppContext, page: Page, links: Links | None = Non
     ).then(None, None, None, js=SCROLL_TO_PLAYER)
     pl.loop.change(None, [pl.loop], None, js=SET_LOOP, **PRIVATE)
     pl.similar_btn.click(ev.more_like_this, [page.selected, s.k, *s.filters, page.state], outputs, **SEARCHING)
+    span = [page.state, page.selected, pl.span_start, pl.span_end, s.k, *s.filters, s.sort]
+    pl.span_btn.click(ev.like_span, span, outputs, **SEARCHING).then(None, None, None, js=SCROLL_TO_RESULTS)
+    # a dropped or pasted image, or a dropped clip, searches at once (and replaces the other kind)
+    s.image.upload(ev.run_search, inputs, outputs, **SEARCHING).then(lambda: None, None, [s.clip], **PRIVATE)
+    clip_in = [s.query, s.k, *s.filters, page.state, s.mode, s.clip, s.sort]
+    s.clip.upload(ev.run_clip, clip_in, outputs, **SEARCHING).then(lambda: None, None, [s.image], **PRIVATE)
+    pl.span_from_here.click(None, None, [pl.span_start], js=PLAYHEAD, **PRIVATE)
+    pl.span_to_here.click(None, None, [pl.span_end], js=PLAYHEAD, **PRIVATE)
     # progress shows in the Add panel (on its message), not over the status line
-    library_view = [page.status, page.banner, s.mode]
+    library_view = [page.status, page.banner, s.mode, s.folder]
     added = [a.message, *library_view, a.uploads, a.new_videos, a.show_new_btn, a.first_run]
     a.add_btn.click(ev.on_add_files, [a.uploads, *a.encoder_choice], added, show_progress_on=[a.message], **INDEXING)
     a.show_new_btn.click(ev.show_new, [a.new_videos, s.k, page.state], outputs, **SEARCHING).then(

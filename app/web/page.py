@@ -2,20 +2,24 @@
 
 Layout, top to bottom, so that on a 390 px phone the first result is on screen after a search:
 title; a banner when the library's weights are random; the status as one line (tap for the
-rest); the query box (Enter searches) and Search; the message (the search's verdict, or what
-went wrong) right under the query box; "Mode and filters", collapsed (K, the match modes the
-library has data for, a "then / while" second query joined in time, folder, duration range,
-file type); the results as cards, one per video, its best moment's picture captioned
-"#rank ●●○ · file · start–end of length" (the dots: the moment's confidence) and, when several
-moments of the video matched, those moments listed under it as clickable times (like key
-moments under a video), with "load more", and ticks to put moments on a timeline for editors
-(.otio / .edl); a player that opens the selected moment at its `start_s` (gr.Video's
-`playback_position`), the span marked on its timeline, stopping on the moment's last frame or
-looping exactly within it (``assets/player.js``), "more like this", "explain this moment" and
-"download this moment" (an MP4 clip); an "add videos" panel (upload, or a server folder when
-allowed; for a library without an encoder, the encoder to start it with), whose result offers
-"Show new videos". Keys, the ``?q=…&mode=…`` address and the "server gone" notice:
-``assets/keys.js``.
+rest); the query box (Enter searches; an image or a video clip dropped on it searches by
+example, refined by the text) and Search; the "like this picture" / "like this clip" inputs;
+the message (the search's verdict, or what went wrong) right under them; "Mode and filters",
+collapsed (K, the match modes the library has data for, the order: relevance, recording date,
+duration; a "then / while" second query joined in time; folder, from the library's folders or
+typed; recording dates; duration range; file type); the results as cards, one per video, its
+best moment's picture captioned "#rank ●●○ · file · start–end of length" (the dots: the
+moment's confidence) and, when several moments of the video matched, those moments listed under
+it as clickable times (like key moments under a video), with "load more", and ticks to put
+moments on a timeline for editors (.otio / .edl); a player that opens the selected moment at
+its `start_s` (gr.Video's `playback_position`), the span marked on its timeline and shown under
+it, stopping on the moment's last frame or looping exactly within it (``assets/player.js``),
+"more like this", "find moments like this span" (a span of the playing video, set from the
+playhead), "explain this moment" and "download this moment" (an MP4 clip); an "add videos"
+panel (upload, or a server folder when allowed; for a library without an encoder, the encoder
+to start it with), whose result offers "Show new videos". Keys, the ``?q=…&mode=…`` address and
+the "server gone" notice: ``assets/keys.js``; dropping an example on the query box:
+``assets/query_drop.js``.
 
 What the controls do is `events`; the API (gradio_client) is `endpoints`.
 """
@@ -31,9 +35,10 @@ from tempme.app.first_run import ARCHITECTURES
 from tempme.app.validate import MAX_K, MAX_QUERY_CHARS, WEIGHTS_FILE
 from tempme.app.web import endpoints
 from tempme.app.web.components import AddPanel, LinkedVideo, Page, Player, Results, SearchBar
-from tempme.app.web.events import Links, wire
+from tempme.app.web.events import wire
+from tempme.app.web.links import Links
 from tempme.app.web.state import SearchState
-from tempme.index import SEARCH_MODES
+from tempme.index import SEARCH_MODES, SORT_ORDERS
 
 EXTENSION_CHOICES = [".mp4", ".mkv", ".webm", ".mov", ".avi"]  # the common ones of index.files.VIDEO_EXTENSIONS
 RANDOM_WARNING = (
@@ -51,15 +56,17 @@ def asset(name: str) -> str:
 
 def page_script() -> str:
     """The page's one script (Gradio's ``js=`` takes one function): the player's
-    (``player.js``) and the keyboard, address and connection watcher's (``keys.js``)."""
+    (``player.js``), the keyboard, address and connection watcher's (``keys.js``) and the query
+    box's drop target for examples (``query_drop.js``)."""
     keys = asset("keys.js").strip().replace("__MAX_QUERY_CHARS__", str(MAX_QUERY_CHARS))
-    return f"() => {{ ({asset('player.js').strip()})(); ({keys})(); }}"
+    drop = asset("query_drop.js").strip()
+    return f"() => {{ ({asset('player.js').strip()})(); ({keys})(); ({drop})(); }}"
 
 
 def build_demo(ctx: AppContext, links: Links | None = None) -> gr.Blocks:
     """The page and its gradio_client API for the library in `ctx` (CSS and the page script
     are given when it is mounted: `tempme.app.web.server`); ``links``: the API's file links
-    (`events.Links`)."""
+    (`links.Links`)."""
     with gr.Blocks(title="tempme · video moment search", fill_width=True) as demo:
         page = layout(ctx)
         wire(demo, ctx, page, links)
@@ -84,15 +91,30 @@ def layout(ctx: AppContext) -> Page:
             autofocus=True,
         )
         search_btn = gr.Button("Search", variant="primary", scale=1, min_width=90, elem_id="search-btn")
+    image, clip = _example_row()
     message = gr.Markdown(elem_id="message")
-    search = _options(query, search_btn)
+    search = _options(query, search_btn, image, clip)
     results, player = _results_and_player(message)
     return Page(status, banner, state, selected, search, results, player, _add_panel(ctx))
 
 
-def _options(query: gr.Textbox, search_btn: gr.Button) -> SearchBar:
-    """K, the match mode, the "then / while" second query and the filters, in one collapsed row
-    under the message."""
+def _example_row() -> tuple[gr.Image, gr.File]:
+    """Search by example: a picture (dropped or pasted on the query box, assets/query_drop.js, or
+    here) or a video clip (dropped on the query box or uploaded here)."""
+    with gr.Row(equal_height=True, elem_id="example-row"):
+        image = gr.Image(
+            label="Like this picture", type="filepath", sources=["upload", "clipboard"], height=96,
+            elem_id="query-image", scale=1, min_width=120,
+        )  # fmt: skip
+        clip = gr.File(
+            label="Like this clip", file_types=["video"], height=96, elem_id="query-clip", scale=1, min_width=120,
+        )  # fmt: skip
+    return image, clip
+
+
+def _options(query: gr.Textbox, search_btn: gr.Button, image: gr.Image, clip: gr.File) -> SearchBar:
+    """K, the match mode, the order, the "then / while" second query and the filters, in one
+    collapsed row under the message."""
     with gr.Accordion("Mode and filters", open=False, elem_id="options"):
         with gr.Row():
             # no minimum/maximum here: the app checks the number itself (clean_k) and says what is wrong
@@ -107,13 +129,23 @@ def _options(query: gr.Textbox, search_btn: gr.Button) -> SearchBar:
                 scale=3,
                 info="all: what it looks like, what is said and what is written, fused",
             )
+            sort = gr.Dropdown(list(SORT_ORDERS), value="relevance", label="Order", elem_id="sort", scale=1)
         relation, then, within, then_mode = _compound_row()
         with gr.Row():
-            folder = gr.Textbox(label="Folder (path prefix)", placeholder="/videos/holiday", scale=3)
+            folder = gr.Dropdown(
+                [], value=None, allow_custom_value=True, label="Folder (any part of its name)",
+                info="holiday finds …/holiday 2023/", elem_id="folder", scale=3,
+            )  # fmt: skip
+            after = gr.Textbox(label="Recorded after", placeholder="2024-06-01", elem_id="after", scale=1)
+            before = gr.Textbox(label="Recorded before", placeholder="2024-09-01", elem_id="before", scale=1)
+        with gr.Row():
             min_d = gr.Number(label="Min video duration (s)", minimum=0, value=None, scale=1, elem_id="min-duration")
             max_d = gr.Number(label="Max video duration (s)", minimum=0, value=None, scale=1, elem_id="max-duration")
             exts = gr.CheckboxGroup(EXTENSION_CHOICES, label="File type", scale=3)
-    return SearchBar(query, k, search_btn, mode, folder, min_d, max_d, exts, then, relation, within, then_mode)
+    return SearchBar(
+        query, k, search_btn, mode, folder, min_d, max_d, exts, image, sort, after, before, clip, then, relation,
+        within, then_mode,
+    )  # fmt: skip
 
 
 def _compound_row() -> tuple[gr.Radio, gr.Textbox, gr.Number, gr.Dropdown]:
@@ -158,6 +190,13 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
             span = gr.Markdown(elem_id="span")
             moment = gr.JSON(visible=False)  # {start, end, duration} of the selected moment, for player.js
             similar_btn = gr.Button("More like this", elem_id="more-like-this", interactive=False)
+            # "find moments like this span": a span of the playing video, the selected moment's to start with
+            with gr.Row(equal_height=True):
+                span_start = gr.Number(label="Span from (s)", minimum=0, elem_id="span-start", min_width=80)
+                span_from_here = gr.Button("from the playhead", size="sm", elem_id="span-from-here", min_width=60)
+                span_end = gr.Number(label="to (s)", minimum=0, elem_id="span-end", min_width=80)
+                span_to_here = gr.Button("to the playhead", size="sm", elem_id="span-to-here", min_width=60)
+            span_btn = gr.Button("Find moments like this span", elem_id="like-span", interactive=False)
             # "Explain this moment": a picture of how TempMe merged the selected moment's tokens
             # (AppContext.explain), hidden until asked for and again when the selection changes
             explain_btn = gr.Button("Explain this moment", elem_id="explain", size="sm")
@@ -169,7 +208,10 @@ def _results_and_player(message: gr.Markdown) -> tuple[Results, Player]:
             note = gr.Markdown(elem_id="explain-message")
             download_btn = gr.Button("Download this moment", elem_id="download-moment", size="sm")
             download_file = gr.File(label="Clip", visible=False, elem_id="moment-file")
-    player = Player(video, loop, span, moment, similar_btn, explain_btn, picture, note, download_btn, download_file)
+    player = Player(
+        video, loop, span, moment, similar_btn, span_start, span_end, span_from_here, span_to_here, span_btn,
+        explain_btn, picture, note, download_btn, download_file,
+    )  # fmt: skip
     results = Results(message, gallery, evidence, more_btn, ticked, timeline_format, timeline_btn, timeline_file)
     return results, player
 

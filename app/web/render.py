@@ -158,11 +158,13 @@ def evidence_list(moments: list[Hit]) -> str:
 
 
 def searched(state: SearchState) -> str:
-    """What the shown results are for, in words: ``“a dog”``, ``“a” then (within 10 s) “b”`` or
-    ``moments like clip.mp4 at 0:41``."""
+    """What the shown results are for, in words: ``“a dog”``, ``“a” then (within 10 s) “b”``,
+    ``moments like the image + “at night”`` or ``moments like clip.mp4 at 0:41``."""
     if state.compound is not None:
         return state.compound.text  # “a” then (within 10 s) “b”
-    return quoted(state.query) if state.query is not None else f"moments like {state.similar_label}"
+    if state.query is not None and state.image is None and state.clip is None and state.span is None:
+        return quoted(state.query)
+    return f"moments {state.what}"  # like the image + “at night”, like clip.mp4 0:10.0–0:14.0, ...
 
 
 def found_message(state: SearchState, new: int) -> str:

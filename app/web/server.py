@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import gradio as gr
     from tempme.app.context import AppContext
-    from tempme.app.web.events import Links
+    from tempme.app.web.links import Links
 
 # gradio itself is imported only once `private_gradio_dir` has set GRADIO_TEMP_DIR: some of its
 # modules read that variable at import time.

@@ -22,7 +22,8 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from tempme.index.catalog import db
-from tempme.index.catalog.filters import filter_videos, prefix
+from tempme.index.catalog.facts import VideoFacts
+from tempme.index.catalog.filters import filter_videos, prefix, to_naive_utc
 from tempme.index.catalog.fulltext import FullText
 from tempme.index.catalog.jobs import JobBoard, KeyRing
 from tempme.index.catalog.listing import VideoListing
@@ -40,6 +41,7 @@ from tempme.index.catalog.paths import from_db, to_db
 from tempme.index.catalog.records import EncoderInfo, KnownFile, NewVideo, SegmentRow, StoredFile
 from tempme.index.catalog.runs import RunRecords
 from tempme.index.errors import StorageError, storage_boundary
+from tempme.index.folders import folder_key
 from tempme.index.hits import SearchFilters
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,8 @@ def chunks(ids, size: int = IN_CHUNK) -> Iterator[list[int]]:
         yield ids[start : start + size]
 
 
-class Catalog(
-    FullText, NullRecords, RunRecords, VideoListing
-):  # NullRecords first: RunRecords only declares score_nulls
+# NullRecords first: RunRecords only declares score_nulls
+class Catalog(FullText, NullRecords, RunRecords, VideoFacts, VideoListing):
     """SQL side of a library; see the module docstring.
 
     Args:
@@ -182,14 +183,15 @@ class Catalog(
     def move_videos(self, moves: list[tuple[int, Path, int | None, int | None]]) -> int:
         """Record new paths for videos: ``(video_id, new_path, size, mtime_ns)`` (size and mtime
         None: unchanged; segments and vectors always unchanged), in one transaction; returns how
-        many rows changed. Two steps (a placeholder name first, never an absolute path) so that
-        swapped names never collide on the unique path."""
+        many rows changed; the folder filter's key follows the path. Two steps (a placeholder name
+        first, never an absolute path) so that swapped names never collide on the unique path."""
         with self.transaction("recording moved videos") as s:
             for vid, *_ in moves:
                 s.execute(update(Video).where(Video.id == int(vid)).values(path=f"moving:{int(vid)}"))
             n = 0
             for vid, new, size, mtime in moves:
-                values = {"path": to_db(new)} | ({} if size is None else {"size": size, "mtime_ns": mtime})
+                values = {"path": to_db(new), "folder_key": to_db(folder_key(new))}
+                values |= {} if size is None else {"size": size, "mtime_ns": mtime}
                 n += s.execute(update(Video).where(Video.id == int(vid)).values(**values)).rowcount
         return n
 
@@ -211,7 +213,8 @@ class Catalog(
         a file replaced after that differs from its row and is indexed again by the next run.
         """
         with self.transaction(f"storing {video.path}") as s:
-            row = Video(path=to_db(video.path), status="indexed", error=None, **_file_fields(video))
+            row = Video(path=to_db(video.path), folder_key=to_db(folder_key(video.path)), status="indexed", error=None,
+                        **_file_fields(video))  # fmt: skip
             row.segments = _segments(video)
             s.add(row)
             s.flush()
@@ -232,7 +235,8 @@ class Catalog(
             except OSError:
                 pass
         with self.transaction(f"recording the failure of {path}") as s:
-            s.add(Video(path=to_db(path), size=size, mtime_ns=mtime, status="failed", error=reason))
+            s.add(Video(path=to_db(path), folder_key=to_db(folder_key(path)), size=size, mtime_ns=mtime,
+                        status="failed", error=reason))  # fmt: skip
 
     def indexed_paths(self) -> list[Path]:
         with self.session() as s:
@@ -366,11 +370,15 @@ def _encoder_row(info: EncoderInfo) -> EncoderRecord:
 
 
 def _file_fields(v: NewVideo) -> dict:
-    """A video row's columns that describe the file as it was decoded."""
-    return dict(
+    """A video row's columns that describe the file as it was decoded, and when it was recorded
+    if that was read (a re-encoded video without one keeps its row's)."""
+    fields = dict(
         size=v.size, mtime_ns=v.mtime_ns, content_hash=v.content_hash, duration_s=v.duration_s,
         fps=v.fps, width=v.width, height=v.height, codec=v.codec,
     )  # fmt: skip
+    if v.recorded_at is not None:
+        fields.update(recorded_at=to_naive_utc(v.recorded_at), recorded_source=v.recorded_source)
+    return fields
 
 
 def _segments(v: NewVideo, **keys) -> list[Segment]:

@@ -61,6 +61,12 @@ class Video(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[Optional[str]] = mapped_column(Text)
     indexed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # when it was recorded (naive UTC) and where that came from (media.dates: container:..., mtime);
+    # NULL until read (videos indexed before revision 0006 get theirs at the next `tempme index`)
+    recorded_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, index=True)
+    recorded_source: Mapped[Optional[str]] = mapped_column(String(48))
+    # the folder filter's key: the folder holding the file, case-folded, ending in "/" (folders.folder_key)
+    folder_key: Mapped[Optional[str]] = mapped_column(Text)
 
     segments: Mapped[list[Segment]] = relationship(
         back_populates="video",

@@ -4,6 +4,7 @@ lines, enrichment."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -148,6 +149,8 @@ class NewVideo:
     codec: str
     spans: list[tuple[float, float, str]]  # (start_s, end_s, kind) per segment
     embeddings: np.ndarray  # (S, D) float32
+    recorded_at: dt.datetime | None = None  # when it was recorded (aware), and where that came from
+    recorded_source: str | None = None  # (tempme.index.media.dates: container:creation_time, ..., mtime)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
 from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
 from tempme.index.ingest.screen import screen
-from tempme.index.ingest.writer import Committer
+from tempme.index.ingest.writer import Committer, backfill_dates
 from tempme.index.media.treescan import scan_tree
 from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.settings import get_settings
@@ -136,6 +136,7 @@ def add_videos(
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
     plan = screen(plan_run(target.catalog, paths, options.settle_s, options.prune))  # headers: no model for non-videos
+    backfill_dates(target.catalog)  # videos indexed before recording dates were kept (headers only)
     if progress is not None:  # the totals, before the encoder loads
         progress(0, len(plan.encode) + len(plan.rejected), "")
         if hasattr(progress, "seconds"):

@@ -30,6 +30,7 @@ from tempme.index.errors import STORAGE_PROBLEMS, StorageError, cause
 from tempme.index.filenames import printable
 from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
 from tempme.index.ingest.plan import IngestPlan
+from tempme.index.media.dates import RecordingDate, recording_date
 from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
@@ -206,12 +207,36 @@ def storage_message(kind: str, what: str, exc: BaseException, report: IndexRepor
     )
 
 
-def to_new_video(v: VideoResult) -> NewVideo:
+def to_new_video(v: VideoResult, dated: bool = True) -> NewVideo:
     """What the catalog stores of an encoded video (the committer's rows, the reindex staging):
-    its file as stat'ed before it was read (stat'ed now when the engine took no stamp)."""
+    its file as stat'ed before it was read (stat'ed now when the engine took no stamp) and, with
+    ``dated``, its recording date read from the container's headers (:mod:`.media.dates`)."""
     m, stamp = v.meta, v.stamp or FileStamp.of(v.path)
+    when = recorded_or_none(v.path) if dated else None
     return NewVideo(
         path=v.path, size=stamp.size, mtime_ns=stamp.mtime_ns, content_hash=v.content_hash,
         duration_s=m.duration_s, fps=m.fps, width=m.width, height=m.height, codec=m.codec,
         spans=[(s.start_s, s.end_s, s.kind) for s in v.spans], embeddings=v.embeddings,
+        recorded_at=None if when is None else when.recorded_at, recorded_source=None if when is None else when.source,
     )  # fmt: skip
+
+
+def recorded_or_none(path: Path) -> RecordingDate | None:
+    """:func:`.media.dates.recording_date`, or None (logged) when the file cannot even be stat'ed."""
+    try:
+        return recording_date(path)
+    except FileNotFoundError:  # gone since it was indexed: this run's plan drops it
+        return None
+    except OSError as exc:
+        log.warning("no recording date for %s: %s", printable(path), exc)
+        return None
+
+
+def backfill_dates(catalog: Catalog) -> int:
+    """Read the recording date of every indexed video that has none (indexed before dates were
+    kept), from the headers only; returns how many were stored."""
+    undated = catalog.undated_videos()
+    found = [(vid, when.recorded_at, when.source) for vid, path in undated if (when := recorded_or_none(path))]
+    if found:
+        log.info("read the recording date of %d videos indexed before dates were kept", len(found))
+    return catalog.set_recorded_dates(found)

@@ -1,8 +1,9 @@
 """The media room: video files and what is decoded from them. The one list of video extensions
 and folder walking (:mod:`.files`), the segmentation rule (:mod:`.segments`), scene cuts
 (:mod:`.cuts`), the decoding pass (:mod:`.scan`, in worker processes: :mod:`.scan_pool`),
-thumbnails (:mod:`.thumbnails`), soundtracks (:mod:`.audio`) and moments cut out as MP4 clips
-(:mod:`.clips`, with :mod:`.clip_plan` and :mod:`.clip_streams`).
+thumbnails (:mod:`.thumbnails`), soundtracks (:mod:`.audio`), recording dates from container
+headers (:mod:`.dates`), the frames of a clip or span query (:mod:`.example_clip`) and moments
+cut out as MP4 clips (:mod:`.clips`, with :mod:`.clip_plan` and :mod:`.clip_streams`).
 
 Names resolve on first use, so ``media.files`` does not import PyAV or OpenCV."""
 
@@ -26,6 +27,8 @@ _EXPORTS = {
     **dict.fromkeys(("ContentScorer", "CutAgreement", "cut_agreement", "detection_size"), "cuts"),
     **dict.fromkeys(("ScannedSegment", "VideoScan", "encoder_size", "scan_video"), "scan"),
     "ScanPool": "scan_pool",
+    **dict.fromkeys(("ClipFrames", "clip_frames"), "example_clip"),
+    **dict.fromkeys(("RecordingDate", "container_date", "parse_date", "recording_date"), "dates"),
     "servable_file": "servable",
     **dict.fromkeys(
         (
