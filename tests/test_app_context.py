@@ -316,3 +316,18 @@ def test_searches_run_while_the_page_adds_videos(ctx, tmp_path):
     after = ctx.search("fire", 50, SearchFilters(folder=str(ctx.uploads_dir)))
     new = {Path(m.path).name for m in after} - {Path(m.path).name for m in before}
     assert new == {"fire.mp4"}  # stored under its own name
+
+
+def test_front_modes_keep_the_search_modes_order():
+    """The page's Match radio is built with SEARCH_MODES' order; the modes a library offers keep it
+    whatever order its text kinds come in (reordered choices made Gradio 6.31's page search
+    ``text`` when ``speech`` was clicked: test_browser_compound caught it)."""
+    from tempme.app.status import front_info
+    from tempme.index import SEARCH_MODES, LibraryStats
+
+    for kinds, expected in [((), ["all", "visual"]), (("ocr",), ["all", "visual", "text"]),
+                            (("ocr", "speech"), ["all", "visual", "speech", "text"]),
+                            (("speech", "ocr"), ["all", "visual", "speech", "text"])]:  # fmt: skip
+        stats = LibraryStats(Path("lib"), 1, 1, 0, [], "flat", 1, 1, None, None, text_kinds=list(kinds))
+        modes = front_info(stats)["modes"]
+        assert modes == expected and modes == [m for m in SEARCH_MODES if m in modes]
