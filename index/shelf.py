@@ -17,7 +17,7 @@ import numpy as np
 from tempme.index.catalog import Catalog, SegmentRow
 from tempme.index.filenames import stored_names
 from tempme.index.hits import Hit
-from tempme.index.media import Thumbnails, load_key, purge_legacy, servable_file
+from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
 from tempme.index.reports import VideoRecord
 
 # the methods that were Library's own until issue 21 (Library still answers them, deprecated)
@@ -41,6 +41,8 @@ class Shelf:
     """The read-only lookups of one library: ``catalog`` (its open :class:`~.catalog.Catalog`),
     ``thumbnails`` (the :class:`~.media.Thumbnails` cache in ``<library>/thumbs``, keyed by
     ``<library>/thumbs.key``; ``writable``: the key may be made and legacy files purged)."""
+
+    FILES = (KEY_NAME,)  # what the shelf keeps in the library folder (checked by catalog.locate)
 
     def __init__(self, library_dir: Path, catalog: Catalog, *, writable: bool) -> None:
         self.catalog = catalog
