@@ -38,14 +38,14 @@ FORMER_LIBRARY_METHODS = (
 
 
 class Shelf:
-    """The read-only lookups of one library: ``catalog`` (its open :class:`~.catalog.Catalog`),
-    ``thumbnails`` (the :class:`~.media.Thumbnails` cache in ``<library>/thumbs``, keyed by
-    ``<library>/thumbs.key``; ``writable``: the key may be made and legacy files purged)."""
+    """The read-only lookups of one library over its open ``catalog`` (kept private: the catalog
+    is internal); ``thumbnails`` is the :class:`~.media.Thumbnails` cache in ``<library>/thumbs``,
+    keyed by ``<library>/thumbs.key`` (``writable``: the key may be made and legacy files purged)."""
 
     FILES = (KEY_NAME,)  # what the shelf keeps in the library folder (checked by catalog.locate)
 
     def __init__(self, library_dir: Path, catalog: Catalog, *, writable: bool) -> None:
-        self.catalog = catalog
+        self._catalog = catalog
         self.thumbnails = Thumbnails(Path(library_dir) / "thumbs", load_key(library_dir, writable=writable))
         if writable:
             purge_legacy(self.thumbnail_dir)
@@ -57,46 +57,46 @@ class Shelf:
 
     def videos(self, offset: int = 0, limit: int = 50) -> tuple[int, list[VideoRecord]]:
         """(how many videos, indexed or failed; those ``offset`` to ``offset + limit`` by path)."""
-        return self.catalog.video_total(), self.catalog.video_records(offset, limit)
+        return self._catalog.video_total(), self._catalog.video_records(offset, limit)
 
     def video_paths(self) -> list[Path]:
         """Every indexed video, sorted."""
-        return self.catalog.indexed_paths()
+        return self._catalog.indexed_paths()
 
     def video_path(self, video_id: int) -> Path:
         """The stored path of video ``video_id``. Raises KeyError for an unknown id."""
-        return self.catalog.video_path(video_id)
+        return self._catalog.video_path(video_id)
 
     def path_with_hash(self, digest: str) -> Path | None:
         """An indexed video whose bytes have this :func:`~.media.files.content_hash`, or None."""
-        return self.catalog.path_with_hash(digest)
+        return self._catalog.path_with_hash(digest)
 
     def is_library_file(self, path: str | os.PathLike) -> bool:
         """True when ``path`` is an indexed video, by its indexed name or its link target (for serving files)."""
-        return any(self.catalog.is_indexed_file(name) for name in stored_names(path))
+        return any(self._catalog.is_indexed_file(name) for name in stored_names(path))
 
     def segment(self, segment_id: int) -> SegmentRow:
         """The segment with this id and its video. Raises KeyError if there is none."""
-        return self.catalog.segment_row(segment_id)
+        return self._catalog.segment_row(segment_id)
 
     def segment_at(self, path: str | os.PathLike, t: float) -> SegmentRow | None:
         """The segment of the indexed video at ``path`` that contains ``t`` seconds, or None."""
-        return next(filter(None, (self.catalog.segment_at(name, t) for name in stored_names(path))), None)
+        return next(filter(None, (self._catalog.segment_at(name, t) for name in stored_names(path))), None)
 
     def segment_vector(self, segment_id: int) -> np.ndarray:
         """The stored (D,) float32 unit embedding of a segment. Raises KeyError if there is none."""
-        return self.catalog.segment_vector(segment_id)
+        return self._catalog.segment_vector(segment_id)
 
     def video_moments(self, paths: list[Path], per_video: int = 12) -> list[Hit]:
         """The first ``per_video`` segments of each indexed video at ``paths``, as hits in time order
         (ranked 1.. across the videos, in the order of ``paths``; unknown paths give none)."""
         names = list(dict.fromkeys(Path(n) for p in paths for n in stored_names(p)))
-        return [Hit.of_segment(row, rank) for rank, row in enumerate(self.catalog.video_segments(names, per_video), 1)]
+        return [Hit.of_segment(row, rank) for rank, row in enumerate(self._catalog.video_segments(names, per_video), 1)]
 
     def servable_video(self, video_id: int) -> Path:
         """The file of video ``video_id`` if it may be served now (:mod:`.media.servable`: in the catalog, a regular
         file, the file that was indexed), every link resolved. Raises NotServableError."""
-        return servable_file(self.catalog.video_record(video_id, missing_ok=True), video_id)
+        return servable_file(self._catalog.video_record(video_id, missing_ok=True), video_id)
 
     def thumbnail(self, segment_id: int, max_side: int = 320, *, checked: bool = False) -> Path:
         """A cached JPEG (longest side ``max_side`` pixels) of a frame inside the segment
