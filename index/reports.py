@@ -225,7 +225,9 @@ class SearchTuning:
     """How a library's IVF index is searched, as the tuner measured it (:mod:`.vectors.tune`):
     ``nprobe`` lists probed, ``rerank`` R (R x k candidates re-scored exactly; 0: off), the
     recall@10 and p50 (ms, one query, one thread) measured at them on ``queries`` of the
-    library's own vectors, and what was asked: ``target_recall`` or ``max_ms``."""
+    library's own vectors, each searching the other videos (its own video left out of its truth
+    and its result; before issue 30's fix, only itself), and what was asked: ``target_recall``
+    or ``max_ms``."""
 
     nprobe: int
     rerank: int
