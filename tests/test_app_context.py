@@ -160,7 +160,7 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
 
     with Library.open(library) as lib:
         rows = catalog_of(lib).segment_rows(list(catalog_of(lib).segment_ids()))
-        video = sorted(lib.video_paths())[0]
+        video = sorted(lib.shelf.video_paths())[0]
     expected = sorted((r.start_s, r.segment_id) for r in rows.values() if r.path == video)
     moments = ctx.new_moments([video, library / "not-a-video.mp4"])
     assert [(m.start_s, m.segment_id) for m in moments] == expected[:12] and len(expected) > 1
@@ -169,7 +169,7 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
 
 def test_playable_only_library_files(ctx):
     m = ctx.search("a bicycle", 1)[0]
-    assert ctx.playable(m.video_id) == Path(m.path).resolve()  # the library's rule: Library.servable_video
+    assert ctx.playable(m.video_id) == Path(m.path).resolve()  # the library's rule: Library.shelf.servable_video
     with pytest.raises(InputError, match="Video 999999 is not in the library"):
         ctx.playable(999_999)
 

@@ -270,12 +270,12 @@ def test_every_segment_has_its_thumbnail_from_indexing_showing_the_decoded_momen
 
     key = load_key(library)
     with Library.open(library) as lib:
-        rows = [lib.segment(int(sid)) for sid in catalog_of(lib).segment_ids()]
+        rows = [lib.shelf.segment(int(sid)) for sid in catalog_of(lib).segment_ids()]
         assert len(rows) >= 10
         for row in rows:
             made = library / "thumbs" / thumbnail_name(key, row.segment_id)
             assert made.is_file(), row
-            assert lib.thumbnail(row.segment_id) == made  # served as is: no decoding
+            assert lib.shelf.thumbnail(row.segment_id) == made  # served as is: no decoding
             picture = Image.open(made).convert("RGB")
             assert max(picture.size) <= 320
             # a frame of this segment: the nearest of 24 decoded across it (the encoder's frames are

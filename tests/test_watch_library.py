@@ -114,7 +114,7 @@ def test_copy_rename_move_delete_keep_the_library_current(tmp_path):
         assert set(rows(lib)) == {a / "sub2" / "other.mp4"}
     assert adder.total("indexed") == 2  # the watcher stopped: every batch's report is in
     ids = np.sort(np.array(other[1]))
-    _, found = lib.search_segments(lib.segment_vector(int(ids[0]))[None, :], lib.stats().vectors)
+    _, found = lib.search_segments(lib.shelf.segment_vector(int(ids[0]))[None, :], lib.stats().vectors)
     assert set(ids) <= set(found[0].tolist())  # the moved video's vectors still answer searches
 
 

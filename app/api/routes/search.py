@@ -135,7 +135,7 @@ def library_example(services: Services, req: SearchRequest) -> tuple[Path | None
     if video_id is None:
         return None, {}
     try:
-        path = services.ctx.library().servable_video(video_id)
+        path = services.ctx.library().shelf.servable_video(video_id)
     except NotServableError as exc:
         raise ApiError(404, str(exc)) from None
     return path, example_options(req, *span)
