@@ -50,8 +50,12 @@ class IngestProgress:
 
     @property
     def eta_s(self) -> float | None:
-        """Wall seconds left at the measured rate; None before there is a rate."""
-        return (self.total_s - self.done_s) / self.rate if self.rate > 0 else None
+        """Wall seconds left at the measured rate; None before there is a rate; 0.0 once every
+        video is done (the seconds are summed in the order files finish, so ``total_s - done_s``
+        may be a rounding error away from zero)."""
+        if self.videos_total and self.videos_done >= self.videos_total:
+            return 0.0
+        return max(0.0, self.total_s - self.done_s) / self.rate if self.rate > 0 else None
 
 
 class SecondsTally:
