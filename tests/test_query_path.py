@@ -183,6 +183,8 @@ def test_serve_answers_text_searches_while_it_loads(library: Path, tmp_path: Pat
                 time.sleep(0.1)
             assert got.status_code == 200, got.text
             assert client.get(f"{url}/ready").status_code == 503 and startup.loading.app is None  # still loading
+            root_ready = client.get(url.removesuffix("/api/v1") + "/ready")  # says text searches answer
+            assert root_ready.status_code == 503 and root_ready.json() == {"ready": False, "text": True}
             same_ranking(got.json()["hits"], want[QUERIES[0]])
             posted = client.post(f"{url}/search", json={"query": QUERIES[1], "k": 10, "mode": "visual"})
             same_ranking(posted.json()["hits"], want[QUERIES[1]])

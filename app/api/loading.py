@@ -5,8 +5,8 @@ Until `Loading.switch` hands over to the full app (API + page), it answers:
 
 - ``GET /api/v1/health``: 200 ``{"status": "ok", "version", "pid"}`` (the process is alive);
 - ``GET /api/v1/ready``: 503 ``{"ready": false, "checks": {"page": false}, "detail": {...}}``
-  and ``GET /ready``: 503 ``{"ready": false, "text": false}`` (the same bodies as the full app's
-  routes before its model is loaded);
+  and ``GET /ready``: 503 ``{"ready": false, "text": <whether text searches are answered>}``
+  (the same bodies as the full app's routes before its model is loaded);
 - ``GET /``: a small "Loading the model…" page that reloads itself every 2 s;
 - ``GET|POST /api/v1/search``, once `answer_searches` gave it an app: that app's answer (a text
   search over the library's torch-free query model, the full API's route and JSON);
@@ -115,7 +115,7 @@ class Loading:
             body = {"ready": False, "checks": {"page": False}, "detail": {"page": LOADING}}
             await _send(send, 503, "application/json", body)
         elif path == "/ready":
-            await _send(send, 503, "application/json", {"ready": False, "text": False})
+            await _send(send, 503, "application/json", {"ready": False, "text": self.search is not None})
         elif path == "/" and scope.get("method") in ("GET", "HEAD"):
             await _send(send, 200, "text/html; charset=utf-8", PAGE)
         else:
