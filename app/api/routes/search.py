@@ -86,7 +86,7 @@ def answer(services: Services, query: str | None, mode: str, req, run, what: str
         hits: list[Hit] = run()
     took = (time.perf_counter() - start) * 1000
     observe_search(mode, spent)
-    info = services.ctx.library().encoder_info()
+    info = services.ctx.library().encoder_in_use()  # the one this search used (no catalog query)
     return SearchResponse(
         query=query,
         mode=mode,
@@ -244,17 +244,23 @@ def router(services: Services) -> APIRouter:
             raise ApiError(422, "The body must be JSON (or multipart/form-data with an image or clip).") from None
         return await run_in_threadpool(run_search, validated(body, CompoundSearchRequest))
 
+    # async routes that hand the search to one worker thread: a sync route costs three thread
+    # hops (its dependencies, the function, the response's validation: FastAPI runs each of them
+    # in the pool), each a wake-up on a busy host
     @r.get("/search", response_model=SearchResponse, summary="Search (query parameters)")
-    def search_get(req: Annotated[SearchRequest, Query()]) -> SearchResponse:
+    async def search_get(req: Annotated[SearchRequest, Query()]) -> SearchResponse:
         """The same search as ``POST /search`` (but an uploaded example), its fields as query parameters."""
-        return run_search(req)
+        return await run_in_threadpool(run_search, req)
 
-    @r.get("/moments/{segment_id}/similar", response_model=SearchResponse, summary="More like this moment")
-    def similar(segment_id: int, req: Annotated[SimilarRequest, Query()]) -> SearchResponse:
-        """Moments nearest to the stored vector of ``segment_id`` (itself left out)."""
+    def run_similar(segment_id: int, req: SimilarRequest) -> SearchResponse:
         segment_row(services, segment_id)  # 404 for an unknown moment
         filters = filters_of(req)
         run = lambda: ctx.similar(segment_id, req.k, filters, req.offset, thumbnails=False)
         return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
+
+    @r.get("/moments/{segment_id}/similar", response_model=SearchResponse, summary="More like this moment")
+    async def similar(segment_id: int, req: Annotated[SimilarRequest, Query()]) -> SearchResponse:
+        """Moments nearest to the stored vector of ``segment_id`` (itself left out)."""
+        return await run_in_threadpool(run_similar, segment_id, req)
 
     return r
