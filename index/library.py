@@ -58,8 +58,6 @@ class Library:
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
         self.lock, self.jobs, self.keys = self._write_lock.lock, self._catalog.jobs, self._catalog.keys
         self._encoder, self._encoder_lock, self._writing, self._run_only = encoder, threading.Lock(), False, False
-        self._in_use: dict | None = None  # encoder_in_use's record (None: read it), forgotten when the index changes
-        self._in_use_lock = threading.Lock()
         self._text = TextQueries(self.path / QUERY_MODEL_DIR, self._catalog.encoder_info, self.encoder)
         self._cancel = threading.Event()
         self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
@@ -101,7 +99,6 @@ class Library:
         """Reload the vectors (and after another process's ``reindex``, the text tower and the
         encoder) when stale; cheap when not."""
         if not self._writing and self._store.is_stale():
-            self._forget_encoder_in_use()
             with self._encoder_lock:
                 info = self._catalog.encoder_info()
                 if self._text.changed(info) and self._encoder is not None and EncoderInfo.of(self._encoder) != info:
@@ -119,29 +116,14 @@ class Library:
                 yield
             finally:
                 self._writing = False
-                self._forget_encoder_in_use()  # a first video or a reindex records another encoder
                 if self._run_only:  # a cancelled job: the next run goes ahead
                     self._run_only = False
                     self._cancel.clear()
 
-    def encoder_info(self) -> dict | None:
-        """The recorded ``EncoderInfo.to_dict()``; None before the first video."""
-        info = self._catalog.encoder_info()
+    def encoder_info(self, *, in_use: bool = False) -> dict | None:
+        """The recorded ``EncoderInfo.to_dict()``, None before the first video; ``in_use``: searches' (no query)."""
+        info = self._text.in_use() if in_use else self._catalog.encoder_info()
         return None if info is None else info.to_dict()
-
-    def encoder_in_use(self) -> dict | None:
-        """``encoder_info()`` as of this process's last :meth:`refresh` or write: the encoder its
-        searches use, read from the catalog once per index version (a search's answer names it
-        with no query of its own). None before the first video (then read at every call)."""
-        with self._in_use_lock:
-            if self._in_use is None:
-                info = self._catalog.encoder_info()
-                self._in_use = None if info is None else info.to_dict()
-            return None if self._in_use is None else dict(self._in_use)
-
-    def _forget_encoder_in_use(self) -> None:
-        with self._in_use_lock:
-            self._in_use = None
 
     def embed_dim(self) -> int | None:
         return self._catalog.embed_dim()
