@@ -127,14 +127,14 @@ class AppContext(SearchService):
 
     def playable(self, video_id: int, *, browser: bool = True) -> Path:
         """The file to send for video ``video_id``: only a video the library may serve now
-        (``Library.servable_video``: in the catalog, a regular file, the file that was indexed);
+        (``Library.shelf.servable_video``: in the catalog, a regular file, the file that was indexed);
         with ``browser``, a browser-playable copy for AVI/MKV (`app.media`).
 
         Raises InputError otherwise (the reason in words)."""
         from tempme.app.media import playable_file
 
         try:
-            path = self.library().servable_video(int(video_id))
+            path = self.library().shelf.servable_video(int(video_id))
         except NotServableError as e:
             raise InputError(str(e)) from None
         return playable_file(path, self.remux_dir) if browser else path
@@ -156,7 +156,7 @@ class AppContext(SearchService):
 
     def video_paths(self) -> list[Path]:
         """Every indexed video of the library."""
-        return self.library().video_paths()
+        return self.library().shelf.video_paths()
 
     # -- adding videos ----------------------------------------------------------------------
 
@@ -171,7 +171,7 @@ class AppContext(SearchService):
             if encoder is None:
                 raise no_encoder(self.library_dir)
             spec = dict(model=encoder.model, pretrained=encoder.pretrained, adapter=encoder.adapter)
-        before = set(lib.video_paths())
+        before = set(lib.shelf.video_paths())
         try:  # the library's own encoder; the write lock is held for this run only
             report = lib.add(paths, progress=progress, wait=wait, **spec)
         except LibraryBusyError:
@@ -183,7 +183,7 @@ class AppContext(SearchService):
                 raise
             logger.info("first-run encoder refused: %s", e)
             raise InputError(f"Cannot load {encoder.model} with weights {Path(encoder.pretrained).name}: {e}") from None
-        added = [p for p in lib.video_paths() if is_under(p, paths)]
+        added = [p for p in lib.shelf.video_paths() if is_under(p, paths)]
         self.last_add = summarize_report(report)
         logger.info("page add: %s", report.summary())
         return AddResult(self.last_add, tuple(p for p in added if p not in before))
@@ -213,11 +213,11 @@ class AppContext(SearchService):
         lib = self.library(create=encoder is not None)
         if lib.encoder_info() is None and encoder is None:
             raise no_encoder(self.library_dir)
-        staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
+        staged = stage_uploads(files, self.uploads_dir, lib.shelf.path_with_hash)
         try:
             result = self._index(staged.stored, progress, encoder)
         except InputError:
-            remove_unindexed(staged.stored, lib.is_library_file)
+            remove_unindexed(staged.stored, lib.shelf.is_library_file)
             raise
         if staged.rejected:
             result = replace(result, summary=result.summary + " Not added: " + " ".join(staged.rejected))
@@ -244,7 +244,7 @@ class AppContext(SearchService):
         lib = self.library()
         if lib.encoder_info() is None:
             raise no_encoder(self.library_dir)
-        staged = stage_uploads(files, self.uploads_dir, lib.path_with_hash)
+        staged = stage_uploads(files, self.uploads_dir, lib.shelf.path_with_hash)
         if staged.rejected:
             logger.info("upload: not added: %s", " ".join(staged.rejected))
         return staged.stored

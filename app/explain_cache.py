@@ -40,10 +40,10 @@ def explain_picture(lib: Library, segment_id: int, name: str, folder: Path) -> P
     from tempme.weights import WeightsUnavailableError
 
     try:
-        row = lib.segment(int(segment_id))
+        row = lib.shelf.segment(int(segment_id))
     except (KeyError, TypeError, ValueError):
         raise InputError(f"This moment of {name} is no longer in the library (re-indexed or removed).") from None
-    if not lib.is_library_file(row.path):
+    if not lib.shelf.is_library_file(row.path):
         raise InputError(f"{row.path.name} is not (or no longer) in the library.")
     stamp = row.path.stat()
     key = json.dumps(

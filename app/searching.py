@@ -47,7 +47,7 @@ class SearchService:
         out = []
         for hit in hits:
             try:
-                thumb = str(lib.thumbnail(hit.segment_id))
+                thumb = str(lib.shelf.thumbnail(hit.segment_id))
             except Exception as e:  # a broken or vanished file must not lose the hit
                 logger.warning("no thumbnail for segment %d: %s", hit.segment_id, e)
                 thumb = None
@@ -150,7 +150,7 @@ class SearchService:
         indexing encodes a segment (its stored vector when the span is one), the video itself
         left out. Raises InputError for a video not in the library or a span outside it."""
         lib = self._searchable()
-        if not lib.is_library_file(video):
+        if not lib.shelf.is_library_file(video):
             raise InputError(f"{Path(video).name} is not (or no longer) in the library.")
         try:
             start, end = float(start_s), float(end_s)
@@ -167,7 +167,7 @@ class SearchService:
         k, segment_id = clean_k(k), clean_segment_id(segment_id)
         lib = self._searchable()
         try:
-            vec = lib.segment_vector(segment_id)
+            vec = lib.shelf.segment_vector(segment_id)
         except (KeyError, TypeError, ValueError):
             raise InputError(f"Segment {segment_id} is not in the library (re-indexed or removed).") from None
         hits = lib.search_vector(vec, k, offset=offset, exclude_segment=int(segment_id), filters=filters)
@@ -177,7 +177,7 @@ class SearchService:
         """The moments of ``videos`` (e.g. just added), each video's first ``per_video`` in time
         order, with thumbnails; only indexed library videos are shown."""
         lib = self.library()
-        return self._with_thumbnails(lib, lib.video_moments([Path(v) for v in videos], per_video))
+        return self._with_thumbnails(lib, lib.shelf.video_moments([Path(v) for v in videos], per_video))
 
     def folder_choices(self) -> list[str]:
         """The library's folders, short (``videos``, ``videos/edge``): choices for the folder filter."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tempme.index import IndexReport, LibraryStats, TextKind, plural, printable
+from tempme.index import SEARCH_MODES, IndexReport, LibraryStats, TextKind, plural, printable
 
 
 def bold_count(n: int, noun: str) -> str:
@@ -76,12 +76,17 @@ def front_info(stats: LibraryStats | None) -> dict:
     """What front ends say beside results (the API's ``/info``): ``weights`` (random / named /
     file / unknown), ``weights_warning`` (for random weights, or None), ``modes`` (those the
     library has data for: ``speech`` / ``text`` once transcripts / on-screen text exist),
-    ``videos``. ``stats`` None: no library yet."""
+    ``videos``. ``stats`` None: no library yet. The modes keep :data:`SEARCH_MODES`' order
+    whatever order the catalog lists its text kinds in: the page's radio is built with that order,
+    and with its choices reordered by an update Gradio 6.31's page sent the value at the same
+    position among the first choices (``speech`` clicked, ``text`` searched)."""
     if stats is None:
         return {"weights": "unknown", "weights_warning": None, "modes": ["all", "visual"], "videos": 0}
     return {
         "weights": stats.weights,
         "weights_warning": stats.weights_warning,
-        "modes": ["all", "visual"] + [TextKind(k).mode.value for k in stats.text_kinds],
+        "modes": [
+            m for m in SEARCH_MODES if m in {"all", "visual", *(TextKind(k).mode.value for k in stats.text_kinds)}
+        ],
         "videos": stats.videos,
     }

@@ -95,12 +95,12 @@ def like_this(lib: Library, k: int) -> list[dict]:
     """ "More like this" from the first segment of each video (itself excluded), judged by the
     library against its video null."""
     out, seen = [], set()
-    for path in lib.video_paths():
-        row = lib.segment_at(path, 0.0)
+    for path in lib.shelf.video_paths():
+        row = lib.shelf.segment_at(path, 0.0)
         if row is None or row.video_id in seen:
             continue
         seen.add(row.video_id)
-        hits = lib.search_vector(lib.segment_vector(row.segment_id), k=k, exclude_segment=row.segment_id)
+        hits = lib.search_vector(lib.shelf.segment_vector(row.segment_id), k=k, exclude_segment=row.segment_id)
         if hits:
             out.append({"query": f"like {path.name}", "top": hits[0].name, "same_video": hits[0].video_id == row.video_id,
                         "cosine": float(hits[0].score), "p_value": hits[0].p_value,

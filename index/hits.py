@@ -201,7 +201,7 @@ class Hit:
     """One search result: the moment ``[start_s, end_s)`` s of the video at ``path``, and why it matched.
 
     ``segment_id`` is the moment's best segment (its FAISS id); ``thumbnail`` is a JPEG of that
-    moment once the app has made one (``Library.thumbnail``), else None.
+    moment once the app has made one (``Library.shelf.thumbnail``), else None.
 
     ``score`` is what ranked it: the cosine similarity in ``visual`` mode, the full-text relevance
     in ``speech`` / ``text`` mode, the reciprocal-rank-fusion score in ``all`` mode. The evidence:

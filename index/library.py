@@ -1,50 +1,44 @@
 """A video library: a thin facade that opens the catalog and the vectors, holds the write lock
 (:class:`~.catalog.WriteLock`) and delegates to the rooms (:mod:`.ingest`, :mod:`.enrich`,
-:mod:`.query`, :mod:`.media`). Searches never take the lock; they see an indexer's videos when it
-saves its index (every few videos and at the end). docs/library.md describes every method.
+:mod:`.query`, :mod:`.export`); its ``shelf`` (:mod:`.shelf`) looks up what it holds. Searches
+never take the lock; they see an indexer's videos when it saves its index (every few videos and
+at the end). docs/library.md describes every method.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import warnings
 from contextlib import contextmanager
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
-from tempme.index import (
-    EnrichReport,
-    Hit,
-    IndexReport,
-    LibraryStats,
-    ProgressFn,
-    Query,
-    ReindexReport,
-    SearchFilters,
-    SearchMode,
-    SortOrder,
-    VideoRecord,
-    stored_names,
-)  # fmt: skip
-from tempme.index.catalog import Catalog, EncoderInfo, SegmentRow, WriteLock, locate, read_only, sqlite_url
+from tempme.index import EnrichReport, Hit, IndexReport, LibraryStats, ProgressFn, ReindexReport
+from tempme.index.catalog import Catalog, EncoderInfo, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
-from tempme.index.media import KEY_NAME, Thumbnails, load_key, purge_legacy, servable_file
 from tempme.index.query import Searchable, TextQueries, apply_search_threads, search, search_vector, warm
+from tempme.index.shelf import FORMER_LIBRARY_METHODS, Shelf
 from tempme.index.vectors import FaissStore, runner_for
 
-if TYPE_CHECKING:  # the export room imports tempme.video (torch): only when a library exports
+if TYPE_CHECKING:  # annotations only; the export room imports tempme.video (torch): only when a library exports
+    from tempme.index import Query, SearchFilters, SearchMode, SortOrder
     from tempme.index.export import ExportOptions, ExportReport
     from tempme.index.query import CompoundQuery
 
 log = logging.getLogger(__name__)
 Wait = bool | float  # for another writer: False (fail at once), True (forever) or seconds
+# deprecated names (issue 21) -> where they live now: the lookups moved to Library.shelf; the parts are internal
+MOVED = {"catalog": "_catalog", "store": "_store", "query": "_text.query"} | {
+    name: f"shelf.{name}" for name in FORMER_LIBRARY_METHODS
+}
 
 
 class Library:
     """Use :meth:`open`. ``path``, ``database_url`` (its catalog), ``read_only``, ``lock`` (the write lock),
+    ``shelf`` (:class:`~.shelf.Shelf`: its videos, segments, served files and thumbnails, read-only),
     ``jobs`` and ``keys`` (the API's jobs and keys in the catalog: :class:`~.catalog.JobBoard`, :class:`~.catalog.KeyRing`)."""
 
     def __init__(self, path: Path, *, database_url: str | None = None, index_params=None, encoder=None) -> None:
@@ -57,16 +51,13 @@ class Library:
         self._store = FaissStore(self.path, self._catalog, index_params)
         self._write_lock = WriteLock(self._catalog.engine, self.path, self.read_only)
         self.lock, self.jobs, self.keys = self._write_lock.lock, self._catalog.jobs, self._catalog.keys
+        self.shelf = Shelf(self.path, self._catalog, writable=not self.read_only)
         self._encoder, self._encoder_lock, self._writing, self._run_only = encoder, threading.Lock(), False, False
         self._text = TextQueries(self.path / QUERY_MODEL_DIR, self._catalog.encoder_info, self.encoder)
         self._cancel = threading.Event()
-        self._thumbs = Thumbnails(self.thumbnail_dir, load_key(self.path, writable=not self.read_only))
         self._searchable = Searchable(self.path, self._catalog, self._store, lambda: self._text.query, encoder=self.encoder)  # fmt: skip
-        self._target = IngestTarget(
-            self.path, self._catalog, self._store, self._cancel, self._thumbs.drop, self._thumbs.put
-        )
-        if not self.read_only:
-            purge_legacy(self.thumbnail_dir)
+        thumbs = self.shelf.thumbnails
+        self._target = IngestTarget(self.path, self._catalog, self._store, self._cancel, thumbs.drop, thumbs.put)
         self._load()
 
     @classmethod
@@ -74,7 +65,7 @@ class Library:
         cls, path: Path, create: bool = False, *, database_url: str | None = None, index_params=None, encoder=None
     ) -> Library:
         """Open (``create``: make) the library at ``path``, migrating its catalog (:func:`~.catalog.locate`)."""
-        url = locate(Path(path).expanduser(), database_url, create, more_files=(KEY_NAME,))  # wrong kinds: one line
+        url = locate(Path(path).expanduser(), database_url, create, more_files=Shelf.FILES)  # wrong kinds: one line
         return cls(Path(path).expanduser(), database_url=url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:
@@ -236,75 +227,19 @@ class Library:
         return search_vector(self._searchable, vec, k, offset=offset, per_video=per_video, filters=filters,
                              exclude_segment=exclude_segment)  # fmt: skip
 
-    def video_moments(self, paths: list[Path], per_video: int = 12) -> list[Hit]:
-        """The first ``per_video`` segments of each indexed video at ``paths``, as hits in time order."""
-        names = list(dict.fromkeys(Path(n) for p in paths for n in stored_names(p)))
-        return [Hit.of_segment(row, rank) for rank, row in enumerate(self._catalog.video_segments(names, per_video), 1)]
-
     def search_segments(self, vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw vector search: (Q, D) -> scores (Q, K), segment ids (Q, K) (-1 where none)."""
         self.refresh()
         return self._store.search(vecs, k)
-
-    def segment_vector(self, segment_id: int) -> np.ndarray:
-        """The stored (D,) embedding of a segment. Raises KeyError if there is none."""
-        return self._catalog.segment_vector(segment_id)
-
-    def video_path(self, video_id: int) -> Path:
-        """Raises KeyError for an unknown id."""
-        return self._catalog.video_path(video_id)
-
-    def videos(self, offset: int = 0, limit: int = 50) -> tuple[int, list[VideoRecord]]:
-        """(how many videos, indexed or failed; those ``offset`` to ``offset + limit`` by path)."""
-        return self._catalog.video_total(), self._catalog.video_records(offset, limit)
-
-    def servable_video(self, video_id: int) -> Path:
-        """The file of video ``video_id`` if it may be served now (:mod:`.media.servable`: in the catalog, a regular
-        file, the file that was indexed). Raises NotServableError."""
-        return servable_file(self._catalog.video_record(video_id, missing_ok=True), video_id)
-
-    def path_with_hash(self, digest: str) -> Path | None:
-        """An indexed video whose bytes have this :func:`~.media.files.content_hash`, or None."""
-        return self._catalog.path_with_hash(digest)
-
-    def segment_at(self, path: str | os.PathLike, t: float) -> SegmentRow | None:
-        """The segment of the indexed video at ``path`` that contains ``t`` seconds, or None."""
-        return next(filter(None, (self._catalog.segment_at(name, t) for name in stored_names(path))), None)
-
-    def segment(self, segment_id: int) -> SegmentRow:
-        """The segment with this id and its video. Raises KeyError if there is none."""
-        return self._catalog.segment_row(segment_id)
-
-    def video_paths(self) -> list[Path]:
-        """Every indexed video, sorted."""
-        return self._catalog.indexed_paths()
-
-    def is_library_file(self, path: str | os.PathLike) -> bool:
-        """True when ``path`` is an indexed video, by its indexed name or its link target (for serving files)."""
-        return any(self._catalog.is_indexed_file(name) for name in stored_names(path))
-
-    @property
-    def thumbnail_dir(self) -> Path:
-        return self.path / "thumbs"
-
-    def thumbnail(self, segment_id: int, max_side: int = 320, *, checked: bool = False) -> Path:
-        """A cached JPEG inside the segment (:mod:`.media.thumbnails`); KeyError for an unknown one. ``checked``:
-        made only from a servable file (:meth:`servable_video`; NotServableError otherwise)."""
-        row = self.segment(segment_id)
-        path = self.servable_video(row.video_id) if checked else row.path
-        return self._thumbs.get(row.segment_id, path, row.start_s, row.end_s, max_side)
 
     def stats(self) -> LibraryStats:
         self.refresh()
         return LibraryStats.of(self.path, self._catalog.counts(), self._store, self.encoder_info(), self._text.state(),
                                folders=self._catalog.folders())  # fmt: skip
 
-    # the parts were public until the rooms; deprecated: use the methods above
-    catalog = property(lambda self: self._deprecated("catalog", self._catalog))
-    store = property(lambda self: self._deprecated("store", self._store))
-    query = property(lambda self: self._deprecated("query", self._text.query))
-
-    @staticmethod
-    def _deprecated(name: str, part: object) -> object:
-        warnings.warn(f"Library.{name} is internal: use its methods or tempme.index's names", DeprecationWarning, 3)
-        return part
+    def __getattr__(self, name: str) -> object:  # asked only for what is not an attribute: the moved names
+        if name not in MOVED:
+            raise AttributeError(f"'Library' object has no attribute {name!r}")
+        new = f"Library.{MOVED[name]}" if name in FORMER_LIBRARY_METHODS else "its methods or tempme.index's names"
+        warnings.warn(f"Library.{name} is deprecated: use {new}", DeprecationWarning, 2)  # once per calling line
+        return attrgetter(MOVED[name])(self)

@@ -50,8 +50,12 @@ class IngestProgress:
 
     @property
     def eta_s(self) -> float | None:
-        """Wall seconds left at the measured rate; None before there is a rate."""
-        return (self.total_s - self.done_s) / self.rate if self.rate > 0 else None
+        """Wall seconds left at the measured rate; None before there is a rate; 0.0 once every
+        video is done (the seconds are summed in the order files finish, so ``total_s - done_s``
+        may be a rounding error away from zero)."""
+        if self.videos_total and self.videos_done >= self.videos_total:
+            return 0.0
+        return max(0.0, self.total_s - self.done_s) / self.rate if self.rate > 0 else None
 
 
 class SecondsTally:
@@ -225,7 +229,9 @@ class SearchTuning:
     """How a library's IVF index is searched, as the tuner measured it (:mod:`.vectors.tune`):
     ``nprobe`` lists probed, ``rerank`` R (R x k candidates re-scored exactly; 0: off), the
     recall@10 and p50 (ms, one query, one thread) measured at them on ``queries`` of the
-    library's own vectors, and what was asked: ``target_recall`` or ``max_ms``."""
+    library's own vectors, each searching the other videos (its own video left out of its truth
+    and its result; before issue 30's fix, only itself), and what was asked: ``target_recall``
+    or ``max_ms``."""
 
     nprobe: int
     rerank: int

@@ -14,5 +14,5 @@ bash scripts/install_espeak.sh
 bash scripts/install_postgres.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=25 "$@"
 bash scripts/test_compat.sh

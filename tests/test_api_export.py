@@ -112,7 +112,7 @@ def fetch_clip(client, segment_id: int, tmp_path, **params):
 
 def test_clip_has_the_promised_span_and_leaves_nothing_behind(client, order_library, tmp_path) -> None:
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "tempme-api-export-*")))
-    hit = order_library.segment(order_library.search("kettle", 1, mode="speech")[0].segment_id)  # its span
+    hit = order_library.shelf.segment(order_library.search("kettle", 1, mode="speech")[0].segment_id)  # its span
     stem = hit.path.stem
     name, mode, t, duration, audio = fetch_clip(client, hit.segment_id, tmp_path, pad=0.5, mode="exact")
     assert re.fullmatch(rf"{stem}_\d\d-\d\d-\d\d-\d\d\.mp4", name) and mode == "exact" and audio
@@ -156,7 +156,7 @@ def test_timeline_of_segment_ids(client, order_library) -> None:
     r = client.post("timeline", json={"segment_ids": ids, "format": "edl", "order": "time"})
     assert r.status_code == 200 and 'filename="tempme-moments.edl"' in r.headers["content-disposition"]
     edl = list(otio.adapters.read_from_string(r.text, adapter_name="cmx_3600", rate=FPS).find_clips())
-    segments = sorted((str(s.path), s.start_s) for s in map(order_library.segment, ids))  # order=time
+    segments = sorted((str(s.path), s.start_s) for s in map(order_library.shelf.segment, ids))  # order=time
     assert [c.source_range.start_time.value for c in edl] == [round(t * FPS) for _, t in segments]
     problem_of(client.post("timeline", json={"segment_ids": [ids[0], 999999]}), 404)
     problem_of(client.post("timeline", json={"segment_ids": []}), 422)

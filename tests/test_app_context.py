@@ -160,7 +160,7 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
 
     with Library.open(library) as lib:
         rows = catalog_of(lib).segment_rows(list(catalog_of(lib).segment_ids()))
-        video = sorted(lib.video_paths())[0]
+        video = sorted(lib.shelf.video_paths())[0]
     expected = sorted((r.start_s, r.segment_id) for r in rows.values() if r.path == video)
     moments = ctx.new_moments([video, library / "not-a-video.mp4"])
     assert [(m.start_s, m.segment_id) for m in moments] == expected[:12] and len(expected) > 1
@@ -169,7 +169,7 @@ def test_new_moments_are_the_videos_segments_in_time_order(ctx, library):
 
 def test_playable_only_library_files(ctx):
     m = ctx.search("a bicycle", 1)[0]
-    assert ctx.playable(m.video_id) == Path(m.path).resolve()  # the library's rule: Library.servable_video
+    assert ctx.playable(m.video_id) == Path(m.path).resolve()  # the library's rule: Library.shelf.servable_video
     with pytest.raises(InputError, match="Video 999999 is not in the library"):
         ctx.playable(999_999)
 
@@ -316,3 +316,18 @@ def test_searches_run_while_the_page_adds_videos(ctx, tmp_path):
     after = ctx.search("fire", 50, SearchFilters(folder=str(ctx.uploads_dir)))
     new = {Path(m.path).name for m in after} - {Path(m.path).name for m in before}
     assert new == {"fire.mp4"}  # stored under its own name
+
+
+def test_front_modes_keep_the_search_modes_order():
+    """The page's Match radio is built with SEARCH_MODES' order; the modes a library offers keep it
+    whatever order its text kinds come in (reordered choices made Gradio 6.31's page search
+    ``text`` when ``speech`` was clicked: test_browser_compound caught it)."""
+    from tempme.app.status import front_info
+    from tempme.index import SEARCH_MODES, LibraryStats
+
+    for kinds, expected in [((), ["all", "visual"]), (("ocr",), ["all", "visual", "text"]),
+                            (("ocr", "speech"), ["all", "visual", "speech", "text"]),
+                            (("speech", "ocr"), ["all", "visual", "speech", "text"])]:  # fmt: skip
+        stats = LibraryStats(Path("lib"), 1, 1, 0, [], "flat", 1, 1, None, None, text_kinds=list(kinds))
+        modes = front_info(stats)["modes"]
+        assert modes == expected and modes == [m for m in SEARCH_MODES if m in modes]

@@ -63,7 +63,8 @@ def test_every_hit_carries_its_confidence_and_the_p_value_of_the_stored_null(lib
         assert h.to_dict()["confidence"] == expected and h.to_dict()["p_value"] == pytest.approx(p)
     # "more like this" is judged against the video null
     video = _nulls(library)["video"].scores
-    similar = library.search_vector(library.segment_vector(hits[0].segment_id), 3, exclude_segment=hits[0].segment_id)
+    first = hits[0].segment_id
+    similar = library.search_vector(library.shelf.segment_vector(first), 3, exclude_segment=first)
     assert all(h.p_value == pytest.approx(_p(h.visual_score, video)) for h in similar)
 
 

@@ -87,6 +87,11 @@ def test_same_library_on_sqlite_and_postgresql(pg_url, tmp_path) -> None:
         ha = [(h.path.name, h.start_s, round(h.score, 5)) for h in libs["sqlite"].search(q, 10)]
         hb = [(h.path.name, h.start_s, round(h.score, 5)) for h in libs["postgresql"].search(q, 10)]
         assert ha == hb
+    for lib in libs.values():  # the tuner's segment -> video mapping: one video's segments, by its rows
+        with catalog_of(lib).session() as s:
+            rows = [(g.id, g.video_id) for g in s.scalars(select(Segment).order_by(Segment.id))]
+        seg, vid = catalog_of(lib).segment_videos(np.array([rows[-1][0], 10**9]))  # the last one's video; unknown id
+        assert list(zip(seg.tolist(), vid.tolist())) == [r for r in rows if r[1] == rows[-1][1]]
     again = Library.open(tmp_path / "postgresql", database_url=pg_url).add([folder], workers=1)
     assert again.indexed == 0 and again.skipped == 3
     for lib in libs.values():

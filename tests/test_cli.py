@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import typer
-from tempme.app.cli import COMMAND_MODULES, cli
+from tempme.app.cli import COMMAND_MODULES, cli, module_of
 from tempme.app.cli.options import DEFAULT_LIBRARY, library_dir
 from typer.testing import CliRunner
 
@@ -48,13 +48,30 @@ def test_every_module_command_is_registered():
     import importlib
 
     expected = set()
-    for name in COMMAND_MODULES:
-        expected |= set(importlib.import_module(name).COMMANDS)
+    for name, commands in COMMAND_MODULES.items():
+        assert tuple(importlib.import_module(name).COMMANDS) == commands  # what `main` dispatches on
+        expected |= set(commands)
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
     for command in expected:
         assert command in result.output
     assert {"index", "search", "serve", "train", "eval", "synth", "qa"} <= expected
+
+
+def test_the_console_script_imports_only_the_module_of_its_command():
+    assert module_of(["--library", "L", "-vv", "search", "a dog"]) == "tempme.app.cli.search"
+    assert module_of(["--library=L", "stats", "--json"]) == "tempme.app.cli.library"
+    assert module_of(["--help", "search"]) is None and module_of(["srch"]) is None and module_of([]) is None
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    modules = "import atexit, sys; atexit.register(lambda: print('MODULES', sorted(sys.modules)))\n"
+    one, whole = (
+        subprocess.run([sys.executable, "-c", code, "search", "--help"], capture_output=True, text=True, env=env)
+        for code in (modules + "from tempme.app.cli import main; main()", "from tempme.app.cli import cli; cli()")
+    )
+    help_text, loaded = one.stdout.split("MODULES")
+    assert help_text == whole.stdout and "--per-video" in help_text  # the same help as the whole app's
+    assert "'tempme.app.cli.search'" in loaded
+    assert "'tempme.app.cli.serve'" not in loaded and "'tempme.train.cli'" not in loaded
 
 
 def test_console_script_runs_without_touching_heavy_modules():

@@ -189,7 +189,7 @@ def test_second_indexer_exits_clearly_and_search_keeps_working(folder: Path, tmp
     searches = 0
     while a.poll() is None:  # searches while A indexes
         hits = lib.search("a man in a car", k=3)
-        assert hits and all(lib.is_library_file(h.path) for h in hits)
+        assert hits and all(lib.shelf.is_library_file(h.path) for h in hits)
         searches += 1
         time.sleep(0.5)
     assert a.returncode == 0 and searches > 0

@@ -174,7 +174,7 @@ def library(tmp_path_factory, photo):
 
 
 def _segments(lib: Library):
-    return [lib.segment(int(i)) for i in catalog_of(lib).segment_ids()]
+    return [lib.shelf.segment(int(i)) for i in catalog_of(lib).segment_ids()]
 
 
 def test_still_image_query_is_the_indexed_still_video(library, photo) -> None:
@@ -182,7 +182,7 @@ def test_still_image_query_is_the_indexed_still_video(library, photo) -> None:
     enc = lib.encoder()
     (still,) = [r for r in _segments(lib) if Path(r.path).name == "still.mp4"]
     q = encode_image(enc, photo)  # still mode: the picture as a motionless clip
-    assert float(q @ lib.segment_vector(still.segment_id)) >= 0.999
+    assert float(q @ lib.shelf.segment_vector(still.segment_id)) >= 0.999
     assert lib.search_vector(q, 1)[0].segment_id == still.segment_id
     first = lib.search(Query(image=photo), 1, mode="visual")[0]  # the same through the one entry point
     assert first.segment_id == still.segment_id and first.score >= 0.999
@@ -199,7 +199,7 @@ def test_clip_of_a_segments_frames_finds_that_segment(library, tmp_path) -> None
         clip = clip_frames(cut, enc.num_frames, enc.image_size)
         assert clip.whole and clip.frames.shape[0] == enc.num_frames
         q = encode_clip_frames(enc, clip.frames)
-        assert float(q @ lib.segment_vector(seg.segment_id)) >= 0.999
+        assert float(q @ lib.shelf.segment_vector(seg.segment_id)) >= 0.999
         first = lib.search(Query(clip=cut), 1, mode="visual")[0]  # a file outside the library: nothing left out
         assert first.segment_id == seg.segment_id and first.score >= 0.999
 
@@ -209,7 +209,7 @@ def test_span_over_a_segments_bounds_gives_its_vector(library) -> None:
     enc = lib.encoder()
     for seg in _segments(lib):
         clip = clip_frames(seg.path, enc.num_frames, enc.image_size, seg.start_s, seg.end_s)
-        cos = float(encode_clip_frames(enc, clip.frames) @ lib.segment_vector(seg.segment_id))
+        cos = float(encode_clip_frames(enc, clip.frames) @ lib.shelf.segment_vector(seg.segment_id))
         # a span covering the whole file is decoded as indexing decodes it: the stored vector;
         # any other span is decoded at the frames on screen (indexing: within one frame of them)
         assert cos >= (1 - 1e-5 if clip.whole else 0.999), (Path(seg.path).name, seg.start_s, cos)

@@ -174,9 +174,10 @@ def test_cli_explain_uses_the_library_segment(tmp_path):
     lib_dir = tmp_path / "lib"
     assert build_library(lib_dir, [clip], window_s=4.0).indexed == 1
     with Library.open(lib_dir) as lib:
-        row = lib.segment_at(clip, 6.0)
+        row = lib.shelf.segment_at(clip, 6.0)
         assert row is not None and row.start_s <= 6.0 < row.end_s
-        assert lib.segment_at(clip, 600.0) is None and lib.segment_at(CLIP, 6.0) is None  # past the end; not indexed
+        assert lib.shelf.segment_at(clip, 600.0) is None  # past the end
+        assert lib.shelf.segment_at(CLIP, 6.0) is None  # not indexed
     out = tmp_path / "seg.png"
     res = CliRunner().invoke(
         cli, ["--library", str(lib_dir), "explain", str(clip), "--at", "6", "-o", str(out), "--stage", "1"]

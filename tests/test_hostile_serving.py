@@ -151,7 +151,7 @@ def test_sigterm_stops_serve_mid_add_and_releases_port_lock_and_private_folder(t
     assert not private.exists()  # the private Gradio folder is gone
     lib = Library.open(library)
     assert np.array_equal(np.sort(index_ids(lib)), catalog_of(lib).segment_ids())
-    assert 1 <= len(lib.video_paths()) < 1 + copies  # stopped mid-add; committed videos kept
+    assert 1 <= len(lib.shelf.video_paths()) < 1 + copies  # stopped mid-add; committed videos kept
 
 
 # ---- issue 22, findings 1 and 7: an allow-list of catalog entries, not of folders ---------------
@@ -166,7 +166,8 @@ def _library_with_swaps(tmp_path: Path) -> tuple[Path, Path, dict[str, int]]:
         (folder / name).write_bytes((VIDEOS / clip).read_bytes())
     build_library(library, [folder])
     with Library.open(library) as lib:
-        ids = {Path(h.path).name: h.video_id for h in lib.search_vector(lib.segment_vector(int(index_ids(lib)[0])), 50)}
+        vec = lib.shelf.segment_vector(int(index_ids(lib)[0]))
+        ids = {Path(h.path).name: h.video_id for h in lib.search_vector(vec, 50)}
     for name, target in (("root.mp4", Path("/")), ("db.mp4", library / "library.db")):
         (folder / name).unlink()
         (folder / name).symlink_to(target)

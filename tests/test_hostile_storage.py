@@ -86,7 +86,7 @@ def test_full_disk_is_reported_as_full_by_every_command_and_the_library_survives
         again = Library.open(library)  # space again: nothing was damaged
         assert np.array_equal(index_ids(again), catalog_of(again).segment_ids())
         assert _run(["index", *lib_opt, str(folder)]).exit_code == 0
-        assert len(Library.open(library).video_paths()) == 1 + len(list(folder.iterdir()))
+        assert len(Library.open(library).shelf.video_paths()) == 1 + len(list(folder.iterdir()))
 
 
 # ---- 10 + 11. library.json ---------------------------------------------------------------------

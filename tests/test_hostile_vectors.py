@@ -75,7 +75,7 @@ def test_a_library_bricked_by_the_old_remove_opens_repaired(library) -> None:
     the vectors (FAISS raised before the save)."""
     with Library.open(library) as lib:
         lib.rebuild("HNSW32")
-        doomed = lib.video_paths()[0]
+        doomed = lib.shelf.video_paths()[0]
     with Library.open(library) as lib:  # the catalog side of the removal only
         cat = catalog_of(lib)
         cat.delete_videos([vid for vid, p in cat.indexed_videos() if p == doomed])

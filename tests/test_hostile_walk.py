@@ -47,21 +47,21 @@ def test_index_parent_keeps_videos_still_on_disk_and_removes_only_gone_ones(tmp_
         shutil.copyfile(VIDEOS / GOOD[i % len(GOOD)], f)
     lib = Library.open(tmp_path / "lib", create=True)
     first = lib.add(list(files.values()), encoder=tiny)  # each named: all five indexed
-    assert first.indexed == 5 and len(lib.video_paths()) == 5
+    assert first.indexed == 5 and len(lib.shelf.video_paths()) == 5
     again = lib.add([parent], encoder=tiny)  # one walk that does not visit four of them
     assert (again.removed, again.indexed) == (0, 0), again
-    assert sorted(lib.video_paths()) == sorted(files.values())
+    assert sorted(lib.shelf.video_paths()) == sorted(files.values())
     assert walk([parent]) == [files["plain"]]  # hidden entries and linked folders are still skipped
 
     files["plain"].unlink()  # really gone
     os.unlink(files["other extension"])
     os.mkfifo(files["other extension"])  # the name no longer leads to a regular file
     gone = lib.add([parent], encoder=tiny)
-    assert gone.removed == 2 and sorted(lib.video_paths()) == sorted(
+    assert gone.removed == 2 and sorted(lib.shelf.video_paths()) == sorted(
         files[k] for k in ("hidden folder", "hidden file", "linked folder")
     )
     pruned = lib.add([parent], encoder=tiny, prune=True)  # asked for: what the walk skips goes too
-    assert pruned.removed == 3 and lib.video_paths() == []
+    assert pruned.removed == 3 and lib.shelf.video_paths() == []
 
 
 def test_cli_index_prune_option(tmp_path, tiny) -> None:
@@ -175,4 +175,4 @@ def test_upload_named_dotdot_mp4_keeps_its_extension_and_survives_a_walk(tmp_pat
     assert not stored.name.startswith(".")
     assert walk([library / "uploads"]) == [stored]  # a walk takes it for a video
     again = Library.open(library).add([library / "uploads"], encoder=tiny)
-    assert (again.removed, again.skipped) == (0, 1) and stored in Library.open(library).video_paths()
+    assert (again.removed, again.skipped) == (0, 1) and stored in Library.open(library).shelf.video_paths()

@@ -232,3 +232,16 @@ def test_committer_seconds_never_go_back_with_files_in_flight(tmp_path):
         (30.0, "b.mp4", 20.0),
         (30.0, "", 0.0),
     ]
+
+
+def test_eta_is_zero_once_every_video_is_done():
+    """Seconds summed in finishing order can miss the total by a rounding error (0.1 + 0.2 !=
+    0.3): the ETA of a finished run is still 0, and never negative before."""
+    from tempme.index.reports import IngestProgress
+
+    done = IngestProgress(2, 2, 0.1 + 0.2, 0.3, "", 0.0, 0.0, 10.0)
+    assert done.done_s != done.total_s and done.eta_s == 0.0
+    over = IngestProgress(1, 2, 0.3 + 1e-12, 0.3, "", 0.0, 0.0, 10.0)  # a header shorter than its video
+    assert over.eta_s == 0.0
+    half = IngestProgress(1, 2, 5.0, 10.0, "", 0.0, 0.0, 2.0)  # 2.5 s of video per wall second
+    assert half.eta_s == pytest.approx(2.0)

@@ -14,9 +14,10 @@ import pytest
 from parts import catalog_of, index_ids
 from PIL import Image
 from sqlalchemy import select
-from tempme.index import Hit, Library, LibraryError, SearchFilters
+from tempme.index import Hit, Library, LibraryError, SearchFilters, content_hash
 from tempme.index.catalog.models import Segment, Video
 from tempme.index.media import SegmentParams, walk
+from tempme.index.shelf import FORMER_LIBRARY_METHODS
 
 from tempme.video import VideoDecodeError, probe
 
@@ -132,9 +133,9 @@ def test_search_returns_well_formed_moments(indexed) -> None:
     assert len(hits) == 12 and all(isinstance(h, Hit) for h in hits)
     assert [h.rank for h in hits] == list(range(1, 13))
     for h in hits:
-        assert lib.is_library_file(h.path) and 0 <= h.start_s < h.end_s <= h.duration_s + 1e-6
-        assert lib.video_path(h.video_id) == h.path
-        assert np.isclose(lib.segment_vector(h.segment_id) @ lib.segment_vector(h.segment_id), 1, atol=1e-4)
+        assert lib.shelf.is_library_file(h.path) and 0 <= h.start_s < h.end_s <= h.duration_s + 1e-6
+        assert lib.shelf.video_path(h.video_id) == h.path
+        assert np.isclose(lib.shelf.segment_vector(h.segment_id) @ lib.shelf.segment_vector(h.segment_id), 1, atol=1e-4)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     best = {}
     for h in hits:  # videos come in order of their best moment
@@ -147,8 +148,8 @@ def test_search_returns_well_formed_moments(indexed) -> None:
     assert len({h.video_id for h in per_video}) == len(per_video) == lib.stats().videos
     # vector search by a stored segment finds that segment first, unless excluded
     sid = hits[3].segment_id
-    assert lib.search_vector(lib.segment_vector(sid), k=1)[0].segment_id == sid
-    assert all(h.segment_id != sid for h in lib.search_vector(lib.segment_vector(sid), k=5, exclude_segment=sid))
+    assert lib.search_vector(lib.shelf.segment_vector(sid), k=1)[0].segment_id == sid
+    assert all(h.segment_id != sid for h in lib.search_vector(lib.shelf.segment_vector(sid), k=5, exclude_segment=sid))
 
 
 def test_filters(indexed) -> None:
@@ -159,18 +160,50 @@ def test_filters(indexed) -> None:
     assert short and all(h.duration_s <= 5.0 for h in short)
     webm = lib.search("anything", k=20, per_video=True, filters=SearchFilters(extensions=("WEBM",)))
     assert {h.path.suffix for h in webm} == {".webm"} and len(webm) == 2
-    assert not lib.is_library_file(VIDEOS / "catalog.tsv") and not lib.is_library_file("/etc/passwd")
+    assert not lib.shelf.is_library_file(VIDEOS / "catalog.tsv") and not lib.shelf.is_library_file("/etc/passwd")
 
 
 def test_thumbnail_is_the_frame_at_the_moment(indexed) -> None:
     lib, *_ = indexed
     hit = lib.search("a cartoon rabbit", k=1, filters=SearchFilters(folder=str(VIDEOS / "long")))[0]
-    thumb = lib.thumbnail(hit.segment_id)
+    thumb = lib.shelf.thumbnail(hit.segment_id)
     meta = probe(hit.path)
     with Image.open(thumb) as im:  # made at index time from the encoder's frames (issue 25): at most 320 px,
         assert im.format == "JPEG" and max(im.size) <= 320  # at the encoder's resolution (64 px for tiny)
         assert abs(im.size[0] / im.size[1] - meta.width / meta.height) < 0.05  # the video's shape
-    assert lib.thumbnail(hit.segment_id) == thumb
+    assert lib.shelf.thumbnail(hit.segment_id) == thumb
+
+
+def test_names_that_moved_to_the_shelf_still_answer_with_a_deprecation_warning(indexed) -> None:
+    """``Library.video_path`` & co. moved to ``Library.shelf`` (issue 21): each old name answers what
+    the shelf answers, with a DeprecationWarning naming the new place; unknown names stay errors."""
+    lib, *_ = indexed
+    hit = lib.search("a cartoon rabbit", k=1)[0]
+    old_calls = {
+        "is_library_file": (hit.path,),
+        "path_with_hash": (content_hash(hit.path),),
+        "segment": (hit.segment_id,),
+        "segment_at": (hit.path, hit.start_s),
+        "segment_vector": (hit.segment_id,),
+        "servable_video": (hit.video_id,),
+        "thumbnail": (hit.segment_id,),
+        "thumbnail_dir": None,  # a property
+        "video_moments": ([hit.path], 2),
+        "video_path": (hit.video_id,),
+        "video_paths": (),
+        "videos": (0, 5),
+    }
+    assert set(old_calls) == set(FORMER_LIBRARY_METHODS) and not any(hasattr(Library, n) for n in old_calls)
+    for name, args in old_calls.items():
+        with pytest.warns(DeprecationWarning, match=rf"Library\.{name} is deprecated: use Library\.shelf\.{name}$"):
+            old = getattr(lib, name)
+        new = getattr(lib.shelf, name)
+        old, new = (old, new) if args is None else (old(*args), new(*args))
+        assert np.array_equal(old, new) if name == "segment_vector" else old == new, name
+    with pytest.warns(DeprecationWarning, match="Library.catalog is deprecated: use its methods"):
+        assert lib.catalog.video_path(hit.video_id) == hit.path
+    with pytest.raises(AttributeError, match="'Library' object has no attribute 'video_pathz'"):
+        lib.video_pathz  # noqa: B018
 
 
 def test_stats_and_encoder_record(indexed) -> None:

@@ -61,7 +61,7 @@ def test_library_at_0001_upgrades_keeping_rows_ids_and_search(tmp_path: Path) ->
     ids, stored = catalog_of(lib).stored_vectors()
     assert ids.tolist() == [1, 2, 3, 4, 5]  # no row lost (dropping the column must not cascade)
     np.testing.assert_array_equal(stored, vectors)
-    assert lib.video_paths() == [Path("/v/a.mp4"), Path("/v/b.mp4")]
+    assert lib.shelf.video_paths() == [Path("/v/a.mp4"), Path("/v/b.mp4")]
     assert sorted(index_ids(lib).tolist()) == [1, 2, 3, 4, 5] and lib.stats().segments == 5
     # the tables keep AUTOINCREMENT (ids never reused)
     con = sqlite3.connect(folder / db.DB_NAME)

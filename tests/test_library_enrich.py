@@ -83,7 +83,7 @@ def test_enrich_records_every_video_and_its_audio_status(enriched):
     assert [c[:2] for c in counts] == [(i, 5) for i in range(6)] * 2
     assert {Path(c[2]).name for c in counts[1:6]} == {Path(c[2]).name for c in counts[7:]} == set(os.listdir(folder))
     _check_seconds(calls, folder)
-    vid = {p.name: i for i, p in enumerate(lib.video_paths())}
+    vid = {p.name: i for i, p in enumerate(lib.shelf.video_paths())}
     assert len(vid) == 5  # the videos without (usable) audio are indexed visually all the same
     for name, status in [("mmaction2__test.mp4", "no_audio"), ("bikes_broken_audio.mp4", "broken_audio")]:
         video_id = catalog_of(lib).videos_under(folder / name)[0]

@@ -9,10 +9,12 @@ model-level equivalence (ViT-B/32, B/16, LoRA) is tests/test_query_model.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +154,50 @@ def test_the_page_answers_text_queries_with_index_time_pictures_and_no_torch(lib
         same_ranking(hits, torch_reference(lib, QUERIES[0]))
 
 
+def test_serve_answers_text_searches_while_it_loads(library: Path, tmp_path: Path) -> None:
+    """A live server (uvicorn on 127.0.0.1) whose API and page are still being built: its loading
+    app answers text searches from the query model with `Library.search`'s hits and the full
+    API's JSON; an example search (it needs torch) is the loading 503; then the full app takes over."""
+    import threading
+
+    import httpx
+    from tempme.app.api.server import ServeOptions, Server, Staged, Startup, bind, uvicorn_config
+
+    with Library.open(library) as lib:
+        want = {q: [h.to_dict() for h in lib.search(q, 10, mode="visual")] for q in QUERIES[:2]}
+    staged, built = Staged(ServeOptions(library), tmp_path, page=False), threading.Event()
+    startup = Startup(lambda: built.wait(120) and staged.whole(), search=staged.search)
+    sock = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/api/v1"
+    server = Server(uvicorn_config(startup.loading), startup.stop)
+    threading.Thread(target=startup.after_start, args=(server,), daemon=True).start()
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    query = {"query": QUERIES[0], "k": 10, "mode": "visual"}
+    try:
+        with httpx.Client(timeout=60) as client:
+            for _ in range(1200):  # the loading app's 503 until the search app is built (seconds)
+                with contextlib.suppress(httpx.TransportError):
+                    got = client.get(f"{url}/search", params=query)
+                    if got.status_code != 503:
+                        break
+                time.sleep(0.1)
+            assert got.status_code == 200, got.text
+            assert client.get(f"{url}/ready").status_code == 503 and startup.loading.app is None  # still loading
+            same_ranking(got.json()["hits"], want[QUERIES[0]])
+            posted = client.post(f"{url}/search", json={"query": QUERIES[1], "k": 10, "mode": "visual"})
+            same_ranking(posted.json()["hits"], want[QUERIES[1]])
+            example = client.post(f"{url}/search", json={"segment_id": got.json()["hits"][0]["segment_id"]})
+            assert example.status_code == 503 and example.headers["retry-after"] == "2", example.text
+            built.set()
+            while startup.loading.app is None:
+                time.sleep(0.05)
+            whole = client.get(f"{url}/search", params=query).json()
+            assert sorted(whole) == sorted(got.json()) and whole["hits"] == got.json()["hits"]
+    finally:
+        built.set()
+        server.should_exit = True
+
+
 @pytest.fixture
 def query_model_on(monkeypatch):
     """TEMPME_QUERY_MODEL=1 in this process (the suite's default is 0: tests/conftest.py)."""
@@ -246,12 +292,12 @@ def test_every_segment_has_its_thumbnail_from_indexing_showing_the_decoded_momen
 
     key = load_key(library)
     with Library.open(library) as lib:
-        rows = [lib.segment(int(sid)) for sid in catalog_of(lib).segment_ids()]
+        rows = [lib.shelf.segment(int(sid)) for sid in catalog_of(lib).segment_ids()]
         assert len(rows) >= 10
         for row in rows:
             made = library / "thumbs" / thumbnail_name(key, row.segment_id)
             assert made.is_file(), row
-            assert lib.thumbnail(row.segment_id) == made  # served as is: no decoding
+            assert lib.shelf.thumbnail(row.segment_id) == made  # served as is: no decoding
             picture = Image.open(made).convert("RGB")
             assert max(picture.size) <= 320
             # a frame of this segment: the nearest of 24 decoded across it (the encoder's frames are

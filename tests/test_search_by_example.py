@@ -195,11 +195,11 @@ def _query_vector(lib: Library, text: str) -> np.ndarray:
 def test_clip_and_span_queries_leave_their_video_out_unless_asked(lib, files) -> None:
     ids, vecs = catalog_of(lib).stored_vectors()
     b = files["b.mp4"]
-    rows = [lib.segment(int(i)) for i in ids]
+    rows = [lib.shelf.segment(int(i)) for i in ids]
     seg = next(r for r in rows if r.path.name == "b.mp4" and r.start_s > 0)
     ex = example_vector(Query(clip=b, start_s=seg.start_s, end_s=seg.end_s), lib.encoder(), catalog_of(lib))
     assert ex.stored and ex.video_id == seg.video_id  # the span is a stored segment: its vector
-    np.testing.assert_array_equal(ex.vector, lib.segment_vector(seg.segment_id))
+    np.testing.assert_array_equal(ex.vector, lib.shelf.segment_vector(seg.segment_id))
     span = Query(clip=b, start_s=seg.start_s, end_s=seg.end_s)
     assert "b.mp4" not in {h.path.name for h in lib.search(span, 50, filters=EVERYTHING)}
     first = lib.search(Query(clip=b, start_s=seg.start_s, end_s=seg.end_s, include_self=True), 1)[0]

@@ -40,7 +40,8 @@ def exact_top(q: np.ndarray, vecs: np.ndarray, ids: np.ndarray, k: int, exclude:
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
-    """A real SQLite catalog with N synthetic segment vectors (one video)."""
+    """A real SQLite catalog with N synthetic segment vectors (one video: the tuner's queries
+    leave out only themselves, as no other video exists)."""
     folder = tmp_path_factory.mktemp("tune")
     catalog = Catalog(db.sqlite_url(folder))
     catalog.record_encoder(EncoderInfo("synthetic", "none", None, D))
@@ -92,6 +93,80 @@ def test_tuning_reaches_the_requested_recall_by_numpys_count(library) -> None:
     again = FaissStore(folder, catalog, params)
     again.load()
     assert again.tuning == t and again.kind == "ivf-fs"  # recorded in the catalog with the file
+
+
+def planted_videos(n_videos: int, per_video: int, seed: int) -> np.ndarray:
+    """(n_videos, per_video, D) unit vectors: video centres spread around 20 topics in a cone,
+    each video's segments near-duplicates of its centre (noise of norm ~0.15)."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=D)
+    topics = rng.normal(size=(20, D)) + 1.2 * mu / np.linalg.norm(mu)
+    c = topics[rng.integers(0, 20, n_videos)] + 0.7 * rng.normal(size=(n_videos, D)) * np.linspace(1.0, 0.2, D)
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    x = c[:, None, :] + 0.15 / np.sqrt(D) * rng.normal(size=(n_videos, per_video, D))
+    return (x / np.linalg.norm(x, axis=2, keepdims=True)).astype(np.float32)
+
+
+def test_tuning_leaves_each_querys_own_video_out(tmp_path: Path) -> None:
+    """Planted near-duplicates (300 videos of 20 nearly equal segments, IVF64): a stored vector's
+    top-10 are its own video's segments, in its own list, so tuning on stored vectors that leave
+    out only themselves (``videos=None``, the old rule) reaches 0.9 at a small nprobe that new
+    videos do not get. The store's tuning leaves each query's own video out (the catalog's
+    segment -> video mapping); by numpy's exact count its nprobe reaches the target on new
+    videos and on stored vectors against the other videos, and the old rule's nprobe does not."""
+    n_videos, per, target = 300, 20, 0.9
+    x = planted_videos(n_videos + 200, per, seed=0)
+    held = x[n_videos:, 0]  # one segment of each of 200 new videos, never stored
+    catalog = Catalog(db.sqlite_url(tmp_path))
+    catalog.record_encoder(EncoderInfo("synthetic", "none", None, D))
+    ids = []
+    for v in range(n_videos):
+        segs = [(float(i), float(i + 1), "window") for i in range(per)]
+        ids.extend(
+            catalog.add_video(NewVideo(tmp_path / f"{v}.mp4", 1, 1, f"h{v}", float(per), 1.0, 2, 2, "h264", segs, x[v]))
+        )
+    ids, vecs = np.asarray(ids, np.int64), x[:n_videos].reshape(-1, D)
+    video = np.repeat(np.arange(n_videos), per)  # (N,) the video of each stored row
+    seg, vid = catalog.segment_videos(ids[[0, per + 3]])  # two videos' segments, with their video ids
+    assert seg.tolist() == ids[: 2 * per].tolist() and len(set(vid[:per])) == 1 and vid[0] != vid[-1]
+
+    store = FaissStore(tmp_path, catalog)
+    store.load()
+    store.rebuild("IVF64,Flat", target_recall=target)
+    new = store.tuning
+    index, _ = build_factory("IVF64,Flat", ArraySource(vecs, ids), tmp_path / "old.faiss")
+    ivf = faiss.extract_index_ivf(index)
+
+    def lookup(wanted):
+        return vecs[np.searchsorted(ids, wanted)]
+
+    def chunks():
+        for a in range(0, len(ids), 1000):
+            yield ids[a : a + 1000], vecs[a : a + 1000]
+
+    old = tune(index, chunks, lookup, n_stored=len(ids), target_recall=target, n_queries=200, timed=5).tuning
+
+    def recall(found, truth):
+        return np.mean([len(set(f[:K]) & set(t)) / K for f, t in zip(found, truth)])
+
+    truth_new = ids[np.argsort(-(held @ vecs.T), axis=1)[:, :K]]  # numpy's exact top-10
+    rows = np.random.default_rng(99).choice(len(ids), 200, replace=False)  # not the tuner's sample
+    s = vecs[rows] @ vecs.T
+    s[video[rows][:, None] == video[None, :]] = -np.inf  # other videos only
+    truth_other = ids[np.argsort(-s, axis=1)[:, :K]]
+
+    def other_videos(nprobe):  # the index's top-10 outside the query's own video
+        ivf.nprobe = nprobe
+        _, found = index.search(vecs[rows], K + per)
+        own = ids[video[rows][:, None] * per + np.arange(per)]
+        return np.array([[i for i in f if i not in o][:K] for f, o in zip(found, own)])
+
+    assert recall(store.search(held, K)[1], truth_new) >= target - 0.03, new  # new videos
+    assert recall(other_videos(new.nprobe), truth_other) >= target - 0.03, new
+    assert abs(recall(other_videos(new.nprobe), truth_other) - new.recall) < 0.05  # the tuner's count is numpy's
+    ivf.nprobe = old.nprobe
+    assert old.recall >= target and old.nprobe < new.nprobe  # the old rule thought it was done ...
+    assert recall(index.search(held, K)[1], truth_new) < target - 0.03, old  # ... but new videos miss more
 
 
 def test_latency_budget_picks_the_best_recall_within_it(library) -> None:

@@ -105,6 +105,19 @@ class BodyTooLarge(Exception):
     pass
 
 
+def create_search_app(services: Services) -> FastAPI:
+    """The text search alone: ``GET|POST /api/v1/search``, the same route, schemas and problems
+    as `create_app`'s, that `tempme serve`'s loading app answers with while the API and the page
+    are built (issue 25). It answers what the torch-free query model can: a search that needs
+    the torch model (an example, or a library without a fresh query model) is a 503 problem
+    with ``Retry-After``, as every other route is until the whole app takes over."""
+    app = FastAPI(title="tempme", version=__version__, openapi_url=None, docs_url=None, redoc_url=None)
+    problems.install(app)
+    app.include_router(search.router(services, text_only=True), prefix=API_PREFIX)
+    app.add_middleware(Gatekeeper)
+    return app
+
+
 def create_app(services: Services, *, cors_origins: tuple[str, ...] = ()) -> FastAPI:
     """The API over ``services`` (no page yet: `tempme.app.web.server.mount_page` adds it)."""
     app = FastAPI(

@@ -35,6 +35,6 @@ class Services:
 def segment_row(services: Services, segment_id: int):
     """The catalog's row of a moment. Raises ApiError 404 when there is none."""
     try:
-        return services.ctx.library().segment(int(segment_id))
+        return services.ctx.library().shelf.segment(int(segment_id))
     except (KeyError, OverflowError):
         raise ApiError(404, f"Moment {segment_id} is not in the library (re-indexed or removed).") from None

@@ -122,7 +122,7 @@ class JobRunner:
     def _index(self, job_id: str, paths: list[Path]):
         """Wait for the write lock (checking for a cancellation), then index; None when cancelled first."""
         lib = self.ctx.library()
-        files = [f for f in video_files(paths) if not lib.is_library_file(f)]
+        files = [f for f in video_files(paths) if not lib.shelf.is_library_file(f)]
         durations = {str(f): duration_s(f) for f in files}
         lib.jobs.update(job_id, total_s=sum(durations.values()), videos_total=len(files))
         progress = self._progress(job_id, {str(Path(k).resolve()): v for k, v in durations.items()} | durations)

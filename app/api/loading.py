@@ -8,6 +8,8 @@ Until `Loading.switch` hands over to the full app (API + page), it answers:
   and ``GET /ready``: 503 ``{"ready": false, "text": false}`` (the same bodies as the full app's
   routes before its model is loaded);
 - ``GET /``: a small "Loading the model…" page that reloads itself every 2 s;
+- ``GET|POST /api/v1/search``, once `answer_searches` gave it an app: that app's answer (a text
+  search over the library's torch-free query model, the full API's route and JSON);
 - anything else: 503 with ``Retry-After: 2`` (an RFC 9457 problem body); WebSockets are refused.
 
 After `switch`, every request goes to the full app, whose lifespan (Gradio's startup events)
@@ -46,6 +48,7 @@ class Loading:
     def __init__(self, api_prefix: str = API_PREFIX) -> None:
         self.api_prefix = api_prefix.rstrip("/")
         self.app: ASGIApp | None = None
+        self.search: ASGIApp | None = None  # answers text searches before `switch` (`answer_searches`)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lifespan: tuple[asyncio.Task, asyncio.Queue, asyncio.Queue] | None = None
 
@@ -54,10 +57,17 @@ class Loading:
             await self._serve_lifespan(receive, send)
         elif self.app is not None:
             await self.app(scope, receive, send)
+        elif self.search is not None and scope["type"] == "http" and scope["path"] == f"{self.api_prefix}/search":
+            await self.search(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1013})  # "try again later"
         else:
             await self._answer(scope, send)
+
+    def answer_searches(self, app: ASGIApp) -> None:
+        """Send ``GET|POST /api/v1/search`` to ``app`` from now on (the text search alone, no
+        lifespan: `tempme.app.api.app.create_search_app`); the rest still waits for `switch`."""
+        self.search = app
 
     def switch(self, app: ASGIApp, timeout_s: float = 120.0) -> None:
         """From another thread (the server runs in its event loop): run ``app``'s lifespan

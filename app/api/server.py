@@ -37,6 +37,7 @@ import uvicorn
 from tempme.app.api.loading import API_PREFIX, Loading
 
 if TYPE_CHECKING:
+    from tempme.app.api.deps import Services
     from tempme.app.api.keys import Signer
     from tempme.app.context import AppContext
 
@@ -75,14 +76,12 @@ class PageLinks:
         return self.signer.sign(f"{API_PREFIX}/videos/{int(video_id)}/stream").lstrip("/")
 
 
-def build(options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str | None = None):
-    """The ASGI app of one process: the API, then the page (``page``) or a relay to it. Returns (app, ctx)."""
-    from tempme.app.api.app import create_app
+def services_for(options: ServeOptions, media_dir: Path) -> Services:
+    """The service layer (`AppContext`, not opened yet) and the server's parts of one process."""
     from tempme.app.api.deps import Services
     from tempme.app.api.jobs import JobRunner
     from tempme.app.api.keys import Guard, Signer, load_secret
     from tempme.app.api.readiness import for_library
-    from tempme.app.api.relay import Relay
     from tempme.app.auth import LoginThrottle
     from tempme.app.context import AppContext
 
@@ -90,16 +89,46 @@ def build(options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str |
     ctx.loading = True  # until the warm-up after listening has loaded the model (the page's status line says so)
     throttle = LoginThrottle(options.credentials) if options.credentials else None
     signer = Signer(load_secret(ctx.library_dir) if ctx.library_dir.is_dir() else os.urandom(32))
-    services = Services(ctx, Guard(ctx, throttle, signer), signer, JobRunner(ctx), for_library(ctx))
-    app = create_app(services, cors_origins=options.cors_origins)
+    return Services(ctx, Guard(ctx, throttle, signer), signer, JobRunner(ctx), for_library(ctx))
+
+
+def build(
+    options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str | None = None, services: Services | None = None
+):
+    """The ASGI app of one process: the API, then the page (``page``) or a relay to it, over
+    ``services`` (default: new ones). Returns (app, ctx)."""
+    from tempme.app.api.app import create_app
+    from tempme.app.api.relay import Relay
+
+    services = services or services_for(options, media_dir)
+    app, throttle = create_app(services, cors_origins=options.cors_origins), services.guard.throttle
     if page:
         from tempme.app.web.server import build_page, mount_page
 
-        demo = build_page(ctx, PageLinks(signer))
+        demo = build_page(services.ctx, PageLinks(services.signer))
         mount_page(app, demo, login=throttle.login if throttle else None, host=options.host, port=options.port)
     elif relay_to is not None:
         app.mount("/", Relay(relay_to))
-    return app, ctx
+    return app, services.ctx
+
+
+class Staged:
+    """One process's app built in two steps (issue 25): first its services and the text search
+    alone (`app.create_search_app`: the library's torch-free query model), which `Loading`
+    answers ``/api/v1/search`` with while the API and the page are built over the same services."""
+
+    def __init__(self, options: ServeOptions, media_dir: Path, *, page: bool, relay_to: str | None = None) -> None:
+        self.options, self.media_dir, self.page, self.relay_to = options, media_dir, page, relay_to
+        self.services: Services | None = None
+
+    def search(self):
+        from tempme.app.api.app import create_search_app
+
+        self.services = services_for(self.options, self.media_dir)
+        return create_search_app(self.services)
+
+    def whole(self) -> tuple:
+        return build(self.options, self.media_dir, page=self.page, relay_to=self.relay_to, services=self.services)
 
 
 class Server(uvicorn.Server):
@@ -144,8 +173,14 @@ class Startup:
     """What runs once the server listens (a background thread): build the full app, hand the
     `Loading` app over to it, ``then()``, and load the model (``ctx.warm_up``)."""
 
-    def __init__(self, make: Callable[[], tuple], then: Callable[[AppContext], None] | None = None) -> None:
-        self.make, self.then = make, then
+    def __init__(
+        self,
+        make: Callable[[], tuple],
+        then: Callable[[AppContext], None] | None = None,
+        search: Callable | None = None,
+    ) -> None:
+        """``make() -> (app, ctx)``; ``search() -> app``: what answers text searches meanwhile (built first)."""
+        self.make, self.then, self.search = make, then, search
         self.loading = Loading()
         self.ctx: AppContext | None = None
 
@@ -161,6 +196,8 @@ class Startup:
             return
         logger.info("listening; building the API and the page")
         try:
+            if self.search is not None:
+                self.loading.answer_searches(self.search())
             app, self.ctx = self.make()
             self.loading.switch(app)
         except Exception:
@@ -186,7 +223,8 @@ def worker_main(options: ServeOptions, sock: socket.socket, page_socket: str, me
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     search_threads(options.torch_threads)
     try:
-        run(Startup(lambda: build(options, Path(media_dir), page=False, relay_to=page_socket)), [sock])
+        staged = Staged(options, Path(media_dir), page=False, relay_to=page_socket)
+        run(Startup(staged.whole, search=staged.search), [sock])
     finally:
         gc.freeze()  # as in serve: no last collection of every object at exit
 
@@ -258,9 +296,11 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         replicas = Replicas(options, sock, path, private)
     url = local_url(options.host, sock.getsockname()[1])
 
-    def make() -> tuple:
+    staged = Staged(options, private, page=True)
+
+    def search():
         search_threads(options.torch_threads)
-        return build(options, private, page=True)
+        return staged.search()
 
     def serving(ctx: AppContext) -> None:
         api = url + API_PREFIX.lstrip("/")
@@ -272,7 +312,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         announce(url)
 
     signal.signal(signal.SIGTERM, _exit_zero)
-    startup = Startup(make, serving)
+    startup = Startup(staged.whole, serving, search=search)
     try:
         run(startup, sockets)
     finally:

@@ -94,7 +94,7 @@ def explain(
     from tempme.weights import WeightsUnavailableError
 
     try:
-        row = lib.segment_at(video, at) if lib is not None else None
+        row = lib.shelf.segment_at(video, at) if lib is not None else None
         if row is not None:
             start_s, end_s, where = row.start_s, row.end_s, f"library segment {row.segment_id}"
         else:

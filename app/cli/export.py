@@ -105,7 +105,7 @@ def _segment_hits(library: Path, ids: list[int]) -> list[Hit]:
             out = []
             for rank, segment_id in enumerate(ids, start=1):
                 try:
-                    out.append(Hit.of_segment(lib.segment(segment_id), rank))
+                    out.append(Hit.of_segment(lib.shelf.segment(segment_id), rank))
                 except KeyError:
                     fail(f"no segment {segment_id} in {library} (ids are the segment_id of `tempme search --json`)")
             return out

@@ -1,7 +1,8 @@
 """What the catalog knows of videos beyond their rows' use in indexing: recording dates (read
 at ingest, or later for videos indexed before they were kept), the library's folders (choices
-for the folder filter), dates of search results, and a sample of the stored vectors (the
-score statistics of example queries and of a sorted search's cutoff).
+for the folder filter), dates of search results, a sample of the stored vectors (the
+score statistics of example queries and of a sorted search's cutoff), and which segments share
+a video (the index tuner leaves a query's own video out of its truth).
 
 :class:`VideoFacts` is mixed into :class:`tempme.index.catalog.Catalog`: it uses the catalog's
 ``session`` and ``transaction``.
@@ -24,7 +25,7 @@ from tempme.index.catalog.paths import from_db
 
 
 class VideoFacts:
-    """Dates, folders, a vector sample; see the module docstring."""
+    """Dates, folders, a vector sample, segments by video; see the module docstring."""
 
     session: sessionmaker[Session]
 
@@ -85,3 +86,16 @@ class VideoFacts:
             with self.session() as s:
                 blobs = s.scalars(select(Segment.embedding).order_by(Segment.id).limit(n)).all()
         return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1).copy()
+
+    def segment_videos(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment of the videos that hold the segments ``ids``: (M,) segment ids
+        (ascending) and (M,) int64 their video ids; unknown ids add nothing."""
+        wanted = sorted({int(i) for i in np.asarray(ids).ravel()})
+        rows: set[tuple[int, int]] = set()
+        with self.session() as s:
+            for a in range(0, len(wanted), 10_000):  # SQLite: at most 32,766 bound variables
+                videos = select(Segment.video_id).where(Segment.id.in_(wanted[a : a + 10_000]))
+                q = select(Segment.id, Segment.video_id).where(Segment.video_id.in_(videos))
+                rows.update((int(i), int(v)) for i, v in s.execute(q))
+        got = np.array(sorted(rows), dtype=np.int64).reshape(-1, 2)
+        return got[:, 0].copy(), got[:, 1].copy()

@@ -36,11 +36,14 @@ def folder_clause(column, query: FolderQuery) -> ColumnElement[bool]:
 
 def folder_filter(folder: str) -> ColumnElement[bool] | None:
     """SQL for a typed folder (None: blank). An absolute folder also matches under its link
-    target: videos are stored under the names they were indexed by."""
+    target (videos are stored under the names they were indexed by), and the video it names
+    when it is a video's own path."""
     query = FolderQuery.parse(folder)
     if query is None:
         return None
     clause = folder_clause(Video.folder_key, query)
+    if query.file is not None:
+        clause = or_(clause, Video.path == to_db(query.file))
     if query.absolute:
         target = link_target(query.text)
         resolved = FolderQuery.parse(str(target)) if target is not None else None

@@ -19,10 +19,8 @@ _EXPORTS = {
     **dict.fromkeys(("Committer", "storage_message", "to_new_video"), "writer"),
     **dict.fromkeys(
         (
-            "IngestTarget",
             "add_videos",
             "engine_for",
-            "library_query_model",
             "plan_paths",
             "remove_videos",
             "request_spec",
@@ -32,6 +30,7 @@ _EXPORTS = {
     **dict.fromkeys(("STAGING_NAME", "Staging", "discard_staging", "reindex_spec", "reindex_videos"), "reindex"),
     **dict.fromkeys(("FileChangedError", "LocalExecutor"), "executor"),
     "RayExecutor": "ray",
+    **dict.fromkeys(("IngestTarget", "library_query_model"), "target"),
     **dict.fromkeys(("QUERY_MODEL_DIR", "ensure_query_model", "library_state"), "query_model"),
     **dict.fromkeys(
         (

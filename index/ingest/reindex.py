@@ -37,7 +37,8 @@ from tempme.index.ingest.encoders import EncoderInfo
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import FileStamp, SegmentsEncoded, VideoResult
 from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
-from tempme.index.ingest.run import IngestTarget, engine_for
+from tempme.index.ingest.run import engine_for
+from tempme.index.ingest.target import IngestTarget
 from tempme.index.ingest.writer import to_new_video
 from tempme.index.reports import ProgressFn, ReindexReport
 from tempme.index.settings import get_settings

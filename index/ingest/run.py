@@ -13,11 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from tempme.index.catalog import Catalog
 from tempme.index.errors import LibraryError
 from tempme.index.filenames import absolute, link_target, printable
@@ -28,29 +26,13 @@ from tempme.index.ingest.changeset import plan_batch, relink
 from tempme.index.ingest.options import IngestOptions
 from tempme.index.ingest.outcomes import Executor
 from tempme.index.ingest.plan import IngestPlan, plan_ingest
-from tempme.index.ingest.query_model import QUERY_MODEL_DIR, ensure_query_model
-from tempme.index.ingest.screen import screen
+from tempme.index.ingest.target import IngestTarget, library_query_model
 from tempme.index.ingest.writer import Committer, backfill_dates
 from tempme.index.media.treescan import scan_tree
 from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
 from tempme.index.settings import get_settings
-from tempme.index.vectors import VectorStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestTarget:
-    """The library a run writes to. ``cancel``: set to stop a run within a batch (what was
-    committed is kept); ``dropped``: told the (N,) segment ids a run deletes (their thumbnails go);
-    ``thumbnails``: stores the JPEGs an engine made for a video's new (S,) segment ids."""
-
-    path: Path
-    catalog: Catalog
-    store: VectorStore
-    cancel: threading.Event
-    dropped: Callable[[np.ndarray], None]
-    thumbnails: Callable[[np.ndarray, Sequence[bytes]], None] | None = None
 
 
 def request_spec(target: IngestTarget, options: IngestOptions) -> encoders.EncoderSpec:
@@ -135,6 +117,8 @@ def add_videos(
     or stale, unless ``TEMPME_QUERY_MODEL=0``: :func:`.query_model.ensure_query_model`)."""
     if options.encoder is None:
         encoders.check_request(target.catalog, target.path, spec)
+    from tempme.index.ingest.screen import screen  # PyAV: only when a run indexes
+
     plan = screen(plan_run(target.catalog, paths, options.settle_s, options.prune))  # headers: no model for non-videos
     backfill_dates(target.catalog)  # videos indexed before recording dates were kept (headers only)
     if progress is not None:  # the totals, before the encoder loads
@@ -167,17 +151,6 @@ def add_videos(
     if get_settings().query_model and not report.interrupted:
         report.query_model = library_query_model(target, encoder or loaded)
     return report, encoder
-
-
-def library_query_model(target: IngestTarget, encoder: object | None = None, verify: bool = False) -> str:
-    """:func:`.query_model.ensure_query_model` for the library: ``encoder`` (its loaded encoder),
-    else the recorded one, loaded only when an export is needed. Returns what happened."""
-
-    def load():
-        return encoder if encoder is not None else encoders.load_recorded(target.catalog, target.path)
-
-    folder = target.path / QUERY_MODEL_DIR
-    return ensure_query_model(folder, target.catalog.encoder_info(), load, verify=verify)
 
 
 def remove_videos(target: IngestTarget, path: Path, confirm: Callable[[list[Path]], bool] | None = None) -> int:

@@ -33,6 +33,9 @@ class VectorLedger(Protocol):
     def vector_chunks(self, size: int = 65_536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every stored vector in ascending id order, ``size`` rows at a time."""
 
+    def segment_videos(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment of the videos holding ``ids``: (M,) segment ids, (M,) their video ids."""
+
 
 class VectorStore(Protocol):
     """Vectors keyed by int64 segment id, searched by inner product."""

@@ -11,8 +11,9 @@ that have not reloaded yet. All methods are thread-safe (one lock: searches, cha
 and reloads take turns).
 
 Every rebuild of an IVF index tunes it (:mod:`.tune`): the smallest nprobe / re-rank depth that
-reaches a target recall@10 on the library's own vectors (``target_recall``, default
-:data:`~.tune.TARGET_RECALL`), or the best recall within ``max_ms``; the last request is kept,
+reaches a target recall@10 on the library's own vectors, each searching the other videos
+(``target_recall``, default :data:`~.tune.TARGET_RECALL`), or the best recall within
+``max_ms``; the last request is kept,
 so the automatic rebuild of a library that outgrew its type tunes for the same. The result is
 recorded with the file (:class:`~tempme.index.reports.SearchTuning`) and searches use it
 wherever :class:`~.policy.IndexParams` does not set nprobe / rerank itself.
@@ -300,6 +301,7 @@ class FaissStore:
                 ledger.vector_chunks,
                 lookup,
                 n_stored=index.ntotal,
+                videos=ledger.segment_videos,  # each query leaves its own video out
                 target_recall=target_recall,
                 max_ms=max_ms,
             )

@@ -3,7 +3,7 @@
 
 Both run ``Library.export`` (:mod:`tempme.index.export.moments`, the rules of ``tempme
 export``) on videos that may be served (in the catalog, a regular file, the file that was
-indexed: ``Library.servable_video``, a resolved path) into a private temporary folder, open the
+indexed: ``Library.shelf.servable_video``, a resolved path) into a private temporary folder, open the
 result and remove the folder before answering (the open file is streamed), so nothing is left
 behind whether or not the client reads it all. A moment that cannot be cut is a 422 problem.
 """
@@ -74,7 +74,7 @@ def servable_hit(services: Services, segment_id: int, rank: int, span: tuple | N
     ``(start_s, end_s)`` in that video, either None to keep the segment's). Raises ApiError 404."""
     row = segment_row(services, segment_id)
     try:
-        path = services.ctx.library().servable_video(row.video_id)
+        path = services.ctx.library().shelf.servable_video(row.video_id)
     except NotServableError as e:
         raise ApiError(404, str(e)) from None
     hit = replace(Hit.of_segment(row, rank), path=path)

@@ -42,7 +42,7 @@ def router(services: Services) -> APIRouter:
         ``sig``: a signed link written by the page, instead of a key."""
         row = segment_row(services, segment_id)
         try:
-            path = services.ctx.library().thumbnail(row.segment_id, checked=True)
+            path = services.ctx.library().shelf.thumbnail(row.segment_id, checked=True)
         except NotServableError as e:
             raise ApiError(404, str(e)) from None
         except KeyError:

@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from tempme.app.api.deps import Services, segment_row
+from tempme.app.api.loading import LOADING, RETRY_S
 from tempme.app.api.metrics import observe_search
 from tempme.app.api.problems import ApiError
 from tempme.app.api.schemas import (
@@ -138,7 +139,7 @@ def library_example(services: Services, req: SearchRequest) -> tuple[Path | None
     if video_id is None:
         return None, {}
     try:
-        path = services.ctx.library().servable_video(video_id)
+        path = services.ctx.library().shelf.servable_video(video_id)
     except NotServableError as exc:
         raise ApiError(404, str(exc)) from None
     return path, example_options(req, *span)
@@ -213,12 +214,21 @@ def similar_answer(services: Services, segment_id: int, req: SimilarRequest) -> 
     return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
 
 
-def router(services: Services) -> APIRouter:
+def loading_refusal(services: Services, text_only: bool, example: bool) -> None:
+    """While `tempme serve` loads (``text_only``): raise the loading app's 503 problem for a search
+    that needs the torch model (an example, or no fresh query model for the text)."""
+    if text_only and (example or not services.ctx.text_ready()):
+        raise ApiError(503, LOADING, {"Retry-After": str(RETRY_S)})
+
+
+def router(services: Services, *, text_only: bool = False) -> APIRouter:
+    """The search routes; ``text_only``: what the loading app answers (`loading_refusal`)."""
     r = APIRouter(tags=["search"], dependencies=[Depends(services.guard.api)])
     ctx = services.ctx
 
     def run_search(req: SearchRequest, upload: Path | None = None) -> SearchResponse:
         filters, compound = filters_of(req), compound_of(req)
+        loading_refusal(services, text_only, upload is not None or (req.video_id, req.segment_id) != (None, None))
         example, options = (upload, example_options(req)) if upload is not None else library_example(services, req)
         what = None  # the verdict's words: the query quoted, or the example and its text
         if example is None:
@@ -245,6 +255,7 @@ def router(services: Services) -> APIRouter:
         within a video under each relation and ranked by reciprocal rank fusion over the parts'
         ranks (k = 60); each hit is the joined span with its ``parts`` and ``relation``."""
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            loading_refusal(services, text_only, example=True)
             async with request.form(max_files=2, max_fields=64) as form:
                 req = validated(form_fields(form))
                 with tempfile.TemporaryDirectory(prefix="tempme-example-") as tmp:

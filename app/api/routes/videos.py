@@ -47,7 +47,7 @@ def router(services: Services) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 50
     ) -> VideoPage:
         """The library's videos by path, ``limit`` from ``offset`` (indexed and failed)."""
-        total, rows = ctx.library().videos(offset, limit)
+        total, rows = ctx.library().shelf.videos(offset, limit)
         return VideoPage(total=total, offset=offset, limit=limit, videos=[video_model(v) for v in rows])
 
     @r.post("/videos", response_model=Job, status_code=202, dependencies=api)
@@ -64,7 +64,7 @@ def router(services: Services) -> APIRouter:
     def delete(video_id: int) -> Response:
         """Remove a video from the library (its moments, vectors and pictures; the file stays on disk)."""
         try:
-            path = ctx.library().video_path(video_id)
+            path = ctx.library().shelf.video_path(video_id)
         except (KeyError, OverflowError):
             raise ApiError(404, f"Video {video_id} is not in the library.") from None
         try:
