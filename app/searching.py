@@ -56,7 +56,7 @@ class SearchService:
 
     def _searchable(self) -> Library:
         lib = self.library()
-        if lib.encoder_info() is None:
+        if lib.encoder_info(in_use=True) is None:  # no query once it has one (a recorded encoder stays recorded)
             raise InputError(self.start_message())
         return lib
 

@@ -111,9 +111,9 @@ class Library:
                     self._run_only = False
                     self._cancel.clear()
 
-    def encoder_info(self) -> dict | None:
-        """The recorded ``EncoderInfo.to_dict()``; None before the first video."""
-        info = self._catalog.encoder_info()
+    def encoder_info(self, *, in_use: bool = False) -> dict | None:
+        """The recorded ``EncoderInfo.to_dict()``, None before the first video; ``in_use``: searches' (no query)."""
+        info = self._text.in_use() if in_use else self._catalog.encoder_info()
         return None if info is None else info.to_dict()
 
     def embed_dim(self) -> int | None:

@@ -118,6 +118,18 @@ def test_gradio_only_inside_web():
     assert top and not any(n.split(".")[0] == "gradio" or n.startswith("tempme.app.web") for n in top), top
 
 
+def test_gradio_queue_looks_for_page_events_every_10_ms_not_every_1():
+    """Gradio's queue loop sleeps ``sleep_when_free`` between looks (1 ms on Linux): the page
+    sets 10 ms; a Gradio without the attribute fails here rather than polling unnoticed."""
+    from tempme.app.web.server import QUEUE_POLL_S, calm_queue
+
+    with gr.Blocks() as demo:
+        gr.Markdown("page")
+    demo.queue(default_concurrency_limit=1)
+    before = demo._queue.sleep_when_free  # Gradio's own: 0.001 on Linux (0.05 on Windows)
+    assert calm_queue(demo) and demo._queue.sleep_when_free == max(before, QUEUE_POLL_S) and QUEUE_POLL_S == 0.01
+
+
 @pytest.fixture(scope="module")
 def missing(tmp_path_factory):
     """Events on a page whose library does not exist yet."""

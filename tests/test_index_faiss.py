@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -107,3 +109,33 @@ def test_gpu_search_equals_cpu() -> None:
         cs, ci = cpu.search(q, 10)
         assert (gi == ci).mean() > 0.97
         np.testing.assert_allclose(gs, cs, atol=1e-3)
+
+
+def test_search_threads_apply_in_every_searching_thread() -> None:
+    """OpenMP's thread count is per thread (its spec: ``omp_set_num_threads`` sets the calling
+    thread's nthreads-var): the count a search process chose must reach a pool thread's search."""
+    import threading
+
+    import faiss
+    from tempme.index.vectors import set_faiss_threads
+
+    before = faiss.omp_get_max_threads()
+    rng = np.random.default_rng(0)
+    index = VectorIndex.build(unit(rng.standard_normal((20, 8))), np.arange(20, dtype=np.int64), 8)
+    seen: dict[str, int] = {}
+
+    def in_a_new_thread() -> None:
+        seen["fresh"] = faiss.omp_get_max_threads()
+        index.search(unit(rng.standard_normal((1, 8))), 3)
+        seen["searched"] = faiss.omp_get_max_threads()
+
+    try:
+        set_faiss_threads(1)
+        worker = threading.Thread(target=in_a_new_thread)
+        worker.start()
+        worker.join()
+    finally:
+        set_faiss_threads(before)
+    if (os.cpu_count() or 1) > 1 and "OMP_NUM_THREADS" not in os.environ:
+        assert seen["fresh"] > 1  # OpenMP's default in a new thread: why the count is applied per thread
+    assert seen["searched"] == 1

@@ -262,6 +262,28 @@ def test_the_text_side_renews_when_another_encoder_is_recorded(library: Path) ->
         assert side.changed(other) and side.backend is None  # a new tower on the next query
 
 
+def test_the_encoder_in_use_is_read_from_the_catalog_only_while_there_is_none(library: Path) -> None:
+    """What a search's answer names (``encoder_info(in_use=True)``): the record, with no catalog
+    query per search once there is one, the new one once the side is renewed."""
+    from tempme.index.query import TextQueries
+
+    with Library.open(library) as lib:
+        record = EncoderInfo.from_dict(lib.encoder_info())
+        assert lib.encoder_info(in_use=True) == lib.encoder_info()
+        current, asked = [None], []  # a library opened before its first video
+
+        def now() -> EncoderInfo | None:
+            asked.append(1)
+            return current[0]
+
+        side = TextQueries(library / "query_model", now, lib.encoder)
+        assert side.in_use() is None and side.in_use() is None and len(asked) == 3
+        current[0] = record  # the first video, indexed by another process (or this one)
+        assert side.in_use() == record and side.in_use() == record and len(asked) == 4
+        other = EncoderInfo.from_dict(dict(record.to_dict(), adapter_hash="0123abcd"))
+        assert side.changed(other) and side.in_use() == other and len(asked) == 4  # a refresh saw a reindex
+
+
 def test_every_segment_has_its_thumbnail_from_indexing_showing_the_decoded_moment(library: Path) -> None:
     """Index-time thumbnails (from the frames sampled for the encoder) exist for every segment
     and show a frame of their segment (decoded anew from the video)."""

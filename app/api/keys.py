@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 
 from cachetools import TTLCache
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from tempme.app.api.problems import ApiError
 from tempme.app.auth import LoginThrottle
 from tempme.app.context import AppContext
@@ -140,14 +141,31 @@ class Guard:
         q = request.query_params
         return signed_ok and self.signer.valid(request.url.path, q.get("exp"), q.get("sig"))
 
-    def api(self, request: Request) -> None:
+    def _needs_catalog(self, request: Request) -> bool:
+        """True when :meth:`allows` would ask the catalog (an answer older than KEY_CACHE_S, a key
+        not seen within it) or check a password: then it runs in a worker thread."""
+        if "any" not in self._any_key:
+            return True
+        if not self.required():
+            return False
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "basic" or (scheme.lower() == "bearer" and value.strip() not in self._keys)
+
+    async def _decide(self, request: Request, signed_ok: bool) -> bool:
+        # an async dependency: on the event loop from the caches (no thread hop per request),
+        # in a worker thread when the catalog must be asked
+        if self._needs_catalog(request):
+            return await run_in_threadpool(self.allows, request, signed_ok=signed_ok)
+        return self.allows(request, signed_ok=signed_ok)
+
+    async def api(self, request: Request) -> None:
         """FastAPI dependency of the API routes. Raises ApiError 401."""
-        if not self.allows(request):
+        if not await self._decide(request, False):
             raise ApiError(401, "This server needs an API key: send Authorization: Bearer <key>.", _CHALLENGE)
 
-    def files(self, request: Request) -> None:
+    async def files(self, request: Request) -> None:
         """FastAPI dependency of the file routes (a signed link also passes). Raises ApiError 401."""
-        if not self.allows(request, signed_ok=True):
+        if not await self._decide(request, True):
             raise ApiError(
                 401, "This file needs an API key (Authorization: Bearer <key>) or a signed link.", _CHALLENGE
             )

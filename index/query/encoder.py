@@ -178,6 +178,14 @@ class TextQueries:
         self.info = info
         return self.query, info
 
+    def in_use(self) -> EncoderInfo | None:
+        """The record the text side serves: the one it was made for (no catalog query), or, made
+        before the first video, the record once there is one (read until then). A reindex here or
+        in another process renews the side (`renew`, `changed` at the library's refresh)."""
+        if self.info is None:
+            self.info = self.record()  # its query encoder reads the record when it loads: the same one
+        return self.info
+
     def changed(self, info: EncoderInfo | None) -> bool:
         """Renew when ``info`` (the record now) is not the one this side was made for; True then."""
         if info == self.info:

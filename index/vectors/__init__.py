@@ -15,7 +15,7 @@ from tempme.index.vectors.build import (
     train_empty,
 )
 from tempme.index.vectors.caps import IndexCaps, caps_for, quiet_faiss
-from tempme.index.vectors.index import VectorIndex, checksum, file_checksum, set_faiss_threads, to_gpus
+from tempme.index.vectors.index import VectorIndex, checksum, file_checksum, to_gpus
 from tempme.index.vectors.policy import (
     AUTO_KINDS,
     FS_FROM,
@@ -50,6 +50,7 @@ from tempme.index.vectors.shards import (
 )
 from tempme.index.vectors.sources import ArraySource, NpySource, VectorSource, training_sample
 from tempme.index.vectors.store import FaissStore
+from tempme.index.vectors.threads import set_faiss_threads
 from tempme.index.vectors.tune import TARGET_RECALL, TunePoint, TuneResult, check_budget, exact_neighbours, tune
 
 __all__ = [

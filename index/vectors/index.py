@@ -1,7 +1,8 @@
 """FAISS, the vector store's one engine: inner-product search over unit vectors keyed by segment id.
 
 Thread counts are the caller's: FAISS searches with the OpenMP threads the entry point set
-(``tempme serve`` and ``tempme search`` use one; a single query gains nothing from a team).
+(``tempme serve`` and ``tempme search`` use one; a single query gains nothing from a team), in
+whichever thread searches (:mod:`.threads`).
 
 An ``IndexIDMap2`` (ids = SQLite segment ids) wraps an inner index chosen by size:
 
@@ -42,6 +43,7 @@ from tempme.index.reports import SearchTuning
 from tempme.index.vectors.caps import IndexCaps, caps_for, quiet_faiss
 from tempme.index.vectors.policy import AUTO_KINDS, IndexParams, is_fast_scan, is_ivf, is_lossy, ivf_of
 from tempme.index.vectors.shards import open_index
+from tempme.index.vectors.threads import faiss_threads_here
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +278,7 @@ class VectorIndex:
             )
         gpu = self._searcher()
         if gpu is None:
+            faiss_threads_here()  # OpenMP's count is per thread (a server searches in a thread pool)
             scores, ids = self.index.search(queries, k)
         else:
             scores, pos = gpu.search(queries, min(k, 2048))  # GPU k limit
@@ -392,9 +395,3 @@ def to_gpus(index: faiss.Index, *, ngpu: int | None = None, nprobe: int | None =
     if nprobe is not None and ivf is not None:
         faiss.GpuParameterSpace().set_index_parameter(gpu, "nprobe", int(nprobe))
     return gpu
-
-
-def set_faiss_threads(threads: int) -> None:
-    """FAISS's OpenMP threads for this process (a search process sets 1: one query vector at a
-    time gains nothing from a team of threads)."""
-    faiss.omp_set_num_threads(max(1, int(threads)))

@@ -6,6 +6,10 @@ video, refined by the text; ``POST`` also takes a compound query's ``parts``) an
 ``multipart/form-data``: the fields of :class:`~.schemas.SearchRequest` as form fields and one
 file, ``image`` or ``clip`` (the service's checks and limits: `app.validate_example.example_request`,
 ``SearchService.search_example``).
+
+The routes are ``async`` and hand the search to one worker thread: a sync route costs three
+thread hops per request (its dependencies, the function, the response's validation: FastAPI
+runs each in the pool), each a wake-up that waits for a core on a busy host.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def answer(services: Services, query: str | None, mode: str, req, run, what: str
         hits: list[Hit] = run()
     took = (time.perf_counter() - start) * 1000
     observe_search(mode, spent)
-    info = services.ctx.library().encoder_info()
+    info = services.ctx.library().encoder_info(in_use=True)  # the one this search used (no catalog query)
     return SearchResponse(
         query=query,
         mode=mode,
@@ -202,6 +206,14 @@ BODY_SCHEMAS["CompoundSearchRequest"].pop("$defs", None)
 """The JSON body's schemas, for the OpenAPI document's components (`tempme.app.api.app`)."""
 
 
+def similar_answer(services: Services, segment_id: int, req: SimilarRequest) -> SearchResponse:
+    """``GET /moments/{segment_id}/similar``'s answer. Raises ApiError 404 for an unknown moment."""
+    segment_row(services, segment_id)
+    filters = filters_of(req)
+    run = lambda: services.ctx.similar(segment_id, req.k, filters, req.offset, thumbnails=False)
+    return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
+
+
 def loading_refusal(services: Services, text_only: bool, example: bool) -> None:
     """While `tempme serve` loads (``text_only``): raise the loading app's 503 problem for a search
     that needs the torch model (an example, or no fresh query model for the text)."""
@@ -256,16 +268,13 @@ def router(services: Services, *, text_only: bool = False) -> APIRouter:
         return await run_in_threadpool(run_search, validated(body, CompoundSearchRequest))
 
     @r.get("/search", response_model=SearchResponse, summary="Search (query parameters)")
-    def search_get(req: Annotated[SearchRequest, Query()]) -> SearchResponse:
+    async def search_get(req: Annotated[SearchRequest, Query()]) -> SearchResponse:
         """The same search as ``POST /search`` (but an uploaded example), its fields as query parameters."""
-        return run_search(req)
+        return await run_in_threadpool(run_search, req)
 
     @r.get("/moments/{segment_id}/similar", response_model=SearchResponse, summary="More like this moment")
-    def similar(segment_id: int, req: Annotated[SimilarRequest, Query()]) -> SearchResponse:
+    async def similar(segment_id: int, req: Annotated[SimilarRequest, Query()]) -> SearchResponse:
         """Moments nearest to the stored vector of ``segment_id`` (itself left out)."""
-        segment_row(services, segment_id)  # 404 for an unknown moment
-        filters = filters_of(req)
-        run = lambda: ctx.similar(segment_id, req.k, filters, req.offset, thumbnails=False)
-        return answer(services, None, "visual", req, run, what=f"moments like moment {segment_id}")
+        return await run_in_threadpool(similar_answer, services, segment_id, req)
 
     return r

@@ -23,7 +23,7 @@ def router(services: Services) -> APIRouter:
     api, ctx = [Depends(services.guard.api)], services.ctx
 
     @r.get("/health", response_model=Health)
-    def health() -> Health:
+    async def health() -> Health:  # async: answered on the event loop, no worker thread
         """Liveness: the process answers (no credentials needed)."""
         return Health(version=__version__, pid=os.getpid())
 
