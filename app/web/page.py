@@ -91,8 +91,8 @@ def layout(ctx: AppContext) -> Page:
             autofocus=True,
         )
         search_btn = gr.Button("Search", variant="primary", scale=1, min_width=90, elem_id="search-btn")
+    message = gr.Markdown(elem_id="message")  # right under the box, where the eye is (issue 24)
     image, clip = _example_row()
-    message = gr.Markdown(elem_id="message")
     search = _options(query, search_btn, image, clip)
     results, player = _results_and_player(message)
     return Page(status, banner, state, selected, search, results, player, _add_panel(ctx))
