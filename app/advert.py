@@ -44,7 +44,7 @@ class ServerAdvert:
 
 
 def advert_path(library: Path) -> Path:
-    return Path(library).expanduser() / ADVERT_NAME
+    return Path(os.path.expanduser(library)) / ADVERT_NAME  # tempme.index.expand_home's rule, kept light
 
 
 def local_url(host: str, port: int) -> str:

@@ -37,6 +37,7 @@ from tempme.index import (
     LibraryError,
     NotServableError,
     ProgressFn,
+    expand_home,
     is_under,
 )
 
@@ -73,7 +74,7 @@ class AppContext(SearchService):
         allow_folder_add: bool = False,
         remux_dir: str | Path | None = None,
     ) -> None:
-        self.library_dir = Path(library_dir).expanduser().resolve()
+        self.library_dir = expand_home(library_dir).resolve()
         self.allow_folder_add = allow_folder_add
         self.remux_dir = Path(remux_dir) if remux_dir is not None else Path(tempfile.gettempdir()) / "tempme-remux"
         self._open_lock = threading.Lock()

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
-from tempme.index import VIDEO_EXTENSIONS, SearchFilters, is_video_name, text_path, typed_date
+from tempme.index import VIDEO_EXTENSIONS, SearchFilters, expand_home, is_video_name, text_path, typed_date
 
 MAX_PATH_CHARS = 4096
 """Longest accepted path (Linux's PATH_MAX, in characters): a folder filter, a path to remove."""
@@ -310,7 +310,7 @@ def clean_encoder_choice(
         text = weights_file.strip() if isinstance(weights_file, str) else ""
         if not text or any(unicodedata.category(c) == "Cc" for c in text):
             raise InputError("Give the path of the weights file on the server (e.g. /models/ViT-B-32.pt).")
-        path = Path(text).expanduser()
+        path = expand_home(text)
         if not path.is_absolute() or not path.is_file():
             raise InputError(f"{text}: no such file on the server (give an absolute path).")
         pretrained = str(path)
@@ -325,7 +325,7 @@ def clean_encoder_choice(
     folder = None
     text = adapter.strip() if isinstance(adapter, str) else ""
     if text:
-        folder = Path(text).expanduser()
+        folder = expand_home(text)
         if not folder.is_absolute() or not folder.is_dir():
             raise InputError(f"{text}: no such adapter folder on the server (give an absolute path).")
     return EncoderSpec(arch, pretrained, folder)
@@ -345,7 +345,7 @@ def clean_server_folder(folder: str | None, allowed: bool) -> Path:
     text = (folder or "").strip()
     if not text or any(unicodedata.category(c) == "Cc" for c in text):
         raise InputError("Give the absolute path of a folder on the server.")
-    path = Path(text).expanduser()
+    path = expand_home(text)
     if not path.is_absolute():
         raise InputError(f"{text!r} is not an absolute path.")
     if not path.is_dir():

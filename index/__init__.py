@@ -20,6 +20,7 @@ from tempme.index.compat import install as install_moved_paths
 from tempme.index.errors import LibraryBusyError, LibraryError, NotServableError, StorageError
 from tempme.index.filenames import (
     absolute,
+    expand_home,
     is_under,
     link_target,
     path_text,
@@ -141,6 +142,7 @@ __all__ = [
     "TimelineError",
     "Verdict",
     "absolute",
+    "expand_home",
     "best_confidence",
     "content_hash",
     "describe_encoder",

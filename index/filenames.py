@@ -24,10 +24,17 @@ def is_under(path: str | os.PathLike, roots: Iterable[str | os.PathLike]) -> boo
     return any(p == Path(r) or Path(r) in p.parents for r in roots)
 
 
+def expand_home(path: str | os.PathLike) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded as the shell does; left as it is when
+    that user (or a home) does not exist (``os.path.expanduser``: pathlib's ``expanduser`` raises
+    RuntimeError there, which reached people as a traceback and the API as a 500)."""
+    return Path(os.path.expanduser(os.fspath(path)))
+
+
 def absolute(path: str | os.PathLike) -> Path:
     """``path`` made absolute (``~`` expanded, ``.`` and ``..`` removed), links not followed: the
     name under which the library stores and shows a file."""
-    return Path(os.path.abspath(Path(path).expanduser()))
+    return Path(os.path.abspath(expand_home(path)))
 
 
 def link_target(path: str | os.PathLike) -> Path | None:
@@ -78,7 +85,7 @@ def stored_names(path: str | os.PathLike) -> list[str]:
     links kept, as :func:`tempme.index.media.files.walk` names it), then with every link
     resolved; [] if it does not exist."""
     try:
-        resolved = Path(path).expanduser().resolve(strict=True)
+        resolved = expand_home(path).resolve(strict=True)
     except (OSError, RuntimeError):
         return []
     return list(dict.fromkeys((str(absolute(path)), str(resolved))))

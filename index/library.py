@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
-from tempme.index import EnrichReport, Hit, IndexReport, LibraryStats, ProgressFn, ReindexReport
+from tempme.index import EnrichReport, Hit, IndexReport, LibraryStats, ProgressFn, ReindexReport, expand_home
 from tempme.index.catalog import Catalog, EncoderInfo, WriteLock, locate, read_only, sqlite_url
 from tempme.index.ingest import QUERY_MODEL_DIR, ChangeBatch, IngestOptions, IngestTarget, encoders, library_query_model
 from tempme.index.query import Searchable, TextQueries, apply_search_threads, search, search_vector, warm
@@ -65,8 +65,8 @@ class Library:
         cls, path: Path, create: bool = False, *, database_url: str | None = None, index_params=None, encoder=None
     ) -> Library:
         """Open (``create``: make) the library at ``path``, migrating its catalog (:func:`~.catalog.locate`)."""
-        url = locate(Path(path).expanduser(), database_url, create, more_files=Shelf.FILES)  # wrong kinds: one line
-        return cls(Path(path).expanduser(), database_url=url, index_params=index_params, encoder=encoder)
+        url = locate(expand_home(path), database_url, create, more_files=Shelf.FILES)  # wrong kinds: one line
+        return cls(expand_home(path), database_url=url, index_params=index_params, encoder=encoder)
 
     def close(self) -> None:
         self._catalog.close()

@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -65,7 +66,7 @@ def weights_fingerprint(pretrained: str) -> str:
     is seeded). A local checkpoint file is ``file:<absolute path>:<bytes>:<mtime ns>``: a
     replaced or moved file makes exported towers stale without reading the file.
     """
-    path = Path(pretrained).expanduser()
+    path = Path(os.path.expanduser(pretrained))
     if pretrained not in ("", "none") and path.is_file():
         st = path.stat()
         return f"file:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,7 +240,7 @@ def resolve_weights(
         _check_explicit(quick_gelu, qg, reason, pretrained)
         path = _hub_file(repo, HUB_WEIGHT_FILES, what, cache_dir)
         return WeightSource("hf-hub", qg, reason, path, hub_cfg.get("preprocess_cfg") or None)
-    path = Path(pretrained).expanduser()
+    path = Path(os.path.expanduser(pretrained))
     if path.is_file():
         if is_torchscript_archive(path):
             reason = "OpenAI TorchScript archive (OpenAI's CLIP was trained with QuickGELU)"

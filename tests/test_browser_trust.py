@@ -79,6 +79,7 @@ def _open(browser, url: str, size: tuple[int, int]):
     pg.set_default_timeout(120_000)
     pg.goto(url)
     pg.wait_for_selector("#query textarea, #query input")
+    pg.wait_for_function("() => window.tempmeKeys !== undefined")  # the page's keys are listened to
     return pg
 
 

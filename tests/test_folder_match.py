@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert, select
@@ -143,3 +144,11 @@ def test_sql_form_equals_the_rule(engine) -> None:
             checked += 1
             matched += bool(want)
     assert checked > 700 and matched > 400  # most queries find something: the comparison is not vacuous
+
+
+@pytest.mark.parametrize("text", ["~", "~/x", "~root/x", "~no-such-user-tempme/x", "/a/~b", "x~"])
+def test_expand_home_is_the_shells_rule(text) -> None:
+    """Reference: os.path.expanduser (pathlib's raises RuntimeError for an unknown ~user)."""
+    from tempme.index import expand_home
+
+    assert expand_home(text) == Path(os.path.expanduser(text))

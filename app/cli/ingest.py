@@ -29,7 +29,7 @@ from tempme.app.cli.options import (
     library_dir,
 )
 from tempme.app.cli.progress import exit_if_interrupted, seconds_bar, stop_on_sigterm, video_bar
-from tempme.index import plural, printable
+from tempme.index import expand_home, plural, printable
 
 from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt, QuickGeluOpt
@@ -157,7 +157,7 @@ def index(
     for a new library.
     """
     library = library_dir(ctx, library)
-    missing = [p for p in paths if not p.expanduser().exists()]
+    missing = [p for p in paths if not expand_home(p).exists()]
     if missing:  # before a library is created for nothing
         fail(f"no such file or folder: {', '.join(map(str, missing))}")
     if engine not in ("local", "ray"):

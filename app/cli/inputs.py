@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tempme.index import printable
+from tempme.index import expand_home, printable
 
 from tempme.cli_errors import EXIT_FAILED, fail
 
@@ -27,7 +27,7 @@ LIBRARY_GLOBS = ("vectors-*.faiss", "thumbs", "serving.json")
 
 
 def has_library(folder: Path) -> bool:
-    folder = Path(folder).expanduser()
+    folder = expand_home(folder)
     return (folder / "library.db").is_file() or (folder / "library.json").is_file()
 
 
@@ -38,8 +38,8 @@ def check_video_inputs(paths: list[Path], new_library: bool) -> None:
 
     from tempme.probe import VideoDecodeError, open_container
 
-    files = [Path(p).expanduser() for p in paths if not Path(p).expanduser().is_dir()]
-    folders = [Path(p).expanduser() for p in paths if Path(p).expanduser().is_dir()]
+    files = [expand_home(p) for p in paths if not expand_home(p).is_dir()]
+    folders = [expand_home(p) for p in paths if expand_home(p).is_dir()]
     bad = []
     for f in files:
         try:

@@ -25,6 +25,7 @@ from typing import Annotated, Optional
 
 import typer
 from tempme.app.cli.options import LibraryOpt, library_dir
+from tempme.index import expand_home
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +103,9 @@ def serve_command(
     sentence, play the moments found)."""
     library = library_dir(ctx, library)
     credentials = parse_auth(auth, auth_file)
-    if not (Path(library).expanduser() / "library.db").is_file():  # e.g. a misspelled --library
+    if not (expand_home(library) / "library.db").is_file():  # e.g. a misspelled --library
         typer.echo(
-            f"warning: there is no library at {Path(library).expanduser().resolve()} (check the path). "
+            f"warning: there is no library at {expand_home(library).resolve()} (check the path). "
             f"The page offers to start one there (Add videos: choose the encoder, upload videos), "
             f"or make it first: tempme --library {library} index VIDEO_DIR",
             err=True,
@@ -132,7 +133,7 @@ def serve_command(
         tuple(cors_origin or ()),
         level,
     )
-    where = Path(library).expanduser().resolve()
+    where = expand_home(library).resolve()
 
     def announce(url: str) -> None:
         typer.echo(f"tempme: serving {where} at {url} (Ctrl+C to stop)")
@@ -154,7 +155,7 @@ def _watch_for_serve(library: Path, dirs: list[Path]):
     from tempme.index import IngestOptions, Library, LibraryError
     from tempme.index.ingest import WatchConfig
 
-    bad = [d for d in dirs if not d.expanduser().is_dir()]
+    bad = [d for d in dirs if not expand_home(d).is_dir()]
     if bad:
         raise typer.BadParameter(f"not a folder: {', '.join(map(str, bad))}", param_hint="--watch")
     try:
@@ -164,7 +165,7 @@ def _watch_for_serve(library: Path, dirs: list[Path]):
     if lib.encoder_info() is None:
         raise typer.BadParameter(f"{library} has no encoder yet: index some videos first", param_hint="--watch")
     config = WatchConfig()
-    return start_watching(lib, [d.expanduser() for d in dirs], IngestOptions(settle_s=config.settle_s), config)
+    return start_watching(lib, [expand_home(d) for d in dirs], IngestOptions(settle_s=config.settle_s), config)
 
 
 COMMANDS = {"serve": serve_command}

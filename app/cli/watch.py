@@ -22,7 +22,7 @@ from typing import Annotated, Optional
 import typer
 from tempme.app.cli.inputs import discard_new_library, has_library
 from tempme.app.cli.options import BatchSizeOpt, LibraryOpt, MinShotOpt, WindowOpt, WorkersOpt, library_dir
-from tempme.index import printable
+from tempme.index import expand_home, printable
 
 from tempme.cli_errors import fail
 from tempme.cli_options import AdapterOpt, QuickGeluOpt
@@ -97,7 +97,7 @@ def watch(
     """Follow folders: index new and changed videos once complete, remove deleted ones, keep
     renamed and moved ones (no re-encoding). Runs until SIGTERM or Ctrl+C."""
     library = library_dir(ctx, library)
-    bad = [d for d in dirs if not d.expanduser().is_dir()]
+    bad = [d for d in dirs if not expand_home(d).is_dir()]
     if bad:  # before a library is created for nothing
         fail(f"not a folder: {', '.join(printable(d) for d in bad)} (watch the folders that hold the videos)")
     new_library = not has_library(library) and database is None
@@ -118,7 +118,7 @@ def watch(
         batch_size=batch_size, segment_params=params, settle_s=settle,
     )  # fmt: skip
     with discard_new_library(lib, new_library):  # e.g. weights that cannot be had: no folder left behind
-        _run(lib, [d.expanduser() for d in dirs], options, config)
+        _run(lib, [expand_home(d) for d in dirs], options, config)
 
 
 def _run(lib, dirs: list[Path], options, config) -> None:

@@ -259,7 +259,7 @@ def _from_cache(preference: Iterable[str], cache_lookup: CacheLookup, language: 
 
 
 def _requested(requested: str, language: str | None, cache_lookup: CacheLookup) -> AsrChoice:
-    path = Path(requested).expanduser()
+    path = Path(os.path.expanduser(requested))
     if path.is_dir():
         if not is_ct2_whisper_dir(path):
             raise AsrModelUnavailable(f"{path} is not a CTranslate2 Whisper model folder (no model.bin)")
@@ -283,7 +283,7 @@ def _requested(requested: str, language: str | None, cache_lookup: CacheLookup) 
 
 
 def _pocketsphinx(requested: str | None, source: str, warn: bool) -> AsrChoice:
-    path = Path(requested).expanduser() if requested else None
+    path = Path(os.path.expanduser(requested)) if requested else None
     if path is not None and not path.is_dir():
         raise AsrModelUnavailable(f"pocketsphinx acoustic model folder {path} does not exist")
     warning = (
