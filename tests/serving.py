@@ -105,6 +105,24 @@ def running_server(library: str | Path, **kwargs) -> Iterator[ServerProcess]:
         server.stop()
 
 
+@contextlib.contextmanager
+def open_page(url: str, viewport: tuple[int, int] = (1280, 900)):
+    """A page of headless Debian chromium at ``url`` with the query box shown (the browser
+    closed at the end); 120 s default timeout for the slow, shared test machine."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            pg = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            pg.set_default_timeout(120_000)
+            pg.goto(url)
+            pg.wait_for_selector("#query textarea, #query input")
+            yield pg
+        finally:
+            browser.close()
+
+
 def build_library(
     library: str | Path,
     videos: Sequence[str | Path],

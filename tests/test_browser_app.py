@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serving import CHROMIUM, CHROMIUM_ARGS, running_server
+from serving import CHROMIUM, open_page, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = (ROOT.parent / "shared" / "data" / "videos").resolve()  # resolved: ../shared may be a link
@@ -65,17 +65,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.set_default_timeout(120_000)
-        pg.goto(server[0].url)
-        pg.wait_for_selector("#query textarea, #query input")
+    with open_page(server[0].url) as pg:
         _open_options(pg)
         yield pg
-        browser.close()
 
 
 def _open_options(pg) -> None:

