@@ -51,11 +51,23 @@ class IngestProgress:
     @property
     def eta_s(self) -> float | None:
         """Wall seconds left at the measured rate; None before there is a rate; 0.0 once every
-        video is done (the seconds are summed in the order files finish, so ``total_s - done_s``
-        may be a rounding error away from zero)."""
+        video is done (a failed file counts its header's seconds, which may differ from what
+        was encoded)."""
         if self.videos_total and self.videos_done >= self.videos_total:
             return 0.0
         return max(0.0, self.total_s - self.done_s) / self.rate if self.rate > 0 else None
+
+
+def to_ns(seconds: float) -> int:
+    """Seconds of video as whole nanoseconds. Progress sums durations in integers so the sum is
+    exact whatever order files finish in: a float sum may go back by a rounding error
+    (30.304000000000002 then 30.304) when two files finish in the other order."""
+    return round(seconds * 1e9)
+
+
+def from_ns(ns: int) -> float:
+    """Nanoseconds back to seconds (a correctly rounded division: never goes back as ``ns`` grows)."""
+    return ns / 1e9
 
 
 class SecondsTally:
@@ -70,9 +82,9 @@ class SecondsTally:
         self._t0 = time.perf_counter()
         self.progress = progress
         self.durations = durations
-        self.total_s = sum(durations.values())
+        self.total_s = from_ns(sum(to_ns(d) for d in durations.values()))
         self.done = 0
-        self.done_s = 0.0
+        self._done_ns = 0
         self._current: tuple[str, float] | None = None  # (path, seconds done in it)
         if progress is not None:
             progress(0, len(durations), "")
@@ -88,11 +100,16 @@ class SecondsTally:
 
     def finish(self, path: str) -> None:
         self.done += 1
-        self.done_s += self.durations.get(path, 0.0)
+        self._done_ns += to_ns(self.durations.get(path, 0.0))
         self._current = None
         if self.progress is not None:
             self.progress(self.done, len(self.durations), path)
         self._tell()
+
+    @property
+    def done_s(self) -> float:
+        """Seconds of video of the finished files."""
+        return from_ns(self._done_ns)
 
     def _tell(self) -> None:
         tell = getattr(self.progress, "seconds", None)
@@ -101,7 +118,7 @@ class SecondsTally:
         path, part = self._current if self._current is not None else ("", 0.0)
         tell(
             IngestProgress(
-                self.done, len(self.durations), self.done_s + part, self.total_s, path, part,
+                self.done, len(self.durations), from_ns(self._done_ns + to_ns(part)), self.total_s, path, part,
                 self.durations.get(path, 0.0), time.perf_counter() - self._t0,
             )
         )  # fmt: skip

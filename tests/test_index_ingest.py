@@ -234,6 +234,57 @@ def test_committer_seconds_never_go_back_with_files_in_flight(tmp_path):
     ]
 
 
+def test_committer_seconds_do_not_go_back_by_a_rounding_error(tmp_path):
+    """CI saw done_s go 30.304000000000002 -> 30.304: float sums depend on the order files
+    finish in. Durations 0.1, 0.2, 0.3 s, all three encoded before any finishes: summed as
+    floats in that order the progress reads 0.6000000000000001 then 0.6 (hand-computed: (0.1 +
+    0.2) + 0.3 != 0.1 + (0.2 + 0.3)). The progress never goes back and ends at the total."""
+    from tempme.index.catalog import Catalog, db
+    from tempme.index.ingest import Committer, IngestPlan
+    from tempme.index.ingest.outcomes import SegmentsEncoded
+
+    files = [tmp_path / f"{n}.mp4" for n in "abc"]
+    durations = dict(zip(files, [0.1, 0.2, 0.3]))
+    assert (0.1 + 0.2) + 0.3 != 0.1 + (0.2 + 0.3)  # the case this test is about
+    seen = []
+
+    class Progress:
+        def __call__(self, done, total, path):
+            pass
+
+        def seconds(self, p):
+            seen.append((p.done_s, p.total_s))
+
+    committer = Committer(Catalog(db.sqlite_url(tmp_path)), None, progress=Progress())
+    committer.begin(IngestPlan(found=3, encode=files, durations=durations))
+    for outcome in [SegmentsEncoded(f, durations[f]) for f in files] + [VideoFailure(f, "gone") for f in files]:
+        committer.commit(outcome)
+    done = [d for d, _ in seen]
+    assert done == sorted(done), done
+    assert done[-1] == seen[-1][1] and abs(done[-1] - 0.6) < 1e-12
+
+
+def test_seconds_tally_ends_at_its_total():
+    """``SecondsTally`` (enrich's progress) sums the same way: finished in any order, done_s
+    reaches total_s exactly."""
+    from tempme.index.reports import SecondsTally
+
+    seen = []
+
+    class Progress:
+        def __call__(self, done, total, path):
+            pass
+
+        def seconds(self, p):
+            seen.append(p.done_s)
+
+    tally = SecondsTally(Progress(), {"a": 0.1, "b": 0.2, "c": 0.3})  # as floats: 0.6000000000000001
+    for path in ["b", "c", "a"]:  # as floats: 0.6
+        tally.part(path, 0.05)
+        tally.finish(path)
+    assert seen == sorted(seen) and seen[-1] == tally.total_s and abs(tally.total_s - 0.6) < 1e-12
+
+
 def test_eta_is_zero_once_every_video_is_done():
     """Seconds summed in finishing order can miss the total by a rounding error (0.1 + 0.2 !=
     0.3): the ETA of a finished run is still 0, and never negative before."""

@@ -86,11 +86,16 @@ class JobProgress:
     def __init__(self, lib: Library, job_id: str, durations: dict[str, float], every_s: float = 0.5) -> None:
         self.lib, self.job_id, self.durations, self.every_s = lib, job_id, durations, every_s
         self.done_s = 0.0  # finished files' seconds, when the library does not report seconds
+        self.written_s = 0.0  # the record's done_s: it never goes back
+        self.total_s = sum(durations.values())
         self.last_write = 0.0
 
     def __call__(self, n: int, total: int, path: str) -> None:
         self.done_s += self.durations.get(path, 0.0) if path else 0.0
-        self.lib.jobs.update(self.job_id, videos_done=n, videos_total=total, done_s=self.done_s, current=path or None)
+        self.written_s = max(self.written_s, self.done_s)
+        self.lib.jobs.update(
+            self.job_id, videos_done=n, videos_total=total, done_s=self.written_s, current=path or None
+        )
         if self.lib.jobs.cancel_requested(self.job_id):
             self.lib.interrupt(this_run_only=True)
 
@@ -99,8 +104,9 @@ class JobProgress:
         if not p.current or (now - self.last_write < self.every_s and p.current_done_s < p.current_total_s):
             return  # between files the finished count (``__call__``, the job's own durations) stands
         self.last_write = now
-        done_s = self.done_s + min(p.current_done_s, self.durations.get(p.current, p.current_done_s))
-        self.lib.jobs.update(self.job_id, done_s=done_s, current=p.current)
+        # the library's done_s counts every file in flight (a batch can span files) and never goes back
+        self.written_s = max(self.written_s, min(p.done_s, self.total_s or p.done_s))
+        self.lib.jobs.update(self.job_id, done_s=self.written_s, current=p.current)
 
 
 class JobRunner:

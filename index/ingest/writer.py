@@ -31,7 +31,7 @@ from tempme.index.filenames import printable
 from tempme.index.ingest.outcomes import FileStamp, Outcome, SegmentsEncoded, VideoFailure, VideoResult
 from tempme.index.ingest.plan import IngestPlan
 from tempme.index.media.dates import RecordingDate, recording_date
-from tempme.index.reports import IndexReport, IngestProgress, ProgressFn
+from tempme.index.reports import IndexReport, IngestProgress, ProgressFn, from_ns, to_ns
 from tempme.index.settings import get_settings
 from tempme.index.vectors import VectorStore
 from tempme.index.wording import plural
@@ -71,8 +71,9 @@ class Committer:
             log.warning("cannot read folder %s (%s): its videos are kept as they were", printable(d), why)
         self._total = len(plan.encode) + len(plan.rejected)
         self._durations = plan.durations
-        self._seconds = [0.0, sum(plan.durations.get(f, 0.0) for f in plan.encode)]  # done, total
-        self._parts: dict[Path, float] = {}  # files in flight -> seconds encoded (insertion order: newest last)
+        # done, total in whole nanoseconds: an exact sum, so done_s never goes back by a rounding error
+        self._seconds = [0, sum(to_ns(plan.durations.get(f, 0.0)) for f in plan.encode)]
+        self._parts: dict[Path, int] = {}  # files in flight -> ns encoded (insertion order: newest last)
         with self._storage("starting the run"):
             self._run_id = self.catalog.start_run()
             seg_ids = np.zeros(0, np.int64)
@@ -112,7 +113,7 @@ class Committer:
         if isinstance(outcome, SegmentsEncoded):  # several files can be in flight (a batch spans files)
             self._parts.pop(outcome.path, None)
             total = self._durations.get(outcome.path, 0.0)
-            self._parts[outcome.path] = min(outcome.end_s, total or outcome.end_s)
+            self._parts[outcome.path] = to_ns(min(outcome.end_s, total or outcome.end_s))
             self._tell_seconds()
             return
         if isinstance(outcome, VideoResult):
@@ -126,7 +127,7 @@ class Committer:
                 self._failure(VideoFailure(outcome.path, f"{type(exc).__name__}: {exc}", outcome.decode_s))
         else:
             self._failure(outcome)
-        self._seconds[0] += self._durations.get(outcome.path, 0.0)
+        self._seconds[0] += to_ns(self._durations.get(outcome.path, 0.0))
         self._parts.pop(outcome.path, None)  # its part becomes its whole duration: done_s never goes back
         if self.progress is not None:
             self.progress(self.report.indexed + self.report.failed, self._total, printable(outcome.path))
@@ -138,12 +139,12 @@ class Committer:
         if tell is None:
             return
         cur = next(reversed(self._parts), None)  # the file most recently worked on
-        cur_done = self._parts[cur] if cur is not None else 0.0
+        cur_done = from_ns(self._parts[cur]) if cur is not None else 0.0
         cur_total = self._durations.get(cur, 0.0) if cur is not None else 0.0
         tell(
             IngestProgress(
-                self.report.indexed + self.report.failed, self._total, self._seconds[0] + sum(self._parts.values()),
-                self._seconds[1], printable(cur) if cur is not None else "", cur_done, cur_total,
+                self.report.indexed + self.report.failed, self._total, from_ns(self._seconds[0] + sum(self._parts.values())),
+                from_ns(self._seconds[1]), printable(cur) if cur is not None else "", cur_done, cur_total,
                 time.perf_counter() - self._t0,
             )
         )  # fmt: skip
