@@ -7,14 +7,23 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+# Under pytest-xdist (scripts/test.sh runs two workers) each worker and the processes it starts
+# get an equal share of the cores: OpenMP threads that spin on a core another worker needs
+# slow both down. Set before torch (and FAISS) load OpenMP, so they read it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+
+import torch  # noqa: E402  (after OMP_NUM_THREADS)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO.parent / "shared" / "data").resolve()  # ../shared may be a symbolic link
 VIDEOS = SHARED / "videos"
 MSRVTT = SHARED / "msrvtt"
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+torch.set_num_threads(max(1, min(2, _THREADS, torch.get_num_threads())))
 # Libraries built by tests do not export their text tower (about 5 CPU-s per tiny library here):
 # the tests of the query model turn it on (tests/test_query_path.py); subprocesses inherit this.
 os.environ.setdefault("TEMPME_QUERY_MODEL", "0")
