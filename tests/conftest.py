@@ -7,26 +7,38 @@ import os
 from pathlib import Path
 
 import pytest
-
-# Under pytest-xdist (scripts/test.sh runs two workers) each worker and the processes it starts
-# get an equal share of the cores: OpenMP threads that spin on a core another worker needs
-# slow both down. Set before torch (and FAISS) load OpenMP, so they read it.
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-_THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
-if _WORKERS > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
-
-import torch  # noqa: E402  (after OMP_NUM_THREADS)
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO.parent / "shared" / "data").resolve()  # ../shared may be a symbolic link
 VIDEOS = SHARED / "videos"
 MSRVTT = SHARED / "msrvtt"
 
-torch.set_num_threads(max(1, min(2, _THREADS, torch.get_num_threads())))
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 # Libraries built by tests do not export their text tower (about 5 CPU-s per tiny library here):
 # the tests of the query model turn it on (tests/test_query_path.py); subprocesses inherit this.
 os.environ.setdefault("TEMPME_QUERY_MODEL", "0")
+
+
+# The test files that take longest (seconds of work in a two-worker run, junit of 2026-12-07),
+# longest first. scripts/test.sh hands one file at a time to each pytest-xdist worker in collection
+# order (--dist loadfile --no-loadscope-reorder): longest processing time first, so the run does
+# not end with one worker on a long file and the other idle. Files not named keep their order, after.
+LONGEST_FIRST = (
+    "test_crash_index.py", "test_search_cli.py", "test_query_model.py", "test_browser_trust.py",
+    "test_hostile.py", "test_scan_frames.py", "test_api_replicas.py", "test_index_library.py",
+    "test_browser_app.py", "test_reindex.py", "test_watch_library.py", "test_hostile_serving.py",
+    "test_tempme_reference.py", "test_browser_speech.py", "test_train_synth.py", "test_library_enrich.py",
+    "test_example_query.py", "test_browser_compound.py", "test_app_serving.py", "test_cuts.py", "test_api.py",
+    "test_hostile_vectors.py", "test_browser_example.py", "test_architecture.py", "test_watch.py",
+    "test_query_path.py", "test_hostile_walk.py", "test_scan_pool.py", "test_catalog_backends.py",
+    "test_ray_engine.py", "test_calibration.py", "test_browser_explain.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session")
