@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tempme.index.filenames import expand_home
+
 log = logging.getLogger(__name__)
 
 WHISPER, POCKETSPHINX = "faster-whisper", "pocketsphinx"
@@ -259,7 +261,7 @@ def _from_cache(preference: Iterable[str], cache_lookup: CacheLookup, language: 
 
 
 def _requested(requested: str, language: str | None, cache_lookup: CacheLookup) -> AsrChoice:
-    path = Path(os.path.expanduser(requested))
+    path = expand_home(requested)
     if path.is_dir():
         if not is_ct2_whisper_dir(path):
             raise AsrModelUnavailable(f"{path} is not a CTranslate2 Whisper model folder (no model.bin)")
@@ -283,7 +285,7 @@ def _requested(requested: str, language: str | None, cache_lookup: CacheLookup) 
 
 
 def _pocketsphinx(requested: str | None, source: str, warn: bool) -> AsrChoice:
-    path = Path(os.path.expanduser(requested)) if requested else None
+    path = expand_home(requested) if requested else None
     if path is not None and not path.is_dir():
         raise AsrModelUnavailable(f"pocketsphinx acoustic model folder {path} does not exist")
     warning = (

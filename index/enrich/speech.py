@@ -36,6 +36,7 @@ from tempme.index.enrich.whisper_guards import (
     keep_segment,
     transcribe_guarded,
 )
+from tempme.index.filenames import expand_home
 from tempme.index.media.audio import SAMPLE_RATE, Audio, AudioError, decode_audio
 
 from tempme.config import JsonConfig
@@ -178,7 +179,7 @@ class PocketSphinxRecognizer:
         if config.language not in (None, "en"):
             raise SpeechModelUnavailable(f"pocketsphinx ships English only, not {config.language!r}")
         kwargs = {"samprate": SAMPLE_RATE, "loglevel": "ERROR"}
-        hmm = Path(os.path.expanduser(config.model)) if config.model else None
+        hmm = expand_home(config.model) if config.model else None
         if hmm is not None:
             if not hmm.is_dir():
                 raise SpeechModelUnavailable(f"pocketsphinx acoustic model directory {hmm} does not exist")
@@ -269,7 +270,7 @@ def whisper_model_path(model: str) -> Path:
         from faster_whisper.utils import available_models, download_model
     except ImportError as e:
         raise SpeechModelUnavailable("faster-whisper is not installed: pip install 'tempme[whisper]'") from e
-    path = Path(os.path.expanduser(model))
+    path = expand_home(model)
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise SpeechModelUnavailable(f"{path} is not a CTranslate2 Whisper model directory (no model.bin)")
